@@ -1,0 +1,70 @@
+"""Disk cache keyed by file content, so a re-run with no change is fast and a changed file is redone.
+
+Location: ``$CURATE_CACHE_DIR`` if set, else ``~/.cache/curate``. Values are numpy arrays (``.npy``) or
+JSON-able objects (``.json``), stored under ``<namespace>/<key[:2]>/<key>.<ext>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def cache_root() -> Path:
+    root = Path(os.environ.get("CURATE_CACHE_DIR") or Path.home() / ".cache" / "curate")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def file_hash(path: Path, *, chunk: int = 1 << 20) -> str:
+    """blake2b-128 of the file's bytes: the cache key for anything computed from an image."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _path(namespace: str, key: str, ext: str) -> Path:
+    p = cache_root() / namespace / key[:2] / f"{key}.{ext}"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def load_array(namespace: str, key: str) -> np.ndarray | None:
+    p = _path(namespace, key, "npy")
+    if not p.exists():
+        return None
+    try:
+        return np.load(p, allow_pickle=False)
+    except (OSError, ValueError):  # a torn write from a killed run: recompute
+        return None
+
+
+def save_array(namespace: str, key: str, value: np.ndarray) -> None:
+    p = _path(namespace, key, "npy")
+    tmp = p.with_suffix(f".tmp{os.getpid()}.npy")
+    np.save(tmp, value, allow_pickle=False)
+    os.replace(tmp, p)
+
+
+def load_json(namespace: str, key: str) -> Any | None:
+    p = _path(namespace, key, "json")
+    if not p.exists():
+        return None
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def save_json(namespace: str, key: str, value: Any) -> None:
+    p = _path(namespace, key, "json")
+    tmp = p.with_suffix(f".tmp{os.getpid()}.json")
+    tmp.write_text(json.dumps(value))
+    os.replace(tmp, p)

@@ -1,0 +1,116 @@
+"""The typed core every stage passes along: a dataset is images with their labels, per split.
+
+Boxes stay normalized (YOLO ``cx, cy, w, h`` in [0, 1]); image sizes are read lazily from file headers
+only when a stage needs pixels. Every label remembers its 1-based line in its label file so a finding,
+a FiftyOne label and an exported line can always be traced back to the user's file.
+
+Reading lives in :mod:`curate.formats.yolo` (pure line parsing) and :func:`load_dataset` (files);
+writing in :func:`write_dataset`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from curate.findings import Finding
+
+#: Canonical split names, in order. Roboflow's ``valid`` folder is read as split ``val``.
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Label:
+    """One label line: a box, or a polygon (segmentation line) with the box derived from it."""
+
+    class_id: int
+    cx: float
+    cy: float
+    w: float
+    h: float
+    line: int  # 1-based line number in the label file
+    polygon: tuple[float, ...] | None = None  # normalized x1, y1, x2, y2, ... for segmentation lines
+
+    @property
+    def xyxy(self) -> tuple[float, float, float, float]:
+        """Normalized corners ``(x1, y1, x2, y2)``."""
+        return (self.cx - self.w / 2, self.cy - self.h / 2, self.cx + self.w / 2, self.cy + self.h / 2)
+
+    @property
+    def area(self) -> float:
+        return self.w * self.h
+
+    @property
+    def is_polygon(self) -> bool:
+        return self.polygon is not None
+
+
+@dataclass
+class ImageRecord:
+    """One image, its label file (if any) and the labels read from it.
+
+    ``edited`` is False while ``labels`` are exactly what the label file holds; the writer then copies
+    the label file byte for byte. Any stage that changes labels must set ``edited=True``.
+    """
+
+    split: str
+    path: Path  # absolute path of the image file
+    rel: str  # image path relative to the dataset root, with '/'
+    label_path: Path | None = None  # absolute path of the label file; None when there is none
+    labels: list[Label] = field(default_factory=list)
+    edited: bool = False
+    _size: tuple[int, int] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def stem(self) -> str:
+        return self.path.stem
+
+    @property
+    def is_background(self) -> bool:
+        """No boxes: a background image (label file missing or empty) — legitimate, but counted."""
+        return not self.labels
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` from the file header (PIL reads no pixels for this); cached."""
+        if self._size is None:
+            from PIL import Image
+
+            with Image.open(self.path) as im:
+                self._size = im.size
+        return self._size
+
+
+@dataclass
+class Dataset:
+    """A YOLO dataset as read from disk: class names, image records per split, and format findings."""
+
+    root: Path  # the folder image/label paths are made relative to (data.yaml's folder or `path:`)
+    name: str  # a short name (the dataset folder's name), used for report and FiftyOne names
+    names: list[str]  # class names, index = class id
+    images: list[ImageRecord] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # format findings from the reader
+    yaml_path: Path | None = None
+    warnings: list[str] = field(default_factory=list)  # one-line notes shown to the user (paths resolved…)
+
+    @property
+    def splits(self) -> list[str]:
+        """The splits that hold at least one image, in canonical order then any others."""
+        present = {r.split for r in self.images}
+        return [s for s in SPLITS if s in present] + sorted(present - set(SPLITS))
+
+    def split(self, name: str) -> list[ImageRecord]:
+        return [r for r in self.images if r.split == name]
+
+    def boxes(self) -> Iterator[tuple[ImageRecord, Label]]:
+        for record in self.images:
+            for label in record.labels:
+                yield record, label
+
+    @property
+    def num_boxes(self) -> int:
+        return sum(len(r.labels) for r in self.images)
+
+    def class_name(self, class_id: int) -> str:
+        return self.names[class_id] if 0 <= class_id < len(self.names) else str(class_id)

@@ -1,0 +1,111 @@
+"""Findings: the one record every check, the reader and the report share.
+
+A finding is written once (findings.csv / findings.json) and everything downstream — the report,
+FiftyOne tags, review views — is built only from findings, never by re-running checks.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+#: Exactly the columns of findings.csv, in order (issue #3).
+CSV_COLUMNS = ("split", "image", "line", "check", "score", "message", "x", "y", "w", "h")
+
+
+@dataclass
+class Finding:
+    """One thing that is probably wrong.
+
+    ``image`` is relative to the dataset root with ``/`` (for a label file without an image, the label
+    file's path). ``line`` is the 1-based line in that image's label file, ``None`` for image-level,
+    dataset-level or region findings. ``score`` is in [0, 1], higher = more likely a real problem.
+    ``region`` is a normalized YOLO-style ``(cx, cy, w, h)`` for region findings (e.g. a missing box).
+    ``data`` holds extra columns (class name, partner image, per-signal scores) for JSON and the report.
+    """
+
+    split: str
+    image: str
+    check: str
+    score: float
+    message: str
+    line: int | None = None
+    region: tuple[float, float, float, float] | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= float(self.score) <= 1.0:
+            raise ValueError(f"score must be in [0, 1], but got {self.score!r} for check {self.check!r}")
+        self.score = float(self.score)
+
+    def csv_row(self) -> dict[str, str]:
+        x, y, w, h = self.region if self.region is not None else ("", "", "", "")
+        fmt = lambda v: "" if v == "" else f"{float(v):.6f}"  # noqa: E731
+        return {
+            "split": self.split,
+            "image": self.image,
+            "line": "" if self.line is None else str(self.line),
+            "check": self.check,
+            "score": f"{self.score:.4f}",
+            "message": self.message,
+            "x": fmt(x),
+            "y": fmt(y),
+            "w": fmt(w),
+            "h": fmt(h),
+        }
+
+
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Stable, deterministic order: check, then worst first, then file and line."""
+    return sorted(findings, key=lambda f: (f.check, -f.score, f.split, f.image, f.line or 0))
+
+
+def write_csv(findings: Iterable[Finding], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(CSV_COLUMNS))
+        writer.writeheader()
+        for f in findings:
+            writer.writerow(f.csv_row())
+    return path
+
+
+def write_json(findings: Iterable[Finding], path: Path, **meta: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {**meta, "findings": [asdict(f) for f in findings]}
+    path.write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
+    return path
+
+
+def read_json(path: Path) -> list[Finding]:
+    payload = json.loads(Path(path).read_text(encoding="utf-8"))
+    out = []
+    for d in payload["findings"]:
+        if d.get("region") is not None:
+            d["region"] = tuple(d["region"])
+        out.append(Finding(**d))
+    return out
+
+
+def read_csv(path: Path) -> list[Finding]:
+    out = []
+    with Path(path).open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            region = None
+            if row["x"] != "":
+                region = tuple(float(row[k]) for k in ("x", "y", "w", "h"))
+            out.append(
+                Finding(
+                    split=row["split"],
+                    image=row["image"],
+                    check=row["check"],
+                    score=float(row["score"]),
+                    message=row["message"],
+                    line=int(row["line"]) if row["line"] else None,
+                    region=region,  # type: ignore[arg-type]
+                )
+            )
+    return out
