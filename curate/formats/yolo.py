@@ -1,0 +1,495 @@
+"""YOLO (Ultralytics / Roboflow) datasets: a pure label-line parser plus the file reader and writer.
+
+Why our own reader: FiftyOne's YOLOv5 importer silently loads 0 samples from real Roboflow exports
+(``../train/images`` paths, foreign absolute paths), and Ultralytics' label check drops a whole image
+for one bad line. Here every malformed thing becomes a *format finding* naming the file and line, the
+good lines of the same file are kept, and nothing raises.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from curate import defaults
+from curate.dataset import SPLITS, Dataset, ImageRecord, Label
+from curate.findings import Finding
+
+#: Image suffixes Ultralytics trains on (lower case).
+IMAGE_SUFFIXES = frozenset({".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp", ".pfm", ".heic"})
+#: data.yaml keys read as splits, and what they are called here.
+SPLIT_KEYS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+#: Folder names that mean a split in folder layouts.
+SPLIT_DIRS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+YAML_NAMES = ("data.yaml", "data.yml", "dataset.yaml", "dataset.yml")
+
+
+class DatasetError(Exception):
+    """A dataset that cannot be read at all (no images, unreadable data.yaml): one clear line for the user."""
+
+
+@dataclass(frozen=True)
+class LineProblem:
+    """A malformed label line (``line`` 1-based; 0 = the file as a whole) and why."""
+
+    line: int
+    reason: str
+    severity: float = 1.0  # 1.0: the line is dropped; lower: cosmetic, the labels were still read
+
+
+# --------------------------------------------------------------------------------------------------
+# Pure half: bytes of one label file -> labels + problems
+# --------------------------------------------------------------------------------------------------
+
+
+def parse_label_lines(data: bytes, *, nc: int | None, tolerance: float | None = None) -> tuple[list[Label], list[LineProblem]]:
+    """Parse one YOLO label file's bytes.
+
+    Boxes are ``class cx cy w h``; segmentation lines are ``class x1 y1 … xk yk`` (k ≥ 3), kept as a
+    polygon with the box derived from it. Coordinates up to ``tolerance`` outside [0, 1] are clipped
+    silently (exporters round); further out is a problem. Blank lines are skipped.
+    """
+    tol = defaults.BORDER_TOLERANCE if tolerance is None else tolerance
+    labels: list[Label] = []
+    problems: list[LineProblem] = []
+    if data.startswith(b"\xef\xbb\xbf"):
+        problems.append(LineProblem(1, "UTF-8 byte-order mark (BOM) at the start of the file", 0.2))
+        data = data[3:]
+    if b"\r\n" in data:
+        problems.append(LineProblem(0, "CRLF (Windows) line ends", 0.1))
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        raw = raw.rstrip(b"\r")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            problems.append(LineProblem(number, "non-UTF-8 bytes in the line"))
+            continue
+        if not text.strip():
+            continue
+        label, reason = _parse_line(text.split(), number, nc=nc, tol=tol)
+        if label is None:
+            problems.append(LineProblem(number, reason))
+        else:
+            labels.append(label)
+    return labels, problems
+
+
+def _parse_line(fields: list[str], number: int, *, nc: int | None, tol: float) -> tuple[Label | None, str]:
+    n = len(fields)
+    if n != 5 and not (n >= 7 and n % 2 == 1):
+        return None, f"wrong field count: {n} (expected 5 for a box, or 2k+1 with k >= 3 for a polygon)"
+    try:
+        cls_f = float(fields[0])
+        values = [float(v) for v in fields[1:]]
+    except ValueError:
+        bad = next(v for v in fields if not _is_number(v))
+        return None, f"non-numeric field {bad!r}"
+    if cls_f != int(cls_f):
+        return None, f"class id {fields[0]!r} is not an integer"
+    cls = int(cls_f)
+    if cls < 0 or (nc is not None and cls >= nc):
+        return None, f"class id {cls} out of range (nc = {nc})" if nc is not None else f"negative class id {cls}"
+    if any(v != v or v in (float("inf"), float("-inf")) for v in values):
+        return None, "NaN or infinite coordinate"
+    if n == 5:
+        cx, cy, w, h = values
+        if w <= 0 or h <= 0:
+            return None, f"zero or negative width/height (w={w:g}, h={h:g})"
+        x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+        if min(x1, y1) < -tol or max(x2, y2) > 1 + tol:
+            return None, f"box outside the image: x {x1:.3f}..{x2:.3f}, y {y1:.3f}..{y2:.3f} (expected within [0, 1])"
+        return _clip_box(cls, x1, y1, x2, y2, number), ""
+    if min(values) < -tol or max(values) > 1 + tol:
+        return None, "polygon point outside [0, 1]"
+    pts = [min(max(v, 0.0), 1.0) for v in values]
+    xs, ys = pts[0::2], pts[1::2]
+    if max(xs) - min(xs) <= 0 or max(ys) - min(ys) <= 0:
+        return None, "degenerate polygon (zero width or height)"
+    box = _clip_box(cls, min(xs), min(ys), max(xs), max(ys), number)
+    return Label(box.class_id, box.cx, box.cy, box.w, box.h, number, polygon=tuple(pts)), ""
+
+
+def _clip_box(cls: int, x1: float, y1: float, x2: float, y2: float, line: int) -> Label:
+    x1, y1 = max(x1, 0.0), max(y1, 0.0)
+    x2, y2 = min(x2, 1.0), min(y2, 1.0)
+    return Label(cls, (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1, line)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def format_label(label: Label) -> str:
+    """One label as a YOLO line (polygon lines for segmentation labels)."""
+    if label.polygon is not None:
+        return " ".join([str(label.class_id), *(f"{v:.6g}" for v in label.polygon)])
+    return f"{label.class_id} {label.cx:.6g} {label.cy:.6g} {label.w:.6g} {label.h:.6g}"
+
+
+def format_label_lines(labels: list[Label]) -> str:
+    return "".join(format_label(lb) + "\n" for lb in labels)
+
+
+# --------------------------------------------------------------------------------------------------
+# Finding where the splits are
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Source:
+    """One split's image source: a folder, or a .txt list of images, or a list of those."""
+
+    split: str
+    entries: list[Path]
+
+
+def _find_yaml(folder: Path) -> Path | None:
+    for name in YAML_NAMES:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _resolve_entry(entry: str, *, root: Path, yaml_dir: Path, warnings: list[str], key: str) -> Path | None:
+    """Where a data.yaml split entry really is here.
+
+    Tried in order: relative to ``path:``, relative to the yaml's folder, Roboflow's ``../train/images``
+    read as ``train/images`` next to the yaml, and for foreign absolute paths (another machine's) the
+    same trailing folders next to the yaml — with a warning, since that is a guess.
+    """
+    p = Path(entry)
+    candidates: list[Path] = [p] if p.is_absolute() else [root / p, yaml_dir / p]
+    if not p.is_absolute() and entry.startswith("../"):
+        candidates.append(yaml_dir / entry[3:])
+    for c in candidates:
+        if c.exists():
+            return c.resolve()
+    parts = p.parts
+    for k in (2, 1, 3):
+        if len(parts) > k:
+            c = yaml_dir.joinpath(*parts[-k:])
+            if c.exists():
+                warnings.append(f"data.yaml {key}: {entry} does not exist here; using {c} next to data.yaml")
+                return c.resolve()
+    warnings.append(f"data.yaml {key}: {entry} not found; split skipped")
+    return None
+
+
+def _sources_from_yaml(cfg: dict, yaml_path: Path, warnings: list[str]) -> tuple[Path, list[_Source]]:
+    yaml_dir = yaml_path.parent.resolve()
+    root = yaml_dir
+    if cfg.get("path"):
+        p = Path(str(cfg["path"]))
+        p = p if p.is_absolute() else (yaml_dir / p)
+        if p.exists():
+            root = p.resolve()
+        else:
+            warnings.append(f"data.yaml path: {cfg['path']} does not exist here; using the yaml's folder")
+    sources: list[_Source] = []
+    for key, split in SPLIT_KEYS.items():
+        value = cfg.get(key)
+        if not value:
+            continue
+        items = value if isinstance(value, list) else [value]
+        entries = [r for item in items if (r := _resolve_entry(str(item), root=root, yaml_dir=yaml_dir, warnings=warnings, key=key))]
+        if entries:
+            sources.append(_Source(split, entries))
+    return root, sources
+
+
+def _sources_from_layout(folder: Path) -> list[_Source]:
+    """Folder layouts without a yaml: Ultralytics ``images/<split>``, Roboflow ``<split>/images``, flat ``images/``."""
+    sources: list[_Source] = []
+    images = folder / "images"
+    if images.is_dir():
+        subs = [d for d in sorted(images.iterdir()) if d.is_dir() and d.name.lower() in SPLIT_DIRS]
+        if subs:
+            return [_Source(SPLIT_DIRS[d.name.lower()], [d]) for d in subs]
+        return [_Source("train", [images])]
+    for d in sorted(folder.iterdir()):
+        if d.is_dir() and d.name.lower() in SPLIT_DIRS and (d / "images").is_dir():
+            sources.append(_Source(SPLIT_DIRS[d.name.lower()], [d / "images"]))
+    return sources
+
+
+def _names_from(cfg: dict, warnings: list[str]) -> list[str] | None:
+    names = cfg.get("names")
+    nc = cfg.get("nc")
+    if isinstance(names, dict):
+        try:
+            keyed = {int(k): str(v) for k, v in names.items()}
+        except (TypeError, ValueError):
+            raise DatasetError("data.yaml names: keys must be class ids (0, 1, …)") from None
+        size = max(keyed) + 1 if keyed else 0
+        out = [keyed.get(i, str(i)) for i in range(size)]
+    elif isinstance(names, list):
+        out = [str(n) for n in names]
+    elif names is None:
+        out = [str(i) for i in range(int(nc))] if nc is not None else None
+    else:
+        raise DatasetError(f"data.yaml names: expected a list or a mapping, got {type(names).__name__}")
+    if out is not None and nc is not None and int(nc) != len(out):
+        warnings.append(f"data.yaml nc: {nc} but {len(out)} names; using the {len(out)} names")
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# File half: load a whole dataset
+# --------------------------------------------------------------------------------------------------
+
+
+def load_yolo(source: str | Path) -> Dataset:
+    """Read a YOLO dataset from a folder or a data.yaml. Never raises for bad labels: they become findings.
+
+    Raises :class:`DatasetError` (one line) only when there is nothing to read at all.
+    """
+    source = Path(source).expanduser()
+    if not source.exists():
+        raise DatasetError(f"{source}: no such file or folder")
+    warnings: list[str] = []
+    cfg: dict = {}
+    yaml_path: Path | None = None
+    if source.is_file():
+        if source.suffix.lower() not in (".yaml", ".yml"):
+            raise DatasetError(f"{source}: expected a dataset folder or a data.yaml")
+        yaml_path = source
+    else:
+        yaml_path = _find_yaml(source)
+    if yaml_path is not None:
+        try:
+            loaded = yaml.safe_load(yaml_path.read_text(encoding="utf-8-sig"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise DatasetError(f"{yaml_path}: unreadable YAML ({str(exc).splitlines()[0]})") from None
+        cfg = loaded if isinstance(loaded, dict) else {}
+        root, sources = _sources_from_yaml(cfg, yaml_path, warnings)
+        if not sources and source.is_dir():
+            sources = _sources_from_layout(source)
+    else:
+        root = source.resolve()
+        sources = _sources_from_layout(root)
+    if not sources:
+        raise DatasetError(f"{source}: no images found (expected images/<split>/, <split>/images/, images/ or a data.yaml)")
+    names = _names_from(cfg, warnings)
+    if names is None:
+        names = _names_from_classes_txt(root)
+    nc = len(names) if names is not None else None
+    name = (yaml_path.parent if yaml_path else root).resolve().name
+    ds = Dataset(root=root, name=name, names=names or [], yaml_path=yaml_path, warnings=warnings)
+    seen_labels: set[Path] = set()
+    label_dirs: set[Path] = set()
+    for src in sources:
+        for image in _list_images(src, root, ds):
+            record = _read_record(image, src.split, root, nc, ds)
+            if record.label_path is not None:
+                seen_labels.add(record.label_path)
+            label_dirs.add(_label_path(image).parent)
+            ds.images.append(record)
+    if names is None:  # no names anywhere: number the classes seen
+        top = max((lb.class_id for _, lb in ds.boxes()), default=-1)
+        ds.names = [str(i) for i in range(top + 1)]
+        warnings.append("no class names (no data.yaml names or classes.txt): classes are numbered")
+    _orphan_labels(label_dirs, seen_labels, root, ds)
+    _duplicate_stems(ds)
+    if not ds.images:
+        raise DatasetError(f"{source}: the dataset's split folders hold no images")
+    return ds
+
+
+def _names_from_classes_txt(root: Path) -> list[str] | None:
+    p = root / "classes.txt"
+    if p.is_file():
+        return [ln.strip() for ln in p.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+    return None
+
+
+def _list_images(src: _Source, root: Path, ds: Dataset) -> list[Path]:
+    images: list[Path] = []
+    for entry in src.entries:
+        if entry.is_dir():
+            images.extend(p for p in entry.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        elif entry.suffix.lower() == ".txt":
+            for number, line in enumerate(entry.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+                line = line.strip()
+                if not line:
+                    continue
+                p = Path(line)
+                p = p if p.is_absolute() else (entry.parent / p)
+                if p.is_file():
+                    images.append(p.resolve())
+                else:
+                    ds.findings.append(Finding(src.split, _rel(entry, root), "format", 1.0, f"listed image not found: {line}", line=number))
+        elif entry.suffix.lower() in IMAGE_SUFFIXES:
+            images.append(entry)
+    return sorted(set(images))
+
+
+def _label_path(image: Path) -> Path:
+    """Ultralytics' rule: the last ``/images/`` in the path becomes ``/labels/``, suffix ``.txt``."""
+    parts = list(image.parts)
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == "images":
+            parts[i] = "labels"
+            return Path(*parts).with_suffix(".txt")
+    return image.with_suffix(".txt")
+
+
+def _rel(path: Path, root: Path) -> str:
+    return Path(os.path.relpath(path, root)).as_posix()
+
+
+def _read_record(image: Path, split: str, root: Path, nc: int | None, ds: Dataset) -> ImageRecord:
+    rel = _rel(image, root)
+    label_path = _label_path(image)
+    record = ImageRecord(split=split, path=image, rel=rel, label_path=label_path if label_path.is_file() else None)
+    _check_image_header(record, ds)
+    if record.label_path is None:
+        return record  # a background image: legitimate, counted by `info`
+    try:
+        data = label_path.read_bytes()
+    except OSError as exc:
+        ds.findings.append(Finding(split, rel, "format", 1.0, f"label file unreadable: {exc.strerror}", data={"label_file": _rel(label_path, root)}))
+        return record
+    record.labels, problems = parse_label_lines(data, nc=nc)
+    for p in problems:
+        ds.findings.append(
+            Finding(split, rel, "format", p.severity, p.reason, line=p.line or None, data={"label_file": _rel(label_path, root)})
+        )
+    return record
+
+
+def _check_image_header(record: ImageRecord, ds: Dataset) -> None:
+    """Cheap header read (no pixel decode): zero-byte and unidentifiable files, size cached for later."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        if record.path.stat().st_size == 0:
+            ds.findings.append(Finding(record.split, record.rel, "format", 1.0, "image file is empty (0 bytes)"))
+            return
+        with Image.open(record.path) as im:
+            record._size = im.size
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        ds.findings.append(Finding(record.split, record.rel, "format", 1.0, f"unreadable image: {exc}"))
+
+
+def _orphan_labels(label_dirs: set[Path], seen: set[Path], root: Path, ds: Dataset) -> None:
+    for d in sorted(label_dirs):
+        if not d.is_dir():
+            continue
+        split = next((r.split for r in ds.images if r.label_path and r.label_path.parent == d), "")
+        for txt in sorted(d.glob("*.txt")):
+            if txt not in seen and txt.name != "classes.txt":
+                ds.findings.append(Finding(split, _rel(txt, root), "format", 1.0, "label file without an image"))
+
+
+def _duplicate_stems(ds: Dataset) -> None:
+    by_label: dict[Path, list[ImageRecord]] = {}
+    for r in ds.images:
+        by_label.setdefault(_label_path(r.path), []).append(r)
+    for label, records in by_label.items():
+        if len(records) > 1:
+            names = ", ".join(r.path.name for r in records)
+            for r in records:
+                ds.findings.append(Finding(r.split, r.rel, "format", 1.0, f"images with the same stem share one label file: {names}"))
+
+
+# --------------------------------------------------------------------------------------------------
+# Writer
+# --------------------------------------------------------------------------------------------------
+
+
+class WriteError(DatasetError):
+    """Refused to write (over the input, into a non-empty folder)."""
+
+
+def _inside(a: Path, b: Path) -> bool:
+    try:
+        a.relative_to(b)
+        return True
+    except ValueError:
+        return False
+
+
+def check_output_dir(out: Path, inputs: list[Path], *, overwrite: bool = False) -> Path:
+    """Refuse to write into or over an input; refuse a non-empty folder unless ``overwrite``."""
+    out = Path(out).expanduser().resolve()
+    for src in inputs:
+        src = Path(src).resolve()
+        if out == src or _inside(out, src) or _inside(src, out):
+            raise WriteError(f"refusing to write {out}: it is or contains the input {src}")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise WriteError(f"refusing to write {out}: folder exists and is not empty (use a new folder)")
+        shutil.rmtree(out)
+    return out
+
+
+def save_yolo(dataset: Dataset, out: str | Path, *, overwrite: bool = False) -> Path:
+    """Write ``dataset`` to a NEW folder in the Ultralytics layout (``images/<split>``, ``labels/<split>``).
+
+    Unedited label files are copied byte for byte; edited ones are rewritten; background images get an
+    empty label file; images are hard-linked when possible, else copied. data.yaml uses relative paths
+    (no ``path:`` key, so Ultralytics resolves them next to the yaml).
+    """
+    out = check_output_dir(Path(out), [dataset.root], overwrite=overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    used: set[Path] = set()
+    for record in dataset.images:
+        image_dst = _unique(out / "images" / record.split / record.path.name, used)
+        label_dst = out / "labels" / record.split / (image_dst.stem + ".txt")
+        image_dst.parent.mkdir(parents=True, exist_ok=True)
+        label_dst.parent.mkdir(parents=True, exist_ok=True)
+        _link_or_copy(record.path, image_dst)
+        if record.edited or record.label_path is None:
+            label_dst.write_text(format_label_lines(record.labels), encoding="utf-8", newline="\n")
+        else:
+            shutil.copyfile(record.label_path, label_dst)
+    write_data_yaml(out, dataset.names, [s for s in dataset.splits])
+    return out
+
+
+def write_data_yaml(out: Path, names: list[str], splits: list[str]) -> Path:
+    cfg: dict = {s: f"images/{s}" for s in splits}
+    cfg["nc"] = len(names)
+    cfg["names"] = {i: n for i, n in enumerate(names)}
+    path = out / "data.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _unique(path: Path, used: set[Path]) -> Path:
+    candidate, k = path, 1
+    while candidate in used:
+        candidate = path.with_name(f"{path.stem}_{k}{path.suffix}")
+        k += 1
+    used.add(candidate)
+    return candidate
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+__all__ = [
+    "DatasetError",
+    "WriteError",
+    "LineProblem",
+    "parse_label_lines",
+    "format_label",
+    "format_label_lines",
+    "load_yolo",
+    "save_yolo",
+    "check_output_dir",
+    "write_data_yaml",
+    "SPLITS",
+]
