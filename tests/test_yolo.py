@@ -1,0 +1,239 @@
+"""Reader/writer tests: the pure parser without files, then whole trees written to tmp_path."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from curate.formats.yolo import DatasetError, WriteError, format_label_lines, load_yolo, parse_label_lines, save_yolo
+
+# ---------------------------------------------------------------------------------------------- pure
+
+
+@pytest.mark.parametrize(
+    "text, n_labels, reason",
+    [
+        ("0 0.5 0.5 0.2 0.2\n", 1, None),  # plain box
+        ("0 0.5 0.5 0.2 0.2", 1, None),  # no final newline
+        ("\n\n0 0.5 0.5 0.2 0.2\n\n", 1, None),  # blank lines are skipped
+        ("1 0.1 0.1 0.3 0.1 0.3 0.4\n", 1, None),  # polygon with 3 points
+        ("3 0.5 0.5 0.2 0.2\n", 0, "out of range"),  # class id >= nc
+        ("-1 0.5 0.5 0.2 0.2\n", 0, "out of range"),  # negative class id
+        ("0 0.5 abc 0.2 0.2\n", 0, "non-numeric"),  # non-numeric field
+        ("0 0.5 0.5 0.2\n", 0, "wrong field count"),  # 4 fields
+        ("0 0.5 0.5 0.2 0.2 0.1\n", 0, "wrong field count"),  # 6 fields
+        ("0 0.1 0.1 0.3 0.1 0.3 0.4 0.5 0.5\n", 1, None),  # polygon with 4 points
+        ("0 0.1 0.1 0.3 0.1 0.3 0.4 0.5\n", 0, "wrong field count"),  # 8 fields: half a point
+        ("0 0.9 0.5 0.4 0.2\n", 0, "outside the image"),  # x2 = 1.1
+        ("0 0.5 0.5 0 0.2\n", 0, "zero or negative"),  # zero width
+        ("0 0.5 0.5 -0.1 0.2\n", 0, "zero or negative"),  # negative width
+        ("1.5 0.5 0.5 0.2 0.2\n", 0, "not an integer"),  # fractional class
+        ("0 1.5 0.5 0.2 0.2 0.3 0.3\n", 0, "outside [0, 1]"),  # polygon point out of range
+    ],
+)
+def test_parse_label_lines(text: str, n_labels: int, reason: str | None) -> None:
+    labels, problems = parse_label_lines(text.encode(), nc=3)
+    assert len(labels) == n_labels
+    if reason is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and reason in problems[0].reason and problems[0].line >= 1
+
+
+def test_polygon_keeps_points_and_derives_box() -> None:
+    labels, _ = parse_label_lines(b"2 0.1 0.2 0.5 0.2 0.5 0.6 0.1 0.6\n", nc=3)
+    (lb,) = labels
+    assert lb.polygon == (0.1, 0.2, 0.5, 0.2, 0.5, 0.6, 0.1, 0.6)
+    assert lb.xyxy == pytest.approx((0.1, 0.2, 0.5, 0.6))
+    assert lb.line == 1 and lb.class_id == 2
+
+
+def test_line_numbers_are_one_based_and_count_blank_lines() -> None:
+    labels, problems = parse_label_lines(b"0 0.5 0.5 0.1 0.1\n\nbad\n1 0.5 0.5 0.1 0.1\n", nc=2)
+    assert [lb.line for lb in labels] == [1, 4]
+    assert [p.line for p in problems] == [3]
+
+
+def test_bom_crlf_and_non_utf8() -> None:
+    labels, problems = parse_label_lines(b"\xef\xbb\xbf0 0.5 0.5 0.1 0.1\r\n0 0.5 0.5 0.1 0.1\r\n\xff\xfe 0.5\r\n", nc=1)
+    assert len(labels) == 2
+    reasons = sorted(p.reason for p in problems)
+    assert any("byte-order mark" in r for r in reasons)
+    assert any("CRLF" in r for r in reasons)
+    assert any("non-UTF-8" in r and p.line == 3 for p in problems for r in [p.reason])
+
+
+def test_small_overshoot_is_clipped_not_flagged() -> None:
+    labels, problems = parse_label_lines(b"0 0.9 0.5 0.202 0.2\n", nc=1)  # x2 = 1.001
+    assert problems == [] and labels[0].xyxy[2] == pytest.approx(1.0)
+
+
+def test_format_round_trip() -> None:
+    labels, _ = parse_label_lines(b"0 0.5 0.25 0.125 0.5\n1 0.1 0.1 0.3 0.1 0.3 0.4\n", nc=2)
+    again, problems = parse_label_lines(format_label_lines(labels).encode(), nc=2)
+    assert problems == [] and [(a.class_id, a.xyxy, a.polygon) for a in again] == [(b.class_id, b.xyxy, b.polygon) for b in labels]
+
+
+# ---------------------------------------------------------------------------------------------- files
+
+
+def _jpg(path: Path, size: tuple[int, int] = (32, 24)) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, (120, 30, 200)).save(path, "JPEG")
+
+
+def _write(path: Path, data: bytes | str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+
+
+def _tree_digest(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.md5(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _roboflow(root: Path, labels: dict[str, bytes | str | None], names: list[str] | None = None) -> Path:
+    """A Roboflow-style tree: ``<split>/images/<stem>.jpg`` + labels; a None label = no label file."""
+    names = names or ["a", "b"]
+    for key, data in labels.items():
+        split, stem = key.split("/")
+        _jpg(root / split / "images" / f"{stem}.jpg")
+        if data is not None:
+            _write(root / split / "labels" / f"{stem}.txt", data)
+    _write(root / "data.yaml", f"train: ../train/images\nval: ../valid/images\nnc: {len(names)}\nnames: {names}\n")
+    return root
+
+
+def _findings(ds, check: str = "format"):
+    return [(f.image, f.line, f.message) for f in ds.findings if f.check == check]
+
+
+@pytest.mark.parametrize(
+    "label, line, reason",
+    [
+        ("0 0.5 0.5 0.2 0.2\n7 0.5 0.5 0.2 0.2\n", 2, "out of range"),
+        ("-2 0.5 0.5 0.2 0.2\n", 1, "out of range"),
+        ("0 0.5 0.5 0.2 0.2\n0 x 0.5 0.2 0.2\n", 2, "non-numeric"),
+        ("0 0.5 0.5 0.2\n", 1, "wrong field count"),
+        ("0 0.5 0.5 0.2 0.2\n0 0.5 1.4 0.2 0.2\n", 2, "outside the image"),
+        ("0 0.5 0.5 0.0 0.2\n", 1, "zero or negative"),
+        (b"0 0.5 0.5 0.2 0.2\n\xc3\x28 0.5 0.5 0.2 0.2\n", 2, "non-UTF-8"),
+        (b"\xef\xbb\xbf0 0.5 0.5 0.2 0.2\n", 1, "byte-order mark"),
+    ],
+)
+def test_each_malformed_kind_is_a_finding_with_file_and_line(tmp_path: Path, label, line, reason) -> None:
+    root = _roboflow(tmp_path / "ds", {"train/img1": label, "valid/img2": "1 0.5 0.5 0.2 0.2\n"})
+    before = _tree_digest(root)
+    ds = load_yolo(root)
+    found = _findings(ds)
+    assert any(img == "train/images/img1.jpg" and ln == line and reason in msg for img, ln, msg in found), found
+    assert _tree_digest(root) == before  # the input is never touched
+
+
+def test_crlf_is_a_file_level_finding(tmp_path: Path) -> None:
+    root = _roboflow(tmp_path / "ds", {"train/img1": "0 0.5 0.5 0.2 0.2\r\n1 0.5 0.5 0.2 0.2\r\n"})
+    ds = load_yolo(root)
+    assert len(ds.split("train")[0].labels) == 2
+    assert any("CRLF" in m for _, _, m in _findings(ds))
+
+
+def test_label_without_image_background_and_duplicate_stems(tmp_path: Path) -> None:
+    root = _roboflow(tmp_path / "ds", {"train/img1": "0 0.5 0.5 0.2 0.2\n", "train/bg": None})
+    _write(root / "train" / "labels" / "orphan.txt", "0 0.5 0.5 0.2 0.2\n")
+    Image.new("RGB", (8, 8)).save(root / "train" / "images" / "img1.png")
+    before = _tree_digest(root)
+    ds = load_yolo(root)
+    found = _findings(ds)
+    assert ("train/labels/orphan.txt", None, "label file without an image") in found
+    dup = [f for f in found if "same stem" in f[2]]
+    assert {f[0] for f in dup} == {"train/images/img1.jpg", "train/images/img1.png"}
+    bg = [r for r in ds.images if r.stem == "bg"]
+    assert bg and bg[0].is_background and bg[0].label_path is None
+    assert not any(f[0].endswith("bg.jpg") for f in found)  # a background image is not an error
+    assert _tree_digest(root) == before
+
+
+def test_unreadable_truncated_and_empty_images(tmp_path: Path) -> None:
+    root = _roboflow(tmp_path / "ds", {"train/ok": "0 0.5 0.5 0.2 0.2\n"})
+    _write(root / "train" / "images" / "empty.jpg", b"")
+    _write(root / "train" / "images" / "junk.jpg", b"this is not an image at all")
+    ds = load_yolo(root)
+    msgs = {img: msg for img, _, msg in _findings(ds)}
+    assert "0 bytes" in msgs["train/images/empty.jpg"]
+    assert "unreadable image" in msgs["train/images/junk.jpg"]
+
+
+def test_layouts_ultralytics_flat_and_txt_list(tmp_path: Path) -> None:
+    ul = tmp_path / "ul"
+    for split in ("train", "val"):
+        _jpg(ul / "images" / split / f"{split}1.jpg")
+        _write(ul / "labels" / split / f"{split}1.txt", "0 0.5 0.5 0.2 0.2\n")
+    ds = load_yolo(ul)  # no yaml: classes numbered, splits from folders
+    assert ds.splits == ["train", "val"] and ds.names == ["0"] and ds.warnings
+
+    flat = tmp_path / "flat"
+    _jpg(flat / "images" / "a.jpg")
+    _write(flat / "labels" / "a.txt", "1 0.5 0.5 0.2 0.2\n")
+    _write(flat / "classes.txt", "cat\ndog\n")
+    ds = load_yolo(flat)
+    assert ds.splits == ["train"] and ds.names == ["cat", "dog"] and ds.num_boxes == 1
+
+    _write(ul / "train.txt", "./images/train/train1.jpg\n./images/train/missing.jpg\n")
+    _write(ul / "data.yaml", "path: .\ntrain: train.txt\nval: [images/val]\nnames: {0: thing}\n")
+    ds = load_yolo(ul / "data.yaml")
+    assert [r.rel for r in ds.split("train")] == ["images/train/train1.jpg"]
+    assert ds.names == ["thing"]
+    assert any(f.line == 2 and "not found" in f.message for f in ds.findings)
+
+
+def test_foreign_absolute_paths_resolve_next_to_yaml(tmp_path: Path) -> None:
+    root = _roboflow(tmp_path / "ds", {"train/a": "0 0.5 0.5 0.2 0.2\n", "valid/b": "1 0.5 0.5 0.2 0.2\n"})
+    _write(root / "data.yaml", "train: /Users/x/proj/ds-8/train/images\nval: /Users/x/proj/ds-8/valid/images\ntest: ../test/images\nnames: [a, b]\n")
+    ds = load_yolo(root)
+    assert ds.splits == ["train", "val"]
+    assert any("does not exist here" in w for w in ds.warnings) and any("test" in w and "skipped" in w for w in ds.warnings)
+
+
+def test_nothing_to_read_is_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="no images"):
+        load_yolo(tmp_path / "empty")
+    with pytest.raises(DatasetError, match="no such"):
+        load_yolo(tmp_path / "nope")
+
+
+def test_writer_round_trip_is_byte_identical_and_refuses_input(tmp_path: Path) -> None:
+    root = _roboflow(
+        tmp_path / "ds",
+        {"train/a": "0 0.5 0.5 0.2 0.2\n1 0.3 0.3 0.1 0.1\n", "train/bg": "", "train/nolabel": None, "valid/b": "1 0.1 0.1 0.3 0.1 0.3 0.4\n"},
+    )
+    ds = load_yolo(root)
+    out = save_yolo(ds, tmp_path / "out")
+    assert (out / "labels/train/a.txt").read_bytes() == (root / "train/labels/a.txt").read_bytes()
+    assert (out / "labels/valid/b.txt").exists() is False and (out / "labels/val/b.txt").read_bytes() == (root / "valid/labels/b.txt").read_bytes()
+    assert (out / "labels/train/bg.txt").read_bytes() == b"" and (out / "labels/train/nolabel.txt").read_bytes() == b""
+    again = load_yolo(out)
+    assert again.names == ["a", "b"] and again.splits == ["train", "val"]
+    assert [(r.rel.split("/")[-1], [lb.xyxy for lb in r.labels]) for r in again.images] == [
+        (r.path.name, [lb.xyxy for lb in r.labels]) for r in sorted(ds.images, key=lambda r: (r.split, r.path.name))
+    ]
+    for bad in (root, root / "train", tmp_path):
+        with pytest.raises(WriteError):
+            save_yolo(ds, bad)
+    with pytest.raises(WriteError, match="not empty"):
+        save_yolo(ds, out)
+
+
+def test_writer_rewrites_only_edited(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    root = _roboflow(tmp_path / "ds", {"train/a": "0 0.50 0.5 0.2 0.2\n", "train/b": "1 0.500 0.5 0.2 0.2\n"})
+    ds = load_yolo(root)
+    rec = ds.split("train")[0]
+    rec.labels = [replace(rec.labels[0], class_id=1)]
+    rec.edited = True
+    out = save_yolo(ds, tmp_path / "out")
+    assert (out / "labels/train/a.txt").read_text() == "1 0.5 0.5 0.2 0.2\n"
+    assert (out / "labels/train/b.txt").read_bytes() == b"1 0.500 0.5 0.2 0.2\n"
