@@ -1,0 +1,53 @@
+"""Vectorised box overlap helpers shared by the geometry checks (duplicate, ambiguous) and the benchmark.
+
+Boxes are numpy arrays of normalized corners ``(x1, y1, x2, y2)``, shape (N, 4). Overlaps between the boxes
+of one image are computed in pixels when the image size is given, so that a non-square image does not
+distort the ratios (IoU is scale-invariant per axis, so normalized coordinates give the same IoU anyway).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from curate.dataset import Label
+
+
+def xyxy_array(labels: Sequence[Label]) -> np.ndarray:
+    """(N, 4) float array of normalized corners for ``labels`` (empty (0, 4) for no labels)."""
+    if not labels:
+        return np.zeros((0, 4), dtype=float)
+    return np.array([lab.xyxy for lab in labels], dtype=float)
+
+
+def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, M) intersection areas of boxes ``a`` (N, 4) and ``b`` (M, 4)."""
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    return np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+
+
+def areas(boxes: np.ndarray) -> np.ndarray:
+    return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+
+
+def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, M) intersection over union; 0 where both boxes have no area."""
+    inter = _intersection(a, b)
+    union = areas(a)[:, None] + areas(b)[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def pairwise_ios(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, M) intersection over the smaller of the two areas: 1.0 when one box lies inside the other."""
+    inter = _intersection(a, b)
+    smaller = np.minimum(areas(a)[:, None], areas(b)[None, :])
+    return np.divide(inter, smaller, out=np.zeros_like(inter), where=smaller > 0)
+
+
+def iou_one(a: Sequence[float], b: Sequence[float]) -> float:
+    """IoU of two single ``(x1, y1, x2, y2)`` boxes."""
+    return float(pairwise_iou(np.asarray([a], dtype=float), np.asarray([b], dtype=float))[0, 0])
