@@ -1,0 +1,220 @@
+"""`curate audit`: run every check, keep what crosses its threshold, write findings, tag FiftyOne, report.
+
+Data flows one way: dataset → checks (all scores) → findings (thresholded) → findings.csv/json →
+FiftyOne tags + saved views → report. Each check's scores are cached on disk by the dataset's content
+fingerprint, the check's options and curate's version, so a re-run with no change takes seconds.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from curate import __version__, cache, defaults
+from curate.checks import available, check_names
+from curate.checks.base import AuditContext
+from curate.dataset import Dataset
+from curate.findings import Finding, sort_findings, write_csv, write_json
+
+#: Bump when a check's scoring changes in a way the cache key can't see (it includes curate's version).
+CACHE_VERSION = 1
+
+
+class ConfigError(ValueError):
+    """A bad --config: one line naming the key."""
+
+
+@dataclass
+class AuditResult:
+    """What one audit produced; ``findings`` are what findings.csv lists."""
+
+    dataset: Dataset
+    findings: list[Finding]
+    scores: list[Finding]
+    out_dir: Path
+    timings: dict[str, float] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    fiftyone_name: str | None = None
+    report: Path | None = None
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for f in self.findings:
+            out[f.check] = out.get(f.check, 0) + 1
+        return out
+
+
+def all_check_names() -> list[str]:
+    """Every check name the built modules emit, plus the reader's ``format``."""
+    names = ["format"]
+    for mod in available().values():
+        names.extend(check_names(mod))
+    return names
+
+
+def load_config(path: Path | None) -> dict[str, dict[str, Any]]:
+    """Read ``--config`` YAML: ``checks: {<check>: {threshold: 0.6, <option>: …}}``.
+
+    Unknown check names and thresholds outside [0, 1] are one-line errors with a "did you mean".
+    """
+    if path is None:
+        return {}
+    try:
+        cfg = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: unreadable config ({str(exc).splitlines()[0]})") from None
+    if not isinstance(cfg, dict) or set(cfg) - {"checks"}:
+        extra = sorted(set(cfg) - {"checks"}) if isinstance(cfg, dict) else ["(not a mapping)"]
+        raise ConfigError(f"{path}: unknown top-level key {extra[0]!r}; expected 'checks'")
+    return validate_params(cfg.get("checks") or {}, where=str(path))
+
+
+def validate_params(checks: dict[str, Any], *, where: str = "config") -> dict[str, dict[str, Any]]:
+    known = set(defaults.THRESHOLDS) | set(all_check_names())
+    out: dict[str, dict[str, Any]] = {}
+    for name, opts in checks.items():
+        if name not in known:
+            hint = difflib.get_close_matches(str(name), sorted(known), n=1)
+            raise ConfigError(f"{where}: unknown check {name!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""))
+        if not isinstance(opts, dict):
+            raise ConfigError(f"{where}: checks.{name} must be a mapping like {{threshold: 0.5}}")
+        t = opts.get("threshold")
+        if t is not None and not (isinstance(t, (int, float)) and 0.0 <= float(t) <= 1.0):
+            raise ConfigError(f"{where}: 'checks.{name}.threshold={t}' is an invalid value. Valid values are 0.0–1.0")
+        out[str(name)] = dict(opts)
+    return out
+
+
+def default_out_dir(dataset: Dataset) -> Path:
+    return Path("reports") / dataset.name / "audit"
+
+
+def _cache_key(fp: str, module: str, ctx: AuditContext) -> str:
+    mod = available()[module]
+    opts = {n: ctx.params.get(n, {}) for n in check_names(mod)}
+    payload = json.dumps([CACHE_VERSION, __version__, fp, module, opts, ctx.fast, ctx.model, ctx.seed], sort_keys=True, default=str)
+    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
+
+
+def _from_cache(key: str) -> list[Finding] | None:
+    rows = cache.load_json("audit", key)
+    if rows is None:
+        return None
+    return [Finding(**{**r, "region": tuple(r["region"]) if r.get("region") else None}) for r in rows]
+
+
+def score_dataset(
+    ctx: AuditContext,
+    *,
+    only: set[str] | None = None,
+    use_cache: bool = True,
+    on_check: Callable[[str], None] | None = None,
+) -> tuple[list[Finding], dict[str, float], dict[str, str]]:
+    """Run each available check module (cached); return all scores, seconds per module, and errors.
+
+    A check that raises is reported (one line in the terminal and the report) and the others still run;
+    ``CURATE_DEBUG=1`` re-raises instead.
+    """
+    import os
+
+    from curate.fo import fingerprint
+
+    fp = fingerprint(ctx.dataset)
+    scores: list[Finding] = []
+    timings: dict[str, float] = {}
+    errors: dict[str, str] = {}
+    for module, mod in available().items():
+        if only is not None and not (set(check_names(mod)) & only):
+            continue
+        if on_check:
+            on_check(module)
+        key = _cache_key(fp, module, ctx)
+        t0 = time.perf_counter()
+        found = _from_cache(key) if use_cache else None
+        if found is None:
+            try:
+                found = list(mod.run(ctx))
+            except Exception as exc:  # noqa: BLE001 — one broken check must not lose the others
+                if os.environ.get("CURATE_DEBUG"):
+                    raise
+                errors[module] = f"{type(exc).__name__}: {exc}"
+                found = []
+            else:
+                cache.save_json("audit", key, [asdict(f) for f in found])
+        timings[module] = time.perf_counter() - t0
+        scores.extend(found)
+    return scores, timings, errors
+
+
+def apply_thresholds(scores: list[Finding], ctx: AuditContext) -> list[Finding]:
+    return [f for f in scores if f.score >= ctx.threshold(f.check)]
+
+
+def run_audit(
+    dataset: Dataset,
+    *,
+    out_dir: Path | None = None,
+    params: dict[str, dict[str, Any]] | None = None,
+    fast: bool = False,
+    model: str | None = None,
+    all_scores: bool = False,
+    only: set[str] | None = None,
+    fiftyone: bool = True,
+    report: bool = True,
+    use_cache: bool = True,
+    on_check: Callable[[str], None] | None = None,
+) -> AuditResult:
+    """The whole audit of ``dataset``; writes findings.csv/json (+ all_scores.csv), FiftyOne tags, report."""
+    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(dataset)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ctx = AuditContext(dataset, params=params or {}, fast=fast, model=model)
+    t0 = time.perf_counter()
+    scores, timings, errors = score_dataset(ctx, only=only, use_cache=use_cache, on_check=on_check)
+    findings = sort_findings(list(dataset.findings) + apply_thresholds(scores, ctx))
+    result = AuditResult(dataset, findings, scores, out_dir, timings, errors)
+    thresholds = {n: ctx.threshold(n) for n in all_check_names()}
+    write_csv(findings, out_dir / "findings.csv")
+    write_json(
+        findings,
+        out_dir / "findings.json",
+        dataset=str(dataset.root),
+        curate_version=__version__,
+        thresholds=thresholds,
+        timings=timings,
+        errors=errors,
+        fast=fast,
+    )
+    if all_scores:
+        write_csv(sort_findings(scores), out_dir / "all_scores.csv")
+    if fiftyone:
+        t = time.perf_counter()
+        from curate.fo import tag_findings, to_fiftyone
+
+        fo_dataset = to_fiftyone(dataset)
+        tag_findings(fo_dataset, findings)
+        result.fiftyone_name = fo_dataset.name
+        timings["fiftyone"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+    if report:
+        from curate.report import write_report
+
+        masks = None
+        if not fast:
+            try:
+                from curate.foreground import cached_mask as masks  # noqa: N813
+            except ImportError:
+                masks = None
+        notes = [f"check {m} failed: {e}" for m, e in errors.items()]
+        ran = [n for m, mod in available().items() if only is None or set(check_names(mod)) & only for n in check_names(mod)]
+        summary = {"checks": ["format", *ran], "fast": fast, "seconds": round(timings["total"], 1)}
+        result.report = write_report(
+            dataset, findings, out_dir, summary=summary, thresholds=thresholds, fiftyone_name=result.fiftyone_name, masks=masks, notes=notes
+        )
+    return result

@@ -1,0 +1,248 @@
+"""The `curate` command line: thin bodies that parse, validate and call the library.
+
+Errors are one line on stderr and a non-zero exit, never a traceback (``CURATE_DEBUG=1`` shows it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from curate import __version__
+
+app = typer.Typer(
+    name="curate",
+    help="Find what is wrong with a YOLO object-detection dataset, fix it in the FiftyOne App, rebalance it, "
+    "add backgrounds, and prove with a before/after training run that it helped.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+DatasetArg = Annotated[Path, typer.Argument(help="A YOLO dataset folder or its data.yaml.", show_default=False)]
+
+
+def fail(message: str, code: int = 1) -> None:
+    """One clear line on stderr, then exit non-zero."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def load(path: Path):
+    """Load a dataset, turning a DatasetError into one line; print the reader's warnings."""
+    from curate.formats.yolo import DatasetError, load_yolo
+
+    try:
+        ds = load_yolo(path)
+    except DatasetError as exc:
+        fail(str(exc))
+    for w in ds.warnings:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+    return ds
+
+
+def not_built(command: str, issue: int) -> None:
+    fail(f"`curate {command}` is not built yet (see issue #{issue})", code=2)
+
+
+@app.callback(invoke_without_command=True)
+def main(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False) -> None:
+    from curate import env
+
+    env.configure()
+    if version:
+        out.print(f"curate {__version__}")
+        raise typer.Exit()
+
+
+@app.command()
+def info(dataset: DatasetArg, findings: Annotated[int, typer.Option(help="Show at most this many format findings.")] = 20) -> None:
+    """Print splits, images, boxes, background images, per-class counts per split and format findings."""
+    ds = load(dataset)
+    splits = ds.splits
+    t = Table(title=f"{ds.name}  ({ds.root})", title_justify="left")
+    for col in ("split", "images", "boxes", "polygons", "background images", "empty label files", "format findings"):
+        t.add_column(col, justify="left" if col == "split" else "right")
+    for s in splits + ["all"]:
+        recs = ds.images if s == "all" else ds.split(s)
+        fnd = [f for f in ds.findings if s == "all" or f.split == s]
+        t.add_row(
+            s,
+            str(len(recs)),
+            str(sum(len(r.labels) for r in recs)),
+            str(sum(1 for r in recs for lb in r.labels if lb.polygon is not None)),
+            str(sum(1 for r in recs if r.is_background)),
+            str(sum(1 for r in recs if r.label_path is not None and r.label_path.stat().st_size == 0)),
+            str(len(fnd)),
+            style="bold" if s == "all" else None,
+        )
+    out.print(t)
+    counts = {s: Counter(lb.class_id for r in ds.split(s) for lb in r.labels) for s in splits}
+    c = Table(title=f"{len(ds.names)} classes: instances per split", title_justify="left")
+    c.add_column("id", justify="right")
+    c.add_column("class")
+    for s in splits:
+        c.add_column(s, justify="right")
+    for i, name in enumerate(ds.names):
+        c.add_row(str(i), name, *(str(counts[s][i]) if counts[s][i] else "[red]0[/]" for s in splits))
+    out.print(c)
+    if ds.findings:
+        f = Table(title=f"format findings ({len(ds.findings)})", title_justify="left")
+        for col in ("file", "line", "reason"):
+            f.add_column(col)
+        for x in ds.findings[:findings]:
+            f.add_row(x.data.get("label_file", x.image), "" if x.line is None else str(x.line), x.message)
+        out.print(f)
+        if len(ds.findings) > findings:
+            out.print(f"… and {len(ds.findings) - findings} more (`curate audit` writes them all to findings.csv)")
+    else:
+        out.print("no format findings")
+
+
+@app.command()
+def audit(
+    dataset: DatasetArg,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder [default: reports/<dataset>/audit].")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="YAML of per-check options: checks: {grouped: {threshold: 0.6}}.")] = None,
+    fast: Annotated[bool, typer.Option("--fast", help="No pixel work beyond hashing: geometry and image-level checks only.")] = False,
+    all_scores: Annotated[bool, typer.Option("--all-scores", help="Also write every scored box/image to all_scores.csv.")] = False,
+    model: Annotated[Optional[Path], typer.Option(help="A trained YOLO .pt: its predictions feed cleanlab's ObjectLab check.")] = None,
+    checks: Annotated[Optional[str], typer.Option(help="Run only these checks (comma-separated names).")] = None,
+    fiftyone: Annotated[bool, typer.Option("--fiftyone/--no-fiftyone", help="Tag findings in FiftyOne and save views.")] = True,
+    cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse cached check results when nothing changed.")] = True,
+) -> None:
+    """Flag ambiguous, grouped, background-heavy, shifted, duplicate, class-inconsistent and missing boxes,
+    near-duplicate images and split leakage; write findings.csv/json, report.html and FiftyOne views."""
+    from curate.audit import ConfigError, all_check_names, load_config, run_audit
+
+    if model is not None and not model.is_file():
+        fail(f"--model {model}: no such file")
+    try:
+        params = load_config(config)
+    except ConfigError as exc:
+        fail(str(exc))
+    only = None
+    if checks:
+        only = {c.strip() for c in checks.split(",") if c.strip()}
+        known = set(all_check_names())
+        for c in sorted(only - known):
+            import difflib
+
+            hint = difflib.get_close_matches(c, sorted(known), n=1)
+            fail(f"--checks: unknown check {c!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""))
+    ds = load(dataset)
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("audit", total=None)
+        result = run_audit(
+            ds,
+            out_dir=out_dir,
+            params=params,
+            fast=fast,
+            model=str(model) if model else None,
+            all_scores=all_scores,
+            only=only,
+            fiftyone=fiftyone,
+            use_cache=cache,
+            on_check=lambda m: bar.update(task, description=f"audit: {m}"),
+        )
+    print_audit_summary(result)
+
+
+def print_audit_summary(result) -> None:
+    """The rich summary table: findings per check, worst score, threshold, seconds."""
+    from curate.audit import all_check_names
+    from curate.checks import available, check_names
+
+    per_check: dict[str, list] = {}
+    for f in result.findings:
+        per_check.setdefault(f.check, []).append(f)
+    scored = Counter(f.check for f in result.scores)
+    module_of = {n: m for m, mod in available().items() for n in check_names(mod)}
+    t = Table(title=f"audit of {result.dataset.name}: {len(result.dataset.images)} images, {result.dataset.num_boxes} boxes", title_justify="left")
+    for col in ("check", "flagged", "scored", "worst", "seconds"):
+        t.add_column(col, justify="left" if col == "check" else "right")
+    for name in all_check_names():
+        flagged = per_check.get(name, [])
+        module = module_of.get(name)
+        if module in result.errors:
+            t.add_row(name, "[red]failed[/]", "", "", "")
+            continue
+        secs = result.timings.get(module, 0.0) if module else 0.0
+        worst = f"{max(f.score for f in flagged):.2f}" if flagged else ""
+        t.add_row(name, f"[bold]{len(flagged)}[/]" if flagged else "0", str(scored.get(name, "")), worst, f"{secs:.1f}" if module else "")
+    out.print(t)
+    for module, e in result.errors.items():
+        err.print(f"[red]check {module} failed:[/] {e}", highlight=False)
+    out.print(f"findings: {result.out_dir / 'findings.csv'}  ({len(result.findings)} rows)")
+    if result.report:
+        out.print(f"report:   {result.report}")
+    if result.fiftyone_name:
+        out.print(f"FiftyOne: dataset {result.fiftyone_name!r}, saved views audit/<check>  →  curate review {result.dataset.root}")
+    out.print(f"took {result.timings.get('total', 0):.1f} s")
+
+
+@app.command()
+def review(dataset: DatasetArg) -> None:
+    """Open the FiftyOne App on the audit's flagged views to fix boxes by hand."""
+    not_built("review", 5)
+
+
+@app.command()
+def export(dataset: DatasetArg) -> None:
+    """Write the reviewed dataset back to YOLO in a new folder, with a changelog."""
+    not_built("export", 5)
+
+
+@app.command()
+def rebalance(dataset: DatasetArg) -> None:
+    """Drop/merge/cap/oversample classes and re-split, stratified and leak-free."""
+    not_built("rebalance", 6)
+
+
+@app.command()
+def backgrounds(dataset: DatasetArg) -> None:
+    """Add background-only train images made from the dataset's own photos with rembg."""
+    not_built("backgrounds", 7)
+
+
+@app.command("train-and-compare")
+def train_and_compare(before: DatasetArg, after: DatasetArg) -> None:
+    """Train the same model on BEFORE and AFTER and compare them on one fixed test set."""
+    not_built("train-and-compare", 8)
+
+
+@app.command()
+def run(pipeline: Annotated[Path, typer.Argument(help="A pipeline YAML.")], dataset: DatasetArg) -> None:
+    """Run a whole declarative pipeline of stages."""
+    not_built("run", 9)
+
+
+@app.command()
+def history() -> None:
+    """Print the attempt history of train-and-compare runs."""
+    not_built("history", 8)
+
+
+def entry() -> None:
+    """Console-script entry: no traceback for an unexpected error unless CURATE_DEBUG is set."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 — the promise is one line, never a traceback
+        if os.environ.get("CURATE_DEBUG"):
+            raise
+        err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}  (set CURATE_DEBUG=1 for the traceback)", highlight=False)
+        sys.exit(1)
