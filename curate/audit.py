@@ -181,16 +181,6 @@ def run_audit(
     result = AuditResult(dataset, findings, scores, out_dir, timings, errors)
     thresholds = {n: ctx.threshold(n) for n in all_check_names()}
     write_csv(findings, out_dir / "findings.csv")
-    write_json(
-        findings,
-        out_dir / "findings.json",
-        dataset=str(dataset.root),
-        curate_version=__version__,
-        thresholds=thresholds,
-        timings=timings,
-        errors=errors,
-        fast=fast,
-    )
     if all_scores:
         write_csv(sort_findings(scores), out_dir / "all_scores.csv")
     if fiftyone:
@@ -217,4 +207,16 @@ def run_audit(
         result.report = write_report(
             dataset, findings, out_dir, summary=summary, thresholds=thresholds, fiftyone_name=result.fiftyone_name, masks=masks, notes=notes
         )
+    timings["total"] = time.perf_counter() - t0
+    write_json(
+        findings,
+        out_dir / "findings.json",
+        dataset=str(dataset.root),
+        curate_version=__version__,
+        thresholds=thresholds,
+        timings=timings,
+        errors=errors,
+        fast=fast,
+        fiftyone_dataset=result.fiftyone_name,
+    )
     return result
