@@ -31,11 +31,14 @@ _STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 
 def default_weights() -> Path:
-    """Where the set-up puts U²-Net-p: ``$U2NETP_PATH``, else ``$REMBG_HOME/models/u2netp/u2netp.onnx``."""
+    """Where the set-up puts U²-Net-p: ``$U2NETP_PATH``, ``$REMBG_HOME/models/u2netp/u2netp.onnx``, the checkout's ``.models/rembg``, else ``~/.u2net``."""
     if env := os.environ.get("U2NETP_PATH"):
         return Path(env)
-    home = Path(os.environ.get("REMBG_HOME") or Path.home() / ".u2net")
-    return home / "models" / "u2netp" / "u2netp.onnx"
+    tail = Path("models") / "u2netp" / "u2netp.onnx"
+    if home := os.environ.get("REMBG_HOME"):
+        return Path(home) / tail
+    local = Path(__file__).resolve().parents[1] / ".models" / "rembg" / tail  # a source checkout's set-up
+    return local if local.exists() else Path.home() / ".u2net" / tail
 
 
 def read_image(path: Path, *, max_side: int | None = None) -> np.ndarray | None:
