@@ -41,3 +41,26 @@ MIN_INSTANCES_PER_SPLIT = 10  # a class with fewer instances in a split gets a d
 # --- misc --------------------------------------------------------------------------------------------
 SEED = 0  # every random choice in the audit is seeded from this
 REPORT_WORST_N = 12  # thumbnails per check in the report
+
+# --- report ------------------------------------------------------------------------------------------
+REPORT_THUMB_SIDE = 256  # thumbnails in report.html are at most this many pixels a side
+REPORT_JPEG_QUALITY = 80  # JPEG quality of embedded thumbnails (keeps a full report well under 15 MB)
+REPORT_CONTACT_N = 24  # thumbnails in the "Contact sheet: top findings" grid (worst boxes over all box checks)
+REPORT_VIEW_CONTEXT = 2.2  # a box thumbnail shows a square this many times the box's longer side…
+REPORT_VIEW_MIN = 0.4  # …but at least this share of the image's longer side, so the context stays visible
+REPORT_MASK_ALPHA = 0.45  # opacity of the foreground mask drawn over thumbnails of pixel-based checks
+REPORT_PLOT_MAX_BOXES = 20000  # box-distribution plots use a seeded sample of at most this many boxes
+REPORT_MD_TOP = 5  # findings per check in the report.md table
+REPORT_VIEW_NAME = "audit/{check}"  # FiftyOne saved view per check, as the review step names it
+
+# --- pixel box checks (grouped, background_heavy, shifted): curate/boxmodel.py -----------------------
+BOXMODEL_FOLDS = 3  # cross-fitting folds by image: no box is scored by a model that saw it
+BOXMODEL_ITERATIONS = 120  # boosting iterations of the per-dataset classifier
+BOXMODEL_CORRUPT_SHARE = 0.5  # corrupted boxes made per kind, as a share of the real boxes
+BOXMODEL_MAX_CORRUPT = 6000  # ... but at most this many per kind (time)
+BOXMODEL_LOOSE_SCALE = (1.25, 2.6)  # synthetic loose boxes: per-axis scale (broader than any benchmark)
+BOXMODEL_SHIFT_FRACTION = (0.2, 0.7)  # synthetic shifted boxes: move by this share of the size
+BOXMODEL_GROUP_SIZE = (2, 5)  # synthetic grouped boxes merge this many same-class neighbours
+BOXMODEL_GROUP_NEAR = 3.0  # ... whose centres are within this many mean box sides
+BOXMODEL_ERROR_PRIOR = 0.02  # assumed share of real boxes with each error kind (score calibration)
+BOXMODEL_USE_MASK = False  # add U²-Net-p mask features (≈250 ms an image the first time, then cached)

@@ -1,0 +1,758 @@
+"""The dataset teaches its own box checker: one shared computation behind grouped, loose and shifted.
+
+Most boxes of a dataset are right. So we corrupt a sample of its own boxes the way real annotation errors
+happen — enlarge them (loose), move them (shifted), merge same-class neighbours into their enclosing box
+(grouped) — describe every box, real or corrupted, by geometry relative to its class and by pixel evidence
+from a small context patch around it, and train a fast classifier (scikit-learn's
+HistGradientBoostingClassifier, classes ok/loose/shifted/grouped) to tell corrupted boxes from originals.
+Every real box is scored by a model trained on the *other* images only (K folds by image), so no box is
+judged by a model that saw it. This adapts to each dataset's domain without pretrained weights; the
+corruption ranges are broader than any benchmark's so the model learns "not like this dataset's boxes"
+rather than one planted distribution.
+
+Pixel evidence, per box, from a 2×-context patch (the box plus half its size on each side, resampled to
+40×40, channels Lab + gradient (+ the U²-Net-p mask when asked)):
+
+- per side: the band just inside the edge vs the band just outside (a tight edge separates object from
+  background; a loose edge has background on both sides; a shifted box has background inside one edge and
+  object outside the opposite one);
+- an "object-ness" map (colour distance from the context ring) and its row/column profiles: where the
+  object's extent lies relative to each edge, and how many separate runs/blobs sit inside (grouped);
+- geometry: size and aspect vs the class's median, same-class boxes inside/overlapping, size vs the same
+  class's other boxes in the image, border contact.
+
+``--fast`` (no pixels): the same model on geometry features alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import cv2
+import numpy as np
+
+from curate import defaults
+from curate.dataset import Dataset, ImageRecord
+from curate.foreground import read_image
+
+log = logging.getLogger(__name__)
+
+#: The error kinds the model separates from "ok", in class-index order 1..3.
+KINDS: tuple[str, ...] = ("loose", "shifted", "grouped")
+SIDES: tuple[str, ...] = ("left", "top", "right", "bottom")
+
+P = 40  # context patch side (pixels)
+M = 10  # margin on each side: the box occupies [M, P-M) in both axes
+B = P - 2 * M  # box side in the patch
+T = 3  # band thickness (15 % of the box side)
+
+
+# --------------------------------------------------------------------------------------------------
+# boxes and corruptions
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Query:
+    """One box to describe: a real box (``kind`` "ok", ``line`` set) or a corruption of real boxes.
+
+    ``xyxy`` normalized; ``exclude`` = indices of the image's real boxes that this box replaces (the box
+    itself, or a grouped box's members), left out of its geometric context.
+    """
+
+    image: int  # index into the image list
+    xyxy: np.ndarray
+    cls: int
+    kind: str
+    exclude: tuple[int, ...]
+    line: int | None = None
+
+
+def _clip(xyxy: np.ndarray) -> np.ndarray:
+    return np.clip(xyxy, 0.0, 1.0)
+
+
+def _area(b: np.ndarray) -> float:
+    return float(max(b[2] - b[0], 0.0) * max(b[3] - b[1], 0.0))
+
+
+def corrupt_loose(b: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+    """Enlarge by 1.25–2.6× per axis; half the time symmetric, half the time lopsided."""
+    w, h = b[2] - b[0], b[3] - b[1]
+    sx, sy = rng.uniform(*defaults.BOXMODEL_LOOSE_SCALE, size=2)
+    if rng.random() < 0.2:  # only one axis loose
+        if rng.random() < 0.5:
+            sx = 1.0 + rng.uniform(0, 0.1)
+        else:
+            sy = 1.0 + rng.uniform(0, 0.1)
+    ux, uy = (0.5, 0.5) if rng.random() < 0.5 else rng.uniform(0.0, 1.0, size=2)
+    ex, ey = (sx - 1) * w, (sy - 1) * h
+    out = _clip(np.array([b[0] - ex * ux, b[1] - ey * uy, b[2] + ex * (1 - ux), b[3] + ey * (1 - uy)]))
+    return out if _area(out) >= 1.2 * _area(b) else None
+
+
+def corrupt_shifted(b: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+    """Move by 20–70 % of the size along x, y or both."""
+    w, h = b[2] - b[0], b[3] - b[1]
+    axes = int(rng.integers(3))
+    fx, fy = rng.uniform(*defaults.BOXMODEL_SHIFT_FRACTION, size=2) * rng.choice([-1.0, 1.0], size=2)
+    dx = fx * w if axes in (0, 2) else 0.0
+    dy = fy * h if axes in (1, 2) else 0.0
+    out = _clip(b + np.array([dx, dy, dx, dy]))
+    return out if _area(out) >= 0.4 * _area(b) else None
+
+
+def corrupt_grouped(boxes: np.ndarray, classes: np.ndarray, seed: int, rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, ...]] | None:
+    """Enclosing box of ``seed`` and 1–4 of its nearest same-class neighbours (if they are neighbours)."""
+    same = np.flatnonzero((classes == classes[seed]) & (np.arange(len(classes)) != seed))
+    if not len(same):
+        return None
+    c = (boxes[:, :2] + boxes[:, 2:]) / 2
+    side = (boxes[:, 2] - boxes[:, 0] + boxes[:, 3] - boxes[:, 1]) / 2
+    gap = np.hypot(*(c[same] - c[seed]).T) / np.maximum((side[same] + side[seed]) / 2, 1e-6)
+    order = same[np.argsort(gap)]
+    gap = np.sort(gap)
+    k = int(rng.integers(defaults.BOXMODEL_GROUP_SIZE[0], defaults.BOXMODEL_GROUP_SIZE[1] + 1)) - 1
+    k = min(k, len(order))
+    if gap[k - 1] > defaults.BOXMODEL_GROUP_NEAR:
+        k = int(np.sum(gap[:k] <= defaults.BOXMODEL_GROUP_NEAR))
+    if k < 1:
+        return None
+    members = (seed, *order[:k].tolist())
+    m = boxes[list(members)]
+    return np.array([m[:, 0].min(), m[:, 1].min(), m[:, 2].max(), m[:, 3].max()]), tuple(int(i) for i in members)
+
+
+# --------------------------------------------------------------------------------------------------
+# geometry features
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ClassStats:
+    """Per-class medians of log width/height/area/aspect (pixels), from the real boxes."""
+
+    logw: np.ndarray
+    logh: np.ndarray
+    loga: np.ndarray
+    logr: np.ndarray
+    sd_loga: np.ndarray
+
+
+def class_stats(boxes_px: list[np.ndarray], classes: list[np.ndarray], nc: int) -> ClassStats:
+    allb = np.concatenate([b for b in boxes_px if len(b)]) if any(len(b) for b in boxes_px) else np.zeros((0, 4))
+    allc = np.concatenate([c for c in classes if len(c)]) if len(allb) else np.zeros(0, int)
+    w = np.maximum(allb[:, 2] - allb[:, 0], 1e-3)
+    h = np.maximum(allb[:, 3] - allb[:, 1], 1e-3)
+    lw, lh = np.log(w), np.log(h)
+    out = {k: np.zeros(nc) for k in ("logw", "logh", "loga", "logr", "sd_loga")}
+    glob = (np.median(lw) if len(w) else 0, np.median(lh) if len(w) else 0)
+    for c in range(nc):
+        sel = allc == c
+        if sel.sum() == 0:
+            out["logw"][c], out["logh"][c] = glob
+        else:
+            out["logw"][c], out["logh"][c] = np.median(lw[sel]), np.median(lh[sel])
+        a = (lw + lh)[sel]
+        out["loga"][c] = np.median(a) if len(a) else sum(glob)
+        out["logr"][c] = np.median((lw - lh)[sel]) if len(a) else 0.0
+        out["sd_loga"][c] = max(float(np.std(a)) if len(a) > 2 else 1.0, 0.2)
+    return ClassStats(**out)
+
+
+GEOM_NAMES = (
+    "g_logw", "g_logh", "g_loga", "g_logr", "g_za", "g_img_area",
+    "g_n_same_in", "g_n_any_in", "g_cover_same", "g_iou_same", "g_iou_any", "g_n_same_img", "g_rel_sib",
+    "g_n_img", "g_border_l", "g_border_t", "g_border_r", "g_border_b", "g_n_same_touch",
+)
+
+
+def geometry_features(q: np.ndarray, cls: int, ctx: np.ndarray, ctx_cls: np.ndarray, size: tuple[int, int], st: ClassStats) -> np.ndarray:
+    """Geometry of box ``q`` (normalized xyxy) among its image's other boxes ``ctx``."""
+    W, H = size
+    s = np.array([W, H, W, H], float)
+    qp = q * s
+    w, h = max(qp[2] - qp[0], 1e-3), max(qp[3] - qp[1], 1e-3)
+    lw, lh = np.log(w), np.log(h)
+    la = lw + lh
+    f = [lw - st.logw[cls], lh - st.logh[cls], la - st.loga[cls], (lw - lh) - st.logr[cls], (la - st.loga[cls]) / st.sd_loga[cls], np.log(w * h / (W * H))]
+    if len(ctx):
+        cp = ctx * s
+        ix = np.clip(np.minimum(cp[:, 2], qp[2]) - np.maximum(cp[:, 0], qp[0]), 0, None)
+        iy = np.clip(np.minimum(cp[:, 3], qp[3]) - np.maximum(cp[:, 1], qp[1]), 0, None)
+        inter = ix * iy
+        ca = np.maximum((cp[:, 2] - cp[:, 0]) * (cp[:, 3] - cp[:, 1]), 1e-6)
+        iou = inter / (ca + w * h - inter)
+        inside = inter / ca >= 0.7
+        same = ctx_cls == cls
+        f += [
+            float(np.sum(inside & same)),
+            float(np.sum(inside)),
+            float(min(np.sum(inter[same]) / (w * h), 2.0)),
+            float(iou[same].max()) if same.any() else 0.0,
+            float(iou.max()),
+            float(same.sum()),
+            float(la - np.median(np.log(ca[same]))) if same.any() else np.nan,
+            float(len(ctx)),
+        ]
+        touch = same & (inter > 0)
+    else:
+        f += [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, np.nan, 0.0]
+        touch = np.zeros(0, bool)
+    f += [q[0], q[1], 1 - q[2], 1 - q[3], float(np.sum(touch))]
+    return np.asarray(f, np.float32)
+
+
+# --------------------------------------------------------------------------------------------------
+# pixel features
+# --------------------------------------------------------------------------------------------------
+
+
+def image_channels(bgr: np.ndarray, mask: np.ndarray | None = None) -> list[np.ndarray]:
+    """Pyramid (full, ½, ¼, ⅛) of H×W×C float32 channels: L, a, b (≈[0, 1]), gradient (, mask).
+
+    Patches are cut from the coarsest level that still has a patch's resolution, so a big box costs
+    no more than a small one.
+    """
+    lab = cv2.cvtColor(bgr, cv2.COLOR_BGR2Lab).astype(np.float32) / 255.0
+    gx = cv2.Sobel(lab[..., 0], cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(lab[..., 0], cv2.CV_32F, 0, 1, ksize=3)
+    chans = [lab, cv2.magnitude(gx, gy)[..., None]]
+    if mask is not None:
+        m = cv2.resize(mask.astype(np.float32), (bgr.shape[1], bgr.shape[0]), interpolation=cv2.INTER_LINEAR)
+        chans.append(m[..., None])
+    level = np.concatenate(chans, axis=2)
+    pyramid = [level]
+    while min(level.shape[:2]) >= 2 * P and len(pyramid) < 4:
+        level = cv2.resize(level, (level.shape[1] // 2, level.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        level = level if level.ndim == 3 else level[..., None]
+        pyramid.append(level)
+    return pyramid
+
+
+def context_patch(pyramid: list[np.ndarray], xyxy: np.ndarray) -> np.ndarray:
+    """The box plus half its size on each side, resampled to P×P; channels + valid (0 outside the image)."""
+    H0, W0 = pyramid[0].shape[:2]
+    x1, y1, x2, y2 = xyxy * np.array([W0, H0, W0, H0])
+    bw, bh = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
+    lvl = 0
+    while lvl + 1 < len(pyramid) and min(bw, bh) * P / B / 2 ** (lvl + 1) >= P:
+        lvl += 1
+    chans = pyramid[lvl]
+    H, W = chans.shape[:2]
+    f = W / W0
+    x1, y1, bw, bh = x1 * f, y1 * (H / H0), bw * f, bh * (H / H0)
+    X1, Y1 = x1 - bw * M / B, y1 - bh * M / B
+    sx, sy = bw / B, bh / B  # level pixels per patch pixel
+    X2, Y2 = X1 + P * sx, Y1 + P * sy
+    C = chans.shape[2]
+    out = np.zeros((P, P, C + 1), np.float32)
+    cx1, cy1, cx2, cy2 = max(int(round(X1)), 0), max(int(round(Y1)), 0), min(int(round(X2)), W), min(int(round(Y2)), H)
+    if cx2 <= cx1 or cy2 <= cy1:
+        return out
+    px1, py1 = max(int(round((cx1 - X1) / sx)), 0), max(int(round((cy1 - Y1) / sy)), 0)
+    px2, py2 = min(int(round((cx2 - X1) / sx)), P), min(int(round((cy2 - Y1) / sy)), P)
+    if px2 <= px1 or py2 <= py1:
+        return out
+    crop = chans[cy1:cy2, cx1:cx2]
+    interp = cv2.INTER_AREA if crop.shape[1] > px2 - px1 else cv2.INTER_LINEAR
+    size = (px2 - px1, py2 - py1)
+    if min(crop.shape[:2]) < 2 or min(size) < 2:  # a sliver at the border: nearest-neighbour sampling (cv2 mis-shapes these)
+        ys = np.minimum((np.arange(size[1]) * crop.shape[0]) // size[1], crop.shape[0] - 1)
+        xs = np.minimum((np.arange(size[0]) * crop.shape[1]) // size[0], crop.shape[1] - 1)
+        r = crop[ys][:, xs]
+        out[py1:py2, px1:px2, :4] = r[..., :4]
+        if C > 4:
+            out[py1:py2, px1:px2, 5] = r[..., 4]
+    else:
+        out[py1:py2, px1:px2, :4] = cv2.resize(crop[..., :4], size, interpolation=interp)
+        if C > 4:
+            out[py1:py2, px1:px2, 5] = cv2.resize(np.ascontiguousarray(crop[..., 4]), size, interpolation=interp)
+    out[py1:py2, px1:px2, 4] = 1.0
+    return out
+
+
+def _wmean(x: np.ndarray, w: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
+    """Valid-weighted mean; NaN where nothing is valid."""
+    s = w.sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(s > 0, (x * w).sum(axis=axis) / np.maximum(s, 1e-9), np.nan)
+
+
+def _runs(profile: np.ndarray, thr: np.ndarray) -> np.ndarray:
+    """Number of separate runs above ``thr`` along the last axis (N×L profile, N thresholds)."""
+    above = profile > thr[:, None]
+    starts = above[:, 1:] & ~above[:, :-1]
+    return above[:, 0].astype(np.float32) + starts.sum(axis=1)
+
+
+def _extent(profile: np.ndarray, thr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First/last index above ``thr`` minus the box edges, in box units (positive = inside the box)."""
+    above = profile > thr[:, None]
+    any_ = above.any(axis=1)
+    first = np.where(any_, above.argmax(axis=1), np.nan)
+    last = np.where(any_, P - 1 - above[:, ::-1].argmax(axis=1), np.nan)
+    return (first - M) / B, ((P - M - 1) - last) / B
+
+
+def _blobs(obj: np.ndarray, thr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Connected blobs of the object-ness map inside the box: count (≥ 3 % of the box) and largest share."""
+    n = len(obj)
+    count = np.zeros(n, np.float32)
+    largest = np.zeros(n, np.float32)
+    inner = obj[:, M : P - M, M : P - M]
+    for i in range(n):
+        binary = (inner[i] > thr[i]).astype(np.uint8)
+        k, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=4)
+        areas = stats[1:, cv2.CC_STAT_AREA] / float(B * B)
+        big = areas[areas >= 0.03]
+        count[i] = len(big)
+        largest[i] = big.max() / max(big.sum(), 1e-6) if len(big) else 0.0
+    return count, largest
+
+
+def _band_slices() -> dict[str, tuple[slice, slice]]:
+    """(rows, cols) of every region of the patch used below."""
+    box = slice(M, P - M)
+    return {
+        "in_left": (box, slice(M, M + T)),
+        "in_right": (box, slice(P - M - T, P - M)),
+        "in_top": (slice(M, M + T), box),
+        "in_bottom": (slice(P - M - T, P - M), box),
+        "out_left": (box, slice(M - T, M)),
+        "out_right": (box, slice(P - M, P - M + T)),
+        "out_top": (slice(M - T, M), box),
+        "out_bottom": (slice(P - M, P - M + T), box),
+        "far_left": (box, slice(0, M - T)),
+        "far_right": (box, slice(P - M + T, P)),
+        "far_top": (slice(0, M - T), box),
+        "far_bottom": (slice(P - M + T, P), box),
+        "centre": (slice(M + B // 4, P - M - B // 4), slice(M + B // 4, P - M - B // 4)),
+        "box": (box, box),
+    }
+
+
+def pixel_features(patches: np.ndarray, *, with_mask: bool) -> tuple[np.ndarray, list[str]]:
+    """Vectorised features of N context patches (N×P×P×C) → (N×F, names)."""
+    n = len(patches)
+    col = patches[..., :3]
+    grad = patches[..., 3]
+    valid = patches[..., 4]  # channel layout from context_patch: L, a, b, grad, valid (, mask)
+    regions = _band_slices()
+    ring_w = valid.copy()
+    ring_w[:, M : P - M, M : P - M] = 0
+    mu = _wmean(col, ring_w[..., None], (1, 2))  # N×3 ring colour
+    var = _wmean((col - mu[:, None, None, :]) ** 2, ring_w[..., None], (1, 2))
+    sd = np.sqrt(np.nan_to_num(var, nan=0.01)) + 0.03
+    mu = np.nan_to_num(mu)
+    obj = np.sqrt((((col - mu[:, None, None, :]) / sd[:, None, None, :]) ** 2).sum(-1)) * valid  # N×P×P object-ness
+    # a colour distance from the image's own box-free ring is a per-dataset scale: normalise by the patch's median
+    names: list[str] = []
+    feats: list[np.ndarray] = []
+
+    def add(name: str, v: np.ndarray) -> None:
+        names.append(name)
+        feats.append(np.asarray(v, np.float32))
+
+    means: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for key, (rs, cs) in regions.items():
+        w = valid[:, rs, cs]
+        means[key] = (
+            _wmean(col[:, rs, cs], w[..., None], (1, 2)),
+            _wmean(grad[:, rs, cs], w, (1, 2)),
+            _wmean(obj[:, rs, cs], w, (1, 2)),
+        )
+        add(f"p_obj_{key}", means[key][2])
+        add(f"p_grad_{key}", means[key][1])
+        add(f"p_valid_{key}", w.mean(axis=(1, 2)))
+    cen = means["centre"][0]
+    for side in SIDES:
+        cin, gin, oin = means[f"in_{side}"]
+        cout, gout, oout = means[f"out_{side}"]
+        cfar = means[f"far_{side}"][0]
+        add(f"p_d_inout_{side}", np.linalg.norm(cin - cout, axis=1))
+        add(f"p_d_incen_{side}", np.linalg.norm(cin - cen, axis=1))
+        add(f"p_d_outcen_{side}", np.linalg.norm(cout - cen, axis=1))
+        add(f"p_d_outfar_{side}", np.linalg.norm(cout - cfar, axis=1))
+        add(f"p_d_infar_{side}", np.linalg.norm(cin - cfar, axis=1))
+    # side-invariant summaries: the model learns "one side is continuous" without needing every orientation
+    for stem in ("p_d_inout", "p_d_incen", "p_d_outcen", "p_obj_in", "p_obj_out", "p_grad_in", "p_grad_out"):
+        per_side = np.stack([feats[names.index(f"{stem}_{side}")] for side in SIDES], axis=1)
+        srt = np.sort(np.nan_to_num(per_side, nan=-1.0), axis=1)
+        for i in range(4):
+            add(f"{stem}_rank{i}", srt[:, i])
+        add(f"{stem}_lr", np.abs(per_side[:, 0] - per_side[:, 2]))
+        add(f"{stem}_tb", np.abs(per_side[:, 1] - per_side[:, 3]))
+    # edge strength exactly on each edge line vs. the band mean
+    edge = {
+        "left": grad[:, M : P - M, M - 1 : M + 1].mean(axis=(1, 2)),
+        "right": grad[:, M : P - M, P - M - 1 : P - M + 1].mean(axis=(1, 2)),
+        "top": grad[:, M - 1 : M + 1, M : P - M].mean(axis=(1, 2)),
+        "bottom": grad[:, P - M - 1 : P - M + 1, M : P - M].mean(axis=(1, 2)),
+    }
+    gbox = means["box"][1]
+    for side in SIDES:
+        add(f"p_edge_{side}", edge[side] / (np.nan_to_num(gbox) + 1e-3))
+    # object-ness profiles: extent vs edges, runs (several objects side by side)
+    scale = np.nanmedian(np.where(valid > 0, obj, np.nan).reshape(n, -1), axis=1)
+    scale = np.nan_to_num(scale, nan=1.0) + 1e-3
+    objn = obj / scale[:, None, None]
+    colp = objn[:, M : P - M, :].mean(axis=1)  # N×P column profile over the box's rows
+    rowp = objn[:, :, M : P - M].mean(axis=2)
+    inner = objn[:, M : P - M, M : P - M]
+    peak = inner.reshape(n, -1).max(axis=1)
+    for frac in (0.35, 0.6):
+        thr_c = frac * colp[:, M : P - M].max(axis=1)
+        thr_r = frac * rowp[:, M : P - M].max(axis=1)
+        l, r = _extent(colp, thr_c)
+        t, b = _extent(rowp, thr_r)
+        add(f"p_ext_left_{frac}", l)
+        add(f"p_ext_right_{frac}", r)
+        add(f"p_ext_top_{frac}", t)
+        add(f"p_ext_bottom_{frac}", b)
+        ext = np.stack([l, r, t, b], axis=1)
+        srt = np.sort(np.nan_to_num(ext, nan=0.0), axis=1)
+        for i in range(4):
+            add(f"p_ext_rank{i}_{frac}", srt[:, i])
+        add(f"p_ext_shift_x_{frac}", np.abs(l - r))
+        add(f"p_ext_shift_y_{frac}", np.abs(t - b))
+        add(f"p_runs_col_{frac}", _runs(colp[:, M : P - M], thr_c))
+        add(f"p_runs_row_{frac}", _runs(rowp[:, M : P - M], thr_r))
+    # centroid of object-ness in the patch vs the box centre (box units)
+    yy, xx = np.mgrid[0:P, 0:P].astype(np.float32)
+    wsum = objn.sum(axis=(1, 2)) + 1e-6
+    add("p_cx", ((objn * xx).sum(axis=(1, 2)) / wsum - (P - 1) / 2) / B)
+    add("p_cy", ((objn * yy).sum(axis=(1, 2)) / wsum - (P - 1) / 2) / B)
+    wbox = inner.sum(axis=(1, 2)) + 1e-6
+    add("p_box_share", wbox / wsum)
+    add("p_fill_hi", (inner > 0.5 * peak[:, None, None]).mean(axis=(1, 2)))
+    count, largest = _blobs(objn, 0.5 * peak)
+    add("p_blobs", count)
+    add("p_blob_largest", largest)
+    # coarse 5×5 object-ness grid of the whole patch: lets the model see layouts the bands miss
+    grid = objn.reshape(n, 5, P // 5, 5, P // 5).mean(axis=(2, 4)).reshape(n, 25)
+    for i in range(25):
+        add(f"p_grid{i}", grid[:, i])
+    if with_mask:
+        mask = patches[..., 5]
+        for key, (rs, cs) in regions.items():
+            add(f"m_{key}", _wmean(mask[:, rs, cs], valid[:, rs, cs], (1, 2)))
+        mcol = mask[:, M : P - M, :].mean(axis=1)
+        mrow = mask[:, :, M : P - M].mean(axis=2)
+        thr = np.full(n, 0.25, np.float32)
+        l, r = _extent(mcol, thr)
+        t, b = _extent(mrow, thr)
+        for name, v in zip(("left", "right", "top", "bottom"), (l, r, t, b)):
+            add(f"m_ext_{name}", v)
+        add("m_runs_col", _runs(mcol[:, M : P - M], thr))
+        add("m_runs_row", _runs(mrow[:, M : P - M], thr))
+        mc, ml = _blobs(mask, np.full(n, 0.5, np.float32))
+        add("m_blobs", mc)
+        add("m_blob_largest", ml)
+    return np.stack(feats, axis=1), names
+
+
+# --------------------------------------------------------------------------------------------------
+# the model
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BoxScores:
+    """Scores of every real box for each kind, plus evidence for messages; keyed by (rel, line)."""
+
+    index: dict[tuple[str, int], int]
+    records: list[tuple[ImageRecord, int]]  # (record, label index) per row
+    scores: dict[str, np.ndarray]  # kind → score in [0, 1] per row
+    prob: np.ndarray  # N×4 out-of-fold class probabilities (ok, loose, shifted, grouped)
+    features: np.ndarray
+    names: list[str]
+    method: str  # "pixels", "pixels+u2netp", "pixels+grabcut", "geometry"
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def value(self, row: int, name: str) -> float:
+        try:
+            return float(self.features[row, self.names.index(name)])
+        except ValueError:
+            return float("nan")
+
+
+def _queries(dataset: Dataset, rng: np.random.Generator, *, with_corruptions: bool) -> tuple[list[Query], list[np.ndarray], list[np.ndarray]]:
+    boxes = [np.array([lab.xyxy for lab in r.labels], float).reshape(-1, 4) for r in dataset.images]
+    classes = [np.array([lab.class_id for lab in r.labels], int) for r in dataset.images]
+    qs: list[Query] = []
+    for i, rec in enumerate(dataset.images):
+        for j, lab in enumerate(rec.labels):
+            qs.append(Query(i, boxes[i][j], lab.class_id, "ok", (j,), line=j))
+    if not with_corruptions:
+        return qs, boxes, classes
+    n = len(qs)
+    per_kind = int(min(max(defaults.BOXMODEL_CORRUPT_SHARE * n, 200), defaults.BOXMODEL_MAX_CORRUPT))
+    originals = [q for q in qs]
+    for kind in KINDS:
+        made = 0
+        order = rng.permutation(n)
+        for t in order:
+            if made >= per_kind:
+                break
+            q = originals[t]
+            b = boxes[q.image][q.line]
+            if kind == "loose":
+                out = corrupt_loose(b, rng)
+                res = (out, (q.line,)) if out is not None else None
+            elif kind == "shifted":
+                out = corrupt_shifted(b, rng)
+                res = (out, (q.line,)) if out is not None else None
+            else:
+                res = corrupt_grouped(boxes[q.image], classes[q.image], q.line, rng)
+            if res is None:
+                continue
+            qs.append(Query(q.image, res[0], q.cls, kind, res[1]))
+            made += 1
+    return qs, boxes, classes
+
+
+def _features(
+    dataset: Dataset,
+    qs: list[Query],
+    boxes: list[np.ndarray],
+    classes: list[np.ndarray],
+    *,
+    pixels: bool,
+    masks: dict[str, np.ndarray] | None,
+    progress: bool,
+) -> tuple[np.ndarray, list[str]]:
+    from rich.progress import Progress
+
+    nc = max(len(dataset.names), 1 + max((int(c.max()) for c in classes if len(c)), default=0))
+    sizes: list[tuple[int, int]] = []
+    for rec in dataset.images:
+        try:
+            sizes.append(rec.size if rec.labels else (1, 1))
+        except Exception:
+            sizes.append((1, 1))
+    px = [b * np.array([w, h, w, h], float) for b, (w, h) in zip(boxes, sizes)]
+    st = class_stats(px, classes, nc)
+    by_image: dict[int, list[int]] = {}
+    for k, q in enumerate(qs):
+        by_image.setdefault(q.image, []).append(k)
+    geo = np.zeros((len(qs), len(GEOM_NAMES)), np.float32)
+    pix: np.ndarray | None = None
+    pnames: list[str] = []
+    with_mask = masks is not None
+    pending: list[np.ndarray] = []
+    pending_k: list[int] = []
+
+    def flush(pix: np.ndarray | None, pnames: list[str]) -> tuple[np.ndarray, list[str]]:
+        f, names = pixel_features(np.stack(pending), with_mask=with_mask)
+        if pix is None:
+            pix = np.full((len(qs), f.shape[1]), np.nan, np.float32)
+        pix[pending_k] = f
+        pending.clear()
+        pending_k.clear()
+        return pix, names
+
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("box features" + (" (pixels)" if pixels else ""), total=len(by_image))
+        for i, ks in by_image.items():
+            rec = dataset.images[i]
+            b, c = boxes[i], classes[i]
+            keep_all = np.ones(len(b), bool)
+            for k in ks:
+                q = qs[k]
+                keep = keep_all.copy()
+                keep[list(q.exclude)] = False
+                geo[k] = geometry_features(q.xyxy, q.cls, b[keep], c[keep], sizes[i], st)
+            if pixels:
+                bgr = read_image(rec.path, max_side=defaults.PIXEL_MAX_SIDE)
+                if bgr is not None:
+                    mask = masks.get(rec.rel) if with_mask else None
+                    if with_mask and mask is None:
+                        mask = np.zeros(bgr.shape[:2], np.float32)
+                    pyramid = image_channels(bgr, mask if with_mask else None)
+                    for k in ks:
+                        pending.append(context_patch(pyramid, qs[k].xyxy))
+                        pending_k.append(k)
+                if len(pending) >= 2048:
+                    pix, pnames = flush(pix, pnames)
+            bar.advance(task)
+        if pending:
+            pix, pnames = flush(pix, pnames)
+    if pixels and pix is not None:
+        return np.concatenate([geo, pix], axis=1), list(GEOM_NAMES) + pnames
+    return geo, list(GEOM_NAMES)
+
+
+def _folds(dataset: Dataset, k: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed + 17)
+    return rng.integers(0, k, size=len(dataset.images))
+
+
+def _classifier(seed: int, iterations: int):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(
+        max_iter=iterations,
+        learning_rate=0.15,
+        max_leaf_nodes=15,
+        min_samples_leaf=20,
+        l2_regularization=1.0,
+        random_state=seed,
+    )
+
+
+def score_boxes(
+    dataset: Dataset,
+    *,
+    fast: bool = False,
+    use_mask: bool = False,
+    seed: int = defaults.SEED,
+    folds: int = defaults.BOXMODEL_FOLDS,
+    iterations: int = defaults.BOXMODEL_ITERATIONS,
+    progress: bool = True,
+) -> BoxScores:
+    """Out-of-fold scores (loose, shifted, grouped) for every box of every split.
+
+    ``fast`` uses geometry only (no image is decoded); ``use_mask`` adds U²-Net-p mask features (computed
+    and cached for every image: ~250 ms an image the first time).
+    """
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    qs, boxes, classes = _queries(dataset, rng, with_corruptions=True)
+    seconds: dict[str, float] = {}
+    masks = None
+    method = "geometry" if fast else "pixels"
+    if use_mask and not fast:
+        from curate.foreground import get_model, masks_for
+
+        model = get_model()
+        masks = masks_for([r for r in dataset.images if r.labels], progress=progress, model=model)
+        method = f"pixels+{model.method}"
+        seconds["masks"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    X, names = _features(dataset, qs, boxes, classes, pixels=not fast, masks=masks, progress=progress)
+    seconds["features"] = time.perf_counter() - t1
+    y = np.array([0 if q.kind == "ok" else 1 + KINDS.index(q.kind) for q in qs])
+    img = np.array([q.image for q in qs])
+    fold_of_image = _folds(dataset, folds, seed)
+    fold = fold_of_image[img]
+    real = np.array([k for k, q in enumerate(qs) if q.line is not None and q.kind == "ok"], int)
+    prob = np.zeros((len(qs), 1 + len(KINDS)), np.float32)
+    t2 = time.perf_counter()
+    from rich.progress import Progress
+    from threadpoolctl import threadpool_limits
+
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("box model (cross-fitted)", total=folds)
+        for f in range(folds):
+            train = fold != f
+            test = np.flatnonzero((fold == f) & (y == 0))
+            if len(test) == 0:
+                bar.advance(task)
+                continue
+            labels_present = np.unique(y[train])
+            if len(labels_present) < 2:
+                bar.advance(task)
+                continue
+            clf = _classifier(seed + f, iterations)
+            # one OpenMP thread: on a shared 2-core machine, 2 spinning threads per tree are several times slower
+            with threadpool_limits(limits=1):
+                clf.fit(X[train], y[train])
+                p = clf.predict_proba(X[test])
+            prob[np.ix_(test, labels_present)] = p
+            bar.advance(task)
+    seconds["model"] = time.perf_counter() - t2
+    prob = prob[real]
+    prior = np.bincount(y, minlength=1 + len(KINDS)) / len(y)
+    scores = calibrate(prob, prior)
+    rows = [(dataset.images[qs[k].image], qs[k].line) for k in real]
+    index = {(rec.rel, rec.labels[j].line): n for n, (rec, j) in enumerate(rows)}
+    seconds["total"] = time.perf_counter() - t0
+    return BoxScores(index=index, records=rows, scores=scores, prob=prob, features=X[real], names=names, method=method, seconds=seconds)
+
+
+def calibrate(prob: np.ndarray, prior: np.ndarray) -> dict[str, np.ndarray]:
+    """Map training-prior probabilities to scores: re-weight to a realistic error prior, then per kind.
+
+    The classifier saw corrupted boxes at ``prior`` (tens of %); real errors are rarer. Bayes' rule with
+    an assumed prior of :data:`defaults.BOXMODEL_ERROR_PRIOR` per kind turns P(kind | x) into the
+    posterior a user cares about; that keeps a clean dataset's flags at a few per hundred.
+    """
+    target = np.array([1.0 - len(KINDS) * defaults.BOXMODEL_ERROR_PRIOR] + [defaults.BOXMODEL_ERROR_PRIOR] * len(KINDS))
+    w = target / np.maximum(prior, 1e-9)
+    p = prob * w[None, :]
+    p = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
+    return {kind: np.clip(p[:, 1 + i], 0.0, 1.0) for i, kind in enumerate(KINDS)}
+
+
+def shared_scores(ctx: Any) -> BoxScores:
+    """One computation per audit run, shared by the grouped, background_heavy and shifted checks."""
+    key = "boxmodel"
+    if key not in ctx.shared:
+        use_mask = bool(ctx.param("background_heavy", "use_mask", defaults.BOXMODEL_USE_MASK))
+        iterations = int(ctx.param("grouped", "iterations", defaults.BOXMODEL_ITERATIONS))
+        ctx.shared[key] = score_boxes(ctx.dataset, fast=ctx.fast, use_mask=use_mask, seed=ctx.seed, iterations=iterations)
+    return ctx.shared[key]
+
+
+# --------------------------------------------------------------------------------------------------
+# evidence for messages and finding.data
+# --------------------------------------------------------------------------------------------------
+
+
+def evidence(bs: BoxScores, row: int) -> dict[str, Any]:
+    """Readable numbers behind a box's scores: per-side object extent, background share, blobs, size."""
+    v = bs.value
+    ev: dict[str, Any] = {
+        "method": bs.method,
+        "area_vs_class": round(float(np.exp(v(row, "g_loga"))), 2),
+        "same_class_inside": int(v(row, "g_n_same_in")),
+        "p_ok": round(float(bs.prob[row, 0]), 3),
+    }
+    if bs.method != "geometry":
+        # positive extent = the object ends that far inside the edge (background band); negative = it goes past
+        ext = {s: v(row, f"p_ext_{s}_0.35") for s in SIDES}
+        ev["side_extent"] = {s: (None if np.isnan(x) else round(float(x), 2)) for s, x in ext.items()}
+        e = {s: (0.0 if np.isnan(x) else float(np.clip(x, 0.0, 0.5))) for s, x in ext.items()}
+        ev["background_share"] = round(1.0 - (1 - e["left"] - e["right"]) * (1 - e["top"] - e["bottom"]), 2)
+        ev["blobs"] = int(v(row, "p_blobs"))
+        ev["runs"] = int(max(v(row, "p_runs_col_0.35"), v(row, "p_runs_row_0.35")))
+        if "m_box" in bs.names:
+            ev["fg_fraction"] = round(v(row, "m_box"), 2)
+            ev["mask_blobs"] = int(v(row, "m_blobs"))
+    return ev
+
+
+def loose_sides(ev: dict[str, Any], *, at: float = 0.12) -> list[str]:
+    """Sides where the object ends well inside the box (a background band)."""
+    return [s for s, x in (ev.get("side_extent") or {}).items() if x is not None and x >= at]
+
+
+def cut_sides(ev: dict[str, Any], *, at: float = -0.05) -> list[str]:
+    """Sides the object continues past."""
+    return [s for s, x in (ev.get("side_extent") or {}).items() if x is not None and x <= at]
+
+
+def findings_for(ctx: Any, kind: str, check: str, describe) -> list:
+    """One finding per real box of every split for ``kind``; ``describe(ev, score, cls_name)`` → message."""
+    from curate.findings import Finding
+
+    bs = shared_scores(ctx)
+    dataset = ctx.dataset
+    scores = bs.scores[kind]
+    out = []
+    for row, (rec, j) in enumerate(bs.records):
+        lab = rec.labels[j]
+        ev = evidence(bs, row)
+        name = dataset.class_name(lab.class_id)
+        score = float(scores[row])
+        data = {"class": name, **ev, "p_" + kind: round(float(bs.prob[row, 1 + KINDS.index(kind)]), 3)}
+        if bs.method.endswith("grabcut"):
+            data["fg_method"] = "grabcut"
+        elif "fg_fraction" in ev:
+            data["fg_method"] = "u2netp"
+        out.append(Finding(rec.split, rec.rel, check, score, describe(ev, score, name), line=lab.line, data=data))
+    return out

@@ -1,0 +1,35 @@
+"""background_heavy (loose box): the object fills only part of its box; the rest is background.
+
+Scored by the dataset's own cross-fitted box model (:mod:`curate.boxmodel`): P(loose) from geometry and
+the pixels around each edge, calibrated so a clean dataset gets few flags. The message names the sides
+where the object ends well inside the box and the estimated background share.
+"""
+
+from __future__ import annotations
+
+from curate.boxmodel import findings_for, loose_sides
+from curate.checks.base import AuditContext
+from curate.findings import Finding
+
+NAME = "background_heavy"
+
+
+def _describe(ev: dict, score: float, name: str) -> str:
+    parts = []
+    if "background_share" in ev:
+        share = ev["background_share"]
+        text = f"box holds ~{share:.0%} background"
+        if "fg_fraction" in ev:
+            text += f" (fg fraction {ev['fg_fraction']:.2f})"
+        sides = loose_sides(ev)
+        if sides:
+            text += "; loose on " + ", ".join(sides)
+        parts.append(text)
+    parts.append(f"{ev['area_vs_class']:.1f}× the median '{name}' area")
+    head = "looks loose" if score >= 0.5 else "fits its object"
+    return f"{head}: " + "; ".join(parts)
+
+
+def run(ctx: AuditContext) -> list[Finding]:
+    """A finding for every box: how likely it is drawn much larger than its object."""
+    return findings_for(ctx, "loose", NAME, _describe)

@@ -1,0 +1,31 @@
+"""grouped: one box drawn around several objects of its class.
+
+Scored by the dataset's own cross-fitted box model (:mod:`curate.boxmodel`): P(grouped) from geometry
+(far larger than the class's boxes, larger than its siblings in the image, same-class boxes inside) and
+the structure inside the box (separate blobs, gaps in the row/column profiles).
+"""
+
+from __future__ import annotations
+
+from curate.boxmodel import findings_for
+from curate.checks.base import AuditContext
+from curate.findings import Finding
+
+NAME = "grouped"
+
+
+def _describe(ev: dict, score: float, name: str) -> str:
+    parts = []
+    blobs = max(ev.get("blobs", 0), ev.get("mask_blobs", 0), ev.get("runs", 0))
+    if blobs >= 2:
+        parts.append(f"~{blobs} separate objects inside")
+    parts.append(f"{ev['area_vs_class']:.1f}× the median '{name}' area")
+    if ev.get("same_class_inside"):
+        parts.append(f"{ev['same_class_inside']} '{name}' box(es) inside")
+    head = "looks like a group box" if score >= 0.5 else "one object"
+    return f"{head}: " + "; ".join(parts)
+
+
+def run(ctx: AuditContext) -> list[Finding]:
+    """A finding for every box: how likely it encloses several objects of its class."""
+    return findings_for(ctx, "grouped", NAME, _describe)

@@ -1,0 +1,36 @@
+"""shifted (badly placed box): the box cuts through its object on one side and holds background on the other.
+
+Scored by the dataset's own cross-fitted box model (:mod:`curate.boxmodel`): P(shifted) from geometry and
+the pixels around each edge. The message names the sides the object continues past and the sides with a
+background band.
+"""
+
+from __future__ import annotations
+
+from curate.boxmodel import cut_sides, findings_for, loose_sides
+from curate.checks.base import AuditContext
+from curate.findings import Finding
+
+NAME = "shifted"
+
+
+def _describe(ev: dict, score: float, name: str) -> str:
+    opposite = {"left": "right", "right": "left", "top": "bottom", "bottom": "top"}
+    loose = loose_sides(ev)
+    # a cut side only counts with background inside the opposite edge: that pair is what a shift looks like
+    cut = [s for s in cut_sides(ev) if opposite[s] in loose]
+    loose = [s for s in loose if opposite[s] in cut]
+    head = "looks shifted" if score >= 0.5 else "placed on its object"
+    if not cut and not loose:
+        return head if "side_extent" in ev else f"{head} (geometry only)"
+    parts = []
+    if cut:
+        parts.append("object continues past " + ", ".join(cut))
+    if loose:
+        parts.append("background inside " + ", ".join(loose))
+    return f"{head}: " + "; ".join(parts)
+
+
+def run(ctx: AuditContext) -> list[Finding]:
+    """A finding for every box: how likely it is displaced from its object."""
+    return findings_for(ctx, "shifted", NAME, _describe)

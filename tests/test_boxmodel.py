@@ -1,0 +1,130 @@
+"""The self-supervised box model and the grouped / background_heavy / shifted checks, on generated images.
+
+Direction tests: the same dataset is scored twice, identical but for one box; the worse box must get the
+worse score for its kind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from curate import boxmodel
+from curate.checks import background_heavy, grouped, shifted
+from curate.checks.base import AuditContext
+from curate.dataset import Dataset, ImageRecord, Label
+
+SIDE = 192
+N_IMAGES = 36
+ITER = 60  # fewer boosting rounds than the default: the generated data is easy, the suite must be quick
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def _scene(path: Path, rng: np.random.Generator) -> list[tuple[float, float, float, float]]:
+    """Textured background with 3 separated coloured blobs; returns their tight boxes (pixels xyxy)."""
+    base = rng.uniform(90, 170, 3)
+    noise = rng.normal(0, 10, (SIDE, SIDE, 1))
+    img = Image.fromarray((base[None, None, :] + noise).clip(0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    boxes = []
+    for cx, cy in ((48, 56), (140, 60), (96, 142)):  # fixed, well-separated slots
+        cx, cy = cx + rng.integers(-8, 9), cy + rng.integers(-8, 9)
+        rx, ry = rng.integers(14, 24), rng.integers(14, 24)
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        if np.abs(np.array(colour) - base).sum() < 150:  # keep objects distinct from the background
+            colour = tuple(int(255 - c) for c in base)
+        draw.ellipse((cx - rx, cy - ry, cx + rx, cy + ry), fill=colour)
+        boxes.append((cx - rx, cy - ry, cx + rx, cy + ry))
+    img.save(path, quality=95)
+    return boxes
+
+
+def _label(x1, y1, x2, y2, line: int) -> Label:
+    x1, y1, x2, y2 = (max(0.0, min(1.0, v / SIDE)) for v in (x1, y1, x2, y2))
+    return Label(0, (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1, line)
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory) -> tuple[Path, list[list[tuple]]]:
+    root = tmp_path_factory.mktemp("blobs")
+    (root / "images").mkdir()
+    rng = np.random.default_rng(0)
+    boxes = [_scene(root / "images" / f"{i:03d}.jpg", rng) for i in range(N_IMAGES)]
+    return root, boxes
+
+
+def _dataset(scenes, first: list[tuple] | None = None) -> Dataset:
+    """The generated dataset; ``first`` replaces image 0's boxes (pixel xyxy) when given."""
+    root, boxes = scenes
+    images = []
+    for i, bxs in enumerate(boxes):
+        bxs = first if (i == 0 and first is not None) else bxs
+        labels = [_label(*b, line=n) for n, b in enumerate(bxs, start=1)]
+        split = "val" if i % 6 == 5 else "train"
+        images.append(ImageRecord(split, root / "images" / f"{i:03d}.jpg", f"images/{i:03d}.jpg", labels=labels))
+    return Dataset(root=root, name="blobs", names=["blob"], images=images)
+
+
+def _score(ds: Dataset, kind: str, line: int = 1, *, fast: bool = False) -> float:
+    bs = boxmodel.score_boxes(ds, fast=fast, iterations=ITER, progress=False)
+    return float(bs.prob[bs.index[("images/000.jpg", line)], 1 + boxmodel.KINDS.index(kind)])
+
+
+def test_loose_box_scores_higher_than_tight(scenes):
+    tight = scenes[1][0]
+    x1, y1, x2, y2 = tight[0]
+    w, h = x2 - x1, y2 - y1
+    loose = [(x1 - 0.5 * w, y1 - 0.45 * h, x2 + 0.5 * w, y2 + 0.45 * h), *tight[1:]]
+    assert _score(_dataset(scenes, loose), "loose") > _score(_dataset(scenes), "loose") + 0.2
+
+
+def test_shifted_box_scores_higher_than_placed(scenes):
+    tight = scenes[1][0]
+    x1, y1, x2, y2 = tight[1]
+    dx = 0.5 * (x2 - x1)
+    moved = [tight[0], (x1 + dx, y1, x2 + dx, y2), tight[2]]
+    assert _score(_dataset(scenes, moved), "shifted", line=2) > _score(_dataset(scenes), "shifted", line=2) + 0.2
+
+
+def test_box_around_three_blobs_scores_higher_on_grouped(scenes):
+    tight = scenes[1][0]
+    b = np.array(tight)
+    group = [(b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())]
+    assert _score(_dataset(scenes, group), "grouped") > _score(_dataset(scenes), "grouped") + 0.2
+
+
+def test_fast_mode_needs_no_pixels(scenes, tmp_path):
+    ds = _dataset(scenes)
+    for rec in ds.images:  # images that cannot be read: fast mode must not try
+        rec.path = tmp_path / "gone" / rec.path.name
+        rec._size = (SIDE, SIDE)
+    bs = boxmodel.score_boxes(ds, fast=True, iterations=ITER, progress=False)
+    assert bs.method == "geometry"
+    assert len(bs.index) == ds.num_boxes
+    assert all(((s >= 0) & (s <= 1)).all() for s in bs.scores.values())
+
+
+@pytest.mark.parametrize("module", [grouped, background_heavy, shifted])
+def test_checks_emit_one_finding_per_box(scenes, module):
+    ctx = AuditContext(_dataset(scenes), params={"grouped": {"iterations": ITER}})
+    found = module.run(ctx)
+    assert len(found) == ctx.dataset.num_boxes
+    assert {f.check for f in found} == {module.NAME}
+    assert all(0.0 <= f.score <= 1.0 and f.line is not None and f.message for f in found)
+    assert {"class", "method", "area_vs_class"} <= set(found[0].data)
+    # the three checks share one computation
+    assert "boxmodel" in ctx.shared
+
+
+def test_clean_dataset_gets_few_flags(scenes):
+    """Calibration: a dataset with only right boxes gets at most a few flags per 100 boxes."""
+    bs = boxmodel.score_boxes(_dataset(scenes), iterations=ITER, progress=False)
+    for kind, s in bs.scores.items():
+        assert np.mean(s >= 0.5) <= 0.05, kind
