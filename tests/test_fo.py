@@ -108,11 +108,12 @@ def test_raw_detection_matches_fiftyone_document() -> None:
 
     from curate.fo import _detection_doc
 
-    label = Label(3, 0.5, 0.4, 0.2, 0.1, line=7)
-    ours = _detection_doc("egg", label)
-    theirs = dict(fo.Detection(label="egg", bounding_box=to_fo_box(label), line=7, class_id=3).to_mongo())
-    ours.pop("_id"), theirs.pop("_id")
-    assert list(ours.items()) == list(theirs.items())
+    box = to_fo_box(Label(3, 0.5, 0.4, 0.2, 0.1, line=7))
+    for attributes in ({"line": 7, "class_id": 3}, {"confidence": 0.25}):
+        ours = _detection_doc("egg", box, **attributes)
+        theirs = dict(fo.Detection(label="egg", bounding_box=box, **attributes).to_mongo())
+        ours.pop("_id"), theirs.pop("_id")
+        assert list(ours.items()) == list(theirs.items())
 
 
 def test_fingerprint_is_stable_and_sees_changes(tmp_path: Path) -> None:
