@@ -288,27 +288,42 @@ def from_fiftyone(fo_dataset: "fo.Dataset", original: Dataset) -> tuple[Dataset,
     not in ``fo_dataset`` (e.g. it is a view) are kept unchanged. Returns the new dataset and the
     changes, in dataset order then line order.
     """
-    by_rel = _reviewed_labels(fo_dataset)
+    review = _review(fo_dataset, original)
+    warnings = list(original.warnings)
+    if review.unknown:
+        warnings.append(
+            f"{len(review.unknown)} FiftyOne sample(s) not in the dataset were ignored, e.g. {review.unknown[0]}"
+        )
+    return dataclasses.replace(original, images=review.images, warnings=warnings), review.changes
 
-    images: list[ImageRecord] = []
-    changes: list[Change] = []
+
+@dataclass
+class _Review:
+    images: list[ImageRecord]
+    changes: list[Change]
+    line_maps: dict[str, dict[int, int]]  # rel of an edited record -> {original line: line in the new file}
+    excluded: set[str]
+    unknown: list[str]  # rels of FiftyOne samples that are not in the dataset
+
+
+def _review(fo_dataset: "fo.Dataset", original: Dataset) -> _Review:
+    by_rel = _reviewed_labels(fo_dataset)
+    review = _Review([], [], {}, set(), sorted(set(by_rel) - {r.rel for r in original.images}))
     for record in original.images:
         if record.rel not in by_rel:
-            images.append(record)
+            review.images.append(record)
             continue
         sample_tags, detections = by_rel[record.rel]
         if EXCLUDE_TAG in sample_tags:
-            changes.append(Change(record.rel, None, "excluded"))
+            review.changes.append(Change(record.rel, None, "excluded"))
+            review.excluded.add(record.rel)
             continue
-        new_record, record_changes = _diff_record(record, detections, original)
-        images.append(new_record)
-        changes.extend(record_changes)
-
-    warnings = list(original.warnings)
-    unknown = sorted(set(by_rel) - {r.rel for r in original.images})
-    if unknown:
-        warnings.append(f"{len(unknown)} FiftyOne sample(s) not in the dataset were ignored, e.g. {unknown[0]}")
-    return dataclasses.replace(original, images=images, warnings=warnings), changes
+        new_record, record_changes, line_map = _diff_record(record, detections, original)
+        review.images.append(new_record)
+        review.changes.extend(record_changes)
+        if new_record.edited:
+            review.line_maps[record.rel] = line_map
+    return review
 
 
 @dataclass(frozen=True)
@@ -334,8 +349,14 @@ def _reviewed_labels(fo_dataset: "fo.Dataset") -> dict[str, tuple[list[str], lis
     return out
 
 
-def _diff_record(record: ImageRecord, detections: list[_Box], dataset: Dataset) -> tuple[ImageRecord, list[Change]]:
-    """Compare one sample's detections with its record's labels (matched by ``line``)."""
+def _diff_record(
+    record: ImageRecord, detections: list[_Box], dataset: Dataset
+) -> tuple[ImageRecord, list[Change], dict[int, int]]:
+    """Compare one sample's detections with its record's labels (matched by ``line``).
+
+    Returns the record (the original object when nothing changed), its changes, and for an edited
+    record where each kept original line lands in the rewritten file.
+    """
     original = {lab.line: lab for lab in record.labels}
     seen: set[int] = set()
     changed: dict[int, Label] = {}
@@ -360,13 +381,14 @@ def _diff_record(record: ImageRecord, detections: list[_Box], dataset: Dataset) 
             added.append(Label(class_id, cx, cy, w, h, line=0))
     deleted = [lab for lab in record.labels if lab.line not in seen]
     if not changed and not added and not deleted:
-        return record, []
+        return record, [], {}
     changes.extend(Change(record.rel, lab.line, "deleted", _label_text(lab), "") for lab in deleted)
     kept = [changed.get(lab.line, lab) for lab in record.labels if lab.line in seen]
     labels = [dataclasses.replace(lab, line=i) for i, lab in enumerate(kept + added, start=1)]
     changes.extend(Change(record.rel, lab.line, "added", "", _label_text(lab)) for lab in labels[len(kept) :])
     changes.sort(key=lambda c: (c.kind == "added", c.line or 0))
-    return dataclasses.replace(record, labels=labels, edited=True), changes
+    line_map = {lab.line: i for i, lab in enumerate(kept, start=1)}
+    return dataclasses.replace(record, labels=labels, edited=True), changes, line_map
 
 
 def _class_id(det: _Box, dataset: Dataset, rel: str) -> int:
@@ -402,17 +424,35 @@ def _label_text(label: Label) -> str:
     return f"{label.class_id} {label.cx:.6f} {label.cy:.6f} {label.w:.6f} {label.h:.6f}"
 
 
-def ok_labels(fo_dataset: "fo.Dataset") -> list[tuple[str, int]]:
+def ok_labels(fo_dataset: "fo.Dataset", original: Dataset | None = None) -> list[tuple[str, int]]:
     """``(image rel, line)`` of the labels a reviewer tagged ``ok`` (not a problem), sorted.
 
-    Export writes them to a sidecar so a later audit does not flag them again. Added detections (no
-    ``line``) are skipped: they are new, so no audit flagged them.
+    Export writes them to a sidecar so a later audit does not flag them again. Without ``original``
+    the lines are those of the original label files. With it, they are the lines in the files that
+    ``save_yolo(from_fiftyone(fo_dataset, original)[0], …)`` writes: a label file rewritten because of
+    other edits is renumbered, ok-tagged labels of excluded images are dropped (rels stay the original
+    ones; the writer's layout maps them). Added detections (no ``line``) are skipped.
     """
     from fiftyone import ViewField as F
 
     view = fo_dataset.filter_labels("ground_truth", F("tags").contains(OK_TAG))
     rels, lines = view.values(["curate_rel", "ground_truth.detections.line"])
-    return sorted({(rel, int(line)) for rel, ls in zip(rels, lines) for line in (ls or []) if line is not None})
+    marks = {(rel, int(line)) for rel, ls in zip(rels, lines) for line in (ls or []) if line is not None}
+    if original is None or not marks:
+        return sorted(marks)
+    review = _review(fo_dataset, original)
+    known = {r.rel for r in original.images}
+    out = set()
+    for rel, line in marks:
+        if rel in review.excluded or rel not in known:
+            continue
+        if rel in review.line_maps:
+            new_line = review.line_maps[rel].get(line)
+            if new_line is None:  # the ok-tagged label itself was deleted
+                continue
+            line = new_line
+        out.add((rel, line))
+    return sorted(out)
 
 
 # --- audit findings -> tags, fields and saved views -------------------------------------------------

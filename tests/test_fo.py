@@ -328,6 +328,23 @@ def test_ok_labels(tree: Dataset, fo_name: str) -> None:
     assert ok_labels(fo_ds) == [("images/train/a.jpg", 2), ("images/train/b.jpg", 1)]
 
 
+def test_ok_labels_follow_renumbered_and_excluded_files(tree: Dataset, fo_name: str, tmp_path: Path) -> None:
+    fo_ds = to_fiftyone(tree, name=fo_name)
+    a = _sample(fo_ds, "images/train/a.jpg")
+    a.ground_truth.detections[2].tags.append("ok")  # original line 3 ...
+    del a.ground_truth.detections[0]  # ... becomes line 2 once line 1 is deleted
+    a.save()
+    b = _sample(fo_ds, "images/train/b.jpg")
+    b.ground_truth.detections[1].tags.append("ok")
+    b.tags.append("exclude")  # ok marks of an excluded image go with it
+    b.save()
+    assert ok_labels(fo_ds) == [("images/train/a.jpg", 3), ("images/train/b.jpg", 2)]
+    assert ok_labels(fo_ds, tree) == [("images/train/a.jpg", 2)]
+    out = save_yolo(from_fiftyone(fo_ds, tree)[0], tmp_path / "out")
+    original_line3 = (tree.root / "labels/train/a.txt").read_text().splitlines()[2]
+    assert (out / "labels/train/a.txt").read_text().splitlines()[1] == original_line3
+
+
 # ------------------------------------------------------------------------------------- tag_findings
 
 
