@@ -719,6 +719,8 @@ def evidence(bs: BoxScores, row: int) -> dict[str, Any]:
         e = {s: (0.0 if np.isnan(x) else float(np.clip(x, 0.0, 0.5))) for s, x in ext.items()}
         ev["background_share"] = round(1.0 - (1 - e["left"] - e["right"]) * (1 - e["top"] - e["bottom"]), 2)
         ev["blobs"] = int(v(row, "p_blobs"))
+        # centroid of object-ness in the context patch relative to the box centre, in box sizes
+        ev["object_offset"] = [round(float(np.nan_to_num(v(row, "p_cx"))), 2), round(float(np.nan_to_num(v(row, "p_cy"))), 2)]
         ev["runs"] = int(max(v(row, "p_runs_col_0.35"), v(row, "p_runs_row_0.35")))
         if "m_box" in bs.names:
             ev["fg_fraction"] = round(v(row, "m_box"), 2)

@@ -128,3 +128,18 @@ def test_clean_dataset_gets_few_flags(scenes):
     bs = boxmodel.score_boxes(_dataset(scenes), iterations=ITER, progress=False)
     for kind, s in bs.scores.items():
         assert np.mean(s >= 0.5) <= 0.05, kind
+
+
+@pytest.mark.skipif(not __import__("curate.foreground").foreground.default_weights().exists(), reason="no U²-Net-p weights")
+def test_mask_features_add_fg_fraction(scenes):
+    """``use_mask``: U²-Net-p masks become features, and the evidence reports the fg fraction."""
+    ds = _dataset(scenes)
+    ds.images = ds.images[:10]  # masks cost ~0.3 s an image: keep the test quick
+    bs = boxmodel.score_boxes(ds, use_mask=True, iterations=ITER, progress=False)
+    assert bs.method == "pixels+u2netp"
+    assert "m_box" in bs.names
+    ev = boxmodel.evidence(bs, 0)
+    assert 0.0 <= ev["fg_fraction"] <= 1.0
+    fg_box = np.nanmean(bs.features[:, bs.names.index("m_box")])
+    fg_far = np.nanmean(bs.features[:, bs.names.index("m_far_left")])
+    assert fg_box > fg_far  # the salient blobs are inside their boxes

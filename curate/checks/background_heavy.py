@@ -18,13 +18,14 @@ def _describe(ev: dict, score: float, name: str) -> str:
     parts = []
     if "background_share" in ev:
         share = ev["background_share"]
-        text = f"box holds ~{share:.0%} background"
-        if "fg_fraction" in ev:
-            text += f" (fg fraction {ev['fg_fraction']:.2f})"
         sides = loose_sides(ev)
-        if sides:
-            text += "; loose on " + ", ".join(sides)
-        parts.append(text)
+        if share >= 0.15:
+            text = f"box holds ~{share:.0%} background"
+            if sides:
+                text += "; loose on " + ", ".join(sides)
+            parts.append(text)
+        if "fg_fraction" in ev:
+            parts.append(f"fg fraction {ev['fg_fraction']:.2f}")
     parts.append(f"{ev['area_vs_class']:.1f}× the median '{name}' area")
     head = "looks loose" if score >= 0.5 else "fits its object"
     return f"{head}: " + "; ".join(parts)

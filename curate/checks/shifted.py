@@ -21,13 +21,21 @@ def _describe(ev: dict, score: float, name: str) -> str:
     cut = [s for s in cut_sides(ev) if opposite[s] in loose]
     loose = [s for s in loose if opposite[s] in cut]
     head = "looks shifted" if score >= 0.5 else "placed on its object"
-    if not cut and not loose:
-        return head if "side_extent" in ev else f"{head} (geometry only)"
     parts = []
+    dx, dy = ev.get("object_offset", (0.0, 0.0))
+    if max(abs(dx), abs(dy)) >= 0.05:
+        where = []
+        if abs(dx) >= 0.05:
+            where.append("right" if dx > 0 else "left")
+        if abs(dy) >= 0.05:
+            where.append("below" if dy > 0 else "above")
+        parts.append(f"the object's mass lies {' and '.join(where)} of the box centre ({max(abs(dx), abs(dy)):.0%} of its size)")
     if cut:
         parts.append("object continues past " + ", ".join(cut))
     if loose:
         parts.append("background inside " + ", ".join(loose))
+    if not parts:
+        return head if "side_extent" in ev else f"{head} (geometry only)"
     return f"{head}: " + "; ".join(parts)
 
 
