@@ -34,7 +34,6 @@ import functools
 import hashlib
 import mimetypes
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from curate.dataset import Dataset, ImageRecord, Label
@@ -338,7 +337,8 @@ class _Box:
 
 def _reviewed_labels(fo_dataset: "fo.Dataset") -> dict[str, tuple[list[str], list[_Box]]]:
     """``rel -> (sample tags, detections)``, read as plain values (no label objects: fast)."""
-    paths = ["curate_rel", "tags"] + [f"ground_truth.detections.{k}" for k in ("label", "bounding_box", "line", "class_id")]
+    attrs = ("label", "bounding_box", "line", "class_id")
+    paths = ["curate_rel", "tags"] + [f"ground_truth.detections.{k}" for k in attrs]
     rels, tags, labels, boxes, lines, class_ids = fo_dataset.values(paths)
     out = {}
     for rel, t, ls, bs, ns, cs in zip(rels, tags, labels, boxes, lines, class_ids):
@@ -483,7 +483,8 @@ REGIONS_FIELD = f"{AUDIT_PREFIX}_regions"
 class _Marks:
     """What :func:`tag_findings` will write, gathered from the findings before touching the database."""
 
-    label: dict[str, dict[tuple[str, str], float]] = dataclasses.field(default_factory=dict)  # check -> (sid, lid) -> score
+    # check -> (sample id, label id) -> worst score
+    label: dict[str, dict[tuple[str, str], float]] = dataclasses.field(default_factory=dict)
     sample_tag: dict[str, set[str]] = dataclasses.field(default_factory=dict)  # sid -> checks tagged on the sample
     sample_score: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)  # check -> sid -> worst
     regions: dict[str, list[Finding]] = dataclasses.field(default_factory=dict)  # sid -> region findings
@@ -549,12 +550,15 @@ def tag_findings(fo_dataset: "fo.Dataset", findings: list[Finding]) -> None:
         fo_dataset.set_values(REGIONS_FIELD, regions, key_field="id", expand_schema=False, validate=False)
 
     for check in sorted(marks.sample_score):
-        field = audit_field(check)
-        view = fo_dataset.exists(field).sort_by(field, reverse=True)
-        fo_dataset.save_view(audit_view_name(check), view, description=f"curate audit: {check}, worst first", overwrite=True)
+        _save_worst_first(fo_dataset, audit_view_name(check), audit_field(check), f"{check}, worst first")
     if worst:
-        view = fo_dataset.exists(WORST_FIELD).sort_by(WORST_FIELD, reverse=True)
-        fo_dataset.save_view(audit_view_name("all"), view, description="curate audit: all findings, worst first", overwrite=True)
+        _save_worst_first(fo_dataset, audit_view_name("all"), WORST_FIELD, "all checks, worst first")
+
+
+def _save_worst_first(fo_dataset: "fo.Dataset", name: str, field: str, what: str) -> None:
+    """Save the samples that have ``field`` set, highest first, as view ``name``."""
+    view = fo_dataset.exists(field).sort_by(field, reverse=True)
+    fo_dataset.save_view(name, view, description=f"curate audit: {what}", overwrite=True)
 
 
 def _declare_audit_fields(fo_dataset: "fo.Dataset", marks: _Marks) -> None:
