@@ -205,9 +205,40 @@ def export(dataset: DatasetArg) -> None:
 
 
 @app.command()
-def rebalance(dataset: DatasetArg) -> None:
+def rebalance(
+    dataset: DatasetArg,
+    out_dir: Annotated[Path, typer.Option("--out", help="A new output folder (must not exist, or be empty).", show_default=False)],
+    split: Annotated[str, typer.Option(help="Train/val[/test] percentages summing to 100 (2 ratios: train/val).")] = "80/10/10",
+    seed: Annotated[int, typer.Option(help="Seed of every random choice: same seed, same output.")] = 0,
+    keep_classes: Annotated[Optional[str], typer.Option(help="Keep only these classes (comma-separated names).")] = None,
+    drop_class: Annotated[Optional[list[str]], typer.Option(help="Drop this class (repeatable).")] = None,
+    merge: Annotated[Optional[list[str]], typer.Option(help="SRC=DST: relabel SRC boxes as DST (repeatable).")] = None,
+    min_instances: Annotated[int, typer.Option(help="Drop classes with fewer instances than this (after merges).")] = 0,
+    empty_images: Annotated[str, typer.Option(help="Images left with no boxes: keep (as background) or drop.")] = "keep",
+    cap: Annotated[Optional[int], typer.Option(help="Train only: at most N instances of a class (drops images, rare classes spared).")] = None,
+    oversample: Annotated[Optional[str], typer.Option(help="Train only: repeat images of rare classes up to TARGET instances ('median' or a number).")] = None,
+    group_by: Annotated[Optional[str], typer.Option(help="REGEX on file names: images with the same first capture group stay in one split.")] = None,
+    near_duplicates: Annotated[bool, typer.Option("--near-duplicates/--no-near-duplicates", help="Keep near-duplicate images (perceptual hashes) in one split.")] = True,
+) -> None:
     """Drop/merge/cap/oversample classes and re-split, stratified and leak-free."""
-    not_built("rebalance", 6)
+    from curate import rebalance as rb
+    from curate.formats.yolo import WriteError, check_output_dir
+
+    try:
+        options = rb.RebalanceOptions(
+            ratios=rb.parse_ratios(split), seed=seed, keep=rb.parse_names(keep_classes), drop=list(drop_class or []),
+            merge=rb.parse_merge(merge or []), min_instances=min_instances, empty_images=empty_images, cap=cap,
+            oversample=None if oversample is None else ("median" if oversample == "median" else int(oversample) if oversample.isdigit() else oversample),
+            group_by=group_by, near_duplicates=near_duplicates,
+        )
+        ds = load(dataset)
+        check_output_dir(out_dir, [ds.root])
+        result = rb.rebalance(ds, options)
+        written = rb.write_rebalanced(result, out_dir)
+    except (rb.RebalanceError, WriteError) as exc:
+        fail(str(exc))
+    out.print(rb.summary_table(result.summary))
+    out.print(f"wrote {written}  (rebalance.json: counts before/after, groups, what was dropped/merged/copied)")
 
 
 @app.command()
