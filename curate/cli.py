@@ -238,6 +238,8 @@ def rebalance(
     except (rb.RebalanceError, WriteError) as exc:
         fail(str(exc))
     out.print(rb.summary_table(result.summary))
+    for note in result.summary["notes"]:
+        err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     out.print(f"wrote {written}  (rebalance.json: counts before/after, groups, what was dropped/merged/copied)")
 
 

@@ -81,6 +81,7 @@ class Surgery:
     mapping: dict[int, int | None]  # old class id → new id (None: dropped)
     merged: dict[str, str] = field(default_factory=dict)  # source name → destination name
     dropped_classes: list[str] = field(default_factory=list)
+    rare_classes: list[str] = field(default_factory=list)  # ... of which dropped by --min-instances
     dropped_boxes: int = 0
     emptied_images: list[str] = field(default_factory=list)  # images whose every box was dropped
     dropped_images: list[str] = field(default_factory=list)  # ... and were removed (--empty-images drop)
@@ -132,6 +133,7 @@ def class_mapping(
         mapping=mapping,
         merged={s: d for s, d in merge.items()},
         dropped_classes=[names[i] for i in range(len(names)) if target[i] == i and i not in alive],
+        rare_classes=[names[i] for i in sorted(low)],
     )
 
 
@@ -560,7 +562,7 @@ def rebalance(dataset: Dataset, options: RebalanceOptions, *, near_duplicates: N
         picks, target = oversample(train, nc=nc, target=None if options.oversample == "median" else int(options.oversample))
         for source, k in picks:
             name = copy_name(source, k)
-            rel = source.rel.rsplit("/", 1)[0] + "/" + name if "/" in source.rel else name
+            rel = f"images/train/{name}"  # where the writer puts it
             copy_records.append(replace(source, path=source.path.with_name(name), rel=rel))
             copies[rel] = source.path
     out = replace(split, images=train + copy_records + others)
@@ -599,6 +601,7 @@ def _summary(before: Dataset, after: Dataset, options: RebalanceOptions, surgery
         "classes": {"before": list(before.names), "after": list(after.names)},
         "merged": surgery.merged,
         "dropped_classes": surgery.dropped_classes,
+        "dropped_rare_classes": surgery.rare_classes,
         "dropped_boxes": surgery.dropped_boxes,
         "edited_label_files": surgery.edited_images,
         "emptied_images": len(surgery.emptied_images),
@@ -615,9 +618,26 @@ def _summary(before: Dataset, after: Dataset, options: RebalanceOptions, surgery
         "oversample": {"target": target, "copies": [{"copy": rel, "source": str(src)} for rel, src in copies.items()]}
         if options.oversample is not None
         else None,
+        "notes": _notes(after, surgery, options),
         "counts_before": _per_class(before),
         "counts_after": _per_class(after),
     }
+
+
+def _notes(after: Dataset, surgery: Surgery, options: RebalanceOptions) -> list[str]:
+    """One-line remarks for the user: what they may not have expected."""
+    notes = []
+    background = sum(1 for r in after.images if r.is_background)
+    lo, hi = defaults.BACKGROUND_SHARE_ADVICE
+    if surgery.emptied_images and options.empty_images == "keep" and background > hi * len(after.images):
+        notes.append(
+            f"{len(surgery.emptied_images)} images lost all their boxes and were kept as background: {background} of "
+            f"{len(after.images)} images ({100 * background / len(after.images):.0f} %) are background, above the advised "
+            f"{100 * hi:.0f} %; --empty-images drop removes them"
+        )
+    for name in surgery.rare_classes:
+        notes.append(f"class {name!r} dropped: fewer than {options.min_instances} instances (--min-instances)")
+    return notes
 
 
 def write_rebalanced(result: RebalanceResult, out: str | Path, *, overwrite: bool = False) -> Path:
