@@ -161,7 +161,7 @@ def apply_class_surgery(
     for record in dataset.images:
         labels = [replace(lb, class_id=surgery.mapping[lb.class_id]) for lb in record.labels if surgery.mapping.get(lb.class_id) is not None]
         if len(labels) == len(record.labels) and all(a.class_id == b.class_id for a, b in zip(labels, record.labels)):
-            images.append(replace(record))
+            images.append(replace(record, labels=list(record.labels)))
             continue
         surgery.dropped_boxes += len(record.labels) - len(labels)
         surgery.edited_images += 1
@@ -306,7 +306,6 @@ def plan_split(groups: Sequence[Group], ratios: Sequence[float], *, seed: int = 
         for c, n in g.counts.items():
             m[i, col[c]] = n
     sizes = np.array([g.images for g in groups], dtype=float)
-    k = len(r)
     want_label = r[:, None] * m.sum(0)[None, :]
     want_size = r * sizes.sum()
     assign = np.full(len(groups), -1)
@@ -567,6 +566,7 @@ def rebalance(dataset: Dataset, options: RebalanceOptions, *, near_duplicates: N
             copies[rel] = source.path
     out = replace(split, images=train + copy_records + others)
     summary = _summary(dataset, out, options, surgery, grouping, split_images, capped, copies, target)
+    summary["counts_split"] = _per_class(split)  # after surgery and the split, before cap/oversample
     return RebalanceResult(out, copies, surgery, grouping, summary)
 
 
@@ -697,16 +697,17 @@ def summary_table(summary: dict):
     from rich.table import Table
 
     splits = list(summary["target_ratios"])
-    t = Table(title=f"rebalance (seed {summary['seed']}): instances per class", title_justify="left")
+    t = Table(title=f"rebalance (seed {summary['seed']}): instances per class (train after cap/oversample)", title_justify="left")
     t.add_column("class")
     t.add_column("before", justify="right")
     for s in splits:
         t.add_column(s, justify="right")
-    t.add_column("shares %", justify="right")
+    t.add_column("split shares %", justify="right")
     before = summary["counts_before"]
     for name, row in summary["counts_after"].items():
-        total = sum(row.values()) or 1
-        shares = "/".join(f"{100 * row.get(s, 0) / total:.0f}" for s in splits)
+        at_split = summary.get("counts_split", summary["counts_after"])[name]
+        total = sum(at_split.values()) or 1
+        shares = "/".join(f"{100 * at_split.get(s, 0) / total:.0f}" for s in splits)
         t.add_row(name, str(sum(before.get(name, {}).values())), *(str(row.get(s, 0)) for s in splits), shares)
     img = summary["images"]["after"]
     achieved = summary["achieved_image_ratios"]
