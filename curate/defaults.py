@@ -64,9 +64,12 @@ BOXMODEL_GROUP_SIZE = (2, 5)  # synthetic grouped boxes merge this many same-cla
 BOXMODEL_GROUP_NEAR = 3.0  # ... whose centres are within this many mean box sides
 BOXMODEL_ERROR_PRIOR = 0.02  # assumed share of real boxes with each error kind (score calibration)
 BOXMODEL_USE_MASK = False  # add U²-Net-p mask features (≈250 ms an image the first time, then cached)
+BOXMODEL_ROUNDS = 1  # 2 = refit once without the dataset's most suspicious boxes in the "ok" class
+BOXMODEL_DROP_SHARE = 0.03  # ... leaving out this share of real boxes (lowest P(ok))
 
 # --- rebalance / re-split: curate/rebalance.py ---------------------------------------------------------
 REBALANCE_SPLIT = "80/10/10"  # default --split (train/val/test percentages)
 REBALANCE_POLISH_PASSES = 6  # local-search passes (single-group moves) after iterative stratification
 REBALANCE_IMAGE_WEIGHT = 1.0  # weight of the image-ratio term relative to all classes together
 REBALANCE_MAX_COPIES = 10  # --oversample makes at most this many copies of one train image
+BOXMODEL_FAST_ITERATIONS = 40  # boosting iterations in --fast mode (geometry only; with 2 folds)
