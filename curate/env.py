@@ -1,0 +1,55 @@
+"""Offline environment for curate: set before Ultralytics, FiftyOne or rembg are imported.
+
+``configure()`` only sets what the user has not set (``os.environ.setdefault``), so a user's own
+FiftyOne/Ultralytics configuration always wins.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+#: The checkout holding the package in an editable install (where `make` puts .models/ and .yolo/).
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _home(sub: str) -> Path:
+    local = REPO / sub
+    return local if local.exists() else Path.home() / ".cache" / "curate" / sub.lstrip(".")
+
+
+def configure() -> None:
+    """Offline defaults: no telemetry, no downloads, fonts and model homes in known places."""
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+    os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")  # the bundled mongod 6.0 is supported; silence the nag
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(_home(".yolo")))
+    os.environ.setdefault("REMBG_HOME", str(_home(".models/rembg")))
+    os.environ.setdefault("U2NET_HOME", str(Path(os.environ["REMBG_HOME"]) / "models" / "u2netp"))
+    ensure_font()
+
+
+def u2netp_path() -> Path | None:
+    """Where the U²-Net-p weights are, or None when the set-up has not fetched them."""
+    p = Path(os.environ.get("REMBG_HOME", _home(".models/rembg"))) / "models" / "u2netp" / "u2netp.onnx"
+    return p if p.is_file() else None
+
+
+def ensure_font() -> None:
+    """Ultralytics downloads Arial.ttf on first plot unless it is there: copy matplotlib's DejaVuSans."""
+    target = Path(os.environ.get("YOLO_CONFIG_DIR", _home(".yolo"))) / "Ultralytics"
+    names = ("Arial.ttf", "Arial.Unicode.ttf")
+    if all((target / n).exists() for n in names):
+        return
+    try:
+        import matplotlib
+
+        src = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+        target.mkdir(parents=True, exist_ok=True)
+        for n in names:
+            if not (target / n).exists():
+                shutil.copyfile(src, target / n)
+    except (ImportError, OSError):
+        pass  # plots then fall back; training still works
