@@ -1,0 +1,95 @@
+"""The command line: numbers `info` prints, one-line errors, `audit` outputs, unbuilt commands."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from curate.cli import app
+from curate.findings import CSV_COLUMNS
+
+runner = CliRunner()
+
+
+def _tree(root: Path) -> Path:
+    """Two splits, one bad line, one background image, Roboflow paths."""
+    files = {
+        "train/a": "0 0.5 0.5 0.4 0.4\n1 0.2 0.2 0.1 0.1\n",
+        "train/b": "0 0.3 0.3 0.2 0.2\n0 0.3 0.3 0.2 0.2\nbad line\n",  # exact duplicate + malformed line 3
+        "train/bg": "",
+        "valid/c": "1 0.5 0.5 0.3 0.3\n",
+    }
+    for key, text in files.items():
+        split, stem = key.split("/")
+        (root / split / "images").mkdir(parents=True, exist_ok=True)
+        (root / split / "labels").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (64, 48), (40, 90, 160)).save(root / split / "images" / f"{stem}.jpg")
+        (root / split / "labels" / f"{stem}.txt").write_text(text)
+    (root / "data.yaml").write_text("train: ../train/images\nval: ../valid/images\nnc: 2\nnames: [apple, pear]\n")
+    return root
+
+
+def test_help_lists_every_command() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for cmd in ("info", "audit", "review", "export", "rebalance", "backgrounds", "train-and-compare", "run", "history"):
+        assert cmd in result.output
+
+
+def test_info_counts(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "ds")
+    result = runner.invoke(app, ["info", str(root)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]] for line in result.output.splitlines() if line.startswith("│") and line.count("│") == 8}
+    assert rows["train"][:4] == ["3", "4", "0", "1"]  # images, boxes, polygons, backgrounds
+    assert rows["val"][:2] == ["1", "1"]
+    assert rows["all"][-1] == "1"  # one format finding
+    assert "wrong field count" in result.output
+
+
+def test_missing_dataset_is_one_line_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["info", str(tmp_path / "nope")])
+    assert result.exit_code == 1
+    assert "no such file or folder" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", [["backgrounds", "x"], ["history"]])
+def test_unbuilt_commands_say_so(command: list[str]) -> None:
+    result = runner.invoke(app, command)
+    if "not built yet" not in result.output:
+        pytest.skip(f"`curate {command[0]}` is built now")
+    assert result.exit_code == 2
+
+
+def test_audit_writes_findings_with_exact_columns(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "ds")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["audit", str(root), "--out", str(out), "--fast", "--no-fiftyone", "--all-scores"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    with (out / "findings.csv").open() as fh:
+        reader = csv.DictReader(fh)
+        assert tuple(reader.fieldnames or ()) == CSV_COLUMNS
+        rows = list(reader)
+    assert {"train/images/b.jpg"} <= {r["image"] for r in rows}
+    fmt = [r for r in rows if r["check"] == "format"]
+    assert fmt and fmt[0]["line"] == "3"
+    dup = [r for r in rows if r["check"] == "duplicate"]
+    if dup:  # the duplicate check is built: the exact copy on line 2 of b.txt is flagged
+        assert dup[0]["image"] == "train/images/b.jpg" and float(dup[0]["score"]) >= 0.5
+    assert (out / "findings.json").exists() and (out / "all_scores.csv").exists() and (out / "report.html").exists()
+
+
+def test_audit_config_typo_is_one_line_with_suggestion(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "ds")
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("checks:\n  duplicat: {threshold: 0.6}\n")
+    result = runner.invoke(app, ["audit", str(root), "--config", str(cfg), "--no-fiftyone"])
+    assert result.exit_code == 1
+    assert "unknown check 'duplicat'" in result.output and "did you mean 'duplicate'" in result.output
+    cfg.write_text("checks:\n  duplicate: {threshold: 1.5}\n")
+    result = runner.invoke(app, ["audit", str(root), "--config", str(cfg), "--no-fiftyone"])
+    assert result.exit_code == 1 and "invalid value" in result.output
