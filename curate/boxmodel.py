@@ -627,6 +627,9 @@ def score_boxes(
     rng = np.random.default_rng(seed)
     qs, boxes, classes = _queries(dataset, rng, with_corruptions=True)
     seconds: dict[str, float] = {}
+    if not any(q.kind == "ok" for q in qs):  # no boxes at all: nothing to learn from or score
+        empty = np.zeros(0, np.float32)
+        return BoxScores({}, [], {k: empty for k in KINDS}, np.zeros((0, 1 + len(KINDS)), np.float32), np.zeros((0, 0), np.float32), [], "geometry" if fast else "pixels")
     masks = None
     method = "geometry" if fast else "pixels"
     if use_mask and not fast:

@@ -143,3 +143,19 @@ def test_mask_features_add_fg_fraction(scenes):
     fg_box = np.nanmean(bs.features[:, bs.names.index("m_box")])
     fg_far = np.nanmean(bs.features[:, bs.names.index("m_far_left")])
     assert fg_box > fg_far  # the salient blobs are inside their boxes
+
+
+@pytest.mark.parametrize("n_images, boxes", [(3, False), (1, True), (2, True)], ids=["no-boxes", "one-image", "two-images"])
+def test_tiny_datasets_do_not_fail(scenes, n_images, boxes):
+    """Datasets too small to learn from still give one valid score per box (or none), never a traceback."""
+    ds = _dataset(scenes)
+    ds.images = ds.images[:n_images]
+    if not boxes:
+        for rec in ds.images:
+            rec.labels = []
+    bs = boxmodel.score_boxes(ds, iterations=ITER, progress=False)
+    assert len(bs.index) == ds.num_boxes
+    for s in bs.scores.values():
+        assert len(s) == ds.num_boxes and np.isfinite(s).all() and ((s >= 0) & (s <= 1)).all()
+    found = grouped.run(AuditContext(ds, params={"grouped": {"iterations": ITER}}))
+    assert len(found) == ds.num_boxes
