@@ -51,3 +51,40 @@ def pairwise_ios(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def iou_one(a: Sequence[float], b: Sequence[float]) -> float:
     """IoU of two single ``(x1, y1, x2, y2)`` boxes."""
     return float(pairwise_iou(np.asarray([a], dtype=float), np.asarray([b], dtype=float))[0, 0])
+
+
+def overlap_score(iou: np.ndarray | float, at_half: float) -> np.ndarray:
+    """Map IoU to a score in [0, 1]: 0 below ``at_half - 0.3``, 0.5 at ``at_half``, 1.0 at IoU 1.
+
+    Piecewise linear so a user can read the score back as an IoU: with ``at_half`` 0.7, IoU 0.85 → 0.75.
+    """
+    iou = np.asarray(iou, dtype=float)
+    low = at_half - 0.3
+    below = 0.5 * np.clip((iou - low) / (at_half - low), 0.0, 1.0)
+    above = 0.5 + 0.5 * np.clip((iou - at_half) / (1.0 - at_half), 0.0, 1.0)
+    return np.where(iou >= at_half, above, below)
+
+
+def later_line_pairs(labels: Sequence[Label], *, same_class: bool) -> tuple[np.ndarray, np.ndarray]:
+    """For each label, its best IoU with an EARLIER line (same class or different class) and that line's index.
+
+    Only the later line of a pair carries the pair: the earlier box is usually the original and the later
+    one the accidental second click or copy, and flagging one line per pair keeps the report short.
+    Returns ``(best_iou, partner_index)``; partner -1 where there is no candidate.
+    """
+    n = len(labels)
+    best = np.zeros(n)
+    partner = np.full(n, -1)
+    if n < 2:
+        return best, partner
+    boxes = xyxy_array(labels)
+    iou = pairwise_iou(boxes, boxes)
+    cls = np.array([lab.class_id for lab in labels])
+    lines = np.array([lab.line for lab in labels])
+    mask = (cls[:, None] == cls[None, :]) if same_class else (cls[:, None] != cls[None, :])
+    mask &= lines[None, :] < lines[:, None]  # partner j comes before i in the file
+    iou = np.where(mask, iou, -1.0)
+    partner = iou.argmax(axis=1)
+    best = iou[np.arange(n), partner]
+    partner = np.where(best >= 0, partner, -1)
+    return np.clip(best, 0.0, None), partner

@@ -1,0 +1,129 @@
+"""ambiguous: a box whose meaning is unclear — three reasons, one score per box (the max), message names it.
+
+- **two classes on one object**: the box's best IoU with an EARLIER box of another class, mapped like
+  duplicate (IoU ``defaults.AMBIGUOUS_IOU`` → 0.5, identical → 1.0). The later line is flagged; the
+  message names both classes and lines. A detector trained on both learns neither.
+- **degenerate or tiny**: narrower or lower than ``defaults.TINY_BOX_PIXELS`` at the image's real size
+  (``record.size``), or no area at all. Score 0.5 at the limit, rising to 1.0 at zero width.
+- **cut by the border, little visible**: a box touching an image edge that is much thinner across that
+  edge than its class usually is — both its extent and its aspect ratio along the cut axis below
+  ``defaults.BORDER_CUT_FRACTION`` (0.35) of the class medians. The aspect ratio guard keeps small but
+  whole objects (far away, small in both axes) from being flagged: only slivers are. Its score is capped
+  at ``defaults.BORDER_CUT_MAX_SCORE`` because a sliver can still be a legitimate label; a user who
+  wants none can raise the threshold.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from curate import defaults
+from curate.checks._overlap import later_line_pairs, overlap_score
+from curate.checks.base import AuditContext
+from curate.dataset import Dataset, ImageRecord, Label
+from curate.findings import Finding
+
+NAME = "ambiguous"
+
+BORDER_CUT_FRACTION = getattr(defaults, "BORDER_CUT_FRACTION", 0.35)
+BORDER_CUT_MAX_SCORE = getattr(defaults, "BORDER_CUT_MAX_SCORE", 0.75)
+BORDER_MIN_CLASS_BOXES = getattr(defaults, "BORDER_MIN_CLASS_BOXES", 8)
+BORDER_TOUCH = getattr(defaults, "BORDER_TOUCH", 0.01)
+
+
+def _class_medians(dataset: Dataset) -> dict[int, tuple[float, float, float]]:
+    """class → median (width, height, width/height) over boxes that don't touch the border (whole objects)."""
+    per: dict[int, list[tuple[float, float]]] = {}
+    for _, lab in dataset.boxes():
+        x1, y1, x2, y2 = lab.xyxy
+        if min(x1, y1) <= BORDER_TOUCH or max(x2, y2) >= 1 - BORDER_TOUCH or lab.w <= 0 or lab.h <= 0:
+            continue
+        per.setdefault(lab.class_id, []).append((lab.w, lab.h))
+    out = {}
+    for c, wh in per.items():
+        if len(wh) >= BORDER_MIN_CLASS_BOXES:
+            arr = np.array(wh)
+            out[c] = (float(np.median(arr[:, 0])), float(np.median(arr[:, 1])), float(np.median(arr[:, 0] / arr[:, 1])))
+    return out
+
+
+def tiny_score(label: Label, size: tuple[int, int] | None) -> tuple[float, str]:
+    """Degenerate/tiny score: 1.0 for no area, 0.5 at ``TINY_BOX_PIXELS`` on the short side, 0 at twice that."""
+    if label.w <= 0 or label.h <= 0:
+        return 1.0, f"degenerate box (w={label.w:.4g}, h={label.h:.4g}: no area)"
+    if size is None:
+        return 0.0, ""
+    side = min(label.w * size[0], label.h * size[1])
+    limit = float(defaults.TINY_BOX_PIXELS)
+    score = float(np.clip(1.0 - side / (2 * limit), 0.0, 1.0))
+    wpx, hpx = label.w * size[0], label.h * size[1]
+    return score, f"tiny box ({wpx:.1f}×{hpx:.1f} px; limit {limit:g} px)"
+
+
+def border_score(label: Label, medians: tuple[float, float, float] | None) -> tuple[float, str]:
+    """Border-cut score: a sliver along an edge compared with its class's median extent and aspect."""
+    if medians is None or label.w <= 0 or label.h <= 0:
+        return 0.0, ""
+    med_w, med_h, med_aspect = medians
+    x1, y1, x2, y2 = label.xyxy
+    best, msg = 0.0, ""
+    aspect = label.w / label.h
+    # cut at left/right: the width is what's lost; at top/bottom: the height
+    for touches, visible, edge in (
+        (x1 <= BORDER_TOUCH or x2 >= 1 - BORDER_TOUCH, max(label.w / med_w, aspect / med_aspect), "left/right"),
+        (y1 <= BORDER_TOUCH or y2 >= 1 - BORDER_TOUCH, max(label.h / med_h, med_aspect / aspect), "top/bottom"),
+    ):
+        if not touches:
+            continue
+        # 0.5 at BORDER_CUT_FRACTION of the class's usual extent, 1.0 at nothing, 0 at twice the fraction
+        score = float(np.clip(1.0 - visible / (2 * BORDER_CUT_FRACTION), 0.0, 1.0)) * 2 * BORDER_CUT_MAX_SCORE
+        score = min(score, BORDER_CUT_MAX_SCORE)
+        if score > best:
+            best = score
+            msg = f"cut by the {edge} border: {visible:.0%} of its class's usual extent visible"
+    return best, msg
+
+
+def _image_size(rec: ImageRecord) -> tuple[int, int] | None:
+    try:
+        return rec.size
+    except Exception:  # unreadable image: the image checks report it; skip the pixel-size test here
+        return None
+
+
+def run(ctx: AuditContext) -> list[Finding]:
+    """A finding for every box: the max of its cross-class overlap, tiny and border-cut scores."""
+    at_half = float(ctx.param(NAME, "iou", defaults.AMBIGUOUS_IOU))
+    threshold = ctx.threshold(NAME)
+    dataset = ctx.dataset
+    medians = _class_medians(dataset)
+    out: list[Finding] = []
+    for rec in dataset.images:
+        if not rec.labels:
+            continue
+        size = _image_size(rec)
+        best, partner = later_line_pairs(rec.labels, same_class=False)
+        overlap = overlap_score(best, at_half)
+        for k, lab in enumerate(rec.labels):
+            name = dataset.class_name(lab.class_id)
+            reasons: list[tuple[float, str, str]] = []
+            if partner[k] >= 0 and best[k] > 0:
+                other = rec.labels[int(partner[k])]
+                reasons.append((
+                    float(overlap[k]),
+                    "overlap",
+                    f"'{name}' (line {lab.line}) and '{dataset.class_name(other.class_id)}' (line {other.line}) "
+                    f"on the same object (IoU {best[k]:.2f})",
+                ))
+            t_score, t_msg = tiny_score(lab, size)
+            b_score, b_msg = border_score(lab, medians.get(lab.class_id))
+            reasons += [(t_score, "tiny", t_msg), (b_score, "border", b_msg)]
+            score, reason, msg = max(reasons, key=lambda r: r[0])
+            data = {"class": name, "reason": reason, **{f"{r}_score": round(s, 4) for s, r, _ in reasons}}
+            if reason == "overlap" and partner[k] >= 0:
+                data["partner_line"] = rec.labels[int(partner[k])].line
+                data["iou"] = round(float(best[k]), 4)
+            if score < threshold or not msg:
+                msg = f"no ambiguity found (best: {reason} {score:.2f})" if score > 0 else "no ambiguity found"
+            out.append(Finding(rec.split, rec.rel, NAME, score, msg, line=lab.line, data=data))
+    return out
