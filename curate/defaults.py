@@ -73,3 +73,10 @@ REBALANCE_POLISH_PASSES = 6  # local-search passes (single-group moves) after it
 REBALANCE_IMAGE_WEIGHT = 1.0  # weight of the image-ratio term relative to all classes together
 REBALANCE_MAX_COPIES = 10  # --oversample makes at most this many copies of one train image
 BOXMODEL_FAST_ITERATIONS = 40  # boosting iterations in --fast mode (geometry only; with 2 folds)
+
+# --- geometry checks: duplicate / ambiguous / objectlab (helper "geometry") ---------------------------
+BORDER_CUT_FRACTION = 0.35  # a border box showing < this share of its class's median extent is a sliver (score 0.5)
+BORDER_CUT_MAX_SCORE = 0.75  # cap on the border-cut score: a sliver can still be a legitimate label
+BORDER_MIN_CLASS_BOXES = 8  # class medians for the border test need at least this many whole boxes
+BORDER_TOUCH = 0.01  # a box edge within this (normalized) of the image edge touches the border
+OBJECTLAB_CONF = 0.01  # Ultralytics confidence floor for the predictions fed to cleanlab's ObjectLab

@@ -25,10 +25,10 @@ from curate.findings import Finding
 
 NAME = "ambiguous"
 
-BORDER_CUT_FRACTION = getattr(defaults, "BORDER_CUT_FRACTION", 0.35)
-BORDER_CUT_MAX_SCORE = getattr(defaults, "BORDER_CUT_MAX_SCORE", 0.75)
-BORDER_MIN_CLASS_BOXES = getattr(defaults, "BORDER_MIN_CLASS_BOXES", 8)
-BORDER_TOUCH = getattr(defaults, "BORDER_TOUCH", 0.01)
+BORDER_CUT_FRACTION = defaults.BORDER_CUT_FRACTION
+BORDER_CUT_MAX_SCORE = defaults.BORDER_CUT_MAX_SCORE
+BORDER_MIN_CLASS_BOXES = defaults.BORDER_MIN_CLASS_BOXES
+BORDER_TOUCH = defaults.BORDER_TOUCH
 
 
 def _class_medians(dataset: Dataset) -> dict[int, tuple[float, float, float]]:

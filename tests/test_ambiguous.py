@@ -1,0 +1,100 @@
+"""ambiguous check: two classes on one object, tiny/degenerate boxes, border-cut slivers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from curate.checks import ambiguous
+from curate.checks.base import AuditContext
+from curate.dataset import Dataset, ImageRecord, Label
+
+
+def _ctx(labels: list[Label], size: tuple[int, int] = (640, 480), extra: list[ImageRecord] = ()) -> AuditContext:
+    rec = ImageRecord("train", Path("/nowhere/a.jpg"), "train/images/a.jpg", None, labels, _size=size)
+    return AuditContext(Dataset(root=Path("/nowhere"), name="t", names=["cat", "dog"], images=[rec, *extra]))
+
+
+def _by_line(ctx: AuditContext, rel: str = "train/images/a.jpg") -> dict[int, object]:
+    return {f.line: f for f in ambiguous.run(ctx) if f.image == rel}
+
+
+def _typical(n: int = 12) -> list[ImageRecord]:
+    """Images of whole, centred 'cat' boxes (0.2 × 0.3) so the class medians are known."""
+    return [
+        ImageRecord("train", Path(f"/nowhere/t{i}.jpg"), f"train/images/t{i}.jpg", None,
+                    [Label(0, 0.5, 0.5, 0.2, 0.3, line=1)], _size=(640, 640))
+        for i in range(n)
+    ]
+
+
+BASE = Label(0, 0.5, 0.5, 0.2, 0.2, line=1)
+
+
+def test_two_classes_on_one_object_flags_the_later_line_and_names_both() -> None:
+    f = _by_line(_ctx([BASE, Label(1, 0.502, 0.5, 0.2, 0.21, line=2)]))
+    assert f[2].score >= 0.75 and f[1].score < 0.5
+    assert "'dog' (line 2)" in f[2].message and "'cat' (line 1)" in f[2].message
+    assert f[2].data["reason"] == "overlap" and f[2].data["partner_line"] == 1
+
+
+def test_same_class_overlap_is_not_ambiguous() -> None:
+    assert _by_line(_ctx([BASE, Label(0, 0.5, 0.5, 0.2, 0.2, line=2)]))[2].score == 0.0
+
+
+def test_more_cross_class_overlap_scores_higher() -> None:
+    scores = [_by_line(_ctx([BASE, Label(1, 0.5 + s, 0.5, 0.2, 0.2, line=2)]))[2].score
+              for s in (0.0, 0.02, 0.05, 0.1)]
+    assert scores == sorted(scores, reverse=True) and scores[0] > scores[-1]
+
+
+@pytest.mark.parametrize(
+    "w_px, h_px, expect_flag",
+    [
+        (0.0, 20.0, True),  # no area: degenerate
+        (2.0, 20.0, True),  # 2 px wide
+        (20.0, 3.0, True),  # 3 px high
+        (20.0, 20.0, False),  # a normal small box
+    ],
+)
+def test_tiny_boxes_use_real_pixel_size(w_px: float, h_px: float, expect_flag: bool) -> None:
+    size = (640, 480)
+    lab = Label(0, 0.5, 0.5, w_px / size[0], h_px / size[1], line=1)
+    f = _by_line(_ctx([lab], size=size))[1]
+    assert (f.score >= 0.5) is expect_flag
+    if expect_flag:
+        assert f.data["reason"] == "tiny" and ("tiny" in f.message or "degenerate" in f.message)
+
+
+def test_smaller_box_scores_higher_for_tiny() -> None:
+    scores = [_by_line(_ctx([Label(0, 0.5, 0.5, px / 640, 0.2, line=1)]))[1].score for px in (1, 3, 5, 7)]
+    assert scores == sorted(scores, reverse=True) and scores[0] > scores[-1]
+
+
+def test_border_sliver_is_flagged_but_a_whole_small_object_is_not() -> None:
+    sliver = Label(0, 0.02, 0.5, 0.04, 0.3, line=1)  # at the left edge, 20 % of the usual width, full height
+    small = Label(0, 0.03, 0.5, 0.06, 0.09, line=2)  # at the edge but small in both axes: a far-away cat
+    f = _by_line(_ctx([sliver, small], size=(640, 640), extra=_typical()))
+    assert f[1].score >= 0.5 and f[1].data["reason"] == "border" and "border" in f[1].message
+    assert f[2].score < 0.5
+
+
+def test_the_same_sliver_away_from_the_border_is_not_flagged() -> None:
+    inner = Label(0, 0.5, 0.5, 0.04, 0.3, line=1)
+    assert _by_line(_ctx([inner], size=(640, 640), extra=_typical()))[1].score < 0.5
+
+
+def test_thinner_border_sliver_scores_higher() -> None:
+    scores = []
+    for w in (0.02, 0.05, 0.08, 0.15):
+        lab = Label(0, w / 2, 0.5, w, 0.3, line=1)
+        scores.append(_by_line(_ctx([lab], size=(640, 640), extra=_typical()))[1].score)
+    assert scores == sorted(scores, reverse=True) and scores[0] > scores[-1]
+
+
+def test_every_box_gets_one_finding() -> None:
+    labels = [BASE, Label(1, 0.1, 0.1, 0.1, 0.1, line=2), Label(0, 0.8, 0.8, 0.1, 0.1, line=3)]
+    findings = ambiguous.run(_ctx(labels))
+    assert sorted(f.line for f in findings) == [1, 2, 3]
+    assert all(0.0 <= f.score <= 1.0 and f.check == "ambiguous" for f in findings)

@@ -1,0 +1,77 @@
+"""duplicate check: same-class boxes on one object; the later line carries the pair."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from curate.checks import duplicate
+from curate.checks.base import AuditContext
+from curate.dataset import Dataset, ImageRecord, Label
+
+
+def _ctx(labels: list[Label]) -> AuditContext:
+    rec = ImageRecord("train", Path("/nowhere/a.jpg"), "train/images/a.jpg", None, labels, _size=(640, 480))
+    return AuditContext(Dataset(root=Path("/nowhere"), name="t", names=["cat", "dog"], images=[rec]))
+
+
+def _scores(labels: list[Label]) -> dict[int, float]:
+    return {f.line: f.score for f in duplicate.run(_ctx(labels))}
+
+
+BASE = Label(0, 0.5, 0.5, 0.2, 0.2, line=1)
+
+
+@pytest.mark.parametrize(
+    "copy, low, high",
+    [
+        (Label(0, 0.5, 0.5, 0.2, 0.2, line=2), 0.99, 1.0),  # exact copy
+        (Label(0, 0.505, 0.5, 0.21, 0.2, line=2), 0.75, 0.95),  # jittered copy, IoU ≈ 0.9
+        (Label(0, 0.5 + 0.2 * 0.17, 0.5, 0.2, 0.2, line=2), 0.5, 0.55),  # IoU ≈ 0.71
+        (Label(0, 0.6, 0.5, 0.2, 0.2, line=2), 0.0, 0.1),  # half-overlapping neighbour, IoU 0.33
+        (Label(1, 0.5, 0.5, 0.2, 0.2, line=2), 0.0, 0.0),  # another class: ambiguous's job, not ours
+    ],
+)
+def test_score_ranges(copy: Label, low: float, high: float) -> None:
+    scores = _scores([BASE, copy])
+    assert low <= scores[2] <= high
+    assert scores[1] == 0.0  # the earlier line is not flagged for the pair
+
+
+def test_more_overlap_scores_higher() -> None:
+    shifts = [0.0, 0.01, 0.03, 0.05, 0.08, 0.12]
+    scores = [_scores([BASE, Label(0, 0.5 + s, 0.5, 0.2, 0.2, line=2)])[2] for s in shifts]
+    assert scores == sorted(scores, reverse=True) and scores[0] > scores[-1]
+
+
+def test_message_and_partner_line() -> None:
+    labels = [Label(1, 0.2, 0.2, 0.1, 0.1, line=1), BASE.__class__(0, 0.5, 0.5, 0.2, 0.2, line=2),
+              Label(0, 0.5, 0.501, 0.2, 0.2, line=3)]
+    f = next(f for f in duplicate.run(_ctx(labels)) if f.line == 3)
+    assert f.data["partner_line"] == 2
+    assert "duplicate of line 2" in f.message and "IoU" in f.message
+
+
+def test_every_box_gets_a_finding_and_empty_images_none() -> None:
+    ctx = _ctx([BASE, Label(0, 0.1, 0.1, 0.05, 0.05, line=2), Label(1, 0.9, 0.9, 0.05, 0.05, line=3)])
+    ctx.dataset.images.append(ImageRecord("train", Path("/nowhere/b.jpg"), "train/images/b.jpg", None, []))
+    findings = duplicate.run(ctx)
+    assert sorted(f.line for f in findings) == [1, 2, 3]
+    assert all(f.check == "duplicate" and f.score < 0.5 for f in findings)
+
+
+def test_planted_duplicates_rank_first() -> None:
+    """On a noisy toy dataset, every planted duplicate scores above every untouched box."""
+    from curate.noise import plant_errors
+
+    images = []
+    for i in range(30):
+        labels = [Label(k % 2, 0.1 + 0.2 * k, 0.5, 0.12, 0.3, line=k + 1) for k in range(5)]
+        images.append(ImageRecord("train", Path(f"/n/{i}.jpg"), f"train/images/{i}.jpg", None, labels, _size=(640, 640)))
+    ds = Dataset(root=Path("/n"), name="t", names=["a", "b"], images=images)
+    noisy, truth = plant_errors(ds, rate=0.05, types=["duplicate"], seed=0)
+    scores = {(f.image, f.line): f.score for f in duplicate.run(AuditContext(noisy))}
+    planted = [s for k, s in scores.items() if truth.truth(*k) == "duplicate"]
+    clean = [s for k, s in scores.items() if truth.truth(*k) is None]
+    assert planted and min(planted) >= 0.5 > max(clean)

@@ -1,0 +1,114 @@
+"""curate.noise.plant_errors: deterministic per seed, right counts per type, truthful bookkeeping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from curate.dataset import Dataset, ImageRecord, Label
+from curate.noise import NOISE_TYPES, SOURCE, plant_errors
+
+
+def _dataset(n_images: int = 40, boxes_per_image: int = 6) -> Dataset:
+    """Images with rows of nearby same-class boxes (so grouped has candidates), 3 classes."""
+    images = []
+    for i in range(n_images):
+        labels = [
+            Label(class_id=(i + k // 3) % 3, cx=0.1 + 0.13 * k, cy=0.3 + 0.05 * (k % 2), w=0.1, h=0.12, line=k + 1)
+            for k in range(boxes_per_image)
+        ]
+        split = "train" if i < n_images * 3 // 4 else "val"
+        images.append(ImageRecord(split, Path(f"/nowhere/{i}.jpg"), f"{split}/images/{i}.jpg", None, labels))
+    return Dataset(root=Path("/nowhere"), name="toy", names=["a", "b", "c"], images=images)
+
+
+def _snapshot(ds: Dataset) -> list[tuple]:
+    return [(r.rel, r.edited, tuple(r.labels)) for r in ds.images]
+
+
+def test_deterministic_for_a_seed_and_different_across_seeds() -> None:
+    ds = _dataset()
+    a, ta = plant_errors(ds, rate=0.05, seed=3)
+    b, tb = plant_errors(ds, rate=0.05, seed=3)
+    c, _ = plant_errors(ds, rate=0.05, seed=4)
+    assert _snapshot(a) == _snapshot(b) and ta.boxes == tb.boxes
+    assert _snapshot(a) != _snapshot(c)
+
+
+def test_input_is_not_mutated() -> None:
+    ds = _dataset()
+    before = _snapshot(ds)
+    plant_errors(ds, rate=0.1, seed=0)
+    assert _snapshot(ds) == before
+
+
+@pytest.mark.parametrize("kind", NOISE_TYPES)
+def test_count_per_type_and_train_only(kind: str) -> None:
+    ds = _dataset()
+    n_train = sum(len(r.labels) for r in ds.split("train"))
+    noisy, truth = plant_errors(ds, rate=0.05, types=[kind], seed=1)
+    expected = round(0.05 * n_train)
+    assert truth.counts[kind] == expected
+    planted = [k for k, v in truth.boxes.items() if v == kind]
+    assert len(planted) == (0 if kind == "missing" else expected)
+    assert len(truth.missing) == (expected if kind == "missing" else 0)
+    edited = {r.rel for r in noisy.images if r.edited}
+    assert edited and all(rel.startswith("train/") for rel in edited)
+    assert [r.labels for r in noisy.split("val")] == [r.labels for r in ds.split("val")]
+
+
+def test_box_counts_change_as_each_type_says() -> None:
+    ds = _dataset()
+    noisy, truth = plant_errors(ds, rate=0.05, seed=2)
+    c = truth.counts
+    n_before = sum(len(r.labels) for r in ds.split("train"))
+    n_after = sum(len(r.labels) for r in noisy.split("train"))
+    # copies add one box each, deletions remove one, a group of k (2–4) boxes becomes one
+    assert c["grouped"] > 0
+    assert n_after - n_before <= c["duplicate"] + c["ambiguous"] - c["missing"] - c["grouped"]
+    assert n_after - n_before >= c["duplicate"] + c["ambiguous"] - c["missing"] - 3 * c["grouped"]
+
+
+def test_truth_is_keyed_by_new_lines_and_describes_the_box() -> None:
+    ds = _dataset()
+    originals = {r.rel: r for r in ds.images}
+    noisy, truth = plant_errors(ds, rate=0.08, seed=5)
+    for rec in noisy.split("train"):
+        assert [lab.line for lab in rec.labels] == list(range(1, len(rec.labels) + 1))
+        orig = originals[rec.rel]
+        for lab in rec.labels:
+            kind = truth.truth(rec.rel, lab.line)
+            if kind == "swapped":
+                assert all(o.class_id != lab.class_id or o.xyxy != lab.xyxy for o in orig.labels)
+                assert any(o.xyxy == lab.xyxy for o in orig.labels)
+            elif kind in ("duplicate", "ambiguous"):
+                assert lab.line == len(rec.labels) or truth.truth(rec.rel, lab.line + 1) in ("duplicate", "ambiguous")
+                sources = [l for l in rec.labels if truth.truth(rec.rel, l.line) == SOURCE]
+                assert sources
+                same = any(s.class_id == lab.class_id for s in sources)
+                assert same if kind == "duplicate" else any(s.class_id != lab.class_id for s in sources)
+            elif kind == "loose":
+                assert not any(o.xyxy == lab.xyxy for o in orig.labels)
+            elif kind == "grouped":
+                inside = [o for o in orig.labels if o.class_id == lab.class_id
+                          and o.xyxy[0] >= lab.xyxy[0] - 1e-9 and o.xyxy[2] <= lab.xyxy[2] + 1e-9]
+                assert len(inside) >= 2
+    for rel, lab in truth.missing:
+        assert lab in originals[rel].labels
+        assert not any(l.xyxy == lab.xyxy and l.class_id == lab.class_id for l in
+                       next(r for r in noisy.images if r.rel == rel).labels)
+
+
+def test_loose_and_shifted_stay_inside_the_image() -> None:
+    noisy, truth = plant_errors(_dataset(), rate=0.1, types=["loose", "shifted"], seed=0)
+    for rec in noisy.split("train"):
+        for lab in rec.labels:
+            if truth.truth(rec.rel, lab.line):
+                x1, y1, x2, y2 = lab.xyxy
+                assert -1e-9 <= x1 < x2 <= 1 + 1e-9 and -1e-9 <= y1 < y2 <= 1 + 1e-9
+
+
+def test_unknown_type_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="unknown noise types"):
+        plant_errors(_dataset(), types=["typo"])
