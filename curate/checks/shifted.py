@@ -24,12 +24,10 @@ def _describe(ev: dict, score: float, name: str) -> str:
     parts = []
     dx, dy = ev.get("object_offset", (0.0, 0.0))
     if max(abs(dx), abs(dy)) >= 0.05:
-        where = []
-        if abs(dx) >= 0.05:
-            where.append("right" if dx > 0 else "left")
-        if abs(dy) >= 0.05:
-            where.append("below" if dy > 0 else "above")
-        parts.append(f"the object's mass lies {' and '.join(where)} of the box centre ({max(abs(dx), abs(dy)):.0%} of its size)")
+        vertical = ("lower" if dy > 0 else "upper") if abs(dy) >= 0.05 else ""
+        horizontal = ("right" if dx > 0 else "left") if abs(dx) >= 0.05 else ""
+        towards = f"{vertical} {horizontal}".strip() if vertical and horizontal else (horizontal or ("bottom" if dy > 0 else "top"))
+        parts.append(f"the object sits off-centre, towards the {towards} ({max(abs(dx), abs(dy)):.0%} of the box size)")
     if cut:
         parts.append("object continues past " + ", ".join(cut))
     if loose:

@@ -1,0 +1,55 @@
+"""Messages of the grouped / background_heavy / shifted checks say why, from the box model's evidence."""
+
+from __future__ import annotations
+
+import pytest
+
+from curate.checks import background_heavy, grouped, shifted
+
+BASE = {"method": "pixels", "area_vs_class": 2.0, "same_class_inside": 0, "p_ok": 0.1, "blobs": 1, "runs": 1}
+
+
+@pytest.mark.parametrize(
+    "ev, score, expected",
+    [
+        # object ends far inside the left and top edges: a loose box, sides named
+        ({**BASE, "side_extent": {"left": 0.3, "top": 0.25, "right": 0.0, "bottom": 0.02}, "background_share": 0.48}, 0.9,
+         ["looks loose", "~48% background", "loose on left, top", "2.0× the median 'egg' area"]),
+        # no measured background band: no background claim, only the size
+        ({**BASE, "side_extent": {"left": 0.0, "top": 0.0, "right": 0.0, "bottom": 0.0}, "background_share": 0.0}, 0.2,
+         ["fits its object", "2.0× the median 'egg' area"]),
+        # the U²-Net-p fraction is reported when the mask was used
+        ({**BASE, "side_extent": {}, "background_share": 0.0, "fg_fraction": 0.28}, 0.7, ["fg fraction 0.28"]),
+    ],
+)
+def test_background_heavy_message(ev, score, expected):
+    msg = background_heavy._describe(ev, score, "egg")
+    for part in expected:
+        assert part in msg
+    assert ("background" in msg) == ("background" in " ".join(expected))
+
+
+@pytest.mark.parametrize(
+    "offset, towards",
+    [((0.3, 0.0), "right"), ((-0.2, 0.0), "left"), ((0.0, 0.2), "bottom"), ((0.2, -0.2), "upper right")],
+)
+def test_shifted_message_names_the_direction(offset, towards):
+    ev = {**BASE, "side_extent": {"left": -0.1, "top": 0.0, "right": 0.2, "bottom": 0.0}, "object_offset": list(offset)}
+    msg = shifted._describe(ev, 0.8, "egg")
+    assert msg.startswith("looks shifted") and f"towards the {towards} " in msg
+    if offset == (0.3, 0.0):
+        assert "object continues past left" in msg and "background inside right" in msg
+
+
+def test_shifted_message_geometry_only():
+    assert shifted._describe({**BASE, "method": "geometry"}, 0.1, "egg") == "placed on its object (geometry only)"
+
+
+@pytest.mark.parametrize("blobs, inside, expected", [(3, 2, "~3 separate objects inside"), (1, 0, None)])
+def test_grouped_message(blobs, inside, expected):
+    msg = grouped._describe({**BASE, "blobs": blobs, "same_class_inside": inside}, 0.8, "olive")
+    assert msg.startswith("looks like a group box") and "2.0× the median 'olive' area" in msg
+    if expected:
+        assert expected in msg and f"{inside} 'olive' box(es) inside" in msg
+    else:
+        assert "separate" not in msg and "inside" not in msg
