@@ -250,17 +250,26 @@ def test_thumbnail_draws_the_flagged_box_in_the_check_colour(tmp_path: Path) -> 
     assert len(thumb.uri) < 40_000
 
 
-def test_mask_overlay_only_when_given(tmp_path: Path) -> None:
+def test_mask_dims_the_background_only_when_given(tmp_path: Path) -> None:
     ds = make_dataset(tmp_path / "ds", {"train": 2})
     rec = ds.images[0]
-    f = Finding("train", rec.rel, "missing", 0.8, "object no box covers", region=(0.5, 0.5, 0.3, 0.3))
+    f = Finding("train", rec.rel, "missing", 0.8, "object no box covers", region=(0.5, 0.5, 0.9, 0.9))
     lookup = LabelLookup(ds)
+
+    def left_half(record: ImageRecord) -> np.ndarray:  # foreground on the left, background on the right
+        m = np.zeros((40, 40), np.uint8)
+        m[:, :20] = 255
+        return m
+
     plain = finding_thumb(f, lookup)
-    masked = finding_thumb(f, lookup, masks=lambda r: np.ones((40, 40), np.uint8) * 255)
+    masked = finding_thumb(f, lookup, masks=left_half)
     assert not plain.masked and masked.masked
-    # cyan overlay: the blue channel rises against red across the picture
     a, b = _decode_uri(plain.uri).astype(float), _decode_uri(masked.uri).astype(float)
-    assert (b[..., 2] - b[..., 0]).mean() > (a[..., 2] - a[..., 0]).mean() + 30
+    w = a.shape[1]
+    left, right = slice(20, w // 2 - 20), slice(w // 2 + 20, w - 20)
+    assert abs(b[40:-40, left].mean() - a[40:-40, left].mean()) < 8  # the object keeps its colours
+    assert b[40:-40, right].mean() < 0.7 * a[40:-40, right].mean()  # the background is dimmed
+    assert _colour_share(b, "#00e5ff", tol=60) > 0.004 > _colour_share(a, "#00e5ff", tol=60)  # the outline
 
 
 @pytest.mark.parametrize("broken", ["truncated", "missing_file", "not_in_dataset"])
