@@ -349,7 +349,8 @@ def print_rich(name: str, summary: dict[str, Any], timing: dict[str, Any]) -> No
 
 
 def run_dataset(source: Path, *, seeds: list[int], rate: float, types: tuple[str, ...], checks: set[str],
-                limit: int | None, params: dict[str, dict[str, Any]], fast: bool) -> dict[str, Any]:
+                limit: int | None, params: dict[str, dict[str, Any]], fast: bool,
+                model: str | None = None) -> dict[str, Any]:
     dataset = limit_images(load_dataset(source), limit)
     per_seed: list[dict[str, Any]] = []
     timings: dict[str, list[float]] = {}
@@ -357,7 +358,7 @@ def run_dataset(source: Path, *, seeds: list[int], rate: float, types: tuple[str
     ran: set[str] = set()
     for seed in seeds:
         noisy, truth = plant_errors(dataset, rate=rate, types=types, seed=seed)
-        ctx = AuditContext(noisy, params=params, fast=fast, seed=seed)
+        ctx = AuditContext(noisy, params=params, fast=fast, model=model, seed=seed)
         findings, timing, errs = run_selected(ctx, checks)
         errors.update(errs)
         for mod_name, secs in timing.items():
@@ -393,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("reports/bench"))
     parser.add_argument("--limit-images", type=int, default=None, help="at most N images per split")
     parser.add_argument("--fast", action="store_true", help="run checks in --fast mode (no pixels)")
+    parser.add_argument("--model", type=str, default=None, help="YOLO weights for the objectlab check")
     args = parser.parse_args(argv)
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
@@ -401,7 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     md = ["## Label noise", ""]
     for source in args.dataset:
         res = run_dataset(source, seeds=args.seeds, rate=args.rate, types=tuple(args.types),
-                          checks=set(args.checks), limit=args.limit_images, params={}, fast=args.fast)
+                          checks=set(args.checks), limit=args.limit_images, params={}, fast=args.fast,
+                          model=args.model)
         results.append(res)
         print_rich(res["name"], res["summary"], res["seconds_per_check"])
         if res["checks_missing"]:

@@ -112,3 +112,42 @@ def test_loose_and_shifted_stay_inside_the_image() -> None:
 def test_unknown_type_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown noise types"):
         plant_errors(_dataset(), types=["typo"])
+
+
+def _write_tree(root: Path, n: int = 24) -> None:
+    """A Roboflow-layout dataset of tiny images with three boxes each (two classes)."""
+    from PIL import Image
+
+    for split, folder, count in (("train", "train", n), ("val", "valid", 4)):
+        (root / folder / "images").mkdir(parents=True)
+        (root / folder / "labels").mkdir(parents=True)
+        for i in range(count):
+            Image.new("RGB", (64, 64), (90, 90, 90)).save(root / folder / "images" / f"{i}.jpg")
+            rows = [f"{k % 2} {0.2 + 0.3 * k:.3f} 0.5 0.2 0.3" for k in range(3)]
+            (root / folder / "labels" / f"{i}.txt").write_text("\n".join(rows) + "\n")
+    (root / "data.yaml").write_text("train: ../train/images\nval: ../valid/images\nnc: 2\nnames: ['a', 'b']\n")
+
+
+def test_benchmark_runs_end_to_end_and_scores_geometry_checks(tmp_path: Path) -> None:
+    """The benchmark script: plants, runs the checks it asked for, scores them, shows absent checks as None."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location(
+        "label_noise", Path(__file__).resolve().parents[1] / "benchmarks" / "label_noise.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    _write_tree(tmp_path / "ds")
+    out = tmp_path / "out"
+    assert bench.main(["--dataset", str(tmp_path / "ds"), "--seeds", "0", "1", "--rate", "0.1",
+                       "--checks", "duplicate", "ambiguous", "--out", str(out)]) == 0
+    payload = json.loads((out / "label_noise.json").read_text())
+    res = payload["results"][0]
+    rows = res["summary"]["types"]
+    assert rows["duplicate"]["check_ap"][0] == 1.0 and rows["ambiguous"]["check_ap"][0] == 1.0
+    assert rows["loose"]["check_ap"] is None  # background_heavy not asked for: shown as "—"
+    assert set(res["checks_ran"]) == {"duplicate", "ambiguous"}
+    assert res["summary"]["missing_planted"][0] == round(0.1 * 72)
+    assert "| duplicate | duplicate |" in (out / "label_noise.md").read_text()
+    # a planted duplicate never counts as a false flag; untouched identical rows of boxes are never flagged
+    assert res["summary"]["false_flags_per_100"][0] == 0.0
