@@ -113,3 +113,19 @@ def test_worse_label_gets_worse_score(tmp_path: Path, case: str) -> None:
     key = (recs[0].rel, 1)
     assert noisy[key].score > clean[key] + 0.2
     assert ("another class" if case == "swapped" else "badly located") in noisy[key].message
+
+
+def test_missing_weights_is_a_warning(tmp_path: Path) -> None:
+    ds = Dataset(root=tmp_path, name="t", names=NAMES, images=_make_images(tmp_path, 2))
+    assert objectlab.run(AuditContext(ds, model=str(tmp_path / "nope.pt"))) == []
+    assert any("not found" in w for w in ds.warnings)
+
+
+def test_unreadable_image_is_left_out(tiny_model: tuple[Path, Dataset], tmp_path: Path) -> None:
+    weights, ds = tiny_model
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not an image")
+    rec = ImageRecord("train", bad, "images/broken.png", None, [Label(0, 0.5, 0.5, 0.2, 0.2, line=1)])
+    other = Dataset(root=ds.root, name="t", names=NAMES, images=[*ds.images[:3], rec])
+    findings = objectlab.run(AuditContext(other, model=str(weights)))
+    assert findings and all(f.image != "images/broken.png" for f in findings)

@@ -128,18 +128,29 @@ def score(dataset: Dataset, records: list[ImageRecord], labels: list[dict[str, n
     return out
 
 
+def _readable(rec: ImageRecord) -> bool:
+    """Unreadable images are the image checks' findings; ObjectLab just leaves them out."""
+    try:
+        return rec.path.is_file() and min(rec.size) > 0
+    except Exception:
+        return False
+
+
 def run(ctx: AuditContext) -> list[Finding]:
     """ObjectLab findings for every labelled box (and overlooked predictions); [] without ``ctx.model``."""
     if ctx.model is None:
         return []
     dataset = ctx.dataset
+    if not Path(ctx.model).is_file():
+        dataset.warnings.append(f"objectlab skipped: model weights {ctx.model} not found")
+        return []
     n_model = _model_class_count(ctx.model)
     if n_model != len(dataset.names):
         dataset.warnings.append(
             f"objectlab skipped: the model has {n_model} classes, the dataset {len(dataset.names)}"
         )
         return []
-    records = [r for r in dataset.images if r.path.exists()]
+    records = [r for r in dataset.images if _readable(r)]
     conf = float(ctx.param(NAME, "conf", defaults.OBJECTLAB_CONF))
     predictions = predict(ctx.model, records, num_classes=len(dataset.names), conf=conf, seed=ctx.seed)
     labels = [_label_dict(r, r.size) for r in records]
