@@ -537,17 +537,25 @@ def draw_boxes(
     flagged: Label | None,
     region: Window | None,
     colour: str,
+    partner: Label | None = None,
 ) -> "Any":
-    """Other boxes thin and white, the flagged box thick in the check's colour, a region dashed."""
+    """Other boxes thin and white, the flagged box thick in the check's colour, a region dashed.
+
+    ``partner`` (the other box of a duplicate / ambiguous pair) is drawn dashed in the same colour.
+    """
     from PIL import Image, ImageDraw
 
     im = Image.fromarray(rgb)
     draw = ImageDraw.Draw(im)
     w, h = im.size
     for lab in record.labels if record is not None else []:
-        if flagged is not None and lab.line == flagged.line:
+        if (flagged is not None and lab.line == flagged.line) or (partner is not None and lab.line == partner.line):
             continue
         draw.rectangle(_to_thumb_xy(lab.xyxy, window, w, h), outline="#ffffff", width=1)
+    if partner is not None:
+        xy = _to_thumb_xy(partner.xyxy, window, w, h)
+        _dashed_rect(draw, xy, "#000000", 4)
+        _dashed_rect(draw, xy, colour, 2)
     if flagged is not None:
         xy = _to_thumb_xy(flagged.xyxy, window, w, h)
         draw.rectangle(xy, outline="#000000", width=5)  # dark halo: the colour reads on any background
@@ -583,6 +591,7 @@ def render_view(
     region: Window | None = None,
     colour: str = "#f59e0b",
     mask: np.ndarray | None = None,
+    partner: Label | None = None,
     side: int = defaults.REPORT_THUMB_SIDE,
 ) -> tuple[str, bool]:
     """A JPEG data URI of the record's image (zoomed on ``focus`` if given) and whether it is zoomed."""
@@ -598,7 +607,7 @@ def render_view(
         return jpeg_uri(placeholder("cannot decode image", side=side)), False
     if mask is not None:
         rgb = overlay_mask(rgb, mask, window)
-    im = draw_boxes(rgb, window, record, flagged=flagged, region=region, colour=colour)
+    im = draw_boxes(rgb, window, record, flagged=flagged, region=region, colour=colour, partner=partner)
     return jpeg_uri(im), window != (0.0, 0.0, 1.0, 1.0)
 
 
@@ -613,6 +622,13 @@ def finding_thumb(
     record = lookup.records.get(finding.image)
     label = lookup.label(finding)
     region = _box_of(finding, None) if label is None else None
+    partner = None
+    if isinstance(finding.data.get("partner_line"), int):
+        partner = lookup.labels.get((finding.image, finding.data["partner_line"]))
+    focus = _box_of(finding, label)
+    if focus is not None and partner is not None:  # zoom on both boxes of a duplicate / ambiguous pair
+        p = partner.xyxy
+        focus = (min(focus[0], p[0]), min(focus[1], p[1]), max(focus[2], p[2]), max(focus[3], p[3]))
     mask = None
     if masks is not None and record is not None:
         cache = mask_cache if mask_cache is not None else {}
@@ -624,11 +640,12 @@ def finding_thumb(
         mask = cache[record.rel]
     uri, zoomed = render_view(
         record,
-        focus=_box_of(finding, label),
+        focus=focus,
         flagged=label,
         region=region,
         colour=CHECK_COLOURS.get(finding.check, "#f59e0b"),
         mask=mask,
+        partner=partner,
     )
     return Thumb(
         check=finding.check,

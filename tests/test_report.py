@@ -21,6 +21,7 @@ from curate.report import (
     CHECK_COLOURS,
     LabelLookup,
     contact_sheet,
+    draw_boxes,
     finding_thumb,
     verdict,
     view_window,
@@ -248,6 +249,21 @@ def test_thumbnail_draws_the_flagged_box_in_the_check_colour(tmp_path: Path) -> 
     assert _colour_share(rgb, CHECK_COLOURS["grouped"]) > 0.003  # the thick outline is there
     # the JPEG is small: a full report of ~150 thumbnails stays a few MB
     assert len(thumb.uri) < 40_000
+
+
+def test_duplicate_partner_box_is_drawn_too(tmp_path: Path) -> None:
+    ds = make_dataset(tmp_path / "ds", {"train": 6})
+    rec = next(r for r in ds.images if len(r.labels) >= 2)
+    a, b = rec.labels[:2]
+    colour = CHECK_COLOURS["duplicate"]
+    grey = np.full((256, 256, 3), 128, np.uint8)
+    whole = (0.0, 0.0, 1.0, 1.0)
+    alone = np.asarray(draw_boxes(grey, whole, rec, flagged=a, region=None, colour=colour))
+    paired = np.asarray(draw_boxes(grey, whole, rec, flagged=a, region=None, colour=colour, partner=b))
+    assert _colour_share(paired, colour, tol=5) > _colour_share(alone, colour, tol=5) + 0.001
+    # and the thumbnail of the finding shows both boxes: a duplicate pair renders without error
+    thumb = finding_thumb(Finding("train", rec.rel, "duplicate", 0.9, "dup", line=a.line, data={"partner_line": b.line}), LabelLookup(ds))
+    assert thumb.uri.startswith("data:image/jpeg;base64,")
 
 
 def test_mask_dims_the_background_only_when_given(tmp_path: Path) -> None:
