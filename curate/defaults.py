@@ -80,3 +80,4 @@ BORDER_CUT_MAX_SCORE = 0.75  # cap on the border-cut score: a sliver can still b
 BORDER_MIN_CLASS_BOXES = 8  # class medians for the border test need at least this many whole boxes
 BORDER_TOUCH = 0.01  # a box edge within this (normalized) of the image edge touches the border
 OBJECTLAB_CONF = 0.01  # Ultralytics confidence floor for the predictions fed to cleanlab's ObjectLab
+BOXMODEL_MASK_TOP = 12  # foreground masks are computed for this many top flagged boxes per check (report, fg fraction)
