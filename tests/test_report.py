@@ -398,3 +398,21 @@ def test_screenshot_is_not_blank(built: tuple[Dataset, list[Finding], Path], tmp
     assert im.std() > 25
     assert len(np.unique(im.reshape(-1, 3)[::7], axis=0)) > 500
     assert (im[:60].mean() < 80)  # the dark header band rendered
+
+
+@pytest.mark.parametrize("case", ["no_images", "only_background", "no_class_names"])
+def test_degenerate_datasets_still_get_a_report(tmp_path: Path, case: str) -> None:
+    if case == "no_images":
+        ds = Dataset(root=tmp_path, name="empty", names=["a"], images=[])
+    else:
+        ds = make_dataset(tmp_path / "ds", {"train": 2})
+        if case == "only_background":
+            for r in ds.images:
+                r.labels = []
+        else:
+            ds.names = []
+    path = write_report(ds, [], tmp_path / "out", summary={"checks": ["grouped"]})
+    html = path.read_text()
+    assert 'id="check-grouped"' in html and "no problem found" in html
+    assert html.count('<figure class="plot') == 4
+    assert "- **grouped**: no problem found" in (tmp_path / "out" / "report.md").read_text()
