@@ -695,7 +695,8 @@ def _png_uri(fig: Any) -> str:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    fig.tight_layout()  # one layout pass; bbox_inches="tight" would render the figure twice
+    fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
@@ -797,7 +798,6 @@ def plot_correlogram(boxes: np.ndarray) -> Plot:
             if j == 0 and i > 0:
                 ax.set_ylabel(names[i])
             ax.tick_params(labelsize=7)
-    fig.tight_layout()
     return Plot("correlogram", "Label correlogram", "x, y, width and height against each other (log colour scale).", _png_uri(fig))
 
 
@@ -815,7 +815,7 @@ def plot_findings_per_class(dataset: Dataset, findings: list[Finding], lookup: L
     for c in per.values():
         totals.update(c)
     classes = [name for name, _ in totals.most_common(30)]
-    fig, ax = plt.subplots(figsize=(9, max(2.5, 0.3 * len(classes) + 1)))
+    fig, ax = plt.subplots(figsize=(6.5, max(2.5, 0.26 * len(classes) + 1)))
     if classes:
         box_counts = Counter(dataset.class_name(lab.class_id) for _, lab in dataset.boxes())
         left = np.zeros(len(classes))
@@ -825,7 +825,7 @@ def plot_findings_per_class(dataset: Dataset, findings: list[Finding], lookup: L
             vals = np.array([per[check][c] for c in classes], float)
             ax.barh(y, vals, left=left, color=CHECK_COLOURS.get(check, "#334155"), label=check)
             left += vals
-        ax.set_yticks(y, [f"{c} ({totals[c]}/{box_counts.get(c, 0)})" for c in classes], fontsize=8)
+        ax.set_yticks(y, [f"{c} ({totals[c]}/{box_counts.get(c, 0)})" for c in classes], fontsize=9)
         ax.invert_yaxis()
         ax.set_xlabel("flagged boxes")
         ax.legend(frameon=False, fontsize=8, loc="lower right")
