@@ -157,6 +157,39 @@ def apply_thresholds(scores: list[Finding], ctx: AuditContext) -> list[Finding]:
     return [f for f in scores if f.score >= ctx.threshold(f.check)]
 
 
+# --- reviewer "ok" marks (written by `curate export` as curate_ok.json) -------------------------------
+
+
+def load_ok_marks(dataset: Dataset) -> set[tuple[str, int]]:
+    """``(image rel, line)`` of labels a reviewer marked ``ok`` in ``<root>/curate_ok.json``.
+
+    A mark counts only while its line still holds the label it was given for (``label`` text), so a
+    label file edited by hand since does not hide a new problem. Unreadable sidecar → no marks.
+    """
+    from curate.formats.yolo import format_label
+
+    path = Path(dataset.root) / "curate_ok.json"
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    labels = {(r.rel, lab.line): format_label(lab) for r in dataset.images for lab in r.labels}
+    marks: set[tuple[str, int]] = set()
+    for row in rows if isinstance(rows, list) else []:
+        try:
+            key = (str(row["image"]), int(row["line"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if key in labels and row.get("label", labels[key]) == labels[key]:
+            marks.add(key)
+    return marks
+
+
+def drop_ok(findings: list[Finding], marks: set[tuple[str, int]]) -> list[Finding]:
+    """The findings not about a label marked ``ok``."""
+    return [f for f in findings if f.line is None or (f.image, f.line) not in marks] if marks else findings
+
+
 def run_audit(
     dataset: Dataset,
     *,
@@ -177,7 +210,7 @@ def run_audit(
     ctx = AuditContext(dataset, params=params or {}, fast=fast, model=model)
     t0 = time.perf_counter()
     scores, timings, errors = score_dataset(ctx, only=only, use_cache=use_cache, on_check=on_check)
-    findings = sort_findings(list(dataset.findings) + apply_thresholds(scores, ctx))
+    findings = sort_findings(drop_ok(list(dataset.findings) + apply_thresholds(scores, ctx), load_ok_marks(dataset)))
     result = AuditResult(dataset, findings, scores, out_dir, timings, errors)
     thresholds = {n: ctx.threshold(n) for n in all_check_names()}
     write_csv(findings, out_dir / "findings.csv")

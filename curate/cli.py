@@ -193,15 +193,56 @@ def print_audit_summary(result) -> None:
 
 
 @app.command()
-def review(dataset: DatasetArg) -> None:
-    """Open the FiftyOne App on the audit's flagged views to fix boxes by hand."""
-    not_built("review", 5)
+def review(
+    dataset: DatasetArg,
+    check: Annotated[Optional[str], typer.Option(help="Open the view of this check only [default: all flagged samples].")] = None,
+    port: Annotated[int, typer.Option(help="Port of the FiftyOne App.")] = 5151,
+    remote: Annotated[bool, typer.Option("--remote", help="Serve on all interfaces, for a browser on another machine.")] = False,
+    discard_edits: Annotated[bool, typer.Option("--discard-edits", help="The dataset changed on disk: start over, losing the review in FiftyOne.")] = False,
+) -> None:
+    """Open the FiftyOne App on the audit's flagged samples to fix boxes by hand (runs the audit if needed)."""
+    from curate.review import ReviewError, close, instructions, launch, prepare_review, view_url
+
+    ds = load(dataset)
+    try:
+        with err.status("preparing review (runs the audit if it has not run)"):
+            fo_dataset, view_name = prepare_review(ds, check=check, discard_edits=discard_edits)
+    except ReviewError as exc:
+        fail(str(exc))
+    if view_name is None:
+        out.print("the audit flagged nothing: opening the whole dataset")
+    session = launch(fo_dataset, view_name, port=port, remote=remote)
+    try:
+        out.print(f"FiftyOne App: {view_url(session, fo_dataset, view_name)}" + (f"  (view {view_name})" if view_name else ""))
+        if remote:
+            out.print(f"remote: from your machine, `ssh -N -L {port}:127.0.0.1:{port} USER@HOST`, then open http://localhost:{port}")
+        out.print(instructions(ds.root), highlight=False)
+        session.wait(-1)
+    except KeyboardInterrupt:
+        out.print("stopping the App")
+    finally:
+        close(session)
 
 
 @app.command()
-def export(dataset: DatasetArg) -> None:
-    """Write the reviewed dataset back to YOLO in a new folder, with a changelog."""
-    not_built("export", 5)
+def export(
+    dataset: DatasetArg,
+    out_dir: Annotated[Path, typer.Option("--out", help="A NEW folder for the reviewed dataset.", show_default=False)],
+) -> None:
+    """Write the reviewed dataset back to YOLO in a new folder, with changes.csv and CHANGES.md."""
+    from curate.export import export_reviewed
+    from curate.formats.yolo import WriteError
+
+    ds = load(dataset)
+    try:
+        result = export_reviewed(ds, out_dir)
+    except (WriteError, ValueError) as exc:
+        fail(str(exc))
+    for w in result.warnings:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+    counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n) or "no changes"
+    out.print(f"wrote {result.out}: {result.images} images; {counts}; {len(result.ok_marks)} label(s) marked ok")
+    out.print(f"changes: {result.out / 'changes.csv'}  summary: {result.out / 'CHANGES.md'}")
 
 
 @app.command()

@@ -1,0 +1,147 @@
+"""`curate export`: the dataset as reviewed in the FiftyOne App, written as a NEW YOLO folder.
+
+Flow: the persistent FiftyOne dataset ``curate-<name>`` (which holds the reviewer's edits) →
+:func:`curate.fo.from_fiftyone` (diff against the user's files) → :func:`curate.formats.yolo.save_yolo`
+(untouched label files byte for byte) → ``changes.csv``, ``CHANGES.md`` and the ``ok`` marks as
+``curate_ok.json`` (which :func:`curate.audit.load_ok_marks` reads on a later audit of the new folder).
+
+Why export reads the existing FiftyOne dataset even when the YOLO folder changed since it was loaded:
+:func:`curate.fo.to_fiftyone` would rebuild it and throw the review away. The review wins; the result
+carries a warning, and ``changes.csv`` is then the difference from the folder as it is *now*.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from curate.dataset import Dataset
+from curate.fo import CHANGE_KINDS, Change, audit_tag, default_name, fingerprint, from_fiftyone, ok_labels, to_fiftyone
+from curate.formats.yolo import _unique, check_output_dir, save_yolo
+
+#: Sidecar with the labels a reviewer marked ``ok`` (relative to the dataset root).
+OK_FILE = "curate_ok.json"
+#: Rows of the change table in CHANGES.md (changes.csv has them all).
+CHANGES_MD_ROWS = 30
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export_reviewed` wrote."""
+
+    out: Path
+    changes: list[Change]
+    ok_marks: list[dict]
+    images: int
+    warnings: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {k: sum(1 for c in self.changes if c.kind == k) for k in CHANGE_KINDS}
+
+
+def export_reviewed(dataset: Dataset, out: Path, *, overwrite: bool = False) -> ExportResult:
+    """Write ``dataset`` as reviewed in FiftyOne to the new folder ``out``; refuses to write over the input.
+
+    With no FiftyOne dataset yet (never reviewed), one is built: the export is then a byte-identical copy.
+    """
+    import fiftyone as fo
+
+    out = check_output_dir(Path(out), [dataset.root], overwrite=overwrite)
+    warnings: list[str] = []
+    name = default_name(dataset)
+    if fo.dataset_exists(name):
+        fo_dataset = fo.load_dataset(name)
+        if fo_dataset.info.get("curate_fingerprint") != fingerprint(dataset):
+            warnings.append(
+                f"{dataset.root} changed since it was loaded into FiftyOne ({name}); exporting the reviewed "
+                "labels from FiftyOne, so changes.csv also lists label files that changed on disk"
+            )
+    else:
+        fo_dataset = to_fiftyone(dataset)
+    reviewed, changes = from_fiftyone(fo_dataset, dataset)
+    warnings += reviewed.warnings[len(dataset.warnings) :]
+    save_yolo(reviewed, out, overwrite=overwrite)
+    marks = _ok_marks(fo_dataset, dataset, reviewed, changes)
+    write_changes_csv(changes, out / "changes.csv")
+    write_changes_md(changes, out / "CHANGES.md", source=dataset.root, images=len(reviewed.images))
+    if marks:
+        (out / OK_FILE).write_text(json.dumps(marks, indent=1) + "\n", encoding="utf-8")
+    return ExportResult(out, changes, marks, len(reviewed.images), warnings)
+
+
+def new_rels(reviewed: Dataset) -> dict[str, str]:
+    """Each record's ``rel`` → its image path relative to the exported folder (as save_yolo names it)."""
+    used: set[Path] = set()
+    out: dict[str, str] = {}
+    for r in reviewed.images:
+        dst = _unique(Path("images") / r.split / r.path.name, used)
+        out[r.rel] = dst.as_posix()
+    return out
+
+
+def _ok_marks(fo_dataset, original: Dataset, reviewed: Dataset, changes: list[Change]) -> list[dict]:
+    """The ``ok`` labels, re-addressed to the new folder (image path and line after deletions)."""
+    marked = ok_labels(fo_dataset)
+    if not marked:
+        return []
+    rels = new_rels(reviewed)
+    deleted = {(c.image, c.line) for c in changes if c.kind == "deleted"}
+    by_rel = {r.rel: r for r in original.images}
+    new_by_rel = {r.rel: r for r in reviewed.images}
+    tags = _label_tags(fo_dataset)
+    marks = []
+    for rel, line in marked:
+        record = by_rel.get(rel)
+        if record is None or rel not in new_by_rel or (rel, line) in deleted:
+            continue
+        kept = [lab.line for lab in record.labels if (rel, lab.line) not in deleted]
+        if line not in kept:
+            continue
+        new_line = kept.index(line) + 1
+        label = new_by_rel[rel].labels[new_line - 1]
+        checks = sorted(t.split(":", 1)[1] for t in tags.get((rel, line), []) if t.startswith(audit_tag("")))
+        marks.append({"image": rels[rel], "line": new_line, "label": _text(label), "checks": checks})
+    return marks
+
+
+def _label_tags(fo_dataset) -> dict[tuple[str, int], list[str]]:
+    rels, lines, tags = fo_dataset.values(["curate_rel", "ground_truth.detections.line", "ground_truth.detections.tags"])
+    out: dict[tuple[str, int], list[str]] = {}
+    for rel, ls, ts in zip(rels, lines, tags):
+        for line, t in zip(ls or [], ts or []):
+            if line is not None:
+                out[(rel, int(line))] = list(t or [])
+    return out
+
+
+def _text(label) -> str:
+    from curate.formats.yolo import format_label
+
+    return format_label(label)
+
+
+def write_changes_csv(changes: list[Change], path: Path) -> Path:
+    """``changes.csv``: image, line, kind, before, after — one row per change."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["image", "line", "kind", "before", "after"])
+        for c in changes:
+            w.writerow([c.image, "" if c.line is None else c.line, c.kind, c.before, c.after])
+    return path
+
+
+def write_changes_md(changes: list[Change], path: Path, *, source: Path, images: int) -> Path:
+    """A short human summary: counts per kind and the first changes."""
+    lines = [f"# Review of `{source}`", "", f"{images} images exported, {len(changes)} change(s).", ""]
+    lines += ["| kind | count |", "|---|---:|"]
+    lines += [f"| {k} | {sum(1 for c in changes if c.kind == k)} |" for k in CHANGE_KINDS]
+    if changes:
+        lines += ["", "| image | line | kind | before | after |", "|---|---:|---|---|---|"]
+        for c in changes[:CHANGES_MD_ROWS]:
+            lines.append(f"| {c.image} | {'' if c.line is None else c.line} | {c.kind} | {c.before} | {c.after} |")
+        if len(changes) > CHANGES_MD_ROWS:
+            lines += ["", f"… and {len(changes) - CHANGES_MD_ROWS} more in changes.csv."]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

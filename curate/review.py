@@ -1,0 +1,164 @@
+"""`curate review`: open the FiftyOne App on the audit's flagged samples, ready to fix boxes by hand.
+
+The reviewer's edits live in the persistent FiftyOne dataset (the App saves each edit to its database);
+``curate export`` turns them back into a YOLO folder. So review must never silently rebuild a FiftyOne
+dataset that holds edits: when the YOLO folder changed since it was loaded, :func:`prepare_review`
+refuses unless told to discard them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from curate.dataset import Dataset
+from curate.fo import (
+    AUDIT_PREFIX,
+    EXCLUDE_TAG,
+    audit_view_name,
+    default_name,
+    fingerprint,
+    from_fiftyone,
+    ok_labels,
+    to_fiftyone,
+)
+
+if TYPE_CHECKING:
+    import fiftyone as fo
+
+#: The label field the App's Annotate tab edits.
+LABEL_FIELD = "ground_truth"
+#: Detection attributes a reviewer must not edit (they tie a box to its line in the label file).
+READ_ONLY_ATTRS = ("line", "class_id")
+
+
+class ReviewError(Exception):
+    """Review cannot start safely (one line for the CLI)."""
+
+
+def pending_review(fo_dataset: "fo.Dataset", original: Dataset) -> int:
+    """How many reviewer marks ``fo_dataset`` holds against ``original``: edits, excludes and ``ok`` tags."""
+    try:
+        _, changes = from_fiftyone(fo_dataset, original)
+    except ValueError:  # an unknown class: certainly an edit
+        return 1
+    return len(changes) + len(ok_labels(fo_dataset))
+
+
+def existing_fiftyone(dataset: Dataset) -> "fo.Dataset | None":
+    """The FiftyOne dataset ``curate-<name>`` if it exists, whatever its fingerprint."""
+    import fiftyone as fo
+
+    name = default_name(dataset)
+    return fo.load_dataset(name) if fo.dataset_exists(name) else None
+
+
+def has_audit(fo_dataset: "fo.Dataset") -> bool:
+    """Whether an audit has tagged ``fo_dataset`` (it saves views ``audit/<check>``)."""
+    return any(v.startswith(f"{AUDIT_PREFIX}/") for v in fo_dataset.list_saved_views())
+
+
+def activate_annotation(fo_dataset: "fo.Dataset", names: list[str]) -> None:
+    """Give ``ground_truth`` a label schema and activate it, so the App's Annotate tab offers box, class
+    and delete tools. All the dataset's classes are offered (not only those present), and ``line`` and
+    ``class_id`` are read-only: the export matches an edited box to its line through them."""
+    schema = fo_dataset.generate_label_schemas(LABEL_FIELD)
+    schema["classes"] = list(names)
+    schema["component"] = "dropdown" if len(names) > 5 else "radio"
+    for attr in schema.get("attributes", []):
+        if attr["name"] in READ_ONLY_ATTRS or attr["name"].startswith(f"{AUDIT_PREFIX}_"):
+            attr["read_only"] = True
+    fo_dataset.update_label_schema(LABEL_FIELD, schema)
+    fo_dataset.activate_label_schemas(LABEL_FIELD)
+
+
+def prepare_review(
+    dataset: Dataset,
+    *,
+    check: str | None = None,
+    discard_edits: bool = False,
+    on_check: Callable[[str], None] | None = None,
+) -> tuple["fo.Dataset", str | None]:
+    """The FiftyOne dataset to review and the saved view to open (``audit/<check>``, ``audit/all`` by
+    default; None when the audit flagged nothing).
+
+    Runs the audit (default options and output folder) when the FiftyOne dataset is missing, out of date
+    or untagged. If it exists but ``dataset`` changed on disk since, rebuilding would lose the review
+    done so far: that raises :class:`ReviewError` unless there is none or ``discard_edits``.
+    """
+    existing = existing_fiftyone(dataset)
+    if existing is not None and existing.info.get("curate_fingerprint") != fingerprint(dataset):
+        pending = pending_review(existing, dataset)
+        if pending and not discard_edits:
+            raise ReviewError(
+                f"{dataset.root} changed since it was loaded into FiftyOne, which holds {pending} review mark(s); "
+                f"run `curate export {dataset.root} --out NEW/` first, or pass --discard-edits to start over"
+            )
+    fo_dataset = to_fiftyone(dataset)
+    if not has_audit(fo_dataset):
+        from curate.audit import run_audit
+
+        run_audit(dataset, on_check=on_check)
+        fo_dataset = to_fiftyone(dataset)
+    activate_annotation(fo_dataset, dataset.names)
+    views = fo_dataset.list_saved_views()
+    view_name = audit_view_name(check or "all")
+    if view_name not in views:
+        if check is not None:
+            flagged = sorted(v.split("/", 1)[1] for v in views if v.startswith(f"{AUDIT_PREFIX}/") and v != audit_view_name("all"))
+            raise ReviewError(f"--check {check}: the audit flagged nothing for it (flagged: {', '.join(flagged) or 'nothing'})")
+        return fo_dataset, None
+    return fo_dataset, view_name
+
+
+def launch(fo_dataset: "fo.Dataset", view_name: str | None, *, port: int = 5151, remote: bool = False) -> Any:
+    """Serve the App on ``fo_dataset`` (on the saved view ``view_name`` if given); returns the session.
+
+    ``remote`` listens on all interfaces for a browser on another machine; otherwise only on localhost.
+    Nothing is opened automatically: the caller prints the URL.
+    """
+    import fiftyone as fo
+
+    view = fo_dataset.load_saved_view(view_name) if view_name else None
+    return fo.launch_app(
+        fo_dataset,
+        view=view,
+        port=port,
+        address="0.0.0.0" if remote else "127.0.0.1",
+        remote=remote,
+        auto=False,
+    )
+
+
+def view_url(session: Any, fo_dataset: "fo.Dataset", view_name: str | None) -> str:
+    """The App URL that opens the saved view directly (its slug drops the ``/``)."""
+    base = session.url.rstrip("/")
+    url = f"{base}/datasets/{fo_dataset.slug}"
+    if view_name:
+        url += f"?view={fo_dataset._get_saved_view_doc(view_name).slug}"
+    return url
+
+
+def close(session: Any) -> None:
+    """Stop the App server for good (Ctrl-C must leave no server behind)."""
+    import fiftyone.core.session as fos
+
+    try:
+        session.close()
+    finally:
+        server = getattr(fos, "_server_services", {}).pop(session.server_port, None)
+        if server is not None:
+            server.stop()
+
+
+INSTRUCTIONS = (
+    "In the App: click a sample to expand it, open the Annotate tab on the right, click a box to move or "
+    "resize it, change its label, or delete it; draw a new box with the box tool.\n"
+    f"Tag a sample '{EXCLUDE_TAG}' to leave it out of the export; tag a label 'ok' to mark it fine "
+    "(later audits won't flag it again). Edits are saved as you make them.\n"
+    "When done, press Ctrl-C here and run:  curate export {root} --out FIXED/"
+)
+
+
+def instructions(root: Path) -> str:
+    return INSTRUCTIONS.replace("{root}", str(root))
