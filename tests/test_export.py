@@ -1,0 +1,173 @@
+"""`curate export`: reviewed FiftyOne labels back to a new YOLO folder (real FiftyOne database, real files).
+
+Edits are made the way the App makes them — on the persistent FiftyOne dataset — and the test checks the
+exact changes.csv rows, the rewritten label files, and that every other file is byte-identical.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from curate.audit import drop_ok, load_ok_marks
+from curate.export import OK_FILE, export_reviewed
+from curate.findings import Finding
+from curate.formats.yolo import WriteError, load_yolo
+
+NAMES = ["apple", "banana", "carrot"]
+LABELS = {
+    "train/a": "0 0.5 0.5 0.2 0.2\n1 0.3 0.3 0.1 0.1\n2 0.7 0.7 0.2 0.1\n",
+    "train/b": "1 0.4 0.4 0.3 0.3\n",
+    "train/c": "",  # background image, empty label file
+    "train/d": "2 0.25 0.75 0.1 0.2\n0 0.6 0.6 0.1 0.1\n",
+    "valid/e": "0 0.5 0.5 0.5 0.5\n",
+}
+
+
+def make_tree(root: Path) -> Path:
+    """A small Roboflow-layout dataset: 4 train + 1 valid images, one background."""
+    for key, text in LABELS.items():
+        split, stem = key.split("/")
+        (root / split / "images").mkdir(parents=True, exist_ok=True)
+        (root / split / "labels").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (64, 48), (120, 130, 140)).save(root / split / "images" / f"{stem}.jpg")
+        (root / split / "labels" / f"{stem}.txt").write_text(text)
+    (root / "data.yaml").write_text(f"train: ../train/images\nval: ../valid/images\nnc: 3\nnames: {NAMES}\n")
+    return root
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    return make_tree(tmp_path / f"ds-{uuid.uuid4().hex[:8]}")
+
+
+def exported_labels(out: Path) -> dict[str, bytes]:
+    return {f"{p.parent.name}/{p.stem}": p.read_bytes() for p in (out / "labels").glob("*/*.txt")}
+
+
+def source_labels(root: Path) -> dict[str, bytes]:
+    split_of = {"train": "train", "valid": "val"}
+    return {f"{split_of[p.parent.parent.name]}/{p.stem}": p.read_bytes() for p in root.glob("*/labels/*.txt")}
+
+
+def rows(out: Path) -> list[dict[str, str]]:
+    with (out / "changes.csv").open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_unreviewed_export_is_byte_identical(tree: Path, tmp_path: Path) -> None:
+    ds = load_yolo(tree)
+    result = export_reviewed(ds, tmp_path / "out")
+    assert exported_labels(result.out) == source_labels(tree)
+    assert rows(result.out) == []
+    assert result.changes == [] and not (result.out / OK_FILE).exists()
+    assert (result.out / "data.yaml").is_file() and "0 change(s)" in (result.out / "CHANGES.md").read_text()
+    # images kept, background included
+    assert sorted(p.name for p in (result.out / "images").glob("*/*.jpg")) == ["a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg"]
+
+
+def test_unreviewed_sample_export_is_byte_identical(sample_dir: Path, tmp_path: Path) -> None:
+    if not sample_dir.is_dir():
+        pytest.skip("bundled sample not committed yet")
+    ds = load_yolo(sample_dir)
+    result = export_reviewed(ds, tmp_path / "out")
+    assert result.changes == []
+    src = {(r.split, r.path.stem): r.label_path.read_bytes() for r in ds.images if r.label_path is not None}
+    got = {(p.parent.name, p.stem): p.read_bytes() for p in (result.out / "labels").glob("*/*.txt")}
+    assert {k: got[k] for k in src} == src
+    assert len(list((result.out / "images").glob("*/*"))) == len(ds.images)
+
+
+def _edit_in_fiftyone(ds):
+    """What a reviewer does in the App, done on the same FiftyOne dataset the App edits."""
+    import fiftyone as fo
+
+    from curate.fo import EXCLUDE_TAG, OK_TAG, to_fiftyone
+
+    fod = to_fiftyone(ds)
+    by_rel = {s.curate_rel: s for s in fod}
+    a = by_rel["train/images/a.jpg"]
+    dets = a.ground_truth.detections
+    dets[0].bounding_box = [0.45, 0.4, 0.2, 0.2]  # line 1 moved: cx 0.5 -> 0.55, cy 0.5 -> 0.5
+    dets[1].label = "carrot"  # line 2 relabeled 1 -> 2
+    del dets[2]  # line 3 deleted
+    dets.append(fo.Detection(label="banana", bounding_box=[0.1, 0.1, 0.2, 0.2]))  # added -> new line 3
+    a.save()
+    by_rel["train/images/b.jpg"].tags.append(EXCLUDE_TAG)
+    by_rel["train/images/b.jpg"].save()
+    d = by_rel["train/images/d.jpg"]
+    d.ground_truth.detections[1].tags.append(OK_TAG)  # looked at, fine
+    d.save()
+    return fod
+
+
+def test_edits_give_exact_changes_and_files(tree: Path, tmp_path: Path) -> None:
+    ds = load_yolo(tree)
+    _edit_in_fiftyone(ds)
+    result = export_reviewed(ds, tmp_path / "out")
+    assert rows(result.out) == [
+        {"image": "train/images/a.jpg", "line": "1", "kind": "edited", "before": "0 0.500000 0.500000 0.200000 0.200000", "after": "0 0.550000 0.500000 0.200000 0.200000"},
+        {"image": "train/images/a.jpg", "line": "2", "kind": "relabeled", "before": "1 0.300000 0.300000 0.100000 0.100000", "after": "2 0.300000 0.300000 0.100000 0.100000"},
+        {"image": "train/images/a.jpg", "line": "3", "kind": "deleted", "before": "2 0.700000 0.700000 0.200000 0.100000", "after": ""},
+        {"image": "train/images/a.jpg", "line": "3", "kind": "added", "before": "", "after": "1 0.200000 0.200000 0.200000 0.200000"},
+        {"image": "train/images/b.jpg", "line": "", "kind": "excluded", "before": "", "after": ""},
+    ]
+    got, src = exported_labels(result.out), source_labels(tree)
+    assert got["train/a"] == b"0 0.55 0.5 0.2 0.2\n2 0.3 0.3 0.1 0.1\n1 0.2 0.2 0.2 0.2\n"
+    assert "train/b" not in got and not (result.out / "images" / "train" / "b.jpg").exists()
+    assert {k: v for k, v in got.items() if k != "train/a"} == {k: v for k, v in src.items() if k not in ("train/a", "train/b")}
+    assert result.counts() == {"edited": 1, "added": 1, "deleted": 1, "relabeled": 1, "excluded": 1}
+    md = (result.out / "CHANGES.md").read_text()
+    assert "| relabeled | 1 |" in md and "train/images/b.jpg" in md
+    marks = json.loads((result.out / OK_FILE).read_text())
+    assert marks == [{"image": "images/train/d.jpg", "line": 2, "label": "0 0.6 0.6 0.1 0.1", "checks": []}]
+
+
+def test_ok_marks_silence_later_audits_of_the_export(tree: Path, tmp_path: Path) -> None:
+    ds = load_yolo(tree)
+    _edit_in_fiftyone(ds)
+    out = export_reviewed(ds, tmp_path / "out").out
+    fixed = load_yolo(out)
+    marks = load_ok_marks(fixed)
+    assert marks == {("images/train/d.jpg", 2)}
+    findings = [
+        Finding("train", "images/train/d.jpg", "grouped", 0.9, "x", line=2),  # marked ok -> dropped
+        Finding("train", "images/train/d.jpg", "grouped", 0.9, "x", line=1),  # other line -> kept
+        Finding("train", "images/train/d.jpg", "leakage", 0.9, "x"),  # image-level -> kept
+    ]
+    assert [f.line for f in drop_ok(findings, marks)] == [1, None]
+
+
+def test_ok_mark_lapses_when_the_line_changes(tree: Path, tmp_path: Path) -> None:
+    ds = load_yolo(tree)
+    _edit_in_fiftyone(ds)
+    out = export_reviewed(ds, tmp_path / "out").out
+    label = out / "labels" / "train" / "d.txt"
+    label.write_text("2 0.25 0.75 0.1 0.2\n0 0.9 0.9 0.1 0.1\n")  # edited by hand after the review
+    assert load_ok_marks(load_yolo(out)) == set()
+
+
+@pytest.mark.parametrize("where", ["same", "inside"])
+def test_refuses_to_write_over_input(tree: Path, where: str) -> None:
+    ds = load_yolo(tree)
+    before = source_labels(tree)
+    target = tree if where == "same" else tree / "fixed"
+    with pytest.raises(WriteError, match="refusing"):
+        export_reviewed(ds, target)
+    assert source_labels(tree) == before and not (tree / "fixed").exists()
+
+
+def test_export_keeps_review_when_input_changed(tree: Path, tmp_path: Path) -> None:
+    """The FiftyOne dataset holds the review: a changed folder must not make export rebuild (and lose) it."""
+    ds = load_yolo(tree)
+    _edit_in_fiftyone(ds)
+    (tree / "valid" / "labels" / "e.txt").write_text("0 0.5 0.5 0.4 0.4\n")  # changed on disk after review
+    result = export_reviewed(load_yolo(tree), tmp_path / "out")
+    assert any("changed since" in w for w in result.warnings)
+    kinds = [(c.image, c.kind) for c in result.changes]
+    assert ("train/images/b.jpg", "excluded") in kinds and ("train/images/a.jpg", "added") in kinds
