@@ -290,10 +290,57 @@ def backgrounds(dataset: DatasetArg) -> None:
     not_built("backgrounds", 7)
 
 
-@app.command("train-and-compare")
-def train_and_compare(before: DatasetArg, after: DatasetArg) -> None:
-    """Train the same model on BEFORE and AFTER and compare them on one fixed test set."""
-    not_built("train-and-compare", 8)
+@app.command("train-and-compare", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train_and_compare(
+    ctx: typer.Context,
+    before: DatasetArg,
+    after: DatasetArg,
+    test: Annotated[Optional[Path], typer.Option(help="Fixed test set: a dataset (its --test-split) or a split folder of one. Default: AFTER's test split.")] = None,
+    test_split: Annotated[str, typer.Option(help="Split of --test to use.")] = "test",
+    model: Annotated[str, typer.Option(help="Ultralytics model: a .yaml (from scratch) or your .pt.")] = "yolov8n.yaml",
+    epochs: Annotated[int, typer.Option(min=1)] = 30,
+    imgsz: Annotated[int, typer.Option(min=32)] = 640,
+    batch: Annotated[int, typer.Option(min=1)] = 16,
+    seed: Annotated[int, typer.Option()] = 0,
+    seeds: Annotated[int, typer.Option(min=1, help="Train this many seeds per side; seed variance is folded into the interval.")] = 1,
+    device: Annotated[Optional[str], typer.Option(help="cpu, 0, or 0,1 for several GPUs. Default: CUDA when available.")] = None,
+    workers: Annotated[int, typer.Option(min=0)] = 2,
+    resamples: Annotated[int, typer.Option(min=100, help="Paired bootstrap resamples.")] = 1000,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder. Default: reports/compare/<before>-vs-<after>/.")] = None,
+) -> None:
+    """Train the same model on BEFORE and AFTER and compare them on one fixed test set.
+
+    Extra key=value arguments go to Ultralytics' train() as they are (e.g. lr0=0.005 mosaic=0).
+    Re-running the same command resumes an interrupted run from its last checkpoint.
+    """
+    from curate import compare as cmp
+    from curate import history as hist
+
+    try:
+        extra = cmp.parse_extras(list(ctx.args))
+    except cmp.CompareError as exc:
+        fail(str(exc))
+    b, a = load(before), load(after)
+    t = None
+    if test is not None:
+        t = cmp.resolve_test(test, test_split, load)
+    default_out = out_dir is None
+    target = out_dir or Path("reports") / "compare" / f"{b.name}-vs-{a.name}"
+    settings = cmp.TrainSettings(model=model, epochs=epochs, imgsz=imgsz, batch=batch, seed=seed, seeds=seeds,
+                                 device=device, workers=workers, resamples=resamples, extra=extra)
+    try:
+        result = cmp.compare(b, a, target, settings=settings, test=t, log=lambda m: err.print(m, highlight=False, soft_wrap=True))
+    except cmp.CompareError as exc:
+        fail(str(exc))
+    paths = cmp.write_outputs(result)
+    data = result.to_json()
+    hpath = hist.append(hist.history_path(result.out, default_out=default_out), hist.entry(data, result.out))
+    for w in data["warnings"]:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+    from curate.compare_report import headline
+
+    out.print(headline(data).replace("**", ""), highlight=False)
+    out.print(f"wrote {paths['html']}, {paths['json'].name}, {paths['md'].name}; history: {hpath}")
 
 
 @app.command()
@@ -303,9 +350,18 @@ def run(pipeline: Annotated[Path, typer.Argument(help="A pipeline YAML.")], data
 
 
 @app.command()
-def history() -> None:
+def history(
+    path: Annotated[Path, typer.Argument(help="A history.jsonl (written by train-and-compare).")] = Path("reports/history.jsonl"),
+) -> None:
     """Print the attempt history of train-and-compare runs."""
-    not_built("history", 8)
+    from curate import history as hist
+
+    if not path.is_file():
+        fail(f"no history at {path} (train-and-compare writes one; pass its path)")
+    rows, problems = hist.read(path)
+    for p in problems:
+        err.print(f"[yellow]warning:[/] {p}", highlight=False)
+    out.print(hist.table(rows))
 
 
 def entry() -> None:

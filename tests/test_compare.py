@@ -1,0 +1,182 @@
+"""train-and-compare: real tiny training through the CLI, the bootstrap on known answers, resume after a kill."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from curate.bootstrap import ImageStats, paired_bootstrap, weighted_map, flatten
+from curate.compare import find_plateau, map_labels, nan_epochs, read_results
+from curate.dataset import Label
+
+REPO = Path(__file__).resolve().parent.parent
+CURATE = [sys.executable, "-m", "curate.cli"] if False else [str(REPO / ".venv" / "bin" / "curate")]
+
+
+def _tiny(sample_dir: Path, out: Path, *, rename: bool = False, n_train: int = 8, n_test: int = 4) -> Path:
+    """A handful of sample images; ``rename`` reverses the class list (ids remapped) and drops 'tomato'."""
+    from curate.formats.yolo import load_yolo, save_yolo
+
+    ds = load_yolo(sample_dir)
+    imgs = ds.split("train")[:n_train] + ds.split("val")[:4] + ds.split("test")[:n_test]
+    if rename:
+        names = [n for n in reversed(ds.names) if n != "tomato"]
+        imgs = [replace(r, labels=map_labels(r.labels, ds.names, names)[0], edited=True) for r in imgs]
+        ds = replace(ds, names=names)
+    save_yolo(replace(ds, images=imgs), out)
+    return out
+
+
+def _env(tmp: Path) -> dict:
+    env = dict(os.environ)
+    env.update(YOLO_OFFLINE="1", MPLBACKEND="Agg", COLUMNS="220", CURATE_CACHE_DIR=str(tmp / "cache"))
+    return env
+
+
+TINY = ["--epochs", "1", "--imgsz", "64", "--batch", "8", "--workers", "0", "--resamples", "200"]
+
+
+def test_cli_end_to_end(sample_dir: Path, tmp_path: Path) -> None:
+    before = _tiny(sample_dir, tmp_path / "before")
+    after = _tiny(sample_dir, tmp_path / "after", rename=True)
+    # leak: one of AFTER's test images is also in BEFORE's train split (same bytes)
+    leak = next((before / "images" / "train").iterdir())
+    os.link(leak, after / "images" / "test" / ("leak" + leak.suffix))
+    (after / "labels" / "test" / "leak.txt").write_text("")
+    (after / "changes.csv").write_text("image,line,kind,before,after\na.jpg,1,deleted,x,\n")
+    out = tmp_path / "reports" / "cmp"
+    r = subprocess.run(CURATE + ["train-and-compare", str(before), str(after), "--out", str(out), *TINY, "mosaic=0"],
+                       capture_output=True, text=True, env=_env(tmp_path), timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    data = json.loads((out / "compare.json").read_text())
+    for side in ("before", "after"):
+        m = data[side]["metrics"]["box"]
+        for k in ("mAP50", "mAP50-95", "precision", "recall", "F1", "F1_conf"):
+            assert 0.0 <= m[k] <= 1.0, (side, k)
+        assert isinstance(m["per_class"], dict)
+        losses = data[side]["metrics"]["losses"]
+        for k in ("train/box_loss", "train/cls_loss", "train/dfl_loss", "val/box_loss", "val/cls_loss", "val/dfl_loss"):
+            assert math.isfinite(losses[k]["final"]) and losses[k]["best"] <= losses[k]["final"] + 1e-9
+        assert any(p.startswith("confusion_matrix") for p in data[side]["metrics"]["plots"])
+    assert data["verdict"] in ("better", "no significant difference", "worse")
+    lo, hi = data["bootstrap"]["ci95"]["mAP50-95"]
+    assert lo <= hi and data["bootstrap"]["resamples"] == 200
+    assert "tomato" not in data["bootstrap"]["classes"]
+    assert any("byte-identical" in w for w in data["warnings"])
+    assert data["test"]["default"] is True and "AFTER's test split" in r.stderr
+    assert data["settings"]["extra"] == {"mosaic": 0}
+    html = (out / "compare.html").read_text()
+    assert "data:image/png;base64," in html and data["verdict"] in html
+    assert data["verdict"] in (out / "compare.md").read_text()
+    # history next to --out, readable by `curate history`
+    hist = tmp_path / "reports" / "history.jsonl"
+    line = json.loads(hist.read_text().splitlines()[-1])
+    assert line["after"]["changes"]["changes.csv"] == {"deleted": 1} and line["verdict"] == data["verdict"]
+    h = subprocess.run(CURATE + ["history", str(hist)], capture_output=True, text=True, env=_env(tmp_path))
+    assert h.returncode == 0 and "review: 1 deleted" in h.stdout
+    # the same command again reuses both finished runs
+    r2 = subprocess.run(CURATE + ["train-and-compare", str(before), str(after), "--out", str(out), *TINY, "mosaic=0"],
+                        capture_output=True, text=True, env=_env(tmp_path), timeout=600)
+    assert r2.returncode == 0 and r2.stderr.count("reusing it") == 2
+
+
+def test_cli_errors(sample_dir: Path, tmp_path: Path) -> None:
+    before = _tiny(sample_dir, tmp_path / "b", n_test=0)
+    r = subprocess.run(CURATE + ["train-and-compare", str(before), str(before), "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, env=_env(tmp_path))
+    assert r.returncode == 1 and "no test split" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run(CURATE + ["history", str(tmp_path / "none.jsonl")], capture_output=True, text=True, env=_env(tmp_path))
+    assert r.returncode == 1 and "no history" in r.stderr
+
+
+def test_resume_after_kill(sample_dir: Path, tmp_path: Path) -> None:
+    before = _tiny(sample_dir, tmp_path / "before", n_train=16)
+    out = tmp_path / "out"
+    cmd = CURATE + ["train-and-compare", str(before), str(before), "--out", str(out), "--epochs", "4", "--imgsz", "64",
+                    "--batch", "8", "--workers", "0", "--resamples", "100", "plots=False"]
+    last = out / "runs" / "before-seed0" / "weights" / "last.pt"
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_env(tmp_path), start_new_session=True)
+    t0 = time.time()
+    while not last.exists() and time.time() - t0 < 300 and p.poll() is None:
+        time.sleep(0.2)
+    assert last.exists(), "no checkpoint was written"
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    done_rows = len(read_results(last.parent.parent / "results.csv"))
+    assert done_rows < 4 and not (out / "runs" / "before-seed0" / "done.json").exists()
+    r = subprocess.run(cmd, capture_output=True, text=True, env=_env(tmp_path), timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    text = r.stdout + r.stderr
+    assert "resuming from" in text and "Resuming training" in text
+    rows = read_results(out / "runs" / "before-seed0" / "results.csv")
+    assert [int(x["epoch"]) for x in rows] == [1, 2, 3, 4]
+
+
+# ---------------------------------------------------------------------------------------------- bootstrap
+
+
+def _perfect(n_img: int, per: int = 2) -> tuple[list[ImageStats], list[ImageStats]]:
+    good = [ImageStats(np.ones((per, 10), bool), np.linspace(0.9, 0.8, per), np.arange(per) % 2, np.arange(per) % 2) for _ in range(n_img)]
+    empty = [ImageStats(np.zeros((0, 10), bool), np.zeros(0), np.zeros(0, int), np.arange(per) % 2) for _ in range(n_img)]
+    return good, empty
+
+
+def test_identical_predictions_no_difference() -> None:
+    rng = np.random.default_rng(1)
+    imgs = [ImageStats(rng.random((5, 10)) > 0.5, rng.random(5), rng.integers(0, 3, 5), rng.integers(0, 3, 3)) for _ in range(30)]
+    res = paired_bootstrap([(imgs, imgs)], np.arange(3), resamples=1000)
+    assert res.delta == {"mAP50": 0.0, "mAP50-95": 0.0}
+    assert res.ci95["mAP50-95"] == (0.0, 0.0) and res.verdict == "no significant difference"
+
+
+@pytest.mark.parametrize("flip, verdict", [(False, "better"), (True, "worse")])
+def test_perfect_vs_empty(flip: bool, verdict: str) -> None:
+    good, empty = _perfect(20)
+    pair = (good, empty) if flip else (empty, good)
+    res = paired_bootstrap([pair, pair], np.arange(2), resamples=1000)
+    assert res.verdict == verdict and res.resamples == 2000
+    lo, hi = res.ci95["mAP50"]
+    assert (lo > 0) if verdict == "better" else (hi < 0)
+    assert abs(abs(res.delta["mAP50"]) - 1.0) < 0.02
+
+
+def test_ap_by_hand() -> None:
+    """One class, 2 GT in 2 images; predictions TP(0.9), FP(0.8), TP(0.7).
+
+    Recall/precision: (0.5, 1), (0.5, 0.5), (1, 2/3). Envelope: 1 up to recall 0.5, 2/3 up to 1.
+    101-point trapezoid: ≈ 0.5·1 + 0.5·2/3 = 0.8333 (± the trapezoid step at recall 0.5).
+    """
+    a = ImageStats(np.array([[True] * 10, [False] * 10]), np.array([0.9, 0.8]), np.array([0, 0]), np.array([0]))
+    b = ImageStats(np.array([[True] * 10]), np.array([0.7]), np.array([0]), np.array([0]))
+    from ultralytics.utils.metrics import ap_per_class
+
+    tp = np.concatenate([a.tp, b.tp]); conf = np.concatenate([a.conf, b.conf]); pc = np.array([0, 0, 0])
+    ref = ap_per_class(tp, conf, pc, np.array([0, 0]))[5]  # Ultralytics' own AP (1, 10)
+    m50, m = weighted_map(flatten([a, b], np.array([0])), np.ones(2))
+    assert m50 == pytest.approx(float(ref[0, 0]), abs=1e-9) and m50 == pytest.approx(0.5 + 0.5 * 2 / 3, abs=0.01)
+    # image b drawn twice: 3 GT, TP .9, FP .8, TP .7 ×2 → recall 1/3,1/3,1; precision 1, .5, .75
+    m50w, _ = weighted_map(flatten([a, b], np.array([0])), np.array([1.0, 2.0]))
+    assert m50w == pytest.approx(1 / 3 + 2 / 3 * 0.75, abs=0.01)
+
+
+def test_nan_detection_and_plateau(tmp_path: Path) -> None:
+    csv = tmp_path / "results.csv"
+    csv.write_text("epoch,train/box_loss,train/cls_loss,train/dfl_loss,val/box_loss,val/cls_loss,val/dfl_loss,lr/pg0\n"
+                   "1,1.0,2.0,1.5,1.1,2.1,1.6,0.01\n2,nan,2.0,1.5,1.1,2.1,1.6,0.01\n3,1.0,inf,1.5,1.1,2.1,1.6,0.009\n")
+    assert nan_epochs(read_results(csv)) == [2, 3]
+    flat = [{"epoch": i + 1, "train/box_loss": 1.0, "train/cls_loss": 1.0 + (0.5 if i < 3 else 0.0), "train/dfl_loss": 1.0,
+             "lr/pg0": 0.01 - i * 0.001} for i in range(10)]
+    p = find_plateau(flat, epochs=5, tol=0.01)
+    assert p is not None and p["epoch"] == 4 and p["lr"] == pytest.approx(0.007)
+    falling = [{**r, "train/box_loss": 3.0 - 0.2 * i} for i, r in enumerate(flat)]
+    assert find_plateau(falling, epochs=5, tol=0.01) is None
