@@ -213,10 +213,10 @@ def review(
         out.print("the audit flagged nothing: opening the whole dataset")
     session = launch(fo_dataset, view_name, port=port, remote=remote)
     try:
-        out.print(f"FiftyOne App: {view_url(session, fo_dataset, view_name)}" + (f"  (view {view_name})" if view_name else ""))
+        out.print(f"FiftyOne App: {view_url(session, fo_dataset, view_name)}" + (f"  (view {view_name})" if view_name else ""), soft_wrap=True)
         if remote:
             out.print(f"remote: from your machine, `ssh -N -L {port}:127.0.0.1:{port} USER@HOST`, then open http://localhost:{port}")
-        out.print(instructions(ds.root), highlight=False)
+        out.print(instructions(ds.root), highlight=False, soft_wrap=True)
         session.wait(-1)
     except KeyboardInterrupt:
         out.print("stopping the App")

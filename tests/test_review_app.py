@@ -38,7 +38,7 @@ CHROMIUM_ARGS = [
 SHOTS = Path(__file__).resolve().parent.parent / "reports" / "screenshots"
 TIMEOUT_S = 110  # the whole test; each browser step has its own 30 s timeout
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium)")
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium)")
 
 
 def free_port() -> int:
@@ -65,6 +65,7 @@ def label_bytes(root: Path) -> dict[tuple[str, str], bytes]:
     return {(p.parent.parent.name if p.parent.name == "labels" else p.parent.name, p.stem): p.read_bytes() for p in root.rglob("*.txt") if "labels" in p.parts}
 
 
+@needs_chromium
 def test_edit_a_box_in_the_app_then_export(sample_dir: Path, tmp_path: Path, watchdog) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -164,3 +165,76 @@ def _wait_saved(fo_dataset, rel: str, x: float, timeout: float = 20.0) -> None:
             return
         time.sleep(0.5)
     raise AssertionError(f"the App did not save the edit of {rel} (box now {boxes})")
+
+
+def _flagged_copy(sample_dir: Path, tmp_path: Path, name: str):
+    from curate.fo import tag_findings, to_fiftyone
+
+    if not sample_dir.is_dir():
+        pytest.skip("bundled sample not committed yet")
+    src = shutil.copytree(sample_dir, tmp_path / name)
+    ds = load_yolo(src)
+    r = next(r for r in ds.images if r.labels)
+    fod = to_fiftyone(ds)
+    tag_findings(fod, [Finding(r.split, r.rel, "grouped", 0.9, "x", line=1)])
+    return src, ds, fod
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_review_cli_serves_then_stops_cleanly_on_ctrl_c(sample_dir: Path, tmp_path: Path, watchdog) -> None:
+    src, _, _ = _flagged_copy(sample_dir, tmp_path, "food-ctrlc")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from curate.cli import entry; entry()", "review", str(src), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy(),
+    )
+    lines = []
+    try:
+        for line in proc.stdout:  # the watchdog ends this if the URL never comes
+            lines.append(line)
+            if "curate export" in line:
+                break
+        text = "".join(lines)
+        assert f"http://127.0.0.1:{port}/datasets/curate-food-ctrlc?view=auditall" in text, text
+        assert "Annotate" in text and "exclude" in text
+        assert _listening(port)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 10
+    while _listening(port) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _listening(port), "the App server outlived `curate review`"
+
+
+def test_review_refuses_to_drop_edits_when_the_folder_changed(sample_dir: Path, tmp_path: Path) -> None:
+    from curate.fo import EXCLUDE_TAG
+    from curate.review import ReviewError, prepare_review
+
+    src, ds, fod = _flagged_copy(sample_dir, tmp_path, "food-changed")
+    sample = fod.first()
+    sample.tags.append(EXCLUDE_TAG)
+    sample.save()
+    label = next(r.label_path for r in ds.images if r.label_path is not None and r.labels)
+    label.write_bytes(label.read_bytes() + b"0 0.5 0.5 0.1 0.1\n")
+    changed = load_yolo(src)
+    with pytest.raises(ReviewError, match="curate export"):
+        prepare_review(changed)
+    assert EXCLUDE_TAG in fod.distinct("tags")  # nothing was thrown away
+
+
+def test_review_unknown_check_is_one_line(sample_dir: Path, tmp_path: Path) -> None:
+    from curate.review import ReviewError, prepare_review
+
+    _, ds, _ = _flagged_copy(sample_dir, tmp_path, "food-check")
+    fo_dataset, view = prepare_review(ds, check="grouped")
+    assert view == "audit/grouped" and len(fo_dataset.load_saved_view(view)) == 1
+    with pytest.raises(ReviewError, match="flagged: grouped"):
+        prepare_review(ds, check="duplicate")
