@@ -171,3 +171,22 @@ def test_export_keeps_review_when_input_changed(tree: Path, tmp_path: Path) -> N
     assert any("changed since" in w for w in result.warnings)
     kinds = [(c.image, c.kind) for c in result.changes]
     assert ("train/images/b.jpg", "excluded") in kinds and ("train/images/a.jpg", "added") in kinds
+
+
+def test_label_marked_ok_is_not_flagged_by_the_next_audit(tmp_path: Path) -> None:
+    """The whole loop: audit flags a duplicate box, the reviewer tags it ok, the audit of the export doesn't."""
+    from curate.audit import run_audit
+    from curate.fo import OK_TAG, to_fiftyone
+
+    tree = make_tree(tmp_path / f"ds-{uuid.uuid4().hex[:8]}")
+    (tree / "train" / "labels" / "d.txt").write_text("2 0.25 0.75 0.1 0.2\n2 0.25 0.75 0.1 0.2\n")  # an exact copy
+    ds = load_yolo(tree)
+    kw = dict(only={"duplicate"}, fiftyone=False, report=False, use_cache=False)
+    first = run_audit(ds, out_dir=tmp_path / "a1", **kw)
+    assert [(f.image, f.line) for f in first.findings if f.check == "duplicate"] == [("train/images/d.jpg", 2)]
+    sample = next(s for s in to_fiftyone(ds) if s.curate_rel == "train/images/d.jpg")
+    sample.ground_truth.detections[1].tags.append(OK_TAG)
+    sample.save()
+    out = export_reviewed(ds, tmp_path / "fixed").out
+    again = run_audit(load_yolo(out), out_dir=tmp_path / "a2", **kw)
+    assert [f for f in again.findings if f.check == "duplicate"] == []
