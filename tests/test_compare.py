@@ -180,3 +180,33 @@ def test_nan_detection_and_plateau(tmp_path: Path) -> None:
     assert p is not None and p["epoch"] == 4 and p["lr"] == pytest.approx(0.007)
     falling = [{**r, "train/box_loss": 3.0 - 0.2 * i} for i, r in enumerate(flat)]
     assert find_plateau(falling, epochs=5, tol=0.01) is None
+
+
+def test_segmentation_picks_seg_model() -> None:
+    from curate.compare import is_segmentation, seg_model_name
+    from curate.dataset import Dataset, ImageRecord
+
+    poly = Label(0, 0.5, 0.5, 0.2, 0.2, 1, polygon=(0.4, 0.4, 0.6, 0.4, 0.5, 0.6))
+    box = Label(0, 0.5, 0.5, 0.2, 0.2, 1)
+    seg = Dataset(Path("/x"), "s", ["a"], [ImageRecord("train", Path(f"/x/{i}.jpg"), f"{i}.jpg", labels=[poly]) for i in range(3)])
+    det = Dataset(Path("/x"), "d", ["a"], [ImageRecord("train", Path(f"/x/{i}.jpg"), f"{i}.jpg", labels=[box]) for i in range(3)])
+    assert is_segmentation(seg) and not is_segmentation(det)
+    assert seg_model_name("yolov8n.yaml") == "yolov8n-seg.yaml"
+    assert seg_model_name("yolov8n-seg.yaml") == "yolov8n-seg.yaml" and seg_model_name("my.pt") == "my.pt"
+
+
+@pytest.mark.parametrize("sub, split", [("valid", "val"), ("test", "test"), ("", "test")])
+def test_resolve_test_dataset_or_split_folder(sample_dir: Path, sub: str, split: str) -> None:
+    from curate.compare import resolve_test
+    from curate.formats.yolo import load_yolo
+
+    ds, s = resolve_test(sample_dir / sub if sub else sample_dir, None, load_yolo)
+    assert s == split and ds.split(s)
+
+
+def test_map_labels_by_name() -> None:
+    labels = [Label(0, 0.5, 0.5, 0.1, 0.1, 1), Label(2, 0.5, 0.5, 0.1, 0.1, 2)]
+    kept, dropped = map_labels(labels, ["a", "b", "c"], ["c", "a"])
+    assert [l.class_id for l in kept] == [1, 0] and dropped == []
+    kept, dropped = map_labels(labels, ["a", "b", "c"], ["a"])
+    assert [l.class_id for l in kept] == [0] and dropped == ["c"]
