@@ -110,6 +110,7 @@ table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #d0d7de;pa
 td:first-child{{text-align:left}}.pair{{display:flex;gap:1em}}figure{{flex:1;margin:0}}img{{width:100%}}
 figcaption{{text-align:center;font-weight:bold}}.missing{{color:#999}}</style></head><body>
 <h1>Train and compare</h1><p class='verdict'>{head}</p>
+<p>verdict on mAP50-95: <b>{e(verdict)}</b> · on mAP50: <b>{e(data['bootstrap']['verdicts']['mAP50'])}</b></p>
 <p>BEFORE <code>{e(data['before']['path'])}</code> · AFTER <code>{e(data['after']['path'])}</code> · test
 <code>{e(data['test']['path'])}</code> split {e(data['test']['split'])}</p>
 <table><tr><th>metric (test set)</th><th>BEFORE</th><th>AFTER</th><th>Δ</th></tr>{rows}</table>
