@@ -280,11 +280,13 @@ def train_one(
     seed: int,
     model: str,
     log: Callable[[str], None] = print,
+    callbacks: dict[str, Callable[[Any], None]] | None = None,
 ) -> RunResult:
     """Train (or resume, or reuse) one model; NaN → restart with ``amp=False``; OOM → half the batch.
 
     The run folder holds ``curate-run.json`` (the settings it was started with) and, once finished,
     ``done.json``; a folder with other settings is started over, one without ``done.json`` is resumed.
+    ``callbacks`` (Ultralytics event → function) run before curate's own checks.
     """
     from ultralytics import YOLO
 
@@ -310,11 +312,7 @@ def train_one(
         nan_seen: dict[str, Any] = {}
 
         def on_epoch_end(trainer: Any) -> None:
-            loss = getattr(trainer, "tloss", None)
-            try:
-                finite = bool(np.isfinite(np.asarray(loss.cpu() if hasattr(loss, "cpu") else loss, dtype=float)).all())
-            except (TypeError, ValueError):
-                finite = True
+            finite = losses_finite(getattr(trainer, "tloss", None))
             if not finite:
                 nan_seen["epoch"] = trainer.epoch + 1
                 trainer.stop = True
@@ -325,11 +323,11 @@ def train_one(
             if resume:
                 log(f"{side} seed {seed}: resuming from {last}")
                 yolo = YOLO(str(last))
-                yolo.add_callback("on_train_epoch_end", on_epoch_end)
+                _add_callbacks(yolo, callbacks, on_epoch_end)
                 yolo.train(resume=True, workers=settings.workers, device=auto_device(settings.device))
             else:
                 yolo = YOLO(model)
-                yolo.add_callback("on_train_epoch_end", on_epoch_end)
+                _add_callbacks(yolo, callbacks, on_epoch_end)
                 args = {"deterministic": True, "plots": True, "verbose": False, **settings.extra}
                 args.update(data=str(data_yaml), epochs=settings.epochs, imgsz=settings.imgsz, batch=batch, seed=seed,
                             device=auto_device(settings.device), workers=settings.workers, amp=amp,
@@ -364,6 +362,23 @@ def train_one(
     done.write_text(json.dumps({"best": str(weights), "batch": batch, "amp": amp, "notes": notes,
                                 "seconds": result.seconds, "epochs_done": len(rows)}))
     return result
+
+
+def losses_finite(loss: Any) -> bool:
+    """The trainer's mean epoch loss (a tensor, or a dict of tensors in Ultralytics 8.4) has no NaN/inf."""
+    if loss is None:
+        return True
+    values = list(loss.values()) if isinstance(loss, dict) else [loss]
+    try:
+        return all(bool(np.isfinite(np.asarray(v.detach().cpu() if hasattr(v, "detach") else v, dtype=float)).all()) for v in values)
+    except (TypeError, ValueError):
+        return True
+
+
+def _add_callbacks(yolo: Any, callbacks: dict[str, Callable[[Any], None]] | None, on_epoch_end: Callable[[Any], None]) -> None:
+    for event, fn in (callbacks or {}).items():
+        yolo.add_callback(event, fn)
+    yolo.add_callback("on_train_epoch_end", on_epoch_end)
 
 
 def _free_cuda() -> None:

@@ -210,3 +210,23 @@ def test_map_labels_by_name() -> None:
     assert [l.class_id for l in kept] == [1, 0] and dropped == []
     kept, dropped = map_labels(labels, ["a", "b", "c"], ["a"])
     assert [l.class_id for l in kept] == [0] and dropped == ["c"]
+
+
+def test_nan_loss_restarts_without_amp(sample_dir: Path, tmp_path: Path) -> None:
+    """A real 1-epoch training whose loss turns NaN while amp is on: curate restarts it with amp=False."""
+    import torch
+
+    from curate.compare import TrainSettings, train_one, training_folder
+    from curate.formats.yolo import load_yolo
+
+    data = training_folder(load_yolo(_tiny(sample_dir, tmp_path / "ds", n_test=0)), tmp_path / "norm")
+
+    def poison(trainer) -> None:  # what an AMP overflow does to the epoch's mean loss
+        if trainer.args.amp:
+            trainer.tloss = {k: torch.full_like(v, float("nan")) for k, v in trainer.tloss.items()}
+
+    settings = TrainSettings(epochs=1, imgsz=64, batch=8, workers=0, extra={"plots": False})
+    run = train_one(data, tmp_path / "run", settings, side="before", seed=0, model="yolov8n.yaml",
+                    log=lambda m: None, callbacks={"on_train_epoch_end": poison})
+    assert run.amp is False and any("restarted with amp=False" in n for n in run.notes)
+    assert run.best.exists() and nan_epochs(read_results(run.run_dir / "results.csv")) == []
