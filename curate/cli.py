@@ -201,7 +201,7 @@ def review(
     discard_edits: Annotated[bool, typer.Option("--discard-edits", help="The dataset changed on disk: start over, losing the review in FiftyOne.")] = False,
 ) -> None:
     """Open the FiftyOne App on the audit's flagged samples to fix boxes by hand (runs the audit if needed)."""
-    from curate.review import ReviewError, close, instructions, launch, prepare_review, view_url
+    from curate.review import ReviewError, launch, prepare_review, terminate_as_interrupt
 
     ds = load(dataset)
     try:
@@ -211,12 +211,20 @@ def review(
         fail(str(exc))
     if view_name is None:
         out.print("the audit flagged nothing: opening the whole dataset")
-    session = launch(fo_dataset, view_name, port=port, remote=remote)
+    with terminate_as_interrupt():
+        session = launch(fo_dataset, view_name, port=port, remote=remote)
+        serve(session, fo_dataset, view_name, ds.root, port=port, remote=remote)
+
+
+def serve(session, fo_dataset, view_name: str | None, root: Path, *, port: int, remote: bool) -> None:
+    """Print where the App is and what to do, then block until Ctrl-C; always stop the App server."""
+    from curate.review import close, instructions, view_url
+
     try:
         out.print(f"FiftyOne App: {view_url(session, fo_dataset, view_name)}" + (f"  (view {view_name})" if view_name else ""), soft_wrap=True)
         if remote:
             out.print(f"remote: from your machine, `ssh -N -L {port}:127.0.0.1:{port} USER@HOST`, then open http://localhost:{port}")
-        out.print(instructions(ds.root), highlight=False, soft_wrap=True)
+        out.print(instructions(root), highlight=False, soft_wrap=True)
         session.wait(-1)
     except KeyboardInterrupt:
         out.print("stopping the App")

@@ -8,8 +8,10 @@ refuses unless told to discard them.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from curate.dataset import Dataset
 from curate.fo import (
@@ -137,6 +139,22 @@ def view_url(session: Any, fo_dataset: "fo.Dataset", view_name: str | None) -> s
     if view_name:
         url += f"?view={fo_dataset._get_saved_view_doc(view_name).slug}"
     return url
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM/SIGHUP (``kill``, a closed terminal) like Ctrl-C inside the block, so the caller's
+    ``finally: close(session)`` runs — otherwise the App server would outlive ``curate review``."""
+
+    def interrupt(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    old = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def close(session: Any) -> None:

@@ -186,7 +186,8 @@ def _listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_review_cli_serves_then_stops_cleanly_on_ctrl_c(sample_dir: Path, tmp_path: Path, watchdog) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_review_cli_serves_then_stops_cleanly(sample_dir: Path, tmp_path: Path, watchdog, sig: int) -> None:
     src, _, _ = _flagged_copy(sample_dir, tmp_path, "food-ctrlc")
     port = free_port()
     proc = subprocess.Popen(
@@ -203,15 +204,29 @@ def test_review_cli_serves_then_stops_cleanly_on_ctrl_c(sample_dir: Path, tmp_pa
         assert f"http://127.0.0.1:{port}/datasets/curate-food-ctrlc?view=auditall" in text, text
         assert "Annotate" in text and "exclude" in text
         assert _listening(port)
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+        proc.send_signal(sig)
+        assert proc.wait(timeout=30) in (0, 130)
     finally:
         if proc.poll() is None:
             proc.kill()
     deadline = time.monotonic() + 10
-    while _listening(port) and time.monotonic() < deadline:
+    while _server_pids(port) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert not _listening(port), "the App server outlived `curate review`"
+    assert not _server_pids(port), "the App server outlived `curate review`"
+    assert not _listening(port)
+
+
+def _server_pids(port: int) -> list[int]:
+    """Processes of the App server on ``port`` (FiftyOne runs it as `main.py --port N`)."""
+    out = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"main.py" in b" ".join(cmd) and str(port).encode() in cmd and b"--port" in cmd:
+            out.append(int(proc.name))
+    return out
 
 
 def test_review_refuses_to_drop_edits_when_the_folder_changed(sample_dir: Path, tmp_path: Path) -> None:
