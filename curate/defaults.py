@@ -81,3 +81,8 @@ BORDER_MIN_CLASS_BOXES = 8  # class medians for the border test need at least th
 BORDER_TOUCH = 0.01  # a box edge within this (normalized) of the image edge touches the border
 OBJECTLAB_CONF = 0.01  # Ultralytics confidence floor for the predictions fed to cleanlab's ObjectLab
 BOXMODEL_MASK_TOP = 12  # foreground masks are computed for this many top flagged boxes per check (report, fg fraction)
+
+# --- pixel checks: box model calibration (pixels2) ---
+BOXMODEL_CALIBRATION_MIN = 20  # held-out corrupted (and original) boxes needed per kind to calibrate scores on them
+BOXMODEL_SMALL_BOXES = 1000  # below this many real boxes the box model's confidence is shrunk (small data over-flags)
+BOXMODEL_SMALL_SHRINK = 2.0  # ... by this × ln(BOXMODEL_SMALL_BOXES / boxes) logits (230 boxes: odds ÷ 19)
