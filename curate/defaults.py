@@ -86,3 +86,17 @@ BOXMODEL_MASK_TOP = 12  # foreground masks are computed for this many top flagge
 BOXMODEL_CALIBRATION_MIN = 20  # held-out corrupted (and original) boxes needed per kind to calibrate scores on them
 BOXMODEL_SMALL_BOXES = 1000  # below this many real boxes the box model's confidence is shrunk (small data over-flags)
 BOXMODEL_SMALL_SHRINK = 2.0  # ... by this × ln(BOXMODEL_SMALL_BOXES / boxes) logits (230 boxes: odds ÷ 19)
+
+# --- background / instance images: curate/backgrounds.py (helper "backgrounds") -----------------------
+BACKGROUND_FRACTION = 0.05  # default --fraction: background images added, as a share of train images
+BACKGROUND_WARN_FRACTION = 0.10  # Ultralytics advises 0-10 % background images: warn above
+BACKGROUND_FG_THRESHOLD = 0.3  # a source pixel with U²-Net-p (normalized) saliency above this is an object to remove
+BACKGROUND_BOX_MARGIN = 0.15  # labelled boxes are grown by this share of their size (+ a few px) before removal
+BACKGROUND_MIN_CROP = 0.35  # a crop's side is at least this share of the source's shorter side (less = too blurry when resized)
+BACKGROUND_MAX_LEFTOVER = 0.15  # a crop may hold at most this share of object pixels (they are inpainted)
+BACKGROUND_MAX_INPAINT = 0.30  # whole-image inpainting only when objects cover at most this share
+BACKGROUND_RESIDUAL_PROB = 0.3  # a candidate pixel is salient when U²-Net-p's raw probability exceeds this
+BACKGROUND_MAX_RESIDUAL = 0.02  # reject a candidate whose salient share exceeds this (an object probably remains)
+BACKGROUND_TRIES_PER_SOURCE = 2  # candidates (different regions) tried from one source image per pass
+INSTANCE_SCALE = (0.25, 0.6)  # a pasted object's longer side, as a share of the canvas's shorter side
+INSTANCE_MIN_FILL = 0.15  # skip a box whose foreground mask fills less than this share of it (mask missed the object)
