@@ -134,10 +134,18 @@ def launch(fo_dataset: "fo.Dataset", view_name: str | None, *, port: int = 5151,
 
 def view_url(session: Any, fo_dataset: "fo.Dataset", view_name: str | None) -> str:
     """The App URL that opens the saved view directly (its slug drops the ``/``)."""
+    if "?" in session.url:  # a proxied App (Colab, Databricks, proxy_url): keep FiftyOne's own URL
+        return session.url
     base = session.url.rstrip("/")
+    if "//0.0.0.0:" in base:  # --remote listens everywhere; a browser elsewhere needs this host's name
+        import socket
+
+        base = base.replace("0.0.0.0", socket.getfqdn())
     url = f"{base}/datasets/{fo_dataset.slug}"
     if view_name:
-        url += f"?view={fo_dataset._get_saved_view_doc(view_name).slug}"
+        import fiftyone.core.utils as fou
+
+        url += f"?view={fou.to_slug(view_name)}"
     return url
 
 
