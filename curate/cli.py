@@ -373,9 +373,64 @@ def train_and_compare(
 
 
 @app.command()
-def run(pipeline: Annotated[Path, typer.Argument(help="A pipeline YAML.")], dataset: DatasetArg) -> None:
-    """Run a whole declarative pipeline of stages."""
-    not_built("run", 9)
+def run(
+    pipeline: Annotated[Path, typer.Argument(help="A pipeline recipe YAML (e.g. pipelines/default.yaml).", show_default=False)],
+    dataset: DatasetArg,
+    profile: Annotated[Optional[str], typer.Option(help="A profile of the recipe (its overrides), e.g. cpu or gpu.")] = None,
+    from_stage: Annotated[Optional[str], typer.Option("--from", help="Force this stage and every later one to run (after a review: --from export).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (which stages run or skip, and why) and write nothing.")] = False,
+    name: Annotated[Optional[str], typer.Option(help="Run name [default: <recipe name>-<dataset name>].")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="STAGE.KEY=VALUE override (repeatable), e.g. train-and-compare.epochs=1.")] = None,
+    reports: Annotated[Path, typer.Option(help="Where run folders go: <reports>/<run>/<stage>/.")] = Path("reports"),
+) -> None:
+    """Run a recipe of stages (audit → review → export → rebalance → backgrounds → train-and-compare), skipping
+    stages whose input and parameters are unchanged; writes reports/<run>/<stage>/manifest.json and summary.html."""
+    from curate import pipeline as pl
+
+    try:
+        recipe = pl.load_recipe(pipeline, profile=profile, overrides=list(set_ or []))
+    except pl.PipelineError as exc:
+        fail(str(exc))
+    ds = load(dataset)
+    try:
+        plan = pl.plan_run(recipe, ds, reports=reports, name=name, from_stage=from_stage)
+    except pl.PipelineError as exc:
+        fail(str(exc))
+    run_name = pl.run_name(recipe, ds, name)
+    t = Table(title=f"plan of {run_name} ({reports / run_name})", title_justify="left")
+    for col in ("stage", "action", "why"):
+        t.add_column(col)
+    style = {"run": "bold green", "skip": "dim", "pause": "bold yellow", "off": "dim"}
+    for p in plan:
+        t.add_row(p.stage, f"[{style[p.action]}]{p.action}[/]", p.reason)
+    out.print(t)
+    if dry_run:
+        out.print("dry run: nothing written")
+        return
+    extra = (f" --profile {profile}" if profile else "") + "".join(f" --set {s}" for s in set_ or []) + (f" --name {name}" if name else "")
+    extra += f" --reports {reports}" if reports != Path("reports") else ""
+    rv = recipe.stages.review
+    review_cmd = f"curate review {dataset}" + (f" --check {rv.check}" if rv and rv.check else "") + (f" --port {rv.port}" if rv and rv.port != 5151 else "") + (" --remote" if rv and rv.remote else "")
+    commands = {"review the flagged boxes": review_cmd, "then continue with": f"curate run {pipeline} {dataset}{extra} --from export"}
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("pipeline", total=None)
+        try:
+            result = pl.run_pipeline(
+                recipe, ds, reports=reports, name=name, from_stage=from_stage,
+                log=lambda m: out.print(m, highlight=False, soft_wrap=True),
+                progress=lambda m: bar.update(task, description=m), commands=commands,
+            )
+        except pl.PipelineError as exc:
+            fail(str(exc))
+    if result.paused:
+        out.print("paused for the review (exit 0): run the two commands above")
+    ran = ", ".join(f"{s} {t:.0f} s" for s, t in result.seconds.items()) or "nothing (every stage up to date)"
+    out.print(f"ran: {ran}")
+    if result.final is not None:
+        out.print(f"dataset: {result.final}")
+    out.print(f"summary: {result.summary}")
 
 
 @app.command()
