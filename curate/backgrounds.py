@@ -117,13 +117,17 @@ def residual_score(bgr: np.ndarray, *, model=None, prob: float | None = None) ->
     return float((saliency(bgr, model=model) > prob).mean())
 
 
-def object_mask(record: ImageRecord, size: tuple[int, int], *, model=None, fg_threshold: float | None = None) -> np.ndarray:
-    """uint8 {0, 1} mask at ``size`` = (w, h): grown boxes ∪ salient foreground, dilated a little."""
+def object_mask(record: ImageRecord, size: tuple[int, int], *, model=None, fg_threshold: float | None = None, salient: bool = True) -> np.ndarray:
+    """uint8 {0, 1} mask at ``size`` = (w, h): grown boxes ∪ salient foreground, dilated a little.
+
+    ``salient=False`` gives the boxes alone (no model run): a cheap lower bound used to skip crowded
+    photos before paying for their U²-Net-p mask.
+    """
     from curate import foreground
 
     w, h = size
     thr = defaults.BACKGROUND_FG_THRESHOLD if fg_threshold is None else fg_threshold
-    fg = foreground.foreground_mask(record, size=size, model=model)
+    fg = foreground.foreground_mask(record, size=size, model=model) if salient else None
     mask = (fg > thr).astype(np.uint8) if fg is not None else np.zeros((h, w), np.uint8)
     m = defaults.BACKGROUND_BOX_MARGIN
     pad = max(2, round(0.01 * max(w, h)))
@@ -346,6 +350,13 @@ def make_backgrounds(
                     dead.add(rec.rel)
                     continue
                 H, W = img.shape[:2]
+                boxes_only = object_mask(rec, (W, H), salient=False)
+                if boxes_only.mean() > defaults.BACKGROUND_MAX_INPAINT and not find_windows(
+                    boxes_only, size[0] / size[1], min_side=defaults.BACKGROUND_MIN_CROP, max_leftover=defaults.BACKGROUND_MAX_LEFTOVER
+                ):
+                    rejected["no object-free region"] += 1  # boxes alone leave no room: skip the model run
+                    dead.add(rec.rel)
+                    continue
                 mask = object_mask(rec, (W, H), model=model)
                 cands = make_candidates(img, mask, size, tries=defaults.BACKGROUND_TRIES_PER_SOURCE + len(used_regions[rec.rel]), rng=rng)
                 cands = [c for c in cands if not any(_iou(tuple(c[1]), tuple(u)) > 0.25 for u in used_regions[rec.rel])]

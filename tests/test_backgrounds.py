@@ -1,0 +1,143 @@
+"""curate backgrounds: real U²-Net-p weights on the bundled sample, real files, the real CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from curate import backgrounds as bg
+from curate import defaults, env
+from curate.cli import app
+from curate.formats.yolo import load_yolo
+
+pytestmark = pytest.mark.skipif(env.u2netp_path() is None, reason="U²-Net-p weights not fetched (make models)")
+
+
+def tree_hash(root: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(root)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def written(sample_dir: Path, tmp_path_factory) -> tuple[Path, str, str]:
+    """One CLI run on the sample (fraction 0.05 of 60 train images = 3, plus 3 instances)."""
+    before = tree_hash(sample_dir)
+    out = tmp_path_factory.mktemp("bg") / "out"
+    res = CliRunner().invoke(app, ["backgrounds", str(sample_dir), "--fraction", "0.05", "--instances", "3", "--out", str(out), "--seed", "1"])
+    assert res.exit_code == 0, res.output
+    return out, before, tree_hash(sample_dir)
+
+
+def test_count_labels_and_layout(written, sample_dir):
+    out, _, _ = written
+    ds_in = load_yolo(sample_dir)
+    ds_out = load_yolo(out)
+    n_train = len(ds_in.split("train"))
+    info = json.loads((out / "backgrounds.json").read_text())
+    bgs = [g for g in info["generated"] if g["kind"] == "background"]
+    assert len(bgs) == round(0.05 * n_train) == 3
+    assert len(ds_out.split("train")) == n_train + 3 + 3
+    for split in ("val", "test"):  # other splits untouched
+        assert len(ds_out.split(split)) == len(ds_in.split(split))
+    for g in bgs:
+        assert g["file"].startswith("bg_") and g["file"].endswith(".jpg")
+        label = out / "labels" / "train" / (Path(g["file"]).stem + ".txt")
+        assert label.read_text() == ""  # a background: empty label file
+        img = cv2.imread(str(out / "images" / "train" / g["file"]))
+        assert img.shape[:2] == (640, 640)  # the dataset's typical size
+    assert (out / "backgrounds_contact.png").stat().st_size > 1000
+
+
+def test_sources_are_train_only(written):
+    out, _, _ = written
+    info = json.loads((out / "backgrounds.json").read_text())
+    for g in info["generated"]:
+        assert g["source"].startswith("train/"), g
+        assert g["similarity"] < 0.90
+
+
+def test_residual_below_threshold_on_written_files(written):
+    """Re-run the foreground model on the JPEGs as written: no salient object left."""
+    out, _, _ = written
+    info = json.loads((out / "backgrounds.json").read_text())
+    for g in info["generated"]:
+        if g["kind"] != "background":
+            continue
+        assert g["residual"] <= defaults.BACKGROUND_MAX_RESIDUAL
+        img = cv2.imread(str(out / "images" / "train" / g["file"]))
+        assert bg.residual_score(img) <= 2 * defaults.BACKGROUND_MAX_RESIDUAL
+
+
+def test_input_unchanged(written):
+    _, before, after = written
+    assert before == after
+
+
+def test_residual_direction():
+    """An object on a plain table scores higher than the plain table alone."""
+    table = np.full((320, 320, 3), (120, 150, 170), np.uint8)
+    table += np.random.default_rng(0).integers(0, 12, table.shape, dtype=np.uint8)
+    with_object = table.copy()
+    cv2.circle(with_object, (160, 170), 70, (30, 40, 220), -1)
+    assert bg.residual_score(with_object) > bg.residual_score(table) + 0.05
+
+
+def test_instance_boxes_on_pasted_object(sample_dir):
+    ds = load_yolo(sample_dir)
+    items, _ = bg.make_instances(ds, 3, seed=0, canvases=None, progress=False)  # plain canvases only
+    assert len(items) == 3
+    for g in items:
+        (lab,) = g.labels
+        x1, y1, x2, y2 = lab.xyxy
+        assert 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1
+        img = g.image.astype(int)
+        h, w = img.shape[:2]
+        X1, Y1, X2, Y2 = round(x1 * w), round(y1 * h), round(x2 * w), round(y2 * h)
+        canvas = img[0, 0] if not (X1 == 0 and Y1 == 0) else img[-1, -1]
+        differs = np.abs(img - canvas).sum(axis=2) > 30
+        outside = differs.copy()
+        outside[Y1:Y2, X1:X2] = False
+        assert outside.sum() == 0  # nothing pasted outside the box
+        inside = differs[Y1:Y2, X1:X2]  # the object touches all four sides of its box
+        assert inside[:2].any() and inside[-2:].any() and inside[:, :2].any() and inside[:, -2:].any()
+        assert inside.mean() > defaults.INSTANCE_MIN_FILL * 0.5
+
+
+def test_warning_above_ten_percent(sample_dir):
+    ds = load_yolo(sample_dir)
+    small = replace(ds, images=ds.split("train")[:8] + ds.split("val"))
+    result = bg.backgrounds(small, fraction=0.25, progress=False)
+    assert any("0–10 %" in w for w in result.warnings)
+    assert bg.backgrounds(small, fraction=0.0, progress=False).warnings == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fraction", "1.5"], "--fraction 1.5 is invalid"),
+        (["--instances", "-2"], "--instances -2 is invalid"),
+    ],
+)
+def test_bad_options_one_line(sample_dir, tmp_path, args, message):
+    res = CliRunner().invoke(app, ["backgrounds", str(sample_dir), "--out", str(tmp_path / "o"), *args])
+    assert res.exit_code == 1
+    assert message in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("inside", ["train", "."])
+def test_refuses_to_write_over_input(sample_dir, inside):
+    before = tree_hash(sample_dir)
+    res = CliRunner().invoke(app, ["backgrounds", str(sample_dir), "--out", str(sample_dir / inside / "bg_out")])
+    assert res.exit_code == 1 and "refusing to write" in res.output
+    assert tree_hash(sample_dir) == before
