@@ -545,11 +545,13 @@ def _features(
     with_mask = masks is not None
     pending: list[np.ndarray] = []
     pending_k: list[int] = []
+    if pixels:  # the feature names (and width) without touching an image
+        pnames = pixel_features(np.zeros((1, P, P, 6 if with_mask else 5), np.float32), with_mask=with_mask)[1]
+        pix = np.full((len(qs), len(pnames)), np.nan, np.float32)
+    cache = FeatureCache(with_mask=with_mask) if pixels and defaults.BOXMODEL_FEATURE_CACHE else None
 
     def flush(pix: np.ndarray | None, pnames: list[str]) -> tuple[np.ndarray, list[str]]:
         f, names = pixel_features(np.stack(pending), with_mask=with_mask)
-        if pix is None:
-            pix = np.full((len(qs), f.shape[1]), np.nan, np.float32)
         pix[pending_k] = f
         pending.clear()
         pending_k.clear()
@@ -567,13 +569,16 @@ def _features(
                 keep[list(q.exclude)] = False
                 geo[k] = geometry_features(q.xyxy, q.cls, b[keep], c[keep], sizes[i], st)
             if pixels:
-                bgr = read_image(rec.path, max_side=defaults.PIXEL_MAX_SIDE)
+                todo = ks
+                if cache is not None:
+                    todo = cache.fill(i, rec, ks, qs, pix)
+                bgr = read_image(rec.path, max_side=defaults.PIXEL_MAX_SIDE) if todo else None
                 if bgr is not None:
                     mask = masks.get(rec.rel) if with_mask else None
                     if with_mask and mask is None:
                         mask = np.zeros(bgr.shape[:2], np.float32)
                     pyramid = image_channels(bgr, mask if with_mask else None)
-                    for k in ks:
+                    for k in todo:
                         pending.append(context_patch(pyramid, qs[k].xyxy))
                         pending_k.append(k)
                 if len(pending) >= 2048:
@@ -581,9 +586,78 @@ def _features(
             bar.advance(task)
         if pending:
             pix, pnames = flush(pix, pnames)
+        if cache is not None:
+            cache.save(qs, pix)
     if pixels and pix is not None:
         return np.concatenate([geo, pix], axis=1), list(GEOM_NAMES) + pnames
     return geo, list(GEOM_NAMES)
+
+
+class FeatureCache:
+    """Pixel features of boxes on disk, per image, keyed by the image's content hash.
+
+    A box's pixel features depend only on the image's bytes and the box, so a re-audit after a label
+    edit recomputes only the boxes that changed (the corruptions are drawn with the same seed, so they
+    repeat too). One array per image: rows of (x1, y1, x2, y2, features), boxes matched to 1e-6.
+    """
+
+    VERSION = 1  # bump when pixel_features or context_patch change
+
+    def __init__(self, *, with_mask: bool) -> None:
+        self.namespace = f"boxfeat-v{self.VERSION}-{defaults.PIXEL_MAX_SIDE}" + ("-mask" if with_mask else "")
+        self.keys: dict[int, str] = {}  # image index → content hash (None when unreadable)
+        self.images: dict[int, list[int]] = {}  # image index → query rows of that image
+        self.cached: dict[int, np.ndarray] = {}
+
+    @staticmethod
+    def _rounded(xyxy: np.ndarray) -> tuple[int, ...]:
+        return tuple(int(v) for v in np.round(np.asarray(xyxy, float) * 1e6))
+
+    def fill(self, i: int, rec: ImageRecord, ks: list[int], qs: list[Query], pix: np.ndarray) -> list[int]:
+        """Copy cached rows of image ``i`` into ``pix``; the query rows still to compute."""
+        from curate import cache
+
+        self.images[i] = ks
+        try:
+            key = cache.file_hash(rec.path)
+        except OSError:
+            return ks
+        self.keys[i] = key
+        arr = cache.load_array(self.namespace, key)
+        if arr is None or arr.ndim != 2 or arr.shape[1] != 4 + pix.shape[1]:
+            return ks
+        self.cached[i] = arr
+        index = {self._rounded(r[:4]): n for n, r in enumerate(arr)}
+        todo = []
+        for k in ks:
+            n = index.get(self._rounded(qs[k].xyxy))
+            if n is None:
+                todo.append(k)
+            else:
+                pix[k] = arr[n, 4:]
+        return todo
+
+    def save(self, qs: list[Query], pix: np.ndarray) -> None:
+        """Write each image's rows back when something new was computed (NaN rows — unreadable — are not kept)."""
+        from curate import cache
+
+        for i, ks in self.images.items():
+            key = self.keys.get(i)
+            if key is None:
+                continue
+            rows = np.concatenate([np.array([qs[k].xyxy for k in ks], np.float64).reshape(-1, 4), pix[ks].astype(np.float64)], axis=1)
+            rows = rows[~np.isnan(rows[:, 4:]).all(axis=1)]
+            old = self.cached.get(i)
+            if old is not None:
+                have = {self._rounded(r[:4]) for r in rows}
+                extra = old[[self._rounded(r[:4]) not in have for r in old]]
+                if not len(extra) and len(rows) == len(old):
+                    continue  # nothing new
+                rows = np.concatenate([rows, extra[-defaults.BOXMODEL_CACHE_KEEP :]], axis=0) if len(extra) else rows
+            try:
+                cache.save_array(self.namespace, key, rows)
+            except OSError:  # a read-only or full cache: features are just recomputed next time
+                pass
 
 
 def _folds(dataset: Dataset, k: int, seed: int) -> np.ndarray:

@@ -86,6 +86,8 @@ BOXMODEL_MASK_TOP = 12  # foreground masks are computed for this many top flagge
 BOXMODEL_CALIBRATION_MIN = 20  # held-out corrupted (and original) boxes needed per kind to calibrate scores on them
 BOXMODEL_SMALL_BOXES = 1000  # below this many real boxes the box model's confidence is shrunk (small data over-flags)
 BOXMODEL_SMALL_SHRINK = 2.0  # ... by this × ln(BOXMODEL_SMALL_BOXES / boxes) logits (230 boxes: odds ÷ 19)
+BOXMODEL_FEATURE_CACHE = True  # cache boxes' pixel features per image content hash (a label edit recomputes only its boxes)
+BOXMODEL_CACHE_KEEP = 200  # ... keeping at most this many no-longer-used boxes per image (other seeds, earlier edits)
 
 # --- background / instance images: curate/backgrounds.py (helper "backgrounds") -----------------------
 BACKGROUND_FRACTION = 0.05  # default --fraction: background images added, as a share of train images

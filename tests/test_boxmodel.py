@@ -195,3 +195,23 @@ def test_heldout_calibration_flags_overwhelming_evidence():
     cal = boxmodel.calibrate_heldout(prob, y, prior, real)
     assert cal["loose"][0] >= 0.5
     assert np.mean(cal["loose"][1:] >= 0.5) <= 0.02
+
+
+def test_pixel_features_are_cached_per_image(scenes, monkeypatch):
+    """A re-run reads every box's pixel features from the cache; an edited box alone is recomputed."""
+    ds = _dataset(scenes)
+    ds.images = ds.images[:4]
+    qs, boxes, classes = boxmodel._queries(ds, np.random.default_rng(0), with_corruptions=True)
+    cold, names = boxmodel._features(ds, qs, boxes, classes, pixels=True, masks=None, progress=False)
+    calls: list[int] = []
+    real = boxmodel.pixel_features
+    monkeypatch.setattr(boxmodel, "pixel_features", lambda p, **kw: (calls.append(len(p)), real(p, **kw))[1])
+    warm, names2 = boxmodel._features(ds, qs, boxes, classes, pixels=True, masks=None, progress=False)
+    assert names2 == names and np.array_equal(cold, warm, equal_nan=True)
+    assert calls == [1]  # only the names probe: no patch was described again
+    calls.clear()
+    qs[0].xyxy = np.clip(qs[0].xyxy + 0.02, 0, 1)
+    edited, _ = boxmodel._features(ds, qs, boxes, classes, pixels=True, masks=None, progress=False)
+    assert calls == [1, 1]  # the names probe and the one edited box
+    assert not np.array_equal(edited[0], cold[0], equal_nan=True)
+    assert np.array_equal(edited[1:], cold[1:], equal_nan=True)
