@@ -1,0 +1,75 @@
+"""curate.env: offline defaults that never override the user, weights lookup, the Ultralytics font."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from curate import env
+
+OFFLINE_VARS = ("YOLO_OFFLINE", "FIFTYONE_DO_NOT_TRACK", "YOLO_CONFIG_DIR", "REMBG_HOME", "U2NET_HOME", "MPLBACKEND")
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No offline variables set and HOME in tmp_path, so nothing is written to the real home."""
+    for var in OFFLINE_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    return tmp_path
+
+
+def test_configure_sets_offline_defaults(clean_env: Path) -> None:
+    env.configure()
+    assert os.environ["YOLO_OFFLINE"] == "1"
+    assert os.environ["FIFTYONE_DO_NOT_TRACK"] == "true"
+    assert os.environ["MPLBACKEND"] == "Agg"
+    yolo = Path(os.environ["YOLO_CONFIG_DIR"])
+    assert yolo.name in {".yolo", "yolo"}
+    assert (yolo / "Ultralytics" / "Arial.ttf").is_file()
+    # rembg's U2NET_HOME must be where u2netp.onnx lies (rembg looks for $U2NET_HOME/u2netp.onnx).
+    assert Path(os.environ["U2NET_HOME"]) == Path(os.environ["REMBG_HOME"]) / "models" / "u2netp"
+
+
+@pytest.mark.parametrize("var", OFFLINE_VARS)
+def test_configure_keeps_user_values(clean_env: Path, monkeypatch: pytest.MonkeyPatch, var: str) -> None:
+    monkeypatch.setenv(var, str(clean_env / "mine"))
+    env.configure()
+    assert os.environ[var] == str(clean_env / "mine")
+
+
+def test_u2netp_path_none_then_found(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = clean_env / "rembg"
+    monkeypatch.setenv("REMBG_HOME", str(home))
+    assert env.u2netp_path() is None
+    weights = home / "models" / "u2netp" / "u2netp.onnx"
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"onnx")
+    assert env.u2netp_path() == weights
+
+
+def test_ensure_font_copies_dejavu_and_keeps_existing(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import matplotlib
+
+    monkeypatch.setenv("YOLO_CONFIG_DIR", str(clean_env / "yolo"))
+    target = clean_env / "yolo" / "Ultralytics"
+    target.mkdir(parents=True)
+    (target / "Arial.ttf").write_bytes(b"user font")
+    env.ensure_font()
+    dejavu = (Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf").read_bytes()
+    assert (target / "Arial.ttf").read_bytes() == b"user font"
+    assert (target / "Arial.Unicode.ttf").read_bytes() == dejavu
+
+
+def test_ultralytics_finds_the_font_without_network(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ultralytics' own check_font must resolve to our copy (it downloads Arial.ttf otherwise)."""
+    monkeypatch.setenv("YOLO_CONFIG_DIR", str(clean_env / "yolo"))
+    env.ensure_font()
+    code = "from ultralytics.utils.checks import check_font; print(check_font('Arial.Unicode.ttf'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=os.environ.copy())
+    assert out.returncode == 0, out.stderr
+    assert Path(out.stdout.strip().splitlines()[-1]) == clean_env / "yolo" / "Ultralytics" / "Arial.Unicode.ttf"
