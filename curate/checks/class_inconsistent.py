@@ -1,0 +1,130 @@
+"""class_inconsistent: the box's crop looks like another class (a swapped label).
+
+No pretrained weights exist offline, so the dataset teaches its own classifier: appearance features of
+every crop (:mod:`curate.crops`: colour, texture, size) plus image context — which other classes the
+image holds (leave-one-out over the box itself) and how much the crop resembles the image's other boxes
+of each class (a swapped box usually sits among correctly labelled siblings of its true class). A
+standardized logistic regression gives out-of-fold probabilities (K folds grouped by image, so no box is
+scored by a model that saw it), and cleanlab's label-quality score on them ranks the boxes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from curate.checks.base import AuditContext
+from curate.findings import Finding
+
+NAME = "class_inconsistent"
+FOLDS = 5  # out-of-fold K (grouped by image)
+MIN_CLASS_INSTANCES = 5  # a class with fewer boxes is too rare to learn: its boxes are not flagged
+CLEAN_FLAG_SHARE = 0.02  # at most this share of boxes may reach score 0.5 (calibration cap)
+RAW_AT_HALF = 0.75  # raw score (1 − cleanlab quality) that maps to 0.5 unless the cap needs more
+
+
+def context_features(appearance: np.ndarray, classes: np.ndarray, num_classes: int) -> np.ndarray:
+    """Per box: other classes present in its image (leave-one-out) and max cosine similarity to them.
+
+    ``appearance`` is one image's (n, D) standardized features, ``classes`` their labels.
+    """
+    n = len(classes)
+    present = np.zeros((n, num_classes), np.float32)
+    sim = np.zeros((n, num_classes), np.float32)
+    if n < 2:
+        return np.hstack([present, sim])
+    unit = appearance / np.maximum(np.linalg.norm(appearance, axis=1, keepdims=True), 1e-6)
+    cos = unit @ unit.T
+    np.fill_diagonal(cos, -np.inf)
+    for k in np.unique(classes):
+        cols = classes == k
+        present[:, k] = cols.sum() - (classes == k)  # count of OTHER boxes of class k
+        best = cos[:, cols].max(axis=1)
+        sim[:, k] = np.where(np.isfinite(best), (best + 1) / 2, 0.0)
+    present = np.minimum(present, 3) / 3
+    return np.hstack([present, sim])
+
+
+def out_of_fold_probs(X: np.ndarray, y: np.ndarray, groups: np.ndarray, num_classes: int, *, seed: int) -> np.ndarray:
+    """(n, num_classes) probabilities, each box predicted by a model trained on other images."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    probs = np.full((len(y), num_classes), 1.0 / num_classes)
+    folds = min(FOLDS, len(np.unique(groups)))
+    if folds < 2:
+        return probs
+    for train, test in GroupKFold(n_splits=folds).split(X, y, groups):
+        if len(np.unique(y[train])) < 2:
+            continue
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=300, random_state=seed))
+        model.fit(X[train], y[train])
+        probs[np.ix_(test, model.classes_)] = model.predict_proba(X[test])
+        missing = np.setdiff1d(np.arange(num_classes), model.classes_)
+        probs[np.ix_(test, missing)] = 0.0
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def calibrate(raw: np.ndarray) -> np.ndarray:
+    """Monotone map of raw scores to [0, 1]: 0.5 at the larger of RAW_AT_HALF and the (1−cap) quantile.
+
+    Ranking is unchanged; threshold 0.5 flags at most ~CLEAN_FLAG_SHARE of boxes.
+    """
+    if len(raw) == 0:
+        return raw
+    t = float(max(RAW_AT_HALF, np.quantile(raw, 1 - CLEAN_FLAG_SHARE)))
+    t = min(t, 0.999)
+    low = 0.5 * raw / t
+    high = 0.5 + 0.5 * (raw - t) / (1 - t)
+    return np.clip(np.where(raw < t, low, high), 0.0, 1.0)
+
+
+def run(ctx: AuditContext) -> list[Finding]:
+    ds = ctx.dataset
+    boxes = [(r, lb) for r, lb in ds.boxes()]
+    if not boxes:
+        return []
+    y = np.array([lb.class_id for _, lb in boxes])
+    num_classes = max(len(ds.names), int(y.max()) + 1)
+    counts = np.bincount(y, minlength=num_classes)
+    if ctx.fast or (counts > 0).sum() < 2:
+        return [Finding(r.split, r.rel, NAME, 0.0, "single class: nothing to swap with" if not ctx.fast else "skipped (--fast)", line=lb.line) for r, lb in boxes]
+
+    from curate.crops import dataset_features
+
+    per_image = ctx.shared.get("crop_features")
+    if per_image is None:
+        per_image = dataset_features(ds)
+        ctx.shared["crop_features"] = per_image
+    A = np.vstack([f for f in per_image if len(f)]).astype(np.float32)
+    mu, sd = A.mean(0), A.std(0) + 1e-6
+    ctx_rows, groups = [], []
+    for gi, (record, feats) in enumerate(zip(ds.images, per_image)):
+        if not record.labels:
+            continue
+        cls = np.array([lb.class_id for lb in record.labels])
+        ctx_rows.append(context_features((feats - mu) / sd, cls, num_classes))
+        groups += [gi] * len(cls)
+    X = np.hstack([A, np.vstack(ctx_rows)])
+
+    from cleanlab.rank import get_label_quality_scores
+
+    probs = out_of_fold_probs(X, y, np.array(groups), num_classes, seed=ctx.seed)
+    quality = get_label_quality_scores(y, probs, method="self_confidence")
+    scores = calibrate(1.0 - quality)
+    rare = counts[y] < MIN_CLASS_INSTANCES
+    out = []
+    for i, (record, lb) in enumerate(boxes):
+        label = ds.class_name(lb.class_id)
+        p = probs[i].copy()
+        p[lb.class_id] = -1
+        k = int(p.argmax())
+        score = 0.0 if rare[i] else float(scores[i])
+        if rare[i]:
+            msg = f"class '{label}' has {counts[lb.class_id]} boxes (< {MIN_CLASS_INSTANCES}): too rare to judge"
+        else:
+            msg = f"looks like '{ds.class_name(k)}' (p={probs[i, k]:.2f}), labelled '{label}' (p={probs[i, lb.class_id]:.2f})"
+        data = {"suggested": ds.class_name(k), "p_label": round(float(probs[i, lb.class_id]), 4), "p_suggested": round(float(probs[i, k]), 4)}
+        out.append(Finding(record.split, record.rel, NAME, score, msg, line=lb.line, data=data))
+    return out

@@ -1,0 +1,69 @@
+"""class_inconsistent on generated shapes: class 0 red squares, class 1 blue circles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from curate.checks import class_inconsistent
+from curate.checks.base import AuditContext
+from curate.dataset import Dataset, ImageRecord, Label
+
+
+def _shapes_dataset(tmp_path: Path, *, swap: bool, n_images: int = 30, single_class: bool = False) -> Dataset:
+    rng = np.random.default_rng(0)
+    images = []
+    for i in range(n_images):
+        img = np.full((128, 128, 3), 200, np.uint8)
+        labels = []
+        for j, (cx, cy) in enumerate([(32, 32), (96, 32), (32, 96), (96, 96)]):
+            cls = 0 if single_class else (j + i) % 2
+            r = int(rng.integers(12, 18))
+            if cls == 0:
+                cv2.rectangle(img, (cx - r, cy - r), (cx + r, cy + r), (0, 0, 230), -1)
+            else:
+                cv2.circle(img, (cx, cy), r, (230, 0, 0), -1)
+            labels.append(Label(cls, cx / 128, cy / 128, 2.2 * r / 128, 2.2 * r / 128, line=j + 1))
+        if swap and i == 0:  # a blue circle labelled 'square'
+            k = next(j for j, lb in enumerate(labels) if lb.class_id == 1)
+            lb = labels[k]
+            labels[k] = Label(0, lb.cx, lb.cy, lb.w, lb.h, line=lb.line)
+        path = tmp_path / f"img{i:03d}.png"
+        cv2.imwrite(str(path), img)
+        images.append(ImageRecord("train", path, path.name, None, labels))
+    return Dataset(tmp_path, "shapes", ["square", "circle"], images)
+
+
+def test_swapped_box_scores_highest(tmp_path: Path) -> None:
+    ds = _shapes_dataset(tmp_path, swap=True)
+    findings = class_inconsistent.run(AuditContext(ds))
+    assert len(findings) == ds.num_boxes
+    swapped = next(f for f in findings if f.image == "img000.png" and f.data["p_label"] < 0.5)
+    others = [f.score for f in findings if f is not swapped]
+    assert swapped.score > max(others)
+    assert swapped.score >= 0.5
+    assert swapped.data["suggested"] == "circle"
+    assert "looks like 'circle'" in swapped.message
+    assert np.mean([s >= 0.5 for s in others]) <= 0.03
+
+
+def test_clean_data_few_flags(tmp_path: Path) -> None:
+    findings = class_inconsistent.run(AuditContext(_shapes_dataset(tmp_path, swap=False)))
+    assert sum(f.score >= 0.5 for f in findings) <= 0.03 * len(findings)
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_single_class_or_fast_scores_zero(tmp_path: Path, fast: bool) -> None:
+    ds = _shapes_dataset(tmp_path, swap=False, n_images=6, single_class=not fast)
+    findings = class_inconsistent.run(AuditContext(ds, fast=fast))
+    assert len(findings) == ds.num_boxes and all(f.score == 0.0 for f in findings)
+
+
+def test_calibrate_is_monotone_and_caps_flags() -> None:
+    raw = np.linspace(0, 1, 1001)
+    cal = class_inconsistent.calibrate(raw)
+    assert np.all(np.diff(cal) >= 0) and cal.min() >= 0 and cal.max() <= 1
+    assert (cal >= 0.5).mean() <= 0.03
