@@ -1,40 +1,44 @@
-"""Image-level checks: files a trainer cannot read as the labeller saw them."""
+"""Image-level checks: files a trainer can't read as they are, and photos whose EXIF rotation lies.
+
+``corrupt_image``: unreadable, truncated, zero-byte, or named with the wrong extension (the bytes are a
+PNG, the name says .jpg) — Ultralytics skips or mis-reads these. ``exif_rotated``: an EXIF orientation
+other than 1 means viewers show the photo rotated while the pixels are stored unrotated; boxes drawn on
+the rotated view won't match what a trainer sees (Roboflow strips EXIF for this reason).
+"""
 
 from __future__ import annotations
 
 from curate.checks.base import AuditContext
 from curate.findings import Finding
+from curate.hashing import Signature, image_signatures
 
 NAME = "corrupt_image"
 NAMES = ("corrupt_image", "exif_rotated")
-
-_STATUS = {
-    "zero_bytes": (1.0, "zero-byte file: nothing to train on"),
-    "unreadable": (1.0, "unreadable image: no decoder accepts it"),
-    "truncated": (0.9, "truncated/corrupt image (no end marker): the bottom is missing; Ultralytics re-saves such JPEGs in place"),
-}
+#: How sure each decode status is a real problem (score).
+STATUS_SCORE = {"ok": 0.0, "empty": 1.0, "unreadable": 1.0, "truncated": 0.9, "wrong_extension": 0.6}
+ORIENTATION_WORDS = {2: "mirrored", 3: "rotated 180°", 4: "flipped vertically", 5: "transposed", 6: "rotated 90° clockwise", 7: "transversed", 8: "rotated 90° counter-clockwise"}
 
 
-def _signatures(ctx: AuditContext):
-    from curate.hashing import image_signatures
-
+def signatures(ctx: AuditContext) -> dict[str, Signature]:
+    """The run's image signatures, computed once and shared with near_duplicate (ctx.shared)."""
     if "signatures" not in ctx.shared:
         ctx.shared["signatures"] = image_signatures(ctx.dataset)
     return ctx.shared["signatures"]
 
 
 def run(ctx: AuditContext) -> list[Finding]:
-    sigs = _signatures(ctx)
+    sigs = signatures(ctx)
     out: list[Finding] = []
-    for r in ctx.dataset.images:
-        s = sigs[r.rel]
-        score, msg = _STATUS.get(s.status, (0.0, "image reads cleanly"))
-        if score == 0.0 and not s.ext_ok:
-            score, msg = 0.6, f"extension {r.path.suffix!r} but the bytes are {s.format.upper()}: some tools trust the name"
-        out.append(Finding(r.split, r.rel, "corrupt_image", score, f"{r.rel}: {msg}", data={"status": s.status}))
-        rot = s.orientation not in (0, 1)
-        out.append(Finding(r.split, r.rel, "exif_rotated", 0.9 if rot else 0.0,
-                           f"{r.rel}: EXIF orientation {s.orientation}: boxes drawn on the rotated view won't match "
-                           "what a trainer sees" if rot else f"{r.rel}: no EXIF rotation",
-                           data={"orientation": s.orientation}))
+    for record in ctx.dataset.images:
+        sig = sigs[record.rel]
+        score = STATUS_SCORE.get(sig.status, 1.0)
+        out.append(Finding(record.split, record.rel, "corrupt_image", score, sig.detail or "decodes fine", data={"status": sig.status}))
+        rotated = sig.orientation not in (0, 1)
+        words = ORIENTATION_WORDS.get(sig.orientation, f"orientation {sig.orientation}")
+        msg = (
+            f"EXIF orientation {sig.orientation} ({words}): viewers show it turned, trainers read the stored pixels; boxes drawn on the turned view won't match"
+            if rotated
+            else "no EXIF rotation"
+        )
+        out.append(Finding(record.split, record.rel, "exif_rotated", 0.8 if rotated else 0.0, msg, data={"orientation": sig.orientation}))
     return out
