@@ -229,10 +229,9 @@ def roboflow_base(stem: str) -> str:
 
 def _thumb_of(bgr: np.ndarray) -> np.ndarray:
     """The same normalized 32×32 thumbnail as :func:`curate.hashing.compute_signature`, from pixels."""
-    from curate import hashing
-
+    side = _THUMB
     g = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-    t = cv2.resize(g, (hashing.THUMB, hashing.THUMB), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+    t = cv2.resize(g, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
     t -= t.mean()
     n = float(np.linalg.norm(t))
     return t / n if n > 1e-6 else t
@@ -242,10 +241,11 @@ class HeldOut:
     """Thumbnails of val/test images: the similarity of anything to the nearest of them."""
 
     def __init__(self, records: list[ImageRecord]) -> None:
-        from curate import hashing
-
-        sigs = [hashing.compute_signature(r) for r in records]
-        thumbs = [s.thumb for s in sigs if s.thumb is not None]
+        thumbs = []
+        for r in records:
+            img = cv2.imread(str(r.path), cv2.IMREAD_REDUCED_COLOR_4)  # as curate.hashing decodes: fast
+            if img is not None:
+                thumbs.append(_thumb_of(img))
         self.matrix = np.stack(thumbs) if thumbs else np.zeros((0, 32 * 32), np.float32)
         self.bases = {roboflow_base(r.stem) for r in records}
 
@@ -383,10 +383,17 @@ def make_backgrounds(
     return out, dict(rejected)
 
 
-def _near() -> float:
-    from curate import hashing
+_THUMB = 32  # curate.hashing.THUMB: the same 32×32 correlation thumbnails as the near-duplicate check
 
-    return hashing.NEAR_DUPLICATE_SIMILARITY
+
+def _near() -> float:
+    """curate.hashing's near-duplicate similarity (0.90), read at run time so both stay in step."""
+    try:
+        from curate import hashing
+
+        return float(hashing.NEAR_DUPLICATE_SIMILARITY)
+    except (ImportError, AttributeError):
+        return 0.90
 
 
 def make_instances(
