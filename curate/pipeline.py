@@ -418,16 +418,16 @@ def plan_run(recipe: Recipe, dataset: Dataset, *, reports: Path = Path("reports"
             continue
         if i >= from_idx:
             plans.append(StagePlan(stage, "run", f"--from {STAGES[from_idx]}"))
-            upstream_runs = True
+            upstream_runs = upstream_runs or stage in DATASET_STAGES
             continue
-        if upstream_runs:
-            plans.append(StagePlan(stage, "run", "an earlier stage runs"))
+        if upstream_runs and stage not in ("audit", "export"):
+            plans.append(StagePlan(stage, "run", "an earlier stage rewrites its input"))
             continue
         fp = _input_fingerprint(stage, dataset, current)
         reason = why_run(read_manifest(run_dir, stage), fp, _stage_params(recipe, stage))
         if reason:
             plans.append(StagePlan(stage, "run", reason))
-            upstream_runs = True
+            upstream_runs = upstream_runs or stage in DATASET_STAGES
             continue
         plans.append(StagePlan(stage, "skip", "input and parameters unchanged"))
         if stage in DATASET_STAGES:
