@@ -50,10 +50,6 @@ def load(path: Path):
     return ds
 
 
-def not_built(command: str, issue: int) -> None:
-    fail(f"`curate {command}` is not built yet (see issue #{issue})", code=2)
-
-
 @app.callback(invoke_without_command=True)
 def main(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False) -> None:
     from curate import env

@@ -57,14 +57,6 @@ def test_missing_dataset_is_one_line_error(tmp_path: Path) -> None:
     assert "no such file or folder" in result.output and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("command", [["backgrounds", "x"], ["history"]])
-def test_unbuilt_commands_say_so(command: list[str]) -> None:
-    result = runner.invoke(app, command)
-    if "not built yet" not in result.output:
-        pytest.skip(f"`curate {command[0]}` is built now")
-    assert result.exit_code == 2
-
-
 def test_audit_writes_findings_with_exact_columns(tmp_path: Path) -> None:
     root = _tree(tmp_path / "ds")
     out = tmp_path / "out"
