@@ -79,7 +79,7 @@ def main() -> None:
     lines = [f"Command: `.venv/bin/python benchmarks/compare_food.py --epochs {args.epochs} --imgsz {args.imgsz} "
              f"--fraction {args.fraction}` (2 shared CPU cores, torch CPU; total wall time {wall / 60:.1f} min).", ""]
     lines += ["BEFORE = food-ingredients as exported (36 classes); AFTER = the same images keeping only "
-              f"{', '.join(KEEP)} (class surgery). Test = the export's test split; the bootstrap is on the 6 shared classes.", ""]
+              f"{', '.join(KEEP)} (class surgery). Test = AFTER's test split (the export's 190 test images, labelled with the 6 kept classes); the bootstrap is on those 6 shared classes.", ""]
     for run in result.runs:
         secs = epoch_seconds(run.run_dir)
         n_train = int(round(len(before.split('train')) * args.fraction))
