@@ -253,7 +253,7 @@ def export(
 def rebalance(
     dataset: DatasetArg,
     out_dir: Annotated[Path, typer.Option("--out", help="A new output folder (must not exist, or be empty).", show_default=False)],
-    split: Annotated[str, typer.Option(help="Train/val[/test] percentages summing to 100 (2 ratios: train/val).")] = "80/10/10",
+    split: Annotated[str, typer.Option(help="Train/val/test percentages summing to 100, or 2 ratios for train/val only.")] = "80/10/10",
     seed: Annotated[int, typer.Option(help="Seed of every random choice: same seed, same output.")] = 0,
     keep_classes: Annotated[Optional[str], typer.Option(help="Keep only these classes (comma-separated names).")] = None,
     drop_class: Annotated[Optional[list[str]], typer.Option(help="Drop this class (repeatable).")] = None,

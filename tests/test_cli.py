@@ -51,6 +51,13 @@ def test_info_counts(tmp_path: Path) -> None:
     assert "wrong field count" in result.output
 
 
+@pytest.mark.parametrize("command", ["info", "audit", "review", "export", "rebalance", "backgrounds", "train-and-compare", "run", "history"])
+def test_every_command_has_help(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"], terminal_width=120)
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
 def test_missing_dataset_is_one_line_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["info", str(tmp_path / "nope")])
     assert result.exit_code == 1
