@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,11 @@ def file_hash(path: Path, *, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def _unique() -> str:
+    """A temp-file suffix no other process or thread writing the same key can share."""
+    return f"{os.getpid()}-{threading.get_ident()}"
+
+
 def _path(namespace: str, key: str, ext: str) -> Path:
     p = cache_root() / namespace / key[:2] / f"{key}.{ext}"
     p.parent.mkdir(parents=True, exist_ok=True)
@@ -48,7 +54,7 @@ def load_array(namespace: str, key: str) -> np.ndarray | None:
 
 def save_array(namespace: str, key: str, value: np.ndarray) -> None:
     p = _path(namespace, key, "npy")
-    tmp = p.with_suffix(f".tmp{os.getpid()}.npy")
+    tmp = p.with_suffix(f".tmp{_unique()}.npy")
     np.save(tmp, value, allow_pickle=False)
     os.replace(tmp, p)
 
@@ -65,6 +71,6 @@ def load_json(namespace: str, key: str) -> Any | None:
 
 def save_json(namespace: str, key: str, value: Any) -> None:
     p = _path(namespace, key, "json")
-    tmp = p.with_suffix(f".tmp{os.getpid()}.json")
+    tmp = p.with_suffix(f".tmp{_unique()}.json")
     tmp.write_text(json.dumps(value))
     os.replace(tmp, p)

@@ -377,6 +377,8 @@ def _check_image_header(record: ImageRecord, ds: Dataset) -> None:
             record._size = im.size
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         ds.findings.append(Finding(record.split, record.rel, "format", 1.0, f"unreadable image: {exc}"))
+    except Exception as exc:  # noqa: BLE001 — a PIL plugin (Ultralytics registers HEIF) may raise anything
+        ds.findings.append(Finding(record.split, record.rel, "format", 1.0, f"unreadable image: {type(exc).__name__}: {exc}"))
 
 
 def _orphan_labels(label_dirs: set[Path], seen: set[Path], root: Path, ds: Dataset) -> None:
