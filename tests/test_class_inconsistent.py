@@ -67,3 +67,15 @@ def test_calibrate_is_monotone_and_caps_flags() -> None:
     cal = class_inconsistent.calibrate(raw)
     assert np.all(np.diff(cal) >= 0) and cal.min() >= 0 and cal.max() <= 1
     assert (cal >= 0.5).mean() <= 0.03
+
+
+def test_class_seen_in_one_image_is_not_judged(tmp_path: Path) -> None:
+    """All 'triangle' boxes sit in one image (a shelf of one product): held out by image, the model never
+    saw the class, so its boxes must not be flagged as swapped — they were, before this rule."""
+    ds = _shapes_dataset(tmp_path, swap=False)
+    ds.names.append("triangle")
+    first = ds.images[0]
+    first.labels = [Label(2, lb.cx, lb.cy, lb.w, lb.h, line=lb.line) for lb in first.labels]  # 4 boxes, 1 image
+    findings = class_inconsistent.run(AuditContext(ds))
+    tri = [f for f in findings if f.image == first.rel]
+    assert len(tri) == 4 and all(f.score < 0.5 and "too rare to judge" in f.message for f in tri)

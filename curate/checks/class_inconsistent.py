@@ -18,6 +18,7 @@ from curate.findings import Finding
 NAME = "class_inconsistent"
 FOLDS = 5  # out-of-fold K (grouped by image)
 MIN_CLASS_INSTANCES = 5  # a class with fewer boxes is too rare to learn: its boxes are not flagged
+MIN_CLASS_IMAGES = 3  # a class seen in fewer images can't be judged out-of-fold by image (its only image is held out)
 CLEAN_FLAG_SHARE = 0.02  # at most this share of boxes may reach score 0.5 (calibration cap)
 RAW_AT_HALF = 0.75  # raw score (1 − cleanlab quality) that maps to 0.5 unless the cap needs more
 
@@ -113,7 +114,11 @@ def run(ctx: AuditContext) -> list[Finding]:
     probs = out_of_fold_probs(X, y, np.array(groups), num_classes, seed=ctx.seed)
     quality = get_label_quality_scores(y, probs, method="self_confidence")
     scores = calibrate(1.0 - quality)
-    rare = counts[y] < MIN_CLASS_INSTANCES
+    images_of = np.zeros(num_classes, int)
+    for record in ds.images:
+        for c in {lb.class_id for lb in record.labels}:
+            images_of[c] += 1
+    rare = (counts[y] < MIN_CLASS_INSTANCES) | (images_of[y] < MIN_CLASS_IMAGES)
     out = []
     for i, (record, lb) in enumerate(boxes):
         label = ds.class_name(lb.class_id)
@@ -122,7 +127,10 @@ def run(ctx: AuditContext) -> list[Finding]:
         k = int(p.argmax())
         score = 0.0 if rare[i] else float(scores[i])
         if rare[i]:
-            msg = f"class '{label}' has {counts[lb.class_id]} boxes (< {MIN_CLASS_INSTANCES}): too rare to judge"
+            msg = (
+                f"class '{label}' has {counts[lb.class_id]} boxes in {images_of[lb.class_id]} image(s) "
+                f"(< {MIN_CLASS_INSTANCES} boxes or < {MIN_CLASS_IMAGES} images): too rare to judge"
+            )
         else:
             msg = f"looks like '{ds.class_name(k)}' (p={probs[i, k]:.2f}), labelled '{label}' (p={probs[i, lb.class_id]:.2f})"
         data = {"suggested": ds.class_name(k), "p_label": round(float(probs[i, lb.class_id]), 4), "p_suggested": round(float(probs[i, k]), 4)}
