@@ -26,6 +26,8 @@ Pixel evidence, per box, from a 2×-context patch (the box plus half its size on
 
 from __future__ import annotations
 
+import warnings
+
 import logging
 import time
 from dataclasses import dataclass, field
@@ -397,7 +399,9 @@ def pixel_features(patches: np.ndarray, *, with_mask: bool) -> tuple[np.ndarray,
     for side in SIDES:
         add(f"p_edge_{side}", edge[side] / (np.nan_to_num(gbox) + 1e-3))
     # object-ness profiles: extent vs edges, runs (several objects side by side)
-    scale = np.nanmedian(np.where(valid > 0, obj, np.nan).reshape(n, -1), axis=1)
+    with warnings.catch_warnings():  # a patch with no valid pixel has an all-NaN row: expected, handled below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        scale = np.nanmedian(np.where(valid > 0, obj, np.nan).reshape(n, -1), axis=1)
     scale = np.nan_to_num(scale, nan=1.0) + 1e-3
     objn = obj / scale[:, None, None]
     colp = objn[:, M : P - M, :].mean(axis=1)  # N×P column profile over the box's rows
