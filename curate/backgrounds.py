@@ -41,7 +41,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from curate import defaults
+from curate import defaults, hashing
 from curate.dataset import Dataset, ImageRecord, Label
 
 log = logging.getLogger(__name__)
@@ -228,13 +228,8 @@ def roboflow_base(stem: str) -> str:
 
 
 def _thumb_of(bgr: np.ndarray) -> np.ndarray:
-    """The same normalized 32×32 thumbnail as :func:`curate.hashing.compute_signature`, from pixels."""
-    side = _THUMB
-    g = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-    t = cv2.resize(g, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
-    t -= t.mean()
-    n = float(np.linalg.norm(t))
-    return t / n if n > 1e-6 else t
+    """The same normalized thumbnail as :func:`curate.hashing.compute_signature`, from pixels."""
+    return hashing.normalized_thumbnail(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
 
 
 class HeldOut:
@@ -246,7 +241,7 @@ class HeldOut:
             img = cv2.imread(str(r.path), cv2.IMREAD_REDUCED_COLOR_4)  # as curate.hashing decodes: fast
             if img is not None:
                 thumbs.append(_thumb_of(img))
-        self.matrix = np.stack(thumbs) if thumbs else np.zeros((0, 32 * 32), np.float32)
+        self.matrix = np.stack(thumbs) if thumbs else np.zeros((0, hashing.THUMB**2), np.float32)
         self.bases = {roboflow_base(r.stem) for r in records}
 
     def similarity(self, thumb: np.ndarray) -> float:
@@ -383,17 +378,11 @@ def make_backgrounds(
     return out, dict(rejected)
 
 
-_THUMB = 32  # curate.hashing.THUMB: the same 32×32 correlation thumbnails as the near-duplicate check
 
 
 def _near() -> float:
-    """curate.hashing's near-duplicate similarity (0.90), read at run time so both stay in step."""
-    try:
-        from curate import hashing
-
-        return float(hashing.NEAR_DUPLICATE_SIMILARITY)
-    except (ImportError, AttributeError):
-        return 0.90
+    """curate.hashing's near-duplicate similarity, so both checks stay in step."""
+    return float(hashing.NEAR_DUPLICATE_SIMILARITY)
 
 
 def make_instances(

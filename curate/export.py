@@ -19,7 +19,7 @@ from pathlib import Path
 
 from curate.dataset import Dataset
 from curate.fo import CHANGE_KINDS, Change, audit_tag, default_name, fingerprint, from_fiftyone, ok_labels, to_fiftyone
-from curate.formats.yolo import _unique, check_output_dir, save_yolo
+from curate.formats.yolo import check_output_dir, output_image_paths, save_yolo
 
 #: Sidecar with the labels a reviewer marked ``ok`` (relative to the dataset root).
 OK_FILE = "curate_ok.json"
@@ -73,12 +73,7 @@ def export_reviewed(dataset: Dataset, out: Path, *, overwrite: bool = False) -> 
 
 def new_rels(reviewed: Dataset) -> dict[str, str]:
     """Each record's ``rel`` → its image path relative to the exported folder (as save_yolo names it)."""
-    used: set[Path] = set()
-    out: dict[str, str] = {}
-    for r in reviewed.images:
-        dst = _unique(Path("images") / r.split / r.path.name, used)
-        out[r.rel] = dst.as_posix()
-    return out
+    return {r.rel: dst.as_posix() for r, dst in zip(reviewed.images, output_image_paths(reviewed))}
 
 
 def _ok_marks(fo_dataset, original: Dataset, reviewed: Dataset, changes: list[Change]) -> list[dict]:

@@ -87,10 +87,17 @@ def _thumb(data: bytes, *, full_size: tuple[int, int] | None) -> tuple[np.ndarra
         size = (img.shape[1], img.shape[0])
     else:
         size = full_size or (img.shape[1] * 4, img.shape[0] * 4)
-    t = cv2.resize(img, (THUMB, THUMB), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+    return normalized_thumbnail(img), size
+
+
+def normalized_thumbnail(gray: np.ndarray) -> np.ndarray:
+    """THUMB×THUMB grey thumbnail, mean removed, unit norm: dot products of two are their correlation."""
+    import cv2
+
+    t = cv2.resize(gray, (THUMB, THUMB), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
     t -= t.mean()
     n = float(np.linalg.norm(t))
-    return (t / n if n > 1e-6 else t), size
+    return t / n if n > 1e-6 else t
 
 
 def compute_signature(record: ImageRecord) -> Signature:

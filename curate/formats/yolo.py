@@ -442,9 +442,8 @@ def save_yolo(dataset: Dataset, out: str | Path, *, overwrite: bool = False) -> 
     """
     out = check_output_dir(Path(out), [dataset.root], overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    used: set[Path] = set()
-    for record in dataset.images:
-        image_dst = _unique(out / "images" / record.split / record.path.name, used)
+    for record, image_rel in zip(dataset.images, output_image_paths(dataset)):
+        image_dst = out / image_rel
         label_dst = out / "labels" / record.split / (image_dst.stem + ".txt")
         image_dst.parent.mkdir(parents=True, exist_ok=True)
         label_dst.parent.mkdir(parents=True, exist_ok=True)
@@ -455,6 +454,15 @@ def save_yolo(dataset: Dataset, out: str | Path, *, overwrite: bool = False) -> 
             shutil.copyfile(record.label_path, label_dst)
     write_data_yaml(out, dataset.names, [s for s in dataset.splits])
     return out
+
+
+def output_image_paths(dataset: Dataset) -> list[Path]:
+    """Where :func:`save_yolo` puts each image (relative to the output folder), in ``dataset.images`` order.
+
+    ``images/<split>/<file name>``, with ``_1``, ``_2``… added when two images of a split share a name.
+    """
+    used: set[Path] = set()
+    return [_unique(Path("images") / r.split / r.path.name, used) for r in dataset.images]
 
 
 def write_data_yaml(out: Path, names: list[str], splits: list[str]) -> Path:
@@ -493,5 +501,6 @@ __all__ = [
     "save_yolo",
     "check_output_dir",
     "write_data_yaml",
+    "output_image_paths",
     "SPLITS",
 ]
