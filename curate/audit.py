@@ -11,7 +11,7 @@ import difflib
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -147,7 +147,7 @@ def score_dataset(
                 errors[module] = f"{type(exc).__name__}: {exc}"
                 found = []
             else:
-                cache.save_json("audit", key, [asdict(f) for f in found])
+                cache.save_json("audit", key, [f.to_dict() for f in found])
         timings[module] = time.perf_counter() - t0
         scores.extend(found)
     return scores, timings, errors
@@ -209,6 +209,10 @@ def run_audit(
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx = AuditContext(dataset, params=params or {}, fast=fast, model=model)
     t0 = time.perf_counter()
+    if fiftyone:
+        from curate.fo import start_loading
+
+        loading = start_loading(dataset)  # the database starts and the samples load while the checks run
     scores, timings, errors = score_dataset(ctx, only=only, use_cache=use_cache, on_check=on_check)
     findings = sort_findings(drop_ok(list(dataset.findings) + apply_thresholds(scores, ctx), load_ok_marks(dataset)))
     result = AuditResult(dataset, findings, scores, out_dir, timings, errors)
@@ -218,9 +222,9 @@ def run_audit(
         write_csv(sort_findings(scores), out_dir / "all_scores.csv")
     if fiftyone:
         t = time.perf_counter()
-        from curate.fo import tag_findings, to_fiftyone
+        from curate.fo import finish_loading, tag_findings
 
-        fo_dataset = to_fiftyone(dataset)
+        fo_dataset = finish_loading(loading, dataset)
         tag_findings(fo_dataset, findings)
         result.fiftyone_name = fo_dataset.name
         timings["fiftyone"] = time.perf_counter() - t

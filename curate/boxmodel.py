@@ -208,6 +208,58 @@ def geometry_features(q: np.ndarray, cls: int, ctx: np.ndarray, ctx_cls: np.ndar
     return np.asarray(f, np.float32)
 
 
+def geometry_features_batch(
+    qs: np.ndarray, cls: np.ndarray, keep: np.ndarray, ctx: np.ndarray, ctx_cls: np.ndarray, size: tuple[int, int], st: ClassStats
+) -> np.ndarray:
+    """:func:`geometry_features` of many boxes of one image at once (the same numbers, as a test checks).
+
+    ``qs`` (m, 4) normalized xyxy with classes ``cls`` (m,); ``keep`` (m, n) says which of the image's
+    boxes ``ctx`` (n, 4) count as each query's neighbours (not itself, not the boxes a merge removed).
+    One call per image instead of one per box: the per-box version was 3 s of ``--fast`` on food.
+    """
+    W, H = size
+    s = np.array([W, H, W, H], float)
+    qp = qs.astype(float) * s
+    w, h = np.maximum(qp[:, 2] - qp[:, 0], 1e-3), np.maximum(qp[:, 3] - qp[:, 1], 1e-3)
+    lw, lh = np.log(w), np.log(h)
+    la = lw + lh
+    out = np.zeros((len(qs), len(GEOM_NAMES)), np.float64)
+    out[:, 0] = lw - st.logw[cls]
+    out[:, 1] = lh - st.logh[cls]
+    out[:, 2] = la - st.loga[cls]
+    out[:, 3] = (lw - lh) - st.logr[cls]
+    out[:, 4] = (la - st.loga[cls]) / st.sd_loga[cls]
+    out[:, 5] = np.log(w * h / (W * H))
+    out[:, 12] = np.nan
+    if len(ctx):
+        cp = ctx.astype(float) * s
+        ix = np.clip(np.minimum(cp[None, :, 2], qp[:, None, 2]) - np.maximum(cp[None, :, 0], qp[:, None, 0]), 0, None)
+        iy = np.clip(np.minimum(cp[None, :, 3], qp[:, None, 3]) - np.maximum(cp[None, :, 1], qp[:, None, 1]), 0, None)
+        inter = ix * iy
+        ca = np.maximum((cp[:, 2] - cp[:, 0]) * (cp[:, 3] - cp[:, 1]), 1e-6)
+        qa = (w * h)[:, None]
+        iou = inter / (ca[None, :] + qa - inter)
+        inside = inter / ca[None, :] >= 0.7
+        same = (ctx_cls[None, :] == cls[:, None]) & keep
+        out[:, 6] = np.sum(inside & same, axis=1)
+        out[:, 7] = np.sum(inside & keep, axis=1)
+        out[:, 8] = np.minimum(np.sum(np.where(same, inter, 0.0), axis=1) / (w * h), 2.0)
+        out[:, 9] = np.max(np.where(same, iou, 0.0), axis=1)
+        out[:, 10] = np.max(np.where(keep, iou, 0.0), axis=1)
+        out[:, 11] = same.sum(axis=1)
+        has = same.any(axis=1)
+        if has.any():  # median log-area of each query's same-class siblings (nanmedian: one call, not one per box)
+            sib = np.where(same[has], np.log(ca)[None, :], np.nan)
+            out[has, 12] = la[has] - np.nanmedian(sib, axis=1)
+        out[:, 13] = keep.sum(axis=1)
+        out[:, 18] = np.sum(same & (inter > 0), axis=1)
+    out[:, 14] = qs[:, 0]
+    out[:, 15] = qs[:, 1]
+    out[:, 16] = 1 - qs[:, 2]
+    out[:, 17] = 1 - qs[:, 3]
+    return out.astype(np.float32)
+
+
 # --------------------------------------------------------------------------------------------------
 # pixel features
 # --------------------------------------------------------------------------------------------------
@@ -566,12 +618,12 @@ def _features(
         for i, ks in by_image.items():
             rec = dataset.images[i]
             b, c = boxes[i], classes[i]
-            keep_all = np.ones(len(b), bool)
-            for k in ks:
-                q = qs[k]
-                keep = keep_all.copy()
-                keep[list(q.exclude)] = False
-                geo[k] = geometry_features(q.xyxy, q.cls, b[keep], c[keep], sizes[i], st)
+            keep = np.ones((len(ks), len(b)), bool)
+            for row, k in enumerate(ks):
+                keep[row, list(qs[k].exclude)] = False
+            geo[ks] = geometry_features_batch(
+                np.array([qs[k].xyxy for k in ks], float), np.array([qs[k].cls for k in ks], int), keep, b, c, sizes[i], st
+            )
             if pixels:
                 todo = ks
                 if cache is not None:

@@ -36,10 +36,15 @@ def _unique() -> str:
     return f"{os.getpid()}-{threading.get_ident()}"
 
 
+_made: set[Path] = set()  # folders known to exist: two mkdir calls per cache access added up to seconds
+
+
 def _path(namespace: str, key: str, ext: str) -> Path:
-    p = cache_root() / namespace / key[:2] / f"{key}.{ext}"
-    p.parent.mkdir(parents=True, exist_ok=True)
-    return p
+    folder = Path(os.environ.get("CURATE_CACHE_DIR") or Path.home() / ".cache" / "curate") / namespace / key[:2]
+    if folder not in _made:
+        folder.mkdir(parents=True, exist_ok=True)
+        _made.add(folder)
+    return folder / f"{key}.{ext}"
 
 
 def load_array(namespace: str, key: str) -> np.ndarray | None:
@@ -55,7 +60,11 @@ def load_array(namespace: str, key: str) -> np.ndarray | None:
 def save_array(namespace: str, key: str, value: np.ndarray) -> None:
     p = _path(namespace, key, "npy")
     tmp = p.with_suffix(f".tmp{_unique()}.npy")
-    np.save(tmp, value, allow_pickle=False)
+    try:
+        np.save(tmp, value, allow_pickle=False)
+    except FileNotFoundError:  # the cache folder was removed while we ran: make it again
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        np.save(tmp, value, allow_pickle=False)
     os.replace(tmp, p)
 
 
@@ -72,5 +81,9 @@ def load_json(namespace: str, key: str) -> Any | None:
 def save_json(namespace: str, key: str, value: Any) -> None:
     p = _path(namespace, key, "json")
     tmp = p.with_suffix(f".tmp{_unique()}.json")
-    tmp.write_text(json.dumps(value))
+    try:
+        tmp.write_text(json.dumps(value))
+    except FileNotFoundError:  # the cache folder was removed while we ran: make it again
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(value))
     os.replace(tmp, p)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -40,6 +40,19 @@ class Finding:
         if not 0.0 <= float(self.score) <= 1.0:
             raise ValueError(f"score must be in [0, 1], but got {self.score!r} for check {self.check!r}")
         self.score = float(self.score)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: a shallow copy (``dataclasses.asdict`` deep-copies ``data``, 5 s for 34k findings)."""
+        return {
+            "split": self.split,
+            "image": self.image,
+            "check": self.check,
+            "score": self.score,
+            "message": self.message,
+            "line": self.line,
+            "region": list(self.region) if self.region is not None else None,
+            "data": self.data,
+        }
 
     def csv_row(self) -> dict[str, str]:
         x, y, w, h = self.region if self.region is not None else ("", "", "", "")
@@ -75,7 +88,7 @@ def write_csv(findings: Iterable[Finding], path: Path) -> Path:
 
 def write_json(findings: Iterable[Finding], path: Path, **meta: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {**meta, "findings": [asdict(f) for f in findings]}
+    payload = {**meta, "findings": [f.to_dict() for f in findings]}
     path.write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
     return path
 

@@ -40,6 +40,8 @@ from curate.dataset import Dataset, ImageRecord, Label
 from curate.findings import Finding
 
 if TYPE_CHECKING:  # fiftyone is imported lazily: its import costs seconds
+    from concurrent.futures import Future
+
     import fiftyone as fo
 
 #: Bump when the way samples are built changes, so existing FiftyOne datasets are rebuilt.
@@ -96,13 +98,14 @@ def default_name(dataset: Dataset) -> str:
     return f"curate-{dataset.name}"
 
 
-def to_fiftyone(dataset: Dataset, *, name: str | None = None, overwrite: bool = False) -> "fo.Dataset":
+def to_fiftyone(dataset: Dataset, *, name: str | None = None, overwrite: bool = False, progress: bool = True) -> "fo.Dataset":
     """Load ``dataset`` into a persistent FiftyOne dataset, reusing it when nothing changed.
 
     The existing FiftyOne dataset of that name is returned as is (with the reviewer's edits and the
     audit tags) when its stored fingerprint (``info["curate_fingerprint"]``) equals
     :func:`fingerprint` of ``dataset``; otherwise — or with ``overwrite`` — it is deleted and rebuilt.
     The fingerprint is stored last, so a build that was interrupted is rebuilt next time.
+    ``progress=False`` hides the bar (required off the main thread: rich allows one live display).
     """
     import fiftyone as fo
     import fiftyone.core.utils as fou
@@ -121,7 +124,7 @@ def to_fiftyone(dataset: Dataset, *, name: str | None = None, overwrite: bool = 
     # builds every label as a mongoengine document, twice): bare samples first, then all labels in one
     # bulk update each, as the documents FiftyOne would store (checked by a test against FiftyOne's own).
     ids = fo_dataset.add_samples(
-        _bare_samples(dataset),
+        _bare_samples(dataset, progress=progress),
         expand_schema=False,
         batcher=functools.partial(fou.StaticBatcher, batch_size=BATCH_SIZE),
         progress=False,  # our own rich bar in _bare_samples
@@ -173,11 +176,11 @@ def _declare_schema(fo: Any, fo_dataset: "fo.Dataset") -> None:
         fo_dataset.add_sample_field(f"{path}.class_id", fo.IntField)
 
 
-def _bare_samples(dataset: Dataset) -> Iterator["fo.Sample"]:
+def _bare_samples(dataset: Dataset, *, progress: bool = True) -> Iterator["fo.Sample"]:
     """Samples without labels: filepath, split tag and fields, header metadata."""
     import fiftyone as fo
 
-    for record in _progress(dataset.images, "Loading into FiftyOne"):
+    for record in _progress(dataset.images, "Loading into FiftyOne") if progress else dataset.images:
         yield fo.Sample(
             filepath=str(record.path),
             tags=[record.split],
@@ -509,6 +512,36 @@ class _State:
         )
         return cls(sids, rels, [t or [] for t in tags], [x or [] for x in lids], [x or [] for x in lines],
                    [[t or [] for t in x] if x else [] for x in ltags])  # fmt: skip
+
+
+def start_loading(dataset: Dataset) -> "Future[fo.Dataset]":
+    """:func:`to_fiftyone` in a background thread, so the database start (~8 s cold: mongod launch and
+    FiftyOne's port polling) and the sample load overlap the audit's checks instead of following them.
+
+    FiftyOne (and with it scikit-learn) is imported here, in the caller's thread, before the thread
+    starts: two threads importing the same packages at once can deadlock on the import locks.
+    Collect the result with :func:`finish_loading`.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import fiftyone  # noqa: F401
+    import fiftyone.core.metadata  # noqa: F401
+    import fiftyone.core.utils  # noqa: F401
+    from bson import ObjectId  # noqa: F401
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-fiftyone")
+    future = pool.submit(to_fiftyone, dataset, progress=False)
+    pool.shutdown(wait=False)
+    return future
+
+
+def finish_loading(future: "Future[fo.Dataset]", dataset: Dataset) -> "fo.Dataset":
+    """The dataset loaded by :func:`start_loading`; if the thread failed, load again here so any error
+    surfaces in the main thread exactly as a direct :func:`to_fiftyone` call would raise it."""
+    try:
+        return future.result()
+    except Exception:  # noqa: BLE001 — retried in this thread; a real error raises from there
+        return to_fiftyone(dataset)
 
 
 def tag_findings(fo_dataset: "fo.Dataset", findings: list[Finding]) -> None:

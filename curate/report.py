@@ -763,8 +763,13 @@ def plot_box_geometry(boxes: np.ndarray) -> Plot:
         rng = np.random.default_rng(defaults.SEED)
         sample = boxes[rng.choice(len(boxes), min(len(boxes), 1000), replace=False)]
         alpha = float(np.clip(40 / len(sample), 0.06, 0.5))  # lines stay readable for 10 or 1,000 boxes
-        for _, _, w, h in sample:  # every box drawn from the centre, like Ultralytics' labels.jpg
-            axes[3].add_patch(plt.Rectangle((0.5 - w / 2, 0.5 - h / 2), w, h, fill=False, lw=0.5, alpha=alpha, color="#1e3a8a"))
+        # every box drawn from the centre, like Ultralytics' labels.jpg; one collection, not 1,000 patches (3 s)
+        from matplotlib.collections import LineCollection
+
+        x1, x2 = 0.5 - sample[:, 2] / 2, 0.5 + sample[:, 2] / 2
+        y1, y2 = 0.5 - sample[:, 3] / 2, 0.5 + sample[:, 3] / 2
+        outlines = np.stack([np.stack([x1, y1], 1), np.stack([x2, y1], 1), np.stack([x2, y2], 1), np.stack([x1, y2], 1), np.stack([x1, y1], 1)], 1)
+        axes[3].add_collection(LineCollection(outlines, linewidths=0.5, alpha=alpha, colors="#1e3a8a"))
         axes[3].set_xlim(0, 1)
         axes[3].set_ylim(1, 0)
         axes[3].set_aspect("equal")

@@ -215,3 +215,26 @@ def test_pixel_features_are_cached_per_image(scenes, monkeypatch):
     assert calls == [1, 1]  # the names probe and the one edited box
     assert not np.array_equal(edited[0], cold[0], equal_nan=True)
     assert np.array_equal(edited[1:], cold[1:], equal_nan=True)
+
+
+def test_batched_geometry_features_equal_the_per_box_ones(sample_dir):
+    """The per-image batch (used by the model) computes exactly what the readable per-box function does."""
+    from curate.formats.yolo import load_yolo
+
+    ds = load_yolo(sample_dir)
+    qs, boxes, classes = boxmodel._queries(ds, np.random.default_rng(0), with_corruptions=True)
+    assert any(q.exclude and len(q.exclude) > 1 for q in qs)  # merged (grouped) corruptions are in there
+    sizes = [rec.size if rec.labels else (1, 1) for rec in ds.images]
+    st = boxmodel.class_stats([b * np.array([w, h, w, h], float) for b, (w, h) in zip(boxes, sizes)], classes, len(ds.names))
+    by_image: dict[int, list[int]] = {}
+    for k, q in enumerate(qs):
+        by_image.setdefault(q.image, []).append(k)
+    for i, ks in by_image.items():
+        keep = np.ones((len(ks), len(boxes[i])), bool)
+        for row, k in enumerate(ks):
+            keep[row, list(qs[k].exclude)] = False
+        batch = boxmodel.geometry_features_batch(
+            np.array([qs[k].xyxy for k in ks]), np.array([qs[k].cls for k in ks]), keep, boxes[i], classes[i], sizes[i], st
+        )
+        one = np.array([boxmodel.geometry_features(qs[k].xyxy, qs[k].cls, boxes[i][keep[r]], classes[i][keep[r]], sizes[i], st) for r, k in enumerate(ks)])
+        np.testing.assert_allclose(batch, one, atol=1e-5, equal_nan=True)
