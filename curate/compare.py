@@ -6,7 +6,7 @@ on ONE test set whose labels are mapped by class NAME onto each model's classes.
 a paired bootstrap over test images (:mod:`curate.bootstrap`), not from eyeballing two mAPs.
 
 Reliability, because users lost runs: a run folder that exists and has no ``done.json`` is resumed from
-``last.pt``; a NaN/inf loss stops the run and restarts it with ``amp=False``; CUDA out-of-memory halves the
+``last.pt`` (started over, with a note, when a kill truncated ``last.pt`` mid-write); a NaN/inf loss stops the run and restarts it with ``amp=False``; CUDA out-of-memory halves the
 batch and retries; a loss plateau is noted with the learning rate at the time.
 """
 
@@ -302,6 +302,13 @@ def train_one(
     notes: list[str] = []
     batch, amp = settings.batch, bool(settings.extra.get("amp", True))
     resume = last.exists() and started.exists() and json.loads(started.read_text()).get("signature") == sig
+    if resume and not checkpoint_complete(last):
+        # Ultralytics writes last.pt in place: a kill during that write leaves a truncated file that cannot
+        # be resumed. best.pt is no way back either (stripped at the end, or from an earlier epoch), so the
+        # run starts over rather than failing every later attempt.
+        log(f"{side} seed {seed}: {last} is truncated (killed while it was being written): starting this run over")
+        notes.append("the checkpoint was truncated by a kill during its write: training started over")
+        resume = False
     if resume:
         state = json.loads(started.read_text())
         batch, amp = state.get("batch", batch), state.get("amp", amp)
@@ -362,6 +369,17 @@ def train_one(
     done.write_text(json.dumps({"best": str(weights), "batch": batch, "amp": amp, "notes": notes,
                                 "seconds": result.seconds, "epochs_done": len(rows)}))
     return result
+
+
+def checkpoint_complete(path: Path) -> bool:
+    """A torch checkpoint is a zip archive whose central directory is written last: a file cut short
+    by a kill has none (checked without unpickling anything)."""
+    import zipfile
+
+    try:
+        return zipfile.is_zipfile(path)
+    except OSError:
+        return False
 
 
 def losses_finite(loss: Any) -> bool:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from curate.bootstrap import ImageStats, paired_bootstrap, weighted_map, flatten
-from curate.compare import find_plateau, map_labels, nan_epochs, read_results
+from curate.compare import checkpoint_complete, find_plateau, map_labels, nan_epochs, read_results
 from curate.dataset import Label
 
 REPO = Path(__file__).resolve().parent.parent
@@ -107,7 +107,8 @@ def test_resume_after_kill(sample_dir: Path, tmp_path: Path) -> None:
     last = out / "runs" / "before-seed0" / "weights" / "last.pt"
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_env(tmp_path), start_new_session=True)
     t0 = time.time()
-    while not last.exists() and time.time() - t0 < 300 and p.poll() is None:
+    # a complete checkpoint (a kill during its write is the other test's case)
+    while not (last.exists() and checkpoint_complete(last)) and time.time() - t0 < 300 and p.poll() is None:
         time.sleep(0.2)
     assert last.exists(), "no checkpoint was written"
     os.killpg(p.pid, signal.SIGKILL)
@@ -120,6 +121,26 @@ def test_resume_after_kill(sample_dir: Path, tmp_path: Path) -> None:
     assert "resuming from" in text and "Resuming training" in text
     rows = read_results(out / "runs" / "before-seed0" / "results.csv")
     assert [int(x["epoch"]) for x in rows] == [1, 2, 3, 4]
+
+
+def test_truncated_checkpoint_starts_over(sample_dir: Path, tmp_path: Path) -> None:
+    """Killed while last.pt was being written: the next run says so and trains again instead of failing."""
+    before = _tiny(sample_dir, tmp_path / "before", n_train=8)
+    out = tmp_path / "out"
+    cmd = CURATE + ["train-and-compare", str(before), str(before), "--out", str(out), "--epochs", "1", "--imgsz", "64",
+                    "--batch", "8", "--workers", "0", "--resamples", "100", "plots=False"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=_env(tmp_path), timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run = out / "runs" / "before-seed0"
+    last = run / "weights" / "last.pt"
+    assert checkpoint_complete(last)
+    (run / "done.json").unlink()  # as if the process died before finishing
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    assert not checkpoint_complete(last)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=_env(tmp_path), timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "is truncated" in r.stdout + r.stderr
+    assert checkpoint_complete(last) and [int(x["epoch"]) for x in read_results(run / "results.csv")] == [1]
 
 
 # ---------------------------------------------------------------------------------------------- bootstrap
