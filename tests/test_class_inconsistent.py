@@ -79,3 +79,18 @@ def test_class_seen_in_two_images_is_not_judged(tmp_path: Path) -> None:
     findings = class_inconsistent.run(AuditContext(ds))
     tri = [f for f in findings if f.image in {r.rel for r in ds.images[:2]}]
     assert len(tri) == 8 and all(f.score < 0.5 and "too rare to judge" in f.message for f in tri)
+
+
+def test_whole_class_of_an_image_flagged_alike_is_discounted(tmp_path: Path) -> None:
+    """Every box of a class in an image flagged → consistent labelling, not a swap; one odd box → kept."""
+    def rec(name: str, classes: list[int]) -> ImageRecord:
+        return ImageRecord("train", tmp_path / name, name, None, [Label(c, 0.2 + 0.2 * i, 0.5, 0.1, 0.1, line=i + 1) for i, c in enumerate(classes)])
+
+    shelf, mixed = rec("shelf.jpg", [0, 0, 0]), rec("mixed.jpg", [0, 0, 1])
+    boxes = [(shelf, lb) for lb in shelf.labels] + [(mixed, lb) for lb in mixed.labels]
+    scores = np.array([0.9, 0.8, 0.7, 0.9, 0.1, 0.95])
+    rare = np.zeros(len(boxes), bool)
+    assert class_inconsistent.consistent_groups(boxes, scores, rare) == {0: 3, 1: 3, 2: 3}
+    rare[:3] = True  # a class too rare to judge is left alone (its score is 0 anyway)
+    assert class_inconsistent.consistent_groups(boxes, scores, rare) == {}
+    assert 1.0 * class_inconsistent.CONSISTENT_FACTOR < 0.5  # a discounted box never reaches the default threshold

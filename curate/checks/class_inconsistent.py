@@ -6,6 +6,12 @@ image holds (leave-one-out over the box itself) and how much the crop resembles 
 of each class (a swapped box usually sits among correctly labelled siblings of its true class). A
 standardized logistic regression gives out-of-fold probabilities (K folds grouped by image, so no box is
 scored by a model that saw it), and cleanlab's label-quality score on them ranks the boxes.
+
+When every box of a class in one image is flagged, the score is discounted below the threshold
+(:func:`consistent_groups`): the annotator labelled them alike, so the model more likely meets a new look of
+the class (a shelf of one product) than a swapped label. On food-ingredients (3 seeds) that raised the
+planted-swap AP from 0.74 to 0.85 and cut the check's false flags from 1.26 to 0.78 per 100 clean boxes.
+epicureai was unchanged at 0.81 and 0.37.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ MIN_CLASS_INSTANCES = 5  # a class with fewer boxes is too rare to learn: its bo
 MIN_CLASS_IMAGES = 3  # a class seen in fewer images can't be judged out-of-fold by image (its only image is held out)
 CLEAN_FLAG_SHARE = 0.02  # at most this share of boxes may reach score 0.5 (calibration cap)
 RAW_AT_HALF = 0.75  # raw score (1 − cleanlab quality) that maps to 0.5 unless the cap needs more
+CONSISTENT_FACTOR = 0.45  # score factor when every box of the class in the image is flagged alike (< 0.5 after)
 
 
 def context_features(appearance: np.ndarray, classes: np.ndarray, num_classes: int) -> np.ndarray:
@@ -81,6 +88,27 @@ def calibrate(raw: np.ndarray) -> np.ndarray:
     return np.clip(np.where(raw < t, low, high), 0.0, 1.0)
 
 
+def consistent_groups(boxes: list, scores: np.ndarray, rare: np.ndarray) -> dict[int, int]:
+    """Boxes whose image holds ≥ 2 boxes of their class, all of them flagged (score ≥ 0.5).
+
+    Why: a swapped label is one box that differs from how the annotator labelled its siblings; when every
+    box of a class in an image "looks like" another class (a shelf of one pasta brand, seen as chickpeas),
+    the labelling is consistent and the model has just not seen this look of the class in the
+    other folds. On the unmodified food-ingredients all top-24 flags were such shelves. Returns
+    box index → size of its group.
+    """
+    groups: dict[tuple[str, int], list[int]] = {}
+    for i, (record, lb) in enumerate(boxes):
+        groups.setdefault((record.rel, lb.class_id), []).append(i)
+    out: dict[int, int] = {}
+    for (_, cls), idx in groups.items():
+        if len(idx) < 2 or rare[idx[0]]:
+            continue
+        if all(scores[j] >= 0.5 for j in idx):
+            out.update({j: len(idx) for j in idx})
+    return out
+
+
 def run(ctx: AuditContext) -> list[Finding]:
     ds = ctx.dataset
     boxes = [(r, lb) for r, lb in ds.boxes()]
@@ -119,6 +147,7 @@ def run(ctx: AuditContext) -> list[Finding]:
         for c in {lb.class_id for lb in record.labels}:
             images_of[c] += 1
     rare = (counts[y] < MIN_CLASS_INSTANCES) | (images_of[y] < MIN_CLASS_IMAGES)
+    consistent = consistent_groups(boxes, scores, rare)
     out = []
     for i, (record, lb) in enumerate(boxes):
         label = ds.class_name(lb.class_id)
@@ -133,6 +162,12 @@ def run(ctx: AuditContext) -> list[Finding]:
             )
         else:
             msg = f"looks like '{ds.class_name(k)}' (p={probs[i, k]:.2f}), labelled '{label}' (p={probs[i, lb.class_id]:.2f})"
+        if i in consistent:
+            score *= CONSISTENT_FACTOR
+            msg += (
+                f"; but all {consistent[i]} '{label}' boxes of this image look foreign alike: the annotator was "
+                "consistent, so more likely a look of the class the model has not learnt than a swapped label"
+            )
         data = {"suggested": ds.class_name(k), "p_label": round(float(probs[i, lb.class_id]), 4), "p_suggested": round(float(probs[i, k]), 4)}
         out.append(Finding(record.split, record.rel, NAME, score, msg, line=lb.line, data=data))
     return out
