@@ -248,9 +248,11 @@ def geometry_features_batch(
         out[:, 10] = np.max(np.where(keep, iou, 0.0), axis=1)
         out[:, 11] = same.sum(axis=1)
         has = same.any(axis=1)
-        if has.any():  # median log-area of each query's same-class siblings (nanmedian: one call, not one per box)
-            sib = np.where(same[has], np.log(ca)[None, :], np.nan)
-            out[has, 12] = la[has] - np.nanmedian(sib, axis=1)
+        if has.any():  # median log-area of each query's same-class siblings, per row without a Python loop
+            srt = np.sort(np.where(same[has], np.log(ca)[None, :], np.inf), axis=1)  # siblings first, inf after
+            k = same[has].sum(axis=1)
+            rows = np.arange(len(k))
+            out[has, 12] = la[has] - (srt[rows, (k - 1) // 2] + srt[rows, k // 2]) / 2
         out[:, 13] = keep.sum(axis=1)
         out[:, 18] = np.sum(same & (inter > 0), axis=1)
     out[:, 14] = qs[:, 0]
