@@ -210,9 +210,9 @@ def run_audit(
     ctx = AuditContext(dataset, params=params or {}, fast=fast, model=model)
     t0 = time.perf_counter()
     if fiftyone:
-        from curate.fo import start_loading
+        from curate.fo import start_database
 
-        loading = start_loading(dataset)  # the database starts and the samples load while the checks run
+        database = start_database()  # FiftyOne's database starts while the checks run
     scores, timings, errors = score_dataset(ctx, only=only, use_cache=use_cache, on_check=on_check)
     findings = sort_findings(drop_ok(list(dataset.findings) + apply_thresholds(scores, ctx), load_ok_marks(dataset)))
     result = AuditResult(dataset, findings, scores, out_dir, timings, errors)
@@ -222,9 +222,10 @@ def run_audit(
         write_csv(sort_findings(scores), out_dir / "all_scores.csv")
     if fiftyone:
         t = time.perf_counter()
-        from curate.fo import finish_loading, tag_findings
+        from curate.fo import tag_findings, to_fiftyone, wait_database
 
-        fo_dataset = finish_loading(loading, dataset)
+        wait_database(database)
+        fo_dataset = to_fiftyone(dataset)
         tag_findings(fo_dataset, findings)
         result.fiftyone_name = fo_dataset.name
         timings["fiftyone"] = time.perf_counter() - t
