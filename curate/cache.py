@@ -11,15 +11,14 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 
 def cache_root() -> Path:
-    root = Path(os.environ.get("CURATE_CACHE_DIR") or Path.home() / ".cache" / "curate")
-    root.mkdir(parents=True, exist_ok=True)
-    return root
+    """``$CURATE_CACHE_DIR`` or ``~/.cache/curate``; its folders are made when first written to."""
+    return Path(os.environ.get("CURATE_CACHE_DIR") or Path.home() / ".cache" / "curate")
 
 
 def file_hash(path: Path, *, chunk: int = 1 << 20) -> str:
@@ -40,11 +39,22 @@ _made: set[Path] = set()  # folders known to exist: two mkdir calls per cache ac
 
 
 def _path(namespace: str, key: str, ext: str) -> Path:
-    folder = Path(os.environ.get("CURATE_CACHE_DIR") or Path.home() / ".cache" / "curate") / namespace / key[:2]
+    folder = cache_root() / namespace / key[:2]
     if folder not in _made:
         folder.mkdir(parents=True, exist_ok=True)
         _made.add(folder)
     return folder / f"{key}.{ext}"
+
+
+def _write_atomic(p: Path, write: Callable[[Path], object]) -> None:
+    """``write`` a temp file beside ``p``, then rename it over ``p``: readers never see a torn file."""
+    tmp = p.with_suffix(f".tmp{_unique()}{p.suffix}")
+    try:
+        write(tmp)
+    except FileNotFoundError:  # the cache folder was removed while we ran: make it again
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+    os.replace(tmp, p)
 
 
 def load_array(namespace: str, key: str) -> np.ndarray | None:
@@ -59,13 +69,7 @@ def load_array(namespace: str, key: str) -> np.ndarray | None:
 
 def save_array(namespace: str, key: str, value: np.ndarray) -> None:
     p = _path(namespace, key, "npy")
-    tmp = p.with_suffix(f".tmp{_unique()}.npy")
-    try:
-        np.save(tmp, value, allow_pickle=False)
-    except FileNotFoundError:  # the cache folder was removed while we ran: make it again
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        np.save(tmp, value, allow_pickle=False)
-    os.replace(tmp, p)
+    _write_atomic(p, lambda tmp: np.save(tmp, value, allow_pickle=False))
 
 
 def load_json(namespace: str, key: str) -> Any | None:
@@ -80,10 +84,4 @@ def load_json(namespace: str, key: str) -> Any | None:
 
 def save_json(namespace: str, key: str, value: Any) -> None:
     p = _path(namespace, key, "json")
-    tmp = p.with_suffix(f".tmp{_unique()}.json")
-    try:
-        tmp.write_text(json.dumps(value))
-    except FileNotFoundError:  # the cache folder was removed while we ran: make it again
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(value))
-    os.replace(tmp, p)
+    _write_atomic(p, lambda tmp: tmp.write_text(json.dumps(value)))

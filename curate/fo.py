@@ -98,14 +98,13 @@ def default_name(dataset: Dataset) -> str:
     return f"curate-{dataset.name}"
 
 
-def to_fiftyone(dataset: Dataset, *, name: str | None = None, overwrite: bool = False, progress: bool = True) -> "fo.Dataset":
+def to_fiftyone(dataset: Dataset, *, name: str | None = None, overwrite: bool = False) -> "fo.Dataset":
     """Load ``dataset`` into a persistent FiftyOne dataset, reusing it when nothing changed.
 
     The existing FiftyOne dataset of that name is returned as is (with the reviewer's edits and the
     audit tags) when its stored fingerprint (``info["curate_fingerprint"]``) equals
     :func:`fingerprint` of ``dataset``; otherwise — or with ``overwrite`` — it is deleted and rebuilt.
     The fingerprint is stored last, so a build that was interrupted is rebuilt next time.
-    ``progress=False`` hides the bar (required off the main thread: rich allows one live display).
     """
     import fiftyone as fo
     import fiftyone.core.utils as fou
@@ -124,7 +123,7 @@ def to_fiftyone(dataset: Dataset, *, name: str | None = None, overwrite: bool = 
     # builds every label as a mongoengine document, twice): bare samples first, then all labels in one
     # bulk update each, as the documents FiftyOne would store (checked by a test against FiftyOne's own).
     ids = fo_dataset.add_samples(
-        _bare_samples(dataset, progress=progress),
+        _bare_samples(dataset),
         expand_schema=False,
         batcher=functools.partial(fou.StaticBatcher, batch_size=BATCH_SIZE),
         progress=False,  # our own rich bar in _bare_samples
@@ -176,11 +175,11 @@ def _declare_schema(fo: Any, fo_dataset: "fo.Dataset") -> None:
         fo_dataset.add_sample_field(f"{path}.class_id", fo.IntField)
 
 
-def _bare_samples(dataset: Dataset, *, progress: bool = True) -> Iterator["fo.Sample"]:
+def _bare_samples(dataset: Dataset) -> Iterator["fo.Sample"]:
     """Samples without labels: filepath, split tag and fields, header metadata."""
     import fiftyone as fo
 
-    for record in _progress(dataset.images, "Loading into FiftyOne") if progress else dataset.images:
+    for record in _progress(dataset.images, "Loading into FiftyOne"):
         yield fo.Sample(
             filepath=str(record.path),
             tags=[record.split],

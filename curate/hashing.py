@@ -128,8 +128,6 @@ def compute_signature(record: ImageRecord) -> Signature:
     if hit is not None:
         thumb = cache.load_array("sig", key) if hit["has_thumb"] else None
         if not hit["has_thumb"] or thumb is not None:
-            if hit["status"] == "ok" and record._size is None and hit["w"] and hit["h"]:
-                record._size = (hit["w"], hit["h"])  # later checks need the size: spare them a header read
             return Signature(record.rel, content, hit["status"], hit["detail"], hit["w"], hit["h"], hit["orientation"], thumb)
     kind = _kind(data[:16])
     expected = _SUFFIX_KIND.get(record.path.suffix.lower())
@@ -143,8 +141,6 @@ def compute_signature(record: ImageRecord) -> Signature:
     elif kind and expected and kind != expected:
         status, detail = "wrong_extension", f"the file is {kind.upper()} but named {record.path.suffix}"
     orientation = orientation if thumb is not None else 1
-    if size is not None and record._size is None:
-        record._size = size  # the header's size: later checks need it, spare them another read
     sig = Signature(record.rel, content, status, detail, w, h, orientation, thumb)
     cache.save_json("sig", key, {"status": status, "detail": detail, "w": w, "h": h, "orientation": orientation, "has_thumb": thumb is not None})
     if thumb is not None:
