@@ -26,10 +26,9 @@ Pixel evidence, per box, from a 2×-context patch (the box plus half its size on
 
 from __future__ import annotations
 
-import warnings
-
 import logging
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -172,50 +171,14 @@ GEOM_NAMES = (
 )
 
 
-def geometry_features(q: np.ndarray, cls: int, ctx: np.ndarray, ctx_cls: np.ndarray, size: tuple[int, int], st: ClassStats) -> np.ndarray:
-    """Geometry of box ``q`` (normalized xyxy) among its image's other boxes ``ctx``."""
-    W, H = size
-    s = np.array([W, H, W, H], float)
-    qp = q * s
-    w, h = max(qp[2] - qp[0], 1e-3), max(qp[3] - qp[1], 1e-3)
-    lw, lh = np.log(w), np.log(h)
-    la = lw + lh
-    f = [lw - st.logw[cls], lh - st.logh[cls], la - st.loga[cls], (lw - lh) - st.logr[cls], (la - st.loga[cls]) / st.sd_loga[cls], np.log(w * h / (W * H))]
-    if len(ctx):
-        cp = ctx * s
-        ix = np.clip(np.minimum(cp[:, 2], qp[2]) - np.maximum(cp[:, 0], qp[0]), 0, None)
-        iy = np.clip(np.minimum(cp[:, 3], qp[3]) - np.maximum(cp[:, 1], qp[1]), 0, None)
-        inter = ix * iy
-        ca = np.maximum((cp[:, 2] - cp[:, 0]) * (cp[:, 3] - cp[:, 1]), 1e-6)
-        iou = inter / (ca + w * h - inter)
-        inside = inter / ca >= 0.7
-        same = ctx_cls == cls
-        f += [
-            float(np.sum(inside & same)),
-            float(np.sum(inside)),
-            float(min(np.sum(inter[same]) / (w * h), 2.0)),
-            float(iou[same].max()) if same.any() else 0.0,
-            float(iou.max()),
-            float(same.sum()),
-            float(la - np.median(np.log(ca[same]))) if same.any() else np.nan,
-            float(len(ctx)),
-        ]
-        touch = same & (inter > 0)
-    else:
-        f += [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, np.nan, 0.0]
-        touch = np.zeros(0, bool)
-    f += [q[0], q[1], 1 - q[2], 1 - q[3], float(np.sum(touch))]
-    return np.asarray(f, np.float32)
-
-
-def geometry_features_batch(
+def geometry_features(
     qs: np.ndarray, cls: np.ndarray, keep: np.ndarray, ctx: np.ndarray, ctx_cls: np.ndarray, size: tuple[int, int], st: ClassStats
 ) -> np.ndarray:
-    """:func:`geometry_features` of many boxes of one image at once (the same numbers, as a test checks).
+    """Geometry of boxes ``qs`` (m, 4; normalized xyxy, classes ``cls``) among their image's boxes ``ctx`` (n, 4).
 
-    ``qs`` (m, 4) normalized xyxy with classes ``cls`` (m,); ``keep`` (m, n) says which of the image's
-    boxes ``ctx`` (n, 4) count as each query's neighbours (not itself, not the boxes a merge removed).
-    One call per image instead of one per box: the per-box version was 3 s of ``--fast`` on food.
+    ``keep`` (m, n) says which of the image's boxes count as each query's neighbours (not itself, not the
+    boxes a merge removed). One call per image, not one per box: per box it was 3 s of ``--fast`` on food.
+    tests/test_boxmodel.py checks it against a readable per-box version.
     """
     W, H = size
     s = np.array([W, H, W, H], float)
@@ -623,7 +586,7 @@ def _features(
             keep = np.ones((len(ks), len(b)), bool)
             for row, k in enumerate(ks):
                 keep[row, list(qs[k].exclude)] = False
-            geo[ks] = geometry_features_batch(
+            geo[ks] = geometry_features(
                 np.array([qs[k].xyxy for k in ks], float), np.array([qs[k].cls for k in ks], int), keep, b, c, sizes[i], st
             )
             if pixels:

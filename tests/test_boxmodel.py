@@ -217,6 +217,42 @@ def test_pixel_features_are_cached_per_image(scenes, monkeypatch):
     assert np.array_equal(edited[1:], cold[1:], equal_nan=True)
 
 
+def _geometry_one_box(q: np.ndarray, cls: int, ctx: np.ndarray, ctx_cls: np.ndarray, size: tuple[int, int], st: boxmodel.ClassStats) -> np.ndarray:
+    """The readable per-box reference of :func:`boxmodel.geometry_features` (box ``q`` among ``ctx``)."""
+    W, H = size
+    s = np.array([W, H, W, H], float)
+    qp = q * s
+    w, h = max(qp[2] - qp[0], 1e-3), max(qp[3] - qp[1], 1e-3)
+    lw, lh = np.log(w), np.log(h)
+    la = lw + lh
+    f = [lw - st.logw[cls], lh - st.logh[cls], la - st.loga[cls], (lw - lh) - st.logr[cls], (la - st.loga[cls]) / st.sd_loga[cls], np.log(w * h / (W * H))]
+    if len(ctx):
+        cp = ctx * s
+        ix = np.clip(np.minimum(cp[:, 2], qp[2]) - np.maximum(cp[:, 0], qp[0]), 0, None)
+        iy = np.clip(np.minimum(cp[:, 3], qp[3]) - np.maximum(cp[:, 1], qp[1]), 0, None)
+        inter = ix * iy
+        ca = np.maximum((cp[:, 2] - cp[:, 0]) * (cp[:, 3] - cp[:, 1]), 1e-6)
+        iou = inter / (ca + w * h - inter)
+        inside = inter / ca >= 0.7
+        same = ctx_cls == cls
+        f += [
+            float(np.sum(inside & same)),
+            float(np.sum(inside)),
+            float(min(np.sum(inter[same]) / (w * h), 2.0)),
+            float(iou[same].max()) if same.any() else 0.0,
+            float(iou.max()),
+            float(same.sum()),
+            float(la - np.median(np.log(ca[same]))) if same.any() else np.nan,
+            float(len(ctx)),
+        ]
+        touch = same & (inter > 0)
+    else:
+        f += [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, np.nan, 0.0]
+        touch = np.zeros(0, bool)
+    f += [q[0], q[1], 1 - q[2], 1 - q[3], float(np.sum(touch))]
+    return np.asarray(f, np.float32)
+
+
 def test_batched_geometry_features_equal_the_per_box_ones(sample_dir):
     """The per-image batch (used by the model) computes exactly what the readable per-box function does."""
     from curate.formats.yolo import load_yolo
@@ -233,8 +269,8 @@ def test_batched_geometry_features_equal_the_per_box_ones(sample_dir):
         keep = np.ones((len(ks), len(boxes[i])), bool)
         for row, k in enumerate(ks):
             keep[row, list(qs[k].exclude)] = False
-        batch = boxmodel.geometry_features_batch(
+        batch = boxmodel.geometry_features(
             np.array([qs[k].xyxy for k in ks]), np.array([qs[k].cls for k in ks]), keep, boxes[i], classes[i], sizes[i], st
         )
-        one = np.array([boxmodel.geometry_features(qs[k].xyxy, qs[k].cls, boxes[i][keep[r]], classes[i][keep[r]], sizes[i], st) for r, k in enumerate(ks)])
+        one = np.array([_geometry_one_box(qs[k].xyxy, qs[k].cls, boxes[i][keep[r]], classes[i][keep[r]], sizes[i], st) for r, k in enumerate(ks)])
         np.testing.assert_allclose(batch, one, atol=1e-5, equal_nan=True)
