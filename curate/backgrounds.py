@@ -42,6 +42,7 @@ import cv2
 import numpy as np
 
 from curate import defaults, hashing
+from curate.checks._overlap import iou_one
 from curate.dataset import Dataset, ImageRecord, Label
 
 log = logging.getLogger(__name__)
@@ -171,12 +172,9 @@ def find_windows(mask: np.ndarray, aspect: float, *, min_side: float, max_leftov
 
 
 def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    return inter / float(aw * ah + bw * bh - inter)
+    """IoU of two ``(x, y, w, h)`` pixel rectangles."""
+    (ax, ay, aw, ah), (bx, by, bw, bh) = a, b
+    return iou_one((ax, ay, ax + aw, ay + ah), (bx, by, bx + bw, by + bh))
 
 
 def _inpaint(img: np.ndarray, mask: np.ndarray) -> np.ndarray:

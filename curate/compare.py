@@ -6,8 +6,9 @@ on ONE test set whose labels are mapped by class NAME onto each model's classes.
 a paired bootstrap over test images (:mod:`curate.bootstrap`), not from eyeballing two mAPs.
 
 Reliability, because users lost runs: a run folder that exists and has no ``done.json`` is resumed from
-``last.pt`` (started over, with a note, when a kill truncated ``last.pt`` mid-write); a NaN/inf loss stops the run and restarts it with ``amp=False``; CUDA out-of-memory halves the
-batch and retries; a loss plateau is noted with the learning rate at the time.
+``last.pt`` (started over, with a note, when a kill truncated ``last.pt`` mid-write); a NaN/inf loss stops
+the run and restarts it with ``amp=False``; CUDA out-of-memory halves the batch and retries; a loss
+plateau is noted with the learning rate at the time.
 """
 
 from __future__ import annotations

@@ -41,6 +41,15 @@ def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
+def pairwise_iou_inside(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, M) IoU and the share of each ``a`` lying inside each ``b``, from one intersection."""
+    inter = _intersection(a, b)
+    area_a = areas(a)[:, None]
+    union = area_a + areas(b)[None, :] - inter
+    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    return iou, np.divide(inter, area_a, out=np.zeros_like(inter), where=area_a > 0)
+
+
 def pairwise_ios(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(N, M) intersection over the smaller of the two areas: 1.0 when one box lies inside the other."""
     inter = _intersection(a, b)

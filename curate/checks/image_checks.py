@@ -20,7 +20,7 @@ ORIENTATION_WORDS = {2: "mirrored", 3: "rotated 180°", 4: "flipped vertically",
 
 
 def signatures(ctx: AuditContext) -> dict[str, Signature]:
-    """The run's image signatures, computed once and shared with near_duplicate (ctx.shared)."""
+    """The run's image signatures, computed once and shared with near_duplicate and missing (ctx.shared)."""
     if "signatures" not in ctx.shared:
         ctx.shared["signatures"] = image_signatures(ctx.dataset)
     return ctx.shared["signatures"]

@@ -47,7 +47,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from curate.checks._overlap import pairwise_iou, pairwise_iou_inside
 from curate.checks.base import AuditContext
+from curate.checks.image_checks import signatures
 from curate.dataset import Dataset, ImageRecord
 from curate.findings import Finding
 
@@ -243,16 +245,6 @@ def window_features(m: Maps, win: np.ndarray, boxes: np.ndarray, desc: np.ndarra
 # ------------------------------------------------------------------------------------------------
 
 
-def _pair_iou(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(len(a), len(b)) IoU and share of each ``a`` inside each ``b``."""
-    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = ix * iy
-    aa = ((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]))[:, None]
-    ab = ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))[None, :]
-    return inter / np.maximum(aa + ab - inter, 1e-12), inter / np.maximum(aa, 1e-12)
-
-
 def dataset_sizes(boxes: list[np.ndarray], k: int) -> np.ndarray:
     """Typical (w, h) of the dataset's boxes: k-means centres on log w, log h."""
     allb = np.concatenate([b for b in boxes if len(b)]) if any(len(b) for b in boxes) else np.zeros((0, 4))
@@ -302,7 +294,7 @@ def uncovered(win: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """Windows no existing box covers (IoU < COVER_IOU and under COVER_INSIDE of the window inside one)."""
     if not len(boxes) or not len(win):
         return np.ones(len(win), bool)
-    iou, inside = _pair_iou(win, boxes)
+    iou, inside = pairwise_iou_inside(win, boxes)
     return (iou.max(axis=1) < COVER_IOU) & (inside.max(axis=1) < COVER_INSIDE)
 
 
@@ -310,7 +302,7 @@ def touching(win: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """Windows that overlap some box (a little: covered ones are gone already)."""
     if not len(boxes) or not len(win):
         return np.zeros(len(win), bool)
-    iou, inside = _pair_iou(win, boxes)
+    iou, inside = pairwise_iou_inside(win, boxes)
     return inside.max(axis=1) > 0.05
 
 
@@ -394,7 +386,7 @@ def _predict(clf: Any, X: np.ndarray) -> np.ndarray:
 
 def _nms(s: np.ndarray, b: np.ndarray, k: int) -> list[int]:
     """Best-first non-maximum suppression: a window overlapping a kept one (IoU, or mostly inside either) goes."""
-    iou, inside = _pair_iou(b, b)  # one pairwise matrix, then the greedy pass on it (was 4 s of small calls on food)
+    iou, inside = pairwise_iou_inside(b, b)  # one pairwise matrix, then the greedy pass on it (was 4 s of small calls on food)
     clash = (iou >= NMS_IOU) | (inside >= NMS_INSIDE) | (inside.T >= NMS_INSIDE)
     kept: list[int] = []
     for i in np.argsort(-s, kind="stable"):
@@ -580,7 +572,7 @@ def duplicate_regions(ds: Dataset, sigs: dict) -> dict[int, list[tuple[float, np
             if not len(todo):
                 continue
             if len(ba):
-                iou, _ = _pair_iou(ba, bb)
+                iou = pairwise_iou(ba, bb)
                 agree = float((iou.max(axis=1) >= 0.5).mean())
                 if agree < DUP_AGREE:
                     continue
@@ -613,14 +605,6 @@ def class_guess(xyxy: np.ndarray, boxes: np.ndarray, classes: np.ndarray, class_
     return min(class_sizes, key=lambda c: float(np.linalg.norm(class_sizes[c] - lwh)))
 
 
-def _signatures(ctx: AuditContext) -> dict:
-    if "signatures" not in ctx.shared:  # the image checks compute them too: one pass per run
-        from curate.hashing import image_signatures
-
-        ctx.shared["signatures"] = image_signatures(ctx.dataset, progress=len(ctx.dataset.images) > 50)
-    return ctx.shared["signatures"]
-
-
 def run(ctx: AuditContext) -> list[Finding]:
     """Region findings from both evidences, merged per image by NMS (a strong near-duplicate box first)."""
     if ctx.fast:
@@ -630,7 +614,7 @@ def run(ctx: AuditContext) -> list[Finding]:
         return []  # nothing to learn what an object looks like from
     found: dict[int, list[tuple[float, np.ndarray, int, str]]] = {}
     try:
-        dup = duplicate_regions(ds, _signatures(ctx))
+        dup = duplicate_regions(ds, signatures(ctx))
     except Exception:  # a broken signature pass must not sink the check: the model still runs
         dup = {}
     for i, regs in dup.items():
