@@ -38,6 +38,8 @@ as templates (recall 0.10 / 0.23), which could not find an object without a labe
 
 from __future__ import annotations
 
+import os
+
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -500,7 +502,8 @@ def objectness_regions(ds: Dataset, *, seed: int = 0, progress: bool = False) ->
             X = np.concatenate([X, *[h for h, _ in hard]])
             y = np.concatenate([y, np.zeros(sum(len(h) for h, _ in hard))])
             g = np.concatenate([g, *[np.full(len(h), f) for h, f in hard]])
-        m2 = {f: _fit(X[g != f], y[g != f], seed + 10 + f, ITER2) for f in range(FOLDS)}
+        with threadpool_limits(limits=max(1, min(4, os.cpu_count() or 1))):  # no worker thread runs now: every core
+            m2 = {f: _fit(X[g != f], y[g != f], seed + 10 + f, ITER2) for f in range(FOLDS)}
         out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for f in range(FOLDS):
             ids = [i for i in tops if fold[i] == f]
