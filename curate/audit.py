@@ -122,22 +122,11 @@ def score_dataset(
     A check that raises is reported (one line in the terminal and the report) and the others still run;
     ``CURATE_DEBUG=1`` re-raises instead.
     """
-    from threadpoolctl import threadpool_limits
+    import os
 
     from curate.fo import fingerprint
 
     fp = fingerprint(ctx.dataset)
-    # One BLAS thread: the checks' matrices are small, and OpenBLAS's threads cost more than they give
-    # (class_inconsistent's 5 fits: 7.1 s on 2 threads, 2.4 s on one). OpenMP (HistGB) keeps every core.
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _score_modules(ctx, fp, only=only, use_cache=use_cache, on_check=on_check)
-
-
-def _score_modules(
-    ctx: AuditContext, fp: str, *, only: set[str] | None, use_cache: bool, on_check: Callable[[str], None] | None
-) -> tuple[list[Finding], dict[str, float], dict[str, str]]:
-    import os
-
     scores: list[Finding] = []
     timings: dict[str, float] = {}
     errors: dict[str, str] = {}

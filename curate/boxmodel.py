@@ -51,6 +51,7 @@ P = 40  # context patch side (pixels)
 M = 10  # margin on each side: the box occupies [M, P-M) in both axes
 B = P - 2 * M  # box side in the patch
 T = 3  # band thickness (15 % of the box side)
+OPENMP_MIN_VALUES = 500_000  # training values (rows × features) from which the classifier uses every core
 FEATURE_CHUNK = 48  # images per pixel-feature job (≈300 patches: 10 MB of patches in flight per thread)
 
 
@@ -788,9 +789,11 @@ def _crossfit(X: np.ndarray, y: np.ndarray, fold: np.ndarray, folds: int, keep: 
         labels_present = np.unique(y[train])
         if len(test) and len(labels_present) >= 2:
             clf = _classifier(seed + f, iterations)
-            # every core (at most 4): on food-ingredients' 8k training rows 2 OpenMP threads fit 3 folds in
-            # 27 s against 46 s on one, on an otherwise idle 2-core machine
-            with threadpool_limits(limits=_workers()):
+            # every core (at most 4) for the pixel model: on food-ingredients' 8k × 182 training values 2 OpenMP
+            # threads fit 3 folds in 27 s against 46 s on one (idle 2-core machine). The geometry-only model
+            # (19 features, --fast) is too small per tree node to share: one thread there.
+            threads = _workers() if X.shape[1] * int(train.sum()) >= OPENMP_MIN_VALUES else 1
+            with threadpool_limits(limits=threads):
                 clf.fit(X[train], y[train])
                 prob[np.ix_(test, labels_present)] = clf.predict_proba(X[test])
         advance()

@@ -20,7 +20,7 @@ from curate import cache
 from curate.dataset import Dataset, ImageRecord
 
 THUMB = 32  # thumbnail side: 1,024 numbers per image
-SIGNATURE_VERSION = 1
+SIGNATURE_VERSION = 2  # 2: a sound image's signature is one array file
 #: Similarity (correlation of thumbnails) at or above which two images are near-duplicates.
 NEAR_DUPLICATE_SIMILARITY = 0.90  # checked by eye on food-ingredients: >= 0.90 is the same shot, < 0.85 starts pairing different objects
 _MAGIC = {
@@ -123,16 +123,17 @@ def compute_signature(record: ImageRecord) -> Signature:
     import hashlib
 
     content = hashlib.blake2b(data, digest_size=16).hexdigest()
-    key = f"v{SIGNATURE_VERSION}-{content}"
-    hit = cache.load_json("sig", key)
+    key = f"{content}-v{SIGNATURE_VERSION}"  # content first: the cache shards folders by its first 2 characters
+    hit = _cached(record.rel, content, key)
     if hit is not None:
-        thumb = cache.load_array("sig", key) if hit["has_thumb"] else None
-        if not hit["has_thumb"] or thumb is not None:
-            return Signature(record.rel, content, hit["status"], hit["detail"], hit["w"], hit["h"], hit["orientation"], thumb)
+        return hit
     kind = _kind(data[:16])
     expected = _SUFFIX_KIND.get(record.path.suffix.lower())
     status, detail = "ok", ""
-    size, orientation = _header(data)
+    if record._size is not None and b"Exif\x00\x00" not in data[:65536]:
+        size, orientation = record._size, 1  # the reader read the header already, and there is no EXIF to parse
+    else:
+        size, orientation = _header(data)
     thumb, (w, h) = _thumb(data, full_size=size or record._size)
     if _truncated(data, kind):
         status, detail = "truncated", f"the {kind.upper() if kind else 'image'} file ends before its end marker: truncated download or copy"
@@ -142,10 +143,29 @@ def compute_signature(record: ImageRecord) -> Signature:
         status, detail = "wrong_extension", f"the file is {kind.upper()} but named {record.path.suffix}"
     orientation = orientation if thumb is not None else 1
     sig = Signature(record.rel, content, status, detail, w, h, orientation, thumb)
-    cache.save_json("sig", key, {"status": status, "detail": detail, "w": w, "h": h, "orientation": orientation, "has_thumb": thumb is not None})
-    if thumb is not None:
-        cache.save_array("sig", key, thumb.astype(np.float32))
+    if status == "ok":  # one file: the thumbnail with the size and orientation after it
+        cache.save_array("sig", key, np.concatenate([thumb.astype(np.float32), np.array([w, h, orientation], np.float32)]))
+    else:
+        cache.save_json("sig", key, {"status": status, "detail": detail, "w": w, "h": h, "orientation": orientation, "has_thumb": thumb is not None})
+        if thumb is not None:
+            cache.save_array("sig", key + "-thumb", thumb.astype(np.float32))
     return sig
+
+
+def _cached(rel: str, content: str, key: str) -> Signature | None:
+    """A signature computed before for these bytes. A sound image is one array file (one open, where a
+    JSON file beside the array cost a second write and read per image); the rare others keep JSON."""
+    arr = cache.load_array("sig", key)
+    if arr is not None and arr.shape == (THUMB * THUMB + 3,):
+        w, h, orientation = (int(v) for v in arr[-3:])
+        return Signature(rel, content, "ok", "", w, h, orientation, arr[:-3])
+    hit = cache.load_json("sig", key)
+    if hit is None:
+        return None
+    thumb = cache.load_array("sig", key + "-thumb") if hit["has_thumb"] else None
+    if hit["has_thumb"] and thumb is None:
+        return None
+    return Signature(rel, content, hit["status"], hit["detail"], hit["w"], hit["h"], hit["orientation"], thumb)
 
 
 def image_signatures(dataset: Dataset, *, workers: int | None = None, progress: bool = True) -> dict[str, Signature]:
