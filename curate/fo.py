@@ -563,6 +563,9 @@ def tag_findings(fo_dataset: "fo.Dataset", findings: list[Finding]) -> None:
     ``fo_dataset`` (dataset-level notes, label files without an image) are skipped. All writes are bulk
     (``set_values``/``set_label_values``): a handful of database round trips, not one per sample.
     """
+    digest = _audit_digest(fo_dataset, findings)
+    if fo_dataset.info.get(AUDIT_DIGEST_KEY) == digest:
+        return  # this dataset already carries exactly these marks: a re-run with no change skips the rewrite
     state = _State.read(fo_dataset)
     marks = _gather(state, findings)
     _clear_audit_fields(fo_dataset)
@@ -588,6 +591,25 @@ def tag_findings(fo_dataset: "fo.Dataset", findings: list[Finding]) -> None:
         _save_worst_first(fo_dataset, audit_view_name(check), audit_field(check), f"{check}, worst first")
     if worst:
         _save_worst_first(fo_dataset, audit_view_name("all"), WORST_FIELD, "all checks, worst first")
+    fo_dataset.info[AUDIT_DIGEST_KEY] = _audit_digest(fo_dataset, findings)
+    fo_dataset.save()
+
+
+AUDIT_DIGEST_KEY = "curate_audit_digest"  # in ``fo_dataset.info``: what the audit marks were made from
+
+
+def _audit_digest(fo_dataset: "fo.Dataset", findings: list[Finding]) -> str:
+    """The findings, the samples and boxes they were written onto, and the saved audit views.
+
+    Any change to one of these (a new audit result, a box added or deleted in the App, a view removed by
+    hand) changes the digest, so the marks are written again; two cheap aggregations, not a full read.
+    """
+    h = hashlib.blake2b(digest_size=16)
+    for f in findings:
+        h.update(f"{f.check}|{f.image}|{f.line}|{f.score:.6f}|{f.region}\n".encode())
+    views = sorted(v for v in fo_dataset.list_saved_views() if v.startswith(f"{AUDIT_PREFIX}/"))
+    h.update(repr((len(fo_dataset), fo_dataset.count("ground_truth.detections"), views)).encode())
+    return h.hexdigest()
 
 
 def _save_worst_first(fo_dataset: "fo.Dataset", name: str, field: str, what: str) -> None:
@@ -682,7 +704,9 @@ def clear_audit(fo_dataset: "fo.Dataset") -> None:
 
 
 def _clear_audit_fields(fo_dataset: "fo.Dataset") -> None:
-    """Delete the audit sample fields, detection attributes and saved views."""
+    """Delete the audit sample fields, detection attributes and saved views (and the marks' digest)."""
+    if fo_dataset.info.pop(AUDIT_DIGEST_KEY, None) is not None:
+        fo_dataset.save()
     schema = fo_dataset.get_field_schema(flat=True)
     attrs = [k for k in schema if k.startswith(f"ground_truth.detections.{AUDIT_PREFIX}_")]
     fields = [k for k in schema if k.startswith(f"{AUDIT_PREFIX}_") and "." not in k]

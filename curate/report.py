@@ -12,11 +12,13 @@ and re-encoded as ~256 px JPEGs, which keeps a report for a few thousand images 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
+import json
 import math
 import shlex
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -707,21 +709,47 @@ def _style(ax: Any) -> None:
     ax.set_axisbelow(True)
 
 
+PLOTS_VERSION = 1  # bump when a plot's drawing changes: cached plots are keyed by their inputs and this
+
+
 def make_plots(dataset: Dataset, findings: list[Finding], lookup: LabelLookup) -> list[Plot]:
-    """Class balance per split, box geometry (like Ultralytics' labels.jpg) and findings per class."""
+    """Class balance per split, box geometry (like Ultralytics' labels.jpg) and findings per class.
+
+    Cached by their inputs (every box with its class and split, the class names, the flagged boxes per
+    class and check): drawing and PNG-encoding the four figures is most of a re-run with nothing changed.
+    """
+    from curate import cache
+
+    boxes = np.array([(lab.cx, lab.cy, lab.w, lab.h) for _, lab in dataset.boxes()], dtype=np.float32).reshape(-1, 4)
+    per = findings_per_class(findings, lookup)
+    h = hashlib.blake2b(digest_size=16)
+    h.update(json.dumps([PLOTS_VERSION, defaults.REPORT_PLOT_MAX_BOXES, dataset.names, dataset.splits, {c: dict(v) for c, v in per.items()}], sort_keys=True).encode())
+    h.update(boxes.tobytes())
+    h.update(np.array([(lab.class_id, SPLITS.index(rec.split) if rec.split in SPLITS else -1) for rec, lab in dataset.boxes()], np.int64).tobytes())
+    key = h.hexdigest()
+    hit = cache.load_json("plots", key)
+    if isinstance(hit, list) and all(isinstance(p, dict) for p in hit):
+        try:
+            return [Plot(**p) for p in hit]
+        except TypeError:  # a cached entry of another shape: draw again
+            pass
     import matplotlib
 
     matplotlib.use("Agg")
-    boxes = np.array([(lab.cx, lab.cy, lab.w, lab.h) for _, lab in dataset.boxes()], dtype=np.float32).reshape(-1, 4)
     if len(boxes) > defaults.REPORT_PLOT_MAX_BOXES:
         rng = np.random.default_rng(defaults.SEED)
         boxes = boxes[rng.choice(len(boxes), defaults.REPORT_PLOT_MAX_BOXES, replace=False)]
-    return [
+    plots = [
         plot_class_distribution(dataset),
         plot_box_geometry(boxes),
         plot_correlogram(boxes),
-        plot_findings_per_class(dataset, findings, lookup),
+        plot_findings_per_class(dataset, findings, lookup, per=per),
     ]
+    try:
+        cache.save_json("plots", key, [asdict(p) for p in plots])
+    except OSError:  # a read-only or full cache: drawn again next time
+        pass
+    return plots
 
 
 def plot_class_distribution(dataset: Dataset) -> Plot:
@@ -806,9 +834,8 @@ def plot_correlogram(boxes: np.ndarray) -> Plot:
     return Plot("correlogram", "Label correlogram", "x, y, width and height against each other (log colour scale).", _png_uri(fig))
 
 
-def plot_findings_per_class(dataset: Dataset, findings: list[Finding], lookup: LabelLookup) -> Plot:
-    import matplotlib.pyplot as plt
-
+def findings_per_class(findings: list[Finding], lookup: LabelLookup) -> dict[str, Counter]:
+    """check → class name → flagged boxes (box findings only)."""
     per: dict[str, Counter] = defaultdict(Counter)
     for f in findings:
         if f.line is None or f.check in TABLE_CHECKS:
@@ -816,6 +843,13 @@ def plot_findings_per_class(dataset: Dataset, findings: list[Finding], lookup: L
         name = lookup.class_name(f)
         if name:
             per[f.check][name] += 1
+    return per
+
+
+def plot_findings_per_class(dataset: Dataset, findings: list[Finding], lookup: LabelLookup, *, per: dict[str, Counter] | None = None) -> Plot:
+    import matplotlib.pyplot as plt
+
+    per = findings_per_class(findings, lookup) if per is None else per
     totals = Counter()
     for c in per.values():
         totals.update(c)

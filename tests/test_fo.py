@@ -416,6 +416,25 @@ def test_tag_findings_is_idempotent_and_keeps_reviewer_tags(tree: Dataset, fo_na
     assert changes == []
 
 
+def test_tag_findings_skips_an_unchanged_rerun_but_not_a_changed_dataset(tree: Dataset, fo_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import curate.fo as cfo
+
+    fo_ds = to_fiftyone(tree, name=fo_name)
+    tag_findings(fo_ds, _findings())
+    reads: list[int] = []
+    real_read = cfo._State.read
+    monkeypatch.setattr(cfo._State, "read", staticmethod(lambda ds: reads.append(1) or real_read(ds)))
+    tag_findings(fo_ds, _findings())
+    assert reads == []  # same findings on the same dataset: nothing rewritten
+
+    fo_ds.delete_saved_view("audit/missing")  # removed by hand: the next audit writes the marks again
+    tag_findings(fo_ds, _findings())
+    assert reads == [1] and "audit/missing" in fo_ds.list_saved_views()
+
+    tag_findings(fo_ds, _findings()[:3])  # a different audit result
+    assert reads == [1, 1] and set(fo_ds.list_saved_views()) == {"audit/grouped", "audit/all"}
+
+
 def test_tagged_dataset_round_trips_unchanged(tree: Dataset, fo_name: str) -> None:
     fo_ds = to_fiftyone(tree, name=fo_name)
     tag_findings(fo_ds, _findings())
