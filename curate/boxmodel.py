@@ -879,7 +879,7 @@ def evidence(bs: BoxScores, row: int) -> dict[str, Any]:
         "same_class_inside": int(v(row, "g_n_same_in")),
         "p_ok": round(float(bs.prob[row, 0]), 3),
     }
-    if bs.method != "geometry":
+    if bs.method != "geometry" and not np.isnan(v(row, "p_blobs")):  # NaN: the image could not be decoded
         # positive extent = the object ends that far inside the edge (background band); negative = it goes past
         ext = {s: v(row, f"p_ext_{s}_0.35") for s in SIDES}
         ev["side_extent"] = {s: (None if np.isnan(x) else round(float(x), 2)) for s, x in ext.items()}
@@ -889,7 +889,7 @@ def evidence(bs: BoxScores, row: int) -> dict[str, Any]:
         # centroid of object-ness in the context patch relative to the box centre, in box sizes
         ev["object_offset"] = [round(float(np.nan_to_num(v(row, "p_cx"))), 2), round(float(np.nan_to_num(v(row, "p_cy"))), 2)]
         ev["runs"] = int(max(v(row, "p_runs_col_0.35"), v(row, "p_runs_row_0.35")))
-        if "m_box" in bs.names:
+        if "m_box" in bs.names and not np.isnan(v(row, "m_blobs")):
             ev["fg_fraction"] = round(v(row, "m_box"), 2)
             ev["mask_blobs"] = int(v(row, "m_blobs"))
     return ev

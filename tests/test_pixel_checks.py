@@ -53,3 +53,27 @@ def test_grouped_message(blobs, inside, expected):
         assert expected in msg and f"{inside} 'olive' box(es) inside" in msg
     else:
         assert "separate" not in msg and "inside" not in msg
+
+
+def test_box_checks_survive_an_undecodable_labelled_image(sample_dir, tmp_path, monkeypatch):
+    """An image that cannot be decoded, with labels: its boxes get geometry-only evidence, not a failed check
+    (their pixel features are NaN, and the evidence crashed on int(NaN))."""
+    import shutil
+
+    from curate.checks.base import AuditContext
+    from curate.formats.yolo import load_yolo
+
+    monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
+    root = tmp_path / "ds"
+    shutil.copytree(sample_dir, root)
+    ds = load_yolo(root)
+    broken = next(r for r in ds.images if r.labels)
+    broken.path.write_bytes(b"not an image at all")
+    ds = load_yolo(root)
+    ctx = AuditContext(ds)
+    for check in (grouped, background_heavy, shifted):
+        found = check.run(ctx)
+        assert len(found) == ds.num_boxes
+        mine = [f for f in found if f.image == broken.rel]
+        assert mine and all("blobs" not in f.data and "side_extent" not in f.data for f in mine)
+        assert all("blobs" in f.data for f in found if f.image != broken.rel)
