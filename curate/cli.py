@@ -456,3 +456,7 @@ def entry() -> None:
             raise
         err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}  (set CURATE_DEBUG=1 for the traceback)", highlight=False)
         sys.exit(1)
+
+
+if __name__ == "__main__":  # python -m curate.cli (benchmarks run the CLI of the checkout they sit in)
+    entry()
