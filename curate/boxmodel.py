@@ -19,7 +19,9 @@ Pixel evidence, per box, from a 2×-context patch (the box plus half its size on
 - an "object-ness" map (colour distance from the context ring) and its row/column profiles: where the
   object's extent lies relative to each edge, and how many separate runs/blobs sit inside (grouped);
 - geometry: size and aspect vs the class's median, same-class boxes inside/overlapping, size vs the same
-  class's other boxes in the image, border contact.
+  class's other boxes in the image, border contact;
+- siblings: how far the box's content (colour stats, a 4×4 L layout) is from the image's other boxes of its
+  class, relative to how far those are from each other (a shifted box straddles two objects of a pile).
 
 ``--fast`` (no pixels): the same model on geometry features alone.
 """
@@ -480,6 +482,95 @@ def pixel_features(patches: np.ndarray, *, with_mask: bool) -> tuple[np.ndarray,
     return np.stack(feats, axis=1), names
 
 
+SIB_STATS = 7  # descriptor: mean and sd of L, a, b, mean gradient ...
+SIB_GRID = 16  # ... and a 4×4 grid of L over the box (zero mean, unit sd)
+SIB_NAMES = ("s_n", "s_stat_min", "s_stat_rel", "s_grid_min", "s_grid_rel", "s_both_rel")
+
+
+def box_descriptor(patches: np.ndarray) -> np.ndarray:
+    """Cheap appearance of each patch's box interior (N×(SIB_STATS+SIB_GRID)); NaN where nothing is valid."""
+    n = len(patches)
+    inner = patches[:, M : P - M, M : P - M]
+    col, grad, valid = inner[..., :3], inner[..., 3], inner[..., 4]
+    mu = _wmean(col, valid[..., None], (1, 2))
+    sd = np.sqrt(np.maximum(_wmean((col - np.nan_to_num(mu)[:, None, None, :]) ** 2, valid[..., None], (1, 2)), 0.0))
+    g = _wmean(grad, valid, (1, 2))
+    c = B // 4
+    cells = (inner[..., 0] * valid).reshape(n, 4, c, 4, c).sum(axis=(2, 4)).reshape(n, 16)
+    wc = valid.reshape(n, 4, c, 4, c).sum(axis=(2, 4)).reshape(n, 16)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        grid = np.where(wc > 0, cells / np.maximum(wc, 1e-9), np.nan)
+        gm = np.nanmean(np.where(np.isnan(grid).all(axis=1, keepdims=True), 0.0, grid), axis=1, keepdims=True)
+        grid = np.where(np.isnan(grid), gm, grid)
+        grid = (grid - grid.mean(axis=1, keepdims=True)) / (grid.std(axis=1, keepdims=True) + 0.02)
+    out = np.concatenate([mu, sd, g[:, None], grid], axis=1).astype(np.float32)
+    out[valid.sum(axis=(1, 2)) == 0] = np.nan
+    return out
+
+
+def _sibling_nn(d: np.ndarray) -> float:
+    """Median over a sibling set of each member's nearest-other-member distance (``d`` = their pairwise distances)."""
+    if len(d) < 2:
+        return np.nan
+    d = d.copy()
+    np.fill_diagonal(d, np.inf)
+    return float(np.median(d.min(axis=1)))
+
+
+def sibling_features(desc: np.ndarray, qs: list[Query], by_image: dict[int, list[int]], classes: list[np.ndarray]) -> np.ndarray:
+    """How a box's content compares with the other boxes of its class in the same image (piles, trays).
+
+    A right box resembles its same-class siblings; a shifted box covers halves of two objects or background, a
+    grouped box a texture of several objects. Per query: siblings = the image's real same-class boxes other than
+    the boxes it replaces (``exclude``); their count, the nearest and median descriptor distance (colour stats and
+    the L layout grid separately), and the nearest distance over the siblings' own typical nearest distance.
+    Computed from every row's descriptor after the (cached) pixel features, so a label edit can't serve stale
+    values; per row it depends only on its image's boxes (and the dataset-wide scale of the colour stats).
+    """
+    out = np.full((len(qs), len(SIB_NAMES)), np.nan, np.float32)
+    real = np.array([k for k, q in enumerate(qs) if q.kind == "ok" and q.line is not None], int)
+    stats = desc[:, :SIB_STATS].astype(np.float64)
+    scale = np.nanstd(stats[real], axis=0) if len(real) else np.ones(SIB_STATS)
+    stats = stats / np.where(np.isfinite(scale) & (scale > 1e-6), scale, 1.0)
+    grid = desc[:, SIB_STATS:].astype(np.float64)
+    for i, ks in by_image.items():
+        rows = {qs[k].line: k for k in ks if qs[k].kind == "ok" and qs[k].line is not None}
+        c = classes[i]
+        if not len(c):
+            continue
+        lines = np.array([j for j in range(len(c)) if j in rows], int)
+        if not len(lines):
+            continue
+        rk = np.array([rows[j] for j in lines], int)
+        rs, rg = stats[rk], grid[rk]
+        ps = np.sqrt(((rs[:, None] - rs[None]) ** 2).mean(-1))  # real × real
+        pg = np.sqrt(((rg[:, None] - rg[None]) ** 2).mean(-1))
+        qk = np.array(ks, int)
+        ds = np.sqrt(((stats[qk][:, None] - rs[None]) ** 2).mean(-1))  # query × real
+        dg = np.sqrt(((grid[qk][:, None] - rg[None]) ** 2).mean(-1))
+        ok_real = ~np.isnan(ps).all(axis=1)
+        typical: dict[bytes, tuple[float, float, float]] = {}  # sibling set → its typical nearest distances
+        for row, k in enumerate(ks):
+            q = qs[k]
+            sib = (c[lines] == q.cls) & ok_real & ~np.isin(lines, q.exclude)
+            n = int(sib.sum())
+            out[k, 0] = n
+            if n == 0 or np.isnan(ds[row]).all():
+                continue
+            s = np.flatnonzero(sib)
+            a, b = ds[row, s], dg[row, s]
+            key = s.tobytes()  # a real box and its loose/shifted corruptions share one sibling set
+            if key not in typical:
+                ss, gg = ps[np.ix_(s, s)], pg[np.ix_(s, s)]
+                typical[key] = (_sibling_nn(ss), _sibling_nn(gg), _sibling_nn(ss + gg))
+            ns, ng, nb = typical[key]
+            out[k, 1], out[k, 3] = a.min(), b.min()
+            out[k, 2] = a.min() / (ns + 0.05)
+            out[k, 4] = b.min() / (ng + 0.05)
+            out[k, 5] = (a + b).min() / (nb + 0.1)
+    return out
+
+
 # --------------------------------------------------------------------------------------------------
 # the model
 # --------------------------------------------------------------------------------------------------
@@ -570,7 +661,7 @@ def _features(
     with_mask = masks is not None
     if pixels:  # the feature names (and width) without touching an image
         pnames = pixel_features(np.zeros((1, P, P, 6 if with_mask else 5), np.float32), with_mask=with_mask)[1]
-        pix = np.full((len(qs), len(pnames)), np.nan, np.float32)
+        pix = np.full((len(qs), len(pnames) + SIB_STATS + SIB_GRID), np.nan, np.float32)  # features, then descriptor
     cache = FeatureCache(with_mask=with_mask) if pixels and defaults.BOXMODEL_FEATURE_CACHE else None
     todo: dict[int, list[int]] = {}  # image → query rows whose pixel features must be computed
 
@@ -604,7 +695,10 @@ def _features(
                     for k in todo[i]:
                         patches.append(context_patch(pyramid, qs[k].xyxy))
                         rows.append(k)
-            return rows, (pixel_features(np.stack(patches), with_mask=with_mask)[0] if patches else None)
+            if not patches:
+                return rows, None
+            stack = np.stack(patches)
+            return rows, np.concatenate([pixel_features(stack, with_mask=with_mask)[0], box_descriptor(stack)], axis=1)
 
         # cv2 and numpy's large reductions release the GIL: a few threads use the cores (and keep memory to a
         # chunk's patches each), where one thread left half of a 2-core machine idle
@@ -618,7 +712,8 @@ def _features(
         if cache is not None:
             cache.save(qs, pix)
     if pixels and pix is not None:
-        return np.concatenate([geo, pix], axis=1), list(GEOM_NAMES) + pnames
+        sib = sibling_features(pix[:, len(pnames) :], qs, by_image, classes)
+        return np.concatenate([geo, pix[:, : len(pnames)], sib], axis=1), list(GEOM_NAMES) + pnames + list(SIB_NAMES)
     return geo, list(GEOM_NAMES)
 
 
@@ -627,10 +722,12 @@ class FeatureCache:
 
     A box's pixel features depend only on the image's bytes and the box, so a re-audit after a label
     edit recomputes only the boxes that changed (the corruptions are drawn with the same seed, so they
-    repeat too). One array per image: rows of (x1, y1, x2, y2, features), boxes matched to 1e-6.
+    repeat too). One array per image: rows of (x1, y1, x2, y2, features, descriptor), boxes matched to 1e-6.
+    The sibling features compare descriptors across an image's boxes, so they are computed after the cache,
+    never stored.
     """
 
-    VERSION = 1  # bump when pixel_features or context_patch change
+    VERSION = 2  # bump when pixel_features, box_descriptor or context_patch change
 
     def __init__(self, *, with_mask: bool) -> None:
         self.namespace = f"boxfeat-v{self.VERSION}-{defaults.PIXEL_MAX_SIDE}" + ("-mask" if with_mask else "")

@@ -214,7 +214,21 @@ def test_pixel_features_are_cached_per_image(scenes, monkeypatch):
     edited, _ = boxmodel._features(ds, qs, boxes, classes, pixels=True, masks=None, progress=False)
     assert calls == [1, 1]  # the names probe and the one edited box
     assert not np.array_equal(edited[0], cold[0], equal_nan=True)
-    assert np.array_equal(edited[1:], cold[1:], equal_nan=True)
+    own = [n for n, name in enumerate(names) if name not in boxmodel.SIB_NAMES]  # siblings see the edited box
+    assert np.array_equal(edited[1:, own], cold[1:, own], equal_nan=True)
+
+
+def test_sibling_features_single_out_a_box_unlike_its_siblings():
+    """Three alike boxes and one unlike them: the odd one is far from its nearest sibling, the others near."""
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=boxmodel.SIB_STATS + boxmodel.SIB_GRID)
+    desc = np.stack([base + 0.01 * rng.normal(size=base.shape) for _ in range(3)] + [base + 3.0]).astype(np.float32)
+    qs = [boxmodel.Query(0, np.zeros(4), 0, "ok", (j,), line=j) for j in range(4)]
+    qs.append(boxmodel.Query(0, np.zeros(4), 0, "grouped", (0, 1)))  # replaces boxes 0 and 1: siblings 2, 3
+    f = boxmodel.sibling_features(np.concatenate([desc, desc[3:]]), qs, {0: list(range(5))}, [np.zeros(4, int)])
+    n, rel = boxmodel.SIB_NAMES.index("s_n"), boxmodel.SIB_NAMES.index("s_both_rel")
+    assert list(f[:, n]) == [3, 3, 3, 3, 2]
+    assert f[3, rel] > 10 * max(f[:3, rel])
 
 
 def _geometry_one_box(q: np.ndarray, cls: int, ctx: np.ndarray, ctx_cls: np.ndarray, size: tuple[int, int], st: boxmodel.ClassStats) -> np.ndarray:
