@@ -27,11 +27,6 @@ from curate.findings import Finding, sort_findings, write_csv, write_json
 CACHE_VERSION = 1
 
 
-#: Check modules that read every image's signature (curate.hashing): in ``--fast`` they run last, after
-#: the hashing started in the background at the beginning of the checks.
-SIGNATURE_MODULES = ("image_checks", "near_duplicate", "missing")
-
-
 class ConfigError(ValueError):
     """A bad --config: one line naming the key."""
 
@@ -135,22 +130,14 @@ def score_dataset(
     scores: list[Finding] = []
     timings: dict[str, float] = {}
     errors: dict[str, str] = {}
-    modules = {m: mod for m, mod in available().items() if only is None or set(check_names(mod)) & only}
-    cached = {m: _from_cache(_cache_key(fp, m, ctx)) if use_cache else None for m in modules}
-    order = list(modules)
-    if ctx.fast and any(cached[m] is None for m in SIGNATURE_MODULES if m in modules):
-        # --fast: hash the images in the background while the geometry checks run; their users come after
-        from curate.checks.image_checks import start_signatures
-
-        start_signatures(ctx)
-        order = [m for m in order if m not in SIGNATURE_MODULES] + [m for m in order if m in SIGNATURE_MODULES]
-    for module in order:
-        mod = modules[module]
+    for module, mod in available().items():
+        if only is not None and not (set(check_names(mod)) & only):
+            continue
         if on_check:
             on_check(module)
         key = _cache_key(fp, module, ctx)
         t0 = time.perf_counter()
-        found = cached[module]
+        found = _from_cache(key) if use_cache else None
         if found is None:
             try:
                 found = list(mod.run(ctx))

@@ -8,8 +8,6 @@ the rotated view won't match what a trainer sees (Roboflow strips EXIF for this 
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
-
 from curate.checks.base import AuditContext
 from curate.findings import Finding
 from curate.hashing import Signature, image_signatures
@@ -22,29 +20,10 @@ ORIENTATION_WORDS = {2: "mirrored", 3: "rotated 180°", 4: "flipped vertically",
 
 
 def signatures(ctx: AuditContext) -> dict[str, Signature]:
-    """The run's image signatures, computed once and shared with near_duplicate and missing (ctx.shared).
-
-    The audit may have started them in the background (:func:`start_signatures`): then this waits for them.
-    """
+    """The run's image signatures, computed once and shared with near_duplicate and missing (ctx.shared)."""
     if "signatures" not in ctx.shared:
         ctx.shared["signatures"] = image_signatures(ctx.dataset)
-    sigs = ctx.shared["signatures"]
-    if isinstance(sigs, Future):
-        sigs = ctx.shared["signatures"] = sigs.result()
-    return sigs
-
-
-def start_signatures(ctx: AuditContext) -> None:
-    """Hash the images in a background thread while other checks run (no progress bar: one live display).
-
-    Why: in ``--fast`` the box model runs on one core (a 19-feature model is too small to share), so the
-    decoding threads can use the other; the checks that need the signatures run after it.
-    """
-    if "signatures" in ctx.shared:
-        return
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-hashing")
-    ctx.shared["signatures"] = pool.submit(image_signatures, ctx.dataset, progress=False)
-    pool.shutdown(wait=False)
+    return ctx.shared["signatures"]
 
 
 def run(ctx: AuditContext) -> list[Finding]:
