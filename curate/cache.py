@@ -35,53 +35,52 @@ def _unique() -> str:
     return f"{os.getpid()}-{threading.get_ident()}"
 
 
-_made: set[Path] = set()  # folders known to exist: two mkdir calls per cache access added up to seconds
+_made: set[str] = set()  # folders known to exist: two mkdir calls per cache access added up to seconds
 
 
-def _path(namespace: str, key: str, ext: str) -> Path:
-    folder = cache_root() / namespace / key[:2]
+def _path(namespace: str, key: str, ext: str) -> str:
+    """The file of ``key`` as a plain string: pathlib's object building was a quarter of a cold hashing pass."""
+    folder = os.path.join(cache_root(), namespace, key[:2])
     if folder not in _made:
-        folder.mkdir(parents=True, exist_ok=True)
+        os.makedirs(folder, exist_ok=True)
         _made.add(folder)
-    return folder / f"{key}.{ext}"
+    return os.path.join(folder, f"{key}.{ext}")
 
 
-def _write_atomic(p: Path, write: Callable[[Path], object]) -> None:
+def _write_atomic(p: str, write: Callable[[str], object]) -> None:
     """``write`` a temp file beside ``p``, then rename it over ``p``: readers never see a torn file."""
-    tmp = p.with_suffix(f".tmp{_unique()}{p.suffix}")
+    stem, ext = os.path.splitext(p)
+    tmp = f"{stem}.tmp{_unique()}{ext}"
     try:
         write(tmp)
     except FileNotFoundError:  # the cache folder was removed while we ran: make it again
-        tmp.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(os.path.dirname(tmp), exist_ok=True)
         write(tmp)
     os.replace(tmp, p)
 
 
 def load_array(namespace: str, key: str) -> np.ndarray | None:
-    p = _path(namespace, key, "npy")
-    if not p.exists():
-        return None
     try:
-        return np.load(p, allow_pickle=False)
-    except (OSError, ValueError):  # a torn write from a killed run: recompute
+        return np.load(_path(namespace, key, "npy"), allow_pickle=False)
+    except (OSError, ValueError):  # not cached yet, or a torn write from a killed run: recompute
         return None
 
 
 def save_array(namespace: str, key: str, value: np.ndarray) -> None:
-    p = _path(namespace, key, "npy")
-    _write_atomic(p, lambda tmp: np.save(tmp, value, allow_pickle=False))
+    _write_atomic(_path(namespace, key, "npy"), lambda tmp: np.save(tmp, value, allow_pickle=False))
 
 
 def load_json(namespace: str, key: str) -> Any | None:
-    p = _path(namespace, key, "json")
-    if not p.exists():
-        return None
     try:
-        return json.loads(p.read_text())
+        with open(_path(namespace, key, "json"), encoding="utf-8") as fh:
+            return json.load(fh)
     except (OSError, ValueError):
         return None
 
 
 def save_json(namespace: str, key: str, value: Any) -> None:
-    p = _path(namespace, key, "json")
-    _write_atomic(p, lambda tmp: tmp.write_text(json.dumps(value)))
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(value))
+
+    _write_atomic(_path(namespace, key, "json"), write)
