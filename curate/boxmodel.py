@@ -522,8 +522,8 @@ def sibling_features(desc: np.ndarray, qs: list[Query], by_image: dict[int, list
 
     A right box resembles its same-class siblings; a shifted box covers halves of two objects or background, a
     grouped box a texture of several objects. Per query: siblings = the image's real same-class boxes other than
-    the boxes it replaces (``exclude``); their count, the nearest and median descriptor distance (colour stats and
-    the L layout grid separately), and the nearest distance over the siblings' own typical nearest distance.
+    the boxes it replaces (``exclude``); their count, the nearest descriptor distance (colour stats and the L
+    layout grid separately), and each nearest distance over the siblings' own typical nearest distance.
     Computed from every row's descriptor after the (cached) pixel features, so a label edit can't serve stale
     values; per row it depends only on its image's boxes (and the dataset-wide scale of the colour stats).
     """
