@@ -805,6 +805,7 @@ def _classifier(seed: int, iterations: int):
         max_leaf_nodes=15,
         min_samples_leaf=20,
         l2_regularization=1.0,
+        max_bins=defaults.BOXMODEL_MAX_BINS,
         random_state=seed,
     )
 
