@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import time
-import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ import numpy as np
 
 from curate import defaults
 from curate.dataset import Dataset, ImageRecord
+from curate.env import workers
 from curate.foreground import read_image
 
 log = logging.getLogger(__name__)
@@ -704,7 +704,7 @@ def _features(
         # chunk's patches each), where one thread left half of a 2-core machine idle
         busy = [i for i in todo if todo[i]]
         chunks = [busy[n : n + FEATURE_CHUNK] for n in range(0, len(busy), FEATURE_CHUNK)]
-        with ThreadPoolExecutor(max_workers=_workers()) as pool:
+        with ThreadPoolExecutor(max_workers=workers()) as pool:
             for part, (rows, f) in zip(chunks, pool.map(chunk_features, chunks)):
                 if f is not None:
                     pix[rows] = f
@@ -784,11 +784,6 @@ class FeatureCache:
                 cache.save_array(self.namespace, key, rows)
             except OSError:  # a read-only or full cache: features are just recomputed next time
                 pass
-
-
-def _workers() -> int:
-    """Threads for feature extraction and OpenMP threads for the classifier: the machine's cores, at most 4."""
-    return max(1, min(4, os.cpu_count() or 1))
 
 
 def _folds(dataset: Dataset, k: int, seed: int) -> np.ndarray:
@@ -890,7 +885,7 @@ def _crossfit(X: np.ndarray, y: np.ndarray, fold: np.ndarray, folds: int, keep: 
             # every core (at most 4) for the pixel model: on food-ingredients' 8k × 182 training values 2 OpenMP
             # threads fit 3 folds in 27 s against 46 s on one (idle 2-core machine). The geometry-only model
             # (19 features, --fast) is too small per tree node to share: one thread there.
-            threads = _workers() if X.shape[1] * int(train.sum()) >= OPENMP_MIN_VALUES else 1
+            threads = workers() if X.shape[1] * int(train.sum()) >= OPENMP_MIN_VALUES else 1
             with threadpool_limits(limits=threads):
                 clf.fit(X[train], y[train])
                 prob[np.ix_(test, labels_present)] = clf.predict_proba(X[test])

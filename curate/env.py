@@ -14,6 +14,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
+def workers(limit: int = 4) -> int:
+    """Threads worth running at once here: the machine's cores, at most ``limit`` (thread pools, OpenMP)."""
+    return max(1, min(limit, os.cpu_count() or 1))
+
+
 def _home(sub: str) -> Path:
     local = REPO / sub
     return local if local.exists() else Path.home() / ".cache" / "curate" / sub.lstrip(".")

@@ -563,8 +563,8 @@ def tag_findings(fo_dataset: "fo.Dataset", findings: list[Finding]) -> None:
     ``fo_dataset`` (dataset-level notes, label files without an image) are skipped. All writes are bulk
     (``set_values``/``set_label_values``): a handful of database round trips, not one per sample.
     """
-    digest = _audit_digest(fo_dataset, findings)
-    if fo_dataset.info.get(AUDIT_DIGEST_KEY) == digest:
+    made_from = _findings_digest(findings)
+    if fo_dataset.info.get(AUDIT_DIGEST_KEY) == _audit_digest(fo_dataset, made_from):
         return  # this dataset already carries exactly these marks: a re-run with no change skips the rewrite
     state = _State.read(fo_dataset)
     marks = _gather(state, findings)
@@ -591,25 +591,29 @@ def tag_findings(fo_dataset: "fo.Dataset", findings: list[Finding]) -> None:
         _save_worst_first(fo_dataset, audit_view_name(check), audit_field(check), f"{check}, worst first")
     if worst:
         _save_worst_first(fo_dataset, audit_view_name("all"), WORST_FIELD, "all checks, worst first")
-    fo_dataset.info[AUDIT_DIGEST_KEY] = _audit_digest(fo_dataset, findings)
+    fo_dataset.info[AUDIT_DIGEST_KEY] = _audit_digest(fo_dataset, made_from)  # the views just saved count too
     fo_dataset.save()
 
 
 AUDIT_DIGEST_KEY = "curate_audit_digest"  # in ``fo_dataset.info``: what the audit marks were made from
 
 
-def _audit_digest(fo_dataset: "fo.Dataset", findings: list[Finding]) -> str:
-    """The findings, the samples and boxes they were written onto, and the saved audit views.
+def _findings_digest(findings: list[Finding]) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for f in findings:
+        h.update(f"{f.check}|{f.image}|{f.line}|{f.score:.6f}|{f.region}\n".encode())
+    return h.hexdigest()
+
+
+def _audit_digest(fo_dataset: "fo.Dataset", findings_digest: str) -> str:
+    """The findings (their digest), the samples and boxes they were written onto, and the saved audit views.
 
     Any change to one of these (a new audit result, a box added or deleted in the App, a view removed by
     hand) changes the digest, so the marks are written again; two cheap aggregations, not a full read.
     """
-    h = hashlib.blake2b(digest_size=16)
-    for f in findings:
-        h.update(f"{f.check}|{f.image}|{f.line}|{f.score:.6f}|{f.region}\n".encode())
     views = sorted(v for v in fo_dataset.list_saved_views() if v.startswith(f"{AUDIT_PREFIX}/"))
-    h.update(repr((len(fo_dataset), fo_dataset.count("ground_truth.detections"), views)).encode())
-    return h.hexdigest()
+    state = repr((findings_digest, len(fo_dataset), fo_dataset.count("ground_truth.detections"), views))
+    return hashlib.blake2b(state.encode(), digest_size=16).hexdigest()
 
 
 def _save_worst_first(fo_dataset: "fo.Dataset", name: str, field: str, what: str) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from curate import cache
+from curate import cache, env
 from curate.dataset import Dataset, ImageRecord
 
 THUMB = 32  # thumbnail side: 1,024 numbers per image
@@ -170,10 +170,8 @@ def _cached(rel: str, content: str, key: str) -> Signature | None:
 
 def image_signatures(dataset: Dataset, *, workers: int | None = None, progress: bool = True) -> dict[str, Signature]:
     """Signatures of every image, keyed by ``record.rel``; threads, since OpenCV and hashing release the GIL."""
-    import os
-
     records = dataset.images
-    workers = workers or min(4, (os.cpu_count() or 2))
+    workers = workers or env.workers()
     out: dict[str, Signature] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = pool.map(compute_signature, records, chunksize=16)

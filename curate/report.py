@@ -720,12 +720,13 @@ def make_plots(dataset: Dataset, findings: list[Finding], lookup: LabelLookup) -
     """
     from curate import cache
 
-    boxes = np.array([(lab.cx, lab.cy, lab.w, lab.h) for _, lab in dataset.boxes()], dtype=np.float32).reshape(-1, 4)
+    pairs = list(dataset.boxes())
+    boxes = np.array([(lab.cx, lab.cy, lab.w, lab.h) for _, lab in pairs], dtype=np.float32).reshape(-1, 4)
     per = findings_per_class(findings, lookup)
     h = hashlib.blake2b(digest_size=16)
     h.update(json.dumps([PLOTS_VERSION, defaults.REPORT_PLOT_MAX_BOXES, dataset.names, dataset.splits, {c: dict(v) for c, v in per.items()}], sort_keys=True).encode())
     h.update(boxes.tobytes())
-    h.update(np.array([(lab.class_id, SPLITS.index(rec.split) if rec.split in SPLITS else -1) for rec, lab in dataset.boxes()], np.int64).tobytes())
+    h.update(np.array([(lab.class_id, SPLITS.index(rec.split) if rec.split in SPLITS else -1) for rec, lab in pairs], np.int64).tobytes())
     key = h.hexdigest()
     hit = cache.load_json("plots", key)
     if isinstance(hit, list) and all(isinstance(p, dict) for p in hit):

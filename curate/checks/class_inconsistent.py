@@ -16,12 +16,12 @@ epicureai was unchanged at 0.81 and 0.37.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from curate.checks.base import AuditContext
+from curate.env import workers
 from curate.findings import Finding
 
 NAME = "class_inconsistent"
@@ -81,7 +81,7 @@ def out_of_fold_probs(X: np.ndarray, y: np.ndarray, groups: np.ndarray, num_clas
 
     # one BLAS thread per fit, folds side by side: these matrices are small, and 2 OpenBLAS threads made
     # the 5 fits on food-ingredients 3× slower (7.1 s against 2.4 s on one thread)
-    with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+    with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=workers()) as pool:
         list(pool.map(fit, GroupKFold(n_splits=folds).split(X, y, groups)))
     return probs / probs.sum(axis=1, keepdims=True)
 

@@ -38,8 +38,6 @@ as templates (recall 0.10 / 0.23), which could not find an object without a labe
 
 from __future__ import annotations
 
-import os
-
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -53,6 +51,7 @@ from curate.checks._overlap import pairwise_iou, pairwise_iou_inside
 from curate.checks.base import AuditContext
 from curate.checks.image_checks import signatures
 from curate.dataset import Dataset, ImageRecord
+from curate.env import workers
 from curate.findings import Finding
 
 NAME = "missing"
@@ -502,7 +501,7 @@ def objectness_regions(ds: Dataset, *, seed: int = 0, progress: bool = False) ->
             X = np.concatenate([X, *[h for h, _ in hard]])
             y = np.concatenate([y, np.zeros(sum(len(h) for h, _ in hard))])
             g = np.concatenate([g, *[np.full(len(h), f) for h, f in hard]])
-        with threadpool_limits(limits=max(1, min(4, os.cpu_count() or 1))):  # no worker thread runs now: every core
+        with threadpool_limits(limits=workers()):  # no worker thread runs now: every core
             m2 = {f: _fit(X[g != f], y[g != f], seed + 10 + f, ITER2) for f in range(FOLDS)}
         out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for f in range(FOLDS):
