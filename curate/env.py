@@ -9,6 +9,9 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Callable, Sequence, TypeVar
+
+T = TypeVar("T")
 
 #: The checkout holding the package in an editable install (where `make` puts .models/ and .yolo/).
 REPO = Path(__file__).resolve().parent.parent
@@ -17,6 +20,37 @@ REPO = Path(__file__).resolve().parent.parent
 def workers(limit: int = 4) -> int:
     """Threads worth running at once here: the machine's cores, at most ``limit`` (thread pools, OpenMP)."""
     return max(1, min(limit, os.cpu_count() or 1))
+
+
+def fit_side_by_side(jobs: Sequence[Callable[[], T]], done: Callable[[], None] | None = None) -> list[T]:
+    """Run independent scikit-learn fits (the folds of a cross-fit) at once, in threads; their results in order.
+
+    Why not one fit after another on every core: a HistGradientBoosting fit on 2 OpenMP threads meets an
+    OpenMP barrier at every tree node. On this 2-core VM, with passive waiting (needed so that a busy core
+    does not make spinning threads collapse), the barriers cost more than the second thread saved: one
+    fold took 14–21 s on 2 threads and 9–11 s on one. Independent fits side by side need no barrier, and
+    scikit-learn's histogram and split code releases the GIL. Each job gets its share of the cores as
+    OpenMP threads (one on 2 cores); OpenMP limits are per thread, so they are set inside the job's thread.
+    ``done`` is called after each job finishes (a progress bar).
+    """
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    import sklearn.ensemble  # noqa: F401  (OpenMP must be loaded before threadpool_limits can limit it)
+    from threadpoolctl import threadpool_limits
+
+    omp = max(1, workers() // max(len(jobs), 1))
+
+    def run(job: Callable[[], T]) -> T:
+        with threadpool_limits(limits=omp, user_api="openmp"):
+            return job()
+
+    with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
+        futures = [pool.submit(run, job) for job in jobs]
+        for future in as_completed(futures):
+            future.result()  # an error surfaces here, not silently
+            if done is not None:
+                done()
+    return [f.result() for f in futures]
 
 
 def _home(sub: str) -> Path:

@@ -73,3 +73,30 @@ def test_ultralytics_finds_the_font_without_network(clean_env: Path, monkeypatch
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=os.environ.copy())
     assert out.returncode == 0, out.stderr
     assert Path(out.stdout.strip().splitlines()[-1]) == clean_env / "yolo" / "Ultralytics" / "Arial.Unicode.ttf"
+
+
+def test_fit_side_by_side_keeps_order_limits_openmp_and_raises():
+    """Fold fits run at once: results come back in job order, each job sees its share of OpenMP threads
+    (set inside its own thread: OpenMP limits are per thread), ``done`` ticks once per job, errors surface."""
+    import time
+
+    from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+    from curate.env import fit_side_by_side, workers
+
+    ticks: list[int] = []
+
+    def job(k: int):
+        time.sleep(0.05 * (3 - k))  # finish in reverse order
+        return k, _openmp_effective_n_threads()
+
+    out = fit_side_by_side([lambda k=k: job(k) for k in range(3)], done=lambda: ticks.append(1))
+    assert [k for k, _ in out] == [0, 1, 2]
+    assert {n for _, n in out} == {max(1, workers() // 3)}
+    assert len(ticks) == 3
+
+    def boom():
+        raise ValueError("fold 1 failed")
+
+    with pytest.raises(ValueError, match="fold 1 failed"):
+        fit_side_by_side([lambda: 1, boom])

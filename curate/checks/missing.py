@@ -51,7 +51,7 @@ from curate.checks._overlap import pairwise_iou, pairwise_iou_inside
 from curate.checks.base import AuditContext
 from curate.checks.image_checks import signatures
 from curate.dataset import Dataset, ImageRecord
-from curate.env import workers
+from curate.env import fit_side_by_side
 from curate.findings import Finding
 
 NAME = "missing"
@@ -489,7 +489,7 @@ def objectness_regions(ds: Dataset, *, seed: int = 0, progress: bool = False) ->
             if not m1 and (len(per) >= SEED_IMAGES or start + CHUNK >= len(order)):
                 # round 1: a small model from the first images, only to shortlist each image's likeliest windows
                 X1, y1, g1 = stack(list(per))
-                m1 = {f: _fit(X1[g1 != f], y1[g1 != f], seed + f, ITER1) for f in range(FOLDS)}
+                m1 = dict(enumerate(fit_side_by_side([lambda f=f: _fit(X1[g1 != f], y1[g1 != f], seed + f, ITER1) for f in range(FOLDS)])))
                 shortlist(list(per))
             elif m1:
                 shortlist(chunk)
@@ -501,8 +501,7 @@ def objectness_regions(ds: Dataset, *, seed: int = 0, progress: bool = False) ->
             X = np.concatenate([X, *[h for h, _ in hard]])
             y = np.concatenate([y, np.zeros(sum(len(h) for h, _ in hard))])
             g = np.concatenate([g, *[np.full(len(h), f) for h, f in hard]])
-        with threadpool_limits(limits=workers()):  # no worker thread runs now: every core
-            m2 = {f: _fit(X[g != f], y[g != f], seed + 10 + f, ITER2) for f in range(FOLDS)}
+        m2 = dict(enumerate(fit_side_by_side([lambda f=f: _fit(X[g != f], y[g != f], seed + 10 + f, ITER2) for f in range(FOLDS)])))
         out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for f in range(FOLDS):
             ids = [i for i in tops if fold[i] == f]
