@@ -18,7 +18,7 @@ from typing import Any, Callable
 import yaml
 
 from curate import __version__, cache, defaults
-from curate.checks import available, check_names
+from curate.checks import FINISH_KEY, available, check_names, finish_checks
 from curate.checks.base import AuditContext
 from curate.dataset import Dataset
 from curate.findings import Finding, sort_findings, write_csv, write_json
@@ -130,6 +130,8 @@ def score_dataset(
     scores: list[Finding] = []
     timings: dict[str, float] = {}
     errors: dict[str, str] = {}
+    ran: dict[Any, list[Finding]] = {}
+    ctx.shared[FINISH_KEY] = True
     for module, mod in available().items():
         if only is not None and not (set(check_names(mod)) & only):
             continue
@@ -150,6 +152,13 @@ def score_dataset(
                 cache.save_json("audit", key, [f.to_dict() for f in found])
         timings[module] = time.perf_counter() - t0
         scores.extend(found)
+        if module not in errors:
+            ran[mod] = found
+    seconds, failed = finish_checks(ctx, ran)  # e.g. the masks made in the background meanwhile
+    for mod, s in seconds.items():
+        timings[mod.__name__.rsplit(".", 1)[-1]] += s
+    for mod, line in failed.items():
+        errors[mod.__name__.rsplit(".", 1)[-1]] = line
     return scores, timings, errors
 
 

@@ -77,3 +77,32 @@ def test_box_checks_survive_an_undecodable_labelled_image(sample_dir, tmp_path, 
         mine = [f for f in found if f.image == broken.rel]
         assert mine and all("blobs" not in f.data and "side_extent" not in f.data for f in mine)
         assert all("blobs" in f.data for f in found if f.image != broken.rel)
+
+
+def test_flagged_boxes_get_their_foreground_fraction_after_the_checks(sample_dir, tmp_path, monkeypatch):
+    """The report's masks are made in the background while later checks run, and added after the last one:
+    the top flagged boxes of each box check (at most ``mask_top``) get ``fg_fraction`` from U²-Net-p, on a
+    fresh run and on a cached re-run alike (the cached findings are stored without it)."""
+    from curate.audit import score_dataset
+    from curate.checks.base import AuditContext
+    from curate.formats.yolo import load_yolo
+
+    monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
+    ds = load_yolo(sample_dir)
+    only = {"grouped", "background_heavy", "shifted"}
+    params = {c: {"threshold": 0.05, "mask_top": 2} for c in only}  # low thresholds: every check has flagged boxes
+
+    def masked() -> dict[str, list[tuple[str, int, float]]]:
+        scores, _, errors = score_dataset(AuditContext(ds, params=params), only=only)
+        assert not errors
+        out: dict[str, list[tuple[str, int, float]]] = {}
+        for f in scores:
+            if "fg_fraction" in f.data:
+                assert f.data["fg_method"] == "u2netp" and 0.0 <= f.data["fg_fraction"] <= 1.0
+                out.setdefault(f.check, []).append((f.image, f.line, f.data["fg_fraction"]))
+        return out
+
+    first = masked()
+    assert set(first) == only and all(len(v) == 2 for v in first.values())
+    assert any("fg fraction" in f.message for f in score_dataset(AuditContext(ds, params=params), only={"background_heavy"})[0] if "fg_fraction" in f.data)
+    assert masked() == first  # the cached re-run: same boxes, same fractions

@@ -1,5 +1,9 @@
 """Audit checks: one module per check, each ``NAME`` plus ``run(ctx) -> list[Finding]``.
 
+A module may also define ``finish(ctx, findings) -> None``, called after every check has run (on fresh
+and cached findings alike): the box checks add foreground masks there that were computed in the
+background while the later checks ran (:func:`finish_checks`).
+
 A check returns a finding for every item it scored (every box, image or region it looked at), with a
 score in [0, 1] (higher = more likely a real problem). The audit keeps those at or above the check's
 threshold for findings.csv and writes all of them with ``--all-scores``. The registry below maps names to
@@ -52,9 +56,36 @@ def available() -> dict[str, ModuleType]:
 
 def run_checks(ctx: AuditContext, *, only: set[str] | None = None) -> list[Finding]:
     """Run every available check (or those whose names are in ``only``) and return all their scores."""
-    out: list[Finding] = []
+    ran: dict[ModuleType, list[Finding]] = {}
+    ctx.shared[FINISH_KEY] = True
     for mod in available().values():
         if only is not None and not (set(check_names(mod)) & only):
             continue
-        out.extend(mod.run(ctx))
-    return out
+        ran[mod] = list(mod.run(ctx))
+    finish_checks(ctx, ran)
+    return [f for found in ran.values() for f in found]
+
+
+#: In ``ctx.shared`` while the checks run under :func:`run_checks` or the audit, which call ``finish``.
+FINISH_KEY = "finish"
+
+
+def finish_checks(ctx: AuditContext, ran: dict[ModuleType, list[Finding]]) -> tuple[dict[ModuleType, float], dict[ModuleType, str]]:
+    """Call each module's ``finish(ctx, findings)`` after all checks ran: seconds per module that has one,
+    and one line per ``finish`` that failed (its findings stand as they are; ``CURATE_DEBUG=1`` re-raises)."""
+    import os
+    import time
+
+    seconds: dict[ModuleType, float] = {}
+    errors: dict[ModuleType, str] = {}
+    for mod, found in ran.items():
+        if hasattr(mod, "finish"):
+            t = time.perf_counter()
+            try:
+                mod.finish(ctx, found)
+            except Exception as exc:  # noqa: BLE001
+                if os.environ.get("CURATE_DEBUG"):
+                    raise
+                errors[mod] = f"{type(exc).__name__}: {exc}"
+            seconds[mod] = time.perf_counter() - t
+    return seconds, errors

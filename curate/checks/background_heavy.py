@@ -7,7 +7,7 @@ where the object ends well inside the box and the estimated background share.
 
 from __future__ import annotations
 
-from curate.boxmodel import findings_for, loose_sides
+from curate.boxmodel import findings_for, finish_masks, loose_sides
 from curate.checks.base import AuditContext
 from curate.findings import Finding
 
@@ -34,3 +34,8 @@ def _describe(ev: dict, score: float, name: str) -> str:
 def run(ctx: AuditContext) -> list[Finding]:
     """A finding for every box: how likely it is drawn much larger than its object."""
     return findings_for(ctx, "loose", NAME, _describe)
+
+
+def finish(ctx: AuditContext, found: list[Finding]) -> None:
+    """After every check: the foreground fraction of the flagged boxes the report shows (masks made meanwhile)."""
+    finish_masks(ctx, found, NAME, _describe)

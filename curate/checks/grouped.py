@@ -7,7 +7,7 @@ the structure inside the box (separate blobs, gaps in the row/column profiles).
 
 from __future__ import annotations
 
-from curate.boxmodel import findings_for
+from curate.boxmodel import findings_for, finish_masks
 from curate.checks.base import AuditContext
 from curate.findings import Finding
 
@@ -29,3 +29,8 @@ def _describe(ev: dict, score: float, name: str) -> str:
 def run(ctx: AuditContext) -> list[Finding]:
     """A finding for every box: how likely it encloses several objects of its class."""
     return findings_for(ctx, "grouped", NAME, _describe)
+
+
+def finish(ctx: AuditContext, found: list[Finding]) -> None:
+    """After every check: the foreground fraction of the flagged boxes the report shows (masks made meanwhile)."""
+    finish_masks(ctx, found, NAME, _describe)

@@ -7,7 +7,7 @@ background band.
 
 from __future__ import annotations
 
-from curate.boxmodel import cut_sides, findings_for, loose_sides
+from curate.boxmodel import cut_sides, findings_for, finish_masks, loose_sides
 from curate.checks.base import AuditContext
 from curate.findings import Finding
 
@@ -40,3 +40,8 @@ def _describe(ev: dict, score: float, name: str) -> str:
 def run(ctx: AuditContext) -> list[Finding]:
     """A finding for every box: how likely it is displaced from its object."""
     return findings_for(ctx, "shifted", NAME, _describe)
+
+
+def finish(ctx: AuditContext, found: list[Finding]) -> None:
+    """After every check: the foreground fraction of the flagged boxes the report shows (masks made meanwhile)."""
+    finish_masks(ctx, found, NAME, _describe)
