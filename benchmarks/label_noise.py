@@ -174,7 +174,8 @@ def box_scores(findings: list[Finding], split: str = "train") -> dict[str, dict[
 
 
 def rank_metrics(keys: list[tuple[str, int]], truth: PlantedTruth, kind: str, score: dict) -> dict[str, float]:
-    """AP and recall@#positives of ranking the boxes ``keys`` by ``score`` for planted type ``kind``."""
+    """AP and recall@#positives of ranking the boxes ``keys`` by ``score`` for planted type ``kind``, and the
+    share of planted boxes flagged by default (score ≥ FLAG_SCORE: what a user sees in findings.csv)."""
     from sklearn.metrics import average_precision_score
 
     y, s = [], []
@@ -190,13 +191,14 @@ def rank_metrics(keys: list[tuple[str, int]], truth: PlantedTruth, kind: str, sc
     y_arr, s_arr = np.array(y), np.array(s)
     npos = int(y_arr.sum())
     if npos == 0 or npos == len(y_arr):
-        return {"ap": float("nan"), "recall_at_budget": float("nan"), "n": npos, "chance": float("nan")}
+        return {"ap": float("nan"), "recall_at_budget": float("nan"), "flagged": float("nan"), "n": npos, "chance": float("nan")}
     # stable tie-break by a fixed random order so ties (e.g. many 0.0) don't favour either class
     order = np.lexsort((np.random.default_rng(0).random(len(s_arr)), -s_arr))
     recall = float(y_arr[order[:npos]].sum() / npos)
     return {
         "ap": float(average_precision_score(y_arr, s_arr)),
         "recall_at_budget": recall,
+        "flagged": float((s_arr[y_arr == 1] >= FLAG_SCORE).mean()),
         "n": npos,
         "chance": float(npos / len(y_arr)),
     }
@@ -277,8 +279,8 @@ def summarize(seeds: list[dict[str, Any]]) -> dict[str, Any]:
             continue
         row: dict[str, Any] = {"check": TYPE_TO_CHECK[kind], "planted": _mean_std([p["baseline"]["n"] for p in per])}
         for src in ("check", "any", "baseline"):
-            for metric in ("ap", "recall_at_budget", "chance"):
-                row[f"{src}_{metric}"] = _mean_std([p[src][metric] if p[src] else None for p in per])
+            for metric in ("ap", "recall_at_budget", "flagged", "chance"):
+                row[f"{src}_{metric}"] = _mean_std([p[src].get(metric) if p[src] else None for p in per])
         rows[kind] = row
     miss = [s.get("missing") for s in seeds if "missing" in s]
     out: dict[str, Any] = {"types": rows}
@@ -299,19 +301,19 @@ def markdown_table(name: str, summary: dict[str, Any], timing: dict[str, tuple[f
     lines = [
         f"### {name} ({n_seeds} seeds, rate {rate:.0%} of train boxes per type; mean ± std)",
         "",
-        "| type | check | planted | AP (its check) | recall@budget | AP (any check) | AP baseline | chance |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| type | check | planted | AP (its check) | recall@budget | flagged (≥ {FLAG_SCORE}) | AP (any check) | AP baseline | chance |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for kind, row in summary["types"].items():
         lines.append(
             f"| {kind} | {row['check']} | {_fmt(row['planted'], 0)} | {_fmt(row['check_ap'])} | "
-            f"{_fmt(row['check_recall_at_budget'])} | {_fmt(row['any_ap'])} | {_fmt(row['baseline_ap'])} | "
+            f"{_fmt(row['check_recall_at_budget'])} | {_fmt(row['check_flagged'])} | {_fmt(row['any_ap'])} | {_fmt(row['baseline_ap'])} | "
             f"{_fmt(row['baseline_chance'], 3)} |"
         )
     if "missing_recall" in summary:
         lines.append(
             f"| missing | missing (region recall, IoU ≥ {MISSING_IOU}) | {_fmt(summary['missing_planted'], 0)} | "
-            f"{_fmt(summary['missing_recall'])} | | | | |"
+            f"{_fmt(summary['missing_recall'])} | | | | | |"
         )
     lines += [
         "",
@@ -331,15 +333,15 @@ def print_rich(name: str, summary: dict[str, Any], timing: dict[str, Any]) -> No
     from rich.table import Table
 
     table = Table(title=f"label noise — {name}")
-    for col in ("type", "check", "planted", "AP (check)", "R@budget", "AP (any)", "AP baseline", "chance"):
+    for col in ("type", "check", "planted", "AP (check)", "R@budget", f"flagged ≥{FLAG_SCORE}", "AP (any)", "AP baseline", "chance"):
         table.add_column(col)
     for kind, row in summary["types"].items():
         table.add_row(kind, row["check"], _fmt(row["planted"], 0), _fmt(row["check_ap"]),
-                      _fmt(row["check_recall_at_budget"]), _fmt(row["any_ap"]), _fmt(row["baseline_ap"]),
+                      _fmt(row["check_recall_at_budget"]), _fmt(row["check_flagged"]), _fmt(row["any_ap"]), _fmt(row["baseline_ap"]),
                       _fmt(row["baseline_chance"], 3))
     if "missing_recall" in summary:
         table.add_row("missing", "missing (region recall)", _fmt(summary["missing_planted"], 0),
-                      _fmt(summary["missing_recall"]), "", "", "", "")
+                      _fmt(summary["missing_recall"]), "", "", "", "", "")
     console = Console(width=max(Console().width, 130))
     console.print(table)
     console.print(f"false flags / 100 untouched (score ≥ {FLAG_SCORE}): any {_fmt(summary['false_flags_per_100'])}"

@@ -813,23 +813,24 @@ def score_boxes(
     folds: int = defaults.BOXMODEL_FOLDS,
     iterations: int = defaults.BOXMODEL_ITERATIONS,
     rounds: int = defaults.BOXMODEL_ROUNDS,
+    members: int = defaults.BOXMODEL_MEMBERS,
     progress: bool = True,
 ) -> BoxScores:
     """Out-of-fold scores (loose, shifted, grouped) for every box of every split.
 
     ``fast`` uses geometry only (no image is decoded); ``use_mask`` adds U²-Net-p mask features (computed
-    and cached for every image: ~250 ms an image the first time).
+    and cached for every image: ~250 ms an image the first time). Each fold is scored by ``members`` models
+    that saw different corrupted boxes, averaged (see :func:`_crossfit`, :data:`defaults.BOXMODEL_MEMBERS`).
     """
     t0 = time.perf_counter()
     if fast:  # --fast promises hundreds of images a second: a lighter model on geometry alone
         iterations = min(iterations, defaults.BOXMODEL_FAST_ITERATIONS)
         folds = min(folds, 2)
-    rng = np.random.default_rng(seed)
-    qs, boxes, classes = _queries(dataset, rng, with_corruptions=True)
-    seconds: dict[str, float] = {}
-    if not any(q.kind == "ok" for q in qs):  # no boxes at all: nothing to learn from or score
+        members = 1
+    if not dataset.num_boxes:  # no boxes at all: nothing to learn from or score
         empty = np.zeros(0, np.float32)
         return BoxScores({}, [], {k: empty for k in KINDS}, np.zeros((0, 1 + len(KINDS)), np.float32), np.zeros((0, 0), np.float32), [], "geometry" if fast else "pixels")
+    seconds: dict[str, float] = {}
     masks = None
     method = "geometry" if fast else "pixels"
     if use_mask and not fast:
@@ -839,27 +840,31 @@ def score_boxes(
         masks = masks_for([r for r in dataset.images if r.labels], progress=progress, model=model)
         method = f"pixels+{model.method}"
         seconds["masks"] = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    X, names = _features(dataset, qs, boxes, classes, pixels=not fast, masks=masks, progress=progress)
-    seconds["features"] = time.perf_counter() - t1
-    y = np.array([0 if q.kind == "ok" else 1 + KINDS.index(q.kind) for q in qs])
-    img = np.array([q.image for q in qs])
-    fold_of_image = _folds(dataset, folds, seed)
-    fold = fold_of_image[img]
+    # the real boxes are the first rows of every member's queries (dataset order); only the corrupted rows differ
+    parts = []
+    for m in range(max(1, members)):
+        qs, boxes, classes = _queries(dataset, np.random.default_rng(seed + 101 * m), with_corruptions=True)
+        t1 = time.perf_counter()
+        X, names = _features(dataset, qs, boxes, classes, pixels=not fast, masks=masks, progress=progress)
+        seconds["features"] = seconds.get("features", 0.0) + time.perf_counter() - t1
+        y = np.array([0 if q.kind == "ok" else 1 + KINDS.index(q.kind) for q in qs])
+        parts.append((qs, X, y))
+    qs, X, y = parts[0]
     real = np.array([k for k, q in enumerate(qs) if q.line is not None and q.kind == "ok"], int)
+    fold_of_image = _folds(dataset, folds, seed)  # one fold per image for every member: each fold's models never saw it
+    folds_of = [fold_of_image[np.array([q.image for q in p[0]])] for p in parts]
     t2 = time.perf_counter()
     from rich.progress import Progress
 
     with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task("box model (cross-fitted)", total=folds * rounds)
-        keep = np.ones(len(y), bool)
+        task = bar.add_task("box model (cross-fitted)", total=len(parts) * folds * rounds)
+        keep = np.ones(len(real), bool)  # over the real boxes, the same rows in every member
         for r in range(rounds):
-            prob = _crossfit(X, y, fold, folds, keep, seed=seed, iterations=iterations, advance=lambda: bar.advance(task))
+            prob = _crossfit([(p[1], p[2], fo) for p, fo in zip(parts, folds_of)], folds, keep, seed=seed, iterations=iterations, advance=lambda: bar.advance(task))
             if r + 1 < rounds:
                 # the dataset's own worst boxes are probably real errors: don't teach the model they are "ok"
                 p_ok = prob[real, 0]
-                keep = np.ones(len(y), bool)
-                keep[real[p_ok < np.quantile(p_ok, defaults.BOXMODEL_DROP_SHARE)]] = False
+                keep = p_ok >= np.quantile(p_ok, defaults.BOXMODEL_DROP_SHARE)
     seconds["model"] = time.perf_counter() - t2
     prior = np.bincount(y, minlength=1 + len(KINDS)) / len(y)
     scores = calibrate_heldout(prob, y, prior, real)
@@ -870,25 +875,39 @@ def score_boxes(
     return BoxScores(index=index, records=rows, scores=scores, prob=prob, features=X[real], names=names, method=method, seconds=seconds)
 
 
-def _crossfit(X: np.ndarray, y: np.ndarray, fold: np.ndarray, folds: int, keep: np.ndarray, *, seed: int, iterations: int, advance) -> np.ndarray:
-    """Out-of-fold class probabilities of every row (real and corrupted); training rows limited to ``keep``.
+def _crossfit(members: list[tuple[np.ndarray, np.ndarray, np.ndarray]], folds: int, keep: np.ndarray, *, seed: int, iterations: int, advance) -> np.ndarray:
+    """Out-of-fold class probabilities of the first member's rows (real and corrupted), averaged over members.
 
-    The folds are fitted side by side (:func:`curate.env.fit_side_by_side`): on food-ingredients' pixel
-    model, 3 folds took 27–29 s one after another on 2 OpenMP threads and 21–23 s side by side.
+    ``members`` are (X, y, fold) of the same real boxes (the first ``len(keep)`` rows, of which only ``keep``
+    train) with each member's own corrupted boxes. Fold ``f``'s model of every member is trained on the
+    images outside fold ``f`` and scores the first member's rows in it: a bag of models that saw different
+    corruptions, calibrated once on the first member's held-out corrupted boxes. The fits run side by side
+    (:func:`curate.env.fit_side_by_side`): on food-ingredients' pixel model, 3 folds took 27–29 s one after
+    another on 2 OpenMP threads and 21–23 s side by side.
     """
-    prob = np.zeros((len(y), 1 + len(KINDS)), np.float32)
+    X0, y0, fold0 = members[0]
 
-    def fit(f: int) -> None:
-        train = (fold != f) & keep
-        test = np.flatnonzero(fold == f)  # corrupted rows too: their held-out scores calibrate the originals'
+    def fit(f: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        X, y, fold = members[m]
+        train = fold != f
+        train[: len(keep)] &= keep
+        test = np.flatnonzero(fold0 == f)  # corrupted rows too: their held-out scores calibrate the originals'
         labels_present = np.unique(y[train])
-        if len(test) and len(labels_present) >= 2:
-            clf = _classifier(seed + f, iterations)
-            clf.fit(X[train], y[train])
-            prob[np.ix_(test, labels_present)] = clf.predict_proba(X[test])
+        if not len(test) or len(labels_present) < 2:
+            return None
+        clf = _classifier(seed + f + 1000 * m, iterations)
+        clf.fit(X[train], y[train])
+        return test, labels_present, clf.predict_proba(X0[test])
 
-    fit_side_by_side([lambda f=f: fit(f) for f in range(folds)], done=advance)
-    return prob
+    jobs = [(f, m) for f in range(folds) for m in range(len(members))]
+    total = np.zeros((len(y0), 1 + len(KINDS)), np.float64)
+    count = np.zeros(len(y0), np.float64)
+    for res in fit_side_by_side([lambda f=f, m=m: fit(f, m) for f, m in jobs], done=advance):
+        if res is not None:
+            test, labels_present, p = res
+            total[np.ix_(test, labels_present)] += p
+            count[test] += 1
+    return (total / np.maximum(count, 1)[:, None]).astype(np.float32)
 
 
 def calibrate(prob: np.ndarray, prior: np.ndarray) -> dict[str, np.ndarray]:
@@ -952,7 +971,8 @@ def shared_scores(ctx: Any) -> BoxScores:
     if key not in ctx.shared:
         use_mask = bool(ctx.param("background_heavy", "use_mask", defaults.BOXMODEL_USE_MASK))
         iterations = int(ctx.param("grouped", "iterations", defaults.BOXMODEL_ITERATIONS))
-        ctx.shared[key] = score_boxes(ctx.dataset, fast=ctx.fast, use_mask=use_mask, seed=ctx.seed, iterations=iterations)
+        members = int(ctx.param("grouped", "members", defaults.BOXMODEL_MEMBERS))
+        ctx.shared[key] = score_boxes(ctx.dataset, fast=ctx.fast, use_mask=use_mask, seed=ctx.seed, iterations=iterations, members=members)
     return ctx.shared[key]
 
 
