@@ -98,7 +98,7 @@ def default_out_dir(dataset: Dataset) -> Path:
 
 def _cache_key(fp: str, module: str, ctx: AuditContext) -> str:
     mod = available()[module]
-    opts = {n: ctx.params.get(n, {}) for n in check_names(mod)}
+    opts = {n: ctx.params.get(n, {}) for n in getattr(mod, "PARAMS_FROM", check_names(mod))}
     payload = json.dumps([CACHE_VERSION, __version__, fp, module, opts, ctx.fast, ctx.model, ctx.seed], sort_keys=True, default=str)
     return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
 

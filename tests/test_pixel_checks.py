@@ -106,3 +106,24 @@ def test_flagged_boxes_get_their_foreground_fraction_after_the_checks(sample_dir
     assert set(first) == only and all(len(v) == 2 for v in first.values())
     assert any("fg fraction" in f.message for f in score_dataset(AuditContext(ds, params=params), only={"background_heavy"})[0] if "fg_fraction" in f.data)
     assert masked() == first  # the cached re-run: same boxes, same fractions
+
+
+def test_a_box_model_option_of_one_check_refreshes_all_three_cached_checks(sample_dir, tmp_path, monkeypatch):
+    """grouped, background_heavy and shifted share one model that reads options of all three (members,
+    iterations, use_mask): changing grouped's ``members`` must not serve background_heavy's cached scores."""
+    from curate.audit import score_dataset
+    from curate.checks.base import AuditContext
+    from curate.formats.yolo import load_yolo
+
+    monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
+    ds = load_yolo(sample_dir)
+    only = {"background_heavy"}
+
+    def scores(params):
+        found, timings, _ = score_dataset(AuditContext(ds, params=params), only=only)
+        return [f.score for f in found]
+
+    bag = scores({})
+    assert scores({}) == bag  # from the cache
+    single = scores({"grouped": {"members": 1}})
+    assert single != bag

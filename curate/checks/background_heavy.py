@@ -12,6 +12,9 @@ from curate.checks.base import AuditContext
 from curate.findings import Finding
 
 NAME = "background_heavy"
+#: The shared box model reads options of all three box checks (iterations, members, use_mask): a change to
+#: any of them must not serve this check's cached findings.
+PARAMS_FROM = ("grouped", "background_heavy", "shifted")
 
 
 def _describe(ev: dict, score: float, name: str) -> str:
