@@ -18,7 +18,7 @@ from typing import Any, Callable
 import yaml
 
 from curate import __version__, cache, defaults
-from curate.checks import FINISH_KEY, available, check_names, finish_checks
+from curate.checks import available, check_names, finish_checks
 from curate.checks.base import AuditContext
 from curate.dataset import Dataset
 from curate.findings import Finding, sort_findings, write_csv, write_json
@@ -131,7 +131,7 @@ def score_dataset(
     timings: dict[str, float] = {}
     errors: dict[str, str] = {}
     ran: dict[Any, list[Finding]] = {}
-    ctx.shared[FINISH_KEY] = True
+    ctx.finishing = True
     for module, mod in available().items():
         if only is not None and not (set(check_names(mod)) & only):
             continue

@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 
 #: The error kinds the model separates from "ok", in class-index order 1..3.
 KINDS: tuple[str, ...] = ("loose", "shifted", "grouped")
+#: The checks this model scores. It reads options of all three (grouped's iterations and members,
+#: background_heavy's use_mask), so each keys its cached findings on all three (``PARAMS_FROM``).
+BOX_CHECKS: tuple[str, ...] = ("grouped", "background_heavy", "shifted")
 SIDES: tuple[str, ...] = ("left", "top", "right", "bottom")
 
 P = 40  # context patch side (pixels)
@@ -1035,8 +1038,8 @@ def findings_for(ctx: Any, kind: str, check: str, describe) -> list:
         elif "fg_fraction" in ev:
             data["fg_method"] = "u2netp"
         out.append(Finding(rec.split, rec.rel, check, score, describe(ev, score, name), line=lab.line, data=data))
-    if not ctx.fast and bs.method == "pixels" and ctx.shared.get(FINISH_KEY):
-        queue_masks(ctx, out, top=int(ctx.param(check, "mask_top", defaults.BOXMODEL_MASK_TOP)), threshold=ctx.threshold(check))
+    if not ctx.fast and bs.method == "pixels" and ctx.finishing:
+        queue_masks(ctx, bs, out, top=int(ctx.param(check, "mask_top", defaults.BOXMODEL_MASK_TOP)), threshold=ctx.threshold(check))
     return out
 
 
@@ -1044,9 +1047,6 @@ def findings_for(ctx: Any, kind: str, check: str, describe) -> list:
 # foreground masks for the flagged boxes the report shows (computed in the background)
 # --------------------------------------------------------------------------------------------------
 
-#: Set in ``ctx.shared`` by whoever runs the checks and then calls each module's ``finish`` (the audit,
-#: :func:`curate.checks.run_checks`): only then are the report's masks computed, in the background.
-FINISH_KEY = "finish"  # = curate.checks.FINISH_KEY (not imported: curate.checks imports the check modules)
 _JOBS_KEY = "mask_jobs"
 
 
@@ -1062,7 +1062,7 @@ def _mask_size(rec: ImageRecord) -> tuple[int, int]:
     return max(1, round(w * s)), max(1, round(h * s))
 
 
-def queue_masks(ctx: Any, found: list, *, top: int, threshold: float) -> None:
+def queue_masks(ctx: Any, bs: BoxScores, found: list, *, top: int, threshold: float) -> None:
     """Start computing (and caching) the foreground masks of a check's flagged boxes in a background thread.
 
     A mask costs 250–500 ms of U²-Net-p, 12 per pixel check: ~18 s on food-ingredients when the three box
@@ -1078,11 +1078,10 @@ def queue_masks(ctx: Any, found: list, *, top: int, threshold: float) -> None:
     if not rows:
         return
     pool, jobs = ctx.shared.setdefault(_JOBS_KEY, (ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-masks"), {}))
-    by_rel = {rec.rel: rec for rec in ctx.dataset.images}
     model = get_model()
     for r in rows:
-        rec = by_rel.get(found[r].image)
-        if rec is not None and rec.rel not in jobs:
+        rec = bs.records[r][0]  # ``found`` is one finding per row of the scores, in their order
+        if rec.rel not in jobs:
             jobs[rec.rel] = pool.submit(lambda rec=rec: foreground_mask(rec, size=_mask_size(rec), model=model))
 
 
@@ -1097,17 +1096,18 @@ def finish_masks(ctx: Any, found: list, check: str, describe) -> None:
     rows = _mask_rows(found, ctx.threshold(check), int(ctx.param(check, "mask_top", defaults.BOXMODEL_MASK_TOP)))
     if not rows:
         return
+    from curate.dataset import LabelLookup
     from curate.foreground import foreground_mask, get_model
 
     jobs = ctx.shared.get(_JOBS_KEY, (None, {}))[1]
-    by_rel = {rec.rel: rec for rec in ctx.dataset.images}
+    lookup = LabelLookup(ctx.dataset)
     model = None
     for r in rows:
         f = found[r]
-        rec = by_rel.get(f.image)
-        lab = next((lb for lb in rec.labels if lb.line == f.line), None) if rec is not None else None
+        lab = lookup.label(f)
         if lab is None:
             continue
+        rec = lookup.records[f.image]
         try:
             if f.image in jobs:
                 mask = jobs[f.image].result()

@@ -114,3 +114,30 @@ class Dataset:
 
     def class_name(self, class_id: int) -> str:
         return self.names[class_id] if 0 <= class_id < len(self.names) else str(class_id)
+
+
+class LabelLookup:
+    """``(image rel, line) → (record, label)``: how a box finding finds its class and its neighbours."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+        self.records: dict[str, ImageRecord] = {r.rel: r for r in dataset.images}
+        self.labels: dict[tuple[str, int], Label] = {
+            (r.rel, lab.line): lab for r in dataset.images for lab in r.labels
+        }
+
+    def label(self, finding: Finding) -> Label | None:
+        if finding.line is None:
+            return None
+        return self.labels.get((finding.image, finding.line))
+
+    def class_name(self, finding: Finding) -> str:
+        """The flagged box's class from the dataset, else what the check wrote in ``data``."""
+        lab = self.label(finding)
+        if lab is not None:
+            return self.dataset.class_name(lab.class_id)
+        for key in ("class_name", "class"):
+            if key in finding.data:
+                value = finding.data[key]
+                return self.dataset.class_name(value) if isinstance(value, int) else str(value)
+        return ""

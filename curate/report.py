@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from curate import defaults
-from curate.dataset import SPLITS, Dataset, ImageRecord, Label
+from curate.dataset import SPLITS, Dataset, ImageRecord, Label, LabelLookup
 from curate.findings import Finding
 
 #: Checks whose evidence is the foreground mask: their thumbnails show it when ``masks`` gives one.
@@ -191,33 +191,6 @@ def write_report(
 # ---------------------------------------------------------------------------------------------------------
 # numbers and verdicts
 # ---------------------------------------------------------------------------------------------------------
-
-
-class LabelLookup:
-    """``(image rel, line) → (record, label)``: how a box finding finds its class and its neighbours."""
-
-    def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
-        self.records: dict[str, ImageRecord] = {r.rel: r for r in dataset.images}
-        self.labels: dict[tuple[str, int], Label] = {
-            (r.rel, lab.line): lab for r in dataset.images for lab in r.labels
-        }
-
-    def label(self, finding: Finding) -> Label | None:
-        if finding.line is None:
-            return None
-        return self.labels.get((finding.image, finding.line))
-
-    def class_name(self, finding: Finding) -> str:
-        """The flagged box's class from the dataset, else what the check wrote in ``data``."""
-        lab = self.label(finding)
-        if lab is not None:
-            return self.dataset.class_name(lab.class_id)
-        for key in ("class_name", "class"):
-            if key in finding.data:
-                value = finding.data[key]
-                return self.dataset.class_name(value) if isinstance(value, int) else str(value)
-        return ""
 
 
 def dataset_stats(dataset: Dataset) -> dict[str, Any]:

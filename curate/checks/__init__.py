@@ -57,17 +57,13 @@ def available() -> dict[str, ModuleType]:
 def run_checks(ctx: AuditContext, *, only: set[str] | None = None) -> list[Finding]:
     """Run every available check (or those whose names are in ``only``) and return all their scores."""
     ran: dict[ModuleType, list[Finding]] = {}
-    ctx.shared[FINISH_KEY] = True
+    ctx.finishing = True
     for mod in available().values():
         if only is not None and not (set(check_names(mod)) & only):
             continue
         ran[mod] = list(mod.run(ctx))
     finish_checks(ctx, ran)
     return [f for found in ran.values() for f in found]
-
-
-#: In ``ctx.shared`` while the checks run under :func:`run_checks` or the audit, which call ``finish``.
-FINISH_KEY = "finish"
 
 
 def finish_checks(ctx: AuditContext, ran: dict[ModuleType, list[Finding]]) -> tuple[dict[ModuleType, float], dict[ModuleType, str]]:

@@ -16,7 +16,9 @@ class AuditContext:
     ``params`` holds per-check options from ``--config`` (``params["grouped"]["threshold"]`` …);
     ``fast`` means no pixel work beyond hashing (``curate audit --fast``); ``model`` is a user's YOLO
     weights path for the ObjectLab check. ``shared`` lets checks reuse each other's expensive results
-    within a run (image hashes, crop features) without importing each other.
+    within a run (image hashes, crop features) without importing each other. ``finishing`` is set by a
+    runner that calls each module's ``finish(ctx, findings)`` after the last check (the audit,
+    :func:`curate.checks.run_checks`): only then may a check leave work running in the background for it.
     """
 
     dataset: Dataset
@@ -25,6 +27,7 @@ class AuditContext:
     model: str | None = None
     seed: int = defaults.SEED
     shared: dict[str, Any] = field(default_factory=dict)
+    finishing: bool = False
 
     def threshold(self, check: str) -> float:
         return float(self.params.get(check, {}).get("threshold", defaults.THRESHOLDS.get(check, 0.5)))

@@ -7,14 +7,12 @@ the structure inside the box (separate blobs, gaps in the row/column profiles).
 
 from __future__ import annotations
 
-from curate.boxmodel import findings_for, finish_masks
+from curate.boxmodel import BOX_CHECKS, findings_for, finish_masks
 from curate.checks.base import AuditContext
 from curate.findings import Finding
 
 NAME = "grouped"
-#: The shared box model reads options of all three box checks (iterations, members, use_mask): a change to
-#: any of them must not serve this check's cached findings.
-PARAMS_FROM = ("grouped", "background_heavy", "shifted")
+PARAMS_FROM = BOX_CHECKS  # the shared model reads options of all three: a change to any refreshes this check's cache
 
 
 def _describe(ev: dict, score: float, name: str) -> str:
