@@ -20,7 +20,7 @@ from curate import cache, env
 from curate.dataset import Dataset, ImageRecord
 
 THUMB = 32  # thumbnail side: 1,024 numbers per image
-SIGNATURE_VERSION = 2  # 2: a sound image's signature is one array file
+SIGNATURE_VERSION = 3  # 2: a sound image's signature is one array file; 3: no name-dependent status cached
 #: Similarity (correlation of thumbnails) at or above which two images are near-duplicates.
 NEAR_DUPLICATE_SIMILARITY = 0.90  # checked by eye on food-ingredients: >= 0.90 is the same shot, < 0.85 starts pairing different objects
 _MAGIC = {
@@ -113,7 +113,11 @@ def normalized_thumbnail(gray: np.ndarray) -> np.ndarray:
 
 
 def compute_signature(record: ImageRecord) -> Signature:
-    """Read the file once: hash, sniff, check its end, decode a reduced thumbnail. Never raises."""
+    """Read the file once: hash, sniff, check its end, decode a reduced thumbnail. Never raises.
+
+    The cache holds what the bytes say (keyed by their hash); whether the name's extension matches them is
+    decided here every time, since two files with the same bytes can have different names.
+    """
     try:
         data = record.path.read_bytes()
     except OSError as exc:
@@ -124,11 +128,17 @@ def compute_signature(record: ImageRecord) -> Signature:
 
     content = hashlib.blake2b(data, digest_size=16).hexdigest()
     key = f"{content}-v{SIGNATURE_VERSION}"  # content first: the cache shards folders by its first 2 characters
-    hit = _cached(record.rel, content, key)
-    if hit is not None:
-        return hit
+    sig = _cached(record.rel, content, key) or _content_signature(record, data, content, key)
     kind = _kind(data[:16])
     expected = _SUFFIX_KIND.get(record.path.suffix.lower())
+    if sig.status == "ok" and kind and expected and kind != expected:
+        sig.status, sig.detail = "wrong_extension", f"the file is {kind.upper()} but named {record.path.suffix}"
+    return sig
+
+
+def _content_signature(record: ImageRecord, data: bytes, content: str, key: str) -> Signature:
+    """Decode and check ``data`` (whatever its file is named) and cache the result under ``key``."""
+    kind = _kind(data[:16])
     status, detail = "ok", ""
     if record._size is not None and b"Exif\x00\x00" not in data[:65536]:
         size, orientation = record._size, 1  # the reader read the header already, and there is no EXIF to parse
@@ -139,8 +149,6 @@ def compute_signature(record: ImageRecord) -> Signature:
         status, detail = "truncated", f"the {kind.upper() if kind else 'image'} file ends before its end marker: truncated download or copy"
     elif thumb is None:
         status, detail = "unreadable", "the image cannot be decoded" + (f" (bytes say {kind})" if kind else " (not an image format)")
-    elif kind and expected and kind != expected:
-        status, detail = "wrong_extension", f"the file is {kind.upper()} but named {record.path.suffix}"
     orientation = orientation if thumb is not None else 1
     sig = Signature(record.rel, content, status, detail, w, h, orientation, thumb)
     if status == "ok":  # one file: the thumbnail with the size and orientation after it

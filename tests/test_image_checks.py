@@ -66,6 +66,19 @@ def test_corrupt_kinds(tmp_path: Path) -> None:
     assert found["train/images/empty.jpg"].score == 1.0 and "zero-byte" in found["train/images/empty.jpg"].message
 
 
+def test_same_bytes_under_a_right_and_a_wrong_name(tmp_path: Path) -> None:
+    """The signature cache is keyed by content: a PNG named .png must not inherit its .jpg twin's status."""
+    root = _dataset(tmp_path / "ds")
+    _save(_photo(5), root / "train/images/a.png", fmt="PNG")
+    (root / "train/images/b.jpg").write_bytes((root / "train/images/a.png").read_bytes())
+    (root / "train/labels/b.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    _save(_photo(6), root / "valid/images/v.jpg")
+    for _ in range(2):  # cold, then from the cache in both orders of lookup
+        found = _by(image_checks.run(_ctx(root)), "corrupt_image")
+        assert found["train/images/a.png"].score == 0.0
+        assert found["train/images/b.jpg"].score >= 0.5 and "named .jpg" in found["train/images/b.jpg"].message
+
+
 def test_exif_rotated(tmp_path: Path) -> None:
     root = _dataset(tmp_path / "ds")
     exif = Image.Exif()
