@@ -2,8 +2,11 @@
 
 ``corrupt_image``: unreadable, truncated, zero-byte, or named with the wrong extension (the bytes are a
 PNG, the name says .jpg) — Ultralytics skips or mis-reads these. ``exif_rotated``: an EXIF orientation
-other than 1 means viewers show the photo rotated while the pixels are stored unrotated; boxes drawn on
-the rotated view won't match what a trainer sees (Roboflow strips EXIF for this reason).
+other than 1 means the pixels are stored unrotated and the file asks to be shown turned. OpenCV (so
+Ultralytics, and this audit's pixel checks) and browsers apply it; annotation tools that ignore EXIF show
+the stored pixels, and boxes drawn there won't match the turned image the trainer sees (checked: OpenCV
+4.14 decodes a 200×100 JPEG with orientation 6 as 100 wide, 200 high). Roboflow auto-orients and strips
+EXIF on export, so the tag in an export is a sign the file came from elsewhere.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ def run(ctx: AuditContext) -> list[Finding]:
         rotated = sig.orientation not in (0, 1)
         words = ORIENTATION_WORDS.get(sig.orientation, f"orientation {sig.orientation}")
         msg = (
-            f"EXIF orientation {sig.orientation} ({words}): viewers show it turned, trainers read the stored pixels; boxes drawn on the turned view won't match"
+            f"EXIF orientation {sig.orientation} ({words}): Ultralytics (OpenCV) trains on the turned image; if its boxes were drawn in a tool that ignores EXIF, they won't match"
             if rotated
             else "no EXIF rotation"
         )
