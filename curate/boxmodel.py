@@ -487,6 +487,69 @@ def pixel_features(patches: np.ndarray, *, with_mask: bool) -> tuple[np.ndarray,
 SIB_STATS = 7  # descriptor: mean and sd of L, a, b, mean gradient ...
 SIB_GRID = 16  # ... and a 4×4 grid of L over the box (zero mean, unit sd)
 SIB_NAMES = ("s_n", "s_stat_min", "s_stat_rel", "s_grid_min", "s_grid_rel", "s_both_rel")
+PROTO_CELLS = 5  # shape grids for the class prototype: 5×5 cells of L over the box and over each half of it
+PROTO_REGIONS = ("whole", "left", "right", "top", "bottom")
+PROTO_WIDTH = len(PROTO_REGIONS) * PROTO_CELLS * PROTO_CELLS
+PROTO_NAMES = ("c_whole", "c_whole_rel", "c_lr", "c_tb", "c_halves")
+
+
+def shape_grids(patches: np.ndarray) -> np.ndarray:
+    """N×PROTO_WIDTH: a 5×5 grid of L (zero mean, unit sd) over the box, and over each of its halves
+    stretched to the same grid. Two objects side by side in one box give two halves that each look like
+    one whole object of the class, where the whole box does not (see :func:`prototype_features`)."""
+    n = len(patches)
+    inner = patches[:, M : P - M, M : P - M]
+    lum, valid = inner[..., 0], inner[..., 4]
+    h = B // 2
+    regions = {
+        "whole": (slice(None), slice(None)),
+        "left": (slice(None), slice(0, h)),
+        "right": (slice(None), slice(h, B)),
+        "top": (slice(0, h), slice(None)),
+        "bottom": (slice(h, B), slice(None)),
+    }
+    out = []
+    c = PROTO_CELLS
+    for name in PROTO_REGIONS:
+        rs, cs = regions[name]
+        x, w = lum[:, rs, cs], valid[:, rs, cs]
+        rh, cw = x.shape[1] // c, x.shape[2] // c
+        x, w = x[:, : rh * c, : cw * c], w[:, : rh * c, : cw * c]
+        cells = (x * w).reshape(n, c, rh, c, cw).sum(axis=(2, 4)).reshape(n, c * c)
+        wc = w.reshape(n, c, rh, c, cw).sum(axis=(2, 4)).reshape(n, c * c)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            g = np.where(wc > 0, cells / np.maximum(wc, 1e-9), np.nan)
+            g = (g - np.nanmean(g, axis=1, keepdims=True)) / (np.nanstd(g, axis=1, keepdims=True) + 0.02)
+        out.append(g)
+    return np.concatenate(out, axis=1).astype(np.float32)
+
+
+def prototype_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5) -> np.ndarray:
+    """How far a box's shape grid is from its class's mean grid (the prototype, over the real boxes), and
+    how far its halves are, relative to the whole. NaN for classes with fewer than ``min_boxes`` boxes.
+
+    The prototype is an unsupervised class mean (no label beyond the class), like the siblings' descriptors.
+    """
+    out = np.full((len(qs), len(PROTO_NAMES)), np.nan, np.float32)
+    cls = np.array([q.cls for q in qs], int)
+    real = np.array([q.kind == "ok" and q.line is not None for q in qs], bool)
+    k = PROTO_CELLS * PROTO_CELLS
+    parts = {name: grids[:, i * k : (i + 1) * k].astype(np.float64) for i, name in enumerate(PROTO_REGIONS)}
+    for c in np.unique(cls):
+        rows = np.flatnonzero(cls == c)
+        ref = rows[real[rows] & ~np.isnan(parts["whole"][rows]).any(axis=1)]
+        if len(ref) < min_boxes:
+            continue
+        proto = parts["whole"][ref].mean(axis=0)
+        d = {name: np.sqrt(np.mean((g[rows] - proto) ** 2, axis=1)) for name, g in parts.items()}
+        typical = float(np.median(d["whole"][np.isin(rows, ref)])) + 1e-3
+        lr, tb = (d["left"] + d["right"]) / 2, (d["top"] + d["bottom"]) / 2
+        out[rows, 0] = d["whole"]
+        out[rows, 1] = d["whole"] / typical
+        out[rows, 2] = lr - d["whole"]
+        out[rows, 3] = tb - d["whole"]
+        out[rows, 4] = np.fmin(lr, tb) / typical
+    return out
 
 
 def box_descriptor(patches: np.ndarray) -> np.ndarray:
@@ -663,7 +726,7 @@ def _features(
     with_mask = masks is not None
     if pixels:  # the feature names (and width) without touching an image
         pnames = pixel_features(np.zeros((1, P, P, 6 if with_mask else 5), np.float32), with_mask=with_mask)[1]
-        pix = np.full((len(qs), len(pnames) + SIB_STATS + SIB_GRID), np.nan, np.float32)  # features, then descriptor
+        pix = np.full((len(qs), len(pnames) + SIB_STATS + SIB_GRID + PROTO_WIDTH), np.nan, np.float32)  # features, descriptor, shape grids
     cache = FeatureCache(with_mask=with_mask) if pixels and defaults.BOXMODEL_FEATURE_CACHE else None
     todo: dict[int, list[int]] = {}  # image → query rows whose pixel features must be computed
 
@@ -700,7 +763,7 @@ def _features(
             if not patches:
                 return rows, None
             stack = np.stack(patches)
-            return rows, np.concatenate([pixel_features(stack, with_mask=with_mask)[0], box_descriptor(stack)], axis=1)
+            return rows, np.concatenate([pixel_features(stack, with_mask=with_mask)[0], box_descriptor(stack), shape_grids(stack)], axis=1)
 
         # cv2 and numpy's large reductions release the GIL: a few threads use the cores (and keep memory to a
         # chunk's patches each), where one thread left half of a 2-core machine idle
@@ -714,8 +777,10 @@ def _features(
         if cache is not None:
             cache.save(qs, pix)
     if pixels and pix is not None:
-        sib = sibling_features(pix[:, len(pnames) :], qs, by_image, classes)
-        return np.concatenate([geo, pix[:, : len(pnames)], sib], axis=1), list(GEOM_NAMES) + pnames + list(SIB_NAMES)
+        d0 = len(pnames) + SIB_STATS + SIB_GRID
+        sib = sibling_features(pix[:, len(pnames) : d0], qs, by_image, classes)
+        proto = prototype_features(pix[:, d0:], qs)
+        return np.concatenate([geo, pix[:, : len(pnames)], sib, proto], axis=1), list(GEOM_NAMES) + pnames + list(SIB_NAMES) + list(PROTO_NAMES)
     return geo, list(GEOM_NAMES)
 
 
@@ -729,7 +794,7 @@ class FeatureCache:
     never stored.
     """
 
-    VERSION = 2  # bump when pixel_features, box_descriptor or context_patch change
+    VERSION = 3  # bump when pixel_features, box_descriptor, shape_grids or context_patch change
 
     def __init__(self, *, with_mask: bool) -> None:
         self.namespace = f"boxfeat-v{self.VERSION}-{defaults.PIXEL_MAX_SIDE}" + ("-mask" if with_mask else "")

@@ -214,7 +214,7 @@ def test_pixel_features_are_cached_per_image(scenes, monkeypatch):
     edited, _ = boxmodel._features(ds, qs, boxes, classes, pixels=True, masks=None, progress=False)
     assert calls == [1, 1]  # the names probe and the one edited box
     assert not np.array_equal(edited[0], cold[0], equal_nan=True)
-    own = [n for n, name in enumerate(names) if name not in boxmodel.SIB_NAMES]  # siblings see the edited box
+    own = [n for n, name in enumerate(names) if name not in boxmodel.SIB_NAMES + boxmodel.PROTO_NAMES]  # siblings and the class prototype see the edited box
     assert np.array_equal(edited[1:, own], cold[1:, own], equal_nan=True)
 
 
