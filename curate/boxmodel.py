@@ -488,9 +488,12 @@ SIB_STATS = 7  # descriptor: mean and sd of L, a, b, mean gradient ...
 SIB_GRID = 16  # ... and a 4×4 grid of L over the box (zero mean, unit sd)
 SIB_NAMES = ("s_n", "s_stat_min", "s_stat_rel", "s_grid_min", "s_grid_rel", "s_both_rel")
 PROTO_CELLS = 5  # shape grids for the class prototype: 5×5 cells of L over the box and over each half of it
-PROTO_REGIONS = ("whole", "left", "right", "top", "bottom")
-PROTO_WIDTH = len(PROTO_REGIONS) * PROTO_CELLS * PROTO_CELLS
-PROTO_NAMES = ("c_whole", "c_whole_rel", "c_lr", "c_tb", "c_halves")
+PROTO_REGIONS = ("whole", "left", "right", "top", "bottom", "tl", "tr", "bl", "br")
+PROTO_CHANNELS = ("L", "grad")
+PROTO_WIDTH = len(PROTO_CHANNELS) * len(PROTO_REGIONS) * PROTO_CELLS * PROTO_CELLS
+PROTO_NAMES = tuple(
+    f"{stem}{suffix}" for suffix in ("", "_g") for stem in ("c_whole", "c_whole_rel", "c_lr", "c_tb", "c_halves", "c_quads", "c_quads_rel")
+)
 
 
 def shape_grids(patches: np.ndarray) -> np.ndarray:
@@ -499,25 +502,32 @@ def shape_grids(patches: np.ndarray) -> np.ndarray:
     one whole object of the class, where the whole box does not (see :func:`prototype_features`)."""
     n = len(patches)
     inner = patches[:, M : P - M, M : P - M]
-    lum, valid = inner[..., 0], inner[..., 4]
+    valid = inner[..., 4]
     h = B // 2
+    a, b = slice(0, h), slice(h, B)
     regions = {
         "whole": (slice(None), slice(None)),
-        "left": (slice(None), slice(0, h)),
-        "right": (slice(None), slice(h, B)),
-        "top": (slice(0, h), slice(None)),
-        "bottom": (slice(h, B), slice(None)),
+        "left": (slice(None), a),
+        "right": (slice(None), b),
+        "top": (a, slice(None)),
+        "bottom": (b, slice(None)),
+        "tl": (a, a),
+        "tr": (a, b),
+        "bl": (b, a),
+        "br": (b, b),
     }
     out = []
     c = PROTO_CELLS
-    for name in PROTO_REGIONS:
+    for name, lum in ((f"{ch}:{r}", inner[..., 0 if ch == "L" else 3]) for ch in PROTO_CHANNELS for r in PROTO_REGIONS):
+        name = name.split(":")[1]
         rs, cs = regions[name]
         x, w = lum[:, rs, cs], valid[:, rs, cs]
         rh, cw = x.shape[1] // c, x.shape[2] // c
         x, w = x[:, : rh * c, : cw * c], w[:, : rh * c, : cw * c]
         cells = (x * w).reshape(n, c, rh, c, cw).sum(axis=(2, 4)).reshape(n, c * c)
         wc = w.reshape(n, c, rh, c, cw).sum(axis=(2, 4)).reshape(n, c * c)
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a patch outside the image: an all-NaN row, kept NaN
             g = np.where(wc > 0, cells / np.maximum(wc, 1e-9), np.nan)
             g = (g - np.nanmean(g, axis=1, keepdims=True)) / (np.nanstd(g, axis=1, keepdims=True) + 0.02)
         out.append(g)
@@ -534,21 +544,28 @@ def prototype_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5) -
     cls = np.array([q.cls for q in qs], int)
     real = np.array([q.kind == "ok" and q.line is not None for q in qs], bool)
     k = PROTO_CELLS * PROTO_CELLS
-    parts = {name: grids[:, i * k : (i + 1) * k].astype(np.float64) for i, name in enumerate(PROTO_REGIONS)}
-    for c in np.unique(cls):
-        rows = np.flatnonzero(cls == c)
-        ref = rows[real[rows] & ~np.isnan(parts["whole"][rows]).any(axis=1)]
-        if len(ref) < min_boxes:
-            continue
-        proto = parts["whole"][ref].mean(axis=0)
-        d = {name: np.sqrt(np.mean((g[rows] - proto) ** 2, axis=1)) for name, g in parts.items()}
-        typical = float(np.median(d["whole"][np.isin(rows, ref)])) + 1e-3
-        lr, tb = (d["left"] + d["right"]) / 2, (d["top"] + d["bottom"]) / 2
-        out[rows, 0] = d["whole"]
-        out[rows, 1] = d["whole"] / typical
-        out[rows, 2] = lr - d["whole"]
-        out[rows, 3] = tb - d["whole"]
-        out[rows, 4] = np.fmin(lr, tb) / typical
+    per = len(PROTO_NAMES) // len(PROTO_CHANNELS)
+    for j, _ in enumerate(PROTO_CHANNELS):
+        base = j * len(PROTO_REGIONS) * k
+        parts = {name: grids[:, base + i * k : base + (i + 1) * k].astype(np.float64) for i, name in enumerate(PROTO_REGIONS)}
+        for c in np.unique(cls):
+            rows = np.flatnonzero(cls == c)
+            ref = rows[real[rows] & ~np.isnan(parts["whole"][rows]).any(axis=1)]
+            if len(ref) < min_boxes:
+                continue
+            proto = parts["whole"][ref].mean(axis=0)
+            d = {name: np.sqrt(np.mean((g[rows] - proto) ** 2, axis=1)) for name, g in parts.items()}
+            typical = float(np.median(d["whole"][np.isin(rows, ref)])) + 1e-3
+            lr, tb = (d["left"] + d["right"]) / 2, (d["top"] + d["bottom"]) / 2
+            quads = (d["tl"] + d["tr"] + d["bl"] + d["br"]) / 4
+            o = j * per
+            out[rows, o + 0] = d["whole"]
+            out[rows, o + 1] = d["whole"] / typical
+            out[rows, o + 2] = lr - d["whole"]
+            out[rows, o + 3] = tb - d["whole"]
+            out[rows, o + 4] = np.fmin(lr, tb) / typical
+            out[rows, o + 5] = quads - d["whole"]
+            out[rows, o + 6] = quads / typical
     return out
 
 
@@ -794,7 +811,7 @@ class FeatureCache:
     never stored.
     """
 
-    VERSION = 3  # bump when pixel_features, box_descriptor, shape_grids or context_patch change
+    VERSION = 4  # bump when pixel_features, box_descriptor, shape_grids or context_patch change
 
     def __init__(self, *, with_mask: bool) -> None:
         self.namespace = f"boxfeat-v{self.VERSION}-{defaults.PIXEL_MAX_SIDE}" + ("-mask" if with_mask else "")
