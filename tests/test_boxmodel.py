@@ -309,3 +309,37 @@ def test_bagged_crossfit_scores_each_image_only_by_models_that_never_saw_it():
     g = 1 + boxmodel.KINDS.index("grouped")
     assert two[fold0 == 0, g].mean() < 0.35  # 0.25 here; 0.45 when fold 0's member-2 rows are trained on (a leak)
     assert not np.allclose(one, two)  # the second member takes part
+
+
+def _disk_patch(centres: list[tuple[float, float]], r: float, rng: np.random.Generator) -> np.ndarray:
+    """A P×P×5 context patch (L, a, b, gradient, valid): bright disks at ``centres`` (box units, 0..1) on a
+    noisy dark ground."""
+    P, M, B = boxmodel.P, boxmodel.M, boxmodel.B
+    yy, xx = (np.mgrid[0:P, 0:P] - M + 0.5) / B
+    lum = 0.2 + rng.normal(0, 0.02, (P, P))
+    for cx, cy in centres:
+        lum[(xx - cx) ** 2 + (yy - cy) ** 2 <= r**2] = 0.8
+    gy, gx = np.gradient(lum)
+    patch = np.zeros((P, P, 5), np.float32)
+    patch[..., 0], patch[..., 3], patch[..., 4] = lum, np.hypot(gx, gy), 1.0
+    return patch
+
+
+def test_prototype_features_see_two_objects_in_one_box():
+    """Thirty boxes round one disk each make the class prototype; a box round two disks side by side has
+    halves closer to it than the whole box is, a box round four disks in a 2x2 has quarters closer."""
+    rng = np.random.default_rng(0)
+    one = [_disk_patch([(0.5 + rng.normal(0, 0.03), 0.5 + rng.normal(0, 0.03))], 0.4, rng) for _ in range(30)]
+    pair = _disk_patch([(0.25, 0.5), (0.75, 0.5)], 0.22, rng)
+    four = _disk_patch([(0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75)], 0.22, rng)
+    grids = boxmodel.shape_grids(np.stack([*one, pair, four]))
+    qs = [boxmodel.Query(0, np.zeros(4), 0, "ok", (j,), line=j) for j in range(30)]
+    qs += [boxmodel.Query(0, np.zeros(4), 0, "grouped", (0, 1)), boxmodel.Query(0, np.zeros(4), 0, "grouped", (0, 1, 2, 3))]
+    f = boxmodel.prototype_features(grids, qs)
+    col = {name: boxmodel.PROTO_NAMES.index(name) for name in ("c_whole_rel", "c_lr", "c_quads")}
+    singles = f[:30]
+    assert f[30, col["c_whole_rel"]] > 2 * np.median(singles[:, col["c_whole_rel"]])  # unlike the class as a whole
+    assert f[30, col["c_lr"]] < 0 < np.median(singles[:, col["c_lr"]])  # ... but each half is like one object
+    assert f[31, col["c_quads"]] < 0 < np.median(singles[:, col["c_quads"]])
+    few = boxmodel.prototype_features(grids[:3], qs[:3])  # a class with fewer than 5 boxes has no prototype
+    assert np.isnan(few).all()
