@@ -505,39 +505,49 @@ def shape_grids(patches: np.ndarray) -> np.ndarray:
     """N×PROTO_WIDTH: 5×5 grids (zero mean, unit sd) of L and of the gradient over the box, and over each of
     its halves and quarters stretched to the same grid. Two objects side by side in one box give two halves
     that each look like one whole object of the class, where the whole box does not; a 2×2 group, four
-    quarters (see :func:`prototype_features`)."""
+    quarters (see :func:`prototype_features`).
+
+    Every grid is a sum of 2×2-pixel cells of the 20×20 box (a 10×10 cell map computed once): the whole box
+    sums 2×2 cells per grid cell, a half 2×1 or 1×2, a quarter takes its 5×5 cells as they are.
+    """
     n = len(patches)
     inner = patches[:, M : P - M, M : P - M]
-    valid = inner[..., 4]
-    h = B // 2
-    a, b = slice(0, h), slice(h, B)
-    regions = {
-        "whole": (slice(None), slice(None)),
-        "left": (slice(None), a),
-        "right": (slice(None), b),
-        "top": (a, slice(None)),
-        "bottom": (b, slice(None)),
-        "tl": (a, a),
-        "tr": (a, b),
-        "bl": (b, a),
-        "br": (b, b),
+    h = B // 4  # cells per half-side of the 10×10 map (B = 20 px → 10 cells of 2 px → halves of 5)
+    w = inner[..., 4]
+    wc = w.reshape(n, 2 * h, 2, 2 * h, 2).sum(axis=(2, 4))  # N×10×10 valid weight per 2×2 cell
+
+    def cells(v: np.ndarray) -> np.ndarray:
+        return (v * w).reshape(n, 2 * h, 2, 2 * h, 2).sum(axis=(2, 4))
+
+    def pool(m: np.ndarray, ry: int, rx: int) -> np.ndarray:  # sum ry×rx blocks of cells → 5×5
+        k = PROTO_CELLS
+        return m.reshape(n, k, ry, k, rx).sum(axis=(2, 4)).reshape(n, k * k)
+
+    a, b = slice(0, h), slice(h, 2 * h)
+    regions = {  # name → (rows, cols) of the 10×10 cell map, and the block it pools to a 5×5 grid
+        "whole": ((slice(None), slice(None)), (2, 2)),
+        "left": ((slice(None), a), (2, 1)),
+        "right": ((slice(None), b), (2, 1)),
+        "top": ((a, slice(None)), (1, 2)),
+        "bottom": ((b, slice(None)), (1, 2)),
+        "tl": ((a, a), (1, 1)),
+        "tr": ((a, b), (1, 1)),
+        "bl": ((b, a), (1, 1)),
+        "br": ((b, b), (1, 1)),
     }
-    out = []
-    c = PROTO_CELLS
-    for name, lum in ((f"{ch}:{r}", inner[..., 0 if ch == "L" else 3]) for ch in PROTO_CHANNELS for r in PROTO_REGIONS):
-        name = name.split(":")[1]
-        rs, cs = regions[name]
-        x, w = lum[:, rs, cs], valid[:, rs, cs]
-        rh, cw = x.shape[1] // c, x.shape[2] // c
-        x, w = x[:, : rh * c, : cw * c], w[:, : rh * c, : cw * c]
-        cells = (x * w).reshape(n, c, rh, c, cw).sum(axis=(2, 4)).reshape(n, c * c)
-        wc = w.reshape(n, c, rh, c, cw).sum(axis=(2, 4)).reshape(n, c * c)
-        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a patch outside the image: an all-NaN row, kept NaN
-            g = np.where(wc > 0, cells / np.maximum(wc, 1e-9), np.nan)
-            g = (g - np.nanmean(g, axis=1, keepdims=True)) / (np.nanstd(g, axis=1, keepdims=True) + 0.02)
-        out.append(g)
-    return np.concatenate(out, axis=1).astype(np.float32)
+    sums, weights = [], []
+    for ch in PROTO_CHANNELS:
+        m = cells(inner[..., 0 if ch == "L" else 3])
+        for name in PROTO_REGIONS:
+            (rs, cs), (ry, rx) = regions[name]
+            sums.append(pool(m[:, rs, cs], ry, rx))
+            weights.append(pool(wc[:, rs, cs], ry, rx))
+    s, wt = np.stack(sums, axis=1), np.stack(weights, axis=1)  # N×grids×25
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a patch outside the image: an all-NaN grid, kept NaN
+        g = np.where(wt > 0, s / np.maximum(wt, 1e-9), np.nan)
+        g = (g - np.nanmean(g, axis=2, keepdims=True)) / (np.nanstd(g, axis=2, keepdims=True) + 0.02)
+    return g.reshape(n, -1).astype(np.float32)
 
 
 def prototype_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5) -> np.ndarray:
