@@ -492,13 +492,12 @@ def pixel_features(patches: np.ndarray, *, with_mask: bool) -> tuple[np.ndarray,
 SIB_STATS = 7  # descriptor: mean and sd of L, a, b, mean gradient ...
 SIB_GRID = 16  # ... and a 4×4 grid of L over the box (zero mean, unit sd)
 SIB_NAMES = ("s_n", "s_stat_min", "s_stat_rel", "s_grid_min", "s_grid_rel", "s_both_rel")
-PROTO_CELLS = 5  # shape grids for the class prototype: 5×5 cells of L over the box and over each half of it
+PROTO_CELLS = 5  # shape grids for the class prototype: 5×5 cells over the box, each half and each quarter of it
 PROTO_REGIONS = ("whole", "left", "right", "top", "bottom", "tl", "tr", "bl", "br")
-PROTO_CHANNELS = ("L", "grad")
+PROTO_CHANNELS = {"L": "", "grad": "_g"}  # channel → suffix of its feature names
 PROTO_WIDTH = len(PROTO_CHANNELS) * len(PROTO_REGIONS) * PROTO_CELLS * PROTO_CELLS
-PROTO_NAMES = tuple(
-    f"{stem}{suffix}" for suffix in ("", "_g") for stem in ("c_whole", "c_whole_rel", "c_lr", "c_tb", "c_halves", "c_quads", "c_quads_rel")
-)
+PROTO_STEMS = ("c_whole", "c_whole_rel", "c_lr", "c_tb", "c_halves", "c_quads", "c_quads_rel")
+PROTO_NAMES = tuple(f"{stem}{suffix}" for suffix in PROTO_CHANNELS.values() for stem in PROTO_STEMS)
 
 
 def shape_grids(patches: np.ndarray) -> np.ndarray:
@@ -551,8 +550,9 @@ def shape_grids(patches: np.ndarray) -> np.ndarray:
 
 
 def prototype_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5) -> np.ndarray:
-    """How far a box's shape grid is from its class's mean grid (the prototype, over the real boxes), and
-    how far its halves are, relative to the whole. NaN for classes with fewer than ``min_boxes`` boxes.
+    """Per channel: how far a box's whole-box grid is from its class's mean grid (the prototype, over the
+    real boxes; raw and over the class's median), and how far its halves and quarters are, relative to the
+    whole (:data:`PROTO_STEMS`). NaN for classes with fewer than ``min_boxes`` real boxes.
 
     The prototype is an unsupervised class mean (no label beyond the class), like the siblings' descriptors.
     """
@@ -560,8 +560,8 @@ def prototype_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5) -
     cls = np.array([q.cls for q in qs], int)
     real = np.array([q.kind == "ok" and q.line is not None for q in qs], bool)
     k = PROTO_CELLS * PROTO_CELLS
-    per = len(PROTO_NAMES) // len(PROTO_CHANNELS)
-    for j, _ in enumerate(PROTO_CHANNELS):
+    per = len(PROTO_STEMS)
+    for j in range(len(PROTO_CHANNELS)):
         base = j * len(PROTO_REGIONS) * k
         parts = {name: grids[:, base + i * k : base + (i + 1) * k].astype(np.float64) for i, name in enumerate(PROTO_REGIONS)}
         for c in np.unique(cls):
