@@ -511,7 +511,7 @@ def shape_grids(patches: np.ndarray) -> np.ndarray:
     """
     n = len(patches)
     inner = patches[:, M : P - M, M : P - M]
-    h = B // 4  # cells per half-side of the 10×10 map (B = 20 px → 10 cells of 2 px → halves of 5)
+    h = PROTO_CELLS  # cells of 2 px in half the box: B = 20 px = 10 cells, so a half pools to 5 × 5 as it is
     w = inner[..., 4]
     wc = w.reshape(n, 2 * h, 2, 2 * h, 2).sum(axis=(2, 4))  # N×10×10 valid weight per 2×2 cell
 
@@ -566,12 +566,12 @@ def prototype_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5) -
         parts = {name: grids[:, base + i * k : base + (i + 1) * k].astype(np.float64) for i, name in enumerate(PROTO_REGIONS)}
         for c in np.unique(cls):
             rows = np.flatnonzero(cls == c)
-            ref = rows[real[rows] & ~np.isnan(parts["whole"][rows]).any(axis=1)]
-            if len(ref) < min_boxes:
+            is_ref = real[rows] & ~np.isnan(parts["whole"][rows]).any(axis=1)  # the class's real, decodable boxes
+            if is_ref.sum() < min_boxes:
                 continue
-            proto = parts["whole"][ref].mean(axis=0)
+            proto = parts["whole"][rows[is_ref]].mean(axis=0)
             d = {name: np.sqrt(np.mean((g[rows] - proto) ** 2, axis=1)) for name, g in parts.items()}
-            typical = float(np.median(d["whole"][np.isin(rows, ref)])) + 1e-3
+            typical = float(np.median(d["whole"][is_ref])) + 1e-3
             lr, tb = (d["left"] + d["right"]) / 2, (d["top"] + d["bottom"]) / 2
             quads = (d["tl"] + d["tr"] + d["bl"] + d["br"]) / 4
             o = j * per

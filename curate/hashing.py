@@ -128,17 +128,16 @@ def compute_signature(record: ImageRecord) -> Signature:
 
     content = hashlib.blake2b(data, digest_size=16).hexdigest()
     key = f"{content}-v{SIGNATURE_VERSION}"  # content first: the cache shards folders by its first 2 characters
-    sig = _cached(record.rel, content, key) or _content_signature(record, data, content, key)
     kind = _kind(data[:16])
+    sig = _cached(record.rel, content, key) or _content_signature(record, data, kind, content, key)
     expected = _SUFFIX_KIND.get(record.path.suffix.lower())
     if sig.status == "ok" and kind and expected and kind != expected:
         sig.status, sig.detail = "wrong_extension", f"the file is {kind.upper()} but named {record.path.suffix}"
     return sig
 
 
-def _content_signature(record: ImageRecord, data: bytes, content: str, key: str) -> Signature:
-    """Decode and check ``data`` (whatever its file is named) and cache the result under ``key``."""
-    kind = _kind(data[:16])
+def _content_signature(record: ImageRecord, data: bytes, kind: str | None, content: str, key: str) -> Signature:
+    """Decode and check ``data`` (sniffed as ``kind``, whatever its file is named); cache the result under ``key``."""
     status, detail = "ok", ""
     if record._size is not None and b"Exif\x00\x00" not in data[:65536]:
         size, orientation = record._size, 1  # the reader read the header already, and there is no EXIF to parse
