@@ -1,10 +1,13 @@
 """End to end in a real browser: the App opened by `curate review` edits a box, `curate export` writes it.
 
 Playwright drives Debian's /usr/bin/chromium (never a downloaded browser) against the FiftyOne App served
-by :func:`curate.review.launch` in this process. The edit is made with the App's Annotate tools (the box's
-x field of the Edit Detection form), exactly as a reviewer would; then the `curate export` CLI runs in a
-subprocess and the test asserts that exactly that label line changed and every other file is
-byte-identical. Screenshots go to reports/screenshots/ (review-app.png: the App on the audit view).
+by :func:`curate.review.launch` in this process. The edit is made with the App's Annotate tools, exactly
+as a reviewer would: in the Edit Detection form the whole box is typed in (x, y, width, height: the box's
+top-left corner and size, normalized; the new box is tight round the tomato) and the label is changed to
+another class (tomato -> potato, from the form's class dropdown). Then the `curate export` CLI runs in a
+subprocess and the test asserts that exactly that label line changed, to the new class and the YOLO
+centre/size of the typed box, and every other file is byte-identical. Screenshots go to
+reports/screenshots/ (review-app.png: the App on the audit view; review-annotate.png: the edited box).
 """
 
 from __future__ import annotations
@@ -87,7 +90,8 @@ def test_edit_a_box_in_the_app_then_export(sample_dir: Path, tmp_path: Path, wat
     assert view_name == "audit/all" and fo_dataset.active_label_schemas == ["ground_truth"]
     session = launch(fo_dataset, view_name, port=free_port(), remote=True)
     SHOTS.mkdir(parents=True, exist_ok=True)
-    new_x = 0.1
+    new_box = {"x": 0.33, "y": 0.29, "width": 0.35, "height": 0.3}  # top-left + size: inside the image, all four changed
+    new_class = "potato"
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=30_000)
@@ -106,12 +110,21 @@ def test_edit_a_box_in_the_app_then_export(sample_dir: Path, tmp_path: Path, wat
                 class_name = ds.class_name(target.labels[0].class_id)
                 page.get_by_text(class_name, exact=True).first.click()  # the box in the Annotate sidebar
                 page.get_by_text("Edit Detection").wait_for(state="visible")
-                x_input = _field_input(page, "x")
-                x_input.fill(f"{new_x}")
-                x_input.press("Enter")
+                saved: dict[str, float | str] = {}
+                for name, value in new_box.items():  # one field at a time, each saved before the next
+                    box_input = _field_input(page, name)
+                    box_input.fill(f"{value}")
+                    box_input.press("Enter")
+                    saved[name] = value
+                    _wait_saved(fo_dataset, target.rel, saved)
+                label_input = _field_input(page, "label")  # a combobox of the dataset's classes
+                label_input.click()
+                label_input.fill(new_class)
+                page.get_by_role("option", name=new_class, exact=True).click()
+                saved["label"] = new_class
+                _wait_saved(fo_dataset, target.rel, saved)
                 time.sleep(1)
                 page.screenshot(path=str(SHOTS / "review-annotate.png"))
-                _wait_saved(fo_dataset, target.rel, new_x)
             finally:
                 browser.close()
     finally:
@@ -125,11 +138,13 @@ def test_edit_a_box_in_the_app_then_export(sample_dir: Path, tmp_path: Path, wat
     assert run.returncode == 0, run.stderr
     with (out / "changes.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert [(r["image"], r["line"], r["kind"]) for r in rows] == [(target.rel, "1", "edited")]
+    assert [(r["image"], r["line"], r["kind"]) for r in rows] == [(target.rel, "1", "relabeled")]
     old = target.labels[0]
-    assert rows[0]["after"].split()[0] == str(old.class_id)
-    cx = float(rows[0]["after"].split()[1])
-    assert cx == pytest.approx(new_x + old.w / 2, abs=1e-4)  # x is the box's left edge in the App
+    assert rows[0]["before"].split()[0] == str(old.class_id) == str(ds.names.index("tomato"))
+    class_id, *cxcywh = rows[0]["after"].split()
+    assert class_id == str(ds.names.index(new_class))
+    x, y, w, h = new_box.values()  # the App's x, y are the box's top-left corner; YOLO's are its centre
+    assert [float(v) for v in cxcywh] == pytest.approx([x + w / 2, y + h / 2, w, h], abs=1e-4)
     before, after = label_bytes(src), label_bytes(out)
     key = ("train", target.path.stem)
     split_name = {"valid": "val"}
@@ -167,24 +182,35 @@ def _open_annotate(page, tile, attempts: int = 3) -> None:
     annotate.click()
 
 
+# The Edit Detection form's fields, by their label in the form, and the schema path the App's form gives
+# each (its container is data-cy="root_<path>_container"). Found by the label text alone, "width" and
+# "height" would first hit the sidebar's metadata fields of the same names, hence the containers.
+FORM_FIELDS = {"x": "position_x", "y": "position_y", "width": "dimensions_width", "height": "dimensions_height", "label": "label"}
+BOX_FIELDS = ("x", "y", "width", "height")  # FiftyOne's bounding_box order: top-left x, y, width, height
+
+
 def _field_input(page, label: str):
-    """The text input right under a form label of the Edit Detection form (x, y, width, height)."""
-    return page.locator(f"xpath=//*[normalize-space(text())='{label}']/following::input[1]").first
+    """The input of a field of the Edit Detection form: x, y, width, height (numbers) or label (class combobox)."""
+    return page.locator(f'[data-cy="root_{FORM_FIELDS[label]}_container"] input').first
 
 
-def _wait_saved(fo_dataset, rel: str, x: float, timeout: float = 20.0) -> None:
-    """The App saves each edit to the database; wait until this one is there."""
+def _wait_saved(fo_dataset, rel: str, expected: dict, timeout: float = 20.0) -> None:
+    """The App saves each edit to the database; wait until the sample's one box has all ``expected`` values
+    (any of x, y, width, height, label)."""
     from fiftyone import ViewField as F
 
-    boxes = None
+    box = label = None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         fo_dataset.reload()
-        boxes = fo_dataset.match(F("curate_rel") == rel).values("ground_truth.detections.bounding_box")
-        if boxes and boxes[0] and abs(boxes[0][0][0] - x) < 1e-6:
-            return
+        dets = fo_dataset.match(F("curate_rel") == rel).values("ground_truth.detections")
+        if dets and dets[0]:
+            box, label = dets[0][0].bounding_box, dets[0][0].label
+            got = dict(zip(BOX_FIELDS, box), label=label)
+            if all(got[k] == v if k == "label" else abs(got[k] - v) < 1e-6 for k, v in expected.items()):
+                return
         time.sleep(0.5)
-    raise AssertionError(f"the App did not save the edit of {rel} (box now {boxes})")
+    raise AssertionError(f"the App did not save the edit of {rel} to {expected} (box now {box}, label {label})")
 
 
 def _flagged_copy(sample_dir: Path, tmp_path: Path, name: str):
