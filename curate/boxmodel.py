@@ -647,10 +647,14 @@ def sibling_features(desc: np.ndarray, qs: list[Query], by_image: dict[int, list
         ds = np.sqrt(((stats[qk][:, None] - rs[None]) ** 2).mean(-1))  # query × real
         dg = np.sqrt(((grid[qk][:, None] - rg[None]) ** 2).mean(-1))
         ok_real = ~np.isnan(ps).all(axis=1)
+        pos = {int(j): n for n, j in enumerate(lines)}  # line → its column among the real boxes
         typical: dict[bytes, tuple[float, float, float]] = {}  # sibling set → its typical nearest distances
         for row, k in enumerate(ks):
             q = qs[k]
-            sib = (c[lines] == q.cls) & ok_real & ~np.isin(lines, q.exclude)
+            sib = (c[lines] == q.cls) & ok_real
+            for e in q.exclude:  # the boxes it replaces (a tuple of one to five; np.isin per row cost ~1 s)
+                if e in pos:
+                    sib[pos[e]] = False
             n = int(sib.sum())
             out[k, 0] = n
             if n == 0 or np.isnan(ds[row]).all():
@@ -834,6 +838,7 @@ class FeatureCache:
         self.keys: dict[int, str] = {}  # image index → content hash (None when unreadable)
         self.images: dict[int, list[int]] = {}  # image index → query rows of that image
         self.cached: dict[int, np.ndarray] = {}
+        self.dirty: set[int] = set()  # images with rows computed in this run: the only ones written back
 
     @staticmethod
     def _rounded(xyxy: np.ndarray) -> tuple[int, ...]:
@@ -851,6 +856,7 @@ class FeatureCache:
         self.keys[i] = key
         arr = cache.load_array(self.namespace, key)
         if arr is None or arr.ndim != 2 or arr.shape[1] != 4 + pix.shape[1]:
+            self.dirty.add(i)
             return ks
         self.cached[i] = arr
         index = {self._rounded(r[:4]): n for n, r in enumerate(arr)}
@@ -861,15 +867,20 @@ class FeatureCache:
                 todo.append(k)
             else:
                 pix[k] = arr[n, 4:]
+        if todo:
+            self.dirty.add(i)
         return todo
 
     def save(self, qs: list[Query], pix: np.ndarray) -> None:
-        """Write each image's rows back when something new was computed (NaN rows — unreadable — are not kept)."""
+        """Write each image's rows back when something new was computed (NaN rows — unreadable — are not kept).
+
+        An image whose rows all came from the cache is not rewritten, even when the cache holds more rows than
+        this run asked for (another seed's corruptions): a warm run wrote every image again, ~8 s on food."""
         from curate import cache
 
         for i, ks in self.images.items():
             key = self.keys.get(i)
-            if key is None:
+            if key is None or i not in self.dirty:
                 continue
             rows = np.concatenate([np.array([qs[k].xyxy for k in ks], np.float64).reshape(-1, 4), pix[ks].astype(np.float64)], axis=1)
             rows = rows[~np.isnan(rows[:, 4:]).all(axis=1)]
@@ -941,15 +952,24 @@ def score_boxes(
         masks = masks_for([r for r in dataset.images if r.labels], progress=progress, model=model)
         method = f"pixels+{model.method}"
         seconds["masks"] = time.perf_counter() - t0
-    # the real boxes are the first rows of every member's queries (dataset order); only the corrupted rows differ
+    # the real boxes are the first rows of every member's queries (dataset order); only the corrupted rows differ.
+    # A row's features depend only on its image's real boxes, so every member's rows are described in one pass
+    # (one decode per image, one cache write) and sliced apart: the same values as one pass per member.
+    drawn = [_queries(dataset, np.random.default_rng(seed + 101 * m), with_corruptions=True) for m in range(max(1, members))]
+    boxes, classes = drawn[0][1], drawn[0][2]
+    n_real = sum(len(r.labels) for r in dataset.images)
+    union = list(drawn[0][0][:n_real])
+    spans = []
+    for qs_m, _, _ in drawn:
+        spans.append(np.r_[0:n_real, len(union) : len(union) + len(qs_m) - n_real])
+        union.extend(qs_m[n_real:])
+    t1 = time.perf_counter()
+    X_all, names = _features(dataset, union, boxes, classes, pixels=not fast, masks=masks, progress=progress)
+    seconds["features"] = time.perf_counter() - t1
     parts = []
-    for m in range(max(1, members)):
-        qs, boxes, classes = _queries(dataset, np.random.default_rng(seed + 101 * m), with_corruptions=True)
-        t1 = time.perf_counter()
-        X, names = _features(dataset, qs, boxes, classes, pixels=not fast, masks=masks, progress=progress)
-        seconds["features"] = seconds.get("features", 0.0) + time.perf_counter() - t1
-        y = np.array([0 if q.kind == "ok" else 1 + KINDS.index(q.kind) for q in qs])
-        parts.append((qs, X, y))
+    for (qs_m, _, _), rows in zip(drawn, spans):
+        y = np.array([0 if q.kind == "ok" else 1 + KINDS.index(q.kind) for q in qs_m])
+        parts.append((qs_m, X_all[rows], y))
     qs, X, y = parts[0]
     real = np.array([k for k, q in enumerate(qs) if q.line is not None and q.kind == "ok"], int)
     fold_of_image = _folds(dataset, folds, seed)  # one fold per image for every member: each fold's models never saw it

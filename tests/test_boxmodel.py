@@ -203,19 +203,49 @@ def test_pixel_features_are_cached_per_image(scenes, monkeypatch):
     ds.images = ds.images[:4]
     qs, boxes, classes = boxmodel._queries(ds, np.random.default_rng(0), with_corruptions=True)
     cold, names = boxmodel._features(ds, qs, boxes, classes, pixels=True, masks=None, progress=False)
+    other = boxmodel._queries(ds, np.random.default_rng(1), with_corruptions=True)[0]  # another member's corruptions
+    boxmodel._features(ds, other, boxes, classes, pixels=True, masks=None, progress=False)  # the cache now holds more rows than qs
     calls: list[int] = []
     real = boxmodel.pixel_features
     monkeypatch.setattr(boxmodel, "pixel_features", lambda p, **kw: (calls.append(len(p)), real(p, **kw))[1])
+    from curate import cache
+
+    saved: list[str] = []
+    real_save = cache.save_array
+    monkeypatch.setattr(cache, "save_array", lambda ns, key, v: (saved.append(key), real_save(ns, key, v))[1])
     warm, names2 = boxmodel._features(ds, qs, boxes, classes, pixels=True, masks=None, progress=False)
     assert names2 == names and np.array_equal(cold, warm, equal_nan=True)
     assert calls == [1]  # only the names probe: no patch was described again
+    assert saved == []  # and nothing was written back: every image's rows came from the cache (it used to rewrite them all)
     calls.clear()
     qs[0].xyxy = np.clip(qs[0].xyxy + 0.02, 0, 1)
     edited, _ = boxmodel._features(ds, qs, boxes, classes, pixels=True, masks=None, progress=False)
     assert calls == [1, 1]  # the names probe and the one edited box
+    assert len(saved) == 1  # only the edited box's image is written back
     assert not np.array_equal(edited[0], cold[0], equal_nan=True)
     own = [n for n, name in enumerate(names) if name not in boxmodel.SIB_NAMES + boxmodel.PROTO_NAMES]  # siblings and the class prototype see the edited box
     assert np.array_equal(edited[1:, own], cold[1:, own], equal_nan=True)
+
+
+def test_members_described_in_one_pass_equal_one_pass_each(scenes, monkeypatch):
+    """score_boxes describes every member's rows in one _features call (one decode per image); the rows each
+    member trains on equal what a call on that member's queries alone gives."""
+    ds = _dataset(scenes)
+    ds.images = ds.images[:8]
+    calls: list[int] = []
+    real_features = boxmodel._features
+    monkeypatch.setattr(boxmodel, "_features", lambda *a, **k: (calls.append(len(a[1])), real_features(*a, **k))[1])
+    captured: dict[str, list] = {}
+    real_crossfit = boxmodel._crossfit
+    monkeypatch.setattr(boxmodel, "_crossfit", lambda members, *a, **k: (captured.setdefault("members", members), real_crossfit(members, *a, **k))[1])
+    boxmodel.score_boxes(ds, members=2, folds=2, iterations=5, progress=False)
+    assert len(calls) == 1  # one pass for both members
+    for m, (X, y, _) in enumerate(captured["members"]):
+        qs, boxes, classes = boxmodel._queries(ds, np.random.default_rng(boxmodel.defaults.SEED + 101 * m), with_corruptions=True)
+        own, _ = real_features(ds, qs, boxes, classes, pixels=True, masks=None, progress=False)
+        assert X.shape == own.shape and len(y) == len(qs)
+        assert np.allclose(X, own, atol=1e-5, equal_nan=True)  # float sums over other batches differ in the last bits
+    assert calls[0] == len(captured["members"][0][0]) + len(captured["members"][1][0]) - sum(len(r.labels) for r in ds.images)
 
 
 def test_sibling_features_single_out_a_box_unlike_its_siblings():
