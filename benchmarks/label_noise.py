@@ -173,9 +173,13 @@ def box_scores(findings: list[Finding], split: str = "train") -> dict[str, dict[
     return out
 
 
-def rank_metrics(keys: list[tuple[str, int]], truth: PlantedTruth, kind: str, score: dict) -> dict[str, float]:
+def rank_metrics(keys: list[tuple[str, int]], truth: PlantedTruth, kind: str, score: dict,
+                 exclude: set[tuple[str, int]] = frozenset()) -> dict[str, float]:
     """AP and recall@#positives of ranking the boxes ``keys`` by ``score`` for planted type ``kind``, and the
-    share of planted boxes flagged by default (score ≥ FLAG_SCORE: what a user sees in findings.csv)."""
+    share of planted boxes flagged by default (score ≥ FLAG_SCORE: what a user sees in findings.csv).
+
+    ``exclude``: untouched boxes that are neither positive nor negative (``--known``: the dataset's own
+    errors of this type, found by eye before planting)."""
     from sklearn.metrics import average_precision_score
 
     y, s = [], []
@@ -183,7 +187,7 @@ def rank_metrics(keys: list[tuple[str, int]], truth: PlantedTruth, kind: str, sc
         t = truth.truth(*key)
         if t == kind:
             y.append(1)
-        elif t is None:
+        elif t is None and key not in exclude:
             y.append(0)
         else:
             continue  # other planted types and copy sources: excluded
@@ -219,8 +223,46 @@ def missing_recall(findings: list[Finding], truth: PlantedTruth, ctx: AuditConte
     return {"recall": hits / n if n else float("nan"), "n": n, "regions": sum(map(len, regions.values()))}
 
 
+def load_known(path: Path | None) -> dict[str, dict[tuple[str, int], str]]:
+    """``--known`` CSV (image, line, class, real_type, note): boxes of the UNMODIFIED dataset checked by eye.
+
+    Returns real_type → {(image, line): class name} for the rows whose ``real_type`` is set (an empty one
+    means "looked at, looks right": kept in the file to show what was checked, and not excluded)."""
+    import csv
+
+    if path is None:
+        return {}
+    out: dict[str, dict[tuple[str, int], str]] = {}
+    with Path(path).open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            kind = (row.get("real_type") or "").strip()
+            if kind:
+                out.setdefault(kind, {})[(row["image"], int(row["line"]))] = row.get("class", "")
+    return out
+
+
+def known_keys(dataset: Dataset, noisy: Dataset, known: dict[str, dict[tuple[str, int], str]]) -> dict[str, set[tuple[str, int]]]:
+    """The noisy dataset's (image, line) of each known error: an untouched box keeps its class and coordinates
+    but may change line (a planted group or deletion renumbers the file), so it is matched on those."""
+    if not known:
+        return {}
+    where: dict[tuple, tuple[str, int]] = {}
+    for rec in noisy.split("train"):
+        for lab in rec.labels:
+            where[(rec.rel, lab.class_id, lab.cx, lab.cy, lab.w, lab.h)] = (rec.rel, lab.line)
+    out: dict[str, set[tuple[str, int]]] = {}
+    for rec in dataset.split("train"):
+        for lab in rec.labels:
+            for kind, rows in known.items():
+                if (rec.rel, lab.line) in rows:
+                    hit = where.get((rec.rel, lab.class_id, lab.cx, lab.cy, lab.w, lab.h))
+                    if hit is not None:
+                        out.setdefault(kind, set()).add(hit)
+    return out
+
+
 def score_seed(noisy: Dataset, truth: PlantedTruth, findings: list[Finding], ctx: AuditContext,
-               checks_ran: set[str]) -> dict[str, Any]:
+               checks_ran: set[str], known: dict[str, set[tuple[str, int]]] | None = None) -> dict[str, Any]:
     keys = [(rec.rel, lab.line) for rec in noisy.split("train") for lab in rec.labels]
     per_check = box_scores(findings)
     any_check: dict[tuple[str, int], float] = {}
@@ -238,6 +280,9 @@ def score_seed(noisy: Dataset, truth: PlantedTruth, findings: list[Finding], ctx
             "any": rank_metrics(keys, truth, kind, any_check) if checks_ran else None,
             "baseline": rank_metrics(keys, truth, kind, base),
         }
+        if known and known.get(kind) and check in checks_ran:
+            row["known"] = rank_metrics(keys, truth, kind, per_check.get(check, {}), exclude=known[kind])
+            row["known"]["excluded"] = len(known[kind])
         result["types"][kind] = row
     if truth.counts.get("missing", 0):
         result["missing"] = (
@@ -281,6 +326,9 @@ def summarize(seeds: list[dict[str, Any]]) -> dict[str, Any]:
         for src in ("check", "any", "baseline"):
             for metric in ("ap", "recall_at_budget", "flagged", "chance"):
                 row[f"{src}_{metric}"] = _mean_std([p[src].get(metric) if p[src] else None for p in per])
+        if any("known" in p for p in per):
+            row["known_ap"] = _mean_std([p["known"]["ap"] for p in per if "known" in p])
+            row["known_excluded"] = _mean_std([p["known"]["excluded"] for p in per if "known" in p])
         rows[kind] = row
     miss = [s.get("missing") for s in seeds if "missing" in s]
     out: dict[str, Any] = {"types": rows}
@@ -315,6 +363,10 @@ def markdown_table(name: str, summary: dict[str, Any], timing: dict[str, tuple[f
             f"| missing | missing (region recall, IoU ≥ {MISSING_IOU}) | {_fmt(summary['missing_planted'], 0)} | "
             f"{_fmt(summary['missing_recall'])} | | | | | |"
         )
+    for kind, row in summary["types"].items():
+        if "known_ap" in row:
+            lines += ["", f"{kind}, with the dataset's own {kind} boxes found by eye (`--known`, "
+                      f"{_fmt(row['known_excluded'], 0)} untouched boxes) left out of the negatives: AP {_fmt(row['known_ap'])}"]
     lines += [
         "",
         f"False flags per 100 untouched train boxes at score ≥ {FLAG_SCORE}: any check "
@@ -342,6 +394,10 @@ def print_rich(name: str, summary: dict[str, Any], timing: dict[str, Any]) -> No
     if "missing_recall" in summary:
         table.add_row("missing", "missing (region recall)", _fmt(summary["missing_planted"], 0),
                       _fmt(summary["missing_recall"]), "", "", "", "", "")
+    for kind, row in summary["types"].items():
+        if "known_ap" in row:
+            table.add_row(f"{kind} (--known)", row["check"], f"−{_fmt(row['known_excluded'], 0)} negatives", _fmt(row["known_ap"]),
+                          "", "", "", "", "")
     console = Console(width=max(Console().width, 130))
     console.print(table)
     console.print(f"false flags / 100 untouched (score ≥ {FLAG_SCORE}): any {_fmt(summary['false_flags_per_100'])}"
@@ -352,7 +408,7 @@ def print_rich(name: str, summary: dict[str, Any], timing: dict[str, Any]) -> No
 
 def run_dataset(source: Path, *, seeds: list[int], rate: float, types: tuple[str, ...], checks: set[str],
                 limit: int | None, params: dict[str, dict[str, Any]], fast: bool,
-                model: str | None = None) -> dict[str, Any]:
+                model: str | None = None, known: dict[str, dict[tuple[str, int], str]] | None = None) -> dict[str, Any]:
     dataset = limit_images(load_dataset(source), limit)
     per_seed: list[dict[str, Any]] = []
     timings: dict[str, list[float]] = {}
@@ -367,7 +423,7 @@ def run_dataset(source: Path, *, seeds: list[int], rate: float, types: tuple[str
             timings.setdefault(mod_name, []).append(secs)
             if mod_name not in errs:
                 ran |= set(check_names(available()[mod_name])) & checks
-        result = score_seed(noisy, truth, findings, ctx, ran)
+        result = score_seed(noisy, truth, findings, ctx, ran, known_keys(dataset, noisy, known or {}))
         result["seed"] = seed
         per_seed.append(result)
     summary = summarize(per_seed)
@@ -397,16 +453,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit-images", type=int, default=None, help="at most N images per split")
     parser.add_argument("--fast", action="store_true", help="run checks in --fast mode (no pixels)")
     parser.add_argument("--model", type=str, default=None, help="YOLO weights for the objectlab check")
+    parser.add_argument("--known", nargs="+", type=Path, default=None,
+                        help="per dataset, in the same order ('-' for none): CSV of its own errors found by eye "
+                             "(image,line,class,real_type,note); also reports AP with them left out of the negatives")
     args = parser.parse_args(argv)
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
 
     results = []
     md = ["## Label noise", ""]
-    for source in args.dataset:
+    knowns = args.known or []
+    for i, source in enumerate(args.dataset):
+        known_file = knowns[i] if i < len(knowns) else None
         res = run_dataset(source, seeds=args.seeds, rate=args.rate, types=tuple(args.types),
                           checks=set(args.checks), limit=args.limit_images, params={}, fast=args.fast,
-                          model=args.model)
+                          model=args.model, known=load_known(known_file) if known_file and known_file.name != "-" else None)
         results.append(res)
         print_rich(res["name"], res["summary"], res["seconds_per_check"])
         if res["checks_missing"]:

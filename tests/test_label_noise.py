@@ -151,3 +151,36 @@ def test_benchmark_runs_end_to_end_and_scores_geometry_checks(tmp_path: Path) ->
     assert "| duplicate | duplicate |" in (out / "label_noise.md").read_text()
     # a planted duplicate never counts as a false flag; untouched identical rows of boxes are never flagged
     assert res["summary"]["false_flags_per_100"][0] == 0.0
+
+
+def test_known_errors_leave_the_negatives_and_lift_the_ap(tmp_path: Path) -> None:
+    """``--known``: an untouched box listed as a real group box (by its ORIGINAL line) is found again in the
+    noisy copy (lines renumbered) and left out of grouped's negatives; AP counts it as a false positive without."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "label_noise", Path(__file__).resolve().parents[1] / "benchmarks" / "label_noise.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    ds = _dataset()
+    noisy, truth = plant_errors(ds, rate=0.05, types=("grouped",), seed=0)
+    noisy_of = {r.rel: r for r in noisy.images}
+    moved = [  # (original record, original label) of untouched boxes whose line the planting renumbered
+        (rec, lab)
+        for rec in ds.split("train")
+        for lab in rec.labels
+        for n in noisy_of[rec.rel].labels
+        if (n.class_id, n.cx, n.cy, n.w, n.h) == (lab.class_id, lab.cx, lab.cy, lab.w, lab.h)
+        and truth.truth(rec.rel, n.line) is None and n.line != lab.line
+    ]
+    rec, lab = moved[0]
+    csv_path = tmp_path / "known.csv"
+    csv_path.write_text(f"image,line,class,real_type,note\n{rec.rel},{lab.line},a,grouped,by eye\n{rec.rel},1,a,,looks right\n")
+    known = bench.known_keys(ds, noisy, bench.load_known(csv_path))
+    (key,) = known["grouped"]
+    assert key[0] == rec.rel and key[1] != lab.line and truth.truth(*key) is None  # same box, new line, untouched
+    keys = [(r.rel, l.line) for r in noisy.split("train") for l in r.labels]
+    score = {k: 0.9 for k in keys if truth.truth(*k) == "grouped"} | {key: 1.0}
+    plain = bench.rank_metrics(keys, truth, "grouped", score)
+    cleaned = bench.rank_metrics(keys, truth, "grouped", score, exclude=known["grouped"])
+    assert plain["ap"] < 1.0 and cleaned["ap"] == pytest.approx(1.0)
