@@ -223,25 +223,25 @@ def missing_recall(findings: list[Finding], truth: PlantedTruth, ctx: AuditConte
     return {"recall": hits / n if n else float("nan"), "n": n, "regions": sum(map(len, regions.values()))}
 
 
-def load_known(path: Path | None) -> dict[str, dict[tuple[str, int], str]]:
+def load_known(path: Path | None) -> dict[str, set[tuple[str, int]]]:
     """``--known`` CSV (image, line, class, real_type, note): boxes of the UNMODIFIED dataset checked by eye.
 
-    Returns real_type → {(image, line): class name} for the rows whose ``real_type`` is set (an empty one
-    means "looked at, looks right": kept in the file to show what was checked, and not excluded)."""
+    Returns real_type → {(image, line)} for the rows whose ``real_type`` is set (an empty one means "looked
+    at, looks right": kept in the file to show what was checked, and not excluded)."""
     import csv
 
     if path is None:
         return {}
-    out: dict[str, dict[tuple[str, int], str]] = {}
+    out: dict[str, set[tuple[str, int]]] = {}
     with Path(path).open(newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             kind = (row.get("real_type") or "").strip()
             if kind:
-                out.setdefault(kind, {})[(row["image"], int(row["line"]))] = row.get("class", "")
+                out.setdefault(kind, set()).add((row["image"], int(row["line"])))
     return out
 
 
-def known_keys(dataset: Dataset, noisy: Dataset, known: dict[str, dict[tuple[str, int], str]]) -> dict[str, set[tuple[str, int]]]:
+def known_keys(dataset: Dataset, noisy: Dataset, known: dict[str, set[tuple[str, int]]]) -> dict[str, set[tuple[str, int]]]:
     """The noisy dataset's (image, line) of each known error: an untouched box keeps its class and coordinates
     but may change line (a planted group or deletion renumbers the file), so it is matched on those."""
     if not known:
@@ -408,7 +408,7 @@ def print_rich(name: str, summary: dict[str, Any], timing: dict[str, Any]) -> No
 
 def run_dataset(source: Path, *, seeds: list[int], rate: float, types: tuple[str, ...], checks: set[str],
                 limit: int | None, params: dict[str, dict[str, Any]], fast: bool,
-                model: str | None = None, known: dict[str, dict[tuple[str, int], str]] | None = None) -> dict[str, Any]:
+                model: str | None = None, known: dict[str, set[tuple[str, int]]] | None = None) -> dict[str, Any]:
     dataset = limit_images(load_dataset(source), limit)
     per_seed: list[dict[str, Any]] = []
     timings: dict[str, list[float]] = {}

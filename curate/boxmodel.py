@@ -812,7 +812,7 @@ def _features(
                     pix[rows] = f
                 bar.advance(task, len(part))
         if cache is not None:
-            cache.save(qs, pix)
+            cache.save(qs, pix, busy)
     if pixels and pix is not None:
         d0 = len(pnames) + SIB_STATS + SIB_GRID
         sib = sibling_features(pix[:, len(pnames) : d0], qs, by_image, classes)
@@ -838,7 +838,6 @@ class FeatureCache:
         self.keys: dict[int, str] = {}  # image index → content hash (None when unreadable)
         self.images: dict[int, list[int]] = {}  # image index → query rows of that image
         self.cached: dict[int, np.ndarray] = {}
-        self.dirty: set[int] = set()  # images with rows computed in this run: the only ones written back
 
     @staticmethod
     def _rounded(xyxy: np.ndarray) -> tuple[int, ...]:
@@ -856,7 +855,6 @@ class FeatureCache:
         self.keys[i] = key
         arr = cache.load_array(self.namespace, key)
         if arr is None or arr.ndim != 2 or arr.shape[1] != 4 + pix.shape[1]:
-            self.dirty.add(i)
             return ks
         self.cached[i] = arr
         index = {self._rounded(r[:4]): n for n, r in enumerate(arr)}
@@ -867,20 +865,19 @@ class FeatureCache:
                 todo.append(k)
             else:
                 pix[k] = arr[n, 4:]
-        if todo:
-            self.dirty.add(i)
         return todo
 
-    def save(self, qs: list[Query], pix: np.ndarray) -> None:
-        """Write each image's rows back when something new was computed (NaN rows — unreadable — are not kept).
+    def save(self, qs: list[Query], pix: np.ndarray, computed: list[int]) -> None:
+        """Write back the rows of the images in ``computed`` (those :meth:`fill` left rows to compute for;
+        NaN rows — unreadable — are not kept), with up to BOXMODEL_CACHE_KEEP older rows this run didn't ask for.
 
         An image whose rows all came from the cache is not rewritten, even when the cache holds more rows than
         this run asked for (another seed's corruptions): a warm run wrote every image again, ~8 s on food."""
         from curate import cache
 
-        for i, ks in self.images.items():
-            key = self.keys.get(i)
-            if key is None or i not in self.dirty:
+        for i in computed:
+            key, ks = self.keys.get(i), self.images[i]
+            if key is None:
                 continue
             rows = np.concatenate([np.array([qs[k].xyxy for k in ks], np.float64).reshape(-1, 4), pix[ks].astype(np.float64)], axis=1)
             rows = rows[~np.isnan(rows[:, 4:]).all(axis=1)]
@@ -888,8 +885,6 @@ class FeatureCache:
             if old is not None:
                 have = {self._rounded(r[:4]) for r in rows}
                 extra = old[[self._rounded(r[:4]) not in have for r in old]]
-                if not len(extra) and len(rows) == len(old):
-                    continue  # nothing new
                 rows = np.concatenate([rows, extra[-defaults.BOXMODEL_CACHE_KEEP :]], axis=0) if len(extra) else rows
             try:
                 cache.save_array(self.namespace, key, rows)

@@ -128,15 +128,22 @@ def _write_tree(root: Path, n: int = 24) -> None:
     (root / "data.yaml").write_text("train: ../train/images\nval: ../valid/images\nnc: 2\nnames: ['a', 'b']\n")
 
 
-def test_benchmark_runs_end_to_end_and_scores_geometry_checks(tmp_path: Path) -> None:
-    """The benchmark script: plants, runs the checks it asked for, scores them, shows absent checks as None."""
+def _load_bench():
+    """benchmarks/label_noise.py as a module (the benchmarks folder is not a package)."""
     import importlib.util
-    import json
 
     spec = importlib.util.spec_from_file_location(
         "label_noise", Path(__file__).resolve().parents[1] / "benchmarks" / "label_noise.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    return bench
+
+
+def test_benchmark_runs_end_to_end_and_scores_geometry_checks(tmp_path: Path) -> None:
+    """The benchmark script: plants, runs the checks it asked for, scores them, shows absent checks as None."""
+    import json
+
+    bench = _load_bench()
     _write_tree(tmp_path / "ds")
     out = tmp_path / "out"
     assert bench.main(["--dataset", str(tmp_path / "ds"), "--seeds", "0", "1", "--rate", "0.1",
@@ -156,12 +163,7 @@ def test_benchmark_runs_end_to_end_and_scores_geometry_checks(tmp_path: Path) ->
 def test_known_errors_leave_the_negatives_and_lift_the_ap(tmp_path: Path) -> None:
     """``--known``: an untouched box listed as a real group box (by its ORIGINAL line) is found again in the
     noisy copy (lines renumbered) and left out of grouped's negatives; AP counts it as a false positive without."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "label_noise", Path(__file__).resolve().parents[1] / "benchmarks" / "label_noise.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    bench = _load_bench()
     ds = _dataset()
     noisy, truth = plant_errors(ds, rate=0.05, types=("grouped",), seed=0)
     noisy_of = {r.rel: r for r in noisy.images}
