@@ -25,10 +25,30 @@ def rate(fn, items, workers: int = 2) -> float:
     return len(items) / (time.perf_counter() - t)
 
 
+def scaled_signatures(sigs: dict, n: int) -> dict:
+    """``n`` thumbnails with photo statistics: a random blend of two of the dataset's, half of them mirrored
+    (the pair search's cost grows with n², so a 20,000-image export is where it shows)."""
+    import numpy as np
+
+    from curate.hashing import THUMB, Signature
+
+    mat = np.stack([s.thumb for s in sigs.values() if s.thumb is not None])
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, len(mat), n), rng.integers(0, len(mat), n)
+    w = rng.uniform(0.5, 1.0, (n, 1)).astype(np.float32)
+    m = w * mat[a] + (1 - w) * mat[b]
+    flip = rng.random(n) < 0.5
+    m[flip] = m[flip].reshape(-1, THUMB, THUMB)[:, :, ::-1].reshape(-1, THUMB * THUMB)
+    m -= m.mean(axis=1, keepdims=True)
+    m /= np.linalg.norm(m, axis=1, keepdims=True)
+    return {f"s{k}": Signature(f"s{k}", f"s{k}", "ok", "", 1, 1, 1, m[k].astype(np.float32)) for k in range(n)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("dataset", nargs="?", default=str(REPO.parent / "shared" / "datasets" / "food-ingredients"))
     ap.add_argument("--fiftyone", action="store_true", help="also time to_fiftyone vs FiftyOne's add_dir")
+    ap.add_argument("--scale", type=int, default=20000, help="also time the pair search on this many thumbnails (0: skip)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="curate-bench-"))
     os.environ["CURATE_CACHE_DIR"] = str(tmp / "cache")
@@ -64,6 +84,11 @@ def main() -> None:
         ("image_signatures, warm cache", f"{n / warm:.2f} s", f"{warm:.0f}"),
         (f"near-duplicate search ({len(pairs)} pairs, {cross} across splits)", f"{search_s:.2f} s", ""),
     ]
+    if args.scale:
+        big = scaled_signatures(sigs, args.scale)
+        t = time.perf_counter()
+        found = near_duplicate_pairs(big)
+        rows.append((f"near-duplicate search at {args.scale:,} thumbnails ({len(found):,} pairs)", f"{time.perf_counter() - t:.2f} s", ""))
     if args.fiftyone:
         import fiftyone as fo
 

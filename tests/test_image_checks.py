@@ -145,6 +145,30 @@ def test_similarity_direction() -> None:
         assert sims[0] > sims[1] > sims[2]
 
 
+@pytest.mark.parametrize("threshold", [0.9, 0.5])
+def test_bounded_pair_search_finds_every_pair_a_brute_force_finds(threshold: float) -> None:
+    """The low-frequency bound must never drop a pair: white-noise thumbnails keep ~94 % of their energy
+    outside the 64 low DCT frequencies, so a bound without the rest's term would miss every planted pair.
+    Several blocks, so pairs across blocks count too."""
+    from curate.hashing import THUMB, Signature
+
+    rng = np.random.default_rng(5)
+    n, dim = 600, THUMB * THUMB
+    mat = rng.normal(size=(n, dim)).astype(np.float32)
+    for a, b in rng.integers(0, n, size=(80, 2)):  # near-copies: correlation 0.85–0.99
+        mat[b] = mat[a] + rng.uniform(0.1, 0.6) * rng.normal(size=dim).astype(np.float32)
+    mat -= mat.mean(axis=1, keepdims=True)
+    mat /= np.linalg.norm(mat, axis=1, keepdims=True)
+    mat[7] = 0.0  # a flat image: a zero thumbnail pairs with nothing
+    sigs = {f"i{k:04d}": Signature(f"i{k:04d}", f"c{k}", "ok", "", 1, 1, 1, mat[k]) for k in range(n)}
+    sim = mat @ mat.T
+    brute = {(f"i{i:04d}", f"i{j:04d}") for i, j in zip(*np.nonzero(np.triu(sim, 1) >= threshold))}
+    found = near_duplicate_pairs(sigs, threshold=threshold, block=128)
+    assert len(brute) > 40
+    assert {(p.a, p.b) for p in found} == brute
+    assert all(abs(p.similarity - sim[int(p.a[1:]), int(p.b[1:])]) < 1e-5 for p in found)
+
+
 def test_dataset_notes(tmp_path: Path) -> None:
     root = tmp_path / "ds"
     (root / "data.yaml").parent.mkdir(parents=True)
