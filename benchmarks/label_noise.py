@@ -61,6 +61,7 @@ BOX_TYPES = tuple(t for t in NOISE_TYPES if t != "missing")
 DEFAULT_CHECKS = ("duplicate", "ambiguous", "grouped", "background_heavy", "shifted", "class_inconsistent", "missing")
 FLAG_SCORE = 0.5  # a box at or above this score (any check) counts as flagged
 MISSING_IOU = 0.3  # a region finding matches a deleted box at this IoU
+OPERATING_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)  # thresholds the operating-point table reports
 
 
 # --- loading -----------------------------------------------------------------------------------------
@@ -296,7 +297,26 @@ def score_seed(noisy: Dataset, truth: PlantedTruth, findings: list[Finding], ctx
     }
     result["baseline_false_flags_per_100"] = 100.0 * sum(base.get(k, 0.0) >= FLAG_SCORE for k in untouched) / n_clean
     result["n_untouched"] = len(untouched)
+    result["operating_points"] = operating_points(keys, truth, per_check, untouched)
     return result
+
+
+def operating_points(keys: list[tuple[str, int]], truth: PlantedTruth, per_check: dict[str, dict],
+                     untouched: list[tuple[str, int]]) -> dict[str, dict[str, dict[str, float]]]:
+    """check → threshold → share of its type's planted boxes at or above it, and untouched boxes per 100 at
+    or above it: what another default threshold would show a user, and what it would cost in false flags."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for kind in BOX_TYPES:
+        check = TYPE_TO_CHECK[kind]
+        scores = per_check.get(check)
+        planted = [k for k in keys if truth.truth(*k) == kind]
+        if scores is None or not planted:
+            continue
+        pos = np.array([scores.get(k, 0.0) for k in planted])
+        neg = np.array([scores.get(k, 0.0) for k in untouched])
+        out[check] = {f"{t:.1f}": {"flagged": float((pos >= t).mean()), "false_per_100": float(100.0 * (neg >= t).mean())}
+                      for t in OPERATING_THRESHOLDS}
+    return out
 
 
 # --- aggregation and output --------------------------------------------------------------------------
@@ -341,6 +361,16 @@ def summarize(seeds: list[dict[str, Any]]) -> dict[str, Any]:
     out["false_flags_per_100_by_check"] = {
         c: _mean_std([s["false_flags_per_100_by_check"].get(c, 0.0) for s in seeds]) for c in checks
     }
+    ops: dict[str, dict[str, dict[str, tuple[float, float] | None]]] = {}
+    for s in seeds:
+        for c, by_t in s.get("operating_points", {}).items():
+            for t in by_t:
+                ops.setdefault(c, {})[t] = {}
+    for c, by_t in ops.items():
+        for t in by_t:
+            for metric in ("flagged", "false_per_100"):
+                by_t[t][metric] = _mean_std([s["operating_points"][c][t][metric] for s in seeds if c in s.get("operating_points", {})])
+    out["operating_points"] = ops
     return out
 
 
@@ -377,6 +407,15 @@ def markdown_table(name: str, summary: dict[str, Any], timing: dict[str, tuple[f
         + (", ".join(f"{c} {_fmt(v, 1)}" for c, v in timing.items()) or "—"),
         "",
     ]
+    ops = summary.get("operating_points") or {}
+    if ops:
+        ts = list(next(iter(ops.values())))
+        lines += ["Operating points (planted boxes of the check's type flagged / false flags per 100 untouched boxes, "
+                  "at each threshold):", "", "| check | " + " | ".join(f"≥ {t}" for t in ts) + " |", "|---|" + "---|" * len(ts)]
+        for c, by_t in ops.items():
+            cells = [f"{by_t[t]['flagged'][0]:.2f} / {by_t[t]['false_per_100'][0]:.2f}" if by_t[t].get("flagged") else "—" for t in ts]
+            lines.append(f"| {c} | " + " | ".join(cells) + " |")
+        lines.append("")
     return "\n".join(lines)
 
 

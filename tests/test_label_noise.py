@@ -186,3 +186,21 @@ def test_known_errors_leave_the_negatives_and_lift_the_ap(tmp_path: Path) -> Non
     plain = bench.rank_metrics(keys, truth, "grouped", score)
     cleaned = bench.rank_metrics(keys, truth, "grouped", score, exclude=known["grouped"])
     assert plain["ap"] < 1.0 and cleaned["ap"] == pytest.approx(1.0)
+
+
+def test_operating_points_count_planted_and_untouched_boxes_at_each_threshold() -> None:
+    """Flagged share of the type's planted boxes and false flags per 100 untouched boxes, per threshold;
+    boxes planted as another type count as neither."""
+    bench = _load_bench()
+    noisy, truth = plant_errors(_dataset(), rate=0.05, types=("grouped", "loose"), seed=0)
+    keys = [(r.rel, l.line) for r in noisy.split("train") for l in r.labels]
+    grouped = [k for k in keys if truth.truth(*k) == "grouped"]
+    loose = [k for k in keys if truth.truth(*k) == "loose"]
+    untouched = [k for k in keys if truth.truth(*k) is None]
+    score = {k: 0.35 for k in grouped[: len(grouped) // 2]} | {untouched[0]: 0.55} | {k: 0.9 for k in loose}
+    ops = bench.operating_points(keys, truth, {"grouped": score}, untouched)
+    assert set(ops) == {"grouped"}  # only checks that ran
+    assert ops["grouped"]["0.3"]["flagged"] == pytest.approx((len(grouped) // 2) / len(grouped))
+    assert ops["grouped"]["0.4"]["flagged"] == 0.0
+    assert ops["grouped"]["0.5"]["false_per_100"] == pytest.approx(100 / len(untouched))  # the loose boxes at 0.9 don't count
+    assert ops["grouped"]["0.6"]["false_per_100"] == 0.0
