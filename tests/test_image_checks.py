@@ -174,3 +174,13 @@ def test_real_sample_has_its_planted_cross_split_pairs(sample_dir: Path) -> None
     assert len(leaks) >= 3
     pairs = near_duplicate_pairs(image_signatures(ds, progress=False))
     assert all(0.0 < p.similarity <= 1.0 for p in pairs)
+
+
+def test_one_file_listed_in_two_splits_is_leakage(make_yolo_tree, tmp_path: Path) -> None:
+    """A file listed under train and val is one signature (keyed by path), so it never paired with itself
+    and the leak went unreported."""
+    root = make_yolo_tree(tmp_path / "ds", {"train/a.jpg": ["0 0.5 0.5 0.2 0.2"], "train/b.jpg": ["1 0.3 0.3 0.2 0.2"]}, layout="ultralytics")
+    (root / "data.yaml").write_text("train: images/train\nval: images/train\nnames: [a, b]\n")
+    leaks = [f for f in near_duplicate.run(AuditContext(load_yolo(root))) if f.check == "leakage"]
+    assert sorted((f.split, f.image, f.score) for f in leaks) == [("val", "images/train/a.jpg", 1.0), ("val", "images/train/b.jpg", 1.0)]
+    assert all("listed in train and val" in f.message and f.data["partner_split"] == "train" for f in leaks)

@@ -392,12 +392,18 @@ def _orphan_labels(label_dirs: set[Path], seen: set[Path], root: Path, ds: Datas
 
 
 def _duplicate_stems(ds: Dataset) -> None:
+    """Different image files that map to one label file (``a.jpg`` and ``a.png``): Ultralytics gives both its boxes.
+
+    One file listed under several splits (``train: images`` and ``val: images``) shares its label file
+    with itself: that is leakage, which the near-duplicate check reports, not a stem clash.
+    """
     by_label: dict[Path, list[ImageRecord]] = {}
     for r in ds.images:
         by_label.setdefault(_label_path(r.path), []).append(r)
     for label, records in by_label.items():
-        if len(records) > 1:
-            names = ", ".join(r.path.name for r in records)
+        files = list(dict.fromkeys(r.path for r in records))
+        if len(files) > 1:
+            names = ", ".join(f.name for f in files)
             for r in records:
                 ds.findings.append(Finding(r.split, r.rel, "format", 1.0, f"images with the same stem share one label file: {names}"))
 
