@@ -555,6 +555,19 @@ def hashing_near_duplicates(dataset: Dataset) -> list[list[str]]:
     return [list(g) for g in near_duplicate_groups(dataset, sigs)]
 
 
+def one_record_per_file(dataset: Dataset) -> tuple[Dataset, int]:
+    """``dataset`` with each image file once (its first record), and how many repeats were dropped.
+
+    Why: a data.yaml may list one folder under several splits (``train: images``, ``val: images``). A
+    re-split places every image anew, so the repeats would only be written as extra copies (``a_1.jpg``).
+    """
+    first: dict[Path, ImageRecord] = {}
+    for r in dataset.images:
+        first.setdefault(r.path, r)
+    repeated = len(dataset.images) - len(first)
+    return (replace(dataset, images=list(first.values())), repeated) if repeated else (dataset, 0)
+
+
 def rebalance(dataset: Dataset, options: RebalanceOptions, *, near_duplicates: NearDuplicates | None = None) -> RebalanceResult:
     """Class surgery, a group-aware stratified split, then ``cap``/``oversample`` in train. Pure: writes nothing.
 
@@ -568,6 +581,7 @@ def rebalance(dataset: Dataset, options: RebalanceOptions, *, near_duplicates: N
             raise RebalanceError(f"--group-by {options.group_by!r}: not a regular expression ({exc})") from None
     if options.oversample is not None and not (options.oversample == "median" or (isinstance(options.oversample, int) and options.oversample >= 1)):
         raise RebalanceError(f"--oversample {options.oversample!r}: expected 'median' or a positive instance count")
+    dataset, repeated = one_record_per_file(dataset)
     surgered, surgery = apply_class_surgery(
         dataset,
         keep=options.keep,
@@ -604,6 +618,8 @@ def rebalance(dataset: Dataset, options: RebalanceOptions, *, near_duplicates: N
     out = replace(split, images=train + copy_records + others)
     summary = _summary(dataset, out, options, surgery, grouping, split_images, capped, copies, target)
     summary["counts_split"] = _per_class(split)  # after surgery and the split, before cap/oversample
+    if repeated:
+        summary["notes"].append(f"{repeated} image(s) listed under several splits in the input were written once")
     return RebalanceResult(out, copies, surgery, grouping, summary)
 
 

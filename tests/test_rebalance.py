@@ -477,3 +477,14 @@ def test_real_sample_near_duplicates_stay_together(sample_dir: Path, tmp_path: P
     write_rebalanced(result, tmp_path / "out")
     assert tree_digest(sample_dir) == digest
     assert len(load_yolo(tmp_path / "out").images) == 80
+
+
+def test_rebalance_writes_a_file_listed_in_two_splits_once(make_yolo_tree, tmp_path: Path) -> None:
+    """``train: images`` and ``val: images``: the re-split wrote every image twice (``a.jpg`` and ``a_1.jpg``)."""
+    files = {f"train/{i}.jpg": [f"{i % 2} 0.5 0.5 0.2 0.2"] for i in range(6)}
+    root = make_yolo_tree(tmp_path / "ds", files, layout="ultralytics")
+    (root / "data.yaml").write_text("train: images/train\nval: images/train\nnames: [a, b]\n")
+    result = rebalance(load_yolo(root), _opts(ratios=(0.5, 0.5)), near_duplicates=lambda d: [])
+    out = write_rebalanced(result, tmp_path / "out")
+    assert sorted(p.name for p in out.glob("images/*/*")) == [f"{i}.jpg" for i in range(6)]
+    assert any("listed under several splits" in n for n in result.summary["notes"])
