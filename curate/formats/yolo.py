@@ -238,7 +238,25 @@ def _names_from(cfg: dict, warnings: list[str]) -> list[str] | None:
         raise DatasetError(f"data.yaml names: expected a list or a mapping, got {type(names).__name__}")
     if out is not None and nc is not None and int(nc) != len(out):
         warnings.append(f"data.yaml nc: {nc} but {len(out)} names; using the {len(out)} names")
+    if out is not None:
+        warnings.extend(_shared_names(out))
     return out
+
+
+def _shared_names(names: list[str]) -> list[str]:
+    """One warning per name given to several class ids.
+
+    Why: Ultralytics accepts it, but everything that picks classes by name (``rebalance --keep-classes``,
+    ``--merge``) cannot tell those ids apart, and ``rebalance`` writes them as one class.
+    """
+    ids: dict[str, list[int]] = {}
+    for i, n in enumerate(names):
+        ids.setdefault(n, []).append(i)
+    return [
+        f"data.yaml names: {n!r} names classes {', '.join(map(str, k))}; rebalance writes them as one class"
+        for n, k in ids.items()
+        if len(k) > 1
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
