@@ -330,7 +330,28 @@ def plan_split(groups: Sequence[Group], ratios: Sequence[float], *, seed: int = 
             want_size[j] -= sizes[gi]
             remaining[gi] = False
     assign = _polish(assign, m, sizes, r, rng, passes=defaults.REBALANCE_POLISH_PASSES if polish is None else polish)
+    assign = _fill_empty_splits(assign, sizes, len(names))
     return {g.id: names[assign[i]] for i, g in enumerate(groups)}
+
+
+def _fill_empty_splits(assign: np.ndarray, sizes: np.ndarray, n_splits: int) -> np.ndarray:
+    """Give an empty split (train first, then val, then test) the smallest group of the split with most groups.
+
+    Why: on a handful of images the shares round a split to nothing (3 images at 80/10/10 gave 3/0/0; one
+    image at 50/50 went to val on a tie), and Ultralytics cannot train without a train and a val split.
+    Only a split holding at least two groups gives one away, so no split is emptied to fill another, except
+    for train (a lone group belongs there); on any dataset big enough for every split to get a group
+    nothing moves.
+    """
+    assign = assign.copy()
+    for j in range(n_splits):
+        count = np.bincount(assign, minlength=n_splits)
+        if count[j] or count.max() < (1 if j == 0 else 2):
+            continue
+        donor = int(np.argmax(count))
+        members = np.flatnonzero(assign == donor)
+        assign[members[np.argmin(sizes[members])]] = j
+    return assign
 
 
 def _polish(assign: np.ndarray, m: np.ndarray, sizes: np.ndarray, r: np.ndarray, rng: np.random.Generator, *, passes: int) -> np.ndarray:

@@ -488,3 +488,15 @@ def test_rebalance_writes_a_file_listed_in_two_splits_once(make_yolo_tree, tmp_p
     out = write_rebalanced(result, tmp_path / "out")
     assert sorted(p.name for p in out.glob("images/*/*")) == [f"{i}.jpg" for i in range(6)]
     assert any("listed under several splits" in n for n in result.summary["notes"])
+
+
+@pytest.mark.parametrize(
+    "n, ratios, expected",
+    [(3, (0.8, 0.1, 0.1), {"train": 1, "val": 1, "test": 1}), (2, (0.8, 0.1, 0.1), {"train": 1, "val": 1}),
+     (1, (0.5, 0.5), {"train": 1}), (12, (0.8, 0.1, 0.1), {"train": 10, "val": 1, "test": 1})],
+)
+def test_plan_split_leaves_no_split_empty_that_a_group_can_fill(n: int, ratios: tuple[float, ...], expected: dict[str, int]) -> None:
+    """3 images at 80/10/10 went 3/0/0 and one image at 50/50 went to val: outputs Ultralytics cannot train on."""
+    groups = [Group(i, {i % 2: 1}) for i in range(n)]
+    for seed in range(4):
+        assert Counter(plan_split(groups, ratios, seed=seed).values()) == expected
