@@ -505,7 +505,9 @@ def oversample(
     counts = m.sum(0)
     present = np.flatnonzero(counts > 0)
     if target is None:
-        target = int(round(statistics.median(counts[present]))) if len(present) else 0
+        if not len(present):  # the median of no classes: say so, not "--oversample 0"
+            raise RebalanceError("--oversample median: the train split has no boxes to oversample")
+        target = int(round(statistics.median(counts[present])))
     if target < 1:
         raise RebalanceError(f"--oversample {target}: target must be at least 1")
     used = np.zeros(len(records), dtype=int)

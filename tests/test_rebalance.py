@@ -500,3 +500,9 @@ def test_plan_split_leaves_no_split_empty_that_a_group_can_fill(n: int, ratios: 
     groups = [Group(i, {i % 2: 1}) for i in range(n)]
     for seed in range(4):
         assert Counter(plan_split(groups, ratios, seed=seed).values()) == expected
+
+
+def test_oversample_median_of_a_train_split_without_boxes_says_so() -> None:
+    """All-background train: the error read "--oversample 0: target must be at least 1" for --oversample median."""
+    with pytest.raises(RebalanceError, match="median: the train split has no boxes"):
+        oversample([record(f"bg{i}.jpg", []) for i in range(3)], nc=2)
