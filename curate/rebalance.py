@@ -615,6 +615,9 @@ def rebalance(dataset: Dataset, options: RebalanceOptions, *, near_duplicates: N
     )
     if not surgered.images:
         raise RebalanceError("no images left after class surgery")
+    if dataset.names and not surgered.names:  # nc: 0 is no detection dataset: Ultralytics cannot train on it
+        gone = ", ".join(surgery.dropped_classes)
+        raise RebalanceError(f"no classes left after class surgery (dropped: {gone})")
     clusters: Sequence[Sequence[str]] = ()
     if options.near_duplicates:
         clusters = (near_duplicates or hashing_near_duplicates)(surgered)

@@ -506,3 +506,10 @@ def test_oversample_median_of_a_train_split_without_boxes_says_so() -> None:
     """All-background train: the error read "--oversample 0: target must be at least 1" for --oversample median."""
     with pytest.raises(RebalanceError, match="median: the train split has no boxes"):
         oversample([record(f"bg{i}.jpg", []) for i in range(3)], nc=2)
+
+
+def test_rebalance_refuses_to_drop_every_class(make_yolo_tree, tmp_path: Path) -> None:
+    """--min-instances above every class wrote a dataset with nc: 0 (all images background) and exit 0."""
+    root = make_yolo_tree(tmp_path / "ds", {f"train/{i}.jpg": ["0 0.5 0.5 0.2 0.2"] for i in range(4)}, names=["thing"])
+    with pytest.raises(RebalanceError, match="no classes left after class surgery \\(dropped: thing\\)"):
+        rebalance(load_yolo(root), _opts(min_instances=100), near_duplicates=lambda d: [])
