@@ -230,13 +230,25 @@ def _thumb_of(bgr: np.ndarray) -> np.ndarray:
     return hashing.normalized_thumbnail(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
 
 
+def _imread_quarter(path: Path) -> np.ndarray | None:
+    """The image decoded at 1/4 size, or in full where OpenCV cannot reduce it; None when unreadable.
+
+    Why: OpenCV's reduced decode of an image under 4 px (a 1×1 PNG) raises cv2.error instead of
+    returning None.
+    """
+    try:
+        return cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_4)
+    except cv2.error:
+        return cv2.imread(str(path), cv2.IMREAD_COLOR)
+
+
 class HeldOut:
     """Thumbnails of val/test images: the similarity of anything to the nearest of them."""
 
     def __init__(self, records: list[ImageRecord]) -> None:
         thumbs = []
         for r in records:
-            img = cv2.imread(str(r.path), cv2.IMREAD_REDUCED_COLOR_4)  # as curate.hashing decodes: fast
+            img = _imread_quarter(r.path)  # as curate.hashing decodes: fast
             if img is not None:
                 thumbs.append(_thumb_of(img))
         self.matrix = np.stack(thumbs) if thumbs else np.zeros((0, hashing.THUMB**2), np.float32)

@@ -45,7 +45,7 @@ import numpy as np
 
 from curate import defaults
 from curate.dataset import Dataset, ImageRecord
-from curate.env import fit_side_by_side, workers
+from curate.env import fit_side_by_side, no_all_nan_columns, workers
 from curate.foreground import read_image
 
 log = logging.getLogger(__name__)
@@ -1012,7 +1012,7 @@ def _crossfit(members: list[tuple[np.ndarray, np.ndarray, np.ndarray]], folds: i
         if not len(test) or len(labels_present) < 2:
             return None
         clf = _classifier(seed + f + 1000 * m, iterations)
-        clf.fit(X[train], y[train])
+        clf.fit(no_all_nan_columns(X[train]), y[train])  # sklearn 1.9 raises on an all-NaN feature
         return test, labels_present, clf.predict_proba(X0[test])
 
     jobs = [(f, m) for f in range(folds) for m in range(len(members))]

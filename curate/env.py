@@ -53,6 +53,25 @@ def fit_side_by_side(jobs: Sequence[Callable[[], T]], done: Callable[[], None] |
     return [f.result() for f in futures]
 
 
+def no_all_nan_columns(X: "np.ndarray") -> "np.ndarray":
+    """``X`` with every column that is NaN in all rows set to 0 (a copy only when there is one).
+
+    Why: scikit-learn 1.9's HistGradientBoosting raises "window shape cannot be larger than input array
+    shape" while binning a feature that has no non-missing value at all. On a small dataset a whole
+    fold's training rows can lack a feature (no image with three same-class boxes leaves the sibling
+    ratios NaN everywhere). A constant column gets no split, so the model and its predictions are what
+    the fit would give if it ignored the feature, as older scikit-learn did.
+    """
+    import numpy as np
+
+    empty = np.isnan(X).all(axis=0) if X.ndim == 2 and len(X) else np.zeros(0, bool)
+    if not empty.any():
+        return X
+    X = X.copy()
+    X[:, empty] = 0
+    return X
+
+
 def _home(sub: str) -> Path:
     local = REPO / sub
     return local if local.exists() else Path.home() / ".cache" / "curate" / sub.lstrip(".")

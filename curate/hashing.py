@@ -97,13 +97,27 @@ def _thumb(data: bytes, *, full_size: tuple[int, int] | None) -> tuple[np.ndarra
     import cv2
 
     buf = np.frombuffer(data, np.uint8)
-    img, factor = cv2.imdecode(buf, cv2.IMREAD_REDUCED_GRAYSCALE_4), 4
+    img, factor = _imdecode(buf, cv2.IMREAD_REDUCED_GRAYSCALE_4), 4
     if img is None or min(img.shape[:2]) < THUMB:
         factor = 1
-        img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+        img = _imdecode(buf, cv2.IMREAD_GRAYSCALE)
         if img is None:
             return None, (0, 0)
     return normalized_thumbnail(img), full_size or (img.shape[1] * factor, img.shape[0] * factor)
+
+
+def _imdecode(buf: np.ndarray, flag: int) -> np.ndarray | None:
+    """``cv2.imdecode``, None where OpenCV raises instead of returning None.
+
+    Why: a reduced decode of an image smaller than the reduction (a 1×1 or 2×3 PNG at 1/4) fails an
+    assertion in OpenCV's resize (cv2.error) rather than returning None.
+    """
+    import cv2
+
+    try:
+        return cv2.imdecode(buf, flag)
+    except cv2.error:
+        return None
 
 
 def normalized_thumbnail(gray: np.ndarray) -> np.ndarray:

@@ -330,7 +330,28 @@ def plan_split(groups: Sequence[Group], ratios: Sequence[float], *, seed: int = 
             want_size[j] -= sizes[gi]
             remaining[gi] = False
     assign = _polish(assign, m, sizes, r, rng, passes=defaults.REBALANCE_POLISH_PASSES if polish is None else polish)
+    assign = _fill_empty_splits(assign, sizes, len(names))
     return {g.id: names[assign[i]] for i, g in enumerate(groups)}
+
+
+def _fill_empty_splits(assign: np.ndarray, sizes: np.ndarray, n_splits: int) -> np.ndarray:
+    """Give an empty split (train first, then val, then test) the smallest group of the split with most groups.
+
+    Why: on a handful of images the shares round a split to nothing (3 images at 80/10/10 gave 3/0/0; one
+    image at 50/50 went to val on a tie), and Ultralytics cannot train without a train and a val split.
+    Only a split holding at least two groups gives one away, so no split is emptied to fill another, except
+    for train (a lone group belongs there); on any dataset big enough for every split to get a group
+    nothing moves.
+    """
+    assign = assign.copy()
+    for j in range(n_splits):
+        count = np.bincount(assign, minlength=n_splits)
+        if count[j] or count.max() < (1 if j == 0 else 2):
+            continue
+        donor = int(np.argmax(count))
+        members = np.flatnonzero(assign == donor)
+        assign[members[np.argmin(sizes[members])]] = j
+    return assign
 
 
 def _polish(assign: np.ndarray, m: np.ndarray, sizes: np.ndarray, r: np.ndarray, rng: np.random.Generator, *, passes: int) -> np.ndarray:
@@ -484,7 +505,9 @@ def oversample(
     counts = m.sum(0)
     present = np.flatnonzero(counts > 0)
     if target is None:
-        target = int(round(statistics.median(counts[present]))) if len(present) else 0
+        if not len(present):  # the median of no classes: say so, not "--oversample 0"
+            raise RebalanceError("--oversample median: the train split has no boxes to oversample")
+        target = int(round(statistics.median(counts[present])))
     if target < 1:
         raise RebalanceError(f"--oversample {target}: target must be at least 1")
     used = np.zeros(len(records), dtype=int)
@@ -555,6 +578,19 @@ def hashing_near_duplicates(dataset: Dataset) -> list[list[str]]:
     return [list(g) for g in near_duplicate_groups(dataset, sigs)]
 
 
+def one_record_per_file(dataset: Dataset) -> tuple[Dataset, int]:
+    """``dataset`` with each image file once (its first record), and how many repeats were dropped.
+
+    Why: a data.yaml may list one folder under several splits (``train: images``, ``val: images``). A
+    re-split places every image anew, so the repeats would only be written as extra copies (``a_1.jpg``).
+    """
+    first: dict[Path, ImageRecord] = {}
+    for r in dataset.images:
+        first.setdefault(r.path, r)
+    repeated = len(dataset.images) - len(first)
+    return (replace(dataset, images=list(first.values())), repeated) if repeated else (dataset, 0)
+
+
 def rebalance(dataset: Dataset, options: RebalanceOptions, *, near_duplicates: NearDuplicates | None = None) -> RebalanceResult:
     """Class surgery, a group-aware stratified split, then ``cap``/``oversample`` in train. Pure: writes nothing.
 
@@ -568,6 +604,7 @@ def rebalance(dataset: Dataset, options: RebalanceOptions, *, near_duplicates: N
             raise RebalanceError(f"--group-by {options.group_by!r}: not a regular expression ({exc})") from None
     if options.oversample is not None and not (options.oversample == "median" or (isinstance(options.oversample, int) and options.oversample >= 1)):
         raise RebalanceError(f"--oversample {options.oversample!r}: expected 'median' or a positive instance count")
+    dataset, repeated = one_record_per_file(dataset)
     surgered, surgery = apply_class_surgery(
         dataset,
         keep=options.keep,
@@ -578,6 +615,9 @@ def rebalance(dataset: Dataset, options: RebalanceOptions, *, near_duplicates: N
     )
     if not surgered.images:
         raise RebalanceError("no images left after class surgery")
+    if dataset.names and not surgered.names:  # nc: 0 is no detection dataset: Ultralytics cannot train on it
+        gone = ", ".join(surgery.dropped_classes)
+        raise RebalanceError(f"no classes left after class surgery (dropped: {gone})")
     clusters: Sequence[Sequence[str]] = ()
     if options.near_duplicates:
         clusters = (near_duplicates or hashing_near_duplicates)(surgered)
@@ -604,6 +644,8 @@ def rebalance(dataset: Dataset, options: RebalanceOptions, *, near_duplicates: N
     out = replace(split, images=train + copy_records + others)
     summary = _summary(dataset, out, options, surgery, grouping, split_images, capped, copies, target)
     summary["counts_split"] = _per_class(split)  # after surgery and the split, before cap/oversample
+    if repeated:
+        summary["notes"].append(f"{repeated} image(s) listed under several splits in the input were written once")
     return RebalanceResult(out, copies, surgery, grouping, summary)
 
 

@@ -141,3 +141,15 @@ def test_refuses_to_write_over_input(sample_dir, inside):
     res = CliRunner().invoke(app, ["backgrounds", str(sample_dir), "--out", str(sample_dir / inside / "bg_out")])
     assert res.exit_code == 1 and "refusing to write" in res.output
     assert tree_hash(sample_dir) == before
+
+
+def test_held_out_thumbnails_of_images_under_4_px(tmp_path: Path) -> None:
+    """A 1×1 val image (legal) made `curate backgrounds` raise cv2.error in OpenCV's 1/4 reduced decode."""
+    from curate.dataset import ImageRecord
+
+    records = []
+    for name, (w, h) in (("one.png", (1, 1)), ("two.png", (3, 2)), ("big.png", (64, 48))):
+        cv2.imwrite(str(tmp_path / name), np.full((h, w, 3), 120, np.uint8))
+        records.append(ImageRecord("val", tmp_path / name, name))
+    held = bg.HeldOut(records)
+    assert held.matrix.shape == (3, 32 * 32)

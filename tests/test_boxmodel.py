@@ -373,3 +373,29 @@ def test_prototype_features_see_two_objects_in_one_box():
     assert f[31, col["c_quads"]] < 0 < np.median(singles[:, col["c_quads"]])
     few = boxmodel.prototype_features(grids[:3], qs[:3])  # a class with fewer than 5 boxes has no prototype
     assert np.isnan(few).all()
+
+
+def test_crossfit_survives_a_feature_missing_in_every_training_row():
+    """scikit-learn 1.9's HistGradientBoosting raised "window shape cannot be larger than input array shape"
+    on a feature that is NaN in all training rows (a small dataset's sibling ratios); the fit now ignores it."""
+    rng = np.random.default_rng(0)
+    n = 120
+    X = rng.normal(size=(n, 3)).astype(np.float32)
+    X[:, 1] = np.nan
+    y = rng.integers(0, 4, size=n)
+    prob = boxmodel._crossfit([(X, y, np.arange(n) % 3)], 3, np.ones(40, bool), seed=0, iterations=10, advance=lambda: None)
+    assert prob.shape == (n, 4)
+    np.testing.assert_allclose(prob.sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["pixels", "fast"])
+def test_one_box_per_image_scores_every_box(scenes, fast):
+    """One object per image (no same-class siblings anywhere) is an ordinary dataset: every box gets a score."""
+    ds = _dataset(scenes)
+    ds.images = ds.images[:12]
+    for rec in ds.images:
+        rec.labels = rec.labels[:1]
+    bs = boxmodel.score_boxes(ds, fast=fast, iterations=ITER, progress=False)
+    assert len(bs.index) == ds.num_boxes == 12
+    for s in bs.scores.values():
+        assert np.isfinite(s).all()

@@ -100,3 +100,18 @@ def test_fit_side_by_side_keeps_order_limits_openmp_and_raises():
 
     with pytest.raises(ValueError, match="fold 1 failed"):
         fit_side_by_side([lambda: 1, boom])
+
+
+def test_no_all_nan_columns_zeroes_only_empty_columns():
+    """Only a column with no value at all is filled (scikit-learn 1.9 cannot bin it); partly missing stays NaN."""
+    import numpy as np
+
+    from curate.env import no_all_nan_columns
+
+    X = np.array([[1.0, np.nan, np.nan], [2.0, np.nan, 3.0]])
+    out = no_all_nan_columns(X)
+    assert out[:, 1].tolist() == [0.0, 0.0]
+    assert np.isnan(out[0, 2]) and out[1, 2] == 3.0
+    assert np.isnan(X[0, 1])  # the input is not modified
+    full = np.ones((2, 2))
+    assert no_all_nan_columns(full) is full

@@ -198,3 +198,26 @@ def test_real_sample_has_its_planted_cross_split_pairs(sample_dir: Path) -> None
     assert len(leaks) >= 3
     pairs = near_duplicate_pairs(image_signatures(ds, progress=False))
     assert all(0.0 < p.similarity <= 1.0 for p in pairs)
+
+
+def test_one_file_listed_in_two_splits_is_leakage(make_yolo_tree, tmp_path: Path) -> None:
+    """A file listed under train and val is one signature (keyed by path), so it never paired with itself
+    and the leak went unreported."""
+    root = make_yolo_tree(tmp_path / "ds", {"train/a.jpg": ["0 0.5 0.5 0.2 0.2"], "train/b.jpg": ["1 0.3 0.3 0.2 0.2"]}, layout="ultralytics")
+    (root / "data.yaml").write_text("train: images/train\nval: images/train\nnames: [a, b]\n")
+    leaks = [f for f in near_duplicate.run(AuditContext(load_yolo(root))) if f.check == "leakage"]
+    assert sorted((f.split, f.image, f.score) for f in leaks) == [("val", "images/train/a.jpg", 1.0), ("val", "images/train/b.jpg", 1.0)]
+    assert all("listed in train and val" in f.message and f.data["partner_split"] == "train" for f in leaks)
+
+
+def test_images_smaller_than_the_reduced_decode_are_read(tmp_path: Path, monkeypatch) -> None:
+    """A 1×1 or 2×3 PNG is a legal image: OpenCV's 1/4 decode of it raised cv2.error (a traceback in audit,
+    rebalance and backgrounds) instead of returning None."""
+    monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
+    root = _dataset(tmp_path / "ds")
+    for name, size in (("one.png", (1, 1)), ("two.png", (2, 3))):
+        _save(_photo(4, size=8).resize(size), root / "train/images" / name, fmt="PNG")
+    sigs = image_signatures(load_yolo(root), progress=False)
+    assert {(s.rel, s.status, s.width, s.height) for s in sigs.values()} == {
+        ("train/images/one.png", "ok", 1, 1), ("train/images/two.png", "ok", 2, 3)}
+    assert all(s.thumb is not None and np.isfinite(s.thumb).all() for s in sigs.values())

@@ -477,3 +477,39 @@ def test_real_sample_near_duplicates_stay_together(sample_dir: Path, tmp_path: P
     write_rebalanced(result, tmp_path / "out")
     assert tree_digest(sample_dir) == digest
     assert len(load_yolo(tmp_path / "out").images) == 80
+
+
+def test_rebalance_writes_a_file_listed_in_two_splits_once(make_yolo_tree, tmp_path: Path) -> None:
+    """``train: images`` and ``val: images``: the re-split wrote every image twice (``a.jpg`` and ``a_1.jpg``)."""
+    files = {f"train/{i}.jpg": [f"{i % 2} 0.5 0.5 0.2 0.2"] for i in range(6)}
+    root = make_yolo_tree(tmp_path / "ds", files, layout="ultralytics")
+    (root / "data.yaml").write_text("train: images/train\nval: images/train\nnames: [a, b]\n")
+    result = rebalance(load_yolo(root), _opts(ratios=(0.5, 0.5)), near_duplicates=lambda d: [])
+    out = write_rebalanced(result, tmp_path / "out")
+    assert sorted(p.name for p in out.glob("images/*/*")) == [f"{i}.jpg" for i in range(6)]
+    assert any("listed under several splits" in n for n in result.summary["notes"])
+
+
+@pytest.mark.parametrize(
+    "n, ratios, expected",
+    [(3, (0.8, 0.1, 0.1), {"train": 1, "val": 1, "test": 1}), (2, (0.8, 0.1, 0.1), {"train": 1, "val": 1}),
+     (1, (0.5, 0.5), {"train": 1}), (12, (0.8, 0.1, 0.1), {"train": 10, "val": 1, "test": 1})],
+)
+def test_plan_split_leaves_no_split_empty_that_a_group_can_fill(n: int, ratios: tuple[float, ...], expected: dict[str, int]) -> None:
+    """3 images at 80/10/10 went 3/0/0 and one image at 50/50 went to val: outputs Ultralytics cannot train on."""
+    groups = [Group(i, {i % 2: 1}) for i in range(n)]
+    for seed in range(4):
+        assert Counter(plan_split(groups, ratios, seed=seed).values()) == expected
+
+
+def test_oversample_median_of_a_train_split_without_boxes_says_so() -> None:
+    """All-background train: the error read "--oversample 0: target must be at least 1" for --oversample median."""
+    with pytest.raises(RebalanceError, match="median: the train split has no boxes"):
+        oversample([record(f"bg{i}.jpg", []) for i in range(3)], nc=2)
+
+
+def test_rebalance_refuses_to_drop_every_class(make_yolo_tree, tmp_path: Path) -> None:
+    """--min-instances above every class wrote a dataset with nc: 0 (all images background) and exit 0."""
+    root = make_yolo_tree(tmp_path / "ds", {f"train/{i}.jpg": ["0 0.5 0.5 0.2 0.2"] for i in range(4)}, names=["thing"])
+    with pytest.raises(RebalanceError, match="no classes left after class surgery \\(dropped: thing\\)"):
+        rebalance(load_yolo(root), _opts(min_instances=100), near_duplicates=lambda d: [])

@@ -237,3 +237,22 @@ def test_writer_rewrites_only_edited(tmp_path: Path) -> None:
     out = save_yolo(ds, tmp_path / "out")
     assert (out / "labels/train/a.txt").read_text() == "1 0.5 0.5 0.2 0.2\n"
     assert (out / "labels/train/b.txt").read_bytes() == b"1 0.500 0.5 0.2 0.2\n"
+
+
+def test_one_folder_listed_as_train_and_val_is_not_a_stem_clash(make_yolo_tree, tmp_path: Path) -> None:
+    """``train: images`` and ``val: images`` (legal for Ultralytics) list each file twice; that is leakage
+    (the near-duplicate check says so), not "images with the same stem share one label file"."""
+    root = make_yolo_tree(tmp_path / "ds", {"train/a.jpg": ["0 0.5 0.5 0.2 0.2"], "train/b.jpg": []}, layout="ultralytics")
+    (root / "data.yaml").write_text("train: images/train\nval: images/train\nnames: [a, b]\n")
+    ds = load_yolo(root)
+    assert sorted((r.split, r.rel) for r in ds.images) == [
+        ("train", "images/train/a.jpg"), ("train", "images/train/b.jpg"), ("val", "images/train/a.jpg"), ("val", "images/train/b.jpg")]
+    assert not [f for f in ds.findings if "same stem" in f.message]
+
+
+def test_a_name_given_to_two_class_ids_is_warned_about(make_yolo_tree, tmp_path: Path) -> None:
+    """names: [a, a, b] is legal for Ultralytics, but rebalance silently merged ids 0 and 1 (it maps by name)."""
+    root = make_yolo_tree(tmp_path / "ds", {"train/x.jpg": ["0 0.5 0.5 0.2 0.2", "1 0.2 0.2 0.1 0.1"]}, names=["a", "a", "b"])
+    ds = load_yolo(root)
+    assert ds.names == ["a", "a", "b"] and len(ds.images[0].labels) == 2
+    assert [w for w in ds.warnings if "names" in w] == ["data.yaml names: 'a' names classes 0, 1; rebalance writes them as one class"]

@@ -51,7 +51,7 @@ from curate.checks._overlap import pairwise_iou, pairwise_iou_inside
 from curate.checks.base import AuditContext
 from curate.checks.image_checks import signatures
 from curate.dataset import Dataset, ImageRecord
-from curate.env import fit_side_by_side
+from curate.env import fit_side_by_side, no_all_nan_columns
 from curate.findings import Finding
 
 NAME = "missing"
@@ -371,7 +371,7 @@ def _fit(X: np.ndarray, y: np.ndarray, seed: int, iterations: int) -> Any:
     if len(np.unique(y)) < 2:
         return None
     clf = HistGradientBoostingClassifier(max_iter=iterations, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=20, l2_regularization=1.0, random_state=seed)
-    clf.fit(X, y)
+    clf.fit(no_all_nan_columns(X), y)  # sklearn 1.9 raises on an all-NaN feature
     clf.balance_ = float((y == 0).sum() / max((y == 1).sum(), 1))
     return clf
 

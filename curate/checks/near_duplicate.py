@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from curate.checks.base import AuditContext
 from curate.checks.image_checks import signatures
-from curate.dataset import SPLITS
+from curate.dataset import SPLITS, Dataset
 from curate.findings import Finding
 from curate.hashing import NEAR_DUPLICATE_SIMILARITY, near_duplicate_pairs
 
@@ -42,4 +42,26 @@ def run(ctx: AuditContext) -> list[Finding]:
             msg = f"near-duplicate of {a} in {sa} ({how})"
         data = {"partner": a, "partner_split": sa, "similarity": round(pair.similarity, 4), "exact": pair.exact}
         out.append(Finding(sb, b, check, score_of(pair.similarity, at_half=at_half), msg, data=data))
+    return out + listed_in_several_splits(ctx.dataset)
+
+
+def listed_in_several_splits(dataset: Dataset) -> list[Finding]:
+    """Leakage of one image file listed under several splits (data.yaml ``train: images``, ``val: images``).
+
+    Why apart from the pairs: signatures are keyed by the image's path, so a file in two splits is one
+    signature and never pairs with itself. Ultralytics trains and validates on such a file. One finding per
+    extra split, naming the first split it is listed in.
+    """
+    order = {s: i for i, s in enumerate(SPLITS)}
+    splits_of: dict[str, list[str]] = {}
+    for r in dataset.images:
+        if r.split not in splits_of.setdefault(r.rel, []):
+            splits_of[r.rel].append(r.split)
+    out: list[Finding] = []
+    for rel, splits in splits_of.items():
+        first, *later = sorted(splits, key=lambda s: (order.get(s, 9), s))
+        for split in later:
+            msg = f"the same file is listed in {first} and {split} (data.yaml) — the {split} score is inflated"
+            data = {"partner": rel, "partner_split": first, "similarity": 1.0, "exact": True}
+            out.append(Finding(split, rel, "leakage", 1.0, msg, data=data))
     return out

@@ -238,7 +238,25 @@ def _names_from(cfg: dict, warnings: list[str]) -> list[str] | None:
         raise DatasetError(f"data.yaml names: expected a list or a mapping, got {type(names).__name__}")
     if out is not None and nc is not None and int(nc) != len(out):
         warnings.append(f"data.yaml nc: {nc} but {len(out)} names; using the {len(out)} names")
+    if out is not None:
+        warnings.extend(_shared_names(out))
     return out
+
+
+def _shared_names(names: list[str]) -> list[str]:
+    """One warning per name given to several class ids.
+
+    Why: Ultralytics accepts it, but everything that picks classes by name (``rebalance --keep-classes``,
+    ``--merge``) cannot tell those ids apart, and ``rebalance`` writes them as one class.
+    """
+    ids: dict[str, list[int]] = {}
+    for i, n in enumerate(names):
+        ids.setdefault(n, []).append(i)
+    return [
+        f"data.yaml names: {n!r} names classes {', '.join(map(str, k))}; rebalance writes them as one class"
+        for n, k in ids.items()
+        if len(k) > 1
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -392,12 +410,18 @@ def _orphan_labels(label_dirs: set[Path], seen: set[Path], root: Path, ds: Datas
 
 
 def _duplicate_stems(ds: Dataset) -> None:
+    """Different image files that map to one label file (``a.jpg`` and ``a.png``): Ultralytics gives both its boxes.
+
+    One file listed under several splits (``train: images`` and ``val: images``) shares its label file
+    with itself: that is leakage, which the near-duplicate check reports, not a stem clash.
+    """
     by_label: dict[Path, list[ImageRecord]] = {}
     for r in ds.images:
         by_label.setdefault(_label_path(r.path), []).append(r)
     for label, records in by_label.items():
-        if len(records) > 1:
-            names = ", ".join(r.path.name for r in records)
+        files = list(dict.fromkeys(r.path for r in records))
+        if len(files) > 1:
+            names = ", ".join(f.name for f in files)
             for r in records:
                 ds.findings.append(Finding(r.split, r.rel, "format", 1.0, f"images with the same stem share one label file: {names}"))
 
