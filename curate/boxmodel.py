@@ -498,6 +498,9 @@ PROTO_CHANNELS = {"L": "", "grad": "_g"}  # channel → suffix of its feature na
 PROTO_WIDTH = len(PROTO_CHANNELS) * len(PROTO_REGIONS) * PROTO_CELLS * PROTO_CELLS
 PROTO_STEMS = ("c_whole", "c_whole_rel", "c_lr", "c_tb", "c_halves", "c_quads", "c_quads_rel")
 PROTO_NAMES = tuple(f"{stem}{suffix}" for suffix in PROTO_CHANNELS.values() for stem in PROTO_STEMS)
+NEIGHBOUR_K = 5  # nearest real boxes of the class (other images) a box's grids are compared with
+NEIGHBOUR_STEMS = ("n_whole", "n_whole_rel", "n_halves", "n_halves_rel", "n_quads")
+NEIGHBOUR_NAMES = tuple(f"{stem}{suffix}" for suffix in PROTO_CHANNELS.values() for stem in NEIGHBOUR_STEMS)
 
 
 def shape_grids(patches: np.ndarray) -> np.ndarray:
@@ -582,6 +585,55 @@ def prototype_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5) -
             out[rows, o + 4] = np.fmin(lr, tb) / typical
             out[rows, o + 5] = quads - d["whole"]
             out[rows, o + 6] = quads / typical
+    return out
+
+
+def neighbour_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5) -> np.ndarray:
+    """Per channel: how far a box's whole-box grid is from its NEIGHBOUR_K nearest real boxes of its class in
+    other images, and how far its halves and quarters are from them (:data:`NEIGHBOUR_STEMS`).
+
+    The class mean (:func:`prototype_features`) blurs a class that looks several ways (white and brown eggs,
+    one pepper or a cut one); the nearest real boxes don't. Boxes of the row's own image are never its
+    neighbours: a synthetic group's members would otherwise match its halves, and a planted group has none.
+    """
+    out = np.full((len(qs), len(NEIGHBOUR_NAMES)), np.nan, np.float32)
+    cls = np.array([q.cls for q in qs], int)
+    img = np.array([q.image for q in qs], int)
+    real = np.array([q.kind == "ok" and q.line is not None for q in qs], bool)
+    k = PROTO_CELLS * PROTO_CELLS
+    per = len(NEIGHBOUR_STEMS)
+    for j in range(len(PROTO_CHANNELS)):
+        base = j * len(PROTO_REGIONS) * k
+        parts = {name: grids[:, base + i * k : base + (i + 1) * k].astype(np.float64) for i, name in enumerate(PROTO_REGIONS)}
+        for c in np.unique(cls):
+            rows = np.flatnonzero(cls == c)
+            ref = rows[real[rows] & ~np.isnan(parts["whole"][rows]).any(axis=1)]
+            if len(ref) < min_boxes:
+                continue
+            R = parts["whole"][ref]
+            r2 = (R * R).sum(axis=1)
+            same = img[rows][:, None] == img[ref][None, :]
+            kk = min(NEIGHBOUR_K, len(ref))
+
+            def near(g: np.ndarray) -> np.ndarray:
+                d2 = np.maximum((g * g).sum(axis=1)[:, None] + r2[None, :] - 2.0 * g @ R.T, 0.0) / k
+                d2[same] = np.inf
+                d2 = np.partition(np.nan_to_num(d2, nan=np.inf), kk - 1, axis=1)[:, :kk]
+                with np.errstate(invalid="ignore"):
+                    return np.sqrt(d2.mean(axis=1))
+
+            d = {name: near(parts[name][rows]) for name in PROTO_REGIONS}
+            d = {name: np.where(np.isfinite(v), v, np.nan) for name, v in d.items()}
+            is_ref = real[rows] & np.isfinite(d["whole"])
+            typical = float(np.median(d["whole"][is_ref])) + 1e-3 if is_ref.any() else 1.0
+            halves = np.fmin((d["left"] + d["right"]) / 2, (d["top"] + d["bottom"]) / 2)
+            quads = (d["tl"] + d["tr"] + d["bl"] + d["br"]) / 4
+            o = j * per
+            out[rows, o + 0] = d["whole"]
+            out[rows, o + 1] = d["whole"] / typical
+            out[rows, o + 2] = halves - d["whole"]
+            out[rows, o + 3] = halves / typical
+            out[rows, o + 4] = quads - d["whole"]
     return out
 
 
@@ -817,7 +869,9 @@ def _features(
         d0 = len(pnames) + SIB_STATS + SIB_GRID
         sib = sibling_features(pix[:, len(pnames) : d0], qs, by_image, classes)
         proto = prototype_features(pix[:, d0:], qs)
-        return np.concatenate([geo, pix[:, : len(pnames)], sib, proto], axis=1), list(GEOM_NAMES) + pnames + list(SIB_NAMES) + list(PROTO_NAMES)
+        neigh = neighbour_features(pix[:, d0:], qs)
+        return (np.concatenate([geo, pix[:, : len(pnames)], sib, proto, neigh], axis=1),
+                list(GEOM_NAMES) + pnames + list(SIB_NAMES) + list(PROTO_NAMES) + list(NEIGHBOUR_NAMES))
     return geo, list(GEOM_NAMES)
 
 

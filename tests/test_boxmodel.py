@@ -223,7 +223,7 @@ def test_pixel_features_are_cached_per_image(scenes, monkeypatch):
     assert calls == [1, 1]  # the names probe and the one edited box
     assert len(saved) == 1  # only the edited box's image is written back
     assert not np.array_equal(edited[0], cold[0], equal_nan=True)
-    own = [n for n, name in enumerate(names) if name not in boxmodel.SIB_NAMES + boxmodel.PROTO_NAMES]  # siblings and the class prototype see the edited box
+    own = [n for n, name in enumerate(names) if name not in boxmodel.SIB_NAMES + boxmodel.PROTO_NAMES + boxmodel.NEIGHBOUR_NAMES]  # siblings, the class prototype and the neighbours see the edited box
     assert np.array_equal(edited[1:, own], cold[1:, own], equal_nan=True)
 
 
@@ -372,6 +372,33 @@ def test_prototype_features_see_two_objects_in_one_box():
     assert f[30, col["c_lr"]] < 0 < np.median(singles[:, col["c_lr"]])  # ... but each half is like one object
     assert f[31, col["c_quads"]] < 0 < np.median(singles[:, col["c_quads"]])
     few = boxmodel.prototype_features(grids[:3], qs[:3])  # a class with fewer than 5 boxes has no prototype
+    assert np.isnan(few).all()
+
+
+def test_neighbour_features_match_a_class_that_looks_two_ways_and_skip_the_own_image():
+    """Half the class is a big disk, half a small off-centre one: the class mean matches neither, the nearest
+    boxes match each. A box round two small disks has halves nearer its neighbours than its whole; and a twin
+    of it counts as a neighbour only from another image."""
+    rng = np.random.default_rng(1)
+    big = [_disk_patch([(0.5, 0.5)], 0.4, rng) for _ in range(15)]
+    small = [_disk_patch([(0.35, 0.5)], 0.2, rng) for _ in range(15)]
+    pair = _disk_patch([(0.25, 0.5), (0.75, 0.5)], 0.22, rng)
+    grids = boxmodel.shape_grids(np.stack([*big, *small, pair, pair]))
+    qs = [boxmodel.Query(j, np.zeros(4), 0, "ok", (0,), line=1) for j in range(30)]
+    col = {name: boxmodel.NEIGHBOUR_NAMES.index(name) for name in ("n_whole", "n_whole_rel", "n_halves")}
+    lone = qs + [boxmodel.Query(30, np.zeros(4), 0, "grouped", (0, 1))]
+    f = boxmodel.neighbour_features(grids[:31], lone)
+    proto = boxmodel.prototype_features(grids[:31], lone)
+    singles = f[:30]
+    c_whole = boxmodel.PROTO_NAMES.index("c_whole")  # the same RMS distance on the same grids, to the class mean
+    assert np.median(singles[:, col["n_whole"]]) < 0.3 * np.median(proto[:30, c_whole])  # each look has near twins
+    assert f[30, col["n_whole_rel"]] > 3  # the pair is unlike every single box
+    assert f[30, col["n_halves"]] < 0 < np.median(singles[:, col["n_halves"]])  # ... but its halves are like one
+    twin_same = boxmodel.neighbour_features(grids, lone + [boxmodel.Query(30, np.zeros(4), 0, "ok", (1,), line=2)])
+    twin_other = boxmodel.neighbour_features(grids, lone + [boxmodel.Query(31, np.zeros(4), 0, "ok", (0,), line=1)])
+    assert twin_same[30, col["n_whole"]] == pytest.approx(f[30, col["n_whole"]], rel=1e-6)  # its own image: no neighbour
+    assert twin_other[30, col["n_whole"]] < 0.9 * f[30, col["n_whole"]]  # another image: its twin is one of its K
+    few = boxmodel.neighbour_features(grids[:3], qs[:3])  # a class with fewer than 5 real boxes: NaN
     assert np.isnan(few).all()
 
 
