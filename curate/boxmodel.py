@@ -26,7 +26,11 @@ Pixel evidence, per box, from a 2×-context patch (the box plus half its size on
   stretched to the same grid, compared with the class's mean grid over its real boxes. A box around two
   objects has halves (around four, quarters) that each look more like one whole object of the class than
   the box does; a shifted box has a layout unlike the class's. Worth food-ingredients grouped / loose /
-  shifted AP 0.75 / 0.86 / 0.62 → 0.78 / 0.89 / 0.71 (benchmarks/README.md, *Session 5*).
+  shifted AP 0.75 / 0.86 / 0.62 → 0.78 / 0.89 / 0.71 (benchmarks/README.md, *Session 5*);
+- nearest neighbours: the same grids against the 5 nearest boxes of the class in other scenes — real boxes
+  (a class that looks several ways has no useful mean), and the synthetic boxes of each kind (a planted pair
+  of eggs is near the model's own two-egg merges elsewhere). Worth food grouped 0.80 → 0.8x in the reference
+  benchmark (benchmarks/README.md, *Session 7*).
 
 ``--fast`` (no pixels): the same model on geometry features alone.
 """
@@ -498,9 +502,10 @@ PROTO_CHANNELS = {"L": "", "grad": "_g"}  # channel → suffix of its feature na
 PROTO_WIDTH = len(PROTO_CHANNELS) * len(PROTO_REGIONS) * PROTO_CELLS * PROTO_CELLS
 PROTO_STEMS = ("c_whole", "c_whole_rel", "c_lr", "c_tb", "c_halves", "c_quads", "c_quads_rel")
 PROTO_NAMES = tuple(f"{stem}{suffix}" for suffix in PROTO_CHANNELS.values() for stem in PROTO_STEMS)
-NEIGHBOUR_K = 5  # nearest real boxes of the class (other images) a box's grids are compared with
+NEIGHBOUR_K = 5  # nearest boxes of the class (other scenes) a box's grids are compared with
 NEIGHBOUR_STEMS = ("n_whole", "n_whole_rel", "n_halves", "n_halves_rel", "n_quads")
-NEIGHBOUR_NAMES = tuple(f"{stem}{suffix}" for suffix in PROTO_CHANNELS.values() for stem in NEIGHBOUR_STEMS)
+NEIGHBOUR_NAMES = tuple(f"{stem}{suffix}" for suffix in PROTO_CHANNELS.values() for stem in NEIGHBOUR_STEMS) + tuple(
+    f"n_{kind}{rel}{suffix}" for suffix in PROTO_CHANNELS.values() for kind in KINDS for rel in ("", "_rel"))
 
 
 def shape_grids(patches: np.ndarray) -> np.ndarray:
@@ -588,42 +593,51 @@ def prototype_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5) -
     return out
 
 
-def neighbour_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5) -> np.ndarray:
-    """Per channel: how far a box's whole-box grid is from its NEIGHBOUR_K nearest real boxes of its class in
-    other images, and how far its halves and quarters are from them (:data:`NEIGHBOUR_STEMS`).
+def _nearest(g: np.ndarray, ref: np.ndarray, barred: np.ndarray) -> np.ndarray:
+    """RMS distance of each row of ``g`` to its NEIGHBOUR_K nearest rows of ``ref`` (mean of their squared
+    distances) where ``barred`` (rows × refs) is False: over fewer when fewer are allowed, NaN when none is."""
+    d2 = np.maximum((g * g).sum(axis=1)[:, None] + (ref * ref).sum(axis=1)[None, :] - 2.0 * g @ ref.T, 0.0) / g.shape[1]
+    d2[barred | np.isnan(d2)] = np.inf
+    kk = min(NEIGHBOUR_K, len(ref))
+    d2 = np.partition(d2, kk - 1, axis=1)[:, :kk]
+    ok = np.isfinite(d2)
+    n = ok.sum(axis=1)
+    return np.where(n > 0, np.sqrt(np.where(ok, d2, 0.0).sum(axis=1) / np.maximum(n, 1)), np.nan)
 
-    The class mean (:func:`prototype_features`) blurs a class that looks several ways (white and brown eggs,
-    one pepper or a cut one); the nearest real boxes don't. Boxes of the row's own image are never its
-    neighbours: a synthetic group's members would otherwise match its halves, and a planted group has none.
+
+def neighbour_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5, scene: np.ndarray | None = None) -> np.ndarray:
+    """Per channel: how far a box's grids are from the NEIGHBOUR_K nearest boxes of its class in other scenes.
+
+    - real boxes (:data:`NEIGHBOUR_STEMS`): its whole-box grid, and its halves and quarters, against their
+      whole-box grids. The class mean (:func:`prototype_features`) blurs a class that looks several ways
+      (white and brown eggs, a whole pepper and a cut one); the nearest real boxes don't;
+    - the synthetic boxes of each kind (``n_<kind>``, and minus the real-box distance): a planted group of
+      two eggs looks like the two-egg merges the model made in other images.
+
+    ``scene`` maps an image to its scene (near-duplicate images share one, :func:`scenes`): a box's own scene
+    never supplies its neighbours, or a synthetic group would match its own members and a re-exported
+    photo its twin. Only class labels are used, like the prototype: no box's own error label.
     """
     out = np.full((len(qs), len(NEIGHBOUR_NAMES)), np.nan, np.float32)
     cls = np.array([q.cls for q in qs], int)
     img = np.array([q.image for q in qs], int)
-    real = np.array([q.kind == "ok" and q.line is not None for q in qs], bool)
+    img = scene[img] if scene is not None else img
+    kinds = np.array([q.kind for q in qs])
+    real = (kinds == "ok") & np.array([q.line is not None for q in qs], bool)
     k = PROTO_CELLS * PROTO_CELLS
-    per = len(NEIGHBOUR_STEMS)
+    per, per_kind = len(NEIGHBOUR_STEMS), 2 * len(KINDS)
     for j in range(len(PROTO_CHANNELS)):
         base = j * len(PROTO_REGIONS) * k
         parts = {name: grids[:, base + i * k : base + (i + 1) * k].astype(np.float64) for i, name in enumerate(PROTO_REGIONS)}
+        whole = parts["whole"]
+        valid = ~np.isnan(whole).any(axis=1)
         for c in np.unique(cls):
             rows = np.flatnonzero(cls == c)
-            ref = rows[real[rows] & ~np.isnan(parts["whole"][rows]).any(axis=1)]
+            ref = rows[real[rows] & valid[rows]]
             if len(ref) < min_boxes:
                 continue
-            R = parts["whole"][ref]
-            r2 = (R * R).sum(axis=1)
-            same = img[rows][:, None] == img[ref][None, :]
-            kk = min(NEIGHBOUR_K, len(ref))
-
-            def near(g: np.ndarray) -> np.ndarray:
-                d2 = np.maximum((g * g).sum(axis=1)[:, None] + r2[None, :] - 2.0 * g @ R.T, 0.0) / k
-                d2[same] = np.inf
-                d2 = np.partition(np.nan_to_num(d2, nan=np.inf), kk - 1, axis=1)[:, :kk]
-                with np.errstate(invalid="ignore"):
-                    return np.sqrt(d2.mean(axis=1))
-
-            d = {name: near(parts[name][rows]) for name in PROTO_REGIONS}
-            d = {name: np.where(np.isfinite(v), v, np.nan) for name, v in d.items()}
+            barred = img[rows][:, None] == img[ref][None, :]
+            d = {name: _nearest(parts[name][rows], whole[ref], barred) for name in PROTO_REGIONS}
             is_ref = real[rows] & np.isfinite(d["whole"])
             typical = float(np.median(d["whole"][is_ref])) + 1e-3 if is_ref.any() else 1.0
             halves = np.fmin((d["left"] + d["right"]) / 2, (d["top"] + d["bottom"]) / 2)
@@ -634,6 +648,26 @@ def neighbour_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5) -
             out[rows, o + 2] = halves - d["whole"]
             out[rows, o + 3] = halves / typical
             out[rows, o + 4] = quads - d["whole"]
+            for n_kind, kind in enumerate(KINDS):
+                syn = rows[(kinds[rows] == kind) & valid[rows]]
+                if len(syn) < min_boxes:
+                    continue
+                dk = _nearest(whole[rows], whole[syn], img[rows][:, None] == img[syn][None, :])
+                o = len(PROTO_CHANNELS) * per + j * per_kind + 2 * n_kind
+                out[rows, o] = dk
+                out[rows, o + 1] = dk - d["whole"]
+    return out
+
+
+def scenes(dataset: Dataset) -> np.ndarray:
+    """Image index → scene id: near-duplicate images (the same shot exported twice) share one."""
+    from curate.hashing import image_signatures, near_duplicate_groups
+
+    index = {r.rel: i for i, r in enumerate(dataset.images)}
+    out = np.arange(len(dataset.images))
+    for group in near_duplicate_groups(dataset, image_signatures(dataset, progress=False), threshold=0.85):
+        ids = [index[r] for r in group if r in index]
+        out[ids] = min(ids)
     return out
 
 
@@ -869,7 +903,7 @@ def _features(
         d0 = len(pnames) + SIB_STATS + SIB_GRID
         sib = sibling_features(pix[:, len(pnames) : d0], qs, by_image, classes)
         proto = prototype_features(pix[:, d0:], qs)
-        neigh = neighbour_features(pix[:, d0:], qs)
+        neigh = neighbour_features(pix[:, d0:], qs, scene=scenes(dataset))
         return (np.concatenate([geo, pix[:, : len(pnames)], sib, proto, neigh], axis=1),
                 list(GEOM_NAMES) + pnames + list(SIB_NAMES) + list(PROTO_NAMES) + list(NEIGHBOUR_NAMES))
     return geo, list(GEOM_NAMES)

@@ -402,6 +402,42 @@ def test_neighbour_features_match_a_class_that_looks_two_ways_and_skip_the_own_i
     assert np.isnan(few).all()
 
 
+def test_neighbour_features_compare_with_the_synthetic_boxes_of_other_scenes():
+    """A real box round two disks is nearer the model's synthetic two-disk merges than a one-disk box is;
+    merges made in its own scene (a near-duplicate image) are not its neighbours."""
+    rng = np.random.default_rng(2)
+    singles = [_disk_patch([(0.5 + rng.normal(0, 0.03), 0.5)], 0.4, rng) for _ in range(15)]
+    merges = [_disk_patch([(0.25 + rng.normal(0, 0.02), 0.5), (0.75, 0.5)], 0.22, rng) for _ in range(6)]
+    pair = _disk_patch([(0.25, 0.5), (0.75, 0.5)], 0.22, rng)
+    grids = boxmodel.shape_grids(np.stack([*singles, *merges, pair]))
+    qs = [boxmodel.Query(j, np.zeros(4), 0, "ok", (0,), line=1) for j in range(15)]
+    qs += [boxmodel.Query(20 + j, np.zeros(4), 0, "grouped", (0, 1)) for j in range(6)]
+    qs += [boxmodel.Query(30, np.zeros(4), 0, "ok", (0,), line=1)]  # a real box that is a pair
+    g, g_rel = boxmodel.NEIGHBOUR_NAMES.index("n_grouped"), boxmodel.NEIGHBOUR_NAMES.index("n_grouped_rel")
+    f = boxmodel.neighbour_features(grids, qs)
+    assert f[21, g] < 0.5 * np.median(f[:15, g])
+    assert f[21, g_rel] < 0 < np.median(f[:15, g_rel])
+    scene = np.arange(31)
+    scene[20:26] = 30  # every merge was made in a near-duplicate of the pair's image
+    same = boxmodel.neighbour_features(grids, qs, scene=scene)
+    assert np.isnan(same[21, g]) and np.isfinite(same[:15, g]).all()
+
+
+def test_scenes_join_the_near_duplicate_photos_of_the_sample(sample_dir):
+    """The bundled sample keeps re-exported photos across splits: each pair is one scene, the rest alone."""
+    from curate.formats.yolo import load_yolo
+    from curate.hashing import image_signatures, near_duplicate_pairs
+
+    ds = load_yolo(sample_dir)
+    scene = boxmodel.scenes(ds)
+    index = {r.rel: i for i, r in enumerate(ds.images)}
+    pairs = near_duplicate_pairs(image_signatures(ds, progress=False), threshold=0.85)
+    assert len(pairs) >= 3
+    assert all(scene[index[p.a]] == scene[index[p.b]] for p in pairs)
+    paired = {index[r] for p in pairs for r in (p.a, p.b)}
+    assert all(scene[i] == i for i in range(len(ds.images)) if i not in paired)
+
+
 def test_crossfit_survives_a_feature_missing_in_every_training_row():
     """scikit-learn 1.9's HistGradientBoosting raised "window shape cannot be larger than input array shape"
     on a feature that is NaN in all training rows (a small dataset's sibling ratios); the fit now ignores it."""
