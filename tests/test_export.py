@@ -190,3 +190,16 @@ def test_label_marked_ok_is_not_flagged_by_the_next_audit(tmp_path: Path) -> Non
     out = export_reviewed(ds, tmp_path / "fixed").out
     again = run_audit(load_yolo(out), out_dir=tmp_path / "a2", **kw)
     assert [f for f in again.findings if f.check == "duplicate"] == []
+
+
+def test_export_warns_about_malformed_lines_an_edit_drops(tree: Path, tmp_path: Path) -> None:
+    """An edited label file is rewritten from the lines the reader kept: its malformed lines vanished from the
+    export with nothing in changes.csv or on the console."""
+    (tree / "train" / "labels" / "a.txt").write_text(LABELS["train/a"] + "0 0.5 0.5 0 0.1\n9 0.5 0.5 0.1 0.1\n")
+    (tree / "train" / "labels" / "d.txt").write_text(LABELS["train/d"] + "0 0.5 0.5 0 0.1\n")  # not edited: copied as is
+    ds = load_yolo(tree)
+    _edit_in_fiftyone(ds)
+    result = export_reviewed(ds, tmp_path / "out")
+    assert [w for w in result.warnings if "malformed" in w] == [
+        "train/images/a.jpg: label line(s) 4, 5 were malformed (see `curate info`) and are not in the edited label file"]
+    assert exported_labels(result.out)["train/d"] == (tree / "train" / "labels" / "d.txt").read_bytes()
