@@ -62,6 +62,7 @@ def export_reviewed(dataset: Dataset, out: Path, *, overwrite: bool = False) -> 
         fo_dataset = to_fiftyone(dataset)
     reviewed, changes = from_fiftyone(fo_dataset, dataset)
     warnings += reviewed.warnings[len(dataset.warnings) :]
+    warnings += dropped_line_warnings(dataset, reviewed)
     save_yolo(reviewed, out, overwrite=overwrite)
     marks = _ok_marks(fo_dataset, dataset, reviewed, changes)
     write_changes_csv(changes, out / "changes.csv")
@@ -69,6 +70,24 @@ def export_reviewed(dataset: Dataset, out: Path, *, overwrite: bool = False) -> 
     if marks:
         (out / OK_FILE).write_text(json.dumps(marks, indent=1) + "\n", encoding="utf-8")
     return ExportResult(out, changes, marks, len(reviewed.images), warnings)
+
+
+def dropped_line_warnings(original: Dataset, reviewed: Dataset) -> list[str]:
+    """One warning per edited label file that had lines the reader dropped (format findings naming a line).
+
+    Why: an edited file is rewritten from the labels the reader kept, so its malformed lines (a zero-width
+    box, a class id out of range) vanish from the export; changes.csv lists only the reviewer's changes.
+    Unedited files are copied byte for byte and keep them.
+    """
+    edited = {r.rel for r in reviewed.images if r.edited}
+    lines: dict[str, set[int]] = {}
+    for f in original.findings:
+        if f.check == "format" and f.line and f.score >= 1.0 and f.image in edited:
+            lines.setdefault(f.image, set()).add(f.line)
+    return [
+        f"{rel}: label line(s) {', '.join(map(str, sorted(ls)))} were malformed (see `curate info`) and are not in the edited label file"
+        for rel, ls in lines.items()
+    ]
 
 
 def new_rels(reviewed: Dataset) -> dict[str, str]:

@@ -308,13 +308,13 @@ class _Review:
 
 
 def _review(fo_dataset: "fo.Dataset", original: Dataset) -> _Review:
-    by_rel = _reviewed_labels(fo_dataset)
-    review = _Review([], [], {}, set(), sorted(set(by_rel) - {r.rel for r in original.images}))
+    by_key = _reviewed_labels(fo_dataset)
+    review = _Review([], [], {}, set(), sorted({rel for _, rel in by_key} - {r.rel for r in original.images}))
     for record in original.images:
-        if record.rel not in by_rel:
+        if (record.split, record.rel) not in by_key:
             review.images.append(record)
             continue
-        sample_tags, detections = by_rel[record.rel]
+        sample_tags, detections = by_key[(record.split, record.rel)]
         if EXCLUDE_TAG in sample_tags:
             review.changes.append(Change(record.rel, None, "excluded"))
             review.excluded.add(record.rel)
@@ -337,17 +337,22 @@ class _Box:
     class_id: int | None
 
 
-def _reviewed_labels(fo_dataset: "fo.Dataset") -> dict[str, tuple[list[str], list[_Box]]]:
-    """``rel -> (sample tags, detections)``, read as plain values (no label objects: fast)."""
+def _reviewed_labels(fo_dataset: "fo.Dataset") -> dict[tuple[str, str], tuple[list[str], list[_Box]]]:
+    """``(split, rel) -> (sample tags, detections)``, read as plain values (no label objects: fast).
+
+    Keyed by split too: a file listed under several splits (``train: images``, ``val: images``) is one
+    sample per split, and keyed by ``rel`` alone the last sample's labels replaced every copy's, so an
+    edit made on the train copy was lost.
+    """
     attrs = ("label", "bounding_box", "line", "class_id")
-    paths = ["curate_rel", "tags"] + [f"ground_truth.detections.{k}" for k in attrs]
-    rels, tags, labels, boxes, lines, class_ids = fo_dataset.values(paths)
+    paths = ["curate_rel", "split", "tags"] + [f"ground_truth.detections.{k}" for k in attrs]
+    rels, splits, tags, labels, boxes, lines, class_ids = fo_dataset.values(paths)
     out = {}
-    for rel, t, ls, bs, ns, cs in zip(rels, tags, labels, boxes, lines, class_ids):
+    for rel, split, t, ls, bs, ns, cs in zip(rels, splits, tags, labels, boxes, lines, class_ids):
         if rel is None:
             continue
         dets = [_Box(*row) for row in zip(ls or [], bs or [], ns or [], cs or [])]
-        out[rel] = (t or [], dets)
+        out[(split, rel)] = (t or [], dets)
     return out
 
 

@@ -190,3 +190,35 @@ def test_label_marked_ok_is_not_flagged_by_the_next_audit(tmp_path: Path) -> Non
     out = export_reviewed(ds, tmp_path / "fixed").out
     again = run_audit(load_yolo(out), out_dir=tmp_path / "a2", **kw)
     assert [f for f in again.findings if f.check == "duplicate"] == []
+
+
+def test_export_warns_about_malformed_lines_an_edit_drops(tree: Path, tmp_path: Path) -> None:
+    """An edited label file is rewritten from the lines the reader kept: its malformed lines vanished from the
+    export with nothing in changes.csv or on the console."""
+    (tree / "train" / "labels" / "a.txt").write_text(LABELS["train/a"] + "0 0.5 0.5 0 0.1\n9 0.5 0.5 0.1 0.1\n")
+    (tree / "train" / "labels" / "d.txt").write_text(LABELS["train/d"] + "0 0.5 0.5 0 0.1\n")  # not edited: copied as is
+    ds = load_yolo(tree)
+    _edit_in_fiftyone(ds)
+    result = export_reviewed(ds, tmp_path / "out")
+    assert [w for w in result.warnings if "malformed" in w] == [
+        "train/images/a.jpg: label line(s) 4, 5 were malformed (see `curate info`) and are not in the edited label file"]
+    assert exported_labels(result.out)["train/d"] == (tree / "train" / "labels" / "d.txt").read_bytes()
+
+
+def test_edit_of_a_file_listed_in_two_splits_is_kept(make_yolo_tree, tmp_path: Path) -> None:
+    """``train: images/train`` and ``val: images/train``: one FiftyOne sample per split with the same rel. The
+    review was read back keyed by rel alone, so the val copy's (unedited) labels replaced the train edit."""
+    from curate.fo import to_fiftyone
+
+    root = make_yolo_tree(tmp_path / f"dup-{uuid.uuid4().hex[:8]}", {"train/a.jpg": ["0 0.5 0.5 0.2 0.2"]}, layout="ultralytics")
+    (root / "data.yaml").write_text("train: images/train\nval: images/train\nnames: [a, b]\n")
+    ds = load_yolo(root)
+    fod = to_fiftyone(ds)
+    sample = next(s for s in fod if s.split == "train")
+    sample.ground_truth.detections[0].bounding_box = [0.1, 0.1, 0.2, 0.2]
+    sample.save()
+    result = export_reviewed(ds, tmp_path / "out")
+    assert [(r["image"], r["kind"], r["after"]) for r in rows(result.out)] == [
+        ("images/train/a.jpg", "edited", "0 0.200000 0.200000 0.200000 0.200000")]
+    assert (result.out / "labels" / "train" / "a.txt").read_text() == "0 0.2 0.2 0.2 0.2\n"
+    assert (result.out / "labels" / "val" / "a.txt").read_text() == "0 0.5 0.5 0.2 0.2\n"
