@@ -24,7 +24,7 @@ from curate.dataset import Dataset
 from curate.findings import Finding, sort_findings, write_csv, write_json
 
 #: Bump when a check's scoring changes in a way the cache key can't see (it includes curate's version).
-CACHE_VERSION = 3  # 2: the box model is a 2-member ensemble; 3: leakage of a file listed under several splits
+CACHE_VERSION = 4  # 2: the box model is a 2-member ensemble; 3: leakage of a file listed under several splits; 4: neighbour features
 
 
 class ConfigError(ValueError):

@@ -1204,6 +1204,9 @@ def evidence(bs: BoxScores, row: int) -> dict[str, Any]:
         # centroid of object-ness in the context patch relative to the box centre, in box sizes
         ev["object_offset"] = [round(float(np.nan_to_num(v(row, "p_cx"))), 2), round(float(np.nan_to_num(v(row, "p_cy"))), 2)]
         ev["runs"] = int(max(v(row, "p_runs_col_0.35"), v(row, "p_runs_row_0.35")))
+        halves = v(row, "n_halves") if "n_halves" in bs.names else np.nan
+        if not np.isnan(halves):  # < 0: its halves are nearer the class's other boxes than the whole box is
+            ev["halves_like_one"] = bool(halves < 0)
         if "m_box" in bs.names and not np.isnan(v(row, "m_blobs")):
             ev["fg_fraction"] = round(v(row, "m_box"), 2)
             ev["mask_blobs"] = int(v(row, "m_blobs"))

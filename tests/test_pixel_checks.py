@@ -41,6 +41,11 @@ def test_shifted_message_names_the_direction(offset, towards):
         assert "object continues past left" in msg and "background inside right" in msg
 
 
+def test_grouped_message_says_when_each_half_looks_like_one_object():
+    assert "each half looks more like a single 'egg'" in grouped._describe({**BASE, "halves_like_one": True}, 0.7, "egg")
+    assert "each half" not in grouped._describe({**BASE, "halves_like_one": False}, 0.7, "egg")
+
+
 def test_shifted_message_geometry_only():
     assert shifted._describe({**BASE, "method": "geometry"}, 0.1, "egg") == "placed on its object (geometry only)"
 

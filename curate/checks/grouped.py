@@ -1,8 +1,9 @@
 """grouped: one box drawn around several objects of its class.
 
 Scored by the dataset's own cross-fitted box model (:mod:`curate.boxmodel`): P(grouped) from geometry
-(far larger than the class's boxes, larger than its siblings in the image, same-class boxes inside) and
-the structure inside the box (separate blobs, gaps in the row/column profiles).
+(far larger than the class's boxes, larger than its siblings in the image, same-class boxes inside), the
+structure inside the box (separate blobs, gaps in the row/column profiles) and how the box and its halves
+compare with the class's other boxes and with the model's own merges of them elsewhere.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ def _describe(ev: dict, score: float, name: str) -> str:
     if blobs >= 2:
         parts.append(f"~{blobs} separate objects inside")
     parts.append(f"{ev['area_vs_class']:.1f}× the median '{name}' area")
+    if ev.get("halves_like_one"):
+        parts.append(f"each half looks more like a single '{name}' than the whole box does")
     if ev.get("same_class_inside"):
         parts.append(f"{ev['same_class_inside']} '{name}' box(es) inside")
     head = "looks like a group box" if score >= 0.5 else "one object"
