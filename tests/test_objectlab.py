@@ -79,6 +79,17 @@ def test_class_count_mismatch_is_a_warning_not_a_crash(tiny_model: tuple[Path, D
     assert any("objectlab skipped" in w for w in other.warnings)
 
 
+def test_other_class_names_are_warned_about(tiny_model: tuple[Path, Dataset]) -> None:
+    """Same class count, other names (a model of another dataset): scored by index, with a warning naming them."""
+    weights, ds = tiny_model
+    renamed = Dataset(root=ds.root, name="t", names=[NAMES[0], "zebra"], images=ds.images)
+    assert objectlab.run(AuditContext(renamed, model=str(weights)))
+    assert any("1: model 'blue' vs dataset 'zebra'" in w for w in renamed.warnings)
+    same = Dataset(root=ds.root, name="t", names=list(NAMES), images=ds.images)
+    objectlab.run(AuditContext(same, model=str(weights)))
+    assert not any("class names differ" in w for w in same.warnings)
+
+
 def _pred(boxes_by_class: dict[int, list[list[float]]]) -> np.ndarray:
     return objectlab._prediction_arrays(
         np.array([b[:4] for c in sorted(boxes_by_class) for b in boxes_by_class[c]], dtype=float).reshape(-1, 4),

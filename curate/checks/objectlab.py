@@ -74,10 +74,12 @@ def predict(model_path: str | Path, records: list[ImageRecord], *, num_classes: 
     return preds
 
 
-def _model_class_count(model_path: str | Path) -> int:
+def _model_class_names(model_path: str | Path) -> list[str]:
+    """The model's class names in index order (Ultralytics stores them as {index: name})."""
     from ultralytics import YOLO
 
-    return len(YOLO(str(model_path)).names)
+    names = YOLO(str(model_path)).names
+    return [str(names[i]) for i in sorted(names)] if isinstance(names, dict) else [str(n) for n in names]
 
 
 def score(dataset: Dataset, records: list[ImageRecord], labels: list[dict[str, np.ndarray]],
@@ -144,12 +146,16 @@ def run(ctx: AuditContext) -> list[Finding]:
     if not Path(ctx.model).is_file():
         dataset.warnings.append(f"objectlab skipped: model weights {ctx.model} not found")
         return []
-    n_model = _model_class_count(ctx.model)
-    if n_model != len(dataset.names):
+    model_names = _model_class_names(ctx.model)
+    if len(model_names) != len(dataset.names):
         dataset.warnings.append(
-            f"objectlab skipped: the model has {n_model} classes, the dataset {len(dataset.names)}"
+            f"objectlab skipped: the model has {len(model_names)} classes, the dataset {len(dataset.names)}"
         )
         return []
+    differ = [(i, m, d) for i, (m, d) in enumerate(zip(model_names, dataset.names)) if m.strip().lower() != str(d).strip().lower()]
+    if differ:  # same count, other names: a model of another dataset (or a re-ordered one) scores by index anyway
+        shown = ", ".join(f"{i}: model '{m}' vs dataset '{d}'" for i, m, d in differ[:3]) + (" …" if len(differ) > 3 else "")
+        dataset.warnings.append(f"objectlab: the model's class names differ from the dataset's ({shown}); classes are matched by index")
     records = [r for r in dataset.images if _readable(r)]
     conf = float(ctx.param(NAME, "conf", defaults.OBJECTLAB_CONF))
     predictions = predict(ctx.model, records, num_classes=len(dataset.names), conf=conf, seed=ctx.seed)
