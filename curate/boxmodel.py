@@ -29,8 +29,9 @@ Pixel evidence, per box, from a 2×-context patch (the box plus half its size on
   shifted AP 0.75 / 0.86 / 0.62 → 0.78 / 0.89 / 0.71 (benchmarks/README.md, *Session 5*);
 - nearest neighbours: the same grids against the 5 nearest boxes of the class in other scenes — real boxes
   (a class that looks several ways has no useful mean), and the synthetic boxes of each kind (a planted pair
-  of eggs is near the model's own two-egg merges elsewhere). Worth food grouped 0.80 → 0.8x in the reference
-  benchmark (benchmarks/README.md, *Session 7*).
+  of eggs is near the model's own two-egg merges elsewhere). Worth food-ingredients grouped / loose /
+  shifted AP 0.80 / 0.89 / 0.78 → 0.85 / 0.89 / 0.80 in the reference benchmark (benchmarks/README.md,
+  *Session 7*).
 
 ``--fast`` (no pixels): the same model on geometry features alone.
 """
