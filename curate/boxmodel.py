@@ -504,6 +504,7 @@ PROTO_WIDTH = len(PROTO_CHANNELS) * len(PROTO_REGIONS) * PROTO_CELLS * PROTO_CEL
 PROTO_STEMS = ("c_whole", "c_whole_rel", "c_lr", "c_tb", "c_halves", "c_quads", "c_quads_rel")
 PROTO_NAMES = tuple(f"{stem}{suffix}" for suffix in PROTO_CHANNELS.values() for stem in PROTO_STEMS)
 NEIGHBOUR_K = 5  # nearest boxes of the class (other scenes) a box's grids are compared with
+NEIGHBOUR_CELLS = 4_000_000  # distances computed at once (float64: 32 MB)
 NEIGHBOUR_STEMS = ("n_whole", "n_whole_rel", "n_halves", "n_halves_rel", "n_quads")
 NEIGHBOUR_NAMES = tuple(f"{stem}{suffix}" for suffix in PROTO_CHANNELS.values() for stem in NEIGHBOUR_STEMS) + tuple(
     f"n_{kind}{rel}{suffix}" for suffix in PROTO_CHANNELS.values() for kind in KINDS for rel in ("", "_rel"))
@@ -594,16 +595,25 @@ def prototype_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5) -
     return out
 
 
-def _nearest(g: np.ndarray, ref: np.ndarray, barred: np.ndarray) -> np.ndarray:
+def _nearest(g: np.ndarray, ref: np.ndarray, g_scene: np.ndarray, ref_scene: np.ndarray) -> np.ndarray:
     """RMS distance of each row of ``g`` to its NEIGHBOUR_K nearest rows of ``ref`` (mean of their squared
-    distances) where ``barred`` (rows × refs) is False: over fewer when fewer are allowed, NaN when none is."""
-    d2 = np.maximum((g * g).sum(axis=1)[:, None] + (ref * ref).sum(axis=1)[None, :] - 2.0 * g @ ref.T, 0.0) / g.shape[1]
-    d2[barred | np.isnan(d2)] = np.inf
+    distances) from another scene: over fewer when fewer are allowed, NaN when none is.
+
+    In blocks of rows, so the distance matrix stays near NEIGHBOUR_CELLS numbers: a one-class dataset of
+    20,000 boxes would otherwise need a 40,000 × 20,000 matrix (6 GB)."""
+    out = np.full(len(g), np.nan)
+    r2 = (ref * ref).sum(axis=1)
     kk = min(NEIGHBOUR_K, len(ref))
-    d2 = np.partition(d2, kk - 1, axis=1)[:, :kk]
-    ok = np.isfinite(d2)
-    n = ok.sum(axis=1)
-    return np.where(n > 0, np.sqrt(np.where(ok, d2, 0.0).sum(axis=1) / np.maximum(n, 1)), np.nan)
+    step = max(1, NEIGHBOUR_CELLS // max(len(ref), 1))
+    for a in range(0, len(g), step):
+        gg = g[a : a + step]
+        d2 = np.maximum((gg * gg).sum(axis=1)[:, None] + r2[None, :] - 2.0 * gg @ ref.T, 0.0) / g.shape[1]
+        d2[(g_scene[a : a + step, None] == ref_scene[None, :]) | np.isnan(d2)] = np.inf
+        d2 = np.partition(d2, kk - 1, axis=1)[:, :kk]
+        ok = np.isfinite(d2)
+        n = ok.sum(axis=1)
+        out[a : a + step] = np.where(n > 0, np.sqrt(np.where(ok, d2, 0.0).sum(axis=1) / np.maximum(n, 1)), np.nan)
+    return out
 
 
 def neighbour_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5, scene: np.ndarray | None = None) -> np.ndarray:
@@ -637,8 +647,7 @@ def neighbour_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5, s
             ref = rows[real[rows] & valid[rows]]
             if len(ref) < min_boxes:
                 continue
-            barred = img[rows][:, None] == img[ref][None, :]
-            d = {name: _nearest(parts[name][rows], whole[ref], barred) for name in PROTO_REGIONS}
+            d = {name: _nearest(parts[name][rows], whole[ref], img[rows], img[ref]) for name in PROTO_REGIONS}
             is_ref = real[rows] & np.isfinite(d["whole"])
             typical = float(np.median(d["whole"][is_ref])) + 1e-3 if is_ref.any() else 1.0
             halves = np.fmin((d["left"] + d["right"]) / 2, (d["top"] + d["bottom"]) / 2)
@@ -653,7 +662,7 @@ def neighbour_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5, s
                 syn = rows[(kinds[rows] == kind) & valid[rows]]
                 if len(syn) < min_boxes:
                     continue
-                dk = _nearest(whole[rows], whole[syn], img[rows][:, None] == img[syn][None, :])
+                dk = _nearest(whole[rows], whole[syn], img[rows], img[syn])
                 o = len(PROTO_CHANNELS) * per + j * per_kind + 2 * n_kind
                 out[rows, o] = dk
                 out[rows, o + 1] = dk - d["whole"]

@@ -426,6 +426,18 @@ def test_neighbour_features_compare_with_the_synthetic_boxes_of_other_scenes():
     assert np.isnan(same[21, g]) and np.isfinite(same[:15, g]).all()
 
 
+def test_neighbour_distances_in_small_blocks_equal_one_block(monkeypatch):
+    """The distance matrix is built in blocks of rows (memory on big one-class datasets): same values."""
+    rng = np.random.default_rng(3)
+    grids = rng.normal(size=(60, boxmodel.PROTO_WIDTH)).astype(np.float32)
+    kinds = ["ok"] * 30 + ["grouped"] * 10 + ["loose"] * 10 + ["shifted"] * 10
+    qs = [boxmodel.Query(j % 25, np.zeros(4), j % 2, kind, (0,), line=1 if kind == "ok" else None) for j, kind in enumerate(kinds)]
+    whole = boxmodel.neighbour_features(grids, qs)
+    monkeypatch.setattr(boxmodel, "NEIGHBOUR_CELLS", 7)  # a block of one row
+    np.testing.assert_allclose(boxmodel.neighbour_features(grids, qs), whole, rtol=1e-6, atol=1e-9)
+    assert np.isfinite(whole).any()
+
+
 def test_scenes_join_the_near_duplicate_photos_of_the_sample(sample_dir):
     """The bundled sample keeps re-exported photos across splits: each pair is one scene, the rest alone."""
     from curate.formats.yolo import load_yolo
