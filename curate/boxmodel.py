@@ -505,6 +505,7 @@ PROTO_STEMS = ("c_whole", "c_whole_rel", "c_lr", "c_tb", "c_halves", "c_quads", 
 PROTO_NAMES = tuple(f"{stem}{suffix}" for suffix in PROTO_CHANNELS.values() for stem in PROTO_STEMS)
 NEIGHBOUR_K = 5  # nearest boxes of the class (other scenes) a box's grids are compared with
 NEIGHBOUR_CELLS = 4_000_000  # distances computed at once (float64: 32 MB)
+NEIGHBOUR_MAX_REFS = 3000  # neighbours are sought among at most this many boxes of a class (per kind)
 NEIGHBOUR_STEMS = ("n_whole", "n_whole_rel", "n_halves", "n_halves_rel", "n_quads")
 NEIGHBOUR_NAMES = tuple(f"{stem}{suffix}" for suffix in PROTO_CHANNELS.values() for stem in NEIGHBOUR_STEMS) + tuple(
     f"n_{kind}{rel}{suffix}" for suffix in PROTO_CHANNELS.values() for kind in KINDS for rel in ("", "_rel"))
@@ -595,6 +596,14 @@ def prototype_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5) -
     return out
 
 
+def _at_most(idx: np.ndarray, salt: int) -> np.ndarray:
+    """``idx``, or a fixed random NEIGHBOUR_MAX_REFS of them: a class's neighbours come from a sample when it is
+    big (the cost is rows × references per class; food-ingredients' largest class is far below the cap)."""
+    if len(idx) <= NEIGHBOUR_MAX_REFS:
+        return idx
+    return np.sort(np.random.default_rng(salt).choice(idx, NEIGHBOUR_MAX_REFS, replace=False))
+
+
 def _nearest(g: np.ndarray, ref: np.ndarray, g_scene: np.ndarray, ref_scene: np.ndarray) -> np.ndarray:
     """RMS distance of each row of ``g`` to its NEIGHBOUR_K nearest rows of ``ref`` (mean of their squared
     distances) from another scene: over fewer when fewer are allowed, NaN when none is.
@@ -644,7 +653,7 @@ def neighbour_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5, s
         valid = ~np.isnan(whole).any(axis=1)
         for c in np.unique(cls):
             rows = np.flatnonzero(cls == c)
-            ref = rows[real[rows] & valid[rows]]
+            ref = _at_most(rows[real[rows] & valid[rows]], c)
             if len(ref) < min_boxes:
                 continue
             d = {name: _nearest(parts[name][rows], whole[ref], img[rows], img[ref]) for name in PROTO_REGIONS}
@@ -659,7 +668,7 @@ def neighbour_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5, s
             out[rows, o + 3] = halves / typical
             out[rows, o + 4] = quads - d["whole"]
             for n_kind, kind in enumerate(KINDS):
-                syn = rows[(kinds[rows] == kind) & valid[rows]]
+                syn = _at_most(rows[(kinds[rows] == kind) & valid[rows]], c)
                 if len(syn) < min_boxes:
                     continue
                 dk = _nearest(whole[rows], whole[syn], img[rows], img[syn])

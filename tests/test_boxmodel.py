@@ -436,6 +436,10 @@ def test_neighbour_distances_in_small_blocks_equal_one_block(monkeypatch):
     monkeypatch.setattr(boxmodel, "NEIGHBOUR_CELLS", 7)  # a block of one row
     np.testing.assert_allclose(boxmodel.neighbour_features(grids, qs), whole, rtol=1e-6, atol=1e-9)
     assert np.isfinite(whole).any()
+    monkeypatch.setattr(boxmodel, "NEIGHBOUR_MAX_REFS", 8)  # a big class: neighbours from a fixed sample of it
+    sampled = boxmodel.neighbour_features(grids, qs)
+    np.testing.assert_array_equal(sampled, boxmodel.neighbour_features(grids, qs))
+    assert np.isfinite(sampled).all(axis=1).any() and not np.allclose(sampled, whole, equal_nan=True)
 
 
 def test_scenes_join_the_near_duplicate_photos_of_the_sample(sample_dir):
