@@ -560,6 +560,13 @@ def shape_grids(patches: np.ndarray) -> np.ndarray:
     return g.reshape(n, -1).astype(np.float32)
 
 
+def _grid_parts(grids: np.ndarray, channel: int) -> dict[str, np.ndarray]:
+    """One channel's 5×5 grids of :func:`shape_grids` output, per region (whole, halves, quarters), float64."""
+    k = PROTO_CELLS * PROTO_CELLS
+    base = channel * len(PROTO_REGIONS) * k
+    return {name: grids[:, base + i * k : base + (i + 1) * k].astype(np.float64) for i, name in enumerate(PROTO_REGIONS)}
+
+
 def prototype_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5) -> np.ndarray:
     """Per channel: how far a box's whole-box grid is from its class's mean grid (the prototype, over the
     real boxes; raw and over the class's median), and how far its halves and quarters are, relative to the
@@ -570,11 +577,9 @@ def prototype_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5) -
     out = np.full((len(qs), len(PROTO_NAMES)), np.nan, np.float32)
     cls = np.array([q.cls for q in qs], int)
     real = np.array([q.kind == "ok" and q.line is not None for q in qs], bool)
-    k = PROTO_CELLS * PROTO_CELLS
     per = len(PROTO_STEMS)
     for j in range(len(PROTO_CHANNELS)):
-        base = j * len(PROTO_REGIONS) * k
-        parts = {name: grids[:, base + i * k : base + (i + 1) * k].astype(np.float64) for i, name in enumerate(PROTO_REGIONS)}
+        parts = _grid_parts(grids, j)
         for c in np.unique(cls):
             rows = np.flatnonzero(cls == c)
             is_ref = real[rows] & ~np.isnan(parts["whole"][rows]).any(axis=1)  # the class's real, decodable boxes
@@ -644,11 +649,9 @@ def neighbour_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5, s
     img = scene[img] if scene is not None else img
     kinds = np.array([q.kind for q in qs])
     real = (kinds == "ok") & np.array([q.line is not None for q in qs], bool)
-    k = PROTO_CELLS * PROTO_CELLS
     per, per_kind = len(NEIGHBOUR_STEMS), 2 * len(KINDS)
     for j in range(len(PROTO_CHANNELS)):
-        base = j * len(PROTO_REGIONS) * k
-        parts = {name: grids[:, base + i * k : base + (i + 1) * k].astype(np.float64) for i, name in enumerate(PROTO_REGIONS)}
+        parts = _grid_parts(grids, j)
         whole = parts["whole"]
         valid = ~np.isnan(whole).any(axis=1)
         for c in np.unique(cls):
@@ -678,13 +681,17 @@ def neighbour_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5, s
     return out
 
 
-def scenes(dataset: Dataset) -> np.ndarray:
-    """Image index → scene id: near-duplicate images (the same shot exported twice) share one."""
-    from curate.hashing import image_signatures, near_duplicate_groups
+def scenes(dataset: Dataset, sigs: dict | None = None) -> np.ndarray:
+    """Image index → scene id: near-duplicate images (the same shot exported twice) share one.
 
+    ``sigs``: the run's image signatures when the audit has them already (``image_checks.signatures``);
+    read from the signature cache otherwise."""
+    from curate.hashing import SAME_SCENE_SIMILARITY, image_signatures, near_duplicate_groups
+
+    sigs = image_signatures(dataset, progress=False) if sigs is None else sigs
     index = {r.rel: i for i, r in enumerate(dataset.images)}
     out = np.arange(len(dataset.images))
-    for group in near_duplicate_groups(dataset, image_signatures(dataset, progress=False), threshold=0.85):
+    for group in near_duplicate_groups(dataset, sigs, threshold=SAME_SCENE_SIMILARITY):
         ids = [index[r] for r in group if r in index]
         out[ids] = min(ids)
     return out
@@ -847,6 +854,7 @@ def _features(
     pixels: bool,
     masks: dict[str, np.ndarray] | None,
     progress: bool,
+    signatures: dict | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     from rich.progress import Progress
 
@@ -922,7 +930,7 @@ def _features(
         d0 = len(pnames) + SIB_STATS + SIB_GRID
         sib = sibling_features(pix[:, len(pnames) : d0], qs, by_image, classes)
         proto = prototype_features(pix[:, d0:], qs)
-        neigh = neighbour_features(pix[:, d0:], qs, scene=scenes(dataset))
+        neigh = neighbour_features(pix[:, d0:], qs, scene=scenes(dataset, signatures))
         return (np.concatenate([geo, pix[:, : len(pnames)], sib, proto, neigh], axis=1),
                 list(GEOM_NAMES) + pnames + list(SIB_NAMES) + list(PROTO_NAMES) + list(NEIGHBOUR_NAMES))
     return geo, list(GEOM_NAMES)
@@ -1029,6 +1037,7 @@ def score_boxes(
     rounds: int = defaults.BOXMODEL_ROUNDS,
     members: int = defaults.BOXMODEL_MEMBERS,
     progress: bool = True,
+    signatures: dict | None = None,
 ) -> BoxScores:
     """Out-of-fold scores (loose, shifted, grouped) for every box of every split.
 
@@ -1066,7 +1075,7 @@ def score_boxes(
         spans.append(np.r_[0:n_real, len(union) : len(union) + len(qs_m) - n_real])
         union.extend(qs_m[n_real:])
     t1 = time.perf_counter()
-    X_all, names = _features(dataset, union, boxes, classes, pixels=not fast, masks=masks, progress=progress)
+    X_all, names = _features(dataset, union, boxes, classes, pixels=not fast, masks=masks, progress=progress, signatures=signatures)
     seconds["features"] = time.perf_counter() - t1
     parts = []
     for (qs_m, _, _), rows in zip(drawn, spans):
@@ -1195,7 +1204,14 @@ def shared_scores(ctx: Any) -> BoxScores:
         use_mask = bool(ctx.param("background_heavy", "use_mask", defaults.BOXMODEL_USE_MASK))
         iterations = int(ctx.param("grouped", "iterations", defaults.BOXMODEL_ITERATIONS))
         members = int(ctx.param("grouped", "members", defaults.BOXMODEL_MEMBERS))
-        ctx.shared[key] = score_boxes(ctx.dataset, fast=ctx.fast, use_mask=use_mask, seed=ctx.seed, iterations=iterations, members=members)
+        sigs = None
+        if not ctx.fast:  # the scenes of the neighbour features come from the signatures image_checks made
+            from curate.checks.image_checks import signatures
+
+            sigs = signatures(ctx)
+        ctx.shared[key] = score_boxes(
+            ctx.dataset, fast=ctx.fast, use_mask=use_mask, seed=ctx.seed, iterations=iterations, members=members, signatures=sigs
+        )
     return ctx.shared[key]
 
 
@@ -1223,7 +1239,7 @@ def evidence(bs: BoxScores, row: int) -> dict[str, Any]:
         # centroid of object-ness in the context patch relative to the box centre, in box sizes
         ev["object_offset"] = [round(float(np.nan_to_num(v(row, "p_cx"))), 2), round(float(np.nan_to_num(v(row, "p_cy"))), 2)]
         ev["runs"] = int(max(v(row, "p_runs_col_0.35"), v(row, "p_runs_row_0.35")))
-        halves = v(row, "n_halves") if "n_halves" in bs.names else np.nan
+        halves = v(row, "n_halves")
         if not np.isnan(halves):  # < 0: its halves are nearer the class's other boxes than the whole box is
             ev["halves_like_one"] = bool(halves < 0)
         if "m_box" in bs.names and not np.isnan(v(row, "m_blobs")):

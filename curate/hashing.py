@@ -24,6 +24,7 @@ THUMB = 32  # thumbnail side: 1,024 numbers per image
 SIGNATURE_VERSION = 3  # 2: a sound image's signature is one array file; 3: no name-dependent status cached
 #: Similarity (correlation of thumbnails) at or above which two images are near-duplicates.
 NEAR_DUPLICATE_SIMILARITY = 0.90  # checked by eye on food-ingredients: >= 0.90 is the same shot, < 0.85 starts pairing different objects
+SAME_SCENE_SIMILARITY = 0.85  # looser: still the same scene (missing's label transfer, the box model's scenes)
 DCT_KEEP = 8  # low DCT frequencies per axis that bound a pair's correlation before it is computed
 BOUND_SLACK = 1e-4  # float32 rounding of the bound: a pair this close below it is still checked
 BLOCK_CELLS = 25_000_000  # pairs bounded per block (float32: 100 MB)

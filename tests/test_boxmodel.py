@@ -457,6 +457,20 @@ def test_scenes_join_the_near_duplicate_photos_of_the_sample(sample_dir):
     assert all(scene[i] == i for i in range(len(ds.images)) if i not in paired)
 
 
+def test_box_model_takes_the_scenes_from_the_runs_signatures(sample_dir, monkeypatch):
+    """In an audit the signatures are made once (image_checks); the box model's scenes reuse them."""
+    from curate import hashing
+    from curate.checks.base import AuditContext
+    from curate.checks.image_checks import signatures
+    from curate.formats.yolo import load_yolo
+
+    ctx = AuditContext(load_yolo(sample_dir))
+    made = signatures(ctx)
+    monkeypatch.setattr(hashing, "image_signatures", lambda *a, **k: pytest.fail("signatures made twice"))
+    monkeypatch.setattr(boxmodel, "score_boxes", lambda ds, **k: k["signatures"])
+    assert boxmodel.shared_scores(ctx) is made
+
+
 def test_crossfit_survives_a_feature_missing_in_every_training_row():
     """scikit-learn 1.9's HistGradientBoosting raised "window shape cannot be larger than input array shape"
     on a feature that is NaN in all training rows (a small dataset's sibling ratios); the fit now ignores it."""

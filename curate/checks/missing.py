@@ -53,6 +53,7 @@ from curate.checks.image_checks import signatures
 from curate.dataset import Dataset, ImageRecord
 from curate.env import fit_side_by_side, no_all_nan_columns
 from curate.findings import Finding
+from curate.hashing import SAME_SCENE_SIMILARITY
 
 NAME = "missing"
 SIDE = 96  # images are decoded with their longest side at most this (128 gave the same recall, 15 % slower)
@@ -519,7 +520,7 @@ def objectness_regions(ds: Dataset, *, seed: int = 0, progress: bool = False) ->
 # near-duplicates
 # ------------------------------------------------------------------------------------------------
 
-DUP_SIMILARITY = 0.85  # thumbnail correlation of two copies of a shot (curate.hashing: 0.90 = surely the same; 0.85 still the same scene)
+DUP_SIMILARITY = SAME_SCENE_SIMILARITY  # thumbnail correlation of two copies of a shot (curate.hashing: 0.90 = surely the same; 0.85 still the same scene)
 DUP_PATCH = 12  # crops under a box are compared at this side
 DUP_CORR_AT_HALF = 0.6  # crop correlation that maps to score 0.5
 DUP_AGREE = 0.5  # share of an image's boxes its copy repeats (IoU ≥ 0.5) for the two to count as aligned
