@@ -18,6 +18,7 @@ from typing import Any, Callable
 import yaml
 
 from curate import __version__, cache, defaults
+from curate.boxmodel import BOX_CHECKS, cancel_child, start_in_child
 from curate.checks import available, check_names, finish_checks
 from curate.checks.base import AuditContext
 from curate.dataset import Dataset
@@ -132,28 +133,33 @@ def score_dataset(
     errors: dict[str, str] = {}
     ran: dict[Any, list[Finding]] = {}
     ctx.finishing = True
-    for module, mod in available().items():
-        if only is not None and not (set(check_names(mod)) & only):
-            continue
-        if on_check:
-            on_check(module)
-        key = _cache_key(fp, module, ctx)
-        t0 = time.perf_counter()
-        found = _from_cache(key) if use_cache else None
-        if found is None:
-            try:
-                found = list(mod.run(ctx))
-            except Exception as exc:  # noqa: BLE001 — one broken check must not lose the others
-                if os.environ.get("CURATE_DEBUG"):
-                    raise
-                errors[module] = f"{type(exc).__name__}: {exc}"
-                found = []
-            else:
-                cache.save_json("audit", key, [f.to_dict() for f in found])
-        timings[module] = time.perf_counter() - t0
-        scores.extend(found)
-        if module not in errors:
-            ran[mod] = found
+    todo = {m: mod for m, mod in available().items() if only is None or set(check_names(mod)) & only}
+    keys = {m: _cache_key(fp, m, ctx) for m in todo}
+    cached = {m: _from_cache(keys[m]) if use_cache else None for m in todo}
+    if any(cached[m] is None for m in todo if m in BOX_CHECKS):
+        start_in_child(ctx)  # --fast: the box model runs in a second process while the images are hashed
+    try:
+        for module, mod in todo.items():
+            if on_check:
+                on_check(module)
+            t0 = time.perf_counter()
+            found = cached[module]
+            if found is None:
+                try:
+                    found = list(mod.run(ctx))
+                except Exception as exc:  # noqa: BLE001 — one broken check must not lose the others
+                    if os.environ.get("CURATE_DEBUG"):
+                        raise
+                    errors[module] = f"{type(exc).__name__}: {exc}"
+                    found = []
+                else:
+                    cache.save_json("audit", keys[module], [f.to_dict() for f in found])
+            timings[module] = time.perf_counter() - t0
+            scores.extend(found)
+            if module not in errors:
+                ran[mod] = found
+    finally:
+        cancel_child(ctx)  # not collected: every box check failed before it, or an error stopped the audit
     seconds, failed = finish_checks(ctx, ran)  # e.g. the masks made in the background meanwhile
     for mod, s in seconds.items():
         timings[mod.__name__.rsplit(".", 1)[-1]] += s
@@ -218,6 +224,32 @@ def run_audit(
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx = AuditContext(dataset, params=params or {}, fast=fast, model=model)
     t0 = time.perf_counter()
+    drawing = None
+    if report:
+        from curate.report import start_dataset_plots
+
+        drawing = start_dataset_plots(dataset)  # the report's dataset plots are drawn in a second process meanwhile
+    try:
+        return _audit(ctx, out_dir, t0, drawing, all_scores=all_scores, only=only, fiftyone=fiftyone, report=report, use_cache=use_cache, on_check=on_check)
+    finally:
+        if drawing is not None:
+            drawing.cancel()  # already collected by the report, or not needed after an error
+
+
+def _audit(
+    ctx: AuditContext,
+    out_dir: Path,
+    t0: float,
+    drawing: Any,
+    *,
+    all_scores: bool,
+    only: set[str] | None,
+    fiftyone: bool,
+    report: bool,
+    use_cache: bool,
+    on_check: Callable[[str], None] | None,
+) -> AuditResult:
+    dataset, fast = ctx.dataset, ctx.fast
     if fiftyone:
         from curate.fo import start_database
 
@@ -252,7 +284,8 @@ def run_audit(
         ran = [n for m, mod in available().items() if only is None or set(check_names(mod)) & only for n in check_names(mod)]
         summary = {"checks": ["format", *ran], "fast": fast, "seconds": round(timings["total"], 1)}
         result.report = write_report(
-            dataset, findings, out_dir, summary=summary, thresholds=thresholds, fiftyone_name=result.fiftyone_name, masks=masks, notes=notes
+            dataset, findings, out_dir, summary=summary, thresholds=thresholds, fiftyone_name=result.fiftyone_name, masks=masks, notes=notes,
+            plots_drawing=drawing,
         )
     timings["total"] = time.perf_counter() - t0
     write_json(

@@ -39,6 +39,8 @@ Pixel evidence, per box, from a 2×-context patch (the box plus half its size on
 from __future__ import annotations
 
 import logging
+import os
+import pickle
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -1197,21 +1199,81 @@ def calibrate_heldout(prob: np.ndarray, y: np.ndarray, prior: np.ndarray, real: 
     return out
 
 
+def _model_options(ctx: Any) -> dict[str, Any]:
+    """score_boxes' options from the audit's ``--config`` (the same for the in-process and the child run)."""
+    return {
+        "fast": ctx.fast,
+        "use_mask": bool(ctx.param("background_heavy", "use_mask", defaults.BOXMODEL_USE_MASK)),
+        "seed": ctx.seed,
+        "iterations": int(ctx.param("grouped", "iterations", defaults.BOXMODEL_ITERATIONS)),
+        "members": int(ctx.param("grouped", "members", defaults.BOXMODEL_MEMBERS)),
+    }
+
+
+_CHILD_KEY = "boxmodel_child"
+
+
+def start_in_child(ctx: Any) -> None:
+    """``--fast``: start the geometry box model in a child process (:mod:`curate.worker`) so that it runs while
+    this process hashes the images; :func:`shared_scores` collects it.
+
+    Only ``--fast`` and only with two cores or more: the full audit's model needs the image signatures
+    first (its scenes), and one core gains nothing from a second process.
+    """
+    if not ctx.fast or (os.cpu_count() or 1) < 2 or _CHILD_KEY in ctx.shared or "boxmodel" in ctx.shared:
+        return
+    from curate import worker
+
+    ctx.shared[_CHILD_KEY] = worker.start("curate.boxmodel:scores_by_position", ctx.dataset, **_model_options(ctx))
+
+
+def scores_by_position(dataset: Dataset, **options: Any) -> tuple[BoxScores, list[tuple[int, int]]]:
+    """:func:`score_boxes` for a child process: its rows name their image by position in ``dataset.images``,
+    so the parent points them at its own records instead of the child's unpickled copies."""
+    bs = score_boxes(dataset, progress=False, **options)
+    position = {id(rec): i for i, rec in enumerate(dataset.images)}
+    rows = [(position[id(rec)], j) for rec, j in bs.records]
+    bs.records = []
+    return bs, rows
+
+
+def cancel_child(ctx: Any) -> None:
+    """Stop a child started by :func:`start_in_child` that nobody collected."""
+    job = ctx.shared.pop(_CHILD_KEY, None)
+    if job is not None:
+        job.cancel()
+
+
+def _from_child(ctx: Any) -> BoxScores | None:
+    """The child's scores, or None (after a note under ``CURATE_DEBUG``) when it failed: then they are computed here."""
+    job = ctx.shared.pop(_CHILD_KEY, None)
+    if job is None:
+        return None
+    from curate.worker import WorkerError
+
+    try:
+        bs, rows = job.result()
+    except (WorkerError, OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
+        if os.environ.get("CURATE_DEBUG"):
+            raise
+        return None
+    bs.records = [(ctx.dataset.images[i], j) for i, j in rows]
+    return bs
+
+
 def shared_scores(ctx: Any) -> BoxScores:
     """One computation per audit run, shared by the grouped, background_heavy and shifted checks."""
     key = "boxmodel"
     if key not in ctx.shared:
-        use_mask = bool(ctx.param("background_heavy", "use_mask", defaults.BOXMODEL_USE_MASK))
-        iterations = int(ctx.param("grouped", "iterations", defaults.BOXMODEL_ITERATIONS))
-        members = int(ctx.param("grouped", "members", defaults.BOXMODEL_MEMBERS))
-        sigs = None
-        if not ctx.fast:  # the scenes of the neighbour features come from the signatures image_checks made
-            from curate.checks.image_checks import signatures
+        bs = _from_child(ctx)
+        if bs is None:
+            sigs = None
+            if not ctx.fast:  # the scenes of the neighbour features come from the signatures image_checks made
+                from curate.checks.image_checks import signatures
 
-            sigs = signatures(ctx)
-        ctx.shared[key] = score_boxes(
-            ctx.dataset, fast=ctx.fast, use_mask=use_mask, seed=ctx.seed, iterations=iterations, members=members, signatures=sigs
-        )
+                sigs = signatures(ctx)
+            bs = score_boxes(ctx.dataset, signatures=sigs, **_model_options(ctx))
+        ctx.shared[key] = bs
     return ctx.shared[key]
 
 

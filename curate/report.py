@@ -136,6 +136,7 @@ def write_report(
     fiftyone_name: str | None = None,
     masks: MaskFn | None = None,
     notes: list[str] | None = None,
+    plots_drawing=None,
 ) -> Path:
     """Write ``out_dir/report.html`` (self-contained) and ``out_dir/report.md``; return the HTML path.
 
@@ -146,6 +147,7 @@ def write_report(
     ``summary["fiftyone_views"]`` may map a check to its saved-view name (default ``audit/<check>``).
     ``masks(record)`` may return a foreground mask (any size, bool/0–1/0–255) drawn over thumbnails of
     pixel-based checks. ``notes`` are one-line remarks shown at the top (e.g. "rembg weights absent: GrabCut").
+    ``plots_drawing`` is a :func:`start_dataset_plots` job started earlier (the dataset's plots drawn meanwhile).
     """
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -158,7 +160,7 @@ def write_report(
     )
     contact = contact_sheet(sections)
     stats = dataset_stats(dataset)
-    plots = make_plots(dataset, findings, lookup)
+    plots = make_plots(dataset, findings, lookup, drawing=plots_drawing)
     run_rows = [(k, _fmt_value(v)) for k, v in summary.items() if k not in ("checks", "fiftyone_views")]
     context = {
         "dataset": dataset,
@@ -682,48 +684,105 @@ def _style(ax: Any) -> None:
     ax.set_axisbelow(True)
 
 
-PLOTS_VERSION = 1  # bump when a plot's drawing changes: cached plots are keyed by their inputs and this
+PLOTS_VERSION = 2  # bump when a plot's drawing changes: cached plots are keyed by their inputs and this (2: two cache entries)
 
 
-def make_plots(dataset: Dataset, findings: list[Finding], lookup: LabelLookup) -> list[Plot]:
-    """Class balance per split, box geometry (like Ultralytics' labels.jpg) and findings per class.
-
-    Cached by their inputs (every box with its class and split, the class names, the flagged boxes per
-    class and check): drawing and PNG-encoding the four figures is most of a re-run with nothing changed.
-    """
+def _cached_plots(key: str) -> list[Plot] | None:
     from curate import cache
 
-    pairs = list(dataset.boxes())
-    boxes = np.array([(lab.cx, lab.cy, lab.w, lab.h) for _, lab in pairs], dtype=np.float32).reshape(-1, 4)
-    per = findings_per_class(findings, lookup)
-    h = hashlib.blake2b(digest_size=16)
-    h.update(json.dumps([PLOTS_VERSION, defaults.REPORT_PLOT_MAX_BOXES, dataset.names, dataset.splits, {c: dict(v) for c, v in per.items()}], sort_keys=True).encode())
-    h.update(boxes.tobytes())
-    h.update(np.array([(lab.class_id, SPLITS.index(rec.split) if rec.split in SPLITS else -1) for rec, lab in pairs], np.int64).tobytes())
-    key = h.hexdigest()
     hit = cache.load_json("plots", key)
     if isinstance(hit, list) and all(isinstance(p, dict) for p in hit):
         try:
             return [Plot(**p) for p in hit]
         except TypeError:  # a cached entry of another shape: draw again
-            pass
-    import matplotlib
+            return None
+    return None
 
-    matplotlib.use("Agg")
-    if len(boxes) > defaults.REPORT_PLOT_MAX_BOXES:
-        rng = np.random.default_rng(defaults.SEED)
-        boxes = boxes[rng.choice(len(boxes), defaults.REPORT_PLOT_MAX_BOXES, replace=False)]
-    plots = [
-        plot_class_distribution(dataset),
-        plot_box_geometry(boxes),
-        plot_correlogram(boxes),
-        plot_findings_per_class(dataset, findings, lookup, per=per),
-    ]
+
+def _save_plots(key: str, plots: list[Plot]) -> None:
+    from curate import cache
+
     try:
         cache.save_json("plots", key, [asdict(p) for p in plots])
     except OSError:  # a read-only or full cache: drawn again next time
         pass
+
+
+def _box_array(dataset: Dataset) -> np.ndarray:
+    return np.array([(lab.cx, lab.cy, lab.w, lab.h) for _, lab in dataset.boxes()], dtype=np.float32).reshape(-1, 4)
+
+
+def dataset_plots_key(dataset: Dataset) -> str:
+    """Cache key of :func:`dataset_plots`: every box with its class and split, the class names and splits."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(json.dumps([PLOTS_VERSION, defaults.REPORT_PLOT_MAX_BOXES, dataset.names, dataset.splits], sort_keys=True).encode())
+    h.update(_box_array(dataset).tobytes())
+    h.update(np.array([(lab.class_id, SPLITS.index(rec.split) if rec.split in SPLITS else -1) for rec, lab in dataset.boxes()], np.int64).tobytes())
+    return h.hexdigest()
+
+
+def dataset_plots(dataset: Dataset) -> list[Plot]:
+    """Class balance per split and box geometry (like Ultralytics' labels.jpg and labels_correlogram.jpg).
+
+    They depend on the labels alone, not on the findings, so :func:`start_dataset_plots` can draw them in
+    a second process while the checks run. Cached by their inputs: drawing and PNG-encoding them is most
+    of a re-run with nothing changed.
+    """
+    key = dataset_plots_key(dataset)
+    hit = _cached_plots(key)
+    if hit is not None:
+        return hit
+    import matplotlib
+
+    matplotlib.use("Agg")
+    boxes = _box_array(dataset)
+    if len(boxes) > defaults.REPORT_PLOT_MAX_BOXES:
+        rng = np.random.default_rng(defaults.SEED)
+        boxes = boxes[rng.choice(len(boxes), defaults.REPORT_PLOT_MAX_BOXES, replace=False)]
+    plots = [plot_class_distribution(dataset), plot_box_geometry(boxes), plot_correlogram(boxes)]
+    _save_plots(key, plots)
     return plots
+
+
+def start_dataset_plots(dataset: Dataset):
+    """Draw :func:`dataset_plots` in a child process (:mod:`curate.worker`) while this one runs the checks.
+
+    Why: they take 1.5–3 s of one core (matplotlib's import, text layout, PNG encoding), and at the end of
+    an audit the report is the only work left, so the other core sat idle. None when they are cached
+    already or there is one core (a second process gains nothing there).
+    """
+    import os
+
+    if (os.cpu_count() or 1) < 2 or _cached_plots(dataset_plots_key(dataset)) is not None:
+        return None
+    from curate import worker
+
+    return worker.start("curate.report:dataset_plots", dataset)
+
+
+def make_plots(dataset: Dataset, findings: list[Finding], lookup: LabelLookup, *, drawing=None) -> list[Plot]:
+    """The dataset's plots (from ``drawing``, a :func:`start_dataset_plots` job, when it succeeded) and the
+    findings per class (cached by the flagged boxes per class and check, and the boxes per class)."""
+    plots = None
+    if drawing is not None:
+        try:
+            plots = drawing.result()
+        except Exception:  # noqa: BLE001 — the child failed (killed, broken install…): draw them here
+            plots = None
+    plots = list(plots if plots is not None else dataset_plots(dataset))
+    per = findings_per_class(findings, lookup)
+    box_counts = Counter(dataset.class_name(lab.class_id) for _, lab in dataset.boxes())
+    h = hashlib.blake2b(digest_size=16)
+    h.update(json.dumps([PLOTS_VERSION, {c: dict(v) for c, v in per.items()}, box_counts], sort_keys=True).encode())
+    key = h.hexdigest()
+    hit = _cached_plots(key)
+    if hit is None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        hit = [plot_findings_per_class(dataset, findings, lookup, per=per)]
+        _save_plots(key, hit)
+    return plots + hit
 
 
 def plot_class_distribution(dataset: Dataset) -> Plot:

@@ -1,0 +1,89 @@
+"""curate.worker: a call in a fresh Python process, and the two jobs that use it (the --fast box model and
+the report's dataset plots), which must give what the same call gives in this process."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from curate import boxmodel, report, worker
+from curate.checks.base import AuditContext
+from curate.formats.yolo import load_yolo
+
+
+def test_result_comes_back_from_another_process():
+    job = worker.start("os:getpid")
+    assert job.result(timeout=60) not in (os.getpid(), None)
+    assert not job.folder.exists()  # its files are gone once read
+    assert worker.start("math:hypot", 3.0, 4.0).result(timeout=60) == 5.0
+
+
+def test_an_exception_in_the_child_is_one_line_here():
+    with pytest.raises(worker.WorkerError, match="ValueError: math domain error"):
+        worker.start("math:sqrt", -1.0).result(timeout=60)
+    with pytest.raises(worker.WorkerError, match="ModuleNotFoundError"):
+        worker.start("curate.no_such_module:f").result(timeout=60)
+
+
+def test_a_killed_child_is_an_error_and_cancel_stops_it():
+    job = worker.start("time:sleep", 60)
+    job.proc.kill()
+    with pytest.raises(worker.WorkerError, match="exited with"):
+        job.result(timeout=60)
+    job = worker.start("time:sleep", 60)
+    t = time.perf_counter()
+    job.cancel()
+    assert job.proc.poll() is not None and time.perf_counter() - t < 10
+    assert not job.folder.exists()
+
+
+def test_fast_box_model_in_a_child_equals_the_one_computed_here(sample_dir: Path):
+    ds = load_yolo(sample_dir)
+    ctx = AuditContext(ds, fast=True)
+    boxmodel.start_in_child(ctx)
+    job = ctx.shared[boxmodel._CHILD_KEY]
+    assert job.proc.pid != os.getpid()
+    child = boxmodel.shared_scores(ctx)
+    assert boxmodel._CHILD_KEY not in ctx.shared
+    here = boxmodel.score_boxes(ds, progress=False, **boxmodel._model_options(AuditContext(ds, fast=True)))
+    assert child.method == here.method == "geometry"
+    for kind in boxmodel.KINDS:
+        np.testing.assert_array_equal(child.scores[kind], here.scores[kind])
+    np.testing.assert_array_equal(child.features, here.features)
+    # the rows point at this process's records, not at the child's unpickled copies
+    assert all(any(rec is r for r in ds.images) for rec, _ in child.records)
+    assert [(rec.rel, j) for rec, j in child.records] == [(rec.rel, j) for rec, j in here.records]
+
+
+def test_a_failed_child_falls_back_to_computing_here(sample_dir: Path, monkeypatch):
+    monkeypatch.delenv("CURATE_DEBUG", raising=False)
+    ds = load_yolo(sample_dir)
+    ctx = AuditContext(ds, fast=True)
+    ctx.shared[boxmodel._CHILD_KEY] = worker.start("curate.boxmodel:no_such_function")
+    bs = boxmodel.shared_scores(ctx)
+    assert len(bs.records) == ds.num_boxes and bs.method == "geometry"
+
+
+def test_only_fast_starts_a_child(sample_dir: Path):
+    ctx = AuditContext(load_yolo(sample_dir), fast=False)
+    boxmodel.start_in_child(ctx)
+    assert boxmodel._CHILD_KEY not in ctx.shared
+
+
+def test_dataset_plots_drawn_in_a_child_equal_those_drawn_here(sample_dir: Path, tmp_path: Path, monkeypatch):
+    ds = load_yolo(sample_dir)
+    monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache-child"))  # the child inherits it: nothing cached yet
+    job = report.start_dataset_plots(ds)
+    assert job is not None
+    child = report.make_plots(ds, [], report.LabelLookup(ds), drawing=job)
+    assert report.start_dataset_plots(ds) is None  # the child cached them: nothing left to draw
+    monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache-here"))
+    here = report.make_plots(ds, [], report.LabelLookup(ds))
+    assert [p.key for p in child] == [p.key for p in here] == ["class_distribution", "box_geometry", "correlogram", "findings_per_class"]
+    assert [p.uri for p in child] == [p.uri for p in here]
+    assert all(re.match(r"data:image/png;base64,", p.uri) for p in child)
