@@ -1224,7 +1224,11 @@ def start_in_child(ctx: Any) -> None:
         return
     from curate import worker
 
-    ctx.shared[_CHILD_KEY] = worker.start("curate.boxmodel:scores_by_position", ctx.dataset, **_model_options(ctx))
+    try:
+        ctx.shared[_CHILD_KEY] = worker.start("curate.boxmodel:scores_by_position", ctx.dataset, **_model_options(ctx))
+    except worker.WorkerError:  # computed in this process instead
+        if os.environ.get("CURATE_DEBUG"):
+            raise
 
 
 def scores_by_position(dataset: Dataset, **options: Any) -> tuple[BoxScores, list[tuple[int, int]]]:

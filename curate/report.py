@@ -757,7 +757,12 @@ def start_dataset_plots(dataset: Dataset):
         return None
     from curate import worker
 
-    return worker.start("curate.report:dataset_plots", dataset)
+    try:
+        return worker.start("curate.report:dataset_plots", dataset)
+    except worker.WorkerError:  # drawn in this process instead
+        if os.environ.get("CURATE_DEBUG"):
+            raise
+        return None
 
 
 def make_plots(dataset: Dataset, findings: list[Finding], lookup: LabelLookup, *, drawing=None) -> list[Plot]:

@@ -65,14 +65,21 @@ class Job:
 def start(func: str, *args: Any, **kwargs: Any) -> Job:
     """Start ``func`` (``"package.module:function"``) with picklable arguments in a new Python process.
 
-    The child inherits the environment (cache folder, thread settings) and the working directory; its
-    output goes to the parent's stderr only when it fails (``error.txt``).
+    The child inherits the environment (cache folder, thread settings) and the working directory; a
+    traceback is kept in ``error.txt`` for :meth:`Job.result`. :class:`WorkerError` when it cannot start.
     """
-    folder = Path(tempfile.mkdtemp(prefix="curate-worker-"))
-    with open(folder / "call.pkl", "wb") as fh:
-        pickle.dump((func, args, kwargs), fh, protocol=pickle.HIGHEST_PROTOCOL)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in [_package_parent(), os.environ.get("PYTHONPATH", "")] if p)}
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(folder)], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    folder = None
+    try:
+        folder = Path(tempfile.mkdtemp(prefix="curate-worker-"))
+        with open(folder / "call.pkl", "wb") as fh:
+            pickle.dump((func, args, kwargs), fh, protocol=pickle.HIGHEST_PROTOCOL)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in [_package_parent(), os.environ.get("PYTHONPATH", "")] if p)}
+        cmd = [sys.executable or "python3", "-c", _CHILD, str(folder)]
+        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except Exception as exc:  # noqa: BLE001 — no temp folder, an unpicklable argument, no interpreter to start
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise WorkerError(f"cannot start a child process: {type(exc).__name__}: {exc}") from exc
     return Job(proc, folder)
 
 

@@ -87,3 +87,14 @@ def test_dataset_plots_drawn_in_a_child_equal_those_drawn_here(sample_dir: Path,
     assert [p.key for p in child] == [p.key for p in here] == ["class_distribution", "box_geometry", "correlogram", "findings_per_class"]
     assert [p.uri for p in child] == [p.uri for p in here]
     assert all(re.match(r"data:image/png;base64,", p.uri) for p in child)
+
+
+def test_an_argument_that_cannot_travel_is_a_worker_error_and_the_model_is_computed_here(sample_dir: Path, monkeypatch):
+    with pytest.raises(worker.WorkerError, match="cannot start a child process"):
+        worker.start("builtins:len", lambda: None)  # a lambda does not pickle
+    monkeypatch.delenv("CURATE_DEBUG", raising=False)
+    monkeypatch.setattr(worker.sys, "executable", "/nonexistent/python")  # no interpreter to start
+    ctx = AuditContext(load_yolo(sample_dir), fast=True)
+    boxmodel.start_in_child(ctx)
+    assert boxmodel._CHILD_KEY not in ctx.shared
+    assert len(boxmodel.shared_scores(ctx).records) == ctx.dataset.num_boxes
