@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-_CHILD = "import sys, curate.worker as w; sys.exit(w.child_main(sys.argv[1]))"
+_CHILD = "import sys, curate.worker as w; sys.exit(w.child_main(*sys.argv[1:]))"
 
 
 class WorkerError(RuntimeError):
@@ -73,9 +73,8 @@ def start(func: str, *args: Any, **kwargs: Any) -> Job:
         folder = Path(tempfile.mkdtemp(prefix="curate-worker-"))
         with open(folder / "call.pkl", "wb") as fh:
             pickle.dump((func, args, kwargs), fh, protocol=pickle.HIGHEST_PROTOCOL)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in [_package_parent(), os.environ.get("PYTHONPATH", "")] if p)}
-        cmd = [sys.executable or "python3", "-c", _CHILD, str(folder)]
-        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cmd = [sys.executable or "python3", "-c", _CHILD, str(folder), _package_dir()]
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except Exception as exc:  # noqa: BLE001 — no temp folder, an unpicklable argument, no interpreter to start
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
@@ -83,15 +82,20 @@ def start(func: str, *args: Any, **kwargs: Any) -> Job:
     return Job(proc, folder)
 
 
-def _package_parent() -> str:
-    """The folder holding this ``curate`` package, so the child imports the same code as the parent."""
-    return str(Path(__file__).resolve().parent.parent)
+def _package_dir() -> str:
+    return str(Path(__file__).resolve().parent)
 
 
-def child_main(folder: str) -> int:
-    """In the child: load the call, run it, pickle its result (or write the traceback) into ``folder``."""
+def child_main(folder: str, package: str = "") -> int:
+    """In the child: load the call, run it, pickle its result (or write the traceback) into ``folder``.
+
+    ``package`` is the parent's ``curate`` folder: the child inherits its environment and working
+    directory, so it imports the same code, and refuses (an error, not another version's result) if not.
+    """
     where = Path(folder)
     try:
+        if package and package != _package_dir():
+            raise ImportError(f"the child imported curate from {_package_dir()}, the parent from {package}")
         with open(where / "call.pkl", "rb") as fh:
             func, args, kwargs = pickle.load(fh)
         module, name = func.split(":")

@@ -98,3 +98,14 @@ def test_an_argument_that_cannot_travel_is_a_worker_error_and_the_model_is_compu
     boxmodel.start_in_child(ctx)
     assert boxmodel._CHILD_KEY not in ctx.shared
     assert len(boxmodel.shared_scores(ctx).records) == ctx.dataset.num_boxes
+
+
+def test_a_child_that_imports_another_curate_refuses(tmp_path: Path):
+    folder = tmp_path / "call"
+    folder.mkdir()
+    import pickle
+
+    (folder / "call.pkl").write_bytes(pickle.dumps(("os:getpid", (), {})))
+    assert worker.child_main(str(folder), "/somewhere/else/curate") == 1
+    assert "the parent from /somewhere/else/curate" in (folder / "error.txt").read_text()
+    assert worker.child_main(str(folder), worker._package_dir()) == 0
