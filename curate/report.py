@@ -660,12 +660,24 @@ def pair_thumb(finding: Finding, lookup: LabelLookup) -> Thumb:
 
 
 @dataclass
+class Bar:
+    """One row of an HTML bar chart: a label and its segments (check, count, colour, share of the widest row)."""
+
+    label: str
+    segments: list[tuple[str, int, str, float]]
+
+
+@dataclass
 class Plot:
+    """A figure of the report: a PNG (``uri``) or an HTML bar chart (``bars`` and its ``legend``)."""
+
     key: str
     title: str
     caption: str
-    uri: str
+    uri: str = ""
     wide: bool = False
+    bars: list[Bar] = field(default_factory=list)
+    legend: list[tuple[str, str]] = field(default_factory=list)  # (check, colour)
 
 
 def _png_uri(fig: Any) -> str:
@@ -767,7 +779,8 @@ def start_dataset_plots(dataset: Dataset):
 
 def make_plots(dataset: Dataset, findings: list[Finding], lookup: LabelLookup, *, drawing=None) -> list[Plot]:
     """The dataset's plots (from ``drawing``, a :func:`start_dataset_plots` job, when it succeeded) and the
-    findings per class (cached by the flagged boxes per class and check, and the boxes per class)."""
+    findings per class (an HTML chart: no matplotlib in this process when the dataset's plots came from
+    the child or the cache)."""
     plots = None
     if drawing is not None:
         try:
@@ -775,19 +788,7 @@ def make_plots(dataset: Dataset, findings: list[Finding], lookup: LabelLookup, *
         except Exception:  # noqa: BLE001 — the child failed (killed, broken install…): draw them here
             plots = None
     plots = list(plots if plots is not None else dataset_plots(dataset))
-    per = findings_per_class(findings, lookup)
-    box_counts = Counter(dataset.class_name(lab.class_id) for _, lab in dataset.boxes())
-    h = hashlib.blake2b(digest_size=16)
-    h.update(json.dumps([PLOTS_VERSION, {c: dict(v) for c, v in per.items()}, box_counts], sort_keys=True).encode())
-    key = h.hexdigest()
-    hit = _cached_plots(key)
-    if hit is None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        hit = [plot_findings_per_class(dataset, findings, lookup, per=per)]
-        _save_plots(key, hit)
-    return plots + hit
+    return plots + [plot_findings_per_class(dataset, findings, lookup)]
 
 
 def plot_class_distribution(dataset: Dataset) -> Plot:
@@ -884,34 +885,30 @@ def findings_per_class(findings: list[Finding], lookup: LabelLookup) -> dict[str
     return per
 
 
-def plot_findings_per_class(dataset: Dataset, findings: list[Finding], lookup: LabelLookup, *, per: dict[str, Counter] | None = None) -> Plot:
-    import matplotlib.pyplot as plt
+def plot_findings_per_class(dataset: Dataset, findings: list[Finding], lookup: LabelLookup, *, top: int = 30) -> Plot:
+    """Flagged boxes per class, stacked by check, as HTML bars (label: flagged / boxes of the class).
 
-    per = findings_per_class(findings, lookup) if per is None else per
-    totals = Counter()
+    HTML, not a PNG: it is the one plot that depends on the findings, so it is drawn at the very end of
+    the audit, and matplotlib's import and layout cost this process ~1 s there, while the dataset's plots
+    are drawn in a second process during the checks (:func:`start_dataset_plots`).
+    """
+    per = findings_per_class(findings, lookup)
+    totals: Counter = Counter()
     for c in per.values():
         totals.update(c)
-    classes = [name for name, _ in totals.most_common(30)]
-    fig, ax = plt.subplots(figsize=(6.5, max(2.5, 0.26 * len(classes) + 1)))
-    if classes:
-        box_counts = Counter(dataset.class_name(lab.class_id) for _, lab in dataset.boxes())
-        left = np.zeros(len(classes))
-        y = np.arange(len(classes))
-        checks = sorted(per, key=lambda c: CHECK_ORDER.index(c) if c in CHECK_ORDER else 99)
-        for check in checks:
-            vals = np.array([per[check][c] for c in classes], float)
-            ax.barh(y, vals, left=left, color=CHECK_COLOURS.get(check, "#334155"), label=check)
-            left += vals
-        ax.set_yticks(y, [f"{c} ({totals[c]}/{box_counts.get(c, 0)})" for c in classes], fontsize=9)
-        ax.invert_yaxis()
-        ax.set_xlabel("flagged boxes")
-        ax.legend(frameon=False, fontsize=8, loc="lower right")
-        ax.spines[["top", "right"]].set_visible(False)
-    else:
-        ax.text(0.5, 0.5, "no box findings", ha="center", va="center", color="#64748b")
-        ax.axis("off")
-    caption = "Flagged boxes per class and check (label: flagged / boxes of the class); top 30 classes."
-    return Plot("findings_per_class", "Findings per class", caption, _png_uri(fig))
+    classes = [name for name, _ in totals.most_common(top)]
+    box_counts = Counter(dataset.class_name(lab.class_id) for _, lab in dataset.boxes())
+    checks = sorted(per, key=lambda c: CHECK_ORDER.index(c) if c in CHECK_ORDER else 99)
+    widest = max([totals[c] for c in classes], default=1)
+    bars = [
+        Bar(f"{c} ({totals[c]}/{box_counts.get(c, 0)})", [(k, per[k][c], CHECK_COLOURS.get(k, "#334155"), per[k][c] / widest) for k in checks if per[k][c]])
+        for c in classes
+    ]
+    legend = [(k, CHECK_COLOURS.get(k, "#334155")) for k in checks]
+    caption = f"Flagged boxes per class and check (label: flagged / boxes of the class); top {top} classes."
+    if not classes:
+        caption = "No box findings."
+    return Plot("findings_per_class", "Findings per class", caption, bars=bars, legend=legend)
 
 
 # ---------------------------------------------------------------------------------------------------------

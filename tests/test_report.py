@@ -378,7 +378,14 @@ def test_rendered_in_chromium(built: tuple[Dataset, list[Finding], Path], tmp_pa
     # at least one image per plot
     plots = re.findall(r'<figure class="plot[^"]*" id="plot-([a-z_]+)">(.*?)</figure>', dom, re.S)
     assert {p for p, _ in plots} == {"class_distribution", "box_geometry", "correlogram", "findings_per_class"}
-    assert all('<img src="data:image/png;base64,' in body for _, body in plots)
+    bodies = dict(plots)
+    assert all('<img src="data:image/png;base64,' in bodies[k] for k in ("class_distribution", "box_geometry", "correlogram"))
+    # findings per class: HTML bars, one segment per (class, check) with findings; 5 grouped + 3 background_heavy
+    # boxes flagged (the missing region has no box line), titled with their counts
+    segs = re.findall(r'class="hbar-seg" style="width:([0-9.]+)%;background:[^"]+" title="([a-z_]+): (\d+)"', bodies["findings_per_class"])
+    assert sum(int(n) for _, check, n in segs if check == "grouped") == 5
+    assert sum(int(n) for _, check, n in segs if check == "background_heavy") == 3
+    assert max(float(w) for w, _, _ in segs) <= 100.0
     # thumbnails: 5 grouped + 3 background_heavy + 1 missing in their sections, and the 8 boxes again on the sheet
     assert dom.count('<figure class="thumb" data-check=') == 9 + 8
     assert dom.count('class="thumb pairfig"') == 1
