@@ -18,6 +18,7 @@ from typing import Any, Callable
 import yaml
 
 from curate import __version__, cache, defaults
+from curate.boxmodel import _WARM_KEY as WARM_KEY
 from curate.boxmodel import BOX_CHECKS, cancel_child, start_in_child
 from curate.checks import available, check_names, finish_checks
 from curate.checks.base import AuditContext
@@ -138,6 +139,8 @@ def score_dataset(
     cached = {m: _from_cache(keys[m]) if use_cache else None for m in todo}
     if any(cached[m] is None for m in todo if m in BOX_CHECKS):
         start_in_child(ctx)  # --fast: the box model runs in a second process while the images are hashed
+    else:
+        cancel_child(ctx)  # a warm child spawned by the CLI, not needed
     try:
         for module, mod in todo.items():
             if on_check:
@@ -218,11 +221,18 @@ def run_audit(
     report: bool = True,
     use_cache: bool = True,
     on_check: Callable[[str], None] | None = None,
+    box_model_child: Any = None,
 ) -> AuditResult:
-    """The whole audit of ``dataset``; writes findings.csv/json (+ all_scores.csv), FiftyOne tags, report."""
+    """The whole audit of ``dataset``; writes findings.csv/json (+ all_scores.csv), FiftyOne tags, report.
+
+    ``box_model_child`` is a :func:`curate.boxmodel.spawn_child` process started before the dataset was
+    read (the CLI does, for ``--fast``); it is used or cancelled.
+    """
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(dataset)
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx = AuditContext(dataset, params=params or {}, fast=fast, model=model)
+    if box_model_child is not None:
+        ctx.shared[WARM_KEY] = box_model_child
     t0 = time.perf_counter()
     drawing = None
     if report:
@@ -232,6 +242,7 @@ def run_audit(
     try:
         return _audit(ctx, out_dir, t0, drawing, all_scores=all_scores, only=only, fiftyone=fiftyone, report=report, use_cache=use_cache, on_check=on_check)
     finally:
+        cancel_child(ctx)  # a warm box-model child that score_dataset never reached
         if drawing is not None:
             drawing.cancel()  # already collected by the report, or not needed after an error
 

@@ -1211,21 +1211,46 @@ def _model_options(ctx: Any) -> dict[str, Any]:
 
 
 _CHILD_KEY = "boxmodel_child"
+_WARM_KEY = "boxmodel_warm"  # a child spawned before the dataset was read (see spawn_child), not yet called
+
+
+def spawn_child():
+    """A child process (:mod:`curate.worker`) that imports the box model and scikit-learn now, for
+    :func:`start_in_child` to hand the dataset to later; None on one core or when it cannot start.
+
+    Why: the CLI spawns it before reading the dataset, so the child's ~2.5 s of imports overlap the read
+    and the hashing, and its fit starts as soon as the dataset is there. Put it in ``ctx.shared`` under
+    ``_WARM_KEY`` (``run_audit(box_model_child=...)`` does); one that is not needed is cancelled.
+    """
+    if (os.cpu_count() or 1) < 2:
+        return None
+    from curate import worker
+
+    try:
+        return worker.spawn("curate.boxmodel", "sklearn.ensemble")
+    except worker.WorkerError:
+        return None
 
 
 def start_in_child(ctx: Any) -> None:
-    """``--fast``: start the geometry box model in a child process (:mod:`curate.worker`) so that it runs while
-    this process hashes the images; :func:`shared_scores` collects it.
+    """``--fast``: run the geometry box model in a child process (:mod:`curate.worker`, a warm one from
+    :func:`spawn_child` when there is one) while this process hashes the images; :func:`shared_scores`
+    collects it.
 
     Only ``--fast`` and only with two cores or more: the full audit's model needs the image signatures
     first (its scenes), and one core gains nothing from a second process.
     """
+    warm = ctx.shared.pop(_WARM_KEY, None)
     if not ctx.fast or (os.cpu_count() or 1) < 2 or _CHILD_KEY in ctx.shared or "boxmodel" in ctx.shared:
+        if warm is not None:
+            warm.cancel()
         return
     from curate import worker
 
     try:
-        ctx.shared[_CHILD_KEY] = worker.start("curate.boxmodel:scores_by_position", ctx.dataset, **_model_options(ctx))
+        job = warm or worker.spawn("curate.boxmodel", "sklearn.ensemble")
+        job.call("curate.boxmodel:scores_by_position", ctx.dataset, **_model_options(ctx))
+        ctx.shared[_CHILD_KEY] = job
     except worker.WorkerError:  # computed in this process instead
         if os.environ.get("CURATE_DEBUG"):
             raise
@@ -1242,10 +1267,11 @@ def scores_by_position(dataset: Dataset, **options: Any) -> tuple[BoxScores, lis
 
 
 def cancel_child(ctx: Any) -> None:
-    """Stop a child started by :func:`start_in_child` that nobody collected."""
-    job = ctx.shared.pop(_CHILD_KEY, None)
-    if job is not None:
-        job.cancel()
+    """Stop a child of :func:`spawn_child` or :func:`start_in_child` that nobody collected."""
+    for key in (_WARM_KEY, _CHILD_KEY):
+        job = ctx.shared.pop(key, None)
+        if job is not None:
+            job.cancel()
 
 
 def _from_child(ctx: Any) -> BoxScores | None:

@@ -135,7 +135,17 @@ def audit(
 
             hint = difflib.get_close_matches(c, sorted(known), n=1)
             fail(f"--checks: unknown check {c!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""))
-    ds = load(dataset)
+    child = None
+    if fast and (only is None or only & {"grouped", "background_heavy", "shifted"}):
+        from curate.boxmodel import spawn_child
+
+        child = spawn_child()  # imports scikit-learn while the dataset is read; run_audit uses or cancels it
+    try:
+        ds = load(dataset)
+    except BaseException:
+        if child is not None:
+            child.cancel()
+        raise
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True) as bar:
@@ -151,6 +161,7 @@ def audit(
             fiftyone=fiftyone,
             use_cache=cache,
             on_check=lambda m: bar.update(task, description=f"audit: {m}"),
+            box_model_child=child,
         )
     print_audit_summary(result)
 

@@ -34,13 +34,35 @@ class WorkerError(RuntimeError):
 
 @dataclass
 class Job:
-    """A call running in a child process; :meth:`result` waits for it."""
+    """A child process: :meth:`call` hands it a function call, :meth:`result` waits for its value."""
 
     proc: subprocess.Popen
     folder: Path
+    called: bool = False
+
+    def call(self, func: str, *args: Any, **kwargs: Any) -> None:
+        """Run ``func`` (``"package.module:function"``) with picklable arguments in the child (once).
+
+        :class:`WorkerError` when the arguments do not pickle or the child is gone.
+        """
+        try:
+            tmp = self.folder / "call.tmp"
+            with open(tmp, "wb") as fh:
+                pickle.dump((func, args, kwargs), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, self.folder / "call.pkl")
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(b"go\n")  # a line: never blocks on the pipe
+            self.proc.stdin.close()
+        except Exception as exc:  # noqa: BLE001 — an unpicklable argument, a child that died while importing
+            self.cancel()
+            raise WorkerError(f"cannot hand the call to the child process: {type(exc).__name__}: {exc}") from exc
+        self.called = True
 
     def result(self, timeout: float | None = None) -> Any:
         """The function's return value; :class:`WorkerError` when the child raised, crashed or was killed."""
+        if not self.called:
+            self.cancel()
+            raise WorkerError("the child process was given no call")
         try:
             self.proc.wait(timeout=timeout)
             out = self.folder / "result.pkl"
@@ -55,47 +77,65 @@ class Job:
                 shutil.rmtree(self.folder, ignore_errors=True)
 
     def cancel(self) -> None:
-        """Stop the child (a result nobody will read) and remove its files."""
+        """Stop the child (a result nobody will read, or a call never made) and remove its files."""
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def start(func: str, *args: Any, **kwargs: Any) -> Job:
-    """Start ``func`` (``"package.module:function"``) with picklable arguments in a new Python process.
+def spawn(*preload: str) -> Job:
+    """A child process that imports the modules ``preload`` now and then waits for :meth:`Job.call`.
 
-    The child inherits the environment (cache folder, thread settings) and the working directory; a
-    traceback is kept in ``error.txt`` for :meth:`Job.result`. :class:`WorkerError` when it cannot start.
+    Why in two steps: a child started before its arguments exist does its imports meanwhile (the box
+    model's scikit-learn import is ~2 s), so it starts computing as soon as the call comes. The child
+    inherits the environment (cache folder, thread settings) and the working directory; a traceback is
+    kept in ``error.txt`` for :meth:`Job.result`. :class:`WorkerError` when it cannot start.
     """
     folder = None
     try:
         folder = Path(tempfile.mkdtemp(prefix="curate-worker-"))
-        with open(folder / "call.pkl", "wb") as fh:
-            pickle.dump((func, args, kwargs), fh, protocol=pickle.HIGHEST_PROTOCOL)
-        cmd = [sys.executable or "python3", "-c", _CHILD, str(folder), _package_dir()]
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    except Exception as exc:  # noqa: BLE001 — no temp folder, an unpicklable argument, no interpreter to start
+        cmd = [sys.executable or "python3", "-c", _CHILD, str(folder), _package_dir(), *preload]
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except Exception as exc:  # noqa: BLE001 — no temp folder, no interpreter to start
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
         raise WorkerError(f"cannot start a child process: {type(exc).__name__}: {exc}") from exc
     return Job(proc, folder)
 
 
+def start(func: str, *args: Any, **kwargs: Any) -> Job:
+    """:func:`spawn` a child for ``func``'s module and :meth:`Job.call` it: ``func`` runs in a new process."""
+    job = spawn(func.split(":")[0])
+    job.call(func, *args, **kwargs)
+    return job
+
+
 def _package_dir() -> str:
     return str(Path(__file__).resolve().parent)
 
 
-def child_main(folder: str, package: str = "") -> int:
-    """In the child: load the call, run it, pickle its result (or write the traceback) into ``folder``.
+def child_main(folder: str, package: str = "", *preload: str) -> int:
+    """In the child: import ``preload``, wait for the call (a line on stdin), run it, and pickle its result
+    (or write the traceback) into ``folder``.
 
     ``package`` is the parent's ``curate`` folder: the child inherits its environment and working
     directory, so it imports the same code, and refuses (an error, not another version's result) if not.
+    Stdin closed without a line means the parent cancelled or died: the child exits quietly.
     """
     where = Path(folder)
     try:
         if package and package != _package_dir():
             raise ImportError(f"the child imported curate from {_package_dir()}, the parent from {package}")
+        for module in preload:
+            importlib.import_module(module)
+        if not sys.stdin.readline():
+            return 1
         with open(where / "call.pkl", "rb") as fh:
             func, args, kwargs = pickle.load(fh)
         module, name = func.split(":")

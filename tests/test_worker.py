@@ -90,7 +90,7 @@ def test_dataset_plots_drawn_in_a_child_equal_those_drawn_here(sample_dir: Path,
 
 
 def test_an_argument_that_cannot_travel_is_a_worker_error_and_the_model_is_computed_here(sample_dir: Path, monkeypatch):
-    with pytest.raises(worker.WorkerError, match="cannot start a child process"):
+    with pytest.raises(worker.WorkerError, match="cannot hand the call to the child process"):
         worker.start("builtins:len", lambda: None)  # a lambda does not pickle
     monkeypatch.delenv("CURATE_DEBUG", raising=False)
     monkeypatch.setattr(worker.sys, "executable", "/nonexistent/python")  # no interpreter to start
@@ -100,12 +100,41 @@ def test_an_argument_that_cannot_travel_is_a_worker_error_and_the_model_is_compu
     assert len(boxmodel.shared_scores(ctx).records) == ctx.dataset.num_boxes
 
 
-def test_a_child_that_imports_another_curate_refuses(tmp_path: Path):
-    folder = tmp_path / "call"
-    folder.mkdir()
+def test_a_child_that_imports_another_curate_refuses(tmp_path: Path, monkeypatch):
+    import io
     import pickle
 
+    folder = tmp_path / "call"
+    folder.mkdir()
     (folder / "call.pkl").write_bytes(pickle.dumps(("os:getpid", (), {})))
+    monkeypatch.setattr(worker.sys, "stdin", io.StringIO("go\n"))
     assert worker.child_main(str(folder), "/somewhere/else/curate") == 1
     assert "the parent from /somewhere/else/curate" in (folder / "error.txt").read_text()
     assert worker.child_main(str(folder), worker._package_dir()) == 0
+    assert pickle.loads((folder / "result.pkl").read_bytes()) == os.getpid()
+
+
+def test_a_spawned_child_imports_first_and_runs_the_call_it_is_given_later():
+    job = worker.spawn("json")
+    time.sleep(0.5)
+    assert job.proc.poll() is None  # waiting for its call
+    job.call("json:dumps", {"a": 1})
+    assert job.result(timeout=60) == '{"a": 1}'
+    idle = worker.spawn()
+    with pytest.raises(worker.WorkerError, match="given no call"):
+        idle.result(timeout=5)
+    assert idle.proc.poll() is not None and not idle.folder.exists()
+
+
+def test_a_warm_box_model_child_is_used_and_an_unneeded_one_cancelled(sample_dir: Path):
+    ds = load_yolo(sample_dir)
+    warm = boxmodel.spawn_child()
+    ctx = AuditContext(ds, fast=True)
+    ctx.shared[boxmodel._WARM_KEY] = warm
+    boxmodel.start_in_child(ctx)
+    assert ctx.shared[boxmodel._CHILD_KEY] is warm and warm.called
+    assert len(boxmodel.shared_scores(ctx).records) == ds.num_boxes
+    full = AuditContext(ds, fast=False)  # the full audit's model needs the signatures first: no child
+    full.shared[boxmodel._WARM_KEY] = unneeded = boxmodel.spawn_child()
+    boxmodel.start_in_child(full)
+    assert boxmodel._WARM_KEY not in full.shared and unneeded.proc.poll() is not None
