@@ -222,3 +222,21 @@ def test_edit_of_a_file_listed_in_two_splits_is_kept(make_yolo_tree, tmp_path: P
         ("images/train/a.jpg", "edited", "0 0.200000 0.200000 0.200000 0.200000")]
     assert (result.out / "labels" / "train" / "a.txt").read_text() == "0 0.2 0.2 0.2 0.2\n"
     assert (result.out / "labels" / "val" / "a.txt").read_text() == "0 0.5 0.5 0.2 0.2\n"
+
+
+def test_a_box_past_the_image_edge_survives_an_edit_of_its_file(make_yolo_tree, tmp_path: Path) -> None:
+    """``0 1.0 0.5 0.2 0.2`` (centre on the right edge) is a box Ultralytics trains on; the reader dropped it as
+    malformed, so an edit of another line in its file deleted it from the export. It reaches the App clipped
+    to the image and is written back with its own numbers."""
+    from curate.fo import to_fiftyone
+
+    root = make_yolo_tree(tmp_path / f"edge-{uuid.uuid4().hex[:8]}", {"train/a.jpg": ["0 1.0 0.5 0.2 0.2", "1 0.3 0.3 0.1 0.1"]})
+    ds = load_yolo(root)
+    assert [f for f in ds.findings if f.check == "format"] == []
+    sample = next(s for s in to_fiftyone(ds) if s.curate_rel == "train/images/a.jpg")
+    assert sample.ground_truth.detections[0].bounding_box == pytest.approx([0.9, 0.4, 0.1, 0.2])
+    sample.ground_truth.detections[1].bounding_box = [0.3, 0.25, 0.1, 0.1]  # line 2 moved
+    sample.save()
+    result = export_reviewed(ds, tmp_path / "out")
+    assert [(r["line"], r["kind"]) for r in rows(result.out)] == [("2", "edited")]
+    assert (result.out / "labels" / "train" / "a.txt").read_text() == "0 1 0.5 0.2 0.2\n1 0.35 0.3 0.1 0.1\n"
