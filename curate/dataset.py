@@ -83,13 +83,41 @@ class ImageRecord:
 
     @property
     def size(self) -> tuple[int, int]:
-        """``(width, height)`` from the file header (PIL reads no pixels for this); cached."""
+        """``(width, height)`` of the upright image, from the file header (PIL reads no pixels for this); cached.
+
+        Upright: turned by its EXIF orientation (:func:`upright_size`), as every pixel decode here (OpenCV)
+        and Ultralytics see it.
+        """
         if self._size is None:
             from PIL import Image
 
             with Image.open(self.path) as im:
-                self._size = im.size
+                self._size = upright_size(im)
         return self._size
+
+
+#: EXIF orientations that turn an image by 90° (or transpose it): its width and height swap.
+SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})
+
+
+def upright_size(im) -> tuple[int, int]:
+    """``(width, height)`` of an open PIL image once turned by its EXIF orientation.
+
+    Why: OpenCV's ``imread``/``imdecode`` apply the orientation (JPEG, PNG, WebP), so every box crop, mask
+    and thumbnail here is cut from the upright image, and Ultralytics trains on it (its ``exif_size`` and
+    ``imread``); PIL's ``im.size`` is the stored one, so a normalized box measured in pixels with it (tiny
+    box, ObjectLab's pixel boxes, the box model's pixel sizes) had width and height swapped. The EXIF block
+    is parsed only when PIL found one on opening (most exports strip it).
+    """
+    w, h = im.size
+    try:
+        if im.format == "TIFF":
+            orientation = im.tag_v2.get(0x0112, 1)
+        else:
+            orientation = im.getexif().get(0x0112, 1) if "exif" in im.info else 1
+    except Exception:  # noqa: BLE001 — a broken EXIF block: the stored size, as the decoders fall back to
+        return w, h
+    return (h, w) if orientation in SWAPPING_ORIENTATIONS else (w, h)
 
 
 @dataclass

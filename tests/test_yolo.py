@@ -313,6 +313,28 @@ def test_a_box_past_the_image_edge_is_written_back_as_it_was(tmp_path: Path) -> 
     assert (written / "labels/train/a.txt").read_text() == "0 1 0.5 0.2 0.2\n"  # class 1 -> 0, box as it was
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_image_size_is_the_upright_size_ultralytics_and_opencv_see(tmp_path: Path, fmt: str, orientation: int) -> None:
+    """``record.size`` was PIL's stored size: for EXIF orientations 5-8 width and height were swapped against the
+    pixels every crop, mask and thumbnail is cut from (OpenCV turns the image) and against Ultralytics' exif_size."""
+    from ultralytics.data.utils import exif_size
+
+    from curate.dataset import ImageRecord
+    from curate.foreground import read_image
+
+    root = _roboflow(tmp_path / "ds", {"train/a": "0 0.5 0.5 0.2 0.2\n"})
+    path = root / "train/images/a.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.new("RGB", (48, 32), (120, 30, 200)).save(path, fmt, exif=exif)  # stored 48 wide, 32 high
+    with Image.open(path) as im:
+        ultralytics_size = exif_size(im)
+    (record,) = load_yolo(root).images
+    assert record.size == ultralytics_size == read_image(path).shape[1::-1]
+    assert ImageRecord("train", path, "train/images/a.jpg").size == ultralytics_size  # read lazily: the same
+
+
 def test_one_folder_listed_as_train_and_val_is_not_a_stem_clash(make_yolo_tree, tmp_path: Path) -> None:
     """``train: images`` and ``val: images`` (legal for Ultralytics) list each file twice; that is leakage
     (the near-duplicate check says so), not "images with the same stem share one label file"."""

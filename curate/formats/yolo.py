@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from curate import defaults
-from curate.dataset import SPLITS, Dataset, ImageRecord, Label
+from curate.dataset import SPLITS, Dataset, ImageRecord, Label, upright_size
 from curate.findings import Finding
 
 #: Image suffixes Ultralytics trains on (lower case).
@@ -421,7 +421,7 @@ def _read_record(image: Path, split: str, root: Path, nc: int | None, ds: Datase
 
 
 def _check_image_header(record: ImageRecord, ds: Dataset) -> None:
-    """Cheap header read (no pixel decode): zero-byte and unidentifiable files, size cached for later."""
+    """Cheap header read (no pixel decode): zero-byte and unidentifiable files, upright size cached for later."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -429,7 +429,7 @@ def _check_image_header(record: ImageRecord, ds: Dataset) -> None:
             ds.findings.append(Finding(record.split, record.rel, "format", 1.0, "image file is empty (0 bytes)"))
             return
         with Image.open(record.path) as im:
-            record._size = im.size
+            record._size = upright_size(im)
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         ds.findings.append(Finding(record.split, record.rel, "format", 1.0, f"unreadable image: {exc}"))
     except Exception as exc:  # noqa: BLE001 — a PIL plugin (Ultralytics registers HEIF) may raise anything
