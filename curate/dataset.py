@@ -1,7 +1,8 @@
 """The typed core every stage passes along: a dataset is images with their labels, per split.
 
-Boxes stay normalized (YOLO ``cx, cy, w, h`` in [0, 1]); image sizes are read lazily from file headers
-only when a stage needs pixels. Every label remembers its 1-based line in its label file so a finding,
+Boxes stay normalized (YOLO ``cx, cy, w, h`` in [0, 1]: a line that reaches past the image is clipped, its
+own numbers kept in ``Label.raw`` for the writer); image sizes are read lazily from file headers only when
+a stage needs pixels. Every label remembers its 1-based line in its label file so a finding,
 a FiftyOne label and an exported line can always be traced back to the user's file.
 
 Reading lives in :mod:`curate.formats.yolo` (pure line parsing) and :func:`load_dataset` (files);
@@ -31,11 +32,20 @@ class Label:
     h: float
     line: int  # 1-based line number in the label file
     polygon: tuple[float, ...] | None = None  # normalized x1, y1, x2, y2, ... for segmentation lines
+    # The line's own numbers (cx, cy, w, h, or the polygon's points) when they reach past the image and the
+    # fields above are clipped to it; None when they are the line's. The writer puts them back (Ultralytics
+    # reads a box whose centre lies on the edge as written).
+    raw: tuple[float, ...] | None = None
 
     @property
     def xyxy(self) -> tuple[float, float, float, float]:
         """Normalized corners ``(x1, y1, x2, y2)``."""
         return (self.cx - self.w / 2, self.cy - self.h / 2, self.cx + self.w / 2, self.cy + self.h / 2)
+
+    @property
+    def values(self) -> tuple[float, ...]:
+        """The label's numbers as a YOLO line writes them: the polygon's points, else ``cx, cy, w, h``."""
+        return self.polygon if self.polygon is not None else (self.cx, self.cy, self.w, self.h)
 
     @property
     def area(self) -> float:
@@ -73,13 +83,41 @@ class ImageRecord:
 
     @property
     def size(self) -> tuple[int, int]:
-        """``(width, height)`` from the file header (PIL reads no pixels for this); cached."""
+        """``(width, height)`` of the upright image, from the file header (PIL reads no pixels for this); cached.
+
+        Upright: turned by its EXIF orientation (:func:`upright_size`), as every pixel decode here (OpenCV)
+        and Ultralytics see it.
+        """
         if self._size is None:
             from PIL import Image
 
             with Image.open(self.path) as im:
-                self._size = im.size
+                self._size = upright_size(im)
         return self._size
+
+
+#: EXIF orientations that turn an image by 90° (or transpose it): its width and height swap.
+SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})
+
+
+def upright_size(im) -> tuple[int, int]:
+    """``(width, height)`` of an open PIL image once turned by its EXIF orientation.
+
+    Why: OpenCV's ``imread``/``imdecode`` apply the orientation (JPEG, PNG, WebP), so every box crop, mask
+    and thumbnail here is cut from the upright image, and Ultralytics trains on it (its ``exif_size`` and
+    ``imread``); PIL's ``im.size`` is the stored one, so a normalized box measured in pixels with it (tiny
+    box, ObjectLab's pixel boxes, the box model's pixel sizes) had width and height swapped. The EXIF block
+    is parsed only when PIL found one on opening (most exports strip it).
+    """
+    w, h = im.size
+    try:
+        if im.format == "TIFF":
+            orientation = im.tag_v2.get(0x0112, 1)
+        else:
+            orientation = im.getexif().get(0x0112, 1) if "exif" in im.info else 1
+    except Exception:  # noqa: BLE001 — a broken EXIF block: the stored size, as the decoders fall back to
+        return w, h
+    return (h, w) if orientation in SWAPPING_ORIENTATIONS else (w, h)
 
 
 @dataclass

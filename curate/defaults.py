@@ -32,7 +32,7 @@ FOREGROUND_INPUT = 320  # U²-Net-p input side (its native 320; smaller is faste
 TINY_BOX_PIXELS = 4.0  # a box narrower or lower than this many pixels is degenerate
 DUPLICATE_IOU = 0.7  # same-class boxes overlapping at least this much are duplicate candidates
 AMBIGUOUS_IOU = 0.7  # different-class boxes overlapping at least this much are ambiguous candidates
-BORDER_TOLERANCE = 0.005  # coordinates this far outside [0, 1] are tolerated (clipped), not flagged
+COORD_TOLERANCE = 0.01  # a label's cx, cy, w, h may lie this far outside [0, 1], as in Ultralytics' verify_image_label (the box is clipped to the image for the checks)
 
 # --- image-level -------------------------------------------------------------------------------------
 BACKGROUND_SHARE_ADVICE = (0.0, 0.10)  # Ultralytics advises 0–10 % background images

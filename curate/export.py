@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curate.dataset import Dataset
-from curate.fo import CHANGE_KINDS, Change, audit_tag, default_name, fingerprint, from_fiftyone, ok_labels, to_fiftyone
+from curate.fo import CHANGE_KINDS, Change, audit_tag, default_name, fingerprint, from_fiftyone, ok_marks, to_fiftyone
 from curate.formats.yolo import check_output_dir, output_image_paths, save_yolo
 
 #: Sidecar with the labels a reviewer marked ``ok`` (relative to the dataset root).
@@ -64,7 +64,7 @@ def export_reviewed(dataset: Dataset, out: Path, *, overwrite: bool = False) -> 
     warnings += reviewed.warnings[len(dataset.warnings) :]
     warnings += dropped_line_warnings(dataset, reviewed)
     save_yolo(reviewed, out, overwrite=overwrite)
-    marks = _ok_marks(fo_dataset, dataset, reviewed, changes)
+    marks = _ok_marks(fo_dataset, dataset, reviewed)
     write_changes_csv(changes, out / "changes.csv")
     write_changes_md(changes, out / "CHANGES.md", source=dataset.root, images=len(reviewed.images))
     if marks:
@@ -90,43 +90,45 @@ def dropped_line_warnings(original: Dataset, reviewed: Dataset) -> list[str]:
     ]
 
 
-def new_rels(reviewed: Dataset) -> dict[str, str]:
-    """Each record's ``rel`` → its image path relative to the exported folder (as save_yolo names it)."""
-    return {r.rel: dst.as_posix() for r, dst in zip(reviewed.images, output_image_paths(reviewed))}
+def output_paths(reviewed: Dataset) -> dict[tuple[str, str], str]:
+    """Each listing ``(split, rel)`` → its image path relative to the exported folder (as save_yolo names it).
+
+    Keyed by split too: a file listed under several splits is written once per split (``images/train/a.jpg``,
+    ``images/val/a.jpg``).
+    """
+    return {(r.split, r.rel): dst.as_posix() for r, dst in zip(reviewed.images, output_image_paths(reviewed))}
 
 
-def _ok_marks(fo_dataset, original: Dataset, reviewed: Dataset, changes: list[Change]) -> list[dict]:
-    """The ``ok`` labels, re-addressed to the new folder (image path and line after deletions)."""
-    marked = ok_labels(fo_dataset)
-    if not marked:
+def _ok_marks(fo_dataset, original: Dataset, reviewed: Dataset) -> list[dict]:
+    """The ``ok`` labels, re-addressed to the new folder (image path and line after deletions), one entry per
+    exported listing the mark holds for (:func:`curate.fo.ok_marks`)."""
+    found = ok_marks(fo_dataset, original)
+    if not found:
         return []
-    rels = new_rels(reviewed)
-    deleted = {(c.image, c.line) for c in changes if c.kind == "deleted"}
-    by_rel = {r.rel: r for r in original.images}
-    new_by_rel = {r.rel: r for r in reviewed.images}
+    paths = output_paths(reviewed)
+    labels = {(r.split, r.rel): {lab.line: lab for lab in r.labels} for r in reviewed.images}
     tags = _label_tags(fo_dataset)
     marks = []
-    for rel, line in marked:
-        record = by_rel.get(rel)
-        if record is None or rel not in new_by_rel or (rel, line) in deleted:
+    for m in found:
+        key = (m.split, m.rel)
+        label = labels.get(key, {}).get(m.written)
+        if key not in paths or label is None:
             continue
-        kept = [lab.line for lab in record.labels if (rel, lab.line) not in deleted]
-        if line not in kept:
-            continue
-        new_line = kept.index(line) + 1
-        label = new_by_rel[rel].labels[new_line - 1]
-        checks = sorted(t.split(":", 1)[1] for t in tags.get((rel, line), []) if t.startswith(audit_tag("")))
-        marks.append({"image": rels[rel], "line": new_line, "label": _text(label), "checks": checks})
-    return marks
+        checks = sorted(t.split(":", 1)[1] for t in tags.get((m.split, m.rel, m.line), []) if t.startswith(audit_tag("")))
+        marks.append({"image": paths[key], "line": m.written, "label": _text(label), "checks": checks})
+    return sorted(marks, key=lambda d: (d["image"], d["line"]))
 
 
-def _label_tags(fo_dataset) -> dict[tuple[str, int], list[str]]:
-    rels, lines, tags = fo_dataset.values(["curate_rel", "ground_truth.detections.line", "ground_truth.detections.tags"])
-    out: dict[tuple[str, int], list[str]] = {}
-    for rel, ls, ts in zip(rels, lines, tags):
+def _label_tags(fo_dataset) -> dict[tuple[str, str, int], list[str]]:
+    """``(split, rel, original line)`` → the label's tags."""
+    splits, rels, lines, tags = fo_dataset.values(
+        ["split", "curate_rel", "ground_truth.detections.line", "ground_truth.detections.tags"]
+    )
+    out: dict[tuple[str, str, int], list[str]] = {}
+    for split, rel, ls, ts in zip(splits, rels, lines, tags):
         for line, t in zip(ls or [], ts or []):
             if line is not None:
-                out[(rel, int(line))] = list(t or [])
+                out[(split, rel, int(line))] = list(t or [])
     return out
 
 

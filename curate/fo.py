@@ -302,8 +302,10 @@ def from_fiftyone(fo_dataset: "fo.Dataset", original: Dataset) -> tuple[Dataset,
 class _Review:
     images: list[ImageRecord]
     changes: list[Change]
-    line_maps: dict[str, dict[int, int]]  # rel of an edited record -> {original line: line in the new file}
-    excluded: set[str]
+    # (split, rel) of an edited record -> {original line: line in the new file}. Keyed by split too, as the
+    # samples are: a file listed under several splits is one sample (and one written file) per listing.
+    line_maps: dict[tuple[str, str], dict[int, int]]
+    excluded: set[tuple[str, str]]  # (split, rel) of the samples tagged ``exclude``
     unknown: list[str]  # rels of FiftyOne samples that are not in the dataset
 
 
@@ -317,13 +319,13 @@ def _review(fo_dataset: "fo.Dataset", original: Dataset) -> _Review:
         sample_tags, detections = by_key[(record.split, record.rel)]
         if EXCLUDE_TAG in sample_tags:
             review.changes.append(Change(record.rel, None, "excluded"))
-            review.excluded.add(record.rel)
+            review.excluded.add((record.split, record.rel))
             continue
         new_record, record_changes, line_map = _diff_record(record, detections, original)
         review.images.append(new_record)
         review.changes.extend(record_changes)
         if new_record.edited:
-            review.line_maps[record.rel] = line_map
+            review.line_maps[(record.split, record.rel)] = line_map
     return review
 
 
@@ -436,30 +438,70 @@ def ok_labels(fo_dataset: "fo.Dataset", original: Dataset | None = None) -> list
 
     Export writes them to a sidecar so a later audit does not flag them again. Without ``original``
     the lines are those of the original label files. With it, they are the lines in the files that
-    ``save_yolo(from_fiftyone(fo_dataset, original)[0], …)`` writes: a label file rewritten because of
-    other edits is renumbered, ok-tagged labels of excluded images are dropped (rels stay the original
-    ones; the writer's layout maps them). Added detections (no ``line``) are skipped.
+    ``save_yolo(from_fiftyone(fo_dataset, original)[0], …)`` writes (:func:`ok_marks`: a label file
+    rewritten because of other edits is renumbered, ok-tagged labels of excluded images are dropped; rels
+    stay the original ones, the writer's layout maps them). Added detections (no ``line``) are skipped.
     """
+    if original is None:
+        return sorted({(rel, line) for _, rel, line in _ok_tagged(fo_dataset)})
+    return sorted({(m.rel, m.written) for m in ok_marks(fo_dataset, original)})
+
+
+@dataclass(frozen=True)
+class OkMark:
+    """An ``ok`` label in one listing (``split``, ``rel``) of its image: ``line`` in the original label file,
+    ``written`` its line in the label file the export writes for that listing."""
+
+    split: str
+    rel: str
+    line: int
+    written: int
+
+
+def ok_marks(fo_dataset: "fo.Dataset", original: Dataset) -> list[OkMark]:
+    """The ``ok`` tags, addressed to the label files that ``save_yolo(from_fiftyone(fo_dataset, original)[0], …)``
+    writes, sorted.
+
+    A mark follows its label when other lines of its file are deleted (renumbered) and goes with its label
+    or its sample (deleted, excluded). One image file listed under several splits is one sample per
+    listing and, once exported, one label file per listing: a mark given on one listing holds for every
+    listing whose copy of that label is unchanged: before the export the listings share one label file,
+    and an audit of the input reads a mark for all of them (:func:`curate.audit.load_ok_marks` keys marks
+    by rel), so an audit of the export should too.
+    """
+    tagged = _ok_tagged(fo_dataset)
+    if not tagged:
+        return []
+    review = _review(fo_dataset, original)
+    originals = {(r.split, r.rel): {lab.line: lab for lab in r.labels} for r in original.images}
+    written = {(r.split, r.rel): {lab.line: lab for lab in r.labels} for r in review.images}
+    splits_of: dict[str, list[str]] = {}
+    for r in original.images:
+        if r.split not in splits_of.setdefault(r.rel, []):
+            splits_of[r.rel].append(r.split)
+    out: set[OkMark] = set()
+    for tagged_split, rel, line in tagged:
+        for split in splits_of.get(rel, []):
+            key = (split, rel)
+            old = originals[key].get(line)
+            if key in review.excluded or key not in written or old is None:
+                continue
+            new_line = review.line_maps[key].get(line) if key in review.line_maps else line
+            if new_line is None:  # the label itself was deleted on this listing
+                continue
+            if split != tagged_split and written[key].get(new_line) != dataclasses.replace(old, line=new_line):
+                continue  # this listing's copy of the label was edited: the mark was not given for it
+            out.add(OkMark(split, rel, line, new_line))
+    return sorted(out, key=lambda m: (m.rel, m.split, m.line))
+
+
+def _ok_tagged(fo_dataset: "fo.Dataset") -> set[tuple[str, str, int]]:
+    """``(split, rel, original line)`` of every detection tagged ``ok``."""
     from fiftyone import ViewField as F
 
     view = fo_dataset.filter_labels("ground_truth", F("tags").contains(OK_TAG))
-    rels, lines = view.values(["curate_rel", "ground_truth.detections.line"])
-    marks = {(rel, int(line)) for rel, ls in zip(rels, lines) for line in (ls or []) if line is not None}
-    if original is None or not marks:
-        return sorted(marks)
-    review = _review(fo_dataset, original)
-    known = {r.rel for r in original.images}
-    out = set()
-    for rel, line in marks:
-        if rel in review.excluded or rel not in known:
-            continue
-        if rel in review.line_maps:
-            new_line = review.line_maps[rel].get(line)
-            if new_line is None:  # the ok-tagged label itself was deleted
-                continue
-            line = new_line
-        out.add((rel, line))
-    return sorted(out)
+    splits, rels, lines = view.values(["split", "curate_rel", "ground_truth.detections.line"])
+    return {(split, rel, int(line)) for split, rel, ls in zip(splits, rels, lines) for line in (ls or []) if line is not None}
 
 
 # --- audit findings -> tags, fields and saved views -------------------------------------------------

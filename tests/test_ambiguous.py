@@ -98,3 +98,19 @@ def test_every_box_gets_one_finding() -> None:
     findings = ambiguous.run(_ctx(labels))
     assert sorted(f.line for f in findings) == [1, 2, 3]
     assert all(0.0 <= f.score <= 1.0 and f.check == "ambiguous" for f in findings)
+
+
+def test_tiny_box_is_measured_on_the_upright_image(make_yolo_tree, tmp_path: Path) -> None:
+    """A photo stored 400 x 100 with EXIF orientation 6 is 100 x 400 upright, as OpenCV and Ultralytics read it.
+    A box 0.03 wide is 3 px there; measured on the stored size (12 px wide) it was not flagged."""
+    from PIL import Image
+
+    from curate.formats.yolo import load_yolo
+
+    root = make_yolo_tree(tmp_path / "ds", {"train/a.jpg": ["0 0.5 0.5 0.03 0.2"]}, size=(400, 100))
+    path = root / "train" / "images" / "a.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.open(path).save(path, quality=95, exif=exif)
+    f = _by_line(AuditContext(load_yolo(root)))[1]
+    assert f.score >= 0.5 and f.data["reason"] == "tiny" and "3.0×80.0 px" in f.message

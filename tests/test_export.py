@@ -222,3 +222,90 @@ def test_edit_of_a_file_listed_in_two_splits_is_kept(make_yolo_tree, tmp_path: P
         ("images/train/a.jpg", "edited", "0 0.200000 0.200000 0.200000 0.200000")]
     assert (result.out / "labels" / "train" / "a.txt").read_text() == "0 0.2 0.2 0.2 0.2\n"
     assert (result.out / "labels" / "val" / "a.txt").read_text() == "0 0.5 0.5 0.2 0.2\n"
+
+
+def test_a_box_past_the_image_edge_survives_an_edit_of_its_file(make_yolo_tree, tmp_path: Path) -> None:
+    """``0 1.0 0.5 0.2 0.2`` (centre on the right edge) is a box Ultralytics trains on; the reader dropped it as
+    malformed, so an edit of another line in its file deleted it from the export. It reaches the App clipped
+    to the image and is written back with its own numbers."""
+    from curate.fo import to_fiftyone
+
+    root = make_yolo_tree(tmp_path / f"edge-{uuid.uuid4().hex[:8]}", {"train/a.jpg": ["0 1.0 0.5 0.2 0.2", "1 0.3 0.3 0.1 0.1"]})
+    ds = load_yolo(root)
+    assert [f for f in ds.findings if f.check == "format"] == []
+    sample = next(s for s in to_fiftyone(ds) if s.curate_rel == "train/images/a.jpg")
+    assert sample.ground_truth.detections[0].bounding_box == pytest.approx([0.9, 0.4, 0.1, 0.2])
+    sample.ground_truth.detections[1].bounding_box = [0.3, 0.25, 0.1, 0.1]  # line 2 moved
+    sample.save()
+    result = export_reviewed(ds, tmp_path / "out")
+    assert [(r["line"], r["kind"]) for r in rows(result.out)] == [("2", "edited")]
+    assert (result.out / "labels" / "train" / "a.txt").read_text() == "0 1 0.5 0.2 0.2\n1 0.35 0.3 0.1 0.1\n"
+
+
+def _listed_twice(make_yolo_tree, tmp_path: Path) -> Path:
+    """``train: images/train`` and ``val: images/train``: a.jpg is one file in two splits, its line 3 an exact
+    copy of line 2 (the duplicate check flags line 3 in both listings)."""
+    lines = ["0 0.3 0.3 0.2 0.2", "1 0.7 0.7 0.2 0.2", "1 0.7 0.7 0.2 0.2"]
+    root = make_yolo_tree(tmp_path / f"dup-{uuid.uuid4().hex[:8]}", {"train/a.jpg": lines}, layout="ultralytics")
+    (root / "data.yaml").write_text("train: images/train\nval: images/train\nnames: [a, b]\n")
+    return root
+
+
+@pytest.mark.parametrize(
+    "tagged, line1_deleted_in, expected",
+    [
+        ("train", None, [("images/train/a.jpg", 3), ("images/val/a.jpg", 3)]),
+        ("val", "train", [("images/train/a.jpg", 2), ("images/val/a.jpg", 3)]),  # follows the renumbered train file
+        ("train", "val", [("images/train/a.jpg", 3), ("images/val/a.jpg", 2)]),
+    ],
+)
+def test_ok_mark_on_a_file_listed_in_two_splits_holds_for_each_exported_copy(
+    make_yolo_tree, tmp_path: Path, tagged: str, line1_deleted_in: str | None, expected: list[tuple[str, int]]
+) -> None:
+    """Before the export both listings share one label file and the audit reads a mark for both; the export
+    writes one file per split, and kept the mark for the last listing's copy only (rels collide), at the line
+    of whichever listing was edited last: the next audit flagged the train copy again."""
+    from curate.audit import run_audit
+    from curate.fo import OK_TAG, to_fiftyone
+
+    ds = load_yolo(_listed_twice(make_yolo_tree, tmp_path))
+    kw = dict(only={"duplicate"}, fiftyone=False, report=False, use_cache=False)
+    first = run_audit(ds, out_dir=tmp_path / "a1", **kw)
+    assert sorted((f.split, f.line) for f in first.findings if f.check == "duplicate") == [("train", 3), ("val", 3)]
+    for sample in to_fiftyone(ds):
+        if sample.split == tagged:
+            sample.ground_truth.detections[2].tags.append(OK_TAG)
+        if sample.split == line1_deleted_in:
+            del sample.ground_truth.detections[0]
+        sample.save()
+    out = export_reviewed(ds, tmp_path / "out").out
+    marks = json.loads((out / OK_FILE).read_text())
+    assert [(m["image"], m["line"], m["label"]) for m in marks] == [(img, line, "1 0.7 0.7 0.2 0.2") for img, line in expected]
+    again = run_audit(load_yolo(out), out_dir=tmp_path / "a2", **kw)
+    assert [f for f in again.findings if f.check == "duplicate"] == []
+
+
+def test_ok_mark_does_not_follow_to_a_listing_whose_copy_was_edited(make_yolo_tree, tmp_path: Path) -> None:
+    from curate.fo import OK_TAG, to_fiftyone
+
+    ds = load_yolo(_listed_twice(make_yolo_tree, tmp_path))
+    for sample in to_fiftyone(ds):
+        dets = sample.ground_truth.detections
+        if sample.split == "train":
+            dets[2].tags.append(OK_TAG)
+        else:
+            dets[2].bounding_box = [0.1, 0.6, 0.2, 0.2]  # the val copy of line 3 moved: not what was vouched for
+        sample.save()
+    marks = json.loads((export_reviewed(ds, tmp_path / "out").out / OK_FILE).read_text())
+    assert [(m["image"], m["line"]) for m in marks] == [("images/train/a.jpg", 3)]
+
+
+def test_ok_marks_of_the_input_hold_for_every_listing_of_a_file(make_yolo_tree, tmp_path: Path) -> None:
+    """curate_ok.json beside a data.yaml that lists one folder as train and val: a mark names the file's rel,
+    which both listings share (their labels are one file), so it silences the finding on both."""
+    root = _listed_twice(make_yolo_tree, tmp_path)
+    (root / OK_FILE).write_text(json.dumps([{"image": "images/train/a.jpg", "line": 3, "label": "1 0.7 0.7 0.2 0.2"}]))
+    ds = load_yolo(root)
+    assert load_ok_marks(ds) == {("images/train/a.jpg", 3)}
+    findings = [Finding(split, "images/train/a.jpg", "duplicate", 1.0, "x", line=3) for split in ("train", "val")]
+    assert drop_ok(findings, load_ok_marks(ds)) == []

@@ -96,3 +96,20 @@ def test_bundled_sample_mask_is_sane():
         inside.append(mask[box].mean())
         outside.append(mask[~box].mean())
     assert inside and np.mean(inside) > np.mean(outside)
+
+
+@pytest.mark.parametrize("method", [pytest.param("u2netp", marks=needs_weights), "grabcut"])
+def test_mask_of_an_exif_rotated_photo_has_the_upright_shape(tmp_path, method):
+    """masks_for sized a mask by the stored size (PIL), so an EXIF-rotated photo's mask (computed on the upright
+    pixels OpenCV decodes) came back transposed: 240 x 320 for a 320-high, 240-wide image."""
+    path = _disc_image(tmp_path / "disc.jpg", size=(320, 240), centre=(230, 70), r=50)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90° clockwise: 240 wide, 320 high, the disc near the bottom right
+    Image.open(path).save(path, quality=95, exif=exif)
+    model = foreground.ForegroundModel(WEIGHTS if method == "u2netp" else tmp_path / "absent.onnx")
+    rec = ImageRecord("train", path, "disc.jpg")
+    mask = foreground.masks_for([rec], max_side=320, progress=False, model=model)["disc.jpg"]
+    upright = foreground.read_image(path, max_side=320)
+    assert mask.shape == upright.shape[:2] == (320, 240)
+    inside, outside = _inside_outside(mask, (240 - 70, 230), 50)  # the disc's centre in the upright image
+    assert inside > outside + 0.3

@@ -110,6 +110,21 @@ def test_recompressed_cropped_brightened_copy_in_another_split_is_leakage(tmp_pa
     assert not any("other" in img for img in flagged)
 
 
+@pytest.mark.parametrize("first, second", [("train", "val"), ("train", "test"), ("val", "test")])
+def test_leakage_message_names_the_pair_s_splits(tmp_path: Path, first: str, second: str) -> None:
+    """The pair's message said "the test score is inflated" for a train/val pair too."""
+    root = tmp_path / "ds"
+    root.mkdir()
+    (root / "data.yaml").write_text("train: train/images\nval: valid/images\ntest: test/images\nnames: [thing]\n")
+    folder = {"train": "train", "val": "valid", "test": "test"}
+    _save(_photo(3), root / folder[first] / "images/a.jpg")
+    _save(_photo(3).resize((300, 300)), root / folder[second] / "images/b.jpg", quality=60)
+    (leak,) = [f for f in near_duplicate.run(_ctx(root)) if f.check == "leakage"]
+    assert (leak.split, leak.data["partner_split"]) == (second, first)
+    assert leak.message.startswith(f"same photo in {first} and {second}: ")
+    assert leak.message.endswith(f"the {second} score is inflated")
+
+
 def test_exact_copy_in_one_split_is_near_duplicate_and_grouped(tmp_path: Path) -> None:
     root = _dataset(tmp_path / "ds")
     _save(_photo(5), root / "train/images/a.jpg")

@@ -27,11 +27,17 @@ from curate.formats.yolo import DatasetError, WriteError, format_label_lines, lo
         ("0 0.5 0.5 0.2 0.2 0.1\n", 0, "wrong field count"),  # 6 fields
         ("0 0.1 0.1 0.3 0.1 0.3 0.4 0.5 0.5\n", 1, None),  # polygon with 4 points
         ("0 0.1 0.1 0.3 0.1 0.3 0.4 0.5\n", 0, "wrong field count"),  # 8 fields: half a point
-        ("0 0.9 0.5 0.4 0.2\n", 0, "outside the image"),  # x2 = 1.1
+        ("0 0.9 0.5 0.4 0.2\n", 1, None),  # x2 = 1.1: Ultralytics checks cx, cy, w, h, not the corners
+        ("0 1.0 0.5 0.2 0.2\n", 1, None),  # centre on the right edge
+        ("0 0.5 1.5 0.2 0.2\n", 0, "outside the image"),  # cy > 1.01
+        ("0 0.5 0.5 1.1 0.2\n", 0, "outside the image"),  # w > 1.01
+        ("0 -0.05 0.5 0.2 0.2\n", 0, "outside the image"),  # cx < -0.01
+        ("0 1.01 0.5 0.01 0.2\n", 0, "wholly outside"),  # x 1.005..1.015: nothing of it in the image
+        ("0 0.9 0.1 1.1 0.1 1.1 0.3\n", 1, None),  # polygon reaching past the edge, its box's centre on it
         ("0 0.5 0.5 0 0.2\n", 0, "zero or negative"),  # zero width
         ("0 0.5 0.5 -0.1 0.2\n", 0, "zero or negative"),  # negative width
         ("1.5 0.5 0.5 0.2 0.2\n", 0, "not an integer"),  # fractional class
-        ("0 1.5 0.5 0.2 0.2 0.3 0.3\n", 0, "outside [0, 1]"),  # polygon point out of range
+        ("0 1.5 0.5 0.2 0.2 0.3 0.3\n", 0, "outside the image"),  # polygon's box: w 1.3
     ],
 )
 def test_parse_label_lines(text: str, n_labels: int, reason: str | None) -> None:
@@ -69,6 +75,45 @@ def test_bom_crlf_and_non_utf8() -> None:
 def test_small_overshoot_is_clipped_not_flagged() -> None:
     labels, problems = parse_label_lines(b"0 0.9 0.5 0.202 0.2\n", nc=1)  # x2 = 1.001
     assert problems == [] and labels[0].xyxy[2] == pytest.approx(1.0)
+
+
+# Lines around the edge of what Ultralytics' verify_image_label accepts (cx, cy, w, h <= 1.01; cx, cy >= -0.01).
+ULTRALYTICS_EDGE = [
+    "0 1.0 0.5 0.2 0.2",  # centre on the right edge: x 0.9..1.1
+    "0 0.0 0.0 0.3 0.3",  # centre on the top-left corner
+    "0 0.5 1.0 0.5 0.4",
+    "0 1.01 0.5 0.2 0.2",  # 1 % tolerance
+    "0 -0.01 0.5 0.2 0.2",
+    "0 0.5 0.5 1.01 1.01",
+    "0 0.9 0.5 0.4 0.2",
+    "0 1.02 0.5 0.2 0.2",  # rejected from here on
+    "0 -0.02 0.5 0.2 0.2",
+    "0 0.5 0.5 1.02 0.2",
+    "0 0.5 0.5 0.2 -0.1",
+    "0 0.5 1.3 0.2 0.2",
+    "0 0.9 0.1 1.1 0.1 1.1 0.3",  # polygon: its box's centre on the edge
+    "0 -0.2 0.1 0.6 0.1 0.6 0.3",  # polygon: a point at -0.2, its box's centre at 0.2
+    "0 1.5 0.5 0.2 0.2 0.3 0.3",  # polygon: its box 1.3 wide
+]
+
+
+@pytest.mark.parametrize("line", ULTRALYTICS_EDGE)
+def test_reader_accepts_the_coordinates_ultralytics_accepts(tmp_path: Path, line: str) -> None:
+    """The reader flagged ``0 1.0 0.5 0.2 0.2`` (centre on the image edge) and dropped it; Ultralytics trains on it.
+    Compared with Ultralytics' own check of the same file, not with a copy of its rule."""
+    from ultralytics.data.utils import verify_image_label
+
+    _jpg(tmp_path / "images" / "a.jpg", (32, 32))
+    _write(tmp_path / "labels" / "a.txt", line + "\n")
+    im_file, lb_file = str(tmp_path / "images" / "a.jpg"), str(tmp_path / "labels" / "a.txt")
+    ultralytics_reads = verify_image_label((im_file, lb_file, "", False, 1, 0, 0, False))[1] is not None
+    labels, problems = parse_label_lines(line.encode(), nc=1)
+    assert (len(labels) == 1 and problems == []) == ultralytics_reads, problems
+    if labels:
+        x1, y1, x2, y2 = labels[0].xyxy
+        assert 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1  # the checks see the part inside the image
+        assert format_label_lines(labels) == format_label_lines(parse_label_lines(f"{line}\n".encode(), nc=1)[0])
+        assert [float(v) for v in format_label_lines(labels).split()] == [float(v) for v in line.split()]
 
 
 def test_format_round_trip() -> None:
@@ -237,6 +282,57 @@ def test_writer_rewrites_only_edited(tmp_path: Path) -> None:
     out = save_yolo(ds, tmp_path / "out")
     assert (out / "labels/train/a.txt").read_text() == "1 0.5 0.5 0.2 0.2\n"
     assert (out / "labels/train/b.txt").read_bytes() == b"1 0.500 0.5 0.2 0.2\n"
+
+
+def test_a_box_past_the_image_edge_is_written_back_as_it_was(tmp_path: Path) -> None:
+    """Read clipped to the image for the checks, a box whose centre lies on the edge is written with its own
+    numbers when its file is rewritten (an edit of another line, a class renumbered by rebalance); a box
+    that was moved is written where it is now."""
+    from dataclasses import replace
+
+    from curate.rebalance import RebalanceOptions, rebalance, write_rebalanced
+
+    root = _roboflow(tmp_path / "ds", {"train/a": "1 1.0 0.5 0.2 0.2\n0 0.3 0.3 0.1 0.1\n", "train/b": "0 0 0 0.4 0.4 0.2 0 0.2 -0.01\n"})
+    ds = load_yolo(root)
+    assert not _findings(ds)
+    a = next(r for r in ds.images if r.stem == "a")
+    assert (a.labels[0].cx, a.labels[0].w) == pytest.approx((0.95, 0.1))
+    a.labels = [a.labels[0], replace(a.labels[1], cx=0.35)]  # another line edited
+    a.edited = True
+    b = next(r for r in ds.images if r.stem == "b")
+    b.labels, b.edited = list(b.labels), True
+    out = save_yolo(ds, tmp_path / "out")
+    assert (out / "labels/train/a.txt").read_text() == "1 1 0.5 0.2 0.2\n0 0.35 0.3 0.1 0.1\n"
+    assert (out / "labels/train/b.txt").read_text() == "0 0 0 0.4 0.4 0.2 0 0.2 -0.01\n"
+
+    a.labels = [replace(a.labels[0], cx=0.5)]  # this box moved: its old numbers no longer apply
+    assert format_label_lines(a.labels) == "1 0.5 0.5 0.1 0.2\n"
+
+    result = rebalance(load_yolo(root), RebalanceOptions(ratios=(1.0,), keep=["b"]), near_duplicates=lambda d: [])
+    written = write_rebalanced(result, tmp_path / "rebalanced")
+    assert (written / "labels/train/a.txt").read_text() == "0 1 0.5 0.2 0.2\n"  # class 1 -> 0, box as it was
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_image_size_is_the_upright_size_ultralytics_and_opencv_see(tmp_path: Path, fmt: str, orientation: int) -> None:
+    """``record.size`` was PIL's stored size: for EXIF orientations 5-8 width and height were swapped against the
+    pixels every crop, mask and thumbnail is cut from (OpenCV turns the image) and against Ultralytics' exif_size."""
+    from ultralytics.data.utils import exif_size
+
+    from curate.dataset import ImageRecord
+    from curate.foreground import read_image
+
+    root = _roboflow(tmp_path / "ds", {"train/a": "0 0.5 0.5 0.2 0.2\n"})
+    path = root / "train/images/a.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.new("RGB", (48, 32), (120, 30, 200)).save(path, fmt, exif=exif)  # stored 48 wide, 32 high
+    with Image.open(path) as im:
+        ultralytics_size = exif_size(im)
+    (record,) = load_yolo(root).images
+    assert record.size == ultralytics_size == read_image(path).shape[1::-1]
+    assert ImageRecord("train", path, "train/images/a.jpg").size == ultralytics_size  # read lazily: the same
 
 
 def test_one_folder_listed_as_train_and_val_is_not_a_stem_clash(make_yolo_tree, tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ def run(ctx: AuditContext) -> list[Finding]:
         how = "identical file" if pair.exact else f"similarity {pair.similarity:.3f}"
         check = "leakage" if sa != sb else "near_duplicate"
         if check == "leakage":
-            msg = f"same photo in {sa} and {sb}: {b} ≈ {a} ({how}) — the test score is inflated"
+            msg = f"same photo in {sa} and {sb}: {b} ≈ {a} ({how}) — the {sb} score is inflated"
         else:
             msg = f"near-duplicate of {a} in {sa} ({how})"
         data = {"partner": a, "partner_split": sa, "similarity": round(pair.similarity, 4), "exact": pair.exact}

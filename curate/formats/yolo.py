@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from curate import defaults
-from curate.dataset import SPLITS, Dataset, ImageRecord, Label
+from curate.dataset import SPLITS, Dataset, ImageRecord, Label, upright_size
 from curate.findings import Finding
 
 #: Image suffixes Ultralytics trains on (lower case).
@@ -50,10 +50,14 @@ def parse_label_lines(data: bytes, *, nc: int | None, tolerance: float | None = 
     """Parse one YOLO label file's bytes.
 
     Boxes are ``class cx cy w h``; segmentation lines are ``class x1 y1 … xk yk`` (k ≥ 3), kept as a
-    polygon with the box derived from it. Coordinates up to ``tolerance`` outside [0, 1] are clipped
-    silently (exporters round); further out is a problem. Blank lines are skipped.
+    polygon with the box derived from it. A line is read when Ultralytics' ``verify_image_label`` would
+    read it: ``cx, cy`` within ``tolerance`` of [0, 1], ``w, h`` at most ``1 + tolerance`` (for a polygon,
+    of its bounding box). So a box may reach past the image edge (``0 1.0 0.5 0.2 0.2`` covers x 0.9..1.1):
+    the label keeps the part inside the image for the checks and its own numbers for the writer
+    (:attr:`Label.raw`). Zero-size boxes and boxes wholly outside the image are problems. Blank lines are
+    skipped.
     """
-    tol = defaults.BORDER_TOLERANCE if tolerance is None else tolerance
+    tol = defaults.COORD_TOLERANCE if tolerance is None else tolerance
     labels: list[Label] = []
     problems: list[LineProblem] = []
     if data.startswith(b"\xef\xbb\xbf"):
@@ -95,28 +99,62 @@ def _parse_line(fields: list[str], number: int, *, nc: int | None, tol: float) -
         return None, f"class id {cls} out of range (nc = {nc})" if nc is not None else f"negative class id {cls}"
     if any(v != v or v in (float("inf"), float("-inf")) for v in values):
         return None, "NaN or infinite coordinate"
-    if n == 5:
-        cx, cy, w, h = values
-        if w <= 0 or h <= 0:
-            return None, f"zero or negative width/height (w={w:g}, h={h:g})"
+    own = tuple(values)
+    polygon = n > 5
+    if polygon:
+        xs, ys = own[0::2], own[1::2]
+        x1, y1, x2, y2 = min(xs), min(ys), max(xs), max(ys)
+        cx, cy, w, h = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
+    else:
+        cx, cy, w, h = own
+    if w <= 0 or h <= 0:
+        return None, "degenerate polygon (zero width or height)" if polygon else f"zero or negative width/height (w={w:g}, h={h:g})"
+    what = "polygon's box" if polygon else "box"
+    # Ultralytics' verify_image_label: cx, cy, w, h <= 1 + 1 %, and >= 0 (cx, cy >= -1 % with w, h >= 0)
+    if not (-tol <= cx <= 1 + tol and -tol <= cy <= 1 + tol and w <= 1 + tol and h <= 1 + tol):
+        return None, (
+            f"{what} outside the image: cx {cx:g}, cy {cy:g}, w {w:g}, h {h:g} (each expected within [0, 1]; "
+            "Ultralytics skips the image)"
+        )
+    label = _clipped(cls, own, polygon=polygon, line=number)
+    if label is None:
+        return None, f"{what} wholly outside the image: x {cx - w / 2:.3f}..{cx + w / 2:.3f}, y {cy - h / 2:.3f}..{cy + h / 2:.3f}"
+    return label, ""
+
+
+def _clipped(cls: int, own: tuple[float, ...], *, polygon: bool, line: int) -> Label | None:
+    """A line's label as the checks see it: the box (or the polygon's points) clipped to the image; None
+    when nothing of it is inside.
+
+    ``raw`` keeps the line's own numbers when clipping changed them, so that the writer puts the line back
+    as it was: Ultralytics reads it as written.
+    """
+    if polygon:
+        pts: tuple[float, ...] | None = tuple(min(max(v, 0.0), 1.0) for v in own)
+        x1, y1, x2, y2 = min(pts[0::2]), min(pts[1::2]), max(pts[0::2]), max(pts[1::2])
+        outside = pts != own
+    else:
+        pts = None
+        cx, cy, w, h = own
         x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
-        if min(x1, y1) < -tol or max(x2, y2) > 1 + tol:
-            return None, f"box outside the image: x {x1:.3f}..{x2:.3f}, y {y1:.3f}..{y2:.3f} (expected within [0, 1])"
-        return _clip_box(cls, x1, y1, x2, y2, number), ""
-    if min(values) < -tol or max(values) > 1 + tol:
-        return None, "polygon point outside [0, 1]"
-    pts = [min(max(v, 0.0), 1.0) for v in values]
-    xs, ys = pts[0::2], pts[1::2]
-    if max(xs) - min(xs) <= 0 or max(ys) - min(ys) <= 0:
-        return None, "degenerate polygon (zero width or height)"
-    box = _clip_box(cls, min(xs), min(ys), max(xs), max(ys), number)
-    return Label(box.class_id, box.cx, box.cy, box.w, box.h, number, polygon=tuple(pts)), ""
+        outside = min(x1, y1) < 0 or max(x2, y2) > 1
+        x1, y1, x2, y2 = max(x1, 0.0), max(y1, 0.0), min(x2, 1.0), min(y2, 1.0)
+    if x2 - x1 <= 0 or y2 - y1 <= 0:
+        return None
+    return Label(cls, (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1, line, polygon=pts, raw=own if outside else None)
 
 
-def _clip_box(cls: int, x1: float, y1: float, x2: float, y2: float, line: int) -> Label:
-    x1, y1 = max(x1, 0.0), max(y1, 0.0)
-    x2, y2 = min(x2, 1.0), min(y2, 1.0)
-    return Label(cls, (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1, line)
+def line_values(label: Label) -> tuple[float, ...]:
+    """The numbers a label's line holds: the line's own (``raw``) while the label's geometry is still what
+    the reader made of them, else its box or polygon as it is now (moved in review, by a benchmark…)."""
+    if label.raw is None:
+        return label.values
+    again = _clipped(label.class_id, label.raw, polygon=label.polygon is not None, line=label.line)
+    if again is not None and len(again.values) == len(label.values) and all(
+        abs(a - b) <= 1e-9 for a, b in zip(again.values, label.values)
+    ):
+        return label.raw
+    return label.values
 
 
 def _is_number(text: str) -> bool:
@@ -128,10 +166,9 @@ def _is_number(text: str) -> bool:
 
 
 def format_label(label: Label) -> str:
-    """One label as a YOLO line (polygon lines for segmentation labels)."""
-    if label.polygon is not None:
-        return " ".join([str(label.class_id), *(f"{v:.6g}" for v in label.polygon)])
-    return f"{label.class_id} {label.cx:.6g} {label.cy:.6g} {label.w:.6g} {label.h:.6g}"
+    """One label as a YOLO line (polygon lines for segmentation labels); a label the reader clipped to the
+    image is written with its line's own numbers while its box has not moved (:func:`line_values`)."""
+    return " ".join([str(label.class_id), *(f"{v:.6g}" for v in line_values(label))])
 
 
 def format_label_lines(labels: list[Label]) -> str:
@@ -384,7 +421,7 @@ def _read_record(image: Path, split: str, root: Path, nc: int | None, ds: Datase
 
 
 def _check_image_header(record: ImageRecord, ds: Dataset) -> None:
-    """Cheap header read (no pixel decode): zero-byte and unidentifiable files, size cached for later."""
+    """Cheap header read (no pixel decode): zero-byte and unidentifiable files, upright size cached for later."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -392,7 +429,7 @@ def _check_image_header(record: ImageRecord, ds: Dataset) -> None:
             ds.findings.append(Finding(record.split, record.rel, "format", 1.0, "image file is empty (0 bytes)"))
             return
         with Image.open(record.path) as im:
-            record._size = im.size
+            record._size = upright_size(im)
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         ds.findings.append(Finding(record.split, record.rel, "format", 1.0, f"unreadable image: {exc}"))
     except Exception as exc:  # noqa: BLE001 — a PIL plugin (Ultralytics registers HEIF) may raise anything
