@@ -21,7 +21,7 @@ from curate import cache, env
 from curate.dataset import Dataset, ImageRecord
 
 THUMB = 32  # thumbnail side: 1,024 numbers per image
-SIGNATURE_VERSION = 3  # 2: a sound image's signature is one array file; 3: no name-dependent status cached
+SIGNATURE_VERSION = 4  # 2: a sound image's signature is one array file; 3: no name-dependent status cached; 4: PNG/WebP EXIF orientation
 #: Similarity (correlation of thumbnails) at or above which two images are near-duplicates.
 NEAR_DUPLICATE_SIMILARITY = 0.90  # checked by eye on food-ingredients: >= 0.90 is the same shot, < 0.85 starts pairing different objects
 SAME_SCENE_SIMILARITY = 0.85  # looser: still the same scene (missing's label transfer, the box model's scenes)
@@ -70,21 +70,38 @@ def _truncated(data: bytes, kind: str | None) -> bool:
     return False
 
 
-def _header(data: bytes) -> tuple[tuple[int, int] | None, int]:
-    """(width, height) from the file's header and its EXIF orientation (1 = as stored), without decoding.
+#: Byte strings that open an EXIF block: JPEG's APP1 ``Exif``, PNG's ``eXIf`` chunk, WebP's ``EXIF`` chunk.
+_EXIF_MARKERS = (b"Exif\x00\x00", b"eXIf", b"EXIF")
 
-    EXIF is parsed only when the bytes hold an ``Exif`` block (most exports strip it): a PIL EXIF read
-    costs more than a reduced decode.
+
+def _may_have_exif(data: bytes, kind: str | None) -> bool:
+    """Whether the file can hold an EXIF orientation: a marker in its first 64 KB, or a TIFF (its own tags).
+
+    Why not only JPEG's ``Exif`` marker: OpenCV and Ultralytics also turn PNG and WebP photos by their
+    EXIF orientation, which PNG (``eXIf``) and WebP (``EXIF``) store under other names.
+    """
+    head = data[:65536]
+    return kind == "tiff" or any(m in head for m in _EXIF_MARKERS)
+
+
+def _header(data: bytes) -> tuple[tuple[int, int] | None, int]:
+    """(width, height) of the upright image and its EXIF orientation (1 = as stored), without decoding.
+
+    EXIF is parsed only when the file holds an EXIF block (most exports strip it): a PIL EXIF read costs
+    more than a reduced decode.
     """
     import io
 
     from PIL import Image
 
+    from curate.dataset import upright_size
+
     try:
         with Image.open(io.BytesIO(data)) as im:
-            size = im.size
-            orientation = int(im.getexif().get(0x0112, 1) or 1) if b"Exif\x00\x00" in data[:65536] else 1
-            return size, orientation
+            orientation = 1
+            if "exif" in im.info or im.format == "TIFF":
+                orientation = int(im.getexif().get(0x0112, 1) or 1)
+            return upright_size(im), orientation
     except Exception:  # noqa: BLE001 — an unreadable header or bad EXIF block: the decode decides
         return None, 1
 
@@ -158,7 +175,7 @@ def compute_signature(record: ImageRecord) -> Signature:
 def _content_signature(record: ImageRecord, data: bytes, kind: str | None, content: str, key: str) -> Signature:
     """Decode and check ``data`` (sniffed as ``kind``, whatever its file is named); cache the result under ``key``."""
     status, detail = "ok", ""
-    if record._size is not None and b"Exif\x00\x00" not in data[:65536]:
+    if record._size is not None and not _may_have_exif(data, kind):
         size, orientation = record._size, 1  # the reader read the header already, and there is no EXIF to parse
     else:
         size, orientation = _header(data)

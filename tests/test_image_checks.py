@@ -79,14 +79,17 @@ def test_same_bytes_under_a_right_and_a_wrong_name(tmp_path: Path) -> None:
         assert found["train/images/b.jpg"].score >= 0.5 and "named .jpg" in found["train/images/b.jpg"].message
 
 
-def test_exif_rotated(tmp_path: Path) -> None:
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp"])
+def test_exif_rotated(tmp_path: Path, suffix: str) -> None:
+    """OpenCV and Ultralytics turn JPEG, PNG and WebP photos by their EXIF orientation; PNG and WebP
+    name their EXIF block differently from JPEG (``eXIf``, ``EXIF``)."""
     root = _dataset(tmp_path / "ds")
     exif = Image.Exif()
     exif[0x0112] = 6
-    _save(_photo(1), root / "train/images/rotated.jpg", exif=exif)
+    _save(_photo(1), root / f"train/images/rotated{suffix}", {".jpg": "JPEG", ".png": "PNG", ".webp": "WEBP"}[suffix], exif=exif)
     _save(_photo(2), root / "valid/images/plain.jpg")
     found = _by(image_checks.run(_ctx(root)), "exif_rotated")
-    assert found["train/images/rotated.jpg"].score >= 0.5 and "90°" in found["train/images/rotated.jpg"].message
+    assert found[f"train/images/rotated{suffix}"].score >= 0.5 and "90°" in found[f"train/images/rotated{suffix}"].message
     assert found["valid/images/plain.jpg"].score == 0.0
 
 
