@@ -119,7 +119,8 @@ def test_reader_accepts_the_coordinates_ultralytics_accepts(tmp_path: Path, line
 def test_format_round_trip() -> None:
     labels, _ = parse_label_lines(b"0 0.5 0.25 0.125 0.5\n1 0.1 0.1 0.3 0.1 0.3 0.4\n", nc=2)
     again, problems = parse_label_lines(format_label_lines(labels).encode(), nc=2)
-    assert problems == [] and [(a.class_id, a.xyxy, a.polygon) for a in again] == [(b.class_id, b.xyxy, b.polygon) for b in labels]
+    assert [p.line for p in problems] == [2] and "mixes polygon rows" in problems[0].reason  # as the input did
+    assert [(a.class_id, a.xyxy, a.polygon) for a in again] == [(b.class_id, b.xyxy, b.polygon) for b in labels]
 
 
 # ---------------------------------------------------------------------------------------------- files
@@ -352,3 +353,21 @@ def test_a_name_given_to_two_class_ids_is_warned_about(make_yolo_tree, tmp_path:
     ds = load_yolo(root)
     assert ds.names == ["a", "a", "b"] and len(ds.images[0].labels) == 2
     assert [w for w in ds.warnings if "names" in w] == ["data.yaml names: 'a' names classes 0, 1; rebalance writes them as one class"]
+
+
+def test_a_file_mixing_polygon_and_box_rows_is_a_problem_ultralytics_skips_the_image_for(tmp_path: Path) -> None:
+    """Ultralytics' label check drops the whole image when polygon and box rows mix; both are still read here."""
+    from ultralytics.data.utils import verify_image_label
+    from PIL import Image
+
+    text = "0 0.5 0.5 0.2 0.2\n1 0.1 0.1 0.3 0.1 0.3 0.3 0.1 0.3\n"
+    labels, problems = parse_label_lines(text.encode(), nc=2)
+    assert len(labels) == 2
+    (p,) = problems
+    assert p.line == 2 and "Ultralytics skips the whole image" in p.reason
+    assert parse_label_lines(b"0 0.5 0.5 0.2 0.2\n", nc=2)[1] == []
+    assert parse_label_lines(b"1 0.1 0.1 0.3 0.1 0.3 0.3 0.1 0.3\n", nc=2)[1] == []
+    img, lab = tmp_path / "a.jpg", tmp_path / "a.txt"
+    Image.new("RGB", (64, 64)).save(img)
+    lab.write_text(text)
+    assert "mix segment and detection rows" in verify_image_label((str(img), str(lab), "", False, 2, 0, 0, False))[-1]

@@ -79,7 +79,17 @@ def parse_label_lines(data: bytes, *, nc: int | None, tolerance: float | None = 
             problems.append(LineProblem(number, reason))
         else:
             labels.append(label)
+    polygons = [lb.line for lb in labels if lb.polygon is not None]
+    if polygons and len(polygons) < len(labels):  # Ultralytics' verify_image_label: "labels mix segment and detection rows"
+        problems.append(LineProblem(polygons[0], MIXED_ROWS.format(line=polygons[0]), 0.9))
     return labels, problems
+
+
+#: Ultralytics skips the whole image (not only the line) when its label file mixes the two kinds of rows.
+MIXED_ROWS = (
+    "the label file mixes polygon rows (the first at line {line}) with box rows: Ultralytics skips the whole image "
+    "when training ('labels mix segment and detection rows'); write every row as a box, or every row as a polygon"
+)
 
 
 def _parse_line(fields: list[str], number: int, *, nc: int | None, tol: float) -> tuple[Label | None, str]:
