@@ -84,3 +84,54 @@ def save_json(namespace: str, key: str, value: Any) -> None:
             fh.write(json.dumps(value))
 
     _write_atomic(_path(namespace, key, "json"), write)
+
+
+class Store:
+    """Many small values (bytes) in one SQLite file, ``<cache root>/<namespace>.sqlite``: for one entry per image.
+
+    Why not one file per entry: creating, writing and renaming a file costs ~0.2 ms of system calls here,
+    and the image signatures made one per image (plus a failed open or two on a cold cache): about a
+    quarter of a cold hashing pass, 0.47 core-ms an image on 9,505 images. Reads go through one
+    connection per thread; :meth:`put_many` writes a batch in one transaction. WAL mode lets other
+    processes read while one writes. Any SQLite error (a read-only or full disk, a damaged file) reads as
+    a miss and skips the write: the value is computed again next time.
+    """
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self._local = threading.local()
+
+    def _conn(self) -> "sqlite3.Connection":
+        import sqlite3
+
+        root = cache_root()
+        path = os.path.join(root, f"{self.namespace}.sqlite")
+        conn = getattr(self._local, "conn", None)
+        if conn is None or getattr(self._local, "path", None) != path:  # CURATE_CACHE_DIR may change (tests)
+            os.makedirs(root, exist_ok=True)
+            conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+            self._local.conn, self._local.path = conn, path
+        return conn
+
+    def get(self, key: str) -> bytes | None:
+        import sqlite3
+
+        try:
+            row = self._conn().execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        except (sqlite3.Error, OSError):
+            return None
+        return bytes(row[0]) if row else None
+
+    def put_many(self, items: list[tuple[str, bytes]]) -> None:
+        import sqlite3
+
+        if not items:
+            return
+        try:
+            conn = self._conn()
+            with conn:
+                conn.executemany("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", items)
+        except (sqlite3.Error, OSError):  # read-only, full or damaged: computed again next time
+            pass

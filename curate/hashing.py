@@ -10,6 +10,7 @@ shifts cancel out, a 5 % crop moves content by under a pixel, and the search is 
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,7 +22,7 @@ from curate import cache, env
 from curate.dataset import Dataset, ImageRecord
 
 THUMB = 32  # thumbnail side: 1,024 numbers per image
-SIGNATURE_VERSION = 4  # 2: a sound image's signature is one array file; 3: no name-dependent status cached; 4: PNG/WebP EXIF orientation
+SIGNATURE_VERSION = 5  # 2: a sound image's signature is one array file; 3: no name-dependent status cached; 4: PNG/WebP EXIF orientation; 5: in one SQLite file
 #: Similarity (correlation of thumbnails) at or above which two images are near-duplicates.
 NEAR_DUPLICATE_SIMILARITY = 0.90  # checked by eye on food-ingredients: >= 0.90 is the same shot, < 0.85 starts pairing different objects
 SAME_SCENE_SIMILARITY = 0.85  # looser: still the same scene (missing's label transfer, the box model's scenes)
@@ -148,11 +149,18 @@ def normalized_thumbnail(gray: np.ndarray) -> np.ndarray:
     return t / n if n > 1e-6 else t
 
 
-def compute_signature(record: ImageRecord) -> Signature:
+#: The signatures' cache: one SQLite file, written in batches (see :class:`curate.cache.Store`).
+_STORE = cache.Store("signatures")
+_FLUSH_EVERY = 512  # signatures kept before a batch write (4 KB each)
+
+
+def compute_signature(record: ImageRecord, pending: list[tuple[str, bytes]] | None = None) -> Signature:
     """Read the file once: hash, sniff, check its end, decode a reduced thumbnail. Never raises.
 
     The cache holds what the bytes say (keyed by their hash); whether the name's extension matches them is
-    decided here every time, since two files with the same bytes can have different names.
+    decided here every time, since two files with the same bytes can have different names. A newly
+    computed signature is appended to ``pending`` for a batch write (:func:`image_signatures`), or written
+    at once without it.
     """
     try:
         data = record.path.read_bytes()
@@ -163,17 +171,24 @@ def compute_signature(record: ImageRecord) -> Signature:
     import hashlib
 
     content = hashlib.blake2b(data, digest_size=16).hexdigest()
-    key = f"{content}-v{SIGNATURE_VERSION}"  # content first: the cache shards folders by its first 2 characters
+    key = f"{content}-v{SIGNATURE_VERSION}"
     kind = _kind(data[:16])
-    sig = _cached(record.rel, content, key) or _content_signature(record, data, kind, content, key)
+    sig = _cached(record.rel, content, key)
+    if sig is None:
+        sig = _content_signature(record, data, kind, content)
+        item = (key, _encode(sig))
+        if pending is None:
+            _STORE.put_many([item])
+        else:
+            pending.append(item)
     expected = _SUFFIX_KIND.get(record.path.suffix.lower())
     if sig.status == "ok" and kind and expected and kind != expected:
         sig.status, sig.detail = "wrong_extension", f"the file is {kind.upper()} but named {record.path.suffix}"
     return sig
 
 
-def _content_signature(record: ImageRecord, data: bytes, kind: str | None, content: str, key: str) -> Signature:
-    """Decode and check ``data`` (sniffed as ``kind``, whatever its file is named); cache the result under ``key``."""
+def _content_signature(record: ImageRecord, data: bytes, kind: str | None, content: str) -> Signature:
+    """Decode and check ``data`` (sniffed as ``kind``, whatever its file is named)."""
     status, detail = "ok", ""
     if record._size is not None and not _may_have_exif(data, kind):
         size, orientation = record._size, 1  # the reader read the header already, and there is no EXIF to parse
@@ -185,45 +200,64 @@ def _content_signature(record: ImageRecord, data: bytes, kind: str | None, conte
     elif thumb is None:
         status, detail = "unreadable", "the image cannot be decoded" + (f" (bytes say {kind})" if kind else " (not an image format)")
     orientation = orientation if thumb is not None else 1
-    sig = Signature(record.rel, content, status, detail, w, h, orientation, thumb)
-    if status == "ok":  # one file: the thumbnail with the size and orientation after it
-        cache.save_array("sig", key, np.concatenate([thumb.astype(np.float32), np.array([w, h, orientation], np.float32)]))
-    else:
-        cache.save_json("sig", key, {"status": status, "detail": detail, "w": w, "h": h, "orientation": orientation, "has_thumb": thumb is not None})
-        if thumb is not None:
-            cache.save_array("sig", key + "-thumb", thumb.astype(np.float32))
-    return sig
+    return Signature(record.rel, content, status, detail, w, h, orientation, thumb)
+
+
+def _encode(sig: Signature) -> bytes:
+    """A cache value: a sound image is its thumbnail with (w, h, orientation) after it, as float32 bytes;
+    the rare others a JSON line (its first byte ``{``), then their thumbnail's bytes if they have one."""
+    if sig.status == "ok" and sig.thumb is not None:
+        return np.concatenate([sig.thumb.astype(np.float32), np.array([sig.width, sig.height, sig.orientation], np.float32)]).tobytes()
+    head = {"status": sig.status, "detail": sig.detail, "w": sig.width, "h": sig.height, "orientation": sig.orientation, "has_thumb": sig.thumb is not None}
+    tail = sig.thumb.astype(np.float32).tobytes() if sig.thumb is not None else b""
+    return json.dumps(head).encode() + b"\n" + tail
 
 
 def _cached(rel: str, content: str, key: str) -> Signature | None:
-    """A signature computed before for these bytes. A sound image is one array file (one open, where a
-    JSON file beside the array cost a second write and read per image); the rare others keep JSON."""
-    arr = cache.load_array("sig", key)
-    if arr is not None and arr.shape == (THUMB * THUMB + 3,):
+    """A signature computed before for these bytes (None when not cached, or cached in another shape)."""
+    raw = _STORE.get(key)
+    if raw is None:
+        return None
+    n = THUMB * THUMB
+    if not raw.startswith(b"{"):
+        if len(raw) != (n + 3) * 4:
+            return None
+        arr = np.frombuffer(raw, np.float32)
         w, h, orientation = (int(v) for v in arr[-3:])
-        return Signature(rel, content, "ok", "", w, h, orientation, arr[:-3])
-    hit = cache.load_json("sig", key)
-    if hit is None:
+        return Signature(rel, content, "ok", "", w, h, orientation, arr[:-3].copy())
+    line, _, tail = raw.partition(b"\n")
+    try:
+        hit = json.loads(line)
+        thumb = np.frombuffer(tail, np.float32).copy() if hit["has_thumb"] else None
+        if thumb is not None and thumb.shape != (n,):
+            return None
+        return Signature(rel, content, hit["status"], hit["detail"], hit["w"], hit["h"], hit["orientation"], thumb)
+    except (ValueError, KeyError, TypeError):
         return None
-    thumb = cache.load_array("sig", key + "-thumb") if hit["has_thumb"] else None
-    if hit["has_thumb"] and thumb is None:
-        return None
-    return Signature(rel, content, hit["status"], hit["detail"], hit["w"], hit["h"], hit["orientation"], thumb)
 
 
 def image_signatures(dataset: Dataset, *, workers: int | None = None, progress: bool = True) -> dict[str, Signature]:
-    """Signatures of every image, keyed by ``record.rel``; threads, since OpenCV and hashing release the GIL."""
+    """Signatures of every image, keyed by ``record.rel``; threads, since OpenCV and hashing release the GIL.
+
+    New signatures go to the cache in batches of :data:`_FLUSH_EVERY` from this thread.
+    """
     records = dataset.images
     workers = workers or env.workers()
     out: dict[str, Signature] = {}
+    pending: list[tuple[str, bytes]] = []  # list.append is atomic: the workers share it
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(compute_signature, records, chunksize=16)
+        results = pool.map(lambda rec: compute_signature(rec, pending), records, chunksize=16)
         if progress and len(records) > 50:
             from rich.progress import track
 
             results = track(results, total=len(records), description="hashing images", transient=True)
         for sig in results:
             out[sig.rel] = sig
+            if len(pending) >= _FLUSH_EVERY:
+                batch = pending[:]
+                del pending[: len(batch)]  # what the workers appended meanwhile stays for the next batch
+                _STORE.put_many(batch)
+    _STORE.put_many(pending)
     return out
 
 

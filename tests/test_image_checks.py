@@ -239,3 +239,37 @@ def test_images_smaller_than_the_reduced_decode_are_read(tmp_path: Path, monkeyp
     assert {(s.rel, s.status, s.width, s.height) for s in sigs.values()} == {
         ("train/images/one.png", "ok", 1, 1), ("train/images/two.png", "ok", 2, 3)}
     assert all(s.thumb is not None and np.isfinite(s.thumb).all() for s in sigs.values())
+
+
+def test_signatures_come_back_from_the_cache_store_as_computed(tmp_path: Path, monkeypatch) -> None:
+    """Sound and truncated images alike: the second pass decodes nothing and returns the same signatures;
+    a damaged store file is a miss (recomputed), never a traceback."""
+    from curate import hashing
+
+    monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
+    root = _dataset(tmp_path / "ds")
+    for seed in range(3):
+        _save(_photo(seed), root / f"train/images/p{seed}.jpg")
+    whole = (root / "train/images/p0.jpg").read_bytes()
+    (root / "train/images/cut.jpg").write_bytes(whole[:-2])  # no end marker
+    (root / "train/images/half.jpg").write_bytes(whole[: len(whole) // 2])  # truncated, not decodable
+    (root / "train/labels/half.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    (root / "train/labels/cut.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    first = image_signatures(load_yolo(root), progress=False)
+    assert first["train/images/cut.jpg"].status == first["train/images/half.jpg"].status == "truncated"
+    decoded = []
+    monkeypatch.setattr(hashing, "_thumb", lambda *a, **k: decoded.append(1) or (None, (0, 0)))
+    again = image_signatures(load_yolo(root), progress=False)
+    assert decoded == []
+    for rel, s in first.items():
+        t = again[rel]
+        assert (t.status, t.detail, t.width, t.height, t.orientation, t.content) == (s.status, s.detail, s.width, s.height, s.orientation, s.content)
+        assert (t.thumb is None) == (s.thumb is None)
+        if s.thumb is not None:
+            np.testing.assert_array_equal(t.thumb, s.thumb)
+    monkeypatch.undo()
+    monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache2"))
+    (tmp_path / "cache2").mkdir()
+    (tmp_path / "cache2" / "signatures.sqlite").write_bytes(b"this is not a database" * 100)
+    third = image_signatures(load_yolo(root), progress=False)
+    assert {r: s.status for r, s in third.items()} == {r: s.status for r, s in first.items()}
