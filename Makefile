@@ -31,7 +31,7 @@ test: setup chromium
 	$(BIN)/python -m pytest -q
 
 bench: setup
-	$(BIN)/python benchmarks/audit_speed.py
+	$(BIN)/python benchmarks/audit_speed.py --scale 5
 	$(BIN)/python benchmarks/hashing.py --fiftyone
 	$(BIN)/python benchmarks/label_noise.py --dataset ../shared/datasets/food-ingredients ../shared/datasets/epicureai --seeds 0 1 2 --out reports/bench/label_noise
 	$(BIN)/python benchmarks/split_quality.py
