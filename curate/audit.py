@@ -18,8 +18,7 @@ from typing import Any, Callable
 import yaml
 
 from curate import __version__, cache, defaults
-from curate.boxmodel import _WARM_KEY as WARM_KEY
-from curate.boxmodel import BOX_CHECKS, cancel_child, start_in_child
+from curate.boxmodel import BOX_CHECKS, WARM_CHILD_KEY, cancel_child, start_in_child
 from curate.checks import available, check_names, finish_checks
 from curate.checks.base import AuditContext
 from curate.dataset import Dataset
@@ -232,7 +231,7 @@ def run_audit(
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx = AuditContext(dataset, params=params or {}, fast=fast, model=model)
     if box_model_child is not None:
-        ctx.shared[WARM_KEY] = box_model_child
+        ctx.shared[WARM_CHILD_KEY] = box_model_child
     t0 = time.perf_counter()
     drawing = None
     if report:
@@ -260,6 +259,7 @@ def _audit(
     use_cache: bool,
     on_check: Callable[[str], None] | None,
 ) -> AuditResult:
+    """:func:`run_audit` after its child processes are started (they are stopped by the caller, whatever happens here)."""
     dataset, fast = ctx.dataset, ctx.fast
     if fiftyone:
         from curate.fo import start_database

@@ -1211,16 +1211,16 @@ def _model_options(ctx: Any) -> dict[str, Any]:
 
 
 _CHILD_KEY = "boxmodel_child"
-_WARM_KEY = "boxmodel_warm"  # a child spawned before the dataset was read (see spawn_child), not yet called
+WARM_CHILD_KEY = "boxmodel_warm"  # a child spawned before the dataset was read (see spawn_child), not yet called
 
 
-def spawn_child():
+def spawn_child() -> "worker.Job | None":  # noqa: F821 — curate.worker is imported lazily
     """A child process (:mod:`curate.worker`) that imports the box model and scikit-learn now, for
     :func:`start_in_child` to hand the dataset to later; None on one core or when it cannot start.
 
     Why: the CLI spawns it before reading the dataset, so the child's ~2.5 s of imports overlap the read
     and the hashing, and its fit starts as soon as the dataset is there. Put it in ``ctx.shared`` under
-    ``_WARM_KEY`` (``run_audit(box_model_child=...)`` does); one that is not needed is cancelled.
+    ``WARM_CHILD_KEY`` (``run_audit(box_model_child=...)`` does); one that is not needed is cancelled.
     """
     if (os.cpu_count() or 1) < 2:
         return None
@@ -1240,7 +1240,7 @@ def start_in_child(ctx: Any) -> None:
     Only ``--fast`` and only with two cores or more: the full audit's model needs the image signatures
     first (its scenes), and one core gains nothing from a second process.
     """
-    warm = ctx.shared.pop(_WARM_KEY, None)
+    warm = ctx.shared.pop(WARM_CHILD_KEY, None)
     if not ctx.fast or (os.cpu_count() or 1) < 2 or _CHILD_KEY in ctx.shared or "boxmodel" in ctx.shared:
         if warm is not None:
             warm.cancel()
@@ -1268,14 +1268,14 @@ def scores_by_position(dataset: Dataset, **options: Any) -> tuple[BoxScores, lis
 
 def cancel_child(ctx: Any) -> None:
     """Stop a child of :func:`spawn_child` or :func:`start_in_child` that nobody collected."""
-    for key in (_WARM_KEY, _CHILD_KEY):
+    for key in (WARM_CHILD_KEY, _CHILD_KEY):
         job = ctx.shared.pop(key, None)
         if job is not None:
             job.cancel()
 
 
 def _from_child(ctx: Any) -> BoxScores | None:
-    """The child's scores, or None (after a note under ``CURATE_DEBUG``) when it failed: then they are computed here."""
+    """The child's scores, or None when it failed (``CURATE_DEBUG=1`` re-raises): then they are computed here."""
     job = ctx.shared.pop(_CHILD_KEY, None)
     if job is None:
         return None

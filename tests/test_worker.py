@@ -130,11 +130,11 @@ def test_a_warm_box_model_child_is_used_and_an_unneeded_one_cancelled(sample_dir
     ds = load_yolo(sample_dir)
     warm = boxmodel.spawn_child()
     ctx = AuditContext(ds, fast=True)
-    ctx.shared[boxmodel._WARM_KEY] = warm
+    ctx.shared[boxmodel.WARM_CHILD_KEY] = warm
     boxmodel.start_in_child(ctx)
     assert ctx.shared[boxmodel._CHILD_KEY] is warm and warm.called
     assert len(boxmodel.shared_scores(ctx).records) == ds.num_boxes
     full = AuditContext(ds, fast=False)  # the full audit's model needs the signatures first: no child
-    full.shared[boxmodel._WARM_KEY] = unneeded = boxmodel.spawn_child()
+    full.shared[boxmodel.WARM_CHILD_KEY] = unneeded = boxmodel.spawn_child()
     boxmodel.start_in_child(full)
-    assert boxmodel._WARM_KEY not in full.shared and unneeded.proc.poll() is not None
+    assert boxmodel.WARM_CHILD_KEY not in full.shared and unneeded.proc.poll() is not None
