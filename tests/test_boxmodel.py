@@ -495,3 +495,12 @@ def test_one_box_per_image_scores_every_box(scenes, fast):
     assert len(bs.index) == ds.num_boxes == 12
     for s in bs.scores.values():
         assert np.isfinite(s).all()
+
+
+def test_the_classifier_trains_every_round_on_every_row_of_a_large_dataset():
+    """scikit-learn's early_stopping="auto" turns on above 10,000 rows: a large dataset's fits would hold
+    10 % of the rows out and stop at another number of rounds than a small one's."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(10_500, 3)), rng.integers(0, 4, size=10_500)  # noise: a held-out loss stops improving
+    clf = boxmodel._classifier(0, 25).fit(X, y)
+    assert clf.n_iter_ == 25
