@@ -1223,14 +1223,9 @@ def spawn_child() -> "worker.Job | None":  # noqa: F821 — curate.worker is imp
     and the hashing, and its fit starts as soon as the dataset is there. Put it in ``ctx.shared`` under
     ``WARM_CHILD_KEY`` (``run_audit(box_model_child=...)`` does); one that is not needed is cancelled.
     """
-    if (os.cpu_count() or 1) < 2:
-        return None
     from curate import worker
 
-    try:
-        return worker.spawn("curate.boxmodel", "sklearn.ensemble")
-    except worker.WorkerError:
-        return None
+    return worker.try_spawn("curate.boxmodel", "sklearn.ensemble")
 
 
 def start_in_child(ctx: Any) -> None:
@@ -1242,19 +1237,15 @@ def start_in_child(ctx: Any) -> None:
     first (its scenes), and one core gains nothing from a second process.
     """
     warm = ctx.shared.pop(WARM_CHILD_KEY, None)
-    if not ctx.fast or (os.cpu_count() or 1) < 2 or _CHILD_KEY in ctx.shared or "boxmodel" in ctx.shared:
+    if not ctx.fast or _CHILD_KEY in ctx.shared or "boxmodel" in ctx.shared:
         if warm is not None:
             warm.cancel()
         return
     from curate import worker
 
-    try:
-        job = warm or worker.spawn("curate.boxmodel", "sklearn.ensemble")
-        job.call("curate.boxmodel:scores_by_position", ctx.dataset, **_model_options(ctx))
+    job = worker.try_call(warm or spawn_child(), "curate.boxmodel:scores_by_position", ctx.dataset, **_model_options(ctx))
+    if job is not None:  # else computed in this process
         ctx.shared[_CHILD_KEY] = job
-    except worker.WorkerError:  # computed in this process instead
-        if os.environ.get("CURATE_DEBUG"):
-            raise
 
 
 def scores_by_position(dataset: Dataset, **options: Any) -> tuple[BoxScores, list[tuple[int, int]]]:

@@ -59,6 +59,11 @@ def _write_atomic(p: str, write: Callable[[str], object]) -> None:
     os.replace(tmp, p)
 
 
+def has(namespace: str, key: str, ext: str) -> bool:
+    """Whether ``key`` has a cached file (``npy`` or ``json``), without reading it."""
+    return os.path.exists(_path(namespace, key, ext))
+
+
 def load_array(namespace: str, key: str) -> np.ndarray | None:
     try:
         return np.load(_path(namespace, key, "npy"), allow_pickle=False)

@@ -135,10 +135,10 @@ def audit(
 
             hint = difflib.get_close_matches(c, sorted(known), n=1)
             fail(f"--checks: unknown check {c!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""))
-    child = None
-    if fast and (only is None or only & {"grouped", "background_heavy", "shifted"}):
-        from curate.boxmodel import spawn_child
+    from curate.boxmodel import BOX_CHECKS, spawn_child
 
+    child = None
+    if fast and (only is None or only & set(BOX_CHECKS)):
         child = spawn_child()  # imports scikit-learn while the dataset is read; run_audit uses or cancels it
     try:
         ds = load(dataset)

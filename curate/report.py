@@ -763,18 +763,11 @@ def start_dataset_plots(dataset: Dataset):
     an audit the report is the only work left, so the other core sat idle. None when they are cached
     already or there is one core (a second process gains nothing there).
     """
-    import os
+    from curate import cache, worker
 
-    if (os.cpu_count() or 1) < 2 or _cached_plots(dataset_plots_key(dataset)) is not None:
+    if not worker.worth_it() or cache.has("plots", dataset_plots_key(dataset), "json"):
         return None
-    from curate import worker
-
-    try:
-        return worker.start("curate.report:dataset_plots", dataset)
-    except worker.WorkerError:  # drawn in this process instead
-        if os.environ.get("CURATE_DEBUG"):
-            raise
-        return None
+    return worker.try_call(worker.try_spawn("curate.report"), "curate.report:dataset_plots", dataset)  # None: drawn here
 
 
 def make_plots(dataset: Dataset, findings: list[Finding], lookup: LabelLookup, *, drawing=None) -> list[Plot]:

@@ -46,10 +46,8 @@ class Job:
         :class:`WorkerError` when the arguments do not pickle or the child is gone.
         """
         try:
-            tmp = self.folder / "call.tmp"
-            with open(tmp, "wb") as fh:
+            with open(self.folder / "call.pkl", "wb") as fh:  # the child reads it only after the line below
                 pickle.dump((func, args, kwargs), fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self.folder / "call.pkl")
             assert self.proc.stdin is not None
             self.proc.stdin.write(b"go\n")  # a line: never blocks on the pipe
             self.proc.stdin.close()
@@ -113,6 +111,37 @@ def start(func: str, *args: Any, **kwargs: Any) -> Job:
     """:func:`spawn` a child for ``func``'s module and :meth:`Job.call` it: ``func`` runs in a new process."""
     job = spawn(func.split(":")[0])
     job.call(func, *args, **kwargs)
+    return job
+
+
+def worth_it() -> bool:
+    """Whether a second process can run beside this one: two cores or more (on one it only adds its start-up)."""
+    return (os.cpu_count() or 1) >= 2
+
+
+def try_spawn(*preload: str) -> Job | None:
+    """:func:`spawn`, or None where it is not :func:`worth_it` or cannot start: the caller then does the
+    work itself (``CURATE_DEBUG=1`` raises the :class:`WorkerError` instead)."""
+    if not worth_it():
+        return None
+    try:
+        return spawn(*preload)
+    except WorkerError:
+        if os.environ.get("CURATE_DEBUG"):
+            raise
+        return None
+
+
+def try_call(job: Job | None, func: str, *args: Any, **kwargs: Any) -> Job | None:
+    """:meth:`Job.call` on ``job``; None when there is no job or the call cannot be handed over (as :func:`try_spawn`)."""
+    if job is None:
+        return None
+    try:
+        job.call(func, *args, **kwargs)
+    except WorkerError:
+        if os.environ.get("CURATE_DEBUG"):
+            raise
+        return None
     return job
 
 
