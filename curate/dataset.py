@@ -150,6 +150,15 @@ class Dataset:
     def num_boxes(self) -> int:
         return sum(len(r.labels) for r in self.images)
 
+    def splits_by_file(self) -> dict[str, list[str]]:
+        """Image ``rel`` → the splits it is listed under, in listing order: more than one when a data.yaml
+        lists one folder under several splits (``train: images``, ``val: images``)."""
+        out: dict[str, list[str]] = {}
+        for r in self.images:
+            if r.split not in out.setdefault(r.rel, []):
+                out[r.rel].append(r.split)
+        return out
+
     def class_name(self, class_id: int) -> str:
         return self.names[class_id] if 0 <= class_id < len(self.names) else str(class_id)
 

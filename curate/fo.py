@@ -475,10 +475,7 @@ def ok_marks(fo_dataset: "fo.Dataset", original: Dataset) -> list[OkMark]:
     review = _review(fo_dataset, original)
     originals = {(r.split, r.rel): {lab.line: lab for lab in r.labels} for r in original.images}
     written = {(r.split, r.rel): {lab.line: lab for lab in r.labels} for r in review.images}
-    splits_of: dict[str, list[str]] = {}
-    for r in original.images:
-        if r.split not in splits_of.setdefault(r.rel, []):
-            splits_of[r.rel].append(r.split)
+    splits_of = original.splits_by_file()
     out: set[OkMark] = set()
     for tagged_split, rel, line in tagged:
         for split in splits_of.get(rel, []):

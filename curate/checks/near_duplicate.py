@@ -53,12 +53,8 @@ def listed_in_several_splits(dataset: Dataset) -> list[Finding]:
     extra split, naming the first split it is listed in.
     """
     order = {s: i for i, s in enumerate(SPLITS)}
-    splits_of: dict[str, list[str]] = {}
-    for r in dataset.images:
-        if r.split not in splits_of.setdefault(r.rel, []):
-            splits_of[r.rel].append(r.split)
     out: list[Finding] = []
-    for rel, splits in splits_of.items():
+    for rel, splits in dataset.splits_by_file().items():
         first, *later = sorted(splits, key=lambda s: (order.get(s, 9), s))
         for split in later:
             msg = f"the same file is listed in {first} and {split} (data.yaml) — the {split} score is inflated"
