@@ -377,9 +377,13 @@ def test_rendered_in_chromium(built: tuple[Dataset, list[Finding], Path], tmp_pa
         assert m and m.group(1) == f"{value:,}", (key, m and m.group(1))
     # at least one image per plot
     plots = re.findall(r'<figure class="plot[^"]*" id="plot-([a-z_]+)">(.*?)</figure>', dom, re.S)
-    assert {p for p, _ in plots} == {"class_distribution", "box_geometry", "correlogram", "findings_per_class"}
+    assert [p for p, _ in plots] == ["class_distribution", "findings_per_class", "box_geometry"]
     bodies = dict(plots)
-    assert all('<img src="data:image/png;base64,' in bodies[k] for k in ("class_distribution", "box_geometry", "correlogram"))
+    assert '<img src="data:image/png;base64,' in bodies["box_geometry"]
+    # class distribution: HTML bars, one segment per (class, split) with boxes, titled with the count
+    split_segs = re.findall(r'class="hbar-seg" style="width:[0-9.]+%;background:[^"]+" title="([a-z]+): (\d+)"', bodies["class_distribution"])
+    assert sum(int(n) for _, n in split_segs) == ds.num_boxes
+    assert {s for s, _ in split_segs} == set(ds.splits)
     # findings per class: HTML bars, one segment per (class, check) with findings; 5 grouped + 3 background_heavy
     # boxes flagged (the missing region has no box line), titled with their counts
     segs = re.findall(r'class="hbar-seg" style="width:([0-9.]+)%;background:[^"]+" title="([a-z_]+): (\d+)"', bodies["findings_per_class"])
@@ -421,5 +425,5 @@ def test_degenerate_datasets_still_get_a_report(tmp_path: Path, case: str) -> No
     path = write_report(ds, [], tmp_path / "out", summary={"checks": ["grouped"]})
     html = path.read_text()
     assert 'id="check-grouped"' in html and "no problem found" in html
-    assert html.count('<figure class="plot') == 4
+    assert html.count('<figure class="plot') == 3
     assert "- **grouped**: no problem found" in (tmp_path / "out" / "report.md").read_text()
