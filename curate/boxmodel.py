@@ -33,7 +33,8 @@ Pixel evidence, per box, from a 2×-context patch (the box plus half its size on
   shifted AP 0.80 / 0.89 / 0.78 → 0.85 / 0.89 / 0.80 in the reference benchmark (benchmarks/README.md,
   *Session 7*).
 
-``--fast`` (no pixels): the same model on geometry features alone.
+``--fast`` (no pixels): the same kind of model on geometry features alone, boosted in numpy
+(:mod:`curate.boosting`: scikit-learn's import alone would cost more than the model).
 """
 
 from __future__ import annotations
@@ -1014,7 +1015,15 @@ def _folds(dataset: Dataset, k: int, seed: int) -> np.ndarray:
     return rng.integers(0, k, size=len(dataset.images))
 
 
-def _classifier(seed: int, iterations: int):
+def _classifier(seed: int, iterations: int, *, fast: bool = False):
+    """scikit-learn's histogram boosting; ``--fast``: :class:`curate.boosting.BoostedTrees`, the same kind of
+    model in numpy, because importing scikit-learn alone costs ~2 s of CPU, more than the rest of
+    ``--fast``'s box model (held-out AP of the synthetic loose/shifted/grouped boxes on food: see
+    benchmarks/README.md, Session 9)."""
+    if fast:
+        from curate.boosting import BoostedTrees
+
+        return BoostedTrees(iterations=iterations, learning_rate=0.15, max_depth=defaults.BOXMODEL_FAST_DEPTH, min_samples_leaf=20, l2_regularization=1.0, max_bins=defaults.BOXMODEL_MAX_BINS)
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     return HistGradientBoostingClassifier(
@@ -1095,7 +1104,7 @@ def score_boxes(
         task = bar.add_task("box model (cross-fitted)", total=len(parts) * folds * rounds)
         keep = np.ones(len(real), bool)  # over the real boxes, the same rows in every member
         for r in range(rounds):
-            prob = _crossfit([(p[1], p[2], fo) for p, fo in zip(parts, folds_of)], folds, keep, seed=seed, iterations=iterations, advance=lambda: bar.advance(task))
+            prob = _crossfit([(p[1], p[2], fo) for p, fo in zip(parts, folds_of)], folds, keep, seed=seed, iterations=iterations, advance=lambda: bar.advance(task), fast=fast)
             if r + 1 < rounds:
                 # the dataset's own worst boxes are probably real errors: don't teach the model they are "ok"
                 p_ok = prob[real, 0]
@@ -1110,7 +1119,7 @@ def score_boxes(
     return BoxScores(index=index, records=rows, scores=scores, prob=prob, features=X[real], names=names, method=method, seconds=seconds)
 
 
-def _crossfit(members: list[tuple[np.ndarray, np.ndarray, np.ndarray]], folds: int, keep: np.ndarray, *, seed: int, iterations: int, advance) -> np.ndarray:
+def _crossfit(members: list[tuple[np.ndarray, np.ndarray, np.ndarray]], folds: int, keep: np.ndarray, *, seed: int, iterations: int, advance, fast: bool = False) -> np.ndarray:
     """Out-of-fold class probabilities of the first member's rows (real and corrupted), averaged over members.
 
     ``members`` are (X, y, fold) of the same real boxes (the first ``len(keep)`` rows, of which only ``keep``
@@ -1118,7 +1127,8 @@ def _crossfit(members: list[tuple[np.ndarray, np.ndarray, np.ndarray]], folds: i
     images outside fold ``f`` and scores the first member's rows in it: a bag of models that saw different
     corruptions, calibrated once on the first member's held-out corrupted boxes. The fits run side by side
     (:func:`curate.env.fit_side_by_side`): on food-ingredients' pixel model, 3 folds took 27–29 s one after
-    another on 2 OpenMP threads and 21–23 s side by side.
+    another on 2 OpenMP threads and 21–23 s side by side. ``fast``: the numpy model, one fit after another
+    (the other core is busy with the parent's hashing, and threads would need scikit-learn's OpenMP limits).
     """
     X0, y0, fold0 = members[0]
 
@@ -1130,14 +1140,21 @@ def _crossfit(members: list[tuple[np.ndarray, np.ndarray, np.ndarray]], folds: i
         labels_present = np.unique(y[train])
         if not len(test) or len(labels_present) < 2:
             return None
-        clf = _classifier(seed + f + 1000 * m, iterations)
+        clf = _classifier(seed + f + 1000 * m, iterations, fast=fast)
         clf.fit(no_all_nan_columns(X[train]), y[train])  # sklearn 1.9 raises on an all-NaN feature
         return test, labels_present, clf.predict_proba(X0[test])
 
     jobs = [(f, m) for f in range(folds) for m in range(len(members))]
     total = np.zeros((len(y0), 1 + len(KINDS)), np.float64)
     count = np.zeros(len(y0), np.float64)
-    for res in fit_side_by_side([lambda f=f, m=m: fit(f, m) for f, m in jobs], done=advance):
+    if fast:
+        results = []
+        for f, m in jobs:
+            results.append(fit(f, m))
+            advance()
+    else:
+        results = fit_side_by_side([lambda f=f, m=m: fit(f, m) for f, m in jobs], done=advance)
+    for res in results:
         if res is not None:
             test, labels_present, p = res
             total[np.ix_(test, labels_present)] += p
@@ -1176,7 +1193,7 @@ def calibrate_heldout(prob: np.ndarray, y: np.ndarray, prior: np.ndarray, real: 
     is worth), and the held-out (Platt) score. Both maps are increasing, so the ranking (and AP) within a
     dataset is unchanged.
     """
-    from sklearn.linear_model import LogisticRegression
+    from curate.boosting import platt
 
     base = calibrate(prob, prior)  # all rows: the corrupted ones are the calibration set
     scored = prob.sum(axis=1) > 0  # rows of a fold whose model could not be fitted have no prediction
@@ -1191,8 +1208,8 @@ def calibrate_heldout(prob: np.ndarray, y: np.ndarray, prior: np.ndarray, real: 
         if min(pos, neg) < defaults.BOXMODEL_CALIBRATION_MIN:  # too little to calibrate on
             out[kind] = (1.0 / (1.0 + np.exp(-shrunk))).astype(np.float32)
             continue
-        lr = LogisticRegression(C=1.0).fit(z[rows, None], (y[rows] == 1 + i).astype(int))
-        a, b = max(float(lr.coef_[0, 0]), 1e-3), float(lr.intercept_[0])
+        a, b = platt(z[rows], y[rows] == 1 + i)  # LogisticRegression(C=1.0)'s fit, in numpy (no scikit-learn in --fast)
+        a = max(a, 1e-3)
         log.debug("calibration %s: slope %.3f intercept %.3f (%d corrupted, %d originals)", kind, a, b, pos, neg)
         zc = a * z[real] + b + np.log(defaults.BOXMODEL_ERROR_PRIOR / target_ok) - np.log(pos / neg)
         zc = np.maximum(zc, shrunk)
@@ -1216,16 +1233,16 @@ WARM_CHILD_KEY = "boxmodel_warm"  # a child spawned before the dataset was read 
 
 
 def spawn_child() -> "worker.Job | None":  # noqa: F821 — curate.worker is imported lazily
-    """A child process (:mod:`curate.worker`) that imports the box model and scikit-learn now, for
+    """A child process (:mod:`curate.worker`) that imports the box model and its numpy boosting now, for
     :func:`start_in_child` to hand the dataset to later; None on one core or when it cannot start.
 
-    Why: the CLI spawns it before reading the dataset, so the child's ~2.5 s of imports overlap the read
-    and the hashing, and its fit starts as soon as the dataset is there. Put it in ``ctx.shared`` under
+    Why: the CLI spawns it before reading the dataset, so the child's start-up overlaps the read and the
+    hashing, and its fit starts as soon as the dataset is there. Put it in ``ctx.shared`` under
     ``WARM_CHILD_KEY`` (``run_audit(box_model_child=...)`` does); one that is not needed is cancelled.
     """
     from curate import worker
 
-    return worker.try_spawn("curate.boxmodel", "sklearn.ensemble")
+    return worker.try_spawn("curate.boxmodel", "curate.boosting")
 
 
 def start_in_child(ctx: Any) -> None:

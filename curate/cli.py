@@ -139,7 +139,7 @@ def audit(
 
     child = None
     if fast and (only is None or only & set(BOX_CHECKS)):
-        child = spawn_child()  # imports scikit-learn while the dataset is read; run_audit uses or cancels it
+        child = spawn_child()  # starts up while the dataset is read; run_audit uses or cancels it
     try:
         ds = load(dataset)
     except BaseException:

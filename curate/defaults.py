@@ -75,6 +75,7 @@ REBALANCE_POLISH_PASSES = 6  # local-search passes (single-group moves) after it
 REBALANCE_IMAGE_WEIGHT = 1.0  # weight of the image-ratio term relative to all classes together
 REBALANCE_MAX_COPIES = 10  # --oversample makes at most this many copies of one train image
 BOXMODEL_FAST_ITERATIONS = 40  # boosting iterations in --fast mode (geometry only; with 2 folds)
+BOXMODEL_FAST_DEPTH = 4  # tree depth of --fast's numpy boosting (curate.boosting): 16 leaves at most, like the full model's 15
 
 # --- geometry checks: duplicate / ambiguous / objectlab (helper "geometry") ---------------------------
 BORDER_CUT_FRACTION = 0.35  # a border box showing < this share of its class's median extent is a sliver (score 0.5)
