@@ -813,7 +813,7 @@ class BoxScores:
             return float("nan")
 
 
-def _queries(dataset: Dataset, rng: np.random.Generator, *, with_corruptions: bool) -> tuple[list[Query], list[np.ndarray], list[np.ndarray]]:
+def _queries(dataset: Dataset, rng: np.random.Generator, *, with_corruptions: bool, share: float = defaults.BOXMODEL_CORRUPT_SHARE) -> tuple[list[Query], list[np.ndarray], list[np.ndarray]]:
     boxes = [np.array([lab.xyxy for lab in r.labels], float).reshape(-1, 4) for r in dataset.images]
     classes = [np.array([lab.class_id for lab in r.labels], int) for r in dataset.images]
     qs: list[Query] = []
@@ -823,7 +823,7 @@ def _queries(dataset: Dataset, rng: np.random.Generator, *, with_corruptions: bo
     if not with_corruptions:
         return qs, boxes, classes
     n = len(qs)
-    per_kind = int(min(max(defaults.BOXMODEL_CORRUPT_SHARE * n, 200), defaults.BOXMODEL_MAX_CORRUPT))
+    per_kind = int(min(max(share * n, 200), defaults.BOXMODEL_MAX_CORRUPT))
     originals = [q for q in qs]
     for kind in KINDS:
         made = 0
@@ -1062,6 +1062,7 @@ def score_boxes(
         iterations = min(iterations, defaults.BOXMODEL_FAST_ITERATIONS)
         folds = min(folds, 2)
         members = 1
+    share = defaults.BOXMODEL_FAST_CORRUPT_SHARE if fast else defaults.BOXMODEL_CORRUPT_SHARE
     if not dataset.num_boxes:  # no boxes at all: nothing to learn from or score
         empty = np.zeros(0, np.float32)
         return BoxScores({}, [], {k: empty for k in KINDS}, np.zeros((0, 1 + len(KINDS)), np.float32), np.zeros((0, 0), np.float32), [], "geometry" if fast else "pixels")
@@ -1078,7 +1079,7 @@ def score_boxes(
     # the real boxes are the first rows of every member's queries (dataset order); only the corrupted rows differ.
     # A row's features depend only on its image's real boxes, so every member's rows are described in one pass
     # (one decode per image, one cache write) and sliced apart: the same values as one pass per member.
-    drawn = [_queries(dataset, np.random.default_rng(seed + 101 * m), with_corruptions=True) for m in range(max(1, members))]
+    drawn = [_queries(dataset, np.random.default_rng(seed + 101 * m), with_corruptions=True, share=share) for m in range(max(1, members))]
     boxes, classes = drawn[0][1], drawn[0][2]
     n_real = sum(len(r.labels) for r in dataset.images)
     union = list(drawn[0][0][:n_real])
