@@ -234,7 +234,7 @@ def run_audit(
         ctx.shared[WARM_CHILD_KEY] = box_model_child
     t0 = time.perf_counter()
     drawing = None
-    if report:
+    if report and not fast:  # --fast draws no matplotlib figure (see curate.report.dataset_plots)
         from curate.report import start_dataset_plots
 
         drawing = start_dataset_plots(dataset)  # the report's dataset plots are drawn in a second process meanwhile

@@ -427,3 +427,40 @@ def test_degenerate_datasets_still_get_a_report(tmp_path: Path, case: str) -> No
     assert 'id="check-grouped"' in html and "no problem found" in html
     assert html.count('<figure class="plot') == 3
     assert "- **grouped**: no problem found" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_fast_report_leaves_the_geometry_figure_to_the_full_audit(tmp_path: Path, monkeypatch) -> None:
+    """--fast draws no matplotlib figure unless one is cached; after a full audit's drawing it shows that one."""
+    from curate import report
+
+    monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
+    ds = make_dataset(tmp_path / "ds", {"train": 3, "val": 2})
+
+    def geometry_body(out: Path) -> str:
+        html = write_report(ds, [], out, summary={"checks": [], "fast": True}).read_text()
+        return re.search(r'<figure class="plot[^"]*" id="plot-box_geometry">(.*?)</figure>', html, re.S).group(1)
+
+    before = geometry_body(tmp_path / "fast1")
+    assert "<img" not in before and "without --fast" in before
+    report.dataset_plots(ds)  # what a full audit's plots child does (and caches)
+    assert '<img src="data:image/png;base64,' in geometry_body(tmp_path / "fast2")
+
+
+def test_fast_audit_imports_neither_matplotlib_nor_scikit_learn(sample_dir: Path, tmp_path: Path) -> None:
+    """--fast's speed (hundreds of images a second) rests on skipping these imports (~1 s and ~2 s of CPU).
+
+    Everything in one process (no child processes), so an import a child would hide still shows.
+    """
+    import sys
+
+    code = (
+        "import sys; from pathlib import Path; import curate.worker as w; w.worth_it = lambda: False; "
+        "from curate.formats.yolo import load_yolo; from curate.audit import run_audit; "
+        f"r = run_audit(load_yolo({str(sample_dir)!r}), out_dir=Path({str(tmp_path / 'out')!r}), fast=True, fiftyone=False); "
+        "print(len(r.findings) > 0, 'matplotlib' in sys.modules, 'sklearn' in sys.modules)"
+    )
+    env = {**os.environ, "CURATE_CACHE_DIR": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True", "False", "False"]
+    assert (tmp_path / "out" / "report.html").exists()
