@@ -451,3 +451,25 @@ def test_label_file_is_the_pathlib_rule_on_strings(image: str) -> None:
         return path.with_suffix(".txt")
 
     assert _label_file(str(Path(image))) == str(pathlib_rule(Path(image)))
+
+
+def test_image_files_finds_what_rglob_found(tmp_path: Path) -> None:
+    """The reader's scandir walk lists the files ``rglob("*")`` + suffix + ``is_file`` listed: nested folders, odd
+    names, links to files counted, linked folders not entered, broken links and folders named like images left out."""
+    import os
+
+    from curate.formats.yolo import IMAGE_SUFFIXES, _image_files
+
+    root = tmp_path / "images"
+    for rel in ["a.jpg", "b.JPG", "c.jpeg.txt", ".jpg", "d.", "e.png", "sub/f.webp", "sub/deeper/g.tif", "sub/.h.bmp", "x.jpg/inner.jpg"]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"x")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "o.jpg").write_bytes(b"x")
+    os.symlink(outside, root / "linked_dir")
+    os.symlink(outside / "o.jpg", root / "linked.jpg")
+    os.symlink(tmp_path / "missing.jpg", root / "broken.jpg")
+    want = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    assert sorted(_image_files(root)) == want
+    assert root / "linked.jpg" in want and root / "x.jpg" / "inner.jpg" in want

@@ -8,9 +8,10 @@ good lines of the same file are kept, and nothing raises.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -348,22 +349,22 @@ def load_yolo(source: str | Path) -> Dataset:
     nc = len(names) if names is not None else None
     name = (yaml_path.parent if yaml_path else root).resolve().name
     ds = Dataset(root=root, name=name, names=names or [], yaml_path=yaml_path, warnings=warnings)
-    seen_labels: set[Path] = set()
-    label_dir_names: set[str] = set()
+    label_dirs: dict[str, _LabelDir] = {}
     for src in sources:
         for image in _list_images(src, root, ds):
             label_file = _label_file(str(image))
             record = _read_record(image, label_file, src.split, root, nc, ds)
+            folder, name = os.path.split(label_file)
+            label_dir = label_dirs.setdefault(folder, _LabelDir())
             if record.label_path is not None:
-                seen_labels.add(record.label_path)
-            label_dir_names.add(os.path.dirname(label_file))
+                label_dir.read.add(name)
+                label_dir.split = label_dir.split if label_dir.split is not None else record.split
             ds.images.append(record)
-    label_dirs = {Path(d) for d in label_dir_names}
     if names is None:  # no names anywhere: number the classes seen
         top = max((lb.class_id for _, lb in ds.boxes()), default=-1)
         ds.names = [str(i) for i in range(top + 1)]
         warnings.append("no class names (no data.yaml names or classes.txt): classes are numbered")
-    _orphan_labels(label_dirs, seen_labels, root, ds)
+    _orphan_labels(label_dirs, root, ds)
     _duplicate_stems(ds)
     if not ds.images:
         raise DatasetError(f"{source}: the dataset's split folders hold no images")
@@ -381,7 +382,7 @@ def _list_images(src: _Source, root: Path, ds: Dataset) -> list[Path]:
     images: list[Path] = []
     for entry in src.entries:
         if entry.is_dir():
-            images.extend(p for p in entry.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            images.extend(_image_files(entry))
         elif entry.suffix.lower() == ".txt":
             for number, line in enumerate(entry.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
                 line = line.strip()
@@ -396,6 +397,34 @@ def _list_images(src: _Source, root: Path, ds: Dataset) -> list[Path]:
         elif entry.suffix.lower() in IMAGE_SUFFIXES:
             images.append(entry)
     return sorted(set(images))
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """The files under ``folder`` (any depth) with an image suffix: what
+    ``[p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]`` found, in another order.
+
+    Why: pathlib made a Path object and a ``stat`` call for every file (15 µs a file); ``os.scandir``
+    knows each entry's type without a ``stat``. It walks as ``rglob`` does: folders linked to are listed
+    but not entered, a folder it may not read (PermissionError) is skipped; the suffix is pathlib's (the
+    name's last dot, unless it is the name's first or last character); links to files count as files.
+    """
+    found: list[Path] = []
+    todo = [folder]
+    while todo:
+        here = todo.pop()
+        try:
+            with os.scandir(here) as listing:
+                entries = list(listing)
+        except PermissionError:
+            continue
+        for entry in entries:
+            name = entry.name
+            dot = name.rfind(".")
+            if 0 < dot < len(name) - 1 and name[dot:].lower() in IMAGE_SUFFIXES and entry.is_file():
+                found.append(here / name)
+            elif entry.is_dir() and not entry.is_symlink():
+                todo.append(here / name)
+    return found
 
 
 def _label_file(image: str) -> str:
@@ -550,14 +579,40 @@ def _plain_dqt(body: bytes) -> bool:
     return True
 
 
-def _orphan_labels(label_dirs: set[Path], seen: set[Path], root: Path, ds: Dataset) -> None:
-    for d in sorted(label_dirs):
+@dataclass
+class _LabelDir:
+    """A folder the images' label files are looked for in: the names of those read, and the split of the first."""
+
+    read: set[str] = field(default_factory=set)
+    split: str | None = None
+
+
+def _orphan_labels(label_dirs: dict[str, _LabelDir], root: Path, ds: Dataset) -> None:
+    """A finding for each ``*.txt`` in a label folder that no image's label path names (but ``classes.txt``).
+
+    Folders in path order, files by name, as ``sorted(Path.glob("*.txt"))`` listed them; the names are
+    compared as strings with those read (no Path object a file). The split is that of the first image
+    whose label file in the folder was read.
+    """
+    for folder in sorted(label_dirs, key=Path):
+        d = Path(folder)
         if not d.is_dir():
             continue
-        split = next((r.split for r in ds.images if r.label_path and r.label_path.parent == d), "")
-        for txt in sorted(d.glob("*.txt")):
-            if txt not in seen and txt.name != "classes.txt":
-                ds.findings.append(Finding(split, _rel(txt, root), "format", 1.0, "label file without an image"))
+        split = label_dirs[folder].split or ""
+        read = label_dirs[folder].read
+        for name in sorted(_glob_names(d, "*.txt")):
+            if name not in read and name != "classes.txt":
+                ds.findings.append(Finding(split, _rel(d / name, root), "format", 1.0, "label file without an image"))
+
+
+def _glob_names(folder: Path, pattern: str) -> list[str]:
+    """Names of the entries of ``folder`` that ``folder.glob(pattern)`` yields, for a pattern without ``/``:
+    fnmatch's rule (case-sensitive on POSIX, as pathlib's), files and folders alike, none when unreadable."""
+    try:
+        with os.scandir(folder) as entries:
+            return fnmatch.filter([e.name for e in entries], pattern)
+    except PermissionError:
+        return []
 
 
 def _duplicate_stems(ds: Dataset) -> None:
