@@ -38,6 +38,10 @@ from curate.formats.yolo import DatasetError, WriteError, format_label_lines, lo
         ("0 0.5 0.5 -0.1 0.2\n", 0, "zero or negative"),  # negative width
         ("1.5 0.5 0.5 0.2 0.2\n", 0, "not an integer"),  # fractional class
         ("0 1.5 0.5 0.2 0.2 0.3 0.3\n", 0, "outside the image"),  # polygon's box: w 1.3
+        ("0 nan 0.5 0.2 0.2\n", 0, "NaN or infinite"),
+        ("0 0.5 0.5 inf 0.2\n", 0, "NaN or infinite"),
+        ("0 0.5 0.5 0.2 -inf\n", 0, "NaN or infinite"),
+        ("0 0.1 0.1 0.3 0.1 0.3 NaN\n", 0, "NaN or infinite"),
     ],
 )
 def test_parse_label_lines(text: str, n_labels: int, reason: str | None) -> None:
