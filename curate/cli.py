@@ -5,6 +5,7 @@ Errors are one line on stderr and a non-zero exit, never a traceback (``CURATE_D
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections import Counter
@@ -455,8 +456,17 @@ def history(
     out.print(hist.table(rows))
 
 
+#: The garbage collector's thresholds for a CLI run (Python's default: 700, 10, 10).
+#: Why: an audit keeps ~100,000 objects alive (labels, 34,000 scores with their data, imported modules),
+#: and with a new collection every 700 allocations the full ones rescanned all of them: 0.3 s of the
+#: main process's CPU on food-ingredients (3 full collections of ~70 ms, 34 middle, 378 young), 0.1 s
+#: with these. Nothing is kept longer than that: cycles are still collected, only less often.
+GC_THRESHOLDS = (10_000, 10, 10)
+
+
 def entry() -> None:
     """Console-script entry: no traceback for an unexpected error unless CURATE_DEBUG is set."""
+    gc.set_threshold(*GC_THRESHOLDS)
     try:
         app()
     except KeyboardInterrupt:

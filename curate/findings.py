@@ -54,6 +54,20 @@ class Finding:
             "data": self.data,
         }
 
+    def to_row(self) -> list[Any]:
+        """The compact JSON form the audit's cache stores: the fields in declaration order, no keys.
+
+        Why: JSON-encoding 34,000 dicts (food-ingredients' scores) cost ~0.2 s of a cold audit; rows
+        without the repeated keys encode in about two thirds of that. :meth:`from_row` reads it back.
+        """
+        return [self.split, self.image, self.check, self.score, self.message, self.line, self.region, self.data]
+
+    @classmethod
+    def from_row(cls, row: list[Any]) -> "Finding":
+        """A finding from :meth:`to_row`'s form after a JSON round trip (the region comes back a list)."""
+        split, image, check, score, message, line, region, data = row
+        return cls(split, image, check, score, message, line, tuple(region) if region else None, data)
+
     def csv_row(self) -> dict[str, str]:
         x, y, w, h = self.region if self.region is not None else ("", "", "", "")
         fmt = lambda v: "" if v == "" else f"{float(v):.6f}"  # noqa: E731

@@ -114,3 +114,15 @@ def test_tiny_box_is_measured_on_the_upright_image(make_yolo_tree, tmp_path: Pat
     Image.open(path).save(path, quality=95, exif=exif)
     f = _by_line(AuditContext(load_yolo(root)))[1]
     assert f.score >= 0.5 and f.data["reason"] == "tiny" and "3.0×80.0 px" in f.message
+
+
+@pytest.mark.parametrize("x", [-0.0, 0.0, 1.0, -1e-300, 0.5, 1.0000000000000002, 5e-324, float("inf"), float("-inf"), float("nan")])
+def test_scalar_clip_is_numpys_bit_for_bit(x: float) -> None:
+    """The pure-Python clip that replaced np.clip per box keeps -0.0 and NaN as numpy does (scores are written to 4 decimals)."""
+    import math
+
+    import numpy as np
+
+    want, got = float(np.clip(x, 0.0, 1.0)), ambiguous._clip01(x)
+    assert math.copysign(1.0, want) == math.copysign(1.0, got)
+    assert want == got or (math.isnan(want) and math.isnan(got))

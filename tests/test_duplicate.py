@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from curate.checks import duplicate
+from curate.checks._overlap import later_line_pairs, later_line_pairs_batch
 from curate.checks.base import AuditContext
 from curate.dataset import Dataset, ImageRecord, Label
 
@@ -75,3 +78,31 @@ def test_planted_duplicates_rank_first() -> None:
     planted = [s for k, s in scores.items() if truth.truth(*k) == "duplicate"]
     clean = [s for k, s in scores.items() if truth.truth(*k) is None]
     assert planted and min(planted) >= 0.5 > max(clean)
+
+
+def _random_image(rng: random.Random, n: int) -> list[Label]:
+    """``n`` random labels of 3 classes, some copies or near copies of earlier ones, lines sometimes out of order."""
+    lines = rng.sample(range(1, 3 * n + 2), n) if rng.random() < 0.3 else list(range(1, n + 1))
+    labels: list[Label] = []
+    for line in lines:
+        if labels and rng.random() < 0.3:
+            o = rng.choice(labels)
+            cls = o.class_id if rng.random() < 0.5 else rng.randrange(3)
+            labels.append(Label(cls, o.cx + rng.choice([0.0, 0.01]), o.cy, o.w, o.h, line))
+        else:
+            labels.append(Label(rng.randrange(3), rng.random(), rng.random(), rng.random() * 0.5 + 1e-3, rng.random() * 0.5 + 1e-3, line))
+    return labels
+
+
+@pytest.mark.parametrize("same_class", [True, False])
+def test_batch_pairs_equal_the_per_image_pairs_bit_for_bit(same_class: bool) -> None:
+    """The checks score every image's pairs in one pass; it must give exactly what the per-image reference gives."""
+    rng = random.Random(7)
+    for _ in range(200):
+        images = [_random_image(rng, rng.choice([0, 0, 1, 2, 3, 5, 8, 20])) for _ in range(rng.randrange(0, 10))]
+        best, partner = later_line_pairs_batch(images, same_class=same_class)
+        ref = [later_line_pairs(labels, same_class=same_class) for labels in images]
+        ref_best = np.concatenate([b for b, _ in ref]) if ref else np.zeros(0)
+        ref_partner = np.concatenate([p for _, p in ref]) if ref else np.zeros(0, dtype=int)
+        assert best.tobytes() == ref_best.astype(float).tobytes()
+        assert partner.tolist() == ref_partner.tolist()

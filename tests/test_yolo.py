@@ -38,6 +38,10 @@ from curate.formats.yolo import DatasetError, WriteError, format_label_lines, lo
         ("0 0.5 0.5 -0.1 0.2\n", 0, "zero or negative"),  # negative width
         ("1.5 0.5 0.5 0.2 0.2\n", 0, "not an integer"),  # fractional class
         ("0 1.5 0.5 0.2 0.2 0.3 0.3\n", 0, "outside the image"),  # polygon's box: w 1.3
+        ("0 nan 0.5 0.2 0.2\n", 0, "NaN or infinite"),
+        ("0 0.5 0.5 inf 0.2\n", 0, "NaN or infinite"),
+        ("0 0.5 0.5 0.2 -inf\n", 0, "NaN or infinite"),
+        ("0 0.1 0.1 0.3 0.1 0.3 NaN\n", 0, "NaN or infinite"),
     ],
 )
 def test_parse_label_lines(text: str, n_labels: int, reason: str | None) -> None:
@@ -371,3 +375,105 @@ def test_a_file_mixing_polygon_and_box_rows_is_a_problem_ultralytics_skips_the_i
     Image.new("RGB", (64, 64)).save(img)
     lab.write_text(text)
     assert "mix segment and detection rows" in verify_image_label((str(img), str(lab), "", False, 2, 0, 0, False))[-1]
+
+
+def _jpeg_variants(tmp_path: Path) -> list[bytes]:
+    """JPEGs as PIL writes them with every option that changes the header, plus a PNG."""
+    import io
+
+    from PIL import ImageCms
+
+    def save(mode: str, size: tuple[int, int] = (40, 24), **kw) -> bytes:
+        buf = io.BytesIO()
+        Image.new(mode, size, 90 if mode == "L" else (200, 40, 90, 10)[: len(mode)]).save(buf, kw.pop("format", "JPEG"), **kw)
+        return buf.getvalue()
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return [
+        save("RGB"), save("L"), save("CMYK"), save("RGB", (1, 1)), save("RGB", (3000, 7)),
+        save("RGB", progressive=True), save("RGB", optimize=True), save("RGB", quality=100), save("RGB", quality=1),
+        save("RGB", dpi=(300, 300)), save("RGB", comment=b"made here"), save("RGB", exif=exif), save("RGB", icc_profile=icc),
+        save("RGB", subsampling=0), save("RGB", restart_marker_rows=1), save("RGB", qtables=[[300] * 64]),
+        save("RGB", format="PNG"),
+    ]
+
+
+def test_plain_jpeg_size_is_pils_upright_size_or_none(tmp_path: Path) -> None:
+    """The reader's JPEG header shortcut never claims a size PIL would not give: on PIL's own variants, on every
+    truncation of their headers and on corrupted header bytes it answers PIL's size or None (PIL decides)."""
+    import io
+    import random
+
+    from curate.dataset import upright_size
+    from curate.formats.yolo import JPEG_HEAD_BYTES, plain_jpeg_size
+
+    def pil_size(data: bytes) -> tuple[int, int] | None:
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                return upright_size(im)
+        except Exception:  # noqa: BLE001 — any failure: the shortcut must not have answered
+            return None
+
+    rng = random.Random(3)
+    cases: list[bytes] = []
+    answered = 0
+    for data in _jpeg_variants(tmp_path):
+        cases.append(data)
+        cases.extend(data[:n] for n in range(min(len(data), 700)))
+        for _ in range(300):
+            bad = bytearray(data)
+            for _ in range(rng.randint(1, 3)):
+                bad[rng.randrange(min(len(bad), 700))] = rng.choice([0, 1, 0xFF, 0xD8, 0xDA, 0xC0, rng.randrange(256)])
+            cases.append(bytes(bad))
+    for data in cases:
+        fast = plain_jpeg_size(data[:JPEG_HEAD_BYTES])
+        if fast is not None:
+            answered += 1
+            assert fast == pil_size(data)
+    assert answered > len(cases) // 10  # the shortcut does answer for most plain files
+    plain = _jpeg_variants(tmp_path)
+    assert [plain_jpeg_size(d) is not None for d in plain] == [True] * 11 + [False, False] + [True, True, True, False]
+
+
+@pytest.mark.parametrize("image", [
+    "/a/images/x.jpg", "/images/x.jpg", "images/x.jpg", "x.jpg", "/a/images/b/images/c/x.jpg", "/a/images/images/x",
+    "/a/imagesx/x.jpg", "/a/ximages/x.JPG", "/a/images/.jpg", "/a/images/x.", "/a/images/x.tar.gz", "/a/images/.hidden.png",
+    "rel/images/sub/x.png", "/a/b/images", "/images/images", "a", "/a/images/x..jpg",
+])
+def test_label_file_is_the_pathlib_rule_on_strings(image: str) -> None:
+    """The reader's string form of Ultralytics' label path rule gives what the pathlib form it replaced gave."""
+    from curate.formats.yolo import _label_file
+
+    def pathlib_rule(path: Path) -> Path:
+        parts = list(path.parts)
+        for i in range(len(parts) - 2, -1, -1):
+            if parts[i] == "images":
+                parts[i] = "labels"
+                return Path(*parts).with_suffix(".txt")
+        return path.with_suffix(".txt")
+
+    assert _label_file(str(Path(image))) == str(pathlib_rule(Path(image)))
+
+
+def test_image_files_finds_what_rglob_found(tmp_path: Path) -> None:
+    """The reader's scandir walk lists the files ``rglob("*")`` + suffix + ``is_file`` listed: nested folders, odd
+    names, links to files counted, linked folders not entered, broken links and folders named like images left out."""
+    import os
+
+    from curate.formats.yolo import IMAGE_SUFFIXES, _image_files
+
+    root = tmp_path / "images"
+    for rel in ["a.jpg", "b.JPG", "c.jpeg.txt", ".jpg", "d.", "e.png", "sub/f.webp", "sub/deeper/g.tif", "sub/.h.bmp", "x.jpg/inner.jpg"]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"x")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "o.jpg").write_bytes(b"x")
+    os.symlink(outside, root / "linked_dir")
+    os.symlink(outside / "o.jpg", root / "linked.jpg")
+    os.symlink(tmp_path / "missing.jpg", root / "broken.jpg")
+    want = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    assert sorted(_image_files(root)) == want
+    assert root / "linked.jpg" in want and root / "x.jpg" / "inner.jpg" in want

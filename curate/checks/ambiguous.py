@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from curate import defaults
-from curate.checks._overlap import later_line_pairs, overlap_score
+from curate.checks._overlap import later_line_pairs_batch, overlap_score
 from curate.checks.base import AuditContext
 from curate.dataset import Dataset, ImageRecord, Label
 from curate.findings import Finding
@@ -47,6 +47,15 @@ def _class_medians(dataset: Dataset) -> dict[int, tuple[float, float, float]]:
     return out
 
 
+def _clip01(x: float) -> float:
+    """``float(np.clip(x, 0.0, 1.0))`` for one number, without numpy's ~3 µs a call (up to three calls a box).
+
+    The same result bit for bit: numpy's clip takes a bound only when ``x`` is strictly outside it (so
+    ``-0.0`` stays ``-0.0``) and passes NaN through.
+    """
+    return 0.0 if x < 0.0 else 1.0 if x > 1.0 else x
+
+
 def tiny_score(label: Label, size: tuple[int, int] | None) -> tuple[float, str]:
     """Degenerate/tiny score: 1.0 for no area, 0.5 at ``TINY_BOX_PIXELS`` on the short side, 0 at twice that."""
     if label.w <= 0 or label.h <= 0:
@@ -55,7 +64,7 @@ def tiny_score(label: Label, size: tuple[int, int] | None) -> tuple[float, str]:
         return 0.0, ""
     side = min(label.w * size[0], label.h * size[1])
     limit = float(defaults.TINY_BOX_PIXELS)
-    score = float(np.clip(1.0 - side / (2 * limit), 0.0, 1.0))
+    score = _clip01(1.0 - side / (2 * limit))
     wpx, hpx = label.w * size[0], label.h * size[1]
     return score, f"tiny box ({wpx:.1f}×{hpx:.1f} px; limit {limit:g} px)"
 
@@ -76,7 +85,7 @@ def border_score(label: Label, medians: tuple[float, float, float] | None) -> tu
         if not touches:
             continue
         # 0.5 at BORDER_CUT_FRACTION of the class's usual extent, 1.0 at nothing, 0 at twice the fraction
-        score = float(np.clip(1.0 - visible / (2 * BORDER_CUT_FRACTION), 0.0, 1.0)) * 2 * BORDER_CUT_MAX_SCORE
+        score = _clip01(1.0 - visible / (2 * BORDER_CUT_FRACTION)) * 2 * BORDER_CUT_MAX_SCORE
         score = min(score, BORDER_CUT_MAX_SCORE)
         if score > best:
             best = score
@@ -92,37 +101,46 @@ def _image_size(rec: ImageRecord) -> tuple[int, int] | None:
 
 
 def run(ctx: AuditContext) -> list[Finding]:
-    """A finding for every box: the max of its cross-class overlap, tiny and border-cut scores."""
+    """A finding for every box: the max of its cross-class overlap, tiny and border-cut scores.
+
+    The cross-class pairs of every image are scored in one numpy pass (:func:`later_line_pairs_batch`)
+    and read back as plain Python lists: per image, numpy's fixed cost per call was most of this check's time.
+    """
     at_half = float(ctx.param(NAME, "iou", defaults.AMBIGUOUS_IOU))
     threshold = ctx.threshold(NAME)
     dataset = ctx.dataset
     medians = _class_medians(dataset)
+    records = [rec for rec in dataset.images if rec.labels]
+    best_a, partner_a = later_line_pairs_batch([rec.labels for rec in records], same_class=False)
+    overlap, best, partner = overlap_score(best_a, at_half).tolist(), best_a.tolist(), partner_a.tolist()
     out: list[Finding] = []
-    for rec in dataset.images:
-        if not rec.labels:
-            continue
+    k = 0
+    for rec in records:
         size = _image_size(rec)
-        best, partner = later_line_pairs(rec.labels, same_class=False)
-        overlap = overlap_score(best, at_half)
-        for k, lab in enumerate(rec.labels):
+        labels = rec.labels
+        for lab in labels:
             name = dataset.class_name(lab.class_id)
+            iou, p = best[k], partner[k]
             reasons: list[tuple[float, str, str]] = []
-            if partner[k] >= 0 and best[k] > 0:
-                other = rec.labels[int(partner[k])]
+            if p >= 0 and iou > 0:
+                other = labels[p]
                 reasons.append((
-                    float(overlap[k]),
+                    overlap[k],
                     "overlap",
                     f"'{name}' (line {lab.line}) and '{dataset.class_name(other.class_id)}' (line {other.line}) "
-                    f"on the same object (IoU {best[k]:.2f})",
+                    f"on the same object (IoU {iou:.2f})",
                 ))
+            k += 1
             t_score, t_msg = tiny_score(lab, size)
             b_score, b_msg = border_score(lab, medians.get(lab.class_id))
             reasons += [(t_score, "tiny", t_msg), (b_score, "border", b_msg)]
             score, reason, msg = max(reasons, key=lambda r: r[0])
-            data = {"class": name, "reason": reason, **{f"{r}_score": round(s, 4) for s, r, _ in reasons}}
-            if reason == "overlap" and partner[k] >= 0:
-                data["partner_line"] = rec.labels[int(partner[k])].line
-                data["iou"] = round(float(best[k]), 4)
+            data = {"class": name, "reason": reason}
+            for r_score, r, _ in reasons:
+                data[f"{r}_score"] = round(r_score, 4)
+            if reason == "overlap" and p >= 0:
+                data["partner_line"] = labels[p].line
+                data["iou"] = round(iou, 4)
             if score < threshold or not msg:
                 msg = f"no ambiguity found (best: {reason} {score:.2f})" if score > 0 else "no ambiguity found"
             out.append(Finding(rec.split, rec.rel, NAME, score, msg, line=lab.line, data=data))
