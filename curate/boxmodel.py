@@ -1023,7 +1023,7 @@ def _classifier(seed: int, iterations: int, *, fast: bool = False):
     if fast:
         from curate.boosting import BoostedTrees
 
-        return BoostedTrees(iterations=iterations, learning_rate=0.15, max_depth=defaults.BOXMODEL_FAST_DEPTH, min_samples_leaf=20, l2_regularization=1.0, max_bins=defaults.BOXMODEL_MAX_BINS)
+        return BoostedTrees(iterations=iterations, learning_rate=defaults.BOXMODEL_FAST_LEARNING_RATE, max_depth=defaults.BOXMODEL_FAST_DEPTH, min_samples_leaf=20, l2_regularization=1.0, max_bins=defaults.BOXMODEL_MAX_BINS)
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     return HistGradientBoostingClassifier(
