@@ -805,6 +805,15 @@ class BoxScores:
     names: list[str]
     method: str  # "pixels", "pixels+u2netp", "pixels+grabcut", "geometry"
     seconds: dict[str, float] = field(default_factory=dict)
+    _evidence: dict[int, dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+
+    def evidence(self, row: int) -> dict[str, Any]:
+        """:func:`evidence` of a row, computed once for the three box checks that each describe every box."""
+        if self._evidence is None:
+            self._evidence = {}
+        if row not in self._evidence:
+            self._evidence[row] = evidence(self, row)
+        return self._evidence[row]
 
     def value(self, row: int, name: str) -> float:
         try:
@@ -1370,7 +1379,7 @@ def findings_for(ctx: Any, kind: str, check: str, describe) -> list:
     out = []
     for row, (rec, j) in enumerate(bs.records):
         lab = rec.labels[j]
-        ev = evidence(bs, row)
+        ev = bs.evidence(row)
         name = dataset.class_name(lab.class_id)
         score = float(scores[row])
         data = {"class": name, **ev, "p_" + kind: round(float(bs.prob[row, 1 + KINDS.index(kind)]), 3)}
