@@ -21,6 +21,7 @@ from curate import __version__, cache, defaults
 from curate.boxmodel import BOX_CHECKS, WARM_CHILD_KEY, cancel_child, start_in_child
 from curate.checks import available, check_names, finish_checks
 from curate.checks.base import AuditContext
+from curate.checks.image_checks import start_signatures
 from curate.dataset import Dataset
 from curate.findings import Finding, sort_findings, write_csv, write_json
 
@@ -145,6 +146,8 @@ def score_dataset(
         start_in_child(ctx)  # --fast: the box model runs in a second process while the images are hashed
     else:
         cancel_child(ctx)  # a warm child spawned by the CLI, not needed
+    if "image_checks" in todo and cached["image_checks"] is None:
+        start_signatures(ctx)  # hashed in the background while the label-only checks run
     try:
         for module, mod in todo.items():
             if on_check:

@@ -273,3 +273,25 @@ def test_signatures_come_back_from_the_cache_store_as_computed(tmp_path: Path, m
     (tmp_path / "cache2" / "signatures.sqlite").write_bytes(b"this is not a database" * 100)
     third = image_signatures(load_yolo(root), progress=False)
     assert {r: s.status for r, s in third.items()} == {r: s.status for r, s in first.items()}
+
+
+def test_signatures_hashed_in_the_background_equal_those_hashed_here(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
+    ds = load_yolo(_dataset(tmp_path / "ds"))
+    ctx = AuditContext(ds)
+    image_checks.start_signatures(ctx)
+    assert "signatures_job" in ctx.shared
+    got = image_checks.signatures(ctx)
+    assert "signatures_job" not in ctx.shared and image_checks.signatures(ctx) is got  # collected once
+    here = image_signatures(ds, progress=False)
+    assert sorted(got) == sorted(here)
+    assert all(got[r].content == here[r].content and got[r].status == here[r].status and np.array_equal(got[r].thumb, here[r].thumb) for r in here if here[r].thumb is not None)
+
+
+def test_label_only_checks_run_before_the_images_are_needed() -> None:
+    """The audit hashes in the background while these run (see CHECK_MODULES)."""
+    from curate.checks import CHECK_MODULES
+
+    first = CHECK_MODULES.index("image_checks")
+    assert {"dataset_stats", "duplicate", "ambiguous"} <= set(CHECK_MODULES[:first])
+    assert not {"near_duplicate", "missing", "grouped"} & set(CHECK_MODULES[:first])

@@ -20,12 +20,14 @@ from curate.checks.base import AuditContext
 from curate.findings import Finding
 
 #: Check modules in the order they run (cheap geometry first, pixels later). Module name → curate.checks.<name>.
+#: The audit starts hashing the images in the background first (:func:`image_checks.start_signatures`), so
+#: the checks before ``image_checks`` — label geometry only — run while the images are decoded.
 CHECK_MODULES: tuple[str, ...] = (
-    "image_checks",  # corrupt_image, exif_rotated
-    "near_duplicate",  # near_duplicate, leakage
     "dataset_stats",  # dataset
     "duplicate",
     "ambiguous",
+    "image_checks",  # corrupt_image, exif_rotated
+    "near_duplicate",  # near_duplicate, leakage
     "grouped",
     "background_heavy",
     "shifted",
