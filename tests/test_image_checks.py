@@ -277,7 +277,11 @@ def test_signatures_come_back_from_the_cache_store_as_computed(tmp_path: Path, m
 
 def test_signatures_hashed_in_the_background_equal_those_hashed_here(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
-    ds = load_yolo(_dataset(tmp_path / "ds"))
+    root = _dataset(tmp_path / "ds")
+    for k in range(6):
+        _save(_photo(k), root / f"train/images/p{k}.jpg")
+    (root / "train/images/trunc.jpg").write_bytes((root / "train/images/p0.jpg").read_bytes()[:500])
+    ds = load_yolo(root)
     ctx = AuditContext(ds)
     image_checks.start_signatures(ctx)
     assert "signatures_job" in ctx.shared
