@@ -447,10 +447,10 @@ def decode_view(path: Path, window: Window, size: tuple[int, int] | None, *, sid
     img = cv2.imread(str(path), reduce_flags[factor])
     if img is None:  # formats OpenCV can't read (or a broken file): give PIL a chance
         try:
-            from PIL import Image
+            from PIL import Image, ImageOps
 
-            with Image.open(path) as im:
-                img = cv2.cvtColor(np.asarray(im.convert("RGB")), cv2.COLOR_RGB2BGR)
+            with Image.open(path) as im:  # turned by its EXIF orientation, as OpenCV turns what it reads
+                img = cv2.cvtColor(np.asarray(ImageOps.exif_transpose(im).convert("RGB")), cv2.COLOR_RGB2BGR)
         except Exception:
             return None
     h, w = img.shape[:2]

@@ -464,3 +464,21 @@ def test_fast_audit_imports_neither_matplotlib_nor_scikit_learn(sample_dir: Path
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["True", "False", "False"]
     assert (tmp_path / "out" / "report.html").exists()
+
+
+@pytest.mark.parametrize("opencv_reads_it", [True, False])
+def test_thumbnails_are_upright_whichever_library_decodes(tmp_path: Path, monkeypatch, opencv_reads_it: bool) -> None:
+    """A photo stored 200 wide × 100 high with EXIF orientation 6 is shown 100 wide × 200 high, also when
+    OpenCV cannot read the file and PIL decodes it."""
+    import cv2
+
+    from curate import report
+
+    path = tmp_path / "turned.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (200, 100), (200, 40, 40)).save(path, exif=exif.tobytes())
+    if not opencv_reads_it:
+        monkeypatch.setattr(cv2, "imread", lambda *a, **k: None)
+    rgb = report.decode_view(path, (0.0, 0.0, 1.0, 1.0), (100, 200), side=200)
+    assert rgb is not None and rgb.shape[:2] == (200, 100)
