@@ -139,12 +139,13 @@ def _text(label) -> str:
 
 
 def write_changes_csv(changes: list[Change], path: Path) -> Path:
-    """``changes.csv``: image, line, kind, before, after — one row per change."""
+    """``changes.csv``: split, image, line, kind, before, after — one row per change (``split, image, line``
+    as in findings.csv)."""
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["image", "line", "kind", "before", "after"])
+        w.writerow(["split", "image", "line", "kind", "before", "after"])
         for c in changes:
-            w.writerow([c.image, "" if c.line is None else c.line, c.kind, c.before, c.after])
+            w.writerow([c.split, c.image, "" if c.line is None else c.line, c.kind, c.before, c.after])
     return path
 
 

@@ -274,6 +274,7 @@ class Change:
     kind: str
     before: str = ""
     after: str = ""
+    split: str = ""  # the listing's split: a file listed under two splits is two records
 
 
 def from_fiftyone(fo_dataset: "fo.Dataset", original: Dataset) -> tuple[Dataset, list[Change]]:
@@ -318,7 +319,7 @@ def _review(fo_dataset: "fo.Dataset", original: Dataset) -> _Review:
             continue
         sample_tags, detections = by_key[(record.split, record.rel)]
         if EXCLUDE_TAG in sample_tags:
-            review.changes.append(Change(record.rel, None, "excluded"))
+            review.changes.append(Change(record.rel, None, "excluded", split=record.split))
             review.excluded.add((record.split, record.rel))
             continue
         new_record, record_changes, line_map = _diff_record(record, detections, original)
@@ -385,16 +386,16 @@ def _diff_record(
             new = Label(class_id, cx, cy, w, h, line=old.line, polygon=polygon)
             changed[line] = new
             kind = "relabeled" if class_id != old.class_id else "edited"
-            changes.append(Change(record.rel, line, kind, _label_text(old), _label_text(new)))
+            changes.append(Change(record.rel, line, kind, _label_text(old), _label_text(new), split=record.split))
         else:
             added.append(Label(class_id, cx, cy, w, h, line=0))
     deleted = [lab for lab in record.labels if lab.line not in seen]
     if not changed and not added and not deleted:
         return record, [], {}
-    changes.extend(Change(record.rel, lab.line, "deleted", _label_text(lab), "") for lab in deleted)
+    changes.extend(Change(record.rel, lab.line, "deleted", _label_text(lab), "", split=record.split) for lab in deleted)
     kept = [changed.get(lab.line, lab) for lab in record.labels if lab.line in seen]
     labels = [dataclasses.replace(lab, line=i) for i, lab in enumerate(kept + added, start=1)]
-    changes.extend(Change(record.rel, lab.line, "added", "", _label_text(lab)) for lab in labels[len(kept) :])
+    changes.extend(Change(record.rel, lab.line, "added", "", _label_text(lab), split=record.split) for lab in labels[len(kept) :])
     changes.sort(key=lambda c: (c.kind == "added", c.line or 0))
     line_map = {lab.line: i for i, lab in enumerate(kept, start=1)}
     return dataclasses.replace(record, labels=labels, edited=True), changes, line_map

@@ -272,7 +272,7 @@ def test_one_moved_box_is_one_edited_line(tree: Dataset, fo_name: str) -> None:
     new, changes = from_fiftyone(fo_ds, tree)
     assert sum(r.edited for r in new.images) == 1
     assert changes == [Change("images/train/a.jpg", 1, "edited", "0 0.500000 0.500000 0.200000 0.400000",
-                              "0 0.250000 0.400000 0.300000 0.400000")]  # fmt: skip
+                              "0 0.250000 0.400000 0.300000 0.400000", split="train")]  # fmt: skip
     (record,) = [r for r in new.images if r.edited]
     old = [r for r in tree.images if r.rel == record.rel][0]
     moved = record.labels[0]
