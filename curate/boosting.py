@@ -4,9 +4,10 @@ Why not scikit-learn's ``HistGradientBoostingClassifier``, which the full audit 
 scikit-learn costs ~2 s of CPU (it imports SciPy's statistics and pandas), more than everything else
 ``--fast``'s box model does on food-ingredients (19 geometry features, 12,000 boxes, 2 folds × 40
 rounds), and ``--fast`` promises hundreds of images a second on 2 cores. The model here is the same
-idea reduced to what that needs — softmax boosting of one tree per class and round on features binned
-at their quantiles, Newton leaf values with L2, missing values sent to whichever side gains more — with
-trees grown level by level so that one ``np.bincount`` builds the histograms of every node of a level.
+idea reduced to what that needs — softmax boosting on features binned at their quantiles, one tree per
+round with a value per class in each leaf, Newton leaf values with L2, missing values sent to whichever
+side gains more — with trees grown level by level so that one ``np.bincount`` per class builds the
+histograms of every node of a level.
 It is not a general replacement: no early stopping, sample weights or categorical features.
 """
 
@@ -134,8 +135,10 @@ class BoostedTrees:
         needs no second pass over the rows.
 
         Why one tree per round rather than one per class: four times fewer trees to grow in Python, and the
-        rows' histogram cells are computed once per level for all classes (fit on food's --fast features
-        1.3 → 0.5 s a fold at the same held-out AP).
+        rows' histogram cells are computed once per level for all classes. On food's --fast features a
+        fold's fit took 1.3 s with a tree per class and 0.9 s this way (both before the sibling
+        subtraction), for held-out AP of the synthetic loose / shifted / grouped boxes 0.79 / 0.67 / 0.85
+        against 0.78 / 0.65 / 0.84.
         """
         n, nf = binned.shape
         k = g.shape[1]
