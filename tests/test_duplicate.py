@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from curate.checks import duplicate
-from curate.checks._overlap import later_line_pairs, later_line_pairs_batch
+from curate.checks._overlap import later_line_pairs, pairwise_iou, xyxy_array
 from curate.checks.base import AuditContext
 from curate.dataset import Dataset, ImageRecord, Label
 
@@ -80,6 +80,27 @@ def test_planted_duplicates_rank_first() -> None:
     assert planted and min(planted) >= 0.5 > max(clean)
 
 
+def _per_image_pairs(labels: list[Label], *, same_class: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The reference: :func:`later_line_pairs` for one image, written plainly (the form the checks used
+    before they scored every image at once)."""
+    n = len(labels)
+    best = np.zeros(n)
+    partner = np.full(n, -1)
+    if n < 2:
+        return best, partner
+    boxes = xyxy_array(labels)
+    iou = pairwise_iou(boxes, boxes)
+    cls = np.array([lab.class_id for lab in labels])
+    lines = np.array([lab.line for lab in labels])
+    mask = (cls[:, None] == cls[None, :]) if same_class else (cls[:, None] != cls[None, :])
+    mask &= lines[None, :] < lines[:, None]  # partner j comes before i in the file
+    iou = np.where(mask, iou, -1.0)
+    partner = iou.argmax(axis=1)
+    best = iou[np.arange(n), partner]
+    partner = np.where(best >= 0, partner, -1)
+    return np.clip(best, 0.0, None), partner
+
+
 def _random_image(rng: random.Random, n: int) -> list[Label]:
     """``n`` random labels of 3 classes, some copies or near copies of earlier ones, lines sometimes out of order."""
     lines = rng.sample(range(1, 3 * n + 2), n) if rng.random() < 0.3 else list(range(1, n + 1))
@@ -100,8 +121,8 @@ def test_batch_pairs_equal_the_per_image_pairs_bit_for_bit(same_class: bool) -> 
     rng = random.Random(7)
     for _ in range(200):
         images = [_random_image(rng, rng.choice([0, 0, 1, 2, 3, 5, 8, 20])) for _ in range(rng.randrange(0, 10))]
-        best, partner = later_line_pairs_batch(images, same_class=same_class)
-        ref = [later_line_pairs(labels, same_class=same_class) for labels in images]
+        best, partner = later_line_pairs(images, same_class=same_class)
+        ref = [_per_image_pairs(labels, same_class=same_class) for labels in images]
         ref_best = np.concatenate([b for b, _ in ref]) if ref else np.zeros(0)
         ref_partner = np.concatenate([p for _, p in ref]) if ref else np.zeros(0, dtype=int)
         assert best.tobytes() == ref_best.astype(float).tobytes()

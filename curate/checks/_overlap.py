@@ -74,41 +74,20 @@ def overlap_score(iou: np.ndarray | float, at_half: float) -> np.ndarray:
     return np.where(iou >= at_half, above, below)
 
 
-def later_line_pairs(labels: Sequence[Label], *, same_class: bool) -> tuple[np.ndarray, np.ndarray]:
-    """For each label, its best IoU with an EARLIER line (same class or different class) and that line's index.
+def later_line_pairs(images: Sequence[Sequence[Label]], *, same_class: bool) -> tuple[np.ndarray, np.ndarray]:
+    """For each label of each image, its best IoU with an EARLIER line of its image (same class or different
+    class) and that line's index within the image, as flat arrays over the labels (image after image).
 
     Only the later line of a pair carries the pair: the earlier box is usually the original and the later
     one the accidental second click or copy, and flagging one line per pair keeps the report short.
-    Returns ``(best_iou, partner_index)``; partner -1 where there is no candidate. The checks use
-    :func:`later_line_pairs_batch`, which must equal this per-image form bit for bit (the tests compare them).
-    """
-    n = len(labels)
-    best = np.zeros(n)
-    partner = np.full(n, -1)
-    if n < 2:
-        return best, partner
-    boxes = xyxy_array(labels)
-    iou = pairwise_iou(boxes, boxes)
-    cls = np.array([lab.class_id for lab in labels])
-    lines = np.array([lab.line for lab in labels])
-    mask = (cls[:, None] == cls[None, :]) if same_class else (cls[:, None] != cls[None, :])
-    mask &= lines[None, :] < lines[:, None]  # partner j comes before i in the file
-    iou = np.where(mask, iou, -1.0)
-    partner = iou.argmax(axis=1)
-    best = iou[np.arange(n), partner]
-    partner = np.where(best >= 0, partner, -1)
-    return np.clip(best, 0.0, None), partner
+    Returns ``(best_iou, partner_index)``; partner -1 where there is no candidate; ties go to the first
+    partner of the image.
 
-
-def later_line_pairs_batch(images: Sequence[Sequence[Label]], *, same_class: bool) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`later_line_pairs` of many images at once, as flat arrays over their labels (image after image).
-
-    Why: the duplicate and ambiguous checks called :func:`later_line_pairs` once per image, and with 2.5
-    boxes an image (food-ingredients) the dozen numpy calls' fixed cost per image was nearly all of their
-    time. Here every ordered pair ``(i, j)`` of labels of one image is one row of a few flat arrays, and
-    the same elementwise float operations as :func:`pairwise_iou` run once for the whole dataset, so the
-    results are bit-identical. The partner index is within the label's own image, as per image; the
-    tie-break is the same (the first ``j`` of the image with the best IoU, like ``argmax``).
+    Why every image at once: the duplicate and ambiguous checks called a per-image form once per image, and
+    with 2.5 boxes an image (food-ingredients) the dozen numpy calls' fixed cost per image was nearly all of
+    their time. Here every ordered pair ``(i, j)`` of labels of one image is one row of a few flat arrays,
+    and the same elementwise float operations as :func:`pairwise_iou` run once for the whole dataset, so
+    the results are bit-identical to the per-image form (tests/test_duplicate.py keeps it as the reference).
     """
     counts = np.array([len(labels) for labels in images], dtype=np.int64)
     total = int(counts.sum())

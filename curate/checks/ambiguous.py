@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from curate import defaults
-from curate.checks._overlap import later_line_pairs_batch, overlap_score
+from curate.checks._overlap import later_line_pairs, overlap_score
 from curate.checks.base import AuditContext
 from curate.dataset import Dataset, ImageRecord, Label
 from curate.findings import Finding
@@ -103,7 +103,7 @@ def _image_size(rec: ImageRecord) -> tuple[int, int] | None:
 def run(ctx: AuditContext) -> list[Finding]:
     """A finding for every box: the max of its cross-class overlap, tiny and border-cut scores.
 
-    The cross-class pairs of every image are scored in one numpy pass (:func:`later_line_pairs_batch`)
+    The cross-class pairs of every image are scored in one numpy pass (:func:`later_line_pairs`)
     and read back as plain Python lists: per image, numpy's fixed cost per call was most of this check's time.
     """
     at_half = float(ctx.param(NAME, "iou", defaults.AMBIGUOUS_IOU))
@@ -111,7 +111,7 @@ def run(ctx: AuditContext) -> list[Finding]:
     dataset = ctx.dataset
     medians = _class_medians(dataset)
     records = [rec for rec in dataset.images if rec.labels]
-    best_a, partner_a = later_line_pairs_batch([rec.labels for rec in records], same_class=False)
+    best_a, partner_a = later_line_pairs([rec.labels for rec in records], same_class=False)
     overlap, best, partner = overlap_score(best_a, at_half).tolist(), best_a.tolist(), partner_a.tolist()
     out: list[Finding] = []
     k = 0

@@ -11,7 +11,7 @@ not a duplicate, and the ``grouped`` check owns it.
 from __future__ import annotations
 
 from curate import defaults
-from curate.checks._overlap import later_line_pairs_batch, overlap_score
+from curate.checks._overlap import later_line_pairs, overlap_score
 from curate.checks.base import AuditContext
 from curate.findings import Finding
 
@@ -21,14 +21,14 @@ NAME = "duplicate"
 def run(ctx: AuditContext) -> list[Finding]:
     """A finding for every box: its duplicate score against earlier same-class boxes of its image.
 
-    The pairs of every image are scored in one numpy pass (:func:`later_line_pairs_batch`) and read back
+    The pairs of every image are scored in one numpy pass (:func:`later_line_pairs`) and read back
     as plain Python lists: per image, numpy's fixed cost per call was most of this check's time.
     """
     at_half = float(ctx.param(NAME, "iou", defaults.DUPLICATE_IOU))
     threshold = ctx.threshold(NAME)
     dataset = ctx.dataset
     records = [rec for rec in dataset.images if rec.labels]
-    best_a, partner_a = later_line_pairs_batch([rec.labels for rec in records], same_class=True)
+    best_a, partner_a = later_line_pairs([rec.labels for rec in records], same_class=True)
     scores, best, partner = overlap_score(best_a, at_half).tolist(), best_a.tolist(), partner_a.tolist()
     out: list[Finding] = []
     k = 0
@@ -51,4 +51,3 @@ def run(ctx: AuditContext) -> list[Finding]:
                 msg = f"no earlier '{name}' box overlaps it"
             out.append(Finding(rec.split, rec.rel, NAME, score, msg, line=lab.line, data=data))
     return out
-
