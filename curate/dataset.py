@@ -109,14 +109,26 @@ def upright_size(im) -> tuple[int, int]:
     box, ObjectLab's pixel boxes, the box model's pixel sizes) had width and height swapped. The EXIF block
     is parsed only when PIL found one on opening (most exports strip it).
     """
-    w, h = im.size
     try:
-        if im.format == "TIFF":
-            orientation = im.tag_v2.get(0x0112, 1)
-        else:
-            orientation = im.getexif().get(0x0112, 1) if "exif" in im.info else 1
+        orientation = exif_orientation(im)
     except Exception:  # noqa: BLE001 — a broken EXIF block: the stored size, as the decoders fall back to
-        return w, h
+        orientation = 1
+    return oriented_size(im.size, orientation)
+
+
+def exif_orientation(im) -> int:
+    """The EXIF orientation of an open PIL image (1 = as stored); raises on a broken EXIF block.
+
+    The EXIF block is parsed only when PIL found one on opening, or in a TIFF (its own tags).
+    """
+    if im.format == "TIFF":
+        return int(im.tag_v2.get(0x0112, 1) or 1)
+    return int(im.getexif().get(0x0112, 1) or 1) if "exif" in im.info else 1
+
+
+def oriented_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    """``(width, height)`` of a stored size once turned by ``orientation``."""
+    w, h = size
     return (h, w) if orientation in SWAPPING_ORIENTATIONS else (w, h)
 
 

@@ -95,14 +95,12 @@ def _header(data: bytes) -> tuple[tuple[int, int] | None, int]:
 
     from PIL import Image
 
-    from curate.dataset import upright_size
+    from curate.dataset import exif_orientation, oriented_size
 
     try:
         with Image.open(io.BytesIO(data)) as im:
-            orientation = 1
-            if "exif" in im.info or im.format == "TIFF":
-                orientation = int(im.getexif().get(0x0112, 1) or 1)
-            return upright_size(im), orientation
+            orientation = exif_orientation(im)  # parsed once, for the size and the orientation alike
+            return oriented_size(im.size, orientation), orientation
     except Exception:  # noqa: BLE001 — an unreadable header or bad EXIF block: the decode decides
         return None, 1
 
