@@ -805,12 +805,10 @@ class BoxScores:
     names: list[str]
     method: str  # "pixels", "pixels+u2netp", "pixels+grabcut", "geometry"
     seconds: dict[str, float] = field(default_factory=dict)
-    _evidence: dict[int, dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+    _evidence: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
 
     def evidence(self, row: int) -> dict[str, Any]:
         """:func:`evidence` of a row, computed once for the three box checks that each describe every box."""
-        if self._evidence is None:
-            self._evidence = {}
         if row not in self._evidence:
             self._evidence[row] = evidence(self, row)
         return self._evidence[row]

@@ -1,9 +1,9 @@
 """Call a function in a fresh Python process and collect its result later.
 
-Why: ``--fast``'s box model is Python work plus scikit-learn's import (~2 s: it pulls in scipy.stats and
-pandas), and both hold the GIL. In a thread they fought the hashing threads (grouped 3.5 s → 7–9 s); in a
-second process they run on the other core while this one hashes. On food-ingredients the `--fast` checks
-went from ~7.3 s to ~3.9 s.
+Why: ``--fast``'s box model is Python and numpy work that holds the GIL most of the time. In a thread it
+fought the hashing threads (grouped 3.5 s → 7–9 s); in a second process it runs on the other core while
+this one hashes (on food-ingredients the `--fast` checks went from ~7.3 s to ~3.9 s, when the model was
+still scikit-learn's). The full audit's dataset plots (matplotlib) are drawn in another child meanwhile.
 
 Why not ``concurrent.futures.ProcessPoolExecutor``: its spawn and forkserver children import the caller's
 ``__main__`` script again, so a user's script without an ``if __name__ == "__main__"`` guard would run its
@@ -90,8 +90,8 @@ class Job:
 def spawn(*preload: str) -> Job:
     """A child process that imports the modules ``preload`` now and then waits for :meth:`Job.call`.
 
-    Why in two steps: a child started before its arguments exist does its imports meanwhile (the box
-    model's scikit-learn import is ~2 s), so it starts computing as soon as the call comes. The child
+    Why in two steps: a child started before its arguments exist starts up and does its imports meanwhile,
+    so it starts computing as soon as the call comes. The child
     inherits the environment (cache folder, thread settings) and the working directory; a traceback is
     kept in ``error.txt`` for :meth:`Job.result`. :class:`WorkerError` when it cannot start.
     """
