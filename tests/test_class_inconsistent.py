@@ -67,6 +67,50 @@ def test_calibrate_is_monotone_and_caps_flags() -> None:
     cal = class_inconsistent.calibrate(raw)
     assert np.all(np.diff(cal) >= 0) and cal.min() >= 0 and cal.max() <= 1
     assert (cal >= 0.5).mean() <= 0.03
+    assert class_inconsistent.calibrate(np.array([class_inconsistent.RAW_AT_HALF]))[0] == pytest.approx(0.5)
+    crowded = np.linspace(0.9, 1.0, 1001)  # every box far from its label: the cap decides
+    assert (class_inconsistent.calibrate(crowded) >= 0.5).mean() <= class_inconsistent.CLEAN_FLAG_SHARE + 0.002
+
+
+def _xor_dataset(tmp_path: Path, *, n_images: int = 40) -> tuple[Dataset, int]:
+    """Class 0: red squares and blue circles; class 1: blue squares and red circles. Neither colour nor
+    shape alone tells the classes apart, only the two together. One red square of img000.png is labelled
+    1: the dataset and that box's line."""
+    rng = np.random.default_rng(1)
+    images = []
+    wrong = 0
+    for i in range(n_images):
+        img = np.full((128, 128, 3), 200, np.uint8)
+        labels = []
+        for j, (cx, cy) in enumerate([(32, 32), (96, 32), (32, 96), (96, 96)]):
+            red, square = bool((i + j) % 2), bool((i // 2 + j // 2) % 2)
+            colour = (0, 0, 230) if red else (230, 0, 0)
+            r = int(rng.integers(12, 18))
+            if square:
+                cv2.rectangle(img, (cx - r, cy - r), (cx + r, cy + r), colour, -1)
+            else:
+                cv2.circle(img, (cx, cy), r, colour, -1)
+            cls = 0 if red == square else 1
+            if i == 0 and red and square and not wrong:
+                cls, wrong = 1, j + 1
+            labels.append(Label(cls, cx / 128, cy / 128, 2.2 * r / 128, 2.2 * r / 128, line=j + 1))
+        path = tmp_path / f"img{i:03d}.png"
+        cv2.imwrite(str(path), img)
+        images.append(ImageRecord("train", path, path.name, None, labels))
+    assert wrong, "img000.png holds no red square"
+    return Dataset(tmp_path, "xor", ["red-square-or-blue-circle", "blue-square-or-red-circle"], images), wrong
+
+
+def test_classes_told_apart_by_a_combination_of_features(tmp_path: Path) -> None:
+    """Classes defined by colour and shape together: the mislabelled red square ranks first and is flagged
+    (≥ 0.5), and at most one other box is. (The logistic regression this check used before ranked it
+    first too, at 0.44.)"""
+    ds, line = _xor_dataset(tmp_path)
+    findings = class_inconsistent.run(AuditContext(ds))
+    worst = max(findings, key=lambda f: f.score)
+    assert (worst.image, worst.line) == ("img000.png", line)
+    assert worst.score >= 0.5
+    assert sum(f.score >= 0.5 for f in findings) <= 2
 
 
 def test_class_seen_in_two_images_is_not_judged(tmp_path: Path) -> None:
