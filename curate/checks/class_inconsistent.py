@@ -65,7 +65,6 @@ def context_features(appearance: np.ndarray, classes: np.ndarray, num_classes: i
 def out_of_fold_probs(X: np.ndarray, y: np.ndarray, groups: np.ndarray, num_classes: int, *, seed: int) -> np.ndarray:
     """(n, num_classes) probabilities, each box predicted by a forest trained on other images."""
     from sklearn.model_selection import GroupKFold
-    from threadpoolctl import threadpool_limits
 
     probs = np.full((len(y), num_classes), 1.0 / num_classes)
     folds = min(FOLDS, len(np.unique(groups)))
@@ -78,8 +77,8 @@ def out_of_fold_probs(X: np.ndarray, y: np.ndarray, groups: np.ndarray, num_clas
             return
         probs[test] = forest_probs(X[train], y[train], X[test], num_classes, seed=seed)
 
-    # folds side by side, one thread each: the trees are grown without the GIL
-    with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=workers()) as pool:
+    # folds side by side, one thread each: the trees are grown without the GIL (and use no BLAS)
+    with ThreadPoolExecutor(max_workers=workers()) as pool:
         list(pool.map(fit, GroupKFold(n_splits=folds).split(X, y, groups)))
     return probs / probs.sum(axis=1, keepdims=True)
 
@@ -97,12 +96,13 @@ def forest_probs(X: np.ndarray, y: np.ndarray, X_test: np.ndarray, num_classes: 
     """
     from sklearn.ensemble import ExtraTreesClassifier
 
+    chunks = FOREST_TREES // FOREST_CHUNK
     votes = np.zeros((len(X_test), num_classes))
-    for chunk in range(FOREST_TREES // FOREST_CHUNK):
+    for chunk in range(chunks):
         forest = ExtraTreesClassifier(n_estimators=FOREST_CHUNK, max_features="sqrt", n_jobs=1, random_state=seed * 1000 + chunk)
         forest.fit(X, y)
         votes[:, forest.classes_] += forest.predict_proba(X_test)
-    return votes / (FOREST_TREES // FOREST_CHUNK)
+    return votes / chunks
 
 
 def calibrate(raw: np.ndarray) -> np.ndarray:
