@@ -74,4 +74,4 @@ chromium:
 	   (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null))
 
 clean:
-	rm -rf $(VENV) .models .yolo .pytest_cache curate.egg-info reports/food-mini
+	rm -rf $(VENV) .models .yolo .pytest_cache curate.egg-info reports/food-mini-*

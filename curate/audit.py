@@ -95,7 +95,9 @@ def validate_params(checks: dict[str, Any], *, where: str = "config") -> dict[st
 
 
 def default_out_dir(dataset: Dataset) -> Path:
-    return Path("reports") / dataset.name / "audit"
+    """``reports/<name>-<key>/audit``: one folder per dataset root, so two datasets that share a folder name
+    never write over each other's report (:attr:`Dataset.slug`)."""
+    return Path("reports") / dataset.slug / "audit"
 
 
 def _cache_key(fp: str, module: str, ctx: AuditContext) -> str:

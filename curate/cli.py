@@ -108,7 +108,7 @@ def info(dataset: DatasetArg, findings: Annotated[int, typer.Option(help="Show a
 @app.command()
 def audit(
     dataset: DatasetArg,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder [default: reports/<dataset>/audit].")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder [default: reports/<dataset>-<key>/audit].")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML of per-check options: checks: {grouped: {threshold: 0.6}}.")] = None,
     fast: Annotated[bool, typer.Option("--fast", help="No pixel work beyond hashing: geometry and image-level checks only.")] = False,
     all_scores: Annotated[bool, typer.Option("--all-scores", help="Also write every scored box/image to all_scores.csv.")] = False,
@@ -343,7 +343,7 @@ def train_and_compare(
     device: Annotated[Optional[str], typer.Option(help="cpu, 0, or 0,1 for several GPUs. Default: CUDA when available.")] = None,
     workers: Annotated[int, typer.Option(min=0)] = 2,
     resamples: Annotated[int, typer.Option(min=100, help="Paired bootstrap resamples.")] = 1000,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder. Default: reports/compare/<before>-vs-<after>/.")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder. Default: reports/compare/<before>-<key>-vs-<after>-<key>/.")] = None,
 ) -> None:
     """Train the same model on BEFORE and AFTER and compare them on one fixed test set.
 
@@ -362,7 +362,7 @@ def train_and_compare(
     if test is not None:
         t = cmp.resolve_test(test, test_split, load)
     default_out = out_dir is None
-    target = out_dir or Path("reports") / "compare" / f"{b.name}-vs-{a.name}"
+    target = out_dir or Path("reports") / "compare" / f"{b.slug}-vs-{a.slug}"
     settings = cmp.TrainSettings(model=model, epochs=epochs, imgsz=imgsz, batch=batch, seed=seed, seeds=seeds,
                                  device=device, workers=workers, resamples=resamples, extra=extra)
     try:
@@ -387,7 +387,7 @@ def run(
     profile: Annotated[Optional[str], typer.Option(help="A profile of the recipe (its overrides), e.g. cpu or gpu.")] = None,
     from_stage: Annotated[Optional[str], typer.Option("--from", help="Force this stage and every later one to run (after a review: --from export).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (which stages run or skip, and why) and write nothing.")] = False,
-    name: Annotated[Optional[str], typer.Option(help="Run name [default: <recipe name>-<dataset name>].")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Run name [default: <recipe name>-<dataset name>-<key>].")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="STAGE.KEY=VALUE override (repeatable), e.g. train-and-compare.epochs=1.")] = None,
     reports: Annotated[Path, typer.Option(help="Where run folders go: <reports>/<run>/<stage>/.")] = Path("reports"),
 ) -> None:

@@ -11,6 +11,7 @@ writing in :func:`write_dataset`.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -173,6 +174,22 @@ class Dataset:
 
     def class_name(self, class_id: int) -> str:
         return self.names[class_id] if 0 <= class_id < len(self.names) else str(class_id)
+
+    @property
+    def key(self) -> str:
+        """Six hex digits that name this dataset's root and data.yaml (resolved absolute paths).
+
+        Why: ``name`` is only the folder's name, and two datasets called ``aquarium/`` in two places are two
+        datasets. Everything curate keeps per dataset (its FiftyOne dataset, its default report folder, its
+        lock) is named by :attr:`slug`, so one can never be taken for the other.
+        """
+        ident = f"{Path(self.root).resolve()}\0{Path(self.yaml_path).resolve() if self.yaml_path else ''}"
+        return hashlib.sha256(ident.encode("utf-8")).hexdigest()[:6]
+
+    @property
+    def slug(self) -> str:
+        """``<name>-<key>``: readable, and unique per dataset root (e.g. ``aquarium-3f9c2a``)."""
+        return f"{self.name}-{self.key}"
 
 
 class LabelLookup:

@@ -94,8 +94,9 @@ def fingerprint(dataset: Dataset) -> str:
 
 
 def default_name(dataset: Dataset) -> str:
-    """The FiftyOne dataset name for ``dataset``: ``curate-<dataset.name>``."""
-    return f"curate-{dataset.name}"
+    """The FiftyOne dataset name for ``dataset``: ``curate-<name>-<key>`` (:attr:`Dataset.slug`), one per
+    dataset root, so two folders with the same name never share a FiftyOne dataset."""
+    return f"curate-{dataset.slug}"
 
 
 def to_fiftyone(dataset: Dataset, *, name: str | None = None, overwrite: bool = False) -> "fo.Dataset":

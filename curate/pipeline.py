@@ -352,7 +352,7 @@ class PipelineResult:
 
 
 def run_name(recipe: Recipe, dataset: Dataset, name: str | None = None) -> str:
-    return name or f"{recipe.name}-{dataset.name}"
+    return name or f"{recipe.name}-{dataset.slug}"
 
 
 def _from_index(from_stage: str | None, recipe: Recipe) -> int:

@@ -167,10 +167,11 @@ def test_to_fiftyone_samples(tree: Dataset, fo_name: str) -> None:
 def test_default_name(tree: Dataset) -> None:
     import fiftyone as fo
 
+    name = f"curate-pets-{tree.key}"
     try:
-        assert to_fiftyone(tree).name == "curate-pets"
+        assert to_fiftyone(tree).name == name and len(tree.key) == 6
     finally:
-        fo.delete_dataset("curate-pets")
+        fo.delete_dataset(name)
 
 
 def test_reuse_when_unchanged_and_rebuild_when_changed(tmp_path: Path, fo_name: str) -> None:

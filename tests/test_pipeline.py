@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from curate import pipeline as pl
+from curate.formats.yolo import load_yolo
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT = REPO / "pipelines" / "default.yaml"
@@ -137,7 +138,7 @@ def test_review_pause_then_from_export(tmp_path: Path, sample_dir: Path) -> None
     out = " ".join(r.stdout.split())
     assert f"curate review {sample_dir}" in out
     assert f"curate run {recipe} {sample_dir} --reports {reports} --from export" in out
-    run_dir = reports / f"held-{sample_dir.name}"
+    run_dir = reports / f"held-{load_yolo(sample_dir).slug}"
     m = manifests(run_dir)
     assert m["audit"]["status"] == "ok" and m["review"]["status"] == "paused" and "export" not in m
     r2 = curate("run", recipe, sample_dir, "--reports", reports, "--from", "export")
@@ -155,7 +156,7 @@ def test_from_stage_reruns_from_there(tmp_path: Path, sample_dir: Path) -> None:
                                     "  review: {skip: true}\n  export: {}\n  rebalance: {split: 70/15/15}\n")
     reports = tmp_path / "reports"
     assert curate("run", recipe, sample_dir, "--reports", reports).returncode == 0
-    run_dir = reports / f"short-{sample_dir.name}"
+    run_dir = reports / f"short-{load_yolo(sample_dir).slug}"
     before = manifests(run_dir)
     r = curate("run", recipe, sample_dir, "--reports", reports, "--from", "rebalance")
     assert r.returncode == 0, r.stderr
@@ -176,7 +177,7 @@ def test_default_recipe_end_to_end_then_everything_skips(tmp_path: Path, sample_
     r = curate(*args)
     first = time.perf_counter() - t0
     assert r.returncode == 0, r.stderr[-3000:]
-    run_dir = reports / f"default-{sample_dir.name}"
+    run_dir = reports / f"default-{load_yolo(sample_dir).slug}"
     m = manifests(run_dir)
     assert set(m) == {"audit", "export", "rebalance", "backgrounds", "train-and-compare"}
     for stage, man in m.items():

@@ -247,7 +247,7 @@ def test_review_cli_serves_then_stops_cleanly(sample_dir: Path, tmp_path: Path, 
             if "curate export" in line:
                 break
         text = "".join(lines)
-        assert f"http://127.0.0.1:{port}/datasets/curate-food-ctrlc?view=auditall" in text, text
+        assert f"http://127.0.0.1:{port}/datasets/curate-food-ctrlc-{load_yolo(src).key}?view=auditall" in text, text
         assert "Annotate" in text and "exclude" in text
         assert _listening(port)
         proc.send_signal(sig)
