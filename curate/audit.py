@@ -231,11 +231,13 @@ def run_audit(
     use_cache: bool = True,
     on_check: Callable[[str], None] | None = None,
     box_model_child: Any = None,
+    note: Callable[[str], None] | None = None,
 ) -> AuditResult:
     """The whole audit of ``dataset``; writes findings.csv/json (+ all_scores.csv), FiftyOne tags, report.
 
     ``box_model_child`` is a :func:`curate.boxmodel.spawn_child` process started before the dataset was
-    read (the CLI does, for ``--fast``); it is used or cancelled.
+    read (the CLI does, for ``--fast``); it is used or cancelled. ``note`` is told where a review held in
+    FiftyOne went when the dataset's FiftyOne copy had to be rebuilt (:func:`curate.fo.to_fiftyone`).
     """
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(dataset)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -249,7 +251,7 @@ def run_audit(
 
         drawing = start_dataset_plots(dataset)  # the report's dataset plots are drawn in a second process meanwhile
     try:
-        return _audit(ctx, out_dir, t0, drawing, all_scores=all_scores, only=only, fiftyone=fiftyone, report=report, use_cache=use_cache, on_check=on_check)
+        return _audit(ctx, out_dir, t0, drawing, all_scores=all_scores, only=only, fiftyone=fiftyone, report=report, use_cache=use_cache, on_check=on_check, note=note)
     finally:
         cancel_child(ctx)  # a warm box-model child that score_dataset never reached
         if drawing is not None:
@@ -268,6 +270,7 @@ def _audit(
     report: bool,
     use_cache: bool,
     on_check: Callable[[str], None] | None,
+    note: Callable[[str], None] | None,
 ) -> AuditResult:
     """:func:`run_audit` after its child processes are started (they are stopped by the caller, whatever happens here)."""
     dataset, fast = ctx.dataset, ctx.fast
@@ -276,18 +279,23 @@ def _audit(
 
         database = start_database()  # FiftyOne's database starts while the checks run
     scores, timings, errors = score_dataset(ctx, only=only, use_cache=use_cache, on_check=on_check)
-    findings = sort_findings(drop_ok(list(dataset.findings) + apply_thresholds(scores, ctx), load_ok_marks(dataset)))
+    marks = load_ok_marks(dataset)
+    if fiftyone:
+        t = time.perf_counter()
+        from curate.fo import ok_labels, tag_findings, to_fiftyone, wait_database
+
+        wait_database(database)
+        fo_dataset = to_fiftyone(dataset, note=note)
+        # labels a reviewer tagged ok in the App and not yet exported: the FiftyOne dataset now holds the files
+        # as they are, so its original lines are the label files' lines
+        marks |= set(ok_labels(fo_dataset))
+    findings = sort_findings(drop_ok(list(dataset.findings) + apply_thresholds(scores, ctx), marks))
     result = AuditResult(dataset, findings, scores, out_dir, timings, errors)
     thresholds = {n: ctx.threshold(n) for n in all_check_names()}
     write_csv(findings, out_dir / "findings.csv")
     if all_scores:
         write_csv(sort_findings(scores), out_dir / "all_scores.csv")
     if fiftyone:
-        t = time.perf_counter()
-        from curate.fo import tag_findings, to_fiftyone, wait_database
-
-        wait_database(database)
-        fo_dataset = to_fiftyone(dataset)
         tag_findings(fo_dataset, findings)
         result.fiftyone_name = fo_dataset.name
         timings["fiftyone"] = time.perf_counter() - t

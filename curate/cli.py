@@ -120,6 +120,7 @@ def audit(
     """Flag ambiguous, grouped, background-heavy, shifted, duplicate, class-inconsistent and missing boxes,
     near-duplicate images and split leakage; write findings.csv/json, report.html and FiftyOne views."""
     from curate.audit import ConfigError, all_check_names, load_config, run_audit
+    from curate.fo import IdentityError
 
     if model is not None and not model.is_file():
         fail(f"--model {model}: no such file")
@@ -151,19 +152,23 @@ def audit(
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True) as bar:
         task = bar.add_task("audit", total=None)
-        result = run_audit(
-            ds,
-            out_dir=out_dir,
-            params=params,
-            fast=fast,
-            model=str(model) if model else None,
-            all_scores=all_scores,
-            only=only,
-            fiftyone=fiftyone,
-            use_cache=cache,
-            on_check=lambda m: bar.update(task, description=f"audit: {m}"),
-            box_model_child=child,
-        )
+        try:
+            result = run_audit(
+                ds,
+                out_dir=out_dir,
+                params=params,
+                fast=fast,
+                model=str(model) if model else None,
+                all_scores=all_scores,
+                only=only,
+                fiftyone=fiftyone,
+                use_cache=cache,
+                on_check=lambda m: bar.update(task, description=f"audit: {m}"),
+                box_model_child=child,
+                note=lambda m: err.print(f"[yellow]note:[/] {m}", highlight=False, soft_wrap=True),
+            )
+        except IdentityError as exc:
+            fail(str(exc))
     print_audit_summary(result)
 
 
@@ -206,7 +211,7 @@ def review(
     check: Annotated[Optional[str], typer.Option(help="Open the view of this check only [default: all flagged samples].")] = None,
     port: Annotated[int, typer.Option(help="Port of the FiftyOne App.")] = 5151,
     remote: Annotated[bool, typer.Option("--remote", help="Serve on all interfaces, for a browser on another machine.")] = False,
-    discard_edits: Annotated[bool, typer.Option("--discard-edits", help="The dataset changed on disk: start over, losing the review in FiftyOne.")] = False,
+    discard_edits: Annotated[bool, typer.Option("--discard-edits", help="The dataset changed on disk: start over, deleting the review held in FiftyOne (by default it is carried over or kept).")] = False,
 ) -> None:
     """Open the FiftyOne App on the audit's flagged samples to fix boxes by hand (runs the audit if needed)."""
     from curate.review import ReviewError, launch, prepare_review, terminate_as_interrupt
@@ -214,9 +219,13 @@ def review(
     ds = load(dataset)
     try:
         with err.status("preparing review (runs the audit if it has not run)"):
-            fo_dataset, view_name = prepare_review(ds, check=check, discard_edits=discard_edits)
-    except ReviewError as exc:
+            fo_dataset, view_name = prepare_review(
+                ds, check=check, discard_edits=discard_edits,
+                note=lambda m: err.print(f"[yellow]note:[/] {m}", highlight=False, soft_wrap=True),
+            )
+    except (ReviewError, ValueError) as exc:
         fail(str(exc))
+    out.print(f"FiftyOne dataset: {fo_dataset.name}", highlight=False)
     if view_name is None:
         out.print("the audit flagged nothing: opening the whole dataset")
     with terminate_as_interrupt():
@@ -244,6 +253,7 @@ def serve(session, fo_dataset, view_name: str | None, root: Path, *, port: int, 
 def export(
     dataset: DatasetArg,
     out_dir: Annotated[Path, typer.Option("--out", help="A NEW folder for the reviewed dataset.", show_default=False)],
+    from_fiftyone: Annotated[Optional[str], typer.Option("--from-fiftyone", help="Export the review held in this FiftyOne dataset (a dated copy kept by a rebuild) [default: the dataset's own].")] = None,
 ) -> None:
     """Write the reviewed dataset back to YOLO in a new folder, with changes.csv and CHANGES.md."""
     from curate.export import export_reviewed
@@ -251,13 +261,14 @@ def export(
 
     ds = load(dataset)
     try:
-        result = export_reviewed(ds, out_dir)
+        result = export_reviewed(ds, out_dir, fiftyone_name=from_fiftyone)
     except (WriteError, ValueError) as exc:
         fail(str(exc))
     for w in result.warnings:
         err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n) or "no changes"
-    out.print(f"wrote {result.out}: {result.images} images; {counts}; {len(result.ok_marks)} label(s) marked ok")
+    out.print(f"wrote {result.out}: {result.images} images; {counts}; {len(result.ok_marks)} label(s) marked ok "
+              f"(review read from FiftyOne dataset {result.fiftyone_name})", highlight=False)
     out.print(f"changes: {result.out / 'changes.csv'}  summary: {result.out / 'CHANGES.md'}")
 
 

@@ -1,6 +1,7 @@
 """`curate export`: the dataset as reviewed in the FiftyOne App, written as a NEW YOLO folder.
 
-Flow: the persistent FiftyOne dataset ``curate-<name>`` (which holds the reviewer's edits) →
+Flow: the dataset's own persistent FiftyOne dataset ``curate-<name>-<key>`` (which holds the reviewer's
+edits; made by ``curate audit``, and refused when it belongs to another folder) →
 :func:`curate.fo.from_fiftyone` (diff against the user's files) → :func:`curate.formats.yolo.save_yolo`
 (untouched label files byte for byte) → ``changes.csv``, ``CHANGES.md`` and the ``ok`` marks as
 ``curate_ok.json`` (which :func:`curate.audit.load_ok_marks` reads on a later audit of the new folder).
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curate.dataset import Dataset
-from curate.fo import CHANGE_KINDS, Change, audit_tag, default_name, fingerprint, from_fiftyone, ok_marks, to_fiftyone
+from curate.fo import CHANGE_KINDS, Change, audit_tag, check_owner, find_fiftyone, fingerprint, from_fiftyone, ok_marks, to_fiftyone
 from curate.formats.yolo import check_output_dir, output_image_paths, save_yolo
 
 #: Sidecar with the labels a reviewer marked ``ok`` (relative to the dataset root).
@@ -36,30 +37,49 @@ class ExportResult:
     ok_marks: list[dict]
     images: int
     warnings: list[str] = field(default_factory=list)
+    fiftyone_name: str = ""  # the FiftyOne dataset the review was read from
 
     def counts(self) -> dict[str, int]:
         return {k: sum(1 for c in self.changes if c.kind == k) for k in CHANGE_KINDS}
 
 
-def export_reviewed(dataset: Dataset, out: Path, *, overwrite: bool = False) -> ExportResult:
+class ExportError(ValueError):
+    """No FiftyOne dataset to export from (one line for the CLI)."""
+
+
+def export_reviewed(
+    dataset: Dataset, out: Path, *, overwrite: bool = False, fiftyone_name: str | None = None, missing_ok: bool = False
+) -> ExportResult:
     """Write ``dataset`` as reviewed in FiftyOne to the new folder ``out``; refuses to write over the input.
 
-    With no FiftyOne dataset yet (never reviewed), one is built: the export is then a byte-identical copy.
+    The review is read from ``dataset``'s own FiftyOne dataset, or from ``fiftyone_name`` (a review kept
+    under a dated name, :func:`curate.fo.to_fiftyone`), which must have been loaded from the same root.
+    With none yet, :class:`ExportError` says to audit first, unless ``missing_ok`` (a pipeline run without
+    a review): one is then built, and the export is a byte-identical copy.
     """
     import fiftyone as fo
 
     out = check_output_dir(Path(out), [dataset.root], overwrite=overwrite)
     warnings: list[str] = []
-    name = default_name(dataset)
-    if fo.dataset_exists(name):
-        fo_dataset = fo.load_dataset(name)
-        if fo_dataset.info.get("curate_fingerprint") != fingerprint(dataset):
-            warnings.append(
-                f"{dataset.root} changed since it was loaded into FiftyOne ({name}); exporting the reviewed "
-                "labels from FiftyOne, so changes.csv also lists label files that changed on disk"
-            )
+    if fiftyone_name is not None:
+        if not fo.dataset_exists(fiftyone_name):
+            raise ExportError(f"--from-fiftyone {fiftyone_name}: no such FiftyOne dataset")
+        fo_dataset = fo.load_dataset(fiftyone_name)
+        check_owner(fo_dataset, dataset)
     else:
+        fo_dataset = find_fiftyone(dataset, note=warnings.append)
+    if fo_dataset is None:
+        if not missing_ok:
+            raise ExportError(
+                f"{dataset.root} has no FiftyOne dataset yet, so nothing was reviewed: "
+                f"run `curate audit {dataset.root}` first, then `curate review {dataset.root}`"
+            )
         fo_dataset = to_fiftyone(dataset)
+    elif fo_dataset.info.get("curate_fingerprint") != fingerprint(dataset):
+        warnings.append(
+            f"{dataset.root} changed since it was loaded into FiftyOne ({fo_dataset.name}); exporting the reviewed "
+            "labels from FiftyOne, so changes.csv also lists label files that changed on disk"
+        )
     reviewed, changes = from_fiftyone(fo_dataset, dataset)
     warnings += reviewed.warnings[len(dataset.warnings) :]
     warnings += dropped_line_warnings(dataset, reviewed)
@@ -69,7 +89,7 @@ def export_reviewed(dataset: Dataset, out: Path, *, overwrite: bool = False) -> 
     write_changes_md(changes, out / "CHANGES.md", source=dataset.root, images=len(reviewed.images))
     if marks:
         (out / OK_FILE).write_text(json.dumps(marks, indent=1) + "\n", encoding="utf-8")
-    return ExportResult(out, changes, marks, len(reviewed.images), warnings)
+    return ExportResult(out, changes, marks, len(reviewed.images), warnings, fo_dataset.name)
 
 
 def dropped_line_warnings(original: Dataset, reviewed: Dataset) -> list[str]:

@@ -6,14 +6,24 @@ the export must keep untouched label files byte-identical and keep background im
 YOLO exporter drops images without labels (voxel51/fiftyone#5396). So export goes
 ``from_fiftyone`` → ``save_yolo`` (our writer).
 
-The FiftyOne dataset is *persistent* and named ``curate-<dataset name>``, so users find it in their own
-FiftyOne (``fo.list_datasets()``, the App). We never touch FiftyOne's configuration: whatever database
-the user configured (``FIFTYONE_DATABASE_DIR``, ``FIFTYONE_DATABASE_URI`` for a team's shared MongoDB…)
-is the one used.
+The FiftyOne dataset is *persistent* and named ``curate-<name>-<key>`` (:attr:`Dataset.slug`: the key
+names the dataset's resolved root and data.yaml), so users find it in their own FiftyOne
+(``fo.list_datasets()``, the App), and two folders that share a name never share a FiftyOne dataset; its
+``info`` records the root it belongs to, and a command given another root refuses it. We never touch
+FiftyOne's configuration: whatever database the user configured (``FIFTYONE_DATABASE_DIR``,
+``FIFTYONE_DATABASE_URI`` for a team's shared MongoDB…) is the one used.
+
+A reviewer's work in the App (edited, added and deleted boxes, ``ok`` and ``exclude`` tags) lives only in
+that FiftyOne dataset until it is exported, so it is never deleted: when the label files change on disk,
+:func:`to_fiftyone` rebuilds the dataset and carries each reviewed image over whose label file is still the
+one the review was made on (each sample keeps the labels it was loaded from in ``curate_loaded``); an image
+reviewed *and* changed on disk cannot be merged safely, so the old FiftyOne dataset is then kept under a
+dated name, and a note says so with the command that exports it.
 
 Samples
     ``filepath`` the absolute image path; ``tags`` ``[split]``; fields ``split``, ``curate_rel`` (the
-    record's ``rel``); ``ground_truth`` :class:`fo.Detections` in FiftyOne's normalized top-left
+    record's ``rel``), ``curate_loaded`` (the boxes as loaded, JSON ``[[line, class_id, cx, cy, w, h], …]``);
+    ``ground_truth`` :class:`fo.Detections` in FiftyOne's normalized top-left
     ``[x, y, w, h]``, each detection with ``label`` = class name and attributes ``line`` (1-based line in
     the label file) and ``class_id``; polygon lines also in ``ground_truth_polylines`` (closed, filled,
     same ``line``); ``metadata`` width/height/size/MIME from the file header.
@@ -32,9 +42,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import json
 import mimetypes
+import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from curate.dataset import Dataset, ImageRecord, Label
 from curate.findings import Finding
@@ -44,8 +57,11 @@ if TYPE_CHECKING:  # fiftyone is imported lazily: its import costs seconds
 
     import fiftyone as fo
 
-#: Bump when the way samples are built changes, so existing FiftyOne datasets are rebuilt.
-BRIDGE_VERSION = 1
+#: Bump when the way samples are built changes, so existing FiftyOne datasets are rebuilt (a rebuild
+#: carries the review over, :func:`to_fiftyone`). 2: samples keep the labels they were loaded from.
+BRIDGE_VERSION = 2
+#: Sample field with the boxes a sample was loaded with: what a reviewer's edits are measured against.
+LOADED_FIELD = "curate_loaded"
 #: Boxes that moved by at most this much (normalized) count as untouched.
 BOX_TOLERANCE = 1e-6
 #: Sample tag a reviewer sets in the App to leave an image out of the export.
@@ -61,16 +77,17 @@ BATCH_SIZE = 500
 # --- fingerprint ------------------------------------------------------------------------------------
 
 
-def fingerprint(dataset: Dataset) -> str:
+def fingerprint(dataset: Dataset, *, version: int = BRIDGE_VERSION) -> str:
     """A hash of everything a FiftyOne copy of ``dataset`` is built from; equal hash = reuse the copy.
 
     Covers, per image in order: split, rel, absolute image path, image file size and mtime (cheap
     stand-in for the pixels: a replaced image changes both), and the label file's bytes (or, for a
-    record edited in memory, its labels); plus the class names and :data:`BRIDGE_VERSION`. Reading the
-    label files of 2,000 images takes milliseconds; no image is decoded.
+    record edited in memory, its labels); plus the class names and the bridge ``version`` (an older one
+    tells whether a dataset built by an older curate was loaded from the files as they are now). Reading
+    the label files of 2,000 images takes milliseconds; no image is decoded.
     """
     h = hashlib.sha256()
-    h.update(f"curate-fo-v{BRIDGE_VERSION}\0".encode())
+    h.update(f"curate-fo-v{version}\0".encode())
     h.update("\0".join(dataset.names).encode("utf-8") + b"\1")
     for r in dataset.images:
         try:
@@ -99,24 +116,97 @@ def default_name(dataset: Dataset) -> str:
     return f"curate-{dataset.slug}"
 
 
-def to_fiftyone(dataset: Dataset, *, name: str | None = None, overwrite: bool = False) -> "fo.Dataset":
-    """Load ``dataset`` into a persistent FiftyOne dataset, reusing it when nothing changed.
+class IdentityError(ValueError):
+    """A FiftyOne dataset that belongs to another dataset root (one line for the CLI)."""
 
-    The existing FiftyOne dataset of that name is returned as is (with the reviewer's edits and the
-    audit tags) when its stored fingerprint (``info["curate_fingerprint"]``) equals
-    :func:`fingerprint` of ``dataset``; otherwise — or with ``overwrite`` — it is deleted and rebuilt.
-    The fingerprint is stored last, so a build that was interrupted is rebuilt next time.
+
+#: Suffix of a FiftyOne dataset being built; renamed to its real name once complete.
+BUILDING_SUFFIX = "-building"
+
+
+def owner_root(fo_dataset: "fo.Dataset") -> str | None:
+    """The dataset root a curate FiftyOne dataset was loaded from (``info["curate_root"]``)."""
+    return fo_dataset.info.get("curate_root")
+
+
+def check_owner(fo_dataset: "fo.Dataset", dataset: Dataset) -> None:
+    """Refuse a FiftyOne dataset loaded from another folder: its labels are not this dataset's."""
+    root = owner_root(fo_dataset)
+    if root is not None and Path(root).resolve() != Path(dataset.root).resolve():
+        raise IdentityError(
+            f"FiftyOne dataset {fo_dataset.name!r} belongs to {root}, not to {dataset.root}: refusing to mix their labels"
+        )
+
+
+def find_fiftyone(dataset: Dataset, *, note: Callable[[str], None] | None = None) -> "fo.Dataset | None":
+    """``dataset``'s own FiftyOne dataset (:func:`default_name`), or None when there is none yet.
+
+    A dataset built by curate before datasets were named by root (``curate-<name>``) is adopted — renamed
+    — when it was loaded from this very root, so a review made with an older curate is not orphaned.
     """
     import fiftyone as fo
-    import fiftyone.core.utils as fou
 
-    name = name or default_name(dataset)
+    name = default_name(dataset)
+    legacy = f"curate-{dataset.name}"
+    if not fo.dataset_exists(name) and fo.dataset_exists(legacy):
+        old = fo.load_dataset(legacy)
+        root = owner_root(old)
+        if root is not None and Path(root).resolve() == Path(dataset.root).resolve():
+            old.name = name
+            if note:
+                note(f"FiftyOne dataset {legacy!r} (made by an older curate from this folder) is now {name!r}")
+    if not fo.dataset_exists(name):
+        return None
+    fo_dataset = fo.load_dataset(name)
+    check_owner(fo_dataset, dataset)
+    return fo_dataset
+
+
+def to_fiftyone(
+    dataset: Dataset, *, name: str | None = None, overwrite: bool = False, note: Callable[[str], None] | None = None
+) -> "fo.Dataset":
+    """Load ``dataset`` into a persistent FiftyOne dataset, reusing it when nothing changed.
+
+    The existing FiftyOne dataset is returned as is (with the reviewer's edits and the audit tags) when its
+    stored fingerprint (``info["curate_fingerprint"]``) equals :func:`fingerprint` of ``dataset``.
+    Otherwise a new one is built beside it (``<name>-building``), the review is handed over
+    (:func:`_hand_over`: nothing a reviewer did is deleted; ``note`` is told where it went), and the new one
+    takes the name. With ``overwrite`` the old one and its review are deleted. The fingerprint is stored
+    last and a half-built dataset has the building name, so an interrupted build is rebuilt next time and
+    never taken for a finished one.
+    """
+    import fiftyone as fo
+
+    if name is None:
+        existing = find_fiftyone(dataset, note=note)
+        name = default_name(dataset)
+    else:
+        existing = fo.load_dataset(name) if fo.dataset_exists(name) else None
+        if existing is not None:
+            check_owner(existing, dataset)
     fp = fingerprint(dataset)
-    if fo.dataset_exists(name):
-        existing = fo.load_dataset(name)
-        if not overwrite and existing.info.get("curate_fingerprint") == fp:
-            return existing
-        existing.delete()
+    if existing is not None and not overwrite and existing.info.get("curate_fingerprint") == fp:
+        return existing
+
+    building = name + BUILDING_SUFFIX
+    if fo.dataset_exists(building):  # left by a build that was killed: never finished, holds no review
+        fo.delete_dataset(building)
+    fo_dataset = _build(dataset, building)
+    if existing is not None:
+        if overwrite:
+            existing.delete()
+        else:
+            _hand_over(existing, fo_dataset, dataset, note=note)
+    fo_dataset.name = name
+    fo_dataset.info["curate_fingerprint"] = fp
+    fo_dataset.save()
+    return fo_dataset
+
+
+def _build(dataset: Dataset, name: str) -> "fo.Dataset":
+    """A new persistent FiftyOne dataset ``name`` holding ``dataset`` (no fingerprint yet)."""
+    import fiftyone as fo
+    import fiftyone.core.utils as fou
 
     fo_dataset = fo.Dataset(name, persistent=True)
     _declare_schema(fo, fo_dataset)
@@ -143,14 +233,23 @@ def to_fiftyone(dataset: Dataset, *, name: str | None = None, overwrite: bool = 
     fo_dataset.default_classes = list(dataset.names)
     fo_dataset.info.update(
         {
-            "curate_fingerprint": fp,
-            "curate_root": str(dataset.root),
+            "curate_root": str(Path(dataset.root).resolve()),
+            "curate_yaml": str(Path(dataset.yaml_path).resolve()) if dataset.yaml_path else None,
             "curate_names": list(dataset.names),
             "curate_bridge_version": BRIDGE_VERSION,
         }
     )
     fo_dataset.save()
     return fo_dataset
+
+
+def loaded_text(labels: list[Label]) -> str:
+    """The boxes a sample is loaded with, as the JSON stored in :data:`LOADED_FIELD` (floats by repr: exact)."""
+    return json.dumps([[lab.line, lab.class_id, lab.cx, lab.cy, lab.w, lab.h] for lab in labels], separators=(",", ":"))
+
+
+def _loaded_labels(text: str) -> list[Label]:
+    return [Label(int(c), cx, cy, w, h, line=int(line)) for line, c, cx, cy, w, h in json.loads(text)]
 
 
 def to_fo_box(label: Label) -> list[float]:
@@ -169,6 +268,7 @@ def _declare_schema(fo: Any, fo_dataset: "fo.Dataset") -> None:
     fo_dataset.media_type = "image"
     fo_dataset.add_sample_field("split", fo.StringField)
     fo_dataset.add_sample_field("curate_rel", fo.StringField)
+    fo_dataset.add_sample_field(LOADED_FIELD, fo.StringField)
     fo_dataset.add_sample_field("ground_truth", fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
     fo_dataset.add_sample_field("ground_truth_polylines", fo.EmbeddedDocumentField, embedded_doc_type=fo.Polylines)
     for path in ("ground_truth.detections", "ground_truth_polylines.polylines"):
@@ -186,6 +286,7 @@ def _bare_samples(dataset: Dataset) -> Iterator["fo.Sample"]:
             tags=[record.split],
             split=record.split,
             curate_rel=record.rel,
+            curate_loaded=loaded_text(record.labels),
             metadata=_metadata(fo, record),
         )
 
@@ -501,6 +602,126 @@ def _ok_tagged(fo_dataset: "fo.Dataset") -> set[tuple[str, str, int]]:
     view = fo_dataset.filter_labels("ground_truth", F("tags").contains(OK_TAG))
     splits, rels, lines = view.values(["split", "curate_rel", "ground_truth.detections.line"])
     return {(split, rel, int(line)) for split, rel, ls in zip(splits, rels, lines) for line in (ls or []) if line is not None}
+
+
+# --- a rebuild hands the review over ---------------------------------------------------------------
+
+
+@dataclass
+class _Reviewed:
+    """One sample of the old FiftyOne dataset that holds a reviewer's work."""
+
+    sample_id: str
+    tags: list[str]  # the reviewer's sample tags (no split, no audit tags)
+    carry: bool  # its label file is still the one the review was made on
+
+
+def _hand_over(old: "fo.Dataset", new: "fo.Dataset", dataset: Dataset, *, note: Callable[[str], None] | None) -> None:
+    """Carry the review held in ``old`` over to ``new`` (just built from ``dataset``); delete ``old`` only
+    when all of it was carried.
+
+    A sample is *reviewed* when its boxes differ from those it was loaded with (matched by line, as the
+    export matches them) or it or one of its boxes carries a tag of the reviewer's (``ok``, ``exclude``, any
+    tag that is neither its split nor an ``audit:`` tag). A reviewed sample whose listing still has the
+    labels the review was made on is carried over: its boxes (audit marks dropped) and the reviewer's tags.
+    One whose label file changed on disk since, or whose image is gone, cannot be merged without guessing
+    which version is right, so then ``old`` is kept whole under ``<name>-review-<date>``, and ``note`` gives
+    the command that exports it.
+    """
+    reviewed = _reviewed_samples(old, dataset)
+    kept_name = None
+    if any(not r.carry for r in reviewed.values()):
+        kept_name = f"{old.name}-review-{time.strftime('%Y%m%d-%H%M%S')}"
+        old.name = kept_name
+    carried = {key: r for key, r in reviewed.items() if r.carry}
+    if carried:
+        _carry(old, new, carried)
+    if kept_name is None:
+        old.delete()
+    if note and carried:
+        note(f"FiftyOne: the review of {len(carried)} image(s) was carried over to the rebuilt dataset")
+    if note and kept_name:
+        lost = sum(1 for r in reviewed.values() if not r.carry)
+        note(
+            f"FiftyOne: {lost} reviewed image(s) changed on disk since their review; the whole review is kept in "
+            f"FiftyOne dataset {kept_name!r}: curate export {dataset.root} --from-fiftyone {kept_name} --out NEW/"
+        )
+
+
+def _reviewed_samples(old: "fo.Dataset", dataset: Dataset) -> dict[tuple[str, str], _Reviewed]:
+    """``(split, rel)`` → each sample of ``old`` that holds review work (see :func:`_hand_over`)."""
+    has_loaded = old.has_sample_field(LOADED_FIELD)
+    # A dataset built by an older curate has no loaded labels; if it was loaded from the files as they are
+    # now (its own fingerprint still holds), those files are what it was loaded with.
+    old_version = int(old.info.get("curate_bridge_version", 1))
+    files_as_loaded = old.info.get("curate_fingerprint") == fingerprint(dataset, version=old_version)
+    records = {(r.split, r.rel): r for r in dataset.images}
+    attrs = ("label", "bounding_box", "line", "class_id", "tags")
+    paths = ["id", "split", "curate_rel", "tags"] + [f"ground_truth.detections.{k}" for k in attrs]
+    paths += [LOADED_FIELD] if has_loaded else []
+    values = list(old.values(paths))
+    if not has_loaded:
+        values.append([None] * len(values[0]))
+    out: dict[tuple[str, str], _Reviewed] = {}
+    for sid, split, rel, tags, ls, bs, ns, cs, lts, loaded in zip(*values):
+        if rel is None:
+            continue
+        key = (split, rel)
+        record = records.get(key)
+        reviewer_tags = [t for t in tags or [] if t != split and not _is_audit_tag(t)]
+        label_tagged = any(not _is_audit_tag(t) for ts in lts or [] for t in ts or [])
+        if loaded is not None:
+            base = _loaded_labels(loaded)
+        elif files_as_loaded and record is not None:
+            base = record.labels
+        else:
+            base = None  # what it was loaded with is unknown
+        reference = base if base is not None else (record.labels if record is not None else [])
+        dets = [_Box(*row) for row in zip(ls or [], bs or [], ns or [], cs or [])]
+        if not (reviewer_tags or label_tagged or _edited(reference, dets, dataset, key)):
+            continue
+        same_file = base is not None and record is not None and _same_boxes(base, record.labels)
+        out[key] = _Reviewed(sid, reviewer_tags, carry=same_file)
+    return out
+
+
+def _edited(labels: list[Label], detections: list[_Box], dataset: Dataset, key: tuple[str, str]) -> bool:
+    """Whether ``detections`` differ from ``labels`` as the export would see it (any change at all)."""
+    record = ImageRecord(key[0], Path(key[1]), key[1], labels=list(labels))
+    try:
+        return bool(_diff_record(record, detections, dataset)[1])
+    except ValueError:  # a class the dataset doesn't know: the reviewer typed it
+        return True
+
+
+def _same_boxes(a: list[Label], b: list[Label]) -> bool:
+    key = lambda lab: (lab.line, lab.class_id, lab.cx, lab.cy, lab.w, lab.h)  # noqa: E731
+    return [key(x) for x in a] == [key(x) for x in b]
+
+
+def _carry(old: "fo.Dataset", new: "fo.Dataset", carried: dict[tuple[str, str], _Reviewed]) -> None:
+    """Copy the boxes and the reviewer's tags of ``carried`` samples of ``old`` onto ``new``'s samples."""
+    import fiftyone as fo
+
+    new_ids = {(split, rel): sid for sid, split, rel in zip(*new.values(["id", "split", "curate_rel"]))}
+    by_old_id = {r.sample_id: key for key, r in carried.items()}
+    boxes: dict[str, Any] = {}
+    tags: dict[str, list[str]] = {}
+    for sample in old.select(list(by_old_id)).select_fields(["ground_truth", "tags"]):
+        key = by_old_id[sample.id]
+        sid = new_ids[key]
+        dets = []
+        for det in (sample.ground_truth.detections if sample.ground_truth else []):
+            d = det.to_dict()
+            d.pop("_id", None)
+            d["tags"] = [t for t in d.get("tags", []) if not _is_audit_tag(t)]
+            for k in [k for k in d if k.startswith(f"{AUDIT_PREFIX}_")]:
+                del d[k]
+            dets.append(fo.Detection.from_dict(d))
+        boxes[sid] = fo.Detections(detections=dets)
+        tags[sid] = [key[0], *carried[key].tags]
+    new.set_values("ground_truth", boxes, key_field="id")
+    new.set_values("tags", tags, key_field="id")
 
 
 # --- audit findings -> tags, fields and saved views -------------------------------------------------

@@ -1,9 +1,9 @@
 """`curate review`: open the FiftyOne App on the audit's flagged samples, ready to fix boxes by hand.
 
-The reviewer's edits live in the persistent FiftyOne dataset (the App saves each edit to its database);
-``curate export`` turns them back into a YOLO folder. So review must never silently rebuild a FiftyOne
-dataset that holds edits: when the YOLO folder changed since it was loaded, :func:`prepare_review`
-refuses unless told to discard them.
+The reviewer's edits live in the dataset's own persistent FiftyOne dataset (the App saves each edit to its
+database); ``curate export`` turns them back into a YOLO folder. When the YOLO folder changed since it was
+loaded, :func:`curate.fo.to_fiftyone` rebuilds the FiftyOne dataset and hands the review over (carried, or
+kept under a dated name with a note), so starting a review never throws one away.
 """
 
 from __future__ import annotations
@@ -14,16 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from curate.dataset import Dataset
-from curate.fo import (
-    AUDIT_PREFIX,
-    EXCLUDE_TAG,
-    audit_view_name,
-    default_name,
-    fingerprint,
-    from_fiftyone,
-    ok_labels,
-    to_fiftyone,
-)
+from curate.fo import AUDIT_PREFIX, EXCLUDE_TAG, audit_view_name, find_fiftyone, fingerprint, to_fiftyone
 
 if TYPE_CHECKING:
     import fiftyone as fo
@@ -36,23 +27,6 @@ READ_ONLY_ATTRS = ("line", "class_id")
 
 class ReviewError(Exception):
     """Review cannot start safely (one line for the CLI)."""
-
-
-def pending_review(fo_dataset: "fo.Dataset", original: Dataset) -> int:
-    """How many reviewer marks ``fo_dataset`` holds against ``original``: edits, excludes and ``ok`` tags."""
-    try:
-        _, changes = from_fiftyone(fo_dataset, original)
-    except ValueError:  # an unknown class: certainly an edit
-        return 1
-    return len(changes) + len(ok_labels(fo_dataset))
-
-
-def existing_fiftyone(dataset: Dataset) -> "fo.Dataset | None":
-    """The FiftyOne dataset ``curate-<name>`` if it exists, whatever its fingerprint."""
-    import fiftyone as fo
-
-    name = default_name(dataset)
-    return fo.load_dataset(name) if fo.dataset_exists(name) else None
 
 
 def has_audit(fo_dataset: "fo.Dataset") -> bool:
@@ -80,28 +54,23 @@ def prepare_review(
     check: str | None = None,
     discard_edits: bool = False,
     on_check: Callable[[str], None] | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> tuple["fo.Dataset", str | None]:
     """The FiftyOne dataset to review and the saved view to open (``audit/<check>``, ``audit/all`` by
     default; None when the audit flagged nothing).
 
     Runs the audit (default options and output folder) when the FiftyOne dataset is missing, out of date
-    or untagged. If it exists but ``dataset`` changed on disk since, rebuilding would lose the review
-    done so far: that raises :class:`ReviewError` unless there is none or ``discard_edits``.
+    or untagged. A FiftyOne dataset loaded before ``dataset`` changed on disk is rebuilt with its review
+    handed over (``note`` says where it went); ``discard_edits`` starts over without it.
     """
-    existing = existing_fiftyone(dataset)
-    if existing is not None and existing.info.get("curate_fingerprint") != fingerprint(dataset):
-        pending = pending_review(existing, dataset)
-        if pending and not discard_edits:
-            raise ReviewError(
-                f"{dataset.root} changed since it was loaded into FiftyOne, which holds {pending} review mark(s); "
-                f"run `curate export {dataset.root} --out NEW/` first, or pass --discard-edits to start over"
-            )
-    fo_dataset = to_fiftyone(dataset)
+    existing = find_fiftyone(dataset, note=note)
+    stale = existing is not None and existing.info.get("curate_fingerprint") != fingerprint(dataset)
+    fo_dataset = to_fiftyone(dataset, overwrite=discard_edits and stale, note=note)
     if not has_audit(fo_dataset):
         from curate.audit import run_audit
 
-        run_audit(dataset, on_check=on_check)
-        fo_dataset = to_fiftyone(dataset)
+        run_audit(dataset, on_check=on_check, note=note)
+        fo_dataset = to_fiftyone(dataset, note=note)
     activate_annotation(fo_dataset, dataset.names)
     views = fo_dataset.list_saved_views()
     view_name = audit_view_name(check or "all")

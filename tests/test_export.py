@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 
 from curate.audit import drop_ok, load_ok_marks
-from curate.export import OK_FILE, export_reviewed
+from curate.export import OK_FILE, ExportError, export_reviewed
+from curate.fo import to_fiftyone
 from curate.findings import Finding
 from curate.formats.yolo import WriteError, load_yolo
 
@@ -60,8 +61,15 @@ def rows(out: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def test_export_of_a_never_audited_dataset_says_to_audit_first(tree: Path, tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="run `curate audit .*` first"):
+        export_reviewed(load_yolo(tree), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_unreviewed_export_is_byte_identical(tree: Path, tmp_path: Path) -> None:
     ds = load_yolo(tree)
+    to_fiftyone(ds)  # what `curate audit` made
     result = export_reviewed(ds, tmp_path / "out")
     assert exported_labels(result.out) == source_labels(tree)
     assert rows(result.out) == []
@@ -75,6 +83,7 @@ def test_unreviewed_sample_export_is_byte_identical(sample_dir: Path, tmp_path: 
     if not sample_dir.is_dir():
         pytest.skip("bundled sample not committed yet")
     ds = load_yolo(sample_dir)
+    to_fiftyone(ds)  # what `curate audit` made
     result = export_reviewed(ds, tmp_path / "out")
     assert result.changes == []
     src = {(r.split, r.path.stem): r.label_path.read_bytes() for r in ds.images if r.label_path is not None}

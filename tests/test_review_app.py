@@ -275,20 +275,24 @@ def _server_pids(port: int) -> list[int]:
     return out
 
 
-def test_review_refuses_to_drop_edits_when_the_folder_changed(sample_dir: Path, tmp_path: Path) -> None:
-    from curate.fo import EXCLUDE_TAG
-    from curate.review import ReviewError, prepare_review
+def test_review_keeps_edits_when_the_folder_changed(sample_dir: Path, tmp_path: Path) -> None:
+    """The folder changed since it was loaded: review rebuilds the FiftyOne dataset and hands the review over."""
+    from curate.fo import EXCLUDE_TAG, find_fiftyone
+    from curate.review import prepare_review
 
     src, ds, fod = _flagged_copy(sample_dir, tmp_path, "food-changed")
-    sample = fod.first()
+    labelled = [r for r in ds.images if r.label_path is not None and r.labels]
+    sample = next(s for s in fod if s.curate_rel == labelled[0].rel)
     sample.tags.append(EXCLUDE_TAG)
     sample.save()
-    label = next(r.label_path for r in ds.images if r.label_path is not None and r.labels)
+    label = labelled[1].label_path  # another image's label file changes on disk
     label.write_bytes(label.read_bytes() + b"0 0.5 0.5 0.1 0.1\n")
     changed = load_yolo(src)
-    with pytest.raises(ReviewError, match="curate export"):
-        prepare_review(changed)
-    assert EXCLUDE_TAG in fod.distinct("tags")  # nothing was thrown away
+    notes: list[str] = []
+    fo_dataset, _ = prepare_review(changed, note=notes.append)
+    assert fo_dataset.name == find_fiftyone(changed).name
+    assert EXCLUDE_TAG in next(s for s in fo_dataset if s.curate_rel == labelled[0].rel).tags  # nothing thrown away
+    assert any("carried over" in n for n in notes), notes
 
 
 def test_review_unknown_check_is_one_line(sample_dir: Path, tmp_path: Path) -> None:

@@ -1,0 +1,185 @@
+"""A user's labels are never lost or mixed up: dataset identity and the review held in FiftyOne.
+
+Real FiftyOne database (tests/conftest.py), real files; edits are made on the persistent FiftyOne dataset,
+as the App makes them.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from curate.audit import run_audit
+from curate.export import ExportError, export_reviewed
+from curate.fo import BUILDING_SUFFIX, IdentityError, OK_TAG, default_name, find_fiftyone, loaded_text, to_fiftyone
+from curate.formats.yolo import load_yolo
+
+IMAGES = {
+    "train/a.jpg": ["0 0.5 0.5 0.2 0.2", "1 0.3 0.3 0.1 0.1"],
+    "train/b.jpg": ["1 0.4 0.4 0.3 0.3"],
+    "val/c.jpg": ["0 0.6 0.6 0.2 0.2"],
+}
+AUDIT = dict(only={"duplicate"}, report=False, use_cache=False)  # the FiftyOne part of an audit, quickly
+
+
+def _sample(fo_dataset, rel: str):
+    return next(s for s in fo_dataset if s.curate_rel == rel)
+
+
+def _move_first_box(fo_dataset, rel: str, box: list[float]) -> None:
+    s = _sample(fo_dataset, rel)
+    s.ground_truth.detections[0].bounding_box = box
+    s.save()
+
+
+def _changes(out: Path) -> list[dict[str, str]]:
+    with (out / "changes.csv").open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_two_folders_with_one_name_are_two_fiftyone_datasets(make_yolo_tree, tmp_path: Path) -> None:
+    """The reported failure: `aquarium/` in two places, audit of the second, export of the first took the
+    second's FiftyOne copy (3,219 false changes)."""
+    first = load_yolo(make_yolo_tree(tmp_path / "one" / "aquarium", IMAGES))
+    other = dict(IMAGES, **{"train/b.jpg": ["0 0.7 0.7 0.2 0.2"]})
+    second = load_yolo(make_yolo_tree(tmp_path / "two" / "aquarium", other))
+    assert first.name == second.name and first.key != second.key
+
+    run_audit(second, out_dir=tmp_path / "a2", **AUDIT)
+    _move_first_box(find_fiftyone(second), "train/images/a.jpg", [0.1, 0.1, 0.2, 0.2])  # reviewed the second
+    with pytest.raises(ExportError, match="run `curate audit"):
+        export_reviewed(first, tmp_path / "out1")  # the first has no FiftyOne dataset of its own yet
+
+    run_audit(first, out_dir=tmp_path / "a1", **AUDIT)
+    assert default_name(first) != default_name(second)
+    assert default_name(first).startswith("curate-aquarium-")
+    result = export_reviewed(first, tmp_path / "out1")
+    assert result.changes == [] and result.fiftyone_name == default_name(first)
+    assert len(export_reviewed(second, tmp_path / "out2").changes) == 1
+
+
+def test_a_fiftyone_dataset_of_another_folder_is_refused(make_yolo_tree, tmp_path: Path) -> None:
+    first = load_yolo(make_yolo_tree(tmp_path / "one" / "pets", IMAGES))
+    second = load_yolo(make_yolo_tree(tmp_path / "two" / "pets", IMAGES))
+    theirs = to_fiftyone(second)
+    with pytest.raises(IdentityError, match="belongs to .*two/pets"):
+        export_reviewed(first, tmp_path / "out", fiftyone_name=theirs.name)
+    with pytest.raises(IdentityError):
+        to_fiftyone(first, name=theirs.name)
+    assert not (tmp_path / "out").exists()
+
+
+def test_edit_survives_a_reaudit_after_another_label_file_changed(make_yolo_tree, tmp_path: Path) -> None:
+    """The issue's test: edit a box in FiftyOne, change another label file on disk, re-audit: the edit is there."""
+    root = make_yolo_tree(tmp_path / "fish", IMAGES)
+    ds = load_yolo(root)
+    run_audit(ds, out_dir=tmp_path / "a1", **AUDIT)
+    fod = find_fiftyone(ds)
+    _move_first_box(fod, "train/images/a.jpg", [0.1, 0.1, 0.2, 0.2])
+    s = _sample(fod, "train/images/b.jpg")
+    s.ground_truth.detections[0].tags.append(OK_TAG)
+    s.save()
+    (root / "valid" / "labels" / "c.txt").write_text("1 0.5 0.5 0.4 0.4\n")  # changed on disk, not reviewed
+
+    notes: list[str] = []
+    changed = load_yolo(root)
+    run_audit(changed, out_dir=tmp_path / "a2", note=notes.append, **AUDIT)
+    fod = find_fiftyone(changed)
+    assert fod.name == default_name(changed)
+    assert _sample(fod, "train/images/a.jpg").ground_truth.detections[0].bounding_box == [0.1, 0.1, 0.2, 0.2]
+    assert OK_TAG in _sample(fod, "train/images/b.jpg").ground_truth.detections[0].tags
+    assert _sample(fod, "valid/images/c.jpg").ground_truth.detections[0].label == "b"  # the new file's label
+    assert any("carried over" in n for n in notes), notes
+    kinds = {(c.image, c.kind) for c in export_reviewed(changed, tmp_path / "out").changes}
+    assert kinds == {("train/images/a.jpg", "edited")}
+
+
+def test_review_of_a_file_changed_on_disk_is_kept_under_a_dated_name(make_yolo_tree, tmp_path: Path) -> None:
+    root = make_yolo_tree(tmp_path / "fish", IMAGES)
+    ds = load_yolo(root)
+    run_audit(ds, out_dir=tmp_path / "a1", **AUDIT)
+    _move_first_box(find_fiftyone(ds), "train/images/a.jpg", [0.1, 0.1, 0.2, 0.2])
+    (root / "train" / "labels" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n")  # the same file changed on disk
+
+    notes: list[str] = []
+    changed = load_yolo(root)
+    run_audit(changed, out_dir=tmp_path / "a2", note=notes.append, **AUDIT)
+    import fiftyone as fo
+
+    kept = [n for n in fo.list_datasets() if n.startswith(default_name(changed) + "-review-")]
+    assert len(kept) == 1 and any(kept[0] in n and "--from-fiftyone" in n for n in notes), notes
+    fresh = find_fiftyone(changed)
+    assert len(_sample(fresh, "train/images/a.jpg").ground_truth.detections) == 1  # the file as it is now
+    result = export_reviewed(changed, tmp_path / "out", fiftyone_name=kept[0])
+    edited = [c for c in result.changes if c.image == "train/images/a.jpg" and c.kind == "edited"]
+    assert edited and edited[0].after.startswith("0 0.200000 0.200000")  # the reviewer's box, not lost
+
+
+def test_a_review_made_by_an_older_curate_is_adopted_and_kept(make_yolo_tree, tmp_path: Path) -> None:
+    """A FiftyOne dataset named `curate-<folder>` without loaded labels (bridge version 1) is renamed, and its
+    review survives the rebuild that the new bridge version forces."""
+    import fiftyone as fo
+
+    from curate.fo import LOADED_FIELD, fingerprint
+
+    root = make_yolo_tree(tmp_path / "legacy-pets", IMAGES)
+    ds = load_yolo(root)
+    old = to_fiftyone(ds, name=f"curate-{ds.name}")
+    old.delete_sample_field(LOADED_FIELD)
+    old.info.update(curate_bridge_version=1, curate_fingerprint=fingerprint(ds, version=1))
+    old.save()
+    _move_first_box(old, "train/images/b.jpg", [0.2, 0.2, 0.3, 0.3])
+
+    notes: list[str] = []
+    fod = to_fiftyone(load_yolo(root), note=notes.append)
+    assert fod.name == default_name(ds) and not fo.dataset_exists(f"curate-{ds.name}")
+    assert _sample(fod, "train/images/b.jpg").ground_truth.detections[0].bounding_box == [0.2, 0.2, 0.3, 0.3]
+    assert fod.info["curate_bridge_version"] == 2 and _sample(fod, "train/images/b.jpg")[LOADED_FIELD]
+
+
+def test_an_interrupted_build_is_never_taken_for_a_finished_one(make_yolo_tree, tmp_path: Path) -> None:
+    """A build killed half-way leaves `<name>-building`: the next command deletes it and builds anew."""
+    import fiftyone as fo
+
+    ds = load_yolo(make_yolo_tree(tmp_path / "killed", IMAGES))
+    half = fo.Dataset(default_name(ds) + BUILDING_SUFFIX, persistent=True)
+    assert find_fiftyone(ds) is None
+    fod = to_fiftyone(ds)
+    assert fod.name == default_name(ds) and len(fod) == 3 and not fo.dataset_exists(half.name)
+
+
+def test_loaded_text_is_exact() -> None:
+    from curate.dataset import Label
+    from curate.fo import _loaded_labels
+
+    labels = [Label(1, 0.1 + 0.2, 1 / 3, 0.25, 2 / 7, line=4)]
+    assert _loaded_labels(loaded_text(labels)) == labels
+
+
+def test_export_cli_names_its_fiftyone_dataset_and_stops_without_one(make_yolo_tree, tmp_path: Path) -> None:
+    root = make_yolo_tree(tmp_path / "cli", IMAGES)
+    cmd = [sys.executable, "-m", "curate.cli", "export", str(root), "--out", str(tmp_path / "out")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and "run `curate audit" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    to_fiftyone(load_yolo(root))
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert default_name(load_yolo(root)) in r.stdout.replace("\n", "")
+
+
+def test_a_label_tagged_ok_in_the_app_is_not_flagged_by_a_reaudit_of_the_original(make_yolo_tree, tmp_path: Path) -> None:
+    """Before any export: the ok tag lives only in FiftyOne, and the next audit of the same folder honours it."""
+    root = make_yolo_tree(tmp_path / "dup", {"train/d.jpg": ["1 0.25 0.75 0.1 0.2", "1 0.25 0.75 0.1 0.2"]})
+    ds = load_yolo(root)
+    first = run_audit(ds, out_dir=tmp_path / "a1", **AUDIT)
+    assert [(f.image, f.line) for f in first.findings if f.check == "duplicate"] == [("train/images/d.jpg", 2)]
+    s = _sample(find_fiftyone(ds), "train/images/d.jpg")
+    s.ground_truth.detections[1].tags.append(OK_TAG)
+    s.save()
+    again = run_audit(load_yolo(root), out_dir=tmp_path / "a2", **AUDIT)
+    assert [f for f in again.findings if f.check == "duplicate"] == []
