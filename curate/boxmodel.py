@@ -1368,12 +1368,14 @@ def cut_sides(ev: dict[str, Any], *, at: float = -0.05) -> list[str]:
 
 
 def findings_for(ctx: Any, kind: str, check: str, describe) -> list:
-    """One finding per real box of every split for ``kind``; ``describe(ev, score, cls_name)`` → message."""
+    """One finding per real box of every split for ``kind``; ``describe(ev, score, cls_name, threshold)`` → message
+    (the check's configured threshold: a box it flags reads as flagged, one it passes as passed)."""
     from curate.findings import Finding
 
     bs = shared_scores(ctx)
     dataset = ctx.dataset
     scores = bs.scores[kind]
+    threshold = ctx.threshold(check)
     out = []
     for row, (rec, j) in enumerate(bs.records):
         lab = rec.labels[j]
@@ -1385,7 +1387,7 @@ def findings_for(ctx: Any, kind: str, check: str, describe) -> list:
             data["fg_method"] = "grabcut"
         elif "fg_fraction" in ev:
             data["fg_method"] = "u2netp"
-        out.append(Finding(rec.split, rec.rel, check, score, describe(ev, score, name), line=lab.line, data=data))
+        out.append(Finding(rec.split, rec.rel, check, score, describe(ev, score, name, threshold), line=lab.line, data=data))
     if not ctx.fast and bs.method == "pixels" and ctx.finishing:
         queue_masks(ctx, bs, out, top=int(ctx.param(check, "mask_top", defaults.BOXMODEL_MASK_TOP)), threshold=ctx.threshold(check))
     return out
@@ -1473,4 +1475,4 @@ def finish_masks(ctx: Any, found: list, check: str, describe) -> None:
             continue
         f.data["fg_fraction"] = round(float((crop > 0.5).mean()), 2)
         f.data["fg_method"] = (model or get_model()).method
-        f.message = describe(f.data, f.score, f.data["class"])
+        f.message = describe(f.data, f.score, f.data["class"], ctx.threshold(check))

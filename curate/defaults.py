@@ -70,7 +70,6 @@ BOXMODEL_ROUNDS = 1  # 2 = refit once without the dataset's most suspicious boxe
 BOXMODEL_DROP_SHARE = 0.03  # ... leaving out this share of real boxes (lowest P(ok))
 
 # --- rebalance / re-split: curate/rebalance.py ---------------------------------------------------------
-REBALANCE_SPLIT = "80/10/10"  # default --split (train/val/test percentages)
 REBALANCE_POLISH_PASSES = 6  # local-search passes (single-group moves) after iterative stratification
 REBALANCE_IMAGE_WEIGHT = 1.0  # weight of the image-ratio term relative to all classes together
 REBALANCE_MAX_COPIES = 10  # --oversample makes at most this many copies of one train image

@@ -105,34 +105,3 @@ def write_json(findings: Iterable[Finding], path: Path, **meta: Any) -> Path:
     payload = {**meta, "findings": [f.to_dict() for f in findings]}
     path.write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
     return path
-
-
-def read_json(path: Path) -> list[Finding]:
-    payload = json.loads(Path(path).read_text(encoding="utf-8"))
-    out = []
-    for d in payload["findings"]:
-        if d.get("region") is not None:
-            d["region"] = tuple(d["region"])
-        out.append(Finding(**d))
-    return out
-
-
-def read_csv(path: Path) -> list[Finding]:
-    out = []
-    with Path(path).open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            region = None
-            if row["x"] != "":
-                region = tuple(float(row[k]) for k in ("x", "y", "w", "h"))
-            out.append(
-                Finding(
-                    split=row["split"],
-                    image=row["image"],
-                    check=row["check"],
-                    score=float(row["score"]),
-                    message=row["message"],
-                    line=int(row["line"]) if row["line"] else None,
-                    region=region,  # type: ignore[arg-type]
-                )
-            )
-    return out

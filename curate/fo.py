@@ -963,17 +963,6 @@ def _region_detections(findings: list[Finding]) -> dict[str, Any]:
     return {"_cls": "Detections", "detections": dets}
 
 
-def clear_audit(fo_dataset: "fo.Dataset") -> None:
-    """Remove every audit tag, field, attribute and saved view (what :func:`tag_findings` wrote)."""
-    sample_tags = [t for t in fo_dataset.distinct("tags") if _is_audit_tag(t)]
-    if sample_tags:
-        fo_dataset.untag_samples(sample_tags)
-    label_tags = [t for t in fo_dataset.distinct("ground_truth.detections.tags") if _is_audit_tag(t)]
-    if label_tags:
-        fo_dataset.untag_labels(label_tags, label_fields="ground_truth")
-    _clear_audit_fields(fo_dataset)
-
-
 def _clear_audit_fields(fo_dataset: "fo.Dataset") -> None:
     """Delete the audit sample fields, detection attributes and saved views (and the marks' digest)."""
     if fo_dataset.info.pop(AUDIT_DIGEST_KEY, None) is not None:

@@ -77,8 +77,7 @@ def test_audit_writes_findings_with_exact_columns(tmp_path: Path) -> None:
     fmt = [r for r in rows if r["check"] == "format"]
     assert fmt and fmt[0]["line"] == "3"
     dup = [r for r in rows if r["check"] == "duplicate"]
-    if dup:  # the duplicate check is built: the exact copy on line 2 of b.txt is flagged
-        assert dup[0]["image"] == "train/images/b.jpg" and float(dup[0]["score"]) >= 0.5
+    assert dup and dup[0]["image"] == "train/images/b.jpg" and float(dup[0]["score"]) >= 0.5  # the exact copy on line 2 of b.txt
     assert (out / "findings.json").exists() and (out / "all_scores.csv").exists() and (out / "report.html").exists()
 
 

@@ -23,7 +23,7 @@ BASE = {"method": "pixels", "area_vs_class": 2.0, "same_class_inside": 0, "p_ok"
     ],
 )
 def test_background_heavy_message(ev, score, expected):
-    msg = background_heavy._describe(ev, score, "egg")
+    msg = background_heavy._describe(ev, score, "egg", 0.5)
     for part in expected:
         assert part in msg
     assert ("background" in msg) == ("background" in " ".join(expected))
@@ -35,24 +35,24 @@ def test_background_heavy_message(ev, score, expected):
 )
 def test_shifted_message_names_the_direction(offset, towards):
     ev = {**BASE, "side_extent": {"left": -0.1, "top": 0.0, "right": 0.2, "bottom": 0.0}, "object_offset": list(offset)}
-    msg = shifted._describe(ev, 0.8, "egg")
+    msg = shifted._describe(ev, 0.8, "egg", 0.5)
     assert msg.startswith("looks shifted") and f"towards the {towards} " in msg
     if offset == (0.3, 0.0):
         assert "object continues past left" in msg and "background inside right" in msg
 
 
 def test_grouped_message_says_when_each_half_looks_like_one_object():
-    assert "each half looks more like a single 'egg'" in grouped._describe({**BASE, "halves_like_one": True}, 0.7, "egg")
-    assert "each half" not in grouped._describe({**BASE, "halves_like_one": False}, 0.7, "egg")
+    assert "each half looks more like a single 'egg'" in grouped._describe({**BASE, "halves_like_one": True}, 0.7, "egg", 0.5)
+    assert "each half" not in grouped._describe({**BASE, "halves_like_one": False}, 0.7, "egg", 0.5)
 
 
 def test_shifted_message_geometry_only():
-    assert shifted._describe({**BASE, "method": "geometry"}, 0.1, "egg") == "placed on its object (geometry only)"
+    assert shifted._describe({**BASE, "method": "geometry"}, 0.1, "egg", 0.5) == "placed on its object (geometry only)"
 
 
 @pytest.mark.parametrize("blobs, inside, expected", [(3, 2, "~3 separate objects inside"), (1, 0, None)])
 def test_grouped_message(blobs, inside, expected):
-    msg = grouped._describe({**BASE, "blobs": blobs, "same_class_inside": inside}, 0.8, "olive")
+    msg = grouped._describe({**BASE, "blobs": blobs, "same_class_inside": inside}, 0.8, "olive", 0.5)
     assert msg.startswith("looks like a group box") and "2.0× the median 'olive' area" in msg
     if expected:
         assert expected in msg and f"{inside} 'olive' box(es) inside" in msg
@@ -132,3 +132,14 @@ def test_a_box_model_option_of_one_check_refreshes_all_three_cached_checks(sampl
     assert scores({}) == bag  # from the cache
     single = scores({"grouped": {"members": 1}})
     assert single != bag
+
+
+@pytest.mark.parametrize("module", [background_heavy, shifted, grouped], ids=lambda m: m.__name__.rsplit(".", 1)[1])
+def test_message_agrees_with_the_configured_threshold(module):
+    """With `threshold: 0.2` a flagged box read "one object" / "fits its object": the head follows the threshold."""
+    ev = {**BASE, "side_extent": {"left": 0.3, "top": 0.0, "right": -0.1, "bottom": 0.0}, "background_share": 0.3,
+          "object_offset": [0.2, 0.0]}
+    passed = {"background_heavy": "fits its object", "shifted": "placed on its object", "grouped": "one object"}
+    name = module.__name__.rsplit(".", 1)[1]
+    assert not module._describe(ev, 0.3, "egg", 0.2).startswith(passed[name])  # flagged at 0.2
+    assert module._describe(ev, 0.3, "egg", 0.5).startswith(passed[name])  # passed at 0.5

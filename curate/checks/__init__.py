@@ -56,18 +56,6 @@ def available() -> dict[str, ModuleType]:
     return {name: mod for name in CHECK_MODULES if (mod := load_module(name)) is not None}
 
 
-def run_checks(ctx: AuditContext, *, only: set[str] | None = None) -> list[Finding]:
-    """Run every available check (or those whose names are in ``only``) and return all their scores."""
-    ran: dict[ModuleType, list[Finding]] = {}
-    ctx.finishing = True
-    for mod in available().values():
-        if only is not None and not (set(check_names(mod)) & only):
-            continue
-        ran[mod] = list(mod.run(ctx))
-    finish_checks(ctx, ran)
-    return [f for found in ran.values() for f in found]
-
-
 def finish_checks(ctx: AuditContext, ran: dict[ModuleType, list[Finding]]) -> tuple[dict[ModuleType, float], dict[ModuleType, str]]:
     """Call each module's ``finish(ctx, findings)`` after all checks ran: seconds per module that has one,
     and one line per ``finish`` that failed (its findings stand as they are; ``CURATE_DEBUG=1`` re-raises)."""

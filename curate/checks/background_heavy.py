@@ -15,7 +15,7 @@ NAME = "background_heavy"
 PARAMS_FROM = BOX_CHECKS  # the shared model reads options of all three: a change to any refreshes this check's cache
 
 
-def _describe(ev: dict, score: float, name: str) -> str:
+def _describe(ev: dict, score: float, name: str, threshold: float) -> str:
     parts = []
     if "background_share" in ev:
         share = ev["background_share"]
@@ -28,7 +28,7 @@ def _describe(ev: dict, score: float, name: str) -> str:
         if "fg_fraction" in ev:
             parts.append(f"fg fraction {ev['fg_fraction']:.2f}")
     parts.append(f"{ev['area_vs_class']:.1f}× the median '{name}' area")
-    head = "looks loose" if score >= 0.5 else "fits its object"
+    head = "looks loose" if score >= threshold else "fits its object"
     return f"{head}: " + "; ".join(parts)
 
 

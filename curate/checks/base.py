@@ -17,8 +17,8 @@ class AuditContext:
     ``fast`` means no pixel work beyond hashing (``curate audit --fast``); ``model`` is a user's YOLO
     weights path for the ObjectLab check. ``shared`` lets checks reuse each other's expensive results
     within a run (image hashes, crop features) without importing each other. ``finishing`` is set by a
-    runner that calls each module's ``finish(ctx, findings)`` after the last check (the audit,
-    :func:`curate.checks.run_checks`): only then may a check leave work running in the background for it.
+    runner that calls each module's ``finish(ctx, findings)`` after the last check
+    (:func:`curate.audit.score_dataset`): only then may a check leave work running in the background for it.
     """
 
     dataset: Dataset

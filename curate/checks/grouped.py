@@ -16,7 +16,7 @@ NAME = "grouped"
 PARAMS_FROM = BOX_CHECKS  # the shared model reads options of all three: a change to any refreshes this check's cache
 
 
-def _describe(ev: dict, score: float, name: str) -> str:
+def _describe(ev: dict, score: float, name: str, threshold: float) -> str:
     parts = []
     blobs = max(ev.get("blobs", 0), ev.get("mask_blobs", 0), ev.get("runs", 0))
     if blobs >= 2:
@@ -26,7 +26,7 @@ def _describe(ev: dict, score: float, name: str) -> str:
         parts.append(f"each half looks more like a single '{name}' than the whole box does")
     if ev.get("same_class_inside"):
         parts.append(f"{ev['same_class_inside']} '{name}' box(es) inside")
-    head = "looks like a group box" if score >= 0.5 else "one object"
+    head = "looks like a group box" if score >= threshold else "one object"
     return f"{head}: " + "; ".join(parts)
 
 

@@ -15,13 +15,13 @@ NAME = "shifted"
 PARAMS_FROM = BOX_CHECKS  # the shared model reads options of all three: a change to any refreshes this check's cache
 
 
-def _describe(ev: dict, score: float, name: str) -> str:
+def _describe(ev: dict, score: float, name: str, threshold: float) -> str:
     opposite = {"left": "right", "right": "left", "top": "bottom", "bottom": "top"}
     loose = loose_sides(ev)
     # a cut side only counts with background inside the opposite edge: that pair is what a shift looks like
     cut = [s for s in cut_sides(ev) if opposite[s] in loose]
     loose = [s for s in loose if opposite[s] in cut]
-    head = "looks shifted" if score >= 0.5 else "placed on its object"
+    head = "looks shifted" if score >= threshold else "placed on its object"
     parts = []
     dx, dy = ev.get("object_offset", (0.0, 0.0))
     if max(abs(dx), abs(dy)) >= 0.05:
