@@ -19,7 +19,7 @@ import yaml
 
 from curate import __version__, cache, defaults
 from curate.boxmodel import BOX_CHECKS, WARM_CHILD_KEY, cancel_child, start_in_child
-from curate.checks import available, check_names, finish_checks
+from curate.checks import available, check_names, finish_checks, skip_reason
 from curate.checks.base import AuditContext
 from curate.checks.image_checks import start_signatures
 from curate.dataset import Dataset
@@ -45,6 +45,7 @@ class AuditResult:
     errors: dict[str, str] = field(default_factory=dict)
     fiftyone_name: str | None = None
     report: Path | None = None
+    skipped: dict[str, str] = field(default_factory=dict)  # check name -> why it did not run
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -94,10 +95,11 @@ def validate_params(checks: dict[str, Any], *, where: str = "config") -> dict[st
     return out
 
 
-def default_out_dir(dataset: Dataset) -> Path:
-    """``reports/<name>-<key>/audit``: one folder per dataset root, so two datasets that share a folder name
-    never write over each other's report (:attr:`Dataset.slug`)."""
-    return Path("reports") / dataset.slug / "audit"
+def default_out_dir(dataset: Dataset, *, fast: bool = False) -> Path:
+    """``reports/<name>-<key>/audit`` (``audit-fast`` for ``--fast``): one folder per dataset root, so two
+    datasets that share a folder name never write over each other's report (:attr:`Dataset.slug`), and a
+    quick ``--fast`` run never replaces the full audit's report."""
+    return Path("reports") / dataset.slug / ("audit-fast" if fast else "audit")
 
 
 def _cache_key(fp: str, module: str, ctx: AuditContext) -> str:
@@ -141,7 +143,14 @@ def score_dataset(
     errors: dict[str, str] = {}
     ran: dict[Any, list[Finding]] = {}
     ctx.finishing = True
-    todo = {m: mod for m, mod in available().items() if only is None or set(check_names(mod)) & only}
+    todo = {}
+    for m, mod in available().items():
+        if only is not None and not set(check_names(mod)) & only:
+            continue
+        if (why := skip_reason(mod, ctx)) is not None:
+            ctx.skipped.update(dict.fromkeys(check_names(mod), why))
+            continue
+        todo[m] = mod
     keys = {m: _cache_key(fp, m, ctx) for m in todo}
     cached = {m: _from_cache(keys[m]) if use_cache else None for m in todo}
     if any(cached[m] is None for m in todo if m in BOX_CHECKS):
@@ -239,7 +248,7 @@ def run_audit(
     read (the CLI does, for ``--fast``); it is used or cancelled. ``note`` is told where a review held in
     FiftyOne went when the dataset's FiftyOne copy had to be rebuilt (:func:`curate.fo.to_fiftyone`).
     """
-    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(dataset)
+    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(dataset, fast=fast)
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx = AuditContext(dataset, params=params or {}, fast=fast, model=model)
     if box_model_child is not None:
@@ -290,13 +299,13 @@ def _audit(
         # as they are, so its original lines are the label files' lines
         marks |= set(ok_labels(fo_dataset))
     findings = sort_findings(drop_ok(list(dataset.findings) + apply_thresholds(scores, ctx), marks))
-    result = AuditResult(dataset, findings, scores, out_dir, timings, errors)
+    result = AuditResult(dataset, findings, scores, out_dir, timings, errors, skipped=dict(ctx.skipped))
     thresholds = {n: ctx.threshold(n) for n in all_check_names()}
     write_csv(findings, out_dir / "findings.csv")
     if all_scores:
         write_csv(sort_findings(scores), out_dir / "all_scores.csv")
     if fiftyone:
-        tag_findings(fo_dataset, findings)
+        tag_findings(fo_dataset, findings, keep=set(ctx.skipped))  # an earlier audit's marks of the checks not run stay
         result.fiftyone_name = fo_dataset.name
         timings["fiftyone"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
@@ -311,7 +320,10 @@ def _audit(
                 masks = None
         notes = [f"check {m} failed: {e}" for m, e in errors.items()]
         ran = [n for m, mod in available().items() if only is None or set(check_names(mod)) & only for n in check_names(mod)]
+        ran = [n for n in ran if n not in ctx.skipped]
         summary = {"checks": ["format", *ran], "fast": fast, "seconds": round(timings["total"], 1)}
+        if ctx.skipped:
+            summary["not run"] = "; ".join(f"{n} ({why})" for n, why in sorted(ctx.skipped.items()))
         result.report = write_report(
             dataset, findings, out_dir, summary=summary, thresholds=thresholds, fiftyone_name=result.fiftyone_name, masks=masks, notes=notes,
             plots_drawing=drawing,
@@ -326,6 +338,7 @@ def _audit(
         timings=timings,
         errors=errors,
         fast=fast,
+        not_run=ctx.skipped,
         fiftyone_dataset=result.fiftyone_name,
     )
     return result

@@ -191,6 +191,9 @@ def print_audit_summary(result) -> None:
         if module in result.errors:
             t.add_row(name, "[red]failed[/]", "", "", "")
             continue
+        if name in result.skipped:
+            t.add_row(name, f"[dim]not run ({result.skipped[name]})[/]", "", "", "")
+            continue
         secs = result.timings.get(module, 0.0) if module else 0.0
         worst = f"{max(f.score for f in flagged):.2f}" if flagged else ""
         t.add_row(name, f"[bold]{len(flagged)}[/]" if flagged else "0", str(scored.get(name, "")), worst, f"{secs:.1f}" if module else "")
@@ -372,7 +375,6 @@ def train_and_compare(
     t = None
     if test is not None:
         t = cmp.resolve_test(test, test_split, load)
-    default_out = out_dir is None
     target = out_dir or Path("reports") / "compare" / f"{b.slug}-vs-{a.slug}"
     settings = cmp.TrainSettings(model=model, epochs=epochs, imgsz=imgsz, batch=batch, seed=seed, seeds=seeds,
                                  device=device, workers=workers, resamples=resamples, extra=extra)
@@ -382,7 +384,7 @@ def train_and_compare(
         fail(str(exc))
     paths = cmp.write_outputs(result)
     data = result.to_json()
-    hpath = hist.append(hist.history_path(result.out, default_out=default_out), hist.entry(data, result.out))
+    hpath = hist.append(hist.history_path(), hist.entry(data, result.out))
     for w in data["warnings"]:
         err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     from curate.compare_report import headline

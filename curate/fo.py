@@ -813,8 +813,10 @@ def wait_database(future: "Future[Any]") -> None:
         pass
 
 
-def tag_findings(fo_dataset: "fo.Dataset", findings: list[Finding]) -> None:
-    """Mark audit findings in FiftyOne and save one view per check, replacing any earlier audit marks.
+def tag_findings(fo_dataset: "fo.Dataset", findings: list[Finding], *, keep: set[str] | frozenset[str] = frozenset()) -> None:
+    """Mark audit findings in FiftyOne and save one view per check, replacing any earlier audit marks
+    except those of the checks in ``keep`` (checks this audit did not run, e.g. the pixel checks under
+    ``--fast``: a quick run must not erase what the full audit found).
 
     - a finding with a ``line`` tags that detection ``audit:<check>`` and sets its attribute
       ``audit_<check>`` (the worst score if several findings hit it); a line that is no detection (e.g. a
@@ -823,35 +825,38 @@ def tag_findings(fo_dataset: "fo.Dataset", findings: list[Finding]) -> None:
     - a region finding becomes a detection in ``audit_regions`` (label = check, confidence = score,
       tagged ``audit:<check>``);
     - every sample with a finding gets the field ``audit_<check>`` = its worst score for that check
-      (whatever the kind), and ``audit_worst`` = its worst over all checks;
+      (whatever the kind), and ``audit_worst`` = its worst over all checks (kept ones included);
     - saved views ``audit/<check>`` (samples with a finding of that check, worst first) and ``audit/all``.
 
     Tags that are not ours (``ok``, ``exclude``, splits) are kept. Findings for images not in
     ``fo_dataset`` (dataset-level notes, label files without an image) are skipped. All writes are bulk
     (``set_values``/``set_label_values``): a handful of database round trips, not one per sample.
     """
-    made_from = _findings_digest(findings)
+    made_from = _findings_digest(findings) + "|kept:" + ",".join(sorted(keep))
     if fo_dataset.info.get(AUDIT_DIGEST_KEY) == _audit_digest(fo_dataset, made_from):
         return  # this dataset already carries exactly these marks: a re-run with no change skips the rewrite
     state = _State.read(fo_dataset)
     marks = _gather(state, findings)
-    _clear_audit_fields(fo_dataset)
-    _write_tags(fo_dataset, state, marks)
-    _declare_audit_fields(fo_dataset, marks)
+    kept_scores, kept_regions = _kept_marks(fo_dataset, keep)
+    _clear_audit_fields(fo_dataset, keep)
+    _write_tags(fo_dataset, state, marks, keep)
+    worst: dict[str, float] = {}
+    for scores in [*marks.sample_score.values(), *kept_scores.values()]:
+        for sid, s in scores.items():
+            worst[sid] = max(worst.get(sid, 0.0), s)
+    regions = {sid: _region_detections(marks.regions.get(sid, []), kept_regions.get(sid, []))
+               for sid in set(marks.regions) | set(kept_regions)}  # fmt: skip
+    _declare_audit_fields(fo_dataset, marks, worst=bool(worst), regions=bool(regions))
 
     # fields are declared above, so no per-value schema inference (expand_schema=False)
     for check, scores in marks.label.items():
         items = [{"sample_id": sid, "label_id": lid, "value": s} for (sid, lid), s in scores.items()]
         fo_dataset.set_label_values(f"ground_truth.detections.{audit_field(check)}", items)
-    worst: dict[str, float] = {}
     for check, scores in marks.sample_score.items():
         fo_dataset.set_values(audit_field(check), scores, key_field="id", expand_schema=False)
-        for sid, s in scores.items():
-            worst[sid] = max(worst.get(sid, 0.0), s)
     if worst:
         fo_dataset.set_values(WORST_FIELD, worst, key_field="id", expand_schema=False)
-    if marks.regions:
-        regions = {sid: _region_detections(fs) for sid, fs in marks.regions.items()}
+    if regions:
         fo_dataset.set_values(REGIONS_FIELD, regions, key_field="id", expand_schema=False, validate=False)
 
     for check in sorted(marks.sample_score):
@@ -860,6 +865,29 @@ def tag_findings(fo_dataset: "fo.Dataset", findings: list[Finding]) -> None:
         _save_worst_first(fo_dataset, audit_view_name("all"), WORST_FIELD, "all checks, worst first")
     fo_dataset.info[AUDIT_DIGEST_KEY] = _audit_digest(fo_dataset, made_from)  # the views just saved count too
     fo_dataset.save()
+
+
+def _kept_marks(fo_dataset: "fo.Dataset", keep: set[str] | frozenset[str]) -> tuple[dict[str, dict[str, float]], dict[str, list[dict[str, Any]]]]:
+    """The sample scores (check → sample id → score) and region documents (sample id → docs) that the checks in
+    ``keep`` wrote in an earlier audit."""
+    if not keep:
+        return {}, {}
+    schema = fo_dataset.get_field_schema(flat=True)
+    scores: dict[str, dict[str, float]] = {}
+    for check in sorted(keep):
+        if audit_field(check) in schema:
+            ids, values = fo_dataset.values(["id", audit_field(check)])
+            scores[check] = {sid: v for sid, v in zip(ids, values) if v is not None}
+    regions: dict[str, list[dict[str, Any]]] = {}
+    if REGIONS_FIELD in schema:
+        paths = ["id"] + [f"{REGIONS_FIELD}.detections.{k}" for k in ("label", "bounding_box", "confidence")]
+        for sid, labels, boxes, confs in zip(*fo_dataset.values(paths)):
+            for label, box, conf in zip(labels or [], boxes or [], confs or []):
+                if label in keep:
+                    doc = _detection_doc(label, list(box), confidence=conf)
+                    doc["tags"] = [audit_tag(label)]
+                    regions.setdefault(sid, []).append(doc)
+    return scores, regions
 
 
 AUDIT_DIGEST_KEY = "curate_audit_digest"  # in ``fo_dataset.info``: what the audit marks were made from
@@ -889,16 +917,16 @@ def _save_worst_first(fo_dataset: "fo.Dataset", name: str, field: str, what: str
     fo_dataset.save_view(name, view, description=f"curate audit: {what}", overwrite=True)
 
 
-def _declare_audit_fields(fo_dataset: "fo.Dataset", marks: _Marks) -> None:
+def _declare_audit_fields(fo_dataset: "fo.Dataset", marks: _Marks, *, worst: bool, regions: bool) -> None:
     import fiftyone as fo
 
     for check in marks.label:
         fo_dataset.add_sample_field(f"ground_truth.detections.{audit_field(check)}", fo.FloatField)
     for check in marks.sample_score:
         fo_dataset.add_sample_field(audit_field(check), fo.FloatField)
-    if marks.sample_score:
+    if worst:
         fo_dataset.add_sample_field(WORST_FIELD, fo.FloatField)
-    if marks.regions:
+    if regions:
         fo_dataset.add_sample_field(REGIONS_FIELD, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
 
 
@@ -930,8 +958,13 @@ def _is_audit_tag(tag: str) -> bool:
     return tag.startswith(f"{AUDIT_PREFIX}:")
 
 
-def _write_tags(fo_dataset: "fo.Dataset", state: _State, marks: _Marks) -> None:
-    """Replace the audit tags of samples and labels in two bulk writes, keeping every other tag."""
+def _write_tags(fo_dataset: "fo.Dataset", state: _State, marks: _Marks, keep: set[str] | frozenset[str] = frozenset()) -> None:
+    """Replace the audit tags of samples and labels in two bulk writes, keeping every other tag (and the audit
+    tags of the checks in ``keep``)."""
+
+    def ours(tag: str) -> bool:
+        return _is_audit_tag(tag) and tag.split(":", 1)[1] not in keep
+
     label_checks: dict[str, list[str]] = {}
     for check in sorted(marks.label):
         for _, lid in marks.label[check]:
@@ -939,11 +972,11 @@ def _write_tags(fo_dataset: "fo.Dataset", state: _State, marks: _Marks) -> None:
     sample_values: dict[str, list[str]] = {}
     label_values: list[dict[str, Any]] = []
     for sid, tags, lids, ltags in zip(state.sample_ids, state.sample_tags, state.label_ids, state.label_tags):
-        new = [t for t in tags if not _is_audit_tag(t)] + [audit_tag(c) for c in sorted(marks.sample_tag.get(sid, ()))]
+        new = [t for t in tags if not ours(t)] + [audit_tag(c) for c in sorted(marks.sample_tag.get(sid, ()))]
         if new != tags:
             sample_values[sid] = new
         for lid, old in zip(lids, ltags):
-            new_l = [t for t in old if not _is_audit_tag(t)] + label_checks.get(lid, [])
+            new_l = [t for t in old if not ours(t)] + label_checks.get(lid, [])
             if new_l != old:
                 label_values.append({"sample_id": sid, "label_id": lid, "value": new_l})
     if sample_values:
@@ -952,9 +985,10 @@ def _write_tags(fo_dataset: "fo.Dataset", state: _State, marks: _Marks) -> None:
         fo_dataset.set_label_values("ground_truth.detections.tags", label_values)
 
 
-def _region_detections(findings: list[Finding]) -> dict[str, Any]:
-    """Region findings as a stored ``fo.Detections`` document: label = check, confidence = score."""
-    dets = []
+def _region_detections(findings: list[Finding], kept: list[dict[str, Any]] = ()) -> dict[str, Any]:
+    """Region findings as a stored ``fo.Detections`` document: label = check, confidence = score; after
+    ``kept``, the region documents of checks this audit did not run."""
+    dets = list(kept)
     for f in findings:
         cx, cy, w, h = f.region  # type: ignore[misc]
         doc = _detection_doc(f.check, [cx - w / 2, cy - h / 2, w, h], confidence=f.score)
@@ -963,17 +997,19 @@ def _region_detections(findings: list[Finding]) -> dict[str, Any]:
     return {"_cls": "Detections", "detections": dets}
 
 
-def _clear_audit_fields(fo_dataset: "fo.Dataset") -> None:
-    """Delete the audit sample fields, detection attributes and saved views (and the marks' digest)."""
+def _clear_audit_fields(fo_dataset: "fo.Dataset", keep: set[str] | frozenset[str] = frozenset()) -> None:
+    """Delete the audit sample fields, detection attributes and saved views (and the marks' digest), except
+    those of the checks in ``keep``."""
     if fo_dataset.info.pop(AUDIT_DIGEST_KEY, None) is not None:
         fo_dataset.save()
+    kept = {audit_field(c) for c in keep}
     schema = fo_dataset.get_field_schema(flat=True)
-    attrs = [k for k in schema if k.startswith(f"ground_truth.detections.{AUDIT_PREFIX}_")]
-    fields = [k for k in schema if k.startswith(f"{AUDIT_PREFIX}_") and "." not in k]
+    attrs = [k for k in schema if k.startswith(f"ground_truth.detections.{AUDIT_PREFIX}_") and k.rsplit(".", 1)[1] not in kept]
+    fields = [k for k in schema if k.startswith(f"{AUDIT_PREFIX}_") and "." not in k and k not in kept]
     if attrs:
         fo_dataset.delete_sample_fields(attrs)
     if fields:
         fo_dataset.delete_sample_fields(fields)
     for view_name in fo_dataset.list_saved_views():
-        if view_name.startswith(f"{AUDIT_PREFIX}/"):
+        if view_name.startswith(f"{AUDIT_PREFIX}/") and view_name.split("/", 1)[1] not in keep:
             fo_dataset.delete_saved_view(view_name)

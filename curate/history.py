@@ -12,10 +12,15 @@ from pathlib import Path
 from typing import Any
 
 
-def history_path(out: Path, *, default_out: bool) -> Path:
-    """``reports/history.jsonl`` for the default ``reports/compare/<a>-vs-<b>``; else beside ``--out``."""
-    out = Path(out)
-    return out.parent.parent / "history.jsonl" if default_out else out.parent / "history.jsonl"
+#: Where every train-and-compare attempt is recorded, whatever its ``--out``: one list to compare them all.
+HISTORY_FILE = "history.jsonl"
+
+
+def history_path(reports: Path = Path("reports")) -> Path:
+    """``<reports>/history.jsonl``: the one attempt history of a project (``reports/`` beside where curate runs;
+    a pipeline's ``--reports`` folder). Why one file: attempts spread beside each ``--out`` and each run folder
+    could not be compared, and ``curate history`` showed one of them."""
+    return Path(reports) / HISTORY_FILE
 
 
 def entry(data: dict, out: Path) -> dict[str, Any]:
@@ -72,21 +77,21 @@ def changed(side: dict) -> str:
 
 
 def table(rows: list[dict]) -> Any:
+    """The attempts, oldest first, in columns that fit an 80-column terminal (the paths are in the file)."""
+    from rich import box
     from rich.table import Table
 
-    t = Table(title="train-and-compare history", title_justify="left")
-    for col in ("date", "before", "after", "what changed (after)", "model", "mAP50-95 before → after", "Δ [95 % CI]", "verdict"):
-        t.add_column(col)
+    t = Table(title="train-and-compare history", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("date", "AFTER (what changed)", "training", "mAP50-95", "Δ [95 % CI]", "verdict"):
+        t.add_column(col, overflow="fold", no_wrap=col in ("date", "mAP50-95"))
     for r in rows:
         lo, hi = r["ci95"]["mAP50-95"]
         colour = {"better": "green", "worse": "red"}.get(r["verdict"], "white")
         t.add_row(
             r["date"],
-            f"{Path(r['before']['path']).name} {r['before']['fingerprint'][:8]}",
-            f"{Path(r['after']['path']).name} {r['after']['fingerprint'][:8]}",
-            changed(r["after"]),
-            f"{Path(r['model']).name} {r['epochs']}ep {r['imgsz']}px ×{r['seeds']}",
-            f"{r['metrics']['before']['mAP50-95']:.3f} → {r['metrics']['after']['mAP50-95']:.3f}",
+            f"{Path(r['after']['path']).name} ({changed(r['after'])})",
+            f"{Path(r['model']).stem} {r['epochs']}ep {r['imgsz']}px ×{r['seeds']}",
+            f"{r['metrics']['before']['mAP50-95']:.3f}→{r['metrics']['after']['mAP50-95']:.3f}",
             f"{r['delta']['mAP50-95']:+.3f} [{lo:+.3f}, {hi:+.3f}]",
             f"[{colour}]{r['verdict']}[/]",
         )

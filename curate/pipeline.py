@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from curate import __version__
 from curate.dataset import Dataset
@@ -149,6 +149,11 @@ class Recipe(_Options):
     description: Optional[str] = None
     stages: Stages
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    _profile: Optional[str] = PrivateAttr(default=None)  # the --profile it was loaded with
+
+    @property
+    def profile(self) -> Optional[str]:
+        return self._profile
 
     def options(self, stage: str) -> Optional[_Options]:
         return getattr(self.stages, _norm(stage))
@@ -282,6 +287,7 @@ def load_recipe(path: str | Path, *, profile: str | None = None, overrides: list
         raise PipelineError(_error_line(where, exc, spelled, Recipe)) from None
     if recipe.name is None:
         recipe.name = path.stem
+    recipe._profile = profile
     return recipe
 
 
@@ -352,7 +358,10 @@ class PipelineResult:
 
 
 def run_name(recipe: Recipe, dataset: Dataset, name: str | None = None) -> str:
-    return name or f"{recipe.name}-{dataset.slug}"
+    """``<recipe>[-<profile>]-<dataset>-<key>``: a run under another profile (``--profile ci`` after a reviewed
+    run) gets its own folder instead of silently replacing that run's stages."""
+    profile = f"-{recipe.profile}" if recipe.profile else ""
+    return name or f"{recipe.name}{profile}-{dataset.slug}"
 
 
 def _from_index(from_stage: str | None, recipe: Recipe) -> int:
@@ -662,7 +671,7 @@ def _run_compare(recipe: Recipe, o: TrainOptions, source: Dataset, current: Data
         raise PipelineError(f"train-and-compare: {exc}") from None
     paths = cmp.write_outputs(res)
     data = res.to_json()
-    hpath = hist.append(hist.history_path(res.out, default_out=False), hist.entry(data, res.out))
+    hpath = hist.append(hist.history_path(folder.parent.parent), hist.entry(data, res.out))  # <reports>/history.jsonl
     from curate.compare_report import headline
 
     log("train-and-compare: " + headline(data).replace("**", ""))
@@ -699,20 +708,22 @@ def write_summary(recipe: Recipe, run_dir: Path, dataset: Dataset, result: Pipel
             f"<td>{'' if secs is None else f'{secs:.1f}'}</td><td>{' · '.join(links)}</td></tr>"
         )
     hist_rows = []
-    hpath = run_dir / "history.jsonl"
-    if hpath.is_file():
-        from curate import history as hist
+    from curate import history as hist
 
+    hpath = hist.history_path(run_dir.parent)
+    if hpath.is_file():
         entries, _ = hist.read(hpath)
         for h in entries:
+            if not Path(str(h.get("out", ""))).resolve().is_relative_to(run_dir.resolve()):
+                continue  # another run's attempt: the same history file holds every run's
             mb = h.get("metrics", {}).get("before", {})
             ma = h.get("metrics", {}).get("after", {})
             d = h.get("delta", {})
-            d50 = d.get("mAP50") if isinstance(d, dict) else None
+            d5095 = d.get("mAP50-95") if isinstance(d, dict) else None
             hist_rows.append(
                 f"<tr><td>{e(str(h.get('date', '')))}</td><td>{e(str(h.get('model', '')))} {e(str(h.get('epochs', '')))} ep, "
-                f"{e(str(h.get('imgsz', '')))} px</td><td>{_num(mb.get('mAP50'))}</td><td>{_num(ma.get('mAP50'))}</td>"
-                f"<td>{_num(d50, signed=True)}</td><td>{e(str(h.get('verdict', '')))}</td>"
+                f"{e(str(h.get('imgsz', '')))} px</td><td>{_num(mb.get('mAP50-95'))}</td><td>{_num(ma.get('mAP50-95'))}</td>"
+                f"<td>{_num(d5095, signed=True)}</td><td>{e(str(h.get('verdict', '')))}</td>"
                 f"<td><a href=\"{e(_rel(Path(str(h.get('out', ''))) / 'compare.html', run_dir))}\">compare</a></td></tr>"
             )
     status = "paused for review" if result.paused else "finished"
@@ -732,7 +743,7 @@ code{{background:#f5f5f5;padding:0 .2em}}
 {''.join(rows)}
 </table>
 <h2>Attempt history</h2>
-{('<table><tr><th>date</th><th>training</th><th>BEFORE mAP50</th><th>AFTER mAP50</th><th>Δ mAP50</th><th>verdict</th><th></th></tr>' + ''.join(hist_rows) + '</table>') if hist_rows else '<p>No train-and-compare run yet.</p>'}
+{('<table><tr><th>date</th><th>training</th><th>BEFORE mAP50-95</th><th>AFTER mAP50-95</th><th>Δ mAP50-95</th><th>verdict</th><th></th></tr>' + ''.join(hist_rows) + '</table>') if hist_rows else '<p>No train-and-compare run yet.</p>'}
 </body></html>
 """
     path = run_dir / SUMMARY

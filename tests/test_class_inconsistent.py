@@ -55,11 +55,12 @@ def test_clean_data_few_flags(tmp_path: Path) -> None:
     assert sum(f.score >= 0.5 for f in findings) <= 0.03 * len(findings)
 
 
-@pytest.mark.parametrize("fast", [False, True])
-def test_single_class_or_fast_scores_zero(tmp_path: Path, fast: bool) -> None:
-    ds = _shapes_dataset(tmp_path, swap=False, n_images=6, single_class=not fast)
-    findings = class_inconsistent.run(AuditContext(ds, fast=fast))
+def test_single_class_scores_zero_and_fast_does_not_run(tmp_path: Path) -> None:
+    ds = _shapes_dataset(tmp_path, swap=False, n_images=6, single_class=True)
+    findings = class_inconsistent.run(AuditContext(ds))
     assert len(findings) == ds.num_boxes and all(f.score == 0.0 for f in findings)
+    assert class_inconsistent.skipped(AuditContext(ds, fast=True)) == "--fast"
+    assert class_inconsistent.skipped(AuditContext(ds)) is None
 
 
 def test_calibrate_is_monotone_and_caps_flags() -> None:

@@ -56,7 +56,7 @@ def test_cli_end_to_end(sample_dir: Path, tmp_path: Path) -> None:
     (after / "changes.csv").write_text("image,line,kind,before,after\na.jpg,1,deleted,x,\n")
     out = tmp_path / "reports" / "cmp"
     r = subprocess.run(CURATE + ["train-and-compare", str(before), str(after), "--out", str(out), *TINY, "mosaic=0"],
-                       capture_output=True, text=True, env=_env(tmp_path), timeout=600)
+                       capture_output=True, text=True, env=_env(tmp_path), timeout=600, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     data = json.loads((out / "compare.json").read_text())
     for side in ("before", "after"):
@@ -78,11 +78,11 @@ def test_cli_end_to_end(sample_dir: Path, tmp_path: Path) -> None:
     html = (out / "compare.html").read_text()
     assert "data:image/png;base64," in html and data["verdict"] in html
     assert data["verdict"] in (out / "compare.md").read_text()
-    # history next to --out, readable by `curate history`
+    # the project's one history (reports/ where curate runs, whatever --out), readable by `curate history`
     hist = tmp_path / "reports" / "history.jsonl"
     line = json.loads(hist.read_text().splitlines()[-1])
     assert line["after"]["changes"]["changes.csv"] == {"deleted": 1} and line["verdict"] == data["verdict"]
-    h = subprocess.run(CURATE + ["history", str(hist)], capture_output=True, text=True, env=_env(tmp_path))
+    h = subprocess.run(CURATE + ["history"], capture_output=True, text=True, env=_env(tmp_path), cwd=tmp_path)
     assert h.returncode == 0 and "review: 1 deleted" in h.stdout
     # the same command again reuses both finished runs
     r2 = subprocess.run(CURATE + ["train-and-compare", str(before), str(after), "--out", str(out), *TINY, "mosaic=0"],

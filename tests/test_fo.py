@@ -396,6 +396,28 @@ def test_tag_findings(tree: Dataset, fo_name: str) -> None:
     assert len(fo_ds.match(F("audit_worst") != None)) == 3  # noqa: E711
 
 
+def test_tag_findings_keeps_the_marks_of_checks_that_did_not_run(tree: Dataset, fo_name: str) -> None:
+    """A `--fast` audit after a full one: the checks it skipped keep their tags, fields, regions and views."""
+    fo_ds = to_fiftyone(tree, name=fo_name)
+    full = _findings() + [Finding("train", "images/train/a.jpg", "class_inconsistent", 0.95, "swap?", line=2)]
+    tag_findings(fo_ds, full)
+    fast = [Finding("train", "images/train/b.jpg", "grouped", 0.55, "group", line=2)]
+    tag_findings(fo_ds, fast, keep={"missing", "class_inconsistent"})
+
+    views = set(fo_ds.list_saved_views())
+    assert views == {"audit/grouped", "audit/missing", "audit/class_inconsistent", "audit/all"}
+    a = _sample(fo_ds, "images/train/a.jpg")
+    assert a.ground_truth.detections[1].tags == ["audit:class_inconsistent"]
+    assert a.ground_truth.detections[0].tags == []  # grouped re-ran: its old mark is gone
+    assert a.audit_worst == pytest.approx(0.95) and a.audit_class_inconsistent == pytest.approx(0.95)
+    (region,) = _sample(fo_ds, "images/val/c.jpg").audit_regions.detections
+    assert region.label == "missing" and region.tags == ["audit:missing"]
+    assert "audit:exif_rotated" not in _sample(fo_ds, "images/train/b.jpg").tags  # ran, found nothing this time
+
+    tag_findings(fo_ds, fast)  # a full audit that found nothing for them replaces them
+    assert set(fo_ds.list_saved_views()) == {"audit/grouped", "audit/all"}
+
+
 def test_tag_findings_is_idempotent_and_keeps_reviewer_tags(tree: Dataset, fo_name: str) -> None:
     fo_ds = to_fiftyone(tree, name=fo_name)
     _edit(fo_ds, "images/train/a.jpg", "ok_tag")

@@ -177,7 +177,7 @@ def test_default_recipe_end_to_end_then_everything_skips(tmp_path: Path, sample_
     r = curate(*args)
     first = time.perf_counter() - t0
     assert r.returncode == 0, r.stderr[-3000:]
-    run_dir = reports / f"default-{load_yolo(sample_dir).slug}"
+    run_dir = reports / f"default-ci-{load_yolo(sample_dir).slug}"
     m = manifests(run_dir)
     assert set(m) == {"audit", "export", "rebalance", "backgrounds", "train-and-compare"}
     for stage, man in m.items():
@@ -222,3 +222,11 @@ def test_default_recipe_end_to_end_then_everything_skips(tmp_path: Path, sample_
     assert "skip" in lines["rebalance"] and "run" in lines["backgrounds"] and "parameters changed: seed" in lines["backgrounds"]
     assert "run" in lines["train-and-compare"]
     assert tree(run_dir) == before
+
+
+def test_a_run_under_a_profile_gets_its_own_folder(sample_dir: Path) -> None:
+    """`curate run ... --profile ci` silently replaced the reviewed run's stages: it shared the run folder."""
+    ds = load_yolo(sample_dir)
+    plain, ci = pl.run_name(pl.load_recipe(DEFAULT), ds), pl.run_name(pl.load_recipe(DEFAULT, profile="ci"), ds)
+    assert plain == f"default-{ds.slug}" and ci == f"default-ci-{ds.slug}"
+    assert pl.run_name(pl.load_recipe(DEFAULT, profile="ci"), ds, "mine") == "mine"

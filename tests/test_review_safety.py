@@ -183,3 +183,20 @@ def test_a_label_tagged_ok_in_the_app_is_not_flagged_by_a_reaudit_of_the_origina
     s.save()
     again = run_audit(load_yolo(root), out_dir=tmp_path / "a2", **AUDIT)
     assert [f for f in again.findings if f.check == "duplicate"] == []
+
+
+def test_fast_audit_writes_its_own_folder_and_calls_skipped_checks_not_run(make_yolo_tree, tmp_path: Path, monkeypatch) -> None:
+    """`--fast` after a full audit replaced the full report and called the pixel checks it skipped clean."""
+    import json
+
+    from curate.audit import default_out_dir
+
+    ds = load_yolo(make_yolo_tree(tmp_path / "quick", IMAGES))
+    monkeypatch.chdir(tmp_path)
+    result = run_audit(ds, fast=True, fiftyone=False, use_cache=False)
+    assert result.out_dir == default_out_dir(ds, fast=True) != default_out_dir(ds)
+    assert result.out_dir.name == "audit-fast" and (tmp_path / result.out_dir / "findings.csv").is_file()
+    assert result.skipped == {"missing": "--fast", "class_inconsistent": "--fast", "objectlab": "needs --model"}
+    assert not any(f.check in result.skipped for f in result.scores)
+    meta = json.loads((tmp_path / result.out_dir / "findings.json").read_text())
+    assert meta["not_run"] == result.skipped

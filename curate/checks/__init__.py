@@ -8,7 +8,9 @@ A check returns a finding for every item it scored (every box, image or region i
 score in [0, 1] (higher = more likely a real problem). The audit keeps those at or above the check's
 threshold for findings.csv and writes all of them with ``--all-scores``. The registry below maps names to
 modules so the CLI, the config and the report share one list. A module that emits several check names
-(``image_checks`` → corrupt_image, exif_rotated) lists them in ``NAMES``.
+(``image_checks`` → corrupt_image, exif_rotated) lists them in ``NAMES``. A module that cannot run in some
+audits defines ``skipped(ctx) -> str | None`` (why not, e.g. ``"--fast"``): it is then not run at all, so
+the report never calls it clean and an earlier audit's FiftyOne marks of it are kept.
 """
 
 from __future__ import annotations
@@ -49,6 +51,12 @@ def load_module(name: str) -> ModuleType | None:
 
 def check_names(module: ModuleType) -> tuple[str, ...]:
     return tuple(getattr(module, "NAMES", (module.NAME,)))
+
+
+def skip_reason(module: ModuleType, ctx: AuditContext) -> str | None:
+    """Why ``module`` does not run in this audit (its ``skipped(ctx)``), or None when it runs."""
+    skipped = getattr(module, "skipped", None)
+    return skipped(ctx) if skipped is not None else None
 
 
 def available() -> dict[str, ModuleType]:

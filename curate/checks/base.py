@@ -28,6 +28,7 @@ class AuditContext:
     seed: int = defaults.SEED
     shared: dict[str, Any] = field(default_factory=dict)
     finishing: bool = False
+    skipped: dict[str, str] = field(default_factory=dict)  # check name -> why it did not run (e.g. "--fast")
 
     def threshold(self, check: str) -> float:
         return float(self.params.get(check, {}).get("threshold", defaults.THRESHOLDS.get(check, 0.5)))

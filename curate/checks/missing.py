@@ -607,10 +607,13 @@ def class_guess(xyxy: np.ndarray, boxes: np.ndarray, classes: np.ndarray, class_
     return min(class_sizes, key=lambda c: float(np.linalg.norm(class_sizes[c] - lwh)))
 
 
+def skipped(ctx: AuditContext) -> str | None:
+    """Pixel evidence: not in ``--fast``."""
+    return "--fast" if ctx.fast else None
+
+
 def run(ctx: AuditContext) -> list[Finding]:
     """Region findings from both evidences, merged per image by NMS (a strong near-duplicate box first)."""
-    if ctx.fast:
-        return []
     ds = ctx.dataset
     if not any(r.labels for r in ds.images):
         return []  # nothing to learn what an object looks like from

@@ -138,6 +138,11 @@ def _readable(rec: ImageRecord) -> bool:
         return False
 
 
+def skipped(ctx: AuditContext) -> str | None:
+    """Needs the user's trained model."""
+    return "needs --model" if ctx.model is None else None
+
+
 def run(ctx: AuditContext) -> list[Finding]:
     """ObjectLab findings for every labelled box (and overlooked predictions); [] without ``ctx.model``."""
     if ctx.model is None:
