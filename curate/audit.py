@@ -20,6 +20,8 @@ import yaml
 from curate import __version__, cache, defaults
 from curate.boxmodel import BOX_CHECKS, WARM_CHILD_KEY, cancel_child, start_in_child
 from curate.checks import available, check_names, finish_checks, skip_reason
+from curate.proposals import Proposal, attach, propose
+from curate.proposals import write_csv as write_proposals_csv
 from curate.checks.base import AuditContext
 from curate.checks.image_checks import start_signatures
 from curate.dataset import Dataset
@@ -46,6 +48,7 @@ class AuditResult:
     fiftyone_name: str | None = None
     report: Path | None = None
     skipped: dict[str, str] = field(default_factory=dict)  # check name -> why it did not run
+    proposals: list[Proposal] = field(default_factory=list)  # proposed fixes of the flagged labels
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -292,6 +295,7 @@ def _audit(
     if fiftyone:
         t = time.perf_counter()
         from curate.fo import ok_labels, tag_findings, to_fiftyone, wait_database
+        from curate.proposal_review import write_proposals
 
         wait_database(database)
         fo_dataset = to_fiftyone(dataset, note=note)
@@ -299,13 +303,17 @@ def _audit(
         # as they are, so its original lines are the label files' lines
         marks |= set(ok_labels(fo_dataset))
     findings = sort_findings(drop_ok(list(dataset.findings) + apply_thresholds(scores, ctx), marks))
-    result = AuditResult(dataset, findings, scores, out_dir, timings, errors, skipped=dict(ctx.skipped))
+    proposals = propose(findings, dataset)  # the fix each flagged label's evidence names, where it names one
+    attach(findings, proposals)
+    result = AuditResult(dataset, findings, scores, out_dir, timings, errors, skipped=dict(ctx.skipped), proposals=proposals)
     thresholds = {n: ctx.threshold(n) for n in all_check_names()}
     write_csv(findings, out_dir / "findings.csv")
+    write_proposals_csv(proposals, dataset, out_dir / "proposals.csv")
     if all_scores:
         write_csv(sort_findings(scores), out_dir / "all_scores.csv")
     if fiftyone:
         tag_findings(fo_dataset, findings, keep=set(ctx.skipped))  # an earlier audit's marks of the checks not run stay
+        write_proposals(fo_dataset, proposals, dataset, keep=set(ctx.skipped))
         result.fiftyone_name = fo_dataset.name
         timings["fiftyone"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0

@@ -257,6 +257,8 @@ def export(
     dataset: DatasetArg,
     out_dir: Annotated[Path, typer.Option("--out", help="A NEW folder for the reviewed dataset.", show_default=False)],
     from_fiftyone: Annotated[Optional[str], typer.Option("--from-fiftyone", help="Export the review held in this FiftyOne dataset (a dated copy kept by a rebuild) [default: the dataset's own].")] = None,
+    accept_proposals: Annotated[bool, typer.Option("--accept-proposals", help="Also apply every audit proposal at or above --min-confidence that the reviewer did not reject (no human needed).")] = False,
+    min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0, help="The bar for --accept-proposals.")] = 0.9,
 ) -> None:
     """Write the reviewed dataset back to YOLO in a new folder, with changes.csv and CHANGES.md."""
     from curate.export import export_reviewed
@@ -264,12 +266,14 @@ def export(
 
     ds = load(dataset)
     try:
-        result = export_reviewed(ds, out_dir, fiftyone_name=from_fiftyone)
+        result = export_reviewed(ds, out_dir, fiftyone_name=from_fiftyone, min_confidence=min_confidence if accept_proposals else None)
     except (WriteError, ValueError) as exc:
         fail(str(exc))
     for w in result.warnings:
         err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n) or "no changes"
+    proposed = sum(1 for c in result.changes if c.source == "proposed")
+    counts += f" ({proposed} from proposals)" if proposed else ""
     out.print(f"wrote {result.out}: {result.images} images; {counts}; {len(result.ok_marks)} label(s) marked ok "
               f"(review read from FiftyOne dataset {result.fiftyone_name})", highlight=False)
     out.print(f"changes: {result.out / 'changes.csv'}  summary: {result.out / 'CHANGES.md'}")

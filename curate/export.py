@@ -48,14 +48,22 @@ class ExportError(ValueError):
 
 
 def export_reviewed(
-    dataset: Dataset, out: Path, *, overwrite: bool = False, fiftyone_name: str | None = None, missing_ok: bool = False
+    dataset: Dataset,
+    out: Path,
+    *,
+    overwrite: bool = False,
+    fiftyone_name: str | None = None,
+    missing_ok: bool = False,
+    min_confidence: float | None = None,
 ) -> ExportResult:
     """Write ``dataset`` as reviewed in FiftyOne to the new folder ``out``; refuses to write over the input.
 
     The review is read from ``dataset``'s own FiftyOne dataset, or from ``fiftyone_name`` (a review kept
     under a dated name, :func:`curate.fo.to_fiftyone`), which must have been loaded from the same root.
     With none yet, :class:`ExportError` says to audit first, unless ``missing_ok`` (a pipeline run without
-    a review): one is then built, and the export is a byte-identical copy.
+    a review): one is then built, and the export is a byte-identical copy. Proposals the reviewer tagged
+    ``accept`` are applied; with ``min_confidence`` (``--accept-proposals``), every untagged proposal at or
+    above it too (``changes.csv`` marks those changes ``proposed`` with their confidence).
     """
     import fiftyone as fo
 
@@ -80,11 +88,11 @@ def export_reviewed(
             f"{dataset.root} changed since it was loaded into FiftyOne ({fo_dataset.name}); exporting the reviewed "
             "labels from FiftyOne, so changes.csv also lists label files that changed on disk"
         )
-    reviewed, changes = from_fiftyone(fo_dataset, dataset)
+    reviewed, changes = from_fiftyone(fo_dataset, dataset, min_confidence=min_confidence)
     warnings += reviewed.warnings[len(dataset.warnings) :]
     warnings += dropped_line_warnings(dataset, reviewed)
     save_yolo(reviewed, out, overwrite=overwrite)
-    marks = _ok_marks(fo_dataset, dataset, reviewed)
+    marks = _ok_marks(fo_dataset, dataset, reviewed, min_confidence)
     write_changes_csv(changes, out / "changes.csv")
     write_changes_md(changes, out / "CHANGES.md", source=dataset.root, images=len(reviewed.images))
     if marks:
@@ -119,10 +127,10 @@ def output_paths(reviewed: Dataset) -> dict[tuple[str, str], str]:
     return {(r.split, r.rel): dst.as_posix() for r, dst in zip(reviewed.images, output_image_paths(reviewed))}
 
 
-def _ok_marks(fo_dataset, original: Dataset, reviewed: Dataset) -> list[dict]:
+def _ok_marks(fo_dataset, original: Dataset, reviewed: Dataset, min_confidence: float | None) -> list[dict]:
     """The ``ok`` labels, re-addressed to the new folder (image path and line after deletions), one entry per
     exported listing the mark holds for (:func:`curate.fo.ok_marks`)."""
-    found = ok_marks(fo_dataset, original)
+    found = ok_marks(fo_dataset, original, min_confidence=min_confidence)
     if not found:
         return []
     paths = output_paths(reviewed)
@@ -159,13 +167,15 @@ def _text(label) -> str:
 
 
 def write_changes_csv(changes: list[Change], path: Path) -> Path:
-    """``changes.csv``: split, image, line, kind, before, after — one row per change (``split, image, line``
-    as in findings.csv)."""
+    """``changes.csv``: split, image, line, kind, before, after, source, confidence — one row per change
+    (``split, image, line`` as in findings.csv; ``source`` is ``review`` or ``proposed``, the latter with the
+    proposal's confidence)."""
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["split", "image", "line", "kind", "before", "after"])
+        w.writerow(["split", "image", "line", "kind", "before", "after", "source", "confidence"])
         for c in changes:
-            w.writerow([c.split, c.image, "" if c.line is None else c.line, c.kind, c.before, c.after])
+            conf = "" if c.confidence is None else f"{c.confidence:.4f}"
+            w.writerow([c.split, c.image, "" if c.line is None else c.line, c.kind, c.before, c.after, c.source, conf])
     return path
 
 

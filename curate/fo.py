@@ -377,9 +377,11 @@ class Change:
     before: str = ""
     after: str = ""
     split: str = ""  # the listing's split: a file listed under two splits is two records
+    source: str = "review"  # "proposed": an audit proposal the reviewer accepted, or the batch bar did
+    confidence: float | None = None  # the proposal's confidence
 
 
-def from_fiftyone(fo_dataset: "fo.Dataset", original: Dataset) -> tuple[Dataset, list[Change]]:
+def from_fiftyone(fo_dataset: "fo.Dataset", original: Dataset, *, min_confidence: float | None = None) -> tuple[Dataset, list[Change]]:
     """The dataset as reviewed in FiftyOne, ready for :func:`curate.formats.yolo.save_yolo`.
 
     ``ground_truth`` is authoritative (``ground_truth_polylines`` is for display only). A sample whose
@@ -389,11 +391,12 @@ def from_fiftyone(fo_dataset: "fo.Dataset", original: Dataset) -> tuple[Dataset,
     (moved/resized/relabeled ones in place, deleted ones gone), then added detections (no ``line``);
     lines are renumbered to their position in the new file. A polygon whose box was moved or resized is
     mapped into the new box. Samples tagged ``exclude`` are left out; images of ``original`` that are
-    not in ``fo_dataset`` (e.g. it is a view) are kept unchanged. Returns the new dataset and the
-    changes, in dataset order then line order.
+    not in ``fo_dataset`` (e.g. it is a view) are kept unchanged. Proposals the reviewer tagged ``accept``
+    (and, with ``min_confidence``, every untagged one at or above it) are applied first
+    (:mod:`curate.proposal_review`). Returns the new dataset and the changes, in dataset order then line order.
     """
-    review = _review(fo_dataset, original)
-    warnings = list(original.warnings)
+    review = _review(fo_dataset, original, min_confidence)
+    warnings = list(original.warnings) + review.warnings
     if review.unknown:
         warnings.append(
             f"{len(review.unknown)} FiftyOne sample(s) not in the dataset were ignored, e.g. {review.unknown[0]}"
@@ -410,10 +413,14 @@ class _Review:
     line_maps: dict[tuple[str, str], dict[int, int]]
     excluded: set[tuple[str, str]]  # (split, rel) of the samples tagged ``exclude``
     unknown: list[str]  # rels of FiftyOne samples that are not in the dataset
+    warnings: list[str] = dataclasses.field(default_factory=list)  # proposals left out
 
 
-def _review(fo_dataset: "fo.Dataset", original: Dataset) -> _Review:
+def _review(fo_dataset: "fo.Dataset", original: Dataset, min_confidence: float | None = None) -> _Review:
+    from curate.proposal_review import accepted_proposals, apply, mark_proposed
+
     by_key = _reviewed_labels(fo_dataset)
+    accepted = accepted_proposals(fo_dataset, min_confidence)
     review = _Review([], [], {}, set(), sorted({rel for _, rel in by_key} - {r.rel for r in original.images}))
     for record in original.images:
         if (record.split, record.rel) not in by_key:
@@ -424,7 +431,13 @@ def _review(fo_dataset: "fo.Dataset", original: Dataset) -> _Review:
             review.changes.append(Change(record.rel, None, "excluded", split=record.split))
             review.excluded.add((record.split, record.rel))
             continue
+        applied = []
+        if (record.split, record.rel) in accepted:
+            detections, applied, left_out = apply(record, detections, accepted[(record.split, record.rel)], original)
+            review.warnings.extend(left_out)
         new_record, record_changes, line_map = _diff_record(record, detections, original)
+        if applied:
+            record_changes = mark_proposed(record_changes, applied, record)
         review.images.append(new_record)
         review.changes.extend(record_changes)
         if new_record.edited:
@@ -561,7 +574,7 @@ class OkMark:
     written: int
 
 
-def ok_marks(fo_dataset: "fo.Dataset", original: Dataset) -> list[OkMark]:
+def ok_marks(fo_dataset: "fo.Dataset", original: Dataset, *, min_confidence: float | None = None) -> list[OkMark]:
     """The ``ok`` tags, addressed to the label files that ``save_yolo(from_fiftyone(fo_dataset, original)[0], …)``
     writes, sorted.
 
@@ -575,7 +588,7 @@ def ok_marks(fo_dataset: "fo.Dataset", original: Dataset) -> list[OkMark]:
     tagged = _ok_tagged(fo_dataset)
     if not tagged:
         return []
-    review = _review(fo_dataset, original)
+    review = _review(fo_dataset, original, min_confidence)
     originals = {(r.split, r.rel): {lab.line: lab for lab in r.labels} for r in original.images}
     written = {(r.split, r.rel): {lab.line: lab for lab in r.labels} for r in review.images}
     splits_of = original.splits_by_file()
@@ -662,14 +675,20 @@ def _reviewed_samples(old: "fo.Dataset", dataset: Dataset) -> dict[tuple[str, st
     values = list(old.values(paths))
     if not has_loaded:
         values.append([None] * len(values[0]))
+    from curate.proposal_review import PROPOSALS_FIELD
+
+    if old.has_sample_field(PROPOSALS_FIELD):  # a proposal tagged accept/reject is review work too
+        values.append(old.values(f"{PROPOSALS_FIELD}.detections.tags"))
+    else:
+        values.append([None] * len(values[0]))
     out: dict[tuple[str, str], _Reviewed] = {}
-    for sid, split, rel, tags, ls, bs, ns, cs, lts, loaded in zip(*values):
+    for sid, split, rel, tags, ls, bs, ns, cs, lts, loaded, pts in zip(*values):
         if rel is None:
             continue
         key = (split, rel)
         record = records.get(key)
         reviewer_tags = [t for t in tags or [] if t != split and not _is_audit_tag(t)]
-        label_tagged = any(not _is_audit_tag(t) for ts in lts or [] for t in ts or [])
+        label_tagged = any(not _is_audit_tag(t) for ts in [*(lts or []), *(pts or [])] for t in ts or [])
         if loaded is not None:
             base = _loaded_labels(loaded)
         elif files_as_loaded and record is not None:
@@ -705,9 +724,14 @@ def _carry(old: "fo.Dataset", new: "fo.Dataset", carried: dict[tuple[str, str], 
 
     new_ids = {(split, rel): sid for sid, split, rel in zip(*new.values(["id", "split", "curate_rel"]))}
     by_old_id = {r.sample_id: key for key, r in carried.items()}
+    from curate.proposal_review import PROPOSALS_FIELD
+
+    has_proposals = old.has_sample_field(PROPOSALS_FIELD)
     boxes: dict[str, Any] = {}
     tags: dict[str, list[str]] = {}
-    for sample in old.select(list(by_old_id)).select_fields(["ground_truth", "tags"]):
+    proposals: dict[str, Any] = {}
+    fields = ["ground_truth", "tags"] + ([PROPOSALS_FIELD] if has_proposals else [])
+    for sample in old.select(list(by_old_id)).select_fields(fields):
         key = by_old_id[sample.id]
         sid = new_ids[key]
         dets = []
@@ -720,8 +744,12 @@ def _carry(old: "fo.Dataset", new: "fo.Dataset", carried: dict[tuple[str, str], 
             dets.append(fo.Detection.from_dict(d))
         boxes[sid] = fo.Detections(detections=dets)
         tags[sid] = [key[0], *carried[key].tags]
+        if has_proposals and sample[PROPOSALS_FIELD] is not None:
+            proposals[sid] = sample[PROPOSALS_FIELD].copy()
     new.set_values("ground_truth", boxes, key_field="id")
     new.set_values("tags", tags, key_field="id")
+    if proposals:
+        new.set_values(PROPOSALS_FIELD, proposals, key_field="id")
 
 
 # --- audit findings -> tags, fields and saved views -------------------------------------------------

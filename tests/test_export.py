@@ -120,11 +120,11 @@ def test_edits_give_exact_changes_and_files(tree: Path, tmp_path: Path) -> None:
     _edit_in_fiftyone(ds)
     result = export_reviewed(ds, tmp_path / "out")
     assert rows(result.out) == [
-        {"split": "train", "image": "train/images/a.jpg", "line": "1", "kind": "edited", "before": "0 0.500000 0.500000 0.200000 0.200000", "after": "0 0.550000 0.500000 0.200000 0.200000"},
-        {"split": "train", "image": "train/images/a.jpg", "line": "2", "kind": "relabeled", "before": "1 0.300000 0.300000 0.100000 0.100000", "after": "2 0.300000 0.300000 0.100000 0.100000"},
-        {"split": "train", "image": "train/images/a.jpg", "line": "3", "kind": "deleted", "before": "2 0.700000 0.700000 0.200000 0.100000", "after": ""},
-        {"split": "train", "image": "train/images/a.jpg", "line": "3", "kind": "added", "before": "", "after": "1 0.200000 0.200000 0.200000 0.200000"},
-        {"split": "train", "image": "train/images/b.jpg", "line": "", "kind": "excluded", "before": "", "after": ""},
+        {"split": "train", "image": "train/images/a.jpg", "line": "1", "kind": "edited", "before": "0 0.500000 0.500000 0.200000 0.200000", "after": "0 0.550000 0.500000 0.200000 0.200000", "source": "review", "confidence": ""},
+        {"split": "train", "image": "train/images/a.jpg", "line": "2", "kind": "relabeled", "before": "1 0.300000 0.300000 0.100000 0.100000", "after": "2 0.300000 0.300000 0.100000 0.100000", "source": "review", "confidence": ""},
+        {"split": "train", "image": "train/images/a.jpg", "line": "3", "kind": "deleted", "before": "2 0.700000 0.700000 0.200000 0.100000", "after": "", "source": "review", "confidence": ""},
+        {"split": "train", "image": "train/images/a.jpg", "line": "3", "kind": "added", "before": "", "after": "1 0.200000 0.200000 0.200000 0.200000", "source": "review", "confidence": ""},
+        {"split": "train", "image": "train/images/b.jpg", "line": "", "kind": "excluded", "before": "", "after": "", "source": "review", "confidence": ""},
     ]
     got, src = exported_labels(result.out), source_labels(tree)
     assert got["train/a"] == b"0 0.55 0.5 0.2 0.2\n2 0.3 0.3 0.1 0.1\n1 0.2 0.2 0.2 0.2\n"

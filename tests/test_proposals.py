@@ -1,0 +1,125 @@
+"""Proposed fixes: made from the checks' evidence, shown in FiftyOne, accepted by tag or in batch by the export."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from curate.audit import run_audit
+from curate.dataset import Dataset, ImageRecord, Label
+from curate.export import export_reviewed
+from curate.fo import find_fiftyone
+from curate.findings import Finding
+from curate.formats.yolo import load_yolo
+from curate.proposal_review import ACCEPT_TAG, PROPOSALS_FIELD, REJECT_TAG
+from curate.proposals import moved_box, propose
+
+AUDIT = dict(only={"duplicate"}, report=False, use_cache=False)
+
+
+def _dataset() -> Dataset:
+    labels = [Label(0, 0.5, 0.5, 0.4, 0.4, line=1), Label(0, 0.5, 0.5, 0.4, 0.4, line=2), Label(1, 0.2, 0.2, 0.1, 0.1, line=3)]
+    return Dataset(Path("/x"), "x", ["apple", "pear"], [ImageRecord("train", Path("/x/a.jpg"), "a.jpg", None, labels)])
+
+
+@pytest.mark.parametrize(
+    "extent, expected",
+    [
+        # a background band of 25 % on the left and 10 % at the top: those sides move in
+        ({"left": 0.25, "top": 0.1, "right": 0.0, "bottom": 0.0}, (0.55, 0.52, 0.3, 0.36)),
+        # the object continues 20 % past the right edge and ends 20 % inside the left: moved right
+        ({"left": 0.2, "top": 0.0, "right": -0.2, "bottom": 0.0}, (0.58, 0.5, 0.4, 0.4)),
+        # moves under 3 % of the box are noise: no proposal
+        ({"left": 0.02, "top": None, "right": -0.01, "bottom": 0.0}, None),
+    ],
+)
+def test_moved_box(extent, expected) -> None:
+    got = moved_box((0.5, 0.5, 0.4, 0.4), extent)
+    assert got == pytest.approx(expected) if expected else got is None
+
+
+def test_a_proposal_only_where_the_evidence_names_the_fix() -> None:
+    ds = _dataset()
+    found = [
+        Finding("train", "a.jpg", "duplicate", 1.0, "copy", line=2),
+        Finding("train", "a.jpg", "class_inconsistent", 0.8, "pear?", line=1, data={"suggested": "pear", "p_suggested": 0.9}),
+        Finding("train", "a.jpg", "missing", 0.7, "unboxed", region=(0.8, 0.8, 0.1, 0.1), data={"class_id": 1}),
+        Finding("train", "a.jpg", "grouped", 0.9, "group", line=1, data={"same_class_inside": 2}),
+        Finding("train", "a.jpg", "grouped", 0.9, "group", line=3, data={"same_class_inside": 0}),  # members unboxed
+        Finding("train", "a.jpg", "ambiguous", 0.9, "which?", line=3),  # which box is right: not known
+        Finding("train", "a.jpg", "missing", 0.7, "unboxed", region=(0.1, 0.8, 0.1, 0.1), data={"class_id": -1}),
+    ]
+    got = {(p.check, p.line, p.action, p.class_id, round(p.confidence, 3)) for p in propose(found, ds)}
+    assert got == {("duplicate", 2, "delete", 0, 1.0), ("class_inconsistent", 1, "relabel", 1, 0.72),
+                   ("missing", None, "add", 1, 0.7), ("grouped", 1, "delete", 0, 0.9)}  # fmt: skip
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _audited(make_yolo_tree, root: Path):
+    root = make_yolo_tree(root, {"train/d.jpg": ["1 0.25 0.75 0.1 0.2", "1 0.25 0.75 0.1 0.2", "0 0.6 0.3 0.2 0.2"],
+                                 "train/e.jpg": ["0 0.5 0.5 0.3 0.3", "0 0.52 0.5 0.3 0.3"]})  # fmt: skip
+    ds = load_yolo(root)
+    result = run_audit(ds, out_dir=root.parent / f"{root.name}-audit", **AUDIT)
+    return ds, result
+
+
+def test_proposals_reach_csv_json_and_fiftyone(make_yolo_tree, tmp_path: Path) -> None:
+    ds, result = _audited(make_yolo_tree, tmp_path / "p")
+    rows = _rows(result.out_dir / "proposals.csv")
+    assert [(r["image"], r["line"], r["action"], r["class"]) for r in rows] == [
+        ("train/images/d.jpg", "2", "delete", "b"), ("train/images/e.jpg", "2", "delete", "a")]
+    dup = next(f for f in result.findings if f.check == "duplicate" and f.image == "train/images/d.jpg")
+    assert dup.data["proposal"]["action"] == "delete" and dup.data["proposal"]["confidence"] == 1.0
+    sample = next(s for s in find_fiftyone(ds) if s.curate_rel == "train/images/d.jpg")
+    (p,) = sample[PROPOSALS_FIELD].detections
+    assert (p.line, p.action, p.check, p.label) == (2, "delete", "duplicate", "b")
+
+
+def test_batch_export_applies_only_confident_unrejected_proposals(make_yolo_tree, tmp_path: Path) -> None:
+    ds, result = _audited(make_yolo_tree, tmp_path / "b")
+    confidences = {r["image"]: float(r["confidence"]) for r in _rows(result.out_dir / "proposals.csv")}
+    assert confidences["train/images/d.jpg"] == 1.0 and confidences["train/images/e.jpg"] < 0.9
+
+    plain = export_reviewed(ds, tmp_path / "plain")
+    assert plain.changes == []  # nothing accepted: nothing applied
+    batch = export_reviewed(ds, tmp_path / "batch", min_confidence=0.9)
+    assert [(c.image, c.line, c.kind, c.source, c.confidence) for c in batch.changes] == [
+        ("train/images/d.jpg", 2, "deleted", "proposed", 1.0)]
+    assert (tmp_path / "batch" / "labels" / "train" / "d.txt").read_text() == "1 0.25 0.75 0.1 0.2\n0 0.6 0.3 0.2 0.2\n"
+    row = _rows(tmp_path / "batch" / "changes.csv")[0]
+    assert row["source"] == "proposed" and row["confidence"] == "1.0000"
+
+    fod = find_fiftyone(ds)
+    for s in fod:
+        for p in s[PROPOSALS_FIELD].detections if s[PROPOSALS_FIELD] else []:
+            p.tags.append(REJECT_TAG if s.curate_rel.endswith("d.jpg") else ACCEPT_TAG)
+        s.save()
+    tagged = export_reviewed(ds, tmp_path / "tagged", min_confidence=0.9)
+    assert [(c.image, c.line, c.kind) for c in tagged.changes] == [("train/images/e.jpg", 2, "deleted")]
+
+
+def test_the_reviewers_own_edit_of_a_line_wins_over_its_proposal(make_yolo_tree, tmp_path: Path) -> None:
+    ds, _ = _audited(make_yolo_tree, tmp_path / "r")
+    s = next(s for s in find_fiftyone(ds) if s.curate_rel == "train/images/d.jpg")
+    s.ground_truth.detections[1].bounding_box = [0.5, 0.5, 0.1, 0.1]  # the reviewer moved the copy instead
+    s.save()
+    result = export_reviewed(ds, tmp_path / "out", min_confidence=0.5)
+    d = [(c.line, c.kind, c.source) for c in result.changes if c.image == "train/images/d.jpg"]
+    assert d == [(2, "edited", "review")]
+    assert any("reviewer changed that label" in w for w in result.warnings)
+
+
+def test_an_accepted_proposal_survives_a_reaudit(make_yolo_tree, tmp_path: Path) -> None:
+    ds, _ = _audited(make_yolo_tree, tmp_path / "k")
+    s = next(s for s in find_fiftyone(ds) if s.curate_rel == "train/images/e.jpg")
+    s[PROPOSALS_FIELD].detections[0].tags.append(ACCEPT_TAG)
+    s.save()
+    run_audit(ds, out_dir=tmp_path / "again", **dict(AUDIT, only={"duplicate", "ambiguous"}))
+    result = export_reviewed(ds, tmp_path / "out")
+    assert [(c.image, c.line, c.kind, c.source) for c in result.changes] == [("train/images/e.jpg", 2, "deleted", "proposed")]
