@@ -40,7 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curate.checks import available, check_names  # noqa: E402
+from curate.checks import available, check_names, skip_reason  # noqa: E402
 from curate.checks._overlap import iou_one, pairwise_iou, xyxy_array  # noqa: E402
 from curate.checks.base import AuditContext  # noqa: E402
 from curate.dataset import Dataset, ImageRecord, Label  # noqa: E402
@@ -126,7 +126,7 @@ def run_selected(ctx: AuditContext, checks: set[str]) -> tuple[list[Finding], di
     timing: dict[str, float] = {}
     errors: dict[str, str] = {}
     for name, mod in available().items():
-        if not set(check_names(mod)) & checks:
+        if not set(check_names(mod)) & checks or skip_reason(mod, ctx) is not None:
             continue
         t0 = time.perf_counter()
         try:

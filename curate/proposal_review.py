@@ -75,6 +75,24 @@ def write_proposals(
         values[sid] = {"_cls": "Detections", "detections": docs}
     if values:
         fo_dataset.set_values(PROPOSALS_FIELD, values, key_field="id", validate=False)
+    _distinct_colours(fo_dataset)
+
+
+#: App colours by field: the labels in blue, proposals in orange, missing-box regions in red, so a proposal
+#: is never taken for a label (FiftyOne's default pool gave both similar blues).
+FIELD_COLOURS = {"ground_truth": "#1f77b4", PROPOSALS_FIELD: "#ff7f0e", "audit_regions": "#d62728"}
+
+
+def _distinct_colours(fo_dataset: "fo.Dataset") -> None:
+    """Give the label, proposal and region fields their own colours, unless the user chose a colour scheme."""
+    import fiftyone as fo
+
+    if fo_dataset.app_config.color_scheme is not None:
+        return
+    fo_dataset.app_config.color_scheme = fo.ColorScheme(
+        color_by="field", fields=[{"path": path, "fieldColor": colour} for path, colour in FIELD_COLOURS.items()]
+    )
+    fo_dataset.save()
 
 
 def _read(fo_dataset: "fo.Dataset") -> list[tuple[str, str, str, list[dict[str, Any]]]]:
@@ -149,8 +167,6 @@ def apply(record: ImageRecord, detections: list["_Box"], accepted: list[Accepted
             del dets[i]
         elif a.action == "relabel":
             dets[i] = _Box(a.label, dets[i].bounding_box, a.line, a.class_id)
-        elif a.action == "resize":
-            dets[i] = _Box(dets[i].label, list(a.box), a.line, dets[i].class_id)
         applied.append(a)
     return dets, applied, warnings
 

@@ -1,19 +1,22 @@
 """Proposed fixes: for a flagged label, the edit that would correct it, where the audit's evidence says which.
 
-Why: a reviewer who is told *what* is wrong still redraws every box by hand. The checks already measure what
-a correction needs: the object's extent on each side of a loose or shifted box, the class a crop looks like,
-the box a missing object would need, which of two copies is the later one. A proposal turns that into one
-edit a reviewer accepts in the App (tag it ``accept``) or ``curate export --accept-proposals`` applies in
-batch above a confidence bar.
+Why: a reviewer who is told *what* is wrong still redraws every box by hand. Some checks already know the
+fix: the later of two copies is the one to delete, a crop that looks like another class names that class, a
+labelled box in a near-duplicate photo names the box and class an unlabelled object needs. A proposal turns
+that into one edit a reviewer accepts in the App (tag it ``accept``) or ``curate export --accept-proposals``
+applies in batch above a confidence bar.
 
-A proposal is made only where the evidence names the edit; none is better than a wrong one accepted in
-batch. ``confidence`` is the flagging check's score (how likely the label is wrong), times how sure the
-evidence is about the edit where it has a measure of that (the crop model's probability of the class it
-proposes); the benchmark (``benchmarks/proposals.py``) measures how close accepted proposals come to the
-truth on planted errors.
+A proposal is made only where a measurement says the evidence names the edit (``benchmarks/proposals.py``,
+planted errors; numbers in benchmarks/README.md); none is better than a wrong one accepted in batch. Not
+proposed, because the evidence does not localise the object: a tightened loose box or a moved shifted box
+(the box model's per-side object extents moved planted loose boxes *further* from the truth on epicureai,
+median IoU 0.10 against 0.31 unchanged), and the member boxes of a group box.
 
-Actions: ``relabel`` (same box, ``class_id``), ``delete``, ``resize`` (new ``box``, same class), ``add`` (a new
-box for a region finding).
+``confidence`` is the share of such proposals that were right on planted errors, for the flagging check's
+score: the score itself where the edit follows from the finding (a duplicate copy), times the crop model's
+probability of the proposed class (relabel), times :data:`ADD_PRIOR` for an added box whose class is a guess.
+
+Actions: ``relabel`` (same box, ``class_id``), ``delete``, ``add`` (a new box for a region finding).
 """
 
 from __future__ import annotations
@@ -28,12 +31,10 @@ from curate.findings import Finding
 
 #: Columns of proposals.csv (the box as YOLO's normalized centre, width and height).
 CSV_COLUMNS = ("split", "image", "line", "check", "action", "class", "x", "y", "w", "h", "confidence")
-#: A side moves by at most this share of the box (the evidence window reaches 1.35× the box).
-MAX_SIDE_MOVE = 0.5
-#: Sides whose measured object extent is smaller than this (share of the box) are left where they are.
-MIN_SIDE_MOVE = 0.03
-#: A group box is proposed for deletion only when its members already have boxes of their own.
-MIN_MEMBERS_INSIDE = 2
+#: Share of ``missing`` regions found by the image model (not copied from a near-duplicate's box) whose added
+#: box and class were right on planted deletions (epicureai, seed 0: 17 of 26): such an add never reaches the
+#: default batch bar (0.9) on its own.
+ADD_PRIOR = 0.65
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,9 @@ class Proposal:
     image: str
     line: int | None
     check: str
-    action: str  # relabel | delete | resize | add
+    action: str  # relabel | delete | add
     class_id: int
-    box: tuple[float, float, float, float] | None  # (cx, cy, w, h) normalized; the new box of resize/add
+    box: tuple[float, float, float, float] | None  # (cx, cy, w, h) normalized; the new box of an add
     confidence: float
 
     def to_dict(self) -> dict:
@@ -72,7 +73,8 @@ def _propose_one(f: Finding, lookup: LabelLookup, dataset: Dataset) -> Proposal 
         cls = f.data.get("class_id")
         if f.check != "missing" or not isinstance(cls, int) or not 0 <= cls < len(dataset.names):
             return None
-        return Proposal(f.split, f.image, None, f.check, "add", cls, tuple(float(v) for v in f.region), f.score)
+        prior = 1.0 if f.data.get("evidence") == "duplicate" else ADD_PRIOR  # a near-duplicate's own box and class
+        return Proposal(f.split, f.image, None, f.check, "add", cls, tuple(float(v) for v in f.region), f.score * prior)
     label = lookup.label(f)
     if label is None:
         return None
@@ -84,37 +86,7 @@ def _propose_one(f: Finding, lookup: LabelLookup, dataset: Dataset) -> Proposal 
             return None
         confidence = f.score * float(f.data.get("p_suggested", 0.0))
         return Proposal(f.split, f.image, f.line, f.check, "relabel", dataset.names.index(name), None, confidence)
-    if f.check == "grouped" and int(f.data.get("same_class_inside", 0)) >= MIN_MEMBERS_INSIDE:
-        return Proposal(f.split, f.image, f.line, f.check, "delete", label.class_id, None, f.score)
-    if f.check in ("background_heavy", "shifted"):
-        box = moved_box((label.cx, label.cy, label.w, label.h), f.data.get("side_extent") or {})
-        if box is None:
-            return None
-        return Proposal(f.split, f.image, f.line, f.check, "resize", label.class_id, box, f.score)
     return None
-
-
-def moved_box(box: tuple[float, float, float, float], extent: dict[str, float | None]) -> tuple[float, float, float, float] | None:
-    """``box`` with each side moved onto the object's measured extent, or None when no side moves.
-
-    ``extent[side]`` is where the object ends, as a share of the box's size measured inward from that side
-    (positive: a background band inside the box; negative: the object continues past it), as the box model's
-    evidence gives it. Moves are capped at :data:`MAX_SIDE_MOVE`; the result is clipped to the image.
-    """
-    cx, cy, w, h = box
-    moves = {}
-    for side in ("left", "top", "right", "bottom"):
-        x = extent.get(side)
-        moves[side] = 0.0 if x is None or abs(x) < MIN_SIDE_MOVE else max(-MAX_SIDE_MOVE, min(MAX_SIDE_MOVE, float(x)))
-    if not any(moves.values()):
-        return None
-    x1 = max(0.0, cx - w / 2 + moves["left"] * w)
-    x2 = min(1.0, cx + w / 2 - moves["right"] * w)
-    y1 = max(0.0, cy - h / 2 + moves["top"] * h)
-    y2 = min(1.0, cy + h / 2 - moves["bottom"] * h)
-    if x2 - x1 <= 0 or y2 - y1 <= 0:
-        return None
-    return ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)
 
 
 def attach(findings: list[Finding], proposals: list[Proposal]) -> None:

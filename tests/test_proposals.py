@@ -14,7 +14,7 @@ from curate.fo import find_fiftyone
 from curate.findings import Finding
 from curate.formats.yolo import load_yolo
 from curate.proposal_review import ACCEPT_TAG, PROPOSALS_FIELD, REJECT_TAG
-from curate.proposals import moved_box, propose
+from curate.proposals import ADD_PRIOR, propose
 
 AUDIT = dict(only={"duplicate"}, report=False, use_cache=False)
 
@@ -24,36 +24,21 @@ def _dataset() -> Dataset:
     return Dataset(Path("/x"), "x", ["apple", "pear"], [ImageRecord("train", Path("/x/a.jpg"), "a.jpg", None, labels)])
 
 
-@pytest.mark.parametrize(
-    "extent, expected",
-    [
-        # a background band of 25 % on the left and 10 % at the top: those sides move in
-        ({"left": 0.25, "top": 0.1, "right": 0.0, "bottom": 0.0}, (0.55, 0.52, 0.3, 0.36)),
-        # the object continues 20 % past the right edge and ends 20 % inside the left: moved right
-        ({"left": 0.2, "top": 0.0, "right": -0.2, "bottom": 0.0}, (0.58, 0.5, 0.4, 0.4)),
-        # moves under 3 % of the box are noise: no proposal
-        ({"left": 0.02, "top": None, "right": -0.01, "bottom": 0.0}, None),
-    ],
-)
-def test_moved_box(extent, expected) -> None:
-    got = moved_box((0.5, 0.5, 0.4, 0.4), extent)
-    assert got == pytest.approx(expected) if expected else got is None
-
-
 def test_a_proposal_only_where_the_evidence_names_the_fix() -> None:
     ds = _dataset()
     found = [
         Finding("train", "a.jpg", "duplicate", 1.0, "copy", line=2),
         Finding("train", "a.jpg", "class_inconsistent", 0.8, "pear?", line=1, data={"suggested": "pear", "p_suggested": 0.9}),
-        Finding("train", "a.jpg", "missing", 0.7, "unboxed", region=(0.8, 0.8, 0.1, 0.1), data={"class_id": 1}),
-        Finding("train", "a.jpg", "grouped", 0.9, "group", line=1, data={"same_class_inside": 2}),
-        Finding("train", "a.jpg", "grouped", 0.9, "group", line=3, data={"same_class_inside": 0}),  # members unboxed
+        Finding("train", "a.jpg", "missing", 0.7, "unboxed", region=(0.8, 0.8, 0.1, 0.1), data={"class_id": 1, "evidence": "model"}),
+        Finding("train", "a.jpg", "missing", 0.9, "copy", region=(0.8, 0.2, 0.1, 0.1), data={"class_id": 0, "evidence": "duplicate"}),
+        Finding("train", "a.jpg", "grouped", 0.9, "group", line=1, data={"same_class_inside": 2}),  # members: unknown boxes
+        Finding("train", "a.jpg", "background_heavy", 0.9, "loose", line=3, data={"side_extent": {"left": 0.3}}),  # extents: no localiser
         Finding("train", "a.jpg", "ambiguous", 0.9, "which?", line=3),  # which box is right: not known
         Finding("train", "a.jpg", "missing", 0.7, "unboxed", region=(0.1, 0.8, 0.1, 0.1), data={"class_id": -1}),
     ]
     got = {(p.check, p.line, p.action, p.class_id, round(p.confidence, 3)) for p in propose(found, ds)}
     assert got == {("duplicate", 2, "delete", 0, 1.0), ("class_inconsistent", 1, "relabel", 1, 0.72),
-                   ("missing", None, "add", 1, 0.7), ("grouped", 1, "delete", 0, 0.9)}  # fmt: skip
+                   ("missing", None, "add", 1, round(0.7 * ADD_PRIOR, 3)), ("missing", None, "add", 0, 0.9)}  # fmt: skip
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -123,3 +108,11 @@ def test_an_accepted_proposal_survives_a_reaudit(make_yolo_tree, tmp_path: Path)
     run_audit(ds, out_dir=tmp_path / "again", **dict(AUDIT, only={"duplicate", "ambiguous"}))
     result = export_reviewed(ds, tmp_path / "out")
     assert [(c.image, c.line, c.kind, c.source) for c in result.changes] == [("train/images/e.jpg", 2, "deleted", "proposed")]
+
+
+def test_proposals_are_drawn_in_their_own_colour(make_yolo_tree, tmp_path: Path) -> None:
+    """Proposals and labels were drawn in similar blues in the App."""
+    ds, _ = _audited(make_yolo_tree, tmp_path / "c")
+    scheme = find_fiftyone(ds).app_config.color_scheme
+    colours = {f["path"]: f["fieldColor"] for f in scheme.fields}
+    assert colours[PROPOSALS_FIELD] != colours["ground_truth"] and scheme.color_by == "field"
