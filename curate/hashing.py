@@ -134,6 +134,7 @@ QUALITY_STATS = ("brightness_p5", "brightness_p99", "entropy", "sharpness")
 QUALITY_MAX_SIDE = 256  # statistics are computed on the reduced decode, shrunk to at most this side (big photos)
 BLUR_SIDE = 160  # the sharpness is measured with the longest side at this many pixels (see quality_stats)
 #: cleanvision's 3×3 edge kernel (PIL's ImageFilter.FIND_EDGES): the 8-neighbour Laplacian.
+_BRIGHT_BINS = 1024  # histogram bins of the brightness percentiles
 _EDGE_KERNEL = np.array([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]], np.float32)
 
 
@@ -152,7 +153,8 @@ def quality_stats(bgr: np.ndarray, gray: np.ndarray) -> dict[str, float]:
       lowers the value by only 30 % (food-ingredients, median of 30); at 160 px (the 1/4 decode of a
       640-px export) by 77 %.
 
-    Computed here because this is the one pass that decodes every image: it adds about 0.2 ms an image.
+    Computed here because this is the one pass that decodes every image: it adds about 0.2 ms an image
+    to a 0.65-ms reduced decode (640-px JPEG).
     """
     import cv2
 
@@ -161,10 +163,11 @@ def quality_stats(bgr: np.ndarray, gray: np.ndarray) -> dict[str, float]:
         f = QUALITY_MAX_SIDE / max(h, w)
         size = (max(1, round(w * f)), max(1, round(h * f)))
         bgr, gray = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA), cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
-    sq = np.square(bgr, dtype=np.float32)
-    bright = cv2.transform(sq, np.array([[0.068, 0.691, 0.241]], np.float32)).ravel()
-    p5, p99 = np.sqrt(np.percentile(bright, (5, 99))) / 255.0
-    hist = np.concatenate([np.bincount(bgr[..., c].ravel(), minlength=256) for c in range(3)]).astype(np.float64)
+    bright = cv2.sqrt(cv2.transform(np.square(bgr, dtype=np.float32), np.array([[0.068, 0.691, 0.241]], np.float32)))
+    # percentiles from a 1,024-bin histogram (±0.001 brightness): a quarter of np.percentile's time
+    cum = np.cumsum(cv2.calcHist([bright], [0], None, [_BRIGHT_BINS], [0, 256]).ravel())
+    p5, p99 = (np.searchsorted(cum, (0.05 * cum[-1], 0.99 * cum[-1])) + 0.5) * (256 / _BRIGHT_BINS / 255)
+    hist = np.concatenate([cv2.calcHist([bgr], [c], None, [256], [0, 256]).ravel() for c in range(3)]).astype(np.float64)
     prob = hist[hist > 0] / hist.sum()
     entropy = float(-(prob * np.log2(prob)).sum())
     h, w = gray.shape[:2]
