@@ -58,8 +58,12 @@ def main() -> None:
     ap.add_argument("--per-check", type=int, default=24)
     ap.add_argument("--near", type=int, default=6)
     ap.add_argument("--cleanvision", type=Path, default=None)
+    ap.add_argument("--planted", type=int, default=0, help="also degrade this many images per dataset and count them flagged")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.planted:
+        planted(args.datasets, args.planted)
+        return
     print("| dataset | images | " + " | ".join(image_quality.NAMES) + " |")
     for root in args.datasets:
         ds = load_yolo(root)
@@ -81,6 +85,58 @@ def main() -> None:
             print(f"    {f.check:16s} {f.score:.2f} {f.image}: {f.message}")
         if args.cleanvision and (args.cleanvision / f"{root.name}.csv").exists():
             compare(args.cleanvision / f"{root.name}.csv", ds, flagged)
+
+
+#: Degraded copies: (name, check that should flag it, how).
+DEGRADE = {
+    "dark ×0.25": ("dark", lambda im: (im * 0.25).astype("uint8")),
+    "overexposed (248 + 3 %)": ("overexposed", lambda im: (248 + im * 7 / 255).astype("uint8")),
+    "blur σ=3 px": ("blurry", lambda im: _blur(im, 3)),
+    "blur σ=6 px": ("blurry", lambda im: _blur(im, 6)),
+    "blur σ=10 px": ("blurry", lambda im: _blur(im, 10)),
+}
+
+
+def _blur(im, sigma: float):
+    import cv2
+
+    return cv2.GaussianBlur(im, (0, 0), sigma)
+
+
+def planted(roots: list[Path], n: int) -> None:
+    """Share of ``n`` random images per dataset flagged once degraded (each copy hashed like a dataset image)."""
+    import random
+
+    import cv2
+    import numpy as np
+
+    from curate.checks import image_quality
+    from curate.formats.yolo import load_yolo
+    from curate.hashing import _thumb
+
+    print("| dataset | " + " | ".join(DEGRADE) + " |")
+    for root in roots:
+        ds = load_yolo(root)
+        recs = random.Random(0).sample(ds.images, min(n, len(ds.images)))
+        hits = {k: 0 for k in DEGRADE}
+        for rec in recs:
+            img = cv2.imread(str(rec.path))
+            for name, (check, how) in DEGRADE.items():
+                ok, enc = cv2.imencode(".jpg", how(img.astype("float32")).astype("uint8") if check != "blurry" else how(img), [cv2.IMWRITE_JPEG_QUALITY, 90])
+                _, _, q = _thumb(enc.tobytes(), full_size=None)
+                score = _score(image_quality, check, q)
+                hits[name] += score >= 0.5
+        print(f"| {root.name} | " + " | ".join(f"{hits[k]}/{len(recs)}" for k in DEGRADE) + " |", flush=True)
+
+
+def _score(iq, check: str, q: dict) -> float:
+    from curate import defaults
+
+    if check == "dark":
+        return iq.falloff(q["brightness_p99"], defaults.QUALITY_DARK_P99)
+    if check == "overexposed":
+        return iq.falloff(1 - q["brightness_p5"], 1 - defaults.QUALITY_LIGHT_P5)
+    return iq.falloff(q["sharpness"], defaults.QUALITY_BLUR_SHARPNESS)
 
 
 def compare(path: Path, ds, flagged: dict) -> None:
