@@ -19,6 +19,11 @@ THRESHOLDS: dict[str, float] = {
     "objectlab": 0.5,  # cleanlab ObjectLab label-quality issue, needs --model
     "corrupt_image": 0.5,  # unreadable, truncated, zero-byte or wrongly-named image
     "exif_rotated": 0.5,  # EXIF orientation != 1: boxes drawn on the rotated view won't match
+    "dark": 0.5,  # image-quality checks (curate/checks/image_quality.py): 0.5 is at the cut point below
+    "overexposed": 0.5,
+    "blurry": 0.5,
+    "low_information": 0.5,
+    "odd_size": 0.5,
     "near_duplicate": 0.5,  # two images of the same photo
     "leakage": 0.5,  # a near-duplicate pair straddling train/val/test
     "dataset": 0.5,  # dataset-level notes: balance, background share, size/box-count outliers
@@ -37,6 +42,17 @@ COORD_TOLERANCE = 0.01  # a label's cx, cy, w, h may lie this far outside [0, 1]
 # --- image-level -------------------------------------------------------------------------------------
 BACKGROUND_SHARE_ADVICE = (0.0, 0.10)  # Ultralytics advises 0–10 % background images
 MIN_INSTANCES_PER_SPLIT = 10  # a class with fewer instances in a split gets a dataset note
+
+# --- image quality: curate/checks/image_quality.py (cut points = score 0.5; cleanvision 0.3.7's defaults) --
+QUALITY_DARK_P99 = 0.32  # dark: brightness of the brightest 1 % of pixels below this (cleanvision dark 0.32)
+QUALITY_LIGHT_P5 = 0.95  # overexposed: brightness of the darkest 5 % of pixels above this (cleanvision light 0.05 on 1 - p5)
+QUALITY_LOW_ENTROPY = 3.0  # low_information: RGB histogram entropy below this many bits (cleanvision 0.3 × 1/0.1)
+QUALITY_BLUR_SHARPNESS = 10.0  # blurry: Laplacian std at 64 px below this
+QUALITY_ODD_ASPECT = 0.35  # odd_size: short side / long side below this (cleanvision odd_aspect_ratio 0.35)
+QUALITY_TINY_SIDE = 32  # odd_size: a side shorter than this many pixels (Ultralytics refuses <10; 32 px is 1/20 of imgsz 640)
+QUALITY_ODD_SIZE_IQR = 3.0  # odd_size: √area outside the quartiles ± this × IQR (cleanvision iqr_factor 3.0) …
+QUALITY_ODD_SIZE_RATIO = 2.0  # … and at least this many times off the median √area
+QUALITY_ODD_SIZE_MIN_IMAGES = 20  # the dataset-relative size test needs this many images
 
 # --- misc --------------------------------------------------------------------------------------------
 SEED = 0  # every random choice in the audit is seeded from this

@@ -54,6 +54,11 @@ CHECK_ORDER = (
     "missing",
     "objectlab",
     "exif_rotated",
+    "dark",
+    "overexposed",
+    "blurry",
+    "low_information",
+    "odd_size",
     "near_duplicate",
     "dataset",
 )
@@ -72,6 +77,11 @@ CHECK_COLOURS = {
     "missing": "#c026d3",
     "objectlab": "#db2777",
     "exif_rotated": "#7c3aed",
+    "dark": "#1e293b",
+    "overexposed": "#a16207",
+    "blurry": "#0891b2",
+    "low_information": "#78716c",
+    "odd_size": "#9333ea",
     "near_duplicate": "#ea580c",
     "dataset": "#475569",
 }
@@ -217,7 +227,7 @@ def dataset_stats(dataset: Dataset) -> dict[str, Any]:
 
 
 #: How a check without findings is counted (with findings, the findings themselves tell).
-EMPTY_KINDS = {"missing": "region", "corrupt_image": "image", "exif_rotated": "image"}
+EMPTY_KINDS = {"missing": "region", "corrupt_image": "image", "exif_rotated": "image"} | dict.fromkeys(("dark", "overexposed", "blurry", "low_information", "odd_size"), "image")
 
 
 #: Singular and plural of what a section of each kind counts.

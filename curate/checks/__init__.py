@@ -29,6 +29,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "duplicate",
     "ambiguous",
     "image_checks",  # corrupt_image, exif_rotated
+    "image_quality",  # dark, overexposed, blurry, low_information, odd_size
     "near_duplicate",  # near_duplicate, leakage
     "grouped",
     "background_heavy",
