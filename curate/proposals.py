@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
 
+from curate import defaults
+from curate.checks._overlap import iou_one
 from curate.dataset import Dataset, LabelLookup
 from curate.findings import Finding
 
@@ -84,8 +86,14 @@ def _propose_one(f: Finding, lookup: LabelLookup, dataset: Dataset) -> Proposal 
         name = f.data.get("suggested")
         if name not in dataset.names:
             return None
+        cls = dataset.names.index(name)
         confidence = f.score * float(f.data.get("p_suggested", 0.0))
-        return Proposal(f.split, f.image, f.line, f.check, "relabel", dataset.names.index(name), None, confidence)
+        # a box of that class already sits on this object: the box is a second label of it (ambiguous), and
+        # relabelling would make it a duplicate: the box itself is the error
+        others = [o for o in lookup.records[f.image].labels if o.line != label.line and o.class_id == cls]
+        if any(iou_one(o.xyxy, label.xyxy) >= defaults.DUPLICATE_IOU for o in others):
+            return Proposal(f.split, f.image, f.line, f.check, "delete", label.class_id, None, confidence)
+        return Proposal(f.split, f.image, f.line, f.check, "relabel", cls, None, confidence)
     return None
 
 

@@ -37,6 +37,11 @@ def test_a_proposal_only_where_the_evidence_names_the_fix() -> None:
         Finding("train", "a.jpg", "missing", 0.7, "unboxed", region=(0.1, 0.8, 0.1, 0.1), data={"class_id": -1}),
     ]
     got = {(p.check, p.line, p.action, p.class_id, round(p.confidence, 3)) for p in propose(found, ds)}
+    # an ambiguous second label of an object: its crop looks like the class of the box under it: delete it
+    ds.images[0].labels.append(Label(1, 0.5, 0.5, 0.4, 0.4, line=4))
+    extra = Finding("train", "a.jpg", "class_inconsistent", 0.9, "apple?", line=4, data={"suggested": "apple", "p_suggested": 1.0})
+    (p,) = propose([extra], ds)
+    assert (p.line, p.action) == (4, "delete")
     assert got == {("duplicate", 2, "delete", 0, 1.0), ("class_inconsistent", 1, "relabel", 1, 0.72),
                    ("missing", None, "add", 1, round(0.7 * ADD_PRIOR, 3)), ("missing", None, "add", 0, 0.9)}  # fmt: skip
 
