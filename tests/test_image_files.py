@@ -146,6 +146,28 @@ def test_an_end_marker_before_the_last_scan_is_not_the_end(tmp_path: Path, sampl
 
 
 # --------------------------------------------------------------------------------------------------
+# Split folders that hold no images
+# --------------------------------------------------------------------------------------------------
+
+
+def test_an_empty_split_folder_is_a_warning(tmp_path: Path, sample_dir: Path) -> None:
+    root = tmp_path / "ds"
+    _dataset(root, sample_dir)
+    (root / "test" / "images").mkdir(parents=True)
+    (root / "valid" / "images").mkdir(parents=True)
+    (root / "valid" / "images" / "notes.txt").write_text("not an image")
+    ds = load_yolo(root)  # data.yaml lists train, val and test
+    assert ds.splits == ["train"]
+    empty = [w for w in ds.warnings if "holds no images" in w]
+    assert any("test/images" in w for w in empty) and any("valid/images" in w for w in empty)
+    (root / "data.yaml").rename(tmp_path / "data.yaml")
+    ds = load_yolo(root)  # the folder layout alone
+    assert any("test/images" in w and "holds no images" in w for w in ds.warnings)
+    r = _cli("info", str(root), cwd=tmp_path)
+    assert r.returncode == 0 and "test/images holds no images" in r.stderr
+
+
+# --------------------------------------------------------------------------------------------------
 # Images above PIL's decompression-bomb limit
 # --------------------------------------------------------------------------------------------------
 

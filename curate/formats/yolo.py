@@ -352,7 +352,11 @@ def load_yolo(source: str | Path) -> Dataset:
     ds = Dataset(root=root, name=name, names=names or [], yaml_path=yaml_path, warnings=warnings)
     label_dirs: dict[str, _LabelDir] = {}
     for src in sources:
-        for image in _list_images(src, root, ds):
+        images = _list_images(src, root, ds)
+        if not images:  # said, as a split whose folder is missing is (_resolve_entry)
+            folders = ", ".join(_rel(e, root) for e in src.entries)
+            warnings.append(f"{src.split} split: {folders} holds no images; split skipped")
+        for image in images:
             label_file = _label_file(str(image))
             record = _read_record(image, label_file, src.split, root, nc, ds)
             folder, name = os.path.split(label_file)
