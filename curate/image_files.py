@@ -86,16 +86,17 @@ def read_ends(path: str, head_bytes: int) -> tuple[bytes, bytes, int]:
     """A file's first ``head_bytes``, its last :data:`TAIL_BYTES` and its size, in one open; the tail is the
     head's end when the file is no longer than that. Raises OSError.
 
-    Unbuffered ``os`` calls: Python's buffered file object cost more than the reads themselves.
+    Unbuffered ``os`` calls: Python's buffered file object cost more than the reads themselves. (No
+    ``os.pread``: Windows has none; ``O_BINARY``: Windows opens in text mode without it.)
     """
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     try:
         head = os.read(fd, head_bytes)
         if len(head) < head_bytes:
             return head, head, len(head)
-        size = os.fstat(fd).st_size
-        start = max(size - TAIL_BYTES, head_bytes)
-        return head, (head + os.pread(fd, size - start, start))[-TAIL_BYTES:], size
+        size = os.lseek(fd, 0, os.SEEK_END)
+        start = os.lseek(fd, max(size - TAIL_BYTES, head_bytes), os.SEEK_SET)
+        return head, (head + os.read(fd, size - start))[-TAIL_BYTES:], size
     finally:
         os.close(fd)
 
