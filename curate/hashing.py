@@ -18,26 +18,20 @@ from pathlib import Path
 
 import numpy as np
 
-from curate import cache, env
+from curate import cache, env, image_files
 from curate.dataset import Dataset, ImageRecord
 
 THUMB = 32  # thumbnail side: 1,024 numbers per image
-SIGNATURE_VERSION = 6  # 2: a sound image's signature is one array file; 3: no name-dependent status cached; 4: PNG/WebP EXIF orientation; 5: in one SQLite file; 6: image-quality statistics
+#: 2: a sound image's signature is one array file; 3: no name-dependent status cached; 4: PNG/WebP EXIF orientation;
+#: 5: in one SQLite file; 6: image-quality statistics; 7: bytes after a JPEG's end marker are no longer truncation
+#: (image_files.cut_short)
+SIGNATURE_VERSION = 7
 #: Similarity (correlation of thumbnails) at or above which two images are near-duplicates.
 NEAR_DUPLICATE_SIMILARITY = 0.90  # checked by eye on food-ingredients: >= 0.90 is the same shot, < 0.85 starts pairing different objects
 SAME_SCENE_SIMILARITY = 0.85  # looser: still the same scene (missing's label transfer, the box model's scenes)
 DCT_KEEP = 8  # low DCT frequencies per axis that bound a pair's correlation before it is computed
 BOUND_SLACK = 1e-4  # float32 rounding of the bound: a pair this close below it is still checked
 BLOCK_CELLS = 25_000_000  # pairs bounded per block (float32: 100 MB)
-_MAGIC = {
-    b"\xff\xd8\xff": "jpeg",
-    b"\x89PNG\r\n\x1a\n": "png",
-    b"GIF8": "gif",
-    b"BM": "bmp",
-    b"RIFF": "webp",
-    b"II*\x00": "tiff",
-    b"MM\x00*": "tiff",
-}
 _SUFFIX_KIND = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".bmp": "bmp", ".webp": "webp", ".tif": "tiff", ".tiff": "tiff", ".gif": "gif", ".mpo": "jpeg"}
 
 
@@ -54,22 +48,6 @@ class Signature:
     orientation: int  # EXIF orientation (1 = as stored)
     thumb: np.ndarray | None  # float32 THUMB*THUMB, zero-mean, unit norm; None when undecodable
     quality: dict[str, float] | None = None  # :data:`QUALITY_STATS` of the decoded pixels; None when undecodable
-
-
-def _kind(head: bytes) -> str | None:
-    for magic, kind in _MAGIC.items():
-        if head.startswith(magic):
-            return kind
-    return None
-
-
-def _truncated(data: bytes, kind: str | None) -> bool:
-    tail = data[-64:].rstrip(b"\x00")
-    if kind == "jpeg":
-        return not tail.endswith(b"\xff\xd9")
-    if kind == "png":
-        return b"IEND" not in tail
-    return False
 
 
 #: Byte strings that open an EXIF block: JPEG's APP1 ``Exif``, PNG's ``eXIf`` chunk, WebP's ``EXIF`` chunk.
@@ -98,6 +76,7 @@ def _header(data: bytes) -> tuple[tuple[int, int] | None, int]:
 
     from curate.dataset import exif_orientation, oriented_size
 
+    image_files.quiet_pil()  # an oversized image is the reader's finding, not PIL's warning
     try:
         with Image.open(io.BytesIO(data)) as im:
             orientation = exif_orientation(im)  # parsed once, for the size and the orientation alike
@@ -225,7 +204,7 @@ def compute_signature(record: ImageRecord, pending: list[tuple[str, bytes]] | No
 
     content = hashlib.blake2b(data, digest_size=16).hexdigest()
     key = f"{content}-v{SIGNATURE_VERSION}"
-    kind = _kind(data[:16])
+    kind = image_files.sniff(data[:16])
     sig = _cached(record.rel, content, key)
     if sig is None:
         sig = _content_signature(record, data, kind, content)
@@ -248,8 +227,9 @@ def _content_signature(record: ImageRecord, data: bytes, kind: str | None, conte
     else:
         size, orientation = _header(data)
     thumb, (w, h), quality = _thumb(data, full_size=size or record._size)
-    if _truncated(data, kind):
-        status, detail = "truncated", f"the {kind.upper() if kind else 'image'} file ends before its end marker: truncated download or copy"
+    cut = image_files.cut_short(data[:64], data[-image_files.TAIL_BYTES :], len(data))  # the reader's rule too
+    if cut is not None:
+        status, detail = "truncated", cut
     elif thumb is None:
         status, detail = "unreadable", "the image cannot be decoded" + (f" (bytes say {kind})" if kind else " (not an image format)")
     orientation = orientation if thumb is not None else 1

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from curate import defaults
+from curate import defaults, image_files
 from curate.dataset import SPLITS, Dataset, ImageRecord, Label, upright_size
 from curate.findings import Finding
 
@@ -352,7 +352,11 @@ def load_yolo(source: str | Path) -> Dataset:
     ds = Dataset(root=root, name=name, names=names or [], yaml_path=yaml_path, warnings=warnings)
     label_dirs: dict[str, _LabelDir] = {}
     for src in sources:
-        for image in _list_images(src, root, ds):
+        images = _list_images(src, root, ds)
+        if not images:  # said, as a split whose folder is missing is (_resolve_entry)
+            folders = ", ".join(_rel(e, root) for e in src.entries)
+            warnings.append(f"{src.split} split: {folders} holds no images; split skipped")
+        for image in images:
             label_file = _label_file(str(image))
             record = _read_record(image, label_file, src.split, root, nc, ds)
             folder, name = os.path.split(label_file)
@@ -475,24 +479,36 @@ def _read_record(image: Path, label_file: str, split: str, root: Path, nc: int |
 
 
 def _check_image_header(record: ImageRecord, ds: Dataset) -> None:
-    """Cheap header read (no pixel decode): zero-byte and unidentifiable files, upright size cached for later.
+    """Cheap header and tail read (no pixel decode): zero-byte, unidentifiable, truncated and oversized files,
+    upright size cached for later.
 
     A plain JPEG's size is read from its first bytes (:func:`plain_jpeg_size`): PIL's ``Image.open`` cost
-    70 µs an image, a fifth of reading a dataset. Anything else, or any doubt, goes to PIL as before.
+    70 µs an image, a fifth of reading a dataset. Anything else, or any doubt, goes to PIL as before. The
+    file's last few KB are read in the same open and checked for its format's end by the audit's own rule
+    (:func:`curate.image_files.cut_short`).
     """
     from PIL import Image, UnidentifiedImageError
 
-    head = _head(record.path)
+    head, tail, length = _ends(record.path)
     try:
         if not head and record.path.stat().st_size == 0:
             ds.findings.append(Finding(record.split, record.rel, "format", 1.0, "image file is empty (0 bytes)"))
             return
+        why = image_files.cut_short(head, tail, length)
+        if why is not None:
+            ds.findings.append(Finding(record.split, record.rel, "format", 0.9, why))
         size = plain_jpeg_size(head)
-        if size is not None and (Image.MAX_IMAGE_PIXELS is None or size[0] * size[1] <= Image.MAX_IMAGE_PIXELS):
-            record._size = size
-            return
-        with Image.open(record.path) as im:
-            record._size = upright_size(im)
+        if size is None:
+            image_files.quiet_pil()
+            with Image.open(record.path) as im:
+                size = upright_size(im)
+        record._size = size
+        large = image_files.too_large(*size)
+        if large is not None:
+            ds.findings.append(Finding(record.split, record.rel, "format", large[0], large[1]))
+    except Image.DecompressionBombError as exc:
+        why = f"image too large: {exc} PIL refuses to open it, and Ultralytics skips it"
+        ds.findings.append(Finding(record.split, record.rel, "format", 1.0, why))
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         ds.findings.append(Finding(record.split, record.rel, "format", 1.0, f"unreadable image: {exc}"))
     except Exception as exc:  # noqa: BLE001 — a PIL plugin (Ultralytics registers HEIF) may raise anything
@@ -504,14 +520,14 @@ def _check_image_header(record: ImageRecord, ds: Dataset) -> None:
 JPEG_HEAD_BYTES = 4096
 
 
-def _head(path: Path) -> bytes:
-    """The first :data:`JPEG_HEAD_BYTES` of a file; empty when it is empty or can't be read (the caller then
-    asks ``stat`` and PIL, which report why as before). Read first: a file with bytes needs no ``stat``."""
+def _ends(path: Path) -> tuple[bytes, bytes, int]:
+    """The first :data:`JPEG_HEAD_BYTES` of a file, its last :data:`curate.image_files.TAIL_BYTES` and its
+    size; empty when it is empty or can't be read (the caller then asks ``stat`` and PIL, which report why
+    as before). Read first: a file with bytes needs no ``stat``."""
     try:
-        with open(os.fspath(path), "rb") as fh:
-            return fh.read(JPEG_HEAD_BYTES)
+        return image_files.read_ends(os.fspath(path), JPEG_HEAD_BYTES)
     except OSError:
-        return b""
+        return b"", b"", 0
 
 
 def plain_jpeg_size(head: bytes) -> tuple[int, int] | None:
