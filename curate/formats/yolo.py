@@ -269,6 +269,23 @@ def _sources_from_layout(folder: Path) -> list[_Source]:
     return sources
 
 
+def _unlisted_folders(folder: Path, sources: list[_Source]) -> list[str]:
+    """One warning per split folder of the usual layouts beside data.yaml that holds images but that data.yaml
+    does not list (a Roboflow export's ``test/`` left out of its yaml): curate reads what the yaml lists, as
+    Ultralytics does, and a user should know what that leaves out."""
+    listed = {e.resolve() for src in sources for e in src.entries}
+    out = []
+    for src in _sources_from_layout(folder):
+        for entry in src.entries:
+            if entry.resolve() in listed:
+                continue
+            n = len(_image_files(entry))
+            if n:
+                rel = entry.relative_to(folder).as_posix()
+                out.append(f"{rel} holds {n} images that data.yaml does not list: not read (add `{src.split}: {rel}` to audit them)")
+    return out
+
+
 def _names_from(cfg: dict, warnings: list[str]) -> list[str] | None:
     names = cfg.get("names")
     nc = cfg.get("nc")
@@ -339,6 +356,8 @@ def load_yolo(source: str | Path) -> Dataset:
         root, sources = _sources_from_yaml(cfg, yaml_path, warnings)
         if not sources and source.is_dir():
             sources = _sources_from_layout(source)
+        else:
+            warnings += _unlisted_folders(yaml_path.parent, sources)
     else:
         root = source.resolve()
         sources = _sources_from_layout(root)
