@@ -315,6 +315,13 @@ def train_one(
         batch, amp = state.get("batch", batch), state.get("amp", amp)
     elif run_dir.exists():
         shutil.rmtree(run_dir)
+    if resume and training_finished(last):
+        # killed after the last epoch, before done.json: Ultralytics has nothing to resume (its resume then fell
+        # back to coco8.yaml and ./runs/detect), and the run is complete
+        log(f"{side} seed {seed}: this run finished before it was recorded (killed after its last epoch) — reusing it")
+        return _record(run_dir, RunResult(side, seed, run_dir, best if best.exists() else last, batch, amp,
+                                          ["recorded after a kill that came after the last epoch"], 0.0,
+                                          len(read_results(run_dir / "results.csv"))))  # fmt: skip
     t0 = time.time()
     for attempt in range(6):
         nan_seen: dict[str, Any] = {}
@@ -366,10 +373,27 @@ def train_one(
         break
     rows = read_results(run_dir / "results.csv")
     weights = best if best.exists() else last
-    result = RunResult(side, seed, run_dir, weights, batch, amp, notes, time.time() - t0, len(rows))
-    done.write_text(json.dumps({"best": str(weights), "batch": batch, "amp": amp, "notes": notes,
-                                "seconds": result.seconds, "epochs_done": len(rows)}))
+    return _record(run_dir, RunResult(side, seed, run_dir, weights, batch, amp, notes, time.time() - t0, len(rows)))
+
+
+def _record(run_dir: Path, result: RunResult) -> RunResult:
+    """Write ``done.json``, the mark of a finished run that a re-run reuses."""
+    (run_dir / "done.json").write_text(json.dumps({"best": str(result.best), "batch": result.batch, "amp": result.amp,
+                                                   "notes": result.notes, "seconds": result.seconds,
+                                                   "epochs_done": result.epochs_done}))  # fmt: skip
     return result
+
+
+def training_finished(path: Path) -> bool:
+    """Whether Ultralytics ended this training: at its end (last epoch or early stop) it strips the optimizer
+    from ``last.pt``, which leaves nothing to resume. Unpickles our own run's checkpoint, as Ultralytics does."""
+    import torch
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:  # noqa: BLE001 — unreadable: not finished; the resume path reports what is wrong
+        return False
+    return isinstance(ckpt, dict) and ckpt.get("optimizer") is None
 
 
 def checkpoint_complete(path: Path) -> bool:

@@ -143,6 +143,24 @@ def test_truncated_checkpoint_starts_over(sample_dir: Path, tmp_path: Path) -> N
     assert checkpoint_complete(last) and [int(x["epoch"]) for x in read_results(run / "results.csv")] == [1]
 
 
+def test_a_finished_run_killed_before_it_was_recorded_is_reused(sample_dir: Path, tmp_path: Path) -> None:
+    """Killed right after BEFORE finished (its weights final, done.json not yet written): every re-run failed with
+    "not a resumable training checkpoint", tried to download coco8.yaml and left ./runs/detect/train behind."""
+    before = _tiny(sample_dir, tmp_path / "before", n_train=8)
+    out = tmp_path / "out"
+    cmd = CURATE + ["train-and-compare", str(before), str(before), "--out", str(out), "--epochs", "1", "--imgsz", "64",
+                    "--batch", "8", "--workers", "0", "--resamples", "100", "plots=False"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=_env(tmp_path), timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run = out / "runs" / "before-seed0"
+    (run / "done.json").unlink()  # the kill came after the last epoch, before the run was recorded
+    r = subprocess.run(cmd, capture_output=True, text=True, env=_env(tmp_path), timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "finished before" in r.stdout + r.stderr
+    assert (run / "done.json").is_file() and [int(x["epoch"]) for x in read_results(run / "results.csv")] == [1]
+    assert not (tmp_path / "runs").exists() and "coco8" not in r.stdout + r.stderr
+
+
 # ---------------------------------------------------------------------------------------------- bootstrap
 
 
