@@ -182,7 +182,9 @@ def audit(
         raise
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with locked(ds, "audit"), database_errors(), Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True) as bar:
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                        transient=True)
+    with locked(ds, "audit"), database_errors(), progress as bar:
         task = bar.add_task("audit", total=None)
         result = run_audit(
             ds,
@@ -458,7 +460,9 @@ def run(
     commands = {"review the flagged boxes": review_cmd, "then continue with": f"curate run {pipeline} {dataset}{extra} --from export"}
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with locked(ds, "run"), database_errors(), Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True) as bar:
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                        transient=True)
+    with locked(ds, "run"), database_errors(), progress as bar:
         if rv and not rv.skip and any(p.stage == "export" and p.action == "run" for p in plan):
             connect()  # the export reads the review from FiftyOne; the audit stage connects by itself
         task = bar.add_task("pipeline", total=None)

@@ -591,9 +591,8 @@ def check_server(timeout_s: float = URI_TIMEOUT_S) -> None:
         client.admin.command("ping")
     except pymongo.errors.PyMongoError as exc:
         reason = str(exc).split(" (configured timeouts")[0].split(", Timeout:")[0]
-        raise DatabaseError(
-            f"cannot reach FiftyOne's database {_safe_uri(uri)} (FIFTYONE_DATABASE_URI) within {timeout_s:g} s: {reason}"
-        ) from None
+        where = f"{_safe_uri(uri)} (FIFTYONE_DATABASE_URI)"
+        raise DatabaseError(f"cannot reach FiftyOne's database {where} within {timeout_s:g} s: {reason}") from None
     finally:
         client.close()
 

@@ -65,7 +65,8 @@ def test_second_command_waits_and_names_the_first(tmp_path: Path, make_yolo_tree
     ds = load_yolo(root)
     monkeypatch.setenv("CURATE_CACHE_DIR", _env(tmp_path)["CURATE_CACHE_DIR"])
     with hold(dataset_lock_path(ds.slug), command="curate export"):  # this test process plays the first command
-        proc, _, err = _start(["audit", str(root), "--no-fiftyone", "--fast", "--checks", CHECKS, "--out", "a"], tmp_path, "a")
+        args = ["audit", str(root), "--no-fiftyone", "--fast", "--checks", CHECKS, "--out", "a"]
+        proc, _, err = _start(args, tmp_path, "a")
         deadline = time.time() + 120
         while "waiting for" not in err.read_text() and proc.poll() is None and time.time() < deadline:
             time.sleep(0.2)
@@ -125,7 +126,8 @@ def test_two_audits_of_one_dataset_at_once(tmp_path: Path, make_yolo_tree) -> No
 def test_two_audits_of_different_datasets_at_once(tmp_path: Path, make_yolo_tree) -> None:
     """Different datasets do not wait for each other, and both start or join the one local database."""
     roots = [_tree(make_yolo_tree, tmp_path / name) for name in ("shop", "farm")]
-    runs = [_start(["audit", str(r), "--fast", "--checks", CHECKS, "--out", r.name + "-audit"], tmp_path, r.name) for r in roots]
+    runs = [_start(["audit", str(r), "--fast", "--checks", CHECKS, "--out", f"{r.name}-audit"], tmp_path, r.name)
+            for r in roots]
     for proc, out, err in runs:
         _finish(proc, err)
         assert "waiting for" not in err.read_text()
