@@ -612,10 +612,15 @@ def connect_database() -> None:
     mongod listens, then join it as FiftyOne's own service registry allows. A ``database_uri`` server needs
     no lock: nothing is started.
     """
+    check_server()
+    _connect()
+
+
+def _connect() -> None:
+    """:func:`connect_database` after :func:`check_server`: the local start under its lock."""
     import fiftyone as fo
     from fiftyone.core.odm import database
 
-    check_server()
     try:
         if fo.config.database_uri:
             database.get_db_conn()
@@ -623,10 +628,13 @@ def connect_database() -> None:
         folder = Path(fo.config.database_dir)
         with locks.hold(folder / START_LOCK, command="curate (starting FiftyOne's database)", timeout=START_WAIT_S):
             database.get_db_conn()
-    except (DatabaseError, locks.LockTimeout) as exc:
+    except locks.LockTimeout as exc:
         raise DatabaseError(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 — pymongo, FiftyOne service and OS errors: one line, not a dump
-        where = _safe_uri(fo.config.database_uri) if fo.config.database_uri else f"in {fo.config.database_dir}"
+        if fo.config.database_uri:
+            where = _safe_uri(fo.config.database_uri)
+        else:
+            where = f"in {fo.config.database_dir} (its log: {Path(fo.config.database_dir) / 'log' / 'mongo.log'})"
         raise DatabaseError(f"FiftyOne's database {where} failed to connect: {type(exc).__name__}: {exc}") from exc
 
 
@@ -653,7 +661,7 @@ def start_database() -> "Future[None]":
 
     check_server()
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-fiftyone-db")
-    future = pool.submit(connect_database)
+    future = pool.submit(_connect)  # check_server() ran above
     pool.shutdown(wait=False)
     return future
 
