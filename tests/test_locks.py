@@ -57,7 +57,13 @@ def _start(args: list[str], tmp_path: Path, log: str) -> tuple[subprocess.Popen,
 
 
 def _finish(proc: subprocess.Popen, err: Path, timeout: float = 300) -> None:
-    assert proc.wait(timeout=timeout) == 0, err.read_text()[-2000:]
+    try:
+        rc = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+    assert rc == 0, err.read_text()[-2000:]
 
 
 def test_second_command_waits_and_names_the_first(tmp_path: Path, make_yolo_tree, monkeypatch) -> None:
@@ -134,3 +140,32 @@ def test_two_audits_of_different_datasets_at_once(tmp_path: Path, make_yolo_tree
     for r, (_, out, _) in zip(roots, runs):
         assert f"FiftyOne: dataset 'curate-{load_yolo(r).slug}'" in " ".join(out.read_text().split())
         assert (tmp_path / f"{r.name}-audit" / "findings.csv").is_file()
+
+
+def test_export_while_review_serves_does_not_wait(tmp_path: Path, make_yolo_tree) -> None:
+    """`curate review` holds the dataset only while it prepares: an export while the App serves runs at once."""
+    import socket
+
+    root = _tree(make_yolo_tree, tmp_path / "shop")
+    audit, _, audit_err = _start(["audit", str(root), "--fast", "--checks", CHECKS, "--out", "audit"], tmp_path, "audit")
+    _finish(audit, audit_err)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    review, review_out, review_err = _start(["review", str(root), "--port", str(port)], tmp_path, "review")
+    try:
+        deadline = time.time() + 240
+        while "curate export" not in review_out.read_text():  # the instructions, printed once the App serves
+            assert review.poll() is None and time.time() < deadline, review_err.read_text()[-2000:]
+            time.sleep(0.5)
+        export, _, export_err = _start(["export", str(root), "--out", "exported"], tmp_path, "export")
+        _finish(export, export_err, timeout=120)
+        assert "waiting for" not in export_err.read_text()
+        assert review.poll() is None, "the App stopped"
+    finally:
+        review.send_signal(signal.SIGINT)
+        try:
+            review.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            review.kill()
+            review.wait()
