@@ -5,6 +5,7 @@ Errors are one line on stderr and a non-zero exit, never a traceback (``CURATE_D
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import sys
@@ -49,6 +50,38 @@ def load(path: Path):
     for w in ds.warnings:
         err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     return ds
+
+
+@contextlib.contextmanager
+def locked(ds, command: str):
+    """Hold ``ds``'s lock (:mod:`curate.locks`) for a command body; when another command holds it, say which
+    and wait for it: two commands on one dataset would share its FiftyOne dataset and output folders."""
+    from curate.locks import dataset_lock_path, hold
+
+    def waiting(holder: str) -> None:
+        err.print(f"waiting for {holder} on {ds.root}…", highlight=False, soft_wrap=True)
+
+    with hold(dataset_lock_path(ds.slug), command=f"curate {command}", on_wait=waiting):
+        yield
+
+
+@contextlib.contextmanager
+def database_errors():
+    """FiftyOne's database unreachable or not starting (:class:`curate.fo.DatabaseError`): one line, exit 1."""
+    from curate.fo import DatabaseError
+
+    try:
+        yield
+    except DatabaseError as exc:
+        fail(str(exc))
+
+
+def connect() -> None:
+    """Connect to FiftyOne's database before a command's FiftyOne work (:func:`curate.fo.connect_database`)."""
+    from curate.fo import connect_database
+
+    with database_errors():
+        connect_database()
 
 
 @app.callback(invoke_without_command=True)
@@ -150,7 +183,9 @@ def audit(
         raise
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True) as bar:
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                        transient=True)
+    with locked(ds, "audit"), database_errors(), progress as bar:
         task = bar.add_task("audit", total=None)
         try:
             result = run_audit(
@@ -221,7 +256,8 @@ def review(
 
     ds = load(dataset)
     try:
-        with err.status("preparing review (runs the audit if it has not run)"):
+        with locked(ds, "review"), err.status("preparing review (runs the audit if it has not run)"):
+            connect()
             fo_dataset, view_name = prepare_review(
                 ds, check=check, discard_edits=discard_edits,
                 note=lambda m: err.print(f"[yellow]note:[/] {m}", highlight=False, soft_wrap=True),
@@ -266,7 +302,11 @@ def export(
 
     ds = load(dataset)
     try:
-        result = export_reviewed(ds, out_dir, fiftyone_name=from_fiftyone, min_confidence=min_confidence if accept_proposals else None)
+        with locked(ds, "export"):
+            connect()
+            result = export_reviewed(
+                ds, out_dir, fiftyone_name=from_fiftyone, min_confidence=min_confidence if accept_proposals else None
+            )
     except (WriteError, ValueError) as exc:
         fail(str(exc))
     for w in result.warnings:
@@ -439,7 +479,11 @@ def run(
     commands = {"review the flagged boxes": review_cmd, "then continue with": f"curate run {pipeline} {dataset}{extra} --from export"}
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True) as bar:
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                        transient=True)
+    with locked(ds, "run"), database_errors(), progress as bar:
+        if rv and not rv.skip and any(p.stage == "export" and p.action == "run" for p in plan):
+            connect()  # the export reads the review from FiftyOne; the audit stage connects by itself
         task = bar.add_task("pipeline", total=None)
         try:
             result = pl.run_pipeline(
