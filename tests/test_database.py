@@ -64,7 +64,7 @@ def _database_services() -> list[psutil.Process]:
 
 
 def test_two_commands_start_the_local_database_at_once(tmp_path: Path, make_yolo_tree) -> None:
-    """#25: with no database running, two at once both start it; one failed after 70 s (DBPathInUse)."""
+    """#25: with no database running, two audits at once both start it; one failed after 70 s (DBPathInUse)."""
     deadline = time.time() + 30  # one left by an earlier test stops a few seconds after its last client
     while _database_services() and time.time() < deadline:
         time.sleep(0.5)
@@ -74,7 +74,8 @@ def test_two_commands_start_the_local_database_at_once(tmp_path: Path, make_yolo
     # Output to files, not pipes: FiftyOne's database service inherits them and outlives the command until
     # every client has exited, and a client that exited stays a zombie until this process reaps it.
     procs = [
-        subprocess.Popen([sys.executable, "-m", "curate.cli", "export", str(r), "--out", f"{r.name}-export"],
+        subprocess.Popen([sys.executable, "-m", "curate.cli", "audit", str(r), "--fast", "--checks", CHECKS,
+                          "--out", f"{r.name}-audit"],
                          cwd=tmp_path, env=_env(tmp_path), stdout=subprocess.DEVNULL,
                          stderr=(tmp_path / f"{r.name}.err").open("w"))  # fmt: skip
         for r in roots
@@ -82,7 +83,7 @@ def test_two_commands_start_the_local_database_at_once(tmp_path: Path, make_yolo
     for proc, r in zip(procs, roots):
         assert proc.wait(timeout=300) == 0, (tmp_path / f"{r.name}.err").read_text()[-2000:]
     for r in roots:
-        assert (tmp_path / f"{r.name}-export" / "changes.csv").is_file()
+        assert (tmp_path / f"{r.name}-audit" / "findings.csv").is_file()
     if not (tmp_path / "local-db" / "WiredTiger").is_file():  # a service started meanwhile (another test run)
         pytest.skip("both joined a FiftyOne database service of another folder that started meanwhile: no race")
 
