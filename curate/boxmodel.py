@@ -193,56 +193,115 @@ GEOM_NAMES = (
 
 
 def geometry_features(
-    qs: np.ndarray, cls: np.ndarray, keep: np.ndarray, ctx: np.ndarray, ctx_cls: np.ndarray, size: tuple[int, int], st: ClassStats
+    qs: np.ndarray,
+    cls: np.ndarray,
+    image: np.ndarray,
+    exclude: list[tuple[int, ...]],
+    boxes: list[np.ndarray],
+    classes: list[np.ndarray],
+    sizes: list[tuple[int, int]],
+    st: ClassStats,
 ) -> np.ndarray:
-    """Geometry of boxes ``qs`` (m, 4; normalized xyxy, classes ``cls``) among their image's boxes ``ctx`` (n, 4).
+    """Geometry of boxes ``qs`` (m, 4; normalized xyxy, classes ``cls``, on images ``image``) among the boxes of
+    their image (``boxes[i]``, ``classes[i]``, image size ``sizes[i]``).
 
-    ``keep`` (m, n) says which of the image's boxes count as each query's neighbours (not itself, not the
-    boxes a merge removed). One call per image, not one per box: per box it was 3 s of ``--fast`` on food.
-    tests/test_boxmodel.py checks it against a readable per-box version.
+    ``exclude[k]`` are the indices of the image's boxes that are not query ``k``'s neighbours (itself, or the
+    boxes a merge removed). Every query of the dataset at once, from the pairs of boxes that overlap
+    (:func:`curate.checks._overlap.overlapping_pairs`) plus per-class counts and sorted areas per image: a
+    matrix of every query against every box of its image was 10 GB for one label file of 10,000 boxes, and a
+    call per image was 3 s of ``--fast`` on food. tests/test_boxmodel.py checks it against a readable per-box
+    version.
     """
-    W, H = size
-    s = np.array([W, H, W, H], float)
-    qp = qs.astype(float) * s
+    from curate.checks._overlap import overlapping_pairs
+
+    m = len(qs)
+    counts = np.array([len(b) for b in boxes], np.int64)
+    first = np.cumsum(counts) - counts  # each image's first row in the flat box arrays
+    cb = np.concatenate([np.asarray(b, float).reshape(-1, 4) for b in boxes]) if len(boxes) else np.zeros((0, 4))
+    cc = np.concatenate([np.asarray(c, np.int64) for c in classes]) if len(classes) else np.zeros(0, np.int64)
+    cimg = np.repeat(np.arange(len(boxes)), counts)
+    size = np.asarray(sizes, float).reshape(-1, 2)
+    qs = np.asarray(qs, float).reshape(-1, 4)
+    cls, image = np.asarray(cls, np.int64), np.asarray(image, np.int64)
+    qp = qs * size[image][:, [0, 1, 0, 1]]
+    cp = cb * size[cimg][:, [0, 1, 0, 1]]
     w, h = np.maximum(qp[:, 2] - qp[:, 0], 1e-3), np.maximum(qp[:, 3] - qp[:, 1], 1e-3)
     lw, lh = np.log(w), np.log(h)
     la = lw + lh
-    out = np.zeros((len(qs), len(GEOM_NAMES)), np.float64)
+    out = np.zeros((m, len(GEOM_NAMES)), np.float64)
     out[:, 0] = lw - st.logw[cls]
     out[:, 1] = lh - st.logh[cls]
     out[:, 2] = la - st.loga[cls]
     out[:, 3] = (lw - lh) - st.logr[cls]
     out[:, 4] = (la - st.loga[cls]) / st.sd_loga[cls]
-    out[:, 5] = np.log(w * h / (W * H))
+    out[:, 5] = np.log(w * h / (size[image, 0] * size[image, 1]))
     out[:, 12] = np.nan
-    if len(ctx):
-        cp = ctx.astype(float) * s
-        ix = np.clip(np.minimum(cp[None, :, 2], qp[:, None, 2]) - np.maximum(cp[None, :, 0], qp[:, None, 0]), 0, None)
-        iy = np.clip(np.minimum(cp[None, :, 3], qp[:, None, 3]) - np.maximum(cp[None, :, 1], qp[:, None, 1]), 0, None)
-        inter = ix * iy
-        ca = np.maximum((cp[:, 2] - cp[:, 0]) * (cp[:, 3] - cp[:, 1]), 1e-6)
-        qa = (w * h)[:, None]
-        iou = inter / (ca[None, :] + qa - inter)
-        inside = inter / ca[None, :] >= 0.7
-        same = (ctx_cls[None, :] == cls[:, None]) & keep
-        out[:, 6] = np.sum(inside & same, axis=1)
-        out[:, 7] = np.sum(inside & keep, axis=1)
-        out[:, 8] = np.minimum(np.sum(np.where(same, inter, 0.0), axis=1) / (w * h), 2.0)
-        out[:, 9] = np.max(np.where(same, iou, 0.0), axis=1)
-        out[:, 10] = np.max(np.where(keep, iou, 0.0), axis=1)
-        out[:, 11] = same.sum(axis=1)
-        has = same.any(axis=1)
-        if has.any():  # median log-area of each query's same-class siblings, per row without a Python loop
-            srt = np.sort(np.where(same[has], np.log(ca)[None, :], np.inf), axis=1)  # siblings first, inf after
-            k = same[has].sum(axis=1)
-            rows = np.arange(len(k))
-            out[has, 12] = la[has] - (srt[rows, (k - 1) // 2] + srt[rows, k // 2]) / 2
-        out[:, 13] = keep.sum(axis=1)
-        out[:, 18] = np.sum(same & (inter > 0), axis=1)
     out[:, 14] = qs[:, 0]
     out[:, 15] = qs[:, 1]
     out[:, 16] = 1 - qs[:, 2]
     out[:, 17] = 1 - qs[:, 3]
+    if not m or not len(cb):
+        return out.astype(np.float32)
+    ca = np.maximum((cp[:, 2] - cp[:, 0]) * (cp[:, 3] - cp[:, 1]), 1e-6)
+    qa = w * h
+    # the (query, box) pairs that are not neighbours: each query's excluded boxes, once each
+    n_ex = np.array([len(e) for e in exclude], np.int64)
+    ex_q = np.repeat(np.arange(m), n_ex)
+    ex_b = first[image[ex_q]] + np.fromiter((e for ex in exclude for e in ex), np.int64, int(n_ex.sum()))
+    ex_key = np.unique(ex_q * len(cb) + ex_b)
+    ex_q, ex_b = ex_key // len(cb), ex_key % len(cb)
+    # neighbours of each query's class in its image: the image's boxes of the class, less its excluded ones
+    nc = int(max(cc.max(), cls.max())) + 1
+    group = cimg * nc + cc  # (image, class) of each box
+    keys, group_count = np.unique(group, return_counts=True)
+    q_group = image * nc + cls
+    at = np.minimum(np.searchsorted(keys, q_group), len(keys) - 1)
+    n_same = np.where(keys[at] == q_group, group_count[at], 0)
+    ex_same = cc[ex_b] == cls[ex_q]
+    n_same = n_same - np.bincount(ex_q[ex_same], minlength=m)
+    out[:, 11] = n_same
+    out[:, 13] = counts[image] - np.bincount(ex_q, minlength=m)
+    # median log-area of each query's same-class siblings: order statistics of the class's sorted areas in the
+    # image, stepping over the excluded boxes (at most a merge's members) in ascending rank
+    log_ca = np.log(ca)
+    order = np.lexsort((log_ca, cc, cimg))
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    seg_start = np.searchsorted(group[order], q_group)  # the class's first rank in the image's sorted areas
+    has = n_same > 0
+    ex_rank = np.full((m, max(int(n_ex.max()), 1)), np.iinfo(np.int64).max)
+    q_same, r_same = ex_q[ex_same], rank[ex_b[ex_same]]
+    by_q = np.lexsort((r_same, q_same))  # by query, then ascending rank
+    q_same, r_same = q_same[by_q], r_same[by_q]
+    slot = np.arange(len(q_same)) - np.searchsorted(q_same, q_same)
+    ex_rank[q_same, slot] = r_same
+    picks = []
+    for t in ((n_same - 1) // 2, n_same // 2):
+        pos = seg_start + t
+        for col in range(ex_rank.shape[1]):
+            pos = pos + (ex_rank[:, col] <= pos)
+        picks.append(log_ca[order][np.clip(pos, 0, len(order) - 1)])
+    out[has, 12] = la[has] - (picks[0][has] + picks[1][has]) / 2
+    # what the overlapping pairs say (a pair that does not overlap adds nothing to any of these)
+    sums = np.zeros((m, 6))  # same inside, any inside, same intersection, same touching; max IoU same, any
+    for k, j in overlapping_pairs(qs, cb, image, cimg):
+        kept = ~np.isin(k * len(cb) + j, ex_key)
+        k, j = k[kept], j[kept]
+        ix = np.clip(np.minimum(cp[j, 2], qp[k, 2]) - np.maximum(cp[j, 0], qp[k, 0]), 0, None)
+        iy = np.clip(np.minimum(cp[j, 3], qp[k, 3]) - np.maximum(cp[j, 1], qp[k, 1]), 0, None)
+        inter = ix * iy
+        iou = inter / (ca[j] + qa[k] - inter)
+        inside = inter / ca[j] >= 0.7
+        same = cc[j] == cls[k]
+        sums[:, 0] += np.bincount(k[inside & same], minlength=m)
+        sums[:, 1] += np.bincount(k[inside], minlength=m)
+        sums[:, 2] += np.bincount(k[same], weights=inter[same], minlength=m)
+        sums[:, 3] += np.bincount(k[same & (inter > 0)], minlength=m)
+        np.maximum.at(sums[:, 4], k[same], iou[same])
+        np.maximum.at(sums[:, 5], k, iou)
+    out[:, 6], out[:, 7] = sums[:, 0], sums[:, 1]
+    out[:, 8] = np.minimum(sums[:, 2] / (w * h), 2.0)
+    out[:, 9], out[:, 10], out[:, 18] = sums[:, 4], sums[:, 5], sums[:, 3]
     return out.astype(np.float32)
 
 
@@ -892,14 +951,11 @@ def _features(
 
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("box features" + (" (pixels)" if pixels else ""), total=len(by_image))
+        geo[:] = geometry_features(
+            np.array([q.xyxy for q in qs], float).reshape(-1, 4), np.array([q.cls for q in qs], int), np.array([q.image for q in qs], int),
+            [q.exclude for q in qs], boxes, classes, sizes, st,
+        )
         for i, ks in by_image.items():
-            b, c = boxes[i], classes[i]
-            keep = np.ones((len(ks), len(b)), bool)
-            for row, k in enumerate(ks):
-                keep[row, list(qs[k].exclude)] = False
-            geo[ks] = geometry_features(
-                np.array([qs[k].xyxy for k in ks], float), np.array([qs[k].cls for k in ks], int), keep, b, c, sizes[i], st
-            )
             if pixels:
                 todo[i] = cache.fill(i, dataset.images[i], ks, qs, pix) if cache is not None else ks
             if not pixels or not todo[i]:
