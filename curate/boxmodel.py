@@ -69,7 +69,8 @@ P = 40  # context patch side (pixels)
 M = 10  # margin on each side: the box occupies [M, P-M) in both axes
 B = P - 2 * M  # box side in the patch
 T = 3  # band thickness (15 % of the box side)
-FEATURE_CHUNK = 48  # images per pixel-feature job (≈300 patches: 10 MB of patches in flight per thread)
+FEATURE_CHUNK = 48  # images per pixel-feature job (≈300 patches: 10 MB of patches in flight per thread) ...
+FEATURE_ROWS = 1024  # ... and at most this many boxes per job (a dense image is cut into pieces)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -559,6 +560,8 @@ def pixel_features(patches: np.ndarray, *, with_mask: bool) -> tuple[np.ndarray,
 SIB_STATS = 7  # descriptor: mean and sd of L, a, b, mean gradient ...
 SIB_GRID = 16  # ... and a 4×4 grid of L over the box (zero mean, unit sd)
 SIB_NAMES = ("s_n", "s_stat_min", "s_stat_rel", "s_grid_min", "s_grid_rel", "s_both_rel")
+SIB_MAX = 256  # a box's siblings are at most this many boxes of its class in its image (a fixed sample of a bigger pile)
+SIB_CHUNK = 256  # query rows whose sibling distances are computed at once (256 × SIB_MAX × 16 numbers: 8 MB)
 PROTO_CELLS = 5  # shape grids for the class prototype: 5×5 cells over the box, each half and each quarter of it
 PROTO_REGIONS = ("whole", "left", "right", "top", "bottom", "tl", "tr", "bl", "br")
 PROTO_CHANNELS = {"L": "", "grad": "_g"}  # channel → suffix of its feature names
@@ -789,6 +792,11 @@ def _sibling_nn(d: np.ndarray) -> float:
     return float(np.median(d.min(axis=1)))
 
 
+def _rms_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) root-mean-square distances between the rows of ``a`` and ``b``."""
+    return np.sqrt(((a[:, None] - b[None]) ** 2).mean(-1))
+
+
 def sibling_features(desc: np.ndarray, qs: list[Query], by_image: dict[int, list[int]], classes: list[np.ndarray]) -> np.ndarray:
     """How a box's content compares with the other boxes of its class in the same image (piles, trays).
 
@@ -798,6 +806,11 @@ def sibling_features(desc: np.ndarray, qs: list[Query], by_image: dict[int, list
     layout grid separately), and each nearest distance over the siblings' own typical nearest distance.
     Computed from every row's descriptor after the (cached) pixel features, so a label edit can't serve stale
     values; per row it depends only on its image's boxes (and the dataset-wide scale of the colour stats).
+
+    Memory stays bounded on a dense image: distances are computed per class of the image, for SIB_CHUNK query
+    rows at a time, against at most SIB_MAX siblings (a fixed sample of a bigger pile). Over every box of an
+    image at once, one label file of 10,000 boxes needed 10⁸ distances of 16 numbers (13 GB) and a nearest-
+    sibling pass per box over all the others (10¹² steps).
     """
     out = np.full((len(qs), len(SIB_NAMES)), np.nan, np.float32)
     real = np.array([k for k, q in enumerate(qs) if q.kind == "ok" and q.line is not None], int)
@@ -814,36 +827,41 @@ def sibling_features(desc: np.ndarray, qs: list[Query], by_image: dict[int, list
         if not len(lines):
             continue
         rk = np.array([rows[j] for j in lines], int)
-        rs, rg = stats[rk], grid[rk]
-        ps = np.sqrt(((rs[:, None] - rs[None]) ** 2).mean(-1))  # real × real
-        pg = np.sqrt(((rg[:, None] - rg[None]) ** 2).mean(-1))
-        qk = np.array(ks, int)
-        ds = np.sqrt(((stats[qk][:, None] - rs[None]) ** 2).mean(-1))  # query × real
-        dg = np.sqrt(((grid[qk][:, None] - rg[None]) ** 2).mean(-1))
-        ok_real = ~np.isnan(ps).all(axis=1)
-        pos = {int(j): n for n, j in enumerate(lines)}  # line → its column among the real boxes
-        typical: dict[bytes, tuple[float, float, float]] = {}  # sibling set → its typical nearest distances
-        for row, k in enumerate(ks):
-            q = qs[k]
-            sib = (c[lines] == q.cls) & ok_real
-            for e in q.exclude:  # the boxes it replaces (a tuple of one to five; np.isin per row cost ~1 s)
-                if e in pos:
-                    sib[pos[e]] = False
-            n = int(sib.sum())
-            out[k, 0] = n
-            if n == 0 or np.isnan(ds[row]).all():
-                continue
-            s = np.flatnonzero(sib)
-            a, b = ds[row, s], dg[row, s]
-            key = s.tobytes()  # a real box and its loose/shifted corruptions share one sibling set
-            if key not in typical:
-                ss, gg = ps[np.ix_(s, s)], pg[np.ix_(s, s)]
-                typical[key] = (_sibling_nn(ss), _sibling_nn(gg), _sibling_nn(ss + gg))
-            ns, ng, nb = typical[key]
-            out[k, 1], out[k, 3] = a.min(), b.min()
-            out[k, 2] = a.min() / (ns + 0.05)
-            out[k, 4] = b.min() / (ng + 0.05)
-            out[k, 5] = (a + b).min() / (nb + 0.1)
+        ok_real = ~np.isnan(stats[rk]).any(axis=1)  # a box whose descriptor is undefined is nobody's sibling
+        for cls in sorted({qs[k].cls for k in ks}):
+            members = lines[(c[lines] == cls) & ok_real]  # this class's siblings, by line
+            if len(members) > SIB_MAX:
+                members = np.sort(np.random.default_rng([i, cls]).choice(members, SIB_MAX, replace=False))
+            mk = np.array([rows[j] for j in members], int)
+            rs, rg = stats[mk], grid[mk]
+            ps, pg = _rms_distances(rs, rs), _rms_distances(rg, rg)  # sibling × sibling
+            pos = {int(j): n for n, j in enumerate(members)}  # line → its column among the siblings
+            typical: dict[bytes, tuple[float, float, float]] = {}  # sibling set → its typical nearest distances
+            queries = [k for k in ks if qs[k].cls == cls]
+            for at in range(0, len(queries), SIB_CHUNK):
+                chunk = np.array(queries[at : at + SIB_CHUNK], int)
+                ds, dg = _rms_distances(stats[chunk], rs), _rms_distances(grid[chunk], rg)  # query × sibling
+                for row, k in enumerate(chunk):
+                    q = qs[k]
+                    sib = np.ones(len(members), bool)
+                    for e in q.exclude:  # the boxes it replaces (a tuple of one to five; np.isin per row cost ~1 s)
+                        if e in pos:
+                            sib[pos[e]] = False
+                    n = int(sib.sum())
+                    out[k, 0] = n
+                    if n == 0 or np.isnan(ds[row]).all():
+                        continue
+                    s = np.flatnonzero(sib)
+                    a, b = ds[row, s], dg[row, s]
+                    key = s.tobytes()  # a real box and its loose/shifted corruptions share one sibling set
+                    if key not in typical:
+                        ss, gg = ps[np.ix_(s, s)], pg[np.ix_(s, s)]
+                        typical[key] = (_sibling_nn(ss), _sibling_nn(gg), _sibling_nn(ss + gg))
+                    ns, ng, nb = typical[key]
+                    out[k, 1], out[k, 3] = a.min(), b.min()
+                    out[k, 2] = a.min() / (ns + 0.05)
+                    out[k, 4] = b.min() / (ng + 0.05)
+                    out[k, 5] = (a + b).min() / (nb + 0.1)
     return out
 
 
@@ -961,11 +979,11 @@ def _features(
             if not pixels or not todo[i]:
                 bar.advance(task)
 
-        def chunk_features(images: list[int]) -> tuple[list[int], np.ndarray | None]:
-            """Pixel features of a chunk of images' query rows (decode, channels, patches, features)."""
+        def chunk_features(images: list[tuple[int, list[int]]]) -> tuple[list[int], np.ndarray | None]:
+            """Pixel features of a chunk of (image, query rows) (decode, channels, patches, features)."""
             rows: list[int] = []
             patches: list[np.ndarray] = []
-            for i in images:
+            for i, ks in images:
                 rec = dataset.images[i]
                 bgr = read_image(rec.path, max_side=defaults.PIXEL_MAX_SIDE)
                 if bgr is not None:
@@ -973,7 +991,7 @@ def _features(
                     if with_mask and mask is None:
                         mask = np.zeros(bgr.shape[:2], np.float32)
                     pyramid = image_channels(bgr, mask if with_mask else None)
-                    for k in todo[i]:
+                    for k in ks:
                         patches.append(context_patch(pyramid, qs[k].xyxy))
                         rows.append(k)
             if not patches:
@@ -984,12 +1002,12 @@ def _features(
         # cv2 and numpy's large reductions release the GIL: a few threads use the cores (and keep memory to a
         # chunk's patches each), where one thread left half of a 2-core machine idle
         busy = [i for i in todo if todo[i]]
-        chunks = [busy[n : n + FEATURE_CHUNK] for n in range(0, len(busy), FEATURE_CHUNK)]
+        chunks = feature_chunks([(i, todo[i]) for i in busy])
         with ThreadPoolExecutor(max_workers=workers()) as pool:
             for part, (rows, f) in zip(chunks, pool.map(chunk_features, chunks)):
                 if f is not None:
                     pix[rows] = f
-                bar.advance(task, len(part))
+                bar.advance(task, sum(ks[-1] == todo[i][-1] for i, ks in part))  # the images this job finished
         if cache is not None:
             cache.save(qs, pix, busy)
     if pixels and pix is not None:
@@ -1000,6 +1018,28 @@ def _features(
         return (np.concatenate([geo, pix[:, : len(pnames)], sib, proto, neigh], axis=1),
                 list(GEOM_NAMES) + pnames + list(SIB_NAMES) + list(PROTO_NAMES) + list(NEIGHBOUR_NAMES))
     return geo, list(GEOM_NAMES)
+
+
+def feature_chunks(work: list[tuple[int, list[int]]]) -> list[list[tuple[int, list[int]]]]:
+    """The pixel-feature jobs: FEATURE_CHUNK images each, or fewer where they hold more than FEATURE_ROWS boxes to
+    describe; an image with more than that is cut into pieces of FEATURE_ROWS (each piece decodes it again).
+
+    A job holds all its patches and their intermediate arrays at once (about 300 KB a box): by images alone, one
+    label file of 10,000 boxes (25,000 rows with the corrupted ones) was one job of several GB."""
+    chunks: list[list[tuple[int, list[int]]]] = []
+    part: list[tuple[int, list[int]]] = []
+    rows = 0
+    for i, ks in work:
+        for n in range(0, len(ks), FEATURE_ROWS):
+            piece = ks[n : n + FEATURE_ROWS]
+            if part and (len(part) >= FEATURE_CHUNK or rows + len(piece) > FEATURE_ROWS):
+                chunks.append(part)
+                part, rows = [], 0
+            part.append((i, piece))
+            rows += len(piece)
+    if part:
+        chunks.append(part)
+    return chunks
 
 
 class FeatureCache:

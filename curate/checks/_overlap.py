@@ -77,7 +77,20 @@ def overlap_score(iou: np.ndarray | float, at_half: float) -> np.ndarray:
     return np.where(iou >= at_half, above, below)
 
 
-PAIR_CHUNK = 1 << 20  # candidate pairs held at once by overlapping_pairs (a few arrays of them: tens of MB)
+PAIR_CELLS = 1 << 21  # a pair matrix computed in row slices of at most this many cells (16 MB a float array)
+
+
+def row_chunks(rows: int, cols: int, cells: int = PAIR_CELLS) -> Iterator[slice]:
+    """Slices of ``range(rows)`` such that a ``rows × cols`` matrix is built at most ``cells`` cells at a time.
+
+    For matrices of every window against every box of an image, whose values need every box (nearest box by
+    appearance, mean size ratio): they keep their meaning, and a dense image just takes more slices."""
+    step = max(1, cells // max(cols, 1))
+    for start in range(0, rows, step):
+        yield slice(start, min(start + step, rows))
+
+
+PAIR_CHUNK = 1 << 18  # candidate pairs held at once by overlapping_pairs (some 20 MB of arrays of them)
 _EXTENT_BUCKETS = 16  # boxes are swept in groups of like extent (powers of two), so one wide box stays cheap
 
 
