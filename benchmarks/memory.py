@@ -10,7 +10,7 @@ reported as ``> max`` rather than left to take the shared host down (the old cod
 
 - ``--scales``: food-ingredients made K times larger by :func:`audit_speed.scaled_dataset` (each image also
   mirrored, flipped or transposed and re-encoded: new images for every check); K up to 8 from the 8
-  symmetries of a square, and above 8 the symmetries again at JPEG qualities 70, 80, ... (re-encoded copies,
+  symmetries of a square, and above 8 the symmetries again at JPEG qualities 85, 95 (re-encoded copies,
   distinct bytes; the near-duplicate check pairs them, as it should).
 - ``--dense N``: the bundled sample with one train label file replaced by N boxes (a jittered grid of objects
   of a few classes that overlap their neighbours a little, plus a few exact and near duplicates).
@@ -119,7 +119,7 @@ def dense_dataset(n: int, work: Path) -> Path:
 
 def big_scaled_dataset(source: Path, k: int, work: Path) -> Path:
     """``source`` made ``k`` times larger: :func:`scaled_dataset`'s 8 symmetries, and above 8 copies of those
-    re-encoded at other JPEG qualities (different bytes, the same pictures)."""
+    re-encoded at JPEG quality 85, 95 (different bytes, the same pictures)."""
     if k <= len(SYMMETRIES):
         return scaled_dataset(source, k, work)
     import cv2
@@ -137,7 +137,7 @@ def big_scaled_dataset(source: Path, k: int, work: Path) -> Path:
         label = img.parent.parent / "labels" / f"{img.stem}.txt"
         for r in range(1, rounds):
             out = tmp / img.parent.relative_to(base) / f"q{r}_{img.name}"
-            cv2.imwrite(str(out), pixels, [cv2.IMWRITE_JPEG_QUALITY, 70 + 5 * r])
+            cv2.imwrite(str(out), pixels, [cv2.IMWRITE_JPEG_QUALITY, min(95, 75 + 10 * r)])
             shutil.copyfile(label, out.parent.parent / "labels" / f"{out.stem}.txt")
     tmp.rename(dest)
     return dest
