@@ -20,6 +20,7 @@ from pathlib import Path
 from curate.dataset import Dataset
 from curate.fo import CHANGE_KINDS, Change, audit_tag, default_name, fingerprint, from_fiftyone, ok_marks, to_fiftyone
 from curate.formats.yolo import check_output_dir, output_image_paths, save_yolo
+from curate.outputs import atomic_output
 
 #: Sidecar with the labels a reviewer marked ``ok`` (relative to the dataset root).
 OK_FILE = "curate_ok.json"
@@ -63,12 +64,13 @@ def export_reviewed(dataset: Dataset, out: Path, *, overwrite: bool = False) -> 
     reviewed, changes = from_fiftyone(fo_dataset, dataset)
     warnings += reviewed.warnings[len(dataset.warnings) :]
     warnings += dropped_line_warnings(dataset, reviewed)
-    save_yolo(reviewed, out, overwrite=overwrite)
     marks = _ok_marks(fo_dataset, dataset, reviewed)
-    write_changes_csv(changes, out / "changes.csv")
-    write_changes_md(changes, out / "CHANGES.md", source=dataset.root, images=len(reviewed.images))
-    if marks:
-        (out / OK_FILE).write_text(json.dumps(marks, indent=1) + "\n", encoding="utf-8")
+    with atomic_output(out, "export") as tmp:  # a killed export leaves no folder that looks finished
+        save_yolo(reviewed, tmp)
+        write_changes_csv(changes, tmp / "changes.csv")
+        write_changes_md(changes, tmp / "CHANGES.md", source=dataset.root, images=len(reviewed.images))
+        if marks:
+            (tmp / OK_FILE).write_text(json.dumps(marks, indent=1) + "\n", encoding="utf-8")
     return ExportResult(out, changes, marks, len(reviewed.images), warnings)
 
 

@@ -670,8 +670,9 @@ def save_yolo(dataset: Dataset, out: str | Path, *, overwrite: bool = False) -> 
     """Write ``dataset`` to a NEW folder in the Ultralytics layout (``images/<split>``, ``labels/<split>``).
 
     Unedited label files are copied byte for byte; edited ones are rewritten; background images get an
-    empty label file; images are hard-linked when possible, else copied. data.yaml uses relative paths
-    (no ``path:`` key, so Ultralytics resolves them next to the yaml).
+    empty label file; images are copied (:func:`_copy_image`). data.yaml uses relative paths (no ``path:``
+    key, so Ultralytics resolves them next to the yaml). Writes straight into ``out``: commands wrap it in
+    :func:`curate.outputs.atomic_output` so that a killed run leaves no half-written folder.
     """
     out = check_output_dir(Path(out), [dataset.root], overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
@@ -680,7 +681,7 @@ def save_yolo(dataset: Dataset, out: str | Path, *, overwrite: bool = False) -> 
         label_dst = out / "labels" / record.split / (image_dst.stem + ".txt")
         image_dst.parent.mkdir(parents=True, exist_ok=True)
         label_dst.parent.mkdir(parents=True, exist_ok=True)
-        _link_or_copy(record.path, image_dst)
+        _copy_image(record.path, image_dst)
         if record.edited or record.label_path is None:
             label_dst.write_text(format_label_lines(record.labels), encoding="utf-8", newline="\n")
         else:
@@ -716,11 +717,11 @@ def _unique(path: Path, used: set[Path]) -> Path:
     return candidate
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+def _copy_image(src: Path, dst: Path) -> None:
+    """A copy of its own, never a hard link: a tool that edits the output's images in place (Ultralytics
+    re-saves corrupt JPEGs) must not change the user's file. ``copy2`` keeps the modification time, so a
+    re-written but identical output keeps the fingerprint the pipeline compares."""
+    shutil.copy2(src, dst)
 
 
 __all__ = [
