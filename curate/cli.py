@@ -120,6 +120,7 @@ def audit(
     """Flag ambiguous, grouped, background-heavy, shifted, duplicate, class-inconsistent and missing boxes,
     near-duplicate images and split leakage; write findings.csv/json, report.html and FiftyOne views."""
     from curate.audit import ConfigError, all_check_names, load_config, run_audit
+    from curate.formats.yolo import WriteError
 
     if model is not None and not model.is_file():
         fail(f"--model {model}: no such file")
@@ -151,19 +152,22 @@ def audit(
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True) as bar:
         task = bar.add_task("audit", total=None)
-        result = run_audit(
-            ds,
-            out_dir=out_dir,
-            params=params,
-            fast=fast,
-            model=str(model) if model else None,
-            all_scores=all_scores,
-            only=only,
-            fiftyone=fiftyone,
-            use_cache=cache,
-            on_check=lambda m: bar.update(task, description=f"audit: {m}"),
-            box_model_child=child,
-        )
+        try:
+            result = run_audit(
+                ds,
+                out_dir=out_dir,
+                params=params,
+                fast=fast,
+                model=str(model) if model else None,
+                all_scores=all_scores,
+                only=only,
+                fiftyone=fiftyone,
+                use_cache=cache,
+                on_check=lambda m: bar.update(task, description=f"audit: {m}"),
+                box_model_child=child,
+            )
+        except WriteError as exc:
+            fail(str(exc))
     print_audit_summary(result)
 
 

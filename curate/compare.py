@@ -578,10 +578,15 @@ def compare(
 ) -> Comparison:
     """Train both sides with identical settings, evaluate on one test set, bootstrap the difference."""
     from curate import env
+    from curate.formats.yolo import WriteError, check_outside_inputs
     from curate.outputs import remove_leftovers, unmark
 
     env.configure()
     out = Path(out).resolve()
+    try:
+        check_outside_inputs(out, [before.root, after.root] + ([test[0].root] if test else []))
+    except WriteError as exc:
+        raise CompareError(f"{exc} (run from another folder or pass --out)") from None
     out.mkdir(parents=True, exist_ok=True)
     unmark(out)  # rewritten from here on: not a finished result until write_outputs marks it again
     remove_leftovers(out)

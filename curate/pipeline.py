@@ -359,6 +359,17 @@ def run_name(recipe: Recipe, dataset: Dataset, name: str | None = None) -> str:
     return name or f"{recipe.name}-{dataset.slug}"
 
 
+def check_run_dir(run_dir: Path, dataset: Dataset) -> None:
+    """Refuse a run folder inside the dataset (the default ``reports/`` when run from inside it) or holding it
+    (stages clear their folders)."""
+    from curate.formats.yolo import WriteError, check_outside_inputs
+
+    try:
+        check_outside_inputs(run_dir, [dataset.root])
+    except WriteError as exc:
+        raise PipelineError(f"{exc} (run from another folder or pass --reports)") from None
+
+
 def _from_index(from_stage: str | None, recipe: Recipe) -> int:
     if from_stage is None:
         return len(STAGES)
@@ -399,6 +410,7 @@ def plan_run(recipe: Recipe, dataset: Dataset, *, reports: Path = Path("reports"
     the actual fingerprint again, so a stage whose input came out identical is still skipped.
     """
     run_dir = Path(reports) / run_name(recipe, dataset, name)
+    check_run_dir(run_dir, dataset)
     from_idx = _from_index(from_stage, recipe)
     pending = review_pending(recipe, run_dir, from_idx)
     plans: list[StagePlan] = []
@@ -477,6 +489,7 @@ def run_pipeline(
     from curate.formats.yolo import DatasetError, load_yolo
 
     run_dir = Path(reports).resolve() / run_name(recipe, dataset, name)
+    check_run_dir(run_dir, dataset)
     from_idx = _from_index(from_stage, recipe)
     pending = review_pending(recipe, run_dir, from_idx)
     result = PipelineResult(run_dir=run_dir, plan=[])

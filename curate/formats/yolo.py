@@ -654,15 +654,28 @@ def _inside(a: Path, b: Path) -> bool:
 
 def check_output_dir(out: Path, inputs: list[Path], *, overwrite: bool = False) -> Path:
     """Refuse to write into or over an input; refuse a non-empty folder unless ``overwrite``."""
-    out = Path(out).expanduser().resolve()
-    for src in inputs:
-        src = Path(src).resolve()
-        if out == src or _inside(out, src) or _inside(src, out):
-            raise WriteError(f"refusing to write {out}: it is or contains the input {src}")
+    out = check_outside_inputs(out, inputs)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise WriteError(f"refusing to write {out}: folder exists and is not empty (use a new folder)")
         shutil.rmtree(out)
+    return out
+
+
+def check_outside_inputs(out: Path, inputs: list[Path], *, may_contain: bool = False) -> Path:
+    """``out`` resolved; refused (:class:`WriteError`) when it is an input or inside one, and, unless
+    ``may_contain``, when it contains one (a command that clears folders in its output could delete it).
+
+    Why every command checks, including the default ``reports/`` folder: ``cd DS && curate audit .``
+    would otherwise write reports into the user's dataset.
+    """
+    out = Path(out).expanduser().resolve()
+    for src in inputs:
+        src = Path(src).resolve()
+        if out == src or _inside(out, src):
+            raise WriteError(f"refusing to write {out}: it is inside the input {src}")
+        if not may_contain and _inside(src, out):
+            raise WriteError(f"refusing to write {out}: it contains the input {src}")
     return out
 
 
@@ -734,6 +747,7 @@ __all__ = [
     "load_yolo",
     "save_yolo",
     "check_output_dir",
+    "check_outside_inputs",
     "write_data_yaml",
     "output_image_paths",
     "SPLITS",
