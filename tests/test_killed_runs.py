@@ -47,15 +47,15 @@ def _leftovers(parent: Path) -> list[str]:
 
 
 def _kill_at(cmd: list[str], tmp: Path, *, delay: float | None, parent: Path) -> None:
-    """Start ``cmd``; SIGKILL it after ``delay`` seconds, or (``delay`` None) a moment after its temporary
-    output folder appears beside the target, i.e. in the middle of writing."""
+    """Start ``cmd``; SIGKILL it after ``delay`` seconds, or (``delay`` None) a moment after it starts writing:
+    when anything (its temporary folder, or the target itself) appears in ``parent``, empty until then."""
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(tmp), start_new_session=True)
     t0 = time.time()
     if delay is not None:
         while p.poll() is None and time.time() - t0 < delay:
             time.sleep(0.005)
     else:
-        while p.poll() is None and time.time() - t0 < 120 and not any(".curate-tmp-" in n for n in os.listdir(parent)):
+        while p.poll() is None and time.time() - t0 < 120 and not os.listdir(parent):
             time.sleep(0.002)
         time.sleep(random.uniform(0.0, 0.03))
     if p.poll() is None:
