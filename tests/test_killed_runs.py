@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -46,16 +47,24 @@ def _leftovers(parent: Path) -> list[str]:
     return sorted(p.name for p in parent.iterdir() if ".curate-tmp-" in p.name or ".curate-old-" in p.name)
 
 
-def _kill_at(cmd: list[str], tmp: Path, *, delay: float | None, parent: Path) -> None:
+def _kill_at(cmd: list[str], tmp: Path, *, delay: float | None, parent: Path, prefix: str = "") -> None:
     """Start ``cmd``; SIGKILL it after ``delay`` seconds, or (``delay`` None) a moment after it starts writing:
-    when anything (its temporary folder, or the target itself) appears in ``parent``, empty until then."""
+    when an entry whose name starts with ``prefix`` or ``.prefix`` (its temporary folder, or the target
+    itself) appears in ``parent``."""
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(tmp), start_new_session=True)
     t0 = time.time()
+
+    def writing() -> bool:
+        try:
+            return any(n.startswith((prefix, f".{prefix}")) for n in os.listdir(parent))
+        except FileNotFoundError:
+            return False
+
     if delay is not None:
         while p.poll() is None and time.time() - t0 < delay:
             time.sleep(0.005)
     else:
-        while p.poll() is None and time.time() - t0 < 120 and not os.listdir(parent):
+        while p.poll() is None and time.time() - t0 < 120 and not writing():
             time.sleep(0.002)
         time.sleep(random.uniform(0.0, 0.03))
     if p.poll() is None:
@@ -99,6 +108,54 @@ def test_rebalance_killed(sample_dir: Path, tmp_path: Path) -> None:
     args = ["rebalance", str(sample_dir), "--split", "70/20/10", "--oversample", "median", "--seed", "3"]
     ref, secs = _reference(args, tmp_path)
     _check_kills(args, tmp_path, seed=1, delays=2, mid_write=2, ref_seconds=secs, ref=ref)
+
+
+def test_run_killed(sample_dir: Path, tmp_path: Path) -> None:
+    """`curate run` with export and rebalance stages: killed anywhere, a re-run's stage folders equal an
+    uninterrupted run's, and a stage whose folder was half-written is run again, not taken as done."""
+    from curate.formats.yolo import load_yolo
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: k\nstages:\n  review: {skip: true}\n  export: {}\n  rebalance: {split: 70/20/10, seed: 2}\n")
+    slug = load_yolo(sample_dir).slug
+
+    def run(reports: Path) -> subprocess.CompletedProcess:
+        return subprocess.run(CURATE + ["run", str(recipe), str(sample_dir), "--reports", str(reports)], capture_output=True,
+                              text=True, env=_env(tmp_path), timeout=300)
+
+    reports = tmp_path / "reports"  # one place for every run: rebalance.json names its input folder
+    t0 = time.time()
+    r = run(reports)
+    assert r.returncode == 0, r.stderr[-2000:]
+    secs = time.time() - t0
+    ref = {s: _digest(reports / f"k-{slug}" / s / "dataset") for s in ("export", "rebalance")}
+    rng = random.Random(6)
+    for k, (delay, stage) in enumerate([(rng.uniform(0.2, 1.0) * secs, None), (None, "export"), (None, "rebalance")]):
+        shutil.rmtree(reports)
+        folder = reports / f"k-{slug}" / (stage or "export")
+        random.seed(k)
+        _kill_at(CURATE + ["run", str(recipe), str(sample_dir), "--reports", str(reports)], tmp_path, delay=delay,
+                 parent=folder, prefix="dataset")
+        r = run(reports)
+        assert r.returncode == 0, r.stderr[-2000:]
+        if stage:
+            assert f"{stage}: running" in r.stdout, f"kill point {k}: the half-written {stage} stage was taken as done"
+        for s in ("export", "rebalance"):
+            assert _digest(reports / f"k-{slug}" / s / "dataset") == ref[s], f"kill point {k}: {s} differs"
+
+
+def test_stage_folder_without_marker_is_not_done(tmp_path: Path) -> None:
+    """A manifest that says ok is not enough: its dataset folder must hold the completion marker."""
+    from curate.outputs import mark_complete
+    from curate.pipeline import why_run
+
+    folder = tmp_path / "rebalance" / "dataset"
+    folder.mkdir(parents=True)
+    (folder / "data.yaml").write_text("nc: 1\nnames: [a]\n")
+    manifest = {"status": "ok", "input": {"fingerprint": "f"}, "params": {}, "outputs": {"dataset": str(folder)}}
+    assert why_run(manifest, "f", {}) == "output unfinished: dataset"
+    mark_complete(folder, "rebalance")
+    assert why_run(manifest, "f", {}) is None
 
 
 def test_export_killed(sample_dir: Path, tmp_path: Path) -> None:
@@ -174,3 +231,26 @@ def test_train_and_compare_killed(sample_dir: Path, tmp_path: Path) -> None:
     data = json.loads((out / "compare.json").read_text())
     assert is_complete(out) and data["runs"][0]["best"].startswith(str(run))
     assert _leftovers(out) == [] and _leftovers(out / "data") == []
+
+
+def test_atomic_output_replaces_whole_and_cleans_only_dead_leftovers(tmp_path: Path) -> None:
+    from curate.outputs import atomic_output
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    (tmp_path / f".x.curate-tmp-{dead}").mkdir()  # a killed writer's
+    (tmp_path / f".y.json.curate-tmp-{dead}").write_text("{")
+    live = tmp_path / f".z.curate-tmp-{os.getppid()}"  # a writer still running
+    live.mkdir()
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_output(target, "test") as tmp:
+            (tmp / "new.txt").write_text("new")
+            raise RuntimeError("killed here")
+    assert sorted(p.name for p in target.iterdir()) == ["old.txt"]  # an error leaves the old folder as it was
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "out"])
+    with atomic_output(target, "test") as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert sorted(p.name for p in target.iterdir()) == [".curate-complete", "new.txt"] and is_complete(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "out"])
