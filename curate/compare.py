@@ -1,9 +1,10 @@
 """`curate train-and-compare BEFORE AFTER`: identical training, one fixed test set, an honest verdict.
 
 Both datasets are normalised with :func:`save_yolo` into clean Ultralytics folders under ``OUT/data``
-(copies: Ultralytics may re-save images in place), the same model is trained on each with identical settings, and both are evaluated
-on ONE test set whose labels are mapped by class NAME onto each model's classes. The verdict comes from
-a paired bootstrap over test images (:mod:`curate.bootstrap`), not from eyeballing two mAPs.
+(copies, since Ultralytics may re-save images in place), the same model is trained on each with identical
+settings, and both are evaluated on ONE test set whose labels are mapped by class NAME onto each model's
+classes. The verdict comes from a paired bootstrap over test images (:mod:`curate.bootstrap`), not from
+eyeballing two mAPs.
 
 Reliability, because users lost runs: a run folder that exists and has no ``done.json`` is resumed from
 ``last.pt`` (started over, with a note, when a kill truncated ``last.pt`` mid-write); a NaN/inf loss stops
@@ -116,7 +117,6 @@ def with_val(dataset: Dataset, *, seed: int) -> tuple[Dataset, str | None]:
 def training_folder(dataset: Dataset, out: Path) -> Path:
     """Normalise into ``out`` (Ultralytics layout, relative data.yaml); train/val only. Reused if present."""
     from curate.formats.yolo import save_yolo
-
     from curate.outputs import atomic_output, is_complete
 
     yaml_path = out / "data.yaml"

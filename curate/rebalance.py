@@ -749,7 +749,8 @@ def write_rebalanced(result: RebalanceResult, out: str | Path, *, overwrite: boo
             save_yolo(replace(result.dataset, images=images), tmp)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        (tmp / "rebalance.json").write_text(json.dumps(result.summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        summary = json.dumps(result.summary, indent=2, ensure_ascii=False) + "\n"
+        (tmp / "rebalance.json").write_text(summary, encoding="utf-8")
     return out
 
 

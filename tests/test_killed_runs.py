@@ -51,7 +51,8 @@ def _kill_at(cmd: list[str], tmp: Path, *, delay: float | None, parent: Path, pr
     """Start ``cmd``; SIGKILL it after ``delay`` seconds, or (``delay`` None) a moment after it starts writing:
     when an entry whose name starts with ``prefix`` or ``.prefix`` (its temporary folder, or the target
     itself) appears in ``parent``."""
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(tmp), start_new_session=True)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(tmp),
+                         start_new_session=True)
     t0 = time.time()
 
     def writing() -> bool:
@@ -72,7 +73,8 @@ def _kill_at(cmd: list[str], tmp: Path, *, delay: float | None, parent: Path, pr
     p.wait()
 
 
-def _check_kills(args: list[str], tmp: Path, *, seed: int, delays: int, mid_write: int, ref_seconds: float, ref: dict) -> None:
+def _check_kills(args: list[str], tmp: Path, *, seed: int, delays: int, mid_write: int, ref_seconds: float,
+                 ref: dict) -> None:
     """Kill ``curate ARGS --out OUT`` at ``delays`` random times and ``mid_write`` times during the write;
     after each kill OUT is absent or whole, and a re-run (when OUT is absent) writes exactly ``ref``."""
     rng = random.Random(seed)
@@ -116,12 +118,13 @@ def test_run_killed(sample_dir: Path, tmp_path: Path) -> None:
     from curate.formats.yolo import load_yolo
 
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("name: k\nstages:\n  review: {skip: true}\n  export: {}\n  rebalance: {split: 70/20/10, seed: 2}\n")
+    recipe.write_text("name: k\nstages:\n  review: {skip: true}\n  export: {}\n"
+                      "  rebalance: {split: 70/20/10, seed: 2}\n")
     slug = load_yolo(sample_dir).slug
 
     def run(reports: Path) -> subprocess.CompletedProcess:
-        return subprocess.run(CURATE + ["run", str(recipe), str(sample_dir), "--reports", str(reports)], capture_output=True,
-                              text=True, env=_env(tmp_path), timeout=300)
+        return subprocess.run(CURATE + ["run", str(recipe), str(sample_dir), "--reports", str(reports)],
+                              capture_output=True, text=True, env=_env(tmp_path), timeout=300)
 
     reports = tmp_path / "reports"  # one place for every run: rebalance.json names its input folder
     t0 = time.time()
@@ -236,7 +239,8 @@ def test_train_and_compare_killed(sample_dir: Path, tmp_path: Path) -> None:
 def test_atomic_output_replaces_whole_and_cleans_only_dead_leftovers(tmp_path: Path) -> None:
     from curate.outputs import atomic_output
 
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = dead.stdout.strip()
     (tmp_path / f".x.curate-tmp-{dead}").mkdir()  # a killed writer's
     (tmp_path / f".y.json.curate-tmp-{dead}").write_text("{")
     live = tmp_path / f".z.curate-tmp-{os.getppid()}"  # a writer still running

@@ -11,11 +11,13 @@ from typer.testing import CliRunner
 from curate.cli import app
 from curate.formats.yolo import load_yolo, save_yolo
 
-IMAGES = {f"train/t{i}.jpg": ["0 0.5 0.5 0.3 0.3"] for i in range(6)} | {"val/v0.jpg": ["1 0.4 0.4 0.2 0.2"], "test/s0.jpg": []}
+IMAGES = {f"train/t{i}.jpg": ["0 0.5 0.5 0.3 0.3"] for i in range(6)}
+IMAGES |= {"val/v0.jpg": ["1 0.4 0.4 0.2 0.2"], "test/s0.jpg": []}
 
 
 def _digest(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
 def _scribble(images: list[Path]) -> None:
@@ -42,7 +44,8 @@ def test_rebalanced_images_are_copies(make_yolo_tree, tmp_path: Path) -> None:
     root = make_yolo_tree(tmp_path / "ds", images)
     before = _digest(root)
     out = tmp_path / "out"
-    res = CliRunner().invoke(app, ["rebalance", str(root), "--out", str(out), "--oversample", "6", "--no-near-duplicates"])
+    args = ["rebalance", str(root), "--out", str(out), "--oversample", "6", "--no-near-duplicates"]
+    res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     written = sorted((out / "images").rglob("*.jpg"))
     assert len(written) > len(images)  # copies were made
@@ -67,7 +70,8 @@ def test_audit_refuses_out_inside_input(make_yolo_tree, tmp_path: Path, where: s
 
 
 @pytest.mark.parametrize("fast", [False, True])
-def test_audit_default_out_refused_from_inside_the_dataset(make_yolo_tree, tmp_path: Path, monkeypatch, fast: bool) -> None:
+def test_audit_default_out_refused_from_inside_the_dataset(make_yolo_tree, tmp_path: Path, monkeypatch,
+                                                           fast: bool) -> None:
     """``cd DS && curate audit .``: the default reports/ would be inside DS (--fast also cancels its helper process)."""
     root = make_yolo_tree(tmp_path / "ds", IMAGES)
     before = _digest(root)
