@@ -32,6 +32,7 @@ test: setup chromium
 
 bench: setup
 	$(BIN)/python benchmarks/audit_speed.py --scale 5
+	$(BIN)/python benchmarks/memory.py --scales 1 4 16 --dense 10000
 	$(BIN)/python benchmarks/hashing.py --fiftyone
 	$(BIN)/python benchmarks/label_noise.py --dataset ../shared/datasets/food-ingredients ../shared/datasets/epicureai --seeds 0 1 2 --out reports/bench/label_noise
 	$(BIN)/python benchmarks/split_quality.py

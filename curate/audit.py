@@ -26,6 +26,7 @@ from curate.checks.base import AuditContext
 from curate.checks.image_checks import start_signatures
 from curate.dataset import Dataset
 from curate.findings import Finding, sort_findings, write_csv, write_json
+from curate.formats.yolo import WriteError, check_outside_inputs
 
 #: Bump when a check's scoring changes in a way the cache key can't see (it includes curate's version).
 CACHE_VERSION = 10  # 2: the box model is a 2-member ensemble; 3: leakage of a file listed under several splits; 4: neighbour features; 5: boxes past the image edge read, upright sizes of EXIF-rotated photos, leakage messages name the splits; 6: a bag of 3 box models; 7: --fast boxes scored by numpy boosting, score calibration by a numpy Platt fit; 8: findings stored as rows (Finding.to_row), not dicts; 9: class_inconsistent by extra trees; 10: bytes after a JPEG's end marker are not truncation
@@ -251,7 +252,15 @@ def run_audit(
     read (the CLI does, for ``--fast``); it is used or cancelled. ``note`` is told where a review held in
     FiftyOne went when the dataset's FiftyOne copy had to be rebuilt (:func:`curate.fo.to_fiftyone`).
     """
+    default = out_dir is None
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(dataset, fast=fast)
+    try:  # never write reports into the user's dataset (e.g. the default reports/ when run from inside it)
+        check_outside_inputs(out_dir, [dataset.root], may_contain=True)
+    except WriteError as exc:
+        if box_model_child is not None:
+            box_model_child.cancel()
+        hint = " (run curate from a folder outside the dataset, or give `curate audit` an --out)"
+        raise WriteError(f"{exc}{hint}" if default else str(exc)) from None
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx = AuditContext(dataset, params=params or {}, fast=fast, model=model)
     if box_model_child is not None:

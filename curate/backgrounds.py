@@ -543,10 +543,20 @@ def backgrounds(
 
 
 def write_backgrounds(result: BackgroundResult, out: str | Path, *, overwrite: bool = False) -> Path:
-    """OUT/ = the dataset (``save_yolo``) + the generated train images and labels + contact sheet + JSON."""
-    from curate.formats.yolo import check_output_dir, format_label_lines, save_yolo
+    """OUT/ = the dataset (``save_yolo``) + the generated train images and labels + contact sheet + JSON,
+    whole or not at all (:func:`curate.outputs.atomic_output`)."""
+    from curate.formats.yolo import check_output_dir
+    from curate.outputs import atomic_output
 
-    out = check_output_dir(Path(out), [result.dataset.root], overwrite=overwrite)
+    target = check_output_dir(Path(out), [result.dataset.root], overwrite=overwrite)
+    with atomic_output(target, "backgrounds") as tmp:
+        _write_backgrounds(result, tmp)
+    return target
+
+
+def _write_backgrounds(result: BackgroundResult, out: Path) -> None:
+    from curate.formats.yolo import format_label_lines, save_yolo
+
     save_yolo(result.dataset, out)
     img_dir, lab_dir = out / "images" / "train", out / "labels" / "train"
     img_dir.mkdir(parents=True, exist_ok=True)
@@ -573,7 +583,6 @@ def write_backgrounds(result: BackgroundResult, out: str | Path, *, overwrite: b
         "generated": [g.record() for g in result.generated],
     }
     (out / "backgrounds.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return out
 
 
 def contact_sheet(items: list[Generated], path: Path, *, thumb: int = 120, cols: int = 10) -> Path:

@@ -69,7 +69,8 @@ P = 40  # context patch side (pixels)
 M = 10  # margin on each side: the box occupies [M, P-M) in both axes
 B = P - 2 * M  # box side in the patch
 T = 3  # band thickness (15 % of the box side)
-FEATURE_CHUNK = 48  # images per pixel-feature job (≈300 patches: 10 MB of patches in flight per thread)
+FEATURE_CHUNK = 48  # images per pixel-feature job (≈300 patches: 10 MB of patches in flight per thread) ...
+FEATURE_ROWS = 1024  # ... and at most this many boxes per job (a dense image is cut into pieces)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -193,56 +194,115 @@ GEOM_NAMES = (
 
 
 def geometry_features(
-    qs: np.ndarray, cls: np.ndarray, keep: np.ndarray, ctx: np.ndarray, ctx_cls: np.ndarray, size: tuple[int, int], st: ClassStats
+    qs: np.ndarray,
+    cls: np.ndarray,
+    image: np.ndarray,
+    exclude: list[tuple[int, ...]],
+    boxes: list[np.ndarray],
+    classes: list[np.ndarray],
+    sizes: list[tuple[int, int]],
+    st: ClassStats,
 ) -> np.ndarray:
-    """Geometry of boxes ``qs`` (m, 4; normalized xyxy, classes ``cls``) among their image's boxes ``ctx`` (n, 4).
+    """Geometry of boxes ``qs`` (m, 4; normalized xyxy, classes ``cls``, on images ``image``) among the boxes of
+    their image (``boxes[i]``, ``classes[i]``, image size ``sizes[i]``).
 
-    ``keep`` (m, n) says which of the image's boxes count as each query's neighbours (not itself, not the
-    boxes a merge removed). One call per image, not one per box: per box it was 3 s of ``--fast`` on food.
-    tests/test_boxmodel.py checks it against a readable per-box version.
+    ``exclude[k]`` are the indices of the image's boxes that are not query ``k``'s neighbours (itself, or the
+    boxes a merge removed). Every query of the dataset at once, from the pairs of boxes that overlap
+    (:func:`curate.checks._overlap.overlapping_pairs`) plus per-class counts and sorted areas per image: a
+    matrix of every query against every box of its image was 10 GB for one label file of 10,000 boxes, and a
+    call per image was 3 s of ``--fast`` on food. tests/test_boxmodel.py checks it against a readable per-box
+    version.
     """
-    W, H = size
-    s = np.array([W, H, W, H], float)
-    qp = qs.astype(float) * s
+    from curate.checks._overlap import overlapping_pairs
+
+    m = len(qs)
+    counts = np.array([len(b) for b in boxes], np.int64)
+    first = np.cumsum(counts) - counts  # each image's first row in the flat box arrays
+    cb = np.concatenate([np.asarray(b, float).reshape(-1, 4) for b in boxes]) if len(boxes) else np.zeros((0, 4))
+    cc = np.concatenate([np.asarray(c, np.int64) for c in classes]) if len(classes) else np.zeros(0, np.int64)
+    cimg = np.repeat(np.arange(len(boxes)), counts)
+    size = np.asarray(sizes, float).reshape(-1, 2)
+    qs = np.asarray(qs, float).reshape(-1, 4)
+    cls, image = np.asarray(cls, np.int64), np.asarray(image, np.int64)
+    qp = qs * size[image][:, [0, 1, 0, 1]]
+    cp = cb * size[cimg][:, [0, 1, 0, 1]]
     w, h = np.maximum(qp[:, 2] - qp[:, 0], 1e-3), np.maximum(qp[:, 3] - qp[:, 1], 1e-3)
     lw, lh = np.log(w), np.log(h)
     la = lw + lh
-    out = np.zeros((len(qs), len(GEOM_NAMES)), np.float64)
+    out = np.zeros((m, len(GEOM_NAMES)), np.float64)
     out[:, 0] = lw - st.logw[cls]
     out[:, 1] = lh - st.logh[cls]
     out[:, 2] = la - st.loga[cls]
     out[:, 3] = (lw - lh) - st.logr[cls]
     out[:, 4] = (la - st.loga[cls]) / st.sd_loga[cls]
-    out[:, 5] = np.log(w * h / (W * H))
+    out[:, 5] = np.log(w * h / (size[image, 0] * size[image, 1]))
     out[:, 12] = np.nan
-    if len(ctx):
-        cp = ctx.astype(float) * s
-        ix = np.clip(np.minimum(cp[None, :, 2], qp[:, None, 2]) - np.maximum(cp[None, :, 0], qp[:, None, 0]), 0, None)
-        iy = np.clip(np.minimum(cp[None, :, 3], qp[:, None, 3]) - np.maximum(cp[None, :, 1], qp[:, None, 1]), 0, None)
-        inter = ix * iy
-        ca = np.maximum((cp[:, 2] - cp[:, 0]) * (cp[:, 3] - cp[:, 1]), 1e-6)
-        qa = (w * h)[:, None]
-        iou = inter / (ca[None, :] + qa - inter)
-        inside = inter / ca[None, :] >= 0.7
-        same = (ctx_cls[None, :] == cls[:, None]) & keep
-        out[:, 6] = np.sum(inside & same, axis=1)
-        out[:, 7] = np.sum(inside & keep, axis=1)
-        out[:, 8] = np.minimum(np.sum(np.where(same, inter, 0.0), axis=1) / (w * h), 2.0)
-        out[:, 9] = np.max(np.where(same, iou, 0.0), axis=1)
-        out[:, 10] = np.max(np.where(keep, iou, 0.0), axis=1)
-        out[:, 11] = same.sum(axis=1)
-        has = same.any(axis=1)
-        if has.any():  # median log-area of each query's same-class siblings, per row without a Python loop
-            srt = np.sort(np.where(same[has], np.log(ca)[None, :], np.inf), axis=1)  # siblings first, inf after
-            k = same[has].sum(axis=1)
-            rows = np.arange(len(k))
-            out[has, 12] = la[has] - (srt[rows, (k - 1) // 2] + srt[rows, k // 2]) / 2
-        out[:, 13] = keep.sum(axis=1)
-        out[:, 18] = np.sum(same & (inter > 0), axis=1)
     out[:, 14] = qs[:, 0]
     out[:, 15] = qs[:, 1]
     out[:, 16] = 1 - qs[:, 2]
     out[:, 17] = 1 - qs[:, 3]
+    if not m or not len(cb):
+        return out.astype(np.float32)
+    ca = np.maximum((cp[:, 2] - cp[:, 0]) * (cp[:, 3] - cp[:, 1]), 1e-6)
+    qa = w * h
+    # the (query, box) pairs that are not neighbours: each query's excluded boxes, once each
+    n_ex = np.array([len(e) for e in exclude], np.int64)
+    ex_q = np.repeat(np.arange(m), n_ex)
+    ex_b = first[image[ex_q]] + np.fromiter((e for ex in exclude for e in ex), np.int64, int(n_ex.sum()))
+    ex_key = np.unique(ex_q * len(cb) + ex_b)
+    ex_q, ex_b = ex_key // len(cb), ex_key % len(cb)
+    # neighbours of each query's class in its image: the image's boxes of the class, less its excluded ones
+    nc = int(max(cc.max(), cls.max())) + 1
+    group = cimg * nc + cc  # (image, class) of each box
+    keys, group_count = np.unique(group, return_counts=True)
+    q_group = image * nc + cls
+    at = np.minimum(np.searchsorted(keys, q_group), len(keys) - 1)
+    n_same = np.where(keys[at] == q_group, group_count[at], 0)
+    ex_same = cc[ex_b] == cls[ex_q]
+    n_same = n_same - np.bincount(ex_q[ex_same], minlength=m)
+    out[:, 11] = n_same
+    out[:, 13] = counts[image] - np.bincount(ex_q, minlength=m)
+    # median log-area of each query's same-class siblings: order statistics of the class's sorted areas in the
+    # image, stepping over the excluded boxes (at most a merge's members) in ascending rank
+    log_ca = np.log(ca)
+    order = np.lexsort((log_ca, cc, cimg))
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    seg_start = np.searchsorted(group[order], q_group)  # the class's first rank in the image's sorted areas
+    has = n_same > 0
+    ex_rank = np.full((m, max(int(n_ex.max()), 1)), np.iinfo(np.int64).max)
+    q_same, r_same = ex_q[ex_same], rank[ex_b[ex_same]]
+    by_q = np.lexsort((r_same, q_same))  # by query, then ascending rank
+    q_same, r_same = q_same[by_q], r_same[by_q]
+    slot = np.arange(len(q_same)) - np.searchsorted(q_same, q_same)
+    ex_rank[q_same, slot] = r_same
+    picks = []
+    for t in ((n_same - 1) // 2, n_same // 2):
+        pos = seg_start + t
+        for col in range(ex_rank.shape[1]):
+            pos = pos + (ex_rank[:, col] <= pos)
+        picks.append(log_ca[order][np.clip(pos, 0, len(order) - 1)])
+    out[has, 12] = la[has] - (picks[0][has] + picks[1][has]) / 2
+    # what the overlapping pairs say (a pair that does not overlap adds nothing to any of these)
+    sums = np.zeros((m, 6))  # same inside, any inside, same intersection, same touching; max IoU same, any
+    for k, j in overlapping_pairs(qs, cb, image, cimg):
+        kept = ~np.isin(k * len(cb) + j, ex_key)
+        k, j = k[kept], j[kept]
+        ix = np.clip(np.minimum(cp[j, 2], qp[k, 2]) - np.maximum(cp[j, 0], qp[k, 0]), 0, None)
+        iy = np.clip(np.minimum(cp[j, 3], qp[k, 3]) - np.maximum(cp[j, 1], qp[k, 1]), 0, None)
+        inter = ix * iy
+        iou = inter / (ca[j] + qa[k] - inter)
+        inside = inter / ca[j] >= 0.7
+        same = cc[j] == cls[k]
+        sums[:, 0] += np.bincount(k[inside & same], minlength=m)
+        sums[:, 1] += np.bincount(k[inside], minlength=m)
+        sums[:, 2] += np.bincount(k[same], weights=inter[same], minlength=m)
+        sums[:, 3] += np.bincount(k[same & (inter > 0)], minlength=m)
+        np.maximum.at(sums[:, 4], k[same], iou[same])
+        np.maximum.at(sums[:, 5], k, iou)
+    out[:, 6], out[:, 7] = sums[:, 0], sums[:, 1]
+    out[:, 8] = np.minimum(sums[:, 2] / (w * h), 2.0)
+    out[:, 9], out[:, 10], out[:, 18] = sums[:, 4], sums[:, 5], sums[:, 3]
     return out.astype(np.float32)
 
 
@@ -500,6 +560,8 @@ def pixel_features(patches: np.ndarray, *, with_mask: bool) -> tuple[np.ndarray,
 SIB_STATS = 7  # descriptor: mean and sd of L, a, b, mean gradient ...
 SIB_GRID = 16  # ... and a 4×4 grid of L over the box (zero mean, unit sd)
 SIB_NAMES = ("s_n", "s_stat_min", "s_stat_rel", "s_grid_min", "s_grid_rel", "s_both_rel")
+SIB_MAX = 256  # a box's siblings are at most this many boxes of its class in its image (a fixed sample of a bigger pile)
+SIB_CHUNK = 256  # query rows whose sibling distances are computed at once (256 × SIB_MAX × 16 numbers: 8 MB)
 PROTO_CELLS = 5  # shape grids for the class prototype: 5×5 cells over the box, each half and each quarter of it
 PROTO_REGIONS = ("whole", "left", "right", "top", "bottom", "tl", "tr", "bl", "br")
 PROTO_CHANNELS = {"L": "", "grad": "_g"}  # channel → suffix of its feature names
@@ -730,6 +792,11 @@ def _sibling_nn(d: np.ndarray) -> float:
     return float(np.median(d.min(axis=1)))
 
 
+def _rms_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) root-mean-square distances between the rows of ``a`` and ``b``."""
+    return np.sqrt(((a[:, None] - b[None]) ** 2).mean(-1))
+
+
 def sibling_features(desc: np.ndarray, qs: list[Query], by_image: dict[int, list[int]], classes: list[np.ndarray]) -> np.ndarray:
     """How a box's content compares with the other boxes of its class in the same image (piles, trays).
 
@@ -739,6 +806,11 @@ def sibling_features(desc: np.ndarray, qs: list[Query], by_image: dict[int, list
     layout grid separately), and each nearest distance over the siblings' own typical nearest distance.
     Computed from every row's descriptor after the (cached) pixel features, so a label edit can't serve stale
     values; per row it depends only on its image's boxes (and the dataset-wide scale of the colour stats).
+
+    Memory stays bounded on a dense image: distances are computed per class of the image, for SIB_CHUNK query
+    rows at a time, against at most SIB_MAX siblings (a fixed sample of a bigger pile). Over every box of an
+    image at once, one label file of 10,000 boxes needed 10⁸ distances of 16 numbers (13 GB) and a nearest-
+    sibling pass per box over all the others (10¹² steps).
     """
     out = np.full((len(qs), len(SIB_NAMES)), np.nan, np.float32)
     real = np.array([k for k, q in enumerate(qs) if q.kind == "ok" and q.line is not None], int)
@@ -755,36 +827,41 @@ def sibling_features(desc: np.ndarray, qs: list[Query], by_image: dict[int, list
         if not len(lines):
             continue
         rk = np.array([rows[j] for j in lines], int)
-        rs, rg = stats[rk], grid[rk]
-        ps = np.sqrt(((rs[:, None] - rs[None]) ** 2).mean(-1))  # real × real
-        pg = np.sqrt(((rg[:, None] - rg[None]) ** 2).mean(-1))
-        qk = np.array(ks, int)
-        ds = np.sqrt(((stats[qk][:, None] - rs[None]) ** 2).mean(-1))  # query × real
-        dg = np.sqrt(((grid[qk][:, None] - rg[None]) ** 2).mean(-1))
-        ok_real = ~np.isnan(ps).all(axis=1)
-        pos = {int(j): n for n, j in enumerate(lines)}  # line → its column among the real boxes
-        typical: dict[bytes, tuple[float, float, float]] = {}  # sibling set → its typical nearest distances
-        for row, k in enumerate(ks):
-            q = qs[k]
-            sib = (c[lines] == q.cls) & ok_real
-            for e in q.exclude:  # the boxes it replaces (a tuple of one to five; np.isin per row cost ~1 s)
-                if e in pos:
-                    sib[pos[e]] = False
-            n = int(sib.sum())
-            out[k, 0] = n
-            if n == 0 or np.isnan(ds[row]).all():
-                continue
-            s = np.flatnonzero(sib)
-            a, b = ds[row, s], dg[row, s]
-            key = s.tobytes()  # a real box and its loose/shifted corruptions share one sibling set
-            if key not in typical:
-                ss, gg = ps[np.ix_(s, s)], pg[np.ix_(s, s)]
-                typical[key] = (_sibling_nn(ss), _sibling_nn(gg), _sibling_nn(ss + gg))
-            ns, ng, nb = typical[key]
-            out[k, 1], out[k, 3] = a.min(), b.min()
-            out[k, 2] = a.min() / (ns + 0.05)
-            out[k, 4] = b.min() / (ng + 0.05)
-            out[k, 5] = (a + b).min() / (nb + 0.1)
+        ok_real = ~np.isnan(stats[rk]).any(axis=1)  # a box whose descriptor is undefined is nobody's sibling
+        for cls in sorted({qs[k].cls for k in ks}):
+            members = lines[(c[lines] == cls) & ok_real]  # this class's siblings, by line
+            if len(members) > SIB_MAX:
+                members = np.sort(np.random.default_rng([i, cls]).choice(members, SIB_MAX, replace=False))
+            mk = np.array([rows[j] for j in members], int)
+            rs, rg = stats[mk], grid[mk]
+            ps, pg = _rms_distances(rs, rs), _rms_distances(rg, rg)  # sibling × sibling
+            pos = {int(j): n for n, j in enumerate(members)}  # line → its column among the siblings
+            typical: dict[bytes, tuple[float, float, float]] = {}  # sibling set → its typical nearest distances
+            queries = [k for k in ks if qs[k].cls == cls]
+            for at in range(0, len(queries), SIB_CHUNK):
+                chunk = np.array(queries[at : at + SIB_CHUNK], int)
+                ds, dg = _rms_distances(stats[chunk], rs), _rms_distances(grid[chunk], rg)  # query × sibling
+                for row, k in enumerate(chunk):
+                    q = qs[k]
+                    sib = np.ones(len(members), bool)
+                    for e in q.exclude:  # the boxes it replaces (a tuple of one to five; np.isin per row cost ~1 s)
+                        if e in pos:
+                            sib[pos[e]] = False
+                    n = int(sib.sum())
+                    out[k, 0] = n
+                    if n == 0 or np.isnan(ds[row]).all():
+                        continue
+                    s = np.flatnonzero(sib)
+                    a, b = ds[row, s], dg[row, s]
+                    key = s.tobytes()  # a real box and its loose/shifted corruptions share one sibling set
+                    if key not in typical:
+                        ss, gg = ps[np.ix_(s, s)], pg[np.ix_(s, s)]
+                        typical[key] = (_sibling_nn(ss), _sibling_nn(gg), _sibling_nn(ss + gg))
+                    ns, ng, nb = typical[key]
+                    out[k, 1], out[k, 3] = a.min(), b.min()
+                    out[k, 2] = a.min() / (ns + 0.05)
+                    out[k, 4] = b.min() / (ng + 0.05)
+                    out[k, 5] = (a + b).min() / (nb + 0.1)
     return out
 
 
@@ -892,24 +969,21 @@ def _features(
 
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("box features" + (" (pixels)" if pixels else ""), total=len(by_image))
+        geo[:] = geometry_features(
+            np.array([q.xyxy for q in qs], float).reshape(-1, 4), np.array([q.cls for q in qs], int), np.array([q.image for q in qs], int),
+            [q.exclude for q in qs], boxes, classes, sizes, st,
+        )
         for i, ks in by_image.items():
-            b, c = boxes[i], classes[i]
-            keep = np.ones((len(ks), len(b)), bool)
-            for row, k in enumerate(ks):
-                keep[row, list(qs[k].exclude)] = False
-            geo[ks] = geometry_features(
-                np.array([qs[k].xyxy for k in ks], float), np.array([qs[k].cls for k in ks], int), keep, b, c, sizes[i], st
-            )
             if pixels:
                 todo[i] = cache.fill(i, dataset.images[i], ks, qs, pix) if cache is not None else ks
             if not pixels or not todo[i]:
                 bar.advance(task)
 
-        def chunk_features(images: list[int]) -> tuple[list[int], np.ndarray | None]:
-            """Pixel features of a chunk of images' query rows (decode, channels, patches, features)."""
+        def chunk_features(images: list[tuple[int, list[int]]]) -> tuple[list[int], np.ndarray | None]:
+            """Pixel features of a chunk of (image, query rows) (decode, channels, patches, features)."""
             rows: list[int] = []
             patches: list[np.ndarray] = []
-            for i in images:
+            for i, ks in images:
                 rec = dataset.images[i]
                 bgr = read_image(rec.path, max_side=defaults.PIXEL_MAX_SIDE)
                 if bgr is not None:
@@ -917,7 +991,7 @@ def _features(
                     if with_mask and mask is None:
                         mask = np.zeros(bgr.shape[:2], np.float32)
                     pyramid = image_channels(bgr, mask if with_mask else None)
-                    for k in todo[i]:
+                    for k in ks:
                         patches.append(context_patch(pyramid, qs[k].xyxy))
                         rows.append(k)
             if not patches:
@@ -928,12 +1002,12 @@ def _features(
         # cv2 and numpy's large reductions release the GIL: a few threads use the cores (and keep memory to a
         # chunk's patches each), where one thread left half of a 2-core machine idle
         busy = [i for i in todo if todo[i]]
-        chunks = [busy[n : n + FEATURE_CHUNK] for n in range(0, len(busy), FEATURE_CHUNK)]
+        chunks = feature_chunks([(i, todo[i]) for i in busy])
         with ThreadPoolExecutor(max_workers=workers()) as pool:
             for part, (rows, f) in zip(chunks, pool.map(chunk_features, chunks)):
                 if f is not None:
                     pix[rows] = f
-                bar.advance(task, len(part))
+                bar.advance(task, sum(ks[-1] == todo[i][-1] for i, ks in part))  # the images this job finished
         if cache is not None:
             cache.save(qs, pix, busy)
     if pixels and pix is not None:
@@ -944,6 +1018,28 @@ def _features(
         return (np.concatenate([geo, pix[:, : len(pnames)], sib, proto, neigh], axis=1),
                 list(GEOM_NAMES) + pnames + list(SIB_NAMES) + list(PROTO_NAMES) + list(NEIGHBOUR_NAMES))
     return geo, list(GEOM_NAMES)
+
+
+def feature_chunks(work: list[tuple[int, list[int]]]) -> list[list[tuple[int, list[int]]]]:
+    """The pixel-feature jobs: FEATURE_CHUNK images each, or fewer where they hold more than FEATURE_ROWS boxes to
+    describe; an image with more than that is cut into pieces of FEATURE_ROWS (each piece decodes it again).
+
+    A job holds all its patches and their intermediate arrays at once (about 300 KB a box): by images alone, one
+    label file of 10,000 boxes (25,000 rows with the corrupted ones) was one job of several GB."""
+    chunks: list[list[tuple[int, list[int]]]] = []
+    part: list[tuple[int, list[int]]] = []
+    rows = 0
+    for i, ks in work:
+        for n in range(0, len(ks), FEATURE_ROWS):
+            piece = ks[n : n + FEATURE_ROWS]
+            if part and (len(part) >= FEATURE_CHUNK or rows + len(piece) > FEATURE_ROWS):
+                chunks.append(part)
+                part, rows = [], 0
+            part.append((i, piece))
+            rows += len(piece)
+    if part:
+        chunks.append(part)
+    return chunks
 
 
 class FeatureCache:

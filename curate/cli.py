@@ -154,6 +154,7 @@ def audit(
     near-duplicate images and split leakage; write findings.csv/json, report.html and FiftyOne views."""
     from curate.audit import ConfigError, all_check_names, load_config, run_audit
     from curate.fo import IdentityError
+    from curate.formats.yolo import WriteError
 
     if model is not None and not model.is_file():
         fail(f"--model {model}: no such file")
@@ -202,7 +203,7 @@ def audit(
                 box_model_child=child,
                 note=lambda m: err.print(f"[yellow]note:[/] {m}", highlight=False, soft_wrap=True),
             )
-        except IdentityError as exc:
+        except (IdentityError, WriteError) as exc:
             fail(str(exc))
     print_audit_summary(result)
 
@@ -253,6 +254,7 @@ def review(
 ) -> None:
     """Open the FiftyOne App on the audit's flagged samples to fix boxes by hand (runs the audit if needed)."""
     from curate.review import ReviewError, launch, prepare_review, terminate_as_interrupt
+    from curate.formats.yolo import WriteError
 
     ds = load(dataset)
     try:
@@ -262,7 +264,7 @@ def review(
                 ds, check=check, discard_edits=discard_edits,
                 note=lambda m: err.print(f"[yellow]note:[/] {m}", highlight=False, soft_wrap=True),
             )
-    except (ReviewError, ValueError) as exc:
+    except (ReviewError, ValueError, WriteError) as exc:
         fail(str(exc))
     out.print(f"FiftyOne dataset: {fo_dataset.name}", highlight=False)
     if view_name is None:

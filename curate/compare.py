@@ -1,14 +1,18 @@
 """`curate train-and-compare BEFORE AFTER`: identical training, one fixed test set, an honest verdict.
 
 Both datasets are normalised with :func:`save_yolo` into clean Ultralytics folders under ``OUT/data``
-(hard links: cheap), the same model is trained on each with identical settings, and both are evaluated
-on ONE test set whose labels are mapped by class NAME onto each model's classes. The verdict comes from
-a paired bootstrap over test images (:mod:`curate.bootstrap`), not from eyeballing two mAPs.
+(copies, since Ultralytics may re-save images in place), the same model is trained on each with identical
+settings, and both are evaluated on ONE test set whose labels are mapped by class NAME onto each model's
+classes. The verdict comes from a paired bootstrap over test images (:mod:`curate.bootstrap`), not from
+eyeballing two mAPs.
 
 Reliability, because users lost runs: a run folder that exists and has no ``done.json`` is resumed from
 ``last.pt`` (started over, with a note, when a kill truncated ``last.pt`` mid-write); a NaN/inf loss stops
 the run and restarts it with ``amp=False``; CUDA out-of-memory halves the batch and retries; a loss
-plateau is noted with the learning rate at the time.
+plateau is noted with the learning rate at the time. A run killed after its training finished (Ultralytics
+has stripped ``last.pt`` of its optimizer, so it cannot be resumed) is taken as finished. ``OUT`` is
+resumed in place, so it is never renamed into place whole: compare.json/.md/.html are each replaced
+atomically and the completion marker (:mod:`curate.outputs`) is removed at the start and written last.
 """
 
 from __future__ import annotations
@@ -113,15 +117,17 @@ def with_val(dataset: Dataset, *, seed: int) -> tuple[Dataset, str | None]:
 def training_folder(dataset: Dataset, out: Path) -> Path:
     """Normalise into ``out`` (Ultralytics layout, relative data.yaml); train/val only. Reused if present."""
     from curate.formats.yolo import save_yolo
+    from curate.outputs import atomic_output, is_complete
 
     yaml_path = out / "data.yaml"
     stamp = out / ".fingerprint"
     fp = content_fingerprint(dataset)
-    if yaml_path.exists() and stamp.exists() and stamp.read_text() == fp:
+    if is_complete(out) and stamp.exists() and stamp.read_text() == fp:
         return yaml_path
     keep = [r for r in dataset.images if r.split in ("train", "val")]
-    save_yolo(replace(dataset, images=keep), out, overwrite=True)
-    stamp.write_text(fp)
+    with atomic_output(out, "train-and-compare") as tmp:
+        save_yolo(replace(dataset, images=keep), tmp)
+        (tmp / ".fingerprint").write_text(fp)
     return yaml_path
 
 
@@ -143,6 +149,7 @@ def test_folder(test: list[ImageRecord], test_names: list[str], model_names: lis
     import yaml as pyyaml
 
     from curate.formats.yolo import save_yolo
+    from curate.outputs import atomic_output
 
     dropped: dict[str, int] = {}
     images = []
@@ -152,10 +159,11 @@ def test_folder(test: list[ImageRecord], test_names: list[str], model_names: lis
             dropped[n] = dropped.get(n, 0) + 1
         images.append(replace(r, split="test", labels=kept, edited=True))
     ds = Dataset(root=root, name="test", names=list(model_names), images=images)
-    save_yolo(ds, out, overwrite=True)
     cfg = {"train": "images/test", "val": "images/test", "test": "images/test", "nc": len(model_names),
            "names": {i: n for i, n in enumerate(model_names)}}
-    (out / "data.yaml").write_text(pyyaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    with atomic_output(out, "train-and-compare") as tmp:
+        save_yolo(ds, tmp)
+        (tmp / "data.yaml").write_text(pyyaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return out / "data.yaml", dropped
 
 
@@ -310,18 +318,15 @@ def train_one(
         log(f"{side} seed {seed}: {last} is truncated (killed while it was being written): starting this run over")
         notes.append("the checkpoint was truncated by a kill during its write: training started over")
         resume = False
+    # Once training is over Ultralytics strips last.pt of its optimizer; a kill between that and done.json
+    # leaves a finished training that cannot be resumed (``resume=True`` would start a NEW one with
+    # Ultralytics' defaults: coco8.yaml, ./runs/detect/train). Its weights are final: they are used as they are.
+    finished = resume and not resumable(last)
     if resume:
         state = json.loads(started.read_text())
         batch, amp = state.get("batch", batch), state.get("amp", amp)
     elif run_dir.exists():
         shutil.rmtree(run_dir)
-    if resume and training_finished(last):
-        # killed after the last epoch, before done.json: Ultralytics has nothing to resume (its resume then fell
-        # back to coco8.yaml and ./runs/detect), and the run is complete
-        log(f"{side} seed {seed}: this run finished before it was recorded (killed after its last epoch) — reusing it")
-        return _record(run_dir, RunResult(side, seed, run_dir, best if best.exists() else last, batch, amp,
-                                          ["recorded after a kill that came after the last epoch"], 0.0,
-                                          len(read_results(run_dir / "results.csv"))))  # fmt: skip
     t0 = time.time()
     for attempt in range(6):
         nan_seen: dict[str, Any] = {}
@@ -335,7 +340,9 @@ def train_one(
         run_dir.mkdir(parents=True, exist_ok=True)
         started.write_text(json.dumps({"signature": sig, "batch": batch, "amp": amp}))
         try:
-            if resume:
+            if finished:
+                log(f"{side} seed {seed}: training in {run_dir} had finished before the run was stopped — using it")
+            elif resume:
                 log(f"{side} seed {seed}: resuming from {last}")
                 yolo = YOLO(str(last))
                 _add_callbacks(yolo, callbacks, on_epoch_end)
@@ -367,33 +374,16 @@ def train_one(
                 notes.append(f"NaN/inf loss at epoch {epoch}: restarted with amp=False")
                 log(f"{side} seed {seed}: {notes[-1]}")
                 shutil.rmtree(run_dir, ignore_errors=True)
-                resume = False
+                resume = finished = False
                 continue
             notes.append(f"NaN/inf loss at epoch {epoch} even with amp=False: results of this run are unreliable")
         break
     rows = read_results(run_dir / "results.csv")
-    weights = best if best.exists() else last
-    return _record(run_dir, RunResult(side, seed, run_dir, weights, batch, amp, notes, time.time() - t0, len(rows)))
-
-
-def _record(run_dir: Path, result: RunResult) -> RunResult:
-    """Write ``done.json``, the mark of a finished run that a re-run reuses."""
-    (run_dir / "done.json").write_text(json.dumps({"best": str(result.best), "batch": result.batch, "amp": result.amp,
-                                                   "notes": result.notes, "seconds": result.seconds,
-                                                   "epochs_done": result.epochs_done}))  # fmt: skip
+    weights = best if best.exists() and checkpoint_complete(best) else last
+    result = RunResult(side, seed, run_dir, weights, batch, amp, notes, time.time() - t0, len(rows))
+    done.write_text(json.dumps({"best": str(weights), "batch": batch, "amp": amp, "notes": notes,
+                                "seconds": result.seconds, "epochs_done": len(rows)}))
     return result
-
-
-def training_finished(path: Path) -> bool:
-    """Whether Ultralytics ended this training: at its end (last epoch or early stop) it strips the optimizer
-    from ``last.pt``, which leaves nothing to resume. Unpickles our own run's checkpoint, as Ultralytics does."""
-    import torch
-
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:  # noqa: BLE001 — unreadable: not finished; the resume path reports what is wrong
-        return False
-    return isinstance(ckpt, dict) and ckpt.get("optimizer") is None
 
 
 def checkpoint_complete(path: Path) -> bool:
@@ -405,6 +395,15 @@ def checkpoint_complete(path: Path) -> bool:
         return zipfile.is_zipfile(path)
     except OSError:
         return False
+
+
+def resumable(path: Path) -> bool:
+    """Ultralytics' own test for ``resume=True``: the checkpoint still has its epoch and optimizer state
+    (``strip_optimizer`` sets epoch -1 and drops the optimizer when training ends)."""
+    import torch
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    return isinstance(ckpt, dict) and ckpt.get("epoch", -1) >= 0 and ckpt.get("optimizer") is not None
 
 
 def losses_finite(loss: Any) -> bool:
@@ -579,10 +578,18 @@ def compare(
 ) -> Comparison:
     """Train both sides with identical settings, evaluate on one test set, bootstrap the difference."""
     from curate import env
+    from curate.formats.yolo import WriteError, check_outside_inputs
+    from curate.outputs import remove_leftovers, unmark
 
     env.configure()
     out = Path(out).resolve()
+    try:
+        check_outside_inputs(out, [before.root, after.root] + ([test[0].root] if test else []))
+    except WriteError as exc:
+        raise CompareError(f"{exc} (run from another folder or pass --out)") from None
     out.mkdir(parents=True, exist_ok=True)
+    unmark(out)  # rewritten from here on: not a finished result until write_outputs marks it again
+    remove_leftovers(out)
     warnings: list[str] = []
     if test is None:
         if not after.split("test"):
@@ -655,14 +662,16 @@ def compare(
 
 
 def write_outputs(c: Comparison) -> dict[str, Path]:
-    """compare.json, compare.md, compare.html in ``c.out``."""
+    """compare.json, compare.md, compare.html in ``c.out``, each whole; then ``c.out`` is marked complete."""
     from curate.compare_report import render_html, render_md
+    from curate.outputs import mark_complete, write_text_atomic
 
     data = c.to_json()
     paths = {"json": c.out / "compare.json", "md": c.out / "compare.md", "html": c.out / "compare.html"}
-    paths["json"].write_text(json.dumps(data, indent=2, default=_json_default) + "\n", encoding="utf-8")
-    paths["md"].write_text(render_md(data), encoding="utf-8")
-    paths["html"].write_text(render_html(data), encoding="utf-8")
+    write_text_atomic(paths["json"], json.dumps(data, indent=2, default=_json_default) + "\n")
+    write_text_atomic(paths["md"], render_md(data))
+    write_text_atomic(paths["html"], render_html(data))
+    mark_complete(c.out, "train-and-compare")
     return paths
 
 

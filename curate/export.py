@@ -21,6 +21,7 @@ from pathlib import Path
 from curate.dataset import Dataset
 from curate.fo import CHANGE_KINDS, Change, audit_tag, check_owner, find_fiftyone, fingerprint, from_fiftyone, ok_marks, to_fiftyone
 from curate.formats.yolo import check_output_dir, output_image_paths, save_yolo
+from curate.outputs import atomic_output
 
 #: Sidecar with the labels a reviewer marked ``ok`` (relative to the dataset root).
 OK_FILE = "curate_ok.json"
@@ -91,12 +92,13 @@ def export_reviewed(
     reviewed, changes = from_fiftyone(fo_dataset, dataset, min_confidence=min_confidence)
     warnings += reviewed.warnings[len(dataset.warnings) :]
     warnings += dropped_line_warnings(dataset, reviewed)
-    save_yolo(reviewed, out, overwrite=overwrite)
     marks = _ok_marks(fo_dataset, dataset, reviewed, min_confidence)
-    write_changes_csv(changes, out / "changes.csv")
-    write_changes_md(changes, out / "CHANGES.md", source=dataset.root, images=len(reviewed.images))
-    if marks:
-        (out / OK_FILE).write_text(json.dumps(marks, indent=1) + "\n", encoding="utf-8")
+    with atomic_output(out, "export") as tmp:  # a killed export leaves no folder that looks finished
+        save_yolo(reviewed, tmp)
+        write_changes_csv(changes, tmp / "changes.csv")
+        write_changes_md(changes, tmp / "CHANGES.md", source=dataset.root, images=len(reviewed.images))
+        if marks:
+            (tmp / OK_FILE).write_text(json.dumps(marks, indent=1) + "\n", encoding="utf-8")
     return ExportResult(out, changes, marks, len(reviewed.images), warnings, fo_dataset.name)
 
 

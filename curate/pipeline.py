@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from curate import __version__
 from curate.dataset import Dataset
+from curate.outputs import atomic_output, is_complete, write_text_atomic
 
 STAGES: tuple[str, ...] = ("audit", "review", "export", "rebalance", "backgrounds", "train-and-compare")
 DATASET_STAGES = ("export", "rebalance", "backgrounds")  # their output folder is the next stage's input
@@ -341,6 +342,9 @@ def why_run(manifest: dict | None, fingerprint: str | None, params: dict) -> str
     missing = [k for k, p in (manifest.get("outputs") or {}).items() if not Path(p).exists()]
     if missing:
         return "output missing: " + ", ".join(missing)
+    unfinished = [k for k, p in (manifest.get("outputs") or {}).items() if Path(p).is_dir() and not is_complete(p)]
+    if unfinished:  # a folder curate writes is a result only with its completion marker (curate.outputs)
+        return "output unfinished: " + ", ".join(unfinished)
     return None
 
 
@@ -362,6 +366,17 @@ def run_name(recipe: Recipe, dataset: Dataset, name: str | None = None) -> str:
     run) gets its own folder instead of silently replacing that run's stages."""
     profile = f"-{recipe.profile}" if recipe.profile else ""
     return name or f"{recipe.name}{profile}-{dataset.slug}"
+
+
+def check_run_dir(run_dir: Path, dataset: Dataset) -> None:
+    """Refuse a run folder inside the dataset (the default ``reports/`` when run from inside it) or holding it
+    (stages clear their folders)."""
+    from curate.formats.yolo import WriteError, check_outside_inputs
+
+    try:
+        check_outside_inputs(run_dir, [dataset.root])
+    except WriteError as exc:
+        raise PipelineError(f"{exc} (run from another folder or pass --reports)") from None
 
 
 def _from_index(from_stage: str | None, recipe: Recipe) -> int:
@@ -404,6 +419,7 @@ def plan_run(recipe: Recipe, dataset: Dataset, *, reports: Path = Path("reports"
     the actual fingerprint again, so a stage whose input came out identical is still skipped.
     """
     run_dir = Path(reports) / run_name(recipe, dataset, name)
+    check_run_dir(run_dir, dataset)
     from_idx = _from_index(from_stage, recipe)
     pending = review_pending(recipe, run_dir, from_idx)
     plans: list[StagePlan] = []
@@ -459,7 +475,7 @@ def _load_output(run_dir: Path, stage: str) -> Dataset | None:
 
     folder = stage_dir(run_dir, stage) / "dataset"
     try:
-        return load_yolo(folder) if folder.is_dir() else None
+        return load_yolo(folder) if is_complete(folder) else None
     except DatasetError:
         return None
 
@@ -482,6 +498,7 @@ def run_pipeline(
     from curate.formats.yolo import DatasetError, load_yolo
 
     run_dir = Path(reports).resolve() / run_name(recipe, dataset, name)
+    check_run_dir(run_dir, dataset)
     from_idx = _from_index(from_stage, recipe)
     pending = review_pending(recipe, run_dir, from_idx)
     result = PipelineResult(run_dir=run_dir, plan=[])
@@ -551,9 +568,7 @@ def _write_manifest(run_dir: Path, stage: str, input_ds: Dataset, params: dict, 
         "timings": {"started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started or time.time())), "seconds": round(seconds, 2)},
         **(extra or {}),
     }
-    path = folder / MANIFEST
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
+    return write_text_atomic(folder / MANIFEST, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def _fresh(folder: Path) -> Path:
@@ -605,7 +620,8 @@ def _run_export(recipe: Recipe, o: ExportOptions, source: Dataset, current: Data
                 log(f"export: warning: {w}")
             log(f"export: {', '.join(f'{n} {k}' for k, n in res.counts().items() if n) or 'no changes'}")
             return {"dataset": out, "report": out / "CHANGES.md", "changes": out / "changes.csv"}
-        save_yolo(source, out)
+        with atomic_output(out, "export") as tmp:
+            save_yolo(source, tmp)
     except (WriteError, ValueError) as exc:
         raise PipelineError(f"export: {exc}") from None
     log("export: review skipped; unreviewed copy (labels byte-identical)")
@@ -746,10 +762,8 @@ code{{background:#f5f5f5;padding:0 .2em}}
 {('<table><tr><th>date</th><th>training</th><th>BEFORE mAP50-95</th><th>AFTER mAP50-95</th><th>Δ mAP50-95</th><th>verdict</th><th></th></tr>' + ''.join(hist_rows) + '</table>') if hist_rows else '<p>No train-and-compare run yet.</p>'}
 </body></html>
 """
-    path = run_dir / SUMMARY
     run_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
-    return path
+    return write_text_atomic(run_dir / SUMMARY, page)
 
 
 def _num(v: Any, *, signed: bool = False) -> str:

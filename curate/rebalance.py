@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 import shutil
 import statistics
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -720,33 +720,37 @@ def _notes(after: Dataset, surgery: Surgery, options: RebalanceOptions) -> list[
 
 
 def write_rebalanced(result: RebalanceResult, out: str | Path, *, overwrite: bool = False) -> Path:
-    """Write the new YOLO folder (``save_yolo``) plus ``rebalance.json``. The input is never written to.
+    """Write the new YOLO folder (``save_yolo``) plus ``rebalance.json``, whole or not at all
+    (:func:`curate.outputs.atomic_output`). The input is never written to.
 
     Oversampled copies need their own file names, and ``save_yolo`` names files after ``record.path``,
     so each copy's source image is hard-linked (else copied) under its new name in a staging folder
-    next to ``out`` for the duration of the write.
+    next to ``out`` for the duration of the write (named as a temporary output, so a killed run's is
+    removed by the next); ``save_yolo`` copies from there.
     """
     from curate.formats.yolo import check_output_dir, save_yolo
+    from curate.outputs import atomic_output
 
     out = check_output_dir(Path(out), [result.dataset.root], overwrite=overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-staging-", dir=out.parent))
-    try:
-        images = []
-        for i, r in enumerate(result.dataset.images):
-            if r.rel in result.copies:
-                dst = staging / str(i) / r.path.name
-                dst.parent.mkdir()
-                try:
-                    dst.hardlink_to(result.copies[r.rel])
-                except OSError:
-                    shutil.copy2(result.copies[r.rel], dst)
-                r = replace(r, path=dst)
-            images.append(r)
-        save_yolo(replace(result.dataset, images=images), out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    (out / "rebalance.json").write_text(json.dumps(result.summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    with atomic_output(out, "rebalance") as tmp:
+        staging = tmp.parent / f".{out.name}-staging.curate-tmp-{os.getpid()}"
+        try:
+            images = []
+            for i, r in enumerate(result.dataset.images):
+                if r.rel in result.copies:
+                    dst = staging / str(i) / r.path.name
+                    dst.parent.mkdir(parents=True)
+                    try:
+                        dst.hardlink_to(result.copies[r.rel])
+                    except OSError:
+                        shutil.copy2(result.copies[r.rel], dst)
+                    r = replace(r, path=dst)
+                images.append(r)
+            save_yolo(replace(result.dataset, images=images), tmp)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        summary = json.dumps(result.summary, indent=2, ensure_ascii=False) + "\n"
+        (tmp / "rebalance.json").write_text(summary, encoding="utf-8")
     return out
 
 

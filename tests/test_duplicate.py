@@ -97,7 +97,7 @@ def _per_image_pairs(labels: list[Label], *, same_class: bool) -> tuple[np.ndarr
     iou = np.where(mask, iou, -1.0)
     partner = iou.argmax(axis=1)
     best = iou[np.arange(n), partner]
-    partner = np.where(best >= 0, partner, -1)
+    partner = np.where(best > 0, partner, -1)  # an IoU of 0 names no partner
     return np.clip(best, 0.0, None), partner
 
 

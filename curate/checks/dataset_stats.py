@@ -21,6 +21,10 @@ from curate.findings import Finding
 NAME = "dataset"
 #: Robust z-score (median / MAD) beyond which an image's size or box count is an outlier.
 OUTLIER_Z = 5.0
+#: An image with at least this many boxes gets a note whatever the dataset's median: Ultralytics keeps at most
+#: 300 detections an image (``max_det``), so a model trained on it can never find all of them at its defaults,
+#: and a person reviewing that many boxes needs to know before opening it. The checks still score every box.
+DENSE_IMAGE_BOXES = 300
 
 
 def dataset_summary(dataset: Dataset) -> dict:
@@ -110,16 +114,27 @@ def _size(record) -> tuple[int, int] | None:
         return None
 
 
+def dense_image_finding(record, boxes: int) -> Finding:
+    """The note on an image with DENSE_IMAGE_BOXES boxes or more: 0.5 there, 1.0 at ten times as many."""
+    score = min(1.0, 0.5 + 0.5 * math.log10(boxes / DENSE_IMAGE_BOXES))
+    msg = (f"{boxes:,} boxes in one image (≥ {DENSE_IMAGE_BOXES}, Ultralytics' default max_det): a crowd, or tiny, repeated "
+           "or generated boxes? Every box was still checked")
+    return Finding(record.split, record.rel, NAME, score, msg, data={"kind": "dense_image", "boxes": boxes})
+
+
 def outlier_findings(ctx: AuditContext) -> list[Finding]:
-    """Images unlike the others: by size/aspect (header read) and by number of boxes."""
+    """Images unlike the others: by size/aspect (header read) and by number of boxes; any image with
+    DENSE_IMAGE_BOXES boxes or more (then instead of the box-count outlier, one note an image)."""
     records = ctx.dataset.images
     if len(records) < 5:
-        return []
+        return [dense_image_finding(r, len(r.labels)) for r in records if len(r.labels) >= DENSE_IMAGE_BOXES]
     out: list[Finding] = []
     counts = np.array([len(r.labels) for r in records], dtype=float)
     count_z = _robust_z(np.log1p(counts))
     for r, cz, n in zip(records, count_z, counts):
-        if cz >= OUTLIER_Z and n >= 10:
+        if n >= DENSE_IMAGE_BOXES:
+            out.append(dense_image_finding(r, int(n)))
+        elif cz >= OUTLIER_Z and n >= 10:
             out.append(Finding(r.split, r.rel, NAME, _z_score(cz), f"{int(n)} boxes in one image (median {int(np.median(counts))}): check for a crowd of tiny or repeated boxes", data={"kind": "box_count_outlier"}))
     sized = [(r, wh) for r in records if (wh := _size(r)) is not None]
     if len(sized) < 5:

@@ -47,7 +47,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from curate.checks._overlap import pairwise_iou, pairwise_iou_inside
+from curate.checks._overlap import pairwise_iou, pairwise_iou_inside, row_chunks
 from curate.checks.base import AuditContext
 from curate.checks.image_checks import signatures
 from curate.dataset import Dataset, ImageRecord
@@ -161,7 +161,11 @@ FEATURES = (
 
 def window_features(m: Maps, win: np.ndarray, boxes: np.ndarray, desc: np.ndarray, own: np.ndarray, ds_loga: float) -> np.ndarray:
     """(n, F) features of windows ``win`` (normalized xyxy) in an image with ``boxes`` (their ``desc``);
-    ``own[i]`` is the index of the box that window i is (a positive) or -1."""
+    ``own[i]`` is the index of the box that window i is (a positive) or -1. In row slices (:func:`row_chunks`):
+    its windows × boxes matrices of a dense image would not fit in memory at once."""
+    pieces = list(row_chunks(len(win), 6 * len(boxes)))  # the (windows, boxes, 6) descriptor differences are the largest
+    if len(pieces) > 1:
+        return np.concatenate([window_features(m, win[r], boxes, desc, own[r], ds_loga) for r in pieces])
     n = len(win)
     x1, y1, x2, y2 = _px(m, win)
     ww, hh = x2 - x1, y2 - y1
@@ -296,16 +300,21 @@ def uncovered(win: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """Windows no existing box covers (IoU < COVER_IOU and under COVER_INSIDE of the window inside one)."""
     if not len(boxes) or not len(win):
         return np.ones(len(win), bool)
-    iou, inside = pairwise_iou_inside(win, boxes)
-    return (iou.max(axis=1) < COVER_IOU) & (inside.max(axis=1) < COVER_INSIDE)
+    out = np.empty(len(win), bool)
+    for r in row_chunks(len(win), len(boxes)):
+        iou, inside = pairwise_iou_inside(win[r], boxes)
+        out[r] = (iou.max(axis=1) < COVER_IOU) & (inside.max(axis=1) < COVER_INSIDE)
+    return out
 
 
 def touching(win: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """Windows that overlap some box (a little: covered ones are gone already)."""
     if not len(boxes) or not len(win):
         return np.zeros(len(win), bool)
-    iou, inside = pairwise_iou_inside(win, boxes)
-    return inside.max(axis=1) > 0.05
+    out = np.empty(len(win), bool)
+    for r in row_chunks(len(win), len(boxes)):
+        out[r] = pairwise_iou_inside(win[r], boxes)[1].max(axis=1) > 0.05
+    return out
 
 
 def jitter(boxes: np.ndarray, rng: np.random.Generator, k: int) -> tuple[np.ndarray, np.ndarray]:

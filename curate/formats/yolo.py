@@ -689,11 +689,7 @@ def _inside(a: Path, b: Path) -> bool:
 
 def check_output_dir(out: Path, inputs: list[Path], *, overwrite: bool = False) -> Path:
     """Refuse to write into or over an input; refuse a non-empty folder unless ``overwrite``."""
-    out = Path(out).expanduser().resolve()
-    for src in inputs:
-        src = Path(src).resolve()
-        if out == src or _inside(out, src) or _inside(src, out):
-            raise WriteError(f"refusing to write {out}: it is or contains the input {src}")
+    out = check_outside_inputs(out, inputs)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise WriteError(f"refusing to write {out}: folder exists and is not empty (use a new folder)")
@@ -701,12 +697,30 @@ def check_output_dir(out: Path, inputs: list[Path], *, overwrite: bool = False) 
     return out
 
 
+def check_outside_inputs(out: Path, inputs: list[Path], *, may_contain: bool = False) -> Path:
+    """``out`` resolved; refused (:class:`WriteError`) when it is an input or inside one, and, unless
+    ``may_contain``, when it contains one (a command that clears folders in its output could delete it).
+
+    Why every command checks, including the default ``reports/`` folder: ``cd DS && curate audit .``
+    would otherwise write reports into the user's dataset.
+    """
+    out = Path(out).expanduser().resolve()
+    for src in inputs:
+        src = Path(src).resolve()
+        if out == src or _inside(out, src):
+            raise WriteError(f"refusing to write {out}: it is inside the input {src}")
+        if not may_contain and _inside(src, out):
+            raise WriteError(f"refusing to write {out}: it contains the input {src}")
+    return out
+
+
 def save_yolo(dataset: Dataset, out: str | Path, *, overwrite: bool = False) -> Path:
     """Write ``dataset`` to a NEW folder in the Ultralytics layout (``images/<split>``, ``labels/<split>``).
 
     Unedited label files are copied byte for byte; edited ones are rewritten; background images get an
-    empty label file; images are hard-linked when possible, else copied. data.yaml uses relative paths
-    (no ``path:`` key, so Ultralytics resolves them next to the yaml).
+    empty label file; images are copied (:func:`_copy_image`). data.yaml uses relative paths (no ``path:``
+    key, so Ultralytics resolves them next to the yaml). Writes straight into ``out``: commands wrap it in
+    :func:`curate.outputs.atomic_output` so that a killed run leaves no half-written folder.
     """
     out = check_output_dir(Path(out), [dataset.root], overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
@@ -715,7 +729,7 @@ def save_yolo(dataset: Dataset, out: str | Path, *, overwrite: bool = False) -> 
         label_dst = out / "labels" / record.split / (image_dst.stem + ".txt")
         image_dst.parent.mkdir(parents=True, exist_ok=True)
         label_dst.parent.mkdir(parents=True, exist_ok=True)
-        _link_or_copy(record.path, image_dst)
+        _copy_image(record.path, image_dst)
         if record.edited or record.label_path is None:
             label_dst.write_text(format_label_lines(record.labels), encoding="utf-8", newline="\n")
         else:
@@ -751,11 +765,11 @@ def _unique(path: Path, used: set[Path]) -> Path:
     return candidate
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+def _copy_image(src: Path, dst: Path) -> None:
+    """A copy of its own, never a hard link: a tool that edits the output's images in place (Ultralytics
+    re-saves corrupt JPEGs) must not change the user's file. ``copy2`` keeps the modification time, so a
+    re-written but identical output keeps the fingerprint the pipeline compares."""
+    shutil.copy2(src, dst)
 
 
 __all__ = [
@@ -768,6 +782,7 @@ __all__ = [
     "load_yolo",
     "save_yolo",
     "check_output_dir",
+    "check_outside_inputs",
     "write_data_yaml",
     "output_image_paths",
     "SPLITS",

@@ -1,0 +1,191 @@
+"""Audit memory (issue #25): peak RSS of the whole process tree, time and cache size, as the dataset grows and
+for one dense label file; projected to 100,000 images.
+
+Run by hand (`make bench`, or `python benchmarks/memory.py [--scales 1 4 16] [--dense 10000] [--fast]`) on an
+otherwise idle machine. Each audit is a new `curate audit --no-fiftyone` process with a fresh
+`CURATE_CACHE_DIR` (cold). The audit spawns children (the box model's process, the report's plots, worker
+pools), so the peak is of the sum of RSS over the process and all its descendants, polled every 0.1 s by
+psutil (a child that lives less than that can be missed). A run whose tree passes ``--max-rss`` is killed and
+reported as ``> max`` rather than left to take the shared host down (the old code passed 24 GB on 10,000 boxes).
+
+- ``--scales``: food-ingredients made K times larger by :func:`audit_speed.scaled_dataset` (each image also
+  mirrored, flipped or transposed and re-encoded: new images for every check); K up to 8 from the 8
+  symmetries of a square, and above 8 the symmetries again at JPEG qualities 85, 95 (re-encoded copies,
+  distinct bytes; the near-duplicate check pairs them, as it should).
+- ``--dense N``: the bundled sample with one train label file replaced by N boxes (a jittered grid of objects
+  of a few classes that overlap their neighbours a little, plus a few exact and near duplicates).
+
+Targets: peak ≤ 2 GB at every size and for the 10,000-box file; time linear in the images; the full audit of
+100,000 images projected ≤ 30 min on 2 cores (a straight line through the two largest scales).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from audit_speed import SYMMETRIES, scaled_dataset  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "curate" / "sample" / "food-mini"
+GB = 1024**3
+
+
+def tree_rss(proc) -> int:
+    """Bytes of RSS of ``proc`` and all its descendants now (processes that end meanwhile count 0)."""
+    import psutil
+
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def measure(cmd: list[str], env: dict[str, str], *, max_rss: int, poll: float = 0.1) -> tuple[int, float, int]:
+    """Run ``cmd``: (return code, wall seconds, peak tree RSS in bytes). Killed (rc -9) past ``max_rss``."""
+    import psutil
+
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    ps = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, tree_rss(ps))
+        if peak > max_rss:
+            for p in [*ps.children(recursive=True), ps]:
+                try:
+                    p.kill()
+                except psutil.Error:
+                    pass
+            proc.wait()
+            return -9, time.perf_counter() - t, peak
+        time.sleep(poll)
+    err = proc.stderr.read() if proc.stderr else ""
+    if proc.returncode != 0:
+        print(f"  rc {proc.returncode}: {err.strip().splitlines()[-1:] if err.strip() else ''}", file=sys.stderr)
+    return proc.returncode, time.perf_counter() - t, peak
+
+
+def folder_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
+
+
+def dense_boxes(n: int, seed: int = 0, classes: int = 4) -> list[str]:
+    """``n`` YOLO label lines: a jittered grid of boxes that overlap their neighbours a little, a few classes,
+    and about 1 % exact or near duplicates of an earlier line (so the pair checks have pairs to find)."""
+    rng = np.random.default_rng(seed)
+    side = int(np.ceil(np.sqrt(n)))
+    cell = 1.0 / side
+    lines = []
+    for k in range(n):
+        r, c = divmod(k, side)
+        w, h = cell * rng.uniform(0.7, 1.4, size=2)
+        cx = min(max((c + 0.5) * cell + rng.normal(0, 0.1 * cell), w / 2), 1 - w / 2)
+        cy = min(max((r + 0.5) * cell + rng.normal(0, 0.1 * cell), h / 2), 1 - h / 2)
+        cls = int(rng.integers(classes))
+        if k and rng.random() < 0.01:  # a duplicate of an earlier line, exact or shifted a little
+            cls, cx, cy, w, h = (float(v) for v in lines[int(rng.integers(k))].split())
+            cls = int(cls) if rng.random() < 0.7 else int(rng.integers(classes))
+            cx += rng.normal(0, 0.05 * w) if rng.random() < 0.5 else 0.0
+        lines.append(f"{cls} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}")
+    return lines
+
+
+def dense_dataset(n: int, work: Path) -> Path:
+    """The bundled sample with its first train label file replaced by ``n`` boxes (made once under ``work``)."""
+    dest = work / f"food-mini-dense{n}"
+    if (dest / "data.yaml").exists():
+        return dest
+    tmp = work / f"{dest.name}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(SAMPLE, tmp)
+    label = sorted((tmp / "train" / "labels").glob("*.txt"))[0]
+    label.write_text("\n".join(dense_boxes(n)) + "\n", encoding="utf-8")
+    tmp.rename(dest)
+    return dest
+
+
+def big_scaled_dataset(source: Path, k: int, work: Path) -> Path:
+    """``source`` made ``k`` times larger: :func:`scaled_dataset`'s 8 symmetries, and above 8 copies of those
+    re-encoded at JPEG quality 85, 95 (different bytes, the same pictures)."""
+    if k <= len(SYMMETRIES):
+        return scaled_dataset(source, k, work)
+    import cv2
+
+    base = scaled_dataset(source, len(SYMMETRIES), work)
+    dest = work / f"{source.name}-x{k}"
+    if (dest / "data.yaml").exists():
+        return dest
+    tmp = work / f"{dest.name}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(base, tmp)
+    rounds = -(-k // len(SYMMETRIES))
+    for img in sorted(base.glob("*/images/*.jpg")):
+        pixels = cv2.imread(str(img), cv2.IMREAD_COLOR)
+        label = img.parent.parent / "labels" / f"{img.stem}.txt"
+        for r in range(1, rounds):
+            out = tmp / img.parent.relative_to(base) / f"q{r}_{img.name}"
+            cv2.imwrite(str(out), pixels, [cv2.IMWRITE_JPEG_QUALITY, min(95, 75 + 10 * r)])
+            shutil.copyfile(label, out.parent.parent / "labels" / f"{out.stem}.txt")
+    tmp.rename(dest)
+    return dest
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--dataset", default=str(REPO.parent / "shared" / "datasets" / "food-ingredients"))
+    ap.add_argument("--scales", type=int, nargs="*", default=[1, 4, 16], help="dataset sizes, as multiples of --dataset")
+    ap.add_argument("--dense", type=int, nargs="*", default=[10000], help="boxes in the one dense label file")
+    ap.add_argument("--fast", action="store_true", help="time `--fast` audits instead of full ones")
+    ap.add_argument("--max-rss", type=float, default=8.0, help="GB: a run past this is killed and reported as such")
+    ap.add_argument("--work", default=str(REPO / "reports" / "bench"), help="where the scaled datasets are made (once)")
+    args = ap.parse_args()
+    from curate.formats.yolo import load_yolo
+
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("CURATE_CACHE_DIR", "FIFTYONE_DATABASE_DIR"))}
+    base.update(FIFTYONE_DO_NOT_TRACK="true", MPLBACKEND="Agg", PYTHONPATH=str(REPO))
+    runs = [(f"{Path(args.dataset).name} ×{k}", lambda k=k: big_scaled_dataset(Path(args.dataset), k, work) if k > 1 else Path(args.dataset)) for k in args.scales]
+    runs += [(f"one label file with {n:,} boxes (+ the sample's 80 images)", lambda n=n: dense_dataset(n, work)) for n in args.dense]
+    rows = []
+    for name, make in runs:
+        dataset = make()
+        ds = load_yolo(dataset)
+        images, boxes = len(ds.images), sum(len(r.labels) for r in ds.images)
+        with tempfile.TemporaryDirectory(prefix="curate-memory-") as tmp:
+            env = {**base, "CURATE_CACHE_DIR": str(Path(tmp) / "cache")}
+            cmd = [sys.executable, "-m", "curate.cli", "audit", str(dataset), "--no-fiftyone", "--out", str(Path(tmp) / "out")]
+            rc, wall, peak = measure(cmd + (["--fast"] if args.fast else []), env, max_rss=int(args.max_rss * GB))
+            cache = folder_bytes(Path(tmp) / "cache")
+        rows.append((name, images, boxes, rc, wall, peak, cache))
+        print(f"{name}: {images} images, {boxes} boxes, rc {rc}, {wall:.1f} s, peak {peak / GB:.2f} GB, cache {cache / 1e6:.0f} MB", flush=True)
+    mode = "--fast" if args.fast else "full"
+    print(f"\n{mode} audit, --no-fiftyone, cold cache, {os.cpu_count()} cores\n")
+    print("| data | images | boxes | seconds | peak RSS (all processes) | cache |\n|---|---|---|---|---|---|")
+    for name, images, boxes, rc, wall, peak, cache in rows:
+        peak_s = f"> {args.max_rss:g} GB (killed)" if rc == -9 else f"{peak / GB:.2f} GB" + ("" if rc == 0 else f" (rc {rc})")
+        print(f"| {name} | {images:,} | {boxes:,} | {wall:.1f} | {peak_s} | {cache / 1e6:.0f} MB |")
+    scaled = [r for r in rows if "×" in r[0] and r[3] == 0]
+    if len(scaled) >= 2:  # a straight line through the two largest sizes
+        (_, n1, _, _, t1, p1, c1), (_, n2, _, _, t2, p2, c2) = sorted(scaled, key=lambda r: r[1])[-2:]
+        per = lambda a, b: (b - a) / (n2 - n1)  # noqa: E731
+        at = lambda a, b: b + per(a, b) * (100_000 - n2)  # noqa: E731
+        print(f"\nprojected to 100,000 images (line through {n1:,} and {n2:,}): {at(t1, t2) / 60:.0f} min, "
+              f"peak {at(p1, p2) / GB:.1f} GB, cache {at(c1, c2) / 1e9:.1f} GB")
+
+
+if __name__ == "__main__":
+    main()

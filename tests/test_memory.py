@@ -1,0 +1,158 @@
+"""Bounded memory on dense label files (issue #25): pair checks follow the overlapping pairs, not every pair.
+
+One label file with 10,000 boxes took the audit past 24 GB: the pair checks built a matrix of every box of an
+image against every other. These tests audit label files of thousands of boxes and measure the peak (numpy's
+allocations with tracemalloc in this process; the RSS of a real `curate audit` process tree), small enough to
+run in seconds, large enough that a pair matrix passes the cap several times over.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import subprocess
+import sys
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+from curate import boxmodel
+from curate.checks import dataset_stats
+from curate.checks._overlap import overlapping_pairs
+from curate.checks.base import AuditContext
+from curate.dataset import Dataset, ImageRecord, Label
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+from memory import dense_boxes  # noqa: E402  (the benchmark's dense label file: a jittered grid with some duplicates)
+
+MB = 1024 * 1024
+
+
+def _dense_labels(n: int, classes: int = 4) -> list[Label]:
+    out = []
+    for k, line in enumerate(dense_boxes(n, classes=classes)):
+        c, cx, cy, w, h = line.split()
+        out.append(Label(int(c), float(cx), float(cy), float(w), float(h), k + 1))
+    return out
+
+
+def _brute_force_pairs(a: np.ndarray, b: np.ndarray, ga: np.ndarray, gb: np.ndarray) -> list[tuple[int, int]]:
+    return [(i, j) for i in range(len(a)) for j in range(len(b)) if ga[i] == gb[j]
+            and min(a[i, 2], b[j, 2]) > max(a[i, 0], b[j, 0]) and min(a[i, 3], b[j, 3]) > max(a[i, 1], b[j, 1])]
+
+
+def test_overlapping_pairs_are_exactly_the_pairs_that_overlap():
+    """Every pair with a positive-area intersection, in the same group only, sorted, in chunks of any size:
+    wide boxes, zero-width boxes, boxes past the image edge, exact copies and boxes that only touch."""
+    rng = random.Random(3)
+    for trial in range(60):
+        n_a, n_b = rng.randrange(0, 40), rng.randrange(0, 40)
+
+        def boxes(n: int) -> np.ndarray:
+            out = []
+            for _ in range(n):
+                x, y = rng.uniform(-0.1, 1.0), rng.uniform(-0.1, 1.0)
+                w = rng.choice([0.0, 1e-4, rng.uniform(0, 0.2), rng.uniform(0, 1.2)])
+                h = rng.choice([0.0, rng.uniform(0, 0.2), rng.uniform(0, 1.2)])
+                out.append([x, y, x + w, y + h])
+            if out and rng.random() < 0.5:  # an exact copy, and a box that only touches the first one
+                out[-1] = list(out[0])
+                out.append([out[0][2], out[0][1], out[0][2] + 0.1, out[0][3]])
+            return np.array(out, float).reshape(-1, 4)
+
+        a, b = boxes(n_a), boxes(n_b)
+        ga, gb = np.array([rng.randrange(3) for _ in a], int), np.array([rng.randrange(3) for _ in b], int)
+        got: list[tuple[int, int]] = []
+        for i, j in overlapping_pairs(a, b, ga, gb, chunk=rng.choice([1, 5, 1000])):
+            got += list(zip(i.tolist(), j.tolist()))
+        assert got == _brute_force_pairs(a, b, ga, gb), trial
+
+
+def test_pair_checks_and_box_geometry_of_3000_boxes_in_one_image_stay_small():
+    """duplicate/ambiguous's pairs and the box model's geometry features of one image with 3,000 boxes (7,500
+    rows with the model's corrupted boxes): the pair matrices were 1.2 GB (pairs) and 1.4 GB (geometry)."""
+    from curate.checks._overlap import later_line_pairs
+
+    labels = _dense_labels(3000)
+    tracemalloc.start()
+    try:
+        best, partner = later_line_pairs([labels], same_class=True)
+        pairs_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        ds = Dataset(Path("/x"), "dense", ["a", "b", "c", "d"], [ImageRecord("train", Path("/x/d.jpg"), "train/d.jpg", labels=labels)])
+        qs, boxes, classes = boxmodel._queries(ds, np.random.default_rng(0), with_corruptions=True)
+        st = boxmodel.class_stats([b * 640 for b in boxes], classes, 4)
+        geo = boxmodel.geometry_features(np.array([q.xyxy for q in qs]), np.array([q.cls for q in qs]), np.array([q.image for q in qs]),
+                                         [q.exclude for q in qs], boxes, classes, [(640, 640)], st)
+        geo_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert pairs_peak < 64 * MB and geo_peak < 64 * MB, (pairs_peak / MB, geo_peak / MB)
+    assert (best >= 0.98).sum() >= 5  # the planted exact copies are still found
+    assert len(geo) == len(qs) > 7000 and np.isfinite(geo[:, boxmodel.GEOM_NAMES.index("g_rel_sib")]).all()
+
+
+def test_sibling_features_of_a_pile_of_1000_stay_small():
+    """One image with 1,000 boxes of one class: every box against every other was 0.5 GB of distances (and a
+    nearest-sibling pass per box over all the others); now against at most SIB_MAX siblings, in chunks."""
+    labels = [Label(0, lab.cx, lab.cy, lab.w, lab.h, lab.line) for lab in _dense_labels(1000)]
+    ds = Dataset(Path("/x"), "pile", ["a"], [ImageRecord("train", Path("/x/p.jpg"), "train/p.jpg", labels=labels)])
+    qs, boxes, classes = boxmodel._queries(ds, np.random.default_rng(0), with_corruptions=True)
+    desc = np.random.default_rng(1).normal(size=(len(qs), boxmodel.SIB_STATS + boxmodel.SIB_GRID)).astype(np.float32)
+    tracemalloc.start()
+    try:
+        out = boxmodel.sibling_features(desc, qs, {0: list(range(len(qs)))}, classes)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * MB, peak / MB
+    assert out[:, 0].max() == boxmodel.SIB_MAX and np.isfinite(out[:, 1:]).all()
+
+
+def test_fast_audit_of_a_label_file_with_3000_boxes_stays_small_and_flags_it(make_yolo_tree, tmp_path):
+    """A real `curate audit --fast` process (and its box-model child) on one label file of 3,000 boxes: the
+    peak RSS of every process stays under 400 MB (it was 1.24 GB), the image gets the dense-image note, and the
+    boxes are still checked (the planted exact copies are flagged as duplicates)."""
+    lines = dense_boxes(3000)
+    images = {"train/dense.jpg": lines, **{f"train/t{i}.jpg": ["0 0.5 0.5 0.3 0.3", "1 0.2 0.2 0.1 0.1"] for i in range(8)},
+              "val/v.jpg": ["0 0.5 0.5 0.3 0.3"]}
+    root = make_yolo_tree(tmp_path / "ds", images, names=["a", "b", "c", "d"], size=(320, 320))
+    out = tmp_path / "out"
+    audit = [sys.executable, "-m", "curate.cli", "audit", str(root), "--fast", "--no-fiftyone", "--out", str(out)]
+    # the peak of every process the audit started, from the kernel's accounting of reaped children (a fresh
+    # python, so no earlier test's children count)
+    probe = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:], capture_output=True).returncode; "
+             "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    res = subprocess.run([sys.executable, "-c", probe, *audit], capture_output=True, text=True, cwd=REPO, timeout=300)
+    rc, peak_kb = (int(v) for v in res.stdout.split())
+    assert rc == 0, res.stderr
+    assert peak_kb * 1024 < 400 * MB, f"peak {peak_kb / 1024:.0f} MB"
+    rows = list(csv.DictReader((out / "findings.csv").open()))
+    dense = [r for r in rows if r["check"] == "dataset" and r["image"] == "train/images/dense.jpg"]
+    assert len(dense) == 1 and "3,000 boxes in one image" in dense[0]["message"]
+    copies = {i + 1 for i, line in enumerate(lines) if line in lines[:i]}
+    flagged = {int(r["line"]) for r in rows if r["check"] == "duplicate" and r["image"] == "train/images/dense.jpg"}
+    assert copies and copies <= flagged
+
+
+def _image(name: str, n: int) -> ImageRecord:
+    return ImageRecord("train", Path(f"/x/{name}.jpg"), f"train/{name}.jpg", labels=[Label(0, 0.5, 0.5, 0.01, 0.01, k + 1) for k in range(n)])
+
+
+def test_an_image_with_hundreds_of_boxes_gets_one_note():
+    """DENSE_IMAGE_BOXES (Ultralytics' max_det, 300) boxes or more: one dataset note naming the image, 0.5 at the
+    limit and 1.0 at ten times it, instead of the box-count outlier; one box fewer, none. In a dataset of 4
+    images too (where the outliers are not computed)."""
+    limit = dataset_stats.DENSE_IMAGE_BOXES
+    images = [_image(f"t{i}", 3) for i in range(10)] + [_image("at", limit), _image("below", limit - 1), _image("crowd", 10 * limit)]
+    found = dataset_stats.outlier_findings(AuditContext(Dataset(Path("/x"), "t", ["a"], images)))
+    dense = {f.image: f for f in found if f.data.get("kind") == "dense_image"}
+    assert set(dense) == {"train/at.jpg", "train/crowd.jpg"}
+    assert dense["train/at.jpg"].score == 0.5 and dense["train/crowd.jpg"].score == 1.0
+    assert "3,000 boxes in one image" in dense["train/crowd.jpg"].message
+    assert not [f for f in found if f.image in dense and f.data.get("kind") == "box_count_outlier"]
+    assert any(f.image == "train/below.jpg" and f.data.get("kind") == "box_count_outlier" for f in found)
+    small = dataset_stats.outlier_findings(AuditContext(Dataset(Path("/x"), "t", ["a"], [_image("a", 1), _image("crowd", limit)])))
+    assert [f.image for f in small] == ["train/crowd.jpg"]
