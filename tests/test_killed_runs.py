@@ -164,7 +164,11 @@ def test_stage_folder_without_marker_is_not_done(tmp_path: Path) -> None:
 def test_export_killed(sample_dir: Path, tmp_path: Path) -> None:
     import fiftyone as fo
 
+    from curate.fo import to_fiftyone
+    from curate.formats.yolo import load_yolo
+
     fo.list_datasets()  # a client in this process keeps the database up between the commands (4 s each)
+    to_fiftyone(load_yolo(sample_dir))  # export needs the dataset's FiftyOne copy (`curate audit` makes it)
     args = ["export", str(sample_dir)]
     ref, secs = _reference(args, tmp_path)
     _check_kills(args, tmp_path, seed=2, delays=1, mid_write=1, ref_seconds=secs, ref=ref)
