@@ -10,7 +10,8 @@ from __future__ import annotations
 THRESHOLDS: dict[str, float] = {
     "format": 0.0,  # reader's format findings: always listed
     "duplicate": 0.5,  # two same-class boxes on one object
-    "ambiguous": 0.5,  # different-class boxes on one object; degenerate, tiny or border-cut boxes
+    "ambiguous": 0.5,  # different-class boxes on one object; degenerate or tiny boxes
+    "border_cut": 0.0,  # note, not an error: a box cut by the image border (only slivers get one; always listed)
     "grouped": 0.5,  # one box drawn around several objects of its class
     "background_heavy": 0.5,  # loose box: the object fills little of it
     "shifted": 0.5,  # box cuts its object on one side, holds background on the other
@@ -81,7 +82,8 @@ BOXMODEL_FAST_CORRUPT_SHARE = 0.3  # --fast's synthetic boxes per kind, as a sha
 
 # --- geometry checks: duplicate / ambiguous / objectlab (helper "geometry") ---------------------------
 BORDER_CUT_FRACTION = 0.35  # a border box showing < this share of its class's median extent is a sliver (score 0.5)
-BORDER_CUT_MAX_SCORE = 0.75  # cap on the border-cut score: a sliver can still be a legitimate label
+BORDER_CUT_MAX_SCORE = 0.75  # cap on the border-cut sliver measure (shown in the note's data, not a score)
+BORDER_NOTE_SCORE = 0.02  # score of a border_cut note: the assumed share of slivers that are real errors (a partly visible object should have a box)
 BORDER_MIN_CLASS_BOXES = 8  # class medians for the border test need at least this many whole boxes
 BORDER_TOUCH = 0.01  # a box edge within this (normalized) of the image edge touches the border
 OBJECTLAB_CONF = 0.01  # Ultralytics confidence floor for the predictions fed to cleanlab's ObjectLab

@@ -29,7 +29,7 @@ import numpy as np
 from curate import defaults
 from curate.dataset import SPLITS, Dataset, ImageRecord, Label, LabelLookup
 from curate.env import workers
-from curate.findings import Finding
+from curate.findings import NOTE_CHECKS, Finding
 
 #: Checks whose evidence is the foreground mask: their thumbnails show it when ``masks`` gives one.
 PIXEL_CHECKS = frozenset({"grouped", "background_heavy", "shifted", "missing"})
@@ -55,6 +55,7 @@ CHECK_ORDER = (
     "objectlab",
     "exif_rotated",
     "near_duplicate",
+    "border_cut",
     "dataset",
 )
 
@@ -73,6 +74,7 @@ CHECK_COLOURS = {
     "objectlab": "#db2777",
     "exif_rotated": "#7c3aed",
     "near_duplicate": "#ea580c",
+    "border_cut": "#64748b",
     "dataset": "#475569",
 }
 SPLIT_COLOURS = {"train": "#2563eb", "val": "#f59e0b", "test": "#10b981"}
@@ -272,6 +274,8 @@ def verdict(check: str, kind: str, flagged: list[Finding], dataset: Dataset) -> 
     images = {f.image for f in flagged}
     if kind == "box":
         n = len({(f.image, f.line) for f in flagged})
+        if check in NOTE_CHECKS:
+            return f"{n:,} {_plural(n, 'box', 'boxes')} noted, not errors ({_pct(n / max(dataset.num_boxes, 1))} of boxes)"
         return f"{n:,} {_plural(n, 'box', 'boxes')} flagged ({_pct(n / max(dataset.num_boxes, 1))} of boxes)"
     if kind == "region":
         return (
@@ -362,7 +366,7 @@ def build_sections(
                 view_name=views.get(check, defaults.REPORT_VIEW_NAME.format(check=check)),
             )
             sec.unit = UNITS[kind][0 if sec.count == 1 else 1]
-            if flagged and not first_done:
+            if flagged and not first_done and check not in NOTE_CHECKS:
                 sec.first, first_done = True, True
                 sec.verdict += " — look at these first"
             if kind in ("format", "dataset"):

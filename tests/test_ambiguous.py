@@ -1,4 +1,4 @@
-"""ambiguous check: two classes on one object, tiny/degenerate boxes, border-cut slivers."""
+"""ambiguous check: two classes on one object, tiny/degenerate boxes; border-cut slivers as notes."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ def _ctx(labels: list[Label], size: tuple[int, int] = (640, 480), extra: list[Im
     return AuditContext(Dataset(root=Path("/nowhere"), name="t", names=["cat", "dog"], images=[rec, *extra]))
 
 
-def _by_line(ctx: AuditContext, rel: str = "train/images/a.jpg") -> dict[int, object]:
-    return {f.line: f for f in ambiguous.run(ctx) if f.image == rel}
+def _by_line(ctx: AuditContext, rel: str = "train/images/a.jpg", check: str = "ambiguous") -> dict[int, object]:
+    return {f.line: f for f in ambiguous.run(ctx) if f.image == rel and f.check == check}
 
 
 def _typical(n: int = 12) -> list[ImageRecord]:
@@ -72,30 +72,44 @@ def test_smaller_box_scores_higher_for_tiny() -> None:
     assert scores == sorted(scores, reverse=True) and scores[0] > scores[-1]
 
 
-def test_border_sliver_is_flagged_but_a_whole_small_object_is_not() -> None:
+def test_border_sliver_is_a_note_not_an_error_and_a_whole_small_object_gets_none() -> None:
+    """A partly visible object should have a box: the sliver is noted (border_cut, below every error), its
+    ambiguous score stays low."""
     sliver = Label(0, 0.02, 0.5, 0.04, 0.3, line=1)  # at the left edge, 20 % of the usual width, full height
     small = Label(0, 0.03, 0.5, 0.06, 0.09, line=2)  # at the edge but small in both axes: a far-away cat
-    f = _by_line(_ctx([sliver, small], size=(640, 640), extra=_typical()))
-    assert f[1].score >= 0.5 and f[1].data["reason"] == "border" and "border" in f[1].message
-    assert f[2].score < 0.5
+    ctx = _ctx([sliver, small], size=(640, 640), extra=_typical())
+    f, notes = _by_line(ctx), _by_line(ctx, check="border_cut")
+    assert f[1].score < 0.5 and f[2].score < 0.5
+    assert list(notes) == [1] and "border" in notes[1].message and notes[1].data["note"] is True
+    assert notes[1].score == ambiguous.BORDER_NOTE_SCORE < 0.5
 
 
-def test_the_same_sliver_away_from_the_border_is_not_flagged() -> None:
+def test_the_same_sliver_away_from_the_border_is_not_noted() -> None:
     inner = Label(0, 0.5, 0.5, 0.04, 0.3, line=1)
-    assert _by_line(_ctx([inner], size=(640, 640), extra=_typical()))[1].score < 0.5
+    ctx = _ctx([inner], size=(640, 640), extra=_typical())
+    assert _by_line(ctx)[1].score < 0.5 and not _by_line(ctx, check="border_cut")
 
 
-def test_thinner_border_sliver_scores_higher() -> None:
-    scores = []
+def test_thinner_border_sliver_measures_more_cut() -> None:
+    measures = []
     for w in (0.02, 0.05, 0.08, 0.15):
         lab = Label(0, w / 2, 0.5, w, 0.3, line=1)
-        scores.append(_by_line(_ctx([lab], size=(640, 640), extra=_typical()))[1].score)
-    assert scores == sorted(scores, reverse=True) and scores[0] > scores[-1]
+        measures.append(_by_line(_ctx([lab], size=(640, 640), extra=_typical()))[1].data["border_score"])
+    assert measures == sorted(measures, reverse=True) and measures[0] > measures[-1]
+
+
+def test_a_border_note_sorts_below_every_error() -> None:
+    from curate.findings import Finding, sort_findings
+
+    sliver = Label(0, 0.02, 0.5, 0.04, 0.3, line=1)
+    notes = [f for f in ambiguous.run(_ctx([sliver], size=(640, 640), extra=_typical())) if f.check == "border_cut"]
+    error = Finding("train", "train/images/b.jpg", "grouped", 0.5, "a group", line=1)
+    assert notes and sort_findings([*notes, error])[0] is error
 
 
 def test_every_box_gets_one_finding() -> None:
     labels = [BASE, Label(1, 0.1, 0.1, 0.1, 0.1, line=2), Label(0, 0.8, 0.8, 0.1, 0.1, line=3)]
-    findings = ambiguous.run(_ctx(labels))
+    findings = [f for f in ambiguous.run(_ctx(labels)) if f.check == "ambiguous"]
     assert sorted(f.line for f in findings) == [1, 2, 3]
     assert all(0.0 <= f.score <= 1.0 and f.check == "ambiguous" for f in findings)
 
