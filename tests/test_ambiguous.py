@@ -53,8 +53,9 @@ def test_more_cross_class_overlap_scores_higher() -> None:
     "w_px, h_px, expect_flag",
     [
         (0.0, 20.0, True),  # no area: degenerate
-        (2.0, 20.0, True),  # 2 px wide
-        (20.0, 3.0, True),  # 3 px high
+        (2.0, 20.0, True),  # 2 px wide: Ultralytics' augmentation drops it
+        (20.0, 1.5, True),  # 1.5 px high
+        (20.0, 3.0, False),  # 3 px high: small (a far-away ball), but a box Ultralytics trains on
         (20.0, 20.0, False),  # a normal small box
     ],
 )
@@ -116,18 +117,18 @@ def test_every_box_gets_one_finding() -> None:
 
 def test_tiny_box_is_measured_on_the_upright_image(make_yolo_tree, tmp_path: Path) -> None:
     """A photo stored 400 x 100 with EXIF orientation 6 is 100 x 400 upright, as OpenCV and Ultralytics read it.
-    A box 0.03 wide is 3 px there; measured on the stored size (12 px wide) it was not flagged."""
+    A box 0.015 wide is 1.5 px there; measured on the stored size (6 px wide) it was not flagged."""
     from PIL import Image
 
     from curate.formats.yolo import load_yolo
 
-    root = make_yolo_tree(tmp_path / "ds", {"train/a.jpg": ["0 0.5 0.5 0.03 0.2"]}, size=(400, 100))
+    root = make_yolo_tree(tmp_path / "ds", {"train/a.jpg": ["0 0.5 0.5 0.015 0.2"]}, size=(400, 100))
     path = root / "train" / "images" / "a.jpg"
     exif = Image.Exif()
     exif[0x0112] = 6
     Image.open(path).save(path, quality=95, exif=exif)
     f = _by_line(AuditContext(load_yolo(root)))[1]
-    assert f.score >= 0.5 and f.data["reason"] == "tiny" and "3.0×80.0 px" in f.message
+    assert f.score >= 0.5 and f.data["reason"] == "tiny" and "1.5×80.0 px" in f.message
 
 
 @pytest.mark.parametrize("x", [-0.0, 0.0, 1.0, -1e-300, 0.5, 1.0000000000000002, 5e-324, float("inf"), float("-inf"), float("nan")])
