@@ -33,6 +33,7 @@ FOREGROUND_INPUT = 320  # U²-Net-p input side (its native 320; smaller is faste
 TINY_BOX_PIXELS = 2.0  # a box narrower or lower than this many pixels is degenerate: Ultralytics' augmentation drops boxes of 2 px or less (box_candidates, wh_thr=2); 4.0 flagged 245 legitimate 3-4 px balls of football-players
 DUPLICATE_IOU = 0.7  # same-class boxes overlapping at least this much are duplicate candidates
 AMBIGUOUS_IOU = 0.7  # different-class boxes overlapping at least this much are ambiguous candidates
+AMBIGUOUS_BELOW_HALF_WEIGHT = 0.1  # an ambiguous score below 0.5 (weak evidence, mostly right boxes) is multiplied by this
 COORD_TOLERANCE = 0.01  # a label's cx, cy, w, h may lie this far outside [0, 1], as in Ultralytics' verify_image_label (the box is clipped to the image for the checks)
 
 # --- image-level -------------------------------------------------------------------------------------

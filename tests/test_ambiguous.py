@@ -141,3 +141,13 @@ def test_scalar_clip_is_numpys_bit_for_bit(x: float) -> None:
     want, got = float(np.clip(x, 0.0, 1.0)), ambiguous._clip01(x)
     assert math.copysign(1.0, want) == math.copysign(1.0, got)
     assert want == got or (math.isnan(want) and math.isnan(got))
+
+
+def test_weak_evidence_stays_far_below_half() -> None:
+    """Two classes at IoU ~0.6 (a person and their vest) and a 3 px ball are mostly right boxes: their scores
+    stay well under any error the merged worst-first list should show first, while IoU 0.9 is still flagged."""
+    vest = Label(1, 0.5, 0.55, 0.2, 0.2 * 0.6, line=2)  # inside BASE, IoU 0.6
+    ball = Label(0, 0.2, 0.2, 3 / 640, 3 / 480, line=3)
+    same = Label(1, 0.5, 0.5, 0.2, 0.2 * 0.9, line=4)  # IoU 0.9 with BASE
+    f = _by_line(_ctx([BASE, vest, ball, same]))
+    assert 0 < f[2].score < 0.05 and 0 < f[3].score < 0.05 and f[4].score >= 0.5
