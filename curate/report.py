@@ -35,6 +35,10 @@ from curate.findings import NOTE_CHECKS, Finding
 PIXEL_CHECKS = frozenset({"grouped", "background_heavy", "shifted", "missing"})
 #: Checks whose findings name a partner image (``finding.data["partner"]``): shown side by side.
 PAIR_CHECKS = frozenset({"leakage", "near_duplicate"})
+#: Checks whose score is calibrated as the probability that the box is a real error of that kind (the box
+#: model re-weights held-out corrupted boxes to an explicit 2 % prior per kind, curate/boxmodel.py), so the
+#: sum of the flagged boxes' scores is how many of them are expected to be real.
+CALIBRATED_CHECKS = frozenset({"grouped", "background_heavy", "shifted"})
 #: Checks shown as a table rather than pictures (a bad line or a dataset note has nothing to draw).
 TABLE_CHECKS = frozenset({"format", "dataset"})
 
@@ -276,7 +280,13 @@ def verdict(check: str, kind: str, flagged: list[Finding], dataset: Dataset) -> 
         n = len({(f.image, f.line) for f in flagged})
         if check in NOTE_CHECKS:
             return f"{n:,} {_plural(n, 'box', 'boxes')} noted, not errors ({_pct(n / max(dataset.num_boxes, 1))} of boxes)"
-        return f"{n:,} {_plural(n, 'box', 'boxes')} flagged ({_pct(n / max(dataset.num_boxes, 1))} of boxes)"
+        said = f"{n:,} {_plural(n, 'box', 'boxes')} flagged ({_pct(n / max(dataset.num_boxes, 1))} of boxes)"
+        if check in CALIBRATED_CHECKS:  # a score is the probability of a real error: their sum is the expected count
+            best: dict[tuple[str, int | None], float] = {}
+            for f in flagged:
+                best[(f.image, f.line)] = max(best.get((f.image, f.line), 0.0), f.score)
+            said += f", about {sum(best.values()):,.0f} expected to be real errors"
+        return said
     if kind == "region":
         return (
             f"{len(flagged):,} unlabelled {_plural(len(flagged), 'region', 'regions')} in {len(images):,} "
