@@ -50,14 +50,14 @@ def top_boxes(findings: list[Finding], n: int) -> list[Finding]:
     return sorted(best.values(), key=lambda f: (-f.score, f.image, f.line))[:n]
 
 
-def tile(path: Path, boxes: list[tuple[float, float, float, float]], k: int, caption: list[str]) -> np.ndarray:
+def tile(path: Path, boxes: list[tuple[float, float, float, float]], k: int, caption: list[str], min_view: float = 0.4) -> np.ndarray:
     """One thumbnail: a square around box ``k`` (normalized cx, cy, w, h), boxes drawn, caption below."""
     out = np.full((TILE + CAPTION, TILE, 3), 255, np.uint8)
     img = cv2.imread(str(path))
     if img is not None:
         h, w = img.shape[:2]
         cx, cy, bw, bh = boxes[k]
-        side = max(CONTEXT * max(bw * w, bh * h), 0.4 * max(w, h))
+        side = max(CONTEXT * max(bw * w, bh * h), min_view * max(w, h), 8)
         x0, y0 = int(cx * w - side / 2), int(cy * h - side / 2)
         pad = int(side)
         big = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(40, 40, 40))
@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("reports/sheets"))
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--fast", action="store_true", help="run the checks in --fast mode (no pixels)")
+    parser.add_argument("--min-view", type=float, default=0.4,
+                        help="a thumbnail shows at least this share of the image's longer side (0.1 for tiny objects)")
     args = parser.parse_args(argv)
     bench = _bench()
     dataset = bench.load_dataset(args.dataset)
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         k = next(i for i, lab in enumerate(labels) if lab.line == f.line)
         name = dataset.class_name(labels[k].class_id)
         tiles.append(tile(rec.path, [(lab.cx, lab.cy, lab.w, lab.h) for lab in labels], k,
-                          [f"#{rank} {f.check} {f.score:.2f}", f"{name} L{f.line} {Path(f.image).name[:18]}"]))
+                          [f"#{rank} {f.check} {f.score:.2f}", f"{name} L{f.line} {Path(f.image).name[:18]}"], args.min_view))
         rows.append({"rank": rank, "image": f.image, "line": f.line, "class": name, "check": f.check,
                      "score": f"{f.score:.4f}", "message": f.message})
     args.out.mkdir(parents=True, exist_ok=True)

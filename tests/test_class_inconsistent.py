@@ -144,4 +144,4 @@ def test_below_half_is_weak_evidence() -> None:
     """A box whose own label the trees give 10 % is mostly right: its score stays far below a real error's."""
     raw = np.concatenate([[0.9, 0.5, class_inconsistent.RAW_AT_HALF, 1.0], np.full(200, 0.1)])  # few flagged: no cap
     cal = class_inconsistent.calibrate(raw)
-    assert cal[0] < 0.05 and cal[1] < cal[0] and cal[2] == pytest.approx(0.5) and cal[3] == 1.0
+    assert cal[0] < 0.2 and cal[1] < cal[0] and cal[2] == pytest.approx(0.5) and cal[3] == 1.0
