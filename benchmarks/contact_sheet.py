@@ -1,6 +1,6 @@
 """Contact sheet of the top of the merged worst-first list on an UNMODIFIED dataset, to judge by eye.
 
-    python benchmarks/contact_sheet.py --dataset ../shared/datasets/potholes-road --out reports/sheets [--fast] [--top 20]
+    python benchmarks/contact_sheet.py --dataset ../shared/datasets/potholes-road --out reports/sheets [--fast]
 
 Why: planted errors measure recall on errors we know how to make; only the top of the list on the data as
 it is shows what a user is asked to review first (real errors, or boxes that are right). Every train box is
@@ -50,7 +50,8 @@ def top_boxes(findings: list[Finding], n: int) -> list[Finding]:
     return sorted(best.values(), key=lambda f: (-f.score, f.image, f.line))[:n]
 
 
-def tile(path: Path, boxes: list[tuple[float, float, float, float]], k: int, caption: list[str], min_view: float = 0.4) -> np.ndarray:
+def tile(path: Path, boxes: list[tuple[float, float, float, float]], k: int, caption: list[str],
+         min_view: float = 0.4) -> np.ndarray:
     """One thumbnail: a square around box ``k`` (normalized cx, cy, w, h), boxes drawn, caption below."""
     out = np.full((TILE + CAPTION, TILE, 3), 255, np.uint8)
     img = cv2.imread(str(path))
@@ -102,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         labels = rec.labels
         k = next(i for i, lab in enumerate(labels) if lab.line == f.line)
         name = dataset.class_name(labels[k].class_id)
-        tiles.append(tile(rec.path, [(lab.cx, lab.cy, lab.w, lab.h) for lab in labels], k,
-                          [f"#{rank} {f.check} {f.score:.2f}", f"{name} L{f.line} {Path(f.image).name[:18]}"], args.min_view))
+        caption = [f"#{rank} {f.check} {f.score:.2f}", f"{name} L{f.line} {Path(f.image).name[:18]}"]
+        tiles.append(tile(rec.path, [(lab.cx, lab.cy, lab.w, lab.h) for lab in labels], k, caption, args.min_view))
         rows.append({"rank": rank, "image": f.image, "line": f.line, "class": name, "check": f.check,
                      "score": f"{f.score:.4f}", "message": f.message})
     args.out.mkdir(parents=True, exist_ok=True)

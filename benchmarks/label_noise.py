@@ -227,7 +227,8 @@ def missing_recall(findings: list[Finding], truth: PlantedTruth, ctx: AuditConte
     n = len(truth.missing)
     n_boxes = max(sum(len(rec.labels) for rec in ctx.dataset.split("train")), 1)
     n_regions = sum(map(len, regions.values()))
-    return {"recall": hits / n if n else float("nan"), "n": n, "regions": n_regions, "regions_per_100": 100.0 * n_regions / n_boxes}
+    return {"recall": hits / n if n else float("nan"), "n": n, "regions": n_regions,
+            "regions_per_100": 100.0 * n_regions / n_boxes}
 
 
 def load_known(path: Path | None) -> dict[str, set[tuple[str, int]]]:

@@ -49,7 +49,8 @@ def _cell(v: float | None, digits: int = 2) -> str:
 
 def table(results: list[dict]) -> str:
     rows = [(r["name"], dataset_row(r)) for r in results]
-    cols = [f"merged_{k}" for k in TYPES] + [f"alone_{k}" for k in TYPES] + ["missing_recall", "regions_per_100", "false_flags"]
+    cols = [f"merged_{k}" for k in TYPES] + [f"alone_{k}" for k in TYPES]
+    cols += ["missing_recall", "regions_per_100", "false_flags"]
     cols += [f"base_{k}" for k in TYPES[:4]] + ["base_false_flags"]
     head = ([f"merged {k}" for k in TYPES] + [f"alone {k}" for k in TYPES] + ["missing recall", "regions /100 boxes",
             "false flags /100"] + [f"baseline {k}" for k in TYPES[:4]] + ["baseline false flags"])

@@ -279,7 +279,8 @@ def verdict(check: str, kind: str, flagged: list[Finding], dataset: Dataset) -> 
     if kind == "box":
         n = len({(f.image, f.line) for f in flagged})
         if check in NOTE_CHECKS:
-            return f"{n:,} {_plural(n, 'box', 'boxes')} noted, not errors ({_pct(n / max(dataset.num_boxes, 1))} of boxes)"
+            share = _pct(n / max(dataset.num_boxes, 1))
+            return f"{n:,} {_plural(n, 'box', 'boxes')} noted, not errors ({share} of boxes)"
         said = f"{n:,} {_plural(n, 'box', 'boxes')} flagged ({_pct(n / max(dataset.num_boxes, 1))} of boxes)"
         if check in CALIBRATED_CHECKS:  # a score is the probability of a real error: their sum is the expected count
             best: dict[tuple[str, int | None], float] = {}

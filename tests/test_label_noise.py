@@ -216,7 +216,8 @@ def test_notes_are_no_part_of_the_merged_list() -> None:
     noisy, truth = plant_errors(_dataset(), rate=0.05, types=("grouped",), seed=0)
     keys = [(r.rel, l.line) for r in noisy.split("train") for l in r.labels]
     clean = [k for k in keys if truth.truth(*k) is None]
-    planted = [Finding("train", rel, "grouped", 0.8, "", line=line) for rel, line in keys if truth.truth(rel, line) == "grouped"]
+    planted = [Finding("train", rel, "grouped", 0.8, "", line=line)
+               for rel, line in keys if truth.truth(rel, line) == "grouped"]
     ctx = AuditContext(noisy)
 
     def merged(check: str) -> dict:
@@ -231,7 +232,8 @@ def test_notes_are_no_part_of_the_merged_list() -> None:
 def test_pool_table_shows_the_mean_and_the_worst_dataset() -> None:
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("pool_table", Path(__file__).resolve().parents[1] / "benchmarks" / "pool_table.py")
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "pool_table.py"
+    spec = importlib.util.spec_from_file_location("pool_table", path)
     pool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(pool)  # type: ignore[union-attr]
 

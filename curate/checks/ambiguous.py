@@ -156,7 +156,8 @@ def run(ctx: AuditContext) -> list[Finding]:
             data["border_score"] = round(b_score, 4)  # the sliver measure, for --all-scores; not part of the score
             if b_score >= 0.5:
                 note = {"class": name, "sliver": round(b_score, 4), "note": True}
-                out.append(Finding(rec.split, rec.rel, BORDER, BORDER_NOTE_SCORE, f"note: {b_msg}", line=lab.line, data=note))
+                out.append(Finding(rec.split, rec.rel, BORDER, BORDER_NOTE_SCORE, f"note: {b_msg}", line=lab.line,
+                                   data=note))
             if reason == "overlap" and p >= 0:
                 data["partner_line"] = labels[p].line
                 data["iou"] = round(iou, 4)

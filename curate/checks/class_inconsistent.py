@@ -37,7 +37,9 @@ CLEAN_FLAG_SHARE = 0.05  # at most this share of boxes may reach score 0.5 (cali
 RAW_AT_HALF = 0.98  # raw score (1 − cleanlab quality) that maps to 0.5 unless the cap needs more: p(label) ≤ 0.02
 FOREST_TREES = 200  # extra trees per fold (100: swapped AP −0.03 on food; 300: +0.01 for 1.5× the time)
 FOREST_CHUNK = 25  # trees grown (and held in memory) at a time
-BELOW_HALF_WEIGHT = 0.1  # scores below 0.5 are multiplied by this (calibrate): weak evidence, not a probability near 0.5 (0.3: merged swapped AP +0.07 bccd, +0.14 football, but traffic-signs loose 0.40 -> 0.33, under the naive baseline's 0.34)
+# scores below 0.5 are multiplied by this (calibrate): weak evidence, not a probability near 0.5. 0.3 gave merged
+# swapped AP +0.07 on bccd and +0.14 on football, but traffic-signs' loose 0.40 -> 0.33, under the naive baseline's 0.34
+BELOW_HALF_WEIGHT = 0.1
 CONSISTENT_FACTOR = 0.45  # score factor when every box of the class in the image is flagged alike (< 0.5 after)
 
 

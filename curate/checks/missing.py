@@ -77,7 +77,7 @@ SEED_IMAGES = 300  # images the shortlisting model is fitted on
 TOPK = 12  # shortlisted windows per image
 HARD = 6  # of which this many (after NMS) become hard negatives
 CHUNK = 64  # images per batch of features and predictions
-BUDGET_PER_100 = 8  # at most this many regions per 100 labelled boxes reach 0.5 (budget_midpoint); target ≤ 10 (issue #22)
+BUDGET_PER_100 = 8  # at most this many regions per 100 labelled boxes reach 0.5 (budget_midpoint); target ≤ 10
 MIN_BOXES = 100  # fewer labelled boxes than this teach no objectness (a 14-image toy set gave folds that learned noise)
 
 
@@ -650,7 +650,8 @@ def run(ctx: AuditContext) -> list[Finding]:
             msg = f"a near-duplicate image has a '{name}' box here and this one has none (score {score:.2f})"
         else:
             score = budget_score(raw, at_half)
-            msg = f"unlabelled object: this area looks like this dataset's labelled boxes (score {score:.2f}); class guess '{name}'"
+            msg = (f"unlabelled object: this area looks like this dataset's labelled boxes (score {score:.2f}); "
+                   f"class guess '{name}'")
         region = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)
         data = {"class": name, "class_id": cls, "evidence": source, "raw_score": round(float(raw), 4)}
         out.append(Finding(rec.split, rec.rel, NAME, float(np.clip(score, 0, 1)), msg, region=region, data=data))
