@@ -17,11 +17,15 @@ train box is ranked by its best score:
 - missing: share of deleted boxes matched (IoU ≥ 0.3) by a region finding (``finding.region`` on the same
   image) whose score ≥ that check's threshold (``ctx.threshold(check)``, 0.5 by default);
 - false flags per 100 untouched boxes at score ≥ 0.5, any check (and per check);
+- "any check" is the merged worst-first list a user reviews (``audit/all``): each box's best score over
+  every check except the notes (``curate.findings.NOTE_CHECKS``: a box cut by the border is a fact, not an
+  error);
 - a naive baseline — per-class z-score of log box area (|z|/3, capped at 1) averaged with the box's max
   IoU with any other box of the image — scored the same way.
 
 Checks that don't exist yet (or fail) are skipped and shown as "—". Writes ``label_noise.json`` and
-``label_noise.md`` to ``--out``.
+``label_noise.md`` to ``--out``; ``benchmarks/pool_table.py`` turns the JSON of several datasets into one
+table with the mean and the worst dataset.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from curate.checks import available, check_names, skip_reason  # noqa: E402
 from curate.checks._overlap import iou_one, pairwise_iou, xyxy_array  # noqa: E402
 from curate.checks.base import AuditContext  # noqa: E402
 from curate.dataset import Dataset, ImageRecord, Label  # noqa: E402
-from curate.findings import Finding  # noqa: E402
+from curate.findings import NOTE_CHECKS, Finding  # noqa: E402
 from curate.noise import NOISE_TYPES, PlantedTruth, plant_errors  # noqa: E402
 
 #: The check that should catch each planted type.
@@ -221,7 +225,10 @@ def missing_recall(findings: list[Finding], truth: PlantedTruth, ctx: AuditConte
         for rel, lab in truth.missing
     )
     n = len(truth.missing)
-    return {"recall": hits / n if n else float("nan"), "n": n, "regions": sum(map(len, regions.values()))}
+    n_boxes = max(sum(len(rec.labels) for rec in ctx.dataset.split("train")), 1)
+    n_regions = sum(map(len, regions.values()))
+    return {"recall": hits / n if n else float("nan"), "n": n, "regions": n_regions,
+            "regions_per_100": 100.0 * n_regions / n_boxes}
 
 
 def load_known(path: Path | None) -> dict[str, set[tuple[str, int]]]:
@@ -266,8 +273,10 @@ def score_seed(noisy: Dataset, truth: PlantedTruth, findings: list[Finding], ctx
                checks_ran: set[str], known: dict[str, set[tuple[str, int]]] | None = None) -> dict[str, Any]:
     keys = [(rec.rel, lab.line) for rec in noisy.split("train") for lab in rec.labels]
     per_check = box_scores(findings)
-    any_check: dict[tuple[str, int], float] = {}
-    for m in per_check.values():
+    any_check: dict[tuple[str, int], float] = {}  # the merged worst-first list: notes are no part of it
+    for c, m in per_check.items():
+        if c in NOTE_CHECKS:
+            continue
         for k, v in m.items():
             any_check[k] = max(any_check.get(k, 0.0), v)
     base = baseline_scores(noisy)

@@ -29,7 +29,14 @@ from curate.findings import Finding, sort_findings, write_csv, write_json
 from curate.formats.yolo import WriteError, check_outside_inputs
 
 #: Bump when a check's scoring changes in a way the cache key can't see (it includes curate's version).
-CACHE_VERSION = 10  # 2: the box model is a 2-member ensemble; 3: leakage of a file listed under several splits; 4: neighbour features; 5: boxes past the image edge read, upright sizes of EXIF-rotated photos, leakage messages name the splits; 6: a bag of 3 box models; 7: --fast boxes scored by numpy boosting, score calibration by a numpy Platt fit; 8: findings stored as rows (Finding.to_row), not dicts; 9: class_inconsistent by extra trees; 10: bytes after a JPEG's end marker are not truncation
+#: 2: the box model is a 2-member ensemble; 3: leakage of a file listed under several splits; 4: neighbour
+#: features; 5: boxes past the image edge read, upright sizes of EXIF-rotated photos, leakage messages name
+#: the splits; 6: a bag of 3 box models; 7: --fast boxes scored by numpy boosting, score calibration by a numpy
+#: Platt fit; 8: findings stored as rows (Finding.to_row), not dicts; 9: class_inconsistent by extra trees;
+#: 10: bytes after a JPEG's end marker are not truncation; 11: border slivers are border_cut notes, not
+#: ambiguous scores; tiny at 2 px, not 4; weak ambiguous and class_inconsistent evidence x0.1; missing
+#: regions past 8 per 100 boxes below 0.5.
+CACHE_VERSION = 11
 
 
 class ConfigError(ValueError):

@@ -10,7 +10,8 @@ from __future__ import annotations
 THRESHOLDS: dict[str, float] = {
     "format": 0.0,  # reader's format findings: always listed
     "duplicate": 0.5,  # two same-class boxes on one object
-    "ambiguous": 0.5,  # different-class boxes on one object; degenerate, tiny or border-cut boxes
+    "ambiguous": 0.5,  # different-class boxes on one object; degenerate or tiny boxes
+    "border_cut": 0.0,  # note, not an error: a box cut by the image border (only slivers get one; always listed)
     "grouped": 0.5,  # one box drawn around several objects of its class
     "background_heavy": 0.5,  # loose box: the object fills little of it
     "shifted": 0.5,  # box cuts its object on one side, holds background on the other
@@ -34,9 +35,12 @@ PIXEL_MAX_SIDE = 320  # pixel checks work on images decoded with their longest s
 FOREGROUND_INPUT = 320  # U²-Net-p input side (its native 320; smaller is faster, coarser)
 
 # --- geometry ----------------------------------------------------------------------------------------
-TINY_BOX_PIXELS = 4.0  # a box narrower or lower than this many pixels is degenerate
+# a box narrower or lower than this many pixels is degenerate: Ultralytics' augmentation drops boxes of 2 px or less
+# (box_candidates, wh_thr=2); 4.0 flagged 245 legitimate 3-4 px balls of football-players
+TINY_BOX_PIXELS = 2.0
 DUPLICATE_IOU = 0.7  # same-class boxes overlapping at least this much are duplicate candidates
 AMBIGUOUS_IOU = 0.7  # different-class boxes overlapping at least this much are ambiguous candidates
+AMBIGUOUS_BELOW_HALF_WEIGHT = 0.1  # an ambiguous score below 0.5 (weak evidence: mostly right boxes) is multiplied by this
 COORD_TOLERANCE = 0.01  # a label's cx, cy, w, h may lie this far outside [0, 1], as in Ultralytics' verify_image_label (the box is clipped to the image for the checks)
 
 # --- image-level -------------------------------------------------------------------------------------
@@ -96,7 +100,10 @@ BOXMODEL_FAST_CORRUPT_SHARE = 0.3  # --fast's synthetic boxes per kind, as a sha
 
 # --- geometry checks: duplicate / ambiguous / objectlab (helper "geometry") ---------------------------
 BORDER_CUT_FRACTION = 0.35  # a border box showing < this share of its class's median extent is a sliver (score 0.5)
-BORDER_CUT_MAX_SCORE = 0.75  # cap on the border-cut score: a sliver can still be a legitimate label
+BORDER_CUT_MAX_SCORE = 0.75  # cap on the border-cut sliver measure (shown in the note's data, not a score)
+# score of a border_cut note: the assumed share of border slivers that are real errors (a partly visible object
+# should have a box)
+BORDER_NOTE_SCORE = 0.02
 BORDER_MIN_CLASS_BOXES = 8  # class medians for the border test need at least this many whole boxes
 BORDER_TOUCH = 0.01  # a box edge within this (normalized) of the image edge touches the border
 OBJECTLAB_CONF = 0.01  # Ultralytics confidence floor for the predictions fed to cleanlab's ObjectLab

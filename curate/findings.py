@@ -85,9 +85,21 @@ class Finding:
         }
 
 
+#: Checks whose findings are facts about the data, not errors (a box cut by the border, class balance): they
+#: stay in findings.csv and the report, after every error, and are no part of the worst-first error list.
+NOTE_CHECKS = frozenset({"dataset", "border_cut"})
+
+
+def is_note(finding: Finding) -> bool:
+    return finding.check in NOTE_CHECKS
+
+
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
-    """Stable, deterministic order: check, then worst first, then file and line."""
-    return sorted(findings, key=lambda f: (f.check, -f.score, f.split, f.image, f.line or 0))
+    """Worst first across checks (a score is the probability that the label is a real error of that kind, so
+    scores of different checks compare), notes after every error; ties by check, file and line, so the order
+    is deterministic. The user reads findings.csv from the top: grouping by check put every ``ambiguous``
+    above every ``grouped`` box whatever their scores."""
+    return sorted(findings, key=lambda f: (is_note(f), -f.score, f.check, f.split, f.image, f.line or 0))
 
 
 def write_csv(findings: Iterable[Finding], path: Path) -> Path:

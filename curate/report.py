@@ -29,12 +29,16 @@ import numpy as np
 from curate import defaults
 from curate.dataset import SPLITS, Dataset, ImageRecord, Label, LabelLookup
 from curate.env import workers
-from curate.findings import Finding
+from curate.findings import NOTE_CHECKS, Finding
 
 #: Checks whose evidence is the foreground mask: their thumbnails show it when ``masks`` gives one.
 PIXEL_CHECKS = frozenset({"grouped", "background_heavy", "shifted", "missing"})
 #: Checks whose findings name a partner image (``finding.data["partner"]``): shown side by side.
 PAIR_CHECKS = frozenset({"leakage", "near_duplicate"})
+#: Checks whose score is calibrated as the probability that the box is a real error of that kind (the box
+#: model re-weights held-out corrupted boxes to an explicit 2 % prior per kind, curate/boxmodel.py), so the
+#: sum of the flagged boxes' scores is how many of them are expected to be real.
+CALIBRATED_CHECKS = frozenset({"grouped", "background_heavy", "shifted"})
 #: Checks shown as a table rather than pictures (a bad line or a dataset note has nothing to draw).
 TABLE_CHECKS = frozenset({"format", "dataset"})
 
@@ -60,6 +64,7 @@ CHECK_ORDER = (
     "low_information",
     "odd_size",
     "near_duplicate",
+    "border_cut",
     "dataset",
 )
 
@@ -83,6 +88,7 @@ CHECK_COLOURS = {
     "low_information": "#78716c",
     "odd_size": "#9333ea",
     "near_duplicate": "#ea580c",
+    "border_cut": "#64748b",
     "dataset": "#475569",
 }
 SPLIT_COLOURS = {"train": "#2563eb", "val": "#f59e0b", "test": "#10b981"}
@@ -282,7 +288,16 @@ def verdict(check: str, kind: str, flagged: list[Finding], dataset: Dataset) -> 
     images = {f.image for f in flagged}
     if kind == "box":
         n = len({(f.image, f.line) for f in flagged})
-        return f"{n:,} {_plural(n, 'box', 'boxes')} flagged ({_pct(n / max(dataset.num_boxes, 1))} of boxes)"
+        if check in NOTE_CHECKS:
+            share = _pct(n / max(dataset.num_boxes, 1))
+            return f"{n:,} {_plural(n, 'box', 'boxes')} noted, not errors ({share} of boxes)"
+        said = f"{n:,} {_plural(n, 'box', 'boxes')} flagged ({_pct(n / max(dataset.num_boxes, 1))} of boxes)"
+        if check in CALIBRATED_CHECKS:  # a score is the probability of a real error: their sum is the expected count
+            best: dict[tuple[str, int | None], float] = {}
+            for f in flagged:
+                best[(f.image, f.line)] = max(best.get((f.image, f.line), 0.0), f.score)
+            said += f", about {sum(best.values()):,.0f} expected to be real errors"
+        return said
     if kind == "region":
         return (
             f"{len(flagged):,} unlabelled {_plural(len(flagged), 'region', 'regions')} in {len(images):,} "
@@ -372,7 +387,7 @@ def build_sections(
                 view_name=views.get(check, defaults.REPORT_VIEW_NAME.format(check=check)),
             )
             sec.unit = UNITS[kind][0 if sec.count == 1 else 1]
-            if flagged and not first_done:
+            if flagged and not first_done and check not in NOTE_CHECKS:
                 sec.first, first_done = True, True
                 sec.verdict += " — look at these first"
             if kind in ("format", "dataset"):

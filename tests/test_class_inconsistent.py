@@ -139,3 +139,10 @@ def test_whole_class_of_an_image_flagged_alike_is_discounted(tmp_path: Path) -> 
     rare[:3] = True  # a class too rare to judge is left alone (its score is 0 anyway)
     assert class_inconsistent.consistent_groups(boxes, scores, rare) == {}
     assert 1.0 * class_inconsistent.CONSISTENT_FACTOR < 0.5  # a discounted box never reaches the default threshold
+
+
+def test_below_half_is_weak_evidence() -> None:
+    """A box whose own label the trees give 10 % is mostly right: its score stays far below a real error's."""
+    raw = np.concatenate([[0.9, 0.5, class_inconsistent.RAW_AT_HALF, 1.0], np.full(200, 0.1)])  # few flagged: no cap
+    cal = class_inconsistent.calibrate(raw)
+    assert cal[0] < 0.2 and cal[1] < cal[0] and cal[2] == pytest.approx(0.5) and cal[3] == 1.0

@@ -204,3 +204,46 @@ def test_operating_points_count_planted_and_untouched_boxes_at_each_threshold() 
     assert ops["grouped"]["0.4"]["flagged"] == 0.0
     assert ops["grouped"]["0.5"]["false_per_100"] == pytest.approx(100 / len(untouched))  # the loose boxes at 0.9 don't count
     assert ops["grouped"]["0.6"]["false_per_100"] == 0.0
+
+
+def test_notes_are_no_part_of_the_merged_list() -> None:
+    """A note (a box cut by the border) on an untouched box neither outranks planted errors in the merged
+    worst-first list nor counts as a false flag; the same score from an error check does both."""
+    from curate.checks.base import AuditContext
+    from curate.findings import Finding
+
+    bench = _load_bench()
+    noisy, truth = plant_errors(_dataset(), rate=0.05, types=("grouped",), seed=0)
+    keys = [(r.rel, l.line) for r in noisy.split("train") for l in r.labels]
+    clean = [k for k in keys if truth.truth(*k) is None]
+    planted = [Finding("train", rel, "grouped", 0.8, "", line=line)
+               for rel, line in keys if truth.truth(rel, line) == "grouped"]
+    ctx = AuditContext(noisy)
+
+    def merged(check: str) -> dict:
+        extra = [Finding("train", rel, check, 0.9, "", line=line) for rel, line in clean[:5]]
+        return bench.score_seed(noisy, truth, planted + extra, ctx, {"grouped", "ambiguous"})
+
+    as_note, as_error = merged("border_cut"), merged("ambiguous")
+    assert as_note["types"]["grouped"]["any"]["ap"] == pytest.approx(1.0) and as_note["false_flags_per_100"] == 0.0
+    assert as_error["types"]["grouped"]["any"]["ap"] < 1.0 and as_error["false_flags_per_100"] > 0.0
+
+
+def test_pool_table_shows_the_mean_and_the_worst_dataset() -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "pool_table.py"
+    spec = importlib.util.spec_from_file_location("pool_table", path)
+    pool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pool)  # type: ignore[union-attr]
+
+    def result(name: str, ap: float, flags: float) -> dict:
+        row = {"ap": ap}
+        seed = {"types": {"grouped": {"any": row, "check": row, "baseline": row}}, "false_flags_per_100": flags,
+                "baseline_false_flags_per_100": 0.0, "missing": {"recall": 0.5, "regions": 10}}
+        return {"name": name, "train_boxes": 100, "per_seed": [seed]}
+
+    lines = pool.table([result("a", 0.9, 1.0), result("b", 0.5, 3.0)]).splitlines()
+    worst = lines[-1].split(" | ")
+    assert lines[-2].startswith("| **mean** | 0.70") and worst[0] == "| **worst**" and worst[1] == "0.50"
+    assert "3.00" in worst and "10.00" in worst  # the highest false flags; 10 regions per 100 boxes

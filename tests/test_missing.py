@@ -122,3 +122,14 @@ def test_windows_cover_the_image_and_skip_covered_ones() -> None:
     box = np.array([[0.0, 0.0, 0.2, 0.25]])
     keep = missing.uncovered(wins, box)
     assert not keep[0] and keep.sum() < len(wins)
+
+
+def test_regions_past_the_budget_fall_below_half_and_keep_their_order() -> None:
+    """A dense or partly labelled dataset: 30 regions at 0.6-0.99 for 100 labelled boxes. At most
+    BUDGET_PER_100 of them per 100 boxes reach 0.5, in the same order; a dataset within budget is untouched."""
+    raw = list(np.linspace(0.99, 0.6, 30))
+    at_half = missing.budget_midpoint(raw, boxes=100)
+    new = [missing.budget_score(r, at_half) for r in raw]
+    assert sum(s >= 0.5 for s in new) == missing.BUDGET_PER_100
+    assert new == sorted(new, reverse=True) and len(set(new)) == len(new)
+    assert missing.budget_midpoint(raw[:5], boxes=100) == 0.5 and missing.budget_score(0.7, 0.5) == 0.7

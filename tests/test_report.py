@@ -192,8 +192,10 @@ def test_checks_that_did_not_run_are_not_called_clean(tmp_path: Path) -> None:
     ("check", "kind", "n", "expected"),
     [
         ("grouped", "box", 0, "no problem found"),
-        ("grouped", "box", 1, "1 box flagged (10.0% of boxes)"),  # 10 boxes in the dataset
-        ("shifted", "box", 3, "3 boxes flagged (30.0% of boxes)"),
+        ("grouped", "box", 1, "1 box flagged (10.0% of boxes), about 1 expected to be real errors"),  # 10 boxes
+        ("shifted", "box", 3, "3 boxes flagged (30.0% of boxes), about 3 expected to be real errors"),  # 3 × 0.9
+        ("duplicate", "box", 2, "2 boxes flagged (20.0% of boxes)"),  # not calibrated: no expectation
+        ("border_cut", "box", 2, "2 boxes noted, not errors (20.0% of boxes)"),
         ("corrupt_image", "image", 2, "2 images flagged (40.0% of images)"),  # 5 images
         ("missing", "region", 2, "2 unlabelled regions in 1 image (20.0% of images)"),
         ("format", "format", 2, "2 label problems in 1 file"),

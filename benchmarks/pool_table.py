@@ -1,0 +1,78 @@
+"""One table over the pool datasets from label_noise.py's JSON: per dataset, the mean and the WORST.
+
+    python benchmarks/pool_table.py reports/bench/label_noise.json [more.json ...] > table.md
+
+Why a table of its own: a check tuned on one dataset can lose on another (issue #22), so every change is
+judged on the worst dataset, not on the mean or on food-ingredients. Columns, each the mean over the seeds
+in the JSON: AP of the merged worst-first list (every train box ranked by its best error score over all
+checks, notes left out, as ``audit/all``) per planted type; the same per type ranked by its own check
+alone; missing recall and the regions flagged per 100 train boxes; false flags per 100 untouched boxes
+(any check, score ≥ 0.5); and the naive geometry baseline's AP. "worst" is the lowest AP / recall and
+the highest false flags / regions over the datasets.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+TYPES = ("grouped", "loose", "shifted", "swapped", "duplicate", "ambiguous")
+
+
+def _mean(values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None and not np.isnan(v)]
+    return float(np.mean(vals)) if vals else None
+
+
+def dataset_row(res: dict) -> dict[str, float | None]:
+    """The table's numbers for one dataset (means over its seeds)."""
+    seeds = res["per_seed"]
+    row: dict[str, float | None] = {}
+    for kind in TYPES:
+        per = [s["types"].get(kind) for s in seeds if kind in s["types"]]
+        for src, col in (("any", "merged"), ("check", "alone"), ("baseline", "base")):
+            row[f"{col}_{kind}"] = _mean([p[src]["ap"] if p and p.get(src) else None for p in per])
+    miss = [s["missing"] for s in seeds if "missing" in s]
+    row["missing_recall"] = _mean([m.get("recall") for m in miss])
+    row["regions_per_100"] = _mean([100.0 * m["regions"] / res["train_boxes"] for m in miss if "regions" in m])
+    row["false_flags"] = _mean([s["false_flags_per_100"] for s in seeds])
+    row["base_false_flags"] = _mean([s["baseline_false_flags_per_100"] for s in seeds])
+    return row
+
+
+def _cell(v: float | None, digits: int = 2) -> str:
+    return "—" if v is None else f"{v:.{digits}f}"
+
+
+def table(results: list[dict]) -> str:
+    rows = [(r["name"], dataset_row(r)) for r in results]
+    cols = [f"merged_{k}" for k in TYPES] + [f"alone_{k}" for k in TYPES]
+    cols += ["missing_recall", "regions_per_100", "false_flags"]
+    cols += [f"base_{k}" for k in TYPES[:4]] + ["base_false_flags"]
+    head = ([f"merged {k}" for k in TYPES] + [f"alone {k}" for k in TYPES] + ["missing recall", "regions /100 boxes",
+            "false flags /100"] + [f"baseline {k}" for k in TYPES[:4]] + ["baseline false flags"])
+    higher_worse = {"regions_per_100", "false_flags", "base_false_flags"}
+    out = ["| dataset | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
+    for name, row in rows:
+        out.append(f"| {name} | " + " | ".join(_cell(row[c]) for c in cols) + " |")
+    mean, worst = [], []
+    for c in cols:
+        vals = [row[c] for _, row in rows if row[c] is not None]
+        mean.append(_cell(float(np.mean(vals)) if vals else None))
+        worst.append(_cell((max(vals) if c in higher_worse else min(vals)) if vals else None))
+    out.append("| **mean** | " + " | ".join(mean) + " |")
+    out.append("| **worst** | " + " | ".join(worst) + " |")
+    return "\n".join(out)
+
+
+def main(argv: list[str]) -> int:
+    results = [r for path in argv for r in json.loads(Path(path).read_text())["results"]]
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
