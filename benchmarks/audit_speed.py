@@ -36,7 +36,7 @@ CHECK_KEYS_SKIPPED = ("total", "fiftyone")
 
 def audit(dataset: Path, out: Path, env: dict[str, str], *extra: str) -> tuple[float, dict[str, float]]:
     """One `curate audit` process: (wall seconds, findings.json timings)."""
-    cmd = [sys.executable, "-m", "curate.cli", "audit", str(dataset), "--out", str(out), *extra]
+    cmd = [sys.executable, "-m", "curate.app.cli", "audit", str(dataset), "--out", str(out), *extra]
     t = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t
@@ -80,7 +80,7 @@ def scaled_dataset(source: Path, k: int, work: Path) -> Path:
     import cv2
     import yaml
 
-    from curate.formats.yolo import load_yolo
+    from curate.io.yolo import load_yolo
 
     dest = work / f"{source.name}-x{k}"
     if (dest / "data.yaml").exists():
@@ -130,7 +130,7 @@ def main() -> None:
     dataset = Path(args.dataset)
     if not 0 <= args.scale <= len(SYMMETRIES) or args.scale == 1:
         raise SystemExit(f"--scale must be 2–{len(SYMMETRIES)}")
-    from curate.formats.yolo import load_yolo
+    from curate.io.yolo import load_yolo
 
     n = len(load_yolo(dataset).images)
     base = {k: v for k, v in os.environ.items() if not k.startswith(("CURATE_CACHE_DIR", "FIFTYONE_DATABASE_DIR"))}

@@ -23,10 +23,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from curate import env
-from curate.compare import TrainSettings, compare, map_labels, read_results, write_outputs
-from curate.formats.yolo import load_yolo, save_yolo
-from curate.history import append, entry
+from curate.app import env
+from curate.train.compare import TrainSettings, compare, map_labels, read_results, write_outputs
+from curate.io.yolo import load_yolo, save_yolo
+from curate.train.history import append, entry
 
 README = Path(__file__).parent / "README.md"
 HEADING = "## Train and compare"

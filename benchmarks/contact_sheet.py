@@ -22,8 +22,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curate.checks.base import AuditContext  # noqa: E402
-from curate.findings import NOTE_CHECKS, Finding  # noqa: E402
+from curate.audit.checks.base import AuditContext  # noqa: E402
+from curate.core.findings import NOTE_CHECKS, Finding  # noqa: E402
 
 TILE = 240  # pixels a side of one thumbnail
 CAPTION = 34  # pixels under it for the caption

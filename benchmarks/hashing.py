@@ -30,7 +30,7 @@ def scaled_signatures(sigs: dict, n: int) -> dict:
     (the pair search's cost grows with n², so a 20,000-image export is where it shows)."""
     import numpy as np
 
-    from curate.hashing import THUMB, Signature
+    from curate.vision.hashing import THUMB, Signature
 
     mat = np.stack([s.thumb for s in sigs.values() if s.thumb is not None])
     rng = np.random.default_rng(0)
@@ -55,8 +55,8 @@ def main() -> None:
     os.environ.setdefault("FIFTYONE_DATABASE_DIR", str(tmp / "fo"))
     import cv2
 
-    from curate.formats.yolo import load_yolo
-    from curate.hashing import image_signatures, near_duplicate_pairs
+    from curate.io.yolo import load_yolo
+    from curate.vision.hashing import image_signatures, near_duplicate_pairs
 
     t = time.perf_counter()
     ds = load_yolo(args.dataset)
@@ -92,7 +92,7 @@ def main() -> None:
     if args.fiftyone:
         import fiftyone as fo
 
-        from curate.fo import to_fiftyone
+        from curate.fiftyone.bridge import to_fiftyone
 
         fo.Dataset("warmup").delete()  # start the database outside the timing
         t = time.perf_counter()

@@ -48,9 +48,9 @@ def _badness(f) -> float:
 
 
 def main() -> None:
-    from curate.checks import image_quality
-    from curate.checks.base import AuditContext
-    from curate.formats.yolo import load_yolo
+    from curate.audit.checks import image_quality
+    from curate.audit.checks.base import AuditContext
+    from curate.io.yolo import load_yolo
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("datasets", nargs="+", type=Path)
@@ -110,9 +110,9 @@ def planted(roots: list[Path], n: int) -> None:
     import cv2
     import numpy as np
 
-    from curate.checks import image_quality
-    from curate.formats.yolo import load_yolo
-    from curate.hashing import _thumb
+    from curate.audit.checks import image_quality
+    from curate.io.yolo import load_yolo
+    from curate.vision.hashing import _thumb
 
     print("| dataset | " + " | ".join(DEGRADE) + " |")
     for root in roots:
@@ -130,7 +130,7 @@ def planted(roots: list[Path], n: int) -> None:
 
 
 def _score(iq, check: str, q: dict) -> float:
-    from curate import defaults
+    from curate.core import defaults
 
     if check == "dark":
         return iq.falloff(q["brightness_p99"], defaults.QUALITY_DARK_P99)

@@ -3,7 +3,7 @@
     python benchmarks/label_noise.py --dataset ../shared/datasets/food-ingredients --seeds 0 1 2 \\
         --rate 0.03 --out reports/bench
 
-For each seed, :func:`curate.noise.plant_errors` makes an in-memory noisy copy (images are shared by path,
+For each seed, :func:`planted_noise.plant_errors` makes an in-memory noisy copy (images are shared by path,
 labels are new). The audit checks run on the noisy dataset (all splits; only train is scored) and every
 train box is ranked by its best score:
 
@@ -18,7 +18,7 @@ train box is ranked by its best score:
   image) whose score ≥ that check's threshold (``ctx.threshold(check)``, 0.5 by default);
 - false flags per 100 untouched boxes at score ≥ 0.5, any check (and per check);
 - "any check" is the merged worst-first list a user reviews (``audit/all``): each box's best score over
-  every check except the notes (``curate.findings.NOTE_CHECKS``: a box cut by the border is a fact, not an
+  every check except the notes (``curate.core.findings.NOTE_CHECKS``: a box cut by the border is a fact, not an
   error);
 - a naive baseline — per-class z-score of log box area (|z|/3, capped at 1) averaged with the box's max
   IoU with any other box of the image — scored the same way.
@@ -44,12 +44,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curate.checks import available, check_names, skip_reason  # noqa: E402
-from curate.checks._overlap import iou_one, pairwise_iou, xyxy_array  # noqa: E402
-from curate.checks.base import AuditContext  # noqa: E402
-from curate.dataset import Dataset, ImageRecord, Label  # noqa: E402
-from curate.findings import NOTE_CHECKS, Finding  # noqa: E402
-from curate.noise import NOISE_TYPES, PlantedTruth, plant_errors  # noqa: E402
+from curate.audit.checks import available, check_names, skip_reason  # noqa: E402
+from curate.core.overlap import iou_one, pairwise_iou, xyxy_array  # noqa: E402
+from curate.audit.checks.base import AuditContext  # noqa: E402
+from curate.core.dataset import Dataset, ImageRecord, Label  # noqa: E402
+from curate.core.findings import NOTE_CHECKS, Finding  # noqa: E402
+from planted_noise import NOISE_TYPES, PlantedTruth, plant_errors  # noqa: E402
 
 #: The check that should catch each planted type.
 TYPE_TO_CHECK: dict[str, str] = {
@@ -73,7 +73,7 @@ OPERATING_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)  # thresholds the ope
 
 def _fallback_load(source: Path) -> Dataset:
     """Minimal Roboflow-layout reader (train/valid/test with images/ and labels/), used only until
-    ``curate.formats.yolo.load_yolo`` exists."""
+    ``curate.io.yolo.load_yolo`` exists."""
     import yaml
 
     root = source if source.is_dir() else source.parent
@@ -102,7 +102,7 @@ def _fallback_load(source: Path) -> Dataset:
 
 def load_dataset(source: Path) -> Dataset:
     try:
-        from curate.formats.yolo import load_yolo
+        from curate.io.yolo import load_yolo
     except ImportError:
         return _fallback_load(source)
     return load_yolo(source)

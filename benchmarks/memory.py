@@ -152,7 +152,7 @@ def main() -> None:
     ap.add_argument("--max-rss", type=float, default=8.0, help="GB: a run past this is killed and reported as such")
     ap.add_argument("--work", default=str(REPO / "reports" / "bench"), help="where the scaled datasets are made (once)")
     args = ap.parse_args()
-    from curate.formats.yolo import load_yolo
+    from curate.io.yolo import load_yolo
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -167,7 +167,7 @@ def main() -> None:
         images, boxes = len(ds.images), sum(len(r.labels) for r in ds.images)
         with tempfile.TemporaryDirectory(prefix="curate-memory-") as tmp:
             env = {**base, "CURATE_CACHE_DIR": str(Path(tmp) / "cache")}
-            cmd = [sys.executable, "-m", "curate.cli", "audit", str(dataset), "--no-fiftyone", "--out", str(Path(tmp) / "out")]
+            cmd = [sys.executable, "-m", "curate.app.cli", "audit", str(dataset), "--no-fiftyone", "--out", str(Path(tmp) / "out")]
             rc, wall, peak = measure(cmd + (["--fast"] if args.fast else []), env, max_rss=int(args.max_rss * GB))
             cache = folder_bytes(Path(tmp) / "cache")
         rows.append((name, images, boxes, rc, wall, peak, cache))

@@ -3,9 +3,9 @@
     python benchmarks/proposals.py --dataset ../shared/datasets/epicureai ../shared/datasets/bccd-blood-cells \\
         --seeds 0 --rate 0.03 --out reports/bench/proposals
 
-For each dataset and seed, errors are planted into train (:func:`curate.noise.plant_errors`), the checks run
+For each dataset and seed, errors are planted into train (:func:`planted_noise.plant_errors`), the checks run
 (as ``benchmarks/label_noise.py`` runs them), the findings at their thresholds get proposals
-(:func:`curate.proposals.propose`), and each proposal on a planted error is compared with the truth:
+(:func:`curate.audit.proposals.propose`), and each proposal on a planted error is compared with the truth:
 
 - loose / shifted (``resize``): IoU of the proposed box with the original box (and of the corrupted box, for
   reference); share at IoU ≥ 0.75;
@@ -33,11 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from label_noise import DEFAULT_CHECKS, load_dataset, run_selected  # noqa: E402
 
-from curate.checks._overlap import iou_one  # noqa: E402
-from curate.checks.base import AuditContext  # noqa: E402
-from curate.dataset import Dataset, Label  # noqa: E402
-from curate.noise import plant_errors  # noqa: E402
-from curate.proposals import propose  # noqa: E402
+from curate.core.overlap import iou_one  # noqa: E402
+from curate.audit.checks.base import AuditContext  # noqa: E402
+from curate.core.dataset import Dataset, Label  # noqa: E402
+from planted_noise import plant_errors  # noqa: E402
+from curate.audit.proposals import propose  # noqa: E402
 
 RIGHT_IOU = 0.75  # a resized box this close to the original is right (issue #23's target: median ≥ 0.75)
 ADD_IOU = 0.5  # an added box this close to the deleted one is right

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.dataset import Dataset
-from curate.formats.yolo import load_yolo
-from curate.rebalance import RebalanceOptions, rebalance
+from curate.core.dataset import Dataset
+from curate.io.yolo import load_yolo
+from curate.ops.rebalance import RebalanceOptions, rebalance
 
 DATASET = Path("/work/shared/datasets/food-ingredients")
 RATIOS = (0.8, 0.1, 0.1)
@@ -130,7 +130,7 @@ def measure(ds: Dataset, split_of: Assignment, pairs: list) -> dict:
 
 def near_duplicates(ds: Dataset) -> tuple[list, list[list[str]], float]:
     """The hashing module's near-duplicate pairs (what leaks are counted on) and their clusters."""
-    from curate.hashing import image_signatures, near_duplicate_groups, near_duplicate_pairs
+    from curate.vision.hashing import image_signatures, near_duplicate_groups, near_duplicate_pairs
 
     t = time.perf_counter()
     sigs = image_signatures(ds, progress=True)
@@ -206,7 +206,7 @@ def main() -> None:
     text = (
         f"`python benchmarks/split_quality.py` on food-ingredients ({len(ds.images)} images, {ds.num_boxes} boxes, "
         f"{len(ds.names)} classes), all splits merged and re-split 80/10/10, seed {args.seed}. Near-duplicates: "
-        f"`curate.hashing` found {n_pairs} pairs in {len(clusters)} clusters (largest {max(map(len, clusters), default=0)} "
+        f"`curate.vision.hashing` found {n_pairs} pairs in {len(clusters)} clusters (largest {max(map(len, clusters), default=0)} "
         f"images) in {hash_secs:.0f} s; the pairs column counts those that straddle two splits.\n\n"
         + table(rows)
         + f"\nA different seed gives a different `curate rebalance` split: {'yes' if other_seed else 'no'}. "

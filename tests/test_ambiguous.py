@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from curate.checks import ambiguous
-from curate.checks.base import AuditContext
-from curate.dataset import Dataset, ImageRecord, Label
+from curate.audit.checks import ambiguous
+from curate.audit.checks.base import AuditContext
+from curate.core.dataset import Dataset, ImageRecord, Label
 
 
 def _ctx(labels: list[Label], size: tuple[int, int] = (640, 480), extra: list[ImageRecord] = ()) -> AuditContext:
@@ -100,7 +100,7 @@ def test_thinner_border_sliver_measures_more_cut() -> None:
 
 
 def test_a_border_note_sorts_below_every_error() -> None:
-    from curate.findings import Finding, sort_findings
+    from curate.core.findings import Finding, sort_findings
 
     sliver = Label(0, 0.02, 0.5, 0.04, 0.3, line=1)
     notes = [f for f in ambiguous.run(_ctx([sliver], size=(640, 640), extra=_typical())) if f.check == "border_cut"]
@@ -120,7 +120,7 @@ def test_tiny_box_is_measured_on_the_upright_image(make_yolo_tree, tmp_path: Pat
     A box 0.015 wide is 1.5 px there; measured on the stored size (6 px wide) it was not flagged."""
     from PIL import Image
 
-    from curate.formats.yolo import load_yolo
+    from curate.io.yolo import load_yolo
 
     root = make_yolo_tree(tmp_path / "ds", {"train/a.jpg": ["0 0.5 0.5 0.015 0.2"]}, size=(400, 100))
     path = root / "train" / "images" / "a.jpg"

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from curate import backgrounds as bg
-from curate import defaults, env
-from curate.cli import app
-from curate.formats.yolo import load_yolo
+from curate.ops import backgrounds as bg
+from curate.core import defaults
+from curate.app import env
+from curate.app.cli import app
+from curate.io.yolo import load_yolo
 
 pytestmark = pytest.mark.skipif(env.u2netp_path() is None, reason="U²-Net-p weights not fetched (make models)")
 
@@ -145,7 +146,7 @@ def test_refuses_to_write_over_input(sample_dir, inside):
 
 def test_held_out_thumbnails_of_images_under_4_px(tmp_path: Path) -> None:
     """A 1×1 val image (legal) made `curate backgrounds` raise cv2.error in OpenCV's 1/4 reduced decode."""
-    from curate.dataset import ImageRecord
+    from curate.core.dataset import ImageRecord
 
     records = []
     for name, (w, h) in (("one.png", (1, 1)), ("two.png", (3, 2)), ("big.png", (64, 48))):

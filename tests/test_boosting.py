@@ -1,11 +1,11 @@
-"""curate.boosting: --fast's numpy gradient boosting and Platt fit, on small generated data."""
+"""curate.learn.boosting: --fast's numpy gradient boosting and Platt fit, on small generated data."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from curate.boosting import BoostedTrees, bin_edges, platt
+from curate.learn.boosting import BoostedTrees, bin_edges, platt
 
 
 def _interaction_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -92,7 +92,7 @@ def test_fast_box_model_imports_neither_scikit_learn_nor_scipy(sample_dir) -> No
     import sys
 
     code = (
-        "import sys; from curate.formats.yolo import load_yolo; from curate import boxmodel; "
+        "import sys; from curate.io.yolo import load_yolo; from curate import boxmodel; "
         f"bs = boxmodel.score_boxes(load_yolo({str(sample_dir)!r}), fast=True, progress=False); "
         "print(len(bs.records), 'sklearn' in sys.modules, 'scipy' in sys.modules)"
     )

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from curate import boxmodel
-from curate.checks import background_heavy, grouped, shifted
-from curate.checks.base import AuditContext
-from curate.dataset import Dataset, ImageRecord, Label
+from curate.audit.runner import boxmodel
+from curate.audit.checks import background_heavy, grouped, shifted
+from curate.audit.checks.base import AuditContext
+from curate.core.dataset import Dataset, ImageRecord, Label
 
 SIDE = 192
 N_IMAGES = 36
@@ -130,7 +130,7 @@ def test_clean_dataset_gets_few_flags(scenes):
         assert np.mean(s >= 0.5) <= 0.05, kind
 
 
-@pytest.mark.skipif(not __import__("curate.foreground").foreground.default_weights().exists(), reason="no U²-Net-p weights")
+@pytest.mark.skipif(not __import__("curate.vision.foreground").foreground.default_weights().exists(), reason="no U²-Net-p weights")
 def test_mask_features_add_fg_fraction(scenes):
     """``use_mask``: U²-Net-p masks become features, and the evidence reports the fg fraction."""
     ds = _dataset(scenes)
@@ -208,7 +208,7 @@ def test_pixel_features_are_cached_per_image(scenes, monkeypatch):
     calls: list[int] = []
     real = boxmodel.pixel_features
     monkeypatch.setattr(boxmodel, "pixel_features", lambda p, **kw: (calls.append(len(p)), real(p, **kw))[1])
-    from curate import cache
+    from curate.io import cache
 
     saved: list[str] = []
     real_save = cache.save_array
@@ -302,7 +302,7 @@ def _geometry_one_box(q: np.ndarray, cls: int, ctx: np.ndarray, ctx_cls: np.ndar
 
 def test_batched_geometry_features_equal_the_per_box_ones(sample_dir):
     """The per-image batch (used by the model) computes exactly what the readable per-box function does."""
-    from curate.formats.yolo import load_yolo
+    from curate.io.yolo import load_yolo
 
     ds = load_yolo(sample_dir)
     qs, boxes, classes = boxmodel._queries(ds, np.random.default_rng(0), with_corruptions=True)
@@ -444,8 +444,8 @@ def test_neighbour_distances_in_small_blocks_equal_one_block(monkeypatch):
 
 def test_scenes_join_the_near_duplicate_photos_of_the_sample(sample_dir):
     """The bundled sample keeps re-exported photos across splits: each pair is one scene, the rest alone."""
-    from curate.formats.yolo import load_yolo
-    from curate.hashing import image_signatures, near_duplicate_pairs
+    from curate.io.yolo import load_yolo
+    from curate.vision.hashing import image_signatures, near_duplicate_pairs
 
     ds = load_yolo(sample_dir)
     scene = boxmodel.scenes(ds)
@@ -459,10 +459,10 @@ def test_scenes_join_the_near_duplicate_photos_of_the_sample(sample_dir):
 
 def test_box_model_takes_the_scenes_from_the_runs_signatures(sample_dir, monkeypatch):
     """In an audit the signatures are made once (image_checks); the box model's scenes reuse them."""
-    from curate import hashing
-    from curate.checks.base import AuditContext
-    from curate.checks.image_checks import signatures
-    from curate.formats.yolo import load_yolo
+    from curate.vision import hashing
+    from curate.audit.checks.base import AuditContext
+    from curate.audit.checks.image_checks import signatures
+    from curate.io.yolo import load_yolo
 
     ctx = AuditContext(load_yolo(sample_dir))
     made = signatures(ctx)

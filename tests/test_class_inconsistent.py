@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from curate.checks import class_inconsistent
-from curate.checks.base import AuditContext
-from curate.dataset import Dataset, ImageRecord, Label
+from curate.audit.checks import class_inconsistent
+from curate.audit.checks.base import AuditContext
+from curate.core.dataset import Dataset, ImageRecord, Label
 
 
 def _shapes_dataset(tmp_path: Path, *, swap: bool, n_images: int = 30, single_class: bool = False) -> Dataset:

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from curate.cli import app
-from curate.findings import CSV_COLUMNS
+from curate.app.cli import app
+from curate.core.findings import CSV_COLUMNS
 
 runner = CliRunner()
 

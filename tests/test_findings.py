@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from curate import audit
-from curate.findings import Finding
+from curate.audit.runner import runner as audit
+from curate.core.findings import Finding
 
 FINDINGS = [
     Finding("train", "train/images/a.jpg", "duplicate", 0.123456789012345, "tiny box (3.0×4.0 px)", line=3,

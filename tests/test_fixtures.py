@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from curate.formats.yolo import load_yolo
+from curate.io.yolo import load_yolo
 
 
 @pytest.mark.parametrize("layout", ["roboflow", "ultralytics"])

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from curate import foreground
-from curate.dataset import ImageRecord
+from curate.vision import foreground
+from curate.core.dataset import ImageRecord
 
 WEIGHTS = foreground.default_weights()
 needs_weights = pytest.mark.skipif(not WEIGHTS.exists(), reason=f"U²-Net-p weights not at {WEIGHTS}")
@@ -42,7 +42,7 @@ def _inside_outside(mask: np.ndarray, centre, r, scale=1.0) -> tuple[float, floa
 def test_mask_is_higher_on_the_object(tmp_path, method, caplog):
     path = _disc_image(tmp_path / "disc.jpg")
     weights = WEIGHTS if method == "u2netp" else tmp_path / "absent.onnx"
-    with caplog.at_level(logging.WARNING, logger="curate.foreground"):
+    with caplog.at_level(logging.WARNING, logger="curate.vision.foreground"):
         model = foreground.ForegroundModel(weights)
     assert model.method == method
     if method == "grabcut":
@@ -80,7 +80,7 @@ def test_bundled_sample_mask_is_sane():
     root = Path(__file__).resolve().parents[1] / "curate" / "sample" / "food-mini"
     if not root.exists():
         pytest.skip("bundled sample not built yet")
-    from curate.formats.yolo import load_yolo
+    from curate.io.yolo import load_yolo
 
     ds = load_yolo(root)
     recs = [r for r in ds.images if r.labels][:4]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from curate import history as hist
+from curate.train import history as hist
 
 
 def _entry(i: int, out: str) -> dict:

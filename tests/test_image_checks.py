@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from curate.checks.base import AuditContext
-from curate.checks import dataset_stats, image_checks, near_duplicate
-from curate.formats.yolo import load_yolo
-from curate.hashing import image_signatures, near_duplicate_groups, near_duplicate_pairs
+from curate.audit.checks.base import AuditContext
+from curate.audit.checks import dataset_stats, image_checks, near_duplicate
+from curate.io.yolo import load_yolo
+from curate.vision.hashing import image_signatures, near_duplicate_groups, near_duplicate_pairs
 
 
 def _photo(seed: int, size: int = 320) -> Image.Image:
@@ -142,8 +142,8 @@ def test_exact_copy_in_one_split_is_near_duplicate_and_grouped(tmp_path: Path) -
 
 def test_similarity_direction() -> None:
     """The more a copy is changed, the lower its similarity; an unrelated photo is lowest."""
-    from curate.dataset import ImageRecord
-    from curate.hashing import compute_signature
+    from curate.core.dataset import ImageRecord
+    from curate.vision.hashing import compute_signature
 
     def sig(img: Image.Image, tmp: Path, name: str):
         p = tmp / f"{name}.jpg"
@@ -168,7 +168,7 @@ def test_bounded_pair_search_finds_every_pair_a_brute_force_finds(threshold: flo
     """The low-frequency bound must never drop a pair: white-noise thumbnails keep ~94 % of their energy
     outside the 64 low DCT frequencies, so a bound without the rest's term would miss every planted pair.
     Several blocks, so pairs across blocks count too."""
-    from curate.hashing import THUMB, Signature
+    from curate.vision.hashing import THUMB, Signature
 
     rng = np.random.default_rng(5)
     n, dim = 600, THUMB * THUMB
@@ -244,7 +244,7 @@ def test_images_smaller_than_the_reduced_decode_are_read(tmp_path: Path, monkeyp
 def test_signatures_come_back_from_the_cache_store_as_computed(tmp_path: Path, monkeypatch) -> None:
     """Sound and truncated images alike: the second pass decodes nothing and returns the same signatures;
     a damaged store file is a miss (recomputed), never a traceback."""
-    from curate import hashing
+    from curate.vision import hashing
 
     monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
     root = _dataset(tmp_path / "ds")
@@ -294,7 +294,7 @@ def test_signatures_hashed_in_the_background_equal_those_hashed_here(tmp_path: P
 
 def test_label_only_checks_run_before_the_images_are_needed() -> None:
     """The audit hashes in the background while these run (see CHECK_MODULES)."""
-    from curate.checks import CHECK_MODULES
+    from curate.audit.checks import CHECK_MODULES
 
     first = CHECK_MODULES.index("image_checks")
     assert {"dataset_stats", "duplicate", "ambiguous"} <= set(CHECK_MODULES[:first])

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from curate.checks import image_checks
-from curate.checks.base import AuditContext
-from curate.formats.yolo import load_yolo
+from curate.audit.checks import image_checks
+from curate.audit.checks.base import AuditContext
+from curate.io.yolo import load_yolo
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -53,7 +53,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """The real command line in its own process (stderr as a user sees it)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]), COLUMNS="200")
     env["CURATE_CACHE_DIR"] = str(cwd / "cache")
-    command = [sys.executable, "-m", "curate.cli", *args]
+    command = [sys.executable, "-m", "curate.app.cli", *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
 
 

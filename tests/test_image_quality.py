@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from curate.checks import image_quality
-from curate.checks.base import AuditContext
-from curate.formats.yolo import load_yolo
-from curate.hashing import QUALITY_STATS, image_signatures
+from curate.audit.checks import image_quality
+from curate.audit.checks.base import AuditContext
+from curate.io.yolo import load_yolo
+from curate.vision.hashing import QUALITY_STATS, image_signatures
 
 SAMPLE_PHOTO = "train/images"
 
@@ -91,7 +91,7 @@ def test_the_bundled_sample_is_not_flagged(sample_dir: Path) -> None:
 def test_quality_statistics_come_back_from_the_cache(tmp_path: Path, sample_dir: Path, monkeypatch) -> None:
     """Every signature of the sample is read back, none decoded again: one of its 80 thumbnails' first byte is
     ``{``, which once read as the JSON form and missed the cache every time."""
-    from curate import hashing
+    from curate.vision import hashing
 
     monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
     ds = load_yolo(sample_dir)

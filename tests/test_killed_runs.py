@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from curate import env
-from curate.outputs import is_complete
+from curate.app import env
+from curate.io.outputs import is_complete
 
-CURATE = [sys.executable, "-m", "curate.cli"]
+CURATE = [sys.executable, "-m", "curate.app.cli"]
 #: Parts of a file that differ between two identical runs: backgrounds.json's wall-clock seconds.
 VOLATILE = {"backgrounds.json": ("seconds",)}
 
@@ -43,7 +43,7 @@ def _digest(root: Path) -> dict[str, str]:
 
 
 def _leftovers(parent: Path) -> list[str]:
-    """Temporary folders and files of a writer (curate.outputs) in ``parent``."""
+    """Temporary folders and files of a writer (curate.io.outputs) in ``parent``."""
     return sorted(p.name for p in parent.iterdir() if ".curate-tmp-" in p.name or ".curate-old-" in p.name)
 
 
@@ -115,7 +115,7 @@ def test_rebalance_killed(sample_dir: Path, tmp_path: Path) -> None:
 def test_run_killed(sample_dir: Path, tmp_path: Path) -> None:
     """`curate run` with export and rebalance stages: killed anywhere, a re-run's stage folders equal an
     uninterrupted run's, and a stage whose folder was half-written is run again, not taken as done."""
-    from curate.formats.yolo import load_yolo
+    from curate.io.yolo import load_yolo
 
     recipe = tmp_path / "r.yaml"
     recipe.write_text("name: k\nstages:\n  review: {skip: true}\n  export: {}\n"
@@ -149,8 +149,8 @@ def test_run_killed(sample_dir: Path, tmp_path: Path) -> None:
 
 def test_stage_folder_without_marker_is_not_done(tmp_path: Path) -> None:
     """A manifest that says ok is not enough: its dataset folder must hold the completion marker."""
-    from curate.outputs import mark_complete
-    from curate.pipeline import why_run
+    from curate.io.outputs import mark_complete
+    from curate.app.pipeline import why_run
 
     folder = tmp_path / "rebalance" / "dataset"
     folder.mkdir(parents=True)
@@ -164,8 +164,8 @@ def test_stage_folder_without_marker_is_not_done(tmp_path: Path) -> None:
 def test_export_killed(sample_dir: Path, tmp_path: Path) -> None:
     import fiftyone as fo
 
-    from curate.fo import to_fiftyone
-    from curate.formats.yolo import load_yolo
+    from curate.fiftyone.bridge import to_fiftyone
+    from curate.io.yolo import load_yolo
 
     fo.list_datasets()  # a client in this process keeps the database up between the commands (4 s each)
     to_fiftyone(load_yolo(sample_dir))  # export needs the dataset's FiftyOne copy (`curate audit` makes it)
@@ -189,7 +189,7 @@ def _tiny_pair(sample_dir: Path, out: Path) -> Path:
     """The smallest training set tests/test_compare.py uses: 8 train, 4 val, 4 test images of the sample."""
     from dataclasses import replace
 
-    from curate.formats.yolo import load_yolo, save_yolo
+    from curate.io.yolo import load_yolo, save_yolo
 
     ds = load_yolo(sample_dir)
     return save_yolo(replace(ds, images=ds.split("train")[:8] + ds.split("val")[:4] + ds.split("test")[:4]), out)
@@ -205,7 +205,7 @@ def test_train_and_compare_killed(sample_dir: Path, tmp_path: Path) -> None:
     resumable training checkpoint", tried to download coco8.yaml and left ./runs/detect/train), then at a
     seeded random point: the re-runs finish, nothing lands outside --out, and the folder is marked complete
     only at the end."""
-    from curate.compare import checkpoint_complete, read_results, resumable
+    from curate.train.compare import checkpoint_complete, read_results, resumable
 
     before = _tiny_pair(sample_dir, tmp_path / "before")
     out = tmp_path / "out"
@@ -241,7 +241,7 @@ def test_train_and_compare_killed(sample_dir: Path, tmp_path: Path) -> None:
 
 
 def test_atomic_output_replaces_whole_and_cleans_only_dead_leftovers(tmp_path: Path) -> None:
-    from curate.outputs import atomic_output
+    from curate.io.outputs import atomic_output
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead = dead.stdout.strip()

@@ -1,4 +1,4 @@
-"""curate.noise.plant_errors: deterministic per seed, right counts per type, truthful bookkeeping."""
+"""planted_noise.plant_errors: deterministic per seed, right counts per type, truthful bookkeeping."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from curate.dataset import Dataset, ImageRecord, Label
-from curate.noise import NOISE_TYPES, SOURCE, plant_errors
+from curate.core.dataset import Dataset, ImageRecord, Label
+from planted_noise import NOISE_TYPES, SOURCE, plant_errors
 
 
 def _dataset(n_images: int = 40, boxes_per_image: int = 6) -> Dataset:
@@ -209,8 +209,8 @@ def test_operating_points_count_planted_and_untouched_boxes_at_each_threshold() 
 def test_notes_are_no_part_of_the_merged_list() -> None:
     """A note (a box cut by the border) on an untouched box neither outranks planted errors in the merged
     worst-first list nor counts as a false flag; the same score from an error check does both."""
-    from curate.checks.base import AuditContext
-    from curate.findings import Finding
+    from curate.audit.checks.base import AuditContext
+    from curate.core.findings import Finding
 
     bench = _load_bench()
     noisy, truth = plant_errors(_dataset(), rate=0.05, types=("grouped",), seed=0)

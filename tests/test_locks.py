@@ -1,6 +1,6 @@
 """Per-dataset locks: two commands on one dataset never run at once; the second names the first and waits.
 
-Real processes (``python -m curate.cli``), a real FiftyOne database in a fresh folder, real files.
+Real processes (``python -m curate.app.cli``), a real FiftyOne database in a fresh folder, real files.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from curate.formats.yolo import load_yolo
-from curate.locks import LockTimeout, dataset_lock_path, hold
+from curate.io.yolo import load_yolo
+from curate.io.locks import LockTimeout, dataset_lock_path, hold
 
 REPO = Path(__file__).resolve().parent.parent
 #: Cheap checks with no child process: the test is about the lock, not the checks.
@@ -50,7 +50,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 def _start(args: list[str], tmp_path: Path, log: str) -> tuple[subprocess.Popen, Path, Path]:
     out, err = tmp_path / f"{log}.out", tmp_path / f"{log}.err"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "curate.cli", *args],
+        [sys.executable, "-m", "curate.app.cli", *args],
         cwd=tmp_path, env=_env(tmp_path), stdout=out.open("w"), stderr=err.open("w"),
     )  # fmt: skip
     return proc, out, err
@@ -88,7 +88,7 @@ def test_second_command_waits_and_names_the_first(tmp_path: Path, make_yolo_tree
 def test_lock_of_a_killed_holder_is_taken_over(tmp_path: Path) -> None:
     lock = tmp_path / "locks" / "x.lock"
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"from curate.locks import hold\nwith hold({str(lock)!r}, command='curate audit'):\n"
+        [sys.executable, "-c", f"from curate.io.locks import hold\nwith hold({str(lock)!r}, command='curate audit'):\n"
          "    print('held', flush=True)\n    import time; time.sleep(600)"],
         env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from curate import boxmodel
-from curate.checks import dataset_stats
-from curate.checks._overlap import overlapping_pairs
-from curate.checks.base import AuditContext
-from curate.dataset import Dataset, ImageRecord, Label
+from curate.audit.runner import boxmodel
+from curate.audit.checks import dataset_stats
+from curate.core.overlap import overlapping_pairs
+from curate.audit.checks.base import AuditContext
+from curate.core.dataset import Dataset, ImageRecord, Label
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -73,7 +73,7 @@ def test_overlapping_pairs_are_exactly_the_pairs_that_overlap():
 def test_pair_checks_and_box_geometry_of_3000_boxes_in_one_image_stay_small():
     """duplicate/ambiguous's pairs and the box model's geometry features of one image with 3,000 boxes (7,500
     rows with the model's corrupted boxes): the pair matrices were 1.2 GB (pairs) and 1.4 GB (geometry)."""
-    from curate.checks._overlap import later_line_pairs
+    from curate.core.overlap import later_line_pairs
 
     labels = _dense_labels(3000)
     tracemalloc.start()
@@ -120,7 +120,7 @@ def test_fast_audit_of_a_label_file_with_3000_boxes_stays_small_and_flags_it(mak
               "val/v.jpg": ["0 0.5 0.5 0.3 0.3"]}
     root = make_yolo_tree(tmp_path / "ds", images, names=["a", "b", "c", "d"], size=(320, 320))
     out = tmp_path / "out"
-    audit = [sys.executable, "-m", "curate.cli", "audit", str(root), "--fast", "--no-fiftyone", "--out", str(out)]
+    audit = [sys.executable, "-m", "curate.app.cli", "audit", str(root), "--fast", "--no-fiftyone", "--out", str(out)]
     # the peak of every process the audit started, from the kernel's accounting of reaped children (a fresh
     # python, so no earlier test's children count)
     probe = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:], capture_output=True).returncode; "

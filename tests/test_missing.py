@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from curate.checks import missing
-from curate.checks.base import AuditContext
-from curate.dataset import Dataset, ImageRecord, Label
+from curate.audit.checks import missing
+from curate.audit.checks.base import AuditContext
+from curate.core.dataset import Dataset, ImageRecord, Label
 
 SIZE = 160
 COLOURS = [(40, 40, 220), (40, 180, 60), (200, 120, 30)]  # BGR: red, green, blue-ish

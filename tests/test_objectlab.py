@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from curate.checks import objectlab
-from curate.checks.base import AuditContext
-from curate.dataset import Dataset, ImageRecord, Label
+from curate.audit.checks import objectlab
+from curate.audit.checks.base import AuditContext
+from curate.core.dataset import Dataset, ImageRecord, Label
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 

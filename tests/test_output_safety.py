@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from curate.cli import app
-from curate.formats.yolo import load_yolo, save_yolo
+from curate.app.cli import app
+from curate.io.yolo import load_yolo, save_yolo
 
 IMAGES = {f"train/t{i}.jpg": ["0 0.5 0.5 0.3 0.3"] for i in range(6)}
 IMAGES |= {"val/v0.jpg": ["1 0.4 0.4 0.2 0.2"], "test/s0.jpg": []}

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from curate import pipeline as pl
-from curate.formats.yolo import load_yolo
+from curate.app import pipeline as pl
+from curate.io.yolo import load_yolo
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT = REPO / "pipelines" / "default.yaml"
 SEED_FOOD = REPO / "pipelines" / "seed-food.yaml"
-CURATE = [sys.executable, "-c", "from curate.cli import entry; entry()"]
+CURATE = [sys.executable, "-c", "from curate.app.cli import entry; entry()"]
 
 
 def curate(*args: str | Path, cwd: Path | None = None, timeout: int = 900) -> subprocess.CompletedProcess:

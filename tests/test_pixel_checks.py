@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from curate.checks import background_heavy, grouped, shifted
+from curate.audit.checks import background_heavy, grouped, shifted
 
 BASE = {"method": "pixels", "area_vs_class": 2.0, "same_class_inside": 0, "p_ok": 0.1, "blobs": 1, "runs": 1}
 
@@ -65,8 +65,8 @@ def test_box_checks_survive_an_undecodable_labelled_image(sample_dir, tmp_path, 
     (their pixel features are NaN, and the evidence crashed on int(NaN))."""
     import shutil
 
-    from curate.checks.base import AuditContext
-    from curate.formats.yolo import load_yolo
+    from curate.audit.checks.base import AuditContext
+    from curate.io.yolo import load_yolo
 
     monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
     root = tmp_path / "ds"
@@ -88,9 +88,9 @@ def test_flagged_boxes_get_their_foreground_fraction_after_the_checks(sample_dir
     """The report's masks are made in the background while later checks run, and added after the last one:
     the top flagged boxes of each box check (at most ``mask_top``) get ``fg_fraction`` from U²-Net-p, on a
     fresh run and on a cached re-run alike (the cached findings are stored without it)."""
-    from curate.audit import score_dataset
-    from curate.checks.base import AuditContext
-    from curate.formats.yolo import load_yolo
+    from curate.audit.runner import score_dataset
+    from curate.audit.checks.base import AuditContext
+    from curate.io.yolo import load_yolo
 
     monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
     ds = load_yolo(sample_dir)
@@ -116,9 +116,9 @@ def test_flagged_boxes_get_their_foreground_fraction_after_the_checks(sample_dir
 def test_a_box_model_option_of_one_check_refreshes_all_three_cached_checks(sample_dir, tmp_path, monkeypatch):
     """grouped, background_heavy and shifted share one model that reads options of all three (members,
     iterations, use_mask): changing grouped's ``members`` must not serve background_heavy's cached scores."""
-    from curate.audit import score_dataset
-    from curate.checks.base import AuditContext
-    from curate.formats.yolo import load_yolo
+    from curate.audit.runner import score_dataset
+    from curate.audit.checks.base import AuditContext
+    from curate.io.yolo import load_yolo
 
     monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
     ds = load_yolo(sample_dir)

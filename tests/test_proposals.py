@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from curate.audit import run_audit
-from curate.dataset import Dataset, ImageRecord, Label
-from curate.export import export_reviewed
-from curate.fo import find_fiftyone
-from curate.findings import Finding
-from curate.formats.yolo import load_yolo
-from curate.proposal_review import ACCEPT_TAG, PROPOSALS_FIELD, REJECT_TAG
-from curate.proposals import ADD_PRIOR, propose
+from curate.audit.runner import run_audit
+from curate.core.dataset import Dataset, ImageRecord, Label
+from curate.ops.export import export_reviewed
+from curate.fiftyone.bridge import find_fiftyone
+from curate.core.findings import Finding
+from curate.io.yolo import load_yolo
+from curate.fiftyone.proposals import ACCEPT_TAG, PROPOSALS_FIELD, REJECT_TAG
+from curate.audit.proposals import ADD_PRIOR, propose
 
 AUDIT = dict(only={"duplicate"}, report=False, use_cache=False)
 

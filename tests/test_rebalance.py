@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from curate.dataset import Dataset, ImageRecord, Label
-from curate.formats.yolo import load_yolo, save_yolo
-from curate.rebalance import (
+from curate.core.dataset import Dataset, ImageRecord, Label
+from curate.io.yolo import load_yolo, save_yolo
+from curate.ops.rebalance import (
     BACKGROUND,
     Group,
     RebalanceError,
@@ -420,7 +420,7 @@ def test_rebalance_same_seed_same_output(fruit: Path, tmp_path: Path) -> None:
 def _cli(args: list[str]):
     from typer.testing import CliRunner
 
-    from curate.cli import app
+    from curate.app.cli import app
 
     return CliRunner().invoke(app, args, terminal_width=200)
 
@@ -461,7 +461,7 @@ def test_cli_keep_classes_writes_table_and_folder(fruit: Path, tmp_path: Path) -
 def test_real_sample_near_duplicates_stay_together(sample_dir: Path, tmp_path: Path) -> None:
     """The bundled 80 real images: the hashing module's near-duplicate pairs (5 straddle the export's
     splits) all land in one split after `rebalance`, and the input folder is byte-for-byte unchanged."""
-    from curate.hashing import image_signatures, near_duplicate_pairs
+    from curate.vision.hashing import image_signatures, near_duplicate_pairs
 
     digest = tree_digest(sample_dir)
     ds = load_yolo(sample_dir)

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from curate import defaults
-from curate.dataset import Dataset, ImageRecord, Label
-from curate.findings import Finding
-from curate.report import (
+from curate.core import defaults
+from curate.core.dataset import Dataset, ImageRecord, Label
+from curate.core.findings import Finding
+from curate.report.audit import (
     CHECK_COLOURS,
     LabelLookup,
     contact_sheet,
@@ -308,7 +308,7 @@ def test_undecodable_image_gets_a_placeholder(tmp_path: Path, broken: str) -> No
 
 
 def test_contact_sheet_takes_checks_in_turn(built: tuple[Dataset, list[Finding], Path]) -> None:
-    from curate.report import build_sections
+    from curate.report.audit import build_sections
 
     ds, findings, _ = built
     sections = build_sections(ds, findings, LabelLookup(ds), summary={"checks": CHECKS_RUN}, thresholds=None, masks=None)
@@ -433,7 +433,7 @@ def test_degenerate_datasets_still_get_a_report(tmp_path: Path, case: str) -> No
 
 def test_fast_report_leaves_the_geometry_figure_to_the_full_audit(tmp_path: Path, monkeypatch) -> None:
     """--fast draws no matplotlib figure unless one is cached; after a full audit's drawing it shows that one."""
-    from curate import report
+    from curate.report.audit import audit as report
 
     monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
     ds = make_dataset(tmp_path / "ds", {"train": 3, "val": 2})
@@ -456,8 +456,8 @@ def test_fast_audit_imports_neither_matplotlib_nor_scikit_learn(sample_dir: Path
     import sys
 
     code = (
-        "import sys; from pathlib import Path; import curate.worker as w; w.worth_it = lambda: False; "
-        "from curate.formats.yolo import load_yolo; from curate.audit import run_audit; "
+        "import sys; from pathlib import Path; import curate.app.worker as w; w.worth_it = lambda: False; "
+        "from curate.io.yolo import load_yolo; from curate.audit.runner import run_audit; "
         f"r = run_audit(load_yolo({str(sample_dir)!r}), out_dir=Path({str(tmp_path / 'out')!r}), fast=True, fiftyone=False); "
         "print(len(r.findings) > 0, 'matplotlib' in sys.modules, 'sklearn' in sys.modules)"
     )
@@ -474,7 +474,7 @@ def test_thumbnails_are_upright_whichever_library_decodes(tmp_path: Path, monkey
     OpenCV cannot read the file and PIL decodes it."""
     import cv2
 
-    from curate import report
+    from curate.report.audit import audit as report
 
     path = tmp_path / "turned.jpg"
     exif = Image.Exif()

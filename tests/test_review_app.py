@@ -1,7 +1,7 @@
 """End to end in a real browser: the App opened by `curate review` edits a box, `curate export` writes it.
 
 Playwright drives Debian's /usr/bin/chromium (never a downloaded browser) against the FiftyOne App served
-by :func:`curate.review.launch` in this process. The edit is made with the App's Annotate tools, exactly
+by :func:`curate.fiftyone.review.launch` in this process. The edit is made with the App's Annotate tools, exactly
 as a reviewer would: in the Edit Detection form the whole box is typed in (x, y, width, height: the box's
 top-left corner and size, normalized; the new box is tight round the tomato) and the label is changed to
 another class (tomato -> potato, from the form's class dropdown). Then the `curate export` CLI runs in a
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from curate.findings import Finding
-from curate.formats.yolo import load_yolo
+from curate.core.findings import Finding
+from curate.io.yolo import load_yolo
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -72,8 +72,8 @@ def label_bytes(root: Path) -> dict[tuple[str, str], bytes]:
 def test_edit_a_box_in_the_app_then_export(sample_dir: Path, tmp_path: Path, watchdog) -> None:
     from playwright.sync_api import sync_playwright
 
-    from curate.fo import tag_findings, to_fiftyone
-    from curate.review import close, launch, prepare_review, view_url
+    from curate.fiftyone.bridge import tag_findings, to_fiftyone
+    from curate.fiftyone.review import close, launch, prepare_review, view_url
 
     if not sample_dir.is_dir():
         pytest.skip("bundled sample not committed yet")
@@ -132,7 +132,7 @@ def test_edit_a_box_in_the_app_then_export(sample_dir: Path, tmp_path: Path, wat
 
     out = tmp_path / "fixed"
     run = subprocess.run(
-        [sys.executable, "-c", "from curate.cli import entry; entry()", "export", str(src), "--out", str(out)],
+        [sys.executable, "-c", "from curate.app.cli import entry; entry()", "export", str(src), "--out", str(out)],
         capture_output=True, text=True, timeout=120, env=os.environ.copy(),
     )
     assert run.returncode == 0, run.stderr
@@ -214,7 +214,7 @@ def _wait_saved(fo_dataset, rel: str, expected: dict, timeout: float = 20.0) -> 
 
 
 def _flagged_copy(sample_dir: Path, tmp_path: Path, name: str):
-    from curate.fo import tag_findings, to_fiftyone
+    from curate.fiftyone.bridge import tag_findings, to_fiftyone
 
     if not sample_dir.is_dir():
         pytest.skip("bundled sample not committed yet")
@@ -237,7 +237,7 @@ def test_review_cli_serves_then_stops_cleanly(sample_dir: Path, tmp_path: Path, 
     src, _, _ = _flagged_copy(sample_dir, tmp_path, "food-ctrlc")
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from curate.cli import entry; entry()", "review", str(src), "--port", str(port)],
+        [sys.executable, "-c", "from curate.app.cli import entry; entry()", "review", str(src), "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy(),
     )
     lines = []
@@ -277,8 +277,8 @@ def _server_pids(port: int) -> list[int]:
 
 def test_review_keeps_edits_when_the_folder_changed(sample_dir: Path, tmp_path: Path) -> None:
     """The folder changed since it was loaded: review rebuilds the FiftyOne dataset and hands the review over."""
-    from curate.fo import EXCLUDE_TAG, find_fiftyone
-    from curate.review import prepare_review
+    from curate.fiftyone.bridge import EXCLUDE_TAG, find_fiftyone
+    from curate.fiftyone.review import prepare_review
 
     src, ds, fod = _flagged_copy(sample_dir, tmp_path, "food-changed")
     labelled = [r for r in ds.images if r.label_path is not None and r.labels]
@@ -296,7 +296,7 @@ def test_review_keeps_edits_when_the_folder_changed(sample_dir: Path, tmp_path: 
 
 
 def test_review_unknown_check_is_one_line(sample_dir: Path, tmp_path: Path) -> None:
-    from curate.review import ReviewError, prepare_review
+    from curate.fiftyone.review import ReviewError, prepare_review
 
     _, ds, _ = _flagged_copy(sample_dir, tmp_path, "food-check")
     fo_dataset, view = prepare_review(ds, check="grouped")

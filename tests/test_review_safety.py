@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from curate.audit import run_audit
-from curate.export import ExportError, export_reviewed
-from curate.fo import BUILDING_SUFFIX, IdentityError, OK_TAG, default_name, find_fiftyone, loaded_text, to_fiftyone
-from curate.formats.yolo import load_yolo
+from curate.audit.runner import run_audit
+from curate.ops.export import ExportError, export_reviewed
+from curate.fiftyone.bridge import BUILDING_SUFFIX, IdentityError, OK_TAG, default_name, find_fiftyone, loaded_text, to_fiftyone
+from curate.io.yolo import load_yolo
 
 IMAGES = {
     "train/a.jpg": ["0 0.5 0.5 0.2 0.2", "1 0.3 0.3 0.1 0.1"],
@@ -124,7 +124,7 @@ def test_a_review_made_by_an_older_curate_is_adopted_and_kept(make_yolo_tree, tm
     review survives the rebuild that the new bridge version forces."""
     import fiftyone as fo
 
-    from curate.fo import LOADED_FIELD, fingerprint
+    from curate.fiftyone.bridge import LOADED_FIELD, fingerprint
 
     root = make_yolo_tree(tmp_path / "legacy-pets", IMAGES)
     ds = load_yolo(root)
@@ -153,8 +153,8 @@ def test_an_interrupted_build_is_never_taken_for_a_finished_one(make_yolo_tree, 
 
 
 def test_loaded_text_is_exact() -> None:
-    from curate.dataset import Label
-    from curate.fo import _loaded_labels
+    from curate.core.dataset import Label
+    from curate.fiftyone.bridge import _loaded_labels
 
     labels = [Label(1, 0.1 + 0.2, 1 / 3, 0.25, 2 / 7, line=4)]
     assert _loaded_labels(loaded_text(labels)) == labels
@@ -162,7 +162,7 @@ def test_loaded_text_is_exact() -> None:
 
 def test_export_cli_names_its_fiftyone_dataset_and_stops_without_one(make_yolo_tree, tmp_path: Path) -> None:
     root = make_yolo_tree(tmp_path / "cli", IMAGES)
-    cmd = [sys.executable, "-m", "curate.cli", "export", str(root), "--out", str(tmp_path / "out")]
+    cmd = [sys.executable, "-m", "curate.app.cli", "export", str(root), "--out", str(tmp_path / "out")]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 1 and "run `curate audit" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
@@ -189,7 +189,7 @@ def test_fast_audit_writes_its_own_folder_and_calls_skipped_checks_not_run(make_
     """`--fast` after a full audit replaced the full report and called the pixel checks it skipped clean."""
     import json
 
-    from curate.audit import default_out_dir
+    from curate.audit.runner import default_out_dir
 
     ds = load_yolo(make_yolo_tree(tmp_path / "quick", IMAGES))
     monkeypatch.chdir(tmp_path)

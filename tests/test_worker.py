@@ -1,4 +1,4 @@
-"""curate.worker: a call in a fresh Python process, and the two jobs that use it (the --fast box model and
+"""curate.app.worker: a call in a fresh Python process, and the two jobs that use it (the --fast box model and
 the report's dataset plots), which must give what the same call gives in this process."""
 
 from __future__ import annotations
@@ -11,9 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate import boxmodel, report, worker
-from curate.checks.base import AuditContext
-from curate.formats.yolo import load_yolo
+from curate.audit.runner import boxmodel
+
+from curate.report.audit import audit as report
+
+from curate.app import worker
+from curate.audit.checks.base import AuditContext
+from curate.io.yolo import load_yolo
 
 
 def test_result_comes_back_from_another_process():
@@ -64,7 +68,7 @@ def test_a_failed_child_falls_back_to_computing_here(sample_dir: Path, monkeypat
     monkeypatch.delenv("CURATE_DEBUG", raising=False)
     ds = load_yolo(sample_dir)
     ctx = AuditContext(ds, fast=True)
-    ctx.shared[boxmodel._CHILD_KEY] = worker.start("curate.boxmodel:no_such_function")
+    ctx.shared[boxmodel._CHILD_KEY] = worker.start("curate.audit.boxmodel:no_such_function")
     bs = boxmodel.shared_scores(ctx)
     assert len(bs.records) == ds.num_boxes and bs.method == "geometry"
 

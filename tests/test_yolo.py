@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from curate.formats.yolo import DatasetError, WriteError, format_label_lines, load_yolo, parse_label_lines, save_yolo
+from curate.io.yolo import DatasetError, WriteError, format_label_lines, load_yolo, parse_label_lines, save_yolo
 
 # ---------------------------------------------------------------------------------------------- pure
 
@@ -295,7 +295,7 @@ def test_a_box_past_the_image_edge_is_written_back_as_it_was(tmp_path: Path) -> 
     that was moved is written where it is now."""
     from dataclasses import replace
 
-    from curate.rebalance import RebalanceOptions, rebalance, write_rebalanced
+    from curate.ops.rebalance import RebalanceOptions, rebalance, write_rebalanced
 
     root = _roboflow(tmp_path / "ds", {"train/a": "1 1.0 0.5 0.2 0.2\n0 0.3 0.3 0.1 0.1\n", "train/b": "0 0 0 0.4 0.4 0.2 0 0.2 -0.01\n"})
     ds = load_yolo(root)
@@ -325,8 +325,8 @@ def test_image_size_is_the_upright_size_ultralytics_and_opencv_see(tmp_path: Pat
     pixels every crop, mask and thumbnail is cut from (OpenCV turns the image) and against Ultralytics' exif_size."""
     from ultralytics.data.utils import exif_size
 
-    from curate.dataset import ImageRecord
-    from curate.foreground import read_image
+    from curate.core.dataset import ImageRecord
+    from curate.vision.foreground import read_image
 
     root = _roboflow(tmp_path / "ds", {"train/a": "0 0.5 0.5 0.2 0.2\n"})
     path = root / "train/images/a.jpg"
@@ -406,8 +406,8 @@ def test_plain_jpeg_size_is_pils_upright_size_or_none(tmp_path: Path) -> None:
     import io
     import random
 
-    from curate.dataset import upright_size
-    from curate.formats.yolo import JPEG_HEAD_BYTES, plain_jpeg_size
+    from curate.core.dataset import upright_size
+    from curate.io.yolo import JPEG_HEAD_BYTES, plain_jpeg_size
 
     def pil_size(data: bytes) -> tuple[int, int] | None:
         try:
@@ -444,7 +444,7 @@ def test_plain_jpeg_size_is_pils_upright_size_or_none(tmp_path: Path) -> None:
 ])
 def test_label_file_is_the_pathlib_rule_on_strings(image: str) -> None:
     """The reader's string form of Ultralytics' label path rule gives what the pathlib form it replaced gave."""
-    from curate.formats.yolo import _label_file
+    from curate.io.yolo import _label_file
 
     def pathlib_rule(path: Path) -> Path:
         parts = list(path.parts)
@@ -462,7 +462,7 @@ def test_image_files_finds_what_rglob_found(tmp_path: Path) -> None:
     names, links to files counted, linked folders not entered, broken links and folders named like images left out."""
     import os
 
-    from curate.formats.yolo import IMAGE_SUFFIXES, _image_files
+    from curate.io.yolo import IMAGE_SUFFIXES, _image_files
 
     root = tmp_path / "images"
     for rel in ["a.jpg", "b.JPG", "c.jpeg.txt", ".jpg", "d.", "e.png", "sub/f.webp", "sub/deeper/g.tif", "sub/.h.bmp", "x.jpg/inner.jpg"]:

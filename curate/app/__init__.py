@@ -1,0 +1,1 @@
+"""The command line, the recipe pipeline, the process environment and the worker child."""

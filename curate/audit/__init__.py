@@ -1,0 +1,1 @@
+"""`curate audit`: the runner, its checks and the box model they share."""

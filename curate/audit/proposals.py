@@ -1,0 +1,119 @@
+"""Proposed fixes: for a flagged label, the edit that would correct it, where the audit's evidence says which.
+
+Why: a reviewer who is told *what* is wrong still redraws every box by hand. Some checks already know the
+fix: the later of two copies is the one to delete, a crop that looks like another class names that class, a
+labelled box in a near-duplicate photo names the box and class an unlabelled object needs. A proposal turns
+that into one edit a reviewer accepts in the App (tag it ``accept``) or ``curate export --accept-proposals``
+applies in batch above a confidence bar.
+
+A proposal is made only where a measurement says the evidence names the edit (``benchmarks/proposals.py``,
+planted errors; numbers in benchmarks/README.md); none is better than a wrong one accepted in batch. Not
+proposed, because the evidence does not localise the object: a tightened loose box or a moved shifted box
+(the box model's per-side object extents moved planted loose boxes *further* from the truth on epicureai,
+median IoU 0.10 against 0.31 unchanged), and the member boxes of a group box.
+
+``confidence`` is the share of such proposals that were right on planted errors, for the flagging check's
+score: the score itself where the edit follows from the finding (a duplicate copy), times the crop model's
+probability of the proposed class (relabel), times :data:`ADD_PRIOR` for an added box whose class is a guess.
+
+Actions: ``relabel`` (same box, ``class_id``), ``delete``, ``add`` (a new box for a region finding).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable
+
+from curate.core import defaults
+from curate.core.overlap import iou_one
+from curate.core.dataset import Dataset, LabelLookup
+from curate.core.findings import Finding
+
+#: Columns of proposals.csv (the box as YOLO's normalized centre, width and height).
+CSV_COLUMNS = ("split", "image", "line", "check", "action", "class", "x", "y", "w", "h", "confidence")
+#: Share of ``missing`` regions found by the image model (not copied from a near-duplicate's box) whose added
+#: box and class were right on planted deletions (epicureai, seed 0: 17 of 26): such an add never reaches the
+#: default batch bar (0.9) on its own.
+ADD_PRIOR = 0.65
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One proposed edit of a label file line (``line`` None for an added box)."""
+
+    split: str
+    image: str
+    line: int | None
+    check: str
+    action: str  # relabel | delete | add
+    class_id: int
+    box: tuple[float, float, float, float] | None  # (cx, cy, w, h) normalized; the new box of an add
+    confidence: float
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["box"] = None if self.box is None else [round(v, 6) for v in self.box]
+        d["confidence"] = round(self.confidence, 4)
+        return d
+
+
+def propose(findings: Iterable[Finding], dataset: Dataset) -> list[Proposal]:
+    """The proposals for ``findings`` (those listed: at or above their thresholds), one at most per finding."""
+    lookup = LabelLookup(dataset)
+    out = []
+    for f in findings:
+        p = _propose_one(f, lookup, dataset)
+        if p is not None:
+            out.append(p)
+    return out
+
+
+def _propose_one(f: Finding, lookup: LabelLookup, dataset: Dataset) -> Proposal | None:
+    if f.region is not None:
+        cls = f.data.get("class_id")
+        if f.check != "missing" or not isinstance(cls, int) or not 0 <= cls < len(dataset.names):
+            return None
+        prior = 1.0 if f.data.get("evidence") == "duplicate" else ADD_PRIOR  # a near-duplicate's own box and class
+        return Proposal(f.split, f.image, None, f.check, "add", cls, tuple(float(v) for v in f.region), f.score * prior)
+    label = lookup.label(f)
+    if label is None:
+        return None
+    if f.check == "duplicate":
+        return Proposal(f.split, f.image, f.line, f.check, "delete", label.class_id, None, f.score)
+    if f.check == "class_inconsistent":
+        name = f.data.get("suggested")
+        if name not in dataset.names:
+            return None
+        cls = dataset.names.index(name)
+        confidence = f.score * float(f.data.get("p_suggested", 0.0))
+        # a box of that class already sits on this object: the box is a second label of it (ambiguous), and
+        # relabelling would make it a duplicate: the box itself is the error
+        others = [o for o in lookup.records[f.image].labels if o.line != label.line and o.class_id == cls]
+        if any(iou_one(o.xyxy, label.xyxy) >= defaults.DUPLICATE_IOU for o in others):
+            return Proposal(f.split, f.image, f.line, f.check, "delete", label.class_id, None, confidence)
+        return Proposal(f.split, f.image, f.line, f.check, "relabel", cls, None, confidence)
+    return None
+
+
+def attach(findings: list[Finding], proposals: list[Proposal]) -> None:
+    """Put each proposal into its finding's ``data["proposal"]`` (so findings.json carries it)."""
+    by_key = {(p.image, p.line, p.check, p.box if p.line is None else None): p for p in proposals}
+    for f in findings:
+        key = (f.image, f.line, f.check, (tuple(float(v) for v in f.region) if f.region is not None else None))
+        p = by_key.get(key)
+        if p is not None:
+            f.data["proposal"] = {k: v for k, v in p.to_dict().items() if k in ("action", "class_id", "box", "confidence")}
+
+
+def write_csv(proposals: list[Proposal], dataset: Dataset, path: Path) -> Path:
+    """``proposals.csv``: one row per proposal, worst first (the box columns empty where the box stays)."""
+    with Path(path).open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(CSV_COLUMNS)
+        for p in sorted(proposals, key=lambda p: (-p.confidence, p.split, p.image, p.line or 0)):
+            box = [f"{v:.6f}" for v in p.box] if p.box is not None else ["", "", "", ""]
+            w.writerow([p.split, p.image, "" if p.line is None else p.line, p.check, p.action,
+                        dataset.class_name(p.class_id), *box, f"{p.confidence:.4f}"])  # fmt: skip
+    return path

@@ -1,0 +1,372 @@
+"""`curate audit`: run every check, keep what crosses its threshold, write findings, tag FiftyOne, report.
+
+Data flows one way: dataset → checks (all scores) → findings (thresholded) → findings.csv/json →
+FiftyOne tags + saved views → report. Each check's scores are cached on disk by the dataset's content
+fingerprint, the check's options and curate's version, so a re-run with no change takes seconds.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from curate import __version__
+
+from curate.io import cache
+
+from curate.core import defaults
+from curate.audit.boxmodel import BOX_CHECKS, WARM_CHILD_KEY, cancel_child, start_in_child
+from curate.audit.checks import available, check_names, finish_checks, skip_reason
+from curate.audit.proposals import Proposal, attach, propose
+from curate.audit.proposals import write_csv as write_proposals_csv
+from curate.audit.checks.base import AuditContext
+from curate.audit.checks.image_checks import start_signatures
+from curate.core.dataset import Dataset
+from curate.core.findings import Finding, sort_findings, write_csv, write_json
+from curate.io.yolo import WriteError, check_outside_inputs
+
+#: Bump when a check's scoring changes in a way the cache key can't see (it includes curate's version).
+#: 2: the box model is a 2-member ensemble; 3: leakage of a file listed under several splits; 4: neighbour
+#: features; 5: boxes past the image edge read, upright sizes of EXIF-rotated photos, leakage messages name
+#: the splits; 6: a bag of 3 box models; 7: --fast boxes scored by numpy boosting, score calibration by a numpy
+#: Platt fit; 8: findings stored as rows (Finding.to_row), not dicts; 9: class_inconsistent by extra trees;
+#: 10: bytes after a JPEG's end marker are not truncation; 11: border slivers are border_cut notes, not
+#: ambiguous scores; tiny at 2 px, not 4; weak ambiguous and class_inconsistent evidence x0.1; missing
+#: regions past 8 per 100 boxes below 0.5.
+CACHE_VERSION = 11
+
+
+class ConfigError(ValueError):
+    """A bad --config: one line naming the key."""
+
+
+@dataclass
+class AuditResult:
+    """What one audit produced; ``findings`` are what findings.csv lists."""
+
+    dataset: Dataset
+    findings: list[Finding]
+    scores: list[Finding]
+    out_dir: Path
+    timings: dict[str, float] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    fiftyone_name: str | None = None
+    report: Path | None = None
+    skipped: dict[str, str] = field(default_factory=dict)  # check name -> why it did not run
+    proposals: list[Proposal] = field(default_factory=list)  # proposed fixes of the flagged labels
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for f in self.findings:
+            out[f.check] = out.get(f.check, 0) + 1
+        return out
+
+
+def all_check_names() -> list[str]:
+    """Every check name the built modules emit, plus the reader's ``format``."""
+    names = ["format"]
+    for mod in available().values():
+        names.extend(check_names(mod))
+    return names
+
+
+def load_config(path: Path | None) -> dict[str, dict[str, Any]]:
+    """Read ``--config`` YAML: ``checks: {<check>: {threshold: 0.6, <option>: …}}``.
+
+    Unknown check names and thresholds outside [0, 1] are one-line errors with a "did you mean".
+    """
+    if path is None:
+        return {}
+    try:
+        cfg = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: unreadable config ({str(exc).splitlines()[0]})") from None
+    if not isinstance(cfg, dict) or set(cfg) - {"checks"}:
+        extra = sorted(set(cfg) - {"checks"}) if isinstance(cfg, dict) else ["(not a mapping)"]
+        raise ConfigError(f"{path}: unknown top-level key {extra[0]!r}; expected 'checks'")
+    return validate_params(cfg.get("checks") or {}, where=str(path))
+
+
+def validate_params(checks: dict[str, Any], *, where: str = "config") -> dict[str, dict[str, Any]]:
+    known = set(defaults.THRESHOLDS) | set(all_check_names())
+    out: dict[str, dict[str, Any]] = {}
+    for name, opts in checks.items():
+        if name not in known:
+            hint = difflib.get_close_matches(str(name), sorted(known), n=1)
+            raise ConfigError(f"{where}: unknown check {name!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""))
+        if not isinstance(opts, dict):
+            raise ConfigError(f"{where}: checks.{name} must be a mapping like {{threshold: 0.5}}")
+        t = opts.get("threshold")
+        if t is not None and not (isinstance(t, (int, float)) and 0.0 <= float(t) <= 1.0):
+            raise ConfigError(f"{where}: 'checks.{name}.threshold={t}' is an invalid value. Valid values are 0.0–1.0")
+        out[str(name)] = dict(opts)
+    return out
+
+
+def default_out_dir(dataset: Dataset, *, fast: bool = False) -> Path:
+    """``reports/<name>-<key>/audit`` (``audit-fast`` for ``--fast``): one folder per dataset root, so two
+    datasets that share a folder name never write over each other's report (:attr:`Dataset.slug`), and a
+    quick ``--fast`` run never replaces the full audit's report."""
+    return Path("reports") / dataset.slug / ("audit-fast" if fast else "audit")
+
+
+def _cache_key(fp: str, module: str, ctx: AuditContext) -> str:
+    mod = available()[module]
+    opts = {n: ctx.params.get(n, {}) for n in getattr(mod, "PARAMS_FROM", check_names(mod))}
+    payload = json.dumps([CACHE_VERSION, __version__, fp, module, opts, ctx.fast, ctx.model, ctx.seed], sort_keys=True, default=str)
+    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
+
+
+def _from_cache(key: str) -> list[Finding] | None:
+    rows = cache.load_json("audit", key)
+    if rows is None:
+        return None
+    return [Finding.from_row(r) for r in rows]
+
+
+def _save_cache(key: str, found: list[Finding]) -> None:
+    """Store one check's scores as rows (:meth:`Finding.to_row`): a third cheaper to encode than dicts."""
+    cache.save_json("audit", key, [f.to_row() for f in found])
+
+
+def score_dataset(
+    ctx: AuditContext,
+    *,
+    only: set[str] | None = None,
+    use_cache: bool = True,
+    on_check: Callable[[str], None] | None = None,
+) -> tuple[list[Finding], dict[str, float], dict[str, str]]:
+    """Run each available check module (cached); return all scores, seconds per module, and errors.
+
+    A check that raises is reported (one line in the terminal and the report) and the others still run;
+    ``CURATE_DEBUG=1`` re-raises instead.
+    """
+    import os
+
+    from curate.fiftyone.bridge import fingerprint
+
+    fp = fingerprint(ctx.dataset)
+    scores: list[Finding] = []
+    timings: dict[str, float] = {}
+    errors: dict[str, str] = {}
+    ran: dict[Any, list[Finding]] = {}
+    ctx.finishing = True
+    todo = {}
+    for m, mod in available().items():
+        if only is not None and not set(check_names(mod)) & only:
+            continue
+        if (why := skip_reason(mod, ctx)) is not None:
+            ctx.skipped.update(dict.fromkeys(check_names(mod), why))
+            continue
+        todo[m] = mod
+    keys = {m: _cache_key(fp, m, ctx) for m in todo}
+    cached = {m: _from_cache(keys[m]) if use_cache else None for m in todo}
+    if any(cached[m] is None for m in todo if m in BOX_CHECKS):
+        start_in_child(ctx)  # --fast: the box model runs in a second process while the images are hashed
+    else:
+        cancel_child(ctx)  # a warm child spawned by the CLI, not needed
+    if "image_checks" in todo and cached["image_checks"] is None:
+        start_signatures(ctx)  # hashed in the background while the label-only checks run
+    try:
+        for module, mod in todo.items():
+            if on_check:
+                on_check(module)
+            t0 = time.perf_counter()
+            found = cached[module]
+            if found is None:
+                try:
+                    found = list(mod.run(ctx))
+                except Exception as exc:  # noqa: BLE001 — one broken check must not lose the others
+                    if os.environ.get("CURATE_DEBUG"):
+                        raise
+                    errors[module] = f"{type(exc).__name__}: {exc}"
+                    found = []
+                else:
+                    _save_cache(keys[module], found)
+            timings[module] = time.perf_counter() - t0
+            scores.extend(found)
+            if module not in errors:
+                ran[mod] = found
+    finally:
+        cancel_child(ctx)  # not collected: every box check failed before it, or an error stopped the audit
+    seconds, failed = finish_checks(ctx, ran)  # e.g. the masks made in the background meanwhile
+    for mod, s in seconds.items():
+        timings[mod.__name__.rsplit(".", 1)[-1]] += s
+    for mod, line in failed.items():
+        errors[mod.__name__.rsplit(".", 1)[-1]] = line
+    return scores, timings, errors
+
+
+def apply_thresholds(scores: list[Finding], ctx: AuditContext) -> list[Finding]:
+    return [f for f in scores if f.score >= ctx.threshold(f.check)]
+
+
+# --- reviewer "ok" marks (written by `curate export` as curate_ok.json) -------------------------------
+
+
+def load_ok_marks(dataset: Dataset) -> set[tuple[str, int]]:
+    """``(image rel, line)`` of labels a reviewer marked ``ok`` in ``<root>/curate_ok.json``.
+
+    A mark counts only while its line still holds the label it was given for (``label`` text), so a
+    label file edited by hand since does not hide a new problem. Unreadable sidecar → no marks.
+    """
+    from curate.io.yolo import format_label
+
+    path = Path(dataset.root) / "curate_ok.json"
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    labels = {(r.rel, lab.line): format_label(lab) for r in dataset.images for lab in r.labels}
+    marks: set[tuple[str, int]] = set()
+    for row in rows if isinstance(rows, list) else []:
+        try:
+            key = (str(row["image"]), int(row["line"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if key in labels and row.get("label", labels[key]) == labels[key]:
+            marks.add(key)
+    return marks
+
+
+def drop_ok(findings: list[Finding], marks: set[tuple[str, int]]) -> list[Finding]:
+    """The findings not about a label marked ``ok``."""
+    return [f for f in findings if f.line is None or (f.image, f.line) not in marks] if marks else findings
+
+
+def run_audit(
+    dataset: Dataset,
+    *,
+    out_dir: Path | None = None,
+    params: dict[str, dict[str, Any]] | None = None,
+    fast: bool = False,
+    model: str | None = None,
+    all_scores: bool = False,
+    only: set[str] | None = None,
+    fiftyone: bool = True,
+    report: bool = True,
+    use_cache: bool = True,
+    on_check: Callable[[str], None] | None = None,
+    box_model_child: Any = None,
+    note: Callable[[str], None] | None = None,
+) -> AuditResult:
+    """The whole audit of ``dataset``; writes findings.csv/json (+ all_scores.csv), FiftyOne tags, report.
+
+    ``box_model_child`` is a :func:`curate.audit.boxmodel.spawn_child` process started before the dataset was
+    read (the CLI does, for ``--fast``); it is used or cancelled. ``note`` is told where a review held in
+    FiftyOne went when the dataset's FiftyOne copy had to be rebuilt (:func:`curate.fiftyone.bridge.to_fiftyone`).
+    """
+    default = out_dir is None
+    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(dataset, fast=fast)
+    try:  # never write reports into the user's dataset (e.g. the default reports/ when run from inside it)
+        check_outside_inputs(out_dir, [dataset.root], may_contain=True)
+    except WriteError as exc:
+        if box_model_child is not None:
+            box_model_child.cancel()
+        hint = " (run curate from a folder outside the dataset, or give `curate audit` an --out)"
+        raise WriteError(f"{exc}{hint}" if default else str(exc)) from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ctx = AuditContext(dataset, params=params or {}, fast=fast, model=model)
+    if box_model_child is not None:
+        ctx.shared[WARM_CHILD_KEY] = box_model_child
+    t0 = time.perf_counter()
+    drawing = None
+    if report and not fast:  # --fast draws no matplotlib figure (see curate.report.audit.dataset_plots)
+        from curate.report.audit import start_dataset_plots
+
+        drawing = start_dataset_plots(dataset)  # the report's dataset plots are drawn in a second process meanwhile
+    try:
+        return _audit(ctx, out_dir, t0, drawing, all_scores=all_scores, only=only, fiftyone=fiftyone, report=report, use_cache=use_cache, on_check=on_check, note=note)
+    finally:
+        cancel_child(ctx)  # a warm box-model child that score_dataset never reached
+        if drawing is not None:
+            drawing.cancel()  # already collected by the report, or not needed after an error
+
+
+def _audit(
+    ctx: AuditContext,
+    out_dir: Path,
+    t0: float,
+    drawing: Any,
+    *,
+    all_scores: bool,
+    only: set[str] | None,
+    fiftyone: bool,
+    report: bool,
+    use_cache: bool,
+    on_check: Callable[[str], None] | None,
+    note: Callable[[str], None] | None,
+) -> AuditResult:
+    """:func:`run_audit` after its child processes are started (they are stopped by the caller, whatever happens here)."""
+    dataset, fast = ctx.dataset, ctx.fast
+    if fiftyone:
+        from curate.fiftyone.bridge import start_database
+
+        database = start_database()  # FiftyOne's database starts while the checks run
+    scores, timings, errors = score_dataset(ctx, only=only, use_cache=use_cache, on_check=on_check)
+    marks = load_ok_marks(dataset)
+    if fiftyone:
+        t = time.perf_counter()
+        from curate.fiftyone.bridge import ok_labels, tag_findings, to_fiftyone, wait_database
+        from curate.fiftyone.proposals import write_proposals
+
+        wait_database(database)
+        fo_dataset = to_fiftyone(dataset, note=note)
+        # labels a reviewer tagged ok in the App and not yet exported: the FiftyOne dataset now holds the files
+        # as they are, so its original lines are the label files' lines
+        marks |= set(ok_labels(fo_dataset))
+    findings = sort_findings(drop_ok(list(dataset.findings) + apply_thresholds(scores, ctx), marks))
+    proposals = propose(findings, dataset)  # the fix each flagged label's evidence names, where it names one
+    attach(findings, proposals)
+    result = AuditResult(dataset, findings, scores, out_dir, timings, errors, skipped=dict(ctx.skipped), proposals=proposals)
+    thresholds = {n: ctx.threshold(n) for n in all_check_names()}
+    write_csv(findings, out_dir / "findings.csv")
+    write_proposals_csv(proposals, dataset, out_dir / "proposals.csv")
+    if all_scores:
+        write_csv(sort_findings(scores), out_dir / "all_scores.csv")
+    if fiftyone:
+        tag_findings(fo_dataset, findings, keep=set(ctx.skipped))  # an earlier audit's marks of the checks not run stay
+        write_proposals(fo_dataset, proposals, dataset, keep=set(ctx.skipped))
+        result.fiftyone_name = fo_dataset.name
+        timings["fiftyone"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+    if report:
+        from curate.report.audit import write_report
+
+        masks = None
+        if not fast:
+            try:
+                from curate.vision.foreground import cached_mask as masks  # noqa: N813
+            except ImportError:
+                masks = None
+        notes = [f"check {m} failed: {e}" for m, e in errors.items()]
+        ran = [n for m, mod in available().items() if only is None or set(check_names(mod)) & only for n in check_names(mod)]
+        ran = [n for n in ran if n not in ctx.skipped]
+        summary = {"checks": ["format", *ran], "fast": fast, "seconds": round(timings["total"], 1)}
+        if ctx.skipped:
+            summary["not run"] = "; ".join(f"{n} ({why})" for n, why in sorted(ctx.skipped.items()))
+        result.report = write_report(
+            dataset, findings, out_dir, summary=summary, thresholds=thresholds, fiftyone_name=result.fiftyone_name, masks=masks, notes=notes,
+            plots_drawing=drawing,
+        )
+    timings["total"] = time.perf_counter() - t0
+    write_json(
+        findings,
+        out_dir / "findings.json",
+        dataset=str(dataset.root),
+        curate_version=__version__,
+        thresholds=thresholds,
+        timings=timings,
+        errors=errors,
+        fast=fast,
+        not_run=ctx.skipped,
+        fiftyone_dataset=result.fiftyone_name,
+    )
+    return result

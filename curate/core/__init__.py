@@ -1,0 +1,1 @@
+"""The data model every other part builds on: a dataset, its findings, box overlaps, the defaults."""

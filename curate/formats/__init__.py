@@ -1,1 +1,0 @@
-"""Dataset formats. One module per format: a pure line parser kept apart from file I/O."""

@@ -1,0 +1,1 @@
+"""Reading and writing: YOLO folders, image files, the result cache, atomic outputs, per-dataset locks."""

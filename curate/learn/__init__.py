@@ -1,0 +1,1 @@
+"""Small learners of our own: gradient boosting on numpy, used by the box model."""

@@ -1,0 +1,1 @@
+"""Dataset operations that write a new folder: export, rebalance, backgrounds."""

@@ -1,0 +1,196 @@
+"""`curate export`: the dataset as reviewed in the FiftyOne App, written as a NEW YOLO folder.
+
+Flow: the dataset's own persistent FiftyOne dataset ``curate-<name>-<key>`` (which holds the reviewer's
+edits; made by ``curate audit``, and refused when it belongs to another folder) →
+:func:`curate.fiftyone.bridge.from_fiftyone` (diff against the user's files) → :func:`curate.io.yolo.save_yolo`
+(untouched label files byte for byte) → ``changes.csv``, ``CHANGES.md`` and the ``ok`` marks as
+``curate_ok.json`` (which :func:`curate.audit.runner.load_ok_marks` reads on a later audit of the new folder).
+
+Why export reads the existing FiftyOne dataset even when the YOLO folder changed since it was loaded:
+:func:`curate.fiftyone.bridge.to_fiftyone` would rebuild it and throw the review away. The review wins; the result
+carries a warning, and ``changes.csv`` is then the difference from the folder as it is *now*.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from curate.core.dataset import Dataset
+from curate.fiftyone.bridge import CHANGE_KINDS, Change, audit_tag, check_owner, find_fiftyone, fingerprint, from_fiftyone, ok_marks, to_fiftyone
+from curate.io.yolo import check_output_dir, output_image_paths, save_yolo
+from curate.io.outputs import atomic_output
+
+#: Sidecar with the labels a reviewer marked ``ok`` (relative to the dataset root).
+OK_FILE = "curate_ok.json"
+#: Rows of the change table in CHANGES.md (changes.csv has them all).
+CHANGES_MD_ROWS = 30
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export_reviewed` wrote."""
+
+    out: Path
+    changes: list[Change]
+    ok_marks: list[dict]
+    images: int
+    warnings: list[str] = field(default_factory=list)
+    fiftyone_name: str = ""  # the FiftyOne dataset the review was read from
+
+    def counts(self) -> dict[str, int]:
+        return {k: sum(1 for c in self.changes if c.kind == k) for k in CHANGE_KINDS}
+
+
+class ExportError(ValueError):
+    """No FiftyOne dataset to export from (one line for the CLI)."""
+
+
+def export_reviewed(
+    dataset: Dataset,
+    out: Path,
+    *,
+    overwrite: bool = False,
+    fiftyone_name: str | None = None,
+    missing_ok: bool = False,
+    min_confidence: float | None = None,
+) -> ExportResult:
+    """Write ``dataset`` as reviewed in FiftyOne to the new folder ``out``; refuses to write over the input.
+
+    The review is read from ``dataset``'s own FiftyOne dataset, or from ``fiftyone_name`` (a review kept
+    under a dated name, :func:`curate.fiftyone.bridge.to_fiftyone`), which must have been loaded from the same root.
+    With none yet, :class:`ExportError` says to audit first, unless ``missing_ok`` (a pipeline run without
+    a review): one is then built, and the export is a byte-identical copy. Proposals the reviewer tagged
+    ``accept`` are applied; with ``min_confidence`` (``--accept-proposals``), every untagged proposal at or
+    above it too (``changes.csv`` marks those changes ``proposed`` with their confidence).
+    """
+    import fiftyone as fo
+
+    out = check_output_dir(Path(out), [dataset.root], overwrite=overwrite)
+    warnings: list[str] = []
+    if fiftyone_name is not None:
+        if not fo.dataset_exists(fiftyone_name):
+            raise ExportError(f"--from-fiftyone {fiftyone_name}: no such FiftyOne dataset")
+        fo_dataset = fo.load_dataset(fiftyone_name)
+        check_owner(fo_dataset, dataset)
+    else:
+        fo_dataset = find_fiftyone(dataset, note=warnings.append)
+    if fo_dataset is None:
+        if not missing_ok:
+            raise ExportError(
+                f"{dataset.root} has no FiftyOne dataset yet, so nothing was reviewed: "
+                f"run `curate audit {dataset.root}` first, then `curate review {dataset.root}`"
+            )
+        fo_dataset = to_fiftyone(dataset)
+    elif fo_dataset.info.get("curate_fingerprint") != fingerprint(dataset):
+        warnings.append(
+            f"{dataset.root} changed since it was loaded into FiftyOne ({fo_dataset.name}); exporting the reviewed "
+            "labels from FiftyOne, so changes.csv also lists label files that changed on disk"
+        )
+    reviewed, changes = from_fiftyone(fo_dataset, dataset, min_confidence=min_confidence)
+    warnings += reviewed.warnings[len(dataset.warnings) :]
+    warnings += dropped_line_warnings(dataset, reviewed)
+    marks = _ok_marks(fo_dataset, dataset, reviewed, min_confidence)
+    with atomic_output(out, "export") as tmp:  # a killed export leaves no folder that looks finished
+        save_yolo(reviewed, tmp)
+        write_changes_csv(changes, tmp / "changes.csv")
+        write_changes_md(changes, tmp / "CHANGES.md", source=dataset.root, images=len(reviewed.images))
+        if marks:
+            (tmp / OK_FILE).write_text(json.dumps(marks, indent=1) + "\n", encoding="utf-8")
+    return ExportResult(out, changes, marks, len(reviewed.images), warnings, fo_dataset.name)
+
+
+def dropped_line_warnings(original: Dataset, reviewed: Dataset) -> list[str]:
+    """One warning per edited label file that had lines the reader dropped (format findings naming a line).
+
+    Why: an edited file is rewritten from the labels the reader kept, so its malformed lines (a zero-width
+    box, a class id out of range) vanish from the export; changes.csv lists only the reviewer's changes.
+    Unedited files are copied byte for byte and keep them.
+    """
+    edited = {r.rel for r in reviewed.images if r.edited}
+    lines: dict[str, set[int]] = {}
+    for f in original.findings:
+        if f.check == "format" and f.line and f.score >= 1.0 and f.image in edited:
+            lines.setdefault(f.image, set()).add(f.line)
+    return [
+        f"{rel}: label line(s) {', '.join(map(str, sorted(ls)))} were malformed (see `curate info`) and are not in the edited label file"
+        for rel, ls in lines.items()
+    ]
+
+
+def output_paths(reviewed: Dataset) -> dict[tuple[str, str], str]:
+    """Each listing ``(split, rel)`` → its image path relative to the exported folder (as save_yolo names it).
+
+    Keyed by split too: a file listed under several splits is written once per split (``images/train/a.jpg``,
+    ``images/val/a.jpg``).
+    """
+    return {(r.split, r.rel): dst.as_posix() for r, dst in zip(reviewed.images, output_image_paths(reviewed))}
+
+
+def _ok_marks(fo_dataset, original: Dataset, reviewed: Dataset, min_confidence: float | None) -> list[dict]:
+    """The ``ok`` labels, re-addressed to the new folder (image path and line after deletions), one entry per
+    exported listing the mark holds for (:func:`curate.fiftyone.bridge.ok_marks`)."""
+    found = ok_marks(fo_dataset, original, min_confidence=min_confidence)
+    if not found:
+        return []
+    paths = output_paths(reviewed)
+    labels = {(r.split, r.rel): {lab.line: lab for lab in r.labels} for r in reviewed.images}
+    tags = _label_tags(fo_dataset)
+    marks = []
+    for m in found:
+        key = (m.split, m.rel)
+        label = labels.get(key, {}).get(m.written)
+        if key not in paths or label is None:
+            continue
+        checks = sorted(t.split(":", 1)[1] for t in tags.get((m.split, m.rel, m.line), []) if t.startswith(audit_tag("")))
+        marks.append({"image": paths[key], "line": m.written, "label": _text(label), "checks": checks})
+    return sorted(marks, key=lambda d: (d["image"], d["line"]))
+
+
+def _label_tags(fo_dataset) -> dict[tuple[str, str, int], list[str]]:
+    """``(split, rel, original line)`` → the label's tags."""
+    splits, rels, lines, tags = fo_dataset.values(
+        ["split", "curate_rel", "ground_truth.detections.line", "ground_truth.detections.tags"]
+    )
+    out: dict[tuple[str, str, int], list[str]] = {}
+    for split, rel, ls, ts in zip(splits, rels, lines, tags):
+        for line, t in zip(ls or [], ts or []):
+            if line is not None:
+                out[(split, rel, int(line))] = list(t or [])
+    return out
+
+
+def _text(label) -> str:
+    from curate.io.yolo import format_label
+
+    return format_label(label)
+
+
+def write_changes_csv(changes: list[Change], path: Path) -> Path:
+    """``changes.csv``: split, image, line, kind, before, after, source, confidence — one row per change
+    (``split, image, line`` as in findings.csv; ``source`` is ``review`` or ``proposed``, the latter with the
+    proposal's confidence)."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["split", "image", "line", "kind", "before", "after", "source", "confidence"])
+        for c in changes:
+            conf = "" if c.confidence is None else f"{c.confidence:.4f}"
+            w.writerow([c.split, c.image, "" if c.line is None else c.line, c.kind, c.before, c.after, c.source, conf])
+    return path
+
+
+def write_changes_md(changes: list[Change], path: Path, *, source: Path, images: int) -> Path:
+    """A short human summary: counts per kind and the first changes."""
+    lines = [f"# Review of `{source}`", "", f"{images} images exported, {len(changes)} change(s).", ""]
+    lines += ["| kind | count |", "|---|---:|"]
+    lines += [f"| {k} | {sum(1 for c in changes if c.kind == k)} |" for k in CHANGE_KINDS]
+    if changes:
+        lines += ["", "| image | line | kind | before | after |", "|---|---:|---|---|---|"]
+        for c in changes[:CHANGES_MD_ROWS]:
+            lines.append(f"| {c.image} | {'' if c.line is None else c.line} | {c.kind} | {c.before} | {c.after} |")
+        if len(changes) > CHANGES_MD_ROWS:
+            lines += ["", f"… and {len(changes) - CHANGES_MD_ROWS} more in changes.csv."]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,1 @@
+"""Reports: the audit's HTML and Markdown, thumbnails and plots; the comparison's page."""

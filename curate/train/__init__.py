@@ -1,0 +1,1 @@
+"""`curate train-and-compare`: identical training on two datasets, one test set, a bootstrap verdict, history."""

@@ -1,0 +1,1 @@
+"""Image-level tools without training: crop embeddings, foreground masks, perceptual hashes."""
