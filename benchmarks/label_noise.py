@@ -44,7 +44,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curate.audit.checks import available, check_names, skip_reason  # noqa: E402
+from curate.audit.checks import by_name, registered  # noqa: E402
 from curate.core.overlap import iou_one, pairwise_iou, xyxy_array  # noqa: E402
 from curate.audit.checks.base import AuditContext  # noqa: E402
 from curate.core.dataset import Dataset, ImageRecord, Label  # noqa: E402
@@ -125,16 +125,17 @@ def limit_images(dataset: Dataset, limit: int | None) -> Dataset:
 
 
 def run_selected(ctx: AuditContext, checks: set[str]) -> tuple[list[Finding], dict[str, float], dict[str, str]]:
-    """Run each available module that emits one of ``checks``; findings, seconds per module, errors."""
+    """Run each check that emits one of ``checks``; findings, seconds per check module, errors."""
     findings: list[Finding] = []
     timing: dict[str, float] = {}
     errors: dict[str, str] = {}
-    for name, mod in available().items():
-        if not set(check_names(mod)) & checks or skip_reason(mod, ctx) is not None:
+    for check in registered():
+        name = check.module
+        if not set(check.names) & checks or check.skipped(ctx) is not None:
             continue
         t0 = time.perf_counter()
         try:
-            findings.extend(mod.run(ctx))
+            findings.extend(check.run(ctx))
         except Exception as exc:  # a broken check must not sink the whole benchmark
             errors[name] = f"{type(exc).__name__}: {exc}"
             traceback.print_exc()
@@ -470,7 +471,7 @@ def run_dataset(source: Path, *, seeds: list[int], rate: float, types: tuple[str
         for mod_name, secs in timing.items():
             timings.setdefault(mod_name, []).append(secs)
             if mod_name not in errs:
-                ran |= set(check_names(available()[mod_name])) & checks
+                ran |= {n for n, c in by_name().items() if c.module == mod_name} & checks
         result = score_seed(noisy, truth, findings, ctx, ran, known_keys(dataset, noisy, known or {}))
         result["seed"] = seed
         per_seed.append(result)

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from curate.audit.checks.base import AuditContext
+from curate.audit.shared import ImageSignatures
 from curate.audit.checks import dataset_stats, image_checks, near_duplicate
 from curate.io.yolo import load_yolo
 from curate.vision.hashing import image_signatures, near_duplicate_groups, near_duplicate_pairs
@@ -283,19 +284,22 @@ def test_signatures_hashed_in_the_background_equal_those_hashed_here(tmp_path: P
     (root / "train/images/trunc.jpg").write_bytes((root / "train/images/p0.jpg").read_bytes()[:500])
     ds = load_yolo(root)
     ctx = AuditContext(ds)
-    image_checks.start_signatures(ctx)
-    assert "signatures_job" in ctx.shared
+    shared = ctx.use(ImageSignatures)
+    shared.start(ctx)
+    assert shared._job is not None
     got = image_checks.signatures(ctx)
-    assert "signatures_job" not in ctx.shared and image_checks.signatures(ctx) is got  # collected once
+    assert shared._job is None and image_checks.signatures(ctx) is got  # collected once
     here = image_signatures(ds, progress=False)
     assert sorted(got) == sorted(here)
     assert all(got[r].content == here[r].content and got[r].status == here[r].status and np.array_equal(got[r].thumb, here[r].thumb) for r in here if here[r].thumb is not None)
 
 
 def test_label_only_checks_run_before_the_images_are_needed() -> None:
-    """The audit hashes in the background while these run (see CHECK_MODULES)."""
-    from curate.audit.checks import CHECK_MODULES
+    """The audit hashes in the background while these run (:attr:`Check.order`); they need no image."""
+    from curate.audit.checks import registered
 
-    first = CHECK_MODULES.index("image_checks")
-    assert {"dataset_stats", "duplicate", "ambiguous"} <= set(CHECK_MODULES[:first])
-    assert not {"near_duplicate", "missing", "grouped"} & set(CHECK_MODULES[:first])
+    order = [c.module for c in registered()]
+    first = order.index("image_checks")
+    assert {"dataset_stats", "duplicate", "ambiguous"} <= set(order[:first])
+    assert not {"near_duplicate", "missing", "grouped"} & set(order[:first])
+    assert not any(c.needs for c in registered()[:first])

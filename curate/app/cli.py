@@ -211,13 +211,13 @@ def audit(
 def print_audit_summary(result) -> None:
     """The rich summary table: findings per check, worst score, threshold, seconds."""
     from curate.audit.runner import all_check_names
-    from curate.audit.checks import available, check_names
+    from curate.audit.checks import by_name
 
     per_check: dict[str, list] = {}
     for f in result.findings:
         per_check.setdefault(f.check, []).append(f)
     scored = Counter(f.check for f in result.scores)
-    module_of = {n: m for m, mod in available().items() for n in check_names(mod)}
+    module_of = {n: c.module for n, c in by_name().items()}
     t = Table(title=f"audit of {result.dataset.name}: {len(result.dataset.images)} images, {result.dataset.num_boxes} boxes", title_justify="left")
     for col in ("check", "flagged", "scored", "worst", "seconds"):
         t.add_column(col, justify="left" if col == "check" else "right")

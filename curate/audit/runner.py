@@ -22,12 +22,11 @@ from curate import __version__
 from curate.io import cache
 
 from curate.core import defaults
-from curate.audit.boxmodel import BOX_CHECKS, WARM_CHILD_KEY, cancel_child, start_in_child
-from curate.audit.checks import available, check_names, finish_checks, skip_reason
+from curate.audit.boxmodel import WARM_CHILD_KEY
+from curate.audit.checks import by_name, finish_checks, registered
 from curate.audit.proposals import Proposal, attach, propose
 from curate.audit.proposals import write_csv as write_proposals_csv
-from curate.audit.checks.base import AuditContext
-from curate.audit.checks.image_checks import start_signatures
+from curate.audit.checks.base import AuditContext, Check, Shared
 from curate.core.dataset import Dataset
 from curate.core.findings import Finding, sort_findings, write_csv, write_json
 from curate.io.yolo import WriteError, check_outside_inputs
@@ -71,10 +70,18 @@ class AuditResult:
 
 def all_check_names() -> list[str]:
     """Every check name the built modules emit, plus the reader's ``format``."""
-    names = ["format"]
-    for mod in available().values():
-        names.extend(check_names(mod))
-    return names
+    return ["format", *(n for c in registered() for n in c.names)]
+
+
+def all_shared() -> list[type[Shared]]:
+    """The shared computations the checks need, in the order of the first check that needs each."""
+    return list(dict.fromkeys(dep for c in registered() for dep in c.needs))
+
+
+def stop_shared(ctx: AuditContext) -> None:
+    """Stop every shared computation still running (a warm box-model child no check reached, too)."""
+    for dep in all_shared():
+        ctx.use(dep).stop(ctx)
 
 
 def load_config(path: Path | None) -> dict[str, dict[str, Any]]:
@@ -95,7 +102,10 @@ def load_config(path: Path | None) -> dict[str, dict[str, Any]]:
 
 
 def validate_params(checks: dict[str, Any], *, where: str = "config") -> dict[str, dict[str, Any]]:
+    """Each check's options against what it declares (:attr:`Check.options`, plus ``threshold``): an unknown
+    check or option, or a value of the wrong kind, is one :class:`ConfigError` line naming it."""
     known = set(defaults.THRESHOLDS) | set(all_check_names())
+    declared = by_name()
     out: dict[str, dict[str, Any]] = {}
     for name, opts in checks.items():
         if name not in known:
@@ -106,6 +116,20 @@ def validate_params(checks: dict[str, Any], *, where: str = "config") -> dict[st
         t = opts.get("threshold")
         if t is not None and not (isinstance(t, (int, float)) and 0.0 <= float(t) <= 1.0):
             raise ConfigError(f"{where}: 'checks.{name}.threshold={t}' is an invalid value. Valid values are 0.0–1.0")
+        options = declared[name].options if name in declared else {}
+        for key, value in opts.items():
+            if key == "threshold":
+                continue
+            if key not in options:
+                hint = difflib.get_close_matches(str(key), sorted(options), n=1)
+                raise ConfigError(f"{where}: check {name!r} has no option {key!r}"
+                                  + (f"; did you mean {hint[0]!r}?" if hint else f" (it has: {', '.join(sorted(options)) or 'threshold only'})"))
+            default = options[key]
+            ok = isinstance(value, bool) if isinstance(default, bool) else (
+                isinstance(value, (int, float)) and not isinstance(value, bool) if isinstance(default, (int, float)) else True)
+            if not ok:
+                raise ConfigError(f"{where}: 'checks.{name}.{key}={value}' is an invalid value; expected a "
+                                  f"{type(default).__name__} like {default!r}")
         out[str(name)] = dict(opts)
     return out
 
@@ -117,10 +141,9 @@ def default_out_dir(dataset: Dataset, *, fast: bool = False) -> Path:
     return Path("reports") / dataset.slug / ("audit-fast" if fast else "audit")
 
 
-def _cache_key(fp: str, module: str, ctx: AuditContext) -> str:
-    mod = available()[module]
-    opts = {n: ctx.params.get(n, {}) for n in getattr(mod, "PARAMS_FROM", check_names(mod))}
-    payload = json.dumps([CACHE_VERSION, __version__, fp, module, opts, ctx.fast, ctx.model, ctx.seed], sort_keys=True, default=str)
+def _cache_key(fp: str, check: Check, ctx: AuditContext) -> str:
+    opts = {n: ctx.params.get(n, {}) for n in (check.options_from or check.names)}
+    payload = json.dumps([CACHE_VERSION, __version__, fp, check.module, opts, ctx.fast, ctx.model, ctx.seed], sort_keys=True, default=str)
     return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
 
 
@@ -156,51 +179,48 @@ def score_dataset(
     scores: list[Finding] = []
     timings: dict[str, float] = {}
     errors: dict[str, str] = {}
-    ran: dict[Any, list[Finding]] = {}
+    ran: dict[Check, list[Finding]] = {}
     ctx.finishing = True
-    todo = {}
-    for m, mod in available().items():
-        if only is not None and not set(check_names(mod)) & only:
+    todo: list[Check] = []
+    for check in registered():
+        if only is not None and not set(check.names) & only:
             continue
-        if (why := skip_reason(mod, ctx)) is not None:
-            ctx.skipped.update(dict.fromkeys(check_names(mod), why))
+        if (why := check.skipped(ctx)) is not None:
+            ctx.skipped.update(dict.fromkeys(check.names, why))
             continue
-        todo[m] = mod
-    keys = {m: _cache_key(fp, m, ctx) for m in todo}
-    cached = {m: _from_cache(keys[m]) if use_cache else None for m in todo}
-    if any(cached[m] is None for m in todo if m in BOX_CHECKS):
-        start_in_child(ctx)  # --fast: the box model runs in a second process while the images are hashed
-    else:
-        cancel_child(ctx)  # a warm child spawned by the CLI, not needed
-    if "image_checks" in todo and cached["image_checks"] is None:
-        start_signatures(ctx)  # hashed in the background while the label-only checks run
+        todo.append(check)
+    keys = {c: _cache_key(fp, c, ctx) for c in todo}
+    cached = {c: _from_cache(keys[c]) if use_cache else None for c in todo}
+    needed = {dep for c in todo if cached[c] is None for dep in c.needs}
+    for dep in all_shared():  # e.g. the images are hashed in the background while the label-only checks run
+        (ctx.use(dep).start if dep in needed else ctx.use(dep).stop)(ctx)
     try:
-        for module, mod in todo.items():
+        for check in todo:
             if on_check:
-                on_check(module)
+                on_check(check.module)
             t0 = time.perf_counter()
-            found = cached[module]
+            found = cached[check]
             if found is None:
                 try:
-                    found = list(mod.run(ctx))
+                    found = list(check.run(ctx))
                 except Exception as exc:  # noqa: BLE001 — one broken check must not lose the others
                     if os.environ.get("CURATE_DEBUG"):
                         raise
-                    errors[module] = f"{type(exc).__name__}: {exc}"
+                    errors[check.module] = f"{type(exc).__name__}: {exc}"
                     found = []
                 else:
-                    _save_cache(keys[module], found)
-            timings[module] = time.perf_counter() - t0
+                    _save_cache(keys[check], found)
+            timings[check.module] = time.perf_counter() - t0
             scores.extend(found)
-            if module not in errors:
-                ran[mod] = found
+            if check.module not in errors:
+                ran[check] = found
     finally:
-        cancel_child(ctx)  # not collected: every box check failed before it, or an error stopped the audit
+        stop_shared(ctx)  # not collected: every check that needed it failed before, or an error stopped the audit
     seconds, failed = finish_checks(ctx, ran)  # e.g. the masks made in the background meanwhile
-    for mod, s in seconds.items():
-        timings[mod.__name__.rsplit(".", 1)[-1]] += s
-    for mod, line in failed.items():
-        errors[mod.__name__.rsplit(".", 1)[-1]] = line
+    for check, sec in seconds.items():
+        timings[check.module] += sec
+    for check, line in failed.items():
+        errors[check.module] = line
     return scores, timings, errors
 
 
@@ -285,7 +305,7 @@ def run_audit(
     try:
         return _audit(ctx, out_dir, t0, drawing, all_scores=all_scores, only=only, fiftyone=fiftyone, report=report, use_cache=use_cache, on_check=on_check, note=note)
     finally:
-        cancel_child(ctx)  # a warm box-model child that score_dataset never reached
+        stop_shared(ctx)  # e.g. a warm box-model child that score_dataset never reached
         if drawing is not None:
             drawing.cancel()  # already collected by the report, or not needed after an error
 
@@ -347,7 +367,7 @@ def _audit(
             except ImportError:
                 masks = None
         notes = [f"check {m} failed: {e}" for m, e in errors.items()]
-        ran = [n for m, mod in available().items() if only is None or set(check_names(mod)) & only for n in check_names(mod)]
+        ran = [n for c in registered() if only is None or set(c.names) & only for n in c.names]
         ran = [n for n in ran if n not in ctx.skipped]
         summary = {"checks": ["format", *ran], "fast": fast, "seconds": round(timings["total"], 1)}
         if ctx.skipped:

@@ -23,7 +23,7 @@ import numpy as np
 
 from curate.core import defaults
 from curate.core.overlap import later_line_pairs, overlap_score
-from curate.audit.checks.base import AuditContext
+from curate.audit.checks.base import AuditContext, Check
 from curate.core.dataset import Dataset, ImageRecord, Label
 from curate.core.findings import Finding
 
@@ -165,3 +165,14 @@ def run(ctx: AuditContext) -> list[Finding]:
                 msg = f"no ambiguity found (best: {reason} {score:.2f})" if score > 0 else "no ambiguity found"
             out.append(Finding(rec.split, rec.rel, NAME, score, msg, line=lab.line, data=data))
     return out
+
+
+class Ambiguous(Check):
+    names = NAMES
+    description = "two classes on one object, a degenerate or tiny box; border_cut notes a sliver at the border"
+    kind = "box"
+    order = 30
+    options = {"iou": defaults.AMBIGUOUS_IOU}
+
+    def run(self, ctx: AuditContext) -> list[Finding]:
+        return run(ctx)

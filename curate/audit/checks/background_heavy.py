@@ -8,11 +8,12 @@ where the object ends well inside the box and the estimated background share.
 from __future__ import annotations
 
 from curate.audit.boxmodel import BOX_CHECKS, findings_for, finish_masks, loose_sides
-from curate.audit.checks.base import AuditContext
+from curate.audit.checks.base import AuditContext, Check
+from curate.audit.shared import BoxModel
+from curate.core import defaults
 from curate.core.findings import Finding
 
 NAME = "background_heavy"
-PARAMS_FROM = BOX_CHECKS  # the shared model reads options of all three: a change to any refreshes this check's cache
 
 
 def _describe(ev: dict, score: float, name: str, threshold: float) -> str:
@@ -40,3 +41,19 @@ def run(ctx: AuditContext) -> list[Finding]:
 def finish(ctx: AuditContext, found: list[Finding]) -> None:
     """After every check: the foreground fraction of the flagged boxes the report shows (masks made meanwhile)."""
     finish_masks(ctx, found, NAME, _describe)
+
+
+class BackgroundHeavy(Check):
+    names = (NAME,)
+    description = "loose box: the object fills only part of it, the rest is background"
+    kind = "box"
+    order = 80
+    options = {"mask_top": defaults.BOXMODEL_MASK_TOP, "use_mask": defaults.BOXMODEL_USE_MASK}
+    options_from = BOX_CHECKS  # the shared model reads options of all three: a change to any refreshes this one
+    needs = (BoxModel,)
+
+    def run(self, ctx: AuditContext) -> list[Finding]:
+        return run(ctx)
+
+    def finish(self, ctx: AuditContext, found: list[Finding]) -> None:
+        finish(ctx, found)

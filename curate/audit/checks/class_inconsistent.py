@@ -25,7 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from curate.audit.checks.base import AuditContext
+from curate.audit.checks.base import AuditContext, Check
+from curate.audit.shared import CropFeatures
 from curate.app.env import workers
 from curate.core.findings import Finding
 
@@ -162,12 +163,7 @@ def run(ctx: AuditContext) -> list[Finding]:
     if (counts > 0).sum() < 2:
         return [Finding(r.split, r.rel, NAME, 0.0, "single class: nothing to swap with", line=lb.line) for r, lb in boxes]
 
-    from curate.vision.crops import dataset_features
-
-    per_image = ctx.shared.get("crop_features")
-    if per_image is None:
-        per_image = dataset_features(ds)
-        ctx.shared["crop_features"] = per_image
+    per_image = ctx.use(CropFeatures).get(ctx)
     A = np.vstack([f for f in per_image if len(f)]).astype(np.float32)
     mu, sd = A.mean(0), A.std(0) + 1e-6
     ctx_rows, groups = [], []
@@ -213,3 +209,17 @@ def run(ctx: AuditContext) -> list[Finding]:
         data = {"suggested": ds.class_name(k), "p_label": round(float(probs[i, lb.class_id]), 4), "p_suggested": round(float(probs[i, k]), 4)}
         out.append(Finding(record.split, record.rel, NAME, score, msg, line=lb.line, data=data))
     return out
+
+
+class ClassInconsistent(Check):
+    names = (NAME,)
+    description = "the box's crop looks like another class (a swapped label)"
+    kind = "box"
+    order = 110
+    needs = (CropFeatures,)
+
+    def skipped(self, ctx: AuditContext) -> str | None:
+        return skipped(ctx)
+
+    def run(self, ctx: AuditContext) -> list[Finding]:
+        return run(ctx)

@@ -14,7 +14,7 @@ from collections import Counter
 import numpy as np
 
 from curate.core import defaults
-from curate.audit.checks.base import AuditContext
+from curate.audit.checks.base import AuditContext, Check
 from curate.core.dataset import Dataset
 from curate.core.findings import Finding
 
@@ -152,3 +152,14 @@ def outlier_findings(ctx: AuditContext) -> list[Finding]:
 
 def run(ctx: AuditContext) -> list[Finding]:
     return balance_findings(ctx) + background_findings(ctx) + outlier_findings(ctx)
+
+
+class DatasetStats(Check):
+    names = (NAME,)
+    description = "class balance, rare and absent classes, background share, size and box-count outliers"
+    kind = "dataset"
+    order = 10
+    options = {"min_instances": defaults.MIN_INSTANCES_PER_SPLIT}
+
+    def run(self, ctx: AuditContext) -> list[Finding]:
+        return run(ctx)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from curate.core import defaults
 from curate.core.overlap import later_line_pairs, overlap_score
-from curate.audit.checks.base import AuditContext
+from curate.audit.checks.base import AuditContext, Check
 from curate.core.findings import Finding
 
 NAME = "duplicate"
@@ -51,3 +51,14 @@ def run(ctx: AuditContext) -> list[Finding]:
                 msg = f"no earlier '{name}' box overlaps it"
             out.append(Finding(rec.split, rec.rel, NAME, score, msg, line=lab.line, data=data))
     return out
+
+
+class Duplicate(Check):
+    names = (NAME,)
+    description = "two boxes of the same class on the same object"
+    kind = "box"
+    order = 20
+    options = {"iou": defaults.DUPLICATE_IOU}
+
+    def run(self, ctx: AuditContext) -> list[Finding]:
+        return run(ctx)

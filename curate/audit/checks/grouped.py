@@ -9,11 +9,12 @@ compare with the class's other boxes and with the model's own merges of them els
 from __future__ import annotations
 
 from curate.audit.boxmodel import BOX_CHECKS, findings_for, finish_masks
-from curate.audit.checks.base import AuditContext
+from curate.audit.checks.base import AuditContext, Check
+from curate.audit.shared import BoxModel
+from curate.core import defaults
 from curate.core.findings import Finding
 
 NAME = "grouped"
-PARAMS_FROM = BOX_CHECKS  # the shared model reads options of all three: a change to any refreshes this check's cache
 
 
 def _describe(ev: dict, score: float, name: str, threshold: float) -> str:
@@ -38,3 +39,19 @@ def run(ctx: AuditContext) -> list[Finding]:
 def finish(ctx: AuditContext, found: list[Finding]) -> None:
     """After every check: the foreground fraction of the flagged boxes the report shows (masks made meanwhile)."""
     finish_masks(ctx, found, NAME, _describe)
+
+
+class Grouped(Check):
+    names = (NAME,)
+    description = "one box drawn around several objects of its class"
+    kind = "box"
+    order = 70
+    options = {"mask_top": defaults.BOXMODEL_MASK_TOP, "iterations": defaults.BOXMODEL_ITERATIONS, "members": defaults.BOXMODEL_MEMBERS}
+    options_from = BOX_CHECKS  # the shared model reads options of all three: a change to any refreshes this one
+    needs = (BoxModel,)
+
+    def run(self, ctx: AuditContext) -> list[Finding]:
+        return run(ctx)
+
+    def finish(self, ctx: AuditContext, found: list[Finding]) -> None:
+        finish(ctx, found)

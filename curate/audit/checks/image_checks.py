@@ -11,7 +11,8 @@ EXIF on export, so the tag in an export is a sign the file came from elsewhere.
 
 from __future__ import annotations
 
-from curate.audit.checks.base import AuditContext
+from curate.audit.checks.base import AuditContext, Check
+from curate.audit.shared import ImageSignatures
 from curate.core.findings import Finding
 from curate.vision.hashing import Signature, image_signatures
 
@@ -22,32 +23,11 @@ STATUS_SCORE = {"ok": 0.0, "empty": 1.0, "unreadable": 1.0, "truncated": 0.9, "w
 ORIENTATION_WORDS = {2: "mirrored", 3: "rotated 180°", 4: "flipped vertically", 5: "transposed", 6: "rotated 90° clockwise", 7: "transversed", 8: "rotated 90° counter-clockwise"}
 
 
-_JOB_KEY = "signatures_job"
-
-
-def start_signatures(ctx: AuditContext) -> None:
-    """Start hashing the images in a background thread; :func:`signatures` collects the result.
-
-    Why: the audit runs the checks that need no pixels (duplicate, ambiguous, dataset statistics) first,
-    while the images are hashed: their Python work fills the gaps of the decoding threads instead of
-    adding to the single-threaded stretch at the end of the audit.
-    """
-    if "signatures" in ctx.shared or _JOB_KEY in ctx.shared:
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-hashing")
-    ctx.shared[_JOB_KEY] = pool.submit(image_signatures, ctx.dataset)
-    pool.shutdown(wait=False)  # the thread ends with its one job
-
-
 def signatures(ctx: AuditContext) -> dict[str, Signature]:
-    """The run's image signatures, computed once and shared with near_duplicate, missing and the full
-    audit's box model (ctx.shared); collected from :func:`start_signatures` when it ran."""
-    if "signatures" not in ctx.shared:
-        job = ctx.shared.pop(_JOB_KEY, None)
-        ctx.shared["signatures"] = job.result() if job is not None else image_signatures(ctx.dataset)
-    return ctx.shared["signatures"]
+    """This audit's image signatures (:class:`curate.audit.shared.ImageSignatures`)."""
+    from curate.audit.shared import ImageSignatures
+
+    return ctx.use(ImageSignatures).get(ctx)
 
 
 def run(ctx: AuditContext) -> list[Finding]:
@@ -66,3 +46,14 @@ def run(ctx: AuditContext) -> list[Finding]:
         )
         out.append(Finding(record.split, record.rel, "exif_rotated", 0.8 if rotated else 0.0, msg, data={"orientation": sig.orientation}))
     return out
+
+
+class ImageChecks(Check):
+    names = NAMES
+    description = "unreadable, truncated or misnamed image files; EXIF-rotated photos"
+    kind = "image"
+    order = 40
+    needs = (ImageSignatures,)
+
+    def run(self, ctx: AuditContext) -> list[Finding]:
+        return run(ctx)

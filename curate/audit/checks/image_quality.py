@@ -30,7 +30,8 @@ import math
 import numpy as np
 
 from curate.core import defaults
-from curate.audit.checks.base import AuditContext
+from curate.audit.checks.base import AuditContext, Check
+from curate.audit.shared import ImageSignatures
 from curate.audit.checks.image_checks import signatures
 from curate.core.findings import Finding
 from curate.vision.hashing import BLUR_SIDE
@@ -116,3 +117,15 @@ def _odd_size(w: int, h: int, aspect_cut: float, area_range: tuple[float, float,
         scored.append((s, f"√area {root:.0f} px against the dataset's median {med:.0f} (odd {word} {bound:.0f})"))
     score, why = max(scored, key=lambda t: t[0])
     return score, f"{'odd size' if score >= 0.5 else 'usual size'} {w}×{h}: {why}"
+
+
+class ImageQuality(Check):
+    names = NAMES
+    description = "photos too dark, overexposed, blurry or nearly blank to teach a detector; odd sizes"
+    kind = "image"
+    order = 50
+    options = {"cut": 0.0}  # each check's cut point; defaults.QUALITY_DARK_P99, QUALITY_LIGHT_P5, ...
+    needs = (ImageSignatures,)
+
+    def run(self, ctx: AuditContext) -> list[Finding]:
+        return run(ctx)

@@ -50,7 +50,8 @@ import cv2
 import numpy as np
 
 from curate.core.overlap import pairwise_iou, pairwise_iou_inside, row_chunks
-from curate.audit.checks.base import AuditContext
+from curate.audit.checks.base import AuditContext, Check
+from curate.audit.shared import ImageSignatures
 from curate.audit.checks.image_checks import signatures
 from curate.core.dataset import Dataset, ImageRecord
 from curate.app.env import fit_side_by_side, no_all_nan_columns
@@ -693,3 +694,17 @@ def budget_score(raw: float, at_half: float) -> float:
     raw = min(max(float(raw), 1e-9), 1 - 1e-9)
     z = np.log(raw / (1 - raw)) - np.log(at_half / (1 - at_half))
     return float(1 / (1 + np.exp(-z)))
+
+
+class Missing(Check):
+    names = (NAME,)
+    description = "an object no box covers (a region finding)"
+    kind = "region"
+    order = 100
+    needs = (ImageSignatures,)
+
+    def skipped(self, ctx: AuditContext) -> str | None:
+        return skipped(ctx)
+
+    def run(self, ctx: AuditContext) -> list[Finding]:
+        return run(ctx)

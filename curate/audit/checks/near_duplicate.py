@@ -8,7 +8,8 @@ brightness). One finding per pair, on the later image (by split order then path)
 
 from __future__ import annotations
 
-from curate.audit.checks.base import AuditContext
+from curate.audit.checks.base import AuditContext, Check
+from curate.audit.shared import ImageSignatures
 from curate.audit.checks.image_checks import signatures
 from curate.core.dataset import SPLITS, Dataset
 from curate.core.findings import Finding
@@ -61,3 +62,15 @@ def listed_in_several_splits(dataset: Dataset) -> list[Finding]:
             data = {"partner": rel, "partner_split": first, "similarity": 1.0, "exact": True}
             out.append(Finding(split, rel, "leakage", 1.0, msg, data=data))
     return out
+
+
+class NearDuplicate(Check):
+    names = NAMES
+    description = "two images of the same photo; leakage when they straddle train/val/test"
+    kind = "pair"
+    order = 60
+    options = {"similarity": NEAR_DUPLICATE_SIMILARITY}
+    needs = (ImageSignatures,)
+
+    def run(self, ctx: AuditContext) -> list[Finding]:
+        return run(ctx)

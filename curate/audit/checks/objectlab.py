@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from curate.core import defaults
-from curate.audit.checks.base import AuditContext
+from curate.audit.checks.base import AuditContext, Check
 from curate.core.dataset import Dataset, ImageRecord
 from curate.core.findings import Finding
 
@@ -166,3 +166,17 @@ def run(ctx: AuditContext) -> list[Finding]:
     predictions = predict(ctx.model, records, num_classes=len(dataset.names), conf=conf, seed=ctx.seed)
     labels = [_label_dict(r, r.size) for r in records]
     return score(dataset, records, labels, predictions, threshold=ctx.threshold(NAME))
+
+
+class ObjectLab(Check):
+    names = (NAME,)
+    description = "cleanlab ObjectLab label-quality scores from a user's trained YOLO model (--model)"
+    kind = "box"
+    order = 120
+    options = {"conf": defaults.OBJECTLAB_CONF}
+
+    def skipped(self, ctx: AuditContext) -> str | None:
+        return skipped(ctx)
+
+    def run(self, ctx: AuditContext) -> list[Finding]:
+        return run(ctx)

@@ -8,11 +8,12 @@ background band.
 from __future__ import annotations
 
 from curate.audit.boxmodel import BOX_CHECKS, cut_sides, findings_for, finish_masks, loose_sides
-from curate.audit.checks.base import AuditContext
+from curate.audit.checks.base import AuditContext, Check
+from curate.audit.shared import BoxModel
+from curate.core import defaults
 from curate.core.findings import Finding
 
 NAME = "shifted"
-PARAMS_FROM = BOX_CHECKS  # the shared model reads options of all three: a change to any refreshes this check's cache
 
 
 def _describe(ev: dict, score: float, name: str, threshold: float) -> str:
@@ -46,3 +47,19 @@ def run(ctx: AuditContext) -> list[Finding]:
 def finish(ctx: AuditContext, found: list[Finding]) -> None:
     """After every check: the foreground fraction of the flagged boxes the report shows (masks made meanwhile)."""
     finish_masks(ctx, found, NAME, _describe)
+
+
+class Shifted(Check):
+    names = (NAME,)
+    description = "the box cuts its object on one side and holds background on the other"
+    kind = "box"
+    order = 90
+    options = {"mask_top": defaults.BOXMODEL_MASK_TOP}
+    options_from = BOX_CHECKS  # the shared model reads options of all three: a change to any refreshes this one
+    needs = (BoxModel,)
+
+    def run(self, ctx: AuditContext) -> list[Finding]:
+        return run(ctx)
+
+    def finish(self, ctx: AuditContext, found: list[Finding]) -> None:
+        finish(ctx, found)

@@ -1,0 +1,84 @@
+"""The computations several checks share, prepared once per audit by the runner (:class:`Shared`).
+
+A check declares the ones it uses in :attr:`Check.needs <curate.audit.checks.base.Check.needs>` and reaches
+this audit's instance with ``ctx.use(ImageSignatures)``; the runner starts each one that a check about to
+run needs before the first check, and stops all of them after the last. No check starts or names another.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from typing import Any
+
+from curate.audit.checks.base import AuditContext, Shared
+
+
+class ImageSignatures(Shared):
+    """Every image decoded once: perceptual hashes, decode status, EXIF orientation, quality statistics
+    (:func:`curate.vision.hashing.image_signatures`), for image_checks, image_quality, near_duplicate,
+    missing and the full audit's box model.
+
+    Why started early: the runner runs the checks that need no pixels (duplicate, ambiguous, dataset
+    statistics) first, while the images are hashed in a background thread: their Python work fills the
+    gaps of the decoding threads instead of adding to the single-threaded stretch at the end of the audit.
+    """
+
+    def __init__(self) -> None:
+        self._job: Future | None = None
+        self._result: dict[str, Any] | None = None
+
+    def start(self, ctx: AuditContext) -> None:
+        if self._result is not None or self._job is not None:
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        from curate.vision.hashing import image_signatures
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-hashing")
+        self._job = pool.submit(image_signatures, ctx.dataset)
+        pool.shutdown(wait=False)  # the thread ends with its one job
+
+    def get(self, ctx: AuditContext) -> dict[str, Any]:
+        """Image path (relative) → its signature; collected from :meth:`start`, or computed now."""
+        if self._result is None:
+            from curate.vision.hashing import image_signatures
+
+            job, self._job = self._job, None
+            self._result = job.result() if job is not None else image_signatures(ctx.dataset)
+        return self._result
+
+    def stop(self, ctx: AuditContext) -> None:
+        if self._job is not None:
+            self._job.cancel()  # only a job that has not started; a running one ends on its own
+            self._job = None
+
+
+class CropFeatures(Shared):
+    """Appearance features of every box's crop (:func:`curate.vision.crops.dataset_features`), one array per
+    image; computed on first use."""
+
+    def __init__(self) -> None:
+        self._result: list | None = None
+
+    def get(self, ctx: AuditContext) -> list:
+        if self._result is None:
+            from curate.vision.crops import dataset_features
+
+            self._result = dataset_features(ctx.dataset)
+        return self._result
+
+
+class BoxModel(Shared):
+    """The dataset's cross-fitted box model (:mod:`curate.audit.boxmodel`), scoring every box for the
+    grouped, background_heavy and shifted checks. Under ``--fast`` it is started in a second process while
+    this one hashes the images; a warm child the CLI spawned and no check needed is stopped."""
+
+    def start(self, ctx: AuditContext) -> None:
+        from curate.audit.boxmodel import start_in_child
+
+        start_in_child(ctx)
+
+    def stop(self, ctx: AuditContext) -> None:
+        from curate.audit.boxmodel import cancel_child
+
+        cancel_child(ctx)
