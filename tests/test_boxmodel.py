@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from curate.audit.runner import boxmodel
+from curate.audit import boxmodel
 from curate.audit.checks import background_heavy, grouped, shifted
 from curate.audit.checks.base import AuditContext
 from curate.core.dataset import Dataset, ImageRecord, Label
@@ -130,7 +130,7 @@ def test_clean_dataset_gets_few_flags(scenes):
         assert np.mean(s >= 0.5) <= 0.05, kind
 
 
-@pytest.mark.skipif(not __import__("curate.vision.foreground").foreground.default_weights().exists(), reason="no U²-Net-p weights")
+@pytest.mark.skipif(not __import__("curate.vision.foreground").vision.foreground.default_weights().exists(), reason="no U²-Net-p weights")
 def test_mask_features_add_fg_fraction(scenes):
     """``use_mask``: U²-Net-p masks become features, and the evidence reports the fg fraction."""
     ds = _dataset(scenes)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from curate.audit.runner import runner as audit
+from curate.audit import runner as audit
 from curate.core.findings import Finding
 
 FINDINGS = [

@@ -433,7 +433,7 @@ def test_degenerate_datasets_still_get_a_report(tmp_path: Path, case: str) -> No
 
 def test_fast_report_leaves_the_geometry_figure_to_the_full_audit(tmp_path: Path, monkeypatch) -> None:
     """--fast draws no matplotlib figure unless one is cached; after a full audit's drawing it shows that one."""
-    from curate.report.audit import audit as report
+    from curate.report import audit as report
 
     monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
     ds = make_dataset(tmp_path / "ds", {"train": 3, "val": 2})
@@ -474,7 +474,7 @@ def test_thumbnails_are_upright_whichever_library_decodes(tmp_path: Path, monkey
     OpenCV cannot read the file and PIL decodes it."""
     import cv2
 
-    from curate.report.audit import audit as report
+    from curate.report import audit as report
 
     path = tmp_path / "turned.jpg"
     exif = Image.Exif()

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate.audit.runner import boxmodel
+from curate.audit import boxmodel
 
-from curate.report.audit import audit as report
+from curate.report import audit as report
 
 from curate.app import worker
 from curate.audit.checks.base import AuditContext
