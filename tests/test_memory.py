@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.audit.runner import boxmodel
+from curate.audit import boxmodel
 from curate.audit.checks import dataset_stats
 from curate.core.overlap import overlapping_pairs
 from curate.audit.checks.base import AuditContext

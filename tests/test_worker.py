@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate.audit.runner import boxmodel
+from curate.audit import boxmodel
 
 from curate.report.audit import audit as report
 
