@@ -131,7 +131,7 @@ def test_clean_dataset_gets_few_flags(scenes):
         assert np.mean(s >= 0.5) <= 0.05, kind
 
 
-@pytest.mark.skipif(not __import__("curate.vision.foreground").foreground.default_weights().exists(), reason="no U²-Net-p weights")
+@pytest.mark.skipif(not __import__("curate.vision.foreground").vision.foreground.default_weights().exists(), reason="no U²-Net-p weights")
 def test_mask_features_add_fg_fraction(scenes):
     """``use_mask``: U²-Net-p masks become features, and the evidence reports the fg fraction."""
     ds = _dataset(scenes)
