@@ -61,7 +61,9 @@ def start_in_child(ctx: Any) -> None:
         return
     from curate.app import worker
 
-    job = worker.try_call(warm or spawn_child(), "curate.audit.boxmodel.child:scores_by_position", ctx.dataset, **_model_options(ctx))
+    job = worker.try_call(
+        warm or spawn_child(), "curate.audit.boxmodel.child:scores_by_position", ctx.dataset, **_model_options(ctx)
+    )
     if job is not None:  # else computed in this process
         ctx.shared[_CHILD_KEY] = job
 
