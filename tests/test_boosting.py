@@ -92,7 +92,7 @@ def test_fast_box_model_imports_neither_scikit_learn_nor_scipy(sample_dir) -> No
     import sys
 
     code = (
-        "import sys; from curate.io.yolo import load_yolo; from curate import boxmodel; "
+        "import sys; from curate.io.yolo import load_yolo; from curate.audit import boxmodel; "
         f"bs = boxmodel.score_boxes(load_yolo({str(sample_dir)!r}), fast=True, progress=False); "
         "print(len(bs.records), 'sklearn' in sys.modules, 'scipy' in sys.modules)"
     )

@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 from curate.audit import boxmodel
 from curate.audit.checks import background_heavy, grouped, shifted
 from curate.audit.checks.base import AuditContext
+from curate.core import defaults
 from curate.core.dataset import Dataset, ImageRecord, Label
 
 SIDE = 192
@@ -207,7 +208,7 @@ def test_pixel_features_are_cached_per_image(scenes, monkeypatch):
     boxmodel._features(ds, other, boxes, classes, pixels=True, masks=None, progress=False)  # the cache now holds more rows than qs
     calls: list[int] = []
     real = boxmodel.pixel_features
-    monkeypatch.setattr(boxmodel, "pixel_features", lambda p, **kw: (calls.append(len(p)), real(p, **kw))[1])
+    monkeypatch.setattr(boxmodel.features, "pixel_features", lambda p, **kw: (calls.append(len(p)), real(p, **kw))[1])
     from curate.io import cache
 
     saved: list[str] = []
@@ -235,14 +236,14 @@ def test_members_described_in_one_pass_equal_one_pass_each(scenes, monkeypatch):
     ds.images = ds.images[:8]
     calls: list[int] = []
     real_features = boxmodel._features
-    monkeypatch.setattr(boxmodel, "_features", lambda *a, **k: (calls.append(len(a[1])), real_features(*a, **k))[1])
+    monkeypatch.setattr(boxmodel.model, "_features", lambda *a, **k: (calls.append(len(a[1])), real_features(*a, **k))[1])
     captured: dict[str, list] = {}
     real_crossfit = boxmodel._crossfit
-    monkeypatch.setattr(boxmodel, "_crossfit", lambda members, *a, **k: (captured.setdefault("members", members), real_crossfit(members, *a, **k))[1])
+    monkeypatch.setattr(boxmodel.model, "_crossfit", lambda members, *a, **k: (captured.setdefault("members", members), real_crossfit(members, *a, **k))[1])
     boxmodel.score_boxes(ds, members=2, folds=2, iterations=5, progress=False)
     assert len(calls) == 1  # one pass for both members
     for m, (X, y, _) in enumerate(captured["members"]):
-        qs, boxes, classes = boxmodel._queries(ds, np.random.default_rng(boxmodel.defaults.SEED + 101 * m), with_corruptions=True)
+        qs, boxes, classes = boxmodel._queries(ds, np.random.default_rng(defaults.SEED + 101 * m), with_corruptions=True)
         own, names = real_features(ds, qs, boxes, classes, pixels=True, masks=None, progress=False)
         assert X.shape == own.shape and len(y) == len(qs)
         same = [n for n, name in enumerate(names) if not name.startswith(tuple(f"n_{k}" for k in boxmodel.KINDS))]
@@ -433,10 +434,10 @@ def test_neighbour_distances_in_small_blocks_equal_one_block(monkeypatch):
     kinds = ["ok"] * 30 + ["grouped"] * 10 + ["loose"] * 10 + ["shifted"] * 10
     qs = [boxmodel.Query(j % 25, np.zeros(4), j % 2, kind, (0,), line=1 if kind == "ok" else None) for j, kind in enumerate(kinds)]
     whole = boxmodel.neighbour_features(grids, qs)
-    monkeypatch.setattr(boxmodel, "NEIGHBOUR_CELLS", 7)  # a block of one row
+    monkeypatch.setattr(boxmodel.peers, "NEIGHBOUR_CELLS", 7)  # a block of one row
     np.testing.assert_allclose(boxmodel.neighbour_features(grids, qs), whole, rtol=1e-6, atol=1e-9)
     assert np.isfinite(whole).any()
-    monkeypatch.setattr(boxmodel, "NEIGHBOUR_MAX_REFS", 8)  # a big class: neighbours from a fixed sample of it
+    monkeypatch.setattr(boxmodel.peers, "NEIGHBOUR_MAX_REFS", 8)  # a big class: neighbours from a fixed sample of it
     sampled = boxmodel.neighbour_features(grids, qs)
     np.testing.assert_array_equal(sampled, boxmodel.neighbour_features(grids, qs))
     assert np.isfinite(sampled).all(axis=1).any() and not np.allclose(sampled, whole, equal_nan=True)
@@ -467,7 +468,7 @@ def test_box_model_takes_the_scenes_from_the_runs_signatures(sample_dir, monkeyp
     ctx = AuditContext(load_yolo(sample_dir))
     made = signatures(ctx)
     monkeypatch.setattr(hashing, "image_signatures", lambda *a, **k: pytest.fail("signatures made twice"))
-    monkeypatch.setattr(boxmodel, "score_boxes", lambda ds, **k: k["signatures"])
+    monkeypatch.setattr(boxmodel.child, "score_boxes", lambda ds, **k: k["signatures"])
     assert boxmodel.shared_scores(ctx) is made
 
 

@@ -1,0 +1,219 @@
+"""Every box's feature row, real and corrupted: geometry for all, and with pixels the patch features (decoded
+in threads, cached on disk per image by :class:`FeatureCache`) plus the sibling, prototype and neighbour
+comparisons computed from them.
+
+Separate from :mod:`.model` because describing the boxes is most of the cost and all of the image I/O; the
+model only fits and calibrates on the matrix this returns.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from curate.app.env import workers
+from curate.audit.boxmodel.corruptions import Query
+from curate.audit.boxmodel.geometry import GEOM_NAMES, class_stats, geometry_features
+from curate.audit.boxmodel.peers import (
+    NEIGHBOUR_NAMES,
+    PROTO_NAMES,
+    PROTO_WIDTH,
+    SIB_GRID,
+    SIB_NAMES,
+    SIB_STATS,
+    box_descriptor,
+    neighbour_features,
+    prototype_features,
+    scenes,
+    shape_grids,
+    sibling_features,
+)
+from curate.audit.boxmodel.pixels import P, context_patch, image_channels, pixel_features
+from curate.core import defaults
+from curate.core.dataset import Dataset, ImageRecord
+from curate.vision.foreground import read_image
+
+FEATURE_CHUNK = 48  # images per pixel-feature job (≈300 patches: 10 MB of patches in flight per thread) ...
+FEATURE_ROWS = 1024  # ... and at most this many boxes per job (a dense image is cut into pieces)
+
+
+def _features(
+    dataset: Dataset,
+    qs: list[Query],
+    boxes: list[np.ndarray],
+    classes: list[np.ndarray],
+    *,
+    pixels: bool,
+    masks: dict[str, np.ndarray] | None,
+    progress: bool,
+    signatures: dict | None = None,
+) -> tuple[np.ndarray, list[str]]:
+    from rich.progress import Progress
+
+    nc = max(len(dataset.names), 1 + max((int(c.max()) for c in classes if len(c)), default=0))
+    sizes: list[tuple[int, int]] = []
+    for rec in dataset.images:
+        try:
+            sizes.append(rec.size if rec.labels else (1, 1))
+        except Exception:
+            sizes.append((1, 1))
+    px = [b * np.array([w, h, w, h], float) for b, (w, h) in zip(boxes, sizes)]
+    st = class_stats(px, classes, nc)
+    by_image: dict[int, list[int]] = {}
+    for k, q in enumerate(qs):
+        by_image.setdefault(q.image, []).append(k)
+    geo = np.zeros((len(qs), len(GEOM_NAMES)), np.float32)
+    pix: np.ndarray | None = None
+    pnames: list[str] = []
+    with_mask = masks is not None
+    if pixels:  # the feature names (and width) without touching an image
+        pnames = pixel_features(np.zeros((1, P, P, 6 if with_mask else 5), np.float32), with_mask=with_mask)[1]
+        pix = np.full((len(qs), len(pnames) + SIB_STATS + SIB_GRID + PROTO_WIDTH), np.nan, np.float32)  # features, descriptor, shape grids
+    cache = FeatureCache(with_mask=with_mask) if pixels and defaults.BOXMODEL_FEATURE_CACHE else None
+    todo: dict[int, list[int]] = {}  # image → query rows whose pixel features must be computed
+
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("box features" + (" (pixels)" if pixels else ""), total=len(by_image))
+        geo[:] = geometry_features(
+            np.array([q.xyxy for q in qs], float).reshape(-1, 4), np.array([q.cls for q in qs], int), np.array([q.image for q in qs], int),
+            [q.exclude for q in qs], boxes, classes, sizes, st,
+        )
+        for i, ks in by_image.items():
+            if pixels:
+                todo[i] = cache.fill(i, dataset.images[i], ks, qs, pix) if cache is not None else ks
+            if not pixels or not todo[i]:
+                bar.advance(task)
+
+        def chunk_features(images: list[tuple[int, list[int]]]) -> tuple[list[int], np.ndarray | None]:
+            """Pixel features of a chunk of (image, query rows) (decode, channels, patches, features)."""
+            rows: list[int] = []
+            patches: list[np.ndarray] = []
+            for i, ks in images:
+                rec = dataset.images[i]
+                bgr = read_image(rec.path, max_side=defaults.PIXEL_MAX_SIDE)
+                if bgr is not None:
+                    mask = masks.get(rec.rel) if with_mask else None
+                    if with_mask and mask is None:
+                        mask = np.zeros(bgr.shape[:2], np.float32)
+                    pyramid = image_channels(bgr, mask if with_mask else None)
+                    for k in ks:
+                        patches.append(context_patch(pyramid, qs[k].xyxy))
+                        rows.append(k)
+            if not patches:
+                return rows, None
+            stack = np.stack(patches)
+            return rows, np.concatenate([pixel_features(stack, with_mask=with_mask)[0], box_descriptor(stack), shape_grids(stack)], axis=1)
+
+        # cv2 and numpy's large reductions release the GIL: a few threads use the cores (and keep memory to a
+        # chunk's patches each), where one thread left half of a 2-core machine idle
+        busy = [i for i in todo if todo[i]]
+        chunks = feature_chunks([(i, todo[i]) for i in busy])
+        with ThreadPoolExecutor(max_workers=workers()) as pool:
+            for part, (rows, f) in zip(chunks, pool.map(chunk_features, chunks)):
+                if f is not None:
+                    pix[rows] = f
+                bar.advance(task, sum(ks[-1] == todo[i][-1] for i, ks in part))  # the images this job finished
+        if cache is not None:
+            cache.save(qs, pix, busy)
+    if pixels and pix is not None:
+        d0 = len(pnames) + SIB_STATS + SIB_GRID
+        sib = sibling_features(pix[:, len(pnames) : d0], qs, by_image, classes)
+        proto = prototype_features(pix[:, d0:], qs)
+        neigh = neighbour_features(pix[:, d0:], qs, scene=scenes(dataset, signatures))
+        return (np.concatenate([geo, pix[:, : len(pnames)], sib, proto, neigh], axis=1),
+                list(GEOM_NAMES) + pnames + list(SIB_NAMES) + list(PROTO_NAMES) + list(NEIGHBOUR_NAMES))
+    return geo, list(GEOM_NAMES)
+
+
+def feature_chunks(work: list[tuple[int, list[int]]]) -> list[list[tuple[int, list[int]]]]:
+    """The pixel-feature jobs: FEATURE_CHUNK images each, or fewer where they hold more than FEATURE_ROWS boxes to
+    describe; an image with more than that is cut into pieces of FEATURE_ROWS (each piece decodes it again).
+
+    A job holds all its patches and their intermediate arrays at once (about 300 KB a box): by images alone, one
+    label file of 10,000 boxes (25,000 rows with the corrupted ones) was one job of several GB."""
+    chunks: list[list[tuple[int, list[int]]]] = []
+    part: list[tuple[int, list[int]]] = []
+    rows = 0
+    for i, ks in work:
+        for n in range(0, len(ks), FEATURE_ROWS):
+            piece = ks[n : n + FEATURE_ROWS]
+            if part and (len(part) >= FEATURE_CHUNK or rows + len(piece) > FEATURE_ROWS):
+                chunks.append(part)
+                part, rows = [], 0
+            part.append((i, piece))
+            rows += len(piece)
+    if part:
+        chunks.append(part)
+    return chunks
+
+
+class FeatureCache:
+    """Pixel features of boxes on disk, per image, keyed by the image's content hash.
+
+    A box's pixel features depend only on the image's bytes and the box, so a re-audit after a label
+    edit recomputes only the boxes that changed (the corruptions are drawn with the same seed, so they
+    repeat too). One array per image: rows of (x1, y1, x2, y2, features, descriptor), boxes matched to 1e-6.
+    The sibling features compare descriptors across an image's boxes, so they are computed after the cache,
+    never stored.
+    """
+
+    VERSION = 4  # bump when pixel_features, box_descriptor, shape_grids or context_patch change
+
+    def __init__(self, *, with_mask: bool) -> None:
+        self.namespace = f"boxfeat-v{self.VERSION}-{defaults.PIXEL_MAX_SIDE}" + ("-mask" if with_mask else "")
+        self.keys: dict[int, str] = {}  # image index → content hash (None when unreadable)
+        self.images: dict[int, list[int]] = {}  # image index → query rows of that image
+        self.cached: dict[int, np.ndarray] = {}
+
+    @staticmethod
+    def _rounded(xyxy: np.ndarray) -> tuple[int, ...]:
+        return tuple(int(v) for v in np.round(np.asarray(xyxy, float) * 1e6))
+
+    def fill(self, i: int, rec: ImageRecord, ks: list[int], qs: list[Query], pix: np.ndarray) -> list[int]:
+        """Copy cached rows of image ``i`` into ``pix``; the query rows still to compute."""
+        from curate.io import cache
+
+        self.images[i] = ks
+        try:
+            key = cache.file_hash(rec.path)
+        except OSError:
+            return ks
+        self.keys[i] = key
+        arr = cache.load_array(self.namespace, key)
+        if arr is None or arr.ndim != 2 or arr.shape[1] != 4 + pix.shape[1]:
+            return ks
+        self.cached[i] = arr
+        index = {self._rounded(r[:4]): n for n, r in enumerate(arr)}
+        todo = []
+        for k in ks:
+            n = index.get(self._rounded(qs[k].xyxy))
+            if n is None:
+                todo.append(k)
+            else:
+                pix[k] = arr[n, 4:]
+        return todo
+
+    def save(self, qs: list[Query], pix: np.ndarray, computed: list[int]) -> None:
+        """Write back the rows of the images in ``computed`` (those :meth:`fill` left rows to compute for;
+        NaN rows — unreadable — are not kept), with up to BOXMODEL_CACHE_KEEP older rows this run didn't ask for.
+
+        An image whose rows all came from the cache is not rewritten, even when the cache holds more rows than
+        this run asked for (another seed's corruptions): a warm run wrote every image again, ~8 s on food."""
+        from curate.io import cache
+
+        for i in computed:
+            key, ks = self.keys.get(i), self.images[i]
+            if key is None:
+                continue
+            rows = np.concatenate([np.array([qs[k].xyxy for k in ks], np.float64).reshape(-1, 4), pix[ks].astype(np.float64)], axis=1)
+            rows = rows[~np.isnan(rows[:, 4:]).all(axis=1)]
+            old = self.cached.get(i)
+            if old is not None:
+                have = {self._rounded(r[:4]) for r in rows}
+                extra = old[[self._rounded(r[:4]) not in have for r in old]]
+                rows = np.concatenate([rows, extra[-defaults.BOXMODEL_CACHE_KEEP :]], axis=0) if len(extra) else rows
+            try:
+                cache.save_array(self.namespace, key, rows)
+            except OSError:  # a read-only or full cache: features are just recomputed next time
+                pass
