@@ -121,7 +121,7 @@ def test_checks_emit_one_finding_per_box(scenes, module):
     assert all(0.0 <= f.score <= 1.0 and f.line is not None and f.message for f in found)
     assert {"class", "method", "area_vs_class"} <= set(found[0].data)
     # the three checks share one computation
-    assert "boxmodel" in ctx.shared
+    assert ctx.use(boxmodel.BoxModel)._scores is not None
 
 
 def test_clean_dataset_gets_few_flags(scenes):

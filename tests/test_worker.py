@@ -49,11 +49,12 @@ def test_a_killed_child_is_an_error_and_cancel_stops_it():
 def test_fast_box_model_in_a_child_equals_the_one_computed_here(sample_dir: Path):
     ds = load_yolo(sample_dir)
     ctx = AuditContext(ds, fast=True)
-    boxmodel.start_in_child(ctx)
-    job = ctx.shared[boxmodel._CHILD_KEY]
+    model = ctx.use(boxmodel.BoxModel)
+    model.start(ctx)
+    job = model.job
     assert job.proc.pid != os.getpid()
     child = boxmodel.shared_scores(ctx)
-    assert boxmodel._CHILD_KEY not in ctx.shared
+    assert model.job is None
     here = boxmodel.score_boxes(ds, progress=False, **boxmodel._model_options(AuditContext(ds, fast=True)))
     assert child.method == here.method == "geometry"
     for kind in boxmodel.KINDS:
@@ -68,15 +69,15 @@ def test_a_failed_child_falls_back_to_computing_here(sample_dir: Path, monkeypat
     monkeypatch.delenv("CURATE_DEBUG", raising=False)
     ds = load_yolo(sample_dir)
     ctx = AuditContext(ds, fast=True)
-    ctx.shared[boxmodel._CHILD_KEY] = worker.start("curate.audit.boxmodel:no_such_function")
+    ctx.use(boxmodel.BoxModel).job = worker.start("curate.audit.boxmodel.child:no_such_function")
     bs = boxmodel.shared_scores(ctx)
     assert len(bs.records) == ds.num_boxes and bs.method == "geometry"
 
 
 def test_only_fast_starts_a_child(sample_dir: Path):
     ctx = AuditContext(load_yolo(sample_dir), fast=False)
-    boxmodel.start_in_child(ctx)
-    assert boxmodel._CHILD_KEY not in ctx.shared
+    ctx.use(boxmodel.BoxModel).start(ctx)
+    assert ctx.use(boxmodel.BoxModel).job is None
 
 
 def test_dataset_plots_drawn_in_a_child_equal_those_drawn_here(sample_dir: Path, tmp_path: Path, monkeypatch):
@@ -100,8 +101,8 @@ def test_an_argument_that_cannot_travel_is_a_worker_error_and_the_model_is_compu
     monkeypatch.delenv("CURATE_DEBUG", raising=False)
     monkeypatch.setattr(worker.sys, "executable", "/nonexistent/python")  # no interpreter to start
     ctx = AuditContext(load_yolo(sample_dir), fast=True)
-    boxmodel.start_in_child(ctx)
-    assert boxmodel._CHILD_KEY not in ctx.shared
+    ctx.use(boxmodel.BoxModel).start(ctx)
+    assert ctx.use(boxmodel.BoxModel).job is None
     assert len(boxmodel.shared_scores(ctx).records) == ctx.dataset.num_boxes
 
 
@@ -135,11 +136,12 @@ def test_a_warm_box_model_child_is_used_and_an_unneeded_one_cancelled(sample_dir
     ds = load_yolo(sample_dir)
     warm = boxmodel.spawn_child()
     ctx = AuditContext(ds, fast=True)
-    ctx.shared[boxmodel.WARM_CHILD_KEY] = warm
-    boxmodel.start_in_child(ctx)
-    assert ctx.shared[boxmodel._CHILD_KEY] is warm and warm.called
+    model = ctx.use(boxmodel.BoxModel)
+    model.warm = warm
+    model.start(ctx)
+    assert model.job is warm and warm.called and model.warm is None
     assert len(boxmodel.shared_scores(ctx).records) == ds.num_boxes
     full = AuditContext(ds, fast=False)  # the full audit's model needs the signatures first: no child
-    full.shared[boxmodel.WARM_CHILD_KEY] = unneeded = boxmodel.spawn_child()
-    boxmodel.start_in_child(full)
-    assert boxmodel.WARM_CHILD_KEY not in full.shared and unneeded.proc.poll() is not None
+    full.use(boxmodel.BoxModel).warm = unneeded = boxmodel.spawn_child()
+    full.use(boxmodel.BoxModel).start(full)
+    assert full.use(boxmodel.BoxModel).warm is None and unneeded.proc.poll() is not None

@@ -22,7 +22,7 @@ from curate import __version__
 from curate.io import cache
 
 from curate.core import defaults
-from curate.audit.boxmodel import WARM_CHILD_KEY
+from curate.audit.boxmodel import BoxModel
 from curate.audit.checks import by_name, finish_checks, registered
 from curate.audit.proposals import Proposal, attach, propose
 from curate.audit.proposals import write_csv as write_proposals_csv
@@ -295,7 +295,7 @@ def run_audit(
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx = AuditContext(dataset, params=params or {}, fast=fast, model=model)
     if box_model_child is not None:
-        ctx.shared[WARM_CHILD_KEY] = box_model_child
+        ctx.use(BoxModel).warm = box_model_child
     t0 = time.perf_counter()
     drawing = None
     if report and not fast:  # --fast draws no matplotlib figure (see curate.report.audit.dataset_plots)

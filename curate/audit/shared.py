@@ -1,4 +1,5 @@
-"""The computations several checks share, prepared once per audit by the runner (:class:`Shared`).
+"""The computations several checks share, prepared once per audit by the runner (:class:`Shared`); the box
+model's own (:class:`~curate.audit.boxmodel.BoxModel`, :class:`~curate.audit.boxmodel.MaskJobs`) live with it.
 
 A check declares the ones it uses in :attr:`Check.needs <curate.audit.checks.base.Check.needs>` and reaches
 this audit's instance with ``ctx.use(ImageSignatures)``; the runner starts each one that a check about to
@@ -67,18 +68,3 @@ class CropFeatures(Shared):
             self._result = dataset_features(ctx.dataset)
         return self._result
 
-
-class BoxModel(Shared):
-    """The dataset's cross-fitted box model (:mod:`curate.audit.boxmodel`), scoring every box for the
-    grouped, background_heavy and shifted checks. Under ``--fast`` it is started in a second process while
-    this one hashes the images; a warm child the CLI spawned and no check needed is stopped."""
-
-    def start(self, ctx: AuditContext) -> None:
-        from curate.audit.boxmodel import start_in_child
-
-        start_in_child(ctx)
-
-    def stop(self, ctx: AuditContext) -> None:
-        from curate.audit.boxmodel import cancel_child
-
-        cancel_child(ctx)

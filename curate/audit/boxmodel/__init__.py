@@ -44,21 +44,12 @@ cached per image), :mod:`.model` (cross-fitting and calibration), :mod:`.scores`
 names the checks, the runner, the CLI and the tests use.
 """
 
-from curate.audit.boxmodel.child import (
-    _CHILD_KEY,
-    BOX_CHECKS,
-    WARM_CHILD_KEY,
-    _model_options,
-    cancel_child,
-    shared_scores,
-    spawn_child,
-    start_in_child,
-)
+from curate.audit.boxmodel.child import BOX_CHECKS, BoxModel, _model_options, shared_scores, spawn_child
 from curate.audit.boxmodel.corruptions import KINDS, Query, _queries
 from curate.audit.boxmodel.features import _features
 from curate.audit.boxmodel.findings import cut_sides, findings_for, loose_sides
 from curate.audit.boxmodel.geometry import GEOM_NAMES, ClassStats, class_stats, geometry_features
-from curate.audit.boxmodel.masks import finish_masks
+from curate.audit.boxmodel.masks import MaskJobs, finish_masks
 from curate.audit.boxmodel.model import _classifier, _crossfit, calibrate, calibrate_heldout, score_boxes
 from curate.audit.boxmodel.peers import (
     NEIGHBOUR_NAMES,
@@ -79,11 +70,10 @@ from curate.audit.boxmodel.scores import evidence
 
 __all__ = [
     # the checks, the runner and the CLI
-    "BOX_CHECKS", "WARM_CHILD_KEY", "cancel_child", "cut_sides", "findings_for", "finish_masks", "loose_sides",
-    "spawn_child", "start_in_child",
+    "BOX_CHECKS", "BoxModel", "MaskJobs", "cut_sides", "findings_for", "finish_masks", "loose_sides", "spawn_child",
     # the tests
     "B", "M", "P", "GEOM_NAMES", "KINDS", "NEIGHBOUR_NAMES", "PROTO_NAMES", "PROTO_WIDTH", "SIB_GRID", "SIB_MAX",
-    "SIB_NAMES", "SIB_STATS", "ClassStats", "Query", "_CHILD_KEY", "_classifier", "_crossfit", "_features",
+    "SIB_NAMES", "SIB_STATS", "ClassStats", "Query", "_classifier", "_crossfit", "_features",
     "_model_options", "_queries", "calibrate", "calibrate_heldout", "class_stats", "evidence", "geometry_features",
     "neighbour_features", "pixel_features", "prototype_features", "scenes", "score_boxes", "shape_grids",
     "shared_scores", "sibling_features",

@@ -10,10 +10,18 @@ from typing import Any
 import numpy as np
 
 from curate.audit.boxmodel.scores import BoxScores
+from curate.audit.checks.base import Shared
 from curate.core import defaults
 from curate.core.dataset import ImageRecord
 
-_JOBS_KEY = "mask_jobs"
+
+
+class MaskJobs(Shared):
+    """The background thread computing the foreground masks of flagged boxes, and its jobs by image."""
+
+    def __init__(self) -> None:
+        self.pool: Any = None
+        self.jobs: dict[str, Any] = {}
 
 
 def _mask_rows(found: list, threshold: float, top: int) -> list[int]:
@@ -43,7 +51,10 @@ def queue_masks(ctx: Any, bs: BoxScores, found: list, *, top: int, threshold: fl
     rows = _mask_rows(found, threshold, top)
     if not rows:
         return
-    pool, jobs = ctx.shared.setdefault(_JOBS_KEY, (ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-masks"), {}))
+    masks = ctx.use(MaskJobs)
+    if masks.pool is None:
+        masks.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-masks")
+    pool, jobs = masks.pool, masks.jobs
     model = get_model()
     for r in rows:
         rec = bs.records[r][0]  # ``found`` is one finding per row of the scores, in their order
@@ -65,7 +76,7 @@ def finish_masks(ctx: Any, found: list, check: str, describe) -> None:
     from curate.core.dataset import LabelLookup
     from curate.vision.foreground import foreground_mask, get_model
 
-    jobs = ctx.shared.get(_JOBS_KEY, (None, {}))[1]
+    jobs = ctx.use(MaskJobs).jobs
     lookup = LabelLookup(ctx.dataset)
     model = None
     for r in rows:

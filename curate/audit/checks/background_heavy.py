@@ -7,9 +7,8 @@ where the object ends well inside the box and the estimated background share.
 
 from __future__ import annotations
 
-from curate.audit.boxmodel import BOX_CHECKS, findings_for, finish_masks, loose_sides
+from curate.audit.boxmodel import BOX_CHECKS, BoxModel, MaskJobs, findings_for, finish_masks, loose_sides
 from curate.audit.checks.base import AuditContext, Check
-from curate.audit.shared import BoxModel
 from curate.core import defaults
 from curate.core.findings import Finding
 
@@ -50,7 +49,7 @@ class BackgroundHeavy(Check):
     order = 80
     options = {"mask_top": defaults.BOXMODEL_MASK_TOP, "use_mask": defaults.BOXMODEL_USE_MASK}
     options_from = BOX_CHECKS  # the shared model reads options of all three: a change to any refreshes this one
-    needs = (BoxModel,)
+    needs = (BoxModel, MaskJobs)
 
     def run(self, ctx: AuditContext) -> list[Finding]:
         return run(ctx)

@@ -8,9 +8,8 @@ compare with the class's other boxes and with the model's own merges of them els
 
 from __future__ import annotations
 
-from curate.audit.boxmodel import BOX_CHECKS, findings_for, finish_masks
+from curate.audit.boxmodel import BOX_CHECKS, BoxModel, MaskJobs, findings_for, finish_masks
 from curate.audit.checks.base import AuditContext, Check
-from curate.audit.shared import BoxModel
 from curate.core import defaults
 from curate.core.findings import Finding
 
@@ -48,7 +47,7 @@ class Grouped(Check):
     order = 70
     options = {"mask_top": defaults.BOXMODEL_MASK_TOP, "iterations": defaults.BOXMODEL_ITERATIONS, "members": defaults.BOXMODEL_MEMBERS}
     options_from = BOX_CHECKS  # the shared model reads options of all three: a change to any refreshes this one
-    needs = (BoxModel,)
+    needs = (BoxModel, MaskJobs)
 
     def run(self, ctx: AuditContext) -> list[Finding]:
         return run(ctx)

@@ -7,9 +7,8 @@ background band.
 
 from __future__ import annotations
 
-from curate.audit.boxmodel import BOX_CHECKS, cut_sides, findings_for, finish_masks, loose_sides
+from curate.audit.boxmodel import BOX_CHECKS, BoxModel, MaskJobs, cut_sides, findings_for, finish_masks, loose_sides
 from curate.audit.checks.base import AuditContext, Check
-from curate.audit.shared import BoxModel
 from curate.core import defaults
 from curate.core.findings import Finding
 
@@ -56,7 +55,7 @@ class Shifted(Check):
     order = 90
     options = {"mask_top": defaults.BOXMODEL_MASK_TOP}
     options_from = BOX_CHECKS  # the shared model reads options of all three: a change to any refreshes this one
-    needs = (BoxModel,)
+    needs = (BoxModel, MaskJobs)
 
     def run(self, ctx: AuditContext) -> list[Finding]:
         return run(ctx)
