@@ -15,18 +15,12 @@ import pytest
 from PIL import Image, ImageDraw
 
 from curate.core import defaults
-from curate.core.dataset import Dataset, ImageRecord, Label
+from curate.core.dataset import Dataset, ImageRecord, Label, LabelLookup
 from curate.core.findings import Finding
-from curate.report.audit import (
-    CHECK_COLOURS,
-    LabelLookup,
-    contact_sheet,
-    draw_boxes,
-    finding_thumb,
-    verdict,
-    view_window,
-    write_report,
-)
+from curate.report.audit import write_report
+from curate.report.display import CHECK_COLOURS
+from curate.report.sections import contact_sheet, verdict
+from curate.report.thumbs import draw_boxes, finding_thumb, view_window
 
 NAMES = ["apple", "banana", "carrot"]
 SIDE = 320
@@ -308,7 +302,7 @@ def test_undecodable_image_gets_a_placeholder(tmp_path: Path, broken: str) -> No
 
 
 def test_contact_sheet_takes_checks_in_turn(built: tuple[Dataset, list[Finding], Path]) -> None:
-    from curate.report.audit import build_sections
+    from curate.report.sections import build_sections
 
     ds, findings, _ = built
     sections = build_sections(ds, findings, LabelLookup(ds), summary={"checks": CHECKS_RUN}, thresholds=None, masks=None)
@@ -433,7 +427,7 @@ def test_degenerate_datasets_still_get_a_report(tmp_path: Path, case: str) -> No
 
 def test_fast_report_leaves_the_geometry_figure_to_the_full_audit(tmp_path: Path, monkeypatch) -> None:
     """--fast draws no matplotlib figure unless one is cached; after a full audit's drawing it shows that one."""
-    from curate.report import audit as report
+    from curate.report import plots
 
     monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
     ds = make_dataset(tmp_path / "ds", {"train": 3, "val": 2})
@@ -444,7 +438,7 @@ def test_fast_report_leaves_the_geometry_figure_to_the_full_audit(tmp_path: Path
 
     before = geometry_body(tmp_path / "fast1")
     assert "<img" not in before and "without --fast" in before
-    report.dataset_plots(ds)  # what a full audit's plots child does (and caches)
+    plots.dataset_plots(ds)  # what a full audit's plots child does (and caches)
     assert '<img src="data:image/png;base64,' in geometry_body(tmp_path / "fast2")
 
 
@@ -474,7 +468,7 @@ def test_thumbnails_are_upright_whichever_library_decodes(tmp_path: Path, monkey
     OpenCV cannot read the file and PIL decodes it."""
     import cv2
 
-    from curate.report import audit as report
+    from curate.report import thumbs
 
     path = tmp_path / "turned.jpg"
     exif = Image.Exif()
@@ -482,5 +476,5 @@ def test_thumbnails_are_upright_whichever_library_decodes(tmp_path: Path, monkey
     Image.new("RGB", (200, 100), (200, 40, 40)).save(path, exif=exif.tobytes())
     if not opencv_reads_it:
         monkeypatch.setattr(cv2, "imread", lambda *a, **k: None)
-    rgb = report.decode_view(path, (0.0, 0.0, 1.0, 1.0), (100, 200), side=200)
+    rgb = thumbs.decode_view(path, (0.0, 0.0, 1.0, 1.0), (100, 200), side=200)
     assert rgb is not None and rgb.shape[:2] == (200, 100)

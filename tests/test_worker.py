@@ -13,10 +13,11 @@ import pytest
 
 from curate.audit import boxmodel
 
-from curate.report import audit as report
+from curate.report import plots
 
 from curate.app import worker
 from curate.audit.checks.base import AuditContext
+from curate.core.dataset import LabelLookup
 from curate.io.yolo import load_yolo
 
 
@@ -83,12 +84,12 @@ def test_only_fast_starts_a_child(sample_dir: Path):
 def test_dataset_plots_drawn_in_a_child_equal_those_drawn_here(sample_dir: Path, tmp_path: Path, monkeypatch):
     ds = load_yolo(sample_dir)
     monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache-child"))  # the child inherits it: nothing cached yet
-    job = report.start_dataset_plots(ds)
+    job = plots.start_dataset_plots(ds)
     assert job is not None
-    child = report.make_plots(ds, [], report.LabelLookup(ds), drawing=job)
-    assert report.start_dataset_plots(ds) is None  # the child cached them: nothing left to draw
+    child = plots.make_plots(ds, [], LabelLookup(ds), drawing=job)
+    assert plots.start_dataset_plots(ds) is None  # the child cached them: nothing left to draw
     monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache-here"))
-    here = report.make_plots(ds, [], report.LabelLookup(ds))
+    here = plots.make_plots(ds, [], LabelLookup(ds))
     assert [p.key for p in child] == [p.key for p in here] == ["class_distribution", "findings_per_class", "box_geometry"]
     assert [p.uri for p in child] == [p.uri for p in here]
     assert [p.bars for p in child] == [p.bars for p in here] and child[0].bars  # the class distribution's HTML bars

@@ -298,8 +298,8 @@ def run_audit(
         ctx.use(BoxModel).warm = box_model_child
     t0 = time.perf_counter()
     drawing = None
-    if report and not fast:  # --fast draws no matplotlib figure (see curate.report.audit.dataset_plots)
-        from curate.report.audit import start_dataset_plots
+    if report and not fast:  # --fast draws no matplotlib figure (see curate.report.plots.dataset_plots)
+        from curate.report.plots import start_dataset_plots
 
         drawing = start_dataset_plots(dataset)  # the report's dataset plots are drawn in a second process meanwhile
     try:

@@ -1,0 +1,80 @@
+"""report.md, the audit report's text twin: counts, verdict lines and the top findings as a table.
+
+For a terminal or a pull request, where report.html's pictures cannot be shown. It is written from the same
+sections as the page, so both say the same.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections import defaultdict
+from typing import Any
+
+from curate.core import defaults
+from curate.core.dataset import Dataset, LabelLookup
+from curate.core.findings import Finding
+from curate.report.display import TABLE_CHECKS
+from curate.report.sections import CheckSection, _pct, _source, unique_pairs
+
+
+def _md_cell(v: Any) -> str:
+    return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(
+    dataset: Dataset,
+    findings: list[Finding],
+    sections: list[CheckSection],
+    stats: dict[str, Any],
+    lookup: LabelLookup,
+    *,
+    notes: list[str],
+    top: int = defaults.REPORT_MD_TOP,
+) -> str:
+    """Counts, one verdict line per check, the worst findings per check, format problems, file names."""
+    split_txt = " · ".join(f"{s} {n:,}" for s, n in stats["per_split"].items())
+    lines = [
+        f"# curate audit — {dataset.name}",
+        "",
+        f"**{stats['images']:,} images** ({split_txt}) · **{stats['boxes']:,} boxes** · **{stats['classes']} classes** · "
+        f"**{stats['background']:,} background images** ({_pct(stats['background_share'])}, advice {stats['background_advice']}) · "
+        f"**{len(findings):,} findings**",
+        "",
+    ]
+    lines += [f"> {n}" for n in notes] + ([""] if notes else [])
+    lines += ["## Verdict", ""]
+    lines += [f"- **{s.name}**: {s.verdict}" for s in sections]
+    lines += ["", "## Top findings", "", "| check | score | file | line | class | message |", "|---|---:|---|---:|---|---|"]
+    by_check: dict[str, list[Finding]] = defaultdict(list)
+    for f in findings:
+        by_check[f.check].append(f)
+    for s in sections:
+        if s.kind in TABLE_CHECKS:
+            continue
+        worst = sorted(by_check.get(s.name, []), key=lambda f: -f.score)
+        worst = unique_pairs(worst) if s.kind == "pair" else worst
+        for f in worst[:top]:
+            where = f.image + (f" ↔ {f.data['partner']}" if "partner" in f.data else "")
+            lines.append(
+                f"| {s.name} | {f.score:.2f} | {_md_cell(where)} | {'' if f.line is None else f.line} | "
+                f"{_md_cell(lookup.class_name(f))} | {_md_cell(f.message)} |"
+            )
+    for s in sections:
+        if s.kind in TABLE_CHECKS and s.rows:
+            title = "Format problems" if s.kind == "format" else "Dataset notes"
+            lines += ["", f"## {title}", "", "| file | line | reason |", "|---|---:|---|"]
+            lines += [f"| {_md_cell(r['file'])} | {r['line']} | {_md_cell(r['reason'])} |" for r in s.rows[:50]]
+            if len(s.rows) > 50:
+                lines.append(f"| … | | {len(s.rows) - 50} more in findings.csv |")
+    reviewable = [s.name for s in sections if s.count and s.kind not in TABLE_CHECKS]
+    first = reviewable[0] if reviewable else "<check>"
+    lines += [
+        "",
+        "## Files",
+        "",
+        "- `report.html` — this report with pictures (opens from disk)",
+        "- `findings.csv`, `findings.json` — every finding above threshold",
+        f"- review in the FiftyOne App: `curate review {shlex.quote(str(_source(dataset)))} --check {first}`",
+        "",
+    ]
+    return "\n".join(lines)
