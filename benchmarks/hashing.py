@@ -92,7 +92,7 @@ def main() -> None:
     if args.fiftyone:
         import fiftyone as fo
 
-        from curate.fiftyone.bridge import to_fiftyone
+        from curate.fiftyone.load import to_fiftyone
 
         fo.Dataset("warmup").delete()  # start the database outside the timing
         t = time.perf_counter()

@@ -16,7 +16,7 @@ from PIL import Image
 
 from curate.audit.runner import drop_ok, load_ok_marks
 from curate.ops.export import OK_FILE, ExportError, export_reviewed
-from curate.fiftyone.bridge import to_fiftyone
+from curate.fiftyone.load import to_fiftyone
 from curate.core.findings import Finding
 from curate.io.yolo import WriteError, load_yolo
 
@@ -96,7 +96,8 @@ def _edit_in_fiftyone(ds):
     """What a reviewer does in the App, done on the same FiftyOne dataset the App edits."""
     import fiftyone as fo
 
-    from curate.fiftyone.bridge import EXCLUDE_TAG, OK_TAG, to_fiftyone
+    from curate.fiftyone.load import to_fiftyone
+    from curate.fiftyone.samples import EXCLUDE_TAG, OK_TAG
 
     fod = to_fiftyone(ds)
     by_rel = {s.curate_rel: s for s in fod}
@@ -185,7 +186,8 @@ def test_export_keeps_review_when_input_changed(tree: Path, tmp_path: Path) -> N
 def test_label_marked_ok_is_not_flagged_by_the_next_audit(tmp_path: Path) -> None:
     """The whole loop: audit flags a duplicate box, the reviewer tags it ok, the audit of the export doesn't."""
     from curate.audit.runner import run_audit
-    from curate.fiftyone.bridge import OK_TAG, to_fiftyone
+    from curate.fiftyone.load import to_fiftyone
+    from curate.fiftyone.samples import OK_TAG
 
     tree = make_tree(tmp_path / f"ds-{uuid.uuid4().hex[:8]}")
     (tree / "train" / "labels" / "d.txt").write_text("2 0.25 0.75 0.1 0.2\n2 0.25 0.75 0.1 0.2\n")  # an exact copy
@@ -217,7 +219,7 @@ def test_export_warns_about_malformed_lines_an_edit_drops(tree: Path, tmp_path: 
 def test_edit_of_a_file_listed_in_two_splits_is_kept(make_yolo_tree, tmp_path: Path) -> None:
     """``train: images/train`` and ``val: images/train``: one FiftyOne sample per split with the same rel. The
     review was read back keyed by rel alone, so the val copy's (unedited) labels replaced the train edit."""
-    from curate.fiftyone.bridge import to_fiftyone
+    from curate.fiftyone.load import to_fiftyone
 
     root = make_yolo_tree(tmp_path / f"dup-{uuid.uuid4().hex[:8]}", {"train/a.jpg": ["0 0.5 0.5 0.2 0.2"]}, layout="ultralytics")
     (root / "data.yaml").write_text("train: images/train\nval: images/train\nnames: [a, b]\n")
@@ -237,7 +239,7 @@ def test_a_box_past_the_image_edge_survives_an_edit_of_its_file(make_yolo_tree, 
     """``0 1.0 0.5 0.2 0.2`` (centre on the right edge) is a box Ultralytics trains on; the reader dropped it as
     malformed, so an edit of another line in its file deleted it from the export. It reaches the App clipped
     to the image and is written back with its own numbers."""
-    from curate.fiftyone.bridge import to_fiftyone
+    from curate.fiftyone.load import to_fiftyone
 
     root = make_yolo_tree(tmp_path / f"edge-{uuid.uuid4().hex[:8]}", {"train/a.jpg": ["0 1.0 0.5 0.2 0.2", "1 0.3 0.3 0.1 0.1"]})
     ds = load_yolo(root)
@@ -275,7 +277,8 @@ def test_ok_mark_on_a_file_listed_in_two_splits_holds_for_each_exported_copy(
     writes one file per split, and kept the mark for the last listing's copy only (rels collide), at the line
     of whichever listing was edited last: the next audit flagged the train copy again."""
     from curate.audit.runner import run_audit
-    from curate.fiftyone.bridge import OK_TAG, to_fiftyone
+    from curate.fiftyone.load import to_fiftyone
+    from curate.fiftyone.samples import OK_TAG
 
     ds = load_yolo(_listed_twice(make_yolo_tree, tmp_path))
     kw = dict(only={"duplicate"}, fiftyone=False, report=False, use_cache=False)
@@ -295,7 +298,8 @@ def test_ok_mark_on_a_file_listed_in_two_splits_holds_for_each_exported_copy(
 
 
 def test_ok_mark_does_not_follow_to_a_listing_whose_copy_was_edited(make_yolo_tree, tmp_path: Path) -> None:
-    from curate.fiftyone.bridge import OK_TAG, to_fiftyone
+    from curate.fiftyone.load import to_fiftyone
+    from curate.fiftyone.samples import OK_TAG
 
     ds = load_yolo(_listed_twice(make_yolo_tree, tmp_path))
     for sample in to_fiftyone(ds):

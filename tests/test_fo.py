@@ -34,17 +34,11 @@ from PIL import Image
 
 from curate.core.dataset import Dataset, Label
 from curate.core.findings import Finding
-from curate.fiftyone.bridge import (
-    Change,
-    audit_view_name,
-    fingerprint,
-    from_fiftyone,
-    from_fo_box,
-    ok_labels,
-    tag_findings,
-    to_fiftyone,
-    to_fo_box,
-)
+from curate.fiftyone.diff import Change, from_fiftyone, ok_labels
+from curate.fiftyone.identity import fingerprint
+from curate.fiftyone.load import to_fiftyone
+from curate.fiftyone.samples import from_fo_box, to_fo_box
+from curate.fiftyone.tags import audit_view_name, tag_findings
 from curate.io.yolo import load_yolo, save_yolo
 
 FOOD = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "food-ingredients"
@@ -109,7 +103,7 @@ def test_raw_detection_matches_fiftyone_document() -> None:
     """We write labels as raw documents for speed: they must be exactly what FiftyOne itself stores."""
     import fiftyone as fo
 
-    from curate.fiftyone.bridge import _detection_doc
+    from curate.fiftyone.samples import _detection_doc
 
     box = to_fo_box(Label(3, 0.5, 0.4, 0.2, 0.1, line=7))
     for attributes in ({"line": 7, "class_id": 3}, {"confidence": 0.25}):
@@ -440,7 +434,7 @@ def test_tag_findings_is_idempotent_and_keeps_reviewer_tags(tree: Dataset, fo_na
 
 
 def test_tag_findings_skips_an_unchanged_rerun_but_not_a_changed_dataset(tree: Dataset, fo_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import curate.fiftyone.bridge as cfo
+    import curate.fiftyone.tags as cfo
 
     fo_ds = to_fiftyone(tree, name=fo_name)
     tag_findings(fo_ds, _findings())
@@ -544,7 +538,7 @@ def test_database_uri_points_at_a_separate_server(tmp_path: Path, mongod) -> Non
     child = textwrap.dedent(
         f"""
         from curate.io.yolo import load_yolo
-        from curate.fiftyone.bridge import to_fiftyone
+        from curate.fiftyone.load import to_fiftyone
         ds = to_fiftyone(load_yolo({str(root)!r}), name="curate-uri-test")
         print("OK", len(ds))
         """

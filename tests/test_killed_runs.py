@@ -164,7 +164,7 @@ def test_stage_folder_without_marker_is_not_done(tmp_path: Path) -> None:
 def test_export_killed(sample_dir: Path, tmp_path: Path) -> None:
     import fiftyone as fo
 
-    from curate.fiftyone.bridge import to_fiftyone
+    from curate.fiftyone.load import to_fiftyone
     from curate.io.yolo import load_yolo
 
     fo.list_datasets()  # a client in this process keeps the database up between the commands (4 s each)

@@ -10,7 +10,7 @@ import pytest
 from curate.audit.runner import run_audit
 from curate.core.dataset import Dataset, ImageRecord, Label
 from curate.ops.export import export_reviewed
-from curate.fiftyone.bridge import find_fiftyone
+from curate.fiftyone.identity import find_fiftyone
 from curate.core.findings import Finding
 from curate.io.yolo import load_yolo
 from curate.fiftyone.proposals import ACCEPT_TAG, PROPOSALS_FIELD, REJECT_TAG

@@ -72,7 +72,8 @@ def label_bytes(root: Path) -> dict[tuple[str, str], bytes]:
 def test_edit_a_box_in_the_app_then_export(sample_dir: Path, tmp_path: Path, watchdog) -> None:
     from playwright.sync_api import sync_playwright
 
-    from curate.fiftyone.bridge import tag_findings, to_fiftyone
+    from curate.fiftyone.load import to_fiftyone
+    from curate.fiftyone.tags import tag_findings
     from curate.fiftyone.review import close, launch, prepare_review, view_url
 
     if not sample_dir.is_dir():
@@ -214,7 +215,8 @@ def _wait_saved(fo_dataset, rel: str, expected: dict, timeout: float = 20.0) -> 
 
 
 def _flagged_copy(sample_dir: Path, tmp_path: Path, name: str):
-    from curate.fiftyone.bridge import tag_findings, to_fiftyone
+    from curate.fiftyone.load import to_fiftyone
+    from curate.fiftyone.tags import tag_findings
 
     if not sample_dir.is_dir():
         pytest.skip("bundled sample not committed yet")
@@ -277,7 +279,8 @@ def _server_pids(port: int) -> list[int]:
 
 def test_review_keeps_edits_when_the_folder_changed(sample_dir: Path, tmp_path: Path) -> None:
     """The folder changed since it was loaded: review rebuilds the FiftyOne dataset and hands the review over."""
-    from curate.fiftyone.bridge import EXCLUDE_TAG, find_fiftyone
+    from curate.fiftyone.identity import find_fiftyone
+    from curate.fiftyone.samples import EXCLUDE_TAG
     from curate.fiftyone.review import prepare_review
 
     src, ds, fod = _flagged_copy(sample_dir, tmp_path, "food-changed")

@@ -15,7 +15,9 @@ import pytest
 
 from curate.audit.runner import run_audit
 from curate.ops.export import ExportError, export_reviewed
-from curate.fiftyone.bridge import BUILDING_SUFFIX, IdentityError, OK_TAG, default_name, find_fiftyone, loaded_text, to_fiftyone
+from curate.fiftyone.identity import IdentityError, default_name, find_fiftyone
+from curate.fiftyone.load import BUILDING_SUFFIX, to_fiftyone
+from curate.fiftyone.samples import OK_TAG, loaded_text
 from curate.io.yolo import load_yolo
 
 IMAGES = {
@@ -124,7 +126,8 @@ def test_a_review_made_by_an_older_curate_is_adopted_and_kept(make_yolo_tree, tm
     review survives the rebuild that the new bridge version forces."""
     import fiftyone as fo
 
-    from curate.fiftyone.bridge import LOADED_FIELD, fingerprint
+    from curate.fiftyone.identity import fingerprint
+    from curate.fiftyone.samples import LOADED_FIELD
 
     root = make_yolo_tree(tmp_path / "legacy-pets", IMAGES)
     ds = load_yolo(root)
@@ -154,7 +157,7 @@ def test_an_interrupted_build_is_never_taken_for_a_finished_one(make_yolo_tree, 
 
 def test_loaded_text_is_exact() -> None:
     from curate.core.dataset import Label
-    from curate.fiftyone.bridge import _loaded_labels
+    from curate.fiftyone.samples import _loaded_labels
 
     labels = [Label(1, 0.1 + 0.2, 1 / 3, 0.25, 2 / 7, line=4)]
     assert _loaded_labels(loaded_text(labels)) == labels

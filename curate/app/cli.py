@@ -67,8 +67,8 @@ def locked(ds, command: str):
 
 @contextlib.contextmanager
 def database_errors():
-    """FiftyOne's database unreachable or not starting (:class:`curate.fiftyone.bridge.DatabaseError`): one line, exit 1."""
-    from curate.fiftyone.bridge import DatabaseError
+    """FiftyOne's database unreachable or not starting (:class:`curate.fiftyone.database.DatabaseError`): one line, exit 1."""
+    from curate.fiftyone.database import DatabaseError
 
     try:
         yield
@@ -77,8 +77,8 @@ def database_errors():
 
 
 def connect() -> None:
-    """Connect to FiftyOne's database before a command's FiftyOne work (:func:`curate.fiftyone.bridge.connect_database`)."""
-    from curate.fiftyone.bridge import connect_database
+    """Connect to FiftyOne's database before a command's FiftyOne work (:func:`curate.fiftyone.database.connect_database`)."""
+    from curate.fiftyone.database import connect_database
 
     with database_errors():
         connect_database()
@@ -153,7 +153,7 @@ def audit(
     """Flag ambiguous, grouped, background-heavy, shifted, duplicate, class-inconsistent and missing boxes,
     near-duplicate images and split leakage; write findings.csv/json, report.html and FiftyOne views."""
     from curate.audit.runner import ConfigError, all_check_names, load_config, run_audit
-    from curate.fiftyone.bridge import IdentityError
+    from curate.fiftyone.identity import IdentityError
     from curate.io.yolo import WriteError
 
     if model is not None and not model.is_file():

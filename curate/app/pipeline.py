@@ -6,7 +6,7 @@ is ``keep-classes:`` or ``keep_classes:``; dashes and underscores are the same).
 recipe is not run and the dataset flows past it unchanged.
 
 Why a manifest per stage: re-running a recipe must be cheap. Each stage writes
-``reports/<run>/<stage>/manifest.json`` with the fingerprint of its input dataset (``curate.fiftyone.bridge.fingerprint``:
+``reports/<run>/<stage>/manifest.json`` with the fingerprint of its input dataset (``curate.fiftyone.identity.fingerprint``:
 label bytes, image sizes/mtimes, class names), its parameters, its outputs and timings; a stage whose
 input and parameters are unchanged and whose outputs exist is skipped. ``--from STAGE`` forces a stage
 and everything after it.
@@ -313,7 +313,7 @@ def read_manifest(run_dir: Path, stage: str) -> dict | None:
 
 
 def dataset_fingerprint(dataset: Dataset) -> str:
-    from curate.fiftyone.bridge import fingerprint
+    from curate.fiftyone.identity import fingerprint
 
     return fingerprint(dataset)
 

@@ -173,7 +173,7 @@ def score_dataset(
     """
     import os
 
-    from curate.fiftyone.bridge import fingerprint
+    from curate.fiftyone.identity import fingerprint
 
     fp = fingerprint(ctx.dataset)
     scores: list[Finding] = []
@@ -281,7 +281,7 @@ def run_audit(
 
     ``box_model_child`` is a :func:`curate.audit.boxmodel.spawn_child` process started before the dataset was
     read (the CLI does, for ``--fast``); it is used or cancelled. ``note`` is told where a review held in
-    FiftyOne went when the dataset's FiftyOne copy had to be rebuilt (:func:`curate.fiftyone.bridge.to_fiftyone`).
+    FiftyOne went when the dataset's FiftyOne copy had to be rebuilt (:func:`curate.fiftyone.load.to_fiftyone`).
     """
     default = out_dir is None
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(dataset, fast=fast)
@@ -327,14 +327,17 @@ def _audit(
     """:func:`run_audit` after its child processes are started (they are stopped by the caller, whatever happens here)."""
     dataset, fast = ctx.dataset, ctx.fast
     if fiftyone:
-        from curate.fiftyone.bridge import start_database
+        from curate.fiftyone.database import start_database
 
         database = start_database()  # FiftyOne's database starts while the checks run
     scores, timings, errors = score_dataset(ctx, only=only, use_cache=use_cache, on_check=on_check)
     marks = load_ok_marks(dataset)
     if fiftyone:
         t = time.perf_counter()
-        from curate.fiftyone.bridge import ok_labels, tag_findings, to_fiftyone, wait_database
+        from curate.fiftyone.database import wait_database
+        from curate.fiftyone.diff import ok_labels
+        from curate.fiftyone.load import to_fiftyone
+        from curate.fiftyone.tags import tag_findings
         from curate.fiftyone.proposals import write_proposals
 
         wait_database(database)

@@ -21,7 +21,7 @@ from curate.audit.proposals import Proposal
 if TYPE_CHECKING:
     import fiftyone as fo
 
-    from curate.fiftyone.bridge import Change, _Box
+    from curate.fiftyone.diff import Change, _Box
 
 #: The sample field holding the proposals (a ``fo.Detections``).
 PROPOSALS_FIELD = "proposals"
@@ -50,7 +50,7 @@ def write_proposals(
     ``reject``: review work is never dropped) and those of the checks in ``keep`` (not run this time)."""
     import fiftyone as fo
 
-    from curate.fiftyone.bridge import _detection_doc
+    from curate.fiftyone.samples import _detection_doc
 
     fo_dataset.add_sample_field(PROPOSALS_FIELD, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
     labels = {(r.split, r.rel): {lab.line: lab for lab in r.labels} for r in dataset.images}
@@ -141,7 +141,8 @@ def apply(record: ImageRecord, detections: list["_Box"], accepted: list[Accepted
     A proposal on a line applies only while that line's detection is as it was loaded (the reviewer's own
     edit of the line wins); two proposals on one line: the more confident one.
     """
-    from curate.fiftyone.bridge import BOX_TOLERANCE, _Box, to_fo_box
+    from curate.fiftyone.diff import _Box
+    from curate.fiftyone.samples import BOX_TOLERANCE, to_fo_box
 
     original = {lab.line: lab for lab in record.labels}
     dets = list(detections)
@@ -173,7 +174,7 @@ def apply(record: ImageRecord, detections: list["_Box"], accepted: list[Accepted
 
 def mark_proposed(changes: list["Change"], applied: list[Accepted], record: ImageRecord) -> list["Change"]:
     """The changes of one record, those that come from an applied proposal marked ``source="proposed"``."""
-    from curate.fiftyone.bridge import from_fo_box
+    from curate.fiftyone.samples import from_fo_box
 
     by_line = {a.line: a for a in applied if a.line is not None}
     added = {" ".join(f"{v:.6f}" for v in from_fo_box(a.box)): a for a in applied if a.line is None}

@@ -2,7 +2,7 @@
 
 The reviewer's edits live in the dataset's own persistent FiftyOne dataset (the App saves each edit to its
 database); ``curate export`` turns them back into a YOLO folder. When the YOLO folder changed since it was
-loaded, :func:`curate.fiftyone.bridge.to_fiftyone` rebuilds the FiftyOne dataset and hands the review over (carried, or
+loaded, :func:`curate.fiftyone.load.to_fiftyone` rebuilds the FiftyOne dataset and hands the review over (carried, or
 kept under a dated name with a note), so starting a review never throws one away.
 """
 
@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from curate.core.dataset import Dataset
-from curate.fiftyone.bridge import AUDIT_PREFIX, EXCLUDE_TAG, audit_view_name, find_fiftyone, fingerprint, to_fiftyone
+from curate.fiftyone.identity import find_fiftyone, fingerprint
+from curate.fiftyone.load import to_fiftyone
+from curate.fiftyone.samples import EXCLUDE_TAG
+from curate.fiftyone.tags import AUDIT_PREFIX, audit_view_name
 
 if TYPE_CHECKING:
     import fiftyone as fo

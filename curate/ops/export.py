@@ -2,12 +2,12 @@
 
 Flow: the dataset's own persistent FiftyOne dataset ``curate-<name>-<key>`` (which holds the reviewer's
 edits; made by ``curate audit``, and refused when it belongs to another folder) →
-:func:`curate.fiftyone.bridge.from_fiftyone` (diff against the user's files) → :func:`curate.io.yolo.save_yolo`
+:func:`curate.fiftyone.diff.from_fiftyone` (diff against the user's files) → :func:`curate.io.yolo.save_yolo`
 (untouched label files byte for byte) → ``changes.csv``, ``CHANGES.md`` and the ``ok`` marks as
 ``curate_ok.json`` (which :func:`curate.audit.runner.load_ok_marks` reads on a later audit of the new folder).
 
 Why export reads the existing FiftyOne dataset even when the YOLO folder changed since it was loaded:
-:func:`curate.fiftyone.bridge.to_fiftyone` would rebuild it and throw the review away. The review wins; the result
+:func:`curate.fiftyone.load.to_fiftyone` would rebuild it and throw the review away. The review wins; the result
 carries a warning, and ``changes.csv`` is then the difference from the folder as it is *now*.
 """
 
@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curate.core.dataset import Dataset
-from curate.fiftyone.bridge import CHANGE_KINDS, Change, audit_tag, check_owner, find_fiftyone, fingerprint, from_fiftyone, ok_marks, to_fiftyone
+from curate.fiftyone.diff import CHANGE_KINDS, Change, from_fiftyone, ok_marks
+from curate.fiftyone.identity import check_owner, find_fiftyone, fingerprint
+from curate.fiftyone.load import to_fiftyone
+from curate.fiftyone.tags import audit_tag
 from curate.io.yolo import check_output_dir, output_image_paths, save_yolo
 from curate.io.outputs import atomic_output
 
@@ -60,7 +63,7 @@ def export_reviewed(
     """Write ``dataset`` as reviewed in FiftyOne to the new folder ``out``; refuses to write over the input.
 
     The review is read from ``dataset``'s own FiftyOne dataset, or from ``fiftyone_name`` (a review kept
-    under a dated name, :func:`curate.fiftyone.bridge.to_fiftyone`), which must have been loaded from the same root.
+    under a dated name, :func:`curate.fiftyone.load.to_fiftyone`), which must have been loaded from the same root.
     With none yet, :class:`ExportError` says to audit first, unless ``missing_ok`` (a pipeline run without
     a review): one is then built, and the export is a byte-identical copy. Proposals the reviewer tagged
     ``accept`` are applied; with ``min_confidence`` (``--accept-proposals``), every untagged proposal at or
@@ -131,7 +134,7 @@ def output_paths(reviewed: Dataset) -> dict[tuple[str, str], str]:
 
 def _ok_marks(fo_dataset, original: Dataset, reviewed: Dataset, min_confidence: float | None) -> list[dict]:
     """The ``ok`` labels, re-addressed to the new folder (image path and line after deletions), one entry per
-    exported listing the mark holds for (:func:`curate.fiftyone.bridge.ok_marks`)."""
+    exported listing the mark holds for (:func:`curate.fiftyone.diff.ok_marks`)."""
     found = ok_marks(fo_dataset, original, min_confidence=min_confidence)
     if not found:
         return []

@@ -1,0 +1,277 @@
+"""Read a review back from FiftyOne: the reviewed dataset, its label changes, and the labels marked ``ok``.
+
+``ground_truth`` is matched to the label files by each detection's ``line``, so a sample nobody touched
+keeps its original record and the writer copies its label file byte for byte; everything else becomes a
+:class:`Change` (``changes.csv``). Accepted audit proposals are applied first
+(:mod:`curate.fiftyone.proposals`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from curate.core.dataset import Dataset, ImageRecord, Label
+from curate.fiftyone.samples import BOX_TOLERANCE, EXCLUDE_TAG, OK_TAG, from_fo_box
+
+if TYPE_CHECKING:  # fiftyone is imported lazily: its import costs seconds
+    import fiftyone as fo
+
+CHANGE_KINDS = ("edited", "added", "deleted", "relabeled", "excluded")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One reviewer edit, as written to ``changes.csv``.
+
+    ``line`` is the 1-based line in the *original* label file for edited/relabeled/deleted labels, the
+    line in the *written* label file for added ones, and None for excluded images. ``before``/``after``
+    are YOLO-style ``"class_id cx cy w h"`` texts ("" where there is none). A label whose class and box
+    both changed is one ``relabeled`` change.
+    """
+
+    image: str
+    line: int | None
+    kind: str
+    before: str = ""
+    after: str = ""
+    split: str = ""  # the listing's split: a file listed under two splits is two records
+    source: str = "review"  # "proposed": an audit proposal the reviewer accepted, or the batch bar did
+    confidence: float | None = None  # the proposal's confidence
+
+
+def from_fiftyone(fo_dataset: "fo.Dataset", original: Dataset, *, min_confidence: float | None = None) -> tuple[Dataset, list[Change]]:
+    """The dataset as reviewed in FiftyOne, ready for :func:`curate.io.yolo.save_yolo`.
+
+    ``ground_truth`` is authoritative (``ground_truth_polylines`` is for display only). A sample whose
+    detections all match their original label (same ``line``, class and box within
+    :data:`BOX_TOLERANCE`) keeps its original record, so ``edited`` stays False and the writer copies its
+    label file byte for byte. Otherwise the record is ``edited=True`` with labels in original line order
+    (moved/resized/relabeled ones in place, deleted ones gone), then added detections (no ``line``);
+    lines are renumbered to their position in the new file. A polygon whose box was moved or resized is
+    mapped into the new box. Samples tagged ``exclude`` are left out; images of ``original`` that are
+    not in ``fo_dataset`` (e.g. it is a view) are kept unchanged. Proposals the reviewer tagged ``accept``
+    (and, with ``min_confidence``, every untagged one at or above it) are applied first
+    (:mod:`curate.fiftyone.proposals`). Returns the new dataset and the changes, in dataset order then line order.
+    """
+    review = _review(fo_dataset, original, min_confidence)
+    warnings = list(original.warnings) + review.warnings
+    if review.unknown:
+        warnings.append(
+            f"{len(review.unknown)} FiftyOne sample(s) not in the dataset were ignored, e.g. {review.unknown[0]}"
+        )
+    return dataclasses.replace(original, images=review.images, warnings=warnings), review.changes
+
+
+@dataclass
+class _Review:
+    images: list[ImageRecord]
+    changes: list[Change]
+    # (split, rel) of an edited record -> {original line: line in the new file}. Keyed by split too, as the
+    # samples are: a file listed under several splits is one sample (and one written file) per listing.
+    line_maps: dict[tuple[str, str], dict[int, int]]
+    excluded: set[tuple[str, str]]  # (split, rel) of the samples tagged ``exclude``
+    unknown: list[str]  # rels of FiftyOne samples that are not in the dataset
+    warnings: list[str] = dataclasses.field(default_factory=list)  # proposals left out
+
+
+def _review(fo_dataset: "fo.Dataset", original: Dataset, min_confidence: float | None = None) -> _Review:
+    from curate.fiftyone.proposals import accepted_proposals, apply, mark_proposed
+
+    by_key = _reviewed_labels(fo_dataset)
+    accepted = accepted_proposals(fo_dataset, min_confidence)
+    review = _Review([], [], {}, set(), sorted({rel for _, rel in by_key} - {r.rel for r in original.images}))
+    for record in original.images:
+        if (record.split, record.rel) not in by_key:
+            review.images.append(record)
+            continue
+        sample_tags, detections = by_key[(record.split, record.rel)]
+        if EXCLUDE_TAG in sample_tags:
+            review.changes.append(Change(record.rel, None, "excluded", split=record.split))
+            review.excluded.add((record.split, record.rel))
+            continue
+        applied = []
+        if (record.split, record.rel) in accepted:
+            detections, applied, left_out = apply(record, detections, accepted[(record.split, record.rel)], original)
+            review.warnings.extend(left_out)
+        new_record, record_changes, line_map = _diff_record(record, detections, original)
+        if applied:
+            record_changes = mark_proposed(record_changes, applied, record)
+        review.images.append(new_record)
+        review.changes.extend(record_changes)
+        if new_record.edited:
+            review.line_maps[(record.split, record.rel)] = line_map
+    return review
+
+
+@dataclass(frozen=True)
+class _Box:
+    """A detection as read back from FiftyOne (``line``/``class_id`` None when the App added it)."""
+
+    label: str | None
+    bounding_box: list[float]
+    line: int | None
+    class_id: int | None
+
+
+def _reviewed_labels(fo_dataset: "fo.Dataset") -> dict[tuple[str, str], tuple[list[str], list[_Box]]]:
+    """``(split, rel) -> (sample tags, detections)``, read as plain values (no label objects: fast).
+
+    Keyed by split too: a file listed under several splits (``train: images``, ``val: images``) is one
+    sample per split, and keyed by ``rel`` alone the last sample's labels replaced every copy's, so an
+    edit made on the train copy was lost.
+    """
+    attrs = ("label", "bounding_box", "line", "class_id")
+    paths = ["curate_rel", "split", "tags"] + [f"ground_truth.detections.{k}" for k in attrs]
+    rels, splits, tags, labels, boxes, lines, class_ids = fo_dataset.values(paths)
+    out = {}
+    for rel, split, t, ls, bs, ns, cs in zip(rels, splits, tags, labels, boxes, lines, class_ids):
+        if rel is None:
+            continue
+        dets = [_Box(*row) for row in zip(ls or [], bs or [], ns or [], cs or [])]
+        out[(split, rel)] = (t or [], dets)
+    return out
+
+
+def _diff_record(
+    record: ImageRecord, detections: list[_Box], dataset: Dataset
+) -> tuple[ImageRecord, list[Change], dict[int, int]]:
+    """Compare one sample's detections with its record's labels (matched by ``line``).
+
+    Returns the record (the original object when nothing changed), its changes, and for an edited
+    record where each kept original line lands in the rewritten file.
+    """
+    original = {lab.line: lab for lab in record.labels}
+    seen: set[int] = set()
+    changed: dict[int, Label] = {}
+    added: list[Label] = []
+    changes: list[Change] = []
+    for det in detections:
+        line = det.line
+        class_id = _class_id(det, dataset, record.rel)
+        cx, cy, w, h = from_fo_box(det.bounding_box)
+        if line in original and line not in seen:
+            seen.add(line)
+            old = original[line]
+            same_box = all(abs(a - b) <= BOX_TOLERANCE for a, b in zip((cx, cy, w, h), (old.cx, old.cy, old.w, old.h)))
+            if same_box and class_id == old.class_id:
+                continue
+            polygon = old.polygon if same_box else _move_polygon(old, (cx, cy, w, h))
+            new = Label(class_id, cx, cy, w, h, line=old.line, polygon=polygon)
+            changed[line] = new
+            kind = "relabeled" if class_id != old.class_id else "edited"
+            changes.append(Change(record.rel, line, kind, _label_text(old), _label_text(new), split=record.split))
+        else:
+            added.append(Label(class_id, cx, cy, w, h, line=0))
+    deleted = [lab for lab in record.labels if lab.line not in seen]
+    if not changed and not added and not deleted:
+        return record, [], {}
+    changes.extend(Change(record.rel, lab.line, "deleted", _label_text(lab), "", split=record.split) for lab in deleted)
+    kept = [changed.get(lab.line, lab) for lab in record.labels if lab.line in seen]
+    labels = [dataclasses.replace(lab, line=i) for i, lab in enumerate(kept + added, start=1)]
+    changes.extend(Change(record.rel, lab.line, "added", "", _label_text(lab), split=record.split) for lab in labels[len(kept) :])
+    changes.sort(key=lambda c: (c.kind == "added", c.line or 0))
+    line_map = {lab.line: i for i, lab in enumerate(kept, start=1)}
+    return dataclasses.replace(record, labels=labels, edited=True), changes, line_map
+
+
+def _class_id(det: _Box, dataset: Dataset, rel: str) -> int:
+    """The class of a detection from its ``label`` (the App edits the label, not our ``class_id``)."""
+    label = det.label
+    stored = det.class_id
+    if isinstance(stored, int) and dataset.class_name(stored) == label:
+        return stored
+    if label in dataset.names:
+        return dataset.names.index(label)
+    raise ValueError(
+        f"{rel}: class {label!r} is not one of the dataset's classes ({', '.join(dataset.names)}); "
+        "relabel it in the App to a known class"
+    )
+
+
+def _move_polygon(old: Label, box: tuple[float, float, float, float]) -> tuple[float, ...] | None:
+    """Map a polygon from its old box into the new one (keeps the shape when a box is moved/resized)."""
+    if old.polygon is None:
+        return None
+    cx, cy, w, h = box
+    sx = w / old.w if old.w else 1.0
+    sy = h / old.h if old.h else 1.0
+    ox, oy = old.cx - old.w / 2, old.cy - old.h / 2
+    nx, ny = cx - w / 2, cy - h / 2
+    out: list[float] = []
+    for x, y in zip(old.polygon[0::2], old.polygon[1::2]):
+        out += [nx + (x - ox) * sx, ny + (y - oy) * sy]
+    return tuple(out)
+
+
+def _label_text(label: Label) -> str:
+    return f"{label.class_id} {label.cx:.6f} {label.cy:.6f} {label.w:.6f} {label.h:.6f}"
+
+
+def ok_labels(fo_dataset: "fo.Dataset", original: Dataset | None = None) -> list[tuple[str, int]]:
+    """``(image rel, line)`` of the labels a reviewer tagged ``ok`` (not a problem), sorted.
+
+    Export writes them to a sidecar so a later audit does not flag them again. Without ``original``
+    the lines are those of the original label files. With it, they are the lines in the files that
+    ``save_yolo(from_fiftyone(fo_dataset, original)[0], …)`` writes (:func:`ok_marks`: a label file
+    rewritten because of other edits is renumbered, ok-tagged labels of excluded images are dropped; rels
+    stay the original ones, the writer's layout maps them). Added detections (no ``line``) are skipped.
+    """
+    if original is None:
+        return sorted({(rel, line) for _, rel, line in _ok_tagged(fo_dataset)})
+    return sorted({(m.rel, m.written) for m in ok_marks(fo_dataset, original)})
+
+
+@dataclass(frozen=True)
+class OkMark:
+    """An ``ok`` label in one listing (``split``, ``rel``) of its image: ``line`` in the original label file,
+    ``written`` its line in the label file the export writes for that listing."""
+
+    split: str
+    rel: str
+    line: int
+    written: int
+
+
+def ok_marks(fo_dataset: "fo.Dataset", original: Dataset, *, min_confidence: float | None = None) -> list[OkMark]:
+    """The ``ok`` tags, addressed to the label files that ``save_yolo(from_fiftyone(fo_dataset, original)[0], …)``
+    writes, sorted.
+
+    A mark follows its label when other lines of its file are deleted (renumbered) and goes with its label
+    or its sample (deleted, excluded). One image file listed under several splits is one sample per
+    listing and, once exported, one label file per listing: a mark given on one listing holds for every
+    listing whose copy of that label is unchanged: before the export the listings share one label file,
+    and an audit of the input reads a mark for all of them (:func:`curate.audit.runner.load_ok_marks` keys marks
+    by rel), so an audit of the export should too.
+    """
+    tagged = _ok_tagged(fo_dataset)
+    if not tagged:
+        return []
+    review = _review(fo_dataset, original, min_confidence)
+    originals = {(r.split, r.rel): {lab.line: lab for lab in r.labels} for r in original.images}
+    written = {(r.split, r.rel): {lab.line: lab for lab in r.labels} for r in review.images}
+    splits_of = original.splits_by_file()
+    out: set[OkMark] = set()
+    for tagged_split, rel, line in tagged:
+        for split in splits_of.get(rel, []):
+            key = (split, rel)
+            old = originals[key].get(line)
+            if key in review.excluded or key not in written or old is None:
+                continue
+            new_line = review.line_maps[key].get(line) if key in review.line_maps else line
+            if new_line is None:  # the label itself was deleted on this listing
+                continue
+            if split != tagged_split and written[key].get(new_line) != dataclasses.replace(old, line=new_line):
+                continue  # this listing's copy of the label was edited: the mark was not given for it
+            out.add(OkMark(split, rel, line, new_line))
+    return sorted(out, key=lambda m: (m.rel, m.split, m.line))
+
+
+def _ok_tagged(fo_dataset: "fo.Dataset") -> set[tuple[str, str, int]]:
+    """``(split, rel, original line)`` of every detection tagged ``ok``."""
+    from fiftyone import ViewField as F
+
+    view = fo_dataset.filter_labels("ground_truth", F("tags").contains(OK_TAG))
+    splits, rels, lines = view.values(["split", "curate_rel", "ground_truth.detections.line"])
+    return {(split, rel, int(line)) for split, rel, ls in zip(splits, rels, lines) for line in (ls or []) if line is not None}
