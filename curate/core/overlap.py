@@ -170,7 +170,7 @@ def later_line_pairs(images: Sequence[Sequence[Label]], *, same_class: bool) -> 
     fixed cost per call was nearly all of the time with 2.5 boxes an image (food-ingredients), and a full
     pair matrix of a dense image nearly all of the memory. The IoU of a pair is the same elementwise float
     operations as :func:`pairwise_iou`, so the results are bit-identical to the per-image form
-    (tests/test_duplicate.py keeps it as the reference).
+    (tests/audit/test_duplicate.py keeps it as the reference).
     """
     counts = np.array([len(labels) for labels in images], dtype=np.int64)
     total = int(counts.sum())

@@ -66,7 +66,7 @@ def geometry_features(
     boxes a merge removed). Every query of the dataset at once, from the pairs of boxes that overlap
     (:func:`curate.core.overlap.overlapping_pairs`) plus per-class counts and sorted areas per image: a
     matrix of every query against every box of its image was 10 GB for one label file of 10,000 boxes, and a
-    call per image was 3 s of ``--fast`` on food. tests/test_boxmodel.py checks it against a readable per-box
+    call per image was 3 s of ``--fast`` on food. tests/audit/test_boxmodel.py checks it against a readable per-box
     version.
     """
     from curate.core.overlap import overlapping_pairs

@@ -18,7 +18,7 @@ import pytest
 from curate.io.yolo import load_yolo
 from curate.io.locks import LockTimeout, dataset_lock_path, hold
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 #: Cheap checks with no child process: the test is about the lock, not the checks.
 CHECKS = "duplicate,ambiguous"
 

@@ -23,7 +23,7 @@ from curate.core.overlap import overlapping_pairs
 from curate.audit.checks.base import AuditContext
 from curate.core.dataset import Dataset, ImageRecord, Label
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from memory import dense_boxes  # noqa: E402  (the benchmark's dense label file: a jittered grid with some duplicates)
 

@@ -77,7 +77,7 @@ def test_unreadable_image_gives_none(tmp_path):
 @needs_weights
 def test_bundled_sample_mask_is_sane():
     """On real photos, the mask is brighter inside the annotated boxes than outside them."""
-    root = Path(__file__).resolve().parents[1] / "curate" / "sample" / "food-mini"
+    root = Path(__file__).resolve().parents[2] / "curate" / "sample" / "food-mini"
     if not root.exists():
         pytest.skip("bundled sample not built yet")
     from curate.io.yolo import load_yolo

@@ -17,7 +17,7 @@ from test_fo import _free_port, mongod  # noqa: F401 — a real mongod on a free
 
 from curate.io.yolo import load_yolo
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 #: Cheap checks with no child process: these tests are about the database.
 CHECKS = "duplicate,ambiguous"
 

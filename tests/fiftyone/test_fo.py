@@ -41,7 +41,7 @@ from curate.fiftyone.samples import from_fo_box, to_fo_box
 from curate.fiftyone.tags import audit_view_name, tag_findings
 from curate.io.yolo import load_yolo, save_yolo
 
-FOOD = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "food-ingredients"
+FOOD = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "food-ingredients"
 
 # image name -> (split, (w, h), label text); "" = empty label file (background), None = no label file
 TREE = {

@@ -133,7 +133,7 @@ def _load_bench():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        "label_noise", Path(__file__).resolve().parents[1] / "benchmarks" / "label_noise.py")
+        "label_noise", Path(__file__).resolve().parents[2] / "benchmarks" / "label_noise.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)  # type: ignore[union-attr]
     return bench
@@ -232,7 +232,7 @@ def test_notes_are_no_part_of_the_merged_list() -> None:
 def test_pool_table_shows_the_mean_and_the_worst_dataset() -> None:
     import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "pool_table.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "pool_table.py"
     spec = importlib.util.spec_from_file_location("pool_table", path)
     pool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(pool)  # type: ignore[union-attr]

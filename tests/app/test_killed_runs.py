@@ -186,7 +186,7 @@ def test_backgrounds_killed(make_yolo_tree, tmp_path: Path) -> None:
 
 
 def _tiny_pair(sample_dir: Path, out: Path) -> Path:
-    """The smallest training set tests/test_compare.py uses: 8 train, 4 val, 4 test images of the sample."""
+    """The smallest training set tests/train/test_compare.py uses: 8 train, 4 val, 4 test images of the sample."""
     from dataclasses import replace
 
     from curate.io.yolo import load_yolo, save_yolo

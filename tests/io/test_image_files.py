@@ -20,7 +20,7 @@ from curate.audit.checks import image_checks
 from curate.audit.checks.base import AuditContext
 from curate.io.yolo import load_yolo
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _dataset(root: Path, sample_dir: Path, n: int = 3) -> list[Path]:

@@ -20,7 +20,7 @@ import pytest
 from curate.app import pipeline as pl
 from curate.io.yolo import load_yolo
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT = REPO / "pipelines" / "default.yaml"
 SEED_FOOD = REPO / "pipelines" / "seed-food.yaml"
 CURATE = [sys.executable, "-c", "from curate.app.cli import entry; entry()"]

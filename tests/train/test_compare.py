@@ -19,7 +19,7 @@ from curate.train.bootstrap import ImageStats, paired_bootstrap, weighted_map, f
 from curate.train.compare import checkpoint_complete, find_plateau, map_labels, nan_epochs, read_results
 from curate.core.dataset import Label
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CURATE = [sys.executable, "-m", "curate.app.cli"] if False else [str(REPO / ".venv" / "bin" / "curate")]
 
 

@@ -38,7 +38,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SHOTS = Path(__file__).resolve().parent.parent / "reports" / "screenshots"
+SHOTS = Path(__file__).resolve().parents[2] / "reports" / "screenshots"
 TIMEOUT_S = 300  # hang guard for the whole test (~80 s on an idle 2-core machine); each browser step has its own 30 s timeout
 
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium)")
