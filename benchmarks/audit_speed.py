@@ -47,7 +47,16 @@ def audit(dataset: Path, out: Path, env: dict[str, str], *extra: str) -> tuple[f
 
 
 #: The 8 symmetries of a square image: (transpose first, then flip x, flip y). Variant 0 is the original.
-SYMMETRIES = [(False, False, False), (False, True, False), (False, False, True), (False, True, True), (True, False, False), (True, True, False), (True, False, True), (True, True, True)]
+SYMMETRIES = [
+    (False, False, False),
+    (False, True, False),
+    (False, False, True),
+    (False, True, True),
+    (True, False, False),
+    (True, True, False),
+    (True, False, True),
+    (True, True, True),
+]
 
 
 def _moved(line: str, transpose: bool, fx: bool, fy: bool) -> str:
@@ -91,7 +100,11 @@ def scaled_dataset(source: Path, k: int, work: Path) -> Path:
     split_dirs = {"train": "train", "val": "valid", "test": "test"}
     for rec in ds.images:
         img = cv2.imread(str(rec.path), cv2.IMREAD_COLOR)
-        lines = rec.label_path.read_text(encoding="utf-8", errors="replace").splitlines() if rec.label_path and rec.label_path.exists() else []
+        lines = (
+            rec.label_path.read_text(encoding="utf-8", errors="replace").splitlines()
+            if rec.label_path and rec.label_path.exists()
+            else []
+        )
         folder = split_dirs.get(rec.split, rec.split)
         for v in range(k):
             transpose, fx, fy = SYMMETRIES[v]
@@ -104,10 +117,16 @@ def scaled_dataset(source: Path, k: int, work: Path) -> Path:
             (tmp / folder / "images").mkdir(parents=True, exist_ok=True)
             (tmp / folder / "labels").mkdir(parents=True, exist_ok=True)
             if out is not None:
-                cv2.imwrite(str(tmp / folder / "images" / f"{stem}.jpg"), np.ascontiguousarray(out), [cv2.IMWRITE_JPEG_QUALITY, 75])
+                cv2.imwrite(
+                    str(tmp / folder / "images" / f"{stem}.jpg"),
+                    np.ascontiguousarray(out),
+                    [cv2.IMWRITE_JPEG_QUALITY, 75],
+                )
             else:
                 shutil.copyfile(rec.path, tmp / folder / "images" / f"{stem}{rec.path.suffix}")
-            (tmp / folder / "labels" / f"{stem}.txt").write_text("".join(_moved(ln, transpose, fx, fy) + "\n" for ln in lines), encoding="utf-8")
+            (tmp / folder / "labels" / f"{stem}.txt").write_text(
+                "".join(_moved(ln, transpose, fx, fy) + "\n" for ln in lines), encoding="utf-8"
+            )
     names = {"train": "train/images", "val": "valid/images", "test": "test/images"}
     cfg = {s: names[s] for s in ds.splits if s in names} | {"nc": len(ds.names), "names": ds.names}
     (tmp / "data.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
@@ -124,7 +143,9 @@ def main() -> None:
     ap.add_argument("dataset", nargs="?", default=str(REPO.parent / "shared" / "datasets" / "food-ingredients"))
     ap.add_argument("--runs", type=int, default=1, help="cold full audits (each with a fresh cache and database)")
     ap.add_argument("--skip-full", action="store_true", help="only the --fast rows")
-    ap.add_argument("--scale", type=int, default=0, help="also time --fast --no-fiftyone on a dataset this many times larger (2–8)")
+    ap.add_argument(
+        "--scale", type=int, default=0, help="also time --fast --no-fiftyone on a dataset this many times larger (2–8)"
+    )
     ap.add_argument("--work", default=str(REPO / "reports" / "bench"), help="where --scale's dataset is made (once)")
     args = ap.parse_args()
     dataset = Path(args.dataset)
@@ -140,26 +161,52 @@ def main() -> None:
         root = Path(tmp)
         if not args.skip_full:
             for r in range(args.runs):
-                env = {**base, "CURATE_CACHE_DIR": str(root / f"cache{r}"), "FIFTYONE_DATABASE_DIR": str(root / f"db{r}")}
+                env = {
+                    **base,
+                    "CURATE_CACHE_DIR": str(root / f"cache{r}"),
+                    "FIFTYONE_DATABASE_DIR": str(root / f"db{r}"),
+                }
                 wall, t = audit(dataset, root / f"full{r}", env)
                 parts = ", ".join(f"{k} {v:.1f}" for k, v in t.items() if k != "total" and v >= 0.5)
                 rows.append((f"full audit, cold (run {r + 1})", wall, parts))
             wall, t = audit(dataset, root / "rerun", env)
-            rows.append(("full audit, re-run with no change", wall, f"checks {checks_seconds(t):.1f}, FiftyOne {t.get('fiftyone', 0):.1f}"))
+            rows.append(
+                (
+                    "full audit, re-run with no change",
+                    wall,
+                    f"checks {checks_seconds(t):.1f}, FiftyOne {t.get('fiftyone', 0):.1f}",
+                )
+            )
         env = {**base, "CURATE_CACHE_DIR": str(root / "fast-cache"), "FIFTYONE_DATABASE_DIR": str(root / "fast-db")}
         wall, t = audit(dataset, root / "fast", env, "--fast")
         rows.append(("--fast, cold", wall, f"{n / wall:.0f} images/s end to end"))
         env = {**base, "CURATE_CACHE_DIR": str(root / "fast-cache2"), "FIFTYONE_DATABASE_DIR": str(root / "fast-db2")}
         wall, t = audit(dataset, root / "fast2", env, "--fast", "--no-fiftyone")
         checks = checks_seconds(t)
-        rows.append(("--fast --no-fiftyone, cold", wall, f"{n / wall:.0f} images/s end to end; checks alone {checks:.1f} s = {n / checks:.0f} images/s"))
+        rows.append(
+            (
+                "--fast --no-fiftyone, cold",
+                wall,
+                f"{n / wall:.0f} images/s end to end; checks alone {checks:.1f} s = {n / checks:.0f} images/s",
+            )
+        )
         if args.scale:
             big = scaled_dataset(dataset, args.scale, Path(args.work))
-            env = {**base, "CURATE_CACHE_DIR": str(root / "scale-cache"), "FIFTYONE_DATABASE_DIR": str(root / "scale-db")}
+            env = {
+                **base,
+                "CURATE_CACHE_DIR": str(root / "scale-cache"),
+                "FIFTYONE_DATABASE_DIR": str(root / "scale-db"),
+            }
             n_big = len(load_yolo(big).images)
             wall, t = audit(big, root / "scale", env, "--fast", "--no-fiftyone")
             checks = checks_seconds(t)
-            rows.append((f"--fast --no-fiftyone, cold, {n_big:,} images (x{args.scale})", wall, f"{n_big / wall:.0f} images/s end to end; checks alone {checks:.1f} s = {n_big / checks:.0f} images/s"))
+            rows.append(
+                (
+                    f"--fast --no-fiftyone, cold, {n_big:,} images (x{args.scale})",
+                    wall,
+                    f"{n_big / wall:.0f} images/s end to end; checks alone {checks:.1f} s = {n_big / checks:.0f} images/s",
+                )
+            )
     print(f"\n{dataset.name}: {n} images, {os.cpu_count()} cores\n")
     print("| run | seconds | notes |\n|---|---|---|")
     for name, wall, notes in rows:

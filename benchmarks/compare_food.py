@@ -24,8 +24,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from curate.app import env
-from curate.train.compare import TrainSettings, compare, map_labels, read_results, write_outputs
 from curate.io.yolo import load_yolo, save_yolo
+from curate.train.compare import TrainSettings, compare, map_labels, read_results, write_outputs
 from curate.train.history import append, entry
 
 README = Path(__file__).parent / "README.md"
@@ -53,13 +53,19 @@ def write_readme(text: str) -> None:
     current = README.read_text(encoding="utf-8") if README.exists() else "# Benchmarks\n"
     section = f"{HEADING}\n\n{text.strip()}\n"
     pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(lambda _: section + "\n", current) if pattern.search(current) else current.rstrip("\n") + "\n\n" + section
+    new = (
+        pattern.sub(lambda _: section + "\n", current)
+        if pattern.search(current)
+        else current.rstrip("\n") + "\n\n" + section
+    )
     README.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", type=Path, default=Path(__file__).resolve().parents[2] / "shared/datasets/food-ingredients")
+    ap.add_argument(
+        "--dataset", type=Path, default=Path(__file__).resolve().parents[2] / "shared/datasets/food-ingredients"
+    )
     ap.add_argument("--out", type=Path, default=Path("/tmp/curate-bench-compare"))
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--imgsz", type=int, default=320)
@@ -70,25 +76,41 @@ def main() -> None:
     t0 = time.time()
     after_dir = make_after(args.dataset, args.out / "food-6-classes")
     before, after = load_yolo(args.dataset), load_yolo(after_dir)
-    settings = TrainSettings(epochs=args.epochs, imgsz=args.imgsz, batch=16, workers=2, extra={"fraction": args.fraction})
+    settings = TrainSettings(
+        epochs=args.epochs, imgsz=args.imgsz, batch=16, workers=2, extra={"fraction": args.fraction}
+    )
     result = compare(before, after, args.out / "compare", settings=settings)
     paths = write_outputs(result)
     data = result.to_json()
     append(args.out / "history.jsonl", entry(data, result.out))
     wall = time.time() - t0
-    lines = [f"Command: `.venv/bin/python benchmarks/compare_food.py --epochs {args.epochs} --imgsz {args.imgsz} "
-             f"--fraction {args.fraction}` (2 shared CPU cores, torch CPU; total wall time {wall / 60:.1f} min).", ""]
-    lines += ["BEFORE = food-ingredients as exported (36 classes); AFTER = the same images keeping only "
-              f"{', '.join(KEEP)} (class surgery). Test = AFTER's test split (the export's 190 test images, labelled with the 6 kept classes); the bootstrap is on those 6 shared classes.", ""]
+    lines = [
+        f"Command: `.venv/bin/python benchmarks/compare_food.py --epochs {args.epochs} --imgsz {args.imgsz} "
+        f"--fraction {args.fraction}` (2 shared CPU cores, torch CPU; total wall time {wall / 60:.1f} min).",
+        "",
+    ]
+    lines += [
+        "BEFORE = food-ingredients as exported (36 classes); AFTER = the same images keeping only "
+        f"{', '.join(KEEP)} (class surgery). Test = AFTER's test split (the export's 190 test images, labelled with the 6 kept classes); the bootstrap is on those 6 shared classes.",
+        "",
+    ]
     for run in result.runs:
         secs = epoch_seconds(run.run_dir)
-        n_train = int(round(len(before.split('train')) * args.fraction))
-        lines.append(f"- {run.side}: {len(secs)} epochs, seconds per epoch (train on ≈{n_train} images + val on "
-                     f"{len(before.split('val'))}): {', '.join(f'{s:.0f}' for s in secs)}; whole run {run.seconds:.0f} s")
-    lines += ["", "A GPU run would use `curate train-and-compare BEFORE AFTER --imgsz 640 --epochs 100 --batch 16 --seeds 3` "
-              "(the full train set; `--device 0,1` for two GPUs). From scratch, 2 CPU epochs learn next to nothing: "
-              "the numbers below show the pipeline and its honesty (a zero-width interval → no significant difference), "
-              "not the value of the surgery.", "", "### compare.md", ""]
+        n_train = int(round(len(before.split("train")) * args.fraction))
+        lines.append(
+            f"- {run.side}: {len(secs)} epochs, seconds per epoch (train on ≈{n_train} images + val on "
+            f"{len(before.split('val'))}): {', '.join(f'{s:.0f}' for s in secs)}; whole run {run.seconds:.0f} s"
+        )
+    lines += [
+        "",
+        "A GPU run would use `curate train-and-compare BEFORE AFTER --imgsz 640 --epochs 100 --batch 16 --seeds 3` "
+        "(the full train set; `--device 0,1` for two GPUs). From scratch, 2 CPU epochs learn next to nothing: "
+        "the numbers below show the pipeline and its honesty (a zero-width interval → no significant difference), "
+        "not the value of the surgery.",
+        "",
+        "### compare.md",
+        "",
+    ]
     md = paths["md"].read_text(encoding="utf-8").replace("# Train and compare", "", 1).strip()
     md = re.sub(r"^## ", "#### ", md, flags=re.M)
     lines.append(md)

@@ -50,8 +50,9 @@ def top_boxes(findings: list[Finding], n: int) -> list[Finding]:
     return sorted(best.values(), key=lambda f: (-f.score, f.image, f.line))[:n]
 
 
-def tile(path: Path, boxes: list[tuple[float, float, float, float]], k: int, caption: list[str],
-         min_view: float = 0.4) -> np.ndarray:
+def tile(
+    path: Path, boxes: list[tuple[float, float, float, float]], k: int, caption: list[str], min_view: float = 0.4
+) -> np.ndarray:
     """One thumbnail: a square around box ``k`` (normalized cx, cy, w, h), boxes drawn, caption below."""
     out = np.full((TILE + CAPTION, TILE, 3), 255, np.uint8)
     img = cv2.imread(str(path))
@@ -62,7 +63,7 @@ def tile(path: Path, boxes: list[tuple[float, float, float, float]], k: int, cap
         x0, y0 = int(cx * w - side / 2), int(cy * h - side / 2)
         pad = int(side)
         big = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(40, 40, 40))
-        crop = big[y0 + pad: y0 + pad + int(side), x0 + pad: x0 + pad + int(side)]
+        crop = big[y0 + pad : y0 + pad + int(side), x0 + pad : x0 + pad + int(side)]
         scale = TILE / max(crop.shape[:2])
         crop = cv2.resize(crop, (TILE, TILE), interpolation=cv2.INTER_AREA)
         for j, (bx, by, bw2, bh2) in enumerate(boxes):
@@ -86,8 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("reports/sheets"))
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--fast", action="store_true", help="run the checks in --fast mode (no pixels)")
-    parser.add_argument("--min-view", type=float, default=0.4,
-                        help="a thumbnail shows at least this share of the image's longer side (0.1 for tiny objects)")
+    parser.add_argument(
+        "--min-view",
+        type=float,
+        default=0.4,
+        help="a thumbnail shows at least this share of the image's longer side (0.1 for tiny objects)",
+    )
     args = parser.parse_args(argv)
     bench = _bench()
     dataset = bench.load_dataset(args.dataset)
@@ -105,14 +110,23 @@ def main(argv: list[str] | None = None) -> int:
         name = dataset.class_name(labels[k].class_id)
         caption = [f"#{rank} {f.check} {f.score:.2f}", f"{name} L{f.line} {Path(f.image).name[:18]}"]
         tiles.append(tile(rec.path, [(lab.cx, lab.cy, lab.w, lab.h) for lab in labels], k, caption, args.min_view))
-        rows.append({"rank": rank, "image": f.image, "line": f.line, "class": name, "check": f.check,
-                     "score": f"{f.score:.4f}", "message": f.message})
+        rows.append(
+            {
+                "rank": rank,
+                "image": f.image,
+                "line": f.line,
+                "class": name,
+                "check": f.check,
+                "score": f"{f.score:.4f}",
+                "message": f.message,
+            }
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"{dataset.name}-top"
     if tiles:
         while len(tiles) % PER_ROW:
             tiles.append(np.full_like(tiles[0], 255))
-        sheet = np.vstack([np.hstack(tiles[i: i + PER_ROW]) for i in range(0, len(tiles), PER_ROW)])
+        sheet = np.vstack([np.hstack(tiles[i : i + PER_ROW]) for i in range(0, len(tiles), PER_ROW)])
         cv2.imwrite(str(stem.with_suffix(".png")), sheet)
     with stem.with_suffix(".csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=["rank", "image", "line", "class", "check", "score", "message"])

@@ -48,7 +48,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("dataset", nargs="?", default=str(REPO.parent / "shared" / "datasets" / "food-ingredients"))
     ap.add_argument("--fiftyone", action="store_true", help="also time to_fiftyone vs FiftyOne's add_dir")
-    ap.add_argument("--scale", type=int, default=20000, help="also time the pair search on this many thumbnails (0: skip)")
+    ap.add_argument(
+        "--scale", type=int, default=20000, help="also time the pair search on this many thumbnails (0: skip)"
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="curate-bench-"))
     os.environ["CURATE_CACHE_DIR"] = str(tmp / "cache")
@@ -88,7 +90,13 @@ def main() -> None:
         big = scaled_signatures(sigs, args.scale)
         t = time.perf_counter()
         found = near_duplicate_pairs(big)
-        rows.append((f"near-duplicate search at {args.scale:,} thumbnails ({len(found):,} pairs)", f"{time.perf_counter() - t:.2f} s", ""))
+        rows.append(
+            (
+                f"near-duplicate search at {args.scale:,} thumbnails ({len(found):,} pairs)",
+                f"{time.perf_counter() - t:.2f} s",
+                "",
+            )
+        )
     if args.fiftyone:
         import fiftyone as fo
 
@@ -104,7 +112,10 @@ def main() -> None:
         for folder in images:
             d.add_dir(folder, dataset_type=fo.types.ImageDirectory, progress=False)
         theirs = len(d) / (time.perf_counter() - t)
-        rows += [("curate to_fiftyone (labels, lines, metadata)", "", f"{ours:.0f}"), ("FiftyOne add_dir (images only)", "", f"{theirs:.0f}")]
+        rows += [
+            ("curate to_fiftyone (labels, lines, metadata)", "", f"{ours:.0f}"),
+            ("FiftyOne add_dir (images only)", "", f"{theirs:.0f}"),
+        ]
     print(f"{ds.name}: {n} images, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
     print("| pass | time | images/s |\n|---|---|---|")
     for r in rows:

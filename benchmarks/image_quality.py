@@ -44,7 +44,12 @@ def sheet(rows: list[tuple[str, str, float, str]], path: Path, title: str) -> No
 def _badness(f) -> float:
     """Lower = worse, among images of equal score (most score 0): the measured statistic itself."""
     d = f.data
-    return {"dark": d.get("brightness_p99", 0), "overexposed": -d.get("brightness_p5", 0), "blurry": d.get("sharpness", 0), "low_information": d.get("entropy", 0)}.get(f.check, 0.0)
+    return {
+        "dark": d.get("brightness_p99", 0),
+        "overexposed": -d.get("brightness_p5", 0),
+        "blurry": d.get("sharpness", 0),
+        "low_information": d.get("entropy", 0),
+    }.get(f.check, 0.0)
 
 
 def main() -> None:
@@ -58,7 +63,9 @@ def main() -> None:
     ap.add_argument("--per-check", type=int, default=24)
     ap.add_argument("--near", type=int, default=6)
     ap.add_argument("--cleanvision", type=Path, default=None)
-    ap.add_argument("--planted", type=int, default=0, help="also degrade this many images per dataset and count them flagged")
+    ap.add_argument(
+        "--planted", type=int, default=0, help="also degrade this many images per dataset and count them flagged"
+    )
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.planted:
@@ -68,14 +75,26 @@ def main() -> None:
     for root in args.datasets:
         ds = load_yolo(root)
         found = image_quality.run(AuditContext(ds))
-        by_check = {c: sorted((f for f in found if f.check == c), key=lambda f: (-f.score, _badness(f))) for c in image_quality.NAMES}
+        by_check = {
+            c: sorted((f for f in found if f.check == c), key=lambda f: (-f.score, _badness(f)))
+            for c in image_quality.NAMES
+        }
         flagged = {c: [f for f in fs if f.score >= 0.5] for c, fs in by_check.items()}
-        print(f"| {root.name} | {len(ds.images)} | " + " | ".join(str(len(flagged[c])) for c in image_quality.NAMES) + " |", flush=True)
+        print(
+            f"| {root.name} | {len(ds.images)} | "
+            + " | ".join(str(len(flagged[c])) for c in image_quality.NAMES)
+            + " |",
+            flush=True,
+        )
         rows = []
         for c, fs in by_check.items():
             rows += [(str(ds.root / f.image), c, f.score, "FLAG") for f in flagged[c][: args.per_check]]
             rows += [(str(ds.root / f.image), c, f.score, "near") for f in fs[len(flagged[c]) :][: args.near]]
-        sheet(rows, args.out / f"{root.name}.png", f"{root.name}: flagged (red) and the highest unflagged (black) per check")
+        sheet(
+            rows,
+            args.out / f"{root.name}.png",
+            f"{root.name}: flagged (red) and the highest unflagged (black) per check",
+        )
         with open(args.out / f"{root.name}.csv", "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["image", "check", "score", "message"])
@@ -108,7 +127,6 @@ def planted(roots: list[Path], n: int) -> None:
     import random
 
     import cv2
-    import numpy as np
 
     from curate.audit.checks import image_quality
     from curate.io.yolo import load_yolo
@@ -122,7 +140,11 @@ def planted(roots: list[Path], n: int) -> None:
         for rec in recs:
             img = cv2.imread(str(rec.path))
             for name, (check, how) in DEGRADE.items():
-                ok, enc = cv2.imencode(".jpg", how(img.astype("float32")).astype("uint8") if check != "blurry" else how(img), [cv2.IMWRITE_JPEG_QUALITY, 90])
+                ok, enc = cv2.imencode(
+                    ".jpg",
+                    how(img.astype("float32")).astype("uint8") if check != "blurry" else how(img),
+                    [cv2.IMWRITE_JPEG_QUALITY, 90],
+                )
                 _, _, q = _thumb(enc.tobytes(), full_size=None)
                 score = _score(image_quality, check, q)
                 hits[name] += score >= 0.5
@@ -141,11 +163,22 @@ def _score(iq, check: str, q: dict) -> float:
 
 def compare(path: Path, ds, flagged: dict) -> None:
     """Images cleanvision flags for each of its issues, next to ours (same images, by path)."""
-    ours_name = {"dark": "dark", "light": "overexposed", "blurry": "blurry", "low_information": "low_information", "odd_size": "odd_size", "odd_aspect_ratio": "odd_size"}
+    ours_name = {
+        "dark": "dark",
+        "light": "overexposed",
+        "blurry": "blurry",
+        "low_information": "low_information",
+        "odd_size": "odd_size",
+        "odd_aspect_ratio": "odd_size",
+    }
     with open(path) as fh:
         rows = list(csv.DictReader(fh))
     for issue, ours in ours_name.items():
-        theirs = {str(Path(r[""]).resolve().relative_to(Path(ds.root).resolve())) for r in rows if r.get(f"is_{issue}_issue") == "True"}
+        theirs = {
+            str(Path(r[""]).resolve().relative_to(Path(ds.root).resolve()))
+            for r in rows
+            if r.get(f"is_{issue}_issue") == "True"
+        }
         mine = {f.image for f in flagged[ours]}
         print(f"    cleanvision {issue}: {len(theirs)} flagged, {len(theirs & mine)} of them also by {ours}")
 

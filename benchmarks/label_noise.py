@@ -45,10 +45,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from curate.audit.checks import by_name, registered  # noqa: E402
-from curate.core.overlap import iou_one, pairwise_iou, xyxy_array  # noqa: E402
 from curate.audit.checks.base import AuditContext  # noqa: E402
 from curate.core.dataset import Dataset, ImageRecord, Label  # noqa: E402
 from curate.core.findings import NOTE_CHECKS, Finding  # noqa: E402
+from curate.core.overlap import iou_one, pairwise_iou, xyxy_array  # noqa: E402
 from planted_noise import NOISE_TYPES, PlantedTruth, plant_errors  # noqa: E402
 
 #: The check that should catch each planted type.
@@ -95,7 +95,9 @@ def _fallback_load(source: Path) -> Dataset:
                     if len(parts) == 5:
                         labels.append(Label(int(parts[0]), *map(float, parts[1:]), line=n))
             images.append(
-                ImageRecord(split, img, img.relative_to(root).as_posix(), lab_path if lab_path.exists() else None, labels)
+                ImageRecord(
+                    split, img, img.relative_to(root).as_posix(), lab_path if lab_path.exists() else None, labels
+                )
             )
     return Dataset(root=root, name=root.name, names=list(names), images=images, yaml_path=root / "data.yaml")
 
@@ -179,8 +181,13 @@ def box_scores(findings: list[Finding], split: str = "train") -> dict[str, dict[
     return out
 
 
-def rank_metrics(keys: list[tuple[str, int]], truth: PlantedTruth, kind: str, score: dict,
-                 exclude: set[tuple[str, int]] = frozenset()) -> dict[str, float]:
+def rank_metrics(
+    keys: list[tuple[str, int]],
+    truth: PlantedTruth,
+    kind: str,
+    score: dict,
+    exclude: set[tuple[str, int]] = frozenset(),
+) -> dict[str, float]:
     """AP and recall@#positives of ranking the boxes ``keys`` by ``score`` for planted type ``kind``, and the
     share of planted boxes flagged by default (score ≥ FLAG_SCORE: what a user sees in findings.csv).
 
@@ -201,7 +208,13 @@ def rank_metrics(keys: list[tuple[str, int]], truth: PlantedTruth, kind: str, sc
     y_arr, s_arr = np.array(y), np.array(s)
     npos = int(y_arr.sum())
     if npos == 0 or npos == len(y_arr):
-        return {"ap": float("nan"), "recall_at_budget": float("nan"), "flagged": float("nan"), "n": npos, "chance": float("nan")}
+        return {
+            "ap": float("nan"),
+            "recall_at_budget": float("nan"),
+            "flagged": float("nan"),
+            "n": npos,
+            "chance": float("nan"),
+        }
     # stable tie-break by a fixed random order so ties (e.g. many 0.0) don't favour either class
     order = np.lexsort((np.random.default_rng(0).random(len(s_arr)), -s_arr))
     recall = float(y_arr[order[:npos]].sum() / npos)
@@ -221,15 +234,16 @@ def missing_recall(findings: list[Finding], truth: PlantedTruth, ctx: AuditConte
         if f.split == "train" and f.region is not None and f.score >= ctx.threshold(f.check):
             cx, cy, w, h = f.region
             regions.setdefault(f.image, []).append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
-    hits = sum(
-        any(iou_one(lab.xyxy, r) >= MISSING_IOU for r in regions.get(rel, []))
-        for rel, lab in truth.missing
-    )
+    hits = sum(any(iou_one(lab.xyxy, r) >= MISSING_IOU for r in regions.get(rel, [])) for rel, lab in truth.missing)
     n = len(truth.missing)
     n_boxes = max(sum(len(rec.labels) for rec in ctx.dataset.split("train")), 1)
     n_regions = sum(map(len, regions.values()))
-    return {"recall": hits / n if n else float("nan"), "n": n, "regions": n_regions,
-            "regions_per_100": 100.0 * n_regions / n_boxes}
+    return {
+        "recall": hits / n if n else float("nan"),
+        "n": n,
+        "regions": n_regions,
+        "regions_per_100": 100.0 * n_regions / n_boxes,
+    }
 
 
 def load_known(path: Path | None) -> dict[str, set[tuple[str, int]]]:
@@ -250,7 +264,9 @@ def load_known(path: Path | None) -> dict[str, set[tuple[str, int]]]:
     return out
 
 
-def known_keys(dataset: Dataset, noisy: Dataset, known: dict[str, set[tuple[str, int]]]) -> dict[str, set[tuple[str, int]]]:
+def known_keys(
+    dataset: Dataset, noisy: Dataset, known: dict[str, set[tuple[str, int]]]
+) -> dict[str, set[tuple[str, int]]]:
     """The noisy dataset's (image, line) of each known error: an untouched box keeps its class and coordinates
     but may change line (a planted group or deletion renumbers the file), so it is matched on those."""
     if not known:
@@ -270,8 +286,14 @@ def known_keys(dataset: Dataset, noisy: Dataset, known: dict[str, set[tuple[str,
     return out
 
 
-def score_seed(noisy: Dataset, truth: PlantedTruth, findings: list[Finding], ctx: AuditContext,
-               checks_ran: set[str], known: dict[str, set[tuple[str, int]]] | None = None) -> dict[str, Any]:
+def score_seed(
+    noisy: Dataset,
+    truth: PlantedTruth,
+    findings: list[Finding],
+    ctx: AuditContext,
+    checks_ran: set[str],
+    known: dict[str, set[tuple[str, int]]] | None = None,
+) -> dict[str, Any]:
     keys = [(rec.rel, lab.line) for rec in noisy.split("train") for lab in rec.labels]
     per_check = box_scores(findings)
     any_check: dict[tuple[str, int], float] = {}  # the merged worst-first list: notes are no part of it
@@ -297,7 +319,9 @@ def score_seed(noisy: Dataset, truth: PlantedTruth, findings: list[Finding], ctx
         result["types"][kind] = row
     if truth.counts.get("missing", 0):
         result["missing"] = (
-            missing_recall(findings, truth, ctx) if "missing" in checks_ran else {"recall": None, "n": len(truth.missing)}
+            missing_recall(findings, truth, ctx)
+            if "missing" in checks_ran
+            else {"recall": None, "n": len(truth.missing)}
         )
     untouched = [k for k in keys if truth.truth(*k) is None]
     n_clean = max(len(untouched), 1)
@@ -311,8 +335,9 @@ def score_seed(noisy: Dataset, truth: PlantedTruth, findings: list[Finding], ctx
     return result
 
 
-def operating_points(keys: list[tuple[str, int]], truth: PlantedTruth, per_check: dict[str, dict],
-                     untouched: list[tuple[str, int]]) -> dict[str, dict[str, dict[str, float]]]:
+def operating_points(
+    keys: list[tuple[str, int]], truth: PlantedTruth, per_check: dict[str, dict], untouched: list[tuple[str, int]]
+) -> dict[str, dict[str, dict[str, float]]]:
     """check → threshold → share of its type's planted boxes at or above it, and untouched boxes per 100 at
     or above it: what another default threshold would show a user, and what it would cost in false flags."""
     out: dict[str, dict[str, dict[str, float]]] = {}
@@ -324,8 +349,10 @@ def operating_points(keys: list[tuple[str, int]], truth: PlantedTruth, per_check
             continue
         pos = np.array([scores.get(k, 0.0) for k in planted])
         neg = np.array([scores.get(k, 0.0) for k in untouched])
-        out[check] = {f"{t:.1f}": {"flagged": float((pos >= t).mean()), "false_per_100": float(100.0 * (neg >= t).mean())}
-                      for t in OPERATING_THRESHOLDS}
+        out[check] = {
+            f"{t:.1f}": {"flagged": float((pos >= t).mean()), "false_per_100": float(100.0 * (neg >= t).mean())}
+            for t in OPERATING_THRESHOLDS
+        }
     return out
 
 
@@ -379,13 +406,16 @@ def summarize(seeds: list[dict[str, Any]]) -> dict[str, Any]:
     for c, by_t in ops.items():
         for t in by_t:
             for metric in ("flagged", "false_per_100"):
-                by_t[t][metric] = _mean_std([s["operating_points"][c][t][metric] for s in seeds if c in s.get("operating_points", {})])
+                by_t[t][metric] = _mean_std(
+                    [s["operating_points"][c][t][metric] for s in seeds if c in s.get("operating_points", {})]
+                )
     out["operating_points"] = ops
     return out
 
 
-def markdown_table(name: str, summary: dict[str, Any], timing: dict[str, tuple[float, float] | None],
-                   n_seeds: int, rate: float) -> str:
+def markdown_table(
+    name: str, summary: dict[str, Any], timing: dict[str, tuple[float, float] | None], n_seeds: int, rate: float
+) -> str:
     lines = [
         f"### {name} ({n_seeds} seeds, rate {rate:.0%} of train boxes per type; mean ± std)",
         "",
@@ -405,25 +435,35 @@ def markdown_table(name: str, summary: dict[str, Any], timing: dict[str, tuple[f
         )
     for kind, row in summary["types"].items():
         if "known_ap" in row:
-            lines += ["", f"{kind}, with the dataset's own {kind} boxes found by eye (`--known`, "
-                      f"{_fmt(row['known_excluded'], 0)} untouched boxes) left out of the negatives: AP {_fmt(row['known_ap'])}"]
+            lines += [
+                "",
+                f"{kind}, with the dataset's own {kind} boxes found by eye (`--known`, "
+                f"{_fmt(row['known_excluded'], 0)} untouched boxes) left out of the negatives: AP {_fmt(row['known_ap'])}",
+            ]
     lines += [
         "",
         f"False flags per 100 untouched train boxes at score ≥ {FLAG_SCORE}: any check "
         f"{_fmt(summary['false_flags_per_100'])}; baseline {_fmt(summary['baseline_false_flags_per_100'])}; "
         + ", ".join(f"{c} {_fmt(v)}" for c, v in summary["false_flags_per_100_by_check"].items()),
         "",
-        "Seconds per check module (per seed): "
-        + (", ".join(f"{c} {_fmt(v, 1)}" for c, v in timing.items()) or "—"),
+        "Seconds per check module (per seed): " + (", ".join(f"{c} {_fmt(v, 1)}" for c, v in timing.items()) or "—"),
         "",
     ]
     ops = summary.get("operating_points") or {}
     if ops:
         ts = list(next(iter(ops.values())))
-        lines += ["Operating points (planted boxes of the check's type flagged / false flags per 100 untouched boxes, "
-                  "at each threshold):", "", "| check | " + " | ".join(f"≥ {t}" for t in ts) + " |", "|---|" + "---|" * len(ts)]
+        lines += [
+            "Operating points (planted boxes of the check's type flagged / false flags per 100 untouched boxes, "
+            "at each threshold):",
+            "",
+            "| check | " + " | ".join(f"≥ {t}" for t in ts) + " |",
+            "|---|" + "---|" * len(ts),
+        ]
         for c, by_t in ops.items():
-            cells = [f"{by_t[t]['flagged'][0]:.2f} / {by_t[t]['false_per_100'][0]:.2f}" if by_t[t].get("flagged") else "—" for t in ts]
+            cells = [
+                f"{by_t[t]['flagged'][0]:.2f} / {by_t[t]['false_per_100'][0]:.2f}" if by_t[t].get("flagged") else "—"
+                for t in ts
+            ]
             lines.append(f"| {c} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -434,30 +474,78 @@ def print_rich(name: str, summary: dict[str, Any], timing: dict[str, Any]) -> No
     from rich.table import Table
 
     table = Table(title=f"label noise — {name}")
-    for col in ("type", "check", "planted", "AP (check)", "R@budget", f"flagged ≥{FLAG_SCORE}", "AP (any)", "AP baseline", "chance"):
+    for col in (
+        "type",
+        "check",
+        "planted",
+        "AP (check)",
+        "R@budget",
+        f"flagged ≥{FLAG_SCORE}",
+        "AP (any)",
+        "AP baseline",
+        "chance",
+    ):
         table.add_column(col)
     for kind, row in summary["types"].items():
-        table.add_row(kind, row["check"], _fmt(row["planted"], 0), _fmt(row["check_ap"]),
-                      _fmt(row["check_recall_at_budget"]), _fmt(row["check_flagged"]), _fmt(row["any_ap"]), _fmt(row["baseline_ap"]),
-                      _fmt(row["baseline_chance"], 3))
+        table.add_row(
+            kind,
+            row["check"],
+            _fmt(row["planted"], 0),
+            _fmt(row["check_ap"]),
+            _fmt(row["check_recall_at_budget"]),
+            _fmt(row["check_flagged"]),
+            _fmt(row["any_ap"]),
+            _fmt(row["baseline_ap"]),
+            _fmt(row["baseline_chance"], 3),
+        )
     if "missing_recall" in summary:
-        table.add_row("missing", "missing (region recall)", _fmt(summary["missing_planted"], 0),
-                      _fmt(summary["missing_recall"]), "", "", "", "", "")
+        table.add_row(
+            "missing",
+            "missing (region recall)",
+            _fmt(summary["missing_planted"], 0),
+            _fmt(summary["missing_recall"]),
+            "",
+            "",
+            "",
+            "",
+            "",
+        )
     for kind, row in summary["types"].items():
         if "known_ap" in row:
-            table.add_row(f"{kind} (--known)", row["check"], f"−{_fmt(row['known_excluded'], 0)} negatives", _fmt(row["known_ap"]),
-                          "", "", "", "", "")
+            table.add_row(
+                f"{kind} (--known)",
+                row["check"],
+                f"−{_fmt(row['known_excluded'], 0)} negatives",
+                _fmt(row["known_ap"]),
+                "",
+                "",
+                "",
+                "",
+                "",
+            )
     console = Console(width=max(Console().width, 130))
     console.print(table)
-    console.print(f"false flags / 100 untouched (score ≥ {FLAG_SCORE}): any {_fmt(summary['false_flags_per_100'])}"
-                  f"  baseline {_fmt(summary['baseline_false_flags_per_100'])}  "
-                  + "  ".join(f"{c} {_fmt(v)}" for c, v in summary["false_flags_per_100_by_check"].items()))
+    console.print(
+        f"false flags / 100 untouched (score ≥ {FLAG_SCORE}): any {_fmt(summary['false_flags_per_100'])}"
+        f"  baseline {_fmt(summary['baseline_false_flags_per_100'])}  "
+        + "  ".join(f"{c} {_fmt(v)}" for c, v in summary["false_flags_per_100_by_check"].items())
+    )
     console.print("seconds per check: " + ("  ".join(f"{c} {_fmt(v, 1)}" for c, v in timing.items()) or "—"))
 
 
-def run_dataset(source: Path, *, seeds: list[int], rate: float, types: tuple[str, ...], checks: set[str],
-                limit: int | None, params: dict[str, dict[str, Any]], fast: bool,
-                model: str | None = None, known: dict[str, set[tuple[str, int]]] | None = None) -> dict[str, Any]:
+def run_dataset(
+    source: Path,
+    *,
+    seeds: list[int],
+    rate: float,
+    types: tuple[str, ...],
+    checks: set[str],
+    limit: int | None,
+    params: dict[str, dict[str, Any]],
+    fast: bool,
+    model: str | None = None,
+    known: dict[str, set[tuple[str, int]]] | None = None,
+) -> dict[str, Any]:
     dataset = limit_images(load_dataset(source), limit)
     per_seed: list[dict[str, Any]] = []
     timings: dict[str, list[float]] = {}
@@ -502,9 +590,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit-images", type=int, default=None, help="at most N images per split")
     parser.add_argument("--fast", action="store_true", help="run checks in --fast mode (no pixels)")
     parser.add_argument("--model", type=str, default=None, help="YOLO weights for the objectlab check")
-    parser.add_argument("--known", nargs="+", type=Path, default=None,
-                        help="per dataset, in the same order ('-' for none): CSV of its own errors found by eye "
-                             "(image,line,class,real_type,note); also reports AP with them left out of the negatives")
+    parser.add_argument(
+        "--known",
+        nargs="+",
+        type=Path,
+        default=None,
+        help="per dataset, in the same order ('-' for none): CSV of its own errors found by eye "
+        "(image,line,class,real_type,note); also reports AP with them left out of the negatives",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
@@ -514,9 +607,18 @@ def main(argv: list[str] | None = None) -> int:
     knowns = args.known or []
     for i, source in enumerate(args.dataset):
         known_file = knowns[i] if i < len(knowns) else None
-        res = run_dataset(source, seeds=args.seeds, rate=args.rate, types=tuple(args.types),
-                          checks=set(args.checks), limit=args.limit_images, params={}, fast=args.fast,
-                          model=args.model, known=load_known(known_file) if known_file and known_file.name != "-" else None)
+        res = run_dataset(
+            source,
+            seeds=args.seeds,
+            rate=args.rate,
+            types=tuple(args.types),
+            checks=set(args.checks),
+            limit=args.limit_images,
+            params={},
+            fast=args.fast,
+            model=args.model,
+            known=load_known(known_file) if known_file and known_file.name != "-" else None,
+        )
         results.append(res)
         print_rich(res["name"], res["summary"], res["seconds_per_check"])
         if res["checks_missing"]:

@@ -58,7 +58,9 @@ def measure(cmd: list[str], env: dict[str, str], *, max_rss: int, poll: float = 
     import psutil
 
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     ps = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:
@@ -146,7 +148,9 @@ def big_scaled_dataset(source: Path, k: int, work: Path) -> Path:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--dataset", default=str(REPO.parent / "shared" / "datasets" / "food-ingredients"))
-    ap.add_argument("--scales", type=int, nargs="*", default=[1, 4, 16], help="dataset sizes, as multiples of --dataset")
+    ap.add_argument(
+        "--scales", type=int, nargs="*", default=[1, 4, 16], help="dataset sizes, as multiples of --dataset"
+    )
     ap.add_argument("--dense", type=int, nargs="*", default=[10000], help="boxes in the one dense label file")
     ap.add_argument("--fast", action="store_true", help="time `--fast` audits instead of full ones")
     ap.add_argument("--max-rss", type=float, default=8.0, help="GB: a run past this is killed and reported as such")
@@ -158,8 +162,17 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     base = {k: v for k, v in os.environ.items() if not k.startswith(("CURATE_CACHE_DIR", "FIFTYONE_DATABASE_DIR"))}
     base.update(FIFTYONE_DO_NOT_TRACK="true", MPLBACKEND="Agg", PYTHONPATH=str(REPO))
-    runs = [(f"{Path(args.dataset).name} ×{k}", lambda k=k: big_scaled_dataset(Path(args.dataset), k, work) if k > 1 else Path(args.dataset)) for k in args.scales]
-    runs += [(f"one label file with {n:,} boxes (+ the sample's 80 images)", lambda n=n: dense_dataset(n, work)) for n in args.dense]
+    runs = [
+        (
+            f"{Path(args.dataset).name} ×{k}",
+            lambda k=k: big_scaled_dataset(Path(args.dataset), k, work) if k > 1 else Path(args.dataset),
+        )
+        for k in args.scales
+    ]
+    runs += [
+        (f"one label file with {n:,} boxes (+ the sample's 80 images)", lambda n=n: dense_dataset(n, work))
+        for n in args.dense
+    ]
     rows = []
     for name, make in runs:
         dataset = make()
@@ -167,24 +180,42 @@ def main() -> None:
         images, boxes = len(ds.images), sum(len(r.labels) for r in ds.images)
         with tempfile.TemporaryDirectory(prefix="curate-memory-") as tmp:
             env = {**base, "CURATE_CACHE_DIR": str(Path(tmp) / "cache")}
-            cmd = [sys.executable, "-m", "curate.app.cli", "audit", str(dataset), "--no-fiftyone", "--out", str(Path(tmp) / "out")]
+            cmd = [
+                sys.executable,
+                "-m",
+                "curate.app.cli",
+                "audit",
+                str(dataset),
+                "--no-fiftyone",
+                "--out",
+                str(Path(tmp) / "out"),
+            ]
             rc, wall, peak = measure(cmd + (["--fast"] if args.fast else []), env, max_rss=int(args.max_rss * GB))
             cache = folder_bytes(Path(tmp) / "cache")
         rows.append((name, images, boxes, rc, wall, peak, cache))
-        print(f"{name}: {images} images, {boxes} boxes, rc {rc}, {wall:.1f} s, peak {peak / GB:.2f} GB, cache {cache / 1e6:.0f} MB", flush=True)
+        print(
+            f"{name}: {images} images, {boxes} boxes, rc {rc}, {wall:.1f} s, peak {peak / GB:.2f} GB, cache {cache / 1e6:.0f} MB",
+            flush=True,
+        )
     mode = "--fast" if args.fast else "full"
     print(f"\n{mode} audit, --no-fiftyone, cold cache, {os.cpu_count()} cores\n")
     print("| data | images | boxes | seconds | peak RSS (all processes) | cache |\n|---|---|---|---|---|---|")
     for name, images, boxes, rc, wall, peak, cache in rows:
-        peak_s = f"> {args.max_rss:g} GB (killed)" if rc == -9 else f"{peak / GB:.2f} GB" + ("" if rc == 0 else f" (rc {rc})")
+        peak_s = (
+            f"> {args.max_rss:g} GB (killed)"
+            if rc == -9
+            else f"{peak / GB:.2f} GB" + ("" if rc == 0 else f" (rc {rc})")
+        )
         print(f"| {name} | {images:,} | {boxes:,} | {wall:.1f} | {peak_s} | {cache / 1e6:.0f} MB |")
     scaled = [r for r in rows if "×" in r[0] and r[3] == 0]
     if len(scaled) >= 2:  # a straight line through the two largest sizes
         (_, n1, _, _, t1, p1, c1), (_, n2, _, _, t2, p2, c2) = sorted(scaled, key=lambda r: r[1])[-2:]
         per = lambda a, b: (b - a) / (n2 - n1)  # noqa: E731
         at = lambda a, b: b + per(a, b) * (100_000 - n2)  # noqa: E731
-        print(f"\nprojected to 100,000 images (line through {n1:,} and {n2:,}): {at(t1, t2) / 60:.0f} min, "
-              f"peak {at(p1, p2) / GB:.1f} GB, cache {at(c1, c2) / 1e9:.1f} GB")
+        print(
+            f"\nprojected to 100,000 images (line through {n1:,} and {n2:,}): {at(t1, t2) / 60:.0f} min, "
+            f"peak {at(p1, p2) / GB:.1f} GB, cache {at(c1, c2) / 1e9:.1f} GB"
+        )
 
 
 if __name__ == "__main__":

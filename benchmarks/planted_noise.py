@@ -110,11 +110,7 @@ def _shifted(label: Label, rng: np.random.Generator) -> Label | None:
 def _near_group(boxes: list[_Box], seed_idx: int, size: int) -> list[int] | None:
     """Indices of ``size`` untouched same-class boxes nearest to ``boxes[seed_idx]``, if all are nearby."""
     seed = boxes[seed_idx].label
-    cands = [
-        i
-        for i, b in enumerate(boxes)
-        if i != seed_idx and b.kind is None and b.label.class_id == seed.class_id
-    ]
+    cands = [i for i, b in enumerate(boxes) if i != seed_idx and b.kind is None and b.label.class_id == seed.class_id]
     if len(cands) < size - 1:
         return None
 

@@ -52,8 +52,13 @@ def table(results: list[dict]) -> str:
     cols = [f"merged_{k}" for k in TYPES] + [f"alone_{k}" for k in TYPES]
     cols += ["missing_recall", "regions_per_100", "false_flags"]
     cols += [f"base_{k}" for k in TYPES[:4]] + ["base_false_flags"]
-    head = ([f"merged {k}" for k in TYPES] + [f"alone {k}" for k in TYPES] + ["missing recall", "regions /100 boxes",
-            "false flags /100"] + [f"baseline {k}" for k in TYPES[:4]] + ["baseline false flags"])
+    head = (
+        [f"merged {k}" for k in TYPES]
+        + [f"alone {k}" for k in TYPES]
+        + ["missing recall", "regions /100 boxes", "false flags /100"]
+        + [f"baseline {k}" for k in TYPES[:4]]
+        + ["baseline false flags"]
+    )
     higher_worse = {"regions_per_100", "false_flags", "base_false_flags"}
     out = ["| dataset | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
     for name, row in rows:

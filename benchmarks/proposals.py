@@ -33,11 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from label_noise import DEFAULT_CHECKS, load_dataset, run_selected  # noqa: E402
 
-from curate.core.overlap import iou_one  # noqa: E402
 from curate.audit.checks.base import AuditContext  # noqa: E402
-from curate.core.dataset import Dataset, Label  # noqa: E402
-from planted_noise import plant_errors  # noqa: E402
 from curate.audit.proposals import propose  # noqa: E402
+from curate.core.dataset import Dataset, Label  # noqa: E402
+from curate.core.overlap import iou_one  # noqa: E402
+from planted_noise import plant_errors  # noqa: E402
 
 RIGHT_IOU = 0.75  # a resized box this close to the original is right (issue #23's target: median ≥ 0.75)
 ADD_IOU = 0.5  # an added box this close to the deleted one is right
@@ -50,7 +50,9 @@ def _xyxy(box: tuple[float, float, float, float]) -> tuple[float, float, float, 
     return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
 
 
-def _original(clean: dict[str, list[Label]], noisy: dict[str, list[Label]], rel: str, corrupted: Label, *, same_class: bool) -> Label | None:
+def _original(
+    clean: dict[str, list[Label]], noisy: dict[str, list[Label]], rel: str, corrupted: Label, *, same_class: bool
+) -> Label | None:
     """The clean box a planted one was made from: a box of the clean record that the noisy record lost,
     nearest to the corrupted one (same class for loose/shifted, same place for swapped)."""
     left = [lab for lab in clean.get(rel, []) if (lab.class_id, lab.cx, lab.cy, lab.w, lab.h) not in
@@ -118,7 +120,12 @@ def score_seed(dataset: Dataset, seed: int, rate: float, fast: bool) -> dict[str
 
 
 def summarize(name: str, seeds: list[dict[str, Any]]) -> list[str]:
-    lines = [f"### {name}", "", "| type | planted | proposals on it | right | median IoU (proposed / corrupted) |", "|---|---:|---:|---:|---|"]
+    lines = [
+        f"### {name}",
+        "",
+        "| type | planted | proposals on it | right | median IoU (proposed / corrupted) |",
+        "|---|---:|---:|---:|---|",
+    ]
     for kind in ("loose", "shifted", "swapped", "missing", "duplicate", "ambiguous", "grouped"):
         planted = sum(s["planted"].get(kind, 0) for s in seeds)
         made = sum(s["made"].get(kind, 0) for s in seeds)
@@ -127,7 +134,11 @@ def summarize(name: str, seeds: list[dict[str, Any]]) -> list[str]:
         before = [v for s in seeds for v in s["iou_corrupted"].get(kind, [])]
         med = f"{statistics.median(ious):.2f}" if ious else "—"
         med += f" / {statistics.median(before):.2f}" if before else ""
-        lines.append(f"| {kind} | {planted} | {made} | {right} ({right / made:.0%}) | {med} |" if made else f"| {kind} | {planted} | 0 | — | — |")
+        lines.append(
+            f"| {kind} | {planted} | {made} | {right} ({right / made:.0%}) | {med} |"
+            if made
+            else f"| {kind} | {planted} | 0 | — | — |"
+        )
     lines += ["", f"proposals on untouched boxes: {sum(s['on_untouched'] for s in seeds)}", "",
               "| confidence | proposals judged | right |", "|---|---:|---:|"]  # fmt: skip
     for band in seeds[0]["bands"]:

@@ -184,7 +184,9 @@ def main() -> None:
     rows = [("original Roboflow export", measure(ds, original, pairs), True, 0.0)]
     methods = {
         "random split (autosplit / random_split)": lambda seed: random_split(ds, seed),
-        "single-label stratified (StratifiedShuffleSplit, majority class)": lambda seed: single_label_stratified(ds, seed),
+        "single-label stratified (StratifiedShuffleSplit, majority class)": lambda seed: single_label_stratified(
+            ds, seed
+        ),
         "`curate rebalance` (groups + iterative stratification)": lambda seed: curate_split(ds, seed, clusters),
     }
     for name, fn in methods.items():
@@ -198,7 +200,9 @@ def main() -> None:
     per_seed = {name: [measure(ds, fn(sd), pairs) for sd in seeds] for name, fn in methods.items()}
 
     t = time.perf_counter()
-    surg = rebalance(ds, RebalanceOptions(ratios=RATIOS, seed=args.seed, keep=SURGERY), near_duplicates=lambda _: clusters)
+    surg = rebalance(
+        ds, RebalanceOptions(ratios=RATIOS, seed=args.seed, keep=SURGERY), near_duplicates=lambda _: clusters
+    )
     surg_secs = time.perf_counter() - t
     kept = Counter(surg.dataset.class_name(lb.class_id) for _, lb in surg.dataset.boxes())
     s = surg.summary

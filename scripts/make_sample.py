@@ -61,7 +61,14 @@ def select() -> dict[str, list[str]]:
         seen = Counter(c for stem in chosen[split] for c in classes_of(split, stem))
         pool = [s for s in stems(split) if s not in chosen[split]]
         while len(chosen[split]) < size and pool:
-            best = max(pool, key=lambda s: (len(set(classes_of(split, s)) - set(seen)), -len(classes_of(split, s)) if len(classes_of(split, s)) > 12 else 0, s))
+            best = max(
+                pool,
+                key=lambda s: (
+                    len(set(classes_of(split, s)) - set(seen)),
+                    -len(classes_of(split, s)) if len(classes_of(split, s)) > 12 else 0,
+                    s,
+                ),
+            )
             pool.remove(best)
             chosen[split].append(best)
             seen.update(classes_of(split, best))

@@ -77,8 +77,11 @@ def _write_yolo_tree(
         folder = "valid" if (layout == "roboflow" and split == "val") else split
         if folder not in splits:
             splits.append(folder)
-        img_dir, lbl_dir = (root / folder / "images", root / folder / "labels") if layout == "roboflow" else (
-            root / "images" / folder, root / "labels" / folder)
+        img_dir, lbl_dir = (
+            (root / folder / "images", root / folder / "labels")
+            if layout == "roboflow"
+            else (root / "images" / folder, root / "labels" / folder)
+        )
         img_dir.mkdir(parents=True, exist_ok=True)
         lbl_dir.mkdir(parents=True, exist_ok=True)
         im = Image.new("RGB", size, background)

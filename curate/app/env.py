@@ -81,7 +81,9 @@ def configure() -> None:
     """Offline defaults: no telemetry, no downloads, fonts and model homes in known places."""
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
-    os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")  # the bundled mongod 6.0 is supported; silence the nag
+    os.environ.setdefault(
+        "FIFTYONE_DATABASE_VALIDATION", "false"
+    )  # the bundled mongod 6.0 is supported; silence the nag
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ.setdefault("YOLO_CONFIG_DIR", str(_home(".yolo")))
     os.environ.setdefault("REMBG_HOME", str(_home(".models/rembg")))

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Iterable
 
 from curate.core import defaults
-from curate.core.overlap import iou_one
 from curate.core.dataset import Dataset, LabelLookup
 from curate.core.findings import Finding
+from curate.core.overlap import iou_one
 
 #: Columns of proposals.csv (the box as YOLO's normalized centre, width and height).
 CSV_COLUMNS = ("split", "image", "line", "check", "action", "class", "x", "y", "w", "h", "confidence")
@@ -104,7 +104,9 @@ def attach(findings: list[Finding], proposals: list[Proposal]) -> None:
         key = (f.image, f.line, f.check, (tuple(float(v) for v in f.region) if f.region is not None else None))
         p = by_key.get(key)
         if p is not None:
-            f.data["proposal"] = {k: v for k, v in p.to_dict().items() if k in ("action", "class_id", "box", "confidence")}
+            f.data["proposal"] = {
+                k: v for k, v in p.to_dict().items() if k in ("action", "class_id", "box", "confidence")
+            }
 
 
 def write_csv(proposals: list[Proposal], dataset: Dataset, path: Path) -> Path:

@@ -18,17 +18,15 @@ from typing import Any, Callable
 import yaml
 
 from curate import __version__
-
-from curate.io import cache
-
-from curate.core import defaults
 from curate.audit.boxmodel import BoxModel
 from curate.audit.checks import by_name, finish_checks, registered
+from curate.audit.checks.base import AuditContext, Check, Shared
 from curate.audit.proposals import Proposal, attach, propose
 from curate.audit.proposals import write_csv as write_proposals_csv
-from curate.audit.checks.base import AuditContext, Check, Shared
+from curate.core import defaults
 from curate.core.dataset import Dataset
 from curate.core.findings import Finding, sort_findings, write_csv, write_json
+from curate.io import cache
 from curate.io.yolo import WriteError, check_outside_inputs
 
 #: Bump when a check's scoring changes in a way the cache key can't see (it includes curate's version).
@@ -122,14 +120,29 @@ def validate_params(checks: dict[str, Any], *, where: str = "config") -> dict[st
                 continue
             if key not in options:
                 hint = difflib.get_close_matches(str(key), sorted(options), n=1)
-                raise ConfigError(f"{where}: check {name!r} has no option {key!r}"
-                                  + (f"; did you mean {hint[0]!r}?" if hint else f" (it has: {', '.join(sorted(options)) or 'threshold only'})"))
+                raise ConfigError(
+                    f"{where}: check {name!r} has no option {key!r}"
+                    + (
+                        f"; did you mean {hint[0]!r}?"
+                        if hint
+                        else f" (it has: {', '.join(sorted(options)) or 'threshold only'})"
+                    )
+                )
             default = options[key]
-            ok = isinstance(value, bool) if isinstance(default, bool) else (
-                isinstance(value, (int, float)) and not isinstance(value, bool) if isinstance(default, (int, float)) else True)
+            ok = (
+                isinstance(value, bool)
+                if isinstance(default, bool)
+                else (
+                    isinstance(value, (int, float)) and not isinstance(value, bool)
+                    if isinstance(default, (int, float))
+                    else True
+                )
+            )
             if not ok:
-                raise ConfigError(f"{where}: 'checks.{name}.{key}={value}' is an invalid value; expected a "
-                                  f"{type(default).__name__} like {default!r}")
+                raise ConfigError(
+                    f"{where}: 'checks.{name}.{key}={value}' is an invalid value; expected a "
+                    f"{type(default).__name__} like {default!r}"
+                )
         out[str(name)] = dict(opts)
     return out
 
@@ -143,7 +156,9 @@ def default_out_dir(dataset: Dataset, *, fast: bool = False) -> Path:
 
 def _cache_key(fp: str, check: Check, ctx: AuditContext) -> str:
     opts = {n: ctx.params.get(n, {}) for n in (check.options_from or check.names)}
-    payload = json.dumps([CACHE_VERSION, __version__, fp, check.module, opts, ctx.fast, ctx.model, ctx.seed], sort_keys=True, default=str)
+    payload = json.dumps(
+        [CACHE_VERSION, __version__, fp, check.module, opts, ctx.fast, ctx.model, ctx.seed], sort_keys=True, default=str
+    )
     return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
 
 
@@ -303,7 +318,19 @@ def run_audit(
 
         drawing = start_dataset_plots(dataset)  # the report's dataset plots are drawn in a second process meanwhile
     try:
-        return _audit(ctx, out_dir, t0, drawing, all_scores=all_scores, only=only, fiftyone=fiftyone, report=report, use_cache=use_cache, on_check=on_check, note=note)
+        return _audit(
+            ctx,
+            out_dir,
+            t0,
+            drawing,
+            all_scores=all_scores,
+            only=only,
+            fiftyone=fiftyone,
+            report=report,
+            use_cache=use_cache,
+            on_check=on_check,
+            note=note,
+        )
     finally:
         stop_shared(ctx)  # e.g. a warm box-model child that score_dataset never reached
         if drawing is not None:
@@ -337,8 +364,8 @@ def _audit(
         from curate.fiftyone.database import wait_database
         from curate.fiftyone.diff import ok_labels
         from curate.fiftyone.load import to_fiftyone
-        from curate.fiftyone.tags import tag_findings
         from curate.fiftyone.proposals import write_proposals
+        from curate.fiftyone.tags import tag_findings
 
         wait_database(database)
         fo_dataset = to_fiftyone(dataset, note=note)
@@ -348,7 +375,9 @@ def _audit(
     findings = sort_findings(drop_ok(list(dataset.findings) + apply_thresholds(scores, ctx), marks))
     proposals = propose(findings, dataset)  # the fix each flagged label's evidence names, where it names one
     attach(findings, proposals)
-    result = AuditResult(dataset, findings, scores, out_dir, timings, errors, skipped=dict(ctx.skipped), proposals=proposals)
+    result = AuditResult(
+        dataset, findings, scores, out_dir, timings, errors, skipped=dict(ctx.skipped), proposals=proposals
+    )
     thresholds = {n: ctx.threshold(n) for n in all_check_names()}
     write_csv(findings, out_dir / "findings.csv")
     write_proposals_csv(proposals, dataset, out_dir / "proposals.csv")
@@ -376,7 +405,14 @@ def _audit(
         if ctx.skipped:
             summary["not run"] = "; ".join(f"{n} ({why})" for n, why in sorted(ctx.skipped.items()))
         result.report = write_report(
-            dataset, findings, out_dir, summary=summary, thresholds=thresholds, fiftyone_name=result.fiftyone_name, masks=masks, notes=notes,
+            dataset,
+            findings,
+            out_dir,
+            summary=summary,
+            thresholds=thresholds,
+            fiftyone_name=result.fiftyone_name,
+            masks=masks,
+            notes=notes,
             plots_drawing=drawing,
         )
     timings["total"] = time.perf_counter() - t0

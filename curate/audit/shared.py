@@ -67,4 +67,3 @@ class CropFeatures(Shared):
 
             self._result = dataset_features(ctx.dataset)
         return self._result
-

@@ -198,9 +198,7 @@ class LabelLookup:
     def __init__(self, dataset: Dataset) -> None:
         self.dataset = dataset
         self.records: dict[str, ImageRecord] = {r.rel: r for r in dataset.images}
-        self.labels: dict[tuple[str, int], Label] = {
-            (r.rel, lab.line): lab for r in dataset.images for lab in r.labels
-        }
+        self.labels: dict[tuple[str, int], Label] = {(r.rel, lab.line): lab for r in dataset.images for lab in r.labels}
 
     def label(self, finding: Finding) -> Label | None:
         if finding.line is None:

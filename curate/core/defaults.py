@@ -40,7 +40,9 @@ FOREGROUND_INPUT = 320  # U²-Net-p input side (its native 320; smaller is faste
 TINY_BOX_PIXELS = 2.0
 DUPLICATE_IOU = 0.7  # same-class boxes overlapping at least this much are duplicate candidates
 AMBIGUOUS_IOU = 0.7  # different-class boxes overlapping at least this much are ambiguous candidates
-AMBIGUOUS_BELOW_HALF_WEIGHT = 0.1  # an ambiguous score below 0.5 (weak evidence: mostly right boxes) is multiplied by this
+AMBIGUOUS_BELOW_HALF_WEIGHT = (
+    0.1  # an ambiguous score below 0.5 (weak evidence: mostly right boxes) is multiplied by this
+)
 COORD_TOLERANCE = 0.01  # a label's cx, cy, w, h may lie this far outside [0, 1], as in Ultralytics' verify_image_label (the box is clipped to the image for the checks)
 
 # --- image-level -------------------------------------------------------------------------------------
@@ -49,11 +51,15 @@ MIN_INSTANCES_PER_SPLIT = 10  # a class with fewer instances in a split gets a d
 
 # --- image quality: curate/audit/checks/image_quality.py (cut points = score 0.5; cleanvision 0.3.7's defaults) --
 QUALITY_DARK_P99 = 0.32  # dark: brightness of the brightest 1 % of pixels below this (cleanvision dark 0.32)
-QUALITY_LIGHT_P5 = 0.95  # overexposed: brightness of the darkest 5 % of pixels above this (cleanvision light 0.05 on 1 - p5)
+QUALITY_LIGHT_P5 = (
+    0.95  # overexposed: brightness of the darkest 5 % of pixels above this (cleanvision light 0.05 on 1 - p5)
+)
 QUALITY_LOW_ENTROPY = 3.0  # low_information: RGB histogram entropy below this many bits (cleanvision 0.3 × 1/0.1)
 QUALITY_BLUR_SHARPNESS = 10.0  # blurry: Laplacian std at 64 px below this
 QUALITY_ODD_ASPECT = 0.35  # odd_size: short side / long side below this (cleanvision odd_aspect_ratio 0.35)
-QUALITY_TINY_SIDE = 32  # odd_size: a side shorter than this many pixels (Ultralytics refuses <10; 32 px is 1/20 of imgsz 640)
+QUALITY_TINY_SIDE = (
+    32  # odd_size: a side shorter than this many pixels (Ultralytics refuses <10; 32 px is 1/20 of imgsz 640)
+)
 QUALITY_ODD_SIZE_IQR = 3.0  # odd_size: √area outside the quartiles ± this × IQR (cleanvision iqr_factor 3.0) …
 QUALITY_ODD_SIZE_RATIO = 2.0  # … and at least this many times off the median √area
 QUALITY_ODD_SIZE_MIN_IMAGES = 20  # the dataset-relative size test needs this many images
@@ -77,7 +83,9 @@ REPORT_VIEW_NAME = "audit/{check}"  # FiftyOne saved view per check, as the revi
 BOXMODEL_FOLDS = 3  # cross-fitting folds by image: no box is scored by a model that saw it
 BOXMODEL_ITERATIONS = 120  # boosting iterations of each member's classifier
 BOXMODEL_MEMBERS = 3  # models per fold, each trained on its own corrupted boxes, averaged: food AP grouped/loose/shifted 0.71/0.83/0.60 → 0.75/0.86/0.62 with 2 (+20 s); 3: 0.84/0.90/0.76 → 0.86/0.91/0.79 (+19 s)
-BOXMODEL_MAX_BINS = 64  # histogram bins per feature (scikit-learn's 255: a tree's fixed cost is per bin, 3× slower on small data)
+BOXMODEL_MAX_BINS = (
+    64  # histogram bins per feature (scikit-learn's 255: a tree's fixed cost is per bin, 3× slower on small data)
+)
 BOXMODEL_CORRUPT_SHARE = 0.5  # corrupted boxes made per kind, as a share of the real boxes
 BOXMODEL_MAX_CORRUPT = 6000  # ... but at most this many per kind (time)
 BOXMODEL_LOOSE_SCALE = (1.25, 2.6)  # synthetic loose boxes: per-axis scale (broader than any benchmark)
@@ -94,7 +102,9 @@ REBALANCE_POLISH_PASSES = 6  # local-search passes (single-group moves) after it
 REBALANCE_IMAGE_WEIGHT = 1.0  # weight of the image-ratio term relative to all classes together
 REBALANCE_MAX_COPIES = 10  # --oversample makes at most this many copies of one train image
 BOXMODEL_FAST_ITERATIONS = 30  # boosting rounds in --fast mode (geometry only; with 2 folds; numpy boosting)
-BOXMODEL_FAST_DEPTH = 4  # tree depth of --fast's numpy boosting (curate.learn.boosting): 16 leaves at most, like the full model's 15
+BOXMODEL_FAST_DEPTH = (
+    4  # tree depth of --fast's numpy boosting (curate.learn.boosting): 16 leaves at most, like the full model's 15
+)
 BOXMODEL_FAST_LEARNING_RATE = 0.2  # ... its learning rate: 30 rounds at 0.2 score food's held-out synthetic boxes as 40 at 0.15 did, in 0.7× the time
 BOXMODEL_FAST_CORRUPT_SHARE = 0.3  # --fast's synthetic boxes per kind, as a share of the real boxes: 0.5 → 0.3 cut its box model 2.5 → 2.1 s on food for AP grouped/loose/shifted 0.64/0.70/0.17 → 0.65/0.68/0.15
 
@@ -113,7 +123,9 @@ BOXMODEL_MASK_TOP = 12  # foreground masks are computed for this many top flagge
 BOXMODEL_CALIBRATION_MIN = 20  # held-out corrupted (and original) boxes needed per kind to calibrate scores on them
 BOXMODEL_SMALL_BOXES = 1000  # below this many real boxes the box model's confidence is shrunk (small data over-flags)
 BOXMODEL_SMALL_SHRINK = 2.0  # ... by this × ln(BOXMODEL_SMALL_BOXES / boxes) logits (230 boxes: odds ÷ 19)
-BOXMODEL_FEATURE_CACHE = True  # cache boxes' pixel features per image content hash (a label edit recomputes only its boxes)
+BOXMODEL_FEATURE_CACHE = (
+    True  # cache boxes' pixel features per image content hash (a label edit recomputes only its boxes)
+)
 BOXMODEL_CACHE_KEEP = 200  # ... keeping at most this many no-longer-used boxes per image (other seeds, earlier edits)
 
 # --- background / instance images: curate/ops/backgrounds.py (helper "backgrounds") -----------------------
@@ -121,7 +133,9 @@ BACKGROUND_FRACTION = 0.05  # default --fraction: background images added, as a 
 BACKGROUND_WARN_FRACTION = 0.10  # Ultralytics advises 0-10 % background images: warn above
 BACKGROUND_FG_THRESHOLD = 0.3  # a source pixel with U²-Net-p (normalized) saliency above this is an object to remove
 BACKGROUND_BOX_MARGIN = 0.15  # labelled boxes are grown by this share of their size (+ a few px) before removal
-BACKGROUND_MIN_CROP = 0.35  # a crop's side is at least this share of the source's shorter side (less = too blurry when resized)
+BACKGROUND_MIN_CROP = (
+    0.35  # a crop's side is at least this share of the source's shorter side (less = too blurry when resized)
+)
 BACKGROUND_MAX_LEFTOVER = 0.15  # a crop may hold at most this share of object pixels (they are inpainted)
 BACKGROUND_MAX_INPAINT = 0.30  # whole-image inpainting only when objects cover at most this share
 BACKGROUND_RESIDUAL_PROB = 0.3  # a candidate pixel is salient when U²-Net-p's raw probability exceeds this

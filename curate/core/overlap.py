@@ -95,7 +95,12 @@ _EXTENT_BUCKETS = 16  # boxes are swept in groups of like extent (powers of two)
 
 
 def overlapping_pairs(
-    a: np.ndarray, b: np.ndarray, a_group: np.ndarray | None = None, b_group: np.ndarray | None = None, *, chunk: int = PAIR_CHUNK
+    a: np.ndarray,
+    b: np.ndarray,
+    a_group: np.ndarray | None = None,
+    b_group: np.ndarray | None = None,
+    *,
+    chunk: int = PAIR_CHUNK,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Every pair ``(i, j)`` of boxes ``a[i]``, ``b[j]`` of the same group (image) whose intersection has an area
     (strictly positive overlap on both axes), as index arrays in chunks of at most about ``chunk`` candidates;

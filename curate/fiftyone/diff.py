@@ -41,7 +41,9 @@ class Change:
     confidence: float | None = None  # the proposal's confidence
 
 
-def from_fiftyone(fo_dataset: "fo.Dataset", original: Dataset, *, min_confidence: float | None = None) -> tuple[Dataset, list[Change]]:
+def from_fiftyone(
+    fo_dataset: "fo.Dataset", original: Dataset, *, min_confidence: float | None = None
+) -> tuple[Dataset, list[Change]]:
     """The dataset as reviewed in FiftyOne, ready for :func:`curate.io.yolo.save_yolo`.
 
     ``ground_truth`` is authoritative (``ground_truth_polylines`` is for display only). A sample whose
@@ -170,7 +172,9 @@ def _diff_record(
     changes.extend(Change(record.rel, lab.line, "deleted", _label_text(lab), "", split=record.split) for lab in deleted)
     kept = [changed.get(lab.line, lab) for lab in record.labels if lab.line in seen]
     labels = [dataclasses.replace(lab, line=i) for i, lab in enumerate(kept + added, start=1)]
-    changes.extend(Change(record.rel, lab.line, "added", "", _label_text(lab), split=record.split) for lab in labels[len(kept) :])
+    changes.extend(
+        Change(record.rel, lab.line, "added", "", _label_text(lab), split=record.split) for lab in labels[len(kept) :]
+    )
     changes.sort(key=lambda c: (c.kind == "added", c.line or 0))
     line_map = {lab.line: i for i, lab in enumerate(kept, start=1)}
     return dataclasses.replace(record, labels=labels, edited=True), changes, line_map
@@ -274,4 +278,9 @@ def _ok_tagged(fo_dataset: "fo.Dataset") -> set[tuple[str, str, int]]:
 
     view = fo_dataset.filter_labels("ground_truth", F("tags").contains(OK_TAG))
     splits, rels, lines = view.values(["split", "curate_rel", "ground_truth.detections.line"])
-    return {(split, rel, int(line)) for split, rel, ls in zip(splits, rels, lines) for line in (ls or []) if line is not None}
+    return {
+        (split, rel, int(line))
+        for split, rel, ls in zip(splits, rels, lines)
+        for line in (ls or [])
+        if line is not None
+    }

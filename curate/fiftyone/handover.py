@@ -140,7 +140,7 @@ def _carry(old: "fo.Dataset", new: "fo.Dataset", carried: dict[tuple[str, str], 
         key = by_old_id[sample.id]
         sid = new_ids[key]
         dets = []
-        for det in (sample.ground_truth.detections if sample.ground_truth else []):
+        for det in sample.ground_truth.detections if sample.ground_truth else []:
             d = det.to_dict()
             d.pop("_id", None)
             d["tags"] = [t for t in d.get("tags", []) if not _is_audit_tag(t)]

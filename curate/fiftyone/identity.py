@@ -65,7 +65,6 @@ class IdentityError(ValueError):
     """A FiftyOne dataset that belongs to another dataset root (one line for the CLI)."""
 
 
-
 def owner_root(fo_dataset: "fo.Dataset") -> str | None:
     """The dataset root a curate FiftyOne dataset was loaded from (``info["curate_root"]``)."""
     return fo_dataset.info.get("curate_root")

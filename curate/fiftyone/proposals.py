@@ -15,8 +15,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from curate.core.dataset import Dataset, ImageRecord
 from curate.audit.proposals import Proposal
+from curate.core.dataset import Dataset, ImageRecord
 
 if TYPE_CHECKING:
     import fiftyone as fo
@@ -44,7 +44,11 @@ class Accepted:
 
 
 def write_proposals(
-    fo_dataset: "fo.Dataset", proposals: list[Proposal], dataset: Dataset, *, keep: set[str] | frozenset[str] = frozenset()
+    fo_dataset: "fo.Dataset",
+    proposals: list[Proposal],
+    dataset: Dataset,
+    *,
+    keep: set[str] | frozenset[str] = frozenset(),
 ) -> None:
     """Replace the audit's proposals with ``proposals``, keeping every one a reviewer tagged (``accept``,
     ``reject``: review work is never dropped) and those of the checks in ``keep`` (not run this time)."""
@@ -60,7 +64,11 @@ def write_proposals(
     values: dict[str, Any] = {}
     for sid, split, rel, dets in _read(fo_dataset):
         kept = [d for d in dets if d["tags"] or d["check"] in keep]
-        fresh = [p for p in new.get((split, rel), []) if (p.line, p.check, p.action) not in {(d["line"], d["check"], d["action"]) for d in kept}]
+        fresh = [
+            p
+            for p in new.get((split, rel), [])
+            if (p.line, p.check, p.action) not in {(d["line"], d["check"], d["action"]) for d in kept}
+        ]
         if not kept and not fresh and not dets:
             continue
         docs = [_doc(d, _detection_doc) for d in kept]
@@ -130,12 +138,21 @@ def accepted_proposals(fo_dataset: "fo.Dataset", min_confidence: float | None) -
             by_batch = min_confidence is not None and (d["confidence"] or 0.0) >= min_confidence
             if ACCEPT_TAG in d["tags"] or by_batch:
                 out.setdefault((split, rel), []).append(
-                    Accepted(d["line"], d["action"], d["label"], int(d["class_id"]), tuple(d["bounding_box"]), float(d["confidence"] or 0.0))
+                    Accepted(
+                        d["line"],
+                        d["action"],
+                        d["label"],
+                        int(d["class_id"]),
+                        tuple(d["bounding_box"]),
+                        float(d["confidence"] or 0.0),
+                    )
                 )
     return out
 
 
-def apply(record: ImageRecord, detections: list["_Box"], accepted: list[Accepted], dataset: Dataset) -> tuple[list["_Box"], list[Accepted], list[str]]:
+def apply(
+    record: ImageRecord, detections: list["_Box"], accepted: list[Accepted], dataset: Dataset
+) -> tuple[list["_Box"], list[Accepted], list[str]]:
     """``detections`` with ``accepted`` applied; the proposals applied, and one warning per one left out.
 
     A proposal on a line applies only while that line's detection is as it was loaded (the reviewer's own
@@ -158,10 +175,15 @@ def apply(record: ImageRecord, detections: list["_Box"], accepted: list[Accepted
         lab = original.get(a.line)
         if a.line in done:
             continue
-        if i is None or lab is None or dets[i].label != dataset.class_name(lab.class_id) or any(
-            abs(x - y) > BOX_TOLERANCE for x, y in zip(dets[i].bounding_box, to_fo_box(lab))
+        if (
+            i is None
+            or lab is None
+            or dets[i].label != dataset.class_name(lab.class_id)
+            or any(abs(x - y) > BOX_TOLERANCE for x, y in zip(dets[i].bounding_box, to_fo_box(lab)))
         ):
-            warnings.append(f"{record.rel}: proposal for line {a.line} ({a.action}) not applied: the reviewer changed that label")
+            warnings.append(
+                f"{record.rel}: proposal for line {a.line} ({a.action}) not applied: the reviewer changed that label"
+            )
             continue
         done.add(a.line)
         if a.action == "delete":

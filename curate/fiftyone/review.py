@@ -79,8 +79,12 @@ def prepare_review(
     view_name = audit_view_name(check or "all")
     if view_name not in views:
         if check is not None:
-            flagged = sorted(v.split("/", 1)[1] for v in views if v.startswith(f"{AUDIT_PREFIX}/") and v != audit_view_name("all"))
-            raise ReviewError(f"--check {check}: the audit flagged nothing for it (flagged: {', '.join(flagged) or 'nothing'})")
+            flagged = sorted(
+                v.split("/", 1)[1] for v in views if v.startswith(f"{AUDIT_PREFIX}/") and v != audit_view_name("all")
+            )
+            raise ReviewError(
+                f"--check {check}: the audit flagged nothing for it (flagged: {', '.join(flagged) or 'nothing'})"
+            )
         return fo_dataset, None
     return fo_dataset, view_name
 

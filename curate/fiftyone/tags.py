@@ -82,7 +82,9 @@ class _State:
                    [[t or [] for t in x] if x else [] for x in ltags])  # fmt: skip
 
 
-def tag_findings(fo_dataset: "fo.Dataset", findings: list[Finding], *, keep: set[str] | frozenset[str] = frozenset()) -> None:
+def tag_findings(
+    fo_dataset: "fo.Dataset", findings: list[Finding], *, keep: set[str] | frozenset[str] = frozenset()
+) -> None:
     """Mark audit findings in FiftyOne and save one view per check, replacing any earlier audit marks
     except those of the checks in ``keep`` (checks this audit did not run, e.g. the pixel checks under
     ``--fast``: a quick run must not erase what the full audit found).
@@ -136,7 +138,9 @@ def tag_findings(fo_dataset: "fo.Dataset", findings: list[Finding], *, keep: set
     fo_dataset.save()
 
 
-def _kept_marks(fo_dataset: "fo.Dataset", keep: set[str] | frozenset[str]) -> tuple[dict[str, dict[str, float]], dict[str, list[dict[str, Any]]]]:
+def _kept_marks(
+    fo_dataset: "fo.Dataset", keep: set[str] | frozenset[str]
+) -> tuple[dict[str, dict[str, float]], dict[str, list[dict[str, Any]]]]:
     """The sample scores (check → sample id → score) and region documents (sample id → docs) that the checks in
     ``keep`` wrote in an earlier audit."""
     if not keep:
@@ -227,7 +231,9 @@ def _is_audit_tag(tag: str) -> bool:
     return tag.startswith(f"{AUDIT_PREFIX}:")
 
 
-def _write_tags(fo_dataset: "fo.Dataset", state: _State, marks: _Marks, keep: set[str] | frozenset[str] = frozenset()) -> None:
+def _write_tags(
+    fo_dataset: "fo.Dataset", state: _State, marks: _Marks, keep: set[str] | frozenset[str] = frozenset()
+) -> None:
     """Replace the audit tags of samples and labels in two bulk writes, keeping every other tag (and the audit
     tags of the checks in ``keep``)."""
 
@@ -273,7 +279,11 @@ def _clear_audit_fields(fo_dataset: "fo.Dataset", keep: set[str] | frozenset[str
         fo_dataset.save()
     kept = {audit_field(c) for c in keep}
     schema = fo_dataset.get_field_schema(flat=True)
-    attrs = [k for k in schema if k.startswith(f"ground_truth.detections.{AUDIT_PREFIX}_") and k.rsplit(".", 1)[1] not in kept]
+    attrs = [
+        k
+        for k in schema
+        if k.startswith(f"ground_truth.detections.{AUDIT_PREFIX}_") and k.rsplit(".", 1)[1] not in kept
+    ]
     fields = [k for k in schema if k.startswith(f"{AUDIT_PREFIX}_") and "." not in k and k not in kept]
     if attrs:
         fo_dataset.delete_sample_fields(attrs)

@@ -18,10 +18,9 @@ from pathlib import Path
 import yaml
 
 from curate.core import defaults
-
-from curate.io import image_files
 from curate.core.dataset import SPLITS, Dataset, ImageRecord, Label, upright_size
 from curate.core.findings import Finding
+from curate.io import image_files
 
 #: Image suffixes Ultralytics trains on (lower case).
 IMAGE_SUFFIXES = frozenset({".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp", ".pfm", ".heic"})
@@ -50,7 +49,9 @@ class LineProblem:
 # --------------------------------------------------------------------------------------------------
 
 
-def parse_label_lines(data: bytes, *, nc: int | None, tolerance: float | None = None) -> tuple[list[Label], list[LineProblem]]:
+def parse_label_lines(
+    data: bytes, *, nc: int | None, tolerance: float | None = None
+) -> tuple[list[Label], list[LineProblem]]:
     """Parse one YOLO label file's bytes.
 
     Boxes are ``class cx cy w h``; segmentation lines are ``class x1 y1 … xk yk`` (k ≥ 3), kept as a
@@ -84,7 +85,9 @@ def parse_label_lines(data: bytes, *, nc: int | None, tolerance: float | None = 
         else:
             labels.append(label)
     polygons = [lb.line for lb in labels if lb.polygon is not None]
-    if polygons and len(polygons) < len(labels):  # Ultralytics' verify_image_label: "labels mix segment and detection rows"
+    if polygons and len(polygons) < len(
+        labels
+    ):  # Ultralytics' verify_image_label: "labels mix segment and detection rows"
         problems.append(LineProblem(polygons[0], MIXED_ROWS.format(line=polygons[0]), 0.9))
     return labels, problems
 
@@ -122,7 +125,12 @@ def _parse_line(fields: list[str], number: int, *, nc: int | None, tol: float) -
     else:
         cx, cy, w, h = own
     if w <= 0 or h <= 0:
-        return None, "degenerate polygon (zero width or height)" if polygon else f"zero or negative width/height (w={w:g}, h={h:g})"
+        return (
+            None,
+            "degenerate polygon (zero width or height)"
+            if polygon
+            else f"zero or negative width/height (w={w:g}, h={h:g})",
+        )
     what = "polygon's box" if polygon else "box"
     # Ultralytics' verify_image_label: cx, cy, w, h <= 1 + 1 %, and >= 0 (cx, cy >= -1 % with w, h >= 0)
     if not (-tol <= cx <= 1 + tol and -tol <= cy <= 1 + tol and w <= 1 + tol and h <= 1 + tol):
@@ -132,7 +140,10 @@ def _parse_line(fields: list[str], number: int, *, nc: int | None, tol: float) -
         )
     label = _clipped(cls, own, polygon=polygon, line=number)
     if label is None:
-        return None, f"{what} wholly outside the image: x {cx - w / 2:.3f}..{cx + w / 2:.3f}, y {cy - h / 2:.3f}..{cy + h / 2:.3f}"
+        return (
+            None,
+            f"{what} wholly outside the image: x {cx - w / 2:.3f}..{cx + w / 2:.3f}, y {cy - h / 2:.3f}..{cy + h / 2:.3f}",
+        )
     return label, ""
 
 
@@ -164,8 +175,10 @@ def line_values(label: Label) -> tuple[float, ...]:
     if label.raw is None:
         return label.values
     again = _clipped(label.class_id, label.raw, polygon=label.polygon is not None, line=label.line)
-    if again is not None and len(again.values) == len(label.values) and all(
-        abs(a - b) <= 1e-9 for a, b in zip(again.values, label.values)
+    if (
+        again is not None
+        and len(again.values) == len(label.values)
+        and all(abs(a - b) <= 1e-9 for a, b in zip(again.values, label.values))
     ):
         return label.raw
     return label.values
@@ -250,7 +263,11 @@ def _sources_from_yaml(cfg: dict, yaml_path: Path, warnings: list[str]) -> tuple
         if not value:
             continue
         items = value if isinstance(value, list) else [value]
-        entries = [r for item in items if (r := _resolve_entry(str(item), root=root, yaml_dir=yaml_dir, warnings=warnings, key=key))]
+        entries = [
+            r
+            for item in items
+            if (r := _resolve_entry(str(item), root=root, yaml_dir=yaml_dir, warnings=warnings, key=key))
+        ]
         if entries:
             sources.append(_Source(split, entries))
     return root, sources
@@ -284,7 +301,9 @@ def _unlisted_folders(folder: Path, sources: list[_Source]) -> list[str]:
             n = len(_image_files(entry))
             if n:
                 rel = entry.relative_to(folder).as_posix()
-                out.append(f"{rel} holds {n} images that data.yaml does not list: not read (add `{src.split}: {rel}` to audit them)")
+                out.append(
+                    f"{rel} holds {n} images that data.yaml does not list: not read (add `{src.split}: {rel}` to audit them)"
+                )
     return out
 
 
@@ -364,7 +383,9 @@ def load_yolo(source: str | Path) -> Dataset:
         root = source.resolve()
         sources = _sources_from_layout(root)
     if not sources:
-        raise DatasetError(f"{source}: no images found (expected images/<split>/, <split>/images/, images/ or a data.yaml)")
+        raise DatasetError(
+            f"{source}: no images found (expected images/<split>/, <split>/images/, images/ or a data.yaml)"
+        )
     names = _names_from(cfg, warnings)
     if names is None:
         names = _names_from_classes_txt(root)
@@ -419,7 +440,11 @@ def _list_images(src: _Source, root: Path, ds: Dataset) -> list[Path]:
                 if p.is_file():
                     images.append(p.resolve())
                 else:
-                    ds.findings.append(Finding(src.split, _rel(entry, root), "format", 1.0, f"listed image not found: {line}", line=number))
+                    ds.findings.append(
+                        Finding(
+                            src.split, _rel(entry, root), "format", 1.0, f"listed image not found: {line}", line=number
+                        )
+                    )
         elif entry.suffix.lower() in IMAGE_SUFFIXES:
             images.append(entry)
     return sorted(set(images))
@@ -464,7 +489,7 @@ def _label_file(image: str) -> str:
     folder, name = os.path.split(image)
     k = f"{os.sep}{folder}{os.sep}".rfind(f"{os.sep}images{os.sep}")
     if k >= 0:
-        folder = f"{folder[:k]}labels{folder[k + 6:]}"
+        folder = f"{folder[:k]}labels{folder[k + 6 :]}"
     dot = name.rfind(".")
     stem = name[:dot] if 0 < dot < len(name) - 1 else name
     return os.path.join(folder, f"{stem}.txt")
@@ -489,12 +514,29 @@ def _read_record(image: Path, label_file: str, split: str, root: Path, nc: int |
         with open(label_file, "rb") as fh:
             data = fh.read()
     except OSError as exc:
-        ds.findings.append(Finding(split, rel, "format", 1.0, f"label file unreadable: {exc.strerror}", data={"label_file": _rel(label_path, root)}))
+        ds.findings.append(
+            Finding(
+                split,
+                rel,
+                "format",
+                1.0,
+                f"label file unreadable: {exc.strerror}",
+                data={"label_file": _rel(label_path, root)},
+            )
+        )
         return record
     record.labels, problems = parse_label_lines(data, nc=nc)
     for p in problems:
         ds.findings.append(
-            Finding(split, rel, "format", p.severity, p.reason, line=p.line or None, data={"label_file": _rel(label_path, root)})
+            Finding(
+                split,
+                rel,
+                "format",
+                p.severity,
+                p.reason,
+                line=p.line or None,
+                data={"label_file": _rel(label_path, root)},
+            )
         )
     return record
 
@@ -533,7 +575,9 @@ def _check_image_header(record: ImageRecord, ds: Dataset) -> None:
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         ds.findings.append(Finding(record.split, record.rel, "format", 1.0, f"unreadable image: {exc}"))
     except Exception as exc:  # noqa: BLE001 — a PIL plugin (Ultralytics registers HEIF) may raise anything
-        ds.findings.append(Finding(record.split, record.rel, "format", 1.0, f"unreadable image: {type(exc).__name__}: {exc}"))
+        ds.findings.append(
+            Finding(record.split, record.rel, "format", 1.0, f"unreadable image: {type(exc).__name__}: {exc}")
+        )
 
 
 #: How much of an image :func:`plain_jpeg_size` looks at: a JPEG's segments before its first scan without
@@ -669,7 +713,9 @@ def _duplicate_stems(ds: Dataset) -> None:
         if len(files) > 1:
             names = ", ".join(f.name for f in files)
             for r in records:
-                ds.findings.append(Finding(r.split, r.rel, "format", 1.0, f"images with the same stem share one label file: {names}"))
+                ds.findings.append(
+                    Finding(r.split, r.rel, "format", 1.0, f"images with the same stem share one label file: {names}")
+                )
 
 
 # --------------------------------------------------------------------------------------------------

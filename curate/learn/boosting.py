@@ -65,7 +65,17 @@ class BoostedTrees:
     """Multiclass gradient boosting (softmax) with the scikit-learn calls the box model uses:
     ``fit(X, y)``, ``predict_proba(X)``, ``classes_``. Deterministic: no sampling anywhere."""
 
-    def __init__(self, *, iterations: int = 40, learning_rate: float = 0.15, max_depth: int = 4, min_samples_leaf: int = 20, l2_regularization: float = 1.0, max_bins: int = 64, min_hessian: float = 1e-3) -> None:
+    def __init__(
+        self,
+        *,
+        iterations: int = 40,
+        learning_rate: float = 0.15,
+        max_depth: int = 4,
+        min_samples_leaf: int = 20,
+        l2_regularization: float = 1.0,
+        max_bins: int = 64,
+        min_hessian: float = 1e-3,
+    ) -> None:
         self.iterations = iterations
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -98,15 +108,36 @@ class BoostedTrees:
             self.trees_.append(tree)
         return self
 
-    def _histograms(self, cells: np.ndarray, g: np.ndarray, h: np.ndarray, m: int, nf: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _histograms(
+        self, cells: np.ndarray, g: np.ndarray, h: np.ndarray, m: int, nf: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(node, feature, bin) sums of every class's gradient and hessian (shape (k, m, nf, bins)) and row counts."""
         size = m * nf * self.max_bins
         shape = (m, nf, self.max_bins)
-        G = np.stack([np.bincount(cells, weights=np.repeat(g[:, c], nf), minlength=size).reshape(shape) for c in range(g.shape[1])])
-        H = np.stack([np.bincount(cells, weights=np.repeat(h[:, c], nf), minlength=size).reshape(shape) for c in range(h.shape[1])])
+        G = np.stack(
+            [
+                np.bincount(cells, weights=np.repeat(g[:, c], nf), minlength=size).reshape(shape)
+                for c in range(g.shape[1])
+            ]
+        )
+        H = np.stack(
+            [
+                np.bincount(cells, weights=np.repeat(h[:, c], nf), minlength=size).reshape(shape)
+                for c in range(h.shape[1])
+            ]
+        )
         return G, H, np.bincount(cells, minlength=size).reshape(shape)
 
-    def _level_histograms(self, offsets: np.ndarray, rows: np.ndarray, local: np.ndarray, gs: np.ndarray, hs: np.ndarray, m: int, parent_hist) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _level_histograms(
+        self,
+        offsets: np.ndarray,
+        rows: np.ndarray,
+        local: np.ndarray,
+        gs: np.ndarray,
+        hs: np.ndarray,
+        m: int,
+        parent_hist,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Histograms of a level's ``m`` nodes. Below the root the nodes come in sibling pairs (2r, 2r + 1):
         only the smaller sibling's rows are counted, the other is its parent's histogram minus it (the
         usual subtraction trick: at most half the rows per level)."""
@@ -164,7 +195,11 @@ class BoostedTrees:
             G, H, C = self._level_histograms(offsets, rows, local, gs, hs, m, parent_hist)
             c_tot = C[:, 0, :].sum(axis=1)
             gm, hm, cm = G[..., -1:], H[..., -1:], C[..., -1:]  # the missing-value bin
-            gl, hl, cl = np.cumsum(G[..., :-1], axis=-1), np.cumsum(H[..., :-1], axis=-1), np.cumsum(C[..., :-1], axis=-1)
+            gl, hl, cl = (
+                np.cumsum(G[..., :-1], axis=-1),
+                np.cumsum(H[..., :-1], axis=-1),
+                np.cumsum(C[..., :-1], axis=-1),
+            )
             gt, ht, ct = g_tot.T[:, :, None, None], h_tot.T[:, :, None, None], c_tot[:, None, None]
             parent = (gt**2 / (ht + lam)).sum(axis=0)
             best_gain = np.zeros(m)
@@ -173,7 +208,12 @@ class BoostedTrees:
                 lg, lh, lc = (gl + gm, hl + hm, cl + cm) if miss_left else (gl, hl, cl)
                 rg, rh, rc = gt - lg, ht - lh, ct - lc
                 gain = (lg**2 / (lh + lam) + rg**2 / (rh + lam)).sum(axis=0) - parent
-                ok = (lc >= msl) & (rc >= msl) & (lh.sum(axis=0) >= self.min_hessian) & (rh.sum(axis=0) >= self.min_hessian)
+                ok = (
+                    (lc >= msl)
+                    & (rc >= msl)
+                    & (lh.sum(axis=0) >= self.min_hessian)
+                    & (rh.sum(axis=0) >= self.min_hessian)
+                )
                 gain = np.where(ok, gain, -np.inf).reshape(m, -1)
                 arg = gain.argmax(axis=1)
                 top = gain[np.arange(m), arg]
@@ -192,7 +232,14 @@ class BoostedTrees:
                 feature[node], threshold[node], missing_left[node] = best[j]
                 left[node], right[node] = len(feature), len(feature) + 1
                 for _ in range(2):
-                    feature.append(-1), threshold.append(0), missing_left.append(False), left.append(-1), right.append(-1), value.append(np.zeros(k))
+                    (
+                        feature.append(-1),
+                        threshold.append(0),
+                        missing_left.append(False),
+                        left.append(-1),
+                        right.append(-1),
+                        value.append(np.zeros(k)),
+                    )
                 next_level += [left[node], right[node]]
                 child_of[j] = 2 * r
             parent_hist = (G[:, split], H[:, split], C[split])
@@ -205,7 +252,15 @@ class BoostedTrees:
             go_left = np.where(b == nb - 1, ml_of, b <= t_of)
             local = child_of[local] + (~go_left).astype(np.intp)
             level = next_level
-        tree = Tree(np.array(feature), np.array(threshold), np.array(missing_left), np.array(left), np.array(right), np.array(value), self.max_depth)
+        tree = Tree(
+            np.array(feature),
+            np.array(threshold),
+            np.array(missing_left),
+            np.array(left),
+            np.array(right),
+            np.array(value),
+            self.max_depth,
+        )
         return tree, row_value
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:

@@ -42,10 +42,9 @@ import cv2
 import numpy as np
 
 from curate.core import defaults
-
-from curate.vision import hashing
-from curate.core.overlap import iou_one
 from curate.core.dataset import Dataset, ImageRecord, Label
+from curate.core.overlap import iou_one
+from curate.vision import hashing
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +119,9 @@ def residual_score(bgr: np.ndarray, *, model=None, prob: float | None = None) ->
     return float((saliency(bgr, model=model) > prob).mean())
 
 
-def object_mask(record: ImageRecord, size: tuple[int, int], *, model=None, fg_threshold: float | None = None, salient: bool = True) -> np.ndarray:
+def object_mask(
+    record: ImageRecord, size: tuple[int, int], *, model=None, fg_threshold: float | None = None, salient: bool = True
+) -> np.ndarray:
     """uint8 {0, 1} mask at ``size`` = (w, h): grown boxes ∪ salient foreground, dilated a little.
 
     ``salient=False`` gives the boxes alone (no model run): a cheap lower bound used to skip crowded
@@ -145,7 +146,9 @@ def object_mask(record: ImageRecord, size: tuple[int, int], *, model=None, fg_th
     return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
 
 
-def find_windows(mask: np.ndarray, aspect: float, *, min_side: float, max_leftover: float, steps: int = 8) -> list[tuple[float, int, int, int, int]]:
+def find_windows(
+    mask: np.ndarray, aspect: float, *, min_side: float, max_leftover: float, steps: int = 8
+) -> list[tuple[float, int, int, int, int]]:
     """Windows of the given aspect (w/h) ranked by (large, few object pixels): ``(score, x, y, w, h)``.
 
     A summed-area table makes each window's object share O(1); sizes go from the whole image down to
@@ -186,10 +189,14 @@ def _inpaint(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return cv2.inpaint(img, mask * 255, radius, cv2.INPAINT_TELEA)
 
 
-def make_candidates(img: np.ndarray, mask: np.ndarray, size: tuple[int, int], *, tries: int, rng: np.random.Generator) -> list[tuple[str, list[int], float, np.ndarray]]:
+def make_candidates(
+    img: np.ndarray, mask: np.ndarray, size: tuple[int, int], *, tries: int, rng: np.random.Generator
+) -> list[tuple[str, list[int], float, np.ndarray]]:
     """Up to ``tries`` object-free versions of one photo: ``(method, [x, y, w, h], inpainted share, image)``."""
     tw, th = size
-    windows = find_windows(mask, tw / th, min_side=defaults.BACKGROUND_MIN_CROP, max_leftover=defaults.BACKGROUND_MAX_LEFTOVER)
+    windows = find_windows(
+        mask, tw / th, min_side=defaults.BACKGROUND_MIN_CROP, max_leftover=defaults.BACKGROUND_MAX_LEFTOVER
+    )
     picked: list[tuple[int, int, int, int]] = []
     # shuffle ties a little so two seeds can give two different windows of the same quality
     windows = sorted(windows, key=lambda t: -(t[0] + 1e-3 * rng.random()))
@@ -359,13 +366,18 @@ def make_backgrounds(
                 H, W = img.shape[:2]
                 boxes_only = object_mask(rec, (W, H), salient=False)
                 if boxes_only.mean() > defaults.BACKGROUND_MAX_INPAINT and not find_windows(
-                    boxes_only, size[0] / size[1], min_side=defaults.BACKGROUND_MIN_CROP, max_leftover=defaults.BACKGROUND_MAX_LEFTOVER
+                    boxes_only,
+                    size[0] / size[1],
+                    min_side=defaults.BACKGROUND_MIN_CROP,
+                    max_leftover=defaults.BACKGROUND_MAX_LEFTOVER,
                 ):
                     rejected["no object-free region"] += 1  # boxes alone leave no room: skip the model run
                     dead.add(rec.rel)
                     continue
                 mask = object_mask(rec, (W, H), model=model)
-                cands = make_candidates(img, mask, size, tries=defaults.BACKGROUND_TRIES_PER_SOURCE + len(used_regions[rec.rel]), rng=rng)
+                cands = make_candidates(
+                    img, mask, size, tries=defaults.BACKGROUND_TRIES_PER_SOURCE + len(used_regions[rec.rel]), rng=rng
+                )
                 cands = [c for c in cands if not any(_iou(tuple(c[1]), tuple(u)) > 0.25 for u in used_regions[rec.rel])]
                 if not cands:
                     rejected["no object-free region"] += 1
@@ -382,14 +394,25 @@ def make_backgrounds(
                         continue
                     used_regions[rec.rel].append(region)
                     name = _unique_name("bg", rec.stem, taken)
-                    out.append(Generated(name, "background", rec.rel, method, region, round(res, 5), round(sim, 4), round(share, 4), [], cand))
+                    out.append(
+                        Generated(
+                            name,
+                            "background",
+                            rec.rel,
+                            method,
+                            region,
+                            round(res, 5),
+                            round(sim, 4),
+                            round(share, 4),
+                            [],
+                            cand,
+                        )
+                    )
                     bar.advance(task)
                     break  # one per source per pass: spread over photos
             if len(out) >= count:
                 break
     return out, dict(rejected)
-
-
 
 
 def _near() -> float:
@@ -485,7 +508,9 @@ def make_instances(
                 rejected["object vanished when scaled"] += 1
                 continue
             qx1, qx2, qy1, qy2 = px + xs.min(), px + xs.max() + 1, py + ys.min(), py + ys.max() + 1
-            label = Label(lab.class_id, (qx1 + qx2) / 2 / tw, (qy1 + qy2) / 2 / th, (qx2 - qx1) / tw, (qy2 - qy1) / th, 1)
+            label = Label(
+                lab.class_id, (qx1 + qx2) / 2 / tw, (qy1 + qy2) / 2 / th, (qx2 - qx1) / tw, (qy2 - qy1) / th, 1
+            )
             name = _unique_name("inst", rec.stem, taken)
             region = [bx1 + int(ox1), by1 + int(oy1), int(ox2 - ox1), int(oy2 - oy1)]
             out.append(Generated(name, "instance", rec.rel, "paste", region, 0.0, 0.0, 0.0, [label], canvas))
@@ -518,7 +543,9 @@ def backgrounds(
 ) -> BackgroundResult:
     """Generate round(fraction × train images) backgrounds and ``instances`` instance images (in memory)."""
     if not 0 <= fraction <= 1:
-        raise BackgroundError(f"--fraction {fraction:g} is invalid: give a share of train images between 0 and 1 (e.g. 0.05)")
+        raise BackgroundError(
+            f"--fraction {fraction:g} is invalid: give a share of train images between 0 and 1 (e.g. 0.05)"
+        )
     if instances < 0:
         raise BackgroundError(f"--instances {instances} is invalid: give 0 or more")
     train = dataset.split("train")
@@ -533,22 +560,34 @@ def backgrounds(
     count = round(fraction * len(train))
     held_out = HeldOut([r for r in dataset.images if r.split in ("val", "test")])
     taken = {r.path.name for r in train}
-    bgs, rejected = make_backgrounds(dataset, count, seed=seed, model=model, held_out=held_out, taken=taken, progress=progress)
+    bgs, rejected = make_backgrounds(
+        dataset, count, seed=seed, model=model, held_out=held_out, taken=taken, progress=progress
+    )
     if len(bgs) < count:
-        warnings.append(f"made {len(bgs)} of {count} background images: the other train photos have no object-free region")
-    inst, rej2 = make_instances(dataset, instances, seed=seed, canvases=[g.image for g in bgs], model=model, taken=taken, progress=progress) if instances else ([], {})
+        warnings.append(
+            f"made {len(bgs)} of {count} background images: the other train photos have no object-free region"
+        )
+    inst, rej2 = (
+        make_instances(
+            dataset, instances, seed=seed, canvases=[g.image for g in bgs], model=model, taken=taken, progress=progress
+        )
+        if instances
+        else ([], {})
+    )
     if len(inst) < instances:
         warnings.append(f"made {len(inst)} of {instances} instance images: too few boxes with a clean foreground mask")
     for k, v in rej2.items():
         rejected[f"instance: {k}"] = v
-    return BackgroundResult(dataset, bgs + inst, count, rejected, warnings, time.perf_counter() - t0, typical_size(train))
+    return BackgroundResult(
+        dataset, bgs + inst, count, rejected, warnings, time.perf_counter() - t0, typical_size(train)
+    )
 
 
 def write_backgrounds(result: BackgroundResult, out: str | Path, *, overwrite: bool = False) -> Path:
     """OUT/ = the dataset (``save_yolo``) + the generated train images and labels + contact sheet + JSON,
     whole or not at all (:func:`curate.io.outputs.atomic_output`)."""
-    from curate.io.yolo import check_output_dir
     from curate.io.outputs import atomic_output
+    from curate.io.yolo import check_output_dir
 
     target = check_output_dir(Path(out), [result.dataset.root], overwrite=overwrite)
     with atomic_output(target, "backgrounds") as tmp:
@@ -565,7 +604,9 @@ def _write_backgrounds(result: BackgroundResult, out: Path) -> None:
     lab_dir.mkdir(parents=True, exist_ok=True)
     for g in result.generated:
         cv2.imwrite(str(img_dir / g.file), g.image, [cv2.IMWRITE_JPEG_QUALITY, 92])
-        (lab_dir / (Path(g.file).stem + ".txt")).write_text(format_label_lines(g.labels), encoding="utf-8", newline="\n")
+        (lab_dir / (Path(g.file).stem + ".txt")).write_text(
+            format_label_lines(g.labels), encoding="utf-8", newline="\n"
+        )
     if result.generated:
         contact_sheet(result.generated, out / "backgrounds_contact.png")
     n = len(result.backgrounds)
@@ -577,7 +618,9 @@ def _write_backgrounds(result: BackgroundResult, out: Path) -> None:
         "image_size": list(result.size),
         "residual_threshold": defaults.BACKGROUND_MAX_RESIDUAL,
         "residual_prob": defaults.BACKGROUND_RESIDUAL_PROB,
-        "salient_share": (sum(g.residual > defaults.BACKGROUND_MAX_RESIDUAL for g in result.backgrounds) / n) if n else 0.0,
+        "salient_share": (sum(g.residual > defaults.BACKGROUND_MAX_RESIDUAL for g in result.backgrounds) / n)
+        if n
+        else 0.0,
         "max_val_test_similarity": max((g.similarity for g in result.backgrounds), default=0.0),
         "rejected": result.rejected,
         "warnings": result.warnings,
@@ -601,7 +644,9 @@ def contact_sheet(items: list[Generated], path: Path, *, thumb: int = 120, cols:
         sheet.paste(Image.fromarray(im), (x, y))
         for lab in g.labels:
             x1, y1, x2, y2 = lab.xyxy
-            draw.rectangle([x + x1 * thumb, y + y1 * thumb, x + x2 * thumb, y + y2 * thumb], outline=(255, 40, 40), width=2)
+            draw.rectangle(
+                [x + x1 * thumb, y + y1 * thumb, x + x2 * thumb, y + y2 * thumb], outline=(255, 40, 40), width=2
+            )
         stem = Path(g.source).stem
         text = f"{g.method[:5]} {roboflow_base(stem)[:14]}"
         draw.text((x + 2, y + thumb + 1), text, fill=(0, 0, 0))

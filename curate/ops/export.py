@@ -23,8 +23,8 @@ from curate.fiftyone.diff import CHANGE_KINDS, Change, from_fiftyone, ok_marks
 from curate.fiftyone.identity import check_owner, find_fiftyone, fingerprint
 from curate.fiftyone.load import to_fiftyone
 from curate.fiftyone.tags import audit_tag
-from curate.io.yolo import check_output_dir, output_image_paths, save_yolo
 from curate.io.outputs import atomic_output
+from curate.io.yolo import check_output_dir, output_image_paths, save_yolo
 
 #: Sidecar with the labels a reviewer marked ``ok`` (relative to the dataset root).
 OK_FILE = "curate_ok.json"
@@ -147,7 +147,9 @@ def _ok_marks(fo_dataset, original: Dataset, reviewed: Dataset, min_confidence: 
         label = labels.get(key, {}).get(m.written)
         if key not in paths or label is None:
             continue
-        checks = sorted(t.split(":", 1)[1] for t in tags.get((m.split, m.rel, m.line), []) if t.startswith(audit_tag("")))
+        checks = sorted(
+            t.split(":", 1)[1] for t in tags.get((m.split, m.rel, m.line), []) if t.startswith(audit_tag(""))
+        )
         marks.append({"image": paths[key], "line": m.written, "label": _text(label), "checks": checks})
     return sorted(marks, key=lambda d: (d["image"], d["line"]))
 

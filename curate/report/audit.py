@@ -53,9 +53,7 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = dict(summary or {})
     lookup = LabelLookup(dataset)
-    sections = build_sections(
-        dataset, findings, lookup, summary=summary, thresholds=thresholds, masks=masks
-    )
+    sections = build_sections(dataset, findings, lookup, summary=summary, thresholds=thresholds, masks=masks)
     contact = contact_sheet(sections)
     stats = dataset_stats(dataset)
     plots = make_plots(dataset, findings, lookup, drawing=plots_drawing, geometry=not summary.get("fast"))

@@ -44,7 +44,13 @@ def render_markdown(
     lines += [f"> {n}" for n in notes] + ([""] if notes else [])
     lines += ["## Verdict", ""]
     lines += [f"- **{s.name}**: {s.verdict}" for s in sections]
-    lines += ["", "## Top findings", "", "| check | score | file | line | class | message |", "|---|---:|---|---:|---|---|"]
+    lines += [
+        "",
+        "## Top findings",
+        "",
+        "| check | score | file | line | class | message |",
+        "|---|---:|---|---:|---|---|",
+    ]
     by_check: dict[str, list[Finding]] = defaultdict(list)
     for f in findings:
         by_check[f.check].append(f)

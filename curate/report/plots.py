@@ -93,9 +93,18 @@ def _box_array(dataset: Dataset) -> np.ndarray:
 def dataset_plots_key(dataset: Dataset) -> str:
     """Cache key of :func:`dataset_plots`: every box with its class and split, the class names and splits."""
     h = hashlib.blake2b(digest_size=16)
-    h.update(json.dumps([PLOTS_VERSION, defaults.REPORT_PLOT_MAX_BOXES, dataset.names, dataset.splits], sort_keys=True).encode())
+    h.update(
+        json.dumps(
+            [PLOTS_VERSION, defaults.REPORT_PLOT_MAX_BOXES, dataset.names, dataset.splits], sort_keys=True
+        ).encode()
+    )
     h.update(_box_array(dataset).tobytes())
-    h.update(np.array([(lab.class_id, SPLITS.index(rec.split) if rec.split in SPLITS else -1) for rec, lab in dataset.boxes()], np.int64).tobytes())
+    h.update(
+        np.array(
+            [(lab.class_id, SPLITS.index(rec.split) if rec.split in SPLITS else -1) for rec, lab in dataset.boxes()],
+            np.int64,
+        ).tobytes()
+    )
     return h.hexdigest()
 
 
@@ -138,15 +147,19 @@ def start_dataset_plots(dataset: Dataset):
     an audit the report is the only work left, so the other core sat idle. None when they are cached
     already or there is one core (a second process gains nothing there).
     """
-    from curate.io import cache
     from curate.app import worker
+    from curate.io import cache
 
     if not worker.worth_it() or cache.has("plots", dataset_plots_key(dataset), "json"):
         return None
-    return worker.try_call(worker.try_spawn("curate.report.plots"), "curate.report.plots:dataset_plots", dataset)  # None: drawn here
+    return worker.try_call(
+        worker.try_spawn("curate.report.plots"), "curate.report.plots:dataset_plots", dataset
+    )  # None: drawn here
 
 
-def make_plots(dataset: Dataset, findings: list[Finding], lookup: LabelLookup, *, drawing=None, geometry: bool = True) -> list[Plot]:
+def make_plots(
+    dataset: Dataset, findings: list[Finding], lookup: LabelLookup, *, drawing=None, geometry: bool = True
+) -> list[Plot]:
     """The dataset's plots (from ``drawing``, a :func:`start_dataset_plots` job, when it succeeded) and the
     findings per class (an HTML chart: no matplotlib in this process when the dataset's plots came from
     the child or the cache)."""
@@ -157,7 +170,9 @@ def make_plots(dataset: Dataset, findings: list[Finding], lookup: LabelLookup, *
         except Exception:  # noqa: BLE001 — the child failed (killed, broken install…): draw them here
             plots = None
     plots = list(plots if plots is not None else dataset_plots(dataset, geometry=geometry))
-    return plots[:1] + [plot_findings_per_class(dataset, findings, lookup)] + plots[1:]  # the two bar charts side by side
+    return (
+        plots[:1] + [plot_findings_per_class(dataset, findings, lookup)] + plots[1:]
+    )  # the two bar charts side by side
 
 
 def plot_class_distribution(dataset: Dataset) -> Plot:
@@ -175,14 +190,27 @@ def plot_class_distribution(dataset: Dataset) -> Plot:
     totals = sum(counts.values())
     widest = max(int(totals.max()), 1)
     bars = [
-        Bar(f"{c} {dataset.class_name(c)} ({int(totals[c]):,})", [(s, int(counts[s][c]), SPLIT_COLOURS.get(s, "#334155"), counts[s][c] / widest) for s in splits if counts[s][c]])
+        Bar(
+            f"{c} {dataset.class_name(c)} ({int(totals[c]):,})",
+            [
+                (s, int(counts[s][c]), SPLIT_COLOURS.get(s, "#334155"), counts[s][c] / widest)
+                for s in splits
+                if counts[s][c]
+            ],
+        )
         for c in range(nc)
     ]
     legend = [(f"{s} ({int(counts[s].sum()):,})", SPLIT_COLOURS.get(s, "#334155")) for s in splits]
-    missing = sorted({dataset.class_name(c) for c in range(len(dataset.names)) for s in splits if s != "train" and counts[s][c] == 0})
+    missing = sorted(
+        {dataset.class_name(c) for c in range(len(dataset.names)) for s in splits if s != "train" and counts[s][c] == 0}
+    )
     caption = "Boxes per class, stacked by split (hover a bar for its count)."
     if missing:
-        caption += f" {len(missing)} class(es) absent from val or test: " + ", ".join(missing[:8]) + ("…" if len(missing) > 8 else ".")
+        caption += (
+            f" {len(missing)} class(es) absent from val or test: "
+            + ", ".join(missing[:8])
+            + ("…" if len(missing) > 8 else ".")
+        )
     return Plot("class_distribution", "Class distribution per split", caption, bars=bars, legend=legend)
 
 
@@ -204,7 +232,15 @@ def _hist2d_panel(ax: Any, x: np.ndarray, y: np.ndarray) -> None:
     h, _, _ = np.histogram2d(y, x, bins=40, range=[[0, 1], [0, 1]])
     h = np.ma.masked_less(h, 1)
     if h.count():
-        ax.imshow(h, origin="lower", extent=(0, 1, 0, 1), cmap="Blues", norm=LogNorm(vmin=1, vmax=max(float(h.max()), 1.0)), aspect="auto", interpolation="nearest")
+        ax.imshow(
+            h,
+            origin="lower",
+            extent=(0, 1, 0, 1),
+            cmap="Blues",
+            norm=LogNorm(vmin=1, vmax=max(float(h.max()), 1.0)),
+            aspect="auto",
+            interpolation="nearest",
+        )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
 
@@ -218,7 +254,16 @@ def _shapes_panel(ax: Any, boxes: np.ndarray) -> None:
     alpha = float(np.clip(40 / max(len(sample), 1), 0.06, 0.5))  # lines stay readable for 10 or 1,000 boxes
     x1, x2 = 0.5 - sample[:, 2] / 2, 0.5 + sample[:, 2] / 2
     y1, y2 = 0.5 - sample[:, 3] / 2, 0.5 + sample[:, 3] / 2
-    outlines = np.stack([np.stack([x1, y1], 1), np.stack([x2, y1], 1), np.stack([x2, y2], 1), np.stack([x1, y2], 1), np.stack([x1, y1], 1)], 1)
+    outlines = np.stack(
+        [
+            np.stack([x1, y1], 1),
+            np.stack([x2, y1], 1),
+            np.stack([x2, y2], 1),
+            np.stack([x1, y2], 1),
+            np.stack([x1, y1], 1),
+        ],
+        1,
+    )
     ax.add_collection(LineCollection(outlines, linewidths=0.5, alpha=alpha, colors="#1e3a8a"))
     ax.set_xlim(0, 1)
     ax.set_ylim(1, 0)
@@ -257,7 +302,13 @@ def plot_box_geometry(boxes: np.ndarray) -> Plot:
             ax.tick_params(labelsize=7)
     if len(boxes):
         _shapes_panel(fig.add_subplot(grid[0:2, 2:4]), boxes)
-    return Plot("box_geometry", GEOMETRY_TITLE, f"{len(boxes):,} boxes, normalized to the image; 2D histograms on a log colour scale.", _png_uri(fig), wide=True)
+    return Plot(
+        "box_geometry",
+        GEOMETRY_TITLE,
+        f"{len(boxes):,} boxes, normalized to the image; 2D histograms on a log colour scale.",
+        _png_uri(fig),
+        wide=True,
+    )
 
 
 def findings_per_class(findings: list[Finding], lookup: LabelLookup) -> dict[str, Counter]:
@@ -288,7 +339,10 @@ def plot_findings_per_class(dataset: Dataset, findings: list[Finding], lookup: L
     checks = sorted(per, key=lambda c: CHECK_ORDER.index(c) if c in CHECK_ORDER else 99)
     widest = max([totals[c] for c in classes], default=1)
     bars = [
-        Bar(f"{c} ({totals[c]}/{box_counts.get(c, 0)})", [(k, per[k][c], CHECK_COLOURS.get(k, "#334155"), per[k][c] / widest) for k in checks if per[k][c]])
+        Bar(
+            f"{c} ({totals[c]}/{box_counts.get(c, 0)})",
+            [(k, per[k][c], CHECK_COLOURS.get(k, "#334155"), per[k][c] / widest) for k in checks if per[k][c]],
+        )
         for c in classes
     ]
     legend = [(k, CHECK_COLOURS.get(k, "#334155")) for k in checks]

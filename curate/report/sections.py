@@ -75,7 +75,9 @@ def dataset_stats(dataset: Dataset) -> dict[str, Any]:
 
 
 #: How a check without findings is counted (with findings, the findings themselves tell).
-EMPTY_KINDS = {"missing": "region", "corrupt_image": "image", "exif_rotated": "image"} | dict.fromkeys(("dark", "overexposed", "blurry", "low_information", "odd_size"), "image")
+EMPTY_KINDS = {"missing": "region", "corrupt_image": "image", "exif_rotated": "image"} | dict.fromkeys(
+    ("dark", "overexposed", "blurry", "low_information", "odd_size"), "image"
+)
 
 
 #: Singular and plural of what a section of each kind counts.
@@ -153,7 +155,9 @@ def verdict(check: str, kind: str, flagged: list[Finding], dataset: Dataset) -> 
         return f"{len(flagged):,} label {_plural(len(flagged), 'problem', 'problems')} in {len(images):,} {_plural(len(images), 'file', 'files')}"
     if kind == "dataset":
         return f"{len(flagged):,} dataset {_plural(len(flagged), 'note', 'notes')}"
-    return f"{len(images):,} {_plural(len(images), 'image', 'images')} flagged ({_pct(len(images) / n_images)} of images)"
+    return (
+        f"{len(images):,} {_plural(len(images), 'image', 'images')} flagged ({_pct(len(images) / n_images)} of images)"
+    )
 
 
 def _plural(n: int, one: str, many: str) -> str:
@@ -231,11 +235,17 @@ def build_sections(
                 sec.shown = len(sec.thumbs)
             else:
                 use_masks = masks if check in PIXEL_CHECKS else None
-                sec.thumbs = list(pool.map(lambda f: finding_thumb(f, lookup, masks=use_masks, mask_cache=mask_cache), flagged[:worst_n]))
+                sec.thumbs = list(
+                    pool.map(
+                        lambda f: finding_thumb(f, lookup, masks=use_masks, mask_cache=mask_cache), flagged[:worst_n]
+                    )
+                )
                 sec.shown = len(sec.thumbs)
                 if check in PIXEL_CHECKS and sec.thumbs:
                     sec.mask_note = (
-                        "dimmed: background by the foreground mask, cyan: its outline" if any(t.masked for t in sec.thumbs) else "no foreground mask given"
+                        "dimmed: background by the foreground mask, cyan: its outline"
+                        if any(t.masked for t in sec.thumbs)
+                        else "no foreground mask given"
                     )
             sections.append(sec)
             progress.advance(task)

@@ -79,7 +79,12 @@ def decode_view(path: Path, window: Window, size: tuple[int, int] | None, *, sid
     """RGB pixels of ``window`` scaled to at most ``side`` px, decoded at the smallest sufficient resolution."""
     import cv2
 
-    reduce_flags = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+    reduce_flags = {
+        1: cv2.IMREAD_COLOR,
+        2: cv2.IMREAD_REDUCED_COLOR_2,
+        4: cv2.IMREAD_REDUCED_COLOR_4,
+        8: cv2.IMREAD_REDUCED_COLOR_8,
+    }
     factor = 1
     if size is not None:
         span = max((window[2] - window[0]) * size[0], (window[3] - window[1]) * size[1])
@@ -104,7 +109,9 @@ def decode_view(path: Path, window: Window, size: tuple[int, int] | None, *, sid
     return cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
 
 
-def overlay_mask(rgb: np.ndarray, mask: np.ndarray, window: Window, *, alpha: float = defaults.REPORT_MASK_ALPHA) -> np.ndarray:
+def overlay_mask(
+    rgb: np.ndarray, mask: np.ndarray, window: Window, *, alpha: float = defaults.REPORT_MASK_ALPHA
+) -> np.ndarray:
     """Dim what the mask calls background and outline the foreground in cyan.
 
     Dimming (rather than tinting the object) keeps the object's own colours readable, so a person can
@@ -145,7 +152,11 @@ def _dashed_rect(draw: Any, xy: tuple[float, float, float, float], colour: str, 
         steps = max(1, int(length // dash))
         for i in range(0, steps, 2):
             t0, t1 = i / steps, min((i + 1) / steps, 1.0)
-            draw.line([(ax + (bx - ax) * t0, ay + (by - ay) * t0), (ax + (bx - ax) * t1, ay + (by - ay) * t1)], fill=colour, width=width)
+            draw.line(
+                [(ax + (bx - ax) * t0, ay + (by - ay) * t0), (ax + (bx - ax) * t1, ay + (by - ay) * t1)],
+                fill=colour,
+                width=width,
+            )
 
 
 def draw_boxes(

@@ -45,7 +45,11 @@ def flatten(images: list[ImageStats], classes: np.ndarray) -> Flat:
     tp = np.concatenate([im.tp.reshape(-1, n_t) for im in images]) if images else np.zeros((0, n_t), bool)
     conf = np.concatenate([im.conf for im in images]) if images else np.zeros(0)
     cls = np.concatenate([im.pred_cls for im in images]).astype(int) if images else np.zeros(0, int)
-    img = np.concatenate([np.full(len(im.conf), i) for i, im in enumerate(images)]).astype(int) if images else np.zeros(0, int)
+    img = (
+        np.concatenate([np.full(len(im.conf), i) for i, im in enumerate(images)]).astype(int)
+        if images
+        else np.zeros(0, int)
+    )
     flat = Flat(classes=classes)
     for c in classes:
         sel = np.flatnonzero(cls == c)

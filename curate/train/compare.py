@@ -29,8 +29,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from curate.train.bootstrap import BootstrapResult, ImageStats, paired_bootstrap
 from curate.core.dataset import Dataset, ImageRecord, Label
+from curate.train.bootstrap import BootstrapResult, ImageStats, paired_bootstrap
 
 LOSSES = ("box_loss", "cls_loss", "dfl_loss")
 #: Manifests other curate commands leave in the folders they write: "what changed".
@@ -84,7 +84,9 @@ def content_fingerprint(dataset: Dataset) -> str:
     h = hashlib.sha256("\0".join(dataset.names).encode() + b"\1")
     for r in sorted(dataset.images, key=lambda r: (r.split, r.rel)):
         h.update(f"{r.split}\0{file_hash(r.path)}\0".encode())
-        h.update(b"\0".join(f"{l.class_id} {l.cx:.6f} {l.cy:.6f} {l.w:.6f} {l.h:.6f}".encode() for l in r.labels) + b"\2")
+        h.update(
+            b"\0".join(f"{l.class_id} {l.cx:.6f} {l.cy:.6f} {l.w:.6f} {l.h:.6f}".encode() for l in r.labels) + b"\2"
+        )
     return h.hexdigest()[:16]
 
 
@@ -111,13 +113,15 @@ def with_val(dataset: Dataset, *, seed: int) -> tuple[Dataset, str | None]:
     k = max(1, len(train) // 10)
     chosen = {train[i].rel for i in rng.choice(len(train), size=k, replace=False)}
     images = [replace(r, split="val") if r.rel in chosen else r for r in dataset.images]
-    return replace(dataset, images=images), f"{dataset.name} has no val split: {k} train images (seed {seed}) used as val"
+    return replace(
+        dataset, images=images
+    ), f"{dataset.name} has no val split: {k} train images (seed {seed}) used as val"
 
 
 def training_folder(dataset: Dataset, out: Path) -> Path:
     """Normalise into ``out`` (Ultralytics layout, relative data.yaml); train/val only. Reused if present."""
-    from curate.io.yolo import save_yolo
     from curate.io.outputs import atomic_output, is_complete
+    from curate.io.yolo import save_yolo
 
     yaml_path = out / "data.yaml"
     stamp = out / ".fingerprint"
@@ -144,12 +148,14 @@ def map_labels(labels: list[Label], src_names: list[str], dst_names: list[str]) 
     return kept, dropped
 
 
-def test_folder(test: list[ImageRecord], test_names: list[str], model_names: list[str], out: Path, *, root: Path) -> tuple[Path, dict[str, int]]:
+def test_folder(
+    test: list[ImageRecord], test_names: list[str], model_names: list[str], out: Path, *, root: Path
+) -> tuple[Path, dict[str, int]]:
     """The fixed test images with labels mapped onto a model's classes; a data.yaml with train=val=test."""
     import yaml as pyyaml
 
-    from curate.io.yolo import save_yolo
     from curate.io.outputs import atomic_output
+    from curate.io.yolo import save_yolo
 
     dropped: dict[str, int] = {}
     images = []
@@ -159,8 +165,13 @@ def test_folder(test: list[ImageRecord], test_names: list[str], model_names: lis
             dropped[n] = dropped.get(n, 0) + 1
         images.append(replace(r, split="test", labels=kept, edited=True))
     ds = Dataset(root=root, name="test", names=list(model_names), images=images)
-    cfg = {"train": "images/test", "val": "images/test", "test": "images/test", "nc": len(model_names),
-           "names": {i: n for i, n in enumerate(model_names)}}
+    cfg = {
+        "train": "images/test",
+        "val": "images/test",
+        "test": "images/test",
+        "nc": len(model_names),
+        "names": {i: n for i, n in enumerate(model_names)},
+    }
     with atomic_output(out, "train-and-compare") as tmp:
         save_yolo(ds, tmp)
         (tmp / "data.yaml").write_text(pyyaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), encoding="utf-8")
@@ -197,7 +208,11 @@ def leaks(test: list[ImageRecord], trains: dict[str, list[ImageRecord]]) -> list
             tagged = [replace(r, rel=f"test/{r.rel}") for r in test] + [replace(r, rel=f"train/{r.rel}") for r in recs]
             ds = Dataset(root=Path("/"), name=f"leak-{side}", names=[], images=tagged)
             groups = near_duplicate_groups(ds, image_signatures(ds, progress=False))
-            mixed = [g for g in groups if any(str(x).startswith("test/") for x in g) and any(str(x).startswith("train/") for x in g)]
+            mixed = [
+                g
+                for g in groups
+                if any(str(x).startswith("test/") for x in g) and any(str(x).startswith("train/") for x in g)
+            ]
             if mixed:
                 found.append(f"{len(mixed)} group(s) of near-duplicate images span the test set and {side} training")
     except Exception as exc:  # noqa: BLE001 — a leak check must never sink a comparison
@@ -254,8 +269,12 @@ def find_plateau(rows: list[dict[str, float]], *, epochs: int, tol: float) -> di
         window = total[i : i + epochs + 1]
         ref = max(abs(window[0]), 1e-9)
         if all(math.isfinite(v) for v in window) and (max(window) - min(window)) / ref < tol:
-            return {"epoch": int(rows[i].get("epoch", i + 1)), "epochs": epochs, "lr": rows[i].get("lr/pg0", float("nan")),
-                    "loss": total[i]}
+            return {
+                "epoch": int(rows[i].get("epoch", i + 1)),
+                "epochs": epochs,
+                "lr": rows[i].get("lr/pg0", float("nan")),
+                "loss": total[i],
+            }
     return None
 
 
@@ -266,7 +285,10 @@ def loss_summary(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
         for k in LOSSES:
             col = [r.get(f"{part}/{k}", float("nan")) for r in rows]
             finite = [v for v in col if math.isfinite(v)]
-            out[f"{part}/{k}"] = {"final": col[-1] if col else float("nan"), "best": min(finite) if finite else float("nan")}
+            out[f"{part}/{k}"] = {
+                "final": col[-1] if col else float("nan"),
+                "best": min(finite) if finite else float("nan"),
+            }
     return out
 
 
@@ -276,8 +298,14 @@ def _is_oom(exc: BaseException) -> bool:
 
 def _signature(data_yaml: Path, settings: TrainSettings, seed: int, model: str) -> dict:
     fp = (data_yaml.parent / ".fingerprint").read_text() if (data_yaml.parent / ".fingerprint").exists() else ""
-    return {"data": fp, "model": model, "epochs": settings.epochs, "imgsz": settings.imgsz, "seed": seed,
-            "extra": {k: str(v) for k, v in sorted(settings.extra.items())}}
+    return {
+        "data": fp,
+        "model": model,
+        "epochs": settings.epochs,
+        "imgsz": settings.imgsz,
+        "seed": seed,
+        "extra": {k: str(v) for k, v in sorted(settings.extra.items())},
+    }
 
 
 def train_one(
@@ -306,8 +334,17 @@ def train_one(
     if done.exists() and started.exists() and json.loads(started.read_text()).get("signature") == sig:
         info = json.loads(done.read_text())
         log(f"{side} seed {seed}: already trained in {run_dir} — reusing it")
-        return RunResult(side, seed, run_dir, Path(info["best"]), info["batch"], info["amp"], info.get("notes", []),
-                         info.get("seconds", 0.0), info.get("epochs_done", 0))
+        return RunResult(
+            side,
+            seed,
+            run_dir,
+            Path(info["best"]),
+            info["batch"],
+            info["amp"],
+            info.get("notes", []),
+            info.get("seconds", 0.0),
+            info.get("epochs_done", 0),
+        )
     notes: list[str] = []
     batch, amp = settings.batch, bool(settings.extra.get("amp", True))
     resume = last.exists() and started.exists() and json.loads(started.read_text()).get("signature") == sig
@@ -351,9 +388,19 @@ def train_one(
                 yolo = YOLO(model)
                 _add_callbacks(yolo, callbacks, on_epoch_end)
                 args = {"deterministic": True, "plots": True, "verbose": False, **settings.extra}
-                args.update(data=str(data_yaml), epochs=settings.epochs, imgsz=settings.imgsz, batch=batch, seed=seed,
-                            device=auto_device(settings.device), workers=settings.workers, amp=amp,
-                            project=str(run_dir.parent), name=run_dir.name, exist_ok=True)
+                args.update(
+                    data=str(data_yaml),
+                    epochs=settings.epochs,
+                    imgsz=settings.imgsz,
+                    batch=batch,
+                    seed=seed,
+                    device=auto_device(settings.device),
+                    workers=settings.workers,
+                    amp=amp,
+                    project=str(run_dir.parent),
+                    name=run_dir.name,
+                    exist_ok=True,
+                )
                 yolo.train(**args)
         except Exception as exc:  # noqa: BLE001 — only OOM is retried; the rest goes up as it is
             if _is_oom(exc) and batch > 1:
@@ -381,8 +428,18 @@ def train_one(
     rows = read_results(run_dir / "results.csv")
     weights = best if best.exists() and checkpoint_complete(best) else last
     result = RunResult(side, seed, run_dir, weights, batch, amp, notes, time.time() - t0, len(rows))
-    done.write_text(json.dumps({"best": str(weights), "batch": batch, "amp": amp, "notes": notes,
-                                "seconds": result.seconds, "epochs_done": len(rows)}))
+    done.write_text(
+        json.dumps(
+            {
+                "best": str(weights),
+                "batch": batch,
+                "amp": amp,
+                "notes": notes,
+                "seconds": result.seconds,
+                "epochs_done": len(rows),
+            }
+        )
+    )
     return result
 
 
@@ -412,12 +469,17 @@ def losses_finite(loss: Any) -> bool:
         return True
     values = list(loss.values()) if isinstance(loss, dict) else [loss]
     try:
-        return all(bool(np.isfinite(np.asarray(v.detach().cpu() if hasattr(v, "detach") else v, dtype=float)).all()) for v in values)
+        return all(
+            bool(np.isfinite(np.asarray(v.detach().cpu() if hasattr(v, "detach") else v, dtype=float)).all())
+            for v in values
+        )
     except (TypeError, ValueError):
         return True
 
 
-def _add_callbacks(yolo: Any, callbacks: dict[str, Callable[[Any], None]] | None, on_epoch_end: Callable[[Any], None]) -> None:
+def _add_callbacks(
+    yolo: Any, callbacks: dict[str, Callable[[Any], None]] | None, on_epoch_end: Callable[[Any], None]
+) -> None:
     for event, fn in (callbacks or {}).items():
         yolo.add_callback(event, fn)
     yolo.add_callback("on_train_epoch_end", on_epoch_end)
@@ -435,7 +497,9 @@ def _free_cuda() -> None:
 # ----------------------------------------------------------------------------------------- evaluation
 
 
-def evaluate(weights: Path, test_yaml: Path, save_dir: Path, settings: TrainSettings, *, segment: bool) -> tuple[dict, list[ImageStats]]:
+def evaluate(
+    weights: Path, test_yaml: Path, save_dir: Path, settings: TrainSettings, *, segment: bool
+) -> tuple[dict, list[ImageStats]]:
     """Ultralytics' own val on the fixed test set (plots included) and the per-image stats for the bootstrap."""
     from ultralytics import YOLO
 
@@ -446,17 +510,31 @@ def evaluate(weights: Path, test_yaml: Path, save_dir: Path, settings: TrainSett
         captured["stats"] = {k: list(v) for k, v in validator.metrics.stats.items()}
 
     model.add_callback("on_val_batch_end", grab)
-    metrics = model.val(data=str(test_yaml), split="test", imgsz=settings.imgsz, batch=settings.batch,
-                        device=auto_device(settings.device), workers=settings.workers, plots=True, verbose=False,
-                        project=str(save_dir.parent.resolve()), name=save_dir.name, exist_ok=True)
+    metrics = model.val(
+        data=str(test_yaml),
+        split="test",
+        imgsz=settings.imgsz,
+        batch=settings.batch,
+        device=auto_device(settings.device),
+        workers=settings.workers,
+        plots=True,
+        verbose=False,
+        project=str(save_dir.parent.resolve()),
+        name=save_dir.name,
+        exist_ok=True,
+    )
     names = dict(metrics.names)
     out = {"box": _det_metrics(metrics.box, names)}
     if segment and hasattr(metrics, "seg"):
         out["mask"] = _det_metrics(metrics.seg, names)
     out["plots"] = {p.name: str(p) for p in sorted(Path(metrics.save_dir).glob("*.png"))}
     stats = captured.get("stats", {})
-    images = [ImageStats(np.asarray(tp, bool), np.asarray(c, float), np.asarray(pc, int), np.asarray(tc, int))
-              for tp, c, pc, tc in zip(stats.get("tp", []), stats.get("conf", []), stats.get("pred_cls", []), stats.get("target_cls", []))]
+    images = [
+        ImageStats(np.asarray(tp, bool), np.asarray(c, float), np.asarray(pc, int), np.asarray(tc, int))
+        for tp, c, pc, tc in zip(
+            stats.get("tp", []), stats.get("conf", []), stats.get("pred_cls", []), stats.get("target_cls", [])
+        )
+    ]
     return out, images
 
 
@@ -467,10 +545,22 @@ def _det_metrics(m: Any, names: dict[int, str]) -> dict:
     if curve.size:
         mean = curve.mean(0)
         i = int(mean.argmax())
-        f1, conf = float(mean[i]), float(np.asarray(m.px)[i]) if len(getattr(m, "px", [])) else i / max(len(mean) - 1, 1)
-    per_class = {names[int(c)]: {"AP50": float(m.ap50[k]), "AP50-95": float(m.ap[k])} for k, c in enumerate(m.ap_class_index)}
-    return {"mAP50": float(m.map50), "mAP50-95": float(m.map), "precision": float(m.mp), "recall": float(m.mr),
-            "F1": f1, "F1_conf": conf, "per_class": per_class}
+        f1, conf = (
+            float(mean[i]),
+            float(np.asarray(m.px)[i]) if len(getattr(m, "px", [])) else i / max(len(mean) - 1, 1),
+        )
+    per_class = {
+        names[int(c)]: {"AP50": float(m.ap50[k]), "AP50-95": float(m.ap[k])} for k, c in enumerate(m.ap_class_index)
+    }
+    return {
+        "mAP50": float(m.map50),
+        "mAP50-95": float(m.map),
+        "precision": float(m.mp),
+        "recall": float(m.mr),
+        "F1": f1,
+        "F1_conf": conf,
+        "per_class": per_class,
+    }
 
 
 def remap_stats(images: list[ImageStats], names: list[str], common: list[str]) -> list[ImageStats]:
@@ -506,12 +596,24 @@ class Comparison:
     def to_json(self) -> dict:
         b = self.bootstrap
         return {
-            "before": self.before, "after": self.after, "test": self.test, "settings": self.settings, "task": self.task,
-            "delta": {k: self.after["metrics"]["box"][k] - self.before["metrics"]["box"][k]
-                      for k in ("mAP50", "mAP50-95", "precision", "recall", "F1")},
-            "bootstrap": {"resamples": b.resamples, "classes": self.test["common_classes"], "before": b.before,
-                          "after": b.after, "delta": b.delta, "ci95": {k: list(v) for k, v in b.ci95.items()},
-                          "verdicts": b.verdicts},
+            "before": self.before,
+            "after": self.after,
+            "test": self.test,
+            "settings": self.settings,
+            "task": self.task,
+            "delta": {
+                k: self.after["metrics"]["box"][k] - self.before["metrics"]["box"][k]
+                for k in ("mAP50", "mAP50-95", "precision", "recall", "F1")
+            },
+            "bootstrap": {
+                "resamples": b.resamples,
+                "classes": self.test["common_classes"],
+                "before": b.before,
+                "after": b.after,
+                "delta": b.delta,
+                "ci95": {k: list(v) for k, v in b.ci95.items()},
+                "verdicts": b.verdicts,
+            },
             "verdict": b.verdict,
             "runs": [{**asdict(r), "run_dir": str(r.run_dir), "best": str(r.best)} for r in self.runs],
             "warnings": self.warnings,
@@ -554,17 +656,31 @@ def manifests(root: Path) -> dict[str, Any]:
                 data = json.loads(p.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
-            found[name] = {k: v for k, v in data.items() if isinstance(v, (str, int, float, bool)) or
-                           (isinstance(v, (list, dict)) and len(json.dumps(v)) < 200)} if isinstance(data, dict) else {}
+            found[name] = (
+                {
+                    k: v
+                    for k, v in data.items()
+                    if isinstance(v, (str, int, float, bool))
+                    or (isinstance(v, (list, dict)) and len(json.dumps(v)) < 200)
+                }
+                if isinstance(data, dict)
+                else {}
+            )
         else:
             found[name] = p.read_text(encoding="utf-8").splitlines()[:1]
     return found
 
 
 def describe(dataset: Dataset) -> dict:
-    return {"name": dataset.name, "path": str(dataset.root), "fingerprint": content_fingerprint(dataset),
-            "images": {s: len(dataset.split(s)) for s in dataset.splits}, "boxes": dataset.num_boxes,
-            "classes": len(dataset.names), "changes": manifests(dataset.root)}
+    return {
+        "name": dataset.name,
+        "path": str(dataset.root),
+        "fingerprint": content_fingerprint(dataset),
+        "images": {s: len(dataset.split(s)) for s in dataset.splits},
+        "boxes": dataset.num_boxes,
+        "classes": len(dataset.names),
+        "changes": manifests(dataset.root),
+    }
 
 
 def compare(
@@ -578,8 +694,8 @@ def compare(
 ) -> Comparison:
     """Train both sides with identical settings, evaluate on one test set, bootstrap the difference."""
     from curate.app import env
-    from curate.io.yolo import WriteError, check_outside_inputs
     from curate.io.outputs import remove_leftovers, unmark
+    from curate.io.yolo import WriteError, check_outside_inputs
 
     env.configure()
     out = Path(out).resolve()
@@ -593,7 +709,9 @@ def compare(
     warnings: list[str] = []
     if test is None:
         if not after.split("test"):
-            raise CompareError(f"AFTER ({after.root}) has no test split: pass --test PATH (a dataset or a split of one)")
+            raise CompareError(
+                f"AFTER ({after.root}) has no test split: pass --test PATH (a dataset or a split of one)"
+            )
         test_ds, test_split = after, "test"
         log(f"test set: AFTER's test split ({len(after.split('test'))} images) — both models are scored on it")
     else:
@@ -615,8 +733,13 @@ def compare(
         folders[side] = (ds, training_folder(ds, out / "data" / side))
     warnings += leaks(test_recs, {"BEFORE": before.split("train"), "AFTER": after.split("train")})
 
-    test_info: dict[str, Any] = {"path": str(test_ds.root), "split": test_split, "images": len(test_recs),
-                                 "boxes": sum(len(r.labels) for r in test_recs), "default": test is None}
+    test_info: dict[str, Any] = {
+        "path": str(test_ds.root),
+        "split": test_split,
+        "images": len(test_recs),
+        "boxes": sum(len(r.labels) for r in test_recs),
+        "default": test is None,
+    }
     test_yamls = {}
     for side in ("before", "after"):
         names = folders[side][0].names
@@ -624,8 +747,10 @@ def compare(
         test_yamls[side] = y
         test_info[f"dropped_for_{side}"] = dropped
         if dropped:
-            warnings.append(f"{sum(dropped.values())} test box(es) of {len(dropped)} class(es) {side.upper()}'s model "
-                            f"does not know are left out of its evaluation: {', '.join(sorted(dropped))}")
+            warnings.append(
+                f"{sum(dropped.values())} test box(es) of {len(dropped)} class(es) {side.upper()}'s model "
+                f"does not know are left out of its evaluation: {', '.join(sorted(dropped))}"
+            )
     present = {test_ds.class_name(l.class_id) for r in test_recs for l in r.labels}
     common = [n for n in folders["before"][0].names if n in set(folders["after"][0].names) and n in present]
     if not common:
@@ -639,32 +764,48 @@ def compare(
     for seed in seeds:
         for side in ("before", "after"):
             ds, data_yaml = folders[side]
-            run = train_one(data_yaml, out / "runs" / f"{side}-seed{seed}", settings, side=side, seed=seed, model=model, log=log)
+            run = train_one(
+                data_yaml, out / "runs" / f"{side}-seed{seed}", settings, side=side, seed=seed, model=model, log=log
+            )
             rows = read_results(run.run_dir / "results.csv")
             plateau = find_plateau(rows, epochs=settings.plateau_epochs, tol=settings.plateau_tol)
             if plateau:
-                run.notes.append(f"loss plateau from epoch {plateau['epoch']} ({plateau['epochs']} epochs within "
-                                 f"{settings.plateau_tol:.0%}) at learning rate {plateau['lr']:.2e}")
+                run.notes.append(
+                    f"loss plateau from epoch {plateau['epoch']} ({plateau['epochs']} epochs within "
+                    f"{settings.plateau_tol:.0%}) at learning rate {plateau['lr']:.2e}"
+                )
             runs.append(run)
-            m, per_image = evaluate(run.best, test_yamls[side], out / "eval" / f"{side}-seed{seed}", settings, segment=segment)
+            m, per_image = evaluate(
+                run.best, test_yamls[side], out / "eval" / f"{side}-seed{seed}", settings, segment=segment
+            )
             m["losses"] = loss_summary(rows)
             m["train_plots"] = {p.name: str(p) for p in sorted(run.run_dir.glob("results.png"))}
             metrics[side].append(m)
             stats[side].append(remap_stats(per_image, ds.names, common))
             for n in run.notes:
                 log(f"{side} seed {seed}: {n}")
-    boot = paired_bootstrap(list(zip(stats["before"], stats["after"])), np.arange(len(common)),
-                            resamples=settings.resamples, seed=settings.seed)
-    sides = {s: {**describe(folders[s][0]), "metrics": _mean_metrics(metrics[s]), "seeds": metrics[s] if len(seeds) > 1 else None}
-             for s in ("before", "after")}
+    boot = paired_bootstrap(
+        list(zip(stats["before"], stats["after"])),
+        np.arange(len(common)),
+        resamples=settings.resamples,
+        seed=settings.seed,
+    )
+    sides = {
+        s: {
+            **describe(folders[s][0]),
+            "metrics": _mean_metrics(metrics[s]),
+            "seeds": metrics[s] if len(seeds) > 1 else None,
+        }
+        for s in ("before", "after")
+    }
     sset = {**asdict(settings), "model": model, "device": auto_device(settings.device), "seeds_used": seeds}
     return Comparison(out, sides["before"], sides["after"], test_info, sset, boot, runs, warnings, task)
 
 
 def write_outputs(c: Comparison) -> dict[str, Path]:
     """compare.json, compare.md, compare.html in ``c.out``, each whole; then ``c.out`` is marked complete."""
-    from curate.report.compare import render_html, render_md
     from curate.io.outputs import mark_complete, write_text_atomic
+    from curate.report.compare import render_html, render_md
 
     data = c.to_json()
     paths = {"json": c.out / "compare.json", "md": c.out / "compare.md", "html": c.out / "compare.html"}

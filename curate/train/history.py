@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-
 #: Where every train-and-compare attempt is recorded, whatever its ``--out``: one list to compare them all.
 HISTORY_FILE = "history.jsonl"
 
@@ -36,7 +35,9 @@ def entry(data: dict, out: Path) -> dict[str, Any]:
         "epochs": data["settings"]["epochs"],
         "imgsz": data["settings"]["imgsz"],
         "seeds": len(data["settings"]["seeds_used"]),
-        "metrics": {s: {k: data[s]["metrics"]["box"][k] for k in ("mAP50", "mAP50-95", "F1")} for s in ("before", "after")},
+        "metrics": {
+            s: {k: data[s]["metrics"]["box"][k] for k in ("mAP50", "mAP50-95", "F1")} for s in ("before", "after")
+        },
         "delta": b["delta"],
         "ci95": b["ci95"],
         "verdict": data["verdict"],

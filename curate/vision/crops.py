@@ -14,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
-from curate.io import cache
 from curate.core.dataset import Dataset, ImageRecord, Label
+from curate.io import cache
 
 MAX_SIDE = 320  # decode side for crops (640-px images decode at half size, fast)
 PATCH = 32  # crops are resized to PATCH×PATCH
@@ -64,12 +64,16 @@ def _describe(patch: np.ndarray, lb: Label) -> np.ndarray:
     hog_v /= max(np.linalg.norm(hog_v), 1e-6)
     texture = [float(mag.mean() / 255.0), float(cv2.Laplacian(gray, cv2.CV_32F).std() / 255.0)]
     shape = [np.log(max(lb.w, 1e-4)), np.log(max(lb.h, 1e-4)), np.log(max(lb.w, 1e-4) / max(lb.h, 1e-4))]
-    return np.concatenate([lab.mean(0) / 255.0, lab.std(0) / 255.0, hue_hist, s_hist, v_hist, hog_v, texture, shape]).astype(np.float32)
+    return np.concatenate(
+        [lab.mean(0) / 255.0, lab.std(0) / 255.0, hue_hist, s_hist, v_hist, hog_v, texture, shape]
+    ).astype(np.float32)
 
 
 def _key(record: ImageRecord) -> str:
     boxes = repr([(lb.cx, lb.cy, lb.w, lb.h) for lb in record.labels]).encode()
-    return hashlib.blake2b(f"v{FEATURES_VERSION}-{cache.file_hash(record.path)}".encode() + boxes, digest_size=16).hexdigest()
+    return hashlib.blake2b(
+        f"v{FEATURES_VERSION}-{cache.file_hash(record.path)}".encode() + boxes, digest_size=16
+    ).hexdigest()
 
 
 def record_features(record: ImageRecord) -> np.ndarray:

@@ -21,10 +21,9 @@ from typing import Iterable
 import cv2
 import numpy as np
 
-from curate.io import cache
-
 from curate.core import defaults
 from curate.core.dataset import ImageRecord
+from curate.io import cache
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +56,11 @@ def read_image(path: Path, *, max_side: int | None = None) -> np.ndarray | None:
                 side = max(im.size)
         except Exception:  # unreadable header: let cv2 try the full decode
             side = 0
-        for factor, reduced in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2)):
+        for factor, reduced in (
+            (8, cv2.IMREAD_REDUCED_COLOR_8),
+            (4, cv2.IMREAD_REDUCED_COLOR_4),
+            (2, cv2.IMREAD_REDUCED_COLOR_2),
+        ):
             if side and side / factor >= max_side:
                 flag = reduced
                 break
@@ -66,7 +69,9 @@ def read_image(path: Path, *, max_side: int | None = None) -> np.ndarray | None:
         return None
     if max_side and max(img.shape[:2]) > max_side:
         s = max_side / max(img.shape[:2])
-        img = cv2.resize(img, (max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s))), interpolation=cv2.INTER_AREA)
+        img = cv2.resize(
+            img, (max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s))), interpolation=cv2.INTER_AREA
+        )
     return img
 
 
@@ -146,7 +151,9 @@ def _resize(mask320: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
     return m
 
 
-def cached_mask(record: ImageRecord, *, size: tuple[int, int] | None = None, key: str | None = None) -> np.ndarray | None:
+def cached_mask(
+    record: ImageRecord, *, size: tuple[int, int] | None = None, key: str | None = None
+) -> np.ndarray | None:
     """The mask if it is already cached (U²-Net-p first, then GrabCut), else None — never computes.
 
     ``size`` = (w, h) of the returned mask; default the image's own size.
@@ -162,7 +169,9 @@ def cached_mask(record: ImageRecord, *, size: tuple[int, int] | None = None, key
     return None
 
 
-def foreground_mask(record: ImageRecord, *, size: tuple[int, int] | None = None, model: ForegroundModel | None = None) -> np.ndarray | None:
+def foreground_mask(
+    record: ImageRecord, *, size: tuple[int, int] | None = None, model: ForegroundModel | None = None
+) -> np.ndarray | None:
     """Float32 mask in [0, 1] at ``size`` (default the image's size); computed once, then cached.
 
     None when the image cannot be decoded.

@@ -14,16 +14,12 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
-from curate.io import cache
-
 from curate.app import env
-
-from curate.io import image_files
 from curate.core.dataset import Dataset, ImageRecord
+from curate.io import cache, image_files
 
 THUMB = 32  # thumbnail side: 1,024 numbers per image
 #: 2: a sound image's signature is one array file; 3: no name-dependent status cached; 4: PNG/WebP EXIF orientation;
@@ -31,12 +27,24 @@ THUMB = 32  # thumbnail side: 1,024 numbers per image
 #: (image_files.cut_short)
 SIGNATURE_VERSION = 7
 #: Similarity (correlation of thumbnails) at or above which two images are near-duplicates.
-NEAR_DUPLICATE_SIMILARITY = 0.90  # checked by eye on food-ingredients: >= 0.90 is the same shot, < 0.85 starts pairing different objects
+NEAR_DUPLICATE_SIMILARITY = (
+    0.90  # checked by eye on food-ingredients: >= 0.90 is the same shot, < 0.85 starts pairing different objects
+)
 SAME_SCENE_SIMILARITY = 0.85  # looser: still the same scene (missing's label transfer, the box model's scenes)
 DCT_KEEP = 8  # low DCT frequencies per axis that bound a pair's correlation before it is computed
 BOUND_SLACK = 1e-4  # float32 rounding of the bound: a pair this close below it is still checked
 BLOCK_CELLS = 25_000_000  # pairs bounded per block (float32: 100 MB)
-_SUFFIX_KIND = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".bmp": "bmp", ".webp": "webp", ".tif": "tiff", ".tiff": "tiff", ".gif": "gif", ".mpo": "jpeg"}
+_SUFFIX_KIND = {
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
+    ".png": "png",
+    ".bmp": "bmp",
+    ".webp": "webp",
+    ".tif": "tiff",
+    ".tiff": "tiff",
+    ".gif": "gif",
+    ".mpo": "jpeg",
+}
 
 
 @dataclass
@@ -89,7 +97,9 @@ def _header(data: bytes) -> tuple[tuple[int, int] | None, int]:
         return None, 1
 
 
-def _thumb(data: bytes, *, full_size: tuple[int, int] | None) -> tuple[np.ndarray | None, tuple[int, int], dict[str, float] | None]:
+def _thumb(
+    data: bytes, *, full_size: tuple[int, int] | None
+) -> tuple[np.ndarray | None, tuple[int, int], dict[str, float] | None]:
     """The normalized thumbnail, the image size and its :func:`quality_stats`; decoded at 1/4 (JPEG DCT
     scaling), else in full.
 
@@ -145,17 +155,24 @@ def quality_stats(bgr: np.ndarray, gray: np.ndarray) -> dict[str, float]:
     if max(h, w) > QUALITY_MAX_SIDE:
         f = QUALITY_MAX_SIDE / max(h, w)
         size = (max(1, round(w * f)), max(1, round(h * f)))
-        bgr, gray = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA), cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+        bgr, gray = (
+            cv2.resize(bgr, size, interpolation=cv2.INTER_AREA),
+            cv2.resize(gray, size, interpolation=cv2.INTER_AREA),
+        )
     bright = cv2.sqrt(cv2.transform(np.square(bgr, dtype=np.float32), np.array([[0.068, 0.691, 0.241]], np.float32)))
     # percentiles from a 1,024-bin histogram (±0.001 brightness): a quarter of np.percentile's time
     cum = np.cumsum(cv2.calcHist([bright], [0], None, [_BRIGHT_BINS], [0, 256]).ravel())
     p5, p99 = (np.searchsorted(cum, (0.05 * cum[-1], 0.99 * cum[-1])) + 0.5) * (256 / _BRIGHT_BINS / 255)
-    hist = np.concatenate([cv2.calcHist([bgr], [c], None, [256], [0, 256]).ravel() for c in range(3)]).astype(np.float64)
+    hist = np.concatenate([cv2.calcHist([bgr], [c], None, [256], [0, 256]).ravel() for c in range(3)]).astype(
+        np.float64
+    )
     prob = hist[hist > 0] / hist.sum()
     entropy = float(-(prob * np.log2(prob)).sum())
     h, w = gray.shape[:2]
     f = BLUR_SIDE / max(h, w)
-    small = cv2.resize(gray, (max(3, round(w * f)), max(3, round(h * f))), interpolation=cv2.INTER_AREA) if f < 1 else gray
+    small = (
+        cv2.resize(gray, (max(3, round(w * f)), max(3, round(h * f))), interpolation=cv2.INTER_AREA) if f < 1 else gray
+    )
     edges = cv2.filter2D(small.astype(np.float32), -1, _EDGE_KERNEL)[1:-1, 1:-1]
     values = (p5, p99, entropy, edges.std())
     return {k: float(np.float32(v)) for k, v in zip(QUALITY_STATS, values)}  # float32: a cached value reads back equal
@@ -235,7 +252,10 @@ def _content_signature(record: ImageRecord, data: bytes, kind: str | None, conte
     if cut is not None:
         status, detail = "truncated", cut
     elif thumb is None:
-        status, detail = "unreadable", "the image cannot be decoded" + (f" (bytes say {kind})" if kind else " (not an image format)")
+        status, detail = (
+            "unreadable",
+            "the image cannot be decoded" + (f" (bytes say {kind})" if kind else " (not an image format)"),
+        )
     orientation = orientation if thumb is not None else 1
     return Signature(record.rel, content, status, detail, w, h, orientation, thumb, quality)
 
@@ -247,7 +267,15 @@ def _encode(sig: Signature) -> bytes:
     if sig.status == "ok" and sig.thumb is not None and sig.quality is not None:
         head = [sig.width, sig.height, sig.orientation, *(sig.quality[k] for k in QUALITY_STATS)]
         return np.concatenate([sig.thumb.astype(np.float32), np.array(head, np.float32)]).tobytes()
-    head = {"status": sig.status, "detail": sig.detail, "w": sig.width, "h": sig.height, "orientation": sig.orientation, "has_thumb": sig.thumb is not None, "quality": sig.quality}
+    head = {
+        "status": sig.status,
+        "detail": sig.detail,
+        "w": sig.width,
+        "h": sig.height,
+        "orientation": sig.orientation,
+        "has_thumb": sig.thumb is not None,
+        "quality": sig.quality,
+    }
     tail = sig.thumb.astype(np.float32).tobytes() if sig.thumb is not None else b""
     return json.dumps(head).encode() + b"\n" + tail
 
@@ -259,7 +287,9 @@ def _cached(rel: str, content: str, key: str) -> Signature | None:
         return None
     n = THUMB * THUMB
     q = len(QUALITY_STATS)
-    if len(raw) == (n + 3 + q) * 4:  # by length, not by the first byte: a float32's can be ``{`` (1 in 80 of the sample)
+    if (
+        len(raw) == (n + 3 + q) * 4
+    ):  # by length, not by the first byte: a float32's can be ``{`` (1 in 80 of the sample)
         arr = np.frombuffer(raw, np.float32)
         w, h, orientation = (int(v) for v in arr[n : n + 3])
         quality = {k: float(v) for k, v in zip(QUALITY_STATS, arr[n + 3 :])}
@@ -272,7 +302,9 @@ def _cached(rel: str, content: str, key: str) -> Signature | None:
         thumb = np.frombuffer(tail, np.float32).copy() if hit["has_thumb"] else None
         if thumb is not None and thumb.shape != (n,):
             return None
-        return Signature(rel, content, hit["status"], hit["detail"], hit["w"], hit["h"], hit["orientation"], thumb, hit["quality"])
+        return Signature(
+            rel, content, hit["status"], hit["detail"], hit["w"], hit["h"], hit["orientation"], thumb, hit["quality"]
+        )
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -318,10 +350,14 @@ def _dct_basis() -> np.ndarray:
     k = np.arange(THUMB)
     c = np.sqrt(2.0 / THUMB) * np.cos(np.pi * (2 * k[None, :] + 1) * k[:, None] / (2 * THUMB))
     c[0] /= np.sqrt(2.0)
-    return np.stack([np.outer(c[u], c[v]).ravel() for u in range(DCT_KEEP) for v in range(DCT_KEEP)], axis=1).astype(np.float32)
+    return np.stack([np.outer(c[u], c[v]).ravel() for u in range(DCT_KEEP) for v in range(DCT_KEEP)], axis=1).astype(
+        np.float32
+    )
 
 
-def _candidates(low: np.ndarray, rest: np.ndarray, start: int, stop: int, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+def _candidates(
+    low: np.ndarray, rest: np.ndarray, start: int, stop: int, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (i in [start, stop), j > i) whose correlation CAN reach ``threshold``: an upper bound, never a miss.
 
     A thumbnail is its low-frequency part (``low``, in the DCT basis) plus the rest, orthogonal to it, so
@@ -336,7 +372,9 @@ def _candidates(low: np.ndarray, rest: np.ndarray, start: int, stop: int, thresh
     return ii[keep], jj[keep]
 
 
-def near_duplicate_pairs(sigs: dict[str, Signature], *, threshold: float | None = None, block: int = 2048) -> list[Pair]:
+def near_duplicate_pairs(
+    sigs: dict[str, Signature], *, threshold: float | None = None, block: int = 2048
+) -> list[Pair]:
     """All pairs at or above ``threshold`` similarity, plus byte-identical files.
 
     Thumbnail correlations are all-pairs, so the cost grows with the square of the images: at 20,000
@@ -364,7 +402,9 @@ def near_duplicate_pairs(sigs: dict[str, Signature], *, threshold: float | None 
         for start in range(0, len(rels), block):
             stop = min(start + block, len(rels))
             ii, jj = _candidates(low, rest, start, stop, threshold)
-            if len(ii) * 16 > (stop - start) * (len(rels) - start):  # a low threshold: the block's full product is cheaper
+            if len(ii) * 16 > (stop - start) * (
+                len(rels) - start
+            ):  # a low threshold: the block's full product is cheaper
                 sim = (mat[start:stop] @ mat[start:].T)[ii - start, jj - start]
             else:
                 sim = np.einsum("ij,ij->i", mat[ii], mat[jj])
@@ -375,7 +415,9 @@ def near_duplicate_pairs(sigs: dict[str, Signature], *, threshold: float | None 
     return sorted(pairs.values(), key=lambda p: (-p.similarity, p.a, p.b))
 
 
-def near_duplicate_groups(dataset: Dataset, sigs: dict[str, Signature], *, threshold: float | None = None) -> list[list[str]]:
+def near_duplicate_groups(
+    dataset: Dataset, sigs: dict[str, Signature], *, threshold: float | None = None
+) -> list[list[str]]:
     """Clusters (connected components) of near-duplicate images, for group-aware re-splitting."""
     parent: dict[str, str] = {}
 

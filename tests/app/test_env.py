@@ -70,7 +70,9 @@ def test_ultralytics_finds_the_font_without_network(clean_env: Path, monkeypatch
     monkeypatch.setenv("YOLO_CONFIG_DIR", str(clean_env / "yolo"))
     env.ensure_font()
     code = "from ultralytics.utils.checks import check_font; print(check_font('Arial.Unicode.ttf'))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=os.environ.copy())
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=os.environ.copy()
+    )
     assert out.returncode == 0, out.stderr
     assert Path(out.stdout.strip().splitlines()[-1]) == clean_env / "yolo" / "Ultralytics" / "Arial.Unicode.ttf"
 

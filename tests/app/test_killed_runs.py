@@ -51,8 +51,9 @@ def _kill_at(cmd: list[str], tmp: Path, *, delay: float | None, parent: Path, pr
     """Start ``cmd``; SIGKILL it after ``delay`` seconds, or (``delay`` None) a moment after it starts writing:
     when an entry whose name starts with ``prefix`` or ``.prefix`` (its temporary folder, or the target
     itself) appears in ``parent``."""
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(tmp),
-                         start_new_session=True)
+    p = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(tmp), start_new_session=True
+    )
     t0 = time.time()
 
     def writing() -> bool:
@@ -73,8 +74,9 @@ def _kill_at(cmd: list[str], tmp: Path, *, delay: float | None, parent: Path, pr
     p.wait()
 
 
-def _check_kills(args: list[str], tmp: Path, *, seed: int, delays: int, mid_write: int, ref_seconds: float,
-                 ref: dict) -> None:
+def _check_kills(
+    args: list[str], tmp: Path, *, seed: int, delays: int, mid_write: int, ref_seconds: float, ref: dict
+) -> None:
     """Kill ``curate ARGS --out OUT`` at ``delays`` random times and ``mid_write`` times during the write;
     after each kill OUT is absent or whole, and a re-run (when OUT is absent) writes exactly ``ref``."""
     rng = random.Random(seed)
@@ -118,13 +120,19 @@ def test_run_killed(sample_dir: Path, tmp_path: Path) -> None:
     from curate.io.yolo import load_yolo
 
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("name: k\nstages:\n  review: {skip: true}\n  export: {}\n"
-                      "  rebalance: {split: 70/20/10, seed: 2}\n")
+    recipe.write_text(
+        "name: k\nstages:\n  review: {skip: true}\n  export: {}\n  rebalance: {split: 70/20/10, seed: 2}\n"
+    )
     slug = load_yolo(sample_dir).slug
 
     def run(reports: Path) -> subprocess.CompletedProcess:
-        return subprocess.run(CURATE + ["run", str(recipe), str(sample_dir), "--reports", str(reports)],
-                              capture_output=True, text=True, env=_env(tmp_path), timeout=300)
+        return subprocess.run(
+            CURATE + ["run", str(recipe), str(sample_dir), "--reports", str(reports)],
+            capture_output=True,
+            text=True,
+            env=_env(tmp_path),
+            timeout=300,
+        )
 
     reports = tmp_path / "reports"  # one place for every run: rebalance.json names its input folder
     t0 = time.time()
@@ -137,8 +145,13 @@ def test_run_killed(sample_dir: Path, tmp_path: Path) -> None:
         shutil.rmtree(reports)
         folder = reports / f"k-{slug}" / (stage or "export")
         random.seed(k)
-        _kill_at(CURATE + ["run", str(recipe), str(sample_dir), "--reports", str(reports)], tmp_path, delay=delay,
-                 parent=folder, prefix="dataset")
+        _kill_at(
+            CURATE + ["run", str(recipe), str(sample_dir), "--reports", str(reports)],
+            tmp_path,
+            delay=delay,
+            parent=folder,
+            prefix="dataset",
+        )
         r = run(reports)
         assert r.returncode == 0, r.stderr[-2000:]
         if stage:
@@ -149,8 +162,8 @@ def test_run_killed(sample_dir: Path, tmp_path: Path) -> None:
 
 def test_stage_folder_without_marker_is_not_done(tmp_path: Path) -> None:
     """A manifest that says ok is not enough: its dataset folder must hold the completion marker."""
-    from curate.io.outputs import mark_complete
     from curate.app.pipeline import why_run
+    from curate.io.outputs import mark_complete
 
     folder = tmp_path / "rebalance" / "dataset"
     folder.mkdir(parents=True)
@@ -196,8 +209,9 @@ def _tiny_pair(sample_dir: Path, out: Path) -> Path:
 
 
 def _start(cmd: list[str], tmp: Path) -> subprocess.Popen:
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(tmp), cwd=tmp,
-                            start_new_session=True)
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(tmp), cwd=tmp, start_new_session=True
+    )
 
 
 def test_train_and_compare_killed(sample_dir: Path, tmp_path: Path) -> None:
@@ -209,8 +223,24 @@ def test_train_and_compare_killed(sample_dir: Path, tmp_path: Path) -> None:
 
     before = _tiny_pair(sample_dir, tmp_path / "before")
     out = tmp_path / "out"
-    cmd = CURATE + ["train-and-compare", str(before), str(before), "--out", str(out), "--epochs", "1", "--imgsz", "64",
-                    "--batch", "8", "--workers", "0", "--resamples", "100", "plots=False"]
+    cmd = CURATE + [
+        "train-and-compare",
+        str(before),
+        str(before),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--imgsz",
+        "64",
+        "--batch",
+        "8",
+        "--workers",
+        "0",
+        "--resamples",
+        "100",
+        "plots=False",
+    ]
     run = out / "runs" / "before-seed0"
     p = _start(cmd, tmp_path)
     for line in p.stdout:  # Ultralytics' final validation: last.pt and best.pt are stripped, done.json not written yet

@@ -11,14 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate.audit import boxmodel
-
-from curate.report import plots
-
 from curate.app import worker
+from curate.audit import boxmodel
 from curate.audit.checks.base import AuditContext
 from curate.core.dataset import LabelLookup
 from curate.io.yolo import load_yolo
+from curate.report import plots
 
 
 def test_result_comes_back_from_another_process():
@@ -90,7 +88,9 @@ def test_dataset_plots_drawn_in_a_child_equal_those_drawn_here(sample_dir: Path,
     assert plots.start_dataset_plots(ds) is None  # the child cached them: nothing left to draw
     monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache-here"))
     here = plots.make_plots(ds, [], LabelLookup(ds))
-    assert [p.key for p in child] == [p.key for p in here] == ["class_distribution", "findings_per_class", "box_geometry"]
+    assert (
+        [p.key for p in child] == [p.key for p in here] == ["class_distribution", "findings_per_class", "box_geometry"]
+    )
     assert [p.uri for p in child] == [p.uri for p in here]
     assert [p.bars for p in child] == [p.bars for p in here] and child[0].bars  # the class distribution's HTML bars
     assert re.match(r"data:image/png;base64,", child[2].uri)

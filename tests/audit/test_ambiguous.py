@@ -23,8 +23,14 @@ def _by_line(ctx: AuditContext, rel: str = "train/images/a.jpg", check: str = "a
 def _typical(n: int = 12) -> list[ImageRecord]:
     """Images of whole, centred 'cat' boxes (0.2 × 0.3) so the class medians are known."""
     return [
-        ImageRecord("train", Path(f"/nowhere/t{i}.jpg"), f"train/images/t{i}.jpg", None,
-                    [Label(0, 0.5, 0.5, 0.2, 0.3, line=1)], _size=(640, 640))
+        ImageRecord(
+            "train",
+            Path(f"/nowhere/t{i}.jpg"),
+            f"train/images/t{i}.jpg",
+            None,
+            [Label(0, 0.5, 0.5, 0.2, 0.3, line=1)],
+            _size=(640, 640),
+        )
         for i in range(n)
     ]
 
@@ -44,8 +50,7 @@ def test_same_class_overlap_is_not_ambiguous() -> None:
 
 
 def test_more_cross_class_overlap_scores_higher() -> None:
-    scores = [_by_line(_ctx([BASE, Label(1, 0.5 + s, 0.5, 0.2, 0.2, line=2)]))[2].score
-              for s in (0.0, 0.02, 0.05, 0.1)]
+    scores = [_by_line(_ctx([BASE, Label(1, 0.5 + s, 0.5, 0.2, 0.2, line=2)]))[2].score for s in (0.0, 0.02, 0.05, 0.1)]
     assert scores == sorted(scores, reverse=True) and scores[0] > scores[-1]
 
 
@@ -131,7 +136,9 @@ def test_tiny_box_is_measured_on_the_upright_image(make_yolo_tree, tmp_path: Pat
     assert f.score >= 0.5 and f.data["reason"] == "tiny" and "1.5×80.0 px" in f.message
 
 
-@pytest.mark.parametrize("x", [-0.0, 0.0, 1.0, -1e-300, 0.5, 1.0000000000000002, 5e-324, float("inf"), float("-inf"), float("nan")])
+@pytest.mark.parametrize(
+    "x", [-0.0, 0.0, 1.0, -1e-300, 0.5, 1.0000000000000002, 5e-324, float("inf"), float("-inf"), float("nan")]
+)
 def test_scalar_clip_is_numpys_bit_for_bit(x: float) -> None:
     """The pure-Python clip that replaced np.clip per box keeps -0.0 and NaN as numpy does (scores are written to 4 decimals)."""
     import math

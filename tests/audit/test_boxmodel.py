@@ -131,7 +131,10 @@ def test_clean_dataset_gets_few_flags(scenes):
         assert np.mean(s >= 0.5) <= 0.05, kind
 
 
-@pytest.mark.skipif(not __import__("curate.vision.foreground").vision.foreground.default_weights().exists(), reason="no U²-Net-p weights")
+@pytest.mark.skipif(
+    not __import__("curate.vision.foreground").vision.foreground.default_weights().exists(),
+    reason="no U²-Net-p weights",
+)
 def test_mask_features_add_fg_fraction(scenes):
     """``use_mask``: U²-Net-p masks become features, and the evidence reports the fg fraction."""
     ds = _dataset(scenes)
@@ -146,7 +149,9 @@ def test_mask_features_add_fg_fraction(scenes):
     assert fg_box > fg_far  # the salient blobs are inside their boxes
 
 
-@pytest.mark.parametrize("n_images, boxes", [(3, False), (1, True), (2, True)], ids=["no-boxes", "one-image", "two-images"])
+@pytest.mark.parametrize(
+    "n_images, boxes", [(3, False), (1, True), (2, True)], ids=["no-boxes", "one-image", "two-images"]
+)
 def test_tiny_datasets_do_not_fail(scenes, n_images, boxes):
     """Datasets too small to learn from still give one valid score per box (or none), never a traceback."""
     ds = _dataset(scenes)
@@ -162,7 +167,9 @@ def test_tiny_datasets_do_not_fail(scenes, n_images, boxes):
     assert len(found) == ds.num_boxes
 
 
-def _heldout_case(rng: np.random.Generator, *, n_real: int, n_corrupt: int, gap: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _heldout_case(
+    rng: np.random.Generator, *, n_real: int, n_corrupt: int, gap: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Cross-fitted probabilities of an over-confident model: logit P(kind) of originals ~ N(-3, 4), of
     corrupted boxes ~ N(-3 + gap, 4) for every kind; returns prob, y, prior, real rows."""
     y = np.concatenate([np.zeros(n_real, int), np.repeat(np.arange(1, 4), n_corrupt)])
@@ -205,7 +212,9 @@ def test_pixel_features_are_cached_per_image(scenes, monkeypatch):
     qs, boxes, classes = boxmodel._queries(ds, np.random.default_rng(0), with_corruptions=True)
     cold, names = boxmodel._features(ds, qs, boxes, classes, pixels=True, masks=None, progress=False)
     other = boxmodel._queries(ds, np.random.default_rng(1), with_corruptions=True)[0]  # another member's corruptions
-    boxmodel._features(ds, other, boxes, classes, pixels=True, masks=None, progress=False)  # the cache now holds more rows than qs
+    boxmodel._features(
+        ds, other, boxes, classes, pixels=True, masks=None, progress=False
+    )  # the cache now holds more rows than qs
     calls: list[int] = []
     real = boxmodel.pixel_features
     monkeypatch.setattr(boxmodel.features, "pixel_features", lambda p, **kw: (calls.append(len(p)), real(p, **kw))[1])
@@ -217,14 +226,20 @@ def test_pixel_features_are_cached_per_image(scenes, monkeypatch):
     warm, names2 = boxmodel._features(ds, qs, boxes, classes, pixels=True, masks=None, progress=False)
     assert names2 == names and np.array_equal(cold, warm, equal_nan=True)
     assert calls == [1]  # only the names probe: no patch was described again
-    assert saved == []  # and nothing was written back: every image's rows came from the cache (it used to rewrite them all)
+    assert (
+        saved == []
+    )  # and nothing was written back: every image's rows came from the cache (it used to rewrite them all)
     calls.clear()
     qs[0].xyxy = np.clip(qs[0].xyxy + 0.02, 0, 1)
     edited, _ = boxmodel._features(ds, qs, boxes, classes, pixels=True, masks=None, progress=False)
     assert calls == [1, 1]  # the names probe and the one edited box
     assert len(saved) == 1  # only the edited box's image is written back
     assert not np.array_equal(edited[0], cold[0], equal_nan=True)
-    own = [n for n, name in enumerate(names) if name not in boxmodel.SIB_NAMES + boxmodel.PROTO_NAMES + boxmodel.NEIGHBOUR_NAMES]  # siblings, the class prototype and the neighbours see the edited box
+    own = [
+        n
+        for n, name in enumerate(names)
+        if name not in boxmodel.SIB_NAMES + boxmodel.PROTO_NAMES + boxmodel.NEIGHBOUR_NAMES
+    ]  # siblings, the class prototype and the neighbours see the edited box
     assert np.array_equal(edited[1:, own], cold[1:, own], equal_nan=True)
 
 
@@ -236,20 +251,32 @@ def test_members_described_in_one_pass_equal_one_pass_each(scenes, monkeypatch):
     ds.images = ds.images[:8]
     calls: list[int] = []
     real_features = boxmodel._features
-    monkeypatch.setattr(boxmodel.model, "_features", lambda *a, **k: (calls.append(len(a[1])), real_features(*a, **k))[1])
+    monkeypatch.setattr(
+        boxmodel.model, "_features", lambda *a, **k: (calls.append(len(a[1])), real_features(*a, **k))[1]
+    )
     captured: dict[str, list] = {}
     real_crossfit = boxmodel._crossfit
-    monkeypatch.setattr(boxmodel.model, "_crossfit", lambda members, *a, **k: (captured.setdefault("members", members), real_crossfit(members, *a, **k))[1])
+    monkeypatch.setattr(
+        boxmodel.model,
+        "_crossfit",
+        lambda members, *a, **k: (captured.setdefault("members", members), real_crossfit(members, *a, **k))[1],
+    )
     boxmodel.score_boxes(ds, members=2, folds=2, iterations=5, progress=False)
     assert len(calls) == 1  # one pass for both members
     for m, (X, y, _) in enumerate(captured["members"]):
-        qs, boxes, classes = boxmodel._queries(ds, np.random.default_rng(defaults.SEED + 101 * m), with_corruptions=True)
+        qs, boxes, classes = boxmodel._queries(
+            ds, np.random.default_rng(defaults.SEED + 101 * m), with_corruptions=True
+        )
         own, names = real_features(ds, qs, boxes, classes, pixels=True, masks=None, progress=False)
         assert X.shape == own.shape and len(y) == len(qs)
         same = [n for n, name in enumerate(names) if not name.startswith(tuple(f"n_{k}" for k in boxmodel.KINDS))]
         assert len(same) < X.shape[1]
-        assert np.allclose(X[:, same], own[:, same], atol=1e-5, equal_nan=True)  # float sums over other batches differ in the last bits
-    assert calls[0] == len(captured["members"][0][0]) + len(captured["members"][1][0]) - sum(len(r.labels) for r in ds.images)
+        assert np.allclose(
+            X[:, same], own[:, same], atol=1e-5, equal_nan=True
+        )  # float sums over other batches differ in the last bits
+    assert calls[0] == len(captured["members"][0][0]) + len(captured["members"][1][0]) - sum(
+        len(r.labels) for r in ds.images
+    )
 
 
 def test_sibling_features_single_out_a_box_unlike_its_siblings():
@@ -265,7 +292,9 @@ def test_sibling_features_single_out_a_box_unlike_its_siblings():
     assert f[3, rel] > 10 * max(f[:3, rel])
 
 
-def _geometry_one_box(q: np.ndarray, cls: int, ctx: np.ndarray, ctx_cls: np.ndarray, size: tuple[int, int], st: boxmodel.ClassStats) -> np.ndarray:
+def _geometry_one_box(
+    q: np.ndarray, cls: int, ctx: np.ndarray, ctx_cls: np.ndarray, size: tuple[int, int], st: boxmodel.ClassStats
+) -> np.ndarray:
     """The readable per-box reference of :func:`boxmodel.geometry_features` (box ``q`` among ``ctx``)."""
     W, H = size
     s = np.array([W, H, W, H], float)
@@ -273,7 +302,14 @@ def _geometry_one_box(q: np.ndarray, cls: int, ctx: np.ndarray, ctx_cls: np.ndar
     w, h = max(qp[2] - qp[0], 1e-3), max(qp[3] - qp[1], 1e-3)
     lw, lh = np.log(w), np.log(h)
     la = lw + lh
-    f = [lw - st.logw[cls], lh - st.logh[cls], la - st.loga[cls], (lw - lh) - st.logr[cls], (la - st.loga[cls]) / st.sd_loga[cls], np.log(w * h / (W * H))]
+    f = [
+        lw - st.logw[cls],
+        lh - st.logh[cls],
+        la - st.loga[cls],
+        (lw - lh) - st.logr[cls],
+        (la - st.loga[cls]) / st.sd_loga[cls],
+        np.log(w * h / (W * H)),
+    ]
     if len(ctx):
         cp = ctx * s
         ix = np.clip(np.minimum(cp[:, 2], qp[2]) - np.maximum(cp[:, 0], qp[0]), 0, None)
@@ -309,18 +345,32 @@ def test_batched_geometry_features_equal_the_per_box_ones(sample_dir):
     qs, boxes, classes = boxmodel._queries(ds, np.random.default_rng(0), with_corruptions=True)
     assert any(q.exclude and len(q.exclude) > 1 for q in qs)  # merged (grouped) corruptions are in there
     sizes = [rec.size if rec.labels else (1, 1) for rec in ds.images]
-    st = boxmodel.class_stats([b * np.array([w, h, w, h], float) for b, (w, h) in zip(boxes, sizes)], classes, len(ds.names))
+    st = boxmodel.class_stats(
+        [b * np.array([w, h, w, h], float) for b, (w, h) in zip(boxes, sizes)], classes, len(ds.names)
+    )
     by_image: dict[int, list[int]] = {}
     for k, q in enumerate(qs):
         by_image.setdefault(q.image, []).append(k)
     batch = boxmodel.geometry_features(
-        np.array([q.xyxy for q in qs]), np.array([q.cls for q in qs]), np.array([q.image for q in qs]), [q.exclude for q in qs], boxes, classes, sizes, st
+        np.array([q.xyxy for q in qs]),
+        np.array([q.cls for q in qs]),
+        np.array([q.image for q in qs]),
+        [q.exclude for q in qs],
+        boxes,
+        classes,
+        sizes,
+        st,
     )
     for i, ks in by_image.items():
         keep = np.ones((len(ks), len(boxes[i])), bool)
         for row, k in enumerate(ks):
             keep[row, list(qs[k].exclude)] = False
-        one = np.array([_geometry_one_box(qs[k].xyxy, qs[k].cls, boxes[i][keep[r]], classes[i][keep[r]], sizes[i], st) for r, k in enumerate(ks)])
+        one = np.array(
+            [
+                _geometry_one_box(qs[k].xyxy, qs[k].cls, boxes[i][keep[r]], classes[i][keep[r]], sizes[i], st)
+                for r, k in enumerate(ks)
+            ]
+        )
         np.testing.assert_allclose(batch[ks], one, atol=1e-5, equal_nan=True)
 
 
@@ -368,7 +418,10 @@ def test_prototype_features_see_two_objects_in_one_box():
     four = _disk_patch([(0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75)], 0.22, rng)
     grids = boxmodel.shape_grids(np.stack([*one, pair, four]))
     qs = [boxmodel.Query(0, np.zeros(4), 0, "ok", (j,), line=j) for j in range(30)]
-    qs += [boxmodel.Query(0, np.zeros(4), 0, "grouped", (0, 1)), boxmodel.Query(0, np.zeros(4), 0, "grouped", (0, 1, 2, 3))]
+    qs += [
+        boxmodel.Query(0, np.zeros(4), 0, "grouped", (0, 1)),
+        boxmodel.Query(0, np.zeros(4), 0, "grouped", (0, 1, 2, 3)),
+    ]
     f = boxmodel.prototype_features(grids, qs)
     col = {name: boxmodel.PROTO_NAMES.index(name) for name in ("c_whole_rel", "c_lr", "c_quads")}
     singles = f[:30]
@@ -400,7 +453,9 @@ def test_neighbour_features_match_a_class_that_looks_two_ways_and_skip_the_own_i
     assert f[30, col["n_halves"]] < 0 < np.median(singles[:, col["n_halves"]])  # ... but its halves are like one
     twin_same = boxmodel.neighbour_features(grids, lone + [boxmodel.Query(30, np.zeros(4), 0, "ok", (1,), line=2)])
     twin_other = boxmodel.neighbour_features(grids, lone + [boxmodel.Query(31, np.zeros(4), 0, "ok", (0,), line=1)])
-    assert twin_same[30, col["n_whole"]] == pytest.approx(f[30, col["n_whole"]], rel=1e-6)  # its own image: no neighbour
+    assert twin_same[30, col["n_whole"]] == pytest.approx(
+        f[30, col["n_whole"]], rel=1e-6
+    )  # its own image: no neighbour
     assert twin_other[30, col["n_whole"]] < 0.9 * f[30, col["n_whole"]]  # another image: its twin is one of its K
     few = boxmodel.neighbour_features(grids[:3], qs[:3])  # a class with fewer than 5 real boxes: NaN
     assert np.isnan(few).all()
@@ -432,7 +487,10 @@ def test_neighbour_distances_in_small_blocks_equal_one_block(monkeypatch):
     rng = np.random.default_rng(3)
     grids = rng.normal(size=(60, boxmodel.PROTO_WIDTH)).astype(np.float32)
     kinds = ["ok"] * 30 + ["grouped"] * 10 + ["loose"] * 10 + ["shifted"] * 10
-    qs = [boxmodel.Query(j % 25, np.zeros(4), j % 2, kind, (0,), line=1 if kind == "ok" else None) for j, kind in enumerate(kinds)]
+    qs = [
+        boxmodel.Query(j % 25, np.zeros(4), j % 2, kind, (0,), line=1 if kind == "ok" else None)
+        for j, kind in enumerate(kinds)
+    ]
     whole = boxmodel.neighbour_features(grids, qs)
     monkeypatch.setattr(boxmodel.peers, "NEIGHBOUR_CELLS", 7)  # a block of one row
     np.testing.assert_allclose(boxmodel.neighbour_features(grids, qs), whole, rtol=1e-6, atol=1e-9)
@@ -460,10 +518,10 @@ def test_scenes_join_the_near_duplicate_photos_of_the_sample(sample_dir):
 
 def test_box_model_takes_the_scenes_from_the_runs_signatures(sample_dir, monkeypatch):
     """In an audit the signatures are made once (image_checks); the box model's scenes reuse them."""
-    from curate.vision import hashing
     from curate.audit.checks.base import AuditContext
     from curate.audit.checks.image_checks import signatures
     from curate.io.yolo import load_yolo
+    from curate.vision import hashing
 
     ctx = AuditContext(load_yolo(sample_dir))
     made = signatures(ctx)
@@ -480,7 +538,9 @@ def test_crossfit_survives_a_feature_missing_in_every_training_row():
     X = rng.normal(size=(n, 3)).astype(np.float32)
     X[:, 1] = np.nan
     y = rng.integers(0, 4, size=n)
-    prob = boxmodel._crossfit([(X, y, np.arange(n) % 3)], 3, np.ones(40, bool), seed=0, iterations=10, advance=lambda: None)
+    prob = boxmodel._crossfit(
+        [(X, y, np.arange(n) % 3)], 3, np.ones(40, bool), seed=0, iterations=10, advance=lambda: None
+    )
     assert prob.shape == (n, 4)
     np.testing.assert_allclose(prob.sum(axis=1), 1.0, atol=1e-5)
 

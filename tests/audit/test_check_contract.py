@@ -64,7 +64,9 @@ def test_a_new_check_is_one_module(sky_check, tmp_path: Path, make_yolo_tree) ->
 
 def test_config_options_are_checked_against_the_check() -> None:
     assert validate_params({"duplicate": {"iou": 0.6}, "grouped": {"iterations": 60}}) == {
-        "duplicate": {"iou": 0.6}, "grouped": {"iterations": 60}}
+        "duplicate": {"iou": 0.6},
+        "grouped": {"iterations": 60},
+    }
     with pytest.raises(ConfigError, match=r"check 'duplicate' has no option 'ioo'; did you mean 'iou'\?"):
         validate_params({"duplicate": {"ioo": 0.6}})
     with pytest.raises(ConfigError, match=r"'checks.duplicate.iou=high' is an invalid value; expected a float"):

@@ -128,8 +128,15 @@ def test_class_seen_in_two_images_is_not_judged(tmp_path: Path) -> None:
 
 def test_whole_class_of_an_image_flagged_alike_is_discounted(tmp_path: Path) -> None:
     """Every box of a class in an image flagged → consistent labelling, not a swap; one odd box → kept."""
+
     def rec(name: str, classes: list[int]) -> ImageRecord:
-        return ImageRecord("train", tmp_path / name, name, None, [Label(c, 0.2 + 0.2 * i, 0.5, 0.1, 0.1, line=i + 1) for i, c in enumerate(classes)])
+        return ImageRecord(
+            "train",
+            tmp_path / name,
+            name,
+            None,
+            [Label(c, 0.2 + 0.2 * i, 0.5, 0.1, 0.1, line=i + 1) for i, c in enumerate(classes)],
+        )
 
     shelf, mixed = rec("shelf.jpg", [0, 0, 0]), rec("mixed.jpg", [0, 0, 1])
     boxes = [(shelf, lb) for lb in shelf.labels] + [(mixed, lb) for lb in mixed.labels]

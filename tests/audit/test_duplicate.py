@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from curate.audit.checks import duplicate
-from curate.core.overlap import later_line_pairs, pairwise_iou, xyxy_array
 from curate.audit.checks.base import AuditContext
 from curate.core.dataset import Dataset, ImageRecord, Label
+from curate.core.overlap import later_line_pairs, pairwise_iou, xyxy_array
 
 
 def _ctx(labels: list[Label]) -> AuditContext:
@@ -49,8 +49,11 @@ def test_more_overlap_scores_higher() -> None:
 
 
 def test_message_and_partner_line() -> None:
-    labels = [Label(1, 0.2, 0.2, 0.1, 0.1, line=1), BASE.__class__(0, 0.5, 0.5, 0.2, 0.2, line=2),
-              Label(0, 0.5, 0.501, 0.2, 0.2, line=3)]
+    labels = [
+        Label(1, 0.2, 0.2, 0.1, 0.1, line=1),
+        BASE.__class__(0, 0.5, 0.5, 0.2, 0.2, line=2),
+        Label(0, 0.5, 0.501, 0.2, 0.2, line=3),
+    ]
     f = next(f for f in duplicate.run(_ctx(labels)) if f.line == 3)
     assert f.data["partner_line"] == 2
     assert "duplicate of line 2" in f.message and "IoU" in f.message
@@ -71,7 +74,9 @@ def test_planted_duplicates_rank_first() -> None:
     images = []
     for i in range(30):
         labels = [Label(k % 2, 0.1 + 0.2 * k, 0.5, 0.12, 0.3, line=k + 1) for k in range(5)]
-        images.append(ImageRecord("train", Path(f"/n/{i}.jpg"), f"train/images/{i}.jpg", None, labels, _size=(640, 640)))
+        images.append(
+            ImageRecord("train", Path(f"/n/{i}.jpg"), f"train/images/{i}.jpg", None, labels, _size=(640, 640))
+        )
     ds = Dataset(root=Path("/n"), name="t", names=["a", "b"], images=images)
     noisy, truth = plant_errors(ds, rate=0.05, types=["duplicate"], seed=0)
     scores = {(f.image, f.line): f.score for f in duplicate.run(AuditContext(noisy))}
@@ -111,7 +116,16 @@ def _random_image(rng: random.Random, n: int) -> list[Label]:
             cls = o.class_id if rng.random() < 0.5 else rng.randrange(3)
             labels.append(Label(cls, o.cx + rng.choice([0.0, 0.01]), o.cy, o.w, o.h, line))
         else:
-            labels.append(Label(rng.randrange(3), rng.random(), rng.random(), rng.random() * 0.5 + 1e-3, rng.random() * 0.5 + 1e-3, line))
+            labels.append(
+                Label(
+                    rng.randrange(3),
+                    rng.random(),
+                    rng.random(),
+                    rng.random() * 0.5 + 1e-3,
+                    rng.random() * 0.5 + 1e-3,
+                    line,
+                )
+            )
     return labels
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from curate.audit.checks import dataset_stats, image_checks, near_duplicate
 from curate.audit.checks.base import AuditContext
 from curate.audit.shared import ImageSignatures
-from curate.audit.checks import dataset_stats, image_checks, near_duplicate
 from curate.io.yolo import load_yolo
 from curate.vision.hashing import image_signatures, near_duplicate_groups, near_duplicate_pairs
 
@@ -87,10 +87,17 @@ def test_exif_rotated(tmp_path: Path, suffix: str) -> None:
     root = _dataset(tmp_path / "ds")
     exif = Image.Exif()
     exif[0x0112] = 6
-    _save(_photo(1), root / f"train/images/rotated{suffix}", {".jpg": "JPEG", ".png": "PNG", ".webp": "WEBP"}[suffix], exif=exif)
+    _save(
+        _photo(1),
+        root / f"train/images/rotated{suffix}",
+        {".jpg": "JPEG", ".png": "PNG", ".webp": "WEBP"}[suffix],
+        exif=exif,
+    )
     _save(_photo(2), root / "valid/images/plain.jpg")
     found = _by(image_checks.run(_ctx(root)), "exif_rotated")
-    assert found[f"train/images/rotated{suffix}"].score >= 0.5 and "90°" in found[f"train/images/rotated{suffix}"].message
+    assert (
+        found[f"train/images/rotated{suffix}"].score >= 0.5 and "90°" in found[f"train/images/rotated{suffix}"].message
+    )
     assert found["valid/images/plain.jpg"].score == 0.0
 
 
@@ -109,7 +116,12 @@ def test_recompressed_cropped_brightened_copy_in_another_split_is_leakage(tmp_pa
     assert len(leaks) == 1
     (leak,) = leaks
     assert leak.image == "valid/images/copy.jpg" and leak.data["partner"] == "train/images/original.jpg"
-    assert "original.jpg" in leak.message and "copy.jpg" in leak.message and "train" in leak.message and "val" in leak.message
+    assert (
+        "original.jpg" in leak.message
+        and "copy.jpg" in leak.message
+        and "train" in leak.message
+        and "val" in leak.message
+    )
     flagged = {f.image for f in findings if f.score >= 0.5}
     assert not any("other" in img for img in flagged)
 
@@ -137,8 +149,12 @@ def test_exact_copy_in_one_split_is_near_duplicate_and_grouped(tmp_path: Path) -
     _save(_photo(6), root / "valid/images/c.jpg")
     ds = load_yolo(root)
     f = [x for x in near_duplicate.run(AuditContext(ds)) if x.score >= 0.5]
-    assert [(x.check, x.image, x.score, x.data["exact"]) for x in f] == [("near_duplicate", "train/images/b.jpg", 1.0, True)]
-    assert near_duplicate_groups(ds, image_signatures(ds, progress=False)) == [["train/images/a.jpg", "train/images/b.jpg"]]
+    assert [(x.check, x.image, x.score, x.data["exact"]) for x in f] == [
+        ("near_duplicate", "train/images/b.jpg", 1.0, True)
+    ]
+    assert near_duplicate_groups(ds, image_signatures(ds, progress=False)) == [
+        ["train/images/a.jpg", "train/images/b.jpg"]
+    ]
 
 
 def test_similarity_direction() -> None:
@@ -194,7 +210,9 @@ def test_dataset_notes(tmp_path: Path) -> None:
     (root / "data.yaml").write_text("train: train/images\nval: valid/images\nnames: [common, rare, valonly]\n")
     for i in range(12):
         _save(_photo(100 + i, 64), root / f"train/images/t{i}.jpg")
-        (root / f"train/labels/t{i}.txt").write_text("0 0.5 0.5 0.2 0.2\n" * 3 + ("1 0.2 0.2 0.1 0.1\n" if i == 0 else ""))
+        (root / f"train/labels/t{i}.txt").write_text(
+            "0 0.5 0.5 0.2 0.2\n" * 3 + ("1 0.2 0.2 0.1 0.1\n" if i == 0 else "")
+        )
     _save(_photo(200, 64), root / "valid/images/v.jpg")
     (root / "valid/labels/v.txt").write_text("0 0.5 0.5 0.2 0.2\n2 0.3 0.3 0.1 0.1\n")
     _save(_photo(201, 256), root / "train/images/big.jpg")  # a size outlier
@@ -222,10 +240,17 @@ def test_real_sample_has_its_planted_cross_split_pairs(sample_dir: Path) -> None
 def test_one_file_listed_in_two_splits_is_leakage(make_yolo_tree, tmp_path: Path) -> None:
     """A file listed under train and val is one signature (keyed by path), so it never paired with itself
     and the leak went unreported."""
-    root = make_yolo_tree(tmp_path / "ds", {"train/a.jpg": ["0 0.5 0.5 0.2 0.2"], "train/b.jpg": ["1 0.3 0.3 0.2 0.2"]}, layout="ultralytics")
+    root = make_yolo_tree(
+        tmp_path / "ds",
+        {"train/a.jpg": ["0 0.5 0.5 0.2 0.2"], "train/b.jpg": ["1 0.3 0.3 0.2 0.2"]},
+        layout="ultralytics",
+    )
     (root / "data.yaml").write_text("train: images/train\nval: images/train\nnames: [a, b]\n")
     leaks = [f for f in near_duplicate.run(AuditContext(load_yolo(root))) if f.check == "leakage"]
-    assert sorted((f.split, f.image, f.score) for f in leaks) == [("val", "images/train/a.jpg", 1.0), ("val", "images/train/b.jpg", 1.0)]
+    assert sorted((f.split, f.image, f.score) for f in leaks) == [
+        ("val", "images/train/a.jpg", 1.0),
+        ("val", "images/train/b.jpg", 1.0),
+    ]
     assert all("listed in train and val" in f.message and f.data["partner_split"] == "train" for f in leaks)
 
 
@@ -238,7 +263,9 @@ def test_images_smaller_than_the_reduced_decode_are_read(tmp_path: Path, monkeyp
         _save(_photo(4, size=8).resize(size), root / "train/images" / name, fmt="PNG")
     sigs = image_signatures(load_yolo(root), progress=False)
     assert {(s.rel, s.status, s.width, s.height) for s in sigs.values()} == {
-        ("train/images/one.png", "ok", 1, 1), ("train/images/two.png", "ok", 2, 3)}
+        ("train/images/one.png", "ok", 1, 1),
+        ("train/images/two.png", "ok", 2, 3),
+    }
     assert all(s.thumb is not None and np.isfinite(s.thumb).all() for s in sigs.values())
 
 
@@ -264,7 +291,14 @@ def test_signatures_come_back_from_the_cache_store_as_computed(tmp_path: Path, m
     assert decoded == []
     for rel, s in first.items():
         t = again[rel]
-        assert (t.status, t.detail, t.width, t.height, t.orientation, t.content) == (s.status, s.detail, s.width, s.height, s.orientation, s.content)
+        assert (t.status, t.detail, t.width, t.height, t.orientation, t.content) == (
+            s.status,
+            s.detail,
+            s.width,
+            s.height,
+            s.orientation,
+            s.content,
+        )
         assert (t.thumb is None) == (s.thumb is None)
         if s.thumb is not None:
             np.testing.assert_array_equal(t.thumb, s.thumb)
@@ -291,7 +325,13 @@ def test_signatures_hashed_in_the_background_equal_those_hashed_here(tmp_path: P
     assert shared._job is None and image_checks.signatures(ctx) is got  # collected once
     here = image_signatures(ds, progress=False)
     assert sorted(got) == sorted(here)
-    assert all(got[r].content == here[r].content and got[r].status == here[r].status and np.array_equal(got[r].thumb, here[r].thumb) for r in here if here[r].thumb is not None)
+    assert all(
+        got[r].content == here[r].content
+        and got[r].status == here[r].status
+        and np.array_equal(got[r].thumb, here[r].thumb)
+        for r in here
+        if here[r].thumb is not None
+    )
 
 
 def test_label_only_checks_run_before_the_images_are_needed() -> None:

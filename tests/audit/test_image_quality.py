@@ -37,7 +37,9 @@ def _scores(tmp_path: Path, images: dict[str, Image.Image]) -> dict[tuple[str, s
 
 def test_a_darker_copy_scores_worse_and_a_very_dark_one_is_flagged(tmp_path: Path, sample_dir: Path) -> None:
     photo = np.asarray(_photo(sample_dir), np.float32)
-    images = {name: Image.fromarray((photo * f).astype(np.uint8)) for name, f in (("orig", 1.0), ("dim", 0.5), ("night", 0.2))}
+    images = {
+        name: Image.fromarray((photo * f).astype(np.uint8)) for name, f in (("orig", 1.0), ("dim", 0.5), ("night", 0.2))
+    }
     s = _scores(tmp_path, images)
     assert s["orig", "dark"].score < s["dim", "dark"].score < s["night", "dark"].score
     assert s["orig", "dark"].score < 0.5 <= s["night", "dark"].score
@@ -54,7 +56,11 @@ def test_a_washed_out_copy_is_overexposed(tmp_path: Path, sample_dir: Path) -> N
 
 def test_a_blurred_copy_scores_worse_than_the_sharp_one(tmp_path: Path, sample_dir: Path) -> None:
     photo = _photo(sample_dir, 3)
-    images = {"sharp": photo, "soft": photo.filter(ImageFilter.GaussianBlur(3)), "smeared": photo.filter(ImageFilter.GaussianBlur(12))}
+    images = {
+        "sharp": photo,
+        "soft": photo.filter(ImageFilter.GaussianBlur(3)),
+        "smeared": photo.filter(ImageFilter.GaussianBlur(12)),
+    }
     s = _scores(tmp_path, images)
     assert s["sharp", "blurry"].score < s["soft", "blurry"].score < s["smeared", "blurry"].score
     assert s["sharp", "blurry"].score < 0.5 <= s["smeared", "blurry"].score
@@ -71,7 +77,12 @@ def test_a_flat_image_is_low_information_not_blurry(tmp_path: Path, sample_dir: 
 def test_odd_aspect_ratio_tiny_and_outlying_sizes(tmp_path: Path, sample_dir: Path) -> None:
     photo = _photo(sample_dir)
     images = {f"n{k}": _photo(sample_dir, k) for k in range(24)}  # the dataset's usual size: 640×640
-    images |= {"strip": photo.resize((640, 120)), "tiny": photo.resize((24, 24)), "small": photo.resize((200, 200)), "half": photo.resize((480, 480))}
+    images |= {
+        "strip": photo.resize((640, 120)),
+        "tiny": photo.resize((24, 24)),
+        "small": photo.resize((200, 200)),
+        "half": photo.resize((480, 480)),
+    }
     s = _scores(tmp_path, images)
     assert s["strip", "odd_size"].score >= 0.5 and "aspect ratio 1:5.3" in s["strip", "odd_size"].message
     assert s["tiny", "odd_size"].score >= 0.5

@@ -91,13 +91,20 @@ def test_truth_is_keyed_by_new_lines_and_describes_the_box() -> None:
             elif kind == "loose":
                 assert not any(o.xyxy == lab.xyxy for o in orig.labels)
             elif kind == "grouped":
-                inside = [o for o in orig.labels if o.class_id == lab.class_id
-                          and o.xyxy[0] >= lab.xyxy[0] - 1e-9 and o.xyxy[2] <= lab.xyxy[2] + 1e-9]
+                inside = [
+                    o
+                    for o in orig.labels
+                    if o.class_id == lab.class_id
+                    and o.xyxy[0] >= lab.xyxy[0] - 1e-9
+                    and o.xyxy[2] <= lab.xyxy[2] + 1e-9
+                ]
                 assert len(inside) >= 2
     for rel, lab in truth.missing:
         assert lab in originals[rel].labels
-        assert not any(l.xyxy == lab.xyxy and l.class_id == lab.class_id for l in
-                       next(r for r in noisy.images if r.rel == rel).labels)
+        assert not any(
+            l.xyxy == lab.xyxy and l.class_id == lab.class_id
+            for l in next(r for r in noisy.images if r.rel == rel).labels
+        )
 
 
 def test_loose_and_shifted_stay_inside_the_image() -> None:
@@ -133,7 +140,8 @@ def _load_bench():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        "label_noise", Path(__file__).resolve().parents[2] / "benchmarks" / "label_noise.py")
+        "label_noise", Path(__file__).resolve().parents[2] / "benchmarks" / "label_noise.py"
+    )
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)  # type: ignore[union-attr]
     return bench
@@ -146,8 +154,25 @@ def test_benchmark_runs_end_to_end_and_scores_geometry_checks(tmp_path: Path) ->
     bench = _load_bench()
     _write_tree(tmp_path / "ds")
     out = tmp_path / "out"
-    assert bench.main(["--dataset", str(tmp_path / "ds"), "--seeds", "0", "1", "--rate", "0.1",
-                       "--checks", "duplicate", "ambiguous", "--out", str(out)]) == 0
+    assert (
+        bench.main(
+            [
+                "--dataset",
+                str(tmp_path / "ds"),
+                "--seeds",
+                "0",
+                "1",
+                "--rate",
+                "0.1",
+                "--checks",
+                "duplicate",
+                "ambiguous",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     payload = json.loads((out / "label_noise.json").read_text())
     res = payload["results"][0]
     rows = res["summary"]["types"]
@@ -173,11 +198,14 @@ def test_known_errors_leave_the_negatives_and_lift_the_ap(tmp_path: Path) -> Non
         for lab in rec.labels
         for n in noisy_of[rec.rel].labels
         if (n.class_id, n.cx, n.cy, n.w, n.h) == (lab.class_id, lab.cx, lab.cy, lab.w, lab.h)
-        and truth.truth(rec.rel, n.line) is None and n.line != lab.line
+        and truth.truth(rec.rel, n.line) is None
+        and n.line != lab.line
     ]
     rec, lab = moved[0]
     csv_path = tmp_path / "known.csv"
-    csv_path.write_text(f"image,line,class,real_type,note\n{rec.rel},{lab.line},a,grouped,by eye\n{rec.rel},1,a,,looks right\n")
+    csv_path.write_text(
+        f"image,line,class,real_type,note\n{rec.rel},{lab.line},a,grouped,by eye\n{rec.rel},1,a,,looks right\n"
+    )
     known = bench.known_keys(ds, noisy, bench.load_known(csv_path))
     (key,) = known["grouped"]
     assert key[0] == rec.rel and key[1] != lab.line and truth.truth(*key) is None  # same box, new line, untouched
@@ -202,7 +230,9 @@ def test_operating_points_count_planted_and_untouched_boxes_at_each_threshold() 
     assert set(ops) == {"grouped"}  # only checks that ran
     assert ops["grouped"]["0.3"]["flagged"] == pytest.approx((len(grouped) // 2) / len(grouped))
     assert ops["grouped"]["0.4"]["flagged"] == 0.0
-    assert ops["grouped"]["0.5"]["false_per_100"] == pytest.approx(100 / len(untouched))  # the loose boxes at 0.9 don't count
+    assert ops["grouped"]["0.5"]["false_per_100"] == pytest.approx(
+        100 / len(untouched)
+    )  # the loose boxes at 0.9 don't count
     assert ops["grouped"]["0.6"]["false_per_100"] == 0.0
 
 
@@ -216,8 +246,11 @@ def test_notes_are_no_part_of_the_merged_list() -> None:
     noisy, truth = plant_errors(_dataset(), rate=0.05, types=("grouped",), seed=0)
     keys = [(r.rel, l.line) for r in noisy.split("train") for l in r.labels]
     clean = [k for k in keys if truth.truth(*k) is None]
-    planted = [Finding("train", rel, "grouped", 0.8, "", line=line)
-               for rel, line in keys if truth.truth(rel, line) == "grouped"]
+    planted = [
+        Finding("train", rel, "grouped", 0.8, "", line=line)
+        for rel, line in keys
+        if truth.truth(rel, line) == "grouped"
+    ]
     ctx = AuditContext(noisy)
 
     def merged(check: str) -> dict:
@@ -239,8 +272,12 @@ def test_pool_table_shows_the_mean_and_the_worst_dataset() -> None:
 
     def result(name: str, ap: float, flags: float) -> dict:
         row = {"ap": ap}
-        seed = {"types": {"grouped": {"any": row, "check": row, "baseline": row}}, "false_flags_per_100": flags,
-                "baseline_false_flags_per_100": 0.0, "missing": {"recall": 0.5, "regions": 10}}
+        seed = {
+            "types": {"grouped": {"any": row, "check": row, "baseline": row}},
+            "false_flags_per_100": flags,
+            "baseline_false_flags_per_100": 0.0,
+            "missing": {"recall": 0.5, "regions": 10},
+        }
         return {"name": name, "train_boxes": 100, "per_seed": [seed]}
 
     lines = pool.table([result("a", 0.9, 1.0), result("b", 0.5, 3.0)]).splitlines()

@@ -19,9 +19,9 @@ import numpy as np
 
 from curate.audit import boxmodel
 from curate.audit.checks import dataset_stats
-from curate.core.overlap import overlapping_pairs
 from curate.audit.checks.base import AuditContext
 from curate.core.dataset import Dataset, ImageRecord, Label
+from curate.core.overlap import overlapping_pairs
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -39,8 +39,14 @@ def _dense_labels(n: int, classes: int = 4) -> list[Label]:
 
 
 def _brute_force_pairs(a: np.ndarray, b: np.ndarray, ga: np.ndarray, gb: np.ndarray) -> list[tuple[int, int]]:
-    return [(i, j) for i in range(len(a)) for j in range(len(b)) if ga[i] == gb[j]
-            and min(a[i, 2], b[j, 2]) > max(a[i, 0], b[j, 0]) and min(a[i, 3], b[j, 3]) > max(a[i, 1], b[j, 1])]
+    return [
+        (i, j)
+        for i in range(len(a))
+        for j in range(len(b))
+        if ga[i] == gb[j]
+        and min(a[i, 2], b[j, 2]) > max(a[i, 0], b[j, 0])
+        and min(a[i, 3], b[j, 3]) > max(a[i, 1], b[j, 1])
+    ]
 
 
 def test_overlapping_pairs_are_exactly_the_pairs_that_overlap():
@@ -81,11 +87,24 @@ def test_pair_checks_and_box_geometry_of_3000_boxes_in_one_image_stay_small():
         best, partner = later_line_pairs([labels], same_class=True)
         pairs_peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.reset_peak()
-        ds = Dataset(Path("/x"), "dense", ["a", "b", "c", "d"], [ImageRecord("train", Path("/x/d.jpg"), "train/d.jpg", labels=labels)])
+        ds = Dataset(
+            Path("/x"),
+            "dense",
+            ["a", "b", "c", "d"],
+            [ImageRecord("train", Path("/x/d.jpg"), "train/d.jpg", labels=labels)],
+        )
         qs, boxes, classes = boxmodel._queries(ds, np.random.default_rng(0), with_corruptions=True)
         st = boxmodel.class_stats([b * 640 for b in boxes], classes, 4)
-        geo = boxmodel.geometry_features(np.array([q.xyxy for q in qs]), np.array([q.cls for q in qs]), np.array([q.image for q in qs]),
-                                         [q.exclude for q in qs], boxes, classes, [(640, 640)], st)
+        geo = boxmodel.geometry_features(
+            np.array([q.xyxy for q in qs]),
+            np.array([q.cls for q in qs]),
+            np.array([q.image for q in qs]),
+            [q.exclude for q in qs],
+            boxes,
+            classes,
+            [(640, 640)],
+            st,
+        )
         geo_peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -116,15 +135,20 @@ def test_fast_audit_of_a_label_file_with_3000_boxes_stays_small_and_flags_it(mak
     peak RSS of every process stays under 400 MB (it was 1.24 GB), the image gets the dense-image note, and the
     boxes are still checked (the planted exact copies are flagged as duplicates)."""
     lines = dense_boxes(3000)
-    images = {"train/dense.jpg": lines, **{f"train/t{i}.jpg": ["0 0.5 0.5 0.3 0.3", "1 0.2 0.2 0.1 0.1"] for i in range(8)},
-              "val/v.jpg": ["0 0.5 0.5 0.3 0.3"]}
+    images = {
+        "train/dense.jpg": lines,
+        **{f"train/t{i}.jpg": ["0 0.5 0.5 0.3 0.3", "1 0.2 0.2 0.1 0.1"] for i in range(8)},
+        "val/v.jpg": ["0 0.5 0.5 0.3 0.3"],
+    }
     root = make_yolo_tree(tmp_path / "ds", images, names=["a", "b", "c", "d"], size=(320, 320))
     out = tmp_path / "out"
     audit = [sys.executable, "-m", "curate.app.cli", "audit", str(root), "--fast", "--no-fiftyone", "--out", str(out)]
     # the peak of every process the audit started, from the kernel's accounting of reaped children (a fresh
     # python, so no earlier test's children count)
-    probe = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:], capture_output=True).returncode; "
-             "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    probe = (
+        "import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:], capture_output=True).returncode; "
+        "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
     res = subprocess.run([sys.executable, "-c", probe, *audit], capture_output=True, text=True, cwd=REPO, timeout=300)
     rc, peak_kb = (int(v) for v in res.stdout.split())
     assert rc == 0, res.stderr
@@ -138,7 +162,12 @@ def test_fast_audit_of_a_label_file_with_3000_boxes_stays_small_and_flags_it(mak
 
 
 def _image(name: str, n: int) -> ImageRecord:
-    return ImageRecord("train", Path(f"/x/{name}.jpg"), f"train/{name}.jpg", labels=[Label(0, 0.5, 0.5, 0.01, 0.01, k + 1) for k in range(n)])
+    return ImageRecord(
+        "train",
+        Path(f"/x/{name}.jpg"),
+        f"train/{name}.jpg",
+        labels=[Label(0, 0.5, 0.5, 0.01, 0.01, k + 1) for k in range(n)],
+    )
 
 
 def test_an_image_with_hundreds_of_boxes_gets_one_note():
@@ -146,7 +175,11 @@ def test_an_image_with_hundreds_of_boxes_gets_one_note():
     limit and 1.0 at ten times it, instead of the box-count outlier; one box fewer, none. In a dataset of 4
     images too (where the outliers are not computed)."""
     limit = dataset_stats.DENSE_IMAGE_BOXES
-    images = [_image(f"t{i}", 3) for i in range(10)] + [_image("at", limit), _image("below", limit - 1), _image("crowd", 10 * limit)]
+    images = [_image(f"t{i}", 3) for i in range(10)] + [
+        _image("at", limit),
+        _image("below", limit - 1),
+        _image("crowd", 10 * limit),
+    ]
     found = dataset_stats.outlier_findings(AuditContext(Dataset(Path("/x"), "t", ["a"], images)))
     dense = {f.image: f for f in found if f.data.get("kind") == "dense_image"}
     assert set(dense) == {"train/at.jpg", "train/crowd.jpg"}
@@ -154,5 +187,7 @@ def test_an_image_with_hundreds_of_boxes_gets_one_note():
     assert "3,000 boxes in one image" in dense["train/crowd.jpg"].message
     assert not [f for f in found if f.image in dense and f.data.get("kind") == "box_count_outlier"]
     assert any(f.image == "train/below.jpg" and f.data.get("kind") == "box_count_outlier" for f in found)
-    small = dataset_stats.outlier_findings(AuditContext(Dataset(Path("/x"), "t", ["a"], [_image("a", 1), _image("crowd", limit)])))
+    small = dataset_stats.outlier_findings(
+        AuditContext(Dataset(Path("/x"), "t", ["a"], [_image("a", 1), _image("crowd", limit)]))
+    )
     assert [f.image for f in small] == ["train/crowd.jpg"]

@@ -40,7 +40,9 @@ def _scene(rng: np.random.Generator, n: int) -> tuple[np.ndarray, list[tuple[int
     return img, objs
 
 
-def _dataset(tmp_path: Path, *, hide: bool, images: int = 40, blank_first: bool = False) -> tuple[Dataset, tuple[float, ...] | None]:
+def _dataset(
+    tmp_path: Path, *, hide: bool, images: int = 40, blank_first: bool = False
+) -> tuple[Dataset, tuple[float, ...] | None]:
     """``images`` scenes, every object boxed except (``hide``) the last object of the first image."""
     rng = np.random.default_rng(3)
     records, hidden = [], None

@@ -32,12 +32,13 @@ def _make_images(folder: Path, n: int, seed: int = 0) -> list[ImageRecord]:
             c = int(rng.integers(2))
             s = int(rng.integers(14, 22))
             x0, y0 = int(rng.integers(0, 64 - s)), int(rng.integers(0, 64 - s))
-            arr[y0:y0 + s, x0:x0 + s] = COLORS[c]
+            arr[y0 : y0 + s, x0 : x0 + s] = COLORS[c]
             labels.append(Label(c, (x0 + s / 2) / 64, (y0 + s / 2) / 64, s / 64, s / 64, line=k + 1))
         path = folder / "images" / f"{i}.png"
         Image.fromarray(arr).save(path)
         (folder / "labels" / f"{i}.txt").write_text(
-            "".join(f"{lab.class_id} {lab.cx} {lab.cy} {lab.w} {lab.h}\n" for lab in labels))
+            "".join(f"{lab.class_id} {lab.cx} {lab.cy} {lab.w} {lab.h}\n" for lab in labels)
+        )
         records.append(ImageRecord("train", path, f"images/{i}.png", folder / "labels" / f"{i}.txt", labels))
     return records
 
@@ -47,13 +48,24 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Dataset]
     """A YOLOv8n trained for one epoch at imgsz 64 on CPU (~20 s): real weights, real predictions."""
     root = tmp_path_factory.mktemp("ol")
     records = _make_images(root / "train", 16)
-    (root / "data.yaml").write_text(
-        f"path: {root}\ntrain: train/images\nval: train/images\nnames: {NAMES}\n")
+    (root / "data.yaml").write_text(f"path: {root}\ntrain: train/images\nval: train/images\nnames: {NAMES}\n")
     from ultralytics import YOLO
 
     model = YOLO("yolov8n.yaml")
-    model.train(data=str(root / "data.yaml"), epochs=1, imgsz=64, device="cpu", workers=0, plots=False,
-                val=False, batch=8, project=str(root / "runs"), name="t", verbose=False, amp=False)
+    model.train(
+        data=str(root / "data.yaml"),
+        epochs=1,
+        imgsz=64,
+        device="cpu",
+        workers=0,
+        plots=False,
+        val=False,
+        batch=8,
+        project=str(root / "runs"),
+        name="t",
+        verbose=False,
+        amp=False,
+    )
     weights = next((root / "runs").rglob("last.pt"))
     return weights, Dataset(root=root / "train", name="toy", names=NAMES, images=records)
 
@@ -94,7 +106,9 @@ def _pred(boxes_by_class: dict[int, list[list[float]]]) -> np.ndarray:
     return objectlab._prediction_arrays(
         np.array([b[:4] for c in sorted(boxes_by_class) for b in boxes_by_class[c]], dtype=float).reshape(-1, 4),
         np.array([b[4] for c in sorted(boxes_by_class) for b in boxes_by_class[c]], dtype=float),
-        np.array([c for c in sorted(boxes_by_class) for _ in boxes_by_class[c]], dtype=int), 2)
+        np.array([c for c in sorted(boxes_by_class) for _ in boxes_by_class[c]], dtype=int),
+        2,
+    )
 
 
 @pytest.mark.parametrize("case", ["shifted", "swapped"])
@@ -116,11 +130,17 @@ def test_worse_label_gets_worse_score(tmp_path: Path, case: str) -> None:
         bad = Label(target.class_id, min(target.cx + target.w * 0.6, 0.95), target.cy, target.w, target.h, line=1)
     else:
         bad = Label(1 - target.class_id, target.cx, target.cy, target.w, target.h, line=1)
-    clean = {(f.image, f.line): f.score for f in objectlab.score(
-        ds, recs, [objectlab._label_dict(r, (64, 64)) for r in recs], preds, threshold=0.5) if f.line}
+    clean = {
+        (f.image, f.line): f.score
+        for f in objectlab.score(ds, recs, [objectlab._label_dict(r, (64, 64)) for r in recs], preds, threshold=0.5)
+        if f.line
+    }
     recs[0].labels[0] = bad
-    noisy = {(f.image, f.line): f for f in objectlab.score(
-        ds, recs, [objectlab._label_dict(r, (64, 64)) for r in recs], preds, threshold=0.5) if f.line}
+    noisy = {
+        (f.image, f.line): f
+        for f in objectlab.score(ds, recs, [objectlab._label_dict(r, (64, 64)) for r in recs], preds, threshold=0.5)
+        if f.line
+    }
     key = (recs[0].rel, 1)
     assert noisy[key].score > clean[key] + 0.2
     assert ("another class" if case == "swapped" else "badly located") in noisy[key].message

@@ -13,11 +13,17 @@ BASE = {"method": "pixels", "area_vs_class": 2.0, "same_class_inside": 0, "p_ok"
     "ev, score, expected",
     [
         # object ends far inside the left and top edges: a loose box, sides named
-        ({**BASE, "side_extent": {"left": 0.3, "top": 0.25, "right": 0.0, "bottom": 0.02}, "background_share": 0.48}, 0.9,
-         ["looks loose", "~48% background", "loose on left, top", "2.0× the median 'egg' area"]),
+        (
+            {**BASE, "side_extent": {"left": 0.3, "top": 0.25, "right": 0.0, "bottom": 0.02}, "background_share": 0.48},
+            0.9,
+            ["looks loose", "~48% background", "loose on left, top", "2.0× the median 'egg' area"],
+        ),
         # no measured background band: no background claim, only the size
-        ({**BASE, "side_extent": {"left": 0.0, "top": 0.0, "right": 0.0, "bottom": 0.0}, "background_share": 0.0}, 0.2,
-         ["fits its object", "2.0× the median 'egg' area"]),
+        (
+            {**BASE, "side_extent": {"left": 0.0, "top": 0.0, "right": 0.0, "bottom": 0.0}, "background_share": 0.0},
+            0.2,
+            ["fits its object", "2.0× the median 'egg' area"],
+        ),
         # the U²-Net-p fraction is reported when the mask was used
         ({**BASE, "side_extent": {}, "background_share": 0.0, "fg_fraction": 0.28}, 0.7, ["fg fraction 0.28"]),
     ],
@@ -42,7 +48,9 @@ def test_shifted_message_names_the_direction(offset, towards):
 
 
 def test_grouped_message_says_when_each_half_looks_like_one_object():
-    assert "each half looks more like a single 'egg'" in grouped._describe({**BASE, "halves_like_one": True}, 0.7, "egg", 0.5)
+    assert "each half looks more like a single 'egg'" in grouped._describe(
+        {**BASE, "halves_like_one": True}, 0.7, "egg", 0.5
+    )
     assert "each half" not in grouped._describe({**BASE, "halves_like_one": False}, 0.7, "egg", 0.5)
 
 
@@ -88,8 +96,8 @@ def test_flagged_boxes_get_their_foreground_fraction_after_the_checks(sample_dir
     """The report's masks are made in the background while later checks run, and added after the last one:
     the top flagged boxes of each box check (at most ``mask_top``) get ``fg_fraction`` from U²-Net-p, on a
     fresh run and on a cached re-run alike (the cached findings are stored without it)."""
-    from curate.audit.runner import score_dataset
     from curate.audit.checks.base import AuditContext
+    from curate.audit.runner import score_dataset
     from curate.io.yolo import load_yolo
 
     monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
@@ -109,15 +117,19 @@ def test_flagged_boxes_get_their_foreground_fraction_after_the_checks(sample_dir
 
     first = masked()
     assert set(first) == only and all(len(v) == 2 for v in first.values())
-    assert any("fg fraction" in f.message for f in score_dataset(AuditContext(ds, params=params), only={"background_heavy"})[0] if "fg_fraction" in f.data)
+    assert any(
+        "fg fraction" in f.message
+        for f in score_dataset(AuditContext(ds, params=params), only={"background_heavy"})[0]
+        if "fg_fraction" in f.data
+    )
     assert masked() == first  # the cached re-run: same boxes, same fractions
 
 
 def test_a_box_model_option_of_one_check_refreshes_all_three_cached_checks(sample_dir, tmp_path, monkeypatch):
     """grouped, background_heavy and shifted share one model that reads options of all three (members,
     iterations, use_mask): changing grouped's ``members`` must not serve background_heavy's cached scores."""
-    from curate.audit.runner import score_dataset
     from curate.audit.checks.base import AuditContext
+    from curate.audit.runner import score_dataset
     from curate.io.yolo import load_yolo
 
     monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
@@ -137,8 +149,12 @@ def test_a_box_model_option_of_one_check_refreshes_all_three_cached_checks(sampl
 @pytest.mark.parametrize("module", [background_heavy, shifted, grouped], ids=lambda m: m.__name__.rsplit(".", 1)[1])
 def test_message_agrees_with_the_configured_threshold(module):
     """With `threshold: 0.2` a flagged box read "one object" / "fits its object": the head follows the threshold."""
-    ev = {**BASE, "side_extent": {"left": 0.3, "top": 0.0, "right": -0.1, "bottom": 0.0}, "background_share": 0.3,
-          "object_offset": [0.2, 0.0]}
+    ev = {
+        **BASE,
+        "side_extent": {"left": 0.3, "top": 0.0, "right": -0.1, "bottom": 0.0},
+        "background_share": 0.3,
+        "object_offset": [0.2, 0.0],
+    }
     passed = {"background_heavy": "fits its object", "shifted": "placed on its object", "grouped": "one object"}
     name = module.__name__.rsplit(".", 1)[1]
     assert not module._describe(ev, 0.3, "egg", 0.2).startswith(passed[name])  # flagged at 0.2

@@ -5,22 +5,24 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import pytest
-
+from curate.audit.proposals import ADD_PRIOR, propose
 from curate.audit.runner import run_audit
 from curate.core.dataset import Dataset, ImageRecord, Label
-from curate.ops.export import export_reviewed
-from curate.fiftyone.identity import find_fiftyone
 from curate.core.findings import Finding
-from curate.io.yolo import load_yolo
+from curate.fiftyone.identity import find_fiftyone
 from curate.fiftyone.proposals import ACCEPT_TAG, PROPOSALS_FIELD, REJECT_TAG
-from curate.audit.proposals import ADD_PRIOR, propose
+from curate.io.yolo import load_yolo
+from curate.ops.export import export_reviewed
 
 AUDIT = dict(only={"duplicate"}, report=False, use_cache=False)
 
 
 def _dataset() -> Dataset:
-    labels = [Label(0, 0.5, 0.5, 0.4, 0.4, line=1), Label(0, 0.5, 0.5, 0.4, 0.4, line=2), Label(1, 0.2, 0.2, 0.1, 0.1, line=3)]
+    labels = [
+        Label(0, 0.5, 0.5, 0.4, 0.4, line=1),
+        Label(0, 0.5, 0.5, 0.4, 0.4, line=2),
+        Label(1, 0.2, 0.2, 0.1, 0.1, line=3),
+    ]
     return Dataset(Path("/x"), "x", ["apple", "pear"], [ImageRecord("train", Path("/x/a.jpg"), "a.jpg", None, labels)])
 
 
@@ -28,18 +30,42 @@ def test_a_proposal_only_where_the_evidence_names_the_fix() -> None:
     ds = _dataset()
     found = [
         Finding("train", "a.jpg", "duplicate", 1.0, "copy", line=2),
-        Finding("train", "a.jpg", "class_inconsistent", 0.8, "pear?", line=1, data={"suggested": "pear", "p_suggested": 0.9}),
-        Finding("train", "a.jpg", "missing", 0.7, "unboxed", region=(0.8, 0.8, 0.1, 0.1), data={"class_id": 1, "evidence": "model"}),
-        Finding("train", "a.jpg", "missing", 0.9, "copy", region=(0.8, 0.2, 0.1, 0.1), data={"class_id": 0, "evidence": "duplicate"}),
-        Finding("train", "a.jpg", "grouped", 0.9, "group", line=1, data={"same_class_inside": 2}),  # members: unknown boxes
-        Finding("train", "a.jpg", "background_heavy", 0.9, "loose", line=3, data={"side_extent": {"left": 0.3}}),  # extents: no localiser
+        Finding(
+            "train", "a.jpg", "class_inconsistent", 0.8, "pear?", line=1, data={"suggested": "pear", "p_suggested": 0.9}
+        ),
+        Finding(
+            "train",
+            "a.jpg",
+            "missing",
+            0.7,
+            "unboxed",
+            region=(0.8, 0.8, 0.1, 0.1),
+            data={"class_id": 1, "evidence": "model"},
+        ),
+        Finding(
+            "train",
+            "a.jpg",
+            "missing",
+            0.9,
+            "copy",
+            region=(0.8, 0.2, 0.1, 0.1),
+            data={"class_id": 0, "evidence": "duplicate"},
+        ),
+        Finding(
+            "train", "a.jpg", "grouped", 0.9, "group", line=1, data={"same_class_inside": 2}
+        ),  # members: unknown boxes
+        Finding(
+            "train", "a.jpg", "background_heavy", 0.9, "loose", line=3, data={"side_extent": {"left": 0.3}}
+        ),  # extents: no localiser
         Finding("train", "a.jpg", "ambiguous", 0.9, "which?", line=3),  # which box is right: not known
         Finding("train", "a.jpg", "missing", 0.7, "unboxed", region=(0.1, 0.8, 0.1, 0.1), data={"class_id": -1}),
     ]
     got = {(p.check, p.line, p.action, p.class_id, round(p.confidence, 3)) for p in propose(found, ds)}
     # an ambiguous second label of an object: its crop looks like the class of the box under it: delete it
     ds.images[0].labels.append(Label(1, 0.5, 0.5, 0.4, 0.4, line=4))
-    extra = Finding("train", "a.jpg", "class_inconsistent", 0.9, "apple?", line=4, data={"suggested": "apple", "p_suggested": 1.0})
+    extra = Finding(
+        "train", "a.jpg", "class_inconsistent", 0.9, "apple?", line=4, data={"suggested": "apple", "p_suggested": 1.0}
+    )
     (p,) = propose([extra], ds)
     assert (p.line, p.action) == (4, "delete")
     assert got == {("duplicate", 2, "delete", 0, 1.0), ("class_inconsistent", 1, "relabel", 1, 0.72),
@@ -63,7 +89,9 @@ def test_proposals_reach_csv_json_and_fiftyone(make_yolo_tree, tmp_path: Path) -
     ds, result = _audited(make_yolo_tree, tmp_path / "p")
     rows = _rows(result.out_dir / "proposals.csv")
     assert [(r["image"], r["line"], r["action"], r["class"]) for r in rows] == [
-        ("train/images/d.jpg", "2", "delete", "b"), ("train/images/e.jpg", "2", "delete", "a")]
+        ("train/images/d.jpg", "2", "delete", "b"),
+        ("train/images/e.jpg", "2", "delete", "a"),
+    ]
     dup = next(f for f in result.findings if f.check == "duplicate" and f.image == "train/images/d.jpg")
     assert dup.data["proposal"]["action"] == "delete" and dup.data["proposal"]["confidence"] == 1.0
     sample = next(s for s in find_fiftyone(ds) if s.curate_rel == "train/images/d.jpg")
@@ -80,7 +108,8 @@ def test_batch_export_applies_only_confident_unrejected_proposals(make_yolo_tree
     assert plain.changes == []  # nothing accepted: nothing applied
     batch = export_reviewed(ds, tmp_path / "batch", min_confidence=0.9)
     assert [(c.image, c.line, c.kind, c.source, c.confidence) for c in batch.changes] == [
-        ("train/images/d.jpg", 2, "deleted", "proposed", 1.0)]
+        ("train/images/d.jpg", 2, "deleted", "proposed", 1.0)
+    ]
     assert (tmp_path / "batch" / "labels" / "train" / "d.txt").read_text() == "1 0.25 0.75 0.1 0.2\n0 0.6 0.3 0.2 0.2\n"
     row = _rows(tmp_path / "batch" / "changes.csv")[0]
     assert row["source"] == "proposed" and row["confidence"] == "1.0000"
@@ -112,7 +141,9 @@ def test_an_accepted_proposal_survives_a_reaudit(make_yolo_tree, tmp_path: Path)
     s.save()
     run_audit(ds, out_dir=tmp_path / "again", **dict(AUDIT, only={"duplicate", "ambiguous"}))
     result = export_reviewed(ds, tmp_path / "out")
-    assert [(c.image, c.line, c.kind, c.source) for c in result.changes] == [("train/images/e.jpg", 2, "deleted", "proposed")]
+    assert [(c.image, c.line, c.kind, c.source) for c in result.changes] == [
+        ("train/images/e.jpg", 2, "deleted", "proposed")
+    ]
 
 
 def test_proposals_are_drawn_in_their_own_colour(make_yolo_tree, tmp_path: Path) -> None:

@@ -11,9 +11,18 @@ from curate.audit import runner as audit
 from curate.core.findings import Finding
 
 FINDINGS = [
-    Finding("train", "train/images/a.jpg", "duplicate", 0.123456789012345, "tiny box (3.0×4.0 px)", line=3,
-            data={"class": "egg", "iou": 0.1234, "partner_line": 2, "pair": (1, 2), "nested": {"k": [1, 2.5, None]}}),
-    Finding("val", "valid/images/b.jpg", "missing", 1.0, "a box is missing", region=(0.1, 0.2, 0.30000000000000004, 0.4)),
+    Finding(
+        "train",
+        "train/images/a.jpg",
+        "duplicate",
+        0.123456789012345,
+        "tiny box (3.0×4.0 px)",
+        line=3,
+        data={"class": "egg", "iou": 0.1234, "partner_line": 2, "pair": (1, 2), "nested": {"k": [1, 2.5, None]}},
+    ),
+    Finding(
+        "val", "valid/images/b.jpg", "missing", 1.0, "a box is missing", region=(0.1, 0.2, 0.30000000000000004, 0.4)
+    ),
     Finding("", "train/labels/c.txt", "format", 0.0, "", data={"ok": True}),
 ]
 

@@ -14,7 +14,11 @@ from curate.io.yolo import load_yolo
 def test_make_yolo_tree_round_trips_through_the_reader(tmp_path: Path, make_yolo_tree, layout: str) -> None:
     root = make_yolo_tree(
         tmp_path / "ds",
-        images={"train/a.jpg": ["0 0.5 0.5 0.25 0.25", "1 0.2 0.2 0.1 0.1"], "val/b.jpg": [], "test/c.jpg": ["1 0.5 0.5 0.5 0.5"]},
+        images={
+            "train/a.jpg": ["0 0.5 0.5 0.25 0.25", "1 0.2 0.2 0.1 0.1"],
+            "val/b.jpg": [],
+            "test/c.jpg": ["1 0.5 0.5 0.5 0.5"],
+        },
         names=["a", "b"],
         layout=layout,
         size=(80, 64),

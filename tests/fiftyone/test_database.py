@@ -74,10 +74,24 @@ def test_two_commands_start_the_local_database_at_once(tmp_path: Path, make_yolo
     # Output to files, not pipes: FiftyOne's database service inherits them and outlives the command until
     # every client has exited, and a client that exited stays a zombie until this process reaps it.
     procs = [
-        subprocess.Popen([sys.executable, "-m", "curate.app.cli", "audit", str(r), "--fast", "--checks", CHECKS,
-                          "--out", f"{r.name}-audit"],
-                         cwd=tmp_path, env=_env(tmp_path), stdout=subprocess.DEVNULL,
-                         stderr=(tmp_path / f"{r.name}.err").open("w"))  # fmt: skip
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "curate.app.cli",
+                "audit",
+                str(r),
+                "--fast",
+                "--checks",
+                CHECKS,
+                "--out",
+                f"{r.name}-audit",
+            ],
+            cwd=tmp_path,
+            env=_env(tmp_path),
+            stdout=subprocess.DEVNULL,
+            stderr=(tmp_path / f"{r.name}.err").open("w"),
+        )  # fmt: skip
         for r in roots
     ]
     for proc, r in zip(procs, roots):

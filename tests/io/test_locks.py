@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from curate.io.yolo import load_yolo
 from curate.io.locks import LockTimeout, dataset_lock_path, hold
+from curate.io.yolo import load_yolo
 
 REPO = Path(__file__).resolve().parents[2]
 #: Cheap checks with no child process: the test is about the lock, not the checks.
@@ -133,8 +133,10 @@ def test_two_audits_of_one_dataset_at_once(tmp_path: Path, make_yolo_tree) -> No
 def test_two_audits_of_different_datasets_at_once(tmp_path: Path, make_yolo_tree) -> None:
     """Different datasets do not wait for each other, and both start or join the one local database."""
     roots = [_tree(make_yolo_tree, tmp_path / name) for name in ("shop", "farm")]
-    runs = [_start(["audit", str(r), "--fast", "--checks", CHECKS, "--out", f"{r.name}-audit"], tmp_path, r.name)
-            for r in roots]
+    runs = [
+        _start(["audit", str(r), "--fast", "--checks", CHECKS, "--out", f"{r.name}-audit"], tmp_path, r.name)
+        for r in roots
+    ]
     for proc, out, err in runs:
         _finish(proc, err)
         assert "waiting for" not in err.read_text()
@@ -148,7 +150,9 @@ def test_export_while_review_serves_does_not_wait(tmp_path: Path, make_yolo_tree
     import socket
 
     root = _tree(make_yolo_tree, tmp_path / "shop")
-    audit, _, audit_err = _start(["audit", str(root), "--fast", "--checks", CHECKS, "--out", "audit"], tmp_path, "audit")
+    audit, _, audit_err = _start(
+        ["audit", str(root), "--fast", "--checks", CHECKS, "--out", "audit"], tmp_path, "audit"
+    )
     _finish(audit, audit_err)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -70,8 +70,9 @@ def test_audit_refuses_out_inside_input(make_yolo_tree, tmp_path: Path, where: s
 
 
 @pytest.mark.parametrize("fast", [False, True])
-def test_audit_default_out_refused_from_inside_the_dataset(make_yolo_tree, tmp_path: Path, monkeypatch,
-                                                           fast: bool) -> None:
+def test_audit_default_out_refused_from_inside_the_dataset(
+    make_yolo_tree, tmp_path: Path, monkeypatch, fast: bool
+) -> None:
     """``cd DS && curate audit .``: the default reports/ would be inside DS (--fast also cancels its helper process)."""
     root = make_yolo_tree(tmp_path / "ds", IMAGES)
     before = _digest(root)

@@ -68,7 +68,9 @@ def test_line_numbers_are_one_based_and_count_blank_lines() -> None:
 
 
 def test_bom_crlf_and_non_utf8() -> None:
-    labels, problems = parse_label_lines(b"\xef\xbb\xbf0 0.5 0.5 0.1 0.1\r\n0 0.5 0.5 0.1 0.1\r\n\xff\xfe 0.5\r\n", nc=1)
+    labels, problems = parse_label_lines(
+        b"\xef\xbb\xbf0 0.5 0.5 0.1 0.1\r\n0 0.5 0.5 0.1 0.1\r\n\xff\xfe 0.5\r\n", nc=1
+    )
     assert len(labels) == 2
     reasons = sorted(p.reason for p in problems)
     assert any("byte-order mark" in r for r in reasons)
@@ -141,7 +143,11 @@ def _write(path: Path, data: bytes | str) -> None:
 
 
 def _tree_digest(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.md5(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.md5(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _roboflow(root: Path, labels: dict[str, bytes | str | None], names: list[str] | None = None) -> Path:
@@ -240,10 +246,15 @@ def test_layouts_ultralytics_flat_and_txt_list(tmp_path: Path) -> None:
 
 def test_foreign_absolute_paths_resolve_next_to_yaml(tmp_path: Path) -> None:
     root = _roboflow(tmp_path / "ds", {"train/a": "0 0.5 0.5 0.2 0.2\n", "valid/b": "1 0.5 0.5 0.2 0.2\n"})
-    _write(root / "data.yaml", "train: /Users/x/proj/ds-8/train/images\nval: /Users/x/proj/ds-8/valid/images\ntest: ../test/images\nnames: [a, b]\n")
+    _write(
+        root / "data.yaml",
+        "train: /Users/x/proj/ds-8/train/images\nval: /Users/x/proj/ds-8/valid/images\ntest: ../test/images\nnames: [a, b]\n",
+    )
     ds = load_yolo(root)
     assert ds.splits == ["train", "val"]
-    assert any("does not exist here" in w for w in ds.warnings) and any("test" in w and "skipped" in w for w in ds.warnings)
+    assert any("does not exist here" in w for w in ds.warnings) and any(
+        "test" in w and "skipped" in w for w in ds.warnings
+    )
 
 
 def test_nothing_to_read_is_one_line_error(tmp_path: Path) -> None:
@@ -257,12 +268,19 @@ def test_nothing_to_read_is_one_line_error(tmp_path: Path) -> None:
 def test_writer_round_trip_is_byte_identical_and_refuses_input(tmp_path: Path) -> None:
     root = _roboflow(
         tmp_path / "ds",
-        {"train/a": "0 0.5 0.5 0.2 0.2\n1 0.3 0.3 0.1 0.1\n", "train/bg": "", "train/nolabel": None, "valid/b": "1 0.1 0.1 0.3 0.1 0.3 0.4\n"},
+        {
+            "train/a": "0 0.5 0.5 0.2 0.2\n1 0.3 0.3 0.1 0.1\n",
+            "train/bg": "",
+            "train/nolabel": None,
+            "valid/b": "1 0.1 0.1 0.3 0.1 0.3 0.4\n",
+        },
     )
     ds = load_yolo(root)
     out = save_yolo(ds, tmp_path / "out")
     assert (out / "labels/train/a.txt").read_bytes() == (root / "train/labels/a.txt").read_bytes()
-    assert (out / "labels/valid/b.txt").exists() is False and (out / "labels/val/b.txt").read_bytes() == (root / "valid/labels/b.txt").read_bytes()
+    assert (out / "labels/valid/b.txt").exists() is False and (out / "labels/val/b.txt").read_bytes() == (
+        root / "valid/labels/b.txt"
+    ).read_bytes()
     assert (out / "labels/train/bg.txt").read_bytes() == b"" and (out / "labels/train/nolabel.txt").read_bytes() == b""
     again = load_yolo(out)
     assert again.names == ["a", "b"] and again.splits == ["train", "val"]
@@ -297,7 +315,10 @@ def test_a_box_past_the_image_edge_is_written_back_as_it_was(tmp_path: Path) -> 
 
     from curate.ops.rebalance import RebalanceOptions, rebalance, write_rebalanced
 
-    root = _roboflow(tmp_path / "ds", {"train/a": "1 1.0 0.5 0.2 0.2\n0 0.3 0.3 0.1 0.1\n", "train/b": "0 0 0 0.4 0.4 0.2 0 0.2 -0.01\n"})
+    root = _roboflow(
+        tmp_path / "ds",
+        {"train/a": "1 1.0 0.5 0.2 0.2\n0 0.3 0.3 0.1 0.1\n", "train/b": "0 0 0 0.4 0.4 0.2 0 0.2 -0.01\n"},
+    )
     ds = load_yolo(root)
     assert not _findings(ds)
     a = next(r for r in ds.images if r.stem == "a")
@@ -343,26 +364,36 @@ def test_image_size_is_the_upright_size_ultralytics_and_opencv_see(tmp_path: Pat
 def test_one_folder_listed_as_train_and_val_is_not_a_stem_clash(make_yolo_tree, tmp_path: Path) -> None:
     """``train: images`` and ``val: images`` (legal for Ultralytics) list each file twice; that is leakage
     (the near-duplicate check says so), not "images with the same stem share one label file"."""
-    root = make_yolo_tree(tmp_path / "ds", {"train/a.jpg": ["0 0.5 0.5 0.2 0.2"], "train/b.jpg": []}, layout="ultralytics")
+    root = make_yolo_tree(
+        tmp_path / "ds", {"train/a.jpg": ["0 0.5 0.5 0.2 0.2"], "train/b.jpg": []}, layout="ultralytics"
+    )
     (root / "data.yaml").write_text("train: images/train\nval: images/train\nnames: [a, b]\n")
     ds = load_yolo(root)
     assert sorted((r.split, r.rel) for r in ds.images) == [
-        ("train", "images/train/a.jpg"), ("train", "images/train/b.jpg"), ("val", "images/train/a.jpg"), ("val", "images/train/b.jpg")]
+        ("train", "images/train/a.jpg"),
+        ("train", "images/train/b.jpg"),
+        ("val", "images/train/a.jpg"),
+        ("val", "images/train/b.jpg"),
+    ]
     assert not [f for f in ds.findings if "same stem" in f.message]
 
 
 def test_a_name_given_to_two_class_ids_is_warned_about(make_yolo_tree, tmp_path: Path) -> None:
     """names: [a, a, b] is legal for Ultralytics, but rebalance silently merged ids 0 and 1 (it maps by name)."""
-    root = make_yolo_tree(tmp_path / "ds", {"train/x.jpg": ["0 0.5 0.5 0.2 0.2", "1 0.2 0.2 0.1 0.1"]}, names=["a", "a", "b"])
+    root = make_yolo_tree(
+        tmp_path / "ds", {"train/x.jpg": ["0 0.5 0.5 0.2 0.2", "1 0.2 0.2 0.1 0.1"]}, names=["a", "a", "b"]
+    )
     ds = load_yolo(root)
     assert ds.names == ["a", "a", "b"] and len(ds.images[0].labels) == 2
-    assert [w for w in ds.warnings if "names" in w] == ["data.yaml names: 'a' names classes 0, 1; rebalance writes them as one class"]
+    assert [w for w in ds.warnings if "names" in w] == [
+        "data.yaml names: 'a' names classes 0, 1; rebalance writes them as one class"
+    ]
 
 
 def test_a_file_mixing_polygon_and_box_rows_is_a_problem_ultralytics_skips_the_image_for(tmp_path: Path) -> None:
     """Ultralytics' label check drops the whole image when polygon and box rows mix; both are still read here."""
-    from ultralytics.data.utils import verify_image_label
     from PIL import Image
+    from ultralytics.data.utils import verify_image_label
 
     text = "0 0.5 0.5 0.2 0.2\n1 0.1 0.1 0.3 0.1 0.3 0.3 0.1 0.3\n"
     labels, problems = parse_label_lines(text.encode(), nc=2)
@@ -385,17 +416,31 @@ def _jpeg_variants(tmp_path: Path) -> list[bytes]:
 
     def save(mode: str, size: tuple[int, int] = (40, 24), **kw) -> bytes:
         buf = io.BytesIO()
-        Image.new(mode, size, 90 if mode == "L" else (200, 40, 90, 10)[: len(mode)]).save(buf, kw.pop("format", "JPEG"), **kw)
+        Image.new(mode, size, 90 if mode == "L" else (200, 40, 90, 10)[: len(mode)]).save(
+            buf, kw.pop("format", "JPEG"), **kw
+        )
         return buf.getvalue()
 
     exif = Image.Exif()
     exif[0x0112] = 6
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     return [
-        save("RGB"), save("L"), save("CMYK"), save("RGB", (1, 1)), save("RGB", (3000, 7)),
-        save("RGB", progressive=True), save("RGB", optimize=True), save("RGB", quality=100), save("RGB", quality=1),
-        save("RGB", dpi=(300, 300)), save("RGB", comment=b"made here"), save("RGB", exif=exif), save("RGB", icc_profile=icc),
-        save("RGB", subsampling=0), save("RGB", restart_marker_rows=1), save("RGB", qtables=[[300] * 64]),
+        save("RGB"),
+        save("L"),
+        save("CMYK"),
+        save("RGB", (1, 1)),
+        save("RGB", (3000, 7)),
+        save("RGB", progressive=True),
+        save("RGB", optimize=True),
+        save("RGB", quality=100),
+        save("RGB", quality=1),
+        save("RGB", dpi=(300, 300)),
+        save("RGB", comment=b"made here"),
+        save("RGB", exif=exif),
+        save("RGB", icc_profile=icc),
+        save("RGB", subsampling=0),
+        save("RGB", restart_marker_rows=1),
+        save("RGB", qtables=[[300] * 64]),
         save("RGB", format="PNG"),
     ]
 
@@ -437,11 +482,28 @@ def test_plain_jpeg_size_is_pils_upright_size_or_none(tmp_path: Path) -> None:
     assert [plain_jpeg_size(d) is not None for d in plain] == [True] * 11 + [False, False] + [True, True, True, False]
 
 
-@pytest.mark.parametrize("image", [
-    "/a/images/x.jpg", "/images/x.jpg", "images/x.jpg", "x.jpg", "/a/images/b/images/c/x.jpg", "/a/images/images/x",
-    "/a/imagesx/x.jpg", "/a/ximages/x.JPG", "/a/images/.jpg", "/a/images/x.", "/a/images/x.tar.gz", "/a/images/.hidden.png",
-    "rel/images/sub/x.png", "/a/b/images", "/images/images", "a", "/a/images/x..jpg",
-])
+@pytest.mark.parametrize(
+    "image",
+    [
+        "/a/images/x.jpg",
+        "/images/x.jpg",
+        "images/x.jpg",
+        "x.jpg",
+        "/a/images/b/images/c/x.jpg",
+        "/a/images/images/x",
+        "/a/imagesx/x.jpg",
+        "/a/ximages/x.JPG",
+        "/a/images/.jpg",
+        "/a/images/x.",
+        "/a/images/x.tar.gz",
+        "/a/images/.hidden.png",
+        "rel/images/sub/x.png",
+        "/a/b/images",
+        "/images/images",
+        "a",
+        "/a/images/x..jpg",
+    ],
+)
 def test_label_file_is_the_pathlib_rule_on_strings(image: str) -> None:
     """The reader's string form of Ultralytics' label path rule gives what the pathlib form it replaced gave."""
     from curate.io.yolo import _label_file
@@ -465,7 +527,18 @@ def test_image_files_finds_what_rglob_found(tmp_path: Path) -> None:
     from curate.io.yolo import IMAGE_SUFFIXES, _image_files
 
     root = tmp_path / "images"
-    for rel in ["a.jpg", "b.JPG", "c.jpeg.txt", ".jpg", "d.", "e.png", "sub/f.webp", "sub/deeper/g.tif", "sub/.h.bmp", "x.jpg/inner.jpg"]:
+    for rel in [
+        "a.jpg",
+        "b.JPG",
+        "c.jpeg.txt",
+        ".jpg",
+        "d.",
+        "e.png",
+        "sub/f.webp",
+        "sub/deeper/g.tif",
+        "sub/.h.bmp",
+        "x.jpg/inner.jpg",
+    ]:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(b"x")
     outside = tmp_path / "outside"

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from curate.ops import backgrounds as bg
-from curate.core import defaults
 from curate.app import env
 from curate.app.cli import app
+from curate.core import defaults
 from curate.io.yolo import load_yolo
+from curate.ops import backgrounds as bg
 
 pytestmark = pytest.mark.skipif(env.u2netp_path() is None, reason="U²-Net-p weights not fetched (make models)")
 
@@ -35,7 +35,10 @@ def written(sample_dir: Path, tmp_path_factory) -> tuple[Path, str, str]:
     """One CLI run on the sample (fraction 0.05 of 60 train images = 3, plus 3 instances)."""
     before = tree_hash(sample_dir)
     out = tmp_path_factory.mktemp("bg") / "out"
-    res = CliRunner().invoke(app, ["backgrounds", str(sample_dir), "--fraction", "0.05", "--instances", "3", "--out", str(out), "--seed", "1"])
+    res = CliRunner().invoke(
+        app,
+        ["backgrounds", str(sample_dir), "--fraction", "0.05", "--instances", "3", "--out", str(out), "--seed", "1"],
+    )
     assert res.exit_code == 0, res.output
     return out, before, tree_hash(sample_dir)
 

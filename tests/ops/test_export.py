@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 
 from curate.audit.runner import drop_ok, load_ok_marks
-from curate.ops.export import OK_FILE, ExportError, export_reviewed
-from curate.fiftyone.load import to_fiftyone
 from curate.core.findings import Finding
+from curate.fiftyone.load import to_fiftyone
 from curate.io.yolo import WriteError, load_yolo
+from curate.ops.export import OK_FILE, ExportError, export_reviewed
 
 NAMES = ["apple", "banana", "carrot"]
 LABELS = {
@@ -76,7 +76,13 @@ def test_unreviewed_export_is_byte_identical(tree: Path, tmp_path: Path) -> None
     assert result.changes == [] and not (result.out / OK_FILE).exists()
     assert (result.out / "data.yaml").is_file() and "0 change(s)" in (result.out / "CHANGES.md").read_text()
     # images kept, background included
-    assert sorted(p.name for p in (result.out / "images").glob("*/*.jpg")) == ["a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg"]
+    assert sorted(p.name for p in (result.out / "images").glob("*/*.jpg")) == [
+        "a.jpg",
+        "b.jpg",
+        "c.jpg",
+        "d.jpg",
+        "e.jpg",
+    ]
 
 
 def test_unreviewed_sample_export_is_byte_identical(sample_dir: Path, tmp_path: Path) -> None:
@@ -121,16 +127,63 @@ def test_edits_give_exact_changes_and_files(tree: Path, tmp_path: Path) -> None:
     _edit_in_fiftyone(ds)
     result = export_reviewed(ds, tmp_path / "out")
     assert rows(result.out) == [
-        {"split": "train", "image": "train/images/a.jpg", "line": "1", "kind": "edited", "before": "0 0.500000 0.500000 0.200000 0.200000", "after": "0 0.550000 0.500000 0.200000 0.200000", "source": "review", "confidence": ""},
-        {"split": "train", "image": "train/images/a.jpg", "line": "2", "kind": "relabeled", "before": "1 0.300000 0.300000 0.100000 0.100000", "after": "2 0.300000 0.300000 0.100000 0.100000", "source": "review", "confidence": ""},
-        {"split": "train", "image": "train/images/a.jpg", "line": "3", "kind": "deleted", "before": "2 0.700000 0.700000 0.200000 0.100000", "after": "", "source": "review", "confidence": ""},
-        {"split": "train", "image": "train/images/a.jpg", "line": "3", "kind": "added", "before": "", "after": "1 0.200000 0.200000 0.200000 0.200000", "source": "review", "confidence": ""},
-        {"split": "train", "image": "train/images/b.jpg", "line": "", "kind": "excluded", "before": "", "after": "", "source": "review", "confidence": ""},
+        {
+            "split": "train",
+            "image": "train/images/a.jpg",
+            "line": "1",
+            "kind": "edited",
+            "before": "0 0.500000 0.500000 0.200000 0.200000",
+            "after": "0 0.550000 0.500000 0.200000 0.200000",
+            "source": "review",
+            "confidence": "",
+        },
+        {
+            "split": "train",
+            "image": "train/images/a.jpg",
+            "line": "2",
+            "kind": "relabeled",
+            "before": "1 0.300000 0.300000 0.100000 0.100000",
+            "after": "2 0.300000 0.300000 0.100000 0.100000",
+            "source": "review",
+            "confidence": "",
+        },
+        {
+            "split": "train",
+            "image": "train/images/a.jpg",
+            "line": "3",
+            "kind": "deleted",
+            "before": "2 0.700000 0.700000 0.200000 0.100000",
+            "after": "",
+            "source": "review",
+            "confidence": "",
+        },
+        {
+            "split": "train",
+            "image": "train/images/a.jpg",
+            "line": "3",
+            "kind": "added",
+            "before": "",
+            "after": "1 0.200000 0.200000 0.200000 0.200000",
+            "source": "review",
+            "confidence": "",
+        },
+        {
+            "split": "train",
+            "image": "train/images/b.jpg",
+            "line": "",
+            "kind": "excluded",
+            "before": "",
+            "after": "",
+            "source": "review",
+            "confidence": "",
+        },
     ]
     got, src = exported_labels(result.out), source_labels(tree)
     assert got["train/a"] == b"0 0.55 0.5 0.2 0.2\n2 0.3 0.3 0.1 0.1\n1 0.2 0.2 0.2 0.2\n"
     assert "train/b" not in got and not (result.out / "images" / "train" / "b.jpg").exists()
-    assert {k: v for k, v in got.items() if k != "train/a"} == {k: v for k, v in src.items() if k not in ("train/a", "train/b")}
+    assert {k: v for k, v in got.items() if k != "train/a"} == {
+        k: v for k, v in src.items() if k not in ("train/a", "train/b")
+    }
     assert result.counts() == {"edited": 1, "added": 1, "deleted": 1, "relabeled": 1, "excluded": 1}
     md = (result.out / "CHANGES.md").read_text()
     assert "| relabeled | 1 |" in md and "train/images/b.jpg" in md
@@ -207,12 +260,15 @@ def test_export_warns_about_malformed_lines_an_edit_drops(tree: Path, tmp_path: 
     """An edited label file is rewritten from the lines the reader kept: its malformed lines vanished from the
     export with nothing in changes.csv or on the console."""
     (tree / "train" / "labels" / "a.txt").write_text(LABELS["train/a"] + "0 0.5 0.5 0 0.1\n9 0.5 0.5 0.1 0.1\n")
-    (tree / "train" / "labels" / "d.txt").write_text(LABELS["train/d"] + "0 0.5 0.5 0 0.1\n")  # not edited: copied as is
+    (tree / "train" / "labels" / "d.txt").write_text(
+        LABELS["train/d"] + "0 0.5 0.5 0 0.1\n"
+    )  # not edited: copied as is
     ds = load_yolo(tree)
     _edit_in_fiftyone(ds)
     result = export_reviewed(ds, tmp_path / "out")
     assert [w for w in result.warnings if "malformed" in w] == [
-        "train/images/a.jpg: label line(s) 4, 5 were malformed (see `curate info`) and are not in the edited label file"]
+        "train/images/a.jpg: label line(s) 4, 5 were malformed (see `curate info`) and are not in the edited label file"
+    ]
     assert exported_labels(result.out)["train/d"] == (tree / "train" / "labels" / "d.txt").read_bytes()
 
 
@@ -221,7 +277,9 @@ def test_edit_of_a_file_listed_in_two_splits_is_kept(make_yolo_tree, tmp_path: P
     review was read back keyed by rel alone, so the val copy's (unedited) labels replaced the train edit."""
     from curate.fiftyone.load import to_fiftyone
 
-    root = make_yolo_tree(tmp_path / f"dup-{uuid.uuid4().hex[:8]}", {"train/a.jpg": ["0 0.5 0.5 0.2 0.2"]}, layout="ultralytics")
+    root = make_yolo_tree(
+        tmp_path / f"dup-{uuid.uuid4().hex[:8]}", {"train/a.jpg": ["0 0.5 0.5 0.2 0.2"]}, layout="ultralytics"
+    )
     (root / "data.yaml").write_text("train: images/train\nval: images/train\nnames: [a, b]\n")
     ds = load_yolo(root)
     fod = to_fiftyone(ds)
@@ -230,7 +288,8 @@ def test_edit_of_a_file_listed_in_two_splits_is_kept(make_yolo_tree, tmp_path: P
     sample.save()
     result = export_reviewed(ds, tmp_path / "out")
     assert [(r["image"], r["kind"], r["after"]) for r in rows(result.out)] == [
-        ("images/train/a.jpg", "edited", "0 0.200000 0.200000 0.200000 0.200000")]
+        ("images/train/a.jpg", "edited", "0 0.200000 0.200000 0.200000 0.200000")
+    ]
     assert (result.out / "labels" / "train" / "a.txt").read_text() == "0 0.2 0.2 0.2 0.2\n"
     assert (result.out / "labels" / "val" / "a.txt").read_text() == "0 0.5 0.5 0.2 0.2\n"
 
@@ -241,7 +300,9 @@ def test_a_box_past_the_image_edge_survives_an_edit_of_its_file(make_yolo_tree, 
     to the image and is written back with its own numbers."""
     from curate.fiftyone.load import to_fiftyone
 
-    root = make_yolo_tree(tmp_path / f"edge-{uuid.uuid4().hex[:8]}", {"train/a.jpg": ["0 1.0 0.5 0.2 0.2", "1 0.3 0.3 0.1 0.1"]})
+    root = make_yolo_tree(
+        tmp_path / f"edge-{uuid.uuid4().hex[:8]}", {"train/a.jpg": ["0 1.0 0.5 0.2 0.2", "1 0.3 0.3 0.1 0.1"]}
+    )
     ds = load_yolo(root)
     assert [f for f in ds.findings if f.check == "format"] == []
     sample = next(s for s in to_fiftyone(ds) if s.curate_rel == "train/images/a.jpg")
@@ -292,7 +353,9 @@ def test_ok_mark_on_a_file_listed_in_two_splits_holds_for_each_exported_copy(
         sample.save()
     out = export_reviewed(ds, tmp_path / "out").out
     marks = json.loads((out / OK_FILE).read_text())
-    assert [(m["image"], m["line"], m["label"]) for m in marks] == [(img, line, "1 0.7 0.7 0.2 0.2") for img, line in expected]
+    assert [(m["image"], m["line"], m["label"]) for m in marks] == [
+        (img, line, "1 0.7 0.7 0.2 0.2") for img, line in expected
+    ]
     again = run_audit(load_yolo(out), out_dir=tmp_path / "a2", **kw)
     assert [f for f in again.findings if f.check == "duplicate"] == []
 

@@ -133,7 +133,7 @@ def test_html_is_self_contained(built: tuple[Dataset, list[Finding], Path]) -> N
     srcs = re.findall(r'src="([^"]*)"', html)
     assert srcs and all(s.startswith("data:image/") for s in srcs)
     assert "<script" not in html.lower()
-    assert not re.search(r'<link[^>]+href=', html)
+    assert not re.search(r"<link[^>]+href=", html)
     assert "http://" not in html and "https://" not in html
     assert "<style>" in html
 
@@ -197,12 +197,25 @@ def test_checks_that_did_not_run_are_not_called_clean(tmp_path: Path) -> None:
 )
 def test_verdict_wording(tmp_path: Path, check: str, kind: str, n: int, expected: str) -> None:
     recs = [
-        ImageRecord("train", tmp_path / f"{i}.jpg", f"train/images/{i}.jpg", labels=[Label(0, 0.5, 0.5, 0.2, 0.2, line=j + 1) for j in range(2)])
+        ImageRecord(
+            "train",
+            tmp_path / f"{i}.jpg",
+            f"train/images/{i}.jpg",
+            labels=[Label(0, 0.5, 0.5, 0.2, 0.2, line=j + 1) for j in range(2)],
+        )
         for i in range(5)
     ]
     ds = Dataset(root=tmp_path, name="t", names=["a"], images=recs)
     flagged = [
-        Finding("train", recs[0].rel, check, 0.9, "m", line=(j + 1 if kind in ("box", "format") else None), region=((0.5, 0.5, 0.1, 0.1) if kind == "region" else None))
+        Finding(
+            "train",
+            recs[0].rel,
+            check,
+            0.9,
+            "m",
+            line=(j + 1 if kind in ("box", "format") else None),
+            region=((0.5, 0.5, 0.1, 0.1) if kind == "region" else None),
+        )
         if kind != "image"
         else Finding("train", recs[j].rel, check, 0.9, "m")
         for j in range(n)
@@ -258,7 +271,9 @@ def test_duplicate_partner_box_is_drawn_too(tmp_path: Path) -> None:
     paired = np.asarray(draw_boxes(grey, whole, rec, flagged=a, region=None, colour=colour, partner=b))
     assert _colour_share(paired, colour, tol=5) > _colour_share(alone, colour, tol=5) + 0.001
     # and the thumbnail of the finding shows both boxes: a duplicate pair renders without error
-    thumb = finding_thumb(Finding("train", rec.rel, "duplicate", 0.9, "dup", line=a.line, data={"partner_line": b.line}), LabelLookup(ds))
+    thumb = finding_thumb(
+        Finding("train", rec.rel, "duplicate", 0.9, "dup", line=a.line, data={"partner_line": b.line}), LabelLookup(ds)
+    )
     assert thumb.uri.startswith("data:image/jpeg;base64,")
 
 
@@ -305,7 +320,9 @@ def test_contact_sheet_takes_checks_in_turn(built: tuple[Dataset, list[Finding],
     from curate.report.sections import build_sections
 
     ds, findings, _ = built
-    sections = build_sections(ds, findings, LabelLookup(ds), summary={"checks": CHECKS_RUN}, thresholds=None, masks=None)
+    sections = build_sections(
+        ds, findings, LabelLookup(ds), summary={"checks": CHECKS_RUN}, thresholds=None, masks=None
+    )
     sheet = contact_sheet(sections, n=4)
     # round-robin by rank: the best of grouped and of background_heavy come before grouped's second
     assert [t.check for t in sheet[:2]] == ["grouped", "background_heavy"]
@@ -336,7 +353,11 @@ def _chromium() -> str:
         return found
     if shutil.which("apt-get") and os.geteuid() == 0:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for cmd in (["apt-get", "install", "-y", "chromium"], ["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
+        for cmd in (
+            ["apt-get", "install", "-y", "chromium"],
+            ["apt-get", "update"],
+            ["apt-get", "install", "-y", "chromium"],
+        ):
             subprocess.run(cmd, env=env, capture_output=True, timeout=900, check=False)
             if found := shutil.which("chromium"):
                 return found
@@ -377,12 +398,18 @@ def test_rendered_in_chromium(built: tuple[Dataset, list[Finding], Path], tmp_pa
     bodies = dict(plots)
     assert '<img src="data:image/png;base64,' in bodies["box_geometry"]
     # class distribution: HTML bars, one segment per (class, split) with boxes, titled with the count
-    split_segs = re.findall(r'class="hbar-seg" style="width:[0-9.]+%;background:[^"]+" title="([a-z]+): (\d+)"', bodies["class_distribution"])
+    split_segs = re.findall(
+        r'class="hbar-seg" style="width:[0-9.]+%;background:[^"]+" title="([a-z]+): (\d+)"',
+        bodies["class_distribution"],
+    )
     assert sum(int(n) for _, n in split_segs) == ds.num_boxes
     assert {s for s, _ in split_segs} == set(ds.splits)
     # findings per class: HTML bars, one segment per (class, check) with findings; 5 grouped + 3 background_heavy
     # boxes flagged (the missing region has no box line), titled with their counts
-    segs = re.findall(r'class="hbar-seg" style="width:([0-9.]+)%;background:[^"]+" title="([a-z_]+): (\d+)"', bodies["findings_per_class"])
+    segs = re.findall(
+        r'class="hbar-seg" style="width:([0-9.]+)%;background:[^"]+" title="([a-z_]+): (\d+)"',
+        bodies["findings_per_class"],
+    )
     assert sum(int(n) for _, check, n in segs if check == "grouped") == 5
     assert sum(int(n) for _, check, n in segs if check == "background_heavy") == 3
     assert max(float(w) for w, _, _ in segs) <= 100.0
@@ -404,7 +431,7 @@ def test_screenshot_is_not_blank(built: tuple[Dataset, list[Finding], Path], tmp
     # a real page: a dark header, white cards on a grey ground, coloured plots — many distinct colours
     assert im.std() > 25
     assert len(np.unique(im.reshape(-1, 3)[::7], axis=0)) > 500
-    assert (im[:60].mean() < 80)  # the dark header band rendered
+    assert im[:60].mean() < 80  # the dark header band rendered
 
 
 @pytest.mark.parametrize("case", ["no_images", "only_background", "no_class_names"])

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate.train.bootstrap import ImageStats, paired_bootstrap, weighted_map, flatten
-from curate.train.compare import checkpoint_complete, find_plateau, map_labels, nan_epochs, read_results
 from curate.core.dataset import Label
+from curate.train.bootstrap import ImageStats, flatten, paired_bootstrap, weighted_map
+from curate.train.compare import checkpoint_complete, find_plateau, map_labels, nan_epochs, read_results
 
 REPO = Path(__file__).resolve().parents[2]
 CURATE = [sys.executable, "-m", "curate.app.cli"] if False else [str(REPO / ".venv" / "bin" / "curate")]
@@ -55,8 +55,14 @@ def test_cli_end_to_end(sample_dir: Path, tmp_path: Path) -> None:
     (after / "labels" / "test" / "leak.txt").write_text("")
     (after / "changes.csv").write_text("image,line,kind,before,after\na.jpg,1,deleted,x,\n")
     out = tmp_path / "reports" / "cmp"
-    r = subprocess.run(CURATE + ["train-and-compare", str(before), str(after), "--out", str(out), *TINY, "mosaic=0"],
-                       capture_output=True, text=True, env=_env(tmp_path), timeout=600, cwd=tmp_path)
+    r = subprocess.run(
+        CURATE + ["train-and-compare", str(before), str(after), "--out", str(out), *TINY, "mosaic=0"],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     data = json.loads((out / "compare.json").read_text())
     for side in ("before", "after"):
@@ -85,27 +91,56 @@ def test_cli_end_to_end(sample_dir: Path, tmp_path: Path) -> None:
     h = subprocess.run(CURATE + ["history"], capture_output=True, text=True, env=_env(tmp_path), cwd=tmp_path)
     assert h.returncode == 0 and "review: 1 deleted" in h.stdout
     # the same command again reuses both finished runs
-    r2 = subprocess.run(CURATE + ["train-and-compare", str(before), str(after), "--out", str(out), *TINY, "mosaic=0"],
-                        capture_output=True, text=True, env=_env(tmp_path), timeout=600)
+    r2 = subprocess.run(
+        CURATE + ["train-and-compare", str(before), str(after), "--out", str(out), *TINY, "mosaic=0"],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        timeout=600,
+    )
     assert r2.returncode == 0 and r2.stderr.count("reusing it") == 2
 
 
 def test_cli_errors(sample_dir: Path, tmp_path: Path) -> None:
     before = _tiny(sample_dir, tmp_path / "b", n_test=0)
-    r = subprocess.run(CURATE + ["train-and-compare", str(before), str(before), "--out", str(tmp_path / "o")],
-                       capture_output=True, text=True, env=_env(tmp_path))
+    r = subprocess.run(
+        CURATE + ["train-and-compare", str(before), str(before), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+    )
     assert r.returncode == 1 and "no test split" in r.stderr and "Traceback" not in r.stderr
-    r = subprocess.run(CURATE + ["history", str(tmp_path / "none.jsonl")], capture_output=True, text=True, env=_env(tmp_path))
+    r = subprocess.run(
+        CURATE + ["history", str(tmp_path / "none.jsonl")], capture_output=True, text=True, env=_env(tmp_path)
+    )
     assert r.returncode == 1 and "no history" in r.stderr
 
 
 def test_resume_after_kill(sample_dir: Path, tmp_path: Path) -> None:
     before = _tiny(sample_dir, tmp_path / "before", n_train=16)
     out = tmp_path / "out"
-    cmd = CURATE + ["train-and-compare", str(before), str(before), "--out", str(out), "--epochs", "4", "--imgsz", "64",
-                    "--batch", "8", "--workers", "0", "--resamples", "100", "plots=False"]
+    cmd = CURATE + [
+        "train-and-compare",
+        str(before),
+        str(before),
+        "--out",
+        str(out),
+        "--epochs",
+        "4",
+        "--imgsz",
+        "64",
+        "--batch",
+        "8",
+        "--workers",
+        "0",
+        "--resamples",
+        "100",
+        "plots=False",
+    ]
     last = out / "runs" / "before-seed0" / "weights" / "last.pt"
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_env(tmp_path), start_new_session=True)
+    p = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_env(tmp_path), start_new_session=True
+    )
     t0 = time.time()
     # a complete checkpoint (a kill during its write is the other test's case)
     while not (last.exists() and checkpoint_complete(last)) and time.time() - t0 < 300 and p.poll() is None:
@@ -127,8 +162,24 @@ def test_truncated_checkpoint_starts_over(sample_dir: Path, tmp_path: Path) -> N
     """Killed while last.pt was being written: the next run says so and trains again instead of failing."""
     before = _tiny(sample_dir, tmp_path / "before", n_train=8)
     out = tmp_path / "out"
-    cmd = CURATE + ["train-and-compare", str(before), str(before), "--out", str(out), "--epochs", "1", "--imgsz", "64",
-                    "--batch", "8", "--workers", "0", "--resamples", "100", "plots=False"]
+    cmd = CURATE + [
+        "train-and-compare",
+        str(before),
+        str(before),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--imgsz",
+        "64",
+        "--batch",
+        "8",
+        "--workers",
+        "0",
+        "--resamples",
+        "100",
+        "plots=False",
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, env=_env(tmp_path), timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     run = out / "runs" / "before-seed0"
@@ -148,8 +199,24 @@ def test_a_finished_run_killed_before_it_was_recorded_is_reused(sample_dir: Path
     "not a resumable training checkpoint", tried to download coco8.yaml and left ./runs/detect/train behind."""
     before = _tiny(sample_dir, tmp_path / "before", n_train=8)
     out = tmp_path / "out"
-    cmd = CURATE + ["train-and-compare", str(before), str(before), "--out", str(out), "--epochs", "1", "--imgsz", "64",
-                    "--batch", "8", "--workers", "0", "--resamples", "100", "plots=False"]
+    cmd = CURATE + [
+        "train-and-compare",
+        str(before),
+        str(before),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--imgsz",
+        "64",
+        "--batch",
+        "8",
+        "--workers",
+        "0",
+        "--resamples",
+        "100",
+        "plots=False",
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, env=_env(tmp_path), timeout=600, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     run = out / "runs" / "before-seed0"
@@ -165,14 +232,22 @@ def test_a_finished_run_killed_before_it_was_recorded_is_reused(sample_dir: Path
 
 
 def _perfect(n_img: int, per: int = 2) -> tuple[list[ImageStats], list[ImageStats]]:
-    good = [ImageStats(np.ones((per, 10), bool), np.linspace(0.9, 0.8, per), np.arange(per) % 2, np.arange(per) % 2) for _ in range(n_img)]
-    empty = [ImageStats(np.zeros((0, 10), bool), np.zeros(0), np.zeros(0, int), np.arange(per) % 2) for _ in range(n_img)]
+    good = [
+        ImageStats(np.ones((per, 10), bool), np.linspace(0.9, 0.8, per), np.arange(per) % 2, np.arange(per) % 2)
+        for _ in range(n_img)
+    ]
+    empty = [
+        ImageStats(np.zeros((0, 10), bool), np.zeros(0), np.zeros(0, int), np.arange(per) % 2) for _ in range(n_img)
+    ]
     return good, empty
 
 
 def test_identical_predictions_no_difference() -> None:
     rng = np.random.default_rng(1)
-    imgs = [ImageStats(rng.random((5, 10)) > 0.5, rng.random(5), rng.integers(0, 3, 5), rng.integers(0, 3, 3)) for _ in range(30)]
+    imgs = [
+        ImageStats(rng.random((5, 10)) > 0.5, rng.random(5), rng.integers(0, 3, 5), rng.integers(0, 3, 3))
+        for _ in range(30)
+    ]
     res = paired_bootstrap([(imgs, imgs)], np.arange(3), resamples=1000)
     assert res.delta == {"mAP50": 0.0, "mAP50-95": 0.0}
     assert res.ci95["mAP50-95"] == (0.0, 0.0) and res.verdict == "no significant difference"
@@ -199,7 +274,9 @@ def test_ap_by_hand() -> None:
     b = ImageStats(np.array([[True] * 10]), np.array([0.7]), np.array([0]), np.array([0]))
     from ultralytics.utils.metrics import ap_per_class
 
-    tp = np.concatenate([a.tp, b.tp]); conf = np.concatenate([a.conf, b.conf]); pc = np.array([0, 0, 0])
+    tp = np.concatenate([a.tp, b.tp])
+    conf = np.concatenate([a.conf, b.conf])
+    pc = np.array([0, 0, 0])
     ref = ap_per_class(tp, conf, pc, np.array([0, 0]))[5]  # Ultralytics' own AP (1, 10)
     m50, m = weighted_map(flatten([a, b], np.array([0])), np.ones(2))
     assert m50 == pytest.approx(float(ref[0, 0]), abs=1e-9) and m50 == pytest.approx(0.5 + 0.5 * 2 / 3, abs=0.01)
@@ -210,11 +287,21 @@ def test_ap_by_hand() -> None:
 
 def test_nan_detection_and_plateau(tmp_path: Path) -> None:
     csv = tmp_path / "results.csv"
-    csv.write_text("epoch,train/box_loss,train/cls_loss,train/dfl_loss,val/box_loss,val/cls_loss,val/dfl_loss,lr/pg0\n"
-                   "1,1.0,2.0,1.5,1.1,2.1,1.6,0.01\n2,nan,2.0,1.5,1.1,2.1,1.6,0.01\n3,1.0,inf,1.5,1.1,2.1,1.6,0.009\n")
+    csv.write_text(
+        "epoch,train/box_loss,train/cls_loss,train/dfl_loss,val/box_loss,val/cls_loss,val/dfl_loss,lr/pg0\n"
+        "1,1.0,2.0,1.5,1.1,2.1,1.6,0.01\n2,nan,2.0,1.5,1.1,2.1,1.6,0.01\n3,1.0,inf,1.5,1.1,2.1,1.6,0.009\n"
+    )
     assert nan_epochs(read_results(csv)) == [2, 3]
-    flat = [{"epoch": i + 1, "train/box_loss": 1.0, "train/cls_loss": 1.0 + (0.5 if i < 3 else 0.0), "train/dfl_loss": 1.0,
-             "lr/pg0": 0.01 - i * 0.001} for i in range(10)]
+    flat = [
+        {
+            "epoch": i + 1,
+            "train/box_loss": 1.0,
+            "train/cls_loss": 1.0 + (0.5 if i < 3 else 0.0),
+            "train/dfl_loss": 1.0,
+            "lr/pg0": 0.01 - i * 0.001,
+        }
+        for i in range(10)
+    ]
     p = find_plateau(flat, epochs=5, tol=0.01)
     assert p is not None and p["epoch"] == 4 and p["lr"] == pytest.approx(0.007)
     falling = [{**r, "train/box_loss": 3.0 - 0.2 * i} for i, r in enumerate(flat)]
@@ -222,13 +309,17 @@ def test_nan_detection_and_plateau(tmp_path: Path) -> None:
 
 
 def test_segmentation_picks_seg_model() -> None:
-    from curate.train.compare import is_segmentation, seg_model_name
     from curate.core.dataset import Dataset, ImageRecord
+    from curate.train.compare import is_segmentation, seg_model_name
 
     poly = Label(0, 0.5, 0.5, 0.2, 0.2, 1, polygon=(0.4, 0.4, 0.6, 0.4, 0.5, 0.6))
     box = Label(0, 0.5, 0.5, 0.2, 0.2, 1)
-    seg = Dataset(Path("/x"), "s", ["a"], [ImageRecord("train", Path(f"/x/{i}.jpg"), f"{i}.jpg", labels=[poly]) for i in range(3)])
-    det = Dataset(Path("/x"), "d", ["a"], [ImageRecord("train", Path(f"/x/{i}.jpg"), f"{i}.jpg", labels=[box]) for i in range(3)])
+    seg = Dataset(
+        Path("/x"), "s", ["a"], [ImageRecord("train", Path(f"/x/{i}.jpg"), f"{i}.jpg", labels=[poly]) for i in range(3)]
+    )
+    det = Dataset(
+        Path("/x"), "d", ["a"], [ImageRecord("train", Path(f"/x/{i}.jpg"), f"{i}.jpg", labels=[box]) for i in range(3)]
+    )
     assert is_segmentation(seg) and not is_segmentation(det)
     assert seg_model_name("yolov8n.yaml") == "yolov8n-seg.yaml"
     assert seg_model_name("yolov8n-seg.yaml") == "yolov8n-seg.yaml" and seg_model_name("my.pt") == "my.pt"
@@ -236,8 +327,8 @@ def test_segmentation_picks_seg_model() -> None:
 
 @pytest.mark.parametrize("sub, split", [("valid", "val"), ("test", "test"), ("", "test")])
 def test_resolve_test_dataset_or_split_folder(sample_dir: Path, sub: str, split: str) -> None:
-    from curate.train.compare import resolve_test
     from curate.io.yolo import load_yolo
+    from curate.train.compare import resolve_test
 
     ds, s = resolve_test(sample_dir / sub if sub else sample_dir, None, load_yolo)
     assert s == split and ds.split(s)
@@ -255,8 +346,8 @@ def test_nan_loss_restarts_without_amp(sample_dir: Path, tmp_path: Path) -> None
     """A real 1-epoch training whose loss turns NaN while amp is on: curate restarts it with amp=False."""
     import torch
 
-    from curate.train.compare import TrainSettings, train_one, training_folder
     from curate.io.yolo import load_yolo
+    from curate.train.compare import TrainSettings, train_one, training_folder
 
     data = training_folder(load_yolo(_tiny(sample_dir, tmp_path / "ds", n_test=0)), tmp_path / "norm")
 
@@ -265,7 +356,15 @@ def test_nan_loss_restarts_without_amp(sample_dir: Path, tmp_path: Path) -> None
             trainer.tloss = {k: torch.full_like(v, float("nan")) for k, v in trainer.tloss.items()}
 
     settings = TrainSettings(epochs=1, imgsz=64, batch=8, workers=0, extra={"plots": False})
-    run = train_one(data, tmp_path / "run", settings, side="before", seed=0, model="yolov8n.yaml",
-                    log=lambda m: None, callbacks={"on_train_epoch_end": poison})
+    run = train_one(
+        data,
+        tmp_path / "run",
+        settings,
+        side="before",
+        seed=0,
+        model="yolov8n.yaml",
+        log=lambda m: None,
+        callbacks={"on_train_epoch_end": poison},
+    )
     assert run.amp is False and any("restarted with amp=False" in n for n in run.notes)
     assert run.best.exists() and nan_epochs(read_results(run.run_dir / "results.csv")) == []

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from curate.vision import foreground
 from curate.core.dataset import ImageRecord
+from curate.vision import foreground
 
 WEIGHTS = foreground.default_weights()
 needs_weights = pytest.mark.skipif(not WEIGHTS.exists(), reason=f"U²-Net-p weights not at {WEIGHTS}")
@@ -56,7 +56,10 @@ def test_mask_is_higher_on_the_object(tmp_path, method, caplog):
 
 @needs_weights
 def test_cache_round_trip_and_batch(tmp_path):
-    recs = [ImageRecord("train", _disc_image(tmp_path / f"{i}.jpg", centre=(100 + 60 * i, 120), seed=i), f"{i}.jpg") for i in range(2)]
+    recs = [
+        ImageRecord("train", _disc_image(tmp_path / f"{i}.jpg", centre=(100 + 60 * i, 120), seed=i), f"{i}.jpg")
+        for i in range(2)
+    ]
     assert foreground.cached_mask(recs[0]) is None  # nothing computed yet: never computes
     masks = foreground.masks_for(recs, max_side=160, progress=False)
     assert set(masks) == {"0.jpg", "1.jpg"}

@@ -9,8 +9,8 @@ import pickle
 from typing import Any
 
 from curate.audit.boxmodel.model import score_boxes
-from curate.audit.checks.base import Shared
 from curate.audit.boxmodel.scores import BoxScores
+from curate.audit.checks.base import Shared
 from curate.core import defaults
 from curate.core.dataset import Dataset
 

@@ -68,7 +68,9 @@ def corrupt_shifted(b: np.ndarray, rng: np.random.Generator) -> np.ndarray | Non
     return out if _area(out) >= 0.4 * _area(b) else None
 
 
-def corrupt_grouped(boxes: np.ndarray, classes: np.ndarray, seed: int, rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, ...]] | None:
+def corrupt_grouped(
+    boxes: np.ndarray, classes: np.ndarray, seed: int, rng: np.random.Generator
+) -> tuple[np.ndarray, tuple[int, ...]] | None:
     """Enclosing box of ``seed`` and 1–4 of its nearest same-class neighbours (if they are neighbours)."""
     same = np.flatnonzero((classes == classes[seed]) & (np.arange(len(classes)) != seed))
     if not len(same):
@@ -89,7 +91,13 @@ def corrupt_grouped(boxes: np.ndarray, classes: np.ndarray, seed: int, rng: np.r
     return np.array([m[:, 0].min(), m[:, 1].min(), m[:, 2].max(), m[:, 3].max()]), tuple(int(i) for i in members)
 
 
-def _queries(dataset: Dataset, rng: np.random.Generator, *, with_corruptions: bool, share: float = defaults.BOXMODEL_CORRUPT_SHARE) -> tuple[list[Query], list[np.ndarray], list[np.ndarray]]:
+def _queries(
+    dataset: Dataset,
+    rng: np.random.Generator,
+    *,
+    with_corruptions: bool,
+    share: float = defaults.BOXMODEL_CORRUPT_SHARE,
+) -> tuple[list[Query], list[np.ndarray], list[np.ndarray]]:
     boxes = [np.array([lab.xyxy for lab in r.labels], float).reshape(-1, 4) for r in dataset.images]
     classes = [np.array([lab.class_id for lab in r.labels], int) for r in dataset.images]
     qs: list[Query] = []

@@ -69,15 +69,23 @@ def _features(
     with_mask = masks is not None
     if pixels:  # the feature names (and width) without touching an image
         pnames = pixel_features(np.zeros((1, P, P, 6 if with_mask else 5), np.float32), with_mask=with_mask)[1]
-        pix = np.full((len(qs), len(pnames) + SIB_STATS + SIB_GRID + PROTO_WIDTH), np.nan, np.float32)  # features, descriptor, shape grids
+        pix = np.full(
+            (len(qs), len(pnames) + SIB_STATS + SIB_GRID + PROTO_WIDTH), np.nan, np.float32
+        )  # features, descriptor, shape grids
     cache = FeatureCache(with_mask=with_mask) if pixels and defaults.BOXMODEL_FEATURE_CACHE else None
     todo: dict[int, list[int]] = {}  # image → query rows whose pixel features must be computed
 
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("box features" + (" (pixels)" if pixels else ""), total=len(by_image))
         geo[:] = geometry_features(
-            np.array([q.xyxy for q in qs], float).reshape(-1, 4), np.array([q.cls for q in qs], int), np.array([q.image for q in qs], int),
-            [q.exclude for q in qs], boxes, classes, sizes, st,
+            np.array([q.xyxy for q in qs], float).reshape(-1, 4),
+            np.array([q.cls for q in qs], int),
+            np.array([q.image for q in qs], int),
+            [q.exclude for q in qs],
+            boxes,
+            classes,
+            sizes,
+            st,
         )
         for i, ks in by_image.items():
             if pixels:
@@ -103,7 +111,9 @@ def _features(
             if not patches:
                 return rows, None
             stack = np.stack(patches)
-            return rows, np.concatenate([pixel_features(stack, with_mask=with_mask)[0], box_descriptor(stack), shape_grids(stack)], axis=1)
+            return rows, np.concatenate(
+                [pixel_features(stack, with_mask=with_mask)[0], box_descriptor(stack), shape_grids(stack)], axis=1
+            )
 
         # cv2 and numpy's large reductions release the GIL: a few threads use the cores (and keep memory to a
         # chunk's patches each), where one thread left half of a 2-core machine idle
@@ -121,8 +131,10 @@ def _features(
         sib = sibling_features(pix[:, len(pnames) : d0], qs, by_image, classes)
         proto = prototype_features(pix[:, d0:], qs)
         neigh = neighbour_features(pix[:, d0:], qs, scene=scenes(dataset, signatures))
-        return (np.concatenate([geo, pix[:, : len(pnames)], sib, proto, neigh], axis=1),
-                list(GEOM_NAMES) + pnames + list(SIB_NAMES) + list(PROTO_NAMES) + list(NEIGHBOUR_NAMES))
+        return (
+            np.concatenate([geo, pix[:, : len(pnames)], sib, proto, neigh], axis=1),
+            list(GEOM_NAMES) + pnames + list(SIB_NAMES) + list(PROTO_NAMES) + list(NEIGHBOUR_NAMES),
+        )
     return geo, list(GEOM_NAMES)
 
 
@@ -206,7 +218,9 @@ class FeatureCache:
             key, ks = self.keys.get(i), self.images[i]
             if key is None:
                 continue
-            rows = np.concatenate([np.array([qs[k].xyxy for k in ks], np.float64).reshape(-1, 4), pix[ks].astype(np.float64)], axis=1)
+            rows = np.concatenate(
+                [np.array([qs[k].xyxy for k in ks], np.float64).reshape(-1, 4), pix[ks].astype(np.float64)], axis=1
+            )
             rows = rows[~np.isnan(rows[:, 4:]).all(axis=1)]
             old = self.cached.get(i)
             if old is not None:

@@ -11,6 +11,7 @@ from curate.audit.boxmodel.corruptions import KINDS
 from curate.audit.boxmodel.masks import queue_masks
 from curate.core import defaults
 
+
 def loose_sides(ev: dict[str, Any], *, at: float = 0.12) -> list[str]:
     """Sides where the object ends well inside the box (a background band)."""
     return [s for s, x in (ev.get("side_extent") or {}).items() if x is not None and x >= at]
@@ -41,7 +42,15 @@ def findings_for(ctx: Any, kind: str, check: str, describe) -> list:
             data["fg_method"] = "grabcut"
         elif "fg_fraction" in ev:
             data["fg_method"] = "u2netp"
-        out.append(Finding(rec.split, rec.rel, check, score, describe(ev, score, name, threshold), line=lab.line, data=data))
+        out.append(
+            Finding(rec.split, rec.rel, check, score, describe(ev, score, name, threshold), line=lab.line, data=data)
+        )
     if not ctx.fast and bs.method == "pixels" and ctx.finishing:
-        queue_masks(ctx, bs, out, top=int(ctx.param(check, "mask_top", defaults.BOXMODEL_MASK_TOP)), threshold=ctx.threshold(check))
+        queue_masks(
+            ctx,
+            bs,
+            out,
+            top=int(ctx.param(check, "mask_top", defaults.BOXMODEL_MASK_TOP)),
+            threshold=ctx.threshold(check),
+        )
     return out

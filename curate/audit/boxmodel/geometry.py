@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+
 @dataclass
 class ClassStats:
     """Per-class medians of log width/height/area/aspect (pixels), from the real boxes."""
@@ -43,9 +44,25 @@ def class_stats(boxes_px: list[np.ndarray], classes: list[np.ndarray], nc: int) 
 
 
 GEOM_NAMES = (
-    "g_logw", "g_logh", "g_loga", "g_logr", "g_za", "g_img_area",
-    "g_n_same_in", "g_n_any_in", "g_cover_same", "g_iou_same", "g_iou_any", "g_n_same_img", "g_rel_sib",
-    "g_n_img", "g_border_l", "g_border_t", "g_border_r", "g_border_b", "g_n_same_touch",
+    "g_logw",
+    "g_logh",
+    "g_loga",
+    "g_logr",
+    "g_za",
+    "g_img_area",
+    "g_n_same_in",
+    "g_n_any_in",
+    "g_cover_same",
+    "g_iou_same",
+    "g_iou_any",
+    "g_n_same_img",
+    "g_rel_sib",
+    "g_n_img",
+    "g_border_l",
+    "g_border_t",
+    "g_border_r",
+    "g_border_b",
+    "g_n_same_touch",
 )
 
 

@@ -15,7 +15,6 @@ from curate.core import defaults
 from curate.core.dataset import ImageRecord
 
 
-
 class MaskJobs(Shared):
     """The background thread computing the foreground masks of flagged boxes, and its jobs by image."""
 
@@ -26,7 +25,11 @@ class MaskJobs(Shared):
 
 def _mask_rows(found: list, threshold: float, top: int) -> list[int]:
     """The flagged boxes the report shows for one check: its ``top`` findings at or above ``threshold``."""
-    rows = [r for r, f in enumerate(found) if f.score >= threshold and f.line is not None and f.data.get("method") == "pixels"]
+    rows = [
+        r
+        for r, f in enumerate(found)
+        if f.score >= threshold and f.line is not None and f.data.get("method") == "pixels"
+    ]
     return sorted(rows, key=lambda r: -found[r].score)[:top]
 
 
@@ -97,7 +100,9 @@ def finish_masks(ctx: Any, found: list, check: str, describe) -> None:
             continue
         H, W = mask.shape
         x1, y1, x2, y2 = lab.xyxy
-        crop = mask[max(int(y1 * H), 0) : max(int(np.ceil(y2 * H)), 1), max(int(x1 * W), 0) : max(int(np.ceil(x2 * W)), 1)]
+        crop = mask[
+            max(int(y1 * H), 0) : max(int(np.ceil(y2 * H)), 1), max(int(x1 * W), 0) : max(int(np.ceil(x2 * W)), 1)
+        ]
         if crop.size == 0:
             continue
         f.data["fg_fraction"] = round(float((crop > 0.5).mean()), 2)

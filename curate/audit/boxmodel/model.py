@@ -19,6 +19,7 @@ from curate.core.dataset import Dataset
 
 log = logging.getLogger(__name__)
 
+
 def _folds(dataset: Dataset, k: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed + 17)
     return rng.integers(0, k, size=len(dataset.images))
@@ -32,7 +33,14 @@ def _classifier(seed: int, iterations: int, *, fast: bool = False):
     if fast:
         from curate.learn.boosting import BoostedTrees
 
-        return BoostedTrees(iterations=iterations, learning_rate=defaults.BOXMODEL_FAST_LEARNING_RATE, max_depth=defaults.BOXMODEL_FAST_DEPTH, min_samples_leaf=20, l2_regularization=1.0, max_bins=defaults.BOXMODEL_MAX_BINS)
+        return BoostedTrees(
+            iterations=iterations,
+            learning_rate=defaults.BOXMODEL_FAST_LEARNING_RATE,
+            max_depth=defaults.BOXMODEL_FAST_DEPTH,
+            min_samples_leaf=20,
+            l2_regularization=1.0,
+            max_bins=defaults.BOXMODEL_MAX_BINS,
+        )
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     return HistGradientBoostingClassifier(
@@ -74,7 +82,15 @@ def score_boxes(
     share = defaults.BOXMODEL_FAST_CORRUPT_SHARE if fast else defaults.BOXMODEL_CORRUPT_SHARE
     if not dataset.num_boxes:  # no boxes at all: nothing to learn from or score
         empty = np.zeros(0, np.float32)
-        return BoxScores({}, [], {k: empty for k in KINDS}, np.zeros((0, 1 + len(KINDS)), np.float32), np.zeros((0, 0), np.float32), [], "geometry" if fast else "pixels")
+        return BoxScores(
+            {},
+            [],
+            {k: empty for k in KINDS},
+            np.zeros((0, 1 + len(KINDS)), np.float32),
+            np.zeros((0, 0), np.float32),
+            [],
+            "geometry" if fast else "pixels",
+        )
     seconds: dict[str, float] = {}
     masks = None
     method = "geometry" if fast else "pixels"
@@ -88,7 +104,10 @@ def score_boxes(
     # the real boxes are the first rows of every member's queries (dataset order); only the corrupted rows differ.
     # A row's features depend only on its image's real boxes, so every member's rows are described in one pass
     # (one decode per image, one cache write) and sliced apart: the same values as one pass per member.
-    drawn = [_queries(dataset, np.random.default_rng(seed + 101 * m), with_corruptions=True, share=share) for m in range(max(1, members))]
+    drawn = [
+        _queries(dataset, np.random.default_rng(seed + 101 * m), with_corruptions=True, share=share)
+        for m in range(max(1, members))
+    ]
     boxes, classes = drawn[0][1], drawn[0][2]
     n_real = sum(len(r.labels) for r in dataset.images)
     union = list(drawn[0][0][:n_real])
@@ -97,7 +116,9 @@ def score_boxes(
         spans.append(np.r_[0:n_real, len(union) : len(union) + len(qs_m) - n_real])
         union.extend(qs_m[n_real:])
     t1 = time.perf_counter()
-    X_all, names = _features(dataset, union, boxes, classes, pixels=not fast, masks=masks, progress=progress, signatures=signatures)
+    X_all, names = _features(
+        dataset, union, boxes, classes, pixels=not fast, masks=masks, progress=progress, signatures=signatures
+    )
     seconds["features"] = time.perf_counter() - t1
     parts = []
     for (qs_m, _, _), rows in zip(drawn, spans):
@@ -114,7 +135,15 @@ def score_boxes(
         task = bar.add_task("box model (cross-fitted)", total=len(parts) * folds * rounds)
         keep = np.ones(len(real), bool)  # over the real boxes, the same rows in every member
         for r in range(rounds):
-            prob = _crossfit([(p[1], p[2], fo) for p, fo in zip(parts, folds_of)], folds, keep, seed=seed, iterations=iterations, advance=lambda: bar.advance(task), fast=fast)
+            prob = _crossfit(
+                [(p[1], p[2], fo) for p, fo in zip(parts, folds_of)],
+                folds,
+                keep,
+                seed=seed,
+                iterations=iterations,
+                advance=lambda: bar.advance(task),
+                fast=fast,
+            )
             if r + 1 < rounds:
                 # the dataset's own worst boxes are probably real errors: don't teach the model they are "ok"
                 p_ok = prob[real, 0]
@@ -126,10 +155,28 @@ def score_boxes(
     rows = [(dataset.images[qs[k].image], qs[k].line) for k in real]
     index = {(rec.rel, rec.labels[j].line): n for n, (rec, j) in enumerate(rows)}
     seconds["total"] = time.perf_counter() - t0
-    return BoxScores(index=index, records=rows, scores=scores, prob=prob, features=X[real], names=names, method=method, seconds=seconds)
+    return BoxScores(
+        index=index,
+        records=rows,
+        scores=scores,
+        prob=prob,
+        features=X[real],
+        names=names,
+        method=method,
+        seconds=seconds,
+    )
 
 
-def _crossfit(members: list[tuple[np.ndarray, np.ndarray, np.ndarray]], folds: int, keep: np.ndarray, *, seed: int, iterations: int, advance, fast: bool = False) -> np.ndarray:
+def _crossfit(
+    members: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    folds: int,
+    keep: np.ndarray,
+    *,
+    seed: int,
+    iterations: int,
+    advance,
+    fast: bool = False,
+) -> np.ndarray:
     """Out-of-fold class probabilities of the first member's rows (real and corrupted), averaged over members.
 
     ``members`` are (X, y, fold) of the same real boxes (the first ``len(keep)`` rows, of which only ``keep``

@@ -19,7 +19,9 @@ from curate.core.dataset import Dataset
 SIB_STATS = 7  # descriptor: mean and sd of L, a, b, mean gradient ...
 SIB_GRID = 16  # ... and a 4×4 grid of L over the box (zero mean, unit sd)
 SIB_NAMES = ("s_n", "s_stat_min", "s_stat_rel", "s_grid_min", "s_grid_rel", "s_both_rel")
-SIB_MAX = 256  # a box's siblings are at most this many boxes of its class in its image (a fixed sample of a bigger pile)
+SIB_MAX = (
+    256  # a box's siblings are at most this many boxes of its class in its image (a fixed sample of a bigger pile)
+)
 SIB_CHUNK = 256  # query rows whose sibling distances are computed at once (256 × SIB_MAX × 16 numbers: 8 MB)
 PROTO_CELLS = 5  # shape grids for the class prototype: 5×5 cells over the box, each half and each quarter of it
 PROTO_REGIONS = ("whole", "left", "right", "top", "bottom", "tl", "tr", "bl", "br")
@@ -32,7 +34,8 @@ NEIGHBOUR_CELLS = 4_000_000  # distances computed at once (float64: 32 MB)
 NEIGHBOUR_MAX_REFS = 3000  # neighbours are sought among at most this many boxes of a class (per kind)
 NEIGHBOUR_STEMS = ("n_whole", "n_whole_rel", "n_halves", "n_halves_rel", "n_quads")
 NEIGHBOUR_NAMES = tuple(f"{stem}{suffix}" for suffix in PROTO_CHANNELS.values() for stem in NEIGHBOUR_STEMS) + tuple(
-    f"n_{kind}{rel}{suffix}" for suffix in PROTO_CHANNELS.values() for kind in KINDS for rel in ("", "_rel"))
+    f"n_{kind}{rel}{suffix}" for suffix in PROTO_CHANNELS.values() for kind in KINDS for rel in ("", "_rel")
+)
 
 
 def shape_grids(patches: np.ndarray) -> np.ndarray:
@@ -88,7 +91,9 @@ def _grid_parts(grids: np.ndarray, channel: int) -> dict[str, np.ndarray]:
     """One channel's 5×5 grids of :func:`shape_grids` output, per region (whole, halves, quarters), float64."""
     k = PROTO_CELLS * PROTO_CELLS
     base = channel * len(PROTO_REGIONS) * k
-    return {name: grids[:, base + i * k : base + (i + 1) * k].astype(np.float64) for i, name in enumerate(PROTO_REGIONS)}
+    return {
+        name: grids[:, base + i * k : base + (i + 1) * k].astype(np.float64) for i, name in enumerate(PROTO_REGIONS)
+    }
 
 
 def prototype_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5) -> np.ndarray:
@@ -154,7 +159,9 @@ def _nearest(g: np.ndarray, ref: np.ndarray, g_scene: np.ndarray, ref_scene: np.
     return out
 
 
-def neighbour_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5, scene: np.ndarray | None = None) -> np.ndarray:
+def neighbour_features(
+    grids: np.ndarray, qs: list[Query], min_boxes: int = 5, scene: np.ndarray | None = None
+) -> np.ndarray:
     """Per channel: how far a box's grids are from the NEIGHBOUR_K nearest boxes of its class in other scenes.
 
     - real boxes (:data:`NEIGHBOUR_STEMS`): its whole-box grid, and its halves and quarters, against their
@@ -256,7 +263,9 @@ def _rms_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(((a[:, None] - b[None]) ** 2).mean(-1))
 
 
-def sibling_features(desc: np.ndarray, qs: list[Query], by_image: dict[int, list[int]], classes: list[np.ndarray]) -> np.ndarray:
+def sibling_features(
+    desc: np.ndarray, qs: list[Query], by_image: dict[int, list[int]], classes: list[np.ndarray]
+) -> np.ndarray:
     """How a box's content compares with the other boxes of its class in the same image (piles, trays).
 
     A right box resembles its same-class siblings; a shifted box covers halves of two objects or background, a

@@ -69,7 +69,9 @@ def context_patch(pyramid: list[np.ndarray], xyxy: np.ndarray) -> np.ndarray:
     crop = chans[cy1:cy2, cx1:cx2]
     interp = cv2.INTER_AREA if crop.shape[1] > px2 - px1 else cv2.INTER_LINEAR
     size = (px2 - px1, py2 - py1)
-    if min(crop.shape[:2]) < 2 or min(size) < 2:  # a sliver at the border: nearest-neighbour sampling (cv2 mis-shapes these)
+    if (
+        min(crop.shape[:2]) < 2 or min(size) < 2
+    ):  # a sliver at the border: nearest-neighbour sampling (cv2 mis-shapes these)
         ys = np.minimum((np.arange(size[1]) * crop.shape[0]) // size[1], crop.shape[0] - 1)
         xs = np.minimum((np.arange(size[0]) * crop.shape[1]) // size[0], crop.shape[1] - 1)
         r = crop[ys][:, xs]

@@ -12,6 +12,7 @@ import numpy as np
 from curate.audit.boxmodel.pixels import SIDES
 from curate.core.dataset import ImageRecord
 
+
 @dataclass
 class BoxScores:
     """Scores of every real box for each kind, plus evidence for messages; keyed by (rel, line)."""
@@ -56,7 +57,10 @@ def evidence(bs: BoxScores, row: int) -> dict[str, Any]:
         ev["background_share"] = round(1.0 - (1 - e["left"] - e["right"]) * (1 - e["top"] - e["bottom"]), 2)
         ev["blobs"] = int(v(row, "p_blobs"))
         # centroid of object-ness in the context patch relative to the box centre, in box sizes
-        ev["object_offset"] = [round(float(np.nan_to_num(v(row, "p_cx"))), 2), round(float(np.nan_to_num(v(row, "p_cy"))), 2)]
+        ev["object_offset"] = [
+            round(float(np.nan_to_num(v(row, "p_cx"))), 2),
+            round(float(np.nan_to_num(v(row, "p_cy"))), 2),
+        ]
         ev["runs"] = int(max(v(row, "p_runs_col_0.35"), v(row, "p_runs_row_0.35")))
         halves = v(row, "n_halves")
         if not np.isnan(halves):  # < 0: its halves are nearer the class's other boxes than the whole box is

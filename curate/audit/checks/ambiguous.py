@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from curate.core import defaults
-from curate.core.overlap import later_line_pairs, overlap_score
 from curate.audit.checks.base import AuditContext, Check
+from curate.core import defaults
 from curate.core.dataset import Dataset, ImageRecord, Label
 from curate.core.findings import Finding
+from curate.core.overlap import later_line_pairs, overlap_score
 
 NAME = "ambiguous"
 BORDER = "border_cut"
@@ -137,12 +137,14 @@ def run(ctx: AuditContext) -> list[Finding]:
             reasons: list[tuple[float, str, str]] = []
             if p >= 0 and iou > 0:
                 other = labels[p]
-                reasons.append((
-                    overlap[k],
-                    "overlap",
-                    f"'{name}' (line {lab.line}) and '{dataset.class_name(other.class_id)}' (line {other.line}) "
-                    f"on the same object (IoU {iou:.2f})",
-                ))
+                reasons.append(
+                    (
+                        overlap[k],
+                        "overlap",
+                        f"'{name}' (line {lab.line}) and '{dataset.class_name(other.class_id)}' (line {other.line}) "
+                        f"on the same object (IoU {iou:.2f})",
+                    )
+                )
             k += 1
             t_score, t_msg = tiny_score(lab, size)
             b_score, b_msg = border_score(lab, medians.get(lab.class_id))
@@ -156,8 +158,9 @@ def run(ctx: AuditContext) -> list[Finding]:
             data["border_score"] = round(b_score, 4)  # the sliver measure, for --all-scores; not part of the score
             if b_score >= 0.5:
                 note = {"class": name, "sliver": round(b_score, 4), "note": True}
-                out.append(Finding(rec.split, rec.rel, BORDER, BORDER_NOTE_SCORE, f"note: {b_msg}", line=lab.line,
-                                   data=note))
+                out.append(
+                    Finding(rec.split, rec.rel, BORDER, BORDER_NOTE_SCORE, f"note: {b_msg}", line=lab.line, data=note)
+                )
             if reason == "overlap" and p >= 0:
                 data["partner_line"] = labels[p].line
                 data["iou"] = round(iou, 4)

@@ -25,9 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from curate.app.env import workers
 from curate.audit.checks.base import AuditContext, Check
 from curate.audit.shared import CropFeatures
-from curate.app.env import workers
 from curate.core.findings import Finding
 
 NAME = "class_inconsistent"
@@ -103,7 +103,9 @@ def forest_probs(X: np.ndarray, y: np.ndarray, X_test: np.ndarray, num_classes: 
     chunks = FOREST_TREES // FOREST_CHUNK
     votes = np.zeros((len(X_test), num_classes))
     for chunk in range(chunks):
-        forest = ExtraTreesClassifier(n_estimators=FOREST_CHUNK, max_features="sqrt", n_jobs=1, random_state=seed * 1000 + chunk)
+        forest = ExtraTreesClassifier(
+            n_estimators=FOREST_CHUNK, max_features="sqrt", n_jobs=1, random_state=seed * 1000 + chunk
+        )
         forest.fit(X, y)
         votes[:, forest.classes_] += forest.predict_proba(X_test)
     return votes / chunks
@@ -161,7 +163,9 @@ def run(ctx: AuditContext) -> list[Finding]:
     num_classes = max(len(ds.names), int(y.max()) + 1)
     counts = np.bincount(y, minlength=num_classes)
     if (counts > 0).sum() < 2:
-        return [Finding(r.split, r.rel, NAME, 0.0, "single class: nothing to swap with", line=lb.line) for r, lb in boxes]
+        return [
+            Finding(r.split, r.rel, NAME, 0.0, "single class: nothing to swap with", line=lb.line) for r, lb in boxes
+        ]
 
     per_image = ctx.use(CropFeatures).get(ctx)
     A = np.vstack([f for f in per_image if len(f)]).astype(np.float32)
@@ -206,7 +210,11 @@ def run(ctx: AuditContext) -> list[Finding]:
                 f"; but all {consistent[i]} '{label}' boxes of this image look foreign alike: the annotator was "
                 "consistent, so more likely a look of the class the model has not learnt than a swapped label"
             )
-        data = {"suggested": ds.class_name(k), "p_label": round(float(probs[i, lb.class_id]), 4), "p_suggested": round(float(probs[i, k]), 4)}
+        data = {
+            "suggested": ds.class_name(k),
+            "p_label": round(float(probs[i, lb.class_id]), 4),
+            "p_suggested": round(float(probs[i, k]), 4),
+        }
         out.append(Finding(record.split, record.rel, NAME, score, msg, line=lb.line, data=data))
     return out
 

@@ -13,8 +13,8 @@ from collections import Counter
 
 import numpy as np
 
-from curate.core import defaults
 from curate.audit.checks.base import AuditContext, Check
+from curate.core import defaults
 from curate.core.dataset import Dataset
 from curate.core.findings import Finding
 
@@ -42,7 +42,13 @@ def dataset_summary(dataset: Dataset) -> dict:
     total = Counter(dataset.class_name(lb.class_id) for _, lb in dataset.boxes())
     nonzero = [total[n] for n in dataset.names if total.get(n, 0) > 0]
     ratio = (max(nonzero) / min(nonzero)) if nonzero else 0.0
-    return {"splits": splits, "classes": {n: total.get(n, 0) for n in dataset.names}, "imbalance_ratio": ratio, "images": len(dataset.images), "boxes": dataset.num_boxes}
+    return {
+        "splits": splits,
+        "classes": {n: total.get(n, 0) for n in dataset.names},
+        "imbalance_ratio": ratio,
+        "images": len(dataset.images),
+        "boxes": dataset.num_boxes,
+    }
 
 
 def _robust_z(values: np.ndarray) -> np.ndarray:
@@ -70,21 +76,66 @@ def balance_findings(ctx: AuditContext) -> list[Finding]:
         lo = min(present, key=present.get)
         ratio = present[hi] / present[lo]
         score = min(1.0, math.log10(ratio) / 2) if ratio > 1 else 0.0
-        out.append(Finding("train", "", NAME, score, f"class imbalance {ratio:.0f}:1 in train ('{ds.class_name(hi)}' {present[hi]}, '{ds.class_name(lo)}' {present[lo]})", data={"kind": "imbalance", "ratio": ratio}))
+        out.append(
+            Finding(
+                "train",
+                "",
+                NAME,
+                score,
+                f"class imbalance {ratio:.0f}:1 in train ('{ds.class_name(hi)}' {present[hi]}, '{ds.class_name(lo)}' {present[lo]})",
+                data={"kind": "imbalance", "ratio": ratio},
+            )
+        )
     for cid, name in enumerate(ds.names):
         total = sum(c[cid] for c in counts.values())
         if total == 0:
-            out.append(Finding("", "", NAME, 0.3, f"class '{name}' has no instances at all", data={"kind": "unused_class", "class": name}))
+            out.append(
+                Finding(
+                    "",
+                    "",
+                    NAME,
+                    0.3,
+                    f"class '{name}' has no instances at all",
+                    data={"kind": "unused_class", "class": name},
+                )
+            )
             continue
         for split, c in counts.items():
             n = c[cid]
             if n == 0 and split != "train":
-                out.append(Finding(split, "", NAME, 0.7, f"class '{name}' is absent from {split}: its AP is never measured there", data={"kind": "absent", "class": name}))
+                out.append(
+                    Finding(
+                        split,
+                        "",
+                        NAME,
+                        0.7,
+                        f"class '{name}' is absent from {split}: its AP is never measured there",
+                        data={"kind": "absent", "class": name},
+                    )
+                )
             elif n == 0:
-                out.append(Finding(split, "", NAME, 0.9, f"class '{name}' has no train instances: the model can't learn it", data={"kind": "absent", "class": name}))
+                out.append(
+                    Finding(
+                        split,
+                        "",
+                        NAME,
+                        0.9,
+                        f"class '{name}' has no train instances: the model can't learn it",
+                        data={"kind": "absent", "class": name},
+                    )
+                )
             elif n < minimum:
                 score = 0.6 if split == "train" else 0.35  # rare in val/test: a note (all-scores), not a finding
-                out.append(Finding(split, "", NAME, score, f"class '{name}' has only {n} instance(s) in {split} (< {minimum})", data={"kind": "rare", "class": name, "count": n}))
+                out.append(
+                    Finding(
+                        split,
+                        "",
+                        NAME,
+                        score,
+                        f"class '{name}' has only {n} instance(s) in {split} (< {minimum})",
+                        data={"kind": "rare", "class": name, "count": n},
+                    )
+                )
     return out
 
 
@@ -117,8 +168,10 @@ def _size(record) -> tuple[int, int] | None:
 def dense_image_finding(record, boxes: int) -> Finding:
     """The note on an image with DENSE_IMAGE_BOXES boxes or more: 0.5 there, 1.0 at ten times as many."""
     score = min(1.0, 0.5 + 0.5 * math.log10(boxes / DENSE_IMAGE_BOXES))
-    msg = (f"{boxes:,} boxes in one image (≥ {DENSE_IMAGE_BOXES}, Ultralytics' default max_det): a crowd, or tiny, repeated "
-           "or generated boxes? Every box was still checked")
+    msg = (
+        f"{boxes:,} boxes in one image (≥ {DENSE_IMAGE_BOXES}, Ultralytics' default max_det): a crowd, or tiny, repeated "
+        "or generated boxes? Every box was still checked"
+    )
     return Finding(record.split, record.rel, NAME, score, msg, data={"kind": "dense_image", "boxes": boxes})
 
 
@@ -135,7 +188,16 @@ def outlier_findings(ctx: AuditContext) -> list[Finding]:
         if n >= DENSE_IMAGE_BOXES:
             out.append(dense_image_finding(r, int(n)))
         elif cz >= OUTLIER_Z and n >= 10:
-            out.append(Finding(r.split, r.rel, NAME, _z_score(cz), f"{int(n)} boxes in one image (median {int(np.median(counts))}): check for a crowd of tiny or repeated boxes", data={"kind": "box_count_outlier"}))
+            out.append(
+                Finding(
+                    r.split,
+                    r.rel,
+                    NAME,
+                    _z_score(cz),
+                    f"{int(n)} boxes in one image (median {int(np.median(counts))}): check for a crowd of tiny or repeated boxes",
+                    data={"kind": "box_count_outlier"},
+                )
+            )
     sized = [(r, wh) for r in records if (wh := _size(r)) is not None]
     if len(sized) < 5:
         return out
@@ -146,7 +208,16 @@ def outlier_findings(ctx: AuditContext) -> list[Finding]:
     for (r, (w, h)), az, sz in zip(sized, area_z, aspect_z):
         z = max(abs(az), abs(sz))
         if z >= OUTLIER_Z:
-            out.append(Finding(r.split, r.rel, NAME, _z_score(z), f"image size {int(w)}×{int(h)} unlike the others (median {int(med_w)}×{int(med_h)})", data={"kind": "size_outlier"}))
+            out.append(
+                Finding(
+                    r.split,
+                    r.rel,
+                    NAME,
+                    _z_score(z),
+                    f"image size {int(w)}×{int(h)} unlike the others (median {int(med_w)}×{int(med_h)})",
+                    data={"kind": "size_outlier"},
+                )
+            )
     return out
 
 

@@ -10,10 +10,10 @@ not a duplicate, and the ``grouped`` check owns it.
 
 from __future__ import annotations
 
-from curate.core import defaults
-from curate.core.overlap import later_line_pairs, overlap_score
 from curate.audit.checks.base import AuditContext, Check
+from curate.core import defaults
 from curate.core.findings import Finding
+from curate.core.overlap import later_line_pairs, overlap_score
 
 NAME = "duplicate"
 

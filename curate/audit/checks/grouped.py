@@ -45,7 +45,11 @@ class Grouped(Check):
     description = "one box drawn around several objects of its class"
     kind = "box"
     order = 70
-    options = {"mask_top": defaults.BOXMODEL_MASK_TOP, "iterations": defaults.BOXMODEL_ITERATIONS, "members": defaults.BOXMODEL_MEMBERS}
+    options = {
+        "mask_top": defaults.BOXMODEL_MASK_TOP,
+        "iterations": defaults.BOXMODEL_ITERATIONS,
+        "members": defaults.BOXMODEL_MEMBERS,
+    }
     options_from = BOX_CHECKS  # the shared model reads options of all three: a change to any refreshes this one
     needs = (BoxModel, MaskJobs)
 

@@ -14,13 +14,21 @@ from __future__ import annotations
 from curate.audit.checks.base import AuditContext, Check
 from curate.audit.shared import ImageSignatures
 from curate.core.findings import Finding
-from curate.vision.hashing import Signature, image_signatures
+from curate.vision.hashing import Signature
 
 NAME = "corrupt_image"
 NAMES = ("corrupt_image", "exif_rotated")
 #: How sure each decode status is a real problem (score).
 STATUS_SCORE = {"ok": 0.0, "empty": 1.0, "unreadable": 1.0, "truncated": 0.9, "wrong_extension": 0.6}
-ORIENTATION_WORDS = {2: "mirrored", 3: "rotated 180°", 4: "flipped vertically", 5: "transposed", 6: "rotated 90° clockwise", 7: "transversed", 8: "rotated 90° counter-clockwise"}
+ORIENTATION_WORDS = {
+    2: "mirrored",
+    3: "rotated 180°",
+    4: "flipped vertically",
+    5: "transposed",
+    6: "rotated 90° clockwise",
+    7: "transversed",
+    8: "rotated 90° counter-clockwise",
+}
 
 
 def signatures(ctx: AuditContext) -> dict[str, Signature]:
@@ -36,7 +44,16 @@ def run(ctx: AuditContext) -> list[Finding]:
     for record in ctx.dataset.images:
         sig = sigs[record.rel]
         score = STATUS_SCORE.get(sig.status, 1.0)
-        out.append(Finding(record.split, record.rel, "corrupt_image", score, sig.detail or "decodes fine", data={"status": sig.status}))
+        out.append(
+            Finding(
+                record.split,
+                record.rel,
+                "corrupt_image",
+                score,
+                sig.detail or "decodes fine",
+                data={"status": sig.status},
+            )
+        )
         rotated = sig.orientation not in (0, 1)
         words = ORIENTATION_WORDS.get(sig.orientation, f"orientation {sig.orientation}")
         msg = (
@@ -44,7 +61,16 @@ def run(ctx: AuditContext) -> list[Finding]:
             if rotated
             else "no EXIF rotation"
         )
-        out.append(Finding(record.split, record.rel, "exif_rotated", 0.8 if rotated else 0.0, msg, data={"orientation": sig.orientation}))
+        out.append(
+            Finding(
+                record.split,
+                record.rel,
+                "exif_rotated",
+                0.8 if rotated else 0.0,
+                msg,
+                data={"orientation": sig.orientation},
+            )
+        )
     return out
 
 

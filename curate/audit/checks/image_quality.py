@@ -29,10 +29,10 @@ import math
 
 import numpy as np
 
-from curate.core import defaults
 from curate.audit.checks.base import AuditContext, Check
-from curate.audit.shared import ImageSignatures
 from curate.audit.checks.image_checks import signatures
+from curate.audit.shared import ImageSignatures
+from curate.core import defaults
 from curate.core.findings import Finding
 from curate.vision.hashing import BLUR_SIDE
 
@@ -62,22 +62,41 @@ def run(ctx: AuditContext) -> list[Finding]:
     blur_cut = _cut(ctx, "blurry", defaults.QUALITY_BLUR_SHARPNESS)
     info_cut = _cut(ctx, "low_information", defaults.QUALITY_LOW_ENTROPY)
     aspect_cut = _cut(ctx, "odd_size", defaults.QUALITY_ODD_ASPECT)
-    area_range = _area_range([math.sqrt(s.width * s.height) for s in sigs.values() if s.quality and s.width and s.height])
+    area_range = _area_range(
+        [math.sqrt(s.width * s.height) for s in sigs.values() if s.quality and s.width and s.height]
+    )
     out: list[Finding] = []
     for record in ctx.dataset.images:
         sig = sigs[record.rel]
         q = sig.quality
         if q is None:
             continue
-        add = lambda check, score, msg, **data: out.append(Finding(record.split, record.rel, check, score, msg, data=data))  # noqa: E731
+        add = lambda check, score, msg, **data: out.append(
+            Finding(record.split, record.rel, check, score, msg, data=data)
+        )  # noqa: E731
         p99, p5 = q["brightness_p99"], q["brightness_p5"]
         s = falloff(p99, dark_cut)
-        add("dark", s, f"{'dark' if s >= 0.5 else 'lit'}: its brightest 1 % of pixels reach brightness {p99:.2f} (dark below {dark_cut:.2f})", brightness_p99=round(p99, 4))
+        add(
+            "dark",
+            s,
+            f"{'dark' if s >= 0.5 else 'lit'}: its brightest 1 % of pixels reach brightness {p99:.2f} (dark below {dark_cut:.2f})",
+            brightness_p99=round(p99, 4),
+        )
         s = falloff(1.0 - p5, 1.0 - light_cut)
-        add("overexposed", s, f"{'overexposed' if s >= 0.5 else 'exposed'}: its darkest 5 % of pixels are at brightness {p5:.2f} (overexposed above {light_cut:.2f})", brightness_p5=round(p5, 4))
+        add(
+            "overexposed",
+            s,
+            f"{'overexposed' if s >= 0.5 else 'exposed'}: its darkest 5 % of pixels are at brightness {p5:.2f} (overexposed above {light_cut:.2f})",
+            brightness_p5=round(p5, 4),
+        )
         entropy = q["entropy"]
         info = falloff(entropy, info_cut)
-        add("low_information", info, f"{'nearly blank' if info >= 0.5 else 'varied'}: colour entropy {entropy:.2f} bits (low below {info_cut:.1f})", entropy=round(entropy, 4))
+        add(
+            "low_information",
+            info,
+            f"{'nearly blank' if info >= 0.5 else 'varied'}: colour entropy {entropy:.2f} bits (low below {info_cut:.1f})",
+            entropy=round(entropy, 4),
+        )
         sharp = q["sharpness"]
         s = falloff(sharp, blur_cut)
         if info >= 0.5:
@@ -111,7 +130,11 @@ def _odd_size(w: int, h: int, aspect_cut: float, area_range: tuple[float, float,
     if area_range is not None:
         low, high, med = area_range
         root = math.sqrt(w * h)
-        far, cut, word = (med / root, med / low if low > 0 else math.inf, "below") if root < med else (root / med, high / med, "above")
+        far, cut, word = (
+            (med / root, med / low if low > 0 else math.inf, "below")
+            if root < med
+            else (root / med, high / med, "above")
+        )
         bound = low if root < med else high  # odd below/above this √area; scored on the log of the ratio to the median
         s = 1.0 - falloff(math.log(far), math.log(cut)) if math.isfinite(cut) else 0.0
         scored.append((s, f"√area {root:.0f} px against the dataset's median {med:.0f} (odd {word} {bound:.0f})"))

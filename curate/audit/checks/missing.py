@@ -49,13 +49,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from curate.core.overlap import pairwise_iou, pairwise_iou_inside, row_chunks
-from curate.audit.checks.base import AuditContext, Check
-from curate.audit.shared import ImageSignatures
-from curate.audit.checks.image_checks import signatures
-from curate.core.dataset import Dataset, ImageRecord
 from curate.app.env import fit_side_by_side, no_all_nan_columns
+from curate.audit.checks.base import AuditContext, Check
+from curate.audit.checks.image_checks import signatures
+from curate.audit.shared import ImageSignatures
+from curate.core.dataset import Dataset, ImageRecord
 from curate.core.findings import Finding
+from curate.core.overlap import pairwise_iou, pairwise_iou_inside, row_chunks
 from curate.vision.hashing import SAME_SCENE_SIMILARITY
 
 NAME = "missing"
@@ -155,19 +155,58 @@ def box_descriptors(m: Maps, xyxy: np.ndarray) -> np.ndarray:
 
 
 FEATURES = (
-    ["in_L", "in_a", "in_b", "in_g", "in_d", "ring_dL", "ring_da", "ring_db", "ring_dg", "ring_dd", "ring_dlab",
-     "core_dlab", "core_dg", "edge_g_rel", "sd_L", "sd_a", "sd_b"]
+    [
+        "in_L",
+        "in_a",
+        "in_b",
+        "in_g",
+        "in_d",
+        "ring_dL",
+        "ring_da",
+        "ring_db",
+        "ring_dg",
+        "ring_dd",
+        "ring_dlab",
+        "core_dlab",
+        "core_dg",
+        "edge_g_rel",
+        "sd_L",
+        "sd_a",
+        "sd_b",
+    ]
     + [f"side_{s}_{k}" for s in "ltrb" for k in ("dlab", "dg")]
-    + ["side_min_dlab", "side_mean_dlab", "logw", "logh", "logr", "cx", "cy", "border", "za_ds",
-       "za_img", "n_boxes", "sib_dist", "sib_dsize", "sib2_dist", "cov_share", "n_touch", "in_box", "box_in"]
+    + [
+        "side_min_dlab",
+        "side_mean_dlab",
+        "logw",
+        "logh",
+        "logr",
+        "cx",
+        "cy",
+        "border",
+        "za_ds",
+        "za_img",
+        "n_boxes",
+        "sib_dist",
+        "sib_dsize",
+        "sib2_dist",
+        "cov_share",
+        "n_touch",
+        "in_box",
+        "box_in",
+    ]
 )
 
 
-def window_features(m: Maps, win: np.ndarray, boxes: np.ndarray, desc: np.ndarray, own: np.ndarray, ds_loga: float) -> np.ndarray:
+def window_features(
+    m: Maps, win: np.ndarray, boxes: np.ndarray, desc: np.ndarray, own: np.ndarray, ds_loga: float
+) -> np.ndarray:
     """(n, F) features of windows ``win`` (normalized xyxy) in an image with ``boxes`` (their ``desc``);
     ``own[i]`` is the index of the box that window i is (a positive) or -1. In row slices (:func:`row_chunks`):
     its windows × boxes matrices of a dense image would not fit in memory at once."""
-    pieces = list(row_chunks(len(win), 6 * len(boxes)))  # the (windows, boxes, 6) descriptor differences are the largest
+    pieces = list(
+        row_chunks(len(win), 6 * len(boxes))
+    )  # the (windows, boxes, 6) descriptor differences are the largest
     if len(pieces) > 1:
         return np.concatenate([window_features(m, win[r], boxes, desc, own[r], ds_loga) for r in pieces])
     n = len(win)
@@ -175,17 +214,31 @@ def window_features(m: Maps, win: np.ndarray, boxes: np.ndarray, desc: np.ndarra
     ww, hh = x2 - x1, y2 - y1
     tx, ty = np.maximum(1, np.round(0.15 * ww).astype(int)), np.maximum(1, np.round(0.15 * hh).astype(int))
     cxw, cyh = np.clip(x1 - ww // 2, 0, m.w), np.clip(y1 - hh // 2, 0, m.h)
-    lo_x, lo_y, hi_x, hi_y = np.clip(x1 - tx, 0, m.w), np.clip(y1 - ty, 0, m.h), np.clip(x2 + tx, 0, m.w), np.clip(y2 + ty, 0, m.h)
+    lo_x, lo_y, hi_x, hi_y = (
+        np.clip(x1 - tx, 0, m.w),
+        np.clip(y1 - ty, 0, m.h),
+        np.clip(x2 + tx, 0, m.w),
+        np.clip(y2 + ty, 0, m.h),
+    )
     rects = [
         (x1, y1, x2, y2),  # 0 inside
         (cxw, cyh, np.clip(x2 + ww // 2, 0, m.w), np.clip(y2 + hh // 2, 0, m.h)),  # 1 outer (ring = outer - inside)
-        (x1 + ww // 4, y1 + hh // 4, np.maximum(x2 - ww // 4, x1 + ww // 4 + 1), np.maximum(y2 - hh // 4, y1 + hh // 4 + 1)),  # 2 core
+        (
+            x1 + ww // 4,
+            y1 + hh // 4,
+            np.maximum(x2 - ww // 4, x1 + ww // 4 + 1),
+            np.maximum(y2 - hh // 4, y1 + hh // 4 + 1),
+        ),  # 2 core
         (lo_x, lo_y, hi_x, hi_y),  # 3 window + band
         (x1 + tx, y1 + ty, np.maximum(x2 - tx, x1 + tx + 1), np.maximum(y2 - ty, y1 + ty + 1)),  # 4 window - band
-        (x1, y1, x1 + tx, y2), (lo_x, y1, x1, y2),  # 5, 6 left in/out
-        (x1, y1, x2, y1 + ty), (x1, lo_y, x2, y1),  # 7, 8 top
-        (x2 - tx, y1, x2, y2), (x2, y1, hi_x, y2),  # 9, 10 right
-        (x1, y2 - ty, x2, y2), (x1, y2, x2, hi_y),  # 11, 12 bottom
+        (x1, y1, x1 + tx, y2),
+        (lo_x, y1, x1, y2),  # 5, 6 left in/out
+        (x1, y1, x2, y1 + ty),
+        (x1, lo_y, x2, y1),  # 7, 8 top
+        (x2 - tx, y1, x2, y2),
+        (x2, y1, hi_x, y2),  # 9, 10 right
+        (x1, y2 - ty, x2, y2),
+        (x1, y2, x2, hi_y),  # 11, 12 bottom
     ]
     R = [np.concatenate([r[k] for r in rects]) for k in range(4)]
     means, areas = _mean(m, *R)
@@ -200,25 +253,42 @@ def window_features(m: Maps, win: np.ndarray, boxes: np.ndarray, desc: np.ndarra
     d = means[5::2] - means[6::2]  # (4, n, C) inside band − outside band per side
     side_lab = np.linalg.norm(d[:, :, :3], axis=2)  # (4, n)
     with np.errstate(all="ignore"):
-        f = [inside, inside - ring, np.linalg.norm((inside - ring)[:, :3], axis=1)[:, None],
-             np.linalg.norm((core - shell)[:, :3], axis=1)[:, None], (core - shell)[:, 3:4],
-             (band[:, 3] / (inside[:, 3] + 1e-3))[:, None], sd,
-             np.stack([side_lab, d[:, :, 3]], axis=2).transpose(1, 0, 2).reshape(n, 8),
-             np.fmin.reduce(side_lab, axis=0)[:, None],  # NaN only where no side has an outside band
-             (np.nansum(side_lab, axis=0) / np.maximum(np.isfinite(side_lab).sum(axis=0), 1))[:, None]]
+        f = [
+            inside,
+            inside - ring,
+            np.linalg.norm((inside - ring)[:, :3], axis=1)[:, None],
+            np.linalg.norm((core - shell)[:, :3], axis=1)[:, None],
+            (core - shell)[:, 3:4],
+            (band[:, 3] / (inside[:, 3] + 1e-3))[:, None],
+            sd,
+            np.stack([side_lab, d[:, :, 3]], axis=2).transpose(1, 0, 2).reshape(n, 8),
+            np.fmin.reduce(side_lab, axis=0)[:, None],  # NaN only where no side has an outside band
+            (np.nansum(side_lab, axis=0) / np.maximum(np.isfinite(side_lab).sum(axis=0), 1))[:, None],
+        ]
     wn, hn = np.maximum(win[:, 2] - win[:, 0], 1e-4), np.maximum(win[:, 3] - win[:, 1], 1e-4)
     lw, lh = np.log(wn), np.log(hn)
     border = (win[:, 0] <= 0.01).astype(float) + (win[:, 1] <= 0.01) + (win[:, 2] >= 0.99) + (win[:, 3] >= 0.99)
-    f += [lw[:, None], lh[:, None], (lw - lh)[:, None], ((win[:, 0] + win[:, 2]) / 2)[:, None], ((win[:, 1] + win[:, 3]) / 2)[:, None],
-          border[:, None], (lw + lh - ds_loga)[:, None]]
+    f += [
+        lw[:, None],
+        lh[:, None],
+        (lw - lh)[:, None],
+        ((win[:, 0] + win[:, 2]) / 2)[:, None],
+        ((win[:, 1] + win[:, 3]) / 2)[:, None],
+        border[:, None],
+        (lw + lh - ds_loga)[:, None],
+    ]
     # relation to the image's other boxes
     za_img = np.full(n, np.nan)
     n_boxes = np.full(n, float(len(boxes)))
     sib = np.full((n, 3), np.nan)
     ov = np.zeros((n, 4))
     if len(boxes):
-        ix = np.clip(np.minimum(win[:, None, 2], boxes[None, :, 2]) - np.maximum(win[:, None, 0], boxes[None, :, 0]), 0, None)
-        iy = np.clip(np.minimum(win[:, None, 3], boxes[None, :, 3]) - np.maximum(win[:, None, 1], boxes[None, :, 1]), 0, None)
+        ix = np.clip(
+            np.minimum(win[:, None, 2], boxes[None, :, 2]) - np.maximum(win[:, None, 0], boxes[None, :, 0]), 0, None
+        )
+        iy = np.clip(
+            np.minimum(win[:, None, 3], boxes[None, :, 3]) - np.maximum(win[:, None, 1], boxes[None, :, 1]), 0, None
+        )
         inter = ix * iy
         inter[own[:, None] == np.arange(len(boxes))[None, :]] = 0
         wa = (wn * hn)[:, None]
@@ -384,7 +454,14 @@ def _fit(X: np.ndarray, y: np.ndarray, seed: int, iterations: int) -> Any:
 
     if len(np.unique(y)) < 2:
         return None
-    clf = HistGradientBoostingClassifier(max_iter=iterations, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=20, l2_regularization=1.0, random_state=seed)
+    clf = HistGradientBoostingClassifier(
+        max_iter=iterations,
+        learning_rate=0.1,
+        max_leaf_nodes=15,
+        min_samples_leaf=20,
+        l2_regularization=1.0,
+        random_state=seed,
+    )
     clf.fit(no_all_nan_columns(X), y)  # sklearn 1.9 raises on an all-NaN feature
     clf.balance_ = float((y == 0).sum() / max((y == 1).sum(), 1))
     return clf
@@ -401,7 +478,9 @@ def _predict(clf: Any, X: np.ndarray) -> np.ndarray:
 
 def _nms(s: np.ndarray, b: np.ndarray, k: int) -> list[int]:
     """Best-first non-maximum suppression: a window overlapping a kept one (IoU, or mostly inside either) goes."""
-    iou, inside = pairwise_iou_inside(b, b)  # one pairwise matrix, then the greedy pass on it (was 4 s of small calls on food)
+    iou, inside = pairwise_iou_inside(
+        b, b
+    )  # one pairwise matrix, then the greedy pass on it (was 4 s of small calls on food)
     clash = (iou >= NMS_IOU) | (inside >= NMS_INSIDE) | (inside.T >= NMS_INSIDE)
     kept: list[int] = []
     for i in np.argsort(-s, kind="stable"):
@@ -423,9 +502,13 @@ class ImageRows:
     Xc: np.ndarray
 
 
-def objectness_regions(ds: Dataset, *, seed: int = 0, progress: bool = False) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+def objectness_regions(
+    ds: Dataset, *, seed: int = 0, progress: bool = False
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Per image index: (scores, normalized xyxy) of its shortlisted uncovered windows, out-of-fold."""
-    from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: F401  (loaded before threadpool_limits, or it is not limited)
+    from sklearn.ensemble import (
+        HistGradientBoostingClassifier,  # noqa: F401  (loaded before threadpool_limits, or it is not limited)
+    )
     from threadpoolctl import threadpool_limits
 
     recs = ds.images
@@ -453,7 +536,9 @@ def objectness_regions(ds: Dataset, *, seed: int = 0, progress: bool = False) ->
         near = np.flatnonzero(touching(cand, b))
         pick_near = r.choice(near, min(NEG_PER_IMAGE // 2, len(near)), replace=False) if len(near) else np.zeros(0, int)
         rest = np.setdiff1d(np.arange(len(cand)), pick_near)
-        pick = np.concatenate([pick_near, r.choice(rest, min(NEG_PER_IMAGE - len(pick_near), len(rest)), replace=False)]).astype(int)
+        pick = np.concatenate(
+            [pick_near, r.choice(rest, min(NEG_PER_IMAGE - len(pick_near), len(rest)), replace=False)]
+        ).astype(int)
         wins = np.concatenate([pos_w, cand])
         if not len(wins):
             return ImageRows(empty, empty, cand, empty)
@@ -495,7 +580,11 @@ def objectness_regions(ds: Dataset, *, seed: int = 0, progress: bool = False) ->
     order = np.random.default_rng(seed + 29).permutation(len(recs)).tolist()
     from rich.progress import Progress
 
-    with ThreadPoolExecutor(max_workers=2) as pool, threadpool_limits(limits=1), Progress(disable=not progress, transient=True) as bar:
+    with (
+        ThreadPoolExecutor(max_workers=2) as pool,
+        threadpool_limits(limits=1),
+        Progress(disable=not progress, transient=True) as bar,
+    ):
         task = bar.add_task("missing boxes (objectness)", total=len(order))
         for start in range(0, len(order), CHUNK):
             chunk = order[start : start + CHUNK]
@@ -503,7 +592,13 @@ def objectness_regions(ds: Dataset, *, seed: int = 0, progress: bool = False) ->
             if not m1 and (len(per) >= SEED_IMAGES or start + CHUNK >= len(order)):
                 # round 1: a small model from the first images, only to shortlist each image's likeliest windows
                 X1, y1, g1 = stack(list(per))
-                m1 = dict(enumerate(fit_side_by_side([lambda f=f: _fit(X1[g1 != f], y1[g1 != f], seed + f, ITER1) for f in range(FOLDS)])))
+                m1 = dict(
+                    enumerate(
+                        fit_side_by_side(
+                            [lambda f=f: _fit(X1[g1 != f], y1[g1 != f], seed + f, ITER1) for f in range(FOLDS)]
+                        )
+                    )
+                )
                 shortlist(list(per))
             elif m1:
                 shortlist(chunk)
@@ -515,7 +610,11 @@ def objectness_regions(ds: Dataset, *, seed: int = 0, progress: bool = False) ->
             X = np.concatenate([X, *[h for h, _ in hard]])
             y = np.concatenate([y, np.zeros(sum(len(h) for h, _ in hard))])
             g = np.concatenate([g, *[np.full(len(h), f) for h, f in hard]])
-        m2 = dict(enumerate(fit_side_by_side([lambda f=f: _fit(X[g != f], y[g != f], seed + 10 + f, ITER2) for f in range(FOLDS)])))
+        m2 = dict(
+            enumerate(
+                fit_side_by_side([lambda f=f: _fit(X[g != f], y[g != f], seed + 10 + f, ITER2) for f in range(FOLDS)])
+            )
+        )
         out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for f in range(FOLDS):
             ids = [i for i in tops if fold[i] == f]
@@ -599,7 +698,11 @@ def duplicate_regions(ds: Dataset, sigs: dict) -> dict[int, list[tuple[float, np
                 if pa is None or pb is None:
                     continue
                 c = float(pa @ pb)
-                s = 0.5 + 0.5 * (c - DUP_CORR_AT_HALF) / (1 - DUP_CORR_AT_HALF) if c >= DUP_CORR_AT_HALF else 0.5 * max(c, 0) / DUP_CORR_AT_HALF
+                s = (
+                    0.5 + 0.5 * (c - DUP_CORR_AT_HALF) / (1 - DUP_CORR_AT_HALF)
+                    if c >= DUP_CORR_AT_HALF
+                    else 0.5 * max(c, 0) / DUP_CORR_AT_HALF
+                )
                 out.setdefault(a, []).append((float(np.clip(s, 0, 1)), bb[k], int(cb[k])))
     return out
 
@@ -645,7 +748,9 @@ def run(ctx: AuditContext) -> list[Finding]:
     for i, (scores, wins) in objectness_regions(ds, seed=ctx.seed, progress=len(ds.images) > 50).items():
         b, c = _boxes(ds.images[i])
         for k in _nms(scores, wins, MAX_PER_IMAGE):
-            found.setdefault(i, []).append((float(scores[k]), wins[k], class_guess(wins[k], b, c, class_sizes), "objectness"))
+            found.setdefault(i, []).append(
+                (float(scores[k]), wins[k], class_guess(wins[k], b, c, class_sizes), "objectness")
+            )
     kept: list[tuple[int, tuple[float, np.ndarray, int, str]]] = []
     for i, regs in found.items():
         # a strong near-duplicate region first: it has the exact box, a window around the same object does not
@@ -663,8 +768,10 @@ def run(ctx: AuditContext) -> list[Finding]:
             msg = f"a near-duplicate image has a '{name}' box here and this one has none (score {score:.2f})"
         else:
             score = budget_score(raw, at_half)
-            msg = (f"unlabelled object: this area looks like this dataset's labelled boxes (score {score:.2f}); "
-                   f"class guess '{name}'")
+            msg = (
+                f"unlabelled object: this area looks like this dataset's labelled boxes (score {score:.2f}); "
+                f"class guess '{name}'"
+            )
         region = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)
         data = {"class": name, "class_id": cls, "evidence": source, "raw_score": round(float(raw), 4)}
         out.append(Finding(rec.split, rec.rel, NAME, float(np.clip(score, 0, 1)), msg, region=region, data=data))

@@ -9,8 +9,8 @@ brightness). One finding per pair, on the later image (by split order then path)
 from __future__ import annotations
 
 from curate.audit.checks.base import AuditContext, Check
-from curate.audit.shared import ImageSignatures
 from curate.audit.checks.image_checks import signatures
+from curate.audit.shared import ImageSignatures
 from curate.core.dataset import SPLITS, Dataset
 from curate.core.findings import Finding
 from curate.vision.hashing import NEAR_DUPLICATE_SIMILARITY, near_duplicate_pairs

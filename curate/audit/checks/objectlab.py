@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from curate.core import defaults
 from curate.audit.checks.base import AuditContext, Check
+from curate.core import defaults
 from curate.core.dataset import Dataset, ImageRecord
 from curate.core.findings import Finding
 
@@ -51,8 +51,9 @@ def _prediction_arrays(xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray, num_
     return out
 
 
-def predict(model_path: str | Path, records: list[ImageRecord], *, num_classes: int, conf: float,
-            seed: int = 0) -> list[np.ndarray]:
+def predict(
+    model_path: str | Path, records: list[ImageRecord], *, num_classes: int, conf: float, seed: int = 0
+) -> list[np.ndarray]:
     """Ultralytics predictions for ``records`` (CPU), in cleanlab's format, in the records' order."""
     from rich.progress import Progress
     from ultralytics import YOLO
@@ -63,13 +64,17 @@ def predict(model_path: str | Path, records: list[ImageRecord], *, num_classes: 
     with Progress(transient=True) as progress:
         task = progress.add_task("objectlab: predicting", total=len(records))
         for start in range(0, len(records), BATCH):
-            chunk = records[start:start + BATCH]
-            results = model.predict([str(r.path) for r in chunk], conf=conf, imgsz=imgsz, device="cpu",
-                                    verbose=False, max_det=300)
+            chunk = records[start : start + BATCH]
+            results = model.predict(
+                [str(r.path) for r in chunk], conf=conf, imgsz=imgsz, device="cpu", verbose=False, max_det=300
+            )
             for res in results:
                 b = res.boxes
-                preds.append(_prediction_arrays(b.xyxy.cpu().numpy(), b.conf.cpu().numpy(),
-                                                b.cls.cpu().numpy().astype(int), num_classes))
+                preds.append(
+                    _prediction_arrays(
+                        b.xyxy.cpu().numpy(), b.conf.cpu().numpy(), b.cls.cpu().numpy().astype(int), num_classes
+                    )
+                )
             progress.advance(task, len(chunk))
     return preds
 
@@ -82,8 +87,14 @@ def _model_class_names(model_path: str | Path) -> list[str]:
     return [str(names[i]) for i in sorted(names)] if isinstance(names, dict) else [str(n) for n in names]
 
 
-def score(dataset: Dataset, records: list[ImageRecord], labels: list[dict[str, np.ndarray]],
-          predictions: list[np.ndarray], *, threshold: float) -> list[Finding]:
+def score(
+    dataset: Dataset,
+    records: list[ImageRecord],
+    labels: list[dict[str, np.ndarray]],
+    predictions: list[np.ndarray],
+    *,
+    threshold: float,
+) -> list[Finding]:
     """Findings from labels and cleanlab-format predictions (split out from :func:`run` for testing)."""
     from cleanlab.object_detection.rank import (
         compute_badloc_box_scores,
@@ -111,8 +122,12 @@ def score(dataset: Dataset, records: list[ImageRecord], labels: list[dict[str, n
                 msg = f"'{name}': the model sees another class here (swap score {s_swap:.2f})"
             else:
                 msg = f"'{name}': badly located per the model (location score {s_bad:.2f})"
-            data: dict[str, Any] = {"class": name, "swap": round(s_swap, 4), "badloc": round(s_bad, 4),
-                                    "image_score": image_score}
+            data: dict[str, Any] = {
+                "class": name,
+                "swap": round(s_swap, 4),
+                "badloc": round(s_bad, 4),
+                "image_score": image_score,
+            }
             out.append(Finding(rec.split, rec.rel, NAME, value, msg, line=lab.line, data=data))
         pred = predictions[i]
         boxes = np.concatenate([pred[c][:, :4] for c in range(len(pred))]) if len(pred) else np.zeros((0, 4))
@@ -124,9 +139,17 @@ def score(dataset: Dataset, records: list[ImageRecord], labels: list[dict[str, n
             region = ((x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h)
             region = tuple(float(np.clip(v, 0.0, 1.0)) for v in region)
             name = dataset.class_name(int(classes[j]))
-            out.append(Finding(rec.split, rec.rel, NAME, float(np.clip(1.0 - s, 0.0, 1.0)),
-                               f"the model sees an unlabelled '{name}' here (overlooked score {s:.2f})",
-                               region=region, data={"class": name, "image_score": image_score}))
+            out.append(
+                Finding(
+                    rec.split,
+                    rec.rel,
+                    NAME,
+                    float(np.clip(1.0 - s, 0.0, 1.0)),
+                    f"the model sees an unlabelled '{name}' here (overlooked score {s:.2f})",
+                    region=region,
+                    data={"class": name, "image_score": image_score},
+                )
+            )
     return out
 
 
@@ -157,10 +180,18 @@ def run(ctx: AuditContext) -> list[Finding]:
             f"objectlab skipped: the model has {len(model_names)} classes, the dataset {len(dataset.names)}"
         )
         return []
-    differ = [(i, m, d) for i, (m, d) in enumerate(zip(model_names, dataset.names)) if m.strip().lower() != str(d).strip().lower()]
+    differ = [
+        (i, m, d)
+        for i, (m, d) in enumerate(zip(model_names, dataset.names))
+        if m.strip().lower() != str(d).strip().lower()
+    ]
     if differ:  # same count, other names: a model of another dataset (or a re-ordered one) scores by index anyway
-        shown = ", ".join(f"{i}: model '{m}' vs dataset '{d}'" for i, m, d in differ[:3]) + (" …" if len(differ) > 3 else "")
-        dataset.warnings.append(f"objectlab: the model's class names differ from the dataset's ({shown}); classes are matched by index")
+        shown = ", ".join(f"{i}: model '{m}' vs dataset '{d}'" for i, m, d in differ[:3]) + (
+            " …" if len(differ) > 3 else ""
+        )
+        dataset.warnings.append(
+            f"objectlab: the model's class names differ from the dataset's ({shown}); classes are matched by index"
+        )
     records = [r for r in dataset.images if _readable(r)]
     conf = float(ctx.param(NAME, "conf", defaults.OBJECTLAB_CONF))
     predictions = predict(ctx.model, records, num_classes=len(dataset.names), conf=conf, seed=ctx.seed)

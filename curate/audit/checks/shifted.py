@@ -27,7 +27,11 @@ def _describe(ev: dict, score: float, name: str, threshold: float) -> str:
     if max(abs(dx), abs(dy)) >= 0.05:
         vertical = ("lower" if dy > 0 else "upper") if abs(dy) >= 0.05 else ""
         horizontal = ("right" if dx > 0 else "left") if abs(dx) >= 0.05 else ""
-        towards = f"{vertical} {horizontal}".strip() if vertical and horizontal else (horizontal or ("bottom" if dy > 0 else "top"))
+        towards = (
+            f"{vertical} {horizontal}".strip()
+            if vertical and horizontal
+            else (horizontal or ("bottom" if dy > 0 else "top"))
+        )
         parts.append(f"the object sits off-centre, towards the {towards} ({max(abs(dx), abs(dy)):.0%} of the box size)")
     if cut:
         parts.append("object continues past " + ", ".join(cut))
