@@ -23,8 +23,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from curate.app import env
 from curate.io.yolo import load_yolo, save_yolo
+from curate.runtime import env
 from curate.train.compare import TrainSettings, compare, map_labels, read_results, write_outputs
 from curate.train.history import append, entry
 

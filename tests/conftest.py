@@ -24,7 +24,7 @@ os.environ["CURATE_CACHE_DIR"] = str(_TMP / "cache")
 os.environ["YOLO_OFFLINE"] = "1"
 os.environ["MPLBACKEND"] = "Agg"
 
-from curate.app import env  # noqa: E402
+from curate.runtime import env  # noqa: E402
 
 env.configure()
 

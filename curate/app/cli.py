@@ -86,7 +86,7 @@ def connect() -> None:
 
 @app.callback(invoke_without_command=True)
 def main(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False) -> None:
-    from curate.app import env
+    from curate.runtime import env
 
     env.configure()
     if version:

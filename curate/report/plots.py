@@ -1,7 +1,7 @@
 """The audit report's plots: class balance per split, the boxes' geometry and the findings per class.
 
 Why a module of its own: the dataset's plots depend on the labels alone, so they are drawn in a child process
-(:mod:`curate.app.worker`, target ``curate.report.plots:dataset_plots``) while the checks run, and cached by
+(:mod:`curate.runtime.worker`, target ``curate.report.plots:dataset_plots``) while the checks run, and cached by
 their inputs; only the findings-per-class chart is drawn at the end of the audit.
 """
 
@@ -141,14 +141,14 @@ def dataset_plots(dataset: Dataset, *, geometry: bool = True) -> list[Plot]:
 
 
 def start_dataset_plots(dataset: Dataset):
-    """Draw :func:`dataset_plots` in a child process (:mod:`curate.app.worker`) while this one runs the checks.
+    """Draw :func:`dataset_plots` in a child process (:mod:`curate.runtime.worker`) while this one runs the checks.
 
     Why: they take 1.5–3 s of one core (matplotlib's import, text layout, PNG encoding), and at the end of
     an audit the report is the only work left, so the other core sat idle. None when they are cached
     already or there is one core (a second process gains nothing there).
     """
-    from curate.app import worker
     from curate.io import cache
+    from curate.runtime import worker
 
     if not worker.worth_it() or cache.has("plots", dataset_plots_key(dataset), "json"):
         return None

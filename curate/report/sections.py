@@ -15,7 +15,6 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from curate.app.env import workers
 from curate.core import defaults
 from curate.core.dataset import Dataset, LabelLookup
 from curate.core.findings import NOTE_CHECKS, Finding
@@ -28,6 +27,7 @@ from curate.report.display import (
     TABLE_CHECKS,
 )
 from curate.report.thumbs import MaskFn, Thumb, finding_thumb, pair_thumb
+from curate.runtime.env import workers
 
 
 @dataclass

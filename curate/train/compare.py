@@ -693,9 +693,9 @@ def compare(
     log: Callable[[str], None] = print,
 ) -> Comparison:
     """Train both sides with identical settings, evaluate on one test set, bootstrap the difference."""
-    from curate.app import env
     from curate.io.outputs import remove_leftovers, unmark
     from curate.io.yolo import WriteError, check_outside_inputs
+    from curate.runtime import env
 
     env.configure()
     out = Path(out).resolve()

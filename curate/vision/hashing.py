@@ -17,9 +17,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from curate.app import env
 from curate.core.dataset import Dataset, ImageRecord
 from curate.io import cache, image_files
+from curate.runtime import env
 
 THUMB = 32  # thumbnail side: 1,024 numbers per image
 #: 2: a sound image's signature is one array file; 3: no name-dependent status cached; 4: PNG/WebP EXIF orientation;

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from curate.app import env
 from curate.io.outputs import is_complete
+from curate.runtime import env
 
 CURATE = [sys.executable, "-m", "curate.app.cli"]
 #: Parts of a file that differ between two identical runs: backgrounds.json's wall-clock seconds.

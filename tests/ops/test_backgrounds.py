@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from curate.app import env
 from curate.app.cli import app
 from curate.core import defaults
 from curate.io.yolo import load_yolo
 from curate.ops import backgrounds as bg
+from curate.runtime import env
 
 pytestmark = pytest.mark.skipif(env.u2netp_path() is None, reason="U²-Net-p weights not fetched (make models)")
 

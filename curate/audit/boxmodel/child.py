@@ -1,5 +1,5 @@
 """Where an audit run's box scores come from: computed once per run and shared by the three box checks, in a
-child process under ``--fast`` (:mod:`curate.app.worker`, overlapping the image hashing) or in this one.
+child process under ``--fast`` (:mod:`curate.runtime.worker`, overlapping the image hashing) or in this one.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class BoxModel(Shared):
         self._scores: BoxScores | None = None
 
     def start(self, ctx: Any) -> None:
-        """``--fast``: run the geometry box model in a child process (:mod:`curate.app.worker`, the warm one
+        """``--fast``: run the geometry box model in a child process (:mod:`curate.runtime.worker`, the warm one
         when there is one) while this process hashes the images; :meth:`scores` collects it.
 
         Only ``--fast`` and only with two cores or more: the full audit's model needs the image signatures
@@ -55,7 +55,7 @@ class BoxModel(Shared):
             if warm is not None:
                 warm.cancel()
             return
-        from curate.app import worker
+        from curate.runtime import worker
 
         job = worker.try_call(
             warm or spawn_child(), "curate.audit.boxmodel.child:scores_by_position", ctx.dataset, **_model_options(ctx)
@@ -89,7 +89,7 @@ class BoxModel(Shared):
         job, self.job = self.job, None
         if job is None:
             return None
-        from curate.app.worker import WorkerError
+        from curate.runtime.worker import WorkerError
 
         try:
             bs, rows = job.result()
@@ -101,15 +101,15 @@ class BoxModel(Shared):
         return bs
 
 
-def spawn_child() -> "worker.Job | None":  # noqa: F821 — curate.app.worker is imported lazily
-    """A child process (:mod:`curate.app.worker`) that imports the box model and its numpy boosting now, for
+def spawn_child() -> "worker.Job | None":  # noqa: F821 — curate.runtime.worker is imported lazily
+    """A child process (:mod:`curate.runtime.worker`) that imports the box model and its numpy boosting now, for
     :meth:`BoxModel.start` to hand the dataset to later; None on one core or when it cannot start.
 
     Why: the CLI spawns it before reading the dataset, so the child's start-up overlaps the read and the
     hashing, and its fit starts as soon as the dataset is there. It becomes this run's ``BoxModel.warm``
     (``run_audit(box_model_child=...)``); one that is not needed is cancelled.
     """
-    from curate.app import worker
+    from curate.runtime import worker
 
     return worker.try_spawn("curate.audit.boxmodel.child", "curate.learn.boosting")
 

@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from curate.app.env import workers
 from curate.audit.boxmodel.corruptions import Query
 from curate.audit.boxmodel.geometry import GEOM_NAMES, class_stats, geometry_features
 from curate.audit.boxmodel.peers import (
@@ -32,6 +31,7 @@ from curate.audit.boxmodel.peers import (
 from curate.audit.boxmodel.pixels import P, context_patch, image_channels, pixel_features
 from curate.core import defaults
 from curate.core.dataset import Dataset, ImageRecord
+from curate.runtime.env import workers
 from curate.vision.foreground import read_image
 
 FEATURE_CHUNK = 48  # images per pixel-feature job (≈300 patches: 10 MB of patches in flight per thread) ...

@@ -10,12 +10,12 @@ import time
 
 import numpy as np
 
-from curate.app.env import fit_side_by_side, no_all_nan_columns
 from curate.audit.boxmodel.corruptions import KINDS, _queries
 from curate.audit.boxmodel.features import _features
 from curate.audit.boxmodel.scores import BoxScores
 from curate.core import defaults
 from curate.core.dataset import Dataset
+from curate.runtime.env import fit_side_by_side, no_all_nan_columns
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ def _crossfit(
     train) with each member's own corrupted boxes. Fold ``f``'s model of every member is trained on the
     images outside fold ``f`` and scores the first member's rows in it: a bag of models that saw different
     corruptions, calibrated once on the first member's held-out corrupted boxes. The fits run side by side
-    (:func:`curate.app.env.fit_side_by_side`): on food-ingredients' pixel model, 3 folds took 27–29 s one after
+    (:func:`curate.runtime.env.fit_side_by_side`): on food-ingredients' pixel model, 3 folds took 27–29 s one after
     another on 2 OpenMP threads and 21–23 s side by side. ``fast``: the numpy model, one fit after another
     (the other core is busy with the parent's hashing, and threads would need scikit-learn's OpenMP limits).
     """

@@ -25,10 +25,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from curate.app.env import workers
 from curate.audit.checks.base import AuditContext, Check
 from curate.audit.shared import CropFeatures
 from curate.core.findings import Finding
+from curate.runtime.env import workers
 
 NAME = "class_inconsistent"
 FOLDS = 5  # out-of-fold K (grouped by image)

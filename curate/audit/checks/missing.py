@@ -49,13 +49,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from curate.app.env import fit_side_by_side, no_all_nan_columns
 from curate.audit.checks.base import AuditContext, Check
 from curate.audit.checks.image_checks import signatures
 from curate.audit.shared import ImageSignatures
 from curate.core.dataset import Dataset, ImageRecord
 from curate.core.findings import Finding
 from curate.core.overlap import pairwise_iou, pairwise_iou_inside, row_chunks
+from curate.runtime.env import fit_side_by_side, no_all_nan_columns
 from curate.vision.hashing import SAME_SCENE_SIMILARITY
 
 NAME = "missing"

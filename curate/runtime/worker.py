@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-_CHILD = "import sys, curate.app.worker as w; sys.exit(w.child_main(*sys.argv[1:]))"
+_CHILD = "import sys, curate.runtime.worker as w; sys.exit(w.child_main(*sys.argv[1:]))"
 
 
 class WorkerError(RuntimeError):

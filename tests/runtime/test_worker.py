@@ -1,4 +1,4 @@
-"""curate.app.worker: a call in a fresh Python process, and the two jobs that use it (the --fast box model and
+"""curate.runtime.worker: a call in a fresh Python process, and the two jobs that use it (the --fast box model and
 the report's dataset plots), which must give what the same call gives in this process."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate.app import worker
 from curate.audit import boxmodel
 from curate.audit.checks.base import AuditContext
 from curate.core.dataset import LabelLookup
 from curate.io.yolo import load_yolo
 from curate.report import plots
+from curate.runtime import worker
 
 
 def test_result_comes_back_from_another_process():

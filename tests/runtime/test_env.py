@@ -1,4 +1,4 @@
-"""curate.app.env: offline defaults that never override the user, weights lookup, the Ultralytics font."""
+"""curate.runtime.env: offline defaults that never override the user, weights lookup, the Ultralytics font."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from curate.app import env
+from curate.runtime import env
 
 OFFLINE_VARS = ("YOLO_OFFLINE", "FIFTYONE_DO_NOT_TRACK", "YOLO_CONFIG_DIR", "REMBG_HOME", "U2NET_HOME", "MPLBACKEND")
 
@@ -84,7 +84,7 @@ def test_fit_side_by_side_keeps_order_limits_openmp_and_raises():
 
     from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
-    from curate.app.env import fit_side_by_side, workers
+    from curate.runtime.env import fit_side_by_side, workers
 
     ticks: list[int] = []
 
@@ -108,7 +108,7 @@ def test_no_all_nan_columns_zeroes_only_empty_columns():
     """Only a column with no value at all is filled (scikit-learn 1.9 cannot bin it); partly missing stays NaN."""
     import numpy as np
 
-    from curate.app.env import no_all_nan_columns
+    from curate.runtime.env import no_all_nan_columns
 
     X = np.array([[1.0, np.nan, np.nan], [2.0, np.nan, 3.0]])
     out = no_all_nan_columns(X)

@@ -1,0 +1,1 @@
+"""The process runtime every layer uses: offline environment, thread and device choices, worker child processes."""
