@@ -204,7 +204,8 @@ def main() -> None:
                 (
                     f"--fast --no-fiftyone, cold, {n_big:,} images (x{args.scale})",
                     wall,
-                    f"{n_big / wall:.0f} images/s end to end; checks alone {checks:.1f} s = {n_big / checks:.0f} images/s",
+                    f"{n_big / wall:.0f} images/s end to end; "
+                    f"checks alone {checks:.1f} s = {n_big / checks:.0f} images/s",
                 )
             )
     print(f"\n{dataset.name}: {n} images, {os.cpu_count()} cores\n")

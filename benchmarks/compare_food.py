@@ -91,7 +91,8 @@ def main() -> None:
     ]
     lines += [
         "BEFORE = food-ingredients as exported (36 classes); AFTER = the same images keeping only "
-        f"{', '.join(KEEP)} (class surgery). Test = AFTER's test split (the export's 190 test images, labelled with the 6 kept classes); the bootstrap is on those 6 shared classes.",
+        f"{', '.join(KEEP)} (class surgery). Test = AFTER's test split (the export's 190 test images, "
+        "labelled with the 6 kept classes); the bootstrap is on those 6 shared classes.",
         "",
     ]
     for run in result.runs:

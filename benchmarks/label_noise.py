@@ -419,13 +419,15 @@ def markdown_table(
     lines = [
         f"### {name} ({n_seeds} seeds, rate {rate:.0%} of train boxes per type; mean ± std)",
         "",
-        f"| type | check | planted | AP (its check) | recall@budget | flagged (≥ {FLAG_SCORE}) | AP (any check) | AP baseline | chance |",
+        f"| type | check | planted | AP (its check) | recall@budget | flagged (≥ {FLAG_SCORE}) | "
+        "AP (any check) | AP baseline | chance |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for kind, row in summary["types"].items():
         lines.append(
             f"| {kind} | {row['check']} | {_fmt(row['planted'], 0)} | {_fmt(row['check_ap'])} | "
-            f"{_fmt(row['check_recall_at_budget'])} | {_fmt(row['check_flagged'])} | {_fmt(row['any_ap'])} | {_fmt(row['baseline_ap'])} | "
+            f"{_fmt(row['check_recall_at_budget'])} | {_fmt(row['check_flagged'])} | {_fmt(row['any_ap'])} | "
+            f"{_fmt(row['baseline_ap'])} | "
             f"{_fmt(row['baseline_chance'], 3)} |"
         )
     if "missing_recall" in summary:
@@ -438,7 +440,8 @@ def markdown_table(
             lines += [
                 "",
                 f"{kind}, with the dataset's own {kind} boxes found by eye (`--known`, "
-                f"{_fmt(row['known_excluded'], 0)} untouched boxes) left out of the negatives: AP {_fmt(row['known_ap'])}",
+                f"{_fmt(row['known_excluded'], 0)} untouched boxes) left out of the negatives: "
+                f"AP {_fmt(row['known_ap'])}",
             ]
     lines += [
         "",

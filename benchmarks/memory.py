@@ -194,7 +194,8 @@ def main() -> None:
             cache = folder_bytes(Path(tmp) / "cache")
         rows.append((name, images, boxes, rc, wall, peak, cache))
         print(
-            f"{name}: {images} images, {boxes} boxes, rc {rc}, {wall:.1f} s, peak {peak / GB:.2f} GB, cache {cache / 1e6:.0f} MB",
+            f"{name}: {images} images, {boxes} boxes, rc {rc}, {wall:.1f} s, "
+            f"peak {peak / GB:.2f} GB, cache {cache / 1e6:.0f} MB",
             flush=True,
         )
     mode = "--fast" if args.fast else "full"

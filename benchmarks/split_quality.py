@@ -145,14 +145,16 @@ def near_duplicates(ds: Dataset) -> tuple[list, list[list[str]], float]:
 def table(rows: list[tuple[str, dict, bool, float]]) -> str:
     head = (
         "| method | train / val / test images % | worst image-ratio deviation | worst per-class deviation "
-        f"(classes ≥ {MIN_CLASS} instances) | classes off by > 5 points | near-duplicate pairs across splits | same seed → same split | seconds |\n"
+        f"(classes ≥ {MIN_CLASS} instances) | classes off by > 5 points | near-duplicate pairs across splits | "
+        "same seed → same split | seconds |\n"
         "|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for name, m, same, secs in rows:
         ratios = " / ".join(f"{100 * m['image_ratio'][s]:.1f}" for s in SPLITS)
         lines.append(
-            f"| {name} | {ratios} | {100 * m['image_dev']:.1f} pts | {100 * m['class_dev']:.1f} pts ({m['worst_class']}) | "
+            f"| {name} | {ratios} | {100 * m['image_dev']:.1f} pts | "
+            f"{100 * m['class_dev']:.1f} pts ({m['worst_class']}) | "
             f"{m['classes_over']} of {m['classes_judged']} | {m['leaks']} | {'yes' if same else 'no'} | {secs:.1f} |"
         )
     return head + "\n".join(lines) + "\n"
@@ -210,14 +212,17 @@ def main() -> None:
     text = (
         f"`python benchmarks/split_quality.py` on food-ingredients ({len(ds.images)} images, {ds.num_boxes} boxes, "
         f"{len(ds.names)} classes), all splits merged and re-split 80/10/10, seed {args.seed}. Near-duplicates: "
-        f"`curate.vision.hashing` found {n_pairs} pairs in {len(clusters)} clusters (largest {max(map(len, clusters), default=0)} "
+        f"`curate.vision.hashing` found {n_pairs} pairs in {len(clusters)} clusters "
+        f"(largest {max(map(len, clusters), default=0)} "
         f"images) in {hash_secs:.0f} s; the pairs column counts those that straddle two splits.\n\n"
         + table(rows)
         + f"\nA different seed gives a different `curate rebalance` split: {'yes' if other_seed else 'no'}. "
         f"Targets: image ratios within ±1 point, per-class within ±5 points, 0 pairs across splits.\n\n"
-        + f"Worst over seeds {seeds.start}–{seeds.stop - 1} (image-ratio deviation / per-class deviation / pairs across splits): "
+        + f"Worst over seeds {seeds.start}–{seeds.stop - 1} "
+        "(image-ratio deviation / per-class deviation / pairs across splits): "
         + "; ".join(
-            f"{name.split(' (')[0]}: {100 * max(m['image_dev'] for m in ms):.1f} pts / {100 * max(m['class_dev'] for m in ms):.1f} pts / "
+            f"{name.split(' (')[0]}: {100 * max(m['image_dev'] for m in ms):.1f} pts / "
+            f"{100 * max(m['class_dev'] for m in ms):.1f} pts / "
             f"{max(m['leaks'] for m in ms)}"
             for name, ms in per_seed.items()
         )

@@ -351,7 +351,8 @@ def _audit(
     on_check: Callable[[str], None] | None,
     note: Callable[[str], None] | None,
 ) -> AuditResult:
-    """:func:`run_audit` after its child processes are started (they are stopped by the caller, whatever happens here)."""
+    """:func:`run_audit` after its child processes are started (they are stopped by the caller, whatever
+    happens here)."""
     dataset, fast = ctx.dataset, ctx.fast
     if fiftyone:
         from curate.fiftyone.database import start_database

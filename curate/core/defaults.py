@@ -43,7 +43,9 @@ AMBIGUOUS_IOU = 0.7  # different-class boxes overlapping at least this much are 
 AMBIGUOUS_BELOW_HALF_WEIGHT = (
     0.1  # an ambiguous score below 0.5 (weak evidence: mostly right boxes) is multiplied by this
 )
-COORD_TOLERANCE = 0.01  # a label's cx, cy, w, h may lie this far outside [0, 1], as in Ultralytics' verify_image_label (the box is clipped to the image for the checks)
+# a label's cx, cy, w, h may lie this far outside [0, 1], as in Ultralytics' verify_image_label (the box is clipped
+# to the image for the checks)
+COORD_TOLERANCE = 0.01
 
 # --- image-level -------------------------------------------------------------------------------------
 BACKGROUND_SHARE_ADVICE = (0.0, 0.10)  # Ultralytics advises 0–10 % background images
@@ -82,7 +84,9 @@ REPORT_VIEW_NAME = "audit/{check}"  # FiftyOne saved view per check, as the revi
 # --- pixel box checks (grouped, background_heavy, shifted): curate/audit/boxmodel.py -----------------------
 BOXMODEL_FOLDS = 3  # cross-fitting folds by image: no box is scored by a model that saw it
 BOXMODEL_ITERATIONS = 120  # boosting iterations of each member's classifier
-BOXMODEL_MEMBERS = 3  # models per fold, each trained on its own corrupted boxes, averaged: food AP grouped/loose/shifted 0.71/0.83/0.60 → 0.75/0.86/0.62 with 2 (+20 s); 3: 0.84/0.90/0.76 → 0.86/0.91/0.79 (+19 s)
+# models per fold, each trained on its own corrupted boxes, averaged: food AP grouped/loose/shifted
+# 0.71/0.83/0.60 → 0.75/0.86/0.62 with 2 (+20 s); 3: 0.84/0.90/0.76 → 0.86/0.91/0.79 (+19 s)
+BOXMODEL_MEMBERS = 3
 BOXMODEL_MAX_BINS = (
     64  # histogram bins per feature (scikit-learn's 255: a tree's fixed cost is per bin, 3× slower on small data)
 )
@@ -105,8 +109,11 @@ BOXMODEL_FAST_ITERATIONS = 30  # boosting rounds in --fast mode (geometry only; 
 BOXMODEL_FAST_DEPTH = (
     4  # tree depth of --fast's numpy boosting (curate.learn.boosting): 16 leaves at most, like the full model's 15
 )
-BOXMODEL_FAST_LEARNING_RATE = 0.2  # ... its learning rate: 30 rounds at 0.2 score food's held-out synthetic boxes as 40 at 0.15 did, in 0.7× the time
-BOXMODEL_FAST_CORRUPT_SHARE = 0.3  # --fast's synthetic boxes per kind, as a share of the real boxes: 0.5 → 0.3 cut its box model 2.5 → 2.1 s on food for AP grouped/loose/shifted 0.64/0.70/0.17 → 0.65/0.68/0.15
+# ... its learning rate: 30 rounds at 0.2 score food's held-out synthetic boxes as 40 at 0.15 did, in 0.7× the time
+BOXMODEL_FAST_LEARNING_RATE = 0.2
+# --fast's synthetic boxes per kind, as a share of the real boxes: 0.5 → 0.3 cut its box model 2.5 → 2.1 s on food
+# for AP grouped/loose/shifted 0.64/0.70/0.17 → 0.65/0.68/0.15
+BOXMODEL_FAST_CORRUPT_SHARE = 0.3
 
 # --- geometry checks: duplicate / ambiguous / objectlab (helper "geometry") ---------------------------
 BORDER_CUT_FRACTION = 0.35  # a border box showing < this share of its class's median extent is a sliver (score 0.5)

@@ -75,7 +75,8 @@ def check_owner(fo_dataset: "fo.Dataset", dataset: Dataset) -> None:
     root = owner_root(fo_dataset)
     if root is not None and Path(root).resolve() != Path(dataset.root).resolve():
         raise IdentityError(
-            f"FiftyOne dataset {fo_dataset.name!r} belongs to {root}, not to {dataset.root}: refusing to mix their labels"
+            f"FiftyOne dataset {fo_dataset.name!r} belongs to {root}, not to {dataset.root}: "
+            "refusing to mix their labels"
         )
 
 

@@ -78,8 +78,9 @@ def write_proposals(
             if box is None:
                 continue
             cx, cy, w, h = box
-            docs.append(_detection_doc(dataset.class_name(p.class_id), [cx - w / 2, cy - h / 2, w, h], confidence=round(p.confidence, 4),
-                                       line=p.line, check=p.check, action=p.action, class_id=p.class_id))  # fmt: skip
+            docs.append(_detection_doc(dataset.class_name(p.class_id), [cx - w / 2, cy - h / 2, w, h],
+                                       confidence=round(p.confidence, 4), line=p.line, check=p.check,
+                                       action=p.action, class_id=p.class_id))  # fmt: skip
         values[sid] = {"_cls": "Detections", "detections": docs}
     if values:
         fo_dataset.set_values(PROPOSALS_FIELD, values, key_field="id", validate=False)

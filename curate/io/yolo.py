@@ -142,7 +142,8 @@ def _parse_line(fields: list[str], number: int, *, nc: int | None, tol: float) -
     if label is None:
         return (
             None,
-            f"{what} wholly outside the image: x {cx - w / 2:.3f}..{cx + w / 2:.3f}, y {cy - h / 2:.3f}..{cy + h / 2:.3f}",
+            f"{what} wholly outside the image: "
+            f"x {cx - w / 2:.3f}..{cx + w / 2:.3f}, y {cy - h / 2:.3f}..{cy + h / 2:.3f}",
         )
     return label, ""
 
@@ -302,7 +303,8 @@ def _unlisted_folders(folder: Path, sources: list[_Source]) -> list[str]:
             if n:
                 rel = entry.relative_to(folder).as_posix()
                 out.append(
-                    f"{rel} holds {n} images that data.yaml does not list: not read (add `{src.split}: {rel}` to audit them)"
+                    f"{rel} holds {n} images that data.yaml does not list: "
+                    f"not read (add `{src.split}: {rel}` to audit them)"
                 )
     return out
 

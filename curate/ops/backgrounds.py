@@ -554,7 +554,8 @@ def backgrounds(
     warnings = []
     if fraction > defaults.BACKGROUND_WARN_FRACTION:
         warnings.append(
-            f"--fraction {fraction:g} is above {defaults.BACKGROUND_WARN_FRACTION:g}: Ultralytics advises 0–10 % background images; more can lower recall"
+            f"--fraction {fraction:g} is above {defaults.BACKGROUND_WARN_FRACTION:g}: "
+            "Ultralytics advises 0–10 % background images; more can lower recall"
         )
     t0 = time.perf_counter()
     count = round(fraction * len(train))

@@ -118,7 +118,8 @@ def dropped_line_warnings(original: Dataset, reviewed: Dataset) -> list[str]:
         if f.check == "format" and f.line and f.score >= 1.0 and f.image in edited:
             lines.setdefault(f.image, set()).add(f.line)
     return [
-        f"{rel}: label line(s) {', '.join(map(str, sorted(ls)))} were malformed (see `curate info`) and are not in the edited label file"
+        f"{rel}: label line(s) {', '.join(map(str, sorted(ls)))} were malformed (see `curate info`) "
+        "and are not in the edited label file"
         for rel, ls in lines.items()
     ]
 

@@ -36,8 +36,10 @@ def render_markdown(
     lines = [
         f"# curate audit — {dataset.name}",
         "",
-        f"**{stats['images']:,} images** ({split_txt}) · **{stats['boxes']:,} boxes** · **{stats['classes']} classes** · "
-        f"**{stats['background']:,} background images** ({_pct(stats['background_share'])}, advice {stats['background_advice']}) · "
+        f"**{stats['images']:,} images** ({split_txt}) · **{stats['boxes']:,} boxes** · "
+        f"**{stats['classes']} classes** · "
+        f"**{stats['background']:,} background images** ({_pct(stats['background_share'])}, "
+        f"advice {stats['background_advice']}) · "
         f"**{len(findings):,} findings**",
         "",
     ]

@@ -56,7 +56,9 @@ def _png_uri(fig: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-PLOTS_VERSION = 3  # bump when a plot's drawing changes: cached plots are keyed by their inputs and this (2: two cache entries; 3: class distribution as HTML bars, geometry and correlogram in one figure)
+# bump when a plot's drawing changes: cached plots are keyed by their inputs and this (2: two cache entries; 3: class
+# distribution as HTML bars, geometry and correlogram in one figure)
+PLOTS_VERSION = 3
 
 
 def _cached_plots(key: str) -> list[Plot] | None:

@@ -150,9 +150,15 @@ def verdict(check: str, kind: str, flagged: list[Finding], dataset: Dataset) -> 
     if kind == "pair":
         pairs = unique_pairs(flagged)
         both = images | {str(f.data["partner"]) for f in flagged if "partner" in f.data}
-        return f"{len(pairs):,} {_plural(len(pairs), 'pair', 'pairs')} ({len(both):,} images, {_pct(len(both) / n_images)} of images)"
+        return (
+            f"{len(pairs):,} {_plural(len(pairs), 'pair', 'pairs')} "
+            f"({len(both):,} images, {_pct(len(both) / n_images)} of images)"
+        )
     if kind == "format":
-        return f"{len(flagged):,} label {_plural(len(flagged), 'problem', 'problems')} in {len(images):,} {_plural(len(images), 'file', 'files')}"
+        return (
+            f"{len(flagged):,} label {_plural(len(flagged), 'problem', 'problems')} "
+            f"in {len(images):,} {_plural(len(images), 'file', 'files')}"
+        )
     if kind == "dataset":
         return f"{len(flagged):,} dataset {_plural(len(flagged), 'note', 'notes')}"
     return (

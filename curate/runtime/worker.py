@@ -133,7 +133,8 @@ def try_spawn(*preload: str) -> Job | None:
 
 
 def try_call(job: Job | None, func: str, *args: Any, **kwargs: Any) -> Job | None:
-    """:meth:`Job.call` on ``job``; None when there is no job or the call cannot be handed over (as :func:`try_spawn`)."""
+    """:meth:`Job.call` on ``job``; None when there is no job or the call cannot be handed over (as
+    :func:`try_spawn`)."""
     if job is None:
         return None
     try:

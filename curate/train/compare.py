@@ -190,7 +190,8 @@ def resolve_test(path: Path, split: str | None, loader: Callable[[Path], Dataset
 
 
 def leaks(test: list[ImageRecord], trains: dict[str, list[ImageRecord]]) -> list[str]:
-    """Test images found in a training set: same bytes, or near-duplicates when :mod:`curate.vision.hashing` is there."""
+    """Test images found in a training set: same bytes, or near-duplicates when :mod:`curate.vision.hashing` is
+    there."""
     from curate.io.cache import file_hash
 
     found: list[str] = []

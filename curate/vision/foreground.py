@@ -32,7 +32,8 @@ _STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 
 def default_weights() -> Path:
-    """Where the set-up puts U²-Net-p: ``$U2NETP_PATH``, ``$REMBG_HOME/models/u2netp/u2netp.onnx``, the checkout's ``.models/rembg``, else ``~/.u2net``."""
+    """Where the set-up puts U²-Net-p: ``$U2NETP_PATH``, ``$REMBG_HOME/models/u2netp/u2netp.onnx``, the checkout's
+    ``.models/rembg``, else ``~/.u2net``."""
     if env := os.environ.get("U2NETP_PATH"):
         return Path(env)
     tail = Path("models") / "u2netp" / "u2netp.onnx"

@@ -140,7 +140,8 @@ def test_tiny_box_is_measured_on_the_upright_image(make_yolo_tree, tmp_path: Pat
     "x", [-0.0, 0.0, 1.0, -1e-300, 0.5, 1.0000000000000002, 5e-324, float("inf"), float("-inf"), float("nan")]
 )
 def test_scalar_clip_is_numpys_bit_for_bit(x: float) -> None:
-    """The pure-Python clip that replaced np.clip per box keeps -0.0 and NaN as numpy does (scores are written to 4 decimals)."""
+    """The pure-Python clip that replaced np.clip per box keeps -0.0 and NaN as numpy does (scores are written to 4
+    decimals)."""
     import math
 
     import numpy as np

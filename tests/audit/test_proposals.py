@@ -69,7 +69,8 @@ def test_a_proposal_only_where_the_evidence_names_the_fix() -> None:
     (p,) = propose([extra], ds)
     assert (p.line, p.action) == (4, "delete")
     assert got == {("duplicate", 2, "delete", 0, 1.0), ("class_inconsistent", 1, "relabel", 1, 0.72),
-                   ("missing", None, "add", 1, round(0.7 * ADD_PRIOR, 3)), ("missing", None, "add", 0, 0.9)}  # fmt: skip
+                   ("missing", None, "add", 1, round(0.7 * ADD_PRIOR, 3)),
+                   ("missing", None, "add", 0, 0.9)}  # fmt: skip
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

@@ -248,7 +248,8 @@ def test_foreign_absolute_paths_resolve_next_to_yaml(tmp_path: Path) -> None:
     root = _roboflow(tmp_path / "ds", {"train/a": "0 0.5 0.5 0.2 0.2\n", "valid/b": "1 0.5 0.5 0.2 0.2\n"})
     _write(
         root / "data.yaml",
-        "train: /Users/x/proj/ds-8/train/images\nval: /Users/x/proj/ds-8/valid/images\ntest: ../test/images\nnames: [a, b]\n",
+        "train: /Users/x/proj/ds-8/train/images\nval: /Users/x/proj/ds-8/valid/images\n"
+        "test: ../test/images\nnames: [a, b]\n",
     )
     ds = load_yolo(root)
     assert ds.splits == ["train", "val"]

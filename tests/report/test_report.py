@@ -479,7 +479,8 @@ def test_fast_audit_imports_neither_matplotlib_nor_scikit_learn(sample_dir: Path
     code = (
         "import sys; from pathlib import Path; import curate.runtime.worker as w; w.worth_it = lambda: False; "
         "from curate.io.yolo import load_yolo; from curate.audit.runner import run_audit; "
-        f"r = run_audit(load_yolo({str(sample_dir)!r}), out_dir=Path({str(tmp_path / 'out')!r}), fast=True, fiftyone=False); "
+        f"r = run_audit(load_yolo({str(sample_dir)!r}), out_dir=Path({str(tmp_path / 'out')!r}), "
+        "fast=True, fiftyone=False); "
         "print(len(r.findings) > 0, 'matplotlib' in sys.modules, 'sklearn' in sys.modules)"
     )
     env = {**os.environ, "CURATE_CACHE_DIR": str(tmp_path / "cache")}

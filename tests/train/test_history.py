@@ -15,7 +15,8 @@ def _entry(i: int, out: str) -> dict:
         "before": {"path": "/data/food-ingredients", "fingerprint": "ab" * 32, "changes": {}},
         "after": {"path": f"/data/food-fixed-{i}", "fingerprint": "cd" * 32, "changes": {"changes.csv": {"edited": i}}},
         "test": {"path": "/data/test", "split": "test", "images": 50}, "model": "yolov8n.yaml", "epochs": 30,
-        "imgsz": 640, "seeds": 1, "metrics": {s: {"mAP50": 0.5, "mAP50-95": 0.3 + i / 100, "F1": 0.5} for s in ("before", "after")},
+        "imgsz": 640, "seeds": 1,
+        "metrics": {s: {"mAP50": 0.5, "mAP50-95": 0.3 + i / 100, "F1": 0.5} for s in ("before", "after")},
         "delta": {"mAP50": 0.01, "mAP50-95": 0.01 * i}, "ci95": {"mAP50-95": [-0.01, 0.02 * i]}, "verdict": "better",
     }  # fmt: skip
 

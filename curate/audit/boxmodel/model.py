@@ -50,7 +50,9 @@ def _classifier(seed: int, iterations: int, *, fast: bool = False):
         min_samples_leaf=20,
         l2_regularization=1.0,
         max_bins=defaults.BOXMODEL_MAX_BINS,
-        early_stopping=False,  # scikit-learn's "auto" turns it on above 10,000 rows: a larger dataset would hold 10 % out and stop at another round count
+        # scikit-learn's "auto" turns it on above 10,000 rows: a larger dataset would hold 10 % out and stop at
+        # another round count
+        early_stopping=False,
         random_state=seed,
     )
 

@@ -34,7 +34,9 @@ NAME = "class_inconsistent"
 FOLDS = 5  # out-of-fold K (grouped by image)
 MIN_CLASS_INSTANCES = 5  # a class with fewer boxes is too rare to learn: its boxes are not flagged
 MIN_CLASS_IMAGES = 3  # a class seen in fewer images can't be judged out-of-fold by image (its only image is held out)
-CLEAN_FLAG_SHARE = 0.05  # at most this share of boxes may reach score 0.5 (calibration cap; 0.02 with the logistic regression, whose scores crowded at 1)
+# at most this share of boxes may reach score 0.5 (calibration cap; 0.02 with the logistic regression, whose scores
+# crowded at 1)
+CLEAN_FLAG_SHARE = 0.05
 RAW_AT_HALF = 0.98  # raw score (1 − cleanlab quality) that maps to 0.5 unless the cap needs more: p(label) ≤ 0.02
 FOREST_TREES = 200  # extra trees per fold (100: swapped AP −0.03 on food; 300: +0.01 for 1.5× the time)
 FOREST_CHUNK = 25  # trees grown (and held in memory) at a time
@@ -203,7 +205,10 @@ def run(ctx: AuditContext) -> list[Finding]:
                 f"(< {MIN_CLASS_INSTANCES} boxes or < {MIN_CLASS_IMAGES} images): too rare to judge"
             )
         else:
-            msg = f"looks like '{ds.class_name(k)}' (p={probs[i, k]:.2f}), labelled '{label}' (p={probs[i, lb.class_id]:.2f})"
+            msg = (
+                f"looks like '{ds.class_name(k)}' (p={probs[i, k]:.2f}), "
+                f"labelled '{label}' (p={probs[i, lb.class_id]:.2f})"
+            )
         if i in consistent:
             score *= CONSISTENT_FACTOR
             msg += (

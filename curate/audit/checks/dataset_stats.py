@@ -82,7 +82,8 @@ def balance_findings(ctx: AuditContext) -> list[Finding]:
                 "",
                 NAME,
                 score,
-                f"class imbalance {ratio:.0f}:1 in train ('{ds.class_name(hi)}' {present[hi]}, '{ds.class_name(lo)}' {present[lo]})",
+                f"class imbalance {ratio:.0f}:1 in train "
+                f"('{ds.class_name(hi)}' {present[hi]}, '{ds.class_name(lo)}' {present[lo]})",
                 data={"kind": "imbalance", "ratio": ratio},
             )
         )
@@ -150,7 +151,10 @@ def background_findings(ctx: AuditContext) -> list[Finding]:
             msg = f"{share:.0%} of {split} images are background (no boxes): above the 0–{hi:.0%} Ultralytics advises"
         elif share <= lo and split == "train":
             score = 0.5
-            msg = f"no background images in train: Ultralytics advises 0–{hi:.0%} to cut false positives (`curate backgrounds` makes them)"
+            msg = (
+                f"no background images in train: Ultralytics advises 0–{hi:.0%} to cut false positives "
+                "(`curate backgrounds` makes them)"
+            )
         else:
             score = 0.0
             msg = f"{share:.1%} of {split} images are background, within the 0–{hi:.0%} advice"
@@ -169,8 +173,8 @@ def dense_image_finding(record, boxes: int) -> Finding:
     """The note on an image with DENSE_IMAGE_BOXES boxes or more: 0.5 there, 1.0 at ten times as many."""
     score = min(1.0, 0.5 + 0.5 * math.log10(boxes / DENSE_IMAGE_BOXES))
     msg = (
-        f"{boxes:,} boxes in one image (≥ {DENSE_IMAGE_BOXES}, Ultralytics' default max_det): a crowd, or tiny, repeated "
-        "or generated boxes? Every box was still checked"
+        f"{boxes:,} boxes in one image (≥ {DENSE_IMAGE_BOXES}, Ultralytics' default max_det): "
+        "a crowd, or tiny, repeated or generated boxes? Every box was still checked"
     )
     return Finding(record.split, record.rel, NAME, score, msg, data={"kind": "dense_image", "boxes": boxes})
 
@@ -194,7 +198,8 @@ def outlier_findings(ctx: AuditContext) -> list[Finding]:
                     r.rel,
                     NAME,
                     _z_score(cz),
-                    f"{int(n)} boxes in one image (median {int(np.median(counts))}): check for a crowd of tiny or repeated boxes",
+                    f"{int(n)} boxes in one image (median {int(np.median(counts))}): "
+                    "check for a crowd of tiny or repeated boxes",
                     data={"kind": "box_count_outlier"},
                 )
             )

@@ -57,7 +57,8 @@ def run(ctx: AuditContext) -> list[Finding]:
         rotated = sig.orientation not in (0, 1)
         words = ORIENTATION_WORDS.get(sig.orientation, f"orientation {sig.orientation}")
         msg = (
-            f"EXIF orientation {sig.orientation} ({words}): Ultralytics (OpenCV) trains on the turned image; if its boxes were drawn in a tool that ignores EXIF, they won't match"
+            f"EXIF orientation {sig.orientation} ({words}): Ultralytics (OpenCV) trains on the turned image; "
+            "if its boxes were drawn in a tool that ignores EXIF, they won't match"
             if rotated
             else "no EXIF rotation"
         )

@@ -20,12 +20,14 @@ over 700.
   resized to one size the IQR is 0 and cleanvision would flag any other size).
 
 Each score is :func:`falloff` of the measured value's distance from the worst value: 0.5 at the cut
-point, so the default threshold 0.5 is cleanvision's; ``--config`` moves a cut point with ``checks: {dark: {cut: 0.25}}``.
+point, so the default threshold 0.5 is cleanvision's; ``--config`` moves a cut point with
+``checks: {dark: {cut: 0.25}}``.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -71,22 +73,25 @@ def run(ctx: AuditContext) -> list[Finding]:
         q = sig.quality
         if q is None:
             continue
-        add = lambda check, score, msg, **data: out.append(
-            Finding(record.split, record.rel, check, score, msg, data=data)
-        )  # noqa: E731
+
+        def add(check: str, score: float, msg: str, **data: Any) -> None:
+            out.append(Finding(record.split, record.rel, check, score, msg, data=data))
+
         p99, p5 = q["brightness_p99"], q["brightness_p5"]
         s = falloff(p99, dark_cut)
         add(
             "dark",
             s,
-            f"{'dark' if s >= 0.5 else 'lit'}: its brightest 1 % of pixels reach brightness {p99:.2f} (dark below {dark_cut:.2f})",
+            f"{'dark' if s >= 0.5 else 'lit'}: its brightest 1 % of pixels reach brightness {p99:.2f} "
+            f"(dark below {dark_cut:.2f})",
             brightness_p99=round(p99, 4),
         )
         s = falloff(1.0 - p5, 1.0 - light_cut)
         add(
             "overexposed",
             s,
-            f"{'overexposed' if s >= 0.5 else 'exposed'}: its darkest 5 % of pixels are at brightness {p5:.2f} (overexposed above {light_cut:.2f})",
+            f"{'overexposed' if s >= 0.5 else 'exposed'}: its darkest 5 % of pixels are at brightness {p5:.2f} "
+            f"(overexposed above {light_cut:.2f})",
             brightness_p5=round(p5, 4),
         )
         entropy = q["entropy"]
@@ -94,7 +99,8 @@ def run(ctx: AuditContext) -> list[Finding]:
         add(
             "low_information",
             info,
-            f"{'nearly blank' if info >= 0.5 else 'varied'}: colour entropy {entropy:.2f} bits (low below {info_cut:.1f})",
+            f"{'nearly blank' if info >= 0.5 else 'varied'}: colour entropy {entropy:.2f} bits "
+            f"(low below {info_cut:.1f})",
             entropy=round(entropy, 4),
         )
         sharp = q["sharpness"]
@@ -102,7 +108,10 @@ def run(ctx: AuditContext) -> list[Finding]:
         if info >= 0.5:
             msg, s = f"not scored for blur: the image is nearly blank (entropy {entropy:.2f} bits)", 0.0
         else:
-            msg = f"{'blurry' if s >= 0.5 else 'sharp'}: edge strength {sharp:.1f} (Laplacian std at {BLUR_SIDE} px; blurry below {blur_cut:.0f})"
+            msg = (
+                f"{'blurry' if s >= 0.5 else 'sharp'}: edge strength {sharp:.1f} "
+                f"(Laplacian std at {BLUR_SIDE} px; blurry below {blur_cut:.0f})"
+            )
         add("blurry", s, msg, sharpness=round(sharp, 3))
         add("odd_size", *_odd_size(sig.width, sig.height, aspect_cut, area_range))
     return out

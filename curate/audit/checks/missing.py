@@ -89,7 +89,8 @@ MIN_BOXES = 100  # fewer labelled boxes than this teach no objectness (a 14-imag
 
 @dataclass
 class Maps:
-    """Integral images of one small decoded image: (L, a, b, gradient, distance to the dominant colour), and L², a², b²."""
+    """Integral images of one small decoded image: (L, a, b, gradient, distance to the dominant colour), and
+    L², a², b²."""
 
     w: int
     h: int
@@ -632,7 +633,9 @@ def objectness_regions(
 # near-duplicates
 # ------------------------------------------------------------------------------------------------
 
-DUP_SIMILARITY = SAME_SCENE_SIMILARITY  # thumbnail correlation of two copies of a shot (curate.vision.hashing: 0.90 = surely the same; 0.85 still the same scene)
+# thumbnail correlation of two copies of a shot (curate.vision.hashing: 0.90 = surely the same; 0.85 still the
+# same scene)
+DUP_SIMILARITY = SAME_SCENE_SIMILARITY
 DUP_PATCH = 12  # crops under a box are compared at this side
 DUP_CORR_AT_HALF = 0.6  # crop correlation that maps to score 0.5
 DUP_AGREE = 0.5  # share of an image's boxes its copy repeats (IoU ≥ 0.5) for the two to count as aligned
