@@ -78,12 +78,16 @@ def test_config_options_are_checked_against_the_check() -> None:
 
 
 def test_every_check_declares_itself() -> None:
-    """Names unique over all checks, a kind, a one-line description (a threshold default is optional: 0.5)."""
+    """Names unique over all checks, a kind, a one-line description, how the report shows each name (a threshold
+    default is optional: 0.5)."""
     names = [n for c in registered() for n in c.names]
     assert len(names) == len(set(names))
     for c in registered():
         assert c.kind in {"box", "image", "pair", "region", "dataset", "note"}, c
         assert c.description and "\n" not in c.description, c
+        assert set(c.display) == set(c.names), c  # the report shows each name it emits
+    ranks = [d.rank for c in registered() for d in c.display.values()]
+    assert len(ranks) == len(set(ranks))
 
 
 def test_the_runner_names_no_check() -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from curate.audit.checks.base import AuditContext, Check
+from curate.audit.checks.base import AuditContext, Check, Display
 from curate.core import defaults
 from curate.core.dataset import Dataset, ImageRecord, Label
 from curate.core.findings import Finding
@@ -175,6 +175,10 @@ class Ambiguous(Check):
     description = "two classes on one object, a degenerate or tiny box; border_cut notes a sliver at the border"
     kind = "box"
     order = 30
+    display = {
+        "ambiguous": Display(90, "#4f46e5"),
+        "border_cut": Display(190, "#64748b"),
+    }
     options = {"iou": defaults.AMBIGUOUS_IOU}
 
     def run(self, ctx: AuditContext) -> list[Finding]:

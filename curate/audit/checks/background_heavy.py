@@ -8,7 +8,7 @@ where the object ends well inside the box and the estimated background share.
 from __future__ import annotations
 
 from curate.audit.boxmodel import BOX_CHECKS, BoxModel, MaskJobs, findings_for, finish_masks, loose_sides
-from curate.audit.checks.base import AuditContext, Check
+from curate.audit.checks.base import AuditContext, Check, Display
 from curate.core import defaults
 from curate.core.findings import Finding
 
@@ -47,6 +47,9 @@ class BackgroundHeavy(Check):
     description = "loose box: the object fills only part of it, the rest is background"
     kind = "box"
     order = 80
+    display = {
+        "background_heavy": Display(50, "#ca8a04", "mask", calibrated=True),
+    }
     options = {"mask_top": defaults.BOXMODEL_MASK_TOP, "use_mask": defaults.BOXMODEL_USE_MASK}
     options_from = BOX_CHECKS  # the shared model reads options of all three: a change to any refreshes this one
     needs = (BoxModel, MaskJobs)

@@ -4,7 +4,7 @@ several checks use, prepared once by the runner) and :class:`AuditContext` (what
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from curate.core import defaults
 from curate.core.dataset import Dataset
@@ -64,6 +64,23 @@ class Shared:
         """Cancel what is still running or was never needed (default: nothing)."""
 
 
+class Display(NamedTuple):
+    """How the audit report shows a check's findings.
+
+    ``rank``: its place among the report's sections and verdicts (lower first: what breaks training or
+    evaluation first, then the box errors behind a bad mAP, then the rest; the first ranked check with
+    findings gets "look at these first"). ``colour``: its card, verdict dot and flagged box. ``picture``:
+    ``box`` (the image with the box drawn), ``mask`` (also the foreground mask, the evidence of the pixel
+    checks), ``pair`` (the image beside the partner its finding names) or ``table`` (nothing to draw).
+    ``calibrated``: its score is the probability of a real error, so the verdict sums them.
+    """
+
+    rank: int
+    colour: str
+    picture: str = "box"
+    calibrated: bool = False
+
+
 class Check:
     """One audit check: what it emits, its options, what it needs, how it runs.
 
@@ -80,6 +97,8 @@ class Check:
       options of all three box checks), so a change to any refreshes its cached findings.
     - :attr:`needs`: the :class:`Shared` computations it uses.
     - :attr:`order`: where it runs; cheap label geometry first, so the images are decoded meanwhile.
+    - :attr:`display`: how the report shows each name it emits (:class:`Display`); a name without one comes
+      last, in grey, drawn as a box.
 
     A check returns a finding for every item it scored, with a score in [0, 1] (higher = more likely a real
     problem), and words its message with the configured threshold (``ctx.threshold(name)``), never a
@@ -96,6 +115,7 @@ class Check:
     options: dict[str, Any] = {}
     options_from: tuple[str, ...] = ()
     needs: tuple[type[Shared], ...] = ()
+    display: dict[str, Display] = {}
 
     @property
     def name(self) -> str:

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from curate.audit.checks.base import AuditContext, Check
+from curate.audit.checks.base import AuditContext, Check, Display
 from curate.audit.shared import CropFeatures
 from curate.core.findings import Finding
 from curate.runtime.env import workers
@@ -229,6 +229,9 @@ class ClassInconsistent(Check):
     description = "the box's crop looks like another class (a swapped label)"
     kind = "box"
     order = 110
+    display = {
+        "class_inconsistent": Display(70, "#0d9488"),
+    }
     needs = (CropFeatures,)
 
     def skipped(self, ctx: AuditContext) -> str | None:

@@ -13,7 +13,7 @@ from collections import Counter
 
 import numpy as np
 
-from curate.audit.checks.base import AuditContext, Check
+from curate.audit.checks.base import AuditContext, Check, Display
 from curate.core import defaults
 from curate.core.dataset import Dataset
 from curate.core.findings import Finding
@@ -235,6 +235,9 @@ class DatasetStats(Check):
     description = "class balance, rare and absent classes, background share, size and box-count outliers"
     kind = "dataset"
     order = 10
+    display = {
+        "dataset": Display(200, "#475569", "table"),
+    }
     options = {"min_instances": defaults.MIN_INSTANCES_PER_SPLIT}
 
     def run(self, ctx: AuditContext) -> list[Finding]:

@@ -10,7 +10,7 @@ not a duplicate, and the ``grouped`` check owns it.
 
 from __future__ import annotations
 
-from curate.audit.checks.base import AuditContext, Check
+from curate.audit.checks.base import AuditContext, Check, Display
 from curate.core import defaults
 from curate.core.findings import Finding
 from curate.core.overlap import later_line_pairs, overlap_score
@@ -58,6 +58,9 @@ class Duplicate(Check):
     description = "two boxes of the same class on the same object"
     kind = "box"
     order = 20
+    display = {
+        "duplicate": Display(80, "#0284c7"),
+    }
     options = {"iou": defaults.DUPLICATE_IOU}
 
     def run(self, ctx: AuditContext) -> list[Finding]:

@@ -9,7 +9,7 @@ compare with the class's other boxes and with the model's own merges of them els
 from __future__ import annotations
 
 from curate.audit.boxmodel import BOX_CHECKS, BoxModel, MaskJobs, findings_for, finish_masks
-from curate.audit.checks.base import AuditContext, Check
+from curate.audit.checks.base import AuditContext, Check, Display
 from curate.core import defaults
 from curate.core.findings import Finding
 
@@ -45,6 +45,9 @@ class Grouped(Check):
     description = "one box drawn around several objects of its class"
     kind = "box"
     order = 70
+    display = {
+        "grouped": Display(40, "#d97706", "mask", calibrated=True),
+    }
     options = {
         "mask_top": defaults.BOXMODEL_MASK_TOP,
         "iterations": defaults.BOXMODEL_ITERATIONS,

@@ -11,7 +11,7 @@ EXIF on export, so the tag in an export is a sign the file came from elsewhere.
 
 from __future__ import annotations
 
-from curate.audit.checks.base import AuditContext, Check
+from curate.audit.checks.base import AuditContext, Check, Display
 from curate.audit.shared import ImageSignatures
 from curate.core.findings import Finding
 from curate.vision.hashing import Signature
@@ -80,6 +80,10 @@ class ImageChecks(Check):
     description = "unreadable, truncated or misnamed image files; EXIF-rotated photos"
     kind = "image"
     order = 40
+    display = {
+        "corrupt_image": Display(10, "#b91c1c"),
+        "exif_rotated": Display(120, "#7c3aed"),
+    }
     needs = (ImageSignatures,)
 
     def run(self, ctx: AuditContext) -> list[Finding]:

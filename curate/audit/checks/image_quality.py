@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from curate.audit.checks.base import AuditContext, Check
+from curate.audit.checks.base import AuditContext, Check, Display
 from curate.audit.checks.image_checks import signatures
 from curate.audit.shared import ImageSignatures
 from curate.core import defaults
@@ -156,6 +156,13 @@ class ImageQuality(Check):
     description = "photos too dark, overexposed, blurry or nearly blank to teach a detector; odd sizes"
     kind = "image"
     order = 50
+    display = {
+        "dark": Display(130, "#1e293b"),
+        "overexposed": Display(140, "#a16207"),
+        "blurry": Display(150, "#0891b2"),
+        "low_information": Display(160, "#78716c"),
+        "odd_size": Display(170, "#9333ea"),
+    }
     options = {"cut": 0.0}  # each check's cut point; defaults.QUALITY_DARK_P99, QUALITY_LIGHT_P5, ...
     needs = (ImageSignatures,)
 

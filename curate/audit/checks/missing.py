@@ -49,7 +49,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from curate.audit.checks.base import AuditContext, Check
+from curate.audit.checks.base import AuditContext, Check, Display
 from curate.audit.checks.image_checks import signatures
 from curate.audit.shared import ImageSignatures
 from curate.core.dataset import Dataset, ImageRecord
@@ -811,6 +811,9 @@ class Missing(Check):
     description = "an object no box covers (a region finding)"
     kind = "region"
     order = 100
+    display = {
+        "missing": Display(100, "#c026d3", "mask"),
+    }
     needs = (ImageSignatures,)
 
     def skipped(self, ctx: AuditContext) -> str | None:

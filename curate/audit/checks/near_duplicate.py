@@ -8,7 +8,7 @@ brightness). One finding per pair, on the later image (by split order then path)
 
 from __future__ import annotations
 
-from curate.audit.checks.base import AuditContext, Check
+from curate.audit.checks.base import AuditContext, Check, Display
 from curate.audit.checks.image_checks import signatures
 from curate.audit.shared import ImageSignatures
 from curate.core.dataset import SPLITS, Dataset
@@ -69,6 +69,10 @@ class NearDuplicate(Check):
     description = "two images of the same photo; leakage when they straddle train/val/test"
     kind = "pair"
     order = 60
+    display = {
+        "leakage": Display(30, "#c2410c", "pair"),
+        "near_duplicate": Display(180, "#ea580c", "pair"),
+    }
     options = {"similarity": NEAR_DUPLICATE_SIMILARITY}
     needs = (ImageSignatures,)
 

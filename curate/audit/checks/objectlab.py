@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from curate.audit.checks.base import AuditContext, Check
+from curate.audit.checks.base import AuditContext, Check, Display
 from curate.core import defaults
 from curate.core.dataset import Dataset, ImageRecord
 from curate.core.findings import Finding
@@ -204,6 +204,9 @@ class ObjectLab(Check):
     description = "cleanlab ObjectLab label-quality scores from a user's trained YOLO model (--model)"
     kind = "box"
     order = 120
+    display = {
+        "objectlab": Display(110, "#db2777"),
+    }
     options = {"conf": defaults.OBJECTLAB_CONF}
 
     def skipped(self, ctx: AuditContext) -> str | None:

@@ -8,7 +8,7 @@ background band.
 from __future__ import annotations
 
 from curate.audit.boxmodel import BOX_CHECKS, BoxModel, MaskJobs, cut_sides, findings_for, finish_masks, loose_sides
-from curate.audit.checks.base import AuditContext, Check
+from curate.audit.checks.base import AuditContext, Check, Display
 from curate.core import defaults
 from curate.core.findings import Finding
 
@@ -57,6 +57,9 @@ class Shifted(Check):
     description = "the box cuts its object on one side and holds background on the other"
     kind = "box"
     order = 90
+    display = {
+        "shifted": Display(60, "#65a30d", "mask", calibrated=True),
+    }
     options = {"mask_top": defaults.BOXMODEL_MASK_TOP}
     options_from = BOX_CHECKS  # the shared model reads options of all three: a change to any refreshes this one
     needs = (BoxModel, MaskJobs)
