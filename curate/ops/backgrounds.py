@@ -44,6 +44,7 @@ import numpy as np
 from curate.core import defaults
 from curate.core.dataset import Dataset, ImageRecord, Label
 from curate.core.overlap import iou_one
+from curate.io.decode import imread
 from curate.vision import hashing
 
 log = logging.getLogger(__name__)
@@ -240,15 +241,9 @@ def _thumb_of(bgr: np.ndarray) -> np.ndarray:
 
 
 def _imread_quarter(path: Path) -> np.ndarray | None:
-    """The image decoded at 1/4 size, or in full where OpenCV cannot reduce it; None when unreadable.
-
-    Why: OpenCV's reduced decode of an image under 4 px (a 1×1 PNG) raises cv2.error instead of
-    returning None.
-    """
-    try:
-        return cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_4)
-    except cv2.error:
-        return cv2.imread(str(path), cv2.IMREAD_COLOR)
+    """The image decoded at 1/4 size, or in full where OpenCV cannot reduce it; None when unreadable."""
+    img = imread(path, 4)
+    return img if img is not None else imread(path)
 
 
 class HeldOut:

@@ -79,17 +79,13 @@ def decode_view(path: Path, window: Window, size: tuple[int, int] | None, *, sid
     """RGB pixels of ``window`` scaled to at most ``side`` px, decoded at the smallest sufficient resolution."""
     import cv2
 
-    reduce_flags = {
-        1: cv2.IMREAD_COLOR,
-        2: cv2.IMREAD_REDUCED_COLOR_2,
-        4: cv2.IMREAD_REDUCED_COLOR_4,
-        8: cv2.IMREAD_REDUCED_COLOR_8,
-    }
+    from curate.io.decode import imread, reduction
+
     factor = 1
     if size is not None:
         span = max((window[2] - window[0]) * size[0], (window[3] - window[1]) * size[1])
-        factor = max([f for f in reduce_flags if span / f >= side] or [1])
-    img = cv2.imread(str(path), reduce_flags[factor])
+        factor = reduction(span, side)
+    img = imread(path, factor)
     if img is None:  # formats OpenCV can't read (or a broken file): give PIL a chance
         try:
             from PIL import Image, ImageOps

@@ -48,7 +48,9 @@ def read_image(path: Path, *, max_side: int | None = None) -> np.ndarray | None:
 
     Returns None for an unreadable file (the image checks report those; pixel checks just skip them).
     """
-    flag = cv2.IMREAD_COLOR
+    from curate.io.decode import imread, reduction
+
+    factor = 1
     if max_side:
         try:
             from PIL import Image
@@ -57,15 +59,8 @@ def read_image(path: Path, *, max_side: int | None = None) -> np.ndarray | None:
                 side = max(im.size)
         except Exception:  # unreadable header: let cv2 try the full decode
             side = 0
-        for factor, reduced in (
-            (8, cv2.IMREAD_REDUCED_COLOR_8),
-            (4, cv2.IMREAD_REDUCED_COLOR_4),
-            (2, cv2.IMREAD_REDUCED_COLOR_2),
-        ):
-            if side and side / factor >= max_side:
-                flag = reduced
-                break
-    img = cv2.imread(str(path), flag)
+        factor = reduction(side, max_side) if side else 1
+    img = imread(path, factor)
     if img is None:
         return None
     if max_side and max(img.shape[:2]) > max_side:

@@ -19,6 +19,7 @@ import numpy as np
 
 from curate.core.dataset import Dataset, ImageRecord
 from curate.io import cache, image_files
+from curate.io.decode import imdecode
 from curate.runtime import env
 
 THUMB = 32  # thumbnail side: 1,024 numbers per image
@@ -111,10 +112,10 @@ def _thumb(
     import cv2
 
     buf = np.frombuffer(data, np.uint8)
-    img, factor = _imdecode(buf, cv2.IMREAD_REDUCED_COLOR_4), 4
+    img, factor = imdecode(buf, 4), 4
     if img is None or min(img.shape[:2]) < THUMB:
         factor = 1
-        img = _imdecode(buf, cv2.IMREAD_COLOR)
+        img = imdecode(buf)
         if img is None:
             return None, (0, 0), None
     gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
@@ -176,20 +177,6 @@ def quality_stats(bgr: np.ndarray, gray: np.ndarray) -> dict[str, float]:
     edges = cv2.filter2D(small.astype(np.float32), -1, _EDGE_KERNEL)[1:-1, 1:-1]
     values = (p5, p99, entropy, edges.std())
     return {k: float(np.float32(v)) for k, v in zip(QUALITY_STATS, values)}  # float32: a cached value reads back equal
-
-
-def _imdecode(buf: np.ndarray, flag: int) -> np.ndarray | None:
-    """``cv2.imdecode``, None where OpenCV raises instead of returning None.
-
-    Why: a reduced decode of an image smaller than the reduction (a 1×1 or 2×3 PNG at 1/4) fails an
-    assertion in OpenCV's resize (cv2.error) rather than returning None.
-    """
-    import cv2
-
-    try:
-        return cv2.imdecode(buf, flag)
-    except cv2.error:
-        return None
 
 
 def normalized_thumbnail(gray: np.ndarray) -> np.ndarray:
