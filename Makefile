@@ -28,6 +28,8 @@ demo: setup
 	$(DEMO_CMD)
 
 test: setup chromium
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
 # the seven pool datasets of issue #22: label_noise is judged on the worst of them (benchmarks/README.md)

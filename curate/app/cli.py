@@ -67,7 +67,8 @@ def locked(ds, command: str):
 
 @contextlib.contextmanager
 def database_errors():
-    """FiftyOne's database unreachable or not starting (:class:`curate.fiftyone.database.DatabaseError`): one line, exit 1."""
+    """FiftyOne's database unreachable or not starting (:class:`curate.fiftyone.database.DatabaseError`): one
+    line, exit 1."""
     from curate.fiftyone.database import DatabaseError
 
     try:
@@ -77,7 +78,8 @@ def database_errors():
 
 
 def connect() -> None:
-    """Connect to FiftyOne's database before a command's FiftyOne work (:func:`curate.fiftyone.database.connect_database`)."""
+    """Connect to FiftyOne's database before a command's FiftyOne work
+    (:func:`curate.fiftyone.database.connect_database`)."""
     from curate.fiftyone.database import connect_database
 
     with database_errors():
@@ -95,7 +97,9 @@ def main(version: Annotated[bool, typer.Option("--version", help="Print the vers
 
 
 @app.command()
-def info(dataset: DatasetArg, findings: Annotated[int, typer.Option(help="Show at most this many format findings.")] = 20) -> None:
+def info(
+    dataset: DatasetArg, findings: Annotated[int, typer.Option(help="Show at most this many format findings.")] = 20
+) -> None:
     """Print splits, images, boxes, background images, per-class counts per split and format findings."""
     ds = load(dataset)
     splits = ds.splits
@@ -141,14 +145,28 @@ def info(dataset: DatasetArg, findings: Annotated[int, typer.Option(help="Show a
 @app.command()
 def audit(
     dataset: DatasetArg,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder [default: reports/<dataset>-<key>/audit].")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="YAML of per-check options: checks: {grouped: {threshold: 0.6}}.")] = None,
-    fast: Annotated[bool, typer.Option("--fast", help="No pixel work beyond hashing: geometry and image-level checks only.")] = False,
-    all_scores: Annotated[bool, typer.Option("--all-scores", help="Also write every scored box/image to all_scores.csv.")] = False,
-    model: Annotated[Optional[Path], typer.Option(help="A trained YOLO .pt: its predictions feed cleanlab's ObjectLab check.")] = None,
+    out_dir: Annotated[
+        Optional[Path], typer.Option("--out", help="Output folder [default: reports/<dataset>-<key>/audit].")
+    ] = None,
+    config: Annotated[
+        Optional[Path], typer.Option(help="YAML of per-check options: checks: {grouped: {threshold: 0.6}}.")
+    ] = None,
+    fast: Annotated[
+        bool, typer.Option("--fast", help="No pixel work beyond hashing: geometry and image-level checks only.")
+    ] = False,
+    all_scores: Annotated[
+        bool, typer.Option("--all-scores", help="Also write every scored box/image to all_scores.csv.")
+    ] = False,
+    model: Annotated[
+        Optional[Path], typer.Option(help="A trained YOLO .pt: its predictions feed cleanlab's ObjectLab check.")
+    ] = None,
     checks: Annotated[Optional[str], typer.Option(help="Run only these checks (comma-separated names).")] = None,
-    fiftyone: Annotated[bool, typer.Option("--fiftyone/--no-fiftyone", help="Tag findings in FiftyOne and save views.")] = True,
-    cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse cached check results when nothing changed.")] = True,
+    fiftyone: Annotated[
+        bool, typer.Option("--fiftyone/--no-fiftyone", help="Tag findings in FiftyOne and save views.")
+    ] = True,
+    cache: Annotated[
+        bool, typer.Option("--cache/--no-cache", help="Reuse cached check results when nothing changed.")
+    ] = True,
 ) -> None:
     """Flag ambiguous, grouped, background-heavy, shifted, duplicate, class-inconsistent and missing boxes,
     near-duplicate images and split leakage; write findings.csv/json, report.html and FiftyOne views."""
@@ -184,8 +202,9 @@ def audit(
         raise
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
-                        transient=True)
+    progress = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
+    )
     with locked(ds, "audit"), database_errors(), progress as bar:
         task = bar.add_task("audit", total=None)
         try:
@@ -210,15 +229,18 @@ def audit(
 
 def print_audit_summary(result) -> None:
     """The rich summary table: findings per check, worst score, threshold, seconds."""
-    from curate.audit.runner import all_check_names
     from curate.audit.checks import by_name
+    from curate.audit.runner import all_check_names
 
     per_check: dict[str, list] = {}
     for f in result.findings:
         per_check.setdefault(f.check, []).append(f)
     scored = Counter(f.check for f in result.scores)
     module_of = {n: c.module for n, c in by_name().items()}
-    t = Table(title=f"audit of {result.dataset.name}: {len(result.dataset.images)} images, {result.dataset.num_boxes} boxes", title_justify="left")
+    t = Table(
+        title=f"audit of {result.dataset.name}: {len(result.dataset.images)} images, {result.dataset.num_boxes} boxes",
+        title_justify="left",
+    )
     for col in ("check", "flagged", "scored", "worst", "seconds"):
         t.add_column(col, justify="left" if col == "check" else "right")
     for name in all_check_names():
@@ -232,7 +254,13 @@ def print_audit_summary(result) -> None:
             continue
         secs = result.timings.get(module, 0.0) if module else 0.0
         worst = f"{max(f.score for f in flagged):.2f}" if flagged else ""
-        t.add_row(name, f"[bold]{len(flagged)}[/]" if flagged else "0", str(scored.get(name, "")), worst, f"{secs:.1f}" if module else "")
+        t.add_row(
+            name,
+            f"[bold]{len(flagged)}[/]" if flagged else "0",
+            str(scored.get(name, "")),
+            worst,
+            f"{secs:.1f}" if module else "",
+        )
     out.print(t)
     for module, e in result.errors.items():
         err.print(f"[red]check {module} failed:[/] {e}", highlight=False)
@@ -240,17 +268,31 @@ def print_audit_summary(result) -> None:
     if result.report:
         out.print(f"report:   {result.report}")
     if result.fiftyone_name:
-        out.print(f"FiftyOne: dataset {result.fiftyone_name!r}, saved views audit/<check>  →  curate review {result.dataset.root}")
+        out.print(
+            f"FiftyOne: dataset {result.fiftyone_name!r}, saved views audit/<check>  →  "
+            f"curate review {result.dataset.root}"
+        )
     out.print(f"took {result.timings.get('total', 0):.1f} s")
 
 
 @app.command()
 def review(
     dataset: DatasetArg,
-    check: Annotated[Optional[str], typer.Option(help="Open the view of this check only [default: all flagged samples].")] = None,
+    check: Annotated[
+        Optional[str], typer.Option(help="Open the view of this check only [default: all flagged samples].")
+    ] = None,
     port: Annotated[int, typer.Option(help="Port of the FiftyOne App.")] = 5151,
-    remote: Annotated[bool, typer.Option("--remote", help="Serve on all interfaces, for a browser on another machine.")] = False,
-    discard_edits: Annotated[bool, typer.Option("--discard-edits", help="The dataset changed on disk: start over, deleting the review held in FiftyOne (by default it is carried over or kept).")] = False,
+    remote: Annotated[
+        bool, typer.Option("--remote", help="Serve on all interfaces, for a browser on another machine.")
+    ] = False,
+    discard_edits: Annotated[
+        bool,
+        typer.Option(
+            "--discard-edits",
+            help="The dataset changed on disk: start over, deleting the review held in FiftyOne "
+            "(by default it is carried over or kept).",
+        ),
+    ] = False,
 ) -> None:
     """Open the FiftyOne App on the audit's flagged samples to fix boxes by hand (runs the audit if needed)."""
     from curate.fiftyone.review import ReviewError, launch, prepare_review, terminate_as_interrupt
@@ -261,7 +303,9 @@ def review(
         with locked(ds, "review"), err.status("preparing review (runs the audit if it has not run)"):
             connect()
             fo_dataset, view_name = prepare_review(
-                ds, check=check, discard_edits=discard_edits,
+                ds,
+                check=check,
+                discard_edits=discard_edits,
                 note=lambda m: err.print(f"[yellow]note:[/] {m}", highlight=False, soft_wrap=True),
             )
     except (ReviewError, ValueError, WriteError) as exc:
@@ -279,9 +323,15 @@ def serve(session, fo_dataset, view_name: str | None, root: Path, *, port: int, 
     from curate.fiftyone.review import close, instructions, view_url
 
     try:
-        out.print(f"FiftyOne App: {view_url(session, fo_dataset, view_name)}" + (f"  (view {view_name})" if view_name else ""), soft_wrap=True)
+        out.print(
+            f"FiftyOne App: {view_url(session, fo_dataset, view_name)}"
+            + (f"  (view {view_name})" if view_name else ""),
+            soft_wrap=True,
+        )
         if remote:
-            out.print(f"remote: from your machine, `ssh -N -L {port}:127.0.0.1:{port} USER@HOST`, then open http://localhost:{port}")
+            out.print(
+                f"remote: from your machine, `ssh -N -L {port}:127.0.0.1:{port} USER@HOST`, then open http://localhost:{port}"
+            )
         out.print(instructions(root), highlight=False, soft_wrap=True)
         session.wait(-1)
     except KeyboardInterrupt:
@@ -294,13 +344,27 @@ def serve(session, fo_dataset, view_name: str | None, root: Path, *, port: int, 
 def export(
     dataset: DatasetArg,
     out_dir: Annotated[Path, typer.Option("--out", help="A NEW folder for the reviewed dataset.", show_default=False)],
-    from_fiftyone: Annotated[Optional[str], typer.Option("--from-fiftyone", help="Export the review held in this FiftyOne dataset (a dated copy kept by a rebuild) [default: the dataset's own].")] = None,
-    accept_proposals: Annotated[bool, typer.Option("--accept-proposals", help="Also apply every audit proposal at or above --min-confidence that the reviewer did not reject (no human needed).")] = False,
+    from_fiftyone: Annotated[
+        Optional[str],
+        typer.Option(
+            "--from-fiftyone",
+            help="Export the review held in this FiftyOne dataset (a dated copy kept by a rebuild) "
+            "[default: the dataset's own].",
+        ),
+    ] = None,
+    accept_proposals: Annotated[
+        bool,
+        typer.Option(
+            "--accept-proposals",
+            help="Also apply every audit proposal at or above --min-confidence that the reviewer did not reject "
+            "(no human needed).",
+        ),
+    ] = False,
     min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0, help="The bar for --accept-proposals.")] = 0.9,
 ) -> None:
     """Write the reviewed dataset back to YOLO in a new folder, with changes.csv and CHANGES.md."""
-    from curate.ops.export import export_reviewed
     from curate.io.yolo import WriteError
+    from curate.ops.export import export_reviewed
 
     ds = load(dataset)
     try:
@@ -316,37 +380,72 @@ def export(
     counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n) or "no changes"
     proposed = sum(1 for c in result.changes if c.source == "proposed")
     counts += f" ({proposed} from proposals)" if proposed else ""
-    out.print(f"wrote {result.out}: {result.images} images; {counts}; {len(result.ok_marks)} label(s) marked ok "
-              f"(review read from FiftyOne dataset {result.fiftyone_name})", highlight=False)
+    out.print(
+        f"wrote {result.out}: {result.images} images; {counts}; {len(result.ok_marks)} label(s) marked ok "
+        f"(review read from FiftyOne dataset {result.fiftyone_name})",
+        highlight=False,
+    )
     out.print(f"changes: {result.out / 'changes.csv'}  summary: {result.out / 'CHANGES.md'}")
 
 
 @app.command()
 def rebalance(
     dataset: DatasetArg,
-    out_dir: Annotated[Path, typer.Option("--out", help="A new output folder (must not exist, or be empty).", show_default=False)],
-    split: Annotated[str, typer.Option(help="Train/val/test percentages summing to 100, or 2 ratios for train/val only.")] = "80/10/10",
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="A new output folder (must not exist, or be empty).", show_default=False)
+    ],
+    split: Annotated[
+        str, typer.Option(help="Train/val/test percentages summing to 100, or 2 ratios for train/val only.")
+    ] = "80/10/10",
     seed: Annotated[int, typer.Option(help="Seed of every random choice: same seed, same output.")] = 0,
-    keep_classes: Annotated[Optional[str], typer.Option(help="Keep only these classes (comma-separated names).")] = None,
+    keep_classes: Annotated[
+        Optional[str], typer.Option(help="Keep only these classes (comma-separated names).")
+    ] = None,
     drop_class: Annotated[Optional[list[str]], typer.Option(help="Drop this class (repeatable).")] = None,
     merge: Annotated[Optional[list[str]], typer.Option(help="SRC=DST: relabel SRC boxes as DST (repeatable).")] = None,
     min_instances: Annotated[int, typer.Option(help="Drop classes with fewer instances than this (after merges).")] = 0,
-    empty_images: Annotated[str, typer.Option(help="Images left with no boxes: keep (as background) or drop.")] = "keep",
-    cap: Annotated[Optional[int], typer.Option(help="Train only: at most N instances of a class (drops images, rare classes spared).")] = None,
-    oversample: Annotated[Optional[str], typer.Option(help="Train only: repeat images of rare classes up to TARGET instances ('median' or a number).")] = None,
-    group_by: Annotated[Optional[str], typer.Option(help="REGEX on file names: images with the same first capture group stay in one split.")] = None,
-    near_duplicates: Annotated[bool, typer.Option("--near-duplicates/--no-near-duplicates", help="Keep near-duplicate images (perceptual hashes) in one split.")] = True,
+    empty_images: Annotated[
+        str, typer.Option(help="Images left with no boxes: keep (as background) or drop.")
+    ] = "keep",
+    cap: Annotated[
+        Optional[int],
+        typer.Option(help="Train only: at most N instances of a class (drops images, rare classes spared)."),
+    ] = None,
+    oversample: Annotated[
+        Optional[str],
+        typer.Option(help="Train only: repeat images of rare classes up to TARGET instances ('median' or a number)."),
+    ] = None,
+    group_by: Annotated[
+        Optional[str],
+        typer.Option(help="REGEX on file names: images with the same first capture group stay in one split."),
+    ] = None,
+    near_duplicates: Annotated[
+        bool,
+        typer.Option(
+            "--near-duplicates/--no-near-duplicates",
+            help="Keep near-duplicate images (perceptual hashes) in one split.",
+        ),
+    ] = True,
 ) -> None:
     """Drop/merge/cap/oversample classes and re-split, stratified and leak-free."""
-    from curate.ops import rebalance as rb
     from curate.io.yolo import WriteError, check_output_dir
+    from curate.ops import rebalance as rb
 
     try:
         options = rb.RebalanceOptions(
-            ratios=rb.parse_ratios(split), seed=seed, keep=rb.parse_names(keep_classes), drop=list(drop_class or []),
-            merge=rb.parse_merge(merge or []), min_instances=min_instances, empty_images=empty_images, cap=cap,
-            oversample=None if oversample is None else ("median" if oversample == "median" else int(oversample) if oversample.isdigit() else oversample),
-            group_by=group_by, near_duplicates=near_duplicates,
+            ratios=rb.parse_ratios(split),
+            seed=seed,
+            keep=rb.parse_names(keep_classes),
+            drop=list(drop_class or []),
+            merge=rb.parse_merge(merge or []),
+            min_instances=min_instances,
+            empty_images=empty_images,
+            cap=cap,
+            oversample=None
+            if oversample is None
+            else ("median" if oversample == "median" else int(oversample) if oversample.isdigit() else oversample),
+            group_by=group_by,
+            near_duplicates=near_duplicates,
         )
         ds = load(dataset)
         check_output_dir(out_dir, [ds.root])
@@ -363,14 +462,20 @@ def rebalance(
 @app.command()
 def backgrounds(
     dataset: DatasetArg,
-    out_dir: Annotated[Path, typer.Option("--out", help="A new output folder (must not exist, or be empty).", show_default=False)],
-    fraction: Annotated[float, typer.Option(help="Background images to add, as a share of train images (Ultralytics advises 0-0.10).")] = 0.05,
-    instances: Annotated[int, typer.Option(help="Also add N instance-only images (one object pasted on a background or plain canvas).")] = 0,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="A new output folder (must not exist, or be empty).", show_default=False)
+    ],
+    fraction: Annotated[
+        float, typer.Option(help="Background images to add, as a share of train images (Ultralytics advises 0-0.10).")
+    ] = 0.05,
+    instances: Annotated[
+        int, typer.Option(help="Also add N instance-only images (one object pasted on a background or plain canvas).")
+    ] = 0,
     seed: Annotated[int, typer.Option(help="Seed of every random choice: same seed, same output.")] = 0,
 ) -> None:
     """Add background-only train images made from the dataset's own photos (objects removed, U²-Net-p checked)."""
-    from curate.ops import backgrounds as bg
     from curate.io.yolo import WriteError, check_output_dir
+    from curate.ops import backgrounds as bg
 
     try:
         ds = load(dataset)
@@ -392,18 +497,30 @@ def train_and_compare(
     ctx: typer.Context,
     before: DatasetArg,
     after: DatasetArg,
-    test: Annotated[Optional[Path], typer.Option(help="Fixed test set: a dataset (its --test-split) or a split folder of one. Default: AFTER's test split.")] = None,
+    test: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Fixed test set: a dataset (its --test-split) or a split folder of one. Default: AFTER's test split."
+        ),
+    ] = None,
     test_split: Annotated[str, typer.Option(help="Split of --test to use.")] = "test",
     model: Annotated[str, typer.Option(help="Ultralytics model: a .yaml (from scratch) or your .pt.")] = "yolov8n.yaml",
     epochs: Annotated[int, typer.Option(min=1)] = 30,
     imgsz: Annotated[int, typer.Option(min=32)] = 640,
     batch: Annotated[int, typer.Option(min=1)] = 16,
     seed: Annotated[int, typer.Option()] = 0,
-    seeds: Annotated[int, typer.Option(min=1, help="Train this many seeds per side; seed variance is folded into the interval.")] = 1,
-    device: Annotated[Optional[str], typer.Option(help="cpu, 0, or 0,1 for several GPUs. Default: CUDA when available.")] = None,
+    seeds: Annotated[
+        int, typer.Option(min=1, help="Train this many seeds per side; seed variance is folded into the interval.")
+    ] = 1,
+    device: Annotated[
+        Optional[str], typer.Option(help="cpu, 0, or 0,1 for several GPUs. Default: CUDA when available.")
+    ] = None,
     workers: Annotated[int, typer.Option(min=0)] = 2,
     resamples: Annotated[int, typer.Option(min=100, help="Paired bootstrap resamples.")] = 1000,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder. Default: reports/compare/<before>-<key>-vs-<after>-<key>/.")] = None,
+    out_dir: Annotated[
+        Optional[Path],
+        typer.Option("--out", help="Output folder. Default: reports/compare/<before>-<key>-vs-<after>-<key>/."),
+    ] = None,
 ) -> None:
     """Train the same model on BEFORE and AFTER and compare them on one fixed test set.
 
@@ -422,10 +539,22 @@ def train_and_compare(
     if test is not None:
         t = cmp.resolve_test(test, test_split, load)
     target = out_dir or Path("reports") / "compare" / f"{b.slug}-vs-{a.slug}"
-    settings = cmp.TrainSettings(model=model, epochs=epochs, imgsz=imgsz, batch=batch, seed=seed, seeds=seeds,
-                                 device=device, workers=workers, resamples=resamples, extra=extra)
+    settings = cmp.TrainSettings(
+        model=model,
+        epochs=epochs,
+        imgsz=imgsz,
+        batch=batch,
+        seed=seed,
+        seeds=seeds,
+        device=device,
+        workers=workers,
+        resamples=resamples,
+        extra=extra,
+    )
     try:
-        result = cmp.compare(b, a, target, settings=settings, test=t, log=lambda m: err.print(m, highlight=False, soft_wrap=True))
+        result = cmp.compare(
+            b, a, target, settings=settings, test=t, log=lambda m: err.print(m, highlight=False, soft_wrap=True)
+        )
     except cmp.CompareError as exc:
         fail(str(exc))
     paths = cmp.write_outputs(result)
@@ -441,13 +570,25 @@ def train_and_compare(
 
 @app.command()
 def run(
-    pipeline: Annotated[Path, typer.Argument(help="A pipeline recipe YAML (e.g. pipelines/default.yaml).", show_default=False)],
+    pipeline: Annotated[
+        Path, typer.Argument(help="A pipeline recipe YAML (e.g. pipelines/default.yaml).", show_default=False)
+    ],
     dataset: DatasetArg,
-    profile: Annotated[Optional[str], typer.Option(help="A profile of the recipe (its overrides), e.g. cpu or gpu.")] = None,
-    from_stage: Annotated[Optional[str], typer.Option("--from", help="Force this stage and every later one to run (after a review: --from export).")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (which stages run or skip, and why) and write nothing.")] = False,
+    profile: Annotated[
+        Optional[str], typer.Option(help="A profile of the recipe (its overrides), e.g. cpu or gpu.")
+    ] = None,
+    from_stage: Annotated[
+        Optional[str],
+        typer.Option("--from", help="Force this stage and every later one to run (after a review: --from export)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan (which stages run or skip, and why) and write nothing.")
+    ] = False,
     name: Annotated[Optional[str], typer.Option(help="Run name [default: <recipe name>-<dataset name>-<key>].")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="STAGE.KEY=VALUE override (repeatable), e.g. train-and-compare.epochs=1.")] = None,
+    set_: Annotated[
+        Optional[list[str]],
+        typer.Option("--set", help="STAGE.KEY=VALUE override (repeatable), e.g. train-and-compare.epochs=1."),
+    ] = None,
     reports: Annotated[Path, typer.Option(help="Where run folders go: <reports>/<run>/<stage>/.")] = Path("reports"),
 ) -> None:
     """Run a recipe of stages (audit → review → export → rebalance → backgrounds → train-and-compare), skipping
@@ -474,24 +615,42 @@ def run(
     if dry_run:
         out.print("dry run: nothing written")
         return
-    extra = (f" --profile {profile}" if profile else "") + "".join(f" --set {s}" for s in set_ or []) + (f" --name {name}" if name else "")
+    extra = (
+        (f" --profile {profile}" if profile else "")
+        + "".join(f" --set {s}" for s in set_ or [])
+        + (f" --name {name}" if name else "")
+    )
     extra += f" --reports {reports}" if reports != Path("reports") else ""
     rv = recipe.stages.review
-    review_cmd = f"curate review {dataset}" + (f" --check {rv.check}" if rv and rv.check else "") + (f" --port {rv.port}" if rv and rv.port != 5151 else "") + (" --remote" if rv and rv.remote else "")
-    commands = {"review the flagged boxes": review_cmd, "then continue with": f"curate run {pipeline} {dataset}{extra} --from export"}
+    review_cmd = (
+        f"curate review {dataset}"
+        + (f" --check {rv.check}" if rv and rv.check else "")
+        + (f" --port {rv.port}" if rv and rv.port != 5151 else "")
+        + (" --remote" if rv and rv.remote else "")
+    )
+    commands = {
+        "review the flagged boxes": review_cmd,
+        "then continue with": f"curate run {pipeline} {dataset}{extra} --from export",
+    }
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
-                        transient=True)
+    progress = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
+    )
     with locked(ds, "run"), database_errors(), progress as bar:
         if rv and not rv.skip and any(p.stage == "export" and p.action == "run" for p in plan):
             connect()  # the export reads the review from FiftyOne; the audit stage connects by itself
         task = bar.add_task("pipeline", total=None)
         try:
             result = pl.run_pipeline(
-                recipe, ds, reports=reports, name=name, from_stage=from_stage,
+                recipe,
+                ds,
+                reports=reports,
+                name=name,
+                from_stage=from_stage,
                 log=lambda m: out.print(m, highlight=False, soft_wrap=True),
-                progress=lambda m: bar.update(task, description=m), commands=commands,
+                progress=lambda m: bar.update(task, description=m),
+                commands=commands,
             )
         except pl.PipelineError as exc:
             fail(str(exc))
@@ -506,7 +665,9 @@ def run(
 
 @app.command()
 def history(
-    path: Annotated[Path, typer.Argument(help="A history.jsonl (written by train-and-compare).")] = Path("reports/history.jsonl"),
+    path: Annotated[Path, typer.Argument(help="A history.jsonl (written by train-and-compare).")] = Path(
+        "reports/history.jsonl"
+    ),
 ) -> None:
     """Print the attempt history of train-and-compare runs."""
     from curate.train import history as hist
@@ -538,7 +699,9 @@ def entry() -> None:
     except Exception as exc:  # noqa: BLE001 — the promise is one line, never a traceback
         if os.environ.get("CURATE_DEBUG"):
             raise
-        err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}  (set CURATE_DEBUG=1 for the traceback)", highlight=False)
+        err.print(
+            f"[bold red]error:[/] {type(exc).__name__}: {exc}  (set CURATE_DEBUG=1 for the traceback)", highlight=False
+        )
         sys.exit(1)
 
 

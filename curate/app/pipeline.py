@@ -6,7 +6,7 @@ is ``keep-classes:`` or ``keep_classes:``; dashes and underscores are the same).
 recipe is not run and the dataset flows past it unchanged.
 
 Why a manifest per stage: re-running a recipe must be cheap. Each stage writes
-``reports/<run>/<stage>/manifest.json`` with the fingerprint of its input dataset (``curate.fiftyone.identity.fingerprint``:
+``reports/<run>/<stage>/manifest.json`` with the fingerprint of its input dataset (:func:`dataset_fingerprint`:
 label bytes, image sizes/mtimes, class names), its parameters, its outputs and timings; a stage whose
 input and parameters are unchanged and whose outputs exist is skipped. ``--from STAGE`` forces a stage
 and everything after it.
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import html
 import json
 import shutil
 import time
@@ -385,7 +384,10 @@ def _from_index(from_stage: str | None, recipe: Recipe) -> int:
     s = from_stage.replace("_", "-")
     if s not in STAGES:
         hint = difflib.get_close_matches(s, STAGES, n=1)
-        raise PipelineError(f"--from {from_stage}: unknown stage" + (f"; did you mean {hint[0]!r}?" if hint else f"; stages: {', '.join(STAGES)}"))
+        raise PipelineError(
+            f"--from {from_stage}: unknown stage"
+            + (f"; did you mean {hint[0]!r}?" if hint else f"; stages: {', '.join(STAGES)}")
+        )
     if recipe.options(s) is None:
         raise PipelineError(f"--from {from_stage}: the recipe has no {s} stage (it has {', '.join(recipe.active())})")
     return STAGES.index(s)
@@ -411,8 +413,14 @@ def _stage_params(recipe: Recipe, stage: str) -> dict:
     return _export_params(recipe) if stage == "export" else params_of(recipe, stage)
 
 
-def plan_run(recipe: Recipe, dataset: Dataset, *, reports: Path = Path("reports"), name: str | None = None,
-             from_stage: str | None = None) -> list[StagePlan]:
+def plan_run(
+    recipe: Recipe,
+    dataset: Dataset,
+    *,
+    reports: Path = Path("reports"),
+    name: str | None = None,
+    from_stage: str | None = None,
+) -> list[StagePlan]:
     """What a run would do, without writing anything: per stage run/skip/pause/off and why.
 
     A stage after one that runs is planned to run (its input will be rewritten); the real run checks
@@ -439,7 +447,9 @@ def plan_run(recipe: Recipe, dataset: Dataset, *, reports: Path = Path("reports"
                 stopped = True
             else:
                 rv = recipe.stages.review
-                plans.append(StagePlan(stage, "skip", "review: skip" if rv.skip else "review done (export exists or --from)"))
+                plans.append(
+                    StagePlan(stage, "skip", "review: skip" if rv.skip else "review done (export exists or --from)")
+                )
             continue
         if i >= from_idx:
             plans.append(StagePlan(stage, "run", f"--from {STAGES[from_idx]}"))
@@ -511,8 +521,16 @@ def run_pipeline(
         if stage == "review":
             if pending:
                 result.plan.append(StagePlan(stage, "pause", "review in the FiftyOne App, then --from export"))
-                _write_manifest(run_dir, stage, dataset, params_of(recipe, stage), {}, 0.0, status="paused",
-                                extra={"commands": commands or {}})
+                _write_manifest(
+                    run_dir,
+                    stage,
+                    dataset,
+                    params_of(recipe, stage),
+                    {},
+                    0.0,
+                    status="paused",
+                    extra={"commands": commands or {}},
+                )
                 result.paused = True
                 for label, cmd in (commands or {}).items():
                     log(f"{label}: {cmd}")
@@ -528,20 +546,40 @@ def run_pipeline(
             if stage in DATASET_STAGES:
                 out = _load_output(run_dir, stage)
                 if out is None:
-                    raise PipelineError(f"{stage_dir(run_dir, stage) / 'dataset'}: cannot read the stage's output; run with --from {stage}")
+                    raise PipelineError(
+                        f"{stage_dir(run_dir, stage) / 'dataset'}: cannot read the stage's output; "
+                        f"run with --from {stage}"
+                    )
                 current = out
             continue
         result.plan.append(StagePlan(stage, "run", reason))
         log(f"{stage}: running ({reason})")
         folder = stage_dir(run_dir, stage)
-        _write_manifest(run_dir, stage, current if stage not in ("audit", "export") else dataset, params, {}, 0.0,
-                        status="running", fingerprint=fp)
+        _write_manifest(
+            run_dir,
+            stage,
+            current if stage not in ("audit", "export") else dataset,
+            params,
+            {},
+            0.0,
+            status="running",
+            fingerprint=fp,
+        )
         t0 = time.perf_counter()
         outputs = RUNNERS[stage](recipe, opts, dataset, current, folder, log=log, progress=progress)
         secs = time.perf_counter() - t0
         result.seconds[stage] = secs
-        _write_manifest(run_dir, stage, current if stage not in ("audit", "export") else dataset, params, outputs, secs,
-                        status="ok", fingerprint=fp, started=time.time() - secs)
+        _write_manifest(
+            run_dir,
+            stage,
+            current if stage not in ("audit", "export") else dataset,
+            params,
+            outputs,
+            secs,
+            status="ok",
+            fingerprint=fp,
+            started=time.time() - secs,
+        )
         log(f"{stage}: done in {secs:.1f} s")
         if stage in DATASET_STAGES:
             try:
@@ -554,8 +592,19 @@ def run_pipeline(
     return result
 
 
-def _write_manifest(run_dir: Path, stage: str, input_ds: Dataset, params: dict, outputs: dict, seconds: float, *,
-                    status: str, fingerprint: str | None = None, started: float | None = None, extra: dict | None = None) -> Path:
+def _write_manifest(
+    run_dir: Path,
+    stage: str,
+    input_ds: Dataset,
+    params: dict,
+    outputs: dict,
+    seconds: float,
+    *,
+    status: str,
+    fingerprint: str | None = None,
+    started: float | None = None,
+    extra: dict | None = None,
+) -> Path:
     folder = stage_dir(run_dir, stage)
     folder.mkdir(parents=True, exist_ok=True)
     data = {
@@ -565,7 +614,10 @@ def _write_manifest(run_dir: Path, stage: str, input_ds: Dataset, params: dict, 
         "input": {"path": str(input_ds.root), "fingerprint": fingerprint},
         "params": params,
         "outputs": {k: str(v) for k, v in outputs.items()},
-        "timings": {"started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started or time.time())), "seconds": round(seconds, 2)},
+        "timings": {
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started or time.time())),
+            "seconds": round(seconds, 2),
+        },
         **(extra or {}),
     }
     return write_text_atomic(folder / MANIFEST, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
@@ -581,7 +633,9 @@ def _fresh(folder: Path) -> Path:
 # ------------------------------------------------------------------------------------------------ stages
 
 
-def _run_audit(recipe: Recipe, o: AuditOptions, source: Dataset, current: Dataset, folder: Path, *, log, progress) -> dict:
+def _run_audit(
+    recipe: Recipe, o: AuditOptions, source: Dataset, current: Dataset, folder: Path, *, log, progress
+) -> dict:
     from curate.audit.runner import ConfigError, load_config, run_audit
 
     try:
@@ -597,8 +651,18 @@ def _run_audit(recipe: Recipe, o: AuditOptions, source: Dataset, current: Datase
     for f in folder.glob("*"):
         if f.name != MANIFEST:
             shutil.rmtree(f) if f.is_dir() else f.unlink()
-    res = run_audit(source, out_dir=folder, params=params, fast=o.fast, model=o.model, all_scores=o.all_scores, only=only,
-                    fiftyone=o.fiftyone, use_cache=o.cache, on_check=(lambda m: progress(f"audit: {m}")) if progress else None)
+    res = run_audit(
+        source,
+        out_dir=folder,
+        params=params,
+        fast=o.fast,
+        model=o.model,
+        all_scores=o.all_scores,
+        only=only,
+        fiftyone=o.fiftyone,
+        use_cache=o.cache,
+        on_check=(lambda m: progress(f"audit: {m}")) if progress else None,
+    )
     counts = ", ".join(f"{n} {c}" for c, n in sorted(res.counts().items())) or "nothing flagged"
     log(f"audit: {len(res.findings)} findings ({counts})")
     outs: dict[str, Path] = {"findings": folder / "findings.csv"}
@@ -607,7 +671,9 @@ def _run_audit(recipe: Recipe, o: AuditOptions, source: Dataset, current: Datase
     return outs
 
 
-def _run_export(recipe: Recipe, o: ExportOptions, source: Dataset, current: Dataset, folder: Path, *, log, progress) -> dict:
+def _run_export(
+    recipe: Recipe, o: ExportOptions, source: Dataset, current: Dataset, folder: Path, *, log, progress
+) -> dict:
     from curate.io.yolo import WriteError, save_yolo
 
     out = _fresh(folder / "dataset")
@@ -628,16 +694,30 @@ def _run_export(recipe: Recipe, o: ExportOptions, source: Dataset, current: Data
     return {"dataset": out}
 
 
-def _run_rebalance(recipe: Recipe, o: RebalanceOptionsModel, source: Dataset, current: Dataset, folder: Path, *, log, progress) -> dict:
-    from curate.ops import rebalance as rb
+def _run_rebalance(
+    recipe: Recipe, o: RebalanceOptionsModel, source: Dataset, current: Dataset, folder: Path, *, log, progress
+) -> dict:
     from curate.io.yolo import WriteError
+    from curate.ops import rebalance as rb
 
-    keep = o.keep_classes if isinstance(o.keep_classes, list) or o.keep_classes is None else rb.parse_names(o.keep_classes)
+    keep = (
+        o.keep_classes if isinstance(o.keep_classes, list) or o.keep_classes is None else rb.parse_names(o.keep_classes)
+    )
     merge = dict(o.merge) if isinstance(o.merge, dict) else rb.parse_merge(o.merge)
     try:
-        options = rb.RebalanceOptions(ratios=rb.parse_ratios(o.split), seed=o.seed, keep=keep, drop=list(o.drop_class), merge=merge,
-                                      min_instances=o.min_instances, empty_images=o.empty_images, cap=o.cap,
-                                      oversample=o.oversample, group_by=o.group_by, near_duplicates=o.near_duplicates)
+        options = rb.RebalanceOptions(
+            ratios=rb.parse_ratios(o.split),
+            seed=o.seed,
+            keep=keep,
+            drop=list(o.drop_class),
+            merge=merge,
+            min_instances=o.min_instances,
+            empty_images=o.empty_images,
+            cap=o.cap,
+            oversample=o.oversample,
+            group_by=o.group_by,
+            near_duplicates=o.near_duplicates,
+        )
         result = rb.rebalance(current, options)
         out = rb.write_rebalanced(result, _fresh(folder / "dataset"))
     except (rb.RebalanceError, WriteError) as exc:
@@ -647,9 +727,11 @@ def _run_rebalance(recipe: Recipe, o: RebalanceOptionsModel, source: Dataset, cu
     return {"dataset": out, "report": out / "rebalance.json"}
 
 
-def _run_backgrounds(recipe: Recipe, o: BackgroundsOptions, source: Dataset, current: Dataset, folder: Path, *, log, progress) -> dict:
-    from curate.ops import backgrounds as bg
+def _run_backgrounds(
+    recipe: Recipe, o: BackgroundsOptions, source: Dataset, current: Dataset, folder: Path, *, log, progress
+) -> dict:
     from curate.io.yolo import WriteError
+    from curate.ops import backgrounds as bg
 
     try:
         result = bg.backgrounds(current, fraction=o.fraction, instances=o.instances, seed=o.seed)
@@ -665,10 +747,12 @@ def _run_backgrounds(recipe: Recipe, o: BackgroundsOptions, source: Dataset, cur
     return outs
 
 
-def _run_compare(recipe: Recipe, o: TrainOptions, source: Dataset, current: Dataset, folder: Path, *, log, progress) -> dict:
+def _run_compare(
+    recipe: Recipe, o: TrainOptions, source: Dataset, current: Dataset, folder: Path, *, log, progress
+) -> dict:
+    from curate.io.yolo import DatasetError, load_yolo
     from curate.train import compare as cmp
     from curate.train import history as hist
-    from curate.io.yolo import DatasetError, load_yolo
 
     def loader(p: Path) -> Dataset:
         try:
@@ -677,9 +761,18 @@ def _run_compare(recipe: Recipe, o: TrainOptions, source: Dataset, current: Data
             raise PipelineError(f"stages.train-and-compare.test: {exc}") from None
 
     test = cmp.resolve_test(Path(o.test), o.test_split, loader) if o.test else None
-    settings = cmp.TrainSettings(model=o.model, epochs=o.epochs, imgsz=o.imgsz, batch=o.batch, seed=o.seed, seeds=o.seeds,
-                                 device=None if o.device is None else str(o.device), workers=o.workers, resamples=o.resamples,
-                                 extra=dict(o.extra))
+    settings = cmp.TrainSettings(
+        model=o.model,
+        epochs=o.epochs,
+        imgsz=o.imgsz,
+        batch=o.batch,
+        seed=o.seed,
+        seeds=o.seeds,
+        device=None if o.device is None else str(o.device),
+        workers=o.workers,
+        resamples=o.resamples,
+        extra=dict(o.extra),
+    )
     folder.mkdir(parents=True, exist_ok=True)
     try:
         res = cmp.compare(source, current, folder, settings=settings, test=test, log=log)
@@ -708,72 +801,21 @@ RUNNERS: dict[str, Callable[..., dict]] = {
 
 def write_summary(recipe: Recipe, run_dir: Path, dataset: Dataset, result: PipelineResult) -> Path:
     """``summary.html``: one self-contained page linking each stage's report and the attempt history."""
-    e = html.escape
-    rows = []
-    for p in result.plan:
-        m = read_manifest(run_dir, p.stage) if p.action != "off" else None
-        links = []
-        for k, v in ((m or {}).get("outputs") or {}).items():
-            target = Path(v)
-            if target.exists():
-                rel = target.relative_to(run_dir) if target.is_relative_to(run_dir) else target
-                links.append(f'<a href="{e(str(rel))}">{e(k)}</a>')
-        secs = (m or {}).get("timings", {}).get("seconds")
-        rows.append(
-            f"<tr><td>{e(p.stage)}</td><td class='{e(p.action)}'>{e(p.action)}</td><td>{e(p.reason)}</td>"
-            f"<td>{'' if secs is None else f'{secs:.1f}'}</td><td>{' · '.join(links)}</td></tr>"
-        )
-    hist_rows = []
+    from curate.report.run_summary import render
     from curate.train import history as hist
 
+    stages = []
+    for p in result.plan:
+        m = (read_manifest(run_dir, p.stage) if p.action != "off" else None) or {}
+        stages.append({"stage": p.stage, "action": p.action, "reason": p.reason,
+                       "seconds": m.get("timings", {}).get("seconds"), "outputs": m.get("outputs") or {}})  # fmt: skip
+    attempts = []
     hpath = hist.history_path(run_dir.parent)
-    if hpath.is_file():
+    if hpath.is_file():  # the same history file holds every run's attempts: this run's only
         entries, _ = hist.read(hpath)
-        for h in entries:
-            if not Path(str(h.get("out", ""))).resolve().is_relative_to(run_dir.resolve()):
-                continue  # another run's attempt: the same history file holds every run's
-            mb = h.get("metrics", {}).get("before", {})
-            ma = h.get("metrics", {}).get("after", {})
-            d = h.get("delta", {})
-            d5095 = d.get("mAP50-95") if isinstance(d, dict) else None
-            hist_rows.append(
-                f"<tr><td>{e(str(h.get('date', '')))}</td><td>{e(str(h.get('model', '')))} {e(str(h.get('epochs', '')))} ep, "
-                f"{e(str(h.get('imgsz', '')))} px</td><td>{_num(mb.get('mAP50-95'))}</td><td>{_num(ma.get('mAP50-95'))}</td>"
-                f"<td>{_num(d5095, signed=True)}</td><td>{e(str(h.get('verdict', '')))}</td>"
-                f"<td><a href=\"{e(_rel(Path(str(h.get('out', ''))) / 'compare.html', run_dir))}\">compare</a></td></tr>"
-            )
-    status = "paused for review" if result.paused else "finished"
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>curate run {e(run_dir.name)}</title>
-<style>
-body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}}
-table{{border-collapse:collapse;margin:1em 0}} td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}}
-th{{background:#f3f3f3}} .run{{color:#0a6;font-weight:bold}} .skip{{color:#777}} .pause{{color:#c60;font-weight:bold}} .off{{color:#bbb}}
-code{{background:#f5f5f5;padding:0 .2em}}
-</style></head><body>
-<h1>curate run <code>{e(run_dir.name)}</code></h1>
-<p>Recipe <b>{e(recipe.name or '')}</b>{(' — ' + e(recipe.description)) if recipe.description else ''}; dataset <code>{e(str(dataset.root))}</code>
-({len(dataset.images)} images, {dataset.num_boxes} boxes); {status}; curate {e(__version__)}; {time.strftime('%Y-%m-%d %H:%M')}.</p>
-<h2>Stages</h2>
-<table><tr><th>stage</th><th>this run</th><th>why</th><th>seconds (last run)</th><th>reports</th></tr>
-{''.join(rows)}
-</table>
-<h2>Attempt history</h2>
-{('<table><tr><th>date</th><th>training</th><th>BEFORE mAP50-95</th><th>AFTER mAP50-95</th><th>Δ mAP50-95</th><th>verdict</th><th></th></tr>' + ''.join(hist_rows) + '</table>') if hist_rows else '<p>No train-and-compare run yet.</p>'}
-</body></html>
-"""
+        attempts = [h for h in entries if Path(str(h.get("out", ""))).resolve().is_relative_to(run_dir.resolve())]
+    page = render(run_dir=run_dir, recipe_name=recipe.name or "", description=recipe.description or "",
+                  root=dataset.root, images=len(dataset.images), boxes=dataset.num_boxes, paused=result.paused,
+                  stages=stages, attempts=attempts)  # fmt: skip
     run_dir.mkdir(parents=True, exist_ok=True)
     return write_text_atomic(run_dir / SUMMARY, page)
-
-
-def _num(v: Any, *, signed: bool = False) -> str:
-    if not isinstance(v, (int, float)):
-        return ""
-    return f"{v:+.3f}" if signed else f"{v:.3f}"
-
-
-def _rel(target: Path, base: Path) -> str:
-    try:
-        return str(target.resolve().relative_to(base.resolve()))
-    except ValueError:
-        return target.as_uri() if target.is_absolute() else str(target)

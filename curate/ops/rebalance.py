@@ -28,7 +28,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from curate.core import defaults
-from curate.core.dataset import SPLITS, Dataset, ImageRecord, Label
+from curate.core.dataset import SPLITS, Dataset, ImageRecord
 
 #: The pseudo class of background images (no boxes) in :class:`Group` counts: they are stratified too.
 BACKGROUND = -1
@@ -159,7 +159,11 @@ def apply_class_surgery(
     surgery = class_mapping(dataset.names, counts, keep=keep, drop=drop, merge=merge, min_instances=min_instances)
     images: list[ImageRecord] = []
     for record in dataset.images:
-        labels = [replace(lb, class_id=surgery.mapping[lb.class_id]) for lb in record.labels if surgery.mapping.get(lb.class_id) is not None]
+        labels = [
+            replace(lb, class_id=surgery.mapping[lb.class_id])
+            for lb in record.labels
+            if surgery.mapping.get(lb.class_id) is not None
+        ]
         if len(labels) == len(record.labels) and all(a.class_id == b.class_id for a, b in zip(labels, record.labels)):
             images.append(replace(record, labels=list(record.labels)))
             continue
@@ -172,7 +176,13 @@ def apply_class_surgery(
                 continue
         labels = [replace(lb, line=k) for k, lb in enumerate(labels, start=1)]  # lines of the rewritten file
         images.append(replace(record, labels=labels, edited=True))
-    return replace(dataset, names=list(surgery.names), images=images, findings=list(dataset.findings), warnings=list(dataset.warnings)), surgery
+    return replace(
+        dataset,
+        names=list(surgery.names),
+        images=images,
+        findings=list(dataset.findings),
+        warnings=list(dataset.warnings),
+    ), surgery
 
 
 # --------------------------------------------------------------------------------------------------
@@ -224,7 +234,9 @@ def pattern_key(file_name: str, pattern: re.Pattern[str]) -> str | None:
 class Grouping:
     groups: list[Group]
     group_of: dict[str, int]  # image rel → group id
-    joined_by: dict[str, int]  # how many images each rule put in a group of 2+ ("near_duplicate", "roboflow", "pattern")
+    joined_by: dict[
+        str, int
+    ]  # how many images each rule put in a group of 2+ ("near_duplicate", "roboflow", "pattern")
 
 
 def build_groups(
@@ -284,7 +296,9 @@ def build_groups(
 # --------------------------------------------------------------------------------------------------
 
 
-def plan_split(groups: Sequence[Group], ratios: Sequence[float], *, seed: int = defaults.SEED, polish: int | None = None) -> dict[int, str]:
+def plan_split(
+    groups: Sequence[Group], ratios: Sequence[float], *, seed: int = defaults.SEED, polish: int | None = None
+) -> dict[int, str]:
     """Assign every group to a split so images and each class's instances follow ``ratios``.
 
     Iterative stratification over groups: the class with the fewest remaining groups is placed first,
@@ -354,7 +368,9 @@ def _fill_empty_splits(assign: np.ndarray, sizes: np.ndarray, n_splits: int) -> 
     return assign
 
 
-def _polish(assign: np.ndarray, m: np.ndarray, sizes: np.ndarray, r: np.ndarray, rng: np.random.Generator, *, passes: int) -> np.ndarray:
+def _polish(
+    assign: np.ndarray, m: np.ndarray, sizes: np.ndarray, r: np.ndarray, rng: np.random.Generator, *, passes: int
+) -> np.ndarray:
     """Greedy local search: move one group at a time when it lowers the split's deviation.
 
     Cost = Σ_class Σ_split (count − target)² / class total  +  w · Σ_split (images − target)² / all images,
@@ -458,7 +474,9 @@ def _count_matrix(records: Sequence[ImageRecord], nc: int) -> np.ndarray:
     return m
 
 
-def cap_instances(records: Sequence[ImageRecord], cap: int, *, nc: int, seed: int = defaults.SEED) -> tuple[list[ImageRecord], list[str]]:
+def cap_instances(
+    records: Sequence[ImageRecord], cap: int, *, nc: int, seed: int = defaults.SEED
+) -> tuple[list[ImageRecord], list[str]]:
     """Drop images until no class has more than ``cap`` instances; returns (kept, dropped rels).
 
     Greedy: among images holding an over-cap class, drop the one whose loss to the other classes is
@@ -591,7 +609,9 @@ def one_record_per_file(dataset: Dataset) -> tuple[Dataset, int]:
     return (replace(dataset, images=list(first.values())), repeated) if repeated else (dataset, 0)
 
 
-def rebalance(dataset: Dataset, options: RebalanceOptions, *, near_duplicates: NearDuplicates | None = None) -> RebalanceResult:
+def rebalance(
+    dataset: Dataset, options: RebalanceOptions, *, near_duplicates: NearDuplicates | None = None
+) -> RebalanceResult:
     """Class surgery, a group-aware stratified split, then ``cap``/``oversample`` in train. Pure: writes nothing.
 
     ``near_duplicates`` returns clusters of image rels (default: :func:`hashing_near_duplicates` when
@@ -602,7 +622,9 @@ def rebalance(dataset: Dataset, options: RebalanceOptions, *, near_duplicates: N
             re.compile(options.group_by)
         except re.error as exc:
             raise RebalanceError(f"--group-by {options.group_by!r}: not a regular expression ({exc})") from None
-    if options.oversample is not None and not (options.oversample == "median" or (isinstance(options.oversample, int) and options.oversample >= 1)):
+    if options.oversample is not None and not (
+        options.oversample == "median" or (isinstance(options.oversample, int) and options.oversample >= 1)
+    ):
         raise RebalanceError(f"--oversample {options.oversample!r}: expected 'median' or a positive instance count")
     dataset, repeated = one_record_per_file(dataset)
     surgered, surgery = apply_class_surgery(
@@ -621,7 +643,9 @@ def rebalance(dataset: Dataset, options: RebalanceOptions, *, near_duplicates: N
     clusters: Sequence[Sequence[str]] = ()
     if options.near_duplicates:
         clusters = (near_duplicates or hashing_near_duplicates)(surgered)
-    grouping = build_groups(surgered, near_duplicates=clusters, pattern=options.group_by, roboflow=options.roboflow_groups)
+    grouping = build_groups(
+        surgered, near_duplicates=clusters, pattern=options.group_by, roboflow=options.roboflow_groups
+    )
     plan = plan_split(grouping.groups, options.ratios, seed=options.seed)
     split = assign_splits(surgered, grouping, plan)
     split_images = Counter(r.split for r in split.images)
@@ -635,7 +659,9 @@ def rebalance(dataset: Dataset, options: RebalanceOptions, *, near_duplicates: N
     copy_records: list[ImageRecord] = []
     target = None
     if options.oversample is not None:
-        picks, target = oversample(train, nc=nc, target=None if options.oversample == "median" else int(options.oversample))
+        picks, target = oversample(
+            train, nc=nc, target=None if options.oversample == "median" else int(options.oversample)
+        )
         for source, k in picks:
             name = copy_name(source, k)
             rel = f"images/train/{name}"  # where the writer puts it
@@ -661,8 +687,17 @@ def _shares(counter: Mapping[str, int]) -> dict[str, float]:
     return {s: round(n / total, 4) for s, n in counter.items()}
 
 
-def _summary(before: Dataset, after: Dataset, options: RebalanceOptions, surgery: Surgery, grouping: Grouping,
-             split_images: Counter, capped: list[str], copies: dict[str, Path], target: int | None) -> dict:
+def _summary(
+    before: Dataset,
+    after: Dataset,
+    options: RebalanceOptions,
+    surgery: Surgery,
+    grouping: Grouping,
+    split_images: Counter,
+    capped: list[str],
+    copies: dict[str, Path],
+    target: int | None,
+) -> dict:
     names = split_names(options.ratios)
     sizes = sorted(grouping.groups, key=lambda g: -g.images)
     largest = sizes[0] if sizes else None
@@ -675,7 +710,9 @@ def _summary(before: Dataset, after: Dataset, options: RebalanceOptions, surgery
         "images": {
             "before": dict(Counter(r.split for r in before.images)),
             "after": {s: sum(1 for r in after.images if r.split == s) for s in after.splits},
-            "background_after": {s: sum(1 for r in after.images if r.split == s and r.is_background) for s in after.splits},
+            "background_after": {
+                s: sum(1 for r in after.images if r.split == s and r.is_background) for s in after.splits
+            },
         },
         "classes": {"before": list(before.names), "after": list(after.names)},
         "merged": surgery.merged,
@@ -711,8 +748,8 @@ def _notes(after: Dataset, surgery: Surgery, options: RebalanceOptions) -> list[
     if surgery.emptied_images and options.empty_images == "keep" and background > hi * len(after.images):
         notes.append(
             f"{len(surgery.emptied_images)} images lost all their boxes and were kept as background: {background} of "
-            f"{len(after.images)} images ({100 * background / len(after.images):.0f} %) are background, above the advised "
-            f"{100 * hi:.0f} %; --empty-images drop removes them"
+            f"{len(after.images)} images ({100 * background / len(after.images):.0f} %) are background, "
+            f"above the advised {100 * hi:.0f} %; --empty-images drop removes them"
         )
     for name in surgery.rare_classes:
         notes.append(f"class {name!r} dropped: fewer than {options.min_instances} instances (--min-instances)")
@@ -728,8 +765,8 @@ def write_rebalanced(result: RebalanceResult, out: str | Path, *, overwrite: boo
     next to ``out`` for the duration of the write (named as a temporary output, so a killed run's is
     removed by the next); ``save_yolo`` copies from there.
     """
-    from curate.io.yolo import check_output_dir, save_yolo
     from curate.io.outputs import atomic_output
+    from curate.io.yolo import check_output_dir, save_yolo
 
     out = check_output_dir(Path(out), [result.dataset.root], overwrite=overwrite)
     with atomic_output(out, "rebalance") as tmp:
@@ -780,7 +817,10 @@ def summary_table(summary: dict):
     from rich.table import Table
 
     splits = list(summary["target_ratios"])
-    t = Table(title=f"rebalance (seed {summary['seed']}): instances per class (train after cap/oversample)", title_justify="left")
+    t = Table(
+        title=f"rebalance (seed {summary['seed']}): instances per class (train after cap/oversample)",
+        title_justify="left",
+    )
     t.add_column("class")
     t.add_column("before", justify="right")
     for s in splits:
@@ -795,6 +835,10 @@ def summary_table(summary: dict):
     img = summary["images"]["after"]
     achieved = summary["achieved_image_ratios"]
     t.add_section()
-    t.add_row("[bold]images[/]", str(sum(summary["images"]["before"].values())), *(str(img.get(s, 0)) for s in splits),
-              "/".join(f"{100 * achieved[s]:.1f}" for s in splits))
+    t.add_row(
+        "[bold]images[/]",
+        str(sum(summary["images"]["before"].values())),
+        *(str(img.get(s, 0)) for s in splits),
+        "/".join(f"{100 * achieved[s]:.1f}" for s in splits),
+    )
     return t

@@ -44,14 +44,20 @@ def test_info_counts(tmp_path: Path) -> None:
     root = _tree(tmp_path / "ds")
     result = runner.invoke(app, ["info", str(root)], terminal_width=200)
     assert result.exit_code == 0, result.output
-    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]] for line in result.output.splitlines() if line.startswith("│") and line.count("│") == 8}
+    rows = {
+        line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+        for line in result.output.splitlines()
+        if line.startswith("│") and line.count("│") == 8
+    }
     assert rows["train"][:4] == ["3", "4", "0", "1"]  # images, boxes, polygons, backgrounds
     assert rows["val"][:2] == ["1", "1"]
     assert rows["all"][-1] == "1"  # one format finding
     assert "wrong field count" in result.output
 
 
-@pytest.mark.parametrize("command", ["info", "audit", "review", "export", "rebalance", "backgrounds", "train-and-compare", "run", "history"])
+@pytest.mark.parametrize(
+    "command", ["info", "audit", "review", "export", "rebalance", "backgrounds", "train-and-compare", "run", "history"]
+)
 def test_every_command_has_help(command: str) -> None:
     result = runner.invoke(app, [command, "--help"], terminal_width=120)
     assert result.exit_code == 0, result.output
@@ -67,7 +73,9 @@ def test_missing_dataset_is_one_line_error(tmp_path: Path) -> None:
 def test_audit_writes_findings_with_exact_columns(tmp_path: Path) -> None:
     root = _tree(tmp_path / "ds")
     out = tmp_path / "out"
-    result = runner.invoke(app, ["audit", str(root), "--out", str(out), "--fast", "--no-fiftyone", "--all-scores"], terminal_width=200)
+    result = runner.invoke(
+        app, ["audit", str(root), "--out", str(out), "--fast", "--no-fiftyone", "--all-scores"], terminal_width=200
+    )
     assert result.exit_code == 0, result.output
     with (out / "findings.csv").open() as fh:
         reader = csv.DictReader(fh)
@@ -77,7 +85,9 @@ def test_audit_writes_findings_with_exact_columns(tmp_path: Path) -> None:
     fmt = [r for r in rows if r["check"] == "format"]
     assert fmt and fmt[0]["line"] == "3"
     dup = [r for r in rows if r["check"] == "duplicate"]
-    assert dup and dup[0]["image"] == "train/images/b.jpg" and float(dup[0]["score"]) >= 0.5  # the exact copy on line 2 of b.txt
+    assert (
+        dup and dup[0]["image"] == "train/images/b.jpg" and float(dup[0]["score"]) >= 0.5
+    )  # the exact copy on line 2 of b.txt
     assert (out / "findings.json").exists() and (out / "all_scores.csv").exists() and (out / "report.html").exists()
 
 

@@ -56,12 +56,24 @@ BASE = "stages:\n  audit: {fast: true}\n  review: {skip: true}\n  export: {}\n  
     [
         ("stages:\n  rebalance: {splt: 80/10/10}\n", "stages.rebalance.splt: unknown option; did you mean 'split'?"),
         ("stages:\n  rebalanse: {}\n", "stages.rebalanse: unknown stage; did you mean 'rebalance'?"),
-        ("stages:\n  backgrounds: {fraction: 2}\n", "stages.backgrounds.fraction: Input should be less than or equal to 1"),
-        ("stages:\n  train-and-compare: {epochs: many}\n", "stages.train-and-compare.epochs: Input should be a valid integer"),
+        (
+            "stages:\n  backgrounds: {fraction: 2}\n",
+            "stages.backgrounds.fraction: Input should be less than or equal to 1",
+        ),
+        (
+            "stages:\n  train-and-compare: {epochs: many}\n",
+            "stages.train-and-compare.epochs: Input should be a valid integer",
+        ),
         ("stages:\n  rebalance: {split: 70/10}\n", "stages.rebalance.split:"),
         ("stages:\n  rebalance: {empty-images: maybe}\n", "stages.rebalance.empty-images:"),
-        ("stages:\n  rebalance: {keep-clases: a}\n", "stages.rebalance.keep-clases: unknown option; did you mean 'keep_classes'?"),
-        ("stages:\n  audit: {options: {grouepd: {threshold: 0.5}}}\n", "unknown check 'grouepd'; did you mean 'grouped'?"),
+        (
+            "stages:\n  rebalance: {keep-clases: a}\n",
+            "stages.rebalance.keep-clases: unknown option; did you mean 'keep_classes'?",
+        ),
+        (
+            "stages:\n  audit: {options: {grouepd: {threshold: 0.5}}}\n",
+            "unknown check 'grouepd'; did you mean 'grouped'?",
+        ),
         ("stages:\n  audit: {}\nstaegs: {}\n", "staegs: unknown option; did you mean 'stages'?"),
         ("stages: [audit]\n", "stages: missing or not a mapping"),
         ("stages:\n  audit: {fast: true\n", "not valid YAML"),
@@ -86,8 +98,12 @@ def test_typo_through_the_cli_is_one_line_and_exit_1(tmp_path: Path, sample_dir:
 
 
 def test_dashes_and_underscores_are_the_same_option(tmp_path: Path) -> None:
-    a = pl.load_recipe(write_recipe(tmp_path, "stages:\n  rebalance: {keep-classes: 'egg,onion', empty-images: drop}\n"))
-    b = pl.load_recipe(write_recipe(tmp_path, "stages:\n  rebalance: {keep_classes: 'egg,onion', empty_images: drop}\n"))
+    a = pl.load_recipe(
+        write_recipe(tmp_path, "stages:\n  rebalance: {keep-classes: 'egg,onion', empty-images: drop}\n")
+    )
+    b = pl.load_recipe(
+        write_recipe(tmp_path, "stages:\n  rebalance: {keep_classes: 'egg,onion', empty_images: drop}\n")
+    )
     assert a.stages.rebalance == b.stages.rebalance
     assert a.stages.rebalance.empty_images == "drop"
 
@@ -105,7 +121,9 @@ def test_profiles_and_set_overrides() -> None:
     assert s.stages.train_and_compare.epochs == 3 and s.stages.train_and_compare.imgsz == 640 and s.stages.review.skip
     with pytest.raises(pl.PipelineError, match="--profile gpus: no such profile; known: cpu, gpu"):
         pl.load_recipe(SEED_FOOD, profile="gpus")
-    with pytest.raises(pl.PipelineError, match=r"stages.train-and-compare.epohcs: unknown option; did you mean 'epochs'\?"):
+    with pytest.raises(
+        pl.PipelineError, match=r"stages.train-and-compare.epohcs: unknown option; did you mean 'epochs'\?"
+    ):
         pl.load_recipe(SEED_FOOD, overrides=["train-and-compare.epohcs=3"])
     for name in pl.load_recipe(DEFAULT).profiles:  # every shipped profile is valid
         pl.load_recipe(DEFAULT, profile=name)
@@ -117,8 +135,18 @@ def test_profiles_and_set_overrides() -> None:
         (None, "a", {}, "never ran"),
         ({"status": "running", "input": {"fingerprint": "a"}, "params": {}}, "a", {}, "last run running"),
         ({"status": "ok", "input": {"fingerprint": "a"}, "params": {"seed": 0}}, "b", {"seed": 0}, "input changed"),
-        ({"status": "ok", "input": {"fingerprint": "a"}, "params": {"seed": 0}}, "a", {"seed": 1}, "parameters changed: seed"),
-        ({"status": "ok", "input": {"fingerprint": "a"}, "params": {}, "outputs": {"d": "/nonexistent/x"}}, "a", {}, "output missing: d"),
+        (
+            {"status": "ok", "input": {"fingerprint": "a"}, "params": {"seed": 0}},
+            "a",
+            {"seed": 1},
+            "parameters changed: seed",
+        ),
+        (
+            {"status": "ok", "input": {"fingerprint": "a"}, "params": {}, "outputs": {"d": "/nonexistent/x"}},
+            "a",
+            {},
+            "output missing: d",
+        ),
         ({"status": "ok", "input": {"fingerprint": "a"}, "params": {"seed": 0}, "outputs": {}}, "a", {"seed": 0}, None),
     ],
 )
@@ -131,7 +159,9 @@ def test_why_run(manifest, fp, params, expected) -> None:
 
 def test_review_pause_then_from_export(tmp_path: Path, sample_dir: Path) -> None:
     """No review yet: stop after the audit (exit 0) printing both commands; --from export goes on."""
-    recipe = write_recipe(tmp_path, "name: held\nstages:\n  audit: {fast: true, checks: duplicate}\n  review: {}\n  export: {}\n")
+    recipe = write_recipe(
+        tmp_path, "name: held\nstages:\n  audit: {fast: true, checks: duplicate}\n  review: {}\n  export: {}\n"
+    )
     reports = tmp_path / "reports"
     r = curate("run", recipe, sample_dir, "--reports", reports)
     assert r.returncode == 0, r.stderr
@@ -152,8 +182,11 @@ def test_review_pause_then_from_export(tmp_path: Path, sample_dir: Path) -> None
 
 
 def test_from_stage_reruns_from_there(tmp_path: Path, sample_dir: Path) -> None:
-    recipe = write_recipe(tmp_path, "name: short\nstages:\n  audit: {fast: true, checks: duplicate, fiftyone: false}\n"
-                                    "  review: {skip: true}\n  export: {}\n  rebalance: {split: 70/15/15}\n")
+    recipe = write_recipe(
+        tmp_path,
+        "name: short\nstages:\n  audit: {fast: true, checks: duplicate, fiftyone: false}\n"
+        "  review: {skip: true}\n  export: {}\n  rebalance: {split: 70/15/15}\n",
+    )
     reports = tmp_path / "reports"
     assert curate("run", recipe, sample_dir, "--reports", reports).returncode == 0
     run_dir = reports / f"short-{load_yolo(sample_dir).slug}"
@@ -219,7 +252,11 @@ def test_default_recipe_end_to_end_then_everything_skips(tmp_path: Path, sample_
     r3 = curate(*args, "--set", "backgrounds.seed=7", "--dry-run")
     assert r3.returncode == 0 and "dry run: nothing written" in r3.stdout
     lines = {ln.split("│")[1].strip(): ln for ln in r3.stdout.splitlines() if ln.count("│") >= 3}
-    assert "skip" in lines["rebalance"] and "run" in lines["backgrounds"] and "parameters changed: seed" in lines["backgrounds"]
+    assert (
+        "skip" in lines["rebalance"]
+        and "run" in lines["backgrounds"]
+        and "parameters changed: seed" in lines["backgrounds"]
+    )
     assert "run" in lines["train-and-compare"]
     assert tree(run_dir) == before
 

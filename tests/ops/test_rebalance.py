@@ -55,7 +55,9 @@ def synthetic_groups(n: int = 400, *, seed: int = 7, nc: int = 12) -> list[Group
     return groups
 
 
-def shares(groups: list[Group], plan: dict[int, str]) -> tuple[dict[str, float], dict[int, dict[str, float]], dict[int, int]]:
+def shares(
+    groups: list[Group], plan: dict[int, str]
+) -> tuple[dict[str, float], dict[int, dict[str, float]], dict[int, int]]:
     """(image share per split, instance share per class per split, instances per class)."""
     images: Counter = Counter()
     per_class: dict[int, Counter] = defaultdict(Counter)
@@ -74,7 +76,13 @@ def shares(groups: list[Group], plan: dict[int, str]) -> tuple[dict[str, float],
 
 def record(rel: str, labels: list[tuple[int, ...]] | list[int], split: str = "train") -> ImageRecord:
     """A record without files: labels given as class ids."""
-    return ImageRecord(split, Path("/nowhere") / rel, rel, None, [Label(int(c), 0.5, 0.5, 0.1, 0.1, k) for k, c in enumerate(labels, 1)])
+    return ImageRecord(
+        split,
+        Path("/nowhere") / rel,
+        rel,
+        None,
+        [Label(int(c), 0.5, 0.5, 0.1, 0.1, k) for k, c in enumerate(labels, 1)],
+    )
 
 
 def make_tree(root: Path, files: dict[str, str], names: list[str]) -> Path:
@@ -83,7 +91,9 @@ def make_tree(root: Path, files: dict[str, str], names: list[str]) -> Path:
         split, name = key.split("/")
         (root / split / "images").mkdir(parents=True, exist_ok=True)
         (root / split / "labels").mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (32, 24), ((37 * i) % 256, (91 * i) % 256, (53 * i) % 256)).save(root / split / "images" / name)
+        Image.new("RGB", (32, 24), ((37 * i) % 256, (91 * i) % 256, (53 * i) % 256)).save(
+            root / split / "images" / name
+        )
         if text is not None:
             (root / split / "labels" / (Path(name).stem + ".txt")).write_text(text)
     (root / "data.yaml").write_text(
@@ -93,7 +103,11 @@ def make_tree(root: Path, files: dict[str, str], names: list[str]) -> Path:
 
 
 def tree_digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def box(c: int, x: float = 0.5) -> str:
@@ -124,7 +138,12 @@ def fruit(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(
     "text, expected",
-    [("80/10/10", (0.8, 0.1, 0.1)), ("80/20", (0.8, 0.2)), ("70/15/15", (0.7, 0.15, 0.15)), ("50.5/49.5", (0.505, 0.495))],
+    [
+        ("80/10/10", (0.8, 0.1, 0.1)),
+        ("80/20", (0.8, 0.2)),
+        ("70/15/15", (0.7, 0.15, 0.15)),
+        ("50.5/49.5", (0.505, 0.495)),
+    ],
 )
 def test_parse_ratios(text: str, expected: tuple[float, ...]) -> None:
     assert parse_ratios(text) == pytest.approx(expected)
@@ -132,7 +151,13 @@ def test_parse_ratios(text: str, expected: tuple[float, ...]) -> None:
 
 @pytest.mark.parametrize(
     "text, reason",
-    [("80/10", "sum to 100"), ("100", "2 (train/val) or 3"), ("60/20/10/10", "got 4"), ("80/x/10", "numbers"), ("100/0", "above 0")],
+    [
+        ("80/10", "sum to 100"),
+        ("100", "2 (train/val) or 3"),
+        ("60/20/10/10", "got 4"),
+        ("80/x/10", "numbers"),
+        ("100/0", "above 0"),
+    ],
 )
 def test_parse_ratios_errors_are_one_line(text: str, reason: str) -> None:
     with pytest.raises(RebalanceError, match=re.escape(reason)) as info:
@@ -198,7 +223,12 @@ def test_plan_split_beats_a_random_split_per_class() -> None:
 
     def worst(plan: dict[int, str]) -> float:
         _, class_share, totals = shares(groups, plan)
-        return max(abs(class_share[c].get(s, 0) - r) for c in totals if totals[c] >= 30 for s, r in zip(("train", "val", "test"), ratios))
+        return max(
+            abs(class_share[c].get(s, 0) - r)
+            for c in totals
+            if totals[c] >= 30
+            for s, r in zip(("train", "val", "test"), ratios)
+        )
 
     rng = np.random.default_rng(0)
     randoms = [worst({g.id: str(rng.choice(["train", "val", "test"], p=ratios)) for g in groups}) for _ in range(5)]
@@ -243,7 +273,9 @@ def test_groups_union_near_duplicates_roboflow_and_pattern() -> None:
         record("val/images/lonely.jpg", []),
     ]
     ds = Dataset(Path("/nowhere"), "t", ["x", "y", "z"], recs)
-    grouping = build_groups(ds, near_duplicates=[["train/images/a_jpg.rf.2.jpg", "train/images/b.jpg"]], pattern=r"^(scene\d+)_")
+    grouping = build_groups(
+        ds, near_duplicates=[["train/images/a_jpg.rf.2.jpg", "train/images/b.jpg"]], pattern=r"^(scene\d+)_"
+    )
     g = grouping.group_of
     assert g["train/images/a_jpg.rf.1.jpg"] == g["train/images/a_jpg.rf.2.jpg"] == g["train/images/b.jpg"]
     assert g["train/images/scene1_f1.jpg"] == g["val/images/scene1_f2.jpg"]
@@ -282,9 +314,17 @@ def test_no_group_straddles_splits() -> None:
         ({"drop": ["pear", "apple"]}, ["plum", "fig"], {0: None, 1: None, 2: 0, 3: 1}),
         ({"merge": {"pear": "apple"}}, ["apple", "plum", "fig"], {0: 0, 1: 0, 2: 1, 3: 2}),
         ({"merge": {"apple": "fig"}}, ["pear", "plum", "fig"], {0: 2, 1: 0, 2: 1, 3: 2}),
-        ({"merge": {"pear": "apple"}, "keep": ["pear", "fig"]}, ["apple", "fig"], {0: 0, 1: 0, 2: None, 3: 1}),  # pear stands for apple
+        (
+            {"merge": {"pear": "apple"}, "keep": ["pear", "fig"]},
+            ["apple", "fig"],
+            {0: 0, 1: 0, 2: None, 3: 1},
+        ),  # pear stands for apple
         ({"min_instances": 5}, ["apple", "pear"], {0: 0, 1: 1, 2: None, 3: None}),  # plum 4, fig 1
-        ({"min_instances": 5, "merge": {"fig": "plum"}}, ["apple", "pear", "plum"], {0: 0, 1: 1, 2: 2, 3: 2}),  # 4 + 1 after merge
+        (
+            {"min_instances": 5, "merge": {"fig": "plum"}},
+            ["apple", "pear", "plum"],
+            {0: 0, 1: 1, 2: 2, 3: 2},
+        ),  # 4 + 1 after merge
     ],
 )
 def test_class_mapping(kwargs: dict, names: list[str], mapping: dict[int, int | None]) -> None:
@@ -360,7 +400,11 @@ def test_cap_brings_every_class_under_the_cap() -> None:
 
 
 def test_oversample_reaches_target_within_copy_limit() -> None:
-    recs = [record(f"a{i}.jpg", [0]) for i in range(40)] + [record(f"b{i}.jpg", [1, 1]) for i in range(5)] + [record("c.jpg", [2])]
+    recs = (
+        [record(f"a{i}.jpg", [0]) for i in range(40)]
+        + [record(f"b{i}.jpg", [1, 1]) for i in range(5)]
+        + [record("c.jpg", [2])]
+    )
     copies, target = oversample(recs, nc=3, target=20, max_copies=4)
     counts = Counter(lb.class_id for r in recs for lb in r.labels)
     counts.update(lb.class_id for r, _ in copies for lb in r.labels)
@@ -450,7 +494,19 @@ def test_cli_refuses_to_write_into_input(fruit: Path) -> None:
 
 def test_cli_keep_classes_writes_table_and_folder(fruit: Path, tmp_path: Path) -> None:
     digest = tree_digest(fruit)
-    result = _cli(["rebalance", str(fruit), "--out", str(tmp_path / "out"), "--keep-classes", "plum,fig", "--split", "80/20", "--no-near-duplicates"])
+    result = _cli(
+        [
+            "rebalance",
+            str(fruit),
+            "--out",
+            str(tmp_path / "out"),
+            "--keep-classes",
+            "plum,fig",
+            "--split",
+            "80/20",
+            "--no-near-duplicates",
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert "plum" in result.output and "images" in result.output
     back = load_yolo(tmp_path / "out")
@@ -492,10 +548,16 @@ def test_rebalance_writes_a_file_listed_in_two_splits_once(make_yolo_tree, tmp_p
 
 @pytest.mark.parametrize(
     "n, ratios, expected",
-    [(3, (0.8, 0.1, 0.1), {"train": 1, "val": 1, "test": 1}), (2, (0.8, 0.1, 0.1), {"train": 1, "val": 1}),
-     (1, (0.5, 0.5), {"train": 1}), (12, (0.8, 0.1, 0.1), {"train": 10, "val": 1, "test": 1})],
+    [
+        (3, (0.8, 0.1, 0.1), {"train": 1, "val": 1, "test": 1}),
+        (2, (0.8, 0.1, 0.1), {"train": 1, "val": 1}),
+        (1, (0.5, 0.5), {"train": 1}),
+        (12, (0.8, 0.1, 0.1), {"train": 10, "val": 1, "test": 1}),
+    ],
 )
-def test_plan_split_leaves_no_split_empty_that_a_group_can_fill(n: int, ratios: tuple[float, ...], expected: dict[str, int]) -> None:
+def test_plan_split_leaves_no_split_empty_that_a_group_can_fill(
+    n: int, ratios: tuple[float, ...], expected: dict[str, int]
+) -> None:
     """3 images at 80/10/10 went 3/0/0 and one image at 50/50 went to val: outputs Ultralytics cannot train on."""
     groups = [Group(i, {i % 2: 1}) for i in range(n)]
     for seed in range(4):
