@@ -18,6 +18,20 @@ from typing import Iterator
 
 from curate.core.findings import Finding
 
+
+def roboflow_photo(name: str) -> str | None:
+    """The photo a Roboflow export file was made from: ``name_jpg.rf.<hash>.jpg`` (or its stem) → ``name_jpg``;
+    None for a name that is not Roboflow's.
+
+    Roboflow names each augmented variant of one photo ``<photo>_<ext>.rf.<hash>``, so the variants share the
+    part before the first ``.rf.`` (a re-export appends another ``.rf.<hash>``: still the same photo). One
+    rule for the re-split, which keeps a photo's variants in one split, and for the background sampler,
+    which keeps val/test photos out of train.
+    """
+    head, sep, _ = name.partition(".rf.")
+    return head if sep and head else None
+
+
 #: Canonical split names, in order. Roboflow's ``valid`` folder is read as split ``val``.
 SPLITS = ("train", "val", "test")
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -42,7 +41,7 @@ import cv2
 import numpy as np
 
 from curate.core import defaults
-from curate.core.dataset import Dataset, ImageRecord, Label
+from curate.core.dataset import Dataset, ImageRecord, Label, roboflow_photo
 from curate.core.overlap import iou_one
 from curate.io.decode import imread
 from curate.vision import hashing
@@ -226,13 +225,10 @@ def make_candidates(
 # Sources
 # --------------------------------------------------------------------------------------------------
 
-_RF = re.compile(r"^(.*)\.rf\.[0-9a-f]{16,}$")
-
 
 def roboflow_base(stem: str) -> str:
-    """``photo_jpg.rf.<hash>`` → ``photo_jpg``: Roboflow's augmented variants of one photo share it."""
-    m = _RF.match(stem)
-    return m.group(1) if m else stem
+    """The photo a file was made from (:func:`curate.core.dataset.roboflow_photo`), else its own stem."""
+    return roboflow_photo(stem) or stem
 
 
 def _thumb_of(bgr: np.ndarray) -> np.ndarray:

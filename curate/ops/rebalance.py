@@ -28,7 +28,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from curate.core import defaults
-from curate.core.dataset import SPLITS, Dataset, ImageRecord
+from curate.core.dataset import SPLITS, Dataset, ImageRecord, roboflow_photo
 
 #: The pseudo class of background images (no boxes) in :class:`Group` counts: they are stratified too.
 BACKGROUND = -1
@@ -216,12 +216,6 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def roboflow_source(file_name: str) -> str | None:
-    """``name_jpg.rf.<hash>.jpg`` → ``name_jpg``: Roboflow's augmented variants of one photo share it."""
-    head, sep, _ = file_name.partition(".rf.")
-    return head if sep and head else None
-
-
 def pattern_key(file_name: str, pattern: re.Pattern[str]) -> str | None:
     """The first capture group of ``pattern`` in the file name, else the whole match; None when no match."""
     m = pattern.search(file_name)
@@ -264,7 +258,7 @@ def build_groups(
     rx = re.compile(pattern) if isinstance(pattern, str) else pattern
     keyed: dict[tuple[str, str], list[int]] = {}
     for i, record in enumerate(dataset.images):
-        if roboflow and (k := roboflow_source(record.path.name)):
+        if roboflow and (k := roboflow_photo(record.path.name)):
             keyed.setdefault(("roboflow", k), []).append(i)
         if rx is not None and (k := pattern_key(record.path.name, rx)) is not None:
             keyed.setdefault(("pattern", k), []).append(i)
