@@ -428,6 +428,7 @@ def rebalance(
     ] = True,
 ) -> None:
     """Drop/merge/cap/oversample classes and re-split, stratified and leak-free."""
+    from curate.app.tables import rebalance_table
     from curate.io.yolo import WriteError, check_output_dir
     from curate.ops import rebalance as rb
 
@@ -453,7 +454,7 @@ def rebalance(
         written = rb.write_rebalanced(result, out_dir)
     except (rb.RebalanceError, WriteError) as exc:
         fail(str(exc))
-    out.print(rb.summary_table(result.summary))
+    out.print(rebalance_table(result.summary))
     for note in result.summary["notes"]:
         err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     out.print(f"wrote {written}  (rebalance.json: counts before/after, groups, what was dropped/merged/copied)")

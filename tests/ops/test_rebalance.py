@@ -17,23 +17,17 @@ from PIL import Image
 from curate.core.dataset import Dataset, ImageRecord, Label, roboflow_photo
 from curate.io.yolo import load_yolo, save_yolo
 from curate.ops.rebalance import (
-    BACKGROUND,
-    Group,
     RebalanceError,
     RebalanceOptions,
-    apply_class_surgery,
-    assign_splits,
-    build_groups,
-    cap_instances,
-    class_mapping,
-    oversample,
     parse_merge,
     parse_ratios,
-    pattern_key,
-    plan_split,
     rebalance,
     write_rebalanced,
 )
+from curate.ops.rebalance.classes import apply_class_surgery, class_mapping
+from curate.ops.rebalance.groups import BACKGROUND, Group, build_groups, pattern_key
+from curate.ops.rebalance.sampling import cap_instances, oversample
+from curate.ops.rebalance.split import assign_splits, plan_split
 
 # ------------------------------------------------------------------------------------------ helpers
 
