@@ -20,334 +20,31 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import json
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Optional, Union
+from typing import Callable
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
-
-from curate import __version__
+from curate.app.manifest import (
+    StagePlan,
+    dataset_fingerprint,
+    params_of,
+    read_manifest,
+    stage_dir,
+    stage_params,
+    why_run,
+    write_manifest,
+)
+from curate.app.recipe import DATASET_STAGES, STAGES, PipelineError, Recipe, load_recipe
+from curate.app.stages import RUNNERS
 from curate.core.dataset import Dataset
-from curate.io.outputs import atomic_output, is_complete, write_text_atomic
+from curate.io.outputs import is_complete, write_text_atomic
 
-STAGES: tuple[str, ...] = ("audit", "review", "export", "rebalance", "backgrounds", "train-and-compare")
-DATASET_STAGES = ("export", "rebalance", "backgrounds")  # their output folder is the next stage's input
-MANIFEST = "manifest.json"
 SUMMARY = "summary.html"
 
-
-class PipelineError(ValueError):
-    """A bad recipe or an impossible run: one line for the user."""
-
-
-# ------------------------------------------------------------------------------------------ the recipe
-
-
-class _Options(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class AuditOptions(_Options):
-    """``curate audit`` options; ``options`` is the inline form of ``--config``'s ``checks:`` mapping."""
-
-    fast: bool = False
-    all_scores: bool = False
-    model: Optional[str] = None
-    checks: Union[str, list[str], None] = None
-    fiftyone: bool = True
-    cache: bool = True
-    config: Optional[str] = None
-    options: dict[str, dict[str, Any]] = Field(default_factory=dict)
-
-    @field_validator("options")
-    @classmethod
-    def _known_checks(cls, v: dict) -> dict:
-        from curate.audit.runner import ConfigError, validate_params
-
-        try:
-            return validate_params(v, where="options")
-        except ConfigError as exc:
-            raise ValueError(str(exc).removeprefix("options: ")) from None
-
-
-class ReviewOptions(_Options):
-    """``skip: true`` = no pause; export is then the unreviewed dataset (byte-identical labels)."""
-
-    skip: bool = False
-    check: Optional[str] = None
-    port: int = 5151
-    remote: bool = False
-
-
-class ExportOptions(_Options):
-    pass
-
-
-class RebalanceOptionsModel(_Options):
-    split: str = "80/10/10"
-    seed: int = 0
-    keep_classes: Union[str, list[str], None] = None
-    drop_class: list[str] = Field(default_factory=list)
-    merge: Union[list[str], dict[str, str]] = Field(default_factory=list)
-    min_instances: int = Field(0, ge=0)
-    empty_images: Literal["keep", "drop"] = "keep"
-    cap: Optional[int] = Field(None, ge=1)
-    oversample: Union[Literal["median"], int, None] = None
-    group_by: Optional[str] = None
-    near_duplicates: bool = True
-
-    @field_validator("split")
-    @classmethod
-    def _ratios(cls, v: str) -> str:
-        from curate.ops.rebalance import RebalanceError, parse_ratios
-
-        try:
-            parse_ratios(str(v))
-        except RebalanceError as exc:
-            raise ValueError(str(exc)) from None
-        return str(v)
-
-
-class BackgroundsOptions(_Options):
-    fraction: float = Field(0.05, ge=0.0, le=1.0)
-    instances: int = Field(0, ge=0)
-    seed: int = 0
-
-
-class TrainOptions(_Options):
-    """``curate train-and-compare`` options; ``extra`` = the key=value arguments passed to Ultralytics."""
-
-    test: Optional[str] = None
-    test_split: str = "test"
-    model: str = "yolov8n.yaml"
-    epochs: int = Field(30, ge=1)
-    imgsz: int = Field(640, ge=32)
-    batch: int = Field(16, ge=1)
-    seed: int = 0
-    seeds: int = Field(1, ge=1)
-    device: Union[str, int, None] = None
-    workers: int = Field(2, ge=0)
-    resamples: int = Field(1000, ge=100)
-    extra: dict[str, Any] = Field(default_factory=dict)
-
-
-class Stages(_Options):
-    audit: Optional[AuditOptions] = None
-    review: Optional[ReviewOptions] = None
-    export: Optional[ExportOptions] = None
-    rebalance: Optional[RebalanceOptionsModel] = None
-    backgrounds: Optional[BackgroundsOptions] = None
-    train_and_compare: Optional[TrainOptions] = None
-
-
-class Recipe(_Options):
-    name: Optional[str] = None
-    description: Optional[str] = None
-    stages: Stages
-    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    _profile: Optional[str] = PrivateAttr(default=None)  # the --profile it was loaded with
-
-    @property
-    def profile(self) -> Optional[str]:
-        return self._profile
-
-    def options(self, stage: str) -> Optional[_Options]:
-        return getattr(self.stages, _norm(stage))
-
-    def active(self) -> list[str]:
-        return [s for s in STAGES if self.options(s) is not None]
-
-
-def _norm(key: Any) -> str:
-    return str(key).replace("-", "_")
-
-
-def _normalize(raw: dict, spelled: dict[str, str], prefix: str = "") -> dict:
-    """Dashes → underscores in stage names and option names (not inside ``options``/``extra``/``merge``)."""
-    out: dict = {}
-    for k, v in raw.items():
-        nk = _norm(k)
-        spelled[f"{prefix}{nk}"] = str(k)
-        out[nk] = v
-    return out
-
-
-def _deep_merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def _parse_set(item: str) -> tuple[str, str, Any]:
-    """``stage.key=value`` (value read as YAML: 64, true, cpu, [a, b])."""
-    if "=" not in item or "." not in item.split("=", 1)[0]:
-        raise PipelineError(f"--set {item!r}: expected STAGE.KEY=VALUE, e.g. train-and-compare.epochs=1")
-    lhs, value = item.split("=", 1)
-    stage, key = lhs.split(".", 1)
-    try:
-        parsed = yaml.safe_load(value) if value != "" else None
-    except yaml.YAMLError:
-        parsed = value
-    return stage, key, parsed
-
-
-def _error_line(where: str, exc: ValidationError, spelled: dict[str, str], model: type[BaseModel]) -> str:
-    """The first error of ``exc`` as one line naming the key the user wrote, with a "did you mean"."""
-    e = exc.errors()[0]
-    loc = [str(p) for p in e["loc"] if not str(p).startswith(("str", "int", "list[", "dict[", "literal[", "function-"))]
-    norm_loc = ".".join(loc)
-    shown = [spelled.get(".".join(loc[: i + 1]), loc[i]) for i in range(len(loc))]
-    key = ".".join(shown)
-    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    if e["type"] == "extra_forbidden":
-        known = _fields_at(model, loc[:-1])
-        hint = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
-        what = "unknown stage" if len(loc) == 2 and loc[0] == "stages" else "unknown option"
-        if len(loc) == 2 and loc[0] == "stages":
-            hint = [h.replace("_", "-") for h in hint]
-            known = [k.replace("_", "-") for k in known]
-        tail = f"; did you mean {hint[0]!r}?" if hint else (f"; expected one of {', '.join(known)}" if known else "")
-        return f"{where}: {key}: {what}{tail}{more}"
-    if e["type"] == "missing":
-        return f"{where}: {key}: missing{more}"
-    msg = e["msg"].removeprefix("Value error, ")
-    value = e.get("input")
-    got = f" (got {value!r})" if value is not None and not isinstance(value, dict) and "(got" not in msg else ""
-    return f"{where}: {key or norm_loc}: {msg}{got}{more}"
-
-
-def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
-    """Field names of the sub-model at ``loc`` (for "did you mean")."""
-    m: Any = model
-    for part in loc:
-        fld = getattr(m, "model_fields", {}).get(part)
-        if fld is None:
-            return []
-        ann = fld.annotation
-        sub = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
-        if not sub:
-            return []
-        m = sub[0]
-    return list(getattr(m, "model_fields", {}))
-
-
-def load_recipe(path: str | Path, *, profile: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
-    """Read, merge (profile, then ``--set`` overrides) and validate a recipe; any problem is one line."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PipelineError(f"{path}: cannot read the recipe ({exc.strerror or exc})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise PipelineError(f"{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
-    if not isinstance(raw, dict):
-        raise PipelineError(f"{path}: a recipe is a mapping with 'stages:' (got {type(raw).__name__})")
-    if not isinstance(raw.get("stages"), dict):
-        raise PipelineError(f"{path}: stages: missing or not a mapping of stage name → options")
-    spelled: dict[str, str] = {}
-    stages = {nk: ({} if v is None else v) for nk, v in _normalize(raw["stages"], spelled, "stages.").items()}
-    profiles = raw.get("profiles") or {}
-    if not isinstance(profiles, dict):
-        raise PipelineError(f"{path}: profiles: must be a mapping of profile name → stage overrides")
-    where = str(path)
-    if profile is not None:
-        if profile not in profiles:
-            hint = f"; known: {', '.join(map(str, profiles))}" if profiles else "; the recipe has no profiles"
-            raise PipelineError(f"{path}: --profile {profile}: no such profile{hint}")
-        over = profiles[profile] or {}
-        if not isinstance(over, dict):
-            raise PipelineError(f"{path}: profiles.{profile}: must be a mapping of stage → options")
-        over = {nk: ({} if v is None else v) for nk, v in _normalize(over, spelled, "stages.").items()}
-        stages = _deep_merge(stages, over)
-        where = f"{path} (profile {profile})"
-    for item in overrides:
-        stage, key, value = _parse_set(item)
-        ns = _norm(stage)
-        spelled[f"stages.{ns}"] = stage
-        spelled[f"stages.{ns}.{_norm(key)}"] = key
-        stages.setdefault(ns, {})
-        if not isinstance(stages[ns], dict):
-            stages[ns] = {}
-        stages[ns][_norm(key)] = value
-        where = f"{where} + --set"
-    for ns, opts in list(stages.items()):
-        if isinstance(opts, dict):
-            stages[ns] = _normalize(opts, spelled, f"stages.{ns}.")
-    doc = {**{k: v for k, v in raw.items() if k not in ("stages",)}, "stages": stages}
-    try:
-        recipe = Recipe.model_validate(doc)
-    except ValidationError as exc:
-        raise PipelineError(_error_line(where, exc, spelled, Recipe)) from None
-    if recipe.name is None:
-        recipe.name = path.stem
-    recipe._profile = profile
-    return recipe
-
-
-# --------------------------------------------------------------------------------------------- manifests
-
-
-def params_of(recipe: Recipe, stage: str) -> dict[str, Any]:
-    opts = recipe.options(stage)
-    return {} if opts is None else json.loads(json.dumps(opts.model_dump(), default=str))
-
-
-def stage_dir(run_dir: Path, stage: str) -> Path:
-    return run_dir / stage
-
-
-def read_manifest(run_dir: Path, stage: str) -> dict | None:
-    p = stage_dir(run_dir, stage) / MANIFEST
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def dataset_fingerprint(dataset: Dataset) -> str:
-    from curate.fiftyone.identity import fingerprint
-
-    return fingerprint(dataset)
-
-
-@dataclass
-class StagePlan:
-    """What happens to one stage, and why (the ``--dry-run`` table is a list of these)."""
-
-    stage: str
-    action: str  # "run", "skip", "pause", "off"
-    reason: str
-
-
-def why_run(manifest: dict | None, fingerprint: str | None, params: dict) -> str | None:
-    """Why a stage must run again, or None when its manifest says it is up to date."""
-    if manifest is None:
-        return "never ran"
-    if manifest.get("status") != "ok":
-        return f"last run {manifest.get('status', 'unfinished')}"
-    if fingerprint is not None and manifest.get("input", {}).get("fingerprint") != fingerprint:
-        return "input changed"
-    old = manifest.get("params", {})
-    if old != params:
-        keys = sorted(k for k in set(old) | set(params) if old.get(k) != params.get(k))
-        return "parameters changed: " + ", ".join(keys)
-    missing = [k for k, p in (manifest.get("outputs") or {}).items() if not Path(p).exists()]
-    if missing:
-        return "output missing: " + ", ".join(missing)
-    unfinished = [k for k, p in (manifest.get("outputs") or {}).items() if Path(p).is_dir() and not is_complete(p)]
-    if unfinished:  # a folder curate writes is a result only with its completion marker (curate.io.outputs)
-        return "output unfinished: " + ", ".join(unfinished)
-    return None
-
-
-# ------------------------------------------------------------------------------------------------ running
+#: What the command line and the tests call: the runner, plus the recipe and manifest names it builds on.
+__all__ = ["PipelineError", "PipelineResult", "STAGES", "load_recipe", "plan_run", "run_name", "run_pipeline",
+           "why_run", "write_summary"]  # fmt: skip
 
 
 @dataclass
@@ -404,15 +101,6 @@ def review_pending(recipe: Recipe, run_dir: Path, from_idx: int) -> bool:
     return not (m and m.get("status") == "ok" and m.get("params", {}).get("reviewed"))
 
 
-def _export_params(recipe: Recipe) -> dict:
-    review = recipe.stages.review
-    return {"reviewed": bool(review is not None and not review.skip)}
-
-
-def _stage_params(recipe: Recipe, stage: str) -> dict:
-    return _export_params(recipe) if stage == "export" else params_of(recipe, stage)
-
-
 def plan_run(
     recipe: Recipe,
     dataset: Dataset,
@@ -459,7 +147,7 @@ def plan_run(
             plans.append(StagePlan(stage, "run", "an earlier stage rewrites its input"))
             continue
         fp = _input_fingerprint(stage, dataset, current)
-        reason = why_run(read_manifest(run_dir, stage), fp, _stage_params(recipe, stage))
+        reason = why_run(read_manifest(run_dir, stage), fp, stage_params(recipe, stage))
         if reason:
             plans.append(StagePlan(stage, "run", reason))
             upstream_runs = upstream_runs or stage in DATASET_STAGES
@@ -521,7 +209,7 @@ def run_pipeline(
         if stage == "review":
             if pending:
                 result.plan.append(StagePlan(stage, "pause", "review in the FiftyOne App, then --from export"))
-                _write_manifest(
+                write_manifest(
                     run_dir,
                     stage,
                     dataset,
@@ -537,7 +225,7 @@ def run_pipeline(
                 break
             result.plan.append(StagePlan(stage, "skip", "review: skip" if opts.skip else "review done"))
             continue
-        params = _stage_params(recipe, stage)
+        params = stage_params(recipe, stage)
         fp = _input_fingerprint(stage, dataset, current)
         reason = f"--from {STAGES[from_idx]}" if i >= from_idx else why_run(read_manifest(run_dir, stage), fp, params)
         if reason is None:
@@ -555,7 +243,7 @@ def run_pipeline(
         result.plan.append(StagePlan(stage, "run", reason))
         log(f"{stage}: running ({reason})")
         folder = stage_dir(run_dir, stage)
-        _write_manifest(
+        write_manifest(
             run_dir,
             stage,
             current if stage not in ("audit", "export") else dataset,
@@ -569,7 +257,7 @@ def run_pipeline(
         outputs = RUNNERS[stage](recipe, opts, dataset, current, folder, log=log, progress=progress)
         secs = time.perf_counter() - t0
         result.seconds[stage] = secs
-        _write_manifest(
+        write_manifest(
             run_dir,
             stage,
             current if stage not in ("audit", "export") else dataset,
@@ -590,210 +278,6 @@ def run_pipeline(
         result.final = current.root
     result.summary = write_summary(recipe, run_dir, dataset, result)
     return result
-
-
-def _write_manifest(
-    run_dir: Path,
-    stage: str,
-    input_ds: Dataset,
-    params: dict,
-    outputs: dict,
-    seconds: float,
-    *,
-    status: str,
-    fingerprint: str | None = None,
-    started: float | None = None,
-    extra: dict | None = None,
-) -> Path:
-    folder = stage_dir(run_dir, stage)
-    folder.mkdir(parents=True, exist_ok=True)
-    data = {
-        "stage": stage,
-        "status": status,
-        "curate_version": __version__,
-        "input": {"path": str(input_ds.root), "fingerprint": fingerprint},
-        "params": params,
-        "outputs": {k: str(v) for k, v in outputs.items()},
-        "timings": {
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started or time.time())),
-            "seconds": round(seconds, 2),
-        },
-        **(extra or {}),
-    }
-    return write_text_atomic(folder / MANIFEST, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-
-def _fresh(folder: Path) -> Path:
-    """An empty output folder inside the run (ours to clear; never the user's data)."""
-    if folder.exists():
-        shutil.rmtree(folder)
-    return folder
-
-
-# ------------------------------------------------------------------------------------------------ stages
-
-
-def _run_audit(
-    recipe: Recipe, o: AuditOptions, source: Dataset, current: Dataset, folder: Path, *, log, progress
-) -> dict:
-    from curate.audit.runner import ConfigError, load_config, run_audit
-
-    try:
-        params = load_config(Path(o.config)) if o.config else {}
-    except ConfigError as exc:
-        raise PipelineError(f"stages.audit.config: {exc}") from None
-    params = _deep_merge(params, o.options)
-    only = None
-    if o.checks:
-        only = set(o.checks if isinstance(o.checks, list) else [c.strip() for c in o.checks.split(",") if c.strip()])
-    if o.model and not Path(o.model).is_file():
-        raise PipelineError(f"stages.audit.model: {o.model}: no such file")
-    for f in folder.glob("*"):
-        if f.name != MANIFEST:
-            shutil.rmtree(f) if f.is_dir() else f.unlink()
-    res = run_audit(
-        source,
-        out_dir=folder,
-        params=params,
-        fast=o.fast,
-        model=o.model,
-        all_scores=o.all_scores,
-        only=only,
-        fiftyone=o.fiftyone,
-        use_cache=o.cache,
-        on_check=(lambda m: progress(f"audit: {m}")) if progress else None,
-    )
-    counts = ", ".join(f"{n} {c}" for c, n in sorted(res.counts().items())) or "nothing flagged"
-    log(f"audit: {len(res.findings)} findings ({counts})")
-    outs: dict[str, Path] = {"findings": folder / "findings.csv"}
-    if res.report:
-        outs["report"] = res.report
-    return outs
-
-
-def _run_export(
-    recipe: Recipe, o: ExportOptions, source: Dataset, current: Dataset, folder: Path, *, log, progress
-) -> dict:
-    from curate.io.yolo import WriteError, save_yolo
-
-    out = _fresh(folder / "dataset")
-    try:
-        if _export_params(recipe)["reviewed"]:
-            from curate.ops.export import export_reviewed
-
-            res = export_reviewed(source, out)
-            for w in res.warnings:
-                log(f"export: warning: {w}")
-            log(f"export: {', '.join(f'{n} {k}' for k, n in res.counts().items() if n) or 'no changes'}")
-            return {"dataset": out, "report": out / "CHANGES.md", "changes": out / "changes.csv"}
-        with atomic_output(out, "export") as tmp:
-            save_yolo(source, tmp)
-    except (WriteError, ValueError) as exc:
-        raise PipelineError(f"export: {exc}") from None
-    log("export: review skipped; unreviewed copy (labels byte-identical)")
-    return {"dataset": out}
-
-
-def _run_rebalance(
-    recipe: Recipe, o: RebalanceOptionsModel, source: Dataset, current: Dataset, folder: Path, *, log, progress
-) -> dict:
-    from curate.io.yolo import WriteError
-    from curate.ops import rebalance as rb
-
-    keep = (
-        o.keep_classes if isinstance(o.keep_classes, list) or o.keep_classes is None else rb.parse_names(o.keep_classes)
-    )
-    merge = dict(o.merge) if isinstance(o.merge, dict) else rb.parse_merge(o.merge)
-    try:
-        options = rb.RebalanceOptions(
-            ratios=rb.parse_ratios(o.split),
-            seed=o.seed,
-            keep=keep,
-            drop=list(o.drop_class),
-            merge=merge,
-            min_instances=o.min_instances,
-            empty_images=o.empty_images,
-            cap=o.cap,
-            oversample=o.oversample,
-            group_by=o.group_by,
-            near_duplicates=o.near_duplicates,
-        )
-        result = rb.rebalance(current, options)
-        out = rb.write_rebalanced(result, _fresh(folder / "dataset"))
-    except (rb.RebalanceError, WriteError) as exc:
-        raise PipelineError(f"rebalance: {exc}") from None
-    for note in result.summary.get("notes", []):
-        log(f"rebalance: note: {note}")
-    return {"dataset": out, "report": out / "rebalance.json"}
-
-
-def _run_backgrounds(
-    recipe: Recipe, o: BackgroundsOptions, source: Dataset, current: Dataset, folder: Path, *, log, progress
-) -> dict:
-    from curate.io.yolo import WriteError
-    from curate.ops import backgrounds as bg
-
-    try:
-        result = bg.backgrounds(current, fraction=o.fraction, instances=o.instances, seed=o.seed)
-        out = bg.write_backgrounds(result, _fresh(folder / "dataset"))
-    except (bg.BackgroundError, WriteError) as exc:
-        raise PipelineError(f"backgrounds: {exc}") from None
-    for w in result.warnings:
-        log(f"backgrounds: warning: {w}")
-    log(f"backgrounds: added {len(result.backgrounds)} background and {len(result.instances)} instance images")
-    outs = {"dataset": out, "report": out / "backgrounds.json"}
-    if (out / "backgrounds_contact.png").exists():
-        outs["contact"] = out / "backgrounds_contact.png"
-    return outs
-
-
-def _run_compare(
-    recipe: Recipe, o: TrainOptions, source: Dataset, current: Dataset, folder: Path, *, log, progress
-) -> dict:
-    from curate.io.yolo import DatasetError, load_yolo
-    from curate.train import compare as cmp
-    from curate.train import history as hist
-
-    def loader(p: Path) -> Dataset:
-        try:
-            return load_yolo(p)
-        except DatasetError as exc:
-            raise PipelineError(f"stages.train-and-compare.test: {exc}") from None
-
-    test = cmp.resolve_test(Path(o.test), o.test_split, loader) if o.test else None
-    settings = cmp.TrainSettings(
-        model=o.model,
-        epochs=o.epochs,
-        imgsz=o.imgsz,
-        batch=o.batch,
-        seed=o.seed,
-        seeds=o.seeds,
-        device=None if o.device is None else str(o.device),
-        workers=o.workers,
-        resamples=o.resamples,
-        extra=dict(o.extra),
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        res = cmp.compare(source, current, folder, settings=settings, test=test, log=log)
-    except cmp.CompareError as exc:
-        raise PipelineError(f"train-and-compare: {exc}") from None
-    paths = cmp.write_outputs(res)
-    data = res.to_json()
-    hpath = hist.append(hist.history_path(folder.parent.parent), hist.entry(data, res.out))  # <reports>/history.jsonl
-    from curate.report.compare import headline
-
-    log("train-and-compare: " + headline(data).replace("**", ""))
-    return {"report": paths["html"], "json": paths["json"], "history": hpath}
-
-
-RUNNERS: dict[str, Callable[..., dict]] = {
-    "audit": _run_audit,
-    "export": _run_export,
-    "rebalance": _run_rebalance,
-    "backgrounds": _run_backgrounds,
-    "train-and-compare": _run_compare,
-}
 
 
 # ------------------------------------------------------------------------------------------------ summary
