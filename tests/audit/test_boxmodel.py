@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from curate.audit import boxmodel
-from curate.audit.checks import background_heavy, grouped, shifted
+from curate.audit.checks import background_heavy, by_name, grouped, shifted
 from curate.audit.checks.base import AuditContext
 from curate.core import defaults
 from curate.core.dataset import Dataset, ImageRecord, Label
@@ -115,7 +115,7 @@ def test_fast_mode_needs_no_pixels(scenes, tmp_path):
 @pytest.mark.parametrize("module", [grouped, background_heavy, shifted])
 def test_checks_emit_one_finding_per_box(scenes, module):
     ctx = AuditContext(_dataset(scenes), params={"grouped": {"iterations": ITER}})
-    found = module.run(ctx)
+    found = by_name()[module.NAME].run(ctx)
     assert len(found) == ctx.dataset.num_boxes
     assert {f.check for f in found} == {module.NAME}
     assert all(0.0 <= f.score <= 1.0 and f.line is not None and f.message for f in found)
@@ -163,7 +163,7 @@ def test_tiny_datasets_do_not_fail(scenes, n_images, boxes):
     assert len(bs.index) == ds.num_boxes
     for s in bs.scores.values():
         assert len(s) == ds.num_boxes and np.isfinite(s).all() and ((s >= 0) & (s <= 1)).all()
-    found = grouped.run(AuditContext(ds, params={"grouped": {"iterations": ITER}}))
+    found = by_name()["grouped"].run(AuditContext(ds, params={"grouped": {"iterations": ITER}}))
     assert len(found) == ds.num_boxes
 
 

@@ -47,7 +47,7 @@ names the checks, the runner, the CLI and the tests use.
 from curate.audit.boxmodel.child import BOX_CHECKS, BoxModel, _model_options, shared_scores, spawn_child
 from curate.audit.boxmodel.corruptions import KINDS, Query, _queries
 from curate.audit.boxmodel.features import _features
-from curate.audit.boxmodel.findings import cut_sides, findings_for, loose_sides
+from curate.audit.boxmodel.findings import BoxModelCheck, cut_sides, findings_for, loose_sides
 from curate.audit.boxmodel.geometry import GEOM_NAMES, ClassStats, class_stats, geometry_features
 from curate.audit.boxmodel.masks import MaskJobs, finish_masks
 from curate.audit.boxmodel.model import _classifier, _crossfit, calibrate, calibrate_heldout, score_boxes
@@ -72,6 +72,7 @@ __all__ = [
     # the checks, the runner and the CLI
     "BOX_CHECKS",
     "BoxModel",
+    "BoxModelCheck",
     "MaskJobs",
     "cut_sides",
     "findings_for",

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from curate.audit.boxmodel.child import shared_scores
+from curate.audit.boxmodel.child import BOX_CHECKS, BoxModel, shared_scores
 from curate.audit.boxmodel.corruptions import KINDS
-from curate.audit.boxmodel.masks import queue_masks
+from curate.audit.boxmodel.masks import MaskJobs, finish_masks, queue_masks
+from curate.audit.checks.base import Check
 from curate.core import defaults
 
 
@@ -54,3 +55,26 @@ def findings_for(ctx: Any, kind: str, check: str, describe) -> list:
             threshold=ctx.threshold(check),
         )
     return out
+
+
+class BoxModelCheck(Check):
+    """A check the box model scores (grouped, background_heavy, shifted): one finding per box for the model's
+    kind :attr:`model_kind`, worded by :meth:`describe`; after every check, the foreground fraction of the
+    flagged boxes the report shows is added (:func:`finish_masks`). A subclass declares its names, display,
+    options and ``describe``."""
+
+    kind = "box"
+    options_from = BOX_CHECKS  # the shared model reads options of all three: a change to any refreshes each
+    needs = (BoxModel, MaskJobs)
+    model_kind: str = ""
+
+    @staticmethod
+    def describe(ev: dict, score: float, name: str, threshold: float) -> str:
+        """The message of a box: its evidence ``ev``, its score, its class name and the configured threshold."""
+        raise NotImplementedError
+
+    def run(self, ctx: Any) -> list:
+        return findings_for(ctx, self.model_kind, self.name, self.describe)
+
+    def finish(self, ctx: Any, found: list) -> None:
+        finish_masks(ctx, found, self.name, self.describe)

@@ -7,10 +7,9 @@ where the object ends well inside the box and the estimated background share.
 
 from __future__ import annotations
 
-from curate.audit.boxmodel import BOX_CHECKS, BoxModel, MaskJobs, findings_for, finish_masks, loose_sides
-from curate.audit.checks.base import AuditContext, Check, Display
+from curate.audit.boxmodel import BoxModelCheck, loose_sides
+from curate.audit.checks.base import Display
 from curate.core import defaults
-from curate.core.findings import Finding
 
 NAME = "background_heavy"
 
@@ -32,30 +31,13 @@ def _describe(ev: dict, score: float, name: str, threshold: float) -> str:
     return f"{head}: " + "; ".join(parts)
 
 
-def run(ctx: AuditContext) -> list[Finding]:
-    """A finding for every box: how likely it is drawn much larger than its object."""
-    return findings_for(ctx, "loose", NAME, _describe)
-
-
-def finish(ctx: AuditContext, found: list[Finding]) -> None:
-    """After every check: the foreground fraction of the flagged boxes the report shows (masks made meanwhile)."""
-    finish_masks(ctx, found, NAME, _describe)
-
-
-class BackgroundHeavy(Check):
+class BackgroundHeavy(BoxModelCheck):
     names = (NAME,)
     description = "loose box: the object fills only part of it, the rest is background"
-    kind = "box"
     order = 80
     display = {
         "background_heavy": Display(50, "#ca8a04", "mask", calibrated=True),
     }
     options = {"mask_top": defaults.BOXMODEL_MASK_TOP, "use_mask": defaults.BOXMODEL_USE_MASK}
-    options_from = BOX_CHECKS  # the shared model reads options of all three: a change to any refreshes this one
-    needs = (BoxModel, MaskJobs)
-
-    def run(self, ctx: AuditContext) -> list[Finding]:
-        return run(ctx)
-
-    def finish(self, ctx: AuditContext, found: list[Finding]) -> None:
-        finish(ctx, found)
+    model_kind = "loose"
+    describe = staticmethod(_describe)

@@ -8,10 +8,9 @@ compare with the class's other boxes and with the model's own merges of them els
 
 from __future__ import annotations
 
-from curate.audit.boxmodel import BOX_CHECKS, BoxModel, MaskJobs, findings_for, finish_masks
-from curate.audit.checks.base import AuditContext, Check, Display
+from curate.audit.boxmodel import BoxModelCheck
+from curate.audit.checks.base import Display
 from curate.core import defaults
-from curate.core.findings import Finding
 
 NAME = "grouped"
 
@@ -30,20 +29,9 @@ def _describe(ev: dict, score: float, name: str, threshold: float) -> str:
     return f"{head}: " + "; ".join(parts)
 
 
-def run(ctx: AuditContext) -> list[Finding]:
-    """A finding for every box: how likely it encloses several objects of its class."""
-    return findings_for(ctx, "grouped", NAME, _describe)
-
-
-def finish(ctx: AuditContext, found: list[Finding]) -> None:
-    """After every check: the foreground fraction of the flagged boxes the report shows (masks made meanwhile)."""
-    finish_masks(ctx, found, NAME, _describe)
-
-
-class Grouped(Check):
+class Grouped(BoxModelCheck):
     names = (NAME,)
     description = "one box drawn around several objects of its class"
-    kind = "box"
     order = 70
     display = {
         "grouped": Display(40, "#d97706", "mask", calibrated=True),
@@ -53,11 +41,5 @@ class Grouped(Check):
         "iterations": defaults.BOXMODEL_ITERATIONS,
         "members": defaults.BOXMODEL_MEMBERS,
     }
-    options_from = BOX_CHECKS  # the shared model reads options of all three: a change to any refreshes this one
-    needs = (BoxModel, MaskJobs)
-
-    def run(self, ctx: AuditContext) -> list[Finding]:
-        return run(ctx)
-
-    def finish(self, ctx: AuditContext, found: list[Finding]) -> None:
-        finish(ctx, found)
+    model_kind = "grouped"
+    describe = staticmethod(_describe)

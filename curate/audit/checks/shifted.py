@@ -7,10 +7,9 @@ background band.
 
 from __future__ import annotations
 
-from curate.audit.boxmodel import BOX_CHECKS, BoxModel, MaskJobs, cut_sides, findings_for, finish_masks, loose_sides
-from curate.audit.checks.base import AuditContext, Check, Display
+from curate.audit.boxmodel import BoxModelCheck, cut_sides, loose_sides
+from curate.audit.checks.base import Display
 from curate.core import defaults
-from curate.core.findings import Finding
 
 NAME = "shifted"
 
@@ -42,30 +41,13 @@ def _describe(ev: dict, score: float, name: str, threshold: float) -> str:
     return f"{head}: " + "; ".join(parts)
 
 
-def run(ctx: AuditContext) -> list[Finding]:
-    """A finding for every box: how likely it is displaced from its object."""
-    return findings_for(ctx, "shifted", NAME, _describe)
-
-
-def finish(ctx: AuditContext, found: list[Finding]) -> None:
-    """After every check: the foreground fraction of the flagged boxes the report shows (masks made meanwhile)."""
-    finish_masks(ctx, found, NAME, _describe)
-
-
-class Shifted(Check):
+class Shifted(BoxModelCheck):
     names = (NAME,)
     description = "the box cuts its object on one side and holds background on the other"
-    kind = "box"
     order = 90
     display = {
         "shifted": Display(60, "#65a30d", "mask", calibrated=True),
     }
     options = {"mask_top": defaults.BOXMODEL_MASK_TOP}
-    options_from = BOX_CHECKS  # the shared model reads options of all three: a change to any refreshes this one
-    needs = (BoxModel, MaskJobs)
-
-    def run(self, ctx: AuditContext) -> list[Finding]:
-        return run(ctx)
-
-    def finish(self, ctx: AuditContext, found: list[Finding]) -> None:
-        finish(ctx, found)
+    model_kind = "shifted"
+    describe = staticmethod(_describe)
