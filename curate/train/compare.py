@@ -234,20 +234,27 @@ def auto_device(device: str | None) -> str:
 
 
 def read_results(csv_path: Path) -> list[dict[str, float]]:
-    """Ultralytics' results.csv as a list of rows (column names stripped, values float; bad cells NaN)."""
+    """Ultralytics' results.csv as a list of rows, one per epoch (column names stripped, values float; bad
+    cells NaN).
+
+    An epoch may stand twice: a run killed after an epoch's row was written but before its checkpoint was
+    resumes from the checkpoint before and appends that epoch again. The later row is the epoch that the
+    resumed weights carry on from, so it is kept, in its place.
+    """
     if not csv_path.exists():
         return []
-    rows = []
+    rows: dict[object, dict[str, float]] = {}
     with csv_path.open(newline="") as fh:
-        for row in csv.DictReader(fh):
+        for i, row in enumerate(csv.DictReader(fh)):
             clean = {}
             for k, v in row.items():
                 try:
                     clean[k.strip()] = float(v)
                 except (TypeError, ValueError):
                     clean[k.strip()] = float("nan")
-            rows.append(clean)
-    return rows
+            epoch = clean.get("epoch")
+            rows[epoch if epoch == epoch and epoch is not None else ("row", i)] = clean  # NaN epoch: kept as is
+    return list(rows.values())
 
 
 def nan_epochs(rows: list[dict[str, float]]) -> list[int]:

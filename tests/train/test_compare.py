@@ -368,3 +368,11 @@ def test_nan_loss_restarts_without_amp(sample_dir: Path, tmp_path: Path) -> None
     )
     assert run.amp is False and any("restarted with amp=False" in n for n in run.notes)
     assert run.best.exists() and nan_epochs(read_results(run.run_dir / "results.csv")) == []
+
+
+def test_an_epoch_written_twice_by_a_resume_is_read_once(tmp_path: Path) -> None:
+    """Killed after epoch 2's row but before its checkpoint: the resumed run writes epoch 2 again."""
+    csv_path = tmp_path / "results.csv"
+    csv_path.write_text("epoch, metrics/mAP50(B)\n1, 0.1\n2, 0.2\n2, 0.25\n3, 0.3\n", encoding="utf-8")
+    rows = read_results(csv_path)
+    assert [(int(r["epoch"]), r["metrics/mAP50(B)"]) for r in rows] == [(1, 0.1), (2, 0.25), (3, 0.3)]
