@@ -113,3 +113,15 @@ def make_yolo_tree():
     """Factory: ``make_yolo_tree(root, images={"train/a.jpg": ["0 0.5 0.5 0.2 0.2"], "val/b.jpg": []},
     names=["a", "b"], layout="roboflow"|"ultralytics", size=(64, 64)) -> root``; see ``_write_yolo_tree``."""
     return _write_yolo_tree
+
+
+@pytest.fixture
+def tiny_training():
+    """``tiny_training(before, after, out, epochs=1)``: the arguments of the smallest `curate train-and-compare`
+    the tests run (64 px, batch 8, no worker processes, 100 bootstrap resamples, no plots)."""
+
+    def args(before: Path, after: Path, out: Path, *, epochs: int = 1) -> list[str]:
+        return ["train-and-compare", str(before), str(after), "--out", str(out), "--epochs", str(epochs),
+                "--imgsz", "64", "--batch", "8", "--workers", "0", "--resamples", "100", "plots=False"]  # fmt: skip
+
+    return args

@@ -7,7 +7,6 @@ import math
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +19,7 @@ from curate.train.bootstrap import ImageStats, flatten, paired_bootstrap, weight
 from curate.train.compare import checkpoint_complete, find_plateau, map_labels, nan_epochs, read_results
 
 REPO = Path(__file__).resolve().parents[2]
-CURATE = [sys.executable, "-m", "curate.app.cli"] if False else [str(REPO / ".venv" / "bin" / "curate")]
+CURATE = [str(REPO / ".venv" / "bin" / "curate")]
 
 
 def _tiny(sample_dir: Path, out: Path, *, rename: bool = False, n_train: int = 8, n_test: int = 4) -> Path:
@@ -116,27 +115,10 @@ def test_cli_errors(sample_dir: Path, tmp_path: Path) -> None:
     assert r.returncode == 1 and "no history" in r.stderr
 
 
-def test_resume_after_kill(sample_dir: Path, tmp_path: Path) -> None:
+def test_resume_after_kill(sample_dir: Path, tmp_path: Path, tiny_training) -> None:
     before = _tiny(sample_dir, tmp_path / "before", n_train=16)
     out = tmp_path / "out"
-    cmd = CURATE + [
-        "train-and-compare",
-        str(before),
-        str(before),
-        "--out",
-        str(out),
-        "--epochs",
-        "4",
-        "--imgsz",
-        "64",
-        "--batch",
-        "8",
-        "--workers",
-        "0",
-        "--resamples",
-        "100",
-        "plots=False",
-    ]
+    cmd = CURATE + tiny_training(before, before, out, epochs=4)
     last = out / "runs" / "before-seed0" / "weights" / "last.pt"
     p = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_env(tmp_path), start_new_session=True
@@ -158,28 +140,11 @@ def test_resume_after_kill(sample_dir: Path, tmp_path: Path) -> None:
     assert [int(x["epoch"]) for x in rows] == [1, 2, 3, 4]
 
 
-def test_truncated_checkpoint_starts_over(sample_dir: Path, tmp_path: Path) -> None:
+def test_truncated_checkpoint_starts_over(sample_dir: Path, tmp_path: Path, tiny_training) -> None:
     """Killed while last.pt was being written: the next run says so and trains again instead of failing."""
     before = _tiny(sample_dir, tmp_path / "before", n_train=8)
     out = tmp_path / "out"
-    cmd = CURATE + [
-        "train-and-compare",
-        str(before),
-        str(before),
-        "--out",
-        str(out),
-        "--epochs",
-        "1",
-        "--imgsz",
-        "64",
-        "--batch",
-        "8",
-        "--workers",
-        "0",
-        "--resamples",
-        "100",
-        "plots=False",
-    ]
+    cmd = CURATE + tiny_training(before, before, out, epochs=1)
     r = subprocess.run(cmd, capture_output=True, text=True, env=_env(tmp_path), timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     run = out / "runs" / "before-seed0"
@@ -194,29 +159,14 @@ def test_truncated_checkpoint_starts_over(sample_dir: Path, tmp_path: Path) -> N
     assert checkpoint_complete(last) and [int(x["epoch"]) for x in read_results(run / "results.csv")] == [1]
 
 
-def test_a_finished_run_killed_before_it_was_recorded_is_reused(sample_dir: Path, tmp_path: Path) -> None:
+def test_a_finished_run_killed_before_it_was_recorded_is_reused(
+    sample_dir: Path, tmp_path: Path, tiny_training
+) -> None:
     """Killed right after BEFORE finished (its weights final, done.json not yet written): every re-run failed with
     "not a resumable training checkpoint", tried to download coco8.yaml and left ./runs/detect/train behind."""
     before = _tiny(sample_dir, tmp_path / "before", n_train=8)
     out = tmp_path / "out"
-    cmd = CURATE + [
-        "train-and-compare",
-        str(before),
-        str(before),
-        "--out",
-        str(out),
-        "--epochs",
-        "1",
-        "--imgsz",
-        "64",
-        "--batch",
-        "8",
-        "--workers",
-        "0",
-        "--resamples",
-        "100",
-        "plots=False",
-    ]
+    cmd = CURATE + tiny_training(before, before, out, epochs=1)
     r = subprocess.run(cmd, capture_output=True, text=True, env=_env(tmp_path), timeout=600, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     run = out / "runs" / "before-seed0"
