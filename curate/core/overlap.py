@@ -53,13 +53,6 @@ def pairwise_iou_inside(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.nd
     return iou, np.divide(inter, area_a, out=np.zeros_like(inter), where=area_a > 0)
 
 
-def pairwise_ios(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, M) intersection over the smaller of the two areas: 1.0 when one box lies inside the other."""
-    inter = _intersection(a, b)
-    smaller = np.minimum(areas(a)[:, None], areas(b)[None, :])
-    return np.divide(inter, smaller, out=np.zeros_like(inter), where=smaller > 0)
-
-
 def iou_one(a: Sequence[float], b: Sequence[float]) -> float:
     """IoU of two single ``(x1, y1, x2, y2)`` boxes."""
     return float(pairwise_iou(np.asarray([a], dtype=float), np.asarray([b], dtype=float))[0, 0])

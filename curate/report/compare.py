@@ -1,6 +1,8 @@
 """compare.md and compare.html from compare.json's dict: the verdict first, then the numbers, then the plots.
 
-The HTML is self-contained (plots inlined as base64 PNG) so it can be mailed or attached to an issue.
+The HTML is self-contained (plots inlined as base64 PNG) so it can be mailed or attached to an issue; it is
+rendered from ``templates/compare.html.j2`` with the rows the Markdown is made of (:func:`metric_rows`,
+:func:`per_class_rows`), text escaped by :func:`html.escape` (the ``esc`` filter).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 ROWS = ("mAP50", "mAP50-95", "precision", "recall", "F1")
+SIDES = ("before", "after")
 PLOTS = ("results.png", "BoxPR_curve.png", "BoxF1_curve.png", "confusion_matrix_normalized.png", "MaskPR_curve.png")
 
 
@@ -54,6 +57,16 @@ def metric_rows(data: dict) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def per_class_rows(data: dict) -> list[tuple[str, str, str, str]]:
+    """Per class of either side: its name, AP50-95 BEFORE and AFTER, and the change (blank when one lacks it)."""
+    pb, pa = data["before"]["metrics"]["box"]["per_class"], data["after"]["metrics"]["box"]["per_class"]
+    rows = []
+    for name in sorted(set(pb) | set(pa)):
+        x, y = pb.get(name, {}).get("AP50-95"), pa.get(name, {}).get("AP50-95")
+        rows.append((name, _f(x), _f(y), _signed(y - x) if x is not None and y is not None else ""))
+    return rows
+
+
 def render_md(data: dict) -> str:
     s, t = data["settings"], data["test"]
     lines = ["# Train and compare", "", headline(data), ""]
@@ -75,11 +88,7 @@ def render_md(data: dict) -> str:
     lines += ["| metric (test set) | BEFORE | AFTER | Δ |", "|---|---:|---:|---:|"]
     lines += [f"| {a} | {b_} | {c} | {d} |" for a, b_, c, d in metric_rows(data)]
     lines += ["", "## Per class (AP50-95)", "", "| class | BEFORE | AFTER | Δ |", "|---|---:|---:|---:|"]
-    pb, pa = data["before"]["metrics"]["box"]["per_class"], data["after"]["metrics"]["box"]["per_class"]
-    for name in sorted(set(pb) | set(pa)):
-        x, y = pb.get(name, {}).get("AP50-95"), pa.get(name, {}).get("AP50-95")
-        d = _signed(y - x) if x is not None and y is not None else ""
-        lines.append(f"| {name} | {_f(x)} | {_f(y)} | {d} |")
+    lines += [f"| {name} | {x} | {y} | {d} |" for name, x, y, d in per_class_rows(data)]
     notes = list(data["warnings"]) + [f"{r['side']} seed {r['seed']}: {n}" for r in data["runs"] for n in r["notes"]]
     timing = [f"{r['side']} seed {r['seed']}: {r['epochs_done']} epochs in {r['seconds']:.0f} s" for r in data["runs"]]
     lines += ["", "## Notes", ""] + [f"- {n}" for n in notes or ["none"]]
@@ -95,42 +104,24 @@ def _img(path: str | None) -> str:
 
 
 def render_html(data: dict) -> str:
-    e = html.escape
-    verdict = data["verdict"]
-    colour = {"better": "#1a7f37", "worse": "#cf222e"}.get(verdict, "#6e7781")
-    head = e(headline(data)).replace("**", "")
-    rows = "".join(f"<tr><td>{e(a)}</td><td>{b}</td><td>{c}</td><td>{d}</td></tr>" for a, b, c, d in metric_rows(data))
+    from jinja2 import Environment, FileSystemLoader
+
+    env = Environment(
+        loader=FileSystemLoader(str(Path(__file__).parent / "templates")), autoescape=False, keep_trailing_newline=True
+    )
+    env.filters["esc"] = lambda v: html.escape(str(v))
     plots = []
     for name in PLOTS:
-        pb = {**data["before"]["metrics"].get("plots", {}), **data["before"]["metrics"].get("train_plots", {})}.get(
-            name
+        before, after = (
+            {**m.get("plots", {}), **m.get("train_plots", {})} for m in (data[s]["metrics"] for s in SIDES)
         )
-        pa = {**data["after"]["metrics"].get("plots", {}), **data["after"]["metrics"].get("train_plots", {})}.get(name)
-        if pb or pa:
-            plots.append(
-                f"<h3>{e(name)}</h3><div class='pair'><figure>{_img(pb)}<figcaption>BEFORE</figcaption></figure>"
-                f"<figure>{_img(pa)}<figcaption>AFTER</figcaption></figure></div>"
-            )
+        if before.get(name) or after.get(name):
+            plots.append((name, _img(before.get(name)), _img(after.get(name))))
     notes = list(data["warnings"]) + [f"{r['side']} seed {r['seed']}: {n}" for r in data["runs"] for n in r["notes"]]
-    md_rest = render_md(data).split("## Per class", 1)[1].split("## Notes", 1)[0]
-    per_class = "".join(
-        "<tr>" + "".join(f"<td>{e(c.strip())}</td>" for c in line.strip("|").split("|")) + "</tr>"
-        for line in md_rest.splitlines()
-        if line.startswith("|") and "---" not in line and "class |" not in line
-    )
-    return f"""<!doctype html><html><head><meta charset='utf-8'><title>curate: train and compare</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;color:#24292f}}
-.verdict{{font-size:1.3em;padding:.6em 1em;border-left:6px solid {colour};background:#f6f8fa}}
-table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #d0d7de;padding:3px 8px;text-align:right}}
-td:first-child{{text-align:left}}.pair{{display:flex;gap:1em}}figure{{flex:1;margin:0}}img{{width:100%}}
-figcaption{{text-align:center;font-weight:bold}}.missing{{color:#999}}</style></head><body>
-<h1>Train and compare</h1><p class='verdict'>{head}</p>
-<p>verdict on mAP50-95: <b>{e(verdict)}</b> · on mAP50: <b>{e(data["bootstrap"]["verdicts"]["mAP50"])}</b></p>
-<p>BEFORE <code>{e(data["before"]["path"])}</code> · AFTER <code>{e(data["after"]["path"])}</code> · test
-<code>{e(data["test"]["path"])}</code> split {e(data["test"]["split"])}</p>
-<table><tr><th>metric (test set)</th><th>BEFORE</th><th>AFTER</th><th>Δ</th></tr>{rows}</table>
-<h2>Notes</h2><ul>{"".join(f"<li>{e(n)}</li>" for n in notes) or "<li>none</li>"}</ul>
-<h2>Plots</h2>{"".join(plots)}
-<h2>Per class (AP50-95)</h2><table><tr><th>class</th><th>BEFORE</th><th>AFTER</th><th>Δ</th></tr>{per_class}</table>
-</body></html>
-"""
+    return env.get_template("compare.html.j2").render(
+        colour={"better": "#1a7f37", "worse": "#cf222e"}.get(data["verdict"], "#6e7781"),
+        headline=headline(data).replace("**", ""), verdict=data["verdict"],
+        verdict50=data["bootstrap"]["verdicts"]["mAP50"], before=data["before"]["path"], after=data["after"]["path"],
+        test=data["test"]["path"], split=data["test"]["split"], metrics=metric_rows(data), notes=notes, plots=plots,
+        per_class=per_class_rows(data),
+    )  # fmt: skip
