@@ -14,6 +14,7 @@ import pytest
 
 from curate.audit.checks import missing
 from curate.audit.checks.base import AuditContext
+from curate.audit.checks.missing import windows
 from curate.core.dataset import Dataset, ImageRecord, Label
 
 SIZE = 160
@@ -119,10 +120,10 @@ def test_fast_no_labels_and_unreadable_images_give_no_traceback(tmp_path: Path) 
 
 
 def test_windows_cover_the_image_and_skip_covered_ones() -> None:
-    wins = missing.sliding_windows(np.array([[0.2, 0.25]]), 0.01, 0.01)
+    wins = windows.sliding_windows(np.array([[0.2, 0.25]]), 0.01, 0.01)
     assert np.isclose(wins[:, 0].min(), 0) and np.isclose(wins[:, 2].max(), 1) and np.isclose(wins[:, 3].max(), 1)
     box = np.array([[0.0, 0.0, 0.2, 0.25]])
-    keep = missing.uncovered(wins, box)
+    keep = windows.uncovered(wins, box)
     assert not keep[0] and keep.sum() < len(wins)
 
 

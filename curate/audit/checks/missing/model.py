@@ -1,0 +1,243 @@
+"""The objectness model: the dataset's labelled boxes against uncovered windows, cross-fitted by image,
+hard negatives from a shortlisting model; the regions it scores in each image."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curate.audit.checks.missing.maps import FEATURES, box_descriptors, image_maps, window_features
+from curate.audit.checks.missing.settings import (
+    CHUNK,
+    FOLDS,
+    HARD,
+    ITER1,
+    ITER2,
+    JITTERS,
+    MIN_BOXES,
+    MIN_WINDOW_PX,
+    NEG_PER_IMAGE,
+    NMS_INSIDE,
+    NMS_IOU,
+    SEED_IMAGES,
+    SIDE,
+    SIZE_CLUSTERS,
+    TOPK,
+)
+from curate.audit.checks.missing.windows import dataset_sizes, image_sizes, jitter, sliding_windows, touching, uncovered
+from curate.core.dataset import Dataset, ImageRecord
+from curate.core.overlap import pairwise_iou_inside
+from curate.runtime.env import fit_side_by_side, no_all_nan_columns
+
+
+def small_image(path: Path) -> np.ndarray | None:
+    """The image decoded with its longest side at most SIDE, cached on disk by content (27 KB an image):
+    decoding is a third of this check's time and a re-audit after label edits needs the same pixels."""
+    from curate.io import cache
+    from curate.vision.foreground import read_image
+
+    try:
+        key = cache.file_hash(path)
+    except OSError:
+        return None
+    namespace = f"missing-img-v1-{SIDE}"
+    img = cache.load_array(namespace, key)
+    if img is not None and img.ndim == 3 and img.dtype == np.uint8:
+        return img
+    img = read_image(path, max_side=SIDE)
+    if img is not None:
+        try:
+            cache.save_array(namespace, key, img)
+        except OSError:  # a read-only or full cache: decode again next time
+            pass
+    return img
+
+
+def _boxes(rec: ImageRecord) -> tuple[np.ndarray, np.ndarray]:
+    b = np.array([lb.xyxy for lb in rec.labels], float).reshape(-1, 4)
+    return np.clip(b, 0, 1), np.array([lb.class_id for lb in rec.labels], int)
+
+
+def _fit(X: np.ndarray, y: np.ndarray, seed: int, iterations: int) -> Any:
+    """HistGB on one fold's training rows. No sample weights (they make HistGB ~20× slower here): the
+    class balance is corrected on the odds in :func:`_predict`."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    if len(np.unique(y)) < 2:
+        return None
+    clf = HistGradientBoostingClassifier(
+        max_iter=iterations,
+        learning_rate=0.1,
+        max_leaf_nodes=15,
+        min_samples_leaf=20,
+        l2_regularization=1.0,
+        random_state=seed,
+    )
+    clf.fit(no_all_nan_columns(X), y)  # sklearn 1.9 raises on an all-NaN feature
+    clf.balance_ = float((y == 0).sum() / max((y == 1).sum(), 1))
+    return clf
+
+
+def _predict(clf: Any, X: np.ndarray) -> np.ndarray:
+    """P(labelled-object-like) as if positives and negatives had been seen equally often."""
+    if clf is None or not len(X):
+        return np.zeros(len(X))
+    p = np.clip(clf.predict_proba(X)[:, 1], 1e-9, 1 - 1e-9)
+    odds = p / (1 - p) * clf.balance_
+    return odds / (1 + odds)
+
+
+def _nms(s: np.ndarray, b: np.ndarray, k: int) -> list[int]:
+    """Best-first non-maximum suppression: a window overlapping a kept one (IoU, or mostly inside either) goes."""
+    iou, inside = pairwise_iou_inside(
+        b, b
+    )  # one pairwise matrix, then the greedy pass on it (was 4 s of small calls on food)
+    clash = (iou >= NMS_IOU) | (inside >= NMS_INSIDE) | (inside.T >= NMS_INSIDE)
+    kept: list[int] = []
+    for i in np.argsort(-s, kind="stable"):
+        if kept and clash[i, kept].any():
+            continue
+        kept.append(int(i))
+        if len(kept) >= k:
+            break
+    return kept
+
+
+@dataclass
+class ImageRows:
+    """One image's training rows (positives, negatives) and its candidate windows with their features."""
+
+    pos: np.ndarray
+    neg: np.ndarray
+    cand: np.ndarray  # normalized xyxy
+    Xc: np.ndarray
+
+
+def objectness_regions(
+    ds: Dataset, *, seed: int = 0, progress: bool = False
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per image index: (scores, normalized xyxy) of its shortlisted uncovered windows, out-of-fold."""
+    from sklearn.ensemble import (
+        HistGradientBoostingClassifier,  # noqa: F401  (loaded before threadpool_limits, or it is not limited)
+    )
+    from threadpoolctl import threadpool_limits
+
+    recs = ds.images
+    boxes = [_boxes(r)[0] for r in recs]
+    if sum(len(b) for b in boxes) < MIN_BOXES:
+        return {}
+    common = dataset_sizes(boxes, SIZE_CLUSTERS)
+    allb = np.concatenate([b for b in boxes if len(b)])
+    ds_loga = float(np.median(np.log(np.maximum((allb[:, 2] - allb[:, 0]) * (allb[:, 3] - allb[:, 1]), 1e-8))))
+    fold = np.random.default_rng(seed + 17).integers(0, FOLDS, size=len(recs))
+    empty = np.zeros((0, len(FEATURES)), np.float32)
+
+    def rows(i: int) -> ImageRows | None:
+        img = small_image(recs[i].path)
+        if img is None or min(img.shape[:2]) < MIN_WINDOW_PX:
+            return None
+        m = image_maps(img)
+        b = boxes[i]
+        desc = box_descriptors(m, b) if len(b) else np.zeros((0, 6))
+        cand = sliding_windows(image_sizes(b, common), MIN_WINDOW_PX / m.w, MIN_WINDOW_PX / m.h)
+        cand = cand[uncovered(cand, b)]
+        r = np.random.default_rng(seed * 100003 + i)
+        jit, jit_own = jitter(b, r, JITTERS)
+        pos_w, pos_own = np.concatenate([b, jit]), np.concatenate([np.arange(len(b)), jit_own]).astype(int)
+        near = np.flatnonzero(touching(cand, b))
+        pick_near = r.choice(near, min(NEG_PER_IMAGE // 2, len(near)), replace=False) if len(near) else np.zeros(0, int)
+        rest = np.setdiff1d(np.arange(len(cand)), pick_near)
+        pick = np.concatenate(
+            [pick_near, r.choice(rest, min(NEG_PER_IMAGE - len(pick_near), len(rest)), replace=False)]
+        ).astype(int)
+        wins = np.concatenate([pos_w, cand])
+        if not len(wins):
+            return ImageRows(empty, empty, cand, empty)
+        X = window_features(m, wins, b, desc, np.concatenate([pos_own, np.full(len(cand), -1)]), ds_loga)
+        Xc = X[len(pos_w) :]
+        return ImageRows(X[: len(pos_w)], Xc[pick], cand, Xc)
+
+    per: dict[int, ImageRows | None] = {}
+    tops: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    m1: dict[int, Any] = {}
+
+    def stack(ids: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        X, y, g = [empty], [np.zeros(0)], [np.zeros(0, int)]
+        for i in ids:
+            p = per[i]
+            if p is not None:
+                X += [p.pos, p.neg]
+                y += [np.ones(len(p.pos)), np.zeros(len(p.neg))]
+                g += [np.full(len(p.pos) + len(p.neg), fold[i])]
+        return np.concatenate(X), np.concatenate(y), np.concatenate(g)
+
+    def shortlist(ids: list[int]) -> None:
+        """Each image's TOPK likeliest windows under the round-1 model of its fold; the rest is freed."""
+        for f in range(FOLDS):
+            sel = [i for i in ids if per[i] is not None and fold[i] == f and len(per[i].cand)]
+            if not sel:
+                continue
+            p1 = _predict(m1[f], np.concatenate([per[i].Xc for i in sel]))
+            at = 0
+            for i in sel:
+                n = len(per[i].cand)
+                k = np.argsort(-p1[at : at + n], kind="stable")[:TOPK]
+                tops[i] = (per[i].cand[k], per[i].Xc[k], p1[at : at + n][k])
+                at += n
+        for i in ids:
+            if per[i] is not None:
+                per[i].Xc, per[i].cand = empty, np.zeros((0, 4))
+
+    order = np.random.default_rng(seed + 29).permutation(len(recs)).tolist()
+    from rich.progress import Progress
+
+    with (
+        ThreadPoolExecutor(max_workers=2) as pool,
+        threadpool_limits(limits=1),
+        Progress(disable=not progress, transient=True) as bar,
+    ):
+        task = bar.add_task("missing boxes (objectness)", total=len(order))
+        for start in range(0, len(order), CHUNK):
+            chunk = order[start : start + CHUNK]
+            per.update(zip(chunk, pool.map(rows, chunk)))
+            if not m1 and (len(per) >= SEED_IMAGES or start + CHUNK >= len(order)):
+                # round 1: a small model from the first images, only to shortlist each image's likeliest windows
+                X1, y1, g1 = stack(list(per))
+                m1 = dict(
+                    enumerate(
+                        fit_side_by_side(
+                            [lambda f=f: _fit(X1[g1 != f], y1[g1 != f], seed + f, ITER1) for f in range(FOLDS)]
+                        )
+                    )
+                )
+                shortlist(list(per))
+            elif m1:
+                shortlist(chunk)
+            bar.advance(task, len(chunk))
+        # round 2: every image's rows plus its likeliest unlabelled windows as hard negatives
+        X, y, g = stack(list(per))
+        hard = [(tops[i][1][_nms(tops[i][2], tops[i][0], HARD)], fold[i]) for i in tops]
+        if hard:
+            X = np.concatenate([X, *[h for h, _ in hard]])
+            y = np.concatenate([y, np.zeros(sum(len(h) for h, _ in hard))])
+            g = np.concatenate([g, *[np.full(len(h), f) for h, f in hard]])
+        m2 = dict(
+            enumerate(
+                fit_side_by_side([lambda f=f: _fit(X[g != f], y[g != f], seed + 10 + f, ITER2) for f in range(FOLDS)])
+            )
+        )
+        out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for f in range(FOLDS):
+            ids = [i for i in tops if fold[i] == f]
+            if ids:
+                p2 = _predict(m2[f], np.concatenate([tops[i][1] for i in ids]))
+                at = 0
+                for i in ids:
+                    n = len(tops[i][0])
+                    out[i] = (p2[at : at + n], tops[i][0])
+                    at += n
+    return out

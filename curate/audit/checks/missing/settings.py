@@ -1,0 +1,26 @@
+"""The missing check's settings: image side, windows, folds, NMS, the shortlisting model, the budget."""
+
+from __future__ import annotations
+
+NAME = "missing"
+SIDE = 96  # images are decoded with their longest side at most this (128 gave the same recall, 15 % slower)
+FOLDS = 3  # cross-fitting folds by image
+SIZE_CLUSTERS = 5  # dataset box sizes (k-means on log w, log h) tried in every image
+OWN_SIZES = 4  # at most this many of the image's own box sizes
+SMALL_COMMON = 0.3  # common sizes below this share of the image's smallest box area are not tried there
+STRIDE = 0.5  # sliding-window stride, a fraction of the window's side
+MIN_WINDOW_PX = 6  # windows are at least this many pixels (at SIDE)
+NEG_PER_IMAGE = 20  # random uncovered windows per image as negatives (half of them touching a box)
+JITTERS = 1  # jittered copies of each box as extra positives (a grid window never fits exactly)
+COVER_IOU = 0.2  # a window overlapping an existing box this much is covered
+COVER_INSIDE = 0.5  # … or lying this much inside one
+NMS_IOU = 0.3  # regions overlapping a better one this much are the same finding
+NMS_INSIDE = 0.5  # … or with this share of either inside the other (grid windows half a window apart)
+MAX_PER_IMAGE = 3  # region findings per image
+ITER1, ITER2 = 25, 60  # boosting iterations of the shortlisting and the final model
+SEED_IMAGES = 300  # images the shortlisting model is fitted on
+TOPK = 12  # shortlisted windows per image
+HARD = 6  # of which this many (after NMS) become hard negatives
+CHUNK = 64  # images per batch of features and predictions
+BUDGET_PER_100 = 8  # at most this many regions per 100 labelled boxes reach 0.5 (budget_midpoint); target ≤ 10
+MIN_BOXES = 100  # fewer labelled boxes than this teach no objectness (a 14-image toy set gave folds that learned noise)
