@@ -46,12 +46,6 @@ def read_manifest(run_dir: Path, stage: str) -> dict | None:
         return None
 
 
-def dataset_fingerprint(dataset: Dataset) -> str:
-    from curate.fiftyone.identity import fingerprint
-
-    return fingerprint(dataset)
-
-
 @dataclass
 class StagePlan:
     """What happens to one stage, and why (the ``--dry-run`` table is a list of these)."""

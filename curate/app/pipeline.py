@@ -6,10 +6,10 @@ is ``keep-classes:`` or ``keep_classes:``; dashes and underscores are the same).
 recipe is not run and the dataset flows past it unchanged.
 
 Why a manifest per stage: re-running a recipe must be cheap. Each stage writes
-``reports/<run>/<stage>/manifest.json`` with the fingerprint of its input dataset (:func:`dataset_fingerprint`:
-label bytes, image sizes/mtimes, class names), its parameters, its outputs and timings; a stage whose
-input and parameters are unchanged and whose outputs exist is skipped. ``--from STAGE`` forces a stage
-and everything after it.
+``reports/<run>/<stage>/manifest.json`` with the fingerprint of its input dataset
+(:func:`curate.fiftyone.identity.fingerprint`: label bytes, image sizes/mtimes, class names), its parameters,
+its outputs and timings; a stage whose input and parameters are unchanged and whose outputs exist is skipped.
+``--from STAGE`` forces a stage and everything after it.
 
 Why a review pause: fixing boxes is human work in the FiftyOne App. Unless the recipe says
 ``review: {skip: true}``, the run stops after the audit, printing the ``curate review`` command and the
@@ -27,7 +27,6 @@ from typing import Callable
 
 from curate.app.manifest import (
     StagePlan,
-    dataset_fingerprint,
     params_of,
     read_manifest,
     stage_dir,
@@ -38,6 +37,7 @@ from curate.app.manifest import (
 from curate.app.recipe import DATASET_STAGES, STAGES, PipelineError, Recipe, load_recipe
 from curate.app.stages import RUNNERS
 from curate.core.dataset import Dataset
+from curate.fiftyone.identity import fingerprint
 from curate.io.outputs import is_complete, write_text_atomic
 
 SUMMARY = "summary.html"
@@ -162,10 +162,10 @@ def _input_fingerprint(stage: str, source: Dataset, current: Dataset | None) -> 
     if current is None:
         return None
     if stage == "train-and-compare":
-        return hashlib.sha256(f"{dataset_fingerprint(source)}\0{dataset_fingerprint(current)}".encode()).hexdigest()
+        return hashlib.sha256(f"{fingerprint(source)}\0{fingerprint(current)}".encode()).hexdigest()
     if stage in ("audit", "export"):
-        return dataset_fingerprint(source)
-    return dataset_fingerprint(current)
+        return fingerprint(source)
+    return fingerprint(current)
 
 
 def _load_output(run_dir: Path, stage: str) -> Dataset | None:

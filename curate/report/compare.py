@@ -104,12 +104,8 @@ def _img(path: str | None) -> str:
 
 
 def render_html(data: dict) -> str:
-    from jinja2 import Environment, FileSystemLoader
+    from curate.report.pages import render
 
-    env = Environment(
-        loader=FileSystemLoader(str(Path(__file__).parent / "templates")), autoescape=False, keep_trailing_newline=True
-    )
-    env.filters["esc"] = lambda v: html.escape(str(v))
     plots = []
     for name in PLOTS:
         before, after = (
@@ -118,7 +114,8 @@ def render_html(data: dict) -> str:
         if before.get(name) or after.get(name):
             plots.append((name, _img(before.get(name)), _img(after.get(name))))
     notes = list(data["warnings"]) + [f"{r['side']} seed {r['seed']}: {n}" for r in data["runs"] for n in r["notes"]]
-    return env.get_template("compare.html.j2").render(
+    return render(
+        "compare.html.j2",
         colour={"better": "#1a7f37", "worse": "#cf222e"}.get(data["verdict"], "#6e7781"),
         headline=headline(data).replace("**", ""), verdict=data["verdict"],
         verdict50=data["bootstrap"]["verdicts"]["mAP50"], before=data["before"]["path"], after=data["after"]["path"],

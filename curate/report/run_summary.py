@@ -6,7 +6,6 @@ Rendered from ``templates/run_summary.html.j2``, like the audit report; text is 
 
 from __future__ import annotations
 
-import html
 import time
 from pathlib import Path
 from typing import Any
@@ -28,11 +27,8 @@ def render(
 ) -> str:
     """The page. ``stages``: per stage its ``stage``, ``action``, ``reason``, ``seconds`` (None when it never
     ran) and ``outputs`` (name → path); ``attempts``: the history entries of this run (:mod:`curate.train.history`)."""
-    from jinja2 import Environment, FileSystemLoader
+    from curate.report.pages import render
 
-    templates = FileSystemLoader(str(Path(__file__).parent / "templates"))
-    env = Environment(loader=templates, autoescape=False, keep_trailing_newline=True)
-    env.filters["esc"] = lambda v: html.escape(str(v))
     rows = []
     for s in stages:
         links = []
@@ -54,7 +50,8 @@ def render(
             "delta": _num(delta.get("mAP50-95") if isinstance(delta, dict) else None, signed=True),
             "href": _rel(Path(str(h.get("out", ""))) / "compare.html", run_dir),
         })  # fmt: skip
-    return env.get_template("run_summary.html.j2").render(
+    return render(
+        "run_summary.html.j2",
         run_name=run_dir.name, recipe_name=recipe_name, description=description, root=str(root), images=images,
         boxes=boxes, status="paused for review" if paused else "finished", version=__version__,
         now=time.strftime("%Y-%m-%d %H:%M"), stages=rows, attempts=history,
