@@ -18,7 +18,7 @@ from typing import Any
 from curate.core.dataset import Dataset, LabelLookup
 from curate.core.findings import Finding
 from curate.report.display import CHECK_COLOURS
-from curate.report.markdown import render_markdown
+from curate.report.markdown import render_markdown, review_count
 from curate.report.plots import make_plots
 from curate.report.sections import _source, build_sections, contact_sheet, dataset_stats
 from curate.report.thumbs import MaskFn
@@ -55,7 +55,7 @@ def write_report(
     lookup = LabelLookup(dataset)
     sections = build_sections(dataset, findings, lookup, summary=summary, thresholds=thresholds, masks=masks)
     contact = contact_sheet(sections)
-    stats = dataset_stats(dataset)
+    stats = dataset_stats(dataset, findings)
     plots = make_plots(dataset, findings, lookup, drawing=plots_drawing, geometry=not summary.get("fast"))
     run_rows = [(k, _fmt_value(v)) for k, v in summary.items() if k not in ("checks", "fiftyone_views")]
     context = {
@@ -69,6 +69,7 @@ def write_report(
         "run_rows": run_rows,
         "fiftyone_name": fiftyone_name,
         "total_findings": len(findings),
+        "review_findings": review_count(findings),
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "fmt": _fmt_int,
         "colours": CHECK_COLOURS,

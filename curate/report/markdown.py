@@ -12,9 +12,24 @@ from typing import Any
 
 from curate.core import defaults
 from curate.core.dataset import Dataset, LabelLookup
-from curate.core.findings import Finding
+from curate.core.findings import NOTE_CHECKS, Finding
 from curate.report.display import TABLE_CHECKS
-from curate.report.sections import CheckSection, _pct, _source, unique_pairs
+from curate.report.ranking import is_note
+from curate.report.sections import CheckSection, _pct, _plural, _source, unique_pairs
+
+
+def review_count(findings: list[Finding]) -> int:
+    """Findings that may be errors, i.e. all but the notes (facts shown below every error)."""
+    return sum(1 for f in findings if f.check not in NOTE_CHECKS)
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n:,} {_plural(n, what, what + 's')}"
+
+
+def _unlabelled(stats: dict[str, Any]) -> str:
+    n = stats["background_unlabelled"]
+    return f"; {n:,} of them with objects `missing` found unlabelled" if n else ""
 
 
 def _md_cell(v: Any) -> str:
@@ -38,14 +53,18 @@ def render_markdown(
         "",
         f"**{stats['images']:,} images** ({split_txt}) · **{stats['boxes']:,} boxes** · "
         f"**{stats['classes']} classes** · "
-        f"**{stats['background']:,} background images** ({_pct(stats['background_share'])}, "
-        f"advice {stats['background_advice']}) · "
-        f"**{len(findings):,} findings**",
+        f"**{stats['background']:,} background {_plural(stats['background'], 'image', 'images')}** "
+        f"({_pct(stats['background_share'])}, advice {stats['background_advice']}{_unlabelled(stats)}) · "
+        f"**{review_count(findings):,} findings to review** · {_count(len(findings) - review_count(findings), 'note')}",
         "",
     ]
     lines += [f"> {n}" for n in notes] + ([""] if notes else [])
-    lines += ["## Verdict", ""]
-    lines += [f"- **{s.name}**: {s.verdict}" for s in sections]
+    lines += ["## Verdict (worst first)", ""]
+    clean = [s.name for s in sections if not s.count]
+    lines += [f"- **{s.name}**: {s.verdict}" for s in sections if s.count and not is_note(s)]
+    if clean:
+        lines.append(f"- no problem found: {', '.join(clean)}")
+    lines += [f"- **{s.name}**: {s.verdict}" for s in sections if s.count and is_note(s)]
     lines += [
         "",
         "## Top findings",

@@ -26,6 +26,7 @@ from curate.report.display import (
     PIXEL_CHECKS,
     TABLE_CHECKS,
 )
+from curate.report.ranking import rank_sections
 from curate.report.thumbs import MaskFn, Thumb, finding_thumb, pair_thumb
 from curate.runtime.env import workers
 
@@ -48,6 +49,7 @@ class CheckSection:
     rows: list[dict[str, Any]] = field(default_factory=list)  # table checks
     shown: int = 0
     mask_note: str = ""
+    expected: float = 0.0  # calibrated checks: how many of the flagged boxes are expected to be real errors
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -55,10 +57,14 @@ class CheckSection:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def dataset_stats(dataset: Dataset) -> dict[str, Any]:
-    """The numbers on the summary cards."""
+def dataset_stats(dataset: Dataset, findings: Iterable[Finding] = ()) -> dict[str, Any]:
+    """The numbers on the summary cards. ``background_unlabelled``: background images (no box) in which
+    ``missing`` found objects without a box, so they may not be backgrounds at all (an empty label file on a
+    photo of a lemon)."""
     per_split = {s: len(dataset.split(s)) for s in dataset.splits}
     background = sum(r.is_background for r in dataset.images)
+    backgrounds = {r.rel for r in dataset.images if r.is_background}
+    unlabelled = {f.image for f in findings if f.check == "missing" and f.image in backgrounds}
     n = len(dataset.images)
     lo, hi = defaults.BACKGROUND_SHARE_ADVICE
     share = background / n if n else 0.0
@@ -68,6 +74,7 @@ def dataset_stats(dataset: Dataset) -> dict[str, Any]:
         "boxes": dataset.num_boxes,
         "classes": len(dataset.names),
         "background": background,
+        "background_unlabelled": len(unlabelled),
         "background_share": share,
         "background_ok": lo <= share <= hi,
         "background_advice": f"{lo:.0%}–{hi:.0%}",
@@ -136,11 +143,9 @@ def verdict(check: str, kind: str, flagged: list[Finding], dataset: Dataset) -> 
             share = _pct(n / max(dataset.num_boxes, 1))
             return f"{n:,} {_plural(n, 'box', 'boxes')} noted, not errors ({share} of boxes)"
         said = f"{n:,} {_plural(n, 'box', 'boxes')} flagged ({_pct(n / max(dataset.num_boxes, 1))} of boxes)"
-        if check in CALIBRATED_CHECKS:  # a score is the probability of a real error: their sum is the expected count
-            best: dict[tuple[str, int | None], float] = {}
-            for f in flagged:
-                best[(f.image, f.line)] = max(best.get((f.image, f.line), 0.0), f.score)
-            said += f", about {sum(best.values()):,.0f} expected to be real errors"
+        if check in CALIBRATED_CHECKS:
+            expected = round(expected_errors(flagged))
+            said += f", about {expected:,} expected to be {_plural(expected, 'a real error', 'real errors')}"
         return said
     if kind == "region":
         return (
@@ -164,6 +169,15 @@ def verdict(check: str, kind: str, flagged: list[Finding], dataset: Dataset) -> 
     return (
         f"{len(images):,} {_plural(len(images), 'image', 'images')} flagged ({_pct(len(images) / n_images)} of images)"
     )
+
+
+def expected_errors(flagged: list[Finding]) -> float:
+    """How many flagged boxes are expected to be real errors, for a check whose score is the probability of a
+    real error: the sum of each box's best score."""
+    best: dict[tuple[str, int | None], float] = {}
+    for f in flagged:
+        best[(f.image, f.line)] = max(best.get((f.image, f.line), 0.0), f.score)
+    return sum(best.values())
 
 
 def _plural(n: int, one: str, many: str) -> str:
@@ -197,7 +211,8 @@ def build_sections(
     masks: MaskFn | None,
     worst_n: int = defaults.REPORT_WORST_N,
 ) -> list[CheckSection]:
-    """One section per check, in :data:`CHECK_ORDER`, with its worst findings drawn."""
+    """One section per check, worst first (:func:`curate.report.ranking.rank_sections`), with its worst findings
+    drawn."""
     from rich.progress import Progress
 
     by_check: dict[str, list[Finding]] = defaultdict(list)
@@ -206,7 +221,6 @@ def build_sections(
     views = summary.get("fiftyone_views") or {}
     source = shlex.quote(str(_source(dataset)))
     sections: list[CheckSection] = []
-    first_done = False
     checks = ordered_checks(findings, summary, thresholds)
     mask_cache: dict[str, np.ndarray | None] = {}
     # thumbnails in threads: decoding and JPEG encoding release the GIL, and at the end of an audit the
@@ -227,9 +241,8 @@ def build_sections(
                 view_name=views.get(check, defaults.REPORT_VIEW_NAME.format(check=check)),
             )
             sec.unit = UNITS[kind][0 if sec.count == 1 else 1]
-            if flagged and not first_done and check not in NOTE_CHECKS:
-                sec.first, first_done = True, True
-                sec.verdict += " — look at these first"
+            if kind == "box" and check in CALIBRATED_CHECKS:
+                sec.expected = expected_errors(flagged)
             if kind in ("format", "dataset"):
                 sec.rows = [
                     {"file": f.image, "line": "" if f.line is None else f.line, "reason": f.message, "score": f.score}
@@ -255,7 +268,7 @@ def build_sections(
                     )
             sections.append(sec)
             progress.advance(task)
-    return sections
+    return rank_sections(sections)
 
 
 def contact_sheet(sections: list[CheckSection], *, n: int = defaults.REPORT_CONTACT_N) -> list[Thumb]:

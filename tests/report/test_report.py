@@ -19,7 +19,8 @@ from curate.core.dataset import Dataset, ImageRecord, Label, LabelLookup
 from curate.core.findings import Finding
 from curate.report.audit import write_report
 from curate.report.display import CHECK_COLOURS
-from curate.report.sections import contact_sheet, verdict
+from curate.report.ranking import rank_sections
+from curate.report.sections import CheckSection, contact_sheet, verdict
 from curate.report.thumbs import draw_boxes, finding_thumb, view_window
 
 NAMES = ["apple", "banana", "carrot"]
@@ -156,11 +157,16 @@ def test_markdown(built: tuple[Dataset, list[Finding], Path]) -> None:
     md = (out / "report.md").read_text(encoding="utf-8")
     assert md.startswith("# curate audit — fruit")
     assert f"**{len(ds.images)} images**" in md and f"**{ds.num_boxes} boxes**" in md
-    assert "- **shifted**: no problem found" in md
+    assert "- no problem found: " in md and "shifted" in md.split("- no problem found: ")[1].split("\n")[0]
     assert "- **grouped**: 5 boxes flagged" in md
-    assert "- **leakage**: 1 pair (2 images" in md  # both sides of one pair count once
-    # "look at these first" goes to exactly one check: the first in priority order with findings
-    assert md.count("look at these first") == 1 and "**format**: 1 label problem in 1 file — look at these first" in md
+    # both sides of one pair count once; leakage first: no test score is trustworthy until it is fixed
+    assert "- **leakage**: 1 pair (2 images, 15.4% of images) — look at these first" in md
+    assert md.count("look at these first") == 1
+    # errors, then file problems, then the clean checks, then notes
+    order = [line.split("**")[1] for line in md.split("## Verdict")[1].split("##")[0].splitlines() if "**" in line]
+    assert order == ["leakage", "grouped", "background_heavy", "missing", "format", "dataset"]
+    # notes are not counted as findings to review
+    assert f"**{len(built[1]) - 1} findings to review** · 1 note" in md
     # the top-findings table names the class of each box finding via the dataset lookup
     r, lab = next(iter(ds.boxes()))
     assert f"| grouped | 0.95 | {r.rel} | {lab.line} | {ds.class_name(lab.class_id)} |" in md
@@ -186,7 +192,7 @@ def test_checks_that_did_not_run_are_not_called_clean(tmp_path: Path) -> None:
     ("check", "kind", "n", "expected"),
     [
         ("grouped", "box", 0, "no problem found"),
-        ("grouped", "box", 1, "1 box flagged (10.0% of boxes), about 1 expected to be real errors"),  # 10 boxes
+        ("grouped", "box", 1, "1 box flagged (10.0% of boxes), about 1 expected to be a real error"),  # 10 boxes
         ("shifted", "box", 3, "3 boxes flagged (30.0% of boxes), about 3 expected to be real errors"),  # 3 × 0.9
         ("duplicate", "box", 2, "2 boxes flagged (20.0% of boxes)"),  # not calibrated: no expectation
         ("border_cut", "box", 2, "2 boxes noted, not errors (20.0% of boxes)"),
@@ -376,7 +382,7 @@ def test_rendered_in_chromium(built: tuple[Dataset, list[Finding], Path], tmp_pa
     dom = res.stdout
     assert res.returncode == 0 and "</html>" in dom, res.stderr[-2000:]
     # headings
-    for heading in ("Summary", "Plots", "Contact sheet: top findings", "Findings per check", "Verdict"):
+    for heading in ("Summary", "Plots", "Contact sheet: top findings", "Findings per check", "Verdict, worst first"):
         assert re.search(rf"<h2[^>]*>{re.escape(heading)}</h2>", dom), heading
     assert "curate audit" in dom and "fruit" in dom
     # the summary cards' numbers
@@ -385,7 +391,7 @@ def test_rendered_in_chromium(built: tuple[Dataset, list[Finding], Path], tmp_pa
         ("boxes", ds.num_boxes),
         ("classes", len(NAMES)),
         ("background", sum(r.is_background for r in ds.images)),
-        ("findings", len(findings)),
+        ("findings", len(findings) - 1),  # the dataset note is not a finding to review
         ("check-grouped", 5),
         ("check-leakage", 1),
         ("check-shifted", 0),
@@ -449,7 +455,7 @@ def test_degenerate_datasets_still_get_a_report(tmp_path: Path, case: str) -> No
     html = path.read_text()
     assert 'id="check-grouped"' in html and "no problem found" in html
     assert html.count('<figure class="plot') == 3
-    assert "- **grouped**: no problem found" in (tmp_path / "out" / "report.md").read_text()
+    assert "- no problem found: grouped" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_fast_report_leaves_the_geometry_figure_to_the_full_audit(tmp_path: Path, monkeypatch) -> None:
@@ -506,3 +512,63 @@ def test_thumbnails_are_upright_whichever_library_decodes(tmp_path: Path, monkey
         monkeypatch.setattr(cv2, "imread", lambda *a, **k: None)
     rgb = thumbs.decode_view(path, (0.0, 0.0, 1.0, 1.0), (100, 200), side=200)
     assert rgb is not None and rgb.shape[:2] == (200, 100)
+
+
+def _section(name: str, kind: str, count: int, expected: float = 0.0):
+    return CheckSection(name, "#000", kind, count, "v", None, "", "", expected=expected)
+
+
+def test_sections_rank_by_impact_not_by_a_fixed_check_order() -> None:
+    """Leakage, then calibrated label errors by expected real errors, then uncalibrated ones, then file
+    problems, then clean checks, then notes (issue #26: a polygon line was "look at these first" while 11 % of
+    the images leaked)."""
+    sections = [
+        _section("format", "format", 1),
+        _section("dataset", "dataset", 64),
+        _section("border_cut", "box", 3),
+        _section("grouped", "box", 2, expected=1.2),
+        _section("shifted", "box", 9, expected=4.5),
+        _section("duplicate", "box", 2),
+        _section("missing", "region", 19),
+        _section("ambiguous", "box", 0),
+        _section("near_duplicate", "pair", 1),
+        _section("leakage", "pair", 5),
+    ]
+    ranked = rank_sections(sections)
+    assert [s.name for s in ranked] == [
+        "leakage",
+        "shifted",
+        "grouped",
+        "duplicate",
+        "missing",
+        "format",
+        "near_duplicate",
+        "ambiguous",
+        "border_cut",
+        "dataset",
+    ]
+    assert [s.name for s in ranked if s.first] == ["leakage"] and ranked[0].verdict.endswith("look at these first")
+    # without leakage, the label error expected to hold the most real errors comes first
+    ranked = rank_sections([s for s in sections if s.name != "leakage"])
+    assert [s.name for s in ranked if s.first] == ["shifted"]
+    # notes alone are never "look at these first"
+    assert not any(s.first for s in rank_sections([_section("dataset", "dataset", 3)]))
+
+
+def test_a_background_image_with_unlabelled_objects_is_not_called_healthy(tmp_path: Path) -> None:
+    ds = make_dataset(tmp_path / "ds", {"train": 3})
+    r = ds.images[0]
+    r.labels.clear()
+    assert r.is_background
+    found = [Finding("train", r.rel, "missing", 0.9, "unlabelled object", region=(0.5, 0.5, 0.2, 0.2))]
+    write_report(ds, found, tmp_path / "out", summary={"checks": ["missing"]})
+    md = (tmp_path / "out" / "report.md").read_text()
+    n = sum(x.is_background for x in ds.images)
+    assert f"**{n} background images** ({100 * n / 3:.1f}%, advice 0%–10%; 1 of them with objects `missing`" in md
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "1 with objects" in html
+
+
+def test_table_checks_show_no_score_bar(built: tuple[Dataset, list[Finding], Path]) -> None:
+    html = (built[2] / "report.html").read_text(encoding="utf-8")
+    assert "score ≥ 0.00" not in html and "threshold 0.00" not in html
