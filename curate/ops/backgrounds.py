@@ -379,6 +379,9 @@ def make_backgrounds(
                     if res > defaults.BACKGROUND_MAX_RESIDUAL:
                         rejected["object remains (residual foreground)"] += 1
                         continue
+                    if blank(cand):
+                        rejected["blank (nearly uniform, too dark or overexposed)"] += 1
+                        continue
                     sim = held_out.similarity(_thumb_of(cand))
                     if sim >= _near():
                         rejected["near-duplicate of a val/test image"] += 1
@@ -622,28 +625,56 @@ def _write_backgrounds(result: BackgroundResult, out: Path) -> None:
     (out / "backgrounds.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def contact_sheet(items: list[Generated], path: Path, *, thumb: int = 120, cols: int = 10) -> Path:
-    """A grid of thumbnails with the source photo's (shortened) name under each; instance boxes drawn."""
-    from PIL import Image, ImageDraw
+def blank(bgr: np.ndarray) -> bool:
+    """A crop a model learns nothing from: what the audit's ``low_information``, ``dark`` or ``overexposed``
+    checks would flag (the same cleanvision measures and cut points), e.g. a patch of white wall."""
+    from curate.vision.hashing import quality_stats
 
-    label_h = 14
+    q = quality_stats(bgr, cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+    return (
+        q["entropy"] < defaults.QUALITY_LOW_ENTROPY
+        or q["brightness_p99"] < defaults.QUALITY_DARK_P99
+        or q["brightness_p5"] > defaults.QUALITY_LIGHT_P5
+    )
+
+
+def contact_sheet(items: list[Generated], path: Path, *, thumb: int = 160, cols: int = 8) -> Path:
+    """A grid of thumbnails (aspect kept, on grey) with two caption lines under each: how it was made and the
+    source photo's name, each cut to the thumbnail's width; instance boxes drawn in red."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default()
+    line_h = 12
+    label_h = 2 * line_h + 4
+    cols = max(1, min(cols, len(items)))
     rows = -(-len(items) // cols)
     sheet = Image.new("RGB", (cols * thumb, rows * (thumb + label_h)), "white")
     draw = ImageDraw.Draw(sheet)
     for i, g in enumerate(items):
-        im = cv2.cvtColor(cv2.resize(g.image, (thumb, thumb), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+        h, w = g.image.shape[:2]
+        f = thumb / max(h, w)
+        tw, th = max(1, round(w * f)), max(1, round(h * f))
+        im = cv2.cvtColor(cv2.resize(g.image, (tw, th), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
         x, y = (i % cols) * thumb, (i // cols) * (thumb + label_h)
-        sheet.paste(Image.fromarray(im), (x, y))
+        draw.rectangle([x, y, x + thumb - 1, y + thumb - 1], fill=(200, 200, 200))
+        ox, oy = x + (thumb - tw) // 2, y + (thumb - th) // 2
+        sheet.paste(Image.fromarray(im), (ox, oy))
         for lab in g.labels:
             x1, y1, x2, y2 = lab.xyxy
-            draw.rectangle(
-                [x + x1 * thumb, y + y1 * thumb, x + x2 * thumb, y + y2 * thumb], outline=(255, 40, 40), width=2
-            )
-        stem = Path(g.source).stem
-        text = f"{g.method[:5]} {roboflow_base(stem)[:14]}"
-        draw.text((x + 2, y + thumb + 1), text, fill=(0, 0, 0))
+            draw.rectangle([ox + x1 * tw, oy + y1 * th, ox + x2 * tw, oy + y2 * th], outline=(255, 40, 40), width=2)
+        for k, text in enumerate((f"{g.kind}: {g.method}", roboflow_base(Path(g.source).stem))):
+            draw.text((x + 3, y + thumb + 2 + k * line_h), _fit(draw, text, font, thumb - 6), fill=(0, 0, 0), font=font)
     from PIL import Image as _I
 
     # 256 colours without dithering: a third of the size, thumbnails still readable (README keeps it < 1.5 MB)
     sheet.quantize(colors=256, method=_I.Quantize.MEDIANCUT, dither=_I.Dither.NONE).save(path, optimize=True)
     return path
+
+
+def _fit(draw, text: str, font, width: int) -> str:
+    """``text`` cut (with an ellipsis) so that it is at most ``width`` pixels wide."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=font) > width:
+        text = text[:-1]
+    return text + "…"

@@ -157,3 +157,31 @@ def test_held_out_thumbnails_of_images_under_4_px(tmp_path: Path) -> None:
         records.append(ImageRecord("val", tmp_path / name, name))
     held = bg.HeldOut(records)
     assert held.matrix.shape == (3, 32 * 32)
+
+
+def test_contact_sheet_is_a_grid_with_whole_captions(written):
+    """6 images on one row of 6, not a 10-column strip with cut captions; each caption fits its thumbnail."""
+    from PIL import Image
+
+    out, _, _ = written
+    sheet = Image.open(out / "backgrounds_contact.png")
+    assert sheet.size[0] == 6 * 160 and sheet.size[1] >= 160 + 24
+    long = "WhatsApp-Image-2024-03-26-at-3-33-43-PM-5-_jpeg"
+    from PIL import ImageDraw, ImageFont
+
+    draw = ImageDraw.Draw(Image.new("RGB", (10, 10)))
+    font = ImageFont.load_default()
+    cut = bg._fit(draw, long, font, 154)
+    assert cut.endswith("…") and draw.textlength(cut, font=font) <= 154
+
+
+@pytest.mark.parametrize(
+    ("patch", "is_blank"),
+    [
+        (np.full((64, 64, 3), 250, np.uint8), True),  # white wall
+        (np.full((64, 64, 3), 10, np.uint8), True),  # black
+        (np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8), False),  # texture
+    ],
+)
+def test_blank_crops_are_not_backgrounds(patch: np.ndarray, is_blank: bool) -> None:
+    assert bg.blank(patch) is is_blank
