@@ -122,6 +122,8 @@ def test_guided_tour(tmp_path: Path) -> None:
     with (audit / "findings.csv").open(newline="") as fh:
         assert next(csv.reader(fh)) == "split,image,line,check,score,message,x,y,w,h".split(",")
     assert f"curate-{slug}" in out[TOUR[1]].stdout
+    first = re.findall(r'data-check="([a-z_]+)"[^\n]*\n[^\n]*look at these first', (audit / "report.html").read_text())
+    assert first == ["format"]  # the README: what to look at first is the format problem
     fast = out[TOUR[2]].stdout
     assert (reports / "audit-fast" / "report.html").exists() and "not run" in fast
     assert (
