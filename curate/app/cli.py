@@ -501,7 +501,8 @@ def train_and_compare(
     test: Annotated[
         Optional[Path],
         typer.Option(
-            help="Fixed test set: a dataset (its --test-split) or a split folder of one. Default: AFTER's test split."
+            help="Fixed test set: a dataset (its --test-split) or a split folder of one. Default: the photos of "
+            "AFTER's test split that AFTER did not train on; BEFORE trains without them."
         ),
     ] = None,
     test_split: Annotated[str, typer.Option(help="Split of --test to use.")] = "test",

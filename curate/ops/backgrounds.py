@@ -526,6 +526,11 @@ def _canvas(size: tuple[int, int], canvases: list[np.ndarray] | None, rng: np.ra
 # --------------------------------------------------------------------------------------------------
 
 
+#: Share of train images without a box above which adding backgrounds is warned about: such a set (e.g. after
+#: ``rebalance --keep-classes`` kept the images that lost every box) needs objects, not more empty images.
+MOSTLY_BACKGROUND = 0.5
+
+
 def backgrounds(
     dataset: Dataset,
     *,
@@ -550,6 +555,12 @@ def backgrounds(
         warnings.append(
             f"--fraction {fraction:g} is above {defaults.BACKGROUND_WARN_FRACTION:g}: "
             "Ultralytics advises 0–10 % background images; more can lower recall"
+        )
+    empty = sum(not r.labels for r in train)
+    if empty > MOSTLY_BACKGROUND * len(train):
+        warnings.append(
+            f"train is already {100 * empty / len(train):.0f} % background images ({empty} of {len(train)} have no "
+            "box): more backgrounds rarely help and can lower recall"
         )
     t0 = time.perf_counter()
     count = round(fraction * len(train))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import os
@@ -77,11 +78,14 @@ def test_cli_end_to_end(sample_dir: Path, tmp_path: Path) -> None:
     lo, hi = data["bootstrap"]["ci95"]["mAP50-95"]
     assert lo <= hi and data["bootstrap"]["resamples"] == 200
     assert "tomato" not in data["bootstrap"]["classes"]
-    assert any("byte-identical" in w for w in data["warnings"])
-    assert data["test"]["default"] is True and "AFTER's test split" in r.stderr
+    # the default test set: AFTER's test photos neither side trained on (leak.jpg is in both train sets)
+    t = data["test"]
+    assert t["default"] is True and t["left_out"] >= 1 and t["images"] == 5 - t["left_out"]
+    assert t["leaked"] == {"BEFORE": 0, "AFTER": 0} and "none of them trained on by either side" in r.stderr
+    assert "NOT A FAIR TEST" not in r.stdout
     assert data["settings"]["extra"] == {"mosaic": 0}
-    html = (out / "compare.html").read_text()
-    assert "data:image/png;base64," in html and data["verdict"] in html
+    page = (out / "compare.html").read_text()
+    assert "data:image/png;base64," in page and data["verdict"] in page
     assert data["verdict"] in (out / "compare.md").read_text()
     # the project's one history (reports/ where curate runs, whatever --out), readable by `curate history`
     hist = tmp_path / "reports" / "history.jsonl"
@@ -89,15 +93,52 @@ def test_cli_end_to_end(sample_dir: Path, tmp_path: Path) -> None:
     assert line["after"]["changes"]["changes.csv"] == {"deleted": 1} and line["verdict"] == data["verdict"]
     h = subprocess.run(CURATE + ["history"], capture_output=True, text=True, env=_env(tmp_path), cwd=tmp_path)
     assert h.returncode == 0 and "review: 1 deleted" in h.stdout
-    # the same command again reuses both finished runs
+    # the same training again (both finished runs reused), scored on a test set both sides trained on: the
+    # verdict line says so, with the count; no Δ of losses (each side's own data) nor of overall numbers
+    # over different boxes (AFTER's model does not know tomato)
+    test = ["--test", str(before), "--test-split", "train"]
     r2 = subprocess.run(
-        CURATE + ["train-and-compare", str(before), str(after), "--out", str(out), *TINY, "mosaic=0"],
+        CURATE + ["train-and-compare", str(before), str(after), "--out", str(out), *TINY, "mosaic=0", *test],
         capture_output=True,
         text=True,
         env=_env(tmp_path),
         timeout=600,
     )
-    assert r2.returncode == 0 and r2.stderr.count("reusing it") == 2
+    assert r2.returncode == 0 and r2.stderr.count("reusing it") == 2, r2.stderr[-3000:]
+    verdict = "NOT A FAIR TEST: 8 of 8 test images were trained on (8 in BEFORE's and 8 in AFTER's train/val)"
+    assert any(line.startswith(verdict) for line in r2.stdout.splitlines())
+    assert f"<p class='verdict'>{html.escape(verdict)}" in (out / "compare.html").read_text()
+    data = json.loads((out / "compare.json").read_text())
+    assert data["test"]["leaked"] == {"BEFORE": 8, "AFTER": 8}
+    md = (out / "compare.md").read_text()
+    assert "| train/box_loss (final, own data) |" in md
+    assert all(row.endswith(" |  |") for row in md.splitlines() if "own data" in row)
+
+
+def test_default_test_set_is_photos_neither_side_trained_on(sample_dir: Path, tmp_path: Path) -> None:
+    """A re-split moved BEFORE's train photos into AFTER's test split: they stay test photos and BEFORE trains
+    without them; a test photo AFTER trained on leaves the test set; --test as given is scored as it is, with
+    its leaks counted."""
+    from curate.io.cache import file_hash
+    from curate.io.yolo import load_yolo, save_yolo
+    from curate.train.compare.data import choose_test_set
+
+    before = load_yolo(sample_dir)
+    moved = before.split("train")[:3]
+    test = [replace(r, split="test") for r in moved + before.split("test")[:2]]
+    rest = [r for r in before.images if r.split in ("train", "val") and r not in moved]
+    rest.append(replace(before.split("test")[0], split="train"))  # AFTER also trained on one of its test photos
+    after = load_yolo(save_yolo(replace(before, images=rest + test), tmp_path / "after"))
+    logged: list[str] = []
+    chosen = choose_test_set(before, after, None, logged.append)
+    assert chosen.left_out == 1 and len(chosen.images) == 4 and chosen.leaked == {"BEFORE": 0, "AFTER": 0}
+    assert chosen.held_out >= 3 and len(chosen.before.images) == len(before.images) - chosen.held_out
+    trained = {file_hash(r.path) for r in chosen.before.images + after.images if r.split in ("train", "val")}
+    assert not {file_hash(r.path) for r in chosen.images} & trained
+    assert "4 of AFTER's 5 test images" in logged[0] and "BEFORE trains without the" in logged[0]
+    given = choose_test_set(before, after, (after, "test"), logged.append)
+    assert len(given.images) == 5 and given.leaked["BEFORE"] >= 3 and given.leaked["AFTER"] == 1
+    assert given.before is before and any("are in BEFORE's train/val" in n for n in given.notes)
 
 
 def test_cli_errors(sample_dir: Path, tmp_path: Path) -> None:

@@ -3,8 +3,9 @@
 Both datasets are normalised with :func:`save_yolo` into clean Ultralytics folders under ``OUT/data``
 (copies, since Ultralytics may re-save images in place), the same model is trained on each with identical
 settings, and both are evaluated on ONE test set whose labels are mapped by class NAME onto each model's
-classes. The verdict comes from a paired bootstrap over test images (:mod:`curate.train.bootstrap`), not from
-eyeballing two mAPs.
+classes. By default that test set is photos neither model trained on (:func:`.data.choose_test_set`); a
+``--test`` that leaks into a training set says so in the verdict line. The verdict comes from a paired
+bootstrap over test images (:mod:`curate.train.bootstrap`), not from eyeballing two mAPs.
 
 Reliability, because users lost runs: a run folder that exists and has no ``done.json`` is resumed from
 ``last.pt`` (started over, with a note, when a kill truncated ``last.pt`` mid-write); a NaN/inf loss stops

@@ -14,9 +14,9 @@ import numpy as np
 from curate.core.dataset import Dataset
 from curate.train.bootstrap import BootstrapResult, ImageStats, paired_bootstrap
 from curate.train.compare.data import (
+    choose_test_set,
     content_fingerprint,
     is_segmentation,
-    leaks,
     seg_model_name,
     test_folder,
     training_folder,
@@ -154,19 +154,9 @@ def compare(
     out.mkdir(parents=True, exist_ok=True)
     unmark(out)  # rewritten from here on: not a finished result until write_outputs marks it again
     remove_leftovers(out)
-    warnings: list[str] = []
-    if test is None:
-        if not after.split("test"):
-            raise CompareError(
-                f"AFTER ({after.root}) has no test split: pass --test PATH (a dataset or a split of one)"
-            )
-        test_ds, test_split = after, "test"
-        log(f"test set: AFTER's test split ({len(after.split('test'))} images) — both models are scored on it")
-    else:
-        test_ds, test_split = test
-    test_recs = test_ds.split(test_split)
-    if not test_recs:
-        raise CompareError(f"the test set {test_ds.root} has no images in split {test_split!r}")
+    chosen = choose_test_set(before, after, test, log)
+    before, test_ds, test_split, test_recs = chosen.before, chosen.dataset, chosen.split, chosen.images
+    warnings: list[str] = list(chosen.notes)
     segment = is_segmentation(before) or is_segmentation(after)
     model = seg_model_name(settings.model) if segment else settings.model
     task = "segment" if segment else "detect"
@@ -179,7 +169,6 @@ def compare(
         if not ds.split("train"):
             raise CompareError(f"{side.upper()} ({ds.root}) has no train split")
         folders[side] = (ds, training_folder(ds, out / "data" / side))
-    warnings += leaks(test_recs, {"BEFORE": before.split("train"), "AFTER": after.split("train")})
 
     test_info: dict[str, Any] = {
         "path": str(test_ds.root),
@@ -187,6 +176,10 @@ def compare(
         "images": len(test_recs),
         "boxes": sum(len(r.labels) for r in test_recs),
         "default": test is None,
+        "leaked": chosen.leaked,
+        "leaked_any": chosen.leaked_any,
+        "held_out_of_before": chosen.held_out,
+        "left_out": chosen.left_out,
     }
     test_yamls = {}
     for side in ("before", "after"):

@@ -4,13 +4,17 @@ each model's classes, and the leak check between the test set and the training s
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from curate.core.dataset import Dataset, ImageRecord, Label
+from curate.train.compare.settings import CompareError
+
+#: The splits a model learns from: train, and val (Ultralytics picks ``best.pt`` on it).
+SEEN = ("train", "val")
 
 
 def content_fingerprint(dataset: Dataset) -> str:
@@ -125,33 +129,111 @@ def resolve_test(path: Path, split: str | None, loader: Callable[[Path], Dataset
     return ds, aliases.get(split or "test", split or "test")
 
 
-def leaks(test: list[ImageRecord], trains: dict[str, list[ImageRecord]]) -> list[str]:
-    """Test images found in a training set: same bytes, or near-duplicates when :mod:`curate.vision.hashing` is
-    there."""
-    from curate.io.cache import file_hash
+def same_photos(test: list[ImageRecord], trains: dict[str, list[ImageRecord]]) -> dict[str, list[tuple[int, int]]]:
+    """Per side, ``(test index, training index)`` of every test image that is the same photo as a training image.
 
-    found: list[str] = []
-    test_hash = {file_hash(r.path): r.rel for r in test}
+    Matched by image content (:mod:`curate.vision.hashing`: the same bytes, or a near-duplicate at the audit's
+    threshold), never by file name: a re-split moves photos between splits and Roboflow re-encodes them, so a
+    test image a model was trained on rarely keeps its name or its bytes.
+    """
+    from curate.vision.hashing import image_signatures, near_duplicate_pairs
+
+    tagged = [replace(r, rel=f"test\0{i}") for i, r in enumerate(test)]
     for side, recs in trains.items():
-        hits = sorted({test_hash[h] for h in (file_hash(r.path) for r in recs) if h in test_hash})
-        if hits:
-            found.append(f"{len(hits)} test image(s) are byte-identical to {side} training images (e.g. {hits[0]})")
-    try:
-        from curate.vision.hashing import image_signatures, near_duplicate_groups
-    except ImportError:
-        return found
-    try:
-        for side, recs in trains.items():
-            tagged = [replace(r, rel=f"test/{r.rel}") for r in test] + [replace(r, rel=f"train/{r.rel}") for r in recs]
-            ds = Dataset(root=Path("/"), name=f"leak-{side}", names=[], images=tagged)
-            groups = near_duplicate_groups(ds, image_signatures(ds, progress=False))
-            mixed = [
-                g
-                for g in groups
-                if any(str(x).startswith("test/") for x in g) and any(str(x).startswith("train/") for x in g)
-            ]
-            if mixed:
-                found.append(f"{len(mixed)} group(s) of near-duplicate images span the test set and {side} training")
-    except Exception as exc:  # noqa: BLE001 — a leak check must never sink a comparison
-        found.append(f"near-duplicate leak check skipped ({type(exc).__name__}: {exc})")
-    return found
+        tagged += [replace(r, rel=f"{side}\0{j}") for j, r in enumerate(recs)]
+    sigs = image_signatures(Dataset(root=Path("/"), name="same-photos", names=[], images=tagged), progress=False)
+    found: dict[str, set[tuple[int, int]]] = {side: set() for side in trains}
+    for pair in near_duplicate_pairs(sigs):
+        (sa, ia), (sb, ib) = (pair.a.split("\0"), pair.b.split("\0"))
+        if sa == "test" and sb in found:
+            found[sb].add((int(ia), int(ib)))
+        elif sb == "test" and sa in found:
+            found[sa].add((int(ib), int(ia)))
+    return {side: sorted(pairs) for side, pairs in found.items()}
+
+
+@dataclass
+class TestSet:
+    """The one test set both models are scored on, and how it relates to what they trained on."""
+
+    dataset: Dataset
+    split: str
+    images: list[ImageRecord]
+    before: Dataset  # BEFORE as it is trained: without the default test set's photos (``held_out``)
+    leaked: dict[str, int] = field(default_factory=dict)  # side → test images that side trained on
+    leaked_any: int = 0  # test images either side trained on
+    held_out: int = 0  # BEFORE's train/val images left out of its training: they are test photos
+    left_out: int = 0  # images of AFTER's test split left out of the default test set: AFTER trained on them
+    notes: list[str] = field(default_factory=list)
+
+
+def choose_test_set(
+    before: Dataset, after: Dataset, test: tuple[Dataset, str] | None, log: Callable[[str], None]
+) -> TestSet:
+    """``--test`` as given (its leaks into either side's train/val counted), or by default a test set neither
+    side trained on.
+
+    The default starts from AFTER's test split: after a re-split most of those photos sat in BEFORE's train set,
+    and a model scored on photos it learned from looks better than it is. So the photos AFTER trained on leave
+    the test set, and BEFORE is trained without the ones it holds (both sides then lose the same photos: the
+    test photos). What is left out is counted and said; nothing left is one line naming ``--test``.
+    """
+    if test is not None:
+        test_ds, split = test
+        recs = test_ds.split(split)
+        if not recs:
+            raise CompareError(f"the test set {test_ds.root} has no images in split {split!r}")
+        trains = {"BEFORE": _seen(before), "AFTER": _seen(after)}
+        pairs = same_photos(recs, trains)
+        leaked = {side: len({t for t, _ in p}) for side, p in pairs.items()}
+        either = len({t for p in pairs.values() for t, _ in p})
+        notes = [
+            f"{n} of {len(recs)} test images are in {side}'s train/val (same photo, e.g. "
+            f"{recs[p[0][0]].rel} = {trains[side][p[0][1]].rel}): its scores on them are not a test"
+            for side, p in pairs.items()
+            if (n := leaked[side])
+        ]
+        return TestSet(test_ds, split, recs, before, leaked, either, notes=notes)
+    candidates = after.split("test")
+    if not candidates:
+        raise CompareError(f"AFTER ({after.root}) has no test split: pass --test PATH (a dataset or a split of one)")
+    before_seen = _seen(before)
+    pairs = same_photos(candidates, {"BEFORE": before_seen, "AFTER": _seen(after)})
+    after_trained = {t for t, _ in pairs["AFTER"]}
+    recs = [r for i, r in enumerate(candidates) if i not in after_trained]
+    if not recs:
+        raise CompareError(
+            f"all {len(candidates)} images of AFTER's test split are in AFTER's train/val (same photo): no fair "
+            "default test set; pass --test PATH with images neither side trained on"
+        )
+    held = {id(before_seen[j]) for t, j in pairs["BEFORE"] if t not in after_trained}
+    kept = [r for r in before.images if id(r) not in held]
+    log(
+        f"test set: {len(recs)} of AFTER's {len(candidates)} test images, none of them trained on by either side"
+        + (f" ({len(after_trained)} left out: AFTER trained on them)" if after_trained else "")
+        + (f"; BEFORE trains without the {len(held)} of its train/val images that are these photos" if held else "")
+    )
+    notes = []
+    if held:
+        notes.append(
+            f"BEFORE is trained without {len(held)} of its {len(before_seen)} train/val images: they are photos of the "
+            "test set (same photo as an image of AFTER's test split)"
+        )
+    if after_trained:
+        notes.append(
+            f"{len(after_trained)} image(s) of AFTER's test split are left out of the test set: AFTER trained on them"
+        )
+    return TestSet(
+        after,
+        "test",
+        recs,
+        replace(before, images=kept),
+        {"BEFORE": 0, "AFTER": 0},
+        held_out=len(held),
+        left_out=len(after_trained),
+        notes=notes,
+    )
+
+
+def _seen(dataset: Dataset) -> list[ImageRecord]:
+    return [r for r in dataset.images if r.split in SEEN]
