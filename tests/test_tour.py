@@ -123,7 +123,10 @@ def test_guided_tour(tmp_path: Path) -> None:
         assert next(csv.reader(fh)) == "split,image,line,check,score,message,x,y,w,h".split(",")
     assert f"curate-{slug}" in out[TOUR[1]].stdout
     first = re.findall(r'data-check="([a-z_]+)"[^\n]*\n[^\n]*look at these first', (audit / "report.html").read_text())
-    assert first == ["format"]  # the README: what to look at first is the format problem
+    assert first == ["leakage"]  # the README: leakage first, then label errors, then file problems
+    md = (audit / "report.md").read_text()
+    assert "- **leakage**: 5 pairs (9 images, 11.2% of images) — look at these first" in md
+    assert md.index("- **leakage**") < md.index("- **grouped**") < md.index("- **format**")
     fast = out[TOUR[2]].stdout
     assert (reports / "audit-fast" / "report.html").exists() and "not run" in fast
     assert (
