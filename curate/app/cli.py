@@ -18,6 +18,11 @@ from rich.console import Console
 from rich.table import Table
 
 from curate import __version__
+from curate.app.cli_options import build, flag_error, option
+from curate.audit.options import AuditOptions
+from curate.fiftyone.options import ReviewOptions
+from curate.ops.options import BackgroundsOptions, ExportOptions, RebalanceOptions
+from curate.train.options import TrainOptions
 
 app = typer.Typer(
     name="curate",
@@ -37,6 +42,17 @@ def fail(message: str, code: int = 1) -> None:
     """One clear line on stderr, then exit non-zero."""
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def options(model, /, **values):
+    """The command's options model from its flags; a bad value is one line naming the flag, worded as a recipe's
+    error for the same field."""
+    from pydantic import ValidationError
+
+    try:
+        return build(model, **values)
+    except ValidationError as exc:
+        fail(flag_error(exc))
 
 
 def load(path: Path):
@@ -148,51 +164,41 @@ def audit(
     out_dir: Annotated[
         Optional[Path], typer.Option("--out", help="Output folder [default: reports/<dataset>-<key>/audit].")
     ] = None,
-    config: Annotated[
-        Optional[Path], typer.Option(help="YAML of per-check options: checks: {grouped: {threshold: 0.6}}.")
-    ] = None,
-    fast: Annotated[
-        bool, typer.Option("--fast", help="No pixel work beyond hashing: geometry and image-level checks only.")
-    ] = False,
-    all_scores: Annotated[
-        bool, typer.Option("--all-scores", help="Also write every scored box/image to all_scores.csv.")
-    ] = False,
-    model: Annotated[
-        Optional[Path], typer.Option(help="A trained YOLO .pt: its predictions feed cleanlab's ObjectLab check.")
-    ] = None,
-    checks: Annotated[Optional[str], typer.Option(help="Run only these checks (comma-separated names).")] = None,
-    fiftyone: Annotated[
-        bool, typer.Option("--fiftyone/--no-fiftyone", help="Tag findings in FiftyOne and save views.")
-    ] = True,
-    cache: Annotated[
-        bool, typer.Option("--cache/--no-cache", help="Reuse cached check results when nothing changed.")
-    ] = True,
+    config: Optional[Path] = option(AuditOptions, "config"),
+    fast: bool = option(AuditOptions, "fast", "--fast"),
+    all_scores: bool = option(AuditOptions, "all_scores", "--all-scores"),
+    model: Optional[Path] = option(AuditOptions, "model"),
+    checks: Optional[str] = option(AuditOptions, "checks"),
+    fiftyone: bool = option(AuditOptions, "fiftyone", "--fiftyone/--no-fiftyone"),
+    cache: bool = option(AuditOptions, "cache", "--cache/--no-cache"),
 ) -> None:
     """Flag ambiguous, grouped, background-heavy, shifted, duplicate, class-inconsistent and missing boxes,
     near-duplicate images and split leakage; write findings.csv/json, report.html and FiftyOne views."""
-    from curate.audit.runner import ConfigError, all_check_names, load_config, run_audit
+    from curate.audit.runner import ConfigError
     from curate.fiftyone.identity import IdentityError
     from curate.io.yolo import WriteError
 
     if model is not None and not model.is_file():
         fail(f"--model {model}: no such file")
+    opts = options(
+        AuditOptions,
+        fast=fast,
+        all_scores=all_scores,
+        model=model,
+        checks=checks,
+        fiftyone=fiftyone,
+        cache=cache,
+        config=config,
+    )
     try:
-        params = load_config(config)
+        params = opts.params()
     except ConfigError as exc:
         fail(str(exc))
-    only = None
-    if checks:
-        only = {c.strip() for c in checks.split(",") if c.strip()}
-        known = set(all_check_names())
-        for c in sorted(only - known):
-            import difflib
-
-            hint = difflib.get_close_matches(c, sorted(known), n=1)
-            fail(f"--checks: unknown check {c!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""))
+    only = opts.only
     from curate.audit.boxmodel import BOX_CHECKS, spawn_child
 
     child = None
-    if fast and (only is None or only & set(BOX_CHECKS)):
+    if opts.fast and (only is None or only & set(BOX_CHECKS)):
         child = spawn_child()  # starts up while the dataset is read; run_audit uses or cancels it
     try:
         ds = load(dataset)
@@ -208,16 +214,10 @@ def audit(
     with locked(ds, "audit"), database_errors(), progress as bar:
         task = bar.add_task("audit", total=None)
         try:
-            result = run_audit(
+            result = opts.run(
                 ds,
-                out_dir=out_dir,
                 params=params,
-                fast=fast,
-                model=str(model) if model else None,
-                all_scores=all_scores,
-                only=only,
-                fiftyone=fiftyone,
-                use_cache=cache,
+                out_dir=out_dir,
                 on_check=lambda m: bar.update(task, description=f"audit: {m}"),
                 box_model_child=child,
                 note=lambda m: err.print(f"[yellow]note:[/] {m}", highlight=False, soft_wrap=True),
@@ -278,34 +278,24 @@ def print_audit_summary(result) -> None:
 @app.command()
 def review(
     dataset: DatasetArg,
-    check: Annotated[
-        Optional[str], typer.Option(help="Open the view of this check only [default: all flagged samples].")
-    ] = None,
-    port: Annotated[int, typer.Option(help="Port of the FiftyOne App.")] = 5151,
-    remote: Annotated[
-        bool, typer.Option("--remote", help="Serve on all interfaces, for a browser on another machine.")
-    ] = False,
-    discard_edits: Annotated[
-        bool,
-        typer.Option(
-            "--discard-edits",
-            help="The dataset changed on disk: start over, deleting the review held in FiftyOne "
-            "(by default it is carried over or kept).",
-        ),
-    ] = False,
+    check: Optional[str] = option(ReviewOptions, "check"),
+    port: int = option(ReviewOptions, "port"),
+    remote: bool = option(ReviewOptions, "remote", "--remote"),
+    discard_edits: bool = option(ReviewOptions, "discard_edits", "--discard-edits"),
 ) -> None:
     """Open the FiftyOne App on the audit's flagged samples to fix boxes by hand (runs the audit if needed)."""
     from curate.fiftyone.review import ReviewError, launch, prepare_review, terminate_as_interrupt
     from curate.io.yolo import WriteError
 
+    opts = options(ReviewOptions, check=check, port=port, remote=remote, discard_edits=discard_edits)
     ds = load(dataset)
     try:
         with locked(ds, "review"), err.status("preparing review (runs the audit if it has not run)"):
             connect()
             fo_dataset, view_name = prepare_review(
                 ds,
-                check=check,
-                discard_edits=discard_edits,
+                check=opts.check,
+                discard_edits=opts.discard_edits,
                 note=lambda m: err.print(f"[yellow]note:[/] {m}", highlight=False, soft_wrap=True),
             )
     except (ReviewError, ValueError, WriteError) as exc:
@@ -314,8 +304,8 @@ def review(
     if view_name is None:
         out.print("the audit flagged nothing: opening the whole dataset")
     with terminate_as_interrupt():
-        session = launch(fo_dataset, view_name, port=port, remote=remote)
-        serve(session, fo_dataset, view_name, ds.root, port=port, remote=remote)
+        session = launch(fo_dataset, view_name, port=opts.port, remote=opts.remote)
+        serve(session, fo_dataset, view_name, ds.root, port=opts.port, remote=opts.remote)
 
 
 def serve(session, fo_dataset, view_name: str | None, root: Path, *, port: int, remote: bool) -> None:
@@ -344,35 +334,22 @@ def serve(session, fo_dataset, view_name: str | None, root: Path, *, port: int, 
 def export(
     dataset: DatasetArg,
     out_dir: Annotated[Path, typer.Option("--out", help="A NEW folder for the reviewed dataset.", show_default=False)],
-    from_fiftyone: Annotated[
-        Optional[str],
-        typer.Option(
-            "--from-fiftyone",
-            help="Export the review held in this FiftyOne dataset (a dated copy kept by a rebuild) "
-            "[default: the dataset's own].",
-        ),
-    ] = None,
-    accept_proposals: Annotated[
-        bool,
-        typer.Option(
-            "--accept-proposals",
-            help="Also apply every audit proposal at or above --min-confidence that the reviewer did not reject "
-            "(no human needed).",
-        ),
-    ] = False,
-    min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0, help="The bar for --accept-proposals.")] = 0.9,
+    from_fiftyone: Optional[str] = option(ExportOptions, "from_fiftyone"),
+    accept_proposals: bool = option(ExportOptions, "accept_proposals", "--accept-proposals"),
+    min_confidence: float = option(ExportOptions, "min_confidence"),
 ) -> None:
     """Write the reviewed dataset back to YOLO in a new folder, with changes.csv and CHANGES.md."""
     from curate.io.yolo import WriteError
     from curate.ops.export import export_reviewed
 
+    opts = options(
+        ExportOptions, from_fiftyone=from_fiftyone, accept_proposals=accept_proposals, min_confidence=min_confidence
+    )
     ds = load(dataset)
     try:
         with locked(ds, "export"):
             connect()
-            result = export_reviewed(
-                ds, out_dir, fiftyone_name=from_fiftyone, min_confidence=min_confidence if accept_proposals else None
-            )
+            result = export_reviewed(ds, out_dir, fiftyone_name=opts.from_fiftyone, min_confidence=opts.proposal_bar)
     except (WriteError, ValueError) as exc:
         fail(str(exc))
     for w in result.warnings:
@@ -394,63 +371,41 @@ def rebalance(
     out_dir: Annotated[
         Path, typer.Option("--out", help="A new output folder (must not exist, or be empty).", show_default=False)
     ],
-    split: Annotated[
-        str, typer.Option(help="Train/val/test percentages summing to 100, or 2 ratios for train/val only.")
-    ] = "80/10/10",
-    seed: Annotated[int, typer.Option(help="Seed of every random choice: same seed, same output.")] = 0,
-    keep_classes: Annotated[
-        Optional[str], typer.Option(help="Keep only these classes (comma-separated names).")
-    ] = None,
-    drop_class: Annotated[Optional[list[str]], typer.Option(help="Drop this class (repeatable).")] = None,
-    merge: Annotated[Optional[list[str]], typer.Option(help="SRC=DST: relabel SRC boxes as DST (repeatable).")] = None,
-    min_instances: Annotated[int, typer.Option(help="Drop classes with fewer instances than this (after merges).")] = 0,
-    empty_images: Annotated[
-        str, typer.Option(help="Images left with no boxes: keep (as background) or drop.")
-    ] = "keep",
-    cap: Annotated[
-        Optional[int],
-        typer.Option(help="Train only: at most N instances of a class (drops images, rare classes spared)."),
-    ] = None,
-    oversample: Annotated[
-        Optional[str],
-        typer.Option(help="Train only: repeat images of rare classes up to TARGET instances ('median' or a number)."),
-    ] = None,
-    group_by: Annotated[
-        Optional[str],
-        typer.Option(help="REGEX on file names: images with the same first capture group stay in one split."),
-    ] = None,
-    near_duplicates: Annotated[
-        bool,
-        typer.Option(
-            "--near-duplicates/--no-near-duplicates",
-            help="Keep near-duplicate images (perceptual hashes) in one split.",
-        ),
-    ] = True,
+    split: str = option(RebalanceOptions, "split"),
+    seed: int = option(RebalanceOptions, "seed"),
+    keep_classes: Optional[str] = option(RebalanceOptions, "keep_classes"),
+    drop_class: Optional[list[str]] = option(RebalanceOptions, "drop_class"),
+    merge: Optional[list[str]] = option(RebalanceOptions, "merge"),
+    min_instances: int = option(RebalanceOptions, "min_instances"),
+    empty_images: str = option(RebalanceOptions, "empty_images"),
+    cap: Optional[int] = option(RebalanceOptions, "cap"),
+    oversample: Optional[str] = option(RebalanceOptions, "oversample"),
+    group_by: Optional[str] = option(RebalanceOptions, "group_by"),
+    near_duplicates: bool = option(RebalanceOptions, "near_duplicates", "--near-duplicates/--no-near-duplicates"),
 ) -> None:
     """Drop/merge/cap/oversample classes and re-split, stratified and leak-free."""
     from curate.app.tables import rebalance_table
     from curate.io.yolo import WriteError, check_output_dir
     from curate.ops import rebalance as rb
 
+    opts = options(
+        RebalanceOptions,
+        split=split,
+        seed=seed,
+        keep_classes=keep_classes,
+        drop_class=drop_class,
+        merge=merge,
+        min_instances=min_instances,
+        empty_images=empty_images,
+        cap=cap,
+        oversample=oversample,
+        group_by=group_by,
+        near_duplicates=near_duplicates,
+    )
     try:
-        options = rb.RebalanceOptions(
-            ratios=rb.parse_ratios(split),
-            seed=seed,
-            keep=rb.parse_names(keep_classes),
-            drop=list(drop_class or []),
-            merge=rb.parse_merge(merge or []),
-            min_instances=min_instances,
-            empty_images=empty_images,
-            cap=cap,
-            oversample=None
-            if oversample is None
-            else ("median" if oversample == "median" else int(oversample) if oversample.isdigit() else oversample),
-            group_by=group_by,
-            near_duplicates=near_duplicates,
-        )
         ds = load(dataset)
         check_output_dir(out_dir, [ds.root])
-        result = rb.rebalance(ds, options)
+        result = rb.rebalance(ds, opts)
         written = rb.write_rebalanced(result, out_dir)
     except (rb.RebalanceError, WriteError) as exc:
         fail(str(exc))
@@ -466,22 +421,19 @@ def backgrounds(
     out_dir: Annotated[
         Path, typer.Option("--out", help="A new output folder (must not exist, or be empty).", show_default=False)
     ],
-    fraction: Annotated[
-        float, typer.Option(help="Background images to add, as a share of train images (Ultralytics advises 0-0.10).")
-    ] = 0.05,
-    instances: Annotated[
-        int, typer.Option(help="Also add N instance-only images (one object pasted on a background or plain canvas).")
-    ] = 0,
-    seed: Annotated[int, typer.Option(help="Seed of every random choice: same seed, same output.")] = 0,
+    fraction: float = option(BackgroundsOptions, "fraction"),
+    instances: int = option(BackgroundsOptions, "instances"),
+    seed: int = option(BackgroundsOptions, "seed"),
 ) -> None:
     """Add background-only train images made from the dataset's own photos (objects removed, U²-Net-p checked)."""
     from curate.io.yolo import WriteError, check_output_dir
     from curate.ops import backgrounds as bg
 
+    opts = options(BackgroundsOptions, fraction=fraction, instances=instances, seed=seed)
     try:
         ds = load(dataset)
         check_output_dir(out_dir, [ds.root])
-        result = bg.backgrounds(ds, fraction=fraction, instances=instances, seed=seed)
+        result = bg.backgrounds(ds, opts)
         written = bg.write_backgrounds(result, out_dir)
     except (bg.BackgroundError, WriteError) as exc:
         fail(str(exc))
@@ -498,26 +450,17 @@ def train_and_compare(
     ctx: typer.Context,
     before: DatasetArg,
     after: DatasetArg,
-    test: Annotated[
-        Optional[Path],
-        typer.Option(
-            help="Fixed test set: a dataset (its --test-split) or a split folder of one. Default: AFTER's test split."
-        ),
-    ] = None,
-    test_split: Annotated[str, typer.Option(help="Split of --test to use.")] = "test",
-    model: Annotated[str, typer.Option(help="Ultralytics model: a .yaml (from scratch) or your .pt.")] = "yolov8n.yaml",
-    epochs: Annotated[int, typer.Option(min=1)] = 30,
-    imgsz: Annotated[int, typer.Option(min=32)] = 640,
-    batch: Annotated[int, typer.Option(min=1)] = 16,
-    seed: Annotated[int, typer.Option()] = 0,
-    seeds: Annotated[
-        int, typer.Option(min=1, help="Train this many seeds per side; seed variance is folded into the interval.")
-    ] = 1,
-    device: Annotated[
-        Optional[str], typer.Option(help="cpu, 0, or 0,1 for several GPUs. Default: CUDA when available.")
-    ] = None,
-    workers: Annotated[int, typer.Option(min=0)] = 2,
-    resamples: Annotated[int, typer.Option(min=100, help="Paired bootstrap resamples.")] = 1000,
+    test: Optional[Path] = option(TrainOptions, "test"),
+    test_split: str = option(TrainOptions, "test_split"),
+    model: str = option(TrainOptions, "model"),
+    epochs: int = option(TrainOptions, "epochs"),
+    imgsz: int = option(TrainOptions, "imgsz"),
+    batch: int = option(TrainOptions, "batch"),
+    seed: int = option(TrainOptions, "seed"),
+    seeds: int = option(TrainOptions, "seeds"),
+    device: Optional[str] = option(TrainOptions, "device"),
+    workers: int = option(TrainOptions, "workers"),
+    resamples: int = option(TrainOptions, "resamples"),
     out_dir: Annotated[
         Optional[Path],
         typer.Option("--out", help="Output folder. Default: reports/compare/<before>-<key>-vs-<after>-<key>/."),
@@ -535,12 +478,10 @@ def train_and_compare(
         extra = cmp.parse_extras(list(ctx.args))
     except cmp.CompareError as exc:
         fail(str(exc))
-    b, a = load(before), load(after)
-    t = None
-    if test is not None:
-        t = cmp.resolve_test(test, test_split, load)
-    target = out_dir or Path("reports") / "compare" / f"{b.slug}-vs-{a.slug}"
-    settings = cmp.TrainSettings(
+    opts = options(
+        TrainOptions,
+        test=test,
+        test_split=test_split,
         model=model,
         epochs=epochs,
         imgsz=imgsz,
@@ -552,9 +493,14 @@ def train_and_compare(
         resamples=resamples,
         extra=extra,
     )
+    b, a = load(before), load(after)
+    t = None
+    if test is not None:
+        t = cmp.resolve_test(test, opts.test_split, load)
+    target = out_dir or Path("reports") / "compare" / f"{b.slug}-vs-{a.slug}"
     try:
         result = cmp.compare(
-            b, a, target, settings=settings, test=t, log=lambda m: err.print(m, highlight=False, soft_wrap=True)
+            b, a, target, settings=opts, test=t, log=lambda m: err.print(m, highlight=False, soft_wrap=True)
         )
     except cmp.CompareError as exc:
         fail(str(exc))
@@ -623,14 +569,8 @@ def run(
     )
     extra += f" --reports {reports}" if reports != Path("reports") else ""
     rv = recipe.stages.review
-    review_cmd = (
-        f"curate review {dataset}"
-        + (f" --check {rv.check}" if rv and rv.check else "")
-        + (f" --port {rv.port}" if rv and rv.port != 5151 else "")
-        + (" --remote" if rv and rv.remote else "")
-    )
     commands = {
-        "review the flagged boxes": review_cmd,
+        "review the flagged boxes": (rv or ReviewOptions()).command(dataset),
         "then continue with": f"curate run {pipeline} {dataset}{extra} --from export",
     }
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
