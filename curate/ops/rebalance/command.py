@@ -108,10 +108,8 @@ def rebalance(
 
 
 def _per_class(ds: Dataset) -> dict[str, dict[str, int]]:
-    table = {n: {s: 0 for s in ds.splits} for n in ds.names}
-    for r, lb in ds.boxes():
-        table[ds.class_name(lb.class_id)][r.split] += 1
-    return table
+    counts = {s: ds.instance_counts(s, by_name=True) for s in ds.splits}
+    return {n: {s: counts[s][n] for s in ds.splits} for n in ds.names}
 
 
 def _shares(counter: Mapping[str, int]) -> dict[str, float]:
