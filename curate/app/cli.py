@@ -1,24 +1,24 @@
 """The `curate` command line: thin bodies that parse, validate and call the library.
 
-Errors are one line on stderr and a non-zero exit, never a traceback (``CURATE_DEBUG=1`` shows it).
+Each command's options come from its options model (:mod:`curate.app.cli_options`); what it prints lives in
+:mod:`curate.app.console` and :mod:`curate.app.tables`. Errors are one line on stderr and a non-zero exit,
+never a traceback (``CURATE_DEBUG=1`` shows it).
 """
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from curate import __version__
+from curate.app.access import connect, database_errors, load, locked
 from curate.app.cli_options import build, flag_error, option
+from curate.app.console import err, fail, note, out, spinner, warn
 from curate.audit.options import AuditOptions
 from curate.fiftyone.options import ReviewOptions
 from curate.ops.options import BackgroundsOptions, ExportOptions, RebalanceOptions
@@ -32,74 +32,19 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
 
 DatasetArg = Annotated[Path, typer.Argument(help="A YOLO dataset folder or its data.yaml.", show_default=False)]
 
 
-def fail(message: str, code: int = 1) -> None:
-    """One clear line on stderr, then exit non-zero."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def options(model, /, **values):
-    """The command's options model from its flags; a bad value is one line naming the flag, worded as a recipe's
-    error for the same field."""
+def options(model, flags: dict):
+    """The command's options model from its flags (its ``locals()``: the parameters are named as the model's
+    fields); a bad value is one line naming the flag, worded as a recipe's error for the same field."""
     from pydantic import ValidationError
 
     try:
-        return build(model, **values)
+        return build(model, flags)
     except ValidationError as exc:
         fail(flag_error(exc))
-
-
-def load(path: Path):
-    """Load a dataset, turning a DatasetError into one line; print the reader's warnings."""
-    from curate.io.yolo import DatasetError, load_yolo
-
-    try:
-        ds = load_yolo(path)
-    except DatasetError as exc:
-        fail(str(exc))
-    for w in ds.warnings:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
-    return ds
-
-
-@contextlib.contextmanager
-def locked(ds, command: str):
-    """Hold ``ds``'s lock (:mod:`curate.io.locks`) for a command body; when another command holds it, say which
-    and wait for it: two commands on one dataset would share its FiftyOne dataset and output folders."""
-    from curate.io.locks import dataset_lock_path, hold
-
-    def waiting(holder: str) -> None:
-        err.print(f"waiting for {holder} on {ds.root}…", highlight=False, soft_wrap=True)
-
-    with hold(dataset_lock_path(ds.slug), command=f"curate {command}", on_wait=waiting):
-        yield
-
-
-@contextlib.contextmanager
-def database_errors():
-    """FiftyOne's database unreachable or not starting (:class:`curate.fiftyone.database.DatabaseError`): one
-    line, exit 1."""
-    from curate.fiftyone.database import DatabaseError
-
-    try:
-        yield
-    except DatabaseError as exc:
-        fail(str(exc))
-
-
-def connect() -> None:
-    """Connect to FiftyOne's database before a command's FiftyOne work
-    (:func:`curate.fiftyone.database.connect_database`)."""
-    from curate.fiftyone.database import connect_database
-
-    with database_errors():
-        connect_database()
 
 
 @app.callback(invoke_without_command=True)
@@ -117,45 +62,10 @@ def info(
     dataset: DatasetArg, findings: Annotated[int, typer.Option(help="Show at most this many format findings.")] = 20
 ) -> None:
     """Print splits, images, boxes, background images, per-class counts per split and format findings."""
-    ds = load(dataset)
-    splits = ds.splits
-    t = Table(title=f"{ds.name}  ({ds.root})", title_justify="left")
-    for col in ("split", "images", "boxes", "polygons", "background images", "empty label files", "format findings"):
-        t.add_column(col, justify="left" if col == "split" else "right")
-    for s in splits + ["all"]:
-        recs = ds.images if s == "all" else ds.split(s)
-        fnd = [f for f in ds.findings if s == "all" or f.split == s]
-        t.add_row(
-            s,
-            str(len(recs)),
-            str(sum(len(r.labels) for r in recs)),
-            str(sum(1 for r in recs for lb in r.labels if lb.polygon is not None)),
-            str(sum(1 for r in recs if r.is_background)),
-            str(sum(1 for r in recs if r.label_path is not None and r.label_path.stat().st_size == 0)),
-            str(len(fnd)),
-            style="bold" if s == "all" else None,
-        )
-    out.print(t)
-    counts = {s: Counter(lb.class_id for r in ds.split(s) for lb in r.labels) for s in splits}
-    c = Table(title=f"{len(ds.names)} classes: instances per split", title_justify="left")
-    c.add_column("id", justify="right")
-    c.add_column("class")
-    for s in splits:
-        c.add_column(s, justify="right")
-    for i, name in enumerate(ds.names):
-        c.add_row(str(i), name, *(str(counts[s][i]) if counts[s][i] else "[red]0[/]" for s in splits))
-    out.print(c)
-    if ds.findings:
-        f = Table(title=f"format findings ({len(ds.findings)})", title_justify="left")
-        for col in ("file", "line", "reason"):
-            f.add_column(col)
-        for x in ds.findings[:findings]:
-            f.add_row(x.data.get("label_file", x.image), "" if x.line is None else str(x.line), x.message)
-        out.print(f)
-        if len(ds.findings) > findings:
-            out.print(f"… and {len(ds.findings) - findings} more (`curate audit` writes them all to findings.csv)")
-    else:
-        out.print("no format findings")
+    from curate.app.tables import info_tables
+
+    for table in info_tables(load(dataset), findings):
+        out.print(table)
 
 
 @app.command()
@@ -174,22 +84,14 @@ def audit(
 ) -> None:
     """Flag ambiguous, grouped, background-heavy, shifted, duplicate, class-inconsistent and missing boxes,
     near-duplicate images and split leakage; write findings.csv/json, report.html and FiftyOne views."""
+    from curate.app.audit_summary import print_audit_summary
     from curate.audit.runner import ConfigError
     from curate.fiftyone.identity import IdentityError
     from curate.io.yolo import WriteError
 
     if model is not None and not model.is_file():
         fail(f"--model {model}: no such file")
-    opts = options(
-        AuditOptions,
-        fast=fast,
-        all_scores=all_scores,
-        model=model,
-        checks=checks,
-        fiftyone=fiftyone,
-        cache=cache,
-        config=config,
-    )
+    opts = options(AuditOptions, locals())
     try:
         params = opts.params()
     except ConfigError as exc:
@@ -206,12 +108,7 @@ def audit(
         if child is not None:
             child.cancel()
         raise
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    progress = Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
-    )
-    with locked(ds, "audit"), database_errors(), progress as bar:
+    with locked(ds, "audit"), database_errors(), spinner() as bar:
         task = bar.add_task("audit", total=None)
         try:
             result = opts.run(
@@ -220,59 +117,11 @@ def audit(
                 out_dir=out_dir,
                 on_check=lambda m: bar.update(task, description=f"audit: {m}"),
                 box_model_child=child,
-                note=lambda m: err.print(f"[yellow]note:[/] {m}", highlight=False, soft_wrap=True),
+                note=note,
             )
         except (IdentityError, WriteError) as exc:
             fail(str(exc))
     print_audit_summary(result)
-
-
-def print_audit_summary(result) -> None:
-    """The rich summary table: findings per check, worst score, threshold, seconds."""
-    from curate.audit.checks import by_name
-    from curate.audit.runner import all_check_names
-
-    per_check: dict[str, list] = {}
-    for f in result.findings:
-        per_check.setdefault(f.check, []).append(f)
-    scored = Counter(f.check for f in result.scores)
-    module_of = {n: c.module for n, c in by_name().items()}
-    t = Table(
-        title=f"audit of {result.dataset.name}: {len(result.dataset.images)} images, {result.dataset.num_boxes} boxes",
-        title_justify="left",
-    )
-    for col in ("check", "flagged", "scored", "worst", "seconds"):
-        t.add_column(col, justify="left" if col == "check" else "right")
-    for name in all_check_names():
-        flagged = per_check.get(name, [])
-        module = module_of.get(name)
-        if module in result.errors:
-            t.add_row(name, "[red]failed[/]", "", "", "")
-            continue
-        if name in result.skipped:
-            t.add_row(name, f"[dim]not run ({result.skipped[name]})[/]", "", "", "")
-            continue
-        secs = result.timings.get(module, 0.0) if module else 0.0
-        worst = f"{max(f.score for f in flagged):.2f}" if flagged else ""
-        t.add_row(
-            name,
-            f"[bold]{len(flagged)}[/]" if flagged else "0",
-            str(scored.get(name, "")),
-            worst,
-            f"{secs:.1f}" if module else "",
-        )
-    out.print(t)
-    for module, e in result.errors.items():
-        err.print(f"[red]check {module} failed:[/] {e}", highlight=False)
-    out.print(f"findings: {result.out_dir / 'findings.csv'}  ({len(result.findings)} rows)")
-    if result.report:
-        out.print(f"report:   {result.report}")
-    if result.fiftyone_name:
-        out.print(
-            f"FiftyOne: dataset {result.fiftyone_name!r}, saved views audit/<check>  →  "
-            f"curate review {result.dataset.root}"
-        )
-    out.print(f"took {result.timings.get('total', 0):.1f} s")
 
 
 @app.command()
@@ -284,10 +133,11 @@ def review(
     discard_edits: bool = option(ReviewOptions, "discard_edits", "--discard-edits"),
 ) -> None:
     """Open the FiftyOne App on the audit's flagged samples to fix boxes by hand (runs the audit if needed)."""
+    from curate.app.serve import serve
     from curate.fiftyone.review import ReviewError, launch, prepare_review, terminate_as_interrupt
     from curate.io.yolo import WriteError
 
-    opts = options(ReviewOptions, check=check, port=port, remote=remote, discard_edits=discard_edits)
+    opts = options(ReviewOptions, locals())
     ds = load(dataset)
     try:
         with locked(ds, "review"), err.status("preparing review (runs the audit if it has not run)"):
@@ -296,7 +146,7 @@ def review(
                 ds,
                 check=opts.check,
                 discard_edits=opts.discard_edits,
-                note=lambda m: err.print(f"[yellow]note:[/] {m}", highlight=False, soft_wrap=True),
+                note=note,
             )
     except (ReviewError, ValueError, WriteError) as exc:
         fail(str(exc))
@@ -306,28 +156,6 @@ def review(
     with terminate_as_interrupt():
         session = launch(fo_dataset, view_name, port=opts.port, remote=opts.remote)
         serve(session, fo_dataset, view_name, ds.root, port=opts.port, remote=opts.remote)
-
-
-def serve(session, fo_dataset, view_name: str | None, root: Path, *, port: int, remote: bool) -> None:
-    """Print where the App is and what to do, then block until Ctrl-C; always stop the App server."""
-    from curate.fiftyone.review import close, instructions, view_url
-
-    try:
-        out.print(
-            f"FiftyOne App: {view_url(session, fo_dataset, view_name)}"
-            + (f"  (view {view_name})" if view_name else ""),
-            soft_wrap=True,
-        )
-        if remote:
-            out.print(
-                f"remote: from your machine, `ssh -N -L {port}:127.0.0.1:{port} USER@HOST`, then open http://localhost:{port}"
-            )
-        out.print(instructions(root), highlight=False, soft_wrap=True)
-        session.wait(-1)
-    except KeyboardInterrupt:
-        out.print("stopping the App")
-    finally:
-        close(session)
 
 
 @app.command()
@@ -342,9 +170,7 @@ def export(
     from curate.io.yolo import WriteError
     from curate.ops.export import export_reviewed
 
-    opts = options(
-        ExportOptions, from_fiftyone=from_fiftyone, accept_proposals=accept_proposals, min_confidence=min_confidence
-    )
+    opts = options(ExportOptions, locals())
     ds = load(dataset)
     try:
         with locked(ds, "export"):
@@ -353,7 +179,7 @@ def export(
     except (WriteError, ValueError) as exc:
         fail(str(exc))
     for w in result.warnings:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+        warn(w)
     counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n) or "no changes"
     proposed = sum(1 for c in result.changes if c.source == "proposed")
     counts += f" ({proposed} from proposals)" if proposed else ""
@@ -388,20 +214,7 @@ def rebalance(
     from curate.io.yolo import WriteError, check_output_dir
     from curate.ops import rebalance as rb
 
-    opts = options(
-        RebalanceOptions,
-        split=split,
-        seed=seed,
-        keep_classes=keep_classes,
-        drop_class=drop_class,
-        merge=merge,
-        min_instances=min_instances,
-        empty_images=empty_images,
-        cap=cap,
-        oversample=oversample,
-        group_by=group_by,
-        near_duplicates=near_duplicates,
-    )
+    opts = options(RebalanceOptions, locals())
     try:
         ds = load(dataset)
         check_output_dir(out_dir, [ds.root])
@@ -410,8 +223,8 @@ def rebalance(
     except (rb.RebalanceError, WriteError) as exc:
         fail(str(exc))
     out.print(rebalance_table(result.summary))
-    for note in result.summary["notes"]:
-        err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+    for n in result.summary["notes"]:
+        note(n)
     out.print(f"wrote {written}  (rebalance.json: counts before/after, groups, what was dropped/merged/copied)")
 
 
@@ -429,7 +242,7 @@ def backgrounds(
     from curate.io.yolo import WriteError, check_output_dir
     from curate.ops import backgrounds as bg
 
-    opts = options(BackgroundsOptions, fraction=fraction, instances=instances, seed=seed)
+    opts = options(BackgroundsOptions, locals())
     try:
         ds = load(dataset)
         check_output_dir(out_dir, [ds.root])
@@ -438,7 +251,7 @@ def backgrounds(
     except (bg.BackgroundError, WriteError) as exc:
         fail(str(exc))
     for w in result.warnings:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+        warn(w)
     out.print(
         f"added {len(result.backgrounds)} background and {len(result.instances)} instance images to train "
         f"in {result.seconds:.0f} s; wrote {written}  (backgrounds.json, backgrounds_contact.png)"
@@ -478,21 +291,7 @@ def train_and_compare(
         extra = cmp.parse_extras(list(ctx.args))
     except cmp.CompareError as exc:
         fail(str(exc))
-    opts = options(
-        TrainOptions,
-        test=test,
-        test_split=test_split,
-        model=model,
-        epochs=epochs,
-        imgsz=imgsz,
-        batch=batch,
-        seed=seed,
-        seeds=seeds,
-        device=device,
-        workers=workers,
-        resamples=resamples,
-        extra=extra,
-    )
+    opts = options(TrainOptions, locals())
     b, a = load(before), load(after)
     t = None
     if test is not None:
@@ -508,7 +307,7 @@ def train_and_compare(
     data = result.to_json()
     hpath = hist.append(hist.history_path(), hist.entry(data, result.out))
     for w in data["warnings"]:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+        warn(w)
     from curate.report.compare import headline
 
     out.print(headline(data).replace("**", ""), highlight=False)
@@ -540,68 +339,18 @@ def run(
 ) -> None:
     """Run a recipe of stages (audit → review → export → rebalance → backgrounds → train-and-compare), skipping
     stages whose input and parameters are unchanged; writes reports/<run>/<stage>/manifest.json and summary.html."""
-    from curate.app import pipeline as pl
+    from curate.app.run import run_recipe
 
-    try:
-        recipe = pl.load_recipe(pipeline, profile=profile, overrides=list(set_ or []))
-    except pl.PipelineError as exc:
-        fail(str(exc))
-    ds = load(dataset)
-    try:
-        plan = pl.plan_run(recipe, ds, reports=reports, name=name, from_stage=from_stage)
-    except pl.PipelineError as exc:
-        fail(str(exc))
-    run_name = pl.run_name(recipe, ds, name)
-    t = Table(title=f"plan of {run_name} ({reports / run_name})", title_justify="left")
-    for col in ("stage", "action", "why"):
-        t.add_column(col)
-    style = {"run": "bold green", "skip": "dim", "pause": "bold yellow", "off": "dim"}
-    for p in plan:
-        t.add_row(p.stage, f"[{style[p.action]}]{p.action}[/]", p.reason)
-    out.print(t)
-    if dry_run:
-        out.print("dry run: nothing written")
-        return
-    extra = (
-        (f" --profile {profile}" if profile else "")
-        + "".join(f" --set {s}" for s in set_ or [])
-        + (f" --name {name}" if name else "")
+    run_recipe(
+        pipeline,
+        dataset,
+        profile=profile,
+        from_stage=from_stage,
+        dry_run=dry_run,
+        name=name,
+        sets=set_,
+        reports=reports,
     )
-    extra += f" --reports {reports}" if reports != Path("reports") else ""
-    rv = recipe.stages.review
-    commands = {
-        "review the flagged boxes": (rv or ReviewOptions()).command(dataset),
-        "then continue with": f"curate run {pipeline} {dataset}{extra} --from export",
-    }
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    progress = Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
-    )
-    with locked(ds, "run"), database_errors(), progress as bar:
-        if rv and not rv.skip and any(p.stage == "export" and p.action == "run" for p in plan):
-            connect()  # the export reads the review from FiftyOne; the audit stage connects by itself
-        task = bar.add_task("pipeline", total=None)
-        try:
-            result = pl.run_pipeline(
-                recipe,
-                ds,
-                reports=reports,
-                name=name,
-                from_stage=from_stage,
-                log=lambda m: out.print(m, highlight=False, soft_wrap=True),
-                progress=lambda m: bar.update(task, description=m),
-                commands=commands,
-            )
-        except pl.PipelineError as exc:
-            fail(str(exc))
-    if result.paused:
-        out.print("paused for the review (exit 0): run the two commands above")
-    ran = ", ".join(f"{s} {t:.0f} s" for s, t in result.seconds.items()) or "nothing (every stage up to date)"
-    out.print(f"ran: {ran}")
-    if result.final is not None:
-        out.print(f"dataset: {result.final}")
-    out.print(f"summary: {result.summary}")
 
 
 @app.command()

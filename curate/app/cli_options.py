@@ -38,9 +38,11 @@ def _bounds(field: Any) -> str:
     return " " + escape(f"[{text}]")
 
 
-def build(model: type[Options], /, **values: Any) -> Options:
-    """``model`` from a command's flags (None: not given, so the model's default); raises ValidationError."""
-    return model(**{k: str(v) if isinstance(v, Path) else v for k, v in values.items() if v is not None})
+def build(model: type[Options], flags: dict[str, Any]) -> Options:
+    """``model`` from those of a command's ``flags`` named as its fields (None: not given, so the model's default);
+    raises ValidationError."""
+    values = {k: v for k, v in flags.items() if k in model.model_fields and v is not None}
+    return model(**{k: str(v) if isinstance(v, Path) else v for k, v in values.items()})
 
 
 def flag_error(exc: ValidationError) -> str:
