@@ -25,8 +25,9 @@ from pathlib import Path
 
 from curate.io.yolo import load_yolo, save_yolo
 from curate.runtime import env
-from curate.train.compare import TrainSettings, compare, map_labels, read_results, write_outputs
+from curate.train.compare import compare, map_labels, read_results, write_outputs
 from curate.train.history import append, entry
+from curate.train.options import TrainOptions
 
 README = Path(__file__).parent / "README.md"
 HEADING = "## Train and compare"
@@ -76,7 +77,7 @@ def main() -> None:
     t0 = time.time()
     after_dir = make_after(args.dataset, args.out / "food-6-classes")
     before, after = load_yolo(args.dataset), load_yolo(after_dir)
-    settings = TrainSettings(
+    settings = TrainOptions(
         epochs=args.epochs, imgsz=args.imgsz, batch=16, workers=2, extra={"fraction": args.fraction}
     )
     result = compare(before, after, args.out / "compare", settings=settings)

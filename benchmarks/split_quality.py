@@ -30,6 +30,7 @@ from curate.ops.rebalance import RebalanceOptions, rebalance
 
 DATASET = Path("/work/shared/datasets/food-ingredients")
 RATIOS = (0.8, 0.1, 0.1)
+SPLIT = "80/10/10"  # RATIOS as rebalance's --split
 SPLITS = ("train", "val", "test")
 MIN_CLASS = 30  # per-class deviation is judged on classes with at least this many instances
 SURGERY = ["chicken", "onion", "potato", "egg", "tomato", "carrot"]
@@ -92,7 +93,7 @@ def single_label_stratified(ds: Dataset, seed: int) -> Assignment:
 
 
 def curate_split(ds: Dataset, seed: int, clusters: list[list[str]]) -> Assignment:
-    result = rebalance(ds, RebalanceOptions(ratios=RATIOS, seed=seed), near_duplicates=lambda _: clusters)
+    result = rebalance(ds, RebalanceOptions(split=SPLIT, seed=seed), near_duplicates=lambda _: clusters)
     return {r.rel: r.split for r in result.dataset.images}
 
 
@@ -203,7 +204,7 @@ def main() -> None:
 
     t = time.perf_counter()
     surg = rebalance(
-        ds, RebalanceOptions(ratios=RATIOS, seed=args.seed, keep=SURGERY), near_duplicates=lambda _: clusters
+        ds, RebalanceOptions(split=SPLIT, seed=args.seed, keep_classes=SURGERY), near_duplicates=lambda _: clusters
     )
     surg_secs = time.perf_counter() - t
     kept = Counter(surg.dataset.class_name(lb.class_id) for _, lb in surg.dataset.boxes())

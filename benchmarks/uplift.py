@@ -203,7 +203,7 @@ def plot_curves(result: dict, path: Path) -> None:
 
 def main() -> None:
     from curate.runtime import env
-    from curate.train.compare.settings import TrainSettings
+    from curate.train.options import TrainOptions
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dataset", type=Path, help="the clean dataset (not needed with --stage train)")
@@ -240,7 +240,7 @@ def main() -> None:
     if args.stage == "prepare":
         return
     planted = json.loads((out / "planted.json").read_text(encoding="utf-8"))
-    settings = TrainSettings(
+    settings = TrainOptions(
         model=args.model,
         epochs=args.epochs,
         imgsz=args.imgsz,

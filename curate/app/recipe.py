@@ -1,14 +1,20 @@
-"""A ``curate run`` recipe: its schema (one pydantic model per stage, with the option names of the stage's
-command), profiles and ``--set`` overrides, and one-line errors naming the field."""
+"""A ``curate run`` recipe: its schema (each stage's options are its command's options model), profiles and
+``--set`` overrides, and one-line errors naming the field."""
 
 from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError
+
+from curate.audit.options import AuditOptions
+from curate.core.options import Options, deep_merge, problem
+from curate.fiftyone.options import ReviewOptions
+from curate.ops.options import BackgroundsOptions, RebalanceOptions
+from curate.train.options import TrainOptions
 
 STAGES: tuple[str, ...] = ("audit", "review", "export", "rebalance", "backgrounds", "train-and-compare")
 DATASET_STAGES = ("export", "rebalance", "backgrounds")  # their output folder is the next stage's input
@@ -18,104 +24,27 @@ class PipelineError(ValueError):
     """A bad recipe or an impossible run: one line for the user."""
 
 
-class _Options(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class AuditOptions(_Options):
-    """``curate audit`` options; ``options`` is the inline form of ``--config``'s ``checks:`` mapping."""
-
-    fast: bool = False
-    all_scores: bool = False
-    model: Optional[str] = None
-    checks: Union[str, list[str], None] = None
-    fiftyone: bool = True
-    cache: bool = True
-    config: Optional[str] = None
-    options: dict[str, dict[str, Any]] = Field(default_factory=dict)
-
-    @field_validator("options")
-    @classmethod
-    def _known_checks(cls, v: dict) -> dict:
-        from curate.audit.runner import ConfigError, validate_params
-
-        try:
-            return validate_params(v, where="options")
-        except ConfigError as exc:
-            raise ValueError(str(exc).removeprefix("options: ")) from None
-
-
-class ReviewOptions(_Options):
+class ReviewStage(ReviewOptions):
     """``skip: true`` = no pause; export is then the unreviewed dataset (byte-identical labels)."""
 
     skip: bool = False
-    check: Optional[str] = None
-    port: int = 5151
-    remote: bool = False
 
 
-class ExportOptions(_Options):
-    pass
+class ExportStage(Options):
+    """No options: the run exports the review it paused for (``curate export``'s options pick another review, or
+    apply proposals with no reviewer: a person's choices at the command line)."""
 
 
-class RebalanceOptionsModel(_Options):
-    split: str = "80/10/10"
-    seed: int = 0
-    keep_classes: Union[str, list[str], None] = None
-    drop_class: list[str] = Field(default_factory=list)
-    merge: Union[list[str], dict[str, str]] = Field(default_factory=list)
-    min_instances: int = Field(0, ge=0)
-    empty_images: Literal["keep", "drop"] = "keep"
-    cap: Optional[int] = Field(None, ge=1)
-    oversample: Union[Literal["median"], int, None] = None
-    group_by: Optional[str] = None
-    near_duplicates: bool = True
-
-    @field_validator("split")
-    @classmethod
-    def _ratios(cls, v: str) -> str:
-        from curate.ops.rebalance import RebalanceError, parse_ratios
-
-        try:
-            parse_ratios(str(v))
-        except RebalanceError as exc:
-            raise ValueError(str(exc)) from None
-        return str(v)
-
-
-class BackgroundsOptions(_Options):
-    fraction: float = Field(0.05, ge=0.0, le=1.0)
-    instances: int = Field(0, ge=0)
-    seed: int = 0
-
-
-class TrainOptions(_Options):
-    """``curate train-and-compare`` options; ``extra`` = the key=value arguments passed to Ultralytics."""
-
-    test: Optional[str] = None
-    test_split: str = "test"
-    model: str = "yolov8n.yaml"
-    epochs: int = Field(30, ge=1)
-    imgsz: int = Field(640, ge=32)
-    batch: int = Field(16, ge=1)
-    seed: int = 0
-    seeds: int = Field(1, ge=1)
-    device: Union[str, int, None] = None
-    workers: int = Field(2, ge=0)
-    resamples: int = Field(1000, ge=100)
-    extra: dict[str, Any] = Field(default_factory=dict)
-
-
-class Stages(_Options):
+class Stages(Options):
     audit: Optional[AuditOptions] = None
-    review: Optional[ReviewOptions] = None
-    export: Optional[ExportOptions] = None
-    rebalance: Optional[RebalanceOptionsModel] = None
+    review: Optional[ReviewStage] = None
+    export: Optional[ExportStage] = None
+    rebalance: Optional[RebalanceOptions] = None
     backgrounds: Optional[BackgroundsOptions] = None
     train_and_compare: Optional[TrainOptions] = None
 
 
-class Recipe(_Options):
+class Recipe(Options):
     name: Optional[str] = None
     description: Optional[str] = None
     stages: Stages
@@ -126,7 +55,7 @@ class Recipe(_Options):
     def profile(self) -> Optional[str]:
         return self._profile
 
-    def options(self, stage: str) -> Optional[_Options]:
+    def options(self, stage: str) -> Optional[Options]:
         return getattr(self.stages, _norm(stage))
 
     def active(self) -> list[str]:
@@ -144,13 +73,6 @@ def _normalize(raw: dict, spelled: dict[str, str], prefix: str = "") -> dict:
         nk = _norm(k)
         spelled[f"{prefix}{nk}"] = str(k)
         out[nk] = v
-    return out
-
-
-def deep_merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 
@@ -186,10 +108,7 @@ def _error_line(where: str, exc: ValidationError, spelled: dict[str, str], model
         return f"{where}: {key}: {what}{tail}{more}"
     if e["type"] == "missing":
         return f"{where}: {key}: missing{more}"
-    msg = e["msg"].removeprefix("Value error, ")
-    value = e.get("input")
-    got = f" (got {value!r})" if value is not None and not isinstance(value, dict) and "(got" not in msg else ""
-    return f"{where}: {key or norm_loc}: {msg}{got}{more}"
+    return f"{where}: {key or norm_loc}: {problem(e)}{more}"
 
 
 def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:

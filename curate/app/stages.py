@@ -7,49 +7,30 @@ from pathlib import Path
 from typing import Callable
 
 from curate.app.manifest import MANIFEST, export_params, fresh_folder
-from curate.app.recipe import (
-    AuditOptions,
-    BackgroundsOptions,
-    ExportOptions,
-    PipelineError,
-    RebalanceOptionsModel,
-    Recipe,
-    TrainOptions,
-    deep_merge,
-)
+from curate.app.recipe import ExportStage, PipelineError, Recipe
+from curate.audit.options import AuditOptions
 from curate.core.dataset import Dataset
 from curate.io.outputs import atomic_output
+from curate.ops.options import BackgroundsOptions, RebalanceOptions
+from curate.train.options import TrainOptions
 
 
 def _run_audit(
     recipe: Recipe, o: AuditOptions, source: Dataset, current: Dataset, folder: Path, *, log, progress
 ) -> dict:
-    from curate.audit.runner import ConfigError, load_config, run_audit
+    from curate.audit.runner import ConfigError
 
     try:
-        params = load_config(Path(o.config)) if o.config else {}
+        params = o.params()
     except ConfigError as exc:
         raise PipelineError(f"stages.audit.config: {exc}") from None
-    params = deep_merge(params, o.options)
-    only = None
-    if o.checks:
-        only = set(o.checks if isinstance(o.checks, list) else [c.strip() for c in o.checks.split(",") if c.strip()])
     if o.model and not Path(o.model).is_file():
         raise PipelineError(f"stages.audit.model: {o.model}: no such file")
     for f in folder.glob("*"):
         if f.name != MANIFEST:
             shutil.rmtree(f) if f.is_dir() else f.unlink()
-    res = run_audit(
-        source,
-        out_dir=folder,
-        params=params,
-        fast=o.fast,
-        model=o.model,
-        all_scores=o.all_scores,
-        only=only,
-        fiftyone=o.fiftyone,
-        use_cache=o.cache,
-        on_check=(lambda m: progress(f"audit: {m}")) if progress else None,
+    res = o.run(
+        source, params=params, out_dir=folder, on_check=(lambda m: progress(f"audit: {m}")) if progress else None
     )
     counts = ", ".join(f"{n} {c}" for c, n in sorted(res.counts().items())) or "nothing flagged"
     log(f"audit: {len(res.findings)} findings ({counts})")
@@ -60,7 +41,7 @@ def _run_audit(
 
 
 def _run_export(
-    recipe: Recipe, o: ExportOptions, source: Dataset, current: Dataset, folder: Path, *, log, progress
+    recipe: Recipe, o: ExportStage, source: Dataset, current: Dataset, folder: Path, *, log, progress
 ) -> dict:
     from curate.io.yolo import WriteError, save_yolo
 
@@ -83,30 +64,13 @@ def _run_export(
 
 
 def _run_rebalance(
-    recipe: Recipe, o: RebalanceOptionsModel, source: Dataset, current: Dataset, folder: Path, *, log, progress
+    recipe: Recipe, o: RebalanceOptions, source: Dataset, current: Dataset, folder: Path, *, log, progress
 ) -> dict:
     from curate.io.yolo import WriteError
     from curate.ops import rebalance as rb
 
-    keep = (
-        o.keep_classes if isinstance(o.keep_classes, list) or o.keep_classes is None else rb.parse_names(o.keep_classes)
-    )
-    merge = dict(o.merge) if isinstance(o.merge, dict) else rb.parse_merge(o.merge)
     try:
-        options = rb.RebalanceOptions(
-            ratios=rb.parse_ratios(o.split),
-            seed=o.seed,
-            keep=keep,
-            drop=list(o.drop_class),
-            merge=merge,
-            min_instances=o.min_instances,
-            empty_images=o.empty_images,
-            cap=o.cap,
-            oversample=o.oversample,
-            group_by=o.group_by,
-            near_duplicates=o.near_duplicates,
-        )
-        result = rb.rebalance(current, options)
+        result = rb.rebalance(current, o)
         out = rb.write_rebalanced(result, fresh_folder(folder / "dataset"))
     except (rb.RebalanceError, WriteError) as exc:
         raise PipelineError(f"rebalance: {exc}") from None
@@ -122,7 +86,7 @@ def _run_backgrounds(
     from curate.ops import backgrounds as bg
 
     try:
-        result = bg.backgrounds(current, fraction=o.fraction, instances=o.instances, seed=o.seed)
+        result = bg.backgrounds(current, o)
         out = bg.write_backgrounds(result, fresh_folder(folder / "dataset"))
     except (bg.BackgroundError, WriteError) as exc:
         raise PipelineError(f"backgrounds: {exc}") from None
@@ -149,21 +113,9 @@ def _run_compare(
             raise PipelineError(f"stages.train-and-compare.test: {exc}") from None
 
     test = cmp.resolve_test(Path(o.test), o.test_split, loader) if o.test else None
-    settings = cmp.TrainSettings(
-        model=o.model,
-        epochs=o.epochs,
-        imgsz=o.imgsz,
-        batch=o.batch,
-        seed=o.seed,
-        seeds=o.seeds,
-        device=None if o.device is None else str(o.device),
-        workers=o.workers,
-        resamples=o.resamples,
-        extra=dict(o.extra),
-    )
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        res = cmp.compare(source, current, folder, settings=settings, test=test, log=log)
+        res = cmp.compare(source, current, folder, settings=o, test=test, log=log)
     except cmp.CompareError as exc:
         raise PipelineError(f"train-and-compare: {exc}") from None
     paths = cmp.write_outputs(res)

@@ -12,6 +12,7 @@ writing in :func:`write_dataset`.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -176,6 +177,14 @@ class Dataset:
     @property
     def num_boxes(self) -> int:
         return sum(len(r.labels) for r in self.images)
+
+    def instance_counts(self, split: str | None = None, *, by_name: bool = False) -> Counter:
+        """Boxes per class id (or class name) in ``split``, or in the whole dataset; a class without boxes is
+        absent (``counts[c]`` is 0), and classes come in the order their first box is met."""
+        records = self.images if split is None else self.split(split)
+        if by_name:
+            return Counter(self.class_name(lb.class_id) for r in records for lb in r.labels)
+        return Counter(lb.class_id for r in records for lb in r.labels)
 
     def splits_by_file(self) -> dict[str, list[str]]:
         """Image ``rel`` → the splits it is listed under, in listing order: more than one when a data.yaml

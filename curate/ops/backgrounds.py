@@ -44,6 +44,7 @@ from curate.core import defaults
 from curate.core.dataset import Dataset, ImageRecord, Label, roboflow_photo
 from curate.core.overlap import iou_one
 from curate.io.decode import imread
+from curate.ops.options import BackgroundsOptions
 from curate.vision import hashing
 
 log = logging.getLogger(__name__)
@@ -532,21 +533,11 @@ MOSTLY_BACKGROUND = 0.5
 
 
 def backgrounds(
-    dataset: Dataset,
-    *,
-    fraction: float = defaults.BACKGROUND_FRACTION,
-    instances: int = 0,
-    seed: int = 0,
-    model=None,
-    progress: bool = True,
+    dataset: Dataset, options: BackgroundsOptions | None = None, *, model=None, progress: bool = True
 ) -> BackgroundResult:
     """Generate round(fraction × train images) backgrounds and ``instances`` instance images (in memory)."""
-    if not 0 <= fraction <= 1:
-        raise BackgroundError(
-            f"--fraction {fraction:g} is invalid: give a share of train images between 0 and 1 (e.g. 0.05)"
-        )
-    if instances < 0:
-        raise BackgroundError(f"--instances {instances} is invalid: give 0 or more")
+    options = options or BackgroundsOptions()
+    fraction, instances, seed = options.fraction, options.instances, options.seed
     train = dataset.split("train")
     if not train:
         raise BackgroundError("the dataset has no train images: backgrounds are made from, and added to, train only")

@@ -337,7 +337,7 @@ def plot_findings_per_class(dataset: Dataset, findings: list[Finding], lookup: L
     for c in per.values():
         totals.update(c)
     classes = [name for name, _ in totals.most_common(top)]
-    box_counts = Counter(dataset.class_name(lab.class_id) for _, lab in dataset.boxes())
+    box_counts = dataset.instance_counts(by_name=True)
     checks = sorted(per, key=lambda c: CHECK_ORDER.index(c) if c in CHECK_ORDER else 99)
     widest = max([totals[c] for c in classes], default=1)
     bars = [

@@ -335,9 +335,11 @@ def test_a_box_past_the_image_edge_is_written_back_as_it_was(tmp_path: Path) -> 
     a.labels = [replace(a.labels[0], cx=0.5)]  # this box moved: its old numbers no longer apply
     assert format_label_lines(a.labels) == "1 0.5 0.5 0.1 0.2\n"
 
-    result = rebalance(load_yolo(root), RebalanceOptions(ratios=(1.0,), keep=["b"]), near_duplicates=lambda d: [])
+    options = RebalanceOptions(split="50/50", keep_classes=["b"])
+    result = rebalance(load_yolo(root), options, near_duplicates=lambda d: [])
     written = write_rebalanced(result, tmp_path / "rebalanced")
-    assert (written / "labels/train/a.txt").read_text() == "0 1 0.5 0.2 0.2\n"  # class 1 -> 0, box as it was
+    (a_txt,) = written.glob("labels/*/a.txt")
+    assert a_txt.read_text() == "0 1 0.5 0.2 0.2\n"  # class 1 -> 0, box as it was
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])

@@ -121,9 +121,9 @@ def test_instance_boxes_on_pasted_object(sample_dir):
 def test_warning_above_ten_percent(sample_dir):
     ds = load_yolo(sample_dir)
     small = replace(ds, images=ds.split("train")[:8] + ds.split("val"))
-    result = bg.backgrounds(small, fraction=0.25, progress=False)
+    result = bg.backgrounds(small, bg.BackgroundsOptions(fraction=0.25), progress=False)
     assert any("0–10 %" in w for w in result.warnings)
-    assert bg.backgrounds(small, fraction=0.0, progress=False).warnings == []
+    assert bg.backgrounds(small, bg.BackgroundsOptions(fraction=0.0), progress=False).warnings == []
 
 
 def test_warning_when_train_is_mostly_background(sample_dir):
@@ -143,8 +143,8 @@ def test_warning_when_train_is_mostly_background(sample_dir):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--fraction", "1.5"], "--fraction 1.5 is invalid"),
-        (["--instances", "-2"], "--instances -2 is invalid"),
+        (["--fraction", "1.5"], "--fraction: Input should be less than or equal to 1 (got 1.5)"),
+        (["--instances", "-2"], "--instances: Input should be greater than or equal to 0 (got -2)"),
     ],
 )
 def test_bad_options_one_line(sample_dir, tmp_path, args, message):

@@ -423,7 +423,7 @@ def test_rebalance_writes_new_folder_and_leaves_input_alone(fruit: Path, tmp_pat
     digest = tree_digest(fruit)
     ds = load_yolo(fruit)
     near = lambda d: [["train/images/img02.jpg", "valid/images/img30.jpg"]]  # noqa: E731 — a stand-in for hashing
-    result = rebalance(ds, _opts(ratios=(0.6, 0.2, 0.2), oversample=12, seed=4), near_duplicates=near)
+    result = rebalance(ds, _opts(split="60/20/20", oversample=12, seed=4), near_duplicates=near)
     out = write_rebalanced(result, tmp_path / "out")
     assert tree_digest(fruit) == digest
     back = load_yolo(out)
@@ -536,7 +536,7 @@ def test_rebalance_writes_a_file_listed_in_two_splits_once(make_yolo_tree, tmp_p
     files = {f"train/{i}.jpg": [f"{i % 2} 0.5 0.5 0.2 0.2"] for i in range(6)}
     root = make_yolo_tree(tmp_path / "ds", files, layout="ultralytics")
     (root / "data.yaml").write_text("train: images/train\nval: images/train\nnames: [a, b]\n")
-    result = rebalance(load_yolo(root), _opts(ratios=(0.5, 0.5)), near_duplicates=lambda d: [])
+    result = rebalance(load_yolo(root), _opts(split="50/50"), near_duplicates=lambda d: [])
     out = write_rebalanced(result, tmp_path / "out")
     assert sorted(p.name for p in out.glob("images/*/*")) == [f"{i}.jpg" for i in range(6)]
     assert any("listed under several splits" in n for n in result.summary["notes"])

@@ -338,7 +338,8 @@ def test_nan_loss_restarts_without_amp(sample_dir: Path, tmp_path: Path) -> None
     import torch
 
     from curate.io.yolo import load_yolo
-    from curate.train.compare import TrainSettings, train_one, training_folder
+    from curate.train.compare import train_one, training_folder
+    from curate.train.options import TrainOptions
 
     data = training_folder(load_yolo(_tiny(sample_dir, tmp_path / "ds", n_test=0)), tmp_path / "norm")
 
@@ -346,7 +347,7 @@ def test_nan_loss_restarts_without_amp(sample_dir: Path, tmp_path: Path) -> None
         if trainer.args.amp:
             trainer.tloss = {k: torch.full_like(v, float("nan")) for k, v in trainer.tloss.items()}
 
-    settings = TrainSettings(epochs=1, imgsz=64, batch=8, workers=0, extra={"plots": False})
+    settings = TrainOptions(epochs=1, imgsz=64, batch=8, workers=0, extra={"plots": False})
     run = train_one(
         data,
         tmp_path / "run",

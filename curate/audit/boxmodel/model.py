@@ -15,14 +15,10 @@ from curate.audit.boxmodel.features import _features
 from curate.audit.boxmodel.scores import BoxScores
 from curate.core import defaults
 from curate.core.dataset import Dataset
+from curate.core.folds import image_folds
 from curate.runtime.env import fit_side_by_side, no_all_nan_columns
 
 log = logging.getLogger(__name__)
-
-
-def _folds(dataset: Dataset, k: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed + 17)
-    return rng.integers(0, k, size=len(dataset.images))
 
 
 def _classifier(seed: int, iterations: int, *, fast: bool = False):
@@ -128,7 +124,8 @@ def score_boxes(
         parts.append((qs_m, X_all[rows], y))
     qs, X, y = parts[0]
     real = np.array([k for k, q in enumerate(qs) if q.line is not None and q.kind == "ok"], int)
-    fold_of_image = _folds(dataset, folds, seed)  # one fold per image for every member: each fold's models never saw it
+    # one fold per image for every member: each fold's models never saw it
+    fold_of_image = image_folds(len(dataset.images), folds, seed)
     folds_of = [fold_of_image[np.array([q.image for q in p[0]])] for p in parts]
     t2 = time.perf_counter()
     from rich.progress import Progress

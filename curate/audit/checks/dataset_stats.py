@@ -32,14 +32,14 @@ def dataset_summary(dataset: Dataset) -> dict:
     splits = {}
     for s in dataset.splits:
         recs = dataset.split(s)
-        counts = Counter(dataset.class_name(lb.class_id) for r in recs for lb in r.labels)
+        counts = dataset.instance_counts(s, by_name=True)
         splits[s] = {
             "images": len(recs),
             "boxes": sum(len(r.labels) for r in recs),
             "backgrounds": sum(r.is_background for r in recs),
             "classes": dict(sorted(counts.items())),
         }
-    total = Counter(dataset.class_name(lb.class_id) for _, lb in dataset.boxes())
+    total = dataset.instance_counts(by_name=True)
     nonzero = [total[n] for n in dataset.names if total.get(n, 0) > 0]
     ratio = (max(nonzero) / min(nonzero)) if nonzero else 0.0
     return {
@@ -68,7 +68,7 @@ def balance_findings(ctx: AuditContext) -> list[Finding]:
     ds = ctx.dataset
     out: list[Finding] = []
     minimum = int(ctx.param(NAME, "min_instances", defaults.MIN_INSTANCES_PER_SPLIT))
-    counts = {s: Counter(lb.class_id for r in ds.split(s) for lb in r.labels) for s in ds.splits}
+    counts = {s: ds.instance_counts(s) for s in ds.splits}
     train = counts.get("train", Counter())
     present = {c: n for c, n in train.items() if n > 0}
     if len(present) >= 2:

@@ -11,13 +11,15 @@ over their class counts, then polished by a few passes of single-group moves. Re
 Everything here is pure over :class:`~curate.core.dataset.Dataset` objects (inputs are never mutated); only
 :func:`write_rebalanced` touches the disk, through :func:`curate.io.yolo.save_yolo` into a new folder.
 
-Modules, in the order the command uses them: :mod:`.options` (parsing, the one error type), :mod:`.classes`
+Modules, in the order the command uses them (its options model is
+:class:`curate.ops.options.RebalanceOptions`): :mod:`.options` (parsing, the one error type), :mod:`.classes`
 (class surgery), :mod:`.groups` (images that must share a split), :mod:`.split` (the stratified re-split),
 :mod:`.sampling` (train-only cap and oversampling), :mod:`.command` (all of it, its summary and its writer).
 This package exports what the command line and the recipe pipeline call.
 """
 
-from curate.ops.rebalance.command import RebalanceOptions, RebalanceResult, rebalance, write_rebalanced
+from curate.ops.options import RebalanceOptions
+from curate.ops.rebalance.command import RebalanceResult, rebalance, write_rebalanced
 from curate.ops.rebalance.options import RebalanceError, parse_merge, parse_names, parse_ratios
 
 __all__ = [

@@ -92,7 +92,7 @@ def apply_class_surgery(
     """
     if empty_images not in ("keep", "drop"):
         raise RebalanceError(f"--empty-images {empty_images!r}: expected keep or drop")
-    counts = Counter(lb.class_id for _, lb in dataset.boxes())
+    counts = dataset.instance_counts()
     surgery = class_mapping(dataset.names, counts, keep=keep, drop=drop, merge=merge, min_instances=min_instances)
     images: list[ImageRecord] = []
     for record in dataset.images:

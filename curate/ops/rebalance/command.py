@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from curate.core import defaults
 from curate.core.dataset import Dataset, ImageRecord
+from curate.ops.options import RebalanceOptions
 from curate.ops.rebalance.classes import Surgery, apply_class_surgery
 from curate.ops.rebalance.groups import Grouping, build_groups
 from curate.ops.rebalance.options import RebalanceError, split_names
@@ -20,24 +20,6 @@ from curate.ops.rebalance.sampling import cap_instances, copy_name, oversample
 from curate.ops.rebalance.split import assign_splits, plan_split
 
 NearDuplicates = Callable[[Dataset], Sequence[Sequence[str]]]
-
-
-@dataclass
-class RebalanceOptions:
-    """Every knob of ``curate rebalance``; the CLI fills it, tests build it directly."""
-
-    ratios: tuple[float, ...] = (0.8, 0.1, 0.1)
-    seed: int = defaults.SEED
-    keep: list[str] | None = None
-    drop: list[str] = field(default_factory=list)
-    merge: dict[str, str] = field(default_factory=dict)
-    min_instances: int = 0
-    empty_images: str = "keep"
-    cap: int | None = None
-    oversample: int | str | None = None  # None: off; "median" or an instance count
-    group_by: str | None = None
-    near_duplicates: bool = True
-    roboflow_groups: bool = True
 
 
 @dataclass
@@ -78,21 +60,12 @@ def rebalance(
     ``near_duplicates`` returns clusters of image rels (default: :func:`hashing_near_duplicates` when
     ``options.near_duplicates``); tests pass a stand-in.
     """
-    if options.group_by:
-        try:
-            re.compile(options.group_by)
-        except re.error as exc:
-            raise RebalanceError(f"--group-by {options.group_by!r}: not a regular expression ({exc})") from None
-    if options.oversample is not None and not (
-        options.oversample == "median" or (isinstance(options.oversample, int) and options.oversample >= 1)
-    ):
-        raise RebalanceError(f"--oversample {options.oversample!r}: expected 'median' or a positive instance count")
     dataset, repeated = one_record_per_file(dataset)
     surgered, surgery = apply_class_surgery(
         dataset,
         keep=options.keep,
-        drop=options.drop,
-        merge=options.merge,
+        drop=list(options.drop_class),
+        merge=options.merges,
         min_instances=options.min_instances,
         empty_images=options.empty_images,
     )
@@ -104,9 +77,7 @@ def rebalance(
     clusters: Sequence[Sequence[str]] = ()
     if options.near_duplicates:
         clusters = (near_duplicates or hashing_near_duplicates)(surgered)
-    grouping = build_groups(
-        surgered, near_duplicates=clusters, pattern=options.group_by, roboflow=options.roboflow_groups
-    )
+    grouping = build_groups(surgered, near_duplicates=clusters, pattern=options.group_by)
     plan = plan_split(grouping.groups, options.ratios, seed=options.seed)
     split = assign_splits(surgered, grouping, plan)
     split_images = Counter(r.split for r in split.images)
@@ -137,10 +108,8 @@ def rebalance(
 
 
 def _per_class(ds: Dataset) -> dict[str, dict[str, int]]:
-    table = {n: {s: 0 for s in ds.splits} for n in ds.names}
-    for r, lb in ds.boxes():
-        table[ds.class_name(lb.class_id)][r.split] += 1
-    return table
+    counts = {s: ds.instance_counts(s, by_name=True) for s in ds.splits}
+    return {n: {s: counts[s][n] for s in ds.splits} for n in ds.names}
 
 
 def _shares(counter: Mapping[str, int]) -> dict[str, float]:

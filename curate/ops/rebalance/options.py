@@ -1,6 +1,7 @@
-"""Rebalance options from the command line and recipes: split ratios, class lists, merges; one error type.
+"""Parsing rebalance options: split ratios, class lists, merges; the one error type.
 
-The CLI and the recipe pipeline parse with the same functions, so an option means one thing in both.
+The options model (:class:`curate.ops.options.RebalanceOptions`, one for the command line and recipes) validates
+and reads its values with these functions, so an option means one thing everywhere.
 """
 
 from __future__ import annotations

@@ -15,14 +15,15 @@ has stripped ``last.pt`` of its optimizer, so it cannot be resumed) is taken as 
 resumed in place, so it is never renamed into place whole: compare.json/.md/.html are each replaced
 atomically and the completion marker (:mod:`curate.io.outputs`) is removed at the start and written last.
 
-Modules: :mod:`.settings`, :mod:`.data` (folders and the test set), :mod:`.training` (one resumable
+Modules: :mod:`.settings` (what one training returns; the options are
+:class:`curate.train.options.TrainOptions`), :mod:`.data` (folders and the test set), :mod:`.training` (one resumable
 training), :mod:`.evaluation`, :mod:`.comparison` (all of it and its outputs). This package exports what the
 command line, the pipeline and the tests call.
 """
 
 from curate.train.compare.comparison import Comparison, compare, parse_extras, write_outputs
 from curate.train.compare.data import is_segmentation, map_labels, resolve_test, seg_model_name, training_folder
-from curate.train.compare.settings import CompareError, RunResult, TrainSettings
+from curate.train.compare.settings import CompareError, RunResult
 from curate.train.compare.training import (
     checkpoint_complete,
     find_plateau,
@@ -36,7 +37,6 @@ __all__ = [
     "CompareError",
     "Comparison",
     "RunResult",
-    "TrainSettings",
     "checkpoint_complete",
     "compare",
     "find_plateau",

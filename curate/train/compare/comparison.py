@@ -23,8 +23,9 @@ from curate.train.compare.data import (
     with_val,
 )
 from curate.train.compare.evaluation import evaluate, remap_stats
-from curate.train.compare.settings import MANIFESTS, CompareError, RunResult, TrainSettings
+from curate.train.compare.settings import MANIFESTS, PLATEAU_EPOCHS, PLATEAU_TOL, CompareError, RunResult
 from curate.train.compare.training import auto_device, find_plateau, loss_summary, read_results, train_one
+from curate.train.options import TrainOptions
 
 
 @dataclass
@@ -136,7 +137,7 @@ def compare(
     after: Dataset,
     out: Path,
     *,
-    settings: TrainSettings,
+    settings: TrainOptions,
     test: tuple[Dataset, str] | None = None,
     log: Callable[[str], None] = print,
 ) -> Comparison:
@@ -209,11 +210,11 @@ def compare(
                 data_yaml, out / "runs" / f"{side}-seed{seed}", settings, side=side, seed=seed, model=model, log=log
             )
             rows = read_results(run.run_dir / "results.csv")
-            plateau = find_plateau(rows, epochs=settings.plateau_epochs, tol=settings.plateau_tol)
+            plateau = find_plateau(rows, epochs=PLATEAU_EPOCHS, tol=PLATEAU_TOL)
             if plateau:
                 run.notes.append(
                     f"loss plateau from epoch {plateau['epoch']} ({plateau['epochs']} epochs within "
-                    f"{settings.plateau_tol:.0%}) at learning rate {plateau['lr']:.2e}"
+                    f"{PLATEAU_TOL:.0%}) at learning rate {plateau['lr']:.2e}"
                 )
             runs.append(run)
             m, per_image = evaluate(
@@ -239,8 +240,27 @@ def compare(
         }
         for s in ("before", "after")
     }
-    sset = {**asdict(settings), "model": model, "device": auto_device(settings.device), "seeds_used": seeds}
+    sset = recorded_settings(settings, model=model, seeds=seeds)
     return Comparison(out, sides["before"], sides["after"], test_info, sset, boot, runs, warnings, task)
+
+
+def recorded_settings(settings: TrainOptions, *, model: str, seeds: list[int]) -> dict[str, Any]:
+    """compare.json's ``settings``: what both sides trained with (the model and device as actually used)."""
+    return {
+        "model": model,
+        "epochs": settings.epochs,
+        "imgsz": settings.imgsz,
+        "batch": settings.batch,
+        "seed": settings.seed,
+        "seeds": settings.seeds,
+        "device": auto_device(settings.device),
+        "workers": settings.workers,
+        "resamples": settings.resamples,
+        "plateau_epochs": PLATEAU_EPOCHS,
+        "plateau_tol": PLATEAU_TOL,
+        "extra": dict(settings.extra),
+        "seeds_used": seeds,
+    }
 
 
 def write_outputs(c: Comparison) -> dict[str, Path]:

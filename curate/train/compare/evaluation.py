@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 
 from curate.train.bootstrap import ImageStats
-from curate.train.compare.settings import TrainSettings
 from curate.train.compare.training import auto_device
+from curate.train.options import TrainOptions
 
 
 def evaluate(
-    weights: Path, test_yaml: Path, save_dir: Path, settings: TrainSettings, *, segment: bool
+    weights: Path, test_yaml: Path, save_dir: Path, settings: TrainOptions, *, segment: bool
 ) -> tuple[dict, list[ImageStats]]:
     """Ultralytics' own val on the fixed test set (plots included) and the per-image stats for the bootstrap."""
     from ultralytics import YOLO

@@ -1,10 +1,10 @@
-"""What a comparison is run with and what one training returns; the one error type."""
+"""What one training returns, the loss-plateau rule and the one error type (what a comparison is run with is
+:class:`curate.train.options.TrainOptions`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 LOSSES = ("box_loss", "cls_loss", "dfl_loss")
 #: Manifests other curate commands leave in the folders they write: "what changed".
@@ -15,22 +15,9 @@ class CompareError(Exception):
     """Bad input for a comparison (no test split, no shared classes…): shown as one line."""
 
 
-@dataclass
-class TrainSettings:
-    """Identical for BEFORE and AFTER; ``extra`` goes through to Ultralytics' ``train()`` untouched."""
-
-    model: str = "yolov8n.yaml"
-    epochs: int = 30
-    imgsz: int = 640
-    batch: int = 16
-    seed: int = 0
-    seeds: int = 1
-    device: str | None = None  # None = auto: CUDA 0 when available, else CPU
-    workers: int = 2
-    resamples: int = 1000
-    plateau_epochs: int = 5  # a loss flat (< plateau_tol relative change) for this many epochs is a plateau
-    plateau_tol: float = 0.01
-    extra: dict[str, Any] = field(default_factory=dict)
+#: A loss flat (less than PLATEAU_TOL relative change) for PLATEAU_EPOCHS epochs is a plateau (a note in the run).
+PLATEAU_EPOCHS = 5
+PLATEAU_TOL = 0.01
 
 
 @dataclass

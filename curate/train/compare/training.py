@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from curate.train.compare.settings import LOSSES, RunResult, TrainSettings
+from curate.train.compare.settings import LOSSES, RunResult
+from curate.train.options import TrainOptions
 
 
 def auto_device(device: str | None) -> str:
@@ -96,7 +97,7 @@ def _is_oom(exc: BaseException) -> bool:
     return "out of memory" in str(exc).lower() or type(exc).__name__ == "OutOfMemoryError"
 
 
-def _signature(data_yaml: Path, settings: TrainSettings, seed: int, model: str) -> dict:
+def _signature(data_yaml: Path, settings: TrainOptions, seed: int, model: str) -> dict:
     fp = (data_yaml.parent / ".fingerprint").read_text() if (data_yaml.parent / ".fingerprint").exists() else ""
     return {
         "data": fp,
@@ -111,7 +112,7 @@ def _signature(data_yaml: Path, settings: TrainSettings, seed: int, model: str) 
 def train_one(
     data_yaml: Path,
     run_dir: Path,
-    settings: TrainSettings,
+    settings: TrainOptions,
     *,
     side: str,
     seed: int,

@@ -30,6 +30,7 @@ from curate.audit.checks.missing.settings import (
 )
 from curate.audit.checks.missing.windows import dataset_sizes, image_sizes, jitter, sliding_windows, touching, uncovered
 from curate.core.dataset import Dataset, ImageRecord
+from curate.core.folds import image_folds
 from curate.core.overlap import pairwise_iou_inside
 from curate.runtime.env import fit_side_by_side, no_all_nan_columns
 
@@ -133,7 +134,7 @@ def objectness_regions(
     common = dataset_sizes(boxes, SIZE_CLUSTERS)
     allb = np.concatenate([b for b in boxes if len(b)])
     ds_loga = float(np.median(np.log(np.maximum((allb[:, 2] - allb[:, 0]) * (allb[:, 3] - allb[:, 1]), 1e-8))))
-    fold = np.random.default_rng(seed + 17).integers(0, FOLDS, size=len(recs))
+    fold = image_folds(len(recs), FOLDS, seed)
     empty = np.zeros((0, len(FEATURES)), np.float32)
 
     def rows(i: int) -> ImageRows | None:
