@@ -135,7 +135,7 @@ BOXMODEL_FEATURE_CACHE = (
 )
 BOXMODEL_CACHE_KEEP = 200  # ... keeping at most this many no-longer-used boxes per image (other seeds, earlier edits)
 
-# --- background / instance images: curate/ops/backgrounds.py (helper "backgrounds") -----------------------
+# --- background / instance images: curate/ops/backgrounds/ -----------------------
 BACKGROUND_FRACTION = 0.05  # default --fraction: background images added, as a share of train images
 BACKGROUND_WARN_FRACTION = 0.10  # Ultralytics advises 0-10 % background images: warn above
 BACKGROUND_FG_THRESHOLD = 0.3  # a source pixel with U²-Net-p (normalized) saliency above this is an object to remove

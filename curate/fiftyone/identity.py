@@ -32,7 +32,9 @@ def fingerprint(dataset: Dataset, *, version: int = BRIDGE_VERSION) -> str:
     stand-in for the pixels: a replaced image changes both), and the label file's bytes (or, for a
     record edited in memory, its labels); plus the class names and the bridge ``version`` (an older one
     tells whether a dataset built by an older curate was loaded from the files as they are now). Reading
-    the label files of 2,000 images takes milliseconds; no image is decoded.
+    the label files of 2,000 images takes milliseconds; no image is decoded. (A copy of the same data in
+    another folder hashes differently: :func:`curate.train.compare.data.content_fingerprint` is the one that
+    says "same data anywhere".)
     """
     h = hashlib.sha256()
     h.update(f"curate-fo-v{version}\0".encode())

@@ -16,6 +16,7 @@ from curate.app.cli import app
 from curate.core import defaults
 from curate.io.yolo import load_yolo
 from curate.ops import backgrounds as bg
+from curate.ops.backgrounds.writer import fit_text
 from curate.runtime import env
 
 pytestmark = pytest.mark.skipif(env.u2netp_path() is None, reason="U²-Net-p weights not fetched (make models)")
@@ -185,7 +186,7 @@ def test_contact_sheet_is_a_grid_with_whole_captions(written):
 
     draw = ImageDraw.Draw(Image.new("RGB", (10, 10)))
     font = ImageFont.load_default()
-    cut = bg._fit(draw, long, font, 154)
+    cut = fit_text(draw, long, font, 154)
     assert cut.endswith("…") and draw.textlength(cut, font=font) <= 154
 
 

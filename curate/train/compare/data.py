@@ -18,7 +18,12 @@ SEEN = ("train", "val")
 
 
 def content_fingerprint(dataset: Dataset) -> str:
-    """sha256 over class names and, per image, its split, image bytes hash and labels: equal = same data."""
+    """sha256 over class names and, per image, its split, image bytes hash and labels: equal = same data.
+
+    Not :func:`curate.fiftyone.identity.fingerprint`, on purpose: that one asks "are these the same files,
+    unchanged, at this place?" (paths, sizes and mtimes, no pixel read: milliseconds), this one "is this the
+    same data wherever it lies?" (a copy in another folder is equal), which is what says a training can be
+    reused; it reads every image once (cached by :func:`curate.io.cache.file_hash`)."""
     from curate.io.cache import file_hash
 
     h = hashlib.sha256("\0".join(dataset.names).encode() + b"\1")
