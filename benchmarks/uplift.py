@@ -7,7 +7,8 @@ same clean test set:
 - **(b) noisy**: label errors of every kind planted into train (:mod:`planted_noise`, ``--rate`` of the
   train boxes per kind, seven kinds);
 - **(c) cleaned**: (b) after ``curate audit`` and ``curate export --accept-proposals --min-confidence X``,
-  the real commands, no human in the loop.
+  the real commands, no human in the loop; where a flagged train box has no proposal at or above X, it is
+  deleted in FiftyOne before the export (:func:`drop_flagged`: what a reviewer in a hurry would do).
 
 It reports mAP50 and mAP50-95 of each, and the paired-bootstrap 95 % intervals (over test images) of
 (c) − (b), (a) − (c) and (a) − (b); the target is that (c) recovers at least half of what (b) lost against
@@ -62,8 +63,10 @@ def prepare(dataset: Path, out: Path, *, rate: float, seed: int, limit: int | No
         if not is_complete(out / name):
             with atomic_output(out / name, "uplift") as tmp:
                 save_yolo(d, tmp)
+    dropped = None
     if not is_complete(out / "cleaned"):
         cli("audit", str(out / "noisy"), "--out", str(out / "audit"))
+        dropped = drop_flagged(out / "noisy", out / "audit" / "findings.json", min_confidence)
         cli(
             "export",
             str(out / "noisy"),
@@ -74,10 +77,46 @@ def prepare(dataset: Path, out: Path, *, rate: float, seed: int, limit: int | No
             str(out / "cleaned"),
         )
     return {
+        "dropped_in_fiftyone": dropped,
         "planted": truth.counts,
         "train_boxes": sum(len(r.labels) for r in ds.split("train")),
         "agreement": {v: label_agreement(out / "clean", out / v) for v in ("noisy", "cleaned")},
     }
+
+
+def drop_flagged(noisy_root: Path, findings_json: Path, min_confidence: float) -> int:
+    """The batch reviewer, in FiftyOne: every train box the audit flagged (an error check, not a note) whose
+    proposal, if any, is under ``min_confidence`` is deleted from the review, as a person would delete it in
+    the App; the export then applies the proposals at or above it. Returns how many boxes were deleted.
+
+    Why delete: no proposal moves or tightens a box (``curate.audit.proposals``), and a box flagged as
+    grouped, loose, shifted or a copy teaches the model a wrong box, which costs more than no box."""
+    from fiftyone import ViewField as F
+
+    from curate.core.findings import NOTE_CHECKS
+    from curate.fiftyone.identity import find_fiftyone
+    from curate.io.yolo import load_yolo
+
+    findings = json.loads(findings_json.read_text(encoding="utf-8"))["findings"]
+    confident = {
+        (f["image"], f["line"])
+        for f in findings
+        if f["data"].get("proposal", {}).get("confidence", 0.0) >= min_confidence and f["line"] is not None
+    }
+    drop: dict[str, set[int]] = {}
+    for f in findings:
+        key = (f["image"], f["line"])
+        if f["split"] == "train" and f["line"] is not None and f["check"] not in NOTE_CHECKS and key not in confident:
+            drop.setdefault(f["image"], set()).add(f["line"])
+    fo_dataset = find_fiftyone(load_yolo(noisy_root))
+    n = 0
+    for sample in fo_dataset.match(F("curate_rel").is_in(sorted(drop))):
+        lines = drop[sample.curate_rel]
+        kept = [d for d in sample.ground_truth.detections if d["line"] not in lines]
+        n += len(sample.ground_truth.detections) - len(kept)
+        sample.ground_truth.detections = kept
+        sample.save()
+    return n
 
 
 def label_agreement(clean_root: Path, other_root: Path) -> dict:
