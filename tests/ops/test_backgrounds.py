@@ -132,13 +132,20 @@ def test_warning_when_train_is_mostly_background(sample_dir):
     ds = load_yolo(sample_dir)
     train = [r for r in ds.split("train") if r.labels][:10]
     emptied = [replace(r, labels=[]) if i < 6 else r for i, r in enumerate(train)]  # 6 of 10: 60 %
-    result = bg.backgrounds(replace(ds, images=emptied + ds.split("val")), fraction=0.0, progress=False)
+    result = bg.backgrounds(
+        replace(ds, images=emptied + ds.split("val")), bg.BackgroundsOptions(fraction=0.0), progress=False
+    )
     assert result.warnings == [
         "train is already 60 % background images (6 of 10 have no box): more backgrounds rarely help and can lower "
         "recall"
     ]
     half = [replace(r, labels=[]) if i < 5 else r for i, r in enumerate(train)]  # 50 %: not "mostly"
-    assert bg.backgrounds(replace(ds, images=half + ds.split("val")), fraction=0.0, progress=False).warnings == []
+    assert (
+        bg.backgrounds(
+            replace(ds, images=half + ds.split("val")), bg.BackgroundsOptions(fraction=0.0), progress=False
+        ).warnings
+        == []
+    )
 
 
 @pytest.mark.parametrize(
