@@ -72,7 +72,7 @@ def info(
 def audit(
     dataset: DatasetArg,
     out_dir: Annotated[
-        Optional[Path], typer.Option("--out", help="Output folder [default: reports/<dataset>-<key>/audit].")
+        Optional[Path], typer.Option("--out", help="Output folder. Default: reports/<dataset>-<key>/audit/.")
     ] = None,
     config: Optional[Path] = option(AuditOptions, "config"),
     fast: bool = option(AuditOptions, "fast", "--fast"),
@@ -330,7 +330,7 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan (which stages run or skip, and why) and write nothing.")
     ] = False,
-    name: Annotated[Optional[str], typer.Option(help="Run name [default: <recipe name>-<dataset name>-<key>].")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Run name. Default: <recipe name>-<dataset name>-<key>.")] = None,
     set_: Annotated[
         Optional[list[str]],
         typer.Option("--set", help="STAGE.KEY=VALUE override (repeatable), e.g. train-and-compare.epochs=1."),

@@ -12,7 +12,7 @@ from curate.core.options import Options
 class ReviewOptions(Options):
     """Which view the App opens and where it listens."""
 
-    check: Optional[str] = Field(None, description="Open the view of this check only [default: all flagged samples].")
+    check: Optional[str] = Field(None, description="Open the view of this check only. Default: all flagged samples.")
     port: int = Field(5151, description="Port of the FiftyOne App.")
     remote: bool = Field(False, description="Serve on all interfaces, for a browser on another machine.")
     discard_edits: bool = Field(

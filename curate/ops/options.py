@@ -22,8 +22,8 @@ class ExportOptions(Options):
 
     from_fiftyone: Optional[str] = Field(
         None,
-        description="Export the review held in this FiftyOne dataset (a dated copy kept by a rebuild) "
-        "[default: the dataset's own].",
+        description="Export the review held in this FiftyOne dataset (a dated copy kept by a rebuild). "
+        "Default: the dataset's own.",
     )
     accept_proposals: bool = Field(
         False,

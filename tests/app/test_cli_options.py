@@ -3,6 +3,7 @@ a bad value reads the same from ``curate X --flag`` and from a recipe's ``X: {fl
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,13 @@ def test_each_flag_is_a_field_of_the_model_with_its_default(command: str, model:
     for name, param in flags.items():
         default = model.model_fields[name].get_default(call_default_factory=True)
         assert param.default == (None if default == [] else default), name
+
+
+@pytest.mark.parametrize(
+    "command", ["audit", "review", "export", "rebalance", "backgrounds", "train-and-compare", "run"]
+)
+def test_help_text_has_no_markup_eaten_away(command: str) -> None:
+    """rich reads ``[default: …]`` in a help text as markup and drops it, leaving "Output folder ." behind."""
+    res = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "250"})
+    assert res.exit_code == 0
+    assert not re.search(r"\w \.(\s|$)", res.output), res.output
