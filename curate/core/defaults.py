@@ -97,6 +97,7 @@ BOXMODEL_SHIFT_FRACTION = (0.2, 0.7)  # synthetic shifted boxes: move by this sh
 BOXMODEL_GROUP_SIZE = (2, 5)  # synthetic grouped boxes merge this many same-class neighbours
 BOXMODEL_GROUP_NEAR = 3.0  # ... whose centres are within this many mean box sides
 BOXMODEL_ERROR_PRIOR = 0.02  # assumed share of real boxes with each error kind (score calibration)
+SWAP_ERROR_PRIOR = 0.02  # assumed share of boxes with a swapped class (class_inconsistent's calibration; same as above)
 BOXMODEL_USE_MASK = False  # add U²-Net-p mask features (≈250 ms an image the first time, then cached)
 BOXMODEL_ROUNDS = 1  # 2 = refit once without the dataset's most suspicious boxes in the "ok" class
 BOXMODEL_DROP_SHARE = 0.03  # ... leaving out this share of real boxes (lowest P(ok))
