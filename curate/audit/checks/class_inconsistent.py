@@ -33,6 +33,7 @@ from curate.audit.checks.base import AuditContext, Check, Display
 from curate.audit.shared import CropFeatures
 from curate.core import defaults
 from curate.core.findings import Finding
+from curate.learn.isotonic import isotonic_fit, isotonic_predict
 from curate.runtime.env import workers
 
 NAME = "class_inconsistent"
@@ -126,8 +127,6 @@ def swap_probability(probs: np.ndarray, y: np.ndarray, judged: np.ndarray, prior
     prior)``, which treats the labels as all right, read 0.35–0.5 where 14 of 16 construction-ppe boxes were
     planted swaps.) Decreasing in the self-confidence; :data:`RAW_TIE_BREAK` orders boxes within a step.
     """
-    from sklearn.isotonic import IsotonicRegression
-
     n = len(y)
     out = np.zeros(n)
     classes = np.unique(y[judged])
@@ -141,8 +140,8 @@ def swap_probability(probs: np.ndarray, y: np.ndarray, judged: np.ndarray, prior
     x = np.r_[own[rows], other[is_other]]
     t = np.r_[np.zeros(len(rows)), np.ones(int(is_other.sum()))]
     w = np.r_[np.ones(len(rows)), weight]
-    fit = IsotonicRegression(increasing=False, y_min=1e-6, y_max=1 - 1e-6, out_of_bounds="clip")
-    q = fit.fit(x, t, sample_weight=w).predict(own[rows])
+    xs, fitted = isotonic_fit(x, t, w, increasing=False)
+    q = np.clip(isotonic_predict(xs, fitted, own[rows]), 1e-6, 1 - 1e-6)
     p = np.minimum(prior * q / (1.0 - q), 1.0)
     out[rows] = (1.0 - RAW_TIE_BREAK) * p + RAW_TIE_BREAK * (1.0 - own[rows])
     return out

@@ -24,6 +24,7 @@ from curate.audit.checks.base import AuditContext, Check, Display
 from curate.core import defaults
 from curate.core.findings import Finding
 from curate.core.overlap import later_line_pairs, overlap_score
+from curate.learn.isotonic import isotonic_fit, isotonic_predict
 
 NAME = "duplicate"
 #: a step of the calibration holds boxes of different IoU: this much of the IoU breaks the tie
@@ -40,8 +41,6 @@ def duplicate_probability(best_iou: np.ndarray, prior: float, *, jitter: float, 
     ``prior × r``, capped at 1 (as :func:`curate.audit.checks.class_inconsistent.swap_probability`). 0 where
     no earlier box overlaps; increasing in the IoU (:data:`IOU_TIE_BREAK` orders boxes within a step).
     """
-    from sklearn.isotonic import IsotonicRegression
-
     n = len(best_iou)
     if n == 0:
         return np.zeros(0)
@@ -51,8 +50,8 @@ def duplicate_probability(best_iou: np.ndarray, prior: float, *, jitter: float, 
     inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
     copy_area = (1.0 + edges[:, 2] - edges[:, 0]) * (1.0 + edges[:, 3] - edges[:, 1])
     synthetic = inter / (1.0 + copy_area - inter)
-    fit = IsotonicRegression(y_min=1e-6, y_max=1 - 1e-6, out_of_bounds="clip")
-    q = fit.fit(np.r_[best_iou, synthetic], np.r_[np.zeros(n), np.ones(n)]).predict(best_iou)
+    xs, fitted = isotonic_fit(np.r_[best_iou, synthetic], np.r_[np.zeros(n), np.ones(n)])
+    q = np.clip(isotonic_predict(xs, fitted, best_iou), 1e-6, 1 - 1e-6)
     p = np.minimum(prior * q / (1.0 - q), 1.0)
     return np.where(best_iou > 0, (1.0 - IOU_TIE_BREAK) * p + IOU_TIE_BREAK * best_iou, 0.0)
 
