@@ -39,6 +39,11 @@ FOREGROUND_INPUT = 320  # U²-Net-p input side (its native 320; smaller is faste
 # (box_candidates, wh_thr=2); 4.0 flagged 245 legitimate 3-4 px balls of football-players
 TINY_BOX_PIXELS = 2.0
 DUPLICATE_IOU = 0.7  # same-class boxes overlapping at least this much are duplicate candidates
+# duplicate's calibration (duplicate_probability): from this many boxes on; a synthetic duplicate's edges move by up to
+# this share of the box's size (a re-drawn box; the benchmark plants copies at 0.05); the assumed share of duplicates
+DUPLICATE_CALIBRATION_MIN_BOXES = 1000
+DUPLICATE_JITTER = 0.1
+DUPLICATE_ERROR_PRIOR = 0.02
 AMBIGUOUS_IOU = 0.7  # different-class boxes overlapping at least this much are ambiguous candidates
 AMBIGUOUS_BELOW_HALF_WEIGHT = (
     0.1  # an ambiguous score below 0.5 (weak evidence: mostly right boxes) is multiplied by this
@@ -97,6 +102,7 @@ BOXMODEL_SHIFT_FRACTION = (0.2, 0.7)  # synthetic shifted boxes: move by this sh
 BOXMODEL_GROUP_SIZE = (2, 5)  # synthetic grouped boxes merge this many same-class neighbours
 BOXMODEL_GROUP_NEAR = 3.0  # ... whose centres are within this many mean box sides
 BOXMODEL_ERROR_PRIOR = 0.02  # assumed share of real boxes with each error kind (score calibration)
+SWAP_ERROR_PRIOR = 0.02  # assumed share of boxes with a swapped class (class_inconsistent's calibration; same as above)
 BOXMODEL_USE_MASK = False  # add U²-Net-p mask features (≈250 ms an image the first time, then cached)
 BOXMODEL_ROUNDS = 1  # 2 = refit once without the dataset's most suspicious boxes in the "ok" class
 BOXMODEL_DROP_SHARE = 0.03  # ... leaving out this share of real boxes (lowest P(ok))

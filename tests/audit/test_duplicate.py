@@ -10,6 +10,7 @@ import pytest
 
 from curate.audit.checks import duplicate
 from curate.audit.checks.base import AuditContext
+from curate.core import defaults
 from curate.core.dataset import Dataset, ImageRecord, Label
 from curate.core.overlap import later_line_pairs, pairwise_iou, xyxy_array
 
@@ -83,6 +84,44 @@ def test_planted_duplicates_rank_first() -> None:
     planted = [s for k, s in scores.items() if truth.truth(*k) == "duplicate"]
     clean = [s for k, s in scores.items() if truth.truth(*k) is None]
     assert planted and min(planted) >= 0.5 > max(clean)
+
+
+def _bunches(images: int = 300) -> Dataset:
+    """Images of two whole boxes and a bunch of two same-class boxes at IoU 0.75 (bananas of one bunch,
+    cells in a smear): 1,200 boxes, a quarter of them overlapping an earlier box at 0.75; img 0 also holds
+    an exact copy of its first box."""
+    w, shift = 0.1, 0.1 / 7  # two boxes of width w shifted by w / 7 overlap at IoU (w - d) / (w + d) = 0.75
+    recs = []
+    for i in range(images):
+        labels = [
+            Label(0, 0.2, 0.2, w, w, line=1),
+            Label(0, 0.8, 0.8, w, w, line=2),
+            Label(0, 0.5, 0.5, w, w, line=3),
+            Label(0, 0.5 + shift, 0.5, w, w, line=4),
+        ]
+        if i == 0:
+            labels.append(Label(0, 0.2, 0.2, w, w, line=5))
+        recs.append(ImageRecord("train", Path(f"/n/{i}.jpg"), f"train/images/{i}.jpg", None, labels, _size=(640, 640)))
+    return Dataset(root=Path("/n"), name="bunches", names=["banana"], images=recs)
+
+
+def test_overlap_ordinary_in_the_dataset_is_not_a_duplicate() -> None:
+    """Where a quarter of the boxes overlap an earlier one at IoU 0.75, that overlap is how the objects lie,
+    not a double click: it stays below 0.5 (read as an IoU, 0.75 scored 0.58 and flagged 300 right boxes)
+    while the exact copy is flagged and ranks first."""
+    ds = _bunches()
+    assert ds.num_boxes >= defaults.DUPLICATE_CALIBRATION_MIN_BOXES
+    scores = {(f.image, f.line): f.score for f in duplicate.run(AuditContext(ds))}
+    bunch = [s for (image, line), s in scores.items() if line == 4]
+    assert len(bunch) == 300 and max(bunch) < 0.1
+    copy = scores[("train/images/0.jpg", 5)]
+    assert copy >= 0.5 and copy == max(scores.values())
+
+
+def test_duplicate_probability_is_increasing_and_zero_without_overlap() -> None:
+    best = np.r_[np.zeros(500), np.linspace(0.01, 1.0, 700)]
+    p = duplicate.duplicate_probability(best, 0.02, jitter=0.1, seed=0)
+    assert np.all(p[:500] == 0.0) and np.all(np.diff(p[500:]) >= 0) and p.max() <= 1.0
 
 
 def _per_image_pairs(labels: list[Label], *, same_class: bool) -> tuple[np.ndarray, np.ndarray]:

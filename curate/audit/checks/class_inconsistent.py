@@ -5,12 +5,16 @@ every crop (:mod:`curate.vision.crops`: colour, texture, size) plus image contex
 image holds (leave-one-out over the box itself) and how much the crop resembles the image's other boxes
 of each class (a swapped box usually sits among correctly labelled siblings of its true class). Extremely
 randomized trees give out-of-fold probabilities (K folds grouped by image, so no box is scored by a model
-that saw it), and cleanlab's label-quality score on them ranks the boxes.
+that saw it), and their probability of the box's own label (its self-confidence) ranks the boxes.
 
-The score is 0.5 where the trees give the box's own label a probability of 2 % (:data:`RAW_AT_HALF`):
-out of fold, 91–97 % of planted swaps fall below that and 0.2–0.5 % of clean boxes do (food-ingredients,
-epicureai). A cap (:data:`CLEAN_FLAG_SHARE`) keeps a dataset the trees cannot learn from flagging more
-than 5 % of its boxes.
+The score is the probability that the label is a real swap (:func:`swap_probability`), calibrated per dataset on
+synthetic swaps: a box's features never include its own label, so the trees' out-of-fold probability of any
+other class is exactly the self-confidence the box would have if it had been swapped to that class. Compared
+with the self-confidence of the labels as they are (a mixture of right labels and an assumed
+:data:`defaults.SWAP_ERROR_PRIOR` of swaps), that gives the probability at the same prior as the box model's
+kinds, so the scores of both rank together in the worst-first list. A dataset the trees cannot learn (31
+traffic-sign classes of ~10 boxes each) gets scores near the prior: a cap on the share flagged (its least
+typical 5 % of boxes at 0.5–1.0) put right boxes there above every planted error of every kind.
 
 When every box of a class in one image is flagged, the score is discounted below the threshold
 (:func:`consistent_groups`): the annotator labelled them alike, so the model more likely meets a new look of
@@ -27,22 +31,19 @@ import numpy as np
 
 from curate.audit.checks.base import AuditContext, Check, Display
 from curate.audit.shared import CropFeatures
+from curate.core import defaults
 from curate.core.findings import Finding
+from curate.learn.isotonic import isotonic_fit, isotonic_predict
 from curate.runtime.env import workers
 
 NAME = "class_inconsistent"
 FOLDS = 5  # out-of-fold K (grouped by image)
 MIN_CLASS_INSTANCES = 5  # a class with fewer boxes is too rare to learn: its boxes are not flagged
 MIN_CLASS_IMAGES = 3  # a class seen in fewer images can't be judged out-of-fold by image (its only image is held out)
-# at most this share of boxes may reach score 0.5 (calibration cap; 0.02 with the logistic regression, whose scores
-# crowded at 1)
-CLEAN_FLAG_SHARE = 0.05
-RAW_AT_HALF = 0.98  # raw score (1 − cleanlab quality) that maps to 0.5 unless the cap needs more: p(label) ≤ 0.02
 FOREST_TREES = 200  # extra trees per fold (100: swapped AP −0.03 on food; 300: +0.01 for 1.5× the time)
 FOREST_CHUNK = 25  # trees grown (and held in memory) at a time
-# scores below 0.5 are multiplied by this (calibrate): weak evidence, not a probability near 0.5. 0.3 gave merged
-# swapped AP +0.07 on bccd and +0.14 on football, but traffic-signs' loose 0.40 -> 0.33, under the naive baseline's 0.34
-BELOW_HALF_WEIGHT = 0.1
+# a step of the calibration holds boxes of different self-confidence: this much of the raw score breaks the tie
+RAW_TIE_BREAK = 1e-3
 CONSISTENT_FACTOR = 0.45  # score factor when every box of the class in the image is flagged alike (< 0.5 after)
 
 
@@ -113,21 +114,37 @@ def forest_probs(X: np.ndarray, y: np.ndarray, X_test: np.ndarray, num_classes: 
     return votes / chunks
 
 
-def calibrate(raw: np.ndarray) -> np.ndarray:
-    """Monotone map of raw scores to [0, 1]: 0.5 at the larger of RAW_AT_HALF and the (1−cap) quantile.
+def swap_probability(probs: np.ndarray, y: np.ndarray, judged: np.ndarray, prior: float) -> np.ndarray:
+    """P(the label of each box is a swap), calibrated on synthetic swaps of the same boxes at ``prior``.
 
-    Ranking is unchanged; threshold 0.5 flags at most ~CLEAN_FLAG_SHARE of boxes. Below ``t`` the score is
-    multiplied by :data:`BELOW_HALF_WEIGHT`: read as the probability of a real swap it is small there (91–97 % of
-    planted swaps lie above ``t``), and at its linear 0.2–0.5 it outranked real grouped and loose boxes in the
-    merged worst-first list (epicureai: grouped 0.96 alone, 0.75 merged).
+    ``probs``: out-of-fold class probabilities; ``y``: the labels; ``judged``: boxes of classes common enough to
+    judge (the others score 0). A synthetic swap of box ``i`` to class ``c`` has self-confidence
+    ``probs[i, c]`` (the box's features hold no label of its own); each judged box is swapped to every other
+    judged class, weighing 1 in all. An isotonic regression of "synthetic" vs "as labelled" on the
+    self-confidence gives, at each value, ``r`` = density of swaps / density of the labels as they are.
+    Those labels are a mixture of right ones and ``prior`` swaps, so P(swap) = ``prior × r`` (capped at 1):
+    no more than ~2 × ``prior`` of the boxes can reach 0.5, whatever the dataset. (Odds ``r × prior / (1 −
+    prior)``, which treats the labels as all right, read 0.35–0.5 where 14 of 16 construction-ppe boxes were
+    planted swaps.) Decreasing in the self-confidence; :data:`RAW_TIE_BREAK` orders boxes within a step.
     """
-    if len(raw) == 0:
-        return raw
-    t = float(max(RAW_AT_HALF, np.quantile(raw, 1 - CLEAN_FLAG_SHARE)))
-    t = min(t, 0.999)
-    low = BELOW_HALF_WEIGHT * 0.5 * raw / t
-    high = 0.5 + 0.5 * (raw - t) / (1 - t)
-    return np.clip(np.where(raw < t, low, high), 0.0, 1.0)
+    n = len(y)
+    out = np.zeros(n)
+    classes = np.unique(y[judged])
+    if len(classes) < 2 or not judged.any():
+        return out
+    own = probs[np.arange(n), y]
+    rows = np.flatnonzero(judged)
+    other = probs[np.ix_(rows, classes)]
+    is_other = classes[None, :] != y[rows, None]
+    weight = np.broadcast_to(1.0 / is_other.sum(axis=1, keepdims=True), other.shape)[is_other]
+    x = np.r_[own[rows], other[is_other]]
+    t = np.r_[np.zeros(len(rows)), np.ones(int(is_other.sum()))]
+    w = np.r_[np.ones(len(rows)), weight]
+    xs, fitted = isotonic_fit(x, t, w, increasing=False)
+    q = np.clip(isotonic_predict(xs, fitted, own[rows]), 1e-6, 1 - 1e-6)
+    p = np.minimum(prior * q / (1.0 - q), 1.0)
+    out[rows] = (1.0 - RAW_TIE_BREAK) * p + RAW_TIE_BREAK * (1.0 - own[rows])
+    return out
 
 
 def consistent_groups(boxes: list, scores: np.ndarray, rare: np.ndarray) -> dict[int, int]:
@@ -181,16 +198,13 @@ def run(ctx: AuditContext) -> list[Finding]:
         groups += [gi] * len(cls)
     X = np.hstack([A, np.vstack(ctx_rows)])
 
-    from cleanlab.rank import get_label_quality_scores
-
     probs = out_of_fold_probs(X, y, np.array(groups), num_classes, seed=ctx.seed)
-    quality = get_label_quality_scores(y, probs, method="self_confidence")
-    scores = calibrate(1.0 - quality)
     images_of = np.zeros(num_classes, int)
     for record in ds.images:
         for c in {lb.class_id for lb in record.labels}:
             images_of[c] += 1
     rare = (counts[y] < MIN_CLASS_INSTANCES) | (images_of[y] < MIN_CLASS_IMAGES)
+    scores = swap_probability(probs, y, ~rare, defaults.SWAP_ERROR_PRIOR)
     consistent = consistent_groups(boxes, scores, rare)
     out = []
     for i, (record, lb) in enumerate(boxes):
@@ -230,7 +244,7 @@ class ClassInconsistent(Check):
     kind = "box"
     order = 110
     display = {
-        "class_inconsistent": Display(70, "#0d9488"),
+        "class_inconsistent": Display(70, "#0d9488", calibrated=True),
     }
     needs = (CropFeatures,)
 
