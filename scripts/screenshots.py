@@ -24,6 +24,10 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from curate.report.browser import OFFLINE_FLAGS  # noqa: E402
+
 SAMPLE = REPO / "curate" / "sample" / "food-mini"
 CURATE = [sys.executable, "-m", "curate.app.cli"]
 #: (page, picture, window width × height): the sizes the README's pictures have had.
@@ -32,17 +36,7 @@ SHOTS = (
     ("compare", "compare-report.png", (1280, 1050)),
     ("summary", "run-summary.png", (1280, 560)),
 )
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-]
+CHROMIUM_FLAGS = [*OFFLINE_FLAGS, "--hide-scrollbars"]
 
 
 def curate(work: Path, *args: str) -> None:

@@ -26,18 +26,10 @@ import pytest
 
 from curate.core.findings import Finding
 from curate.io.yolo import load_yolo
+from curate.report.browser import OFFLINE_FLAGS
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM_ARGS = list(OFFLINE_FLAGS)
 SHOTS = Path(__file__).resolve().parents[2] / "reports" / "screenshots"
 TIMEOUT_S = (
     300  # hang guard for the whole test (~80 s on an idle 2-core machine); each browser step has its own 30 s timeout

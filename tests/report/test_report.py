@@ -18,6 +18,7 @@ from curate.core import defaults
 from curate.core.dataset import Dataset, ImageRecord, Label, LabelLookup
 from curate.core.findings import Finding
 from curate.report.audit import write_report
+from curate.report.browser import OFFLINE_FLAGS
 from curate.report.display import CHECK_COLOURS
 from curate.report.ranking import rank_sections
 from curate.report.sections import CheckSection, contact_sheet, verdict
@@ -340,16 +341,7 @@ def test_contact_sheet_takes_checks_in_turn(built: tuple[Dataset, list[Finding],
 # rendered in headless Chromium
 # ---------------------------------------------------------------------------------------------------------
 
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM_FLAGS = list(OFFLINE_FLAGS)
 
 
 def _chromium() -> str:
