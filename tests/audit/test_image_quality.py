@@ -11,7 +11,8 @@ from PIL import Image, ImageFilter
 from curate.audit.checks import image_quality
 from curate.audit.checks.base import AuditContext
 from curate.io.yolo import load_yolo
-from curate.vision.hashing import QUALITY_STATS, image_signatures
+from curate.vision.hashing import image_signatures
+from curate.vision.quality import QUALITY_STATS
 
 SAMPLE_PHOTO = "train/images"
 

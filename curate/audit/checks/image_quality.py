@@ -3,7 +3,7 @@
 The checks users of cleanvision (cleanlab's) and FiftyOne expect, with cleanvision's definitions and
 default cut points (``cleanvision/issue_managers/image_property*.py``, version 0.3.7) so its users get
 the same flags. The statistics come from the pass that already decodes every image for the perceptual
-hashes (:func:`curate.vision.hashing.quality_stats`, cached with the signature): cleanvision itself needs a
+hashes (:func:`curate.vision.quality.quality_stats`, cached with the signature): cleanvision itself needs a
 second decode and ran at 40–90 images/s on the pool datasets, where the whole ``audit --fast`` runs at
 over 700.
 
@@ -36,7 +36,7 @@ from curate.audit.checks.image_checks import signatures
 from curate.audit.shared import ImageSignatures
 from curate.core import defaults
 from curate.core.findings import Finding
-from curate.vision.hashing import BLUR_SIDE
+from curate.vision.quality import BLUR_SIDE
 
 NAME = "dark"
 NAMES = ("dark", "overexposed", "blurry", "low_information", "odd_size")

@@ -91,7 +91,7 @@ def make_candidates(
 def blank(bgr: np.ndarray) -> bool:
     """A crop a model learns nothing from: what the audit's ``low_information``, ``dark`` or ``overexposed``
     checks would flag (the same cleanvision measures and cut points), e.g. a patch of white wall."""
-    from curate.vision.hashing import quality_stats
+    from curate.vision.quality import quality_stats
 
     q = quality_stats(bgr, cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
     return (
