@@ -564,3 +564,7 @@ def test_a_background_image_with_unlabelled_objects_is_not_called_healthy(tmp_pa
 def test_table_checks_show_no_score_bar(built: tuple[Dataset, list[Finding], Path]) -> None:
     html = (built[2] / "report.html").read_text(encoding="utf-8")
     assert "score ≥ 0.00" not in html and "threshold 0.00" not in html
+    # a table of bad lines or notes has no score to pass: its card says what it counts, nothing more
+    for check in ("format", "dataset"):
+        card = re.search(rf'data-key="check-{check}".*?<div class="sub">([^<]*)</div>', html, re.S)
+        assert card and "score" not in card.group(1), card and card.group(1)
