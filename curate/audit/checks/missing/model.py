@@ -223,6 +223,7 @@ def objectness_regions(
             bar.advance(task, len(chunk))
         # round 2: every image's rows plus its likeliest unlabelled windows as hard negatives
         X, y, g = stack(list(per))
+        per.clear()  # its rows are in X now: one copy of them through the fits, not two
         hard = [(tops[i][1][_nms(tops[i][2], tops[i][0], HARD)], fold[i]) for i in tops]
         if hard:
             X = np.concatenate([X, *[h for h, _ in hard]])
