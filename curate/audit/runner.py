@@ -191,8 +191,8 @@ def score_dataset(
     A check that raises is reported (one line in the terminal and the report) and the others still run;
     ``CURATE_DEBUG=1`` re-raises instead. ``flagged_only`` keeps only the scores at or above their check's
     threshold (what findings.csv lists; the cache on disk still holds them all): a check scores every box or
-    image, about 1 KB a Finding and ten per box, so holding them all until the end was the audit's largest
-    pile after the box model (52 MB on food-ingredients, 2.7 GB projected at 100,000 images; issue #25).
+    image, about 1 KB a Finding and ten per box, so holding them all until the end grew with the dataset (52 MB
+    on food-ingredients, 0.2 GB at 4 times its size, 2.7 GB projected at 100,000 images; issue #25).
     ``scored``, when given, is filled with the number of items each check name scored.
     """
     import os
@@ -221,8 +221,11 @@ def score_dataset(
         return [f for f in found if f.score >= ctx.threshold(f.check)] if flagged_only else found
 
     keys = {c: _cache_key(fp, c, ctx) for c in todo}
-    cached = {c: _from_cache(keys[c]) if use_cache else None for c in todo}
-    cached = {c: None if found is None else keep(found) for c, found in cached.items()}  # one check's pile at a time
+    cached: dict[Check, list[Finding] | None] = {}
+    for c in todo:  # filtered as each is read: one check's pile at a time
+        found = _from_cache(keys[c]) if use_cache else None
+        cached[c] = None if found is None else keep(found)
+    found = None  # not the last check's unfiltered pile
     needed = {dep for c in todo if cached[c] is None for dep in c.needs}
     for dep in all_shared():  # e.g. the images are hashed in the background while the label-only checks run
         (ctx.use(dep).start if dep in needed else ctx.use(dep).stop)(ctx)

@@ -22,8 +22,8 @@ from curate.runtime.env import fit_side_by_side, no_all_nan_columns
 log = logging.getLogger(__name__)
 
 #: Fits of the cross-fit running at once (of folds × members = 9): each holds a float64 copy of its training
-#: rows, so all 9 at once were most of the full audit's peak (food-ingredients ×4: +0.34 GB at ×1, growing with
-#: the boxes; issue #25). 3 keeps two cores busy and the jobs even (9 = 3 rounds of 3).
+#: rows, so all 9 at once took food-ingredients' audit from 0.26 to 0.60 GB, more with more boxes (issue #25).
+#: 3 keeps two cores busy and the jobs even (9 = 3 rounds of 3); the fits' CPU time is the same.
 FITS_AT_ONCE = 3
 
 
