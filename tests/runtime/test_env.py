@@ -120,7 +120,7 @@ def test_fit_side_by_side_runs_at_most_at_once_jobs_together():
         with lock:
             running[0] += 1
             most[0] = max(most[0], running[0])
-        time.sleep(0.05)
+        time.sleep(0.2)  # long enough for the pool to start every worker it may
         with lock:
             running[0] -= 1
         return k, _openmp_effective_n_threads()
