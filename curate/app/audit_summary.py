@@ -3,8 +3,6 @@ and the FiftyOne views are."""
 
 from __future__ import annotations
 
-from collections import Counter
-
 from curate.app.console import err, out
 
 
@@ -34,7 +32,7 @@ def audit_table(result):
     per_check: dict[str, list] = {}
     for f in result.findings:
         per_check.setdefault(f.check, []).append(f)
-    scored = Counter(f.check for f in result.scores)
+    scored = result.scored
     module_of = {n: c.module for n, c in by_name().items()}
     t = Table(
         title=f"audit of {result.dataset.name}: {len(result.dataset.images)} images, {result.dataset.num_boxes} boxes",

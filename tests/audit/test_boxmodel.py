@@ -263,6 +263,8 @@ def test_members_described_in_one_pass_equal_one_pass_each(scenes, monkeypatch):
     )
     boxmodel.score_boxes(ds, members=2, folds=2, iterations=5, progress=False)
     assert len(calls) == 1  # one pass for both members
+    shared = captured["members"][0][0].matrix  # every member reads its rows of one matrix (no copy each)
+    assert all(X.matrix is shared for X, _, _ in captured["members"])
     for m, (X, y, _) in enumerate(captured["members"]):
         qs, boxes, classes = boxmodel._queries(
             ds, np.random.default_rng(defaults.SEED + 101 * m), with_corruptions=True

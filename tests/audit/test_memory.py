@@ -191,3 +191,27 @@ def test_an_image_with_hundreds_of_boxes_gets_one_note():
         AuditContext(Dataset(Path("/x"), "t", ["a"], [_image("a", 1), _image("crowd", limit)]))
     )
     assert [f.image for f in small] == ["train/crowd.jpg"]
+
+
+def test_an_audit_holds_only_the_scores_it_reports(sample_dir, tmp_path):
+    """Without ``--all-scores`` the audit keeps only the scores at or above their threshold (every check scores
+    every box or image: about ten Findings a box, 2.7 GB projected at 100,000 images), computed or read from the
+    cache alike; it still counts every score per check, and findings.csv is the same as with all scores kept."""
+    from curate.audit.runner import run_audit
+    from curate.io.yolo import load_yolo
+
+    ds = load_yolo(sample_dir)
+    full = run_audit(ds, out_dir=tmp_path / "all", fast=True, all_scores=True, fiftyone=False, report=False)
+    cached = run_audit(ds, out_dir=tmp_path / "cached", fast=True, fiftyone=False, report=False)
+    fresh = run_audit(ds, out_dir=tmp_path / "fresh", fast=True, fiftyone=False, report=False, use_cache=False)
+    ctx = AuditContext(ds, fast=True)
+    below = [f for f in full.scores if f.score < ctx.threshold(f.check)]
+    counts: dict[str, int] = {}
+    for f in full.scores:
+        counts[f.check] = counts.get(f.check, 0) + 1
+    assert len(below) > 10 * len([f for f in full.scores if f not in below])  # most scores are below their threshold
+    for result in (cached, fresh):
+        assert all(f.score >= ctx.threshold(f.check) for f in result.scores)
+        assert len(result.scores) == len(full.scores) - len(below)
+        assert result.scored == counts == full.scored
+        assert (result.out_dir / "findings.csv").read_bytes() == (tmp_path / "all" / "findings.csv").read_bytes()

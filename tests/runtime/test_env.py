@@ -104,6 +104,65 @@ def test_fit_side_by_side_keeps_order_limits_openmp_and_raises():
         fit_side_by_side([lambda: 1, boom])
 
 
+def test_fit_side_by_side_runs_at_most_at_once_jobs_together():
+    """``at_once`` caps the fits running together (each holds a copy of its training rows: the box model's 9
+    fits at once held 9), keeps the job order and every job's OpenMP share of all the jobs."""
+    import threading
+    import time
+
+    from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+    from curate.runtime.env import fit_side_by_side, workers
+
+    running, most, lock = [0], [0], threading.Lock()
+
+    def job(k: int):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.2)  # long enough for the pool to start every worker it may
+        with lock:
+            running[0] -= 1
+        return k, _openmp_effective_n_threads()
+
+    out = fit_side_by_side([lambda k=k: job(k) for k in range(9)], at_once=3)
+    assert [k for k, _ in out] == list(range(9))
+    assert most[0] == 3
+    assert {n for _, n in out} == {max(1, workers() // 9)}
+
+
+def test_release_freed_memory_gives_back_what_threads_freed():
+    """Arrays freed by worker threads stay resident in glibc's per-thread heaps until trimmed (the box model's
+    fits left ~0.3 GB so): after :func:`release_freed_memory` the process's RSS drops by most of them."""
+    import sys
+    import threading
+
+    import numpy as np
+    import psutil
+
+    from curate.runtime.env import release_freed_memory
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("malloc_trim is glibc's")
+
+    def work():
+        arrays = [np.ones(12_500) for _ in range(2_000)]  # 100 KB each, below the mmap threshold: 200 MB a thread
+        del arrays
+
+    me = psutil.Process()
+    release_freed_memory()
+    baseline = me.memory_info().rss
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    held = me.memory_info().rss - baseline
+    release_freed_memory()
+    assert held > 150 * 1024 * 1024  # what the threads freed was still resident
+    assert me.memory_info().rss - baseline < held / 3
+
+
 def test_no_all_nan_columns_zeroes_only_empty_columns():
     """Only a column with no value at all is filled (scikit-learn 1.9 cannot bin it); partly missing stays NaN."""
     import numpy as np

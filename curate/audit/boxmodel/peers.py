@@ -108,14 +108,14 @@ def prototype_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5) -
     real = np.array([q.kind == "ok" and q.line is not None for q in qs], bool)
     per = len(PROTO_STEMS)
     for j in range(len(PROTO_CHANNELS)):
-        parts = _grid_parts(grids, j)
         for c in np.unique(cls):
             rows = np.flatnonzero(cls == c)
-            is_ref = real[rows] & ~np.isnan(parts["whole"][rows]).any(axis=1)  # the class's real, decodable boxes
+            parts = _grid_parts(grids[rows], j)  # one class's rows: in float64 for every row, they grew with the boxes
+            is_ref = real[rows] & ~np.isnan(parts["whole"]).any(axis=1)  # the class's real, decodable boxes
             if is_ref.sum() < min_boxes:
                 continue
-            proto = parts["whole"][rows[is_ref]].mean(axis=0)
-            d = {name: np.sqrt(np.mean((g[rows] - proto) ** 2, axis=1)) for name, g in parts.items()}
+            proto = parts["whole"][is_ref].mean(axis=0)
+            d = {name: np.sqrt(np.mean((g - proto) ** 2, axis=1)) for name, g in parts.items()}
             typical = float(np.median(d["whole"][is_ref])) + 1e-3
             lr, tb = (d["left"] + d["right"]) / 2, (d["top"] + d["bottom"]) / 2
             quads = (d["tl"] + d["tr"] + d["bl"] + d["br"]) / 4
@@ -182,15 +182,18 @@ def neighbour_features(
     real = (kinds == "ok") & np.array([q.line is not None for q in qs], bool)
     per, per_kind = len(NEIGHBOUR_STEMS), 2 * len(KINDS)
     for j in range(len(PROTO_CHANNELS)):
-        parts = _grid_parts(grids, j)
-        whole = parts["whole"]
-        valid = ~np.isnan(whole).any(axis=1)
         for c in np.unique(cls):
             rows = np.flatnonzero(cls == c)
-            ref = _at_most(rows[real[rows] & valid[rows]], c)
+            parts = _grid_parts(grids[rows], j)  # one class's rows (as in prototype_features), at positions in rows
+            whole = parts["whole"]
+            valid = ~np.isnan(whole).any(axis=1)
+            ref = _at_most(rows[real[rows] & valid], c)
             if len(ref) < min_boxes:
                 continue
-            d = {name: _nearest(parts[name][rows], whole[ref], img[rows], img[ref]) for name in PROTO_REGIONS}
+            d = {
+                name: _nearest(parts[name], whole[np.searchsorted(rows, ref)], img[rows], img[ref])
+                for name in PROTO_REGIONS
+            }
             is_ref = real[rows] & np.isfinite(d["whole"])
             typical = float(np.median(d["whole"][is_ref])) + 1e-3 if is_ref.any() else 1.0
             halves = np.fmin((d["left"] + d["right"]) / 2, (d["top"] + d["bottom"]) / 2)
@@ -202,10 +205,10 @@ def neighbour_features(
             out[rows, o + 3] = halves / typical
             out[rows, o + 4] = quads - d["whole"]
             for n_kind, kind in enumerate(KINDS):
-                syn = _at_most(rows[(kinds[rows] == kind) & valid[rows]], c)
+                syn = _at_most(rows[(kinds[rows] == kind) & valid], c)
                 if len(syn) < min_boxes:
                     continue
-                dk = _nearest(whole[rows], whole[syn], img[rows], img[syn])
+                dk = _nearest(whole, whole[np.searchsorted(rows, syn)], img[rows], img[syn])
                 o = len(PROTO_CHANNELS) * per + j * per_kind + 2 * n_kind
                 out[rows, o] = dk
                 out[rows, o + 1] = dk - d["whole"]

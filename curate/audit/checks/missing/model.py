@@ -63,13 +63,18 @@ def _boxes(rec: ImageRecord) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(b, 0, 1), np.array([lb.class_id for lb in rec.labels], int)
 
 
-def _fit(X: np.ndarray, y: np.ndarray, seed: int, iterations: int) -> Any:
-    """HistGB on one fold's training rows. No sample weights (they make HistGB ~20× slower here): the
-    class balance is corrected on the odds in :func:`_predict`."""
+def _fit(X: np.ndarray, y: np.ndarray, train: np.ndarray, seed: int, iterations: int) -> Any:
+    """HistGB on one fold's training rows (``train``, a mask of the rows of ``X``). No sample weights (they make
+    HistGB ~20× slower here): the class balance is corrected on the odds in :func:`_predict`.
+
+    The rows are taken here, as float64 (the dtype scikit-learn converts to): the three folds fit at once, and each
+    held a float32 copy of its rows beside scikit-learn's float64 one while it fitted (issue #25)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
+    y = y[train]
     if len(np.unique(y)) < 2:
         return None
+    X = X[train].astype(np.float64)
     clf = HistGradientBoostingClassifier(
         max_iter=iterations,
         learning_rate=0.1,
@@ -210,9 +215,7 @@ def objectness_regions(
                 X1, y1, g1 = stack(list(per))
                 m1 = dict(
                     enumerate(
-                        fit_side_by_side(
-                            [lambda f=f: _fit(X1[g1 != f], y1[g1 != f], seed + f, ITER1) for f in range(FOLDS)]
-                        )
+                        fit_side_by_side([lambda f=f: _fit(X1, y1, g1 != f, seed + f, ITER1) for f in range(FOLDS)])
                     )
                 )
                 shortlist(list(per))
@@ -221,15 +224,14 @@ def objectness_regions(
             bar.advance(task, len(chunk))
         # round 2: every image's rows plus its likeliest unlabelled windows as hard negatives
         X, y, g = stack(list(per))
+        per.clear()  # its rows are in X now: one copy of them through the fits, not two
         hard = [(tops[i][1][_nms(tops[i][2], tops[i][0], HARD)], fold[i]) for i in tops]
         if hard:
             X = np.concatenate([X, *[h for h, _ in hard]])
             y = np.concatenate([y, np.zeros(sum(len(h) for h, _ in hard))])
             g = np.concatenate([g, *[np.full(len(h), f) for h, f in hard]])
         m2 = dict(
-            enumerate(
-                fit_side_by_side([lambda f=f: _fit(X[g != f], y[g != f], seed + 10 + f, ITER2) for f in range(FOLDS)])
-            )
+            enumerate(fit_side_by_side([lambda f=f: _fit(X, y, g != f, seed + 10 + f, ITER2) for f in range(FOLDS)]))
         )
         out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for f in range(FOLDS):
