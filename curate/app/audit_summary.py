@@ -26,8 +26,7 @@ def audit_table(result):
     """The audit's summary: per check, the boxes/images flagged and scored, the worst score, the seconds."""
     from rich.table import Table
 
-    from curate.audit.checks import by_name
-    from curate.audit.runner import all_check_names
+    from curate.audit.checks import all_check_names, by_name
 
     per_check: dict[str, list] = {}
     for f in result.findings:

@@ -85,7 +85,7 @@ def audit(
     """Flag ambiguous, grouped, background-heavy, shifted, duplicate, class-inconsistent and missing boxes,
     near-duplicate images and split leakage; write findings.csv/json, report.html and FiftyOne views."""
     from curate.app.audit_summary import print_audit_summary
-    from curate.audit.runner import ConfigError
+    from curate.audit.config import ConfigError
     from curate.fiftyone.identity import IdentityError
     from curate.io.yolo import WriteError
 

@@ -18,7 +18,7 @@ from curate.train.options import TrainOptions
 def _run_audit(
     recipe: Recipe, o: AuditOptions, source: Dataset, current: Dataset, folder: Path, *, log, progress
 ) -> dict:
-    from curate.audit.runner import ConfigError
+    from curate.audit.config import ConfigError
 
     try:
         params = o.params()

@@ -32,7 +32,7 @@ class AuditOptions(Options):
     @field_validator("checks")
     @classmethod
     def _known_names(cls, v: Union[str, list[str], None]) -> Union[str, list[str], None]:
-        from curate.audit.runner import all_check_names
+        from curate.audit.checks import all_check_names
 
         known = set(all_check_names())
         for c in sorted(_names(v) - known):
@@ -43,7 +43,7 @@ class AuditOptions(Options):
     @field_validator("options")
     @classmethod
     def _known_checks(cls, v: dict) -> dict:
-        from curate.audit.runner import ConfigError, validate_params
+        from curate.audit.config import ConfigError, validate_params
 
         try:
             return validate_params(v, where="options")
@@ -57,7 +57,7 @@ class AuditOptions(Options):
 
     def params(self) -> dict[str, dict[str, Any]]:
         """Each check's options: ``config``'s file, then ``options`` on top (raises ConfigError)."""
-        from curate.audit.runner import load_config
+        from curate.audit.config import load_config
 
         return deep_merge(load_config(Path(self.config) if self.config else None), self.options)
 

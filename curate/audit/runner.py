@@ -7,7 +7,6 @@ fingerprint, the check's options and curate's version, so a re-run with no chang
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import time
@@ -15,15 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
 from curate import __version__
 from curate.audit.boxmodel import BoxModel
-from curate.audit.checks import by_name, finish_checks, registered
+from curate.audit.checks import all_check_names, finish_checks, registered
 from curate.audit.checks.base import AuditContext, Check, Shared
 from curate.audit.proposals import Proposal, attach, propose
 from curate.audit.proposals import write_csv as write_proposals_csv
-from curate.core import defaults
 from curate.core.dataset import Dataset
 from curate.core.findings import Finding, sort_findings, write_csv, write_json
 from curate.io import cache
@@ -39,10 +35,6 @@ from curate.runtime.env import release_freed_memory
 #: ambiguous scores; tiny at 2 px, not 4; weak ambiguous and class_inconsistent evidence x0.1; missing
 #: regions past 8 per 100 boxes below 0.5.
 CACHE_VERSION = 11
-
-
-class ConfigError(ValueError):
-    """A bad --config: one line naming the key."""
 
 
 @dataclass
@@ -69,11 +61,6 @@ class AuditResult:
         return out
 
 
-def all_check_names() -> list[str]:
-    """Every check name the built modules emit, plus the reader's ``format``."""
-    return ["format", *(n for c in registered() for n in c.names)]
-
-
 def all_shared() -> list[type[Shared]]:
     """The shared computations the checks need, in the order of the first check that needs each."""
     return list(dict.fromkeys(dep for c in registered() for dep in c.needs))
@@ -83,71 +70,6 @@ def stop_shared(ctx: AuditContext) -> None:
     """Stop every shared computation still running (a warm box-model child no check reached, too)."""
     for dep in all_shared():
         ctx.use(dep).stop(ctx)
-
-
-def load_config(path: Path | None) -> dict[str, dict[str, Any]]:
-    """Read ``--config`` YAML: ``checks: {<check>: {threshold: 0.6, <option>: …}}``.
-
-    Unknown check names and thresholds outside [0, 1] are one-line errors with a "did you mean".
-    """
-    if path is None:
-        return {}
-    try:
-        cfg = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: unreadable config ({str(exc).splitlines()[0]})") from None
-    if not isinstance(cfg, dict) or set(cfg) - {"checks"}:
-        extra = sorted(set(cfg) - {"checks"}) if isinstance(cfg, dict) else ["(not a mapping)"]
-        raise ConfigError(f"{path}: unknown top-level key {extra[0]!r}; expected 'checks'")
-    return validate_params(cfg.get("checks") or {}, where=str(path))
-
-
-def validate_params(checks: dict[str, Any], *, where: str = "config") -> dict[str, dict[str, Any]]:
-    """Each check's options against what it declares (:attr:`Check.options`, plus ``threshold``): an unknown
-    check or option, or a value of the wrong kind, is one :class:`ConfigError` line naming it."""
-    known = set(defaults.THRESHOLDS) | set(all_check_names())
-    declared = by_name()
-    out: dict[str, dict[str, Any]] = {}
-    for name, opts in checks.items():
-        if name not in known:
-            hint = difflib.get_close_matches(str(name), sorted(known), n=1)
-            raise ConfigError(f"{where}: unknown check {name!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""))
-        if not isinstance(opts, dict):
-            raise ConfigError(f"{where}: checks.{name} must be a mapping like {{threshold: 0.5}}")
-        t = opts.get("threshold")
-        if t is not None and not (isinstance(t, (int, float)) and 0.0 <= float(t) <= 1.0):
-            raise ConfigError(f"{where}: 'checks.{name}.threshold={t}' is an invalid value. Valid values are 0.0–1.0")
-        options = declared[name].options if name in declared else {}
-        for key, value in opts.items():
-            if key == "threshold":
-                continue
-            if key not in options:
-                hint = difflib.get_close_matches(str(key), sorted(options), n=1)
-                raise ConfigError(
-                    f"{where}: check {name!r} has no option {key!r}"
-                    + (
-                        f"; did you mean {hint[0]!r}?"
-                        if hint
-                        else f" (it has: {', '.join(sorted(options)) or 'threshold only'})"
-                    )
-                )
-            default = options[key]
-            ok = (
-                isinstance(value, bool)
-                if isinstance(default, bool)
-                else (
-                    isinstance(value, (int, float)) and not isinstance(value, bool)
-                    if isinstance(default, (int, float))
-                    else True
-                )
-            )
-            if not ok:
-                raise ConfigError(
-                    f"{where}: 'checks.{name}.{key}={value}' is an invalid value; expected a "
-                    f"{type(default).__name__} like {default!r}"
-                )
-        out[str(name)] = dict(opts)
-    return out
 
 
 def default_out_dir(dataset: Dataset, *, fast: bool = False) -> Path:

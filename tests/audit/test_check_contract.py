@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from curate.audit import checks
-from curate.audit.checks import by_name, registered
-from curate.audit.runner import ConfigError, all_check_names, run_audit, validate_params
+from curate.audit.checks import all_check_names, by_name, registered
+from curate.audit.config import ConfigError, validate_params
+from curate.audit.runner import run_audit
 from curate.io.yolo import load_yolo
 
 SKY_CHECK = '''

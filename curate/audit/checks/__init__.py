@@ -32,6 +32,11 @@ def registered() -> tuple[Check, ...]:
     return tuple(sorted(found, key=lambda c: (c.order, c.module)))
 
 
+def all_check_names() -> list[str]:
+    """Every check name the built modules emit, plus the reader's ``format``."""
+    return ["format", *(n for c in registered() for n in c.names)]
+
+
 def by_name() -> dict[str, Check]:
     """Check name → the check that emits it (``exif_rotated`` → the image_checks check)."""
     return {n: c for c in registered() for n in c.names}
