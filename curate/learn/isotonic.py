@@ -1,4 +1,5 @@
-"""Weighted isotonic regression in numpy (pool adjacent violators): the calibration of ``duplicate``'s score.
+"""Weighted isotonic regression in numpy (pool adjacent violators), and the calibration built on it: the
+probability that a label is a real error, from synthetic errors (``duplicate``, ``class_inconsistent``).
 
 Why not scikit-learn's ``IsotonicRegression``: ``duplicate`` runs in ``--fast``, which must not import
 scikit-learn (~2 s of CPU, see :mod:`curate.learn.boosting`) nor ``scipy.optimize`` (~0.4 s). Fitted values
@@ -47,3 +48,26 @@ def isotonic_predict(xs: np.ndarray, fitted: np.ndarray, x: np.ndarray) -> np.nd
     """The fit at ``x``: linear between the distinct x of the fit, clipped to its ends (scikit-learn's
     ``out_of_bounds="clip"``)."""
     return np.interp(np.asarray(x, np.float64), xs, fitted)
+
+
+def error_probability(
+    observed: np.ndarray,
+    synthetic: np.ndarray,
+    prior: float,
+    *,
+    synthetic_weight: np.ndarray | None = None,
+    increasing: bool = True,
+) -> np.ndarray:
+    """P(error) at each ``observed`` score, calibrated on ``synthetic`` errors' scores at ``prior``.
+
+    An isotonic regression of "synthetic" (1) vs "observed" (0) on the score gives ``q``; with equal total
+    weights on both sides (``synthetic_weight`` sums to ``len(observed)``, or both have as many points),
+    ``r = q / (1 − q)`` is the density of errors over the density of the labels as they are. Those labels are
+    a mixture of right ones and ``prior`` errors, so P(error) = ``prior × r``, capped at 1: no more than about
+    2 × ``prior`` of the labels can reach 0.5, whatever the dataset. ``increasing``: errors score higher.
+    """
+    n, m = len(observed), len(synthetic)
+    weight = np.r_[np.ones(n), np.ones(m) if synthetic_weight is None else synthetic_weight]
+    xs, fitted = isotonic_fit(np.r_[observed, synthetic], np.r_[np.zeros(n), np.ones(m)], weight, increasing=increasing)
+    q = np.clip(isotonic_predict(xs, fitted, observed), 1e-6, 1 - 1e-6)
+    return np.minimum(prior * q / (1.0 - q), 1.0)

@@ -33,7 +33,7 @@ from curate.audit.checks.base import AuditContext, Check, Display
 from curate.audit.shared import CropFeatures
 from curate.core import defaults
 from curate.core.findings import Finding
-from curate.learn.isotonic import isotonic_fit, isotonic_predict
+from curate.learn.isotonic import error_probability
 from curate.runtime.env import workers
 
 NAME = "class_inconsistent"
@@ -120,12 +120,10 @@ def swap_probability(probs: np.ndarray, y: np.ndarray, judged: np.ndarray, prior
     ``probs``: out-of-fold class probabilities; ``y``: the labels; ``judged``: boxes of classes common enough to
     judge (the others score 0). A synthetic swap of box ``i`` to class ``c`` has self-confidence
     ``probs[i, c]`` (the box's features hold no label of its own); each judged box is swapped to every other
-    judged class, weighing 1 in all. An isotonic regression of "synthetic" vs "as labelled" on the
-    self-confidence gives, at each value, ``r`` = density of swaps / density of the labels as they are.
-    Those labels are a mixture of right ones and ``prior`` swaps, so P(swap) = ``prior × r`` (capped at 1):
-    no more than ~2 × ``prior`` of the boxes can reach 0.5, whatever the dataset. (Odds ``r × prior / (1 −
-    prior)``, which treats the labels as all right, read 0.35–0.5 where 14 of 16 construction-ppe boxes were
-    planted swaps.) Decreasing in the self-confidence; :data:`RAW_TIE_BREAK` orders boxes within a step.
+    judged class, weighing 1 in all, and :func:`curate.learn.isotonic.error_probability` compares them with the
+    labels as they are (a mixture of right ones and ``prior`` swaps). (Odds ``r × prior / (1 − prior)``, which
+    treats the labels as all right, read 0.35–0.5 where 14 of 16 construction-ppe boxes were planted swaps.)
+    Decreasing in the self-confidence; :data:`RAW_TIE_BREAK` orders boxes within a step.
     """
     n = len(y)
     out = np.zeros(n)
@@ -137,12 +135,7 @@ def swap_probability(probs: np.ndarray, y: np.ndarray, judged: np.ndarray, prior
     other = probs[np.ix_(rows, classes)]
     is_other = classes[None, :] != y[rows, None]
     weight = np.broadcast_to(1.0 / is_other.sum(axis=1, keepdims=True), other.shape)[is_other]
-    x = np.r_[own[rows], other[is_other]]
-    t = np.r_[np.zeros(len(rows)), np.ones(int(is_other.sum()))]
-    w = np.r_[np.ones(len(rows)), weight]
-    xs, fitted = isotonic_fit(x, t, w, increasing=False)
-    q = np.clip(isotonic_predict(xs, fitted, own[rows]), 1e-6, 1 - 1e-6)
-    p = np.minimum(prior * q / (1.0 - q), 1.0)
+    p = error_probability(own[rows], other[is_other], prior, synthetic_weight=weight, increasing=False)
     out[rows] = (1.0 - RAW_TIE_BREAK) * p + RAW_TIE_BREAK * (1.0 - own[rows])
     return out
 

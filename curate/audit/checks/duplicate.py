@@ -24,7 +24,7 @@ from curate.audit.checks.base import AuditContext, Check, Display
 from curate.core import defaults
 from curate.core.findings import Finding
 from curate.core.overlap import later_line_pairs, overlap_score
-from curate.learn.isotonic import isotonic_fit, isotonic_predict
+from curate.learn.isotonic import error_probability
 
 NAME = "duplicate"
 #: a step of the calibration holds boxes of different IoU: this much of the IoU breaks the tie
@@ -35,11 +35,10 @@ def duplicate_probability(best_iou: np.ndarray, prior: float, *, jitter: float, 
     """P(each box is a duplicate of an earlier box), calibrated on synthetic duplicates at ``prior``.
 
     A synthetic duplicate is a copy of a box whose every edge moved by up to ``jitter`` of the box's size
-    (its IoU with the original does not depend on the box). An isotonic regression of "synthetic" vs "as
-    labelled" on the best IoU gives, at each IoU, ``r`` = density of duplicates / density of the dataset's
-    own best IoUs; those are a mixture of legitimate overlaps and ``prior`` duplicates, so P(duplicate) =
-    ``prior × r``, capped at 1 (as :func:`curate.audit.checks.class_inconsistent.swap_probability`). 0 where
-    no earlier box overlaps; increasing in the IoU (:data:`IOU_TIE_BREAK` orders boxes within a step).
+    (its IoU with the original does not depend on the box); :func:`curate.learn.isotonic.error_probability`
+    compares their IoUs with the dataset's own best IoUs (a mixture of legitimate overlaps and ``prior``
+    duplicates). 0 where no earlier box overlaps; increasing in the IoU (:data:`IOU_TIE_BREAK` orders boxes
+    within a step).
     """
     n = len(best_iou)
     if n == 0:
@@ -50,9 +49,7 @@ def duplicate_probability(best_iou: np.ndarray, prior: float, *, jitter: float, 
     inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
     copy_area = (1.0 + edges[:, 2] - edges[:, 0]) * (1.0 + edges[:, 3] - edges[:, 1])
     synthetic = inter / (1.0 + copy_area - inter)
-    xs, fitted = isotonic_fit(np.r_[best_iou, synthetic], np.r_[np.zeros(n), np.ones(n)])
-    q = np.clip(isotonic_predict(xs, fitted, best_iou), 1e-6, 1 - 1e-6)
-    p = np.minimum(prior * q / (1.0 - q), 1.0)
+    p = error_probability(best_iou, synthetic, prior)
     return np.where(best_iou > 0, (1.0 - IOU_TIE_BREAK) * p + IOU_TIE_BREAK * best_iou, 0.0)
 
 
