@@ -18,6 +18,12 @@ class ConfigError(ValueError):
     """A bad --config: one line naming the key."""
 
 
+def unknown_check(name: object, known: set[str]) -> str:
+    """``unknown check 'grupd'; did you mean 'grouped'?``"""
+    hint = difflib.get_close_matches(str(name), sorted(known), n=1)
+    return f"unknown check {name!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+
+
 def load_config(path: Path | None) -> dict[str, dict[str, Any]]:
     """Read ``--config`` YAML: ``checks: {<check>: {threshold: 0.6, <option>: …}}``.
 
@@ -43,8 +49,7 @@ def validate_params(checks: dict[str, Any], *, where: str = "config") -> dict[st
     out: dict[str, dict[str, Any]] = {}
     for name, opts in checks.items():
         if name not in known:
-            hint = difflib.get_close_matches(str(name), sorted(known), n=1)
-            raise ConfigError(f"{where}: unknown check {name!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""))
+            raise ConfigError(f"{where}: {unknown_check(name, known)}")
         if not isinstance(opts, dict):
             raise ConfigError(f"{where}: checks.{name} must be a mapping like {{threshold: 0.5}}")
         t = opts.get("threshold")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
@@ -33,11 +32,11 @@ class AuditOptions(Options):
     @classmethod
     def _known_names(cls, v: Union[str, list[str], None]) -> Union[str, list[str], None]:
         from curate.audit.checks import all_check_names
+        from curate.audit.config import unknown_check
 
         known = set(all_check_names())
         for c in sorted(_names(v) - known):
-            hint = difflib.get_close_matches(c, sorted(known), n=1)
-            raise ValueError(f"unknown check {c!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""))
+            raise ValueError(unknown_check(c, known))
         return v
 
     @field_validator("options")
