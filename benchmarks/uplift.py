@@ -122,7 +122,7 @@ def drop_flagged(noisy_root: Path, findings_json: Path, min_confidence: float) -
 def label_agreement(clean_root: Path, other_root: Path) -> dict:
     """How close a version's train labels are to the clean ones: the share of clean boxes matched by a box of
     the same class at IoU ≥ 0.5 (one to one, greedy by IoU), and the boxes left over that match none."""
-    from curate.core.overlap import pairwise_iou
+    from curate.core.overlap import pairwise_iou, xyxy_array
     from curate.io.yolo import load_yolo
 
     clean, other = load_yolo(clean_root), load_yolo(other_root)
@@ -130,18 +130,20 @@ def label_agreement(clean_root: Path, other_root: Path) -> dict:
     matched = total = extra = 0
     for r in clean.split("train"):
         o = by_name.get(Path(r.rel).name)
-        theirs = [(other.class_name(lb.class_id), lb.xyxy) for lb in (o.labels if o else [])]
-        ours = [(clean.class_name(lb.class_id), lb.xyxy) for lb in r.labels]
+        ours, theirs = r.labels, (o.labels if o else [])
         total += len(ours)
-        used: set[int] = set()
-        if ours and theirs:
-            iou = pairwise_iou(np.array([b for _, b in ours]), np.array([b for _, b in theirs]))
-            for i, j in sorted(np.argwhere(iou >= 0.5).tolist(), key=lambda ij: -iou[ij[0], ij[1]]):
-                if i in used or (-1 - j) in used or ours[i][0] != theirs[j][0]:
-                    continue
-                used |= {i, -1 - j}
-                matched += 1
-        extra += len(theirs) - sum(1 for k in used if k < 0)
+        same = np.array(
+            [[clean.class_name(a.class_id) == other.class_name(b.class_id) for b in theirs] for a in ours], bool
+        ).reshape(len(ours), len(theirs))
+        iou = np.where(same, pairwise_iou(xyxy_array(ours), xyxy_array(theirs)), 0.0)
+        taken_ours: set[int] = set()
+        taken_theirs: set[int] = set()
+        for i, j in sorted(np.argwhere(iou >= 0.5).tolist(), key=lambda ij: -iou[ij[0], ij[1]]):
+            if i not in taken_ours and j not in taken_theirs:
+                taken_ours.add(i)
+                taken_theirs.add(j)
+        matched += len(taken_ours)
+        extra += len(theirs) - len(taken_theirs)
     return {"clean_boxes": total, "matched": matched, "matched_share": matched / max(total, 1), "extra": extra}
 
 

@@ -47,6 +47,7 @@ def render_markdown(
     top: int = defaults.REPORT_MD_TOP,
 ) -> str:
     """Counts, one verdict line per check, the worst findings per check, format problems, file names."""
+    to_review = review_count(findings)
     split_txt = " · ".join(f"{s} {n:,}" for s, n in stats["per_split"].items())
     lines = [
         f"# curate audit — {dataset.name}",
@@ -55,7 +56,7 @@ def render_markdown(
         f"**{stats['classes']} classes** · "
         f"**{stats['background']:,} background {_plural(stats['background'], 'image', 'images')}** "
         f"({_pct(stats['background_share'])}, advice {stats['background_advice']}{_unlabelled(stats)}) · "
-        f"**{review_count(findings):,} findings to review** · {_count(len(findings) - review_count(findings), 'note')}",
+        f"**{to_review:,} findings to review** · {_count(len(findings) - to_review, 'note')}",
         "",
     ]
     lines += [f"> {n}" for n in notes] + ([""] if notes else [])

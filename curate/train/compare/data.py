@@ -73,7 +73,7 @@ def training_folder(dataset: Dataset, out: Path) -> Path:
     fp = content_fingerprint(dataset)
     if is_complete(out) and stamp.exists() and stamp.read_text() == fp:
         return yaml_path
-    keep = [r for r in dataset.images if r.split in ("train", "val")]
+    keep = _seen(dataset)
     with atomic_output(out, "train-and-compare") as tmp:
         save_yolo(replace(dataset, images=keep), tmp)
         (tmp / ".fingerprint").write_text(fp)
