@@ -430,7 +430,7 @@ def test_test_labels_audited_and_scored_on_a_reviewed_copy(sample_dir: Path, tmp
     audit = data["test"]["audit"]
     assert audit["suspect"] >= 1 and audit["kinds"].get("duplicate") == 1
     assert audit["labels"] == data["test"]["boxes"] and audit["share"] == audit["suspect"] / audit["labels"]
-    assert image in (out / "test-audit" / "findings.csv").read_text()
+    assert image in (out / "test-audit" / "test-findings.csv").read_text()
     assert f"test labels: {audit['suspect']} of {audit['labels']} test labels" in r.stderr
     c = data["corrected"]
     assert c["test"]["removed"] == 1 and c["test"]["added"] == 0 and c["test"]["boxes"] == data["test"]["boxes"] - 1
