@@ -225,14 +225,18 @@ def render_html(data: dict) -> str:
         if before.get(name) or after.get(name):
             plots.append((name, _img(before.get(name)), _img(after.get(name))))
     curves = {s: data[s]["metrics"]["curve"] for s in SIDES if data[s]["metrics"].get("curve")}
+    rows = metric_rows(data)  # the test set's numbers at the top; the losses (no Δ) below the curves they end
+    losses = [row[:3] for row in rows if row[0].endswith("own data)")]
     colour = {"better": "#1a7f37", "worse": "#cf222e"}.get(data["verdict"], "#6e7781")
     return render(
         "compare.html.j2",
         colour="#bf8700" if leak_warning(data) else colour,
         headline=headline(data).replace("**", ""), verdict=data["verdict"],
         verdict50=data["bootstrap"]["verdicts"]["mAP50"], before=data["before"]["path"], after=data["after"]["path"],
-        test=data["test"]["path"], split=data["test"]["split"], metrics=metric_rows(data), notes=run_notes(data),
-        plots=plots, per_class=per_class_rows(data), table_notes=table_notes(data), header=metric_header(data),
+        test=data["test"]["path"], split=data["test"]["split"], notes=run_notes(data), losses=losses,
+        metrics=[row for row in rows if not row[0].endswith("own data)")],
+        plots=plots, per_class=per_class_rows(data), table_notes=table_notes(data)[:-1], loss_note=table_notes(data)[-1],
+        header=metric_header(data),
         test_labels=[x.replace("**", "") for x in test_label_lines(data)],
         curves=training_curves(curves) if curves else {},
     )  # fmt: skip

@@ -57,8 +57,8 @@ def test_no_delta_of_numbers_that_are_not_comparable() -> None:
 
 
 def test_the_page_reads_in_ten_seconds() -> None:
-    """Verdict first, then what the test labels are worth, the table, per-class Δ with intervals, both sides'
-    training curves on one plot each, and the notes (a loss plateau, a NaN restart)."""
+    """Verdict first, then what the test labels are worth, the test-set table, per-class Δ with intervals, both
+    sides' training curves on one plot each, the notes (a loss plateau, a NaN restart), then the losses."""
     data = _data(leaked={}, dropped_before={})
     data["test"]["audit"] = {
         "labels": 20, "suspect": 3, "share": 0.15, "kinds": {"duplicate": 2, "shifted": 1}, "not_run": {},
@@ -83,6 +83,7 @@ def test_the_page_reads_in_ten_seconds() -> None:
         "alt='loss per epoch'",
         "alt='mAP50-95 per epoch'",
         "before seed 0: NaN/inf loss at epoch 1: restarted with amp=False",
+        "<h2>Losses</h2>",  # each side's own data, no Δ: below what is read first
     ]
     at = [page.find(x) for x in order]
     assert all(i >= 0 for i in at) and at == sorted(at), list(zip(order, at))
