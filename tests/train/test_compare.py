@@ -444,6 +444,9 @@ def test_test_labels_audited_and_scored_on_a_reviewed_copy(sample_dir: Path, tmp
     page = (out / "compare.html").read_text()
     assert "look wrong to the audit" in page and "reviewed labels</th>" in page
     assert "alt='loss per epoch'" in page and "alt='mAP50-95 per epoch'" in page
+    line = json.loads((tmp_path / "reports" / "history.jsonl").read_text().splitlines()[-1])
+    assert line["suspect_test_labels"] == audit["suspect"]
+    assert line["on_reviewed_test_labels"]["verdict"] == c["verdict"]
 
 
 def test_test_labels_that_miss_a_test_image_stop_before_training(sample_dir: Path, tmp_path: Path) -> None:
