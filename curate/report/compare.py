@@ -235,8 +235,8 @@ def render_html(data: dict) -> str:
         verdict50=data["bootstrap"]["verdicts"]["mAP50"], before=data["before"]["path"], after=data["after"]["path"],
         test=data["test"]["path"], split=data["test"]["split"], notes=run_notes(data), losses=losses,
         metrics=[row for row in rows if not row[0].endswith("own data)")],
-        plots=plots, per_class=per_class_rows(data), table_notes=table_notes(data)[:-1], loss_note=table_notes(data)[-1],
-        header=metric_header(data),
+        plots=plots, per_class=per_class_rows(data), header=metric_header(data),
+        table_notes=table_notes(data)[:-1], loss_note=table_notes(data)[-1],
         test_labels=[x.replace("**", "") for x in test_label_lines(data)],
         curves=training_curves(curves) if curves else {},
     )  # fmt: skip

@@ -371,6 +371,7 @@ def training_curves(curves: dict[str, dict]) -> dict[str, str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     out = {}
     for key, title in (("loss", "loss (box + cls + dfl)"), ("mAP50-95", "val mAP50-95")):
@@ -381,7 +382,8 @@ def training_curves(curves: dict[str, dict]) -> dict[str, str]:
             series = [("train_loss", "-", "train"), ("val_loss", "--", "val")] if key == "loss" else [(key, "-", "")]
             for col, style, what in series:
                 y = [np.nan if v is None else v for v in c.get(col, [])]
-                ax.plot(epochs, y, style, marker="o", ms=3, color=colour, label=f"{side.upper()} {what}".strip())
+                dots = "o" if len(epochs) <= 30 else None  # each epoch a dot while they stay apart
+                ax.plot(epochs, y, style, marker=dots, ms=3, color=colour, label=f"{side.upper()} {what}".strip())
             if c.get("plateau"):
                 ax.axvline(c["plateau"], color=colour, ls=":", lw=1)
                 ax.annotate("plateau", (c["plateau"], 1), xycoords=("data", "axes fraction"), fontsize=7,
@@ -391,7 +393,9 @@ def training_curves(curves: dict[str, dict]) -> dict[str, str]:
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("epoch", fontsize=8)
         ax.tick_params(labelsize=7)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        last = max((max(c.get("epoch") or [1]) for c in curves.values()), default=1)
+        ax.set_xlim(0.5, last + 0.5)  # whole epochs, a 1-epoch run included
         ax.legend(fontsize=7, frameon=False)
         out[key] = _png_uri(fig)
     return out
