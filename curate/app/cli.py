@@ -265,6 +265,7 @@ def train_and_compare(
     after: DatasetArg,
     test: Optional[Path] = option(TrainOptions, "test"),
     test_split: str = option(TrainOptions, "test_split"),
+    test_labels: Optional[Path] = option(TrainOptions, "test_labels"),
     model: str = option(TrainOptions, "model"),
     epochs: int = option(TrainOptions, "epochs"),
     imgsz: int = option(TrainOptions, "imgsz"),

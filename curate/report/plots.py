@@ -352,3 +352,50 @@ def plot_findings_per_class(dataset: Dataset, findings: list[Finding], lookup: L
     if not classes:
         caption = "No box findings."
     return Plot("findings_per_class", "Findings per class", caption, bars=bars, legend=legend)
+
+
+#: BEFORE in grey, AFTER in blue: the side a reader looks for stands out.
+SIDE_COLOURS = {"before": "#6b7280", "after": "#2563eb"}
+
+
+def training_curves(curves: dict[str, dict]) -> dict[str, str]:
+    """The training curves of BEFORE and AFTER (``curves``: side → :func:`curate.train.compare.training_curve`),
+    as two PNG data URIs: ``loss`` (total train loss solid, val loss dashed) and ``mAP50-95`` (on each side's val
+    split) over epochs, both sides on one plot each; a dotted line where a loss plateau starts, a red cross on an
+    epoch whose loss was NaN/inf.
+
+    Why one plot per metric with both sides rather than Ultralytics' results.png per side: whether AFTER learns
+    faster, further or not at all is read from two curves on the same axes, not from two grids of ten.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    out = {}
+    for key, title in (("loss", "loss (box + cls + dfl)"), ("mAP50-95", "val mAP50-95")):
+        fig, ax = plt.subplots(figsize=(5.5, 3.2))
+        fig.subplots_adjust(left=0.13, right=0.97, top=0.9, bottom=0.16)
+        for side, c in curves.items():
+            colour, epochs = SIDE_COLOURS.get(side, "#334155"), c.get("epoch", [])
+            series = [("train_loss", "-", "train"), ("val_loss", "--", "val")] if key == "loss" else [(key, "-", "")]
+            for col, style, what in series:
+                y = [np.nan if v is None else v for v in c.get(col, [])]
+                dots = "o" if len(epochs) <= 30 else None  # each epoch a dot while they stay apart
+                ax.plot(epochs, y, style, marker=dots, ms=3, color=colour, label=f"{side.upper()} {what}".strip())
+            if c.get("plateau"):
+                ax.axvline(c["plateau"], color=colour, ls=":", lw=1)
+                ax.annotate("plateau", (c["plateau"], 1), xycoords=("data", "axes fraction"), fontsize=7,
+                            color=colour, ha="left", va="top")  # fmt: skip
+            if c.get("nan"):
+                ax.plot(c["nan"], [0] * len(c["nan"]), "x", color="#cf222e", ms=8, label=f"{side.upper()} NaN loss")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        last = max((max(c.get("epoch") or [1]) for c in curves.values()), default=1)
+        ax.set_xlim(0.5, last + 0.5)  # whole epochs, a 1-epoch run included
+        ax.legend(fontsize=7, frameon=False)
+        out[key] = _png_uri(fig)
+    return out

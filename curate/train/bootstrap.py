@@ -81,10 +81,12 @@ def _ap(tpc: np.ndarray, fpc: np.ndarray, n_gt: float) -> np.ndarray:
     return out
 
 
-def weighted_map(flat: Flat, weights: np.ndarray) -> tuple[float, float]:
-    """(mAP50, mAP50-95) when image i counts ``weights[i]`` times; classes without ground truth are skipped."""
+def weighted_aps(flat: Flat, weights: np.ndarray) -> np.ndarray:
+    """AP per class and IoU threshold (classes, T) when image i counts ``weights[i]`` times; NaN rows for the
+    classes without ground truth in this draw."""
     n_gt = weights @ flat.gt if flat.gt.size else np.zeros(len(flat.classes))
-    aps = []
+    n_t = flat.order[0][0].shape[1] if flat.order else 10
+    aps = np.full((len(flat.order), n_t), np.nan)
     for k, (tp, img) in enumerate(flat.order):
         if n_gt[k] <= 0:
             continue
@@ -92,10 +94,19 @@ def weighted_map(flat: Flat, weights: np.ndarray) -> tuple[float, float]:
         keep = w[:, 0] > 0
         tpc = np.cumsum((tp * w)[keep], axis=0)
         fpc = np.cumsum(((1 - tp) * w)[keep], axis=0)
-        aps.append(_ap(tpc, fpc, n_gt[k]))
-    if not aps:
+        aps[k] = _ap(tpc, fpc, n_gt[k])
+    return aps
+
+
+def weighted_map(flat: Flat, weights: np.ndarray) -> tuple[float, float]:
+    """(mAP50, mAP50-95) when image i counts ``weights[i]`` times; classes without ground truth are skipped."""
+    return _means(weighted_aps(flat, weights))
+
+
+def _means(aps: np.ndarray) -> tuple[float, float]:
+    a = aps[~np.isnan(aps[:, 0])] if aps.size else aps
+    if not len(a):
         return 0.0, 0.0
-    a = np.array(aps)
     return float(a[:, 0].mean()), float(a.mean())
 
 
@@ -110,6 +121,8 @@ class BootstrapResult:
     resamples: int
     verdict: str  # verdict on mAP50-95 (the primary metric)
     verdicts: dict[str, str]
+    #: per class (in the order of ``classes``): AP50-95 Δ, its 95 % interval and verdict; None without ground truth
+    per_class: list[dict | None] = field(default_factory=list)
 
 
 def verdict_of(low: float, high: float) -> str:
@@ -138,19 +151,24 @@ def paired_bootstrap(
     rng = np.random.default_rng(seed)
     keys = ("mAP50", "mAP50-95")
     deltas: list[tuple[float, float]] = []
-    points_b, points_a = [], []
+    class_deltas: list[np.ndarray] = []  # per draw: AP50-95 of AFTER − BEFORE per class (NaN: no ground truth)
+    points_b, points_a, class_points = [], [], []
     for before, after in pairs:
         if len(before) != len(after):
             raise ValueError("paired bootstrap needs the same test images for both models")
         fb, fa = flatten(before, classes), flatten(after, classes)
         n = len(before)
         ones = np.ones(n)
-        points_b.append(weighted_map(fb, ones))
-        points_a.append(weighted_map(fa, ones))
+        ab, aa = weighted_aps(fb, ones), weighted_aps(fa, ones)
+        points_b.append(_means(ab))
+        points_a.append(_means(aa))
+        class_points.append(aa.mean(1) - ab.mean(1))
         for _ in range(resamples):
             w = np.bincount(rng.integers(0, n, n), minlength=n).astype(float) if n else ones
-            b, a = weighted_map(fb, w), weighted_map(fa, w)
+            ab, aa = weighted_aps(fb, w), weighted_aps(fa, w)
+            b, a = _means(ab), _means(aa)
             deltas.append((a[0] - b[0], a[1] - b[1]))
+            class_deltas.append(aa.mean(1) - ab.mean(1))
     d = np.array(deltas) if deltas else np.zeros((1, 2))
     pb, pa = np.mean(points_b, axis=0), np.mean(points_a, axis=0)
     ci = {k: (float(np.percentile(d[:, i], 2.5)), float(np.percentile(d[:, i], 97.5))) for i, k in enumerate(keys)}
@@ -163,4 +181,19 @@ def paired_bootstrap(
         resamples=len(deltas),
         verdict=verdicts["mAP50-95"],
         verdicts=verdicts,
+        per_class=_per_class(np.array(class_points), np.array(class_deltas)),
     )
+
+
+def _per_class(points: np.ndarray, draws: np.ndarray) -> list[dict | None]:
+    """Per class: the AP50-95 Δ on the full test set (mean over seed pairs), the 2.5–97.5 percentiles of the
+    draws where the class had ground truth, and the verdict they give; None for a class without ground truth."""
+    out: list[dict | None] = []
+    for k in range(points.shape[1] if points.ndim == 2 else 0):
+        col = draws[:, k][~np.isnan(draws[:, k])] if len(draws) else np.zeros(0)
+        if np.isnan(points[:, k]).all() or not len(col):
+            out.append(None)
+            continue
+        lo, hi = float(np.percentile(col, 2.5)), float(np.percentile(col, 97.5))
+        out.append({"delta": float(np.nanmean(points[:, k])), "ci95": [lo, hi], "verdict": verdict_of(lo, hi)})
+    return out

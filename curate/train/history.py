@@ -23,7 +23,8 @@ def history_path(reports: Path = Path("reports")) -> Path:
 
 
 def entry(data: dict, out: Path) -> dict[str, Any]:
-    """The history line for one compare.json dict."""
+    """The history line for one compare.json dict (with the test set's suspect labels and, given ``--test-labels``,
+    the verdict on the reviewed ones)."""
     b = data["bootstrap"]
     return {
         "date": time.strftime("%Y-%m-%d %H:%M", time.localtime()),
@@ -41,7 +42,17 @@ def entry(data: dict, out: Path) -> dict[str, Any]:
         "delta": b["delta"],
         "ci95": b["ci95"],
         "verdict": data["verdict"],
+        "suspect_test_labels": (data["test"].get("audit") or {}).get("suspect"),
+        "on_reviewed_test_labels": _on_reviewed(data.get("corrected")),
     }
+
+
+def _on_reviewed(corrected: dict | None) -> dict | None:
+    """The Δs, intervals and verdict on a reviewed copy of the test labels (``--test-labels``), when given."""
+    if not corrected:
+        return None
+    b = corrected["bootstrap"]
+    return {"delta": b["delta"], "ci95": b["ci95"], "verdict": corrected["verdict"]}
 
 
 def append(path: Path, line: dict) -> Path:

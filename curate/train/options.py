@@ -23,6 +23,11 @@ class TrainOptions(Options):
         "AFTER's test split that AFTER did not train on; BEFORE trains without them.",
     )
     test_split: str = Field("test", description="Split of --test to use.")
+    test_labels: Optional[str] = Field(
+        None,
+        description="A reviewed copy of the test set (e.g. curate export's output): both models are also scored "
+        "on its corrected labels, its images matched to the test images by content or file name.",
+    )
     model: str = Field("yolov8n.yaml", description="Ultralytics model: a .yaml (from scratch) or your .pt.")
     epochs: int = Field(30, ge=1, description="Training epochs of each run.")
     imgsz: int = Field(640, ge=32, description="Training and evaluation image size (pixels).")

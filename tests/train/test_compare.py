@@ -255,6 +255,22 @@ def test_perfect_vs_empty(flip: bool, verdict: str) -> None:
     assert abs(abs(res.delta["mAP50"]) - 1.0) < 0.02
 
 
+def test_per_class_intervals() -> None:
+    """Each shared class gets its own AP50-95 Δ and interval: one class AFTER finds and BEFORE misses is better,
+    one both find equally is no difference, one without ground truth has none."""
+
+    def image(classes: list[int]) -> ImageStats:
+        n = len(classes)
+        return ImageStats(np.ones((n, 10), bool), np.linspace(0.9, 0.8, n), np.array(classes, int), np.array([0, 1]))
+
+    before, after = [image([0]) for _ in range(20)], [image([0, 1]) for _ in range(20)]
+    res = paired_bootstrap([(before, after)], np.arange(3), resamples=300)
+    same, found, absent = res.per_class
+    assert same == {"delta": 0.0, "ci95": [0.0, 0.0], "verdict": "no significant difference"}
+    assert found["verdict"] == "better" and found["ci95"][0] > 0.9 and abs(found["delta"] - 1.0) < 0.02
+    assert absent is None
+
+
 def test_ap_by_hand() -> None:
     """One class, 2 GT in 2 images; predictions TP(0.9), FP(0.8), TP(0.7).
 
@@ -368,3 +384,80 @@ def test_an_epoch_written_twice_by_a_resume_is_read_once(tmp_path: Path) -> None
     csv_path.write_text("epoch, metrics/mAP50(B)\n1, 0.1\n2, 0.2\n2, 0.25\n3, 0.3\n", encoding="utf-8")
     rows = read_results(csv_path)
     assert [(int(r["epoch"]), r["metrics/mAP50(B)"]) for r in rows] == [(1, 0.1), (2, 0.25), (3, 0.3)]
+
+
+def _planted_duplicate(after: Path) -> tuple[str, str]:
+    """A second copy of the first box of AFTER's first test image: the audit's `duplicate` check flags it.
+    Returns the image's file name and its label file's original text."""
+    label = sorted((after / "labels" / "test").iterdir())[0]
+    text = label.read_text()
+    first = text.splitlines()[0].split()
+    first[1] = f"{float(first[1]) + 0.002:.6f}"
+    label.write_text(text.rstrip("\n") + "\n" + " ".join(first) + "\n")
+    image = next(p for p in (after / "images" / "test").iterdir() if p.stem == label.stem)
+    return image.name, text
+
+
+def _reviewed_copy(after: Path, out: Path, fixed: dict[str, str], *, drop: str | None = None) -> Path:
+    """A reviewed copy of AFTER's test split as `curate export` leaves it (images copied, labels corrected), its
+    images renamed (matched by content) and one left out (``drop``)."""
+    import shutil
+
+    for sub in ("images", "labels"):
+        (out / sub / "test").mkdir(parents=True)
+    for image in sorted((after / "images" / "test").iterdir()):
+        if image.name == drop:
+            continue
+        label = after / "labels" / "test" / f"{image.stem}.txt"
+        shutil.copy(image, out / "images" / "test" / f"r-{image.name}")
+        (out / "labels" / "test" / f"r-{image.stem}.txt").write_text(fixed.get(image.name, label.read_text()))
+    (out / "data.yaml").write_text((after / "data.yaml").read_text())
+    return out
+
+
+def test_test_labels_audited_and_scored_on_a_reviewed_copy(sample_dir: Path, tmp_path: Path, tiny_training) -> None:
+    """The test set's labels are audited (a planted duplicate box is a suspect test label), and with --test-labels
+    both models are scored on the reviewed labels too, side by side; the training curves are on the page."""
+    before = _tiny(sample_dir, tmp_path / "before")
+    after = _tiny(sample_dir, tmp_path / "after")
+    image, original = _planted_duplicate(after)
+    reviewed = _reviewed_copy(after, tmp_path / "reviewed", {image: original})
+    out = tmp_path / "cmp"
+    args = tiny_training(before, after, out) + ["--test-labels", str(reviewed)]
+    r = subprocess.run(CURATE + args, capture_output=True, text=True, env=_env(tmp_path), timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    data = json.loads((out / "compare.json").read_text())
+    audit = data["test"]["audit"]
+    assert audit["suspect"] >= 1 and audit["kinds"].get("duplicate") == 1
+    assert audit["labels"] == data["test"]["boxes"] and audit["share"] == audit["suspect"] / audit["labels"]
+    assert image in (out / "test-audit" / "test-findings.csv").read_text()
+    assert f"test labels: {audit['suspect']} of {audit['labels']} test labels" in r.stderr
+    c = data["corrected"]
+    assert c["test"]["removed"] == 1 and c["test"]["added"] == 0 and c["test"]["boxes"] == data["test"]["boxes"] - 1
+    assert c["test"]["images"] == data["test"]["images"] and c["bootstrap"]["resamples"] == 100
+    for side in ("before", "after"):
+        assert 0.0 <= c[side]["metrics"]["box"]["mAP50-95"] <= 1.0
+        assert data[side]["metrics"]["curve"]["epoch"] == [1]
+    md = (out / "compare.md").read_text()
+    assert "| metric (test set) | BEFORE | AFTER | Δ | BEFORE, reviewed labels | AFTER, reviewed labels | Δ |" in md
+    assert "On the reviewed test labels (1 removed or changed, 0 added or changed into)" in md
+    page = (out / "compare.html").read_text()
+    assert "look wrong to the audit" in page and "reviewed labels</th>" in page
+    assert "alt='loss per epoch'" in page and "alt='mAP50-95 per epoch'" in page
+    line = json.loads((tmp_path / "reports" / "history.jsonl").read_text().splitlines()[-1])
+    assert line["suspect_test_labels"] == audit["suspect"]
+    assert line["on_reviewed_test_labels"]["verdict"] == c["verdict"]
+
+
+def test_test_labels_that_miss_a_test_image_stop_before_training(sample_dir: Path, tmp_path: Path) -> None:
+    before = _tiny(sample_dir, tmp_path / "before")
+    after = _tiny(sample_dir, tmp_path / "after")
+    gone = sorted((after / "images" / "test").iterdir())[-1].name
+    reviewed = _reviewed_copy(after, tmp_path / "reviewed", {}, drop=gone)
+    out = tmp_path / "cmp"
+    args = ["train-and-compare", str(before), str(after), "--out", str(out), "--test-labels", str(reviewed)]
+    r = subprocess.run(CURATE + args, capture_output=True, text=True, env=_env(tmp_path), timeout=600, cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    error = r.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"error: --test-labels {reviewed}: 1 of ") and error.endswith(f"test/{gone}")
+    assert not (out / "runs").exists()

@@ -16,8 +16,9 @@ resumed in place, so it is never renamed into place whole: compare.json/.md/.htm
 atomically and the completion marker (:mod:`curate.io.outputs`) is removed at the start and written last.
 
 Modules: :mod:`.settings` (what one training returns; the options are
-:class:`curate.train.options.TrainOptions`), :mod:`.data` (folders and the test set), :mod:`.training` (one resumable
-training), :mod:`.evaluation`, :mod:`.comparison` (all of it and its outputs). This package exports what the
+:class:`curate.train.options.TrainOptions`), :mod:`.data` (folders and the test set), :mod:`.ground_truth` (the test
+labels: audited, and a reviewed copy's), :mod:`.training` (one resumable training), :mod:`.evaluation`,
+:mod:`.comparison` (all of it and its outputs). This package exports what the
 command line, the pipeline and the tests call.
 """
 

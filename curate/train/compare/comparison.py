@@ -23,8 +23,16 @@ from curate.train.compare.data import (
     with_val,
 )
 from curate.train.compare.evaluation import evaluate, remap_stats
+from curate.train.compare.ground_truth import audit_labels, corrected_labels, suspect_line
 from curate.train.compare.settings import MANIFESTS, PLATEAU_EPOCHS, PLATEAU_TOL, CompareError, RunResult
-from curate.train.compare.training import auto_device, find_plateau, loss_summary, read_results, train_one
+from curate.train.compare.training import (
+    auto_device,
+    find_plateau,
+    loss_summary,
+    read_results,
+    train_one,
+    training_curve,
+)
 from curate.train.options import TrainOptions
 
 
@@ -41,9 +49,19 @@ class Comparison:
     runs: list[RunResult]
     warnings: list[str]
     task: str
+    #: scored on a reviewed copy's labels (``--test-labels``): its test info, per-side metrics and bootstrap
+    corrected: dict | None = None
 
     def to_json(self) -> dict:
         b = self.bootstrap
+        corrected = None
+        if self.corrected is not None:
+            c = self.corrected
+            corrected = {
+                **{k: v for k, v in c.items() if k != "bootstrap"},
+                "bootstrap": _bootstrap_json(c["bootstrap"], c["test"]["common_classes"]),
+                "verdict": c["bootstrap"].verdict,
+            }
         return {
             "before": self.before,
             "after": self.after,
@@ -54,19 +72,25 @@ class Comparison:
                 k: self.after["metrics"]["box"][k] - self.before["metrics"]["box"][k]
                 for k in ("mAP50", "mAP50-95", "precision", "recall", "F1")
             },
-            "bootstrap": {
-                "resamples": b.resamples,
-                "classes": self.test["common_classes"],
-                "before": b.before,
-                "after": b.after,
-                "delta": b.delta,
-                "ci95": {k: list(v) for k, v in b.ci95.items()},
-                "verdicts": b.verdicts,
-            },
+            "bootstrap": _bootstrap_json(b, self.test["common_classes"]),
             "verdict": b.verdict,
+            "corrected": corrected,
             "runs": [{**asdict(r), "run_dir": str(r.run_dir), "best": str(r.best)} for r in self.runs],
             "warnings": self.warnings,
         }
+
+
+def _bootstrap_json(b: BootstrapResult, classes: list[str]) -> dict:
+    return {
+        "resamples": b.resamples,
+        "classes": classes,
+        "before": b.before,
+        "after": b.after,
+        "delta": b.delta,
+        "ci95": {k: list(v) for k, v in b.ci95.items()},
+        "verdicts": b.verdicts,
+        "per_class": {n: pc for n, pc in zip(classes, b.per_class) if pc},
+    }
 
 
 def _mean_metrics(all_metrics: list[dict]) -> dict:
@@ -193,11 +217,13 @@ def compare(
                 f"{sum(dropped.values())} test box(es) of {len(dropped)} class(es) {side.upper()}'s model "
                 f"does not know are left out of its evaluation: {', '.join(sorted(dropped))}"
             )
-    present = {test_ds.class_name(l.class_id) for r in test_recs for l in r.labels}
-    common = [n for n in folders["before"][0].names if n in set(folders["after"][0].names) and n in present]
+    common = _common_classes(test_recs, test_ds.names, folders["before"][0].names, folders["after"][0].names)
     if not common:
         raise CompareError("BEFORE, AFTER and the test set share no class name: nothing to compare on")
     test_info["common_classes"] = common
+    test_info["audit"] = audit_labels(test_ds, test_recs, out / "test-audit")
+    log(f"test labels: {suspect_line(test_info['audit'])}")
+    corrected = _corrected_test(settings, test_recs, test_ds, folders, out, log) if settings.test_labels else None
 
     runs: list[RunResult] = []
     metrics: dict[str, list[dict]] = {"before": [], "after": []}
@@ -221,9 +247,17 @@ def compare(
                 run.best, test_yamls[side], out / "eval" / f"{side}-seed{seed}", settings, segment=segment
             )
             m["losses"] = loss_summary(rows)
+            m["curve"] = training_curve(rows, plateau)
             m["train_plots"] = {p.name: str(p) for p in sorted(run.run_dir.glob("results.png"))}
             metrics[side].append(m)
             stats[side].append(remap_stats(per_image, ds.names, common))
+            if corrected is not None:
+                mc, per_image = evaluate(
+                    run.best, corrected["yamls"][side], out / "eval" / f"{side}-seed{seed}-corrected", settings,
+                    segment=segment,
+                )  # fmt: skip
+                corrected["metrics"][side].append(mc)
+                corrected["stats"][side].append(remap_stats(per_image, ds.names, corrected["test"]["common_classes"]))
             for n in run.notes:
                 log(f"{side} seed {seed}: {n}")
     boot = paired_bootstrap(
@@ -241,7 +275,66 @@ def compare(
         for s in ("before", "after")
     }
     sset = recorded_settings(settings, model=model, seeds=seeds)
-    return Comparison(out, sides["before"], sides["after"], test_info, sset, boot, runs, warnings, task)
+    on_reviewed = None
+    if corrected is not None:
+        on_reviewed = {
+            "test": corrected["test"],
+            **{s: {"metrics": _mean_metrics(corrected["metrics"][s])} for s in ("before", "after")},
+            "bootstrap": paired_bootstrap(
+                list(zip(corrected["stats"]["before"], corrected["stats"]["after"])),
+                np.arange(len(corrected["test"]["common_classes"])),
+                resamples=settings.resamples,
+                seed=settings.seed,
+            ),
+        }
+    return Comparison(
+        out, sides["before"], sides["after"], test_info, sset, boot, runs, warnings, task, corrected=on_reviewed
+    )
+
+
+def _common_classes(recs: list, test_names: list[str], before: list[str], after: list[str]) -> list[str]:
+    """The classes both models know that the test labels hold: what the paired bootstrap compares."""
+    present = {test_names[l.class_id] if 0 <= l.class_id < len(test_names) else "" for r in recs for l in r.labels}
+    return [n for n in before if n in set(after) and n in present]
+
+
+def _corrected_test(
+    settings: TrainOptions, test_recs: list, test_ds: Dataset, folders: dict, out: Path, log: Callable[[str], None]
+) -> dict:
+    """``--test-labels``: the test images with the reviewed copy's labels, one evaluation folder per side (made
+    before any training, so a copy that does not match stops the run at once)."""
+    from curate.io.yolo import DatasetError, load_yolo
+
+    path = Path(settings.test_labels or "")
+    try:
+        reviewed = load_yolo(path)
+    except DatasetError as exc:
+        raise CompareError(f"--test-labels {path}: {exc}") from None
+    fixed = corrected_labels(test_recs, test_ds.names, reviewed)
+    info: dict[str, Any] = {
+        "path": str(reviewed.root),
+        "images": len(fixed.images),
+        "boxes": sum(len(r.labels) for r in fixed.images),
+        "removed": fixed.removed,
+        "added": fixed.added,
+    }
+    yamls = {}
+    for side in ("before", "after"):
+        names = folders[side][0].names
+        yamls[side], dropped = test_folder(
+            fixed.images, reviewed.names, names, out / "data" / f"test-{side}-corrected", root=test_ds.root
+        )
+        info[f"dropped_for_{side}"] = dropped
+    info["common_classes"] = _common_classes(
+        fixed.images, reviewed.names, folders["before"][0].names, folders["after"][0].names
+    )
+    if not info["common_classes"]:
+        raise CompareError(f"--test-labels {path}: BEFORE, AFTER and its labels share no class name")
+    log(
+        f"reviewed test labels: {reviewed.root} — {fixed.removed} of the test labels removed or changed, "
+        f"{fixed.added} added or changed into; both models are scored on these too"
+    )
+    return {"test": info, "yamls": yamls, "metrics": {"before": [], "after": []}, "stats": {"before": [], "after": []}}
 
 
 def recorded_settings(settings: TrainOptions, *, model: str, seeds: list[int]) -> dict[str, Any]:

@@ -93,6 +93,23 @@ def loss_summary(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     return out
 
 
+def training_curve(rows: list[dict[str, float]], plateau: dict[str, float] | None = None) -> dict[str, Any]:
+    """Per epoch: the total train and val loss (box + cls + dfl) and the val mAP50-95, with the plateau's first
+    epoch and the NaN/inf epochs: what compare.html draws (None for a NaN, which JSON cannot hold)."""
+
+    def col(values: list[float]) -> list[float | None]:
+        return [v if math.isfinite(v) else None for v in values]
+
+    return {
+        "epoch": [int(r.get("epoch", i + 1)) for i, r in enumerate(rows)],
+        "train_loss": col([sum(r.get(f"train/{k}", float("nan")) for k in LOSSES) for r in rows]),
+        "val_loss": col([sum(r.get(f"val/{k}", float("nan")) for k in LOSSES) for r in rows]),
+        "mAP50-95": col([r.get("metrics/mAP50-95(B)", float("nan")) for r in rows]),
+        "plateau": int(plateau["epoch"]) if plateau else None,
+        "nan": nan_epochs(rows),
+    }
+
+
 def _is_oom(exc: BaseException) -> bool:
     return "out of memory" in str(exc).lower() or type(exc).__name__ == "OutOfMemoryError"
 
