@@ -281,6 +281,29 @@ def test_pool_table_shows_the_mean_and_the_worst_dataset() -> None:
         return {"name": name, "train_boxes": 100, "per_seed": [seed]}
 
     lines = pool.table([result("a", 0.9, 1.0), result("b", 0.5, 3.0)]).splitlines()
-    worst = lines[-1].split(" | ")
-    assert lines[-2].startswith("| **mean** | 0.70") and worst[0] == "| **worst**" and worst[1] == "0.50"
+    mean = next(line for line in lines if line.startswith("| **mean**"))
+    worst = next(line for line in lines if line.startswith("| **worst**")).split(" | ")
+    assert mean.startswith("| **mean** | 0.70") and worst[1] == "0.50"
     assert "3.00" in worst and "10.00" in worst  # the highest false flags; 10 regions per 100 boxes
+    assert lines[-1] == "merged below the naive baseline: none"
+
+
+def test_pool_table_marks_a_merged_ap_below_the_baseline_for_every_kind() -> None:
+    """The house rule (#22): the merged list never loses to the naive geometry, for any kind — duplicate and
+    ambiguous included, whose baseline the table did not show."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "pool_table.py"
+    spec = importlib.util.spec_from_file_location("pool_table", path)
+    pool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pool)  # type: ignore[union-attr]
+    types = {
+        "grouped": {"any": {"ap": 0.9}, "check": {"ap": 0.95}, "baseline": {"ap": 0.5}},
+        "duplicate": {"any": {"ap": 0.88}, "check": {"ap": 0.94}, "baseline": {"ap": 0.91}},
+    }
+    seed = {"types": types, "false_flags_per_100": 0.3, "baseline_false_flags_per_100": 0.4}
+    lines = pool.table([{"name": "bccd", "train_boxes": 100, "per_seed": [seed]}]).splitlines()
+    head = [h.strip() for h in lines[0].split("|")]
+    row = [c.strip() for c in lines[2].split("|")]
+    assert row[head.index("merged duplicate")] == "0.88 < 0.91" and row[head.index("baseline duplicate")] == "0.91"
+    assert row[head.index("merged grouped")] == "0.90" and lines[-1] == "merged below the naive baseline: bccd duplicate"
