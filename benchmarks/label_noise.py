@@ -316,6 +316,10 @@ def score_seed(
         if known and known.get(kind) and check in checks_ran:
             row["known"] = rank_metrics(keys, truth, kind, per_check.get(check, {}), exclude=known[kind])
             row["known"]["excluded"] = len(known[kind])
+        if known and checks_ran:  # the merged list and the baseline with every real error of any kind set aside
+            real = set().union(*known.values())
+            row["any_known"] = rank_metrics(keys, truth, kind, any_check, exclude=real)
+            row["baseline_known"] = rank_metrics(keys, truth, kind, base, exclude=real)
         result["types"][kind] = row
     if truth.counts.get("missing", 0):
         result["missing"] = (

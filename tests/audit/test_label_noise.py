@@ -307,3 +307,23 @@ def test_pool_table_marks_a_merged_ap_below_the_baseline_for_every_kind() -> Non
     row = [c.strip() for c in lines[2].split("|")]
     assert row[head.index("merged duplicate")] == "0.88 < 0.91" and row[head.index("baseline duplicate")] == "0.91"
     assert row[head.index("merged grouped")] == "0.90" and lines[-1] == "merged below the naive baseline: bccd duplicate"
+
+
+def test_a_real_error_of_another_kind_leaves_the_merged_negatives_with_known() -> None:
+    """bccd: a platelet labelled WBC (a real swap, P(swap) 1.0) outranks the planted duplicates in the merged
+    list. With ``--known`` the merged list and the baseline are also scored with every real error, of any kind,
+    set aside — not only the check's own kind."""
+    from curate.audit.checks.base import AuditContext
+    from curate.core.findings import Finding
+
+    bench = _load_bench()
+    noisy, truth = plant_errors(_dataset(), rate=0.05, types=("duplicate",), seed=0)
+    keys = [(r.rel, l.line) for r in noisy.split("train") for l in r.labels]
+    real = next(k for k in keys if truth.truth(*k) is None)
+    findings = [Finding("train", k[0], "duplicate", 0.9, "x", line=k[1]) for k in keys if truth.truth(*k) == "duplicate"]
+    findings.append(Finding("train", real[0], "class_inconsistent", 1.0, "x", line=real[1]))
+    ctx = AuditContext(noisy)
+    result = bench.score_seed(noisy, truth, findings, ctx, {"duplicate", "class_inconsistent"}, {"swapped": {real}})
+    row = result["types"]["duplicate"]
+    assert row["any"]["ap"] < 1.0 and row["any_known"]["ap"] == pytest.approx(1.0)
+    assert row["baseline_known"]["n"] == row["baseline"]["n"]
