@@ -50,36 +50,20 @@ def isotonic_predict(xs: np.ndarray, fitted: np.ndarray, x: np.ndarray) -> np.nd
     return np.interp(np.asarray(x, np.float64), xs, fitted)
 
 
-#: Laplace's rule of succession on each step of :func:`density_ratio`: one pseudo-label and one pseudo-error
-STEP_PSEUDO_COUNT = 1.0
-
-
 def density_ratio(
     observed: np.ndarray, synthetic: np.ndarray, *, synthetic_weight: np.ndarray | None = None, increasing: bool = True
 ) -> np.ndarray:
     """At each ``observed`` score, the density of ``synthetic`` errors over the density of the labels as they are.
 
-    An isotonic regression of "synthetic" (1) vs "observed" (0) on the score, with equal total weights on both
-    sides (``synthetic_weight`` sums to ``len(observed)``, or both have as many points), cuts the scores into
-    steps; a step holding weight ``S`` of synthetic errors and ``O`` labels has ratio
-    ``(S + STEP_PSEUDO_COUNT) / (O + STEP_PSEUDO_COUNT)``. Why the pseudo-count: the most error-like label of a
-    small dataset shares its step with all the synthetic errors beyond it, so ``S / O`` read ``S / 1`` - on the
-    bundled 60-image sample a right margarine tub (a class of 13 boxes the trees could not learn) scored
-    P(swap) 0.95; a step of many labels is unchanged. ``increasing``: errors score higher.
+    An isotonic regression of "synthetic" (1) vs "observed" (0) on the score gives ``q``; with equal total
+    weights on both sides (``synthetic_weight`` sums to ``len(observed)``, or both have as many points),
+    ``r = q / (1 − q)`` is that ratio. ``increasing``: errors score higher.
     """
     n, m = len(observed), len(synthetic)
     weight = np.r_[np.ones(n), np.ones(m) if synthetic_weight is None else synthetic_weight]
-    is_error = np.r_[np.zeros(n), np.ones(m)]
-    scores = np.r_[observed, synthetic]
-    xs, fitted = isotonic_fit(scores, is_error, weight, increasing=increasing)
-    step_of_x = np.r_[0, np.cumsum(np.diff(fitted) != 0)]  # PAV's steps hold distinct values, in order
-    step = step_of_x[np.searchsorted(xs, scores)]
-    errors = np.bincount(step, weights=weight * is_error, minlength=step_of_x[-1] + 1)
-    labels = np.bincount(step, weights=weight * (1.0 - is_error), minlength=step_of_x[-1] + 1)
-    ratio = (errors + STEP_PSEUDO_COUNT) / (labels + STEP_PSEUDO_COUNT)
-    # a thin step can now read below the one before it: keep the ratio monotone, as the fit is
-    ratio = np.maximum.accumulate(ratio) if increasing else np.maximum.accumulate(ratio[::-1])[::-1]
-    return ratio[step[:n]]
+    xs, fitted = isotonic_fit(np.r_[observed, synthetic], np.r_[np.zeros(n), np.ones(m)], weight, increasing=increasing)
+    q = np.clip(isotonic_predict(xs, fitted, observed), 1e-6, 1 - 1e-6)
+    return q / (1.0 - q)
 
 
 #: the fewest labels a tail must hold for :func:`error_share` to read the share from it

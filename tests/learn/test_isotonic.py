@@ -73,16 +73,3 @@ def test_a_few_high_legitimate_scores_do_not_set_the_share() -> None:
     assert 1.0 / density_ratio(observed, synthetic).max() > 0.05  # the top step's bound: over twice the prior
     assert error_share(observed, synthetic, 0.02, share_from=0.7) == 0.02
     assert error_share(observed, synthetic, 0.02, share_from=0.4) == 0.02
-
-
-def test_a_single_label_among_many_synthetic_errors_is_not_read_as_certain() -> None:
-    """A small dataset (164 labels) whose most error-like label shares its step with 90 synthetic errors: the
-    step's ratio 90 / 1 read P 0.9 (the bundled sample's right margarine tub, a class of 13 boxes, read 0.95);
-    Laplace's one pseudo-count on each side halves it, and the steps of many labels keep their ratio."""
-    from curate.learn.isotonic import error_probability
-
-    observed = np.r_[0.01, np.linspace(0.03, 0.25, 40), np.linspace(0.3, 1.0, 123)]
-    synthetic = np.r_[np.linspace(0.0, 0.02, 90), np.linspace(0.03, 0.25, 74)]
-    p = error_probability(observed, synthetic, 0.02, increasing=False)
-    assert p[0] < 0.5 and np.all(np.diff(p[np.argsort(observed)]) <= 1e-12)
-    assert p[1] == pytest.approx(0.02 * 74 / 40, rel=0.05)  # the next step: 74 synthetic, ~40 labels
