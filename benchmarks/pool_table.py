@@ -97,8 +97,12 @@ def table(results: list[dict]) -> str:
         vals = [row[c] for _, row in rows if row[c] is not None]
         mean.append(_cell(float(np.mean(vals)) if vals else None))
         worst.append(_cell((max(vals) if c in higher_worse else min(vals)) if vals else None))
-    losses = [_loss(name, row, c[len("merged_") :]) for name, row in rows for c in cols if " < " in _cell(
-        row[c], baseline=row.get(_base_of(c)) if _base_of(c) else None)]
+    losses = [
+        _loss(name, row, c[len("merged_") :])
+        for name, row in rows
+        for c in cols
+        if " < " in _cell(row[c], baseline=row.get(_base_of(c)) if _base_of(c) else None)
+    ]
     out.append("| **mean** | " + " | ".join(mean) + " |")
     out.append("| **worst** | " + " | ".join(worst) + " |")
     out.append("")

@@ -306,7 +306,9 @@ def test_pool_table_marks_a_merged_ap_below_the_baseline_for_every_kind() -> Non
     head = [h.strip() for h in lines[0].split("|")]
     row = [c.strip() for c in lines[2].split("|")]
     assert row[head.index("merged duplicate")] == "0.88 < 0.91" and row[head.index("baseline duplicate")] == "0.91"
-    assert row[head.index("merged grouped")] == "0.90" and lines[-1] == "merged below the naive baseline: bccd duplicate"
+    assert (
+        row[head.index("merged grouped")] == "0.90" and lines[-1] == "merged below the naive baseline: bccd duplicate"
+    )
 
 
 def test_a_real_error_of_another_kind_leaves_the_merged_negatives_with_known() -> None:
@@ -320,7 +322,9 @@ def test_a_real_error_of_another_kind_leaves_the_merged_negatives_with_known() -
     noisy, truth = plant_errors(_dataset(), rate=0.05, types=("duplicate",), seed=0)
     keys = [(r.rel, l.line) for r in noisy.split("train") for l in r.labels]
     real = next(k for k in keys if truth.truth(*k) is None)
-    findings = [Finding("train", k[0], "duplicate", 0.9, "x", line=k[1]) for k in keys if truth.truth(*k) == "duplicate"]
+    findings = [
+        Finding("train", k[0], "duplicate", 0.9, "x", line=k[1]) for k in keys if truth.truth(*k) == "duplicate"
+    ]
     findings.append(Finding("train", real[0], "class_inconsistent", 1.0, "x", line=real[1]))
     ctx = AuditContext(noisy)
     result = bench.score_seed(noisy, truth, findings, ctx, {"duplicate", "class_inconsistent"}, {"swapped": {real}})

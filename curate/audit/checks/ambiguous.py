@@ -27,10 +27,10 @@ from __future__ import annotations
 import numpy as np
 
 from curate.audit.checks.base import AuditContext, Check, Display
+from curate.audit.checks.duplicate import IOU_TIE_BREAK, copy_ious
 from curate.core import defaults
 from curate.core.dataset import Dataset, ImageRecord, Label
 from curate.core.findings import Finding
-from curate.audit.checks.duplicate import IOU_TIE_BREAK, copy_ious
 from curate.core.overlap import later_line_pairs, overlap_score
 from curate.learn.isotonic import density_ratio, error_share
 
@@ -118,7 +118,8 @@ def copy_probability(best_iou: np.ndarray, at_half: float, *, seed: int) -> np.n
 
     Synthetic copies (:func:`curate.audit.checks.duplicate.copy_ious`, edges moved by up to
     ``defaults.DUPLICATE_JITTER``) against the dataset's best cross-class IoUs give the density ratio ``r``;
-    the share of copies is read from the tails of pairs at ``at_half`` or more (:func:`curate.learn.isotonic.error_share`).
+    the share of copies is read from the tails of pairs at ``at_half`` or more
+    (:func:`curate.learn.isotonic.error_share`).
     Only when that share exceeds the prior: then the copies are a population the ratio sees, and the most
     copy-like pairs read ~1. With fewer, the ratio's top step is a handful of legitimate pairs under all the
     synthetic copies above them (a person and vest at the dataset's highest IoU read 1.0), so it is not used;
