@@ -25,7 +25,10 @@ train box is ranked by its best score:
 
 Checks that don't exist yet (or fail) are skipped and shown as "—". Writes ``label_noise.json`` and
 ``label_noise.md`` to ``--out``; ``benchmarks/pool_table.py`` turns the JSON of several datasets into one
-table with the mean and the worst dataset.
+table with the mean and the worst dataset. ``--known``: each type's check and, with every known real error
+of any kind set aside, the merged list and the baseline are scored again (a real error ranked above the
+planted ones is no false flag). ``--dump``: each seed's train boxes, their findings and the baseline are
+pickled to ``--out`` (``<name>-seed<N>.pkl``), to read which boxes outrank the planted ones without a re-run.
 """
 
 from __future__ import annotations
