@@ -331,3 +331,24 @@ def test_a_real_error_of_another_kind_leaves_the_merged_negatives_with_known() -
     row = result["types"]["duplicate"]
     assert row["any"]["ap"] < 1.0 and row["any_known"]["ap"] == pytest.approx(1.0)
     assert row["baseline_known"]["n"] == row["baseline"]["n"]
+
+
+def test_dump_keeps_each_train_box_its_planted_type_and_its_findings(tmp_path: Path) -> None:
+    """``--dump``: a seed's train boxes (class, corners, planted type), their box findings and the baseline, read
+    back offline to see which boxes outrank the planted ones."""
+    import pickle
+
+    from curate.core.findings import Finding
+
+    bench = _load_bench()
+    noisy, truth = plant_errors(_dataset(), rate=0.05, types=("duplicate",), seed=0)
+    keys = [(r.rel, l.line) for r in noisy.split("train") for l in r.labels]
+    copy = next(k for k in keys if truth.truth(*k) == "duplicate")
+    findings = [
+        Finding("train", copy[0], "duplicate", 0.9, "x", line=copy[1]),
+        Finding("train", copy[0], "dataset", 0.1, "x"),
+    ]
+    bench.dump_seed(tmp_path / "d.pkl", noisy, truth, findings)
+    dump = pickle.loads((tmp_path / "d.pkl").read_bytes())
+    assert set(dump["boxes"]) == set(keys) and dump["boxes"][copy][2] == "duplicate"
+    assert [row[2] for row in dump["findings"]] == ["duplicate"] and set(dump["baseline"]) == set(keys)
