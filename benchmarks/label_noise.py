@@ -25,7 +25,10 @@ train box is ranked by its best score:
 
 Checks that don't exist yet (or fail) are skipped and shown as "—". Writes ``label_noise.json`` and
 ``label_noise.md`` to ``--out``; ``benchmarks/pool_table.py`` turns the JSON of several datasets into one
-table with the mean and the worst dataset.
+table with the mean and the worst dataset. ``--known``: each type's check and, with every known real error
+of any kind set aside, the merged list and the baseline are scored again (a real error ranked above the
+planted ones is no false flag). ``--dump``: each seed's train boxes, their findings and the baseline are
+pickled to ``--out`` (``<name>-seed<N>.pkl``), to read which boxes outrank the planted ones without a re-run.
 """
 
 from __future__ import annotations
@@ -316,6 +319,10 @@ def score_seed(
         if known and known.get(kind) and check in checks_ran:
             row["known"] = rank_metrics(keys, truth, kind, per_check.get(check, {}), exclude=known[kind])
             row["known"]["excluded"] = len(known[kind])
+        if known and checks_ran:  # the merged list and the baseline with every real error of any kind set aside
+            real = set().union(*known.values())
+            row["any_known"] = rank_metrics(keys, truth, kind, any_check, exclude=real)
+            row["baseline_known"] = rank_metrics(keys, truth, kind, base, exclude=real)
         result["types"][kind] = row
     if truth.counts.get("missing", 0):
         result["missing"] = (
@@ -536,6 +543,21 @@ def print_rich(name: str, summary: dict[str, Any], timing: dict[str, Any]) -> No
     console.print("seconds per check: " + ("  ".join(f"{c} {_fmt(v, 1)}" for c, v in timing.items()) or "—"))
 
 
+def dump_seed(path: Path, noisy: Dataset, truth: PlantedTruth, findings: list[Finding]) -> None:
+    """Pickle one seed's train boxes (class, xyxy, planted type), their box findings and the baseline, so a
+    diagnosis (which check, which boxes outrank the planted ones) or a re-ranking is read offline, not re-run."""
+    import pickle
+
+    boxes = {
+        (rec.rel, lab.line): (lab.class_id, tuple(lab.xyxy), truth.truth(rec.rel, lab.line))
+        for rec in noisy.split("train")
+        for lab in rec.labels
+    }
+    rows = [f.to_row() for f in findings if f.split == "train" and f.line is not None]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps({"boxes": boxes, "findings": rows, "baseline": baseline_scores(noisy)}))
+
+
 def run_dataset(
     source: Path,
     *,
@@ -548,6 +570,7 @@ def run_dataset(
     fast: bool,
     model: str | None = None,
     known: dict[str, set[tuple[str, int]]] | None = None,
+    dump: Path | None = None,
 ) -> dict[str, Any]:
     dataset = limit_images(load_dataset(source), limit)
     per_seed: list[dict[str, Any]] = []
@@ -565,6 +588,8 @@ def run_dataset(
                 ran |= {n for n, c in by_name().items() if c.module == mod_name} & checks
         result = score_seed(noisy, truth, findings, ctx, ran, known_keys(dataset, noisy, known or {}))
         result["seed"] = seed
+        if dump is not None:
+            dump_seed(dump / f"{dataset.name}-seed{seed}.pkl", noisy, truth, findings)
         per_seed.append(result)
     summary = summarize(per_seed)
     timing_ms = {k: _mean_std(v) for k, v in timings.items()}
@@ -601,6 +626,7 @@ def main(argv: list[str] | None = None) -> int:
         help="per dataset, in the same order ('-' for none): CSV of its own errors found by eye "
         "(image,line,class,real_type,note); also reports AP with them left out of the negatives",
     )
+    parser.add_argument("--dump", action="store_true", help="also pickle each seed's boxes and findings to --out")
     args = parser.parse_args(argv)
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
@@ -621,6 +647,7 @@ def main(argv: list[str] | None = None) -> int:
             fast=args.fast,
             model=args.model,
             known=load_known(known_file) if known_file and known_file.name != "-" else None,
+            dump=args.out if args.dump else None,
         )
         results.append(res)
         print_rich(res["name"], res["summary"], res["seconds_per_check"])

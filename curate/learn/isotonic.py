@@ -50,6 +50,51 @@ def isotonic_predict(xs: np.ndarray, fitted: np.ndarray, x: np.ndarray) -> np.nd
     return np.interp(np.asarray(x, np.float64), xs, fitted)
 
 
+def density_ratio(
+    observed: np.ndarray, synthetic: np.ndarray, *, synthetic_weight: np.ndarray | None = None, increasing: bool = True
+) -> np.ndarray:
+    """At each ``observed`` score, the density of ``synthetic`` errors over the density of the labels as they are.
+
+    An isotonic regression of "synthetic" (1) vs "observed" (0) on the score gives ``q``; with equal total
+    weights on both sides (``synthetic_weight`` sums to ``len(observed)``, or both have as many points),
+    ``r = q / (1 − q)`` is that ratio. ``increasing``: errors score higher.
+    """
+    n, m = len(observed), len(synthetic)
+    weight = np.r_[np.ones(n), np.ones(m) if synthetic_weight is None else synthetic_weight]
+    xs, fitted = isotonic_fit(np.r_[observed, synthetic], np.r_[np.zeros(n), np.ones(m)], weight, increasing=increasing)
+    q = np.clip(isotonic_predict(xs, fitted, observed), 1e-6, 1 - 1e-6)
+    return q / (1.0 - q)
+
+
+#: the fewest labels a tail must hold for :func:`error_share` to read the share from it
+SHARE_MIN_TAIL = 10
+
+
+def error_share(observed: np.ndarray, synthetic: np.ndarray, prior: float, *, share_from: float) -> float:
+    """The share of errors among the labels: the larger of ``prior`` and what the data show, for scores where
+    higher means more error-like.
+
+    What the data show is the mixture-proportion bound (Blanchard, Lee and Scott): for every tail "score ≥ t"
+    the share is at most (share of labels in it) / (share of synthetic errors in it); the smallest over ``t``
+    from ``share_from`` on, each tail holding at least :data:`SHARE_MIN_TAIL` labels. Why: where the labels
+    hold more errors than the prior (many copied boxes), ``prior × r`` put the most error-like of them, pure
+    errors, at ``prior × max r`` < 1 (0.62 with 3 % copies at a 2 % prior), under less certain errors of other
+    checks. Tails, not the ratio's top step: a step holds a handful of labels next to the synthetic errors above
+    them, so a dataset's few highest legitimate scores read as pure errors (share ~1/3). Only from
+    ``share_from`` on, where a score means an error is possible.
+    """
+    obs = np.sort(np.asarray(observed, np.float64))[::-1]
+    syn = np.sort(np.asarray(synthetic, np.float64))
+    ts = obs[SHARE_MIN_TAIL - 1 :]
+    ts = ts[ts >= share_from]
+    if len(ts) == 0 or len(syn) == 0:
+        return prior
+    obs_tail = (np.arange(SHARE_MIN_TAIL, SHARE_MIN_TAIL + len(ts))) / len(obs)  # labels ≥ t (ties: a bound)
+    syn_tail = (len(syn) - np.searchsorted(syn, ts, side="left")) / len(syn)
+    bound = np.where(syn_tail > 0, obs_tail / np.maximum(syn_tail, 1e-12), np.inf)
+    return max(prior, float(bound.min()))
+
+
 def error_probability(
     observed: np.ndarray,
     synthetic: np.ndarray,
@@ -60,14 +105,9 @@ def error_probability(
 ) -> np.ndarray:
     """P(error) at each ``observed`` score, calibrated on ``synthetic`` errors' scores at ``prior``.
 
-    An isotonic regression of "synthetic" (1) vs "observed" (0) on the score gives ``q``; with equal total
-    weights on both sides (``synthetic_weight`` sums to ``len(observed)``, or both have as many points),
-    ``r = q / (1 − q)`` is the density of errors over the density of the labels as they are. Those labels are
-    a mixture of right ones and ``prior`` errors, so P(error) = ``prior × r``, capped at 1: no more than about
-    2 × ``prior`` of the labels can reach 0.5, whatever the dataset. ``increasing``: errors score higher.
+    With ``r`` the :func:`density_ratio` of errors over the labels as they are: those labels are a mixture of
+    right ones and ``prior`` errors, so P(error) = ``prior × r``, capped at 1: no more than about 2 × ``prior``
+    of the labels can reach 0.5, whatever the dataset. ``increasing``: errors score higher.
     """
-    n, m = len(observed), len(synthetic)
-    weight = np.r_[np.ones(n), np.ones(m) if synthetic_weight is None else synthetic_weight]
-    xs, fitted = isotonic_fit(np.r_[observed, synthetic], np.r_[np.zeros(n), np.ones(m)], weight, increasing=increasing)
-    q = np.clip(isotonic_predict(xs, fitted, observed), 1e-6, 1 - 1e-6)
-    return np.minimum(prior * q / (1.0 - q), 1.0)
+    ratio = density_ratio(observed, synthetic, synthetic_weight=synthetic_weight, increasing=increasing)
+    return np.minimum(prior * ratio, 1.0)

@@ -281,6 +281,74 @@ def test_pool_table_shows_the_mean_and_the_worst_dataset() -> None:
         return {"name": name, "train_boxes": 100, "per_seed": [seed]}
 
     lines = pool.table([result("a", 0.9, 1.0), result("b", 0.5, 3.0)]).splitlines()
-    worst = lines[-1].split(" | ")
-    assert lines[-2].startswith("| **mean** | 0.70") and worst[0] == "| **worst**" and worst[1] == "0.50"
+    mean = next(line for line in lines if line.startswith("| **mean**"))
+    worst = next(line for line in lines if line.startswith("| **worst**")).split(" | ")
+    assert mean.startswith("| **mean** | 0.70") and worst[1] == "0.50"
     assert "3.00" in worst and "10.00" in worst  # the highest false flags; 10 regions per 100 boxes
+    assert lines[-1] == "merged below the naive baseline: none"
+
+
+def test_pool_table_marks_a_merged_ap_below_the_baseline_for_every_kind() -> None:
+    """The house rule (#22): the merged list never loses to the naive geometry, for any kind — duplicate and
+    ambiguous included, whose baseline the table did not show."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "pool_table.py"
+    spec = importlib.util.spec_from_file_location("pool_table", path)
+    pool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pool)  # type: ignore[union-attr]
+    types = {
+        "grouped": {"any": {"ap": 0.9}, "check": {"ap": 0.95}, "baseline": {"ap": 0.5}},
+        "duplicate": {"any": {"ap": 0.88}, "check": {"ap": 0.94}, "baseline": {"ap": 0.91}},
+    }
+    seed = {"types": types, "false_flags_per_100": 0.3, "baseline_false_flags_per_100": 0.4}
+    lines = pool.table([{"name": "bccd", "train_boxes": 100, "per_seed": [seed]}]).splitlines()
+    head = [h.strip() for h in lines[0].split("|")]
+    row = [c.strip() for c in lines[2].split("|")]
+    assert row[head.index("merged duplicate")] == "0.88 < 0.91" and row[head.index("baseline duplicate")] == "0.91"
+    assert (
+        row[head.index("merged grouped")] == "0.90" and lines[-1] == "merged below the naive baseline: bccd duplicate"
+    )
+
+
+def test_a_real_error_of_another_kind_leaves_the_merged_negatives_with_known() -> None:
+    """bccd: a platelet labelled WBC (a real swap, P(swap) 1.0) outranks the planted duplicates in the merged
+    list. With ``--known`` the merged list and the baseline are also scored with every real error, of any kind,
+    set aside — not only the check's own kind."""
+    from curate.audit.checks.base import AuditContext
+    from curate.core.findings import Finding
+
+    bench = _load_bench()
+    noisy, truth = plant_errors(_dataset(), rate=0.05, types=("duplicate",), seed=0)
+    keys = [(r.rel, l.line) for r in noisy.split("train") for l in r.labels]
+    real = next(k for k in keys if truth.truth(*k) is None)
+    findings = [
+        Finding("train", k[0], "duplicate", 0.9, "x", line=k[1]) for k in keys if truth.truth(*k) == "duplicate"
+    ]
+    findings.append(Finding("train", real[0], "class_inconsistent", 1.0, "x", line=real[1]))
+    ctx = AuditContext(noisy)
+    result = bench.score_seed(noisy, truth, findings, ctx, {"duplicate", "class_inconsistent"}, {"swapped": {real}})
+    row = result["types"]["duplicate"]
+    assert row["any"]["ap"] < 1.0 and row["any_known"]["ap"] == pytest.approx(1.0)
+    assert row["baseline_known"]["n"] == row["baseline"]["n"]
+
+
+def test_dump_keeps_each_train_box_its_planted_type_and_its_findings(tmp_path: Path) -> None:
+    """``--dump``: a seed's train boxes (class, corners, planted type), their box findings and the baseline, read
+    back offline to see which boxes outrank the planted ones."""
+    import pickle
+
+    from curate.core.findings import Finding
+
+    bench = _load_bench()
+    noisy, truth = plant_errors(_dataset(), rate=0.05, types=("duplicate",), seed=0)
+    keys = [(r.rel, l.line) for r in noisy.split("train") for l in r.labels]
+    copy = next(k for k in keys if truth.truth(*k) == "duplicate")
+    findings = [
+        Finding("train", copy[0], "duplicate", 0.9, "x", line=copy[1]),
+        Finding("train", copy[0], "dataset", 0.1, "x"),
+    ]
+    bench.dump_seed(tmp_path / "d.pkl", noisy, truth, findings)
+    dump = pickle.loads((tmp_path / "d.pkl").read_bytes())
+    assert set(dump["boxes"]) == set(keys) and dump["boxes"][copy][2] == "duplicate"
+    assert [row[2] for row in dump["findings"]] == ["duplicate"] and set(dump["baseline"]) == set(keys)

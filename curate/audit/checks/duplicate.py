@@ -43,14 +43,19 @@ def duplicate_probability(best_iou: np.ndarray, prior: float, *, jitter: float, 
     n = len(best_iou)
     if n == 0:
         return np.zeros(0)
+    p = error_probability(best_iou, copy_ious(n, jitter=jitter, seed=seed), prior)
+    return np.where(best_iou > 0, (1.0 - IOU_TIE_BREAK) * p + IOU_TIE_BREAK * best_iou, 0.0)
+
+
+def copy_ious(n: int, *, jitter: float, seed: int) -> np.ndarray:
+    """IoUs of ``n`` synthetic copies with their box: every edge moved by up to ``jitter`` of the box's size (the
+    IoU does not depend on the box, so a unit box stands for all)."""
     edges = np.random.default_rng(seed).uniform(-jitter, jitter, size=(n, 4))
     x1, y1 = np.maximum(edges[:, 0], 0.0), np.maximum(edges[:, 1], 0.0)  # the copy's corners on a unit box
     x2, y2 = np.minimum(1.0 + edges[:, 2], 1.0), np.minimum(1.0 + edges[:, 3], 1.0)
     inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
     copy_area = (1.0 + edges[:, 2] - edges[:, 0]) * (1.0 + edges[:, 3] - edges[:, 1])
-    synthetic = inter / (1.0 + copy_area - inter)
-    p = error_probability(best_iou, synthetic, prior)
-    return np.where(best_iou > 0, (1.0 - IOU_TIE_BREAK) * p + IOU_TIE_BREAK * best_iou, 0.0)
+    return inter / (1.0 + copy_area - inter)
 
 
 def run(ctx: AuditContext) -> list[Finding]:
