@@ -69,8 +69,8 @@ def fits_at_once(jobs: int, rows_bytes: int, *, most: int | None = None, budget:
     as many as ``budget`` (default :data:`FIT_ROWS_BUDGET`) holds, at least one, at most ``most`` (default: all).
 
     Why: each fit's copies grow with the dataset, so a fixed number at once does not bound memory. The three
-    folds of the missing check's final fit, side by side, held 3 × 0.4 GB at 30,000 images (issue #25); one
-    after another they hold one. Below the budget nothing changes; above it, :func:`fit_side_by_side` keeps each
+    folds of the missing check's final fit, side by side, hold about 3 × 0.39 GB at 30,000 images (issue #25);
+    one after another, one of them. Below the budget nothing changes; above it, :func:`fit_side_by_side` keeps each
     fit's OpenMP share, so every fit, and what it predicts, is the same as side by side, only later."""
     budget = FIT_ROWS_BUDGET if budget is None else budget
     return max(1, min(jobs if most is None else min(most, jobs), budget // max(int(rows_bytes), 1)))
