@@ -2,7 +2,8 @@
 for one dense label file; projected to 100,000 images.
 
 Run by hand (`make bench`, or `python benchmarks/memory.py [--scales 1 4 16] [--dense 10000] [--fast]`) on an
-otherwise idle machine. Each audit is a new `curate audit --no-fiftyone` process with a fresh
+otherwise idle machine; ``--stages K`` instead runs one full audit at scale K in this process and gives each
+check's peak and seconds (where the memory goes). Each audit is a new `curate audit --no-fiftyone` process with a fresh
 `CURATE_CACHE_DIR` (cold). The audit spawns children (the box model's process, the report's plots, worker
 pools), so the peak is of the sum of RSS over the process and all its descendants, polled every 0.1 s by
 psutil (a child that lives less than that can be missed). A run whose tree passes ``--max-rss`` is killed and
@@ -145,6 +146,40 @@ def big_scaled_dataset(source: Path, k: int, work: Path) -> Path:
     return dest
 
 
+def stage_peaks(dataset: Path, out: Path, poll: float = 0.05) -> list[tuple[str, float, int]]:
+    """The full audit of ``dataset`` in this process, the process tree's RSS polled every ``poll`` s: (stage,
+    seconds, peak bytes) per check, in the order they ran (``--stages``: which check holds the peak, and which one
+    grows with the data). The box model runs inside ``grouped``, the first check that needs it."""
+    import threading
+
+    import psutil
+
+    from curate.audit.runner import run_audit
+    from curate.io.yolo import load_yolo
+    from curate.runtime.env import configure
+
+    configure()
+    me, stages, done = psutil.Process(), [["read", time.perf_counter(), 0]], threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            stage = stages[-1]
+            stage[2] = max(stage[2], tree_rss(me))
+            time.sleep(poll)
+
+    def mark(name: str) -> None:
+        stages.append([name, time.perf_counter(), tree_rss(me)])
+        print(f"  {stages[-2][0]}: {stages[-1][1] - stages[-2][1]:.1f} s, peak {stages[-2][2] / GB:.2f} GB", flush=True)
+
+    threading.Thread(target=watch, daemon=True).start()
+    ds = load_yolo(dataset)
+    mark("start")
+    run_audit(ds, out_dir=out, fiftyone=False, on_check=mark)
+    mark("end")
+    done.set()
+    return [(name, stages[k + 1][1] - t, peak) for k, (name, t, peak) in enumerate(stages[:-1])]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--dataset", default=str(REPO.parent / "shared" / "datasets" / "food-ingredients"))
@@ -155,11 +190,23 @@ def main() -> None:
     ap.add_argument("--fast", action="store_true", help="time `--fast` audits instead of full ones")
     ap.add_argument("--max-rss", type=float, default=8.0, help="GB: a run past this is killed and reported as such")
     ap.add_argument("--work", default=str(REPO / "reports" / "bench"), help="where the scaled datasets are made (once)")
+    ap.add_argument(
+        "--stages", type=int, metavar="K", help="instead: the peak RSS and seconds of each check at scale K, in process"
+    )
     args = ap.parse_args()
     from curate.io.yolo import load_yolo
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    if args.stages:
+        dataset = big_scaled_dataset(Path(args.dataset), args.stages, work) if args.stages > 1 else Path(args.dataset)
+        with tempfile.TemporaryDirectory(prefix="curate-stages-") as tmp:
+            os.environ["CURATE_CACHE_DIR"] = str(Path(tmp) / "cache")  # cold, as the audits below
+            rows = stage_peaks(dataset, Path(tmp) / "out")
+        print(f"\n{dataset.name}, full audit in process, cold cache\n\n| stage | seconds | peak RSS |\n|---|---|---|")
+        for name, sec, peak in rows:
+            print(f"| {name} | {sec:.1f} | {peak / GB:.2f} GB |")
+        return
     base = {k: v for k, v in os.environ.items() if not k.startswith(("CURATE_CACHE_DIR", "FIFTYONE_DATABASE_DIR"))}
     base.update(FIFTYONE_DO_NOT_TRACK="true", MPLBACKEND="Agg", PYTHONPATH=str(REPO))
     runs = [

@@ -60,6 +60,22 @@ def fit_side_by_side(
     return [f.result() for f in futures]
 
 
+#: Bytes that the fits running at once may hold in copies of their training rows (:func:`fits_at_once`).
+FIT_ROWS_BUDGET = 512 * 2**20
+
+
+def fits_at_once(jobs: int, rows_bytes: int, *, most: int | None = None, budget: int | None = None) -> int:
+    """How many of ``jobs`` fits to run at once when each holds ``rows_bytes`` of copies of its training rows:
+    as many as ``budget`` (default :data:`FIT_ROWS_BUDGET`) holds, at least one, at most ``most`` (default: all).
+
+    Why: each fit's copies grow with the dataset, so a fixed number at once does not bound memory. The three
+    folds of the missing check's final fit, side by side, hold about 3 × 0.39 GB at 30,000 images (issue #25);
+    one after another, one of them. Below the budget nothing changes; above it, :func:`fit_side_by_side` keeps each
+    fit's OpenMP share, so every fit, and what it predicts, is the same as side by side, only later."""
+    budget = FIT_ROWS_BUDGET if budget is None else budget
+    return max(1, min(jobs if most is None else min(most, jobs), budget // max(int(rows_bytes), 1)))
+
+
 def release_freed_memory() -> None:
     """Give the pages the C heap holds free back to the system (glibc's ``malloc_trim``; elsewhere nothing).
 

@@ -215,3 +215,88 @@ def test_an_audit_holds_only_the_scores_it_reports(sample_dir, tmp_path):
         assert len(result.scores) == len(full.scores) - len(below)
         assert result.scored == counts == full.scored
         assert (result.out_dir / "findings.csv").read_bytes() == (tmp_path / "all" / "findings.csv").read_bytes()
+
+
+def test_missing_fits_its_folds_one_at_a_time_past_the_budget_to_the_same_regions(sample_dir, monkeypatch):
+    """The missing check's folds each fit on a float64 copy of their rows (twice, with early stopping): side by
+    side they held 3 of them, growing with the images. Past ``FIT_ROWS_BUDGET`` they fit one after another, and
+    every region and score is the same as side by side."""
+    from curate.audit.checks.missing import model
+    from curate.io.yolo import load_yolo
+    from curate.runtime import env
+
+    ds = load_yolo(sample_dir)
+    at_once: list[int | None] = []
+    side_by_side = model.fit_side_by_side
+
+    def recorded(jobs, **kw):
+        at_once.append(kw.get("at_once"))
+        return side_by_side(jobs, **kw)
+
+    monkeypatch.setattr(model, "fit_side_by_side", recorded)
+    wide = model.objectness_regions(ds, seed=0)
+    assert at_once == [3, 3]  # the sample is far below the budget
+    monkeypatch.setattr(env, "FIT_ROWS_BUDGET", 1)
+    narrow = model.objectness_regions(ds, seed=0)
+    assert at_once[2:] == [1, 1]
+    assert wide.keys() == narrow.keys() and len(wide) > 10
+    for i, (scores, windows) in wide.items():
+        assert np.array_equal(scores, narrow[i][0]) and np.array_equal(windows, narrow[i][1])
+
+
+def test_box_model_crossfit_past_the_budget_gives_the_same_probabilities(monkeypatch):
+    """The box model's 9 fits run 3 at once, fewer where 3 copies of their rows pass ``FIT_ROWS_BUDGET``
+    (above ~20,000 images of food-ingredients): the same probabilities either way."""
+    from curate.audit.boxmodel import model
+    from curate.runtime import env
+
+    rng = np.random.default_rng(0)
+    members = []
+    for m in range(3):
+        X = rng.normal(size=(600, 8)).astype(np.float32)
+        y = rng.integers(0, 4, 600)
+        X[:, 0] += y  # something to learn
+        members.append((X, y, np.arange(600) % 3))
+    at_once: list[int | None] = []
+    side_by_side = model.fit_side_by_side
+
+    def recorded(jobs, **kw):
+        at_once.append(kw.get("at_once"))
+        return side_by_side(jobs, **kw)
+
+    monkeypatch.setattr(model, "fit_side_by_side", recorded)
+
+    def crossfit():
+        return model._crossfit(members, 3, np.ones(400, bool), seed=0, iterations=10, advance=lambda: None)
+
+    wide = crossfit()
+    monkeypatch.setattr(env, "FIT_ROWS_BUDGET", 1)
+    narrow = crossfit()
+    assert at_once == [3, 1]
+    assert np.array_equal(wide, narrow) and wide.sum() > 0
+
+
+def test_missing_keeps_no_image_s_candidate_windows_after_its_shortlist(sample_dir, monkeypatch):
+    """Each image's training rows (positives, negatives) stay until the final fit; its candidate windows' features
+    go once the shortlist has taken its best 12. The positives were a view of the image's whole feature matrix,
+    which kept every candidate alive to the end: +1.07 GB at 30,000 images."""
+    from curate.audit.checks.missing import model
+    from curate.io.yolo import load_yolo
+
+    made: list = []
+
+    class Recorded(model.ImageRows):
+        def __init__(self, *args):
+            super().__init__(*args)
+            made.append(self)
+
+    monkeypatch.setattr(model, "ImageRows", Recorded)
+    model.objectness_regions(load_yolo(sample_dir), seed=0)
+
+    def held(a: np.ndarray) -> int:  # the bytes an array keeps alive: those of the array that owns its memory
+        while a.base is not None:
+            a = a.base
+        return a.nbytes
+
+    assert len(made) > 50 and all(len(r.cand) == 0 for r in made)  # every image was shortlisted
+    assert sum(held(r.pos) + held(r.neg) for r in made) == sum(r.pos.nbytes + r.neg.nbytes for r in made)

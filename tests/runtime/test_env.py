@@ -11,6 +11,8 @@ import pytest
 
 from curate.runtime import env
 
+MB = 1024 * 1024
+
 OFFLINE_VARS = ("YOLO_OFFLINE", "FIFTYONE_DO_NOT_TRACK", "YOLO_CONFIG_DIR", "REMBG_HOME", "U2NET_HOME", "MPLBACKEND")
 
 
@@ -176,3 +178,16 @@ def test_no_all_nan_columns_zeroes_only_empty_columns():
     assert np.isnan(X[0, 1])  # the input is not modified
     full = np.ones((2, 2))
     assert no_all_nan_columns(full) is full
+
+
+def test_fits_at_once_holds_as_many_copies_as_the_budget_allows():
+    """As many fits at once as the budget holds copies of their rows: at least one, at most ``most`` or all."""
+    from curate.runtime.env import FIT_ROWS_BUDGET, fits_at_once
+
+    assert fits_at_once(3, 10 * MB, budget=512 * MB) == 3
+    assert fits_at_once(9, 10 * MB, most=3, budget=512 * MB) == 3
+    assert fits_at_once(9, 227 * MB, most=3, budget=512 * MB) == 2
+    assert fits_at_once(3, 385 * MB, budget=512 * MB) == 1
+    assert fits_at_once(3, 2048 * MB, budget=512 * MB) == 1  # one fit always runs
+    assert fits_at_once(3, FIT_ROWS_BUDGET // 3) == 3  # the module's budget by default
+    assert fits_at_once(3, FIT_ROWS_BUDGET // 3 + 1) == 2

@@ -18,13 +18,14 @@ from curate.audit.boxmodel.scores import BoxScores
 from curate.core import defaults
 from curate.core.dataset import Dataset
 from curate.core.folds import image_folds
-from curate.runtime.env import fit_side_by_side, no_all_nan_columns
+from curate.runtime.env import fit_side_by_side, fits_at_once, no_all_nan_columns
 
 log = logging.getLogger(__name__)
 
 #: Fits of the cross-fit running at once (of folds × members = 9): each holds a float64 copy of its training
 #: rows, so all 9 at once took food-ingredients' audit from 0.26 to 0.60 GB, more with more boxes (issue #25).
-#: 3 keeps two cores busy and the jobs even (9 = 3 rounds of 3); the fits' CPU time is the same.
+#: 3 keeps two cores busy and the jobs even (9 = 3 rounds of 3); the fits' CPU time is the same. Fewer where 3
+#: copies pass :data:`curate.runtime.env.FIT_ROWS_BUDGET` (above ~20,000 images).
 FITS_AT_ONCE = 3
 
 
@@ -243,7 +244,9 @@ def _crossfit(
             results.append(fit(f, m))
             advance()
     else:
-        results = fit_side_by_side([lambda f=f, m=m: fit(f, m) for f, m in jobs], done=advance, at_once=FITS_AT_ONCE)
+        rows = max(int((fo != f).sum()) for _, _, fo in members for f in range(folds))  # as float64 in each fit
+        at_once = fits_at_once(len(jobs), 8 * X0.shape[1] * rows, most=FITS_AT_ONCE)
+        results = fit_side_by_side([lambda f=f, m=m: fit(f, m) for f, m in jobs], done=advance, at_once=at_once)
     for res in results:
         if res is not None:
             test, labels_present, p = res

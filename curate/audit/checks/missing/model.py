@@ -32,7 +32,7 @@ from curate.audit.checks.missing.windows import dataset_sizes, image_sizes, jitt
 from curate.core.dataset import Dataset, ImageRecord
 from curate.core.folds import image_folds
 from curate.core.overlap import pairwise_iou_inside
-from curate.runtime.env import fit_side_by_side, no_all_nan_columns
+from curate.runtime.env import fit_side_by_side, fits_at_once, no_all_nan_columns
 
 
 def small_image(path: Path) -> np.ndarray | None:
@@ -86,6 +86,13 @@ def _fit(X: np.ndarray, y: np.ndarray, train: np.ndarray, seed: int, iterations:
     clf.fit(no_all_nan_columns(X), y)  # sklearn 1.9 raises on an all-NaN feature
     clf.balance_ = float((y == 0).sum() / max((y == 1).sum(), 1))
     return clf
+
+
+def _folds_at_once(X: np.ndarray, g: np.ndarray) -> int:
+    """Folds to fit side by side (:func:`curate.runtime.env.fits_at_once`): each fit holds its training rows as
+    float64 twice (:func:`_fit`'s copy, and scikit-learn's early-stopping split of it above 10,000 rows)."""
+    rows = max(int((g != f).sum()) for f in range(FOLDS))
+    return fits_at_once(FOLDS, 2 * 8 * X.shape[1] * rows)
 
 
 def _predict(clf: Any, X: np.ndarray) -> np.ndarray:
@@ -165,7 +172,9 @@ def objectness_regions(
             return ImageRows(empty, empty, cand, empty)
         X = window_features(m, wins, b, desc, np.concatenate([pos_own, np.full(len(cand), -1)]), ds_loga)
         Xc = X[len(pos_w) :]
-        return ImageRows(X[: len(pos_w)], Xc[pick], cand, Xc)
+        # the positives copied out, not a view: a view kept every candidate window's features alive until the end,
+        # after the shortlist had dropped them (1.07 GB at 30,000 images; issue #25)
+        return ImageRows(X[: len(pos_w)].copy(), Xc[pick], cand, Xc)
 
     per: dict[int, ImageRows | None] = {}
     tops: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -215,7 +224,10 @@ def objectness_regions(
                 X1, y1, g1 = stack(list(per))
                 m1 = dict(
                     enumerate(
-                        fit_side_by_side([lambda f=f: _fit(X1, y1, g1 != f, seed + f, ITER1) for f in range(FOLDS)])
+                        fit_side_by_side(
+                            [lambda f=f: _fit(X1, y1, g1 != f, seed + f, ITER1) for f in range(FOLDS)],
+                            at_once=_folds_at_once(X1, g1),
+                        )
                     )
                 )
                 shortlist(list(per))
@@ -231,7 +243,12 @@ def objectness_regions(
             y = np.concatenate([y, np.zeros(sum(len(h) for h, _ in hard))])
             g = np.concatenate([g, *[np.full(len(h), f) for h, f in hard]])
         m2 = dict(
-            enumerate(fit_side_by_side([lambda f=f: _fit(X, y, g != f, seed + 10 + f, ITER2) for f in range(FOLDS)]))
+            enumerate(
+                fit_side_by_side(
+                    [lambda f=f: _fit(X, y, g != f, seed + 10 + f, ITER2) for f in range(FOLDS)],
+                    at_once=_folds_at_once(X, g),
+                )
+            )
         )
         out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for f in range(FOLDS):
