@@ -2,11 +2,11 @@
 
 The audit writes each :class:`curate.audit.proposals.Proposal` as a detection of the sample field ``proposals``,
 drawn beside ``ground_truth``: label = the proposed class, the box it would have (the line's own box for
-``relabel``/``delete``, the new box for ``resize``), ``confidence``, and the attributes ``line`` (the label file line it would change),
-``check`` and ``action``. A reviewer accepts one by tagging it ``accept`` (or ``reject``s it); the export
-applies accepted proposals as if the reviewer had made the edit, and ``--accept-proposals --min-confidence X``
-accepts every untagged one at or above ``X``. A proposal never overrides the reviewer: one whose line the
-reviewer edited or deleted is not applied (the export warns).
+``relabel``/``delete``, the new box for ``resize``), ``confidence``, and the attributes ``line`` (the label
+file line it would change), ``check`` and ``action``. A reviewer accepts one by tagging it ``accept`` (or
+``reject``s it); the export applies accepted proposals as if the reviewer had made the edit, and
+``--accept-proposals --min-confidence X`` accepts every untagged one at or above ``X``. A proposal never
+overrides the reviewer: one whose line the reviewer edited or deleted is not applied (the export warns).
 """
 
 from __future__ import annotations
