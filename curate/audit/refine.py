@@ -13,7 +13,7 @@ is cross-fitted by image: a flagged box is judged by a model that never saw its 
 
 Whether the pick is right (IoU ≥ :data:`RIGHT_IOU` with the box before corruption) is measured the same way:
 :data:`CALIBRATION_BOXES` of the box model's corrupted boxes of that kind are searched like flagged ones, and an
-isotonic fit of right/wrong on how much the pick beat the box itself gives ``p_right``. No box is proposed below
+logistic fit of right/wrong on how much the pick beat the box itself gives ``p_right``. No box is proposed below
 :data:`MIN_P_RIGHT`, nor where no candidate beats the box — a wrong box accepted in batch is worse than none.
 The proposal's confidence is ``p_right`` times the finding's score (the chance the box is loose or shifted at
 all: refining a right box makes it wrong). Loose candidates keep the box's centre: a loose box enlarged mostly
@@ -153,7 +153,7 @@ def _search(kind, qs, boxes, X, fold_of_row, targets, candidates, seed) -> dict:
     """Of the box and its candidates, the one a classifier of real against corrupted boxes finds most like a
     real box; ``p_right`` from how often that pick was right on corrupted boxes of ``kind``, by how much it beat
     the box itself."""
-    from curate.learn.isotonic import isotonic_fit, isotonic_predict
+    from curate.learn.boosting import platt
     from curate.runtime.env import fit_side_by_side
 
     # a shrunk candidate that cuts the object looks like a shifted box (the object goes on past an edge)
@@ -179,13 +179,13 @@ def _search(kind, qs, boxes, X, fold_of_row, targets, candidates, seed) -> dict:
     right = np.array([iou_one(tuple(picks[k][0]), tuple(o)) >= RIGHT_IOU for k, o in zip(cal, orig)], float)
     ious = [iou_one(tuple(picks[k][0]), tuple(o)) for k, o in zip(cal, orig)]
     margin = np.array([picks[k][1] for k in cal])
-    xs, fitted = isotonic_fit(margin, right)
+    a, b = platt(margin, right)  # a logistic fit: an isotonic one on 150 boxes put steps of 1.0 in its tail
     log.info("refine %s: calibration median IoU %.2f, %.0f %% right (%d boxes)", kind, np.median(ious),
              100 * right.mean(), len(cal))  # fmt: skip
     out = {}
     for key, k in targets.items():
         if KIND_OF_CHECK[key[2]] != kind or k not in picks or not picks[k][2]:
             continue
-        p = float(isotonic_predict(xs, fitted, np.array([picks[k][1]]))[0])
+        p = float(1.0 / (1.0 + np.exp(-(a * picks[k][1] + b))))
         out[key] = Refined(tuple(float(v) for v in picks[k][0]), p)
     return out
