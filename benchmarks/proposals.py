@@ -168,12 +168,14 @@ def summarize(name: str, seeds: list[dict[str, Any]]) -> list[str]:
 def geometry_table(results: dict[str, list[dict[str, Any]]]) -> list[str]:
     """Loose and shifted across the datasets: median IoU with the original box of the proposed box (and of the
     corrupted one), share of proposals right (IoU ≥ RIGHT_IOU) and share of the flagged boxes with a proposal;
-    then the mean and the worst dataset."""
+    then the mean and the worst dataset (IoU and right over the datasets with a proposal, the share over those
+    with a flagged box)."""
     lines = ["### Resize proposals (loose, shifted)", "",
              "| dataset | loose: median IoU proposed / corrupted | right | flagged with a proposal "
              "| shifted: median IoU proposed / corrupted | right | flagged with a proposal |",
              "|---|---|---:|---:|---|---:|---:|"]  # fmt: skip
-    per: dict[str, list[tuple[float, float, float]]] = {"loose": [], "shifted": []}
+    per: dict[str, list[tuple[float, float]]] = {"loose": [], "shifted": []}  # median IoU, right: where made
+    shares: dict[str, list[float]] = {"loose": [], "shifted": []}  # with a proposal: wherever one was flagged
     for name, seeds in results.items():
         cells = []
         for kind in ("loose", "shifted"):
@@ -181,9 +183,11 @@ def geometry_table(results: dict[str, list[dict[str, Any]]]) -> list[str]:
             before = [v for s in seeds for v in s["iou_corrupted"].get(kind, [])]
             flagged = sum(s["flagged"].get(kind, 0) for s in seeds)
             share = sum(s["flagged_with"].get(kind, 0) for s in seeds) / flagged if flagged else 0.0
+            if flagged:
+                shares[kind].append(share)
             if ious:
                 med, right = statistics.median(ious), sum(v >= RIGHT_IOU for v in ious) / len(ious)
-                per[kind].append((med, right, share))
+                per[kind].append((med, right))
                 cells += [f"{med:.2f} / {statistics.median(before):.2f} ({len(ious)})", f"{right:.0%}", f"{share:.0%}"]
             else:
                 cells += ["— (0)", "—", f"{share:.0%}" if flagged else "—"]
@@ -192,8 +196,8 @@ def geometry_table(results: dict[str, list[dict[str, Any]]]) -> list[str]:
         cells = []
         for kind in ("loose", "shifted"):
             rows = per[kind]
-            cells += ([f"{pick(r[0] for r in rows):.2f}", f"{pick(r[1] for r in rows):.0%}",
-                       f"{pick(r[2] for r in rows):.0%}"] if rows else ["—", "—", "—"])  # fmt: skip
+            cells += [f"{pick(r[0] for r in rows):.2f}", f"{pick(r[1] for r in rows):.0%}"] if rows else ["—", "—"]
+            cells.append(f"{pick(shares[kind]):.0%}" if shares[kind] else "—")
         lines.append(f"| **{label}** | " + " | ".join(cells) + " |")
     return lines + [""]
 
