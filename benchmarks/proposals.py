@@ -25,6 +25,7 @@ import argparse
 import json
 import statistics
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,9 @@ RIGHT_IOU = 0.75  # a resized box this close to the original is right (issue #23
 ADD_IOU = 0.5  # an added box this close to the deleted one is right
 FOUND_IOU = 0.3  # a region finding "found" a deleted box (as label_noise.py counts missing recall)
 BANDS = ((0.9, 1.01), (0.7, 0.9), (0.5, 0.7), (0.0, 0.5))
+#: The check whose finding names each planted error (its proposals are the fix of that error).
+FLAGGING = {"loose": "background_heavy", "shifted": "shifted", "swapped": "class_inconsistent",
+            "duplicate": "duplicate", "grouped": "grouped"}  # fmt: skip
 
 
 def _xyxy(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
@@ -69,12 +73,22 @@ def score_seed(dataset: Dataset, seed: int, rate: float, fast: bool) -> dict[str
     ctx = AuditContext(noisy, fast=fast, seed=seed)
     findings, _, errors = run_selected(ctx, set(DEFAULT_CHECKS))
     listed = [f for f in findings if f.score >= ctx.threshold(f.check)]
-    proposals = propose(listed, noisy)
+    t0 = time.perf_counter()
+    proposals = propose(listed, noisy, pixels=not fast, seed=seed)
+    seconds = time.perf_counter() - t0
     clean = {r.rel: r.labels for r in dataset.split("train")}
     noisy_labels = {r.rel: r.labels for r in noisy.split("train")}
     by_line = {(r.rel, lab.line): lab for r in noisy.split("train") for lab in r.labels}
     out: dict[str, Any] = {"seed": seed, "errors": errors, "planted": truth.counts, "made": {}, "right": {}, "iou": {},
-                           "iou_corrupted": {}, "on_untouched": 0, "bands": {}}  # fmt: skip
+                           "iou_corrupted": {}, "on_untouched": 0, "bands": {}, "seconds": round(seconds, 1),
+                           "flagged": {}, "flagged_with": {}}  # fmt: skip
+    # findings of the check that names a planted box's error, and how many of them carry a proposal
+    proposed = {(p.image, p.line, p.check) for p in proposals}
+    for f in listed:
+        kind = truth.truth(f.image, f.line) if f.split == "train" and f.line is not None else None
+        if kind is not None and FLAGGING.get(kind) == f.check:
+            out["flagged"][kind] = out["flagged"].get(kind, 0) + 1
+            out["flagged_with"][kind] = out["flagged_with"].get(kind, 0) + int((f.image, f.line, f.check) in proposed)
     verdicts: list[tuple[float, bool]] = []
     for p in proposals:
         if p.split != "train":
@@ -123,8 +137,8 @@ def summarize(name: str, seeds: list[dict[str, Any]]) -> list[str]:
     lines = [
         f"### {name}",
         "",
-        "| type | planted | proposals on it | right | median IoU (proposed / corrupted) |",
-        "|---|---:|---:|---:|---|",
+        "| type | planted | proposals on it | right | median IoU (proposed / corrupted) | flagged: with a proposal |",
+        "|---|---:|---:|---:|---|---|",
     ]
     for kind in ("loose", "shifted", "swapped", "missing", "duplicate", "ambiguous", "grouped"):
         planted = sum(s["planted"].get(kind, 0) for s in seeds)
@@ -134,17 +148,57 @@ def summarize(name: str, seeds: list[dict[str, Any]]) -> list[str]:
         before = [v for s in seeds for v in s["iou_corrupted"].get(kind, [])]
         med = f"{statistics.median(ious):.2f}" if ious else "—"
         med += f" / {statistics.median(before):.2f}" if before else ""
+        flagged = sum(s["flagged"].get(kind, 0) for s in seeds)
+        share = f"{sum(s['flagged_with'].get(kind, 0) for s in seeds)} of {flagged}" if flagged else "—"
         lines.append(
-            f"| {kind} | {planted} | {made} | {right} ({right / made:.0%}) | {med} |"
+            f"| {kind} | {planted} | {made} | {right} ({right / made:.0%}) | {med} | {share} |"
             if made
-            else f"| {kind} | {planted} | 0 | — | — |"
+            else f"| {kind} | {planted} | 0 | — | — | {share} |"
         )
-    lines += ["", f"proposals on untouched boxes: {sum(s['on_untouched'] for s in seeds)}", "",
+    lines += ["", f"proposals on untouched boxes: {sum(s['on_untouched'] for s in seeds)}; "
+              f"propose() took {sum(s['seconds'] for s in seeds):.1f} s", "",
               "| confidence | proposals judged | right |", "|---|---:|---:|"]  # fmt: skip
     for band in seeds[0]["bands"]:
         n = sum(s["bands"][band]["n"] for s in seeds)
         r = sum(s["bands"][band]["right"] for s in seeds)
         lines.append(f"| {band} | {n} | {r / n:.0%} |" if n else f"| {band} | 0 | — |")
+    return lines + [""]
+
+
+def geometry_table(results: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Loose and shifted across the datasets: median IoU with the original box of the proposed box (and of the
+    corrupted one), share of proposals right (IoU ≥ RIGHT_IOU) and share of the flagged boxes with a proposal;
+    then the mean and the worst dataset (IoU and right over the datasets with a proposal, the share over those
+    with a flagged box)."""
+    lines = ["### Resize proposals (loose, shifted)", "",
+             "| dataset | loose: median IoU proposed / corrupted | right | flagged with a proposal "
+             "| shifted: median IoU proposed / corrupted | right | flagged with a proposal |",
+             "|---|---|---:|---:|---|---:|---:|"]  # fmt: skip
+    per: dict[str, list[tuple[float, float]]] = {"loose": [], "shifted": []}  # median IoU, right: where made
+    shares: dict[str, list[float]] = {"loose": [], "shifted": []}  # with a proposal: wherever one was flagged
+    for name, seeds in results.items():
+        cells = []
+        for kind in ("loose", "shifted"):
+            ious = [v for s in seeds for v in s["iou"].get(kind, [])]
+            before = [v for s in seeds for v in s["iou_corrupted"].get(kind, [])]
+            flagged = sum(s["flagged"].get(kind, 0) for s in seeds)
+            share = sum(s["flagged_with"].get(kind, 0) for s in seeds) / flagged if flagged else 0.0
+            if flagged:
+                shares[kind].append(share)
+            if ious:
+                med, right = statistics.median(ious), sum(v >= RIGHT_IOU for v in ious) / len(ious)
+                per[kind].append((med, right))
+                cells += [f"{med:.2f} / {statistics.median(before):.2f} ({len(ious)})", f"{right:.0%}", f"{share:.0%}"]
+            else:
+                cells += ["— (0)", "—", f"{share:.0%}" if flagged else "—"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for label, pick in (("mean", statistics.mean), ("worst", min)):
+        cells = []
+        for kind in ("loose", "shifted"):
+            rows = per[kind]
+            cells += [f"{pick(r[0] for r in rows):.2f}", f"{pick(r[1] for r in rows):.0%}"] if rows else ["—", "—"]
+            cells.append(f"{pick(shares[kind]):.0%}" if shares[kind] else "—")
+        lines.append(f"| **{label}** | " + " | ".join(cells) + " |")
     return lines + [""]
 
 
@@ -164,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         results[ds.name] = seeds
         md += summarize(ds.name, seeds)
         print("\n".join(summarize(ds.name, seeds)), flush=True)
+    md += geometry_table(results)
+    print("\n".join(geometry_table(results)), flush=True)
     (args.out / "proposals.json").write_text(json.dumps(results, indent=1, default=str))
     (args.out / "proposals.md").write_text("\n".join(md) + "\n")
     return 0

@@ -7,16 +7,18 @@ that into one edit a reviewer accepts in the App (tag it ``accept``) or ``curate
 applies in batch above a confidence bar.
 
 A proposal is made only where a measurement says the evidence names the edit (``benchmarks/proposals.py``,
-planted errors; numbers in benchmarks/README.md); none is better than a wrong one accepted in batch. Not
-proposed, because the evidence does not localise the object: a tightened loose box or a moved shifted box
-(the box model's per-side object extents moved planted loose boxes *further* from the truth on epicureai,
-median IoU 0.10 against 0.31 unchanged), and the member boxes of a group box.
+planted errors; numbers in benchmarks/README.md); none is better than a wrong one accepted in batch. A loose
+box's tightened box and a shifted box's moved one are searched for among candidate boxes
+(:mod:`curate.audit.refine`), and proposed only where the search was right often enough on the dataset's own
+corrupted boxes. Not proposed: the member boxes of a group box.
 
 ``confidence`` is the share of such proposals that were right on planted errors, for the flagging check's
 score: the score itself where the edit follows from the finding (a duplicate copy), times the crop model's
-probability of the proposed class (relabel), times :data:`ADD_PRIOR` for an added box whose class is a guess.
+probability of the proposed class (relabel), times :data:`ADD_PRIOR` for an added box whose class is a guess,
+times the search's held-out chance of a right box (resize).
 
-Actions: ``relabel`` (same box, ``class_id``), ``delete``, ``add`` (a new box for a region finding).
+Actions: ``relabel`` (same box, ``class_id``), ``delete``, ``add`` (a new box for a region finding), ``resize``
+(same class, the new box).
 """
 
 from __future__ import annotations
@@ -47,9 +49,9 @@ class Proposal:
     image: str
     line: int | None
     check: str
-    action: str  # relabel | delete | add
+    action: str  # relabel | delete | add | resize
     class_id: int
-    box: tuple[float, float, float, float] | None  # (cx, cy, w, h) normalized; the new box of an add
+    box: tuple[float, float, float, float] | None  # (cx, cy, w, h) normalized; the new box of an add or resize
     confidence: float
 
     def to_dict(self) -> dict:
@@ -59,14 +61,40 @@ class Proposal:
         return d
 
 
-def propose(findings: Iterable[Finding], dataset: Dataset) -> list[Proposal]:
-    """The proposals for ``findings`` (those listed: at or above their thresholds), one at most per finding."""
+def propose(
+    findings: Iterable[Finding], dataset: Dataset, *, pixels: bool = True, seed: int = defaults.SEED
+) -> list[Proposal]:
+    """The proposals for ``findings`` (those listed: at or above their thresholds), one at most per finding.
+
+    ``pixels`` False (``--fast``): no resize proposals (the refiner learns from the box model's pixel features).
+    """
+    findings = list(findings)
     lookup = LabelLookup(dataset)
     out = []
     for f in findings:
         p = _propose_one(f, lookup, dataset)
         if p is not None:
             out.append(p)
+    if pixels:
+        out += _resize(findings, lookup, dataset, seed)
+    return out
+
+
+def _resize(findings: list[Finding], lookup: LabelLookup, dataset: Dataset, seed: int) -> list[Proposal]:
+    """``resize`` proposals for loose and shifted findings (:mod:`curate.audit.refine`)."""
+    from curate.audit.refine import KIND_OF_CHECK, refine
+
+    flagged = [f for f in findings if f.check in KIND_OF_CHECK and f.line is not None and lookup.label(f) is not None]
+    refined = refine(dataset, [(f.image, f.line, f.check) for f in flagged], seed=seed)
+    out = []
+    for f in flagged:
+        r = refined.get((f.image, f.line, f.check))
+        if r is None:
+            continue
+        x1, y1, x2, y2 = r.xyxy
+        box = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)
+        out.append(Proposal(f.split, f.image, f.line, f.check, "resize", lookup.label(f).class_id, box,
+                            f.score * r.p_right))  # fmt: skip
     return out
 
 

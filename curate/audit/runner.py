@@ -321,7 +321,8 @@ def _audit(
         # as they are, so its original lines are the label files' lines
         marks |= set(ok_labels(fo_dataset))
     findings = sort_findings(drop_ok(list(dataset.findings) + apply_thresholds(scores, ctx), marks))
-    proposals = propose(findings, dataset)  # the fix each flagged label's evidence names, where it names one
+    # the fix each flagged label's evidence names, where it names one
+    proposals = propose(findings, dataset, pixels=not fast, seed=ctx.seed)
     attach(findings, proposals)
     result = AuditResult(
         dataset,

@@ -2,11 +2,11 @@
 
 The audit writes each :class:`curate.audit.proposals.Proposal` as a detection of the sample field ``proposals``,
 drawn beside ``ground_truth``: label = the proposed class, the box it would have (the line's own box for
-``relabel``/``delete``), ``confidence``, and the attributes ``line`` (the label file line it would change),
-``check`` and ``action``. A reviewer accepts one by tagging it ``accept`` (or ``reject``s it); the export
-applies accepted proposals as if the reviewer had made the edit, and ``--accept-proposals --min-confidence X``
-accepts every untagged one at or above ``X``. A proposal never overrides the reviewer: one whose line the
-reviewer edited or deleted is not applied (the export warns).
+``relabel``/``delete``, the new box for ``resize``), ``confidence``, and the attributes ``line`` (the label
+file line it would change), ``check`` and ``action``. A reviewer accepts one by tagging it ``accept`` (or
+``reject``s it); the export applies accepted proposals as if the reviewer had made the edit, and
+``--accept-proposals --min-confidence X`` accepts every untagged one at or above ``X``. A proposal never
+overrides the reviewer: one whose line the reviewer edited or deleted is not applied (the export warns).
 """
 
 from __future__ import annotations
@@ -191,6 +191,8 @@ def apply(
             del dets[i]
         elif a.action == "relabel":
             dets[i] = _Box(a.label, dets[i].bounding_box, a.line, a.class_id)
+        elif a.action == "resize":  # the same label, the proposed box (a loose box tightened, a shifted one moved)
+            dets[i] = _Box(dets[i].label, list(a.box), a.line, dets[i].class_id)
         applied.append(a)
     return dets, applied, warnings
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from curate.audit.proposals import ADD_PRIOR, propose
+from curate.audit.proposals import ADD_PRIOR, Proposal, propose
 from curate.audit.runner import run_audit
 from curate.core.dataset import Dataset, ImageRecord, Label
 from curate.core.findings import Finding
 from curate.fiftyone.identity import find_fiftyone
-from curate.fiftyone.proposals import ACCEPT_TAG, PROPOSALS_FIELD, REJECT_TAG
+from curate.fiftyone.proposals import ACCEPT_TAG, PROPOSALS_FIELD, REJECT_TAG, write_proposals
 from curate.io.yolo import load_yolo
 from curate.ops.export import export_reviewed
 
@@ -56,7 +56,7 @@ def test_a_proposal_only_where_the_evidence_names_the_fix() -> None:
         ),  # members: unknown boxes
         Finding(
             "train", "a.jpg", "background_heavy", 0.9, "loose", line=3, data={"side_extent": {"left": 0.3}}
-        ),  # extents: no localiser
+        ),  # no readable image to learn a tighter box from: no resize
         Finding("train", "a.jpg", "ambiguous", 0.9, "which?", line=3),  # which box is right: not known
         Finding("train", "a.jpg", "missing", 0.7, "unboxed", region=(0.1, 0.8, 0.1, 0.1), data={"class_id": -1}),
     ]
@@ -153,3 +153,21 @@ def test_proposals_are_drawn_in_their_own_colour(make_yolo_tree, tmp_path: Path)
     scheme = find_fiftyone(ds).app_config.color_scheme
     colours = {f["path"]: f["fieldColor"] for f in scheme.fields}
     assert colours[PROPOSALS_FIELD] != colours["ground_truth"] and scheme.color_by == "field"
+
+
+def test_an_accepted_resize_moves_the_box_in_the_export(make_yolo_tree, tmp_path: Path) -> None:
+    """A ``resize`` (a loose box tightened, a shifted one moved back) was counted as applied but left the box."""
+    ds, _ = _audited(make_yolo_tree, tmp_path / "z")
+    fod = find_fiftyone(ds)
+    tight = Proposal("train", "train/images/d.jpg", 3, "background_heavy", "resize", 0, (0.62, 0.32, 0.1, 0.12), 0.95)
+    write_proposals(fod, [tight], ds)
+    s = next(s for s in fod if s.curate_rel == "train/images/d.jpg")
+    shown = {(p.line, p.action): p.bounding_box for p in s[PROPOSALS_FIELD].detections}
+    assert [round(v, 6) for v in shown[(3, "resize")]] == [0.57, 0.26, 0.1, 0.12]  # the new box, beside the label
+    result = export_reviewed(ds, tmp_path / "out", min_confidence=0.9)
+    assert [(c.image, c.line, c.kind, c.source) for c in result.changes] == [
+        ("train/images/d.jpg", 3, "edited", "proposed")
+    ]
+    lines = (tmp_path / "out" / "labels" / "train" / "d.txt").read_text().splitlines()
+    assert [[float(v) for v in ln.split()] for ln in lines[2:]] == [[0, 0.62, 0.32, 0.1, 0.12]]
+    assert lines[:2] == ["1 0.25 0.75 0.1 0.2", "1 0.25 0.75 0.1 0.2"]  # the duplicate below the bar stays
