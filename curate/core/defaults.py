@@ -15,7 +15,11 @@ THRESHOLDS: dict[str, float] = {
     "grouped": 0.5,  # one box drawn around several objects of its class
     "background_heavy": 0.5,  # loose box: the object fills little of it
     "shifted": 0.5,  # box cuts its object on one side, holds background on the other
-    "class_inconsistent": 0.5,  # the crop looks like another class
+    # the crop looks like another class. Lower than the others because its P(swap) is calibrated at
+    # SWAP_ERROR_PRIOR: where the data hold more swaps than the prior it saturates near prior / their share
+    # (3 % planted: no swap reached 0.5 on food-ingredients or epicureai); at 0.2 (ten times the prior) the
+    # flags were 92-99 % real errors on six of the seven pool datasets, 80 % on traffic-signs (benchmarks/README.md)
+    "class_inconsistent": 0.2,
     "missing": 0.5,  # a salient object no box covers (region finding)
     "objectlab": 0.5,  # cleanlab ObjectLab label-quality issue, needs --model
     "corrupt_image": 0.5,  # unreadable, truncated, zero-byte or wrongly-named image

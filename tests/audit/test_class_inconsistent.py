@@ -9,6 +9,7 @@ import numpy as np
 
 from curate.audit.checks import class_inconsistent
 from curate.audit.checks.base import AuditContext
+from curate.core import defaults
 from curate.core.dataset import Dataset, ImageRecord, Label
 
 
@@ -180,4 +181,5 @@ def test_whole_class_of_an_image_flagged_alike_is_discounted(tmp_path: Path) -> 
     assert class_inconsistent.consistent_groups(boxes, scores, rare) == {0: 3, 1: 3, 2: 3}
     rare[:3] = True  # a class too rare to judge is left alone (its score is 0 anyway)
     assert class_inconsistent.consistent_groups(boxes, scores, rare) == {}
-    assert 1.0 * class_inconsistent.CONSISTENT_FACTOR < 0.5  # a discounted box never reaches the default threshold
+    # a discounted box never reaches the default threshold
+    assert 1.0 * class_inconsistent.CONSISTENT_FACTOR < defaults.THRESHOLDS["class_inconsistent"]

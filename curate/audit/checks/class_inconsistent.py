@@ -44,7 +44,7 @@ FOREST_TREES = 200  # extra trees per fold (100: swapped AP −0.03 on food; 300
 FOREST_CHUNK = 25  # trees grown (and held in memory) at a time
 # a step of the calibration holds boxes of different self-confidence: this much of the raw score breaks the tie
 RAW_TIE_BREAK = 1e-3
-CONSISTENT_FACTOR = 0.45  # score factor when every box of the class in the image is flagged alike (< 0.5 after)
+CONSISTENT_FACTOR = 0.19  # score factor when every box of the class in the image is flagged alike (< 0.2 after)
 
 
 def context_features(appearance: np.ndarray, classes: np.ndarray, num_classes: int) -> np.ndarray:
@@ -141,7 +141,7 @@ def swap_probability(probs: np.ndarray, y: np.ndarray, judged: np.ndarray, prior
 
 
 def consistent_groups(boxes: list, scores: np.ndarray, rare: np.ndarray) -> dict[int, int]:
-    """Boxes whose image holds ≥ 2 boxes of their class, all of them flagged (score ≥ 0.5).
+    """Boxes whose image holds ≥ 2 boxes of their class, all of them scored ≥ 0.5 (well above the threshold).
 
     Why: a swapped label is one box that differs from how the annotator labelled its siblings; when every
     box of a class in an image "looks like" another class (a shelf of one pasta brand, seen as chickpeas),
