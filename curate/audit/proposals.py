@@ -82,9 +82,12 @@ def propose(
 
 def _resize(findings: list[Finding], lookup: LabelLookup, dataset: Dataset, seed: int) -> list[Proposal]:
     """``resize`` proposals for loose and shifted findings (:mod:`curate.audit.refine`)."""
-    from curate.audit.refine import KIND_OF_CHECK, refine
+    from curate.audit.refine import KIND_OF_CHECK, MAX_SEARCHED, refine
 
     flagged = [f for f in findings if f.check in KIND_OF_CHECK and f.line is not None and lookup.label(f) is not None]
+    if len(flagged) > MAX_SEARCHED:  # the highest-scored, kept in their order
+        top = {id(f) for f in sorted(flagged, key=lambda f: -f.score)[:MAX_SEARCHED]}
+        flagged = [f for f in flagged if id(f) in top]
     refined = refine(dataset, [(f.image, f.line, f.check) for f in flagged], seed=seed)
     out = []
     for f in flagged:

@@ -26,6 +26,7 @@ audit's feature cache; only the candidates are described anew (about 1 ms each).
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +50,13 @@ MEMBERS = 3
 MIN_ROWS = 20  # boxes a fold's judge needs, and calibration boxes a search needs
 #: Corrupted boxes of each kind searched like flagged ones, to learn how often the search is right.
 CALIBRATION_BOXES = 150
+#: Real and corrupted boxes the judge learns from, at most (plus the searched boxes' own images): above it, a seeded
+#: sample of images. The search describes these rows a second time (the box model's pixel features, from the cache),
+#: so without a bound a large dataset pays a second box-model pass in time and memory. 60,000 is above every pool
+#: dataset (football-players: 48,983 rows), whose proposals are therefore those measured.
+MAX_ROWS = 60_000
+#: Loose and shifted findings searched, at most: the highest-scored first (football-players flags ~220).
+MAX_SEARCHED = 600
 #: Loose candidates: the box shrunk about its centre by these factors per axis.
 SHRINKS = (1.25, 1.5, 1.75, 2.0, 2.3, 2.6)
 
@@ -116,6 +124,7 @@ def refine(dataset: Dataset, flagged: list[tuple[str, int, str]], *, seed: int =
                         share=defaults.BOXMODEL_CORRUPT_SHARE)[0]  # fmt: skip
         qs += more[n_real:]
     index = {r.rel: i for i, r in enumerate(dataset.images)}
+    qs = within_row_budget(qs, {index[rel] for rel, _, _ in wanted if rel in index}, seed)
     row_of = {(q.image, dataset.images[q.image].labels[q.line].line): k for k, q in enumerate(qs) if q.line is not None}
     targets = {(rel, line, check): row_of.get((index.get(rel), line)) for rel, line, check in wanted}
     targets = {key: k for key, k in targets.items() if k is not None}
@@ -143,6 +152,23 @@ def refine(dataset: Dataset, flagged: list[tuple[str, int, str]], *, seed: int =
     for kind, mine in candidates.items():
         out.update(_search(kind, qs, boxes, X, fold_of_row, targets, mine, seed))
     return {key: r for key, r in out.items() if r.p_right >= MIN_P_RIGHT}
+
+
+def within_row_budget(qs: list, keep_images: set[int], seed: int) -> list:
+    """``qs`` as they are up to :data:`MAX_ROWS`; above it, the rows of ``keep_images`` (the searched boxes') and of
+    a seeded sample of the other images, added in a random order until the rows reach the budget."""
+    if len(qs) <= MAX_ROWS:
+        return qs
+    per_image = Counter(q.image for q in qs)
+    chosen = set(keep_images)
+    total = sum(per_image[i] for i in chosen)
+    for i in np.random.default_rng(seed + 11).permutation(sorted(per_image)):
+        if total >= MAX_ROWS:
+            break
+        if int(i) not in chosen:
+            chosen.add(int(i))
+            total += per_image[int(i)]
+    return [q for q in qs if q.image in chosen]
 
 
 def _original(qs: list, boxes: list[np.ndarray], rows: np.ndarray) -> np.ndarray:

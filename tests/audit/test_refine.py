@@ -90,3 +90,23 @@ def test_fast_makes_no_resize(blobs) -> None:
     """``--fast`` has no pixel features to judge candidate boxes with."""
     ds, _ = blobs
     assert propose([Finding("train", "000.jpg", "background_heavy", 0.9, "loose", line=1)], ds, pixels=False) == []
+
+
+def test_above_the_row_budget_the_judge_learns_from_a_sample_and_still_finds_the_boxes(blobs, monkeypatch) -> None:
+    """A large dataset's search describes a bounded sample of the box model's rows, the searched boxes' images
+    always among them; on this small one, with the budget at about half its rows, the same two boxes come back."""
+    from curate.audit import refine
+
+    ds, truth = blobs
+    qs = [type("Q", (), {"image": i})() for i in range(N_IMAGES) for _ in range(10)]
+    monkeypatch.setattr(refine, "MAX_ROWS", 120)
+    kept = refine.within_row_budget(qs, {0, 1}, 0)
+    images = {q.image for q in kept}
+    assert {0, 1} <= images and len(kept) == 120 and len(images) == 12
+    monkeypatch.setattr(refine, "MAX_ROWS", 300)
+    found = [Finding("train", "000.jpg", "background_heavy", 0.9, "loose", line=1),
+             Finding("train", "001.jpg", "shifted", 0.8, "shifted", line=2)]  # fmt: skip
+    got = {(p.image, p.line): p for p in propose(found, ds)}
+    assert set(got) == {("000.jpg", 1), ("001.jpg", 2)}
+    cx, cy, w, h = got[("001.jpg", 2)].box
+    assert iou_one((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), truth[1][1]) >= 0.75
