@@ -217,6 +217,19 @@ def test_an_audit_holds_only_the_scores_it_reports(sample_dir, tmp_path):
         assert (result.out_dir / "findings.csv").read_bytes() == (tmp_path / "all" / "findings.csv").read_bytes()
 
 
+def _record_at_once(monkeypatch, module) -> list[int | None]:
+    """Every ``at_once`` that ``module`` passes to ``fit_side_by_side``, the fits still run."""
+    at_once: list[int | None] = []
+    side_by_side = module.fit_side_by_side
+
+    def recorded(jobs, **kw):
+        at_once.append(kw.get("at_once"))
+        return side_by_side(jobs, **kw)
+
+    monkeypatch.setattr(module, "fit_side_by_side", recorded)
+    return at_once
+
+
 def test_missing_fits_its_folds_one_at_a_time_past_the_budget_to_the_same_regions(sample_dir, monkeypatch):
     """The missing check's folds each fit on a float64 copy of their rows (twice, with early stopping): side by
     side they held 3 of them, growing with the images. Past ``FIT_ROWS_BUDGET`` they fit one after another, and
@@ -226,14 +239,7 @@ def test_missing_fits_its_folds_one_at_a_time_past_the_budget_to_the_same_region
     from curate.runtime import env
 
     ds = load_yolo(sample_dir)
-    at_once: list[int | None] = []
-    side_by_side = model.fit_side_by_side
-
-    def recorded(jobs, **kw):
-        at_once.append(kw.get("at_once"))
-        return side_by_side(jobs, **kw)
-
-    monkeypatch.setattr(model, "fit_side_by_side", recorded)
+    at_once = _record_at_once(monkeypatch, model)
     wide = model.objectness_regions(ds, seed=0)
     assert at_once == [3, 3]  # the sample is far below the budget
     monkeypatch.setattr(env, "FIT_ROWS_BUDGET", 1)
@@ -257,14 +263,7 @@ def test_box_model_crossfit_past_the_budget_gives_the_same_probabilities(monkeyp
         y = rng.integers(0, 4, 600)
         X[:, 0] += y  # something to learn
         members.append((X, y, np.arange(600) % 3))
-    at_once: list[int | None] = []
-    side_by_side = model.fit_side_by_side
-
-    def recorded(jobs, **kw):
-        at_once.append(kw.get("at_once"))
-        return side_by_side(jobs, **kw)
-
-    monkeypatch.setattr(model, "fit_side_by_side", recorded)
+    at_once = _record_at_once(monkeypatch, model)
 
     def crossfit():
         return model._crossfit(members, 3, np.ones(400, bool), seed=0, iterations=10, advance=lambda: None)
