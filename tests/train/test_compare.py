@@ -461,3 +461,27 @@ def test_test_labels_that_miss_a_test_image_stop_before_training(sample_dir: Pat
     error = r.stderr.strip().splitlines()[-1]
     assert error.startswith(f"error: --test-labels {reviewed}: 1 of ") and error.endswith(f"test/{gone}")
     assert not (out / "runs").exists()
+
+
+def test_a_box_cut_by_the_border_is_a_note_not_a_suspect_test_label(sample_dir, tmp_path):
+    """A sliver along the image edge is a partly visible object that should have its box (``border_cut``, a
+    note): it is listed in test-findings.csv but not counted among the suspect test labels."""
+    import shutil
+    from collections import Counter
+
+    from curate.io.yolo import load_yolo
+    from curate.train.compare.ground_truth import audit_labels
+
+    root = tmp_path / "ds"
+    shutil.copytree(sample_dir, root)
+    ds = load_yolo(root)
+    cls, n = Counter(lb.class_id for _, lb in ds.boxes()).most_common(1)[0]
+    assert n >= 8  # the border test compares with the class's whole boxes
+    label = sorted((root / "test" / "labels").glob("*.txt"))[0]
+    label.write_text(label.read_text().rstrip("\n") + f"\n{cls} 0.004 0.5 0.008 0.2\n")  # 0.8 % wide, on the left
+    ds = load_yolo(root)
+    test = [r for r in ds.images if r.split == "test"]
+    audit = audit_labels(ds, test, tmp_path / "audit")
+    rows = (tmp_path / "audit" / "test-findings.csv").read_text()
+    assert "border_cut" in rows  # noted
+    assert "border_cut" not in audit["kinds"]

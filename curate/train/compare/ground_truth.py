@@ -28,16 +28,17 @@ def audit_labels(dataset: Dataset, records: list[ImageRecord], out: Path) -> dic
     64 of 144 planted test errors flagged from the test split alone, 89 with its train split, in 1.2 s and 3.2 s;
     benchmarks/README.md, *Uplift*).
 
-    Returns what compare.json keeps: labels, suspect labels (those with at least one finding at its check's
-    threshold), their share, suspect labels per check (most first), the checks not run and the findings file.
+    Returns what compare.json keeps: labels, suspect labels (those with at least one error finding at its check's
+    threshold; a note such as ``border_cut`` is a fact, not an error), their share, suspect labels per check (most
+    first), the checks not run and the findings file.
     """
     from curate.audit.runner import run_audit
-    from curate.core.findings import write_csv
+    from curate.core.findings import is_note, write_csv
 
     result = run_audit(dataset, out_dir=out, fast=True, fiftyone=False, report=False)
     keep = {r.rel for r in records}
     on_test = [f for f in result.findings if f.image in keep]
-    flagged = [f for f in on_test if f.line is not None]
+    flagged = [f for f in on_test if f.line is not None and not is_note(f)]  # a box cut by the border is no error
     suspect = {(f.image, f.line) for f in flagged}
     kinds = Counter(check for check, _, _ in {(f.check, f.image, f.line) for f in flagged})
     labels = sum(len(r.labels) for r in records)
