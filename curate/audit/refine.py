@@ -145,7 +145,7 @@ def refine(dataset: Dataset, flagged: list[tuple[str, int, str]], *, seed: int =
             candidates.setdefault(kind, {})[k] = mine
     classes = [np.array([lab.class_id for lab in r.labels], int) for r in dataset.images]
     X, _ = _features(dataset, qs, boxes, classes, pixels=True, masks=None, progress=False)
-    X = no_all_nan_columns(X.astype(np.float64))
+    X = no_all_nan_columns(X)  # float32: scikit-learn converts each fit's rows to float64 exactly, not all rows
     fold_of_image = image_folds(len(dataset.images), FOLDS, seed)
     fold_of_row = fold_of_image[np.array([q.image for q in qs], int)]
     out: dict = {}
@@ -180,7 +180,7 @@ def _search(kind, qs, boxes, X, fold_of_row, targets, candidates, seed) -> dict:
     real box; ``p_right`` from how often that pick was right on corrupted boxes of ``kind``, by how much it beat
     the box itself."""
     from curate.learn.boosting import platt
-    from curate.runtime.env import fit_side_by_side
+    from curate.runtime.env import fit_side_by_side, fits_at_once
 
     # a shrunk candidate that cuts the object looks like a shifted box (the object goes on past an edge)
     wrong = ("loose", "shifted") if kind == "loose" else ("shifted",)
@@ -189,7 +189,9 @@ def _search(kind, qs, boxes, X, fold_of_row, targets, candidates, seed) -> dict:
     fold = fold_of_row[rows]
     folds = [f for f in range(FOLDS) if len(np.unique(y[fold != f])) == 2 and (fold != f).sum() >= MIN_ROWS]
     fits = [lambda f=f: _classifier(seed + 10 * f).fit(X[rows[fold != f]], y[fold != f]) for f in folds]
-    judges = dict(zip(folds, fit_side_by_side(fits)))
+    # each fit holds its rows as float32 and float64 copies: fewer at once on a large dataset, the same judges
+    most_rows = max(((fold != f).sum() for f in folds), default=0)
+    judges = dict(zip(folds, fit_side_by_side(fits, at_once=fits_at_once(len(fits), 12 * X.shape[1] * most_rows))))
     picks = {}
     for k, mine in candidates.items():
         f = int(fold_of_row[k])
