@@ -204,8 +204,8 @@ def _search(kind, qs, boxes, X, fold_of_row, targets, candidates, seed) -> dict:
     if len(cal) < MIN_ROWS:
         return {}
     orig = _original(qs, boxes, np.array(cal))
-    right = np.array([iou_one(tuple(picks[k][0]), tuple(o)) >= RIGHT_IOU for k, o in zip(cal, orig)], float)
-    ious = [iou_one(tuple(picks[k][0]), tuple(o)) for k, o in zip(cal, orig)]
+    ious = np.array([iou_one(tuple(picks[k][0]), tuple(o)) for k, o in zip(cal, orig)])
+    right = (ious >= RIGHT_IOU).astype(float)
     margin = np.array([picks[k][1] for k in cal])
     a, b = platt(margin, right)  # a logistic fit: an isotonic one on 150 boxes put steps of 1.0 in its tail
     log.info("refine %s: calibration median IoU %.2f, %.0f %% right (%d boxes)", kind, np.median(ious),

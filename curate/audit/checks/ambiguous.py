@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from curate.audit.checks.base import AuditContext, Check, Display
-from curate.audit.checks.duplicate import IOU_TIE_BREAK, copy_ious
+from curate.audit.checks.duplicate import copy_ious, with_iou_tie_break
 from curate.core import defaults
 from curate.core.dataset import Dataset, ImageRecord, Label
 from curate.core.findings import Finding
@@ -133,8 +133,7 @@ def copy_probability(best_iou: np.ndarray, at_half: float, *, seed: int) -> np.n
     if share <= prior:
         return np.zeros(len(best_iou))
     ratio = density_ratio(best_iou, synthetic)
-    p = np.minimum(share * ratio, 1.0)
-    return np.where(best_iou > 0, (1.0 - IOU_TIE_BREAK) * p + IOU_TIE_BREAK * best_iou, 0.0)
+    return with_iou_tie_break(np.minimum(share * ratio, 1.0), best_iou)
 
 
 def _class_pairs(records: list[ImageRecord], partner: np.ndarray) -> list[tuple[int, int]]:

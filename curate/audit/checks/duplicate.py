@@ -43,7 +43,12 @@ def duplicate_probability(best_iou: np.ndarray, prior: float, *, jitter: float, 
     n = len(best_iou)
     if n == 0:
         return np.zeros(0)
-    p = error_probability(best_iou, copy_ious(n, jitter=jitter, seed=seed), prior)
+    return with_iou_tie_break(error_probability(best_iou, copy_ious(n, jitter=jitter, seed=seed), prior), best_iou)
+
+
+def with_iou_tie_break(p: np.ndarray, best_iou: np.ndarray) -> np.ndarray:
+    """``p`` with :data:`IOU_TIE_BREAK` of the IoU mixed in (a calibration's step holds pairs of different IoU:
+    the closer copy ranks first), 0 where no box overlaps."""
     return np.where(best_iou > 0, (1.0 - IOU_TIE_BREAK) * p + IOU_TIE_BREAK * best_iou, 0.0)
 
 
