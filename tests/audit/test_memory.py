@@ -341,3 +341,27 @@ def test_box_model_fits_learn_from_a_seeded_sample_above_fit_max_rows(monkeypatc
     assert np.abs(shares - np.bincount(members[0][1], minlength=4) / 600).max() < 0.05
     assert np.array_equal(crossfit(), sampled)  # seeded: the same sample every run
 
+
+def test_neighbour_features_of_many_rows_take_fewer_references(monkeypatch):
+    """Neighbour features cost rows × references of a class: above ``NEIGHBOUR_FULL_ROWS`` described rows a class's
+    neighbours come from a fixed sample of ``NEIGHBOUR_BIG_REFS`` of its boxes, not ``NEIGHBOUR_MAX_REFS``; at or
+    below it every feature is as before."""
+    from curate.audit.boxmodel import peers
+
+    rng = np.random.default_rng(3)
+    grids = rng.normal(size=(60, peers.PROTO_WIDTH)).astype(np.float32)
+    kinds = ["ok"] * 30 + ["grouped"] * 10 + ["loose"] * 10 + ["shifted"] * 10
+    qs = [
+        boxmodel.Query(j % 25, np.zeros(4), j % 2, kind, (0,), line=1 if kind == "ok" else None)
+        for j, kind in enumerate(kinds)
+    ]
+    whole = peers.neighbour_features(grids, qs)
+    monkeypatch.setattr(peers, "NEIGHBOUR_BIG_REFS", 8)
+    monkeypatch.setattr(peers, "NEIGHBOUR_FULL_ROWS", len(qs))  # at the bound: all references
+    np.testing.assert_array_equal(peers.neighbour_features(grids, qs), whole)
+    monkeypatch.setattr(peers, "NEIGHBOUR_FULL_ROWS", len(qs) - 1)
+    fewer = peers.neighbour_features(grids, qs)
+    assert not np.allclose(fewer, whole, equal_nan=True) and np.isfinite(fewer).all(axis=1).any()
+    monkeypatch.setattr(peers, "NEIGHBOUR_FULL_ROWS", 10**9)
+    monkeypatch.setattr(peers, "NEIGHBOUR_MAX_REFS", 8)  # the same fixed sample as a cap of 8 on any size
+    np.testing.assert_array_equal(peers.neighbour_features(grids, qs), fewer)

@@ -31,7 +31,12 @@ PROTO_STEMS = ("c_whole", "c_whole_rel", "c_lr", "c_tb", "c_halves", "c_quads", 
 PROTO_NAMES = tuple(f"{stem}{suffix}" for suffix in PROTO_CHANNELS.values() for stem in PROTO_STEMS)
 NEIGHBOUR_K = 5  # nearest boxes of the class (other scenes) a box's grids are compared with
 NEIGHBOUR_CELLS = 4_000_000  # distances computed at once (float64: 32 MB)
-NEIGHBOUR_MAX_REFS = 3000  # neighbours are sought among at most this many boxes of a class (per kind)
+NEIGHBOUR_MAX_REFS = 3000  # neighbours are sought among at most this many boxes of a class (per kind) ...
+#: ... and among at most NEIGHBOUR_BIG_REFS where more than NEIGHBOUR_FULL_ROWS boxes are described at once: the
+#: cost is rows × references, a sixth of the ×16 audit's time (issue #25). 100,000 is above every pool dataset
+#: (football-players: 49,000 rows, ~81,000 in the resize search) and ×4 food-ingredients (73,000).
+NEIGHBOUR_FULL_ROWS = 100_000
+NEIGHBOUR_BIG_REFS = 1000
 NEIGHBOUR_STEMS = ("n_whole", "n_whole_rel", "n_halves", "n_halves_rel", "n_quads")
 NEIGHBOUR_NAMES = tuple(f"{stem}{suffix}" for suffix in PROTO_CHANNELS.values() for stem in NEIGHBOUR_STEMS) + tuple(
     f"n_{kind}{rel}{suffix}" for suffix in PROTO_CHANNELS.values() for kind in KINDS for rel in ("", "_rel")
@@ -130,12 +135,12 @@ def prototype_features(grids: np.ndarray, qs: list[Query], min_boxes: int = 5) -
     return out
 
 
-def _at_most(idx: np.ndarray, salt: int) -> np.ndarray:
-    """``idx``, or a fixed random NEIGHBOUR_MAX_REFS of them: a class's neighbours come from a sample when it is
+def _at_most(idx: np.ndarray, salt: int, most: int) -> np.ndarray:
+    """``idx``, or a fixed random ``most`` of them: a class's neighbours come from a sample when it is
     big (the cost is rows × references per class; food-ingredients' largest class is far below the cap)."""
-    if len(idx) <= NEIGHBOUR_MAX_REFS:
+    if len(idx) <= most:
         return idx
-    return np.sort(np.random.default_rng(salt).choice(idx, NEIGHBOUR_MAX_REFS, replace=False))
+    return np.sort(np.random.default_rng(salt).choice(idx, most, replace=False))
 
 
 def _nearest(g: np.ndarray, ref: np.ndarray, g_scene: np.ndarray, ref_scene: np.ndarray) -> np.ndarray:
@@ -181,13 +186,14 @@ def neighbour_features(
     kinds = np.array([q.kind for q in qs])
     real = (kinds == "ok") & np.array([q.line is not None for q in qs], bool)
     per, per_kind = len(NEIGHBOUR_STEMS), 2 * len(KINDS)
+    most = NEIGHBOUR_MAX_REFS if len(qs) <= NEIGHBOUR_FULL_ROWS else min(NEIGHBOUR_MAX_REFS, NEIGHBOUR_BIG_REFS)
     for j in range(len(PROTO_CHANNELS)):
         for c in np.unique(cls):
             rows = np.flatnonzero(cls == c)
             parts = _grid_parts(grids[rows], j)  # one class's rows (as in prototype_features), at positions in rows
             whole = parts["whole"]
             valid = ~np.isnan(whole).any(axis=1)
-            ref = _at_most(rows[real[rows] & valid], c)
+            ref = _at_most(rows[real[rows] & valid], c, most)
             if len(ref) < min_boxes:
                 continue
             d = {
@@ -205,7 +211,7 @@ def neighbour_features(
             out[rows, o + 3] = halves / typical
             out[rows, o + 4] = quads - d["whole"]
             for n_kind, kind in enumerate(KINDS):
-                syn = _at_most(rows[(kinds[rows] == kind) & valid], c)
+                syn = _at_most(rows[(kinds[rows] == kind) & valid], c, most)
                 if len(syn) < min_boxes:
                     continue
                 dk = _nearest(whole, whole[np.searchsorted(rows, syn)], img[rows], img[syn])
