@@ -365,3 +365,30 @@ def test_neighbour_features_of_many_rows_take_fewer_references(monkeypatch):
     monkeypatch.setattr(peers, "NEIGHBOUR_FULL_ROWS", 10**9)
     monkeypatch.setattr(peers, "NEIGHBOUR_MAX_REFS", 8)  # the same fixed sample as a cap of 8 on any size
     np.testing.assert_array_equal(peers.neighbour_features(grids, qs), fewer)
+
+
+def test_feature_cache_holds_only_the_images_it_will_rewrite(sample_dir):
+    """On a warm cache every image's cached rows (float64, ~5 KB a box) were held until the end of the pass, though
+    only images with rows still to compute are written back: 0.3 GB in the resize search at ×16, the whole
+    box model's rows in a warm audit. Now only those images' rows are held."""
+    from curate.audit.boxmodel import peers
+    from curate.audit.boxmodel.features import FeatureCache
+    from curate.audit.boxmodel.pixels import P, pixel_features
+    from curate.io.yolo import load_yolo
+
+    ds = load_yolo(sample_dir)
+    ds.images = [r for r in ds.images if r.labels][:6]
+    qs, boxes, classes = boxmodel._queries(ds, np.random.default_rng(0), with_corruptions=True)
+    boxmodel._features(ds, qs, boxes, classes, pixels=True, masks=None, progress=False)  # a cold pass fills the cache
+    by_image: dict[int, list[int]] = {}
+    for k, q in enumerate(qs):
+        by_image.setdefault(q.image, []).append(k)
+    qs[0].xyxy = np.clip(qs[0].xyxy + 0.02, 0, 1)  # one box edited since: its image has a row to compute
+    width = len(pixel_features(np.zeros((1, P, P, 5), np.float32), with_mask=False)[1])  # as in _features
+    pix = np.full((len(qs), width + peers.SIB_STATS + peers.SIB_GRID), np.nan, np.float32)
+    grids = np.full((len(qs), peers.PROTO_WIDTH), np.nan, np.float32)
+    cache = FeatureCache(with_mask=False)
+    todo = {i: cache.fill(i, ds.images[i], ks, qs, pix, grids) for i, ks in by_image.items()}
+    assert todo[qs[0].image] == [0] and not any(t for i, t in todo.items() if i != qs[0].image)
+    assert list(cache.cached) == [qs[0].image]
+    assert (~np.isnan(pix[1:])).any(axis=1).all()  # every other row came from the cache

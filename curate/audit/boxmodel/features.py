@@ -199,7 +199,6 @@ class FeatureCache:
         w = 4 + pix.shape[1]
         if arr is None or arr.ndim != 2 or arr.shape[1] != w + grids.shape[1]:
             return ks
-        self.cached[i] = arr
         index = {self._rounded(r[:4]): n for n, r in enumerate(arr)}
         todo = []
         for k in ks:
@@ -208,6 +207,8 @@ class FeatureCache:
                 todo.append(k)
             else:
                 pix[k], grids[k] = arr[n, 4:w], arr[n, w:]
+        if todo:  # kept for save(), which rewrites only the images with rows computed: float64, ~5 KB a row
+            self.cached[i] = arr
         return todo
 
     def save(self, qs: list[Query], pix: np.ndarray, grids: np.ndarray, computed: list[int]) -> None:
