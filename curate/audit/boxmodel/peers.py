@@ -33,9 +33,10 @@ NEIGHBOUR_K = 5  # nearest boxes of the class (other scenes) a box's grids are c
 NEIGHBOUR_CELLS = 4_000_000  # distances computed at once (float64: 32 MB)
 NEIGHBOUR_MAX_REFS = 3000  # neighbours are sought among at most this many boxes of a class (per kind) ...
 #: ... and among at most NEIGHBOUR_BIG_REFS where more than NEIGHBOUR_FULL_ROWS boxes are described at once: the
-#: cost is rows × references, a sixth of the ×16 audit's time (issue #25). 100,000 is above every pool dataset
-#: (football-players: 49,000 rows, ~81,000 in the resize search) and ×4 food-ingredients (73,000).
-NEIGHBOUR_FULL_ROWS = 100_000
+#: cost is rows × references, a sixth of the ×16 audit's time (issue #25). 120,000 is above every pool dataset
+#: (football-players: 48,983 rows, at most 102,983 in the resize search: ≤ 900 searched boxes × ≤ 60 candidates)
+#: and a resize search of ~MAX_ROWS rows (≤ 60,000 + 54,000); ×16 food-ingredients' box model describes 130,176.
+NEIGHBOUR_FULL_ROWS = 120_000
 NEIGHBOUR_BIG_REFS = 1000
 NEIGHBOUR_STEMS = ("n_whole", "n_whole_rel", "n_halves", "n_halves_rel", "n_quads")
 NEIGHBOUR_NAMES = tuple(f"{stem}{suffix}" for suffix in PROTO_CHANNELS.values() for stem in NEIGHBOUR_STEMS) + tuple(
