@@ -301,47 +301,6 @@ def test_missing_keeps_no_image_s_candidate_windows_after_its_shortlist(sample_d
     assert sum(held(r.pos) + held(r.neg) for r in made) == sum(r.pos.nbytes + r.neg.nbytes for r in made)
 
 
-def test_box_model_fits_learn_from_a_seeded_sample_above_fit_max_rows(monkeypatch):
-    """A fit of the cross-fit learns from at most ``FIT_MAX_ROWS`` rows (its time grows with them; the corrupted
-    boxes stop growing at ``BOXMODEL_MAX_CORRUPT``): above it a seeded sample, the same on every run, with each
-    kind's share kept; at or below it every row, the probabilities as before."""
-    from curate.audit.boxmodel import model
-
-    rng = np.random.default_rng(0)
-    members = []
-    for _ in range(3):
-        X = rng.normal(size=(600, 8)).astype(np.float32)
-        y = rng.integers(0, 4, 600)
-        X[:, 0] += y
-        members.append((X, y, np.arange(600) % 3))
-    seen: list[np.ndarray] = []
-    classifier = model._classifier
-
-    def recording(*args, **kw):
-        clf = classifier(*args, **kw)
-        fit = clf.fit
-        clf.fit = lambda X, y: (seen.append(np.asarray(y)), fit(X, y))[1]
-        return clf
-
-    monkeypatch.setattr(model, "_classifier", recording)
-
-    def crossfit():
-        return model._crossfit(members, 3, np.ones(400, bool), seed=0, iterations=10, advance=lambda: None)
-
-    whole = crossfit()
-    assert [len(y) for y in seen] == [400] * 9  # two thirds of 600 rows a fit
-    monkeypatch.setattr(model, "FIT_MAX_ROWS", 400)  # at the cap: every row, the same probabilities
-    assert np.array_equal(crossfit(), whole)
-    monkeypatch.setattr(model, "FIT_MAX_ROWS", 150)
-    seen.clear()
-    sampled = crossfit()
-    assert [len(y) for y in seen] == [150] * 9
-    assert not np.array_equal(sampled, whole) and sampled.sum() > 0
-    shares = np.bincount(np.concatenate(seen), minlength=4) / (150 * 9)
-    assert np.abs(shares - np.bincount(members[0][1], minlength=4) / 600).max() < 0.05
-    assert np.array_equal(crossfit(), sampled)  # seeded: the same sample every run
-
-
 def test_neighbour_features_of_many_rows_take_fewer_references(monkeypatch):
     """Neighbour features cost rows × references of a class: above ``NEIGHBOUR_FULL_ROWS`` described rows a class's
     neighbours come from a fixed sample of ``NEIGHBOUR_BIG_REFS`` of its boxes, not ``NEIGHBOUR_MAX_REFS``; at or

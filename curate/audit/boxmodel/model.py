@@ -27,13 +27,6 @@ log = logging.getLogger(__name__)
 #: 3 keeps two cores busy and the jobs even (9 = 3 rounds of 3); the fits' CPU time is the same. Fewer where 3
 #: copies pass :data:`curate.runtime.env.FIT_ROWS_BUDGET` (above ~20,000 images).
 FITS_AT_ONCE = 3
-#: Training rows of one fit of the cross-fit, at most: above it, a seeded uniform sample of them (each kind keeps
-#: its share, so the training prior the calibration assumes holds). A fit's time grows with its rows while the
-#: corrupted boxes it learns from stop growing at ``BOXMODEL_MAX_CORRUPT`` per kind, so above ~20,000 images most
-#: of the cross-fit went on ever more real boxes (issue #25: a quarter of the ×16 audit's time). 32,000 is above
-#: every pool dataset (football-players: ~14,800 a fit) and ×4 food-ingredients (~24,700), whose scores are
-#: therefore unchanged; ×16 (~62,800) learns from half its rows.
-FIT_MAX_ROWS = 32_000
 
 
 @dataclass(frozen=True)
@@ -233,7 +226,6 @@ def _crossfit(
         X, y, fold = members[m]
         train = fold != f
         train[: len(keep)] &= keep
-        train = at_most_rows(train, (seed, f, m))
         test = np.flatnonzero(fold0 == f)  # corrupted rows too: their held-out scores calibrate the originals'
         labels_present = np.unique(y[train])
         if not len(test) or len(labels_present) < 2:
@@ -253,7 +245,6 @@ def _crossfit(
             advance()
     else:
         rows = max(int((fo != f).sum()) for _, _, fo in members for f in range(folds))  # as float64 in each fit
-        rows = min(rows, FIT_MAX_ROWS)
         at_once = fits_at_once(len(jobs), 8 * X0.shape[1] * rows, most=FITS_AT_ONCE)
         results = fit_side_by_side([lambda f=f, m=m: fit(f, m) for f, m in jobs], done=advance, at_once=at_once)
     for res in results:
@@ -262,17 +253,6 @@ def _crossfit(
             total[np.ix_(test, labels_present)] += p
             count[test] += 1
     return (total / np.maximum(count, 1)[:, None]).astype(np.float32)
-
-
-def at_most_rows(train: np.ndarray, seed: tuple[int, ...]) -> np.ndarray:
-    """The training mask ``train`` as it is up to :data:`FIT_MAX_ROWS` rows; above it, a seeded sample of
-    :data:`FIT_MAX_ROWS` of its rows."""
-    idx = np.flatnonzero(train)
-    if len(idx) <= FIT_MAX_ROWS:
-        return train
-    out = np.zeros_like(train)
-    out[np.random.default_rng(seed).choice(idx, FIT_MAX_ROWS, replace=False)] = True
-    return out
 
 
 def calibrate(prob: np.ndarray, prior: np.ndarray) -> dict[str, np.ndarray]:
