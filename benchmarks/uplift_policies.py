@@ -29,7 +29,7 @@ DROP_SETS = {
     "duplicate, ambiguous": frozenset({"duplicate", "ambiguous"}),
     "nothing": frozenset(),
 }
-BARS = (0.5, 0.7, 0.8, 0.9, 0.95)
+BARS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.9)
 
 
 def measure(folder: Path, bars=BARS, drop_sets=DROP_SETS) -> list[dict]:
