@@ -33,6 +33,7 @@ RATE=${RATE:-0.025}
 LIMIT=${LIMIT:-}      # only the first N train images (a smoke run)
 OFFLINE=${OFFLINE:-0} # 1: no network: no `make setup`, no wheel download (PY must have what prepare needs)
 export FIFTYONE_DO_NOT_TRACK=true YOLO_OFFLINE=1 MPLBACKEND=Agg PYTHONUNBUFFERED=1
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}  # this checkout's curate, whichever venv PY belongs to
 
 if [ "$STAGE" = prepare ] || [ "$STAGE" = all ]; then
   PY=${PY:-.venv/bin/python}
