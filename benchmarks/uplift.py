@@ -7,8 +7,11 @@ same clean test set:
 - **(b) noisy**: label errors of every kind planted into train (:mod:`planted_noise`, ``--rate`` of the
   train boxes per kind, seven kinds);
 - **(c) cleaned**: (b) after ``curate audit`` and ``curate export --accept-proposals --min-confidence X``,
-  the real commands, no human in the loop; where a flagged train box has no proposal at or above X, it is
-  deleted in FiftyOne before the export (:func:`drop_flagged`: what a reviewer in a hurry would do).
+  the real commands, no human in the loop. Before the export, in FiftyOne, :func:`drop_flagged` deletes the
+  flagged train boxes that :class:`Policy` says to delete when no proposal at or above X fixes them
+  (``--policy drop-flagged``, the default: every flagged box; ``repair``: copies and grouped boxes only), and
+  rejects the proposals outside train. The policy and X (0.5) were chosen on labels
+  (``benchmarks/uplift_policies.py``).
 
 It reports mAP50 and mAP50-95 of each, and the paired-bootstrap 95 % intervals (over test images) of
 (c) − (b), (a) − (c) and (a) − (b); the target is that (c) recovers at least half of what (b) lost against
@@ -29,10 +32,12 @@ import json
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+
+from curate.core.dataset import Dataset, Label
 
 VERSIONS = ("clean", "noisy", "cleaned")
 
@@ -46,7 +51,7 @@ def cli(*args: str) -> None:
         raise SystemExit(f"curate {args[0]} failed (exit {res.returncode})")
 
 
-def prepare(dataset: Path, out: Path, *, rate: float, seed: int, limit: int | None, min_confidence: float) -> dict:
+def prepare(dataset: Path, out: Path, *, rate: float, seed: int, limit: int | None, policy: Policy) -> dict:
     """The three datasets on disk: clean and noisy copies (train + test), then the cleaned export."""
     from curate.io.outputs import atomic_output, is_complete
     from curate.io.yolo import load_yolo, save_yolo
@@ -65,50 +70,97 @@ def prepare(dataset: Path, out: Path, *, rate: float, seed: int, limit: int | No
                 save_yolo(d, tmp)
     dropped = None
     if not is_complete(out / "cleaned"):
-        cli("audit", str(out / "noisy"), "--out", str(out / "audit"))
-        dropped = drop_flagged(out / "noisy", out / "audit" / "findings.json", min_confidence)
+        if not (out / "audit" / "findings.json").exists():  # written last, after FiftyOne's tags and proposals
+            cli("audit", str(out / "noisy"), "--out", str(out / "audit"))
+        dropped = drop_flagged(out / "noisy", out / "audit" / "findings.json", policy)
         cli(
             "export",
             str(out / "noisy"),
             "--accept-proposals",
             "--min-confidence",
-            str(min_confidence),
+            str(policy.min_confidence),
             "--out",
             str(out / "cleaned"),
         )
+    clean = load_yolo(out / "clean")
     return {
+        "policy": policy.name,
         "dropped_in_fiftyone": dropped,
         "planted": truth.counts,
         "train_boxes": sum(len(r.labels) for r in ds.split("train")),
-        "agreement": {v: label_agreement(out / "clean", out / v) for v in ("noisy", "cleaned")},
+        "agreement": {v: label_agreement(clean, load_yolo(out / v)) for v in ("noisy", "cleaned")},
     }
 
 
-def drop_flagged(noisy_root: Path, findings_json: Path, min_confidence: float) -> int:
-    """The batch reviewer, in FiftyOne: every train box the audit flagged (an error check, not a note) whose
-    proposal, if any, is under ``min_confidence`` is deleted from the review, as a person would delete it in
-    the App; the export then applies the proposals at or above it. Returns how many boxes were deleted.
+#: The checks whose fix is deleting the flagged box: the later of two copies (duplicate), a copy with another
+#: class (ambiguous), a box around several objects (grouped: no proposal draws its members, and the objects
+#: it covers keep no right box either way). A batch cleaner deletes these when no proposal is confident.
+DELETE_FIX = frozenset({"duplicate", "ambiguous", "grouped"})
 
-    Why delete: no proposal moves or tightens a box (``curate.audit.proposals``), and a box flagged as
-    grouped, loose, shifted or a copy teaches the model a wrong box, which costs more than no box."""
-    from fiftyone import ViewField as F
 
+@dataclass(frozen=True)
+class Policy:
+    """How (c) is cleaned with no human in the loop.
+
+    Every proposal on a train label at or above ``min_confidence`` is applied (delete, relabel, resize, add);
+    a flagged train box without one is deleted when its check is in ``drop`` (``None``: every error check),
+    and kept as it is otherwise. The default, drop-flagged at 0.5, is the policy whose cleaned train labels
+    came closest to the clean ones (F1 over IoU 0.5–0.95, ``benchmarks/uplift_policies.py`` on bccd with 5 %
+    planted per kind; benchmarks/README.md, Uplift): at 0.9 no resize proposal applied (the search's
+    confidences reach 0.69) and every loose or shifted box kept was a wrong box."""
+
+    min_confidence: float = 0.5
+    drop: frozenset[str] | None = None
+
+    @property
+    def name(self) -> str:
+        if self.drop is None:
+            deletes = "drop-flagged"
+        elif self.drop == DELETE_FIX:
+            deletes = "repair"
+        else:
+            deletes = "drop " + ("+".join(sorted(self.drop)) or "none")
+        return f"{deletes} @{self.min_confidence:g}"
+
+
+#: uplift.py's policies by name (``--policy``).
+POLICIES = {"repair": DELETE_FIX, "drop-flagged": None}
+
+
+def to_drop(findings: list[dict], policy: Policy) -> dict[str, set[int]]:
+    """Image → the train label lines ``policy`` deletes: flagged by an error check (not a note), in
+    ``policy.drop``, and with no proposal on that line at or above ``policy.min_confidence``."""
     from curate.core.findings import NOTE_CHECKS
-    from curate.fiftyone.identity import find_fiftyone
-    from curate.io.yolo import load_yolo
 
-    findings = json.loads(findings_json.read_text(encoding="utf-8"))["findings"]
     confident = {
         (f["image"], f["line"])
         for f in findings
-        if f["data"].get("proposal", {}).get("confidence", 0.0) >= min_confidence and f["line"] is not None
+        if f["line"] is not None and f["data"].get("proposal", {}).get("confidence", 0.0) >= policy.min_confidence
     }
     drop: dict[str, set[int]] = {}
     for f in findings:
-        key = (f["image"], f["line"])
-        if f["split"] == "train" and f["line"] is not None and f["check"] not in NOTE_CHECKS and key not in confident:
+        if f["split"] != "train" or f["line"] is None or f["check"] in NOTE_CHECKS:
+            continue
+        if (policy.drop is None or f["check"] in policy.drop) and (f["image"], f["line"]) not in confident:
             drop.setdefault(f["image"], set()).add(f["line"])
+    return drop
+
+
+def drop_flagged(noisy_root: Path, findings_json: Path, policy: Policy) -> int:
+    """The batch reviewer, in FiftyOne: deletes the train boxes :func:`to_drop` names, as a person would in
+    the App, and rejects every proposal outside train (the experiment cleans train; val, which picks the best
+    epoch, stays the same for all three versions); the export then applies the train proposals at or above
+    ``policy.min_confidence``. Returns how many boxes were deleted."""
+    from fiftyone import ViewField as F
+
+    from curate.fiftyone.identity import find_fiftyone
+    from curate.fiftyone.proposals import PROPOSALS_FIELD, REJECT_TAG
+    from curate.io.yolo import load_yolo
+
+    drop = to_drop(json.loads(findings_json.read_text(encoding="utf-8"))["findings"], policy)
     fo_dataset = find_fiftyone(load_yolo(noisy_root))
+    if fo_dataset.has_sample_field(PROPOSALS_FIELD):
+        fo_dataset.match(F("split") != "train").tag_labels(REJECT_TAG, label_fields=PROPOSALS_FIELD)
     n = 0
     for sample in fo_dataset.match(F("curate_rel").is_in(sorted(drop))):
         lines = drop[sample.curate_rel]
@@ -119,32 +171,94 @@ def drop_flagged(noisy_root: Path, findings_json: Path, min_confidence: float) -
     return n
 
 
-def label_agreement(clean_root: Path, other_root: Path) -> dict:
-    """How close a version's train labels are to the clean ones: the share of clean boxes matched by a box of
-    the same class at IoU ≥ 0.5 (one to one, greedy by IoU), and the boxes left over that match none."""
-    from curate.core.overlap import pairwise_iou, xyxy_array
-    from curate.io.yolo import load_yolo
+def cleaned_labels(noisy: Dataset, findings: list[dict], policy: Policy) -> Dataset:
+    """What ``policy`` makes of ``noisy``'s train labels, without FiftyOne: the same edits as
+    :func:`drop_flagged` followed by ``curate export --accept-proposals`` (one proposal per line, the most
+    confident; an added box appended), so that policies can be compared on labels in seconds. The real run
+    goes through FiftyOne and the export (:func:`prepare`), which this mirrors."""
+    drop = to_drop(findings, policy)
+    proposals: dict[str, list[dict]] = {}
+    for f in findings:
+        p = f["data"].get("proposal")
+        if f["split"] == "train" and p and p["confidence"] >= policy.min_confidence:
+            proposals.setdefault(f["image"], []).append({**p, "line": f["line"]})
+    images = []
+    for r in noisy.images:
+        if r.split != "train" or (r.rel not in drop and r.rel not in proposals):
+            images.append(r)
+            continue
+        by_line: dict[int, dict] = {}
+        added = []
+        for p in sorted(proposals.get(r.rel, []), key=lambda p: -p["confidence"]):
+            if p["line"] is None:
+                added.append(p)
+            else:
+                by_line.setdefault(p["line"], p)
+        labels = []
+        for lab in r.labels:
+            p = by_line.get(lab.line)
+            if lab.line in drop.get(r.rel, ()) or (p and p["action"] == "delete"):
+                continue
+            if p and p["action"] == "relabel":
+                lab = replace(lab, class_id=p["class_id"])
+            elif p and p["action"] == "resize":
+                cx, cy, w, h = p["box"]
+                lab = replace(lab, cx=cx, cy=cy, w=w, h=h)
+            labels.append(lab)
+        for k, p in enumerate(added):
+            cx, cy, w, h = p["box"]
+            labels.append(Label(p["class_id"], cx, cy, w, h, len(r.labels) + k + 1))
+        images.append(replace(r, labels=labels, edited=True))
+    return replace(noisy, images=images)
 
-    clean, other = load_yolo(clean_root), load_yolo(other_root)
+
+#: The IoU thresholds of :func:`label_agreement`'s F1 (COCO's, as mAP50-95 averages over them).
+IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
+
+
+def label_agreement(clean: Dataset, other: Dataset) -> dict:
+    """How close a version's train labels are to the clean ones, box for box (one to one, greedy by IoU, same
+    class): the clean boxes matched at IoU ≥ 0.5 (``matched``, ``matched_share``), the boxes that match none
+    (``extra``), the mean IoU of the matched pairs, and F1 at IoU 0.5 and averaged over 0.5–0.95 (the label
+    counterpart of mAP50 and mAP50-95: a wrong box costs precision, a lost one recall, a loose one the high
+    thresholds)."""
+    from curate.core.overlap import pairwise_iou, xyxy_array
+
     by_name = {Path(r.rel).name: r for r in other.split("train")}
-    matched = total = extra = 0
+    total = theirs_total = 0
+    matched = np.zeros(len(IOU_THRESHOLDS), int)
+    ious: list[float] = []
     for r in clean.split("train"):
         o = by_name.get(Path(r.rel).name)
         ours, theirs = r.labels, (o.labels if o else [])
         total += len(ours)
+        theirs_total += len(theirs)
         same = np.array(
             [[clean.class_name(a.class_id) == other.class_name(b.class_id) for b in theirs] for a in ours], bool
         ).reshape(len(ours), len(theirs))
         iou = np.where(same, pairwise_iou(xyxy_array(ours), xyxy_array(theirs)), 0.0)
-        taken_ours: set[int] = set()
-        taken_theirs: set[int] = set()
-        for i, j in sorted(np.argwhere(iou >= 0.5).tolist(), key=lambda ij: -iou[ij[0], ij[1]]):
-            if i not in taken_ours and j not in taken_theirs:
-                taken_ours.add(i)
-                taken_theirs.add(j)
-        matched += len(taken_ours)
-        extra += len(theirs) - len(taken_theirs)
-    return {"clean_boxes": total, "matched": matched, "matched_share": matched / max(total, 1), "extra": extra}
+        pairs = sorted(np.argwhere(iou >= IOU_THRESHOLDS[0]).tolist(), key=lambda ij: -iou[ij[0], ij[1]])
+        for k, t in enumerate(IOU_THRESHOLDS):
+            taken_ours: set[int] = set()
+            taken_theirs: set[int] = set()
+            for i, j in pairs:
+                if iou[i, j] >= t and i not in taken_ours and j not in taken_theirs:
+                    taken_ours.add(i)
+                    taken_theirs.add(j)
+                    if k == 0:
+                        ious.append(float(iou[i, j]))
+            matched[k] += len(taken_ours)
+    f1 = 2 * matched / max(total + theirs_total, 1)
+    return {
+        "clean_boxes": total,
+        "boxes": theirs_total,
+        "matched": int(matched[0]),
+        "matched_share": matched[0] / max(total, 1),
+        "extra": theirs_total - int(matched[0]),
+        "mean_iou": float(np.mean(ious)) if ious else 0.0,
+        "f1_50": float(f1[0]),
+        "f1_50_95": float(f1.mean()),
+    }
 
 
 def train_and_score(out: Path, settings, *, test_root: Path) -> dict:
@@ -211,10 +325,15 @@ def table(result: dict) -> str:
     if agree:
         lines += [
             "",
-            "| train labels | clean boxes matched (same class, IoU ≥ 0.5) | boxes matching none |",
-            "|---|---:|---:|",
+            f"Cleaning policy: {result['planted'].get('policy', 'drop-flagged @0.9')}.",
+            "",
+            "| train labels | clean boxes matched (same class, IoU ≥ 0.5) | boxes matching none | F1 @0.5–0.95 |",
+            "|---|---:|---:|---:|",
         ]
-        lines += [f"| {k} | {a['matched_share']:.1%} | {a['extra']:,} |" for k, a in agree.items()]
+        lines += [
+            f"| {k} | {a['matched_share']:.1%} | {a['extra']:,} | {a.get('f1_50_95', float('nan')):.3f} |"
+            for k, a in agree.items()
+        ]
     share = result["recovered_share"]
     lines += [
         "",
@@ -250,7 +369,14 @@ def main() -> None:
     ap.add_argument("--dataset", type=Path, help="the clean dataset (not needed with --stage train)")
     ap.add_argument("--out", type=Path, default=Path("reports/bench/uplift"))
     ap.add_argument("--rate", type=float, default=0.025, help="planted errors per kind, share of train boxes")
-    ap.add_argument("--min-confidence", type=float, default=0.9)
+    ap.add_argument("--min-confidence", type=float, default=0.5, help="the bar for applying a proposal")
+    ap.add_argument(
+        "--policy",
+        choices=sorted(POLICIES),
+        default="drop-flagged",
+        help="drop-flagged: delete every flagged train box without a proposal at --min-confidence; repair: delete "
+        "only those whose fix is deletion (duplicate, ambiguous, grouped), keep the rest",
+    )
     ap.add_argument("--model", default="yolov8n.yaml")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--imgsz", type=int, default=320)
@@ -275,7 +401,12 @@ def main() -> None:
         if args.dataset is None:
             ap.error("--dataset is needed to prepare the three datasets")
         planted = prepare(
-            args.dataset, out, rate=args.rate, seed=args.seed, limit=args.limit, min_confidence=args.min_confidence
+            args.dataset,
+            out,
+            rate=args.rate,
+            seed=args.seed,
+            limit=args.limit,
+            policy=Policy(args.min_confidence, POLICIES[args.policy]),
         )
         (out / "planted.json").write_text(json.dumps(planted, indent=2) + "\n", encoding="utf-8")
     if args.stage == "prepare":
