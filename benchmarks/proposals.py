@@ -254,8 +254,8 @@ def members_table(results: dict[str, list[dict[str, Any]]]) -> list[str]:
     groups with a proposal and over every flagged group; how many flagged groups got one; splits right; splits on
     untouched boxes; then the mean and the worst dataset."""
     lines = ["### Member proposals (grouped)", "",
-             "| dataset | merged boxes recovered: proposed groups | all flagged groups | flagged groups with a proposal "
-             "| splits right | members per split | splits on untouched boxes |",
+             "| dataset | merged boxes recovered: proposed groups | all flagged groups "
+             "| flagged groups with a proposal | splits right | members per split | splits on untouched boxes |",
              "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     rec, rec_all, share = [], [], []
     for name, seeds in results.items():

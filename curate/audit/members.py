@@ -7,13 +7,15 @@ unevenly in two, or two members at opposite corners (objects overlapping on a di
 box or as the class's typical box in this image. Each layout is a *set* of candidate boxes, and every member of
 the right set should look like one real box of the class. The judge of :mod:`curate.audit.refine` (a classifier
 of the dataset's real boxes against its corrupted ones — loose, shifted and grouped — cross-fitted by image) gives
-each candidate the chance it is a real box; a set scores the mean of its members', and the best set is the pick.
+each candidate the chance it is a real box; a set scores the mean of its members', and the best set is the pick,
+unless it scores no more than the group box itself (a right box flagged by mistake: its parts look less like the
+class than it does).
 
 Whether the pick is right is measured on the dataset's own synthetic merges (the box model's grouped
 corruptions, whose members are known): a pick is right when at least half of the larger of the two sets (the
-picked members, the true ones) match one to one at IoU ≥ :data:`MEMBER_IOU`. A logistic fit of right on the
-set's score gives ``p_right``; no members are proposed below refine's ``MIN_P_RIGHT`` (0.5) — a wrong split
-accepted in batch is worse than the group box left for a person.
+picked members, the true ones) match one to one at IoU ≥ :data:`MEMBER_IOU`. A logistic fit of right on how
+much the set's score beats the group box's gives ``p_right``; no members are proposed below refine's
+``MIN_P_RIGHT`` (0.5) — a wrong split accepted in batch is worse than the group box left for a person.
 """
 
 from __future__ import annotations

@@ -210,7 +210,8 @@ def _judges(qs, X, fold_of_row, wrong: tuple[str, ...], seed: int) -> dict:
 def _search_members(qs, boxes, X, fold_of_row, targets, groups, seed) -> dict:
     """Of each group box's candidate member sets, the one whose members a classifier of real against corrupted
     boxes (every kind: a member around two objects looks grouped, one cutting an object shifted) finds most like
-    real boxes; ``p_right`` from how often that pick was right on the box model's merges, by its score."""
+    real boxes; none where they look less like real boxes than the group box itself; ``p_right`` from how often
+    that pick was right on the box model's merges, by how much its members beat the group box."""
     from curate.audit.members import Members, is_right, pick
     from curate.learn.boosting import platt
 
@@ -221,18 +222,20 @@ def _search_members(qs, boxes, X, fold_of_row, targets, groups, seed) -> dict:
         if f not in judges:
             continue
         lo, hi = min(min(s) for s in sets), max(max(s) for s in sets) + 1  # a group's candidates: adjacent rows
-        best, score = pick(judges[f].predict_proba(X[lo:hi])[:, 1], [[r - lo for r in s] for s in sets])
-        picks[k] = ([np.asarray(qs[r].xyxy, float) for r in sets[best]], score)
+        p_ok = judges[f].predict_proba(X[[k, *range(lo, hi)]])[:, 1]
+        best, score = pick(p_ok[1:], [[r - lo for r in s] for s in sets])
+        # by how much the members look more like real boxes than the group box does (a right box: not at all)
+        picks[k] = ([np.asarray(qs[r].xyxy, float) for r in sets[best]], score - float(p_ok[0]))
     cal = [k for k in picks if qs[k].kind == "grouped"]
     if len(cal) < MIN_ROWS:
         return {}
     right = np.array([is_right(picks[k][0], list(boxes[qs[k].image][list(qs[k].exclude)])) for k in cal], float)
-    score = np.array([picks[k][1] for k in cal])
-    a, b = platt(score, right)
+    margin = np.array([picks[k][1] for k in cal])
+    a, b = platt(margin, right)
     log.info("refine grouped: calibration %.0f %% right (%d merges)", 100 * right.mean(), len(cal))
     out = {}
     for key, k in targets.items():
-        if key[2] != GROUP_CHECK or k not in picks:
+        if key[2] != GROUP_CHECK or k not in picks or picks[k][1] <= 0:
             continue
         p = float(1.0 / (1.0 + np.exp(-(a * picks[k][1] + b))))
         out[key] = Members(tuple(tuple(float(v) for v in m) for m in picks[k][0]), p)
