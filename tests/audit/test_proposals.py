@@ -53,7 +53,7 @@ def test_a_proposal_only_where_the_evidence_names_the_fix() -> None:
         ),
         Finding(
             "train", "a.jpg", "grouped", 0.9, "group", line=1, data={"same_class_inside": 2}
-        ),  # members: unknown boxes
+        ),  # no readable image to judge layouts of the box with: no split
         Finding(
             "train", "a.jpg", "background_heavy", 0.9, "loose", line=3, data={"side_extent": {"left": 0.3}}
         ),  # no readable image to learn a tighter box from: no resize
@@ -214,3 +214,17 @@ def test_one_accepted_member_accepts_its_split_and_a_rejected_member_is_left_out
     run_audit(ds, out_dir=tmp_path / "again", **AUDIT)
     lines = export_reviewed(ds, tmp_path / "one").out / "labels" / "train" / "d.txt"
     assert [float(ln.split()[1]) for ln in lines.read_text().splitlines() if ln.startswith("0 ")] == [0.55]
+
+
+def test_a_splits_members_reach_findings_json_and_one_csv_row_each(tmp_path: Path) -> None:
+    from curate.audit.proposals import attach, write_csv
+
+    ds = _dataset()
+    group = Finding("train", "a.jpg", "grouped", 0.9, "group", line=1)
+    members = [Proposal("train", "a.jpg", 1, "grouped", "split", 0, (cx, 0.5, 0.2, 0.4), 0.8) for cx in (0.4, 0.6)]
+    attach([group], members)
+    assert group.data["proposal"] == {"action": "split", "class_id": 0, "confidence": 0.8,
+                                      "members": [[0.4, 0.5, 0.2, 0.4], [0.6, 0.5, 0.2, 0.4]]}  # fmt: skip
+    rows = _rows(write_csv(members, ds, tmp_path / "proposals.csv"))
+    assert [(r["line"], r["action"], r["class"], r["x"]) for r in rows] == [("1", "split", "apple", "0.400000"),
+                                                                            ("1", "split", "apple", "0.600000")]
