@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         seeds = [score_seed(ds, s, args.rate, args.fast) for s in args.seeds]
         results[ds.name] = seeds
         md += summarize(ds.name, seeds)
-        print("\n".join(summarize(ds.name, seeds)), flush=True)
+        print("\n".join(summarize(ds.name, seeds) + members_table({ds.name: seeds})[4:-3]), flush=True)
     md += geometry_table(results) + members_table(results)
     print("\n".join(geometry_table(results) + members_table(results)), flush=True)
     (args.out / "proposals.json").write_text(json.dumps(results, indent=1, default=str))
