@@ -226,5 +226,7 @@ def test_a_splits_members_reach_findings_json_and_one_csv_row_each(tmp_path: Pat
     assert group.data["proposal"] == {"action": "split", "class_id": 0, "confidence": 0.8,
                                       "members": [[0.4, 0.5, 0.2, 0.4], [0.6, 0.5, 0.2, 0.4]]}  # fmt: skip
     rows = _rows(write_csv(members, ds, tmp_path / "proposals.csv"))
-    assert [(r["line"], r["action"], r["class"], r["x"]) for r in rows] == [("1", "split", "apple", "0.400000"),
-                                                                            ("1", "split", "apple", "0.600000")]
+    assert [(r["line"], r["action"], r["class"], r["x"]) for r in rows] == [
+        ("1", "split", "apple", "0.400000"),
+        ("1", "split", "apple", "0.600000"),
+    ]
