@@ -112,3 +112,30 @@ def test_a_split_is_right_when_half_of_the_larger_set_matches() -> None:
     assert is_right([a, b], [a, b, c]) and is_right([a, (9, 9, 10, 10)], [a, b])
     assert not is_right([a, (9, 9, 10, 10), (7, 7, 8, 8)], [a, b])
     assert matched([a, a], [a]) == 1  # one to one
+
+
+def test_the_benchmark_counts_merged_boxes_recovered_by_a_split() -> None:
+    """benchmarks/proposals.py: a planted group of three; a split whose two members match two of them recovers 2
+    of 3 merged boxes and is right (two of the larger set of three match)."""
+    import importlib.util
+    import sys
+
+    from curate.audit.proposals import Proposal
+
+    bench_dir = Path(__file__).resolve().parents[2] / "benchmarks"
+    sys.path.insert(0, str(bench_dir))
+    spec = importlib.util.spec_from_file_location("proposals_bench", bench_dir / "proposals.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+
+    merged = [Label(0, 0.15, 0.5, 0.1, 0.2, 1), Label(0, 0.25, 0.5, 0.1, 0.2, 2), Label(0, 0.35, 0.5, 0.1, 0.2, 3)]
+    other = Label(1, 0.8, 0.8, 0.1, 0.1, 4)
+    group = Label(0, 0.25, 0.5, 0.3, 0.2, 1)
+    clean, noisy = {"a.jpg": [*merged, other]}, {"a.jpg": [group, Label(1, 0.8, 0.8, 0.1, 0.1, 2)]}
+    assert bench._merged(clean, noisy, "a.jpg", group) == merged
+    truth = type("T", (), {"truth": lambda self, rel, line: "grouped" if line == 1 else None})()
+    found = [Finding("train", "a.jpg", "grouped", 0.9, "group", line=1)]
+    split = [Proposal("train", "a.jpg", 1, "grouped", "split", 0, (cx, 0.5, 0.1, 0.2), 0.7) for cx in (0.15, 0.25)]
+    got = bench.score_splits(found, split, truth, clean, noisy, {("a.jpg", 1): group})
+    assert {k: got[k] for k in ("flagged", "split", "right", "merged", "recovered", "members")} == {
+        "flagged": 1, "split": 1, "right": 1, "merged": 3, "recovered": 2, "members": 2}  # fmt: skip
