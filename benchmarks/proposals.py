@@ -12,7 +12,10 @@ For each dataset and seed, errors are planted into train (:func:`planted_noise.p
 - swapped (``relabel``): share proposing the original class;
 - missing (``add``): share of the regions that found a deleted box (IoU ≥ 0.3) whose proposed box has IoU ≥ 0.5
   with it, and the share with its class;
-- duplicate (``delete``): share deleting the planted copy.
+- duplicate (``delete``): share deleting the planted copy;
+- grouped (``split``): of the boxes merged into each flagged planted group box, the share a proposed member
+  recovers (one-to-one at IoU ≥ 0.5), over the groups with a proposal and over all flagged ones; a split is
+  right when at least half of the larger set, proposed or merged, match.
 
 It also counts proposals made on untouched boxes (an edit where none is needed) and, per confidence band, the
 share of proposals that are right: what ``--accept-proposals --min-confidence`` would apply. Writes
@@ -35,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from label_noise import DEFAULT_CHECKS, load_dataset, run_selected  # noqa: E402
 
 from curate.audit.checks.base import AuditContext  # noqa: E402
+from curate.audit.members import is_right, matched  # noqa: E402
 from curate.audit.proposals import propose  # noqa: E402
 from curate.core.dataset import Dataset, Label  # noqa: E402
 from curate.core.overlap import iou_one  # noqa: E402
@@ -68,6 +72,48 @@ def _original(
     return max(left, key=lambda lab: iou_one(lab.xyxy, corrupted.xyxy))
 
 
+def _merged(clean: dict[str, list[Label]], noisy: dict[str, list[Label]], rel: str, group: Label) -> list[Label]:
+    """The clean boxes a planted group box was made from: boxes of its class that the noisy record lost, inside
+    it (the group box is their enclosing box)."""
+    kept = {(n.class_id, n.cx, n.cy, n.w, n.h) for n in noisy.get(rel, [])}
+    x1, y1, x2, y2 = group.xyxy
+    eps = 1e-4
+    return [lab for lab in clean.get(rel, []) if (lab.class_id, lab.cx, lab.cy, lab.w, lab.h) not in kept
+            and lab.class_id == group.class_id and lab.xyxy[0] >= x1 - eps and lab.xyxy[1] >= y1 - eps
+            and lab.xyxy[2] <= x2 + eps and lab.xyxy[3] <= y2 + eps]  # fmt: skip
+
+
+def score_splits(listed, proposals, truth, clean, noisy_labels, by_line) -> dict[str, Any]:
+    """Member proposals of the flagged planted group boxes: merged boxes recovered, splits made and right."""
+    splits: dict[tuple[str, int], list] = {}
+    for p in proposals:
+        if p.action == "split" and p.split == "train":
+            splits.setdefault((p.image, p.line), []).append(p)
+    out = {"flagged": 0, "split": 0, "right": 0, "merged": 0, "merged_flagged": 0, "recovered": 0,
+           "members": 0, "on_untouched": 0, "verdicts": []}  # fmt: skip
+    for f in listed:
+        if f.check != "grouped" or f.split != "train" or f.line is None or truth.truth(f.image, f.line) != "grouped":
+            continue
+        merged = _merged(clean, noisy_labels, f.image, by_line[(f.image, f.line)])
+        if not merged:
+            continue
+        out["flagged"] += 1
+        out["merged_flagged"] += len(merged)
+        members = splits.get((f.image, f.line))
+        if members:
+            boxes = [_xyxy(m.box) for m in members]
+            truth_boxes = [lab.xyxy for lab in merged]
+            right = is_right(boxes, truth_boxes)
+            out["split"] += 1
+            out["right"] += int(right)
+            out["merged"] += len(merged)
+            out["members"] += len(members)
+            out["recovered"] += matched(boxes, truth_boxes)
+            out["verdicts"].append((members[0].confidence, right))
+    out["on_untouched"] = sum(truth.truth(rel, line) is None for rel, line in splits)
+    return out
+
+
 def score_seed(dataset: Dataset, seed: int, rate: float, fast: bool) -> dict[str, Any]:
     noisy, truth = plant_errors(dataset, rate=rate, seed=seed)
     ctx = AuditContext(noisy, fast=fast, seed=seed)
@@ -89,9 +135,10 @@ def score_seed(dataset: Dataset, seed: int, rate: float, fast: bool) -> dict[str
         if kind is not None and FLAGGING.get(kind) == f.check:
             out["flagged"][kind] = out["flagged"].get(kind, 0) + 1
             out["flagged_with"][kind] = out["flagged_with"].get(kind, 0) + int((f.image, f.line, f.check) in proposed)
-    verdicts: list[tuple[float, bool]] = []
+    out["grouped"] = score_splits(listed, proposals, truth, clean, noisy_labels, by_line)
+    verdicts: list[tuple[float, bool]] = [tuple(v) for v in out["grouped"].pop("verdicts")]
     for p in proposals:
-        if p.split != "train":
+        if p.split != "train" or p.action == "split":  # a split is judged as a whole (score_splits)
             continue
         kind = truth.truth(p.image, p.line) if p.line is not None else None
         right: bool | None = None
@@ -202,6 +249,34 @@ def geometry_table(results: dict[str, list[dict[str, Any]]]) -> list[str]:
     return lines + [""]
 
 
+def members_table(results: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Grouped across the datasets: the share of merged boxes a proposed member recovers (IoU ≥ 0.5), over the
+    groups with a proposal and over every flagged group; how many flagged groups got one; splits right; splits on
+    untouched boxes; then the mean and the worst dataset."""
+    lines = ["### Member proposals (grouped)", "",
+             "| dataset | merged boxes recovered: proposed groups | all flagged groups "
+             "| flagged groups with a proposal | splits right | members per split | splits on untouched boxes |",
+             "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    rec, rec_all, share = [], [], []
+    for name, seeds in results.items():
+        g = {k: sum(s["grouped"][k] for s in seeds) for k in seeds[0]["grouped"]}
+        if g["flagged"]:
+            rec_all.append(g["recovered"] / g["merged_flagged"])
+            share.append(g["split"] / g["flagged"])
+        if g["split"]:
+            rec.append(g["recovered"] / g["merged"])
+            lines.append(f"| {name} | {rec[-1]:.0%} ({g['recovered']} of {g['merged']}) | {rec_all[-1]:.0%} "
+                         f"| {g['split']} of {g['flagged']} | {g['right'] / g['split']:.0%} "
+                         f"| {g['members'] / g['split']:.1f} | {g['on_untouched']} |")  # fmt: skip
+        else:
+            lines.append(f"| {name} | — | {'0%' if g['flagged'] else '—'} | 0 of {g['flagged']} | — | — "
+                         f"| {g['on_untouched']} |")  # fmt: skip
+    for label, f in (("mean", statistics.mean), ("worst", min)):
+        cells = [f"{f(v):.0%}" if v else "—" for v in (rec, rec_all, share)]
+        lines.append(f"| **{label}** | " + " | ".join(cells) + " | | | |")
+    return lines + [""]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dataset", nargs="+", required=True, type=Path)
@@ -217,9 +292,9 @@ def main(argv: list[str] | None = None) -> int:
         seeds = [score_seed(ds, s, args.rate, args.fast) for s in args.seeds]
         results[ds.name] = seeds
         md += summarize(ds.name, seeds)
-        print("\n".join(summarize(ds.name, seeds)), flush=True)
-    md += geometry_table(results)
-    print("\n".join(geometry_table(results)), flush=True)
+        print("\n".join(summarize(ds.name, seeds) + members_table({ds.name: seeds})[4:-3]), flush=True)
+    md += geometry_table(results) + members_table(results)
+    print("\n".join(geometry_table(results) + members_table(results)), flush=True)
     (args.out / "proposals.json").write_text(json.dumps(results, indent=1, default=str))
     (args.out / "proposals.md").write_text("\n".join(md) + "\n")
     return 0

@@ -10,15 +10,17 @@ A proposal is made only where a measurement says the evidence names the edit (``
 planted errors; numbers in benchmarks/README.md); none is better than a wrong one accepted in batch. A loose
 box's tightened box and a shifted box's moved one are searched for among candidate boxes
 (:mod:`curate.audit.refine`), and proposed only where the search was right often enough on the dataset's own
-corrupted boxes. Not proposed: the member boxes of a group box.
+corrupted boxes. A group box's member boxes are searched for among layouts of it (:mod:`curate.audit.members`),
+judged and calibrated the same way, on the dataset's own synthetic merges.
 
 ``confidence`` is the share of such proposals that were right on planted errors, for the flagging check's
 score: the score itself where the edit follows from the finding (a duplicate copy), times the crop model's
 probability of the proposed class (relabel), times :data:`ADD_PRIOR` for an added box whose class is a guess,
-times the search's held-out chance of a right box (resize).
+times the search's held-out chance of a right box (resize) or of a right set of members (split).
 
 Actions: ``relabel`` (same box, ``class_id``), ``delete``, ``add`` (a new box for a region finding), ``resize``
-(same class, the new box).
+(same class, the new box), ``split`` (the line replaced by several boxes of its class: one proposal per member,
+each with the group box's line and the same confidence; they are applied together).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class Proposal:
     image: str
     line: int | None
     check: str
-    action: str  # relabel | delete | add | resize
+    action: str  # relabel | delete | add | resize | split
     class_id: int
     box: tuple[float, float, float, float] | None  # (cx, cy, w, h) normalized; the new box of an add or resize
     confidence: float
@@ -66,7 +68,8 @@ def propose(
 ) -> list[Proposal]:
     """The proposals for ``findings`` (those listed: at or above their thresholds), one at most per finding.
 
-    ``pixels`` False (``--fast``): no resize proposals (the refiner learns from the box model's pixel features).
+    ``pixels`` False (``--fast``): no resize or split proposals (the refiner learns from the box model's pixel
+    features). A split is one proposal per member box.
     """
     findings = list(findings)
     lookup = LabelLookup(dataset)
@@ -81,18 +84,29 @@ def propose(
 
 
 def _resize(findings: list[Finding], lookup: LabelLookup, dataset: Dataset, seed: int) -> list[Proposal]:
-    """``resize`` proposals for loose and shifted findings (:mod:`curate.audit.refine`)."""
-    from curate.audit.refine import KIND_OF_CHECK, MAX_SEARCHED, refine
+    """``resize`` proposals for loose and shifted findings, ``split`` ones for grouped findings
+    (:mod:`curate.audit.refine`)."""
+    from curate.audit import members
+    from curate.audit.refine import GROUP_CHECK, KIND_OF_CHECK, MAX_SEARCHED, refine
 
-    flagged = [f for f in findings if f.check in KIND_OF_CHECK and f.line is not None and lookup.label(f) is not None]
-    if len(flagged) > MAX_SEARCHED:  # the highest-scored, kept in their order
-        top = {id(f) for f in sorted(flagged, key=lambda f: -f.score)[:MAX_SEARCHED]}
-        flagged = [f for f in flagged if id(f) in top]
+    flagged = []
+    for checks, most in ((set(KIND_OF_CHECK), MAX_SEARCHED), ({GROUP_CHECK}, members.MAX_SEARCHED)):
+        mine = [f for f in findings if f.check in checks and f.line is not None and lookup.label(f) is not None]
+        if len(mine) > most:  # the highest-scored, kept in their order
+            top = {id(f) for f in sorted(mine, key=lambda f: -f.score)[:most]}
+            mine = [f for f in mine if id(f) in top]
+        flagged += mine
     refined = refine(dataset, [(f.image, f.line, f.check) for f in flagged], seed=seed)
     out = []
     for f in flagged:
         r = refined.get((f.image, f.line, f.check))
         if r is None:
+            continue
+        if isinstance(r, members.Members):
+            cls = lookup.label(f).class_id
+            for x1, y1, x2, y2 in r.boxes:
+                out.append(Proposal(f.split, f.image, f.line, f.check, "split", cls,
+                                    ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1), f.score * r.p_right))  # fmt: skip
             continue
         x1, y1, x2, y2 = r.xyxy
         box = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)
@@ -131,6 +145,10 @@ def _propose_one(f: Finding, lookup: LabelLookup, dataset: Dataset) -> Proposal 
 def attach(findings: list[Finding], proposals: list[Proposal]) -> None:
     """Put each proposal into its finding's ``data["proposal"]`` (so findings.json carries it)."""
     by_key = {(p.image, p.line, p.check, p.box if p.line is None else None): p for p in proposals}
+    members: dict[tuple, list[Proposal]] = {}
+    for p in proposals:
+        if p.action == "split":
+            members.setdefault((p.image, p.line, p.check, None), []).append(p)
     for f in findings:
         key = (f.image, f.line, f.check, (tuple(float(v) for v in f.region) if f.region is not None else None))
         p = by_key.get(key)
@@ -138,6 +156,9 @@ def attach(findings: list[Finding], proposals: list[Proposal]) -> None:
             f.data["proposal"] = {
                 k: v for k, v in p.to_dict().items() if k in ("action", "class_id", "box", "confidence")
             }
+        if key in members:  # a split: its member boxes, one proposal
+            f.data["proposal"]["members"] = [m.to_dict()["box"] for m in members[key]]
+            del f.data["proposal"]["box"]
 
 
 def write_csv(proposals: list[Proposal], dataset: Dataset, path: Path) -> Path:

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: The finding whose box is refined, and the box model's corruption kind that teaches it.
 KIND_OF_CHECK = {"background_heavy": "loose", "shifted": "shifted"}
+#: The finding whose box is split into its members (:mod:`curate.audit.members`).
+GROUP_CHECK = "grouped"
 #: A refined box this close to the box before corruption is right (issue #23's target: median IoU ≥ 0.75).
 RIGHT_IOU = 0.75
 #: No proposal where the held-out chance of a right box is below this.
@@ -102,20 +104,21 @@ def _candidates(box: np.ndarray, kind: str) -> list[np.ndarray]:
 
 def refine(dataset: Dataset, flagged: list[tuple[str, int, str]], *, seed: int = defaults.SEED) -> dict:
     """Refined boxes for ``flagged`` = (image rel, line, check) of loose (``background_heavy``) and ``shifted``
-    findings: {(rel, line, check): :class:`Refined`}, only where ``p_right`` ≥ :data:`MIN_P_RIGHT`.
+    findings: {(rel, line, check): :class:`Refined`}, and member boxes for ``grouped`` ones:
+    {(rel, line, "grouped"): :class:`curate.audit.members.Members`}, only where ``p_right`` ≥ :data:`MIN_P_RIGHT`.
 
     Kept apart from the findings because it costs a second description of the box model's boxes (pixels from
-    the cache) and small cross-fits; it runs only when a loose or shifted box was flagged.
+    the cache) and small cross-fits; it runs only when a loose, shifted or grouped box was flagged.
     """
     from curate.audit.boxmodel.corruptions import Query, _queries
     from curate.audit.boxmodel.features import _features
     from curate.runtime.env import no_all_nan_columns
 
-    wanted = [(rel, line, check) for rel, line, check in flagged if check in KIND_OF_CHECK]
+    wanted = [(rel, line, check) for rel, line, check in flagged if check in KIND_OF_CHECK or check == GROUP_CHECK]
     if not wanted or not dataset.num_boxes:
         return {}
     # the box model's members draw exactly these corruptions (seed + 101 × member): their pixel features are cached
-    qs, boxes, _ = _queries(
+    qs, boxes, classes = _queries(
         dataset, np.random.default_rng(seed), with_corruptions=True, share=defaults.BOXMODEL_CORRUPT_SHARE
     )
     n_real = sum(q.line is not None for q in qs)
@@ -131,7 +134,7 @@ def refine(dataset: Dataset, flagged: list[tuple[str, int, str]], *, seed: int =
     # every candidate of each flagged box, and of a sample of corrupted boxes of its kind (calibration)
     candidates: dict[str, dict[int, list[int]]] = {}
     for kind in ("loose", "shifted"):
-        searched = sorted({k for (_, _, check), k in targets.items() if KIND_OF_CHECK[check] == kind})
+        searched = sorted({k for (_, _, check), k in targets.items() if KIND_OF_CHECK.get(check) == kind})
         if not searched:
             continue
         pool = [k for k, q in enumerate(qs) if q.kind == kind]
@@ -143,7 +146,7 @@ def refine(dataset: Dataset, flagged: list[tuple[str, int, str]], *, seed: int =
                 mine.append(len(qs))
                 qs.append(Query(q.image, box, q.cls, "candidate", q.exclude))
             candidates.setdefault(kind, {})[k] = mine
-    classes = [np.array([lab.class_id for lab in r.labels], int) for r in dataset.images]
+    groups = _member_candidates(qs, boxes, classes, len(dataset.names), targets, seed)
     X, _ = _features(dataset, qs, boxes, classes, pixels=True, masks=None, progress=False)
     X = no_all_nan_columns(X)  # float32: scikit-learn converts each fit's rows to float64 exactly, not all rows
     fold_of_image = image_folds(len(dataset.images), FOLDS, seed)
@@ -151,7 +154,92 @@ def refine(dataset: Dataset, flagged: list[tuple[str, int, str]], *, seed: int =
     out: dict = {}
     for kind, mine in candidates.items():
         out.update(_search(kind, qs, boxes, X, fold_of_row, targets, mine, seed))
+    if groups:
+        out.update(_search_members(qs, boxes, X, fold_of_row, targets, groups, seed))
     return {key: r for key, r in out.items() if r.p_right >= MIN_P_RIGHT}
+
+
+def _member_candidates(qs, boxes, classes, nc: int, targets: dict, seed: int) -> dict[int, list[list[int]]]:
+    """Row of each searched group box (the flagged ones, and a sample of the box model's merges for
+    calibration) → its candidate member sets, as lists of the rows (appended to ``qs``) of their boxes. A
+    candidate's context leaves out what its group box replaces (the box itself, or a merge's members)."""
+    from curate.audit.boxmodel.corruptions import Query
+    from curate.audit.members import candidate_sets, class_sizes, typical_size
+
+    searched = sorted({k for (_, _, check), k in targets.items() if check == GROUP_CHECK})
+    if not searched:
+        return {}
+    pool = [k for k, q in enumerate(qs) if q.kind == "grouped"]
+    rng = np.random.default_rng(seed + 13)
+    searched += sorted(rng.choice(pool, min(CALIBRATION_BOXES, len(pool)), replace=False).tolist())
+    sizes = class_sizes(boxes, classes, nc)
+    out: dict[int, list[list[int]]] = {}
+    for k in searched:
+        q = qs[k]
+        typical = typical_size(boxes[q.image], classes[q.image], q.exclude, q.cls, sizes[q.cls])
+        row_of: dict[tuple, int] = {}
+        sets = []
+        for members in candidate_sets(np.asarray(q.xyxy, float), typical):
+            rows = []
+            for box in members:
+                key = tuple(np.round(box, 6))
+                if key not in row_of:
+                    row_of[key] = len(qs)
+                    qs.append(Query(q.image, np.clip(box, 0.0, 1.0), q.cls, "candidate", q.exclude))
+                rows.append(row_of[key])
+            sets.append(rows)
+        out[k] = sets
+    return out
+
+
+def _judges(qs, X, fold_of_row, wrong: tuple[str, ...], seed: int) -> dict:
+    """Fold → a classifier of real boxes against the corrupted ones of the ``wrong`` kinds, fitted on the other
+    folds' images."""
+    from curate.runtime.env import fit_side_by_side, fits_at_once
+
+    rows = np.array([k for k, q in enumerate(qs) if q.kind in wrong or q.kind == "ok" and q.line is not None], int)
+    y = np.array([qs[k].kind == "ok" for k in rows])
+    fold = fold_of_row[rows]
+    folds = [f for f in range(FOLDS) if len(np.unique(y[fold != f])) == 2 and (fold != f).sum() >= MIN_ROWS]
+    fits = [lambda f=f: _classifier(seed + 10 * f).fit(X[rows[fold != f]], y[fold != f]) for f in folds]
+    # each fit holds its rows as float32 and float64 copies: fewer at once on a large dataset, the same judges
+    most_rows = max(((fold != f).sum() for f in folds), default=0)
+    return dict(zip(folds, fit_side_by_side(fits, at_once=fits_at_once(len(fits), 12 * X.shape[1] * most_rows))))
+
+
+def _search_members(qs, boxes, X, fold_of_row, targets, groups, seed) -> dict:
+    """Of each group box's candidate member sets, the one whose members a classifier of real against corrupted
+    boxes (every kind: a member around two objects looks grouped, one cutting an object shifted) finds most like
+    real boxes; none where they look less like real boxes than the group box itself; ``p_right`` from how often
+    that pick was right on the box model's merges, by how much its members beat the group box."""
+    from curate.audit.members import Members, is_right, pick
+    from curate.learn.boosting import platt
+
+    judges = _judges(qs, X, fold_of_row, ("loose", "shifted", "grouped"), seed)
+    picks = {}
+    for k, sets in groups.items():
+        f = int(fold_of_row[k])
+        if f not in judges:
+            continue
+        lo, hi = min(min(s) for s in sets), max(max(s) for s in sets) + 1  # a group's candidates: adjacent rows
+        p_ok = judges[f].predict_proba(X[[k, *range(lo, hi)]])[:, 1]
+        best, score = pick(p_ok[1:], [[r - lo for r in s] for s in sets])
+        # by how much the members look more like real boxes than the group box does (a right box: not at all)
+        picks[k] = ([np.asarray(qs[r].xyxy, float) for r in sets[best]], score - float(p_ok[0]))
+    cal = [k for k in picks if qs[k].kind == "grouped"]
+    if len(cal) < MIN_ROWS:
+        return {}
+    right = np.array([is_right(picks[k][0], list(boxes[qs[k].image][list(qs[k].exclude)])) for k in cal], float)
+    margin = np.array([picks[k][1] for k in cal])
+    a, b = platt(margin, right)
+    log.info("refine grouped: calibration %.0f %% right (%d merges)", 100 * right.mean(), len(cal))
+    out = {}
+    for key, k in targets.items():
+        if key[2] != GROUP_CHECK or k not in picks or picks[k][1] <= 0:
+            continue
+        p = float(1.0 / (1.0 + np.exp(-(a * picks[k][1] + b))))
+        out[key] = Members(tuple(tuple(float(v) for v in m) for m in picks[k][0]), p)
+    return out
 
 
 def within_row_budget(qs: list, keep_images: set[int], seed: int) -> list:
@@ -180,18 +268,9 @@ def _search(kind, qs, boxes, X, fold_of_row, targets, candidates, seed) -> dict:
     real box; ``p_right`` from how often that pick was right on corrupted boxes of ``kind``, by how much it beat
     the box itself."""
     from curate.learn.boosting import platt
-    from curate.runtime.env import fit_side_by_side, fits_at_once
 
     # a shrunk candidate that cuts the object looks like a shifted box (the object goes on past an edge)
-    wrong = ("loose", "shifted") if kind == "loose" else ("shifted",)
-    rows = np.array([k for k, q in enumerate(qs) if q.kind in wrong or q.kind == "ok" and q.line is not None], int)
-    y = np.array([qs[k].kind == "ok" for k in rows])
-    fold = fold_of_row[rows]
-    folds = [f for f in range(FOLDS) if len(np.unique(y[fold != f])) == 2 and (fold != f).sum() >= MIN_ROWS]
-    fits = [lambda f=f: _classifier(seed + 10 * f).fit(X[rows[fold != f]], y[fold != f]) for f in folds]
-    # each fit holds its rows as float32 and float64 copies: fewer at once on a large dataset, the same judges
-    most_rows = max(((fold != f).sum() for f in folds), default=0)
-    judges = dict(zip(folds, fit_side_by_side(fits, at_once=fits_at_once(len(fits), 12 * X.shape[1] * most_rows))))
+    judges = _judges(qs, X, fold_of_row, ("loose", "shifted") if kind == "loose" else ("shifted",), seed)
     picks = {}
     for k, mine in candidates.items():
         f = int(fold_of_row[k])
@@ -212,7 +291,7 @@ def _search(kind, qs, boxes, X, fold_of_row, targets, candidates, seed) -> dict:
              100 * right.mean(), len(cal))  # fmt: skip
     out = {}
     for key, k in targets.items():
-        if KIND_OF_CHECK[key[2]] != kind or k not in picks or not picks[k][2]:
+        if KIND_OF_CHECK.get(key[2]) != kind or k not in picks or not picks[k][2]:
             continue
         p = float(1.0 / (1.0 + np.exp(-(a * picks[k][1] + b))))
         out[key] = Refined(tuple(float(v) for v in picks[k][0]), p)

@@ -7,6 +7,10 @@ file line it would change), ``check`` and ``action``. A reviewer accepts one by 
 ``reject``s it); the export applies accepted proposals as if the reviewer had made the edit, and
 ``--accept-proposals --min-confidence X`` accepts every untagged one at or above ``X``. A proposal never
 overrides the reviewer: one whose line the reviewer edited or deleted is not applied (the export warns).
+
+A ``split`` (a group box's member boxes) is one detection per member, each with the group box's ``line``: they
+replace that line together. Tagging any member ``accept`` accepts the split; a member tagged ``reject`` is left
+out of it (a reviewer drops one wrong member and keeps the others).
 """
 
 from __future__ import annotations
@@ -63,7 +67,10 @@ def write_proposals(
         new.setdefault((p.split, p.image), []).append(p)
     values: dict[str, Any] = {}
     for sid, split, rel, dets in _read(fo_dataset):
-        kept = [d for d in dets if d["tags"] or d["check"] in keep]
+        reviewed_splits = {(d["line"], d["check"]) for d in dets if d["tags"] and d["action"] == "split"}
+        # a tagged member keeps its whole split: the others are the rest of what the reviewer accepted
+        kept = [d for d in dets if d["tags"] or d["check"] in keep or
+                d["action"] == "split" and (d["line"], d["check"]) in reviewed_splits]  # fmt: skip
         fresh = [
             p
             for p in new.get((split, rel), [])
@@ -133,11 +140,14 @@ def accepted_proposals(fo_dataset: "fo.Dataset", min_confidence: float | None) -
         return {}
     out: dict[tuple[str, str], list[Accepted]] = {}
     for _, split, rel, dets in _read(fo_dataset):
+        # one member tagged ``accept`` accepts its split (the line's other members)
+        accepted_splits = {d["line"] for d in dets if d["action"] == "split" and ACCEPT_TAG in d["tags"]}
         for d in dets:
             if REJECT_TAG in d["tags"] or d["action"] is None:
                 continue
             by_batch = min_confidence is not None and (d["confidence"] or 0.0) >= min_confidence
-            if ACCEPT_TAG in d["tags"] or by_batch:
+            by_split = d["action"] == "split" and d["line"] in accepted_splits
+            if ACCEPT_TAG in d["tags"] or by_batch or by_split:
                 out.setdefault((split, rel), []).append(
                     Accepted(
                         d["line"],
@@ -167,6 +177,10 @@ def apply(
     applied: list[Accepted] = []
     warnings: list[str] = []
     done: set[int] = set()
+    members: dict[int | None, list[Accepted]] = {}
+    for a in accepted:
+        if a.action == "split":
+            members.setdefault(a.line, []).append(a)
     for a in sorted(accepted, key=lambda a: -a.confidence):
         if a.action == "add":
             dets.append(_Box(a.label, list(a.box), None, a.class_id))
@@ -185,6 +199,8 @@ def apply(
             warnings.append(
                 f"{record.rel}: proposal for line {a.line} ({a.action}) not applied: the reviewer changed that label"
             )
+            if a.action == "split":  # one warning for the split, not one per member
+                done.add(a.line)
             continue
         done.add(a.line)
         if a.action == "delete":
@@ -193,6 +209,12 @@ def apply(
             dets[i] = _Box(a.label, dets[i].bounding_box, a.line, a.class_id)
         elif a.action == "resize":  # the same label, the proposed box (a loose box tightened, a shifted one moved)
             dets[i] = _Box(dets[i].label, list(a.box), a.line, dets[i].class_id)
+        elif a.action == "split":  # the group box becomes its first member, the others are new boxes
+            first, *rest = members[a.line]
+            dets[i] = _Box(dets[i].label, list(first.box), a.line, dets[i].class_id)
+            dets += [_Box(dets[i].label, list(m.box), None, dets[i].class_id) for m in rest]
+            applied += rest
+            a = first
         applied.append(a)
     return dets, applied, warnings
 
@@ -202,7 +224,9 @@ def mark_proposed(changes: list["Change"], applied: list[Accepted], record: Imag
     from curate.fiftyone.samples import from_fo_box
 
     by_line = {a.line: a for a in applied if a.line is not None}
-    added = {" ".join(f"{v:.6f}" for v in from_fo_box(a.box)): a for a in applied if a.line is None}
+    # boxes the proposals added: an add's box, and a split's members (all but the first are new lines)
+    added = {" ".join(f"{v:.6f}" for v in from_fo_box(a.box)): a for a in applied
+             if a.line is None or a.action == "split"}  # fmt: skip
     out = []
     for c in changes:
         a = by_line.get(c.line) if c.kind in ("edited", "relabeled", "deleted") else None

@@ -53,7 +53,7 @@ def test_a_proposal_only_where_the_evidence_names_the_fix() -> None:
         ),
         Finding(
             "train", "a.jpg", "grouped", 0.9, "group", line=1, data={"same_class_inside": 2}
-        ),  # members: unknown boxes
+        ),  # no readable image to judge layouts of the box with: no split
         Finding(
             "train", "a.jpg", "background_heavy", 0.9, "loose", line=3, data={"side_extent": {"left": 0.3}}
         ),  # no readable image to learn a tighter box from: no resize
@@ -171,3 +171,62 @@ def test_an_accepted_resize_moves_the_box_in_the_export(make_yolo_tree, tmp_path
     lines = (tmp_path / "out" / "labels" / "train" / "d.txt").read_text().splitlines()
     assert [[float(v) for v in ln.split()] for ln in lines[2:]] == [[0, 0.62, 0.32, 0.1, 0.12]]
     assert lines[:2] == ["1 0.25 0.75 0.1 0.2", "1 0.25 0.75 0.1 0.2"]  # the duplicate below the bar stays
+
+
+def _split(ds, fod, line: int = 3, confidence: float = 0.95) -> list[Proposal]:
+    """Line 3 of d.jpg (a box 0.2 × 0.2 at (0.6, 0.3)) proposed as its two halves, side by side."""
+    members = [Proposal("train", "train/images/d.jpg", line, "grouped", "split", 0, (cx, 0.3, 0.1, 0.2), confidence)
+               for cx in (0.55, 0.65)]  # fmt: skip
+    write_proposals(fod, members, ds)
+    return members
+
+
+def test_a_split_replaces_the_group_box_by_its_members_in_batch(make_yolo_tree, tmp_path: Path) -> None:
+    """A grouped finding's member boxes: shown as one proposal per member on the group box's line, applied together."""
+    ds, _ = _audited(make_yolo_tree, tmp_path / "s")
+    fod = find_fiftyone(ds)
+    _split(ds, fod)
+    s = next(s for s in fod if s.curate_rel == "train/images/d.jpg")
+    shown = sorted((p.line, p.action, [round(v, 6) for v in p.bounding_box]) for p in s[PROPOSALS_FIELD].detections)
+    assert shown == [(3, "split", [0.5, 0.2, 0.1, 0.2]), (3, "split", [0.6, 0.2, 0.1, 0.2])]
+    result = export_reviewed(ds, tmp_path / "out", min_confidence=0.9)
+    got = [(c.line, c.kind, c.source, c.confidence) for c in result.changes if c.image == "train/images/d.jpg"]
+    assert got == [(3, "edited", "proposed", 0.95), (4, "added", "proposed", 0.95)]
+    lines = (tmp_path / "out" / "labels" / "train" / "d.txt").read_text().splitlines()
+    assert lines[:2] == ["1 0.25 0.75 0.1 0.2", "1 0.25 0.75 0.1 0.2"]
+    assert sorted([round(float(v), 6) for v in ln.split()] for ln in lines[2:]) == [
+        [0, 0.55, 0.3, 0.1, 0.2], [0, 0.65, 0.3, 0.1, 0.2]]  # fmt: skip
+
+
+def test_one_accepted_member_accepts_its_split_and_a_rejected_member_is_left_out(make_yolo_tree, tmp_path) -> None:
+    ds, _ = _audited(make_yolo_tree, tmp_path / "t")
+    fod = find_fiftyone(ds)
+    _split(ds, fod, confidence=0.6)  # below the batch bar: only the reviewer's tag applies it
+    s = next(s for s in fod if s.curate_rel == "train/images/d.jpg")
+    members = [p for p in s[PROPOSALS_FIELD].detections if p.action == "split"]
+    members[0].tags.append(ACCEPT_TAG)
+    s.save()
+    lines = export_reviewed(ds, tmp_path / "both").out / "labels" / "train" / "d.txt"
+    assert sorted(float(ln.split()[1]) for ln in lines.read_text().splitlines() if ln.startswith("0 ")) == [0.55, 0.65]
+    # the reviewer keeps the split but rejects its second member; a re-audit keeps the reviewed split
+    members[1].tags.append(REJECT_TAG)
+    s.save()
+    run_audit(ds, out_dir=tmp_path / "again", **AUDIT)
+    lines = export_reviewed(ds, tmp_path / "one").out / "labels" / "train" / "d.txt"
+    assert [float(ln.split()[1]) for ln in lines.read_text().splitlines() if ln.startswith("0 ")] == [0.55]
+
+
+def test_a_splits_members_reach_findings_json_and_one_csv_row_each(tmp_path: Path) -> None:
+    from curate.audit.proposals import attach, write_csv
+
+    ds = _dataset()
+    group = Finding("train", "a.jpg", "grouped", 0.9, "group", line=1)
+    members = [Proposal("train", "a.jpg", 1, "grouped", "split", 0, (cx, 0.5, 0.2, 0.4), 0.8) for cx in (0.4, 0.6)]
+    attach([group], members)
+    assert group.data["proposal"] == {"action": "split", "class_id": 0, "confidence": 0.8,
+                                      "members": [[0.4, 0.5, 0.2, 0.4], [0.6, 0.5, 0.2, 0.4]]}  # fmt: skip
+    rows = _rows(write_csv(members, ds, tmp_path / "proposals.csv"))
+    assert [(r["line"], r["action"], r["class"], r["x"]) for r in rows] == [
+        ("1", "split", "apple", "0.400000"),
+        ("1", "split", "apple", "0.600000"),
+    ]
