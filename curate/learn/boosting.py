@@ -273,6 +273,42 @@ class BoostedTrees:
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return _softmax(self.decision_function(X))
 
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The fitted model as plain arrays (for ``np.savez``): no pickle, so loading a shipped model runs no
+        code. Every tree's nodes are concatenated; ``tree_start`` and ``edge_start`` say where each begins."""
+        trees = self.trees_
+        return {
+            "classes": np.asarray(self.classes_),
+            "init": np.asarray(self.init_, np.float64),
+            "max_bins": np.array(self.max_bins),
+            "edges": np.concatenate([np.zeros(0), *self.edges_]).astype(np.float64),
+            "edge_start": np.cumsum([0] + [len(e) for e in self.edges_]),
+            "tree_start": np.cumsum([0] + [len(t.feature) for t in trees]),
+            "depth": np.array([t.depth for t in trees], np.int64),
+            "feature": np.concatenate([t.feature for t in trees]).astype(np.int64),
+            "threshold": np.concatenate([t.threshold for t in trees]).astype(np.int64),
+            "missing_left": np.concatenate([t.missing_left for t in trees]).astype(bool),
+            "left": np.concatenate([t.left for t in trees]).astype(np.int64),
+            "right": np.concatenate([t.right for t in trees]).astype(np.int64),
+            "value": np.concatenate([t.value for t in trees]).astype(np.float64),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "BoostedTrees":
+        """The model :meth:`to_arrays` wrote (``np.load``'s mapping will do); predicts exactly as the original."""
+        model = cls(max_bins=int(arrays["max_bins"]))
+        model.classes_ = np.asarray(arrays["classes"])
+        model.init_ = np.asarray(arrays["init"], np.float64)
+        es, edges = np.asarray(arrays["edge_start"]), np.asarray(arrays["edges"], np.float64)
+        model.edges_ = [edges[es[f] : es[f + 1]] for f in range(len(es) - 1)]
+        ts = np.asarray(arrays["tree_start"])
+        parts = {k: np.asarray(arrays[k]) for k in ("feature", "threshold", "missing_left", "left", "right", "value")}
+        model.trees_ = [
+            Tree(*(parts[k][ts[t] : ts[t + 1]] for k in parts), depth=int(arrays["depth"][t])) for t in range(len(ts) - 1)
+        ]
+        model.iterations = len(model.trees_)
+        return model
+
 
 def platt(z: np.ndarray, positive: np.ndarray, *, c: float = 1.0, steps: int = 50) -> tuple[float, float]:
     """Slope and intercept of a logistic fit of ``positive`` on the 1-D score ``z`` (Platt scaling).

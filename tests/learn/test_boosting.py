@@ -100,3 +100,18 @@ def test_fast_box_model_imports_neither_scikit_learn_nor_scipy(sample_dir) -> No
     assert out.returncode == 0, out.stderr[-2000:]
     n, sk, sp = out.stdout.split()
     assert int(n) > 100 and sk == "False" and sp == "False"
+
+
+def test_arrays_round_trip_through_npz_predicts_the_same(tmp_path) -> None:
+    """A shipped model (the box model's cross-dataset prior) is stored as plain arrays, loaded without pickle."""
+    X, y = _interaction_data(1500, 4)
+    X[::7, 2] = np.nan
+    model = BoostedTrees(iterations=12, max_depth=3).fit(X, y)
+    path = tmp_path / "model.npz"
+    np.savez(path, **model.to_arrays())
+    with np.load(path, allow_pickle=False) as arrays:
+        loaded = BoostedTrees.from_arrays(arrays)
+    Xt, _ = _interaction_data(500, 5)
+    Xt[::5, 2] = np.nan
+    assert np.array_equal(loaded.predict_proba(Xt), model.predict_proba(Xt))
+    assert loaded.classes_.tolist() == model.classes_.tolist()

@@ -152,6 +152,11 @@ def score_boxes(
         dataset, union, boxes, classes, pixels=not fast, masks=masks, progress=progress, signatures=signatures
     )
     seconds["features"] = time.perf_counter() - t1
+    prior_odds = None
+    if not fast:  # the cross-dataset prior's per-kind log-odds of the first member's rows (issue #22)
+        from curate.audit.boxmodel.prior import prior_log_odds
+
+        prior_odds = prior_log_odds(X_all[: len(drawn[0][0])], names, n_real)
     parts = []
     for (qs_m, _, _), rows in zip(drawn, spans):
         y = np.array([0 if q.kind == "ok" else 1 + KINDS.index(q.kind) for q in qs_m])
@@ -181,6 +186,10 @@ def score_boxes(
                 # the dataset's own worst boxes are probably real errors: don't teach the model they are "ok"
                 p_ok = prob[real, 0]
                 keep = p_ok >= np.quantile(p_ok, defaults.BOXMODEL_DROP_SHARE)
+    if prior_odds is not None:
+        from curate.audit.boxmodel.prior import blended
+
+        prob = blended(prob, prior_odds)
     seconds["model"] = time.perf_counter() - t2
     prior = np.bincount(y, minlength=1 + len(KINDS)) / len(y)
     scores = calibrate_heldout(prob, y, prior, real)
