@@ -303,8 +303,9 @@ class BoostedTrees:
         model.edges_ = [edges[es[f] : es[f + 1]] for f in range(len(es) - 1)]
         ts = np.asarray(arrays["tree_start"])
         parts = {k: np.asarray(arrays[k]) for k in ("feature", "threshold", "missing_left", "left", "right", "value")}
+        depth = np.asarray(arrays["depth"])
         model.trees_ = [
-            Tree(*(parts[k][ts[t] : ts[t + 1]] for k in parts), depth=int(arrays["depth"][t])) for t in range(len(ts) - 1)
+            Tree(*(parts[k][ts[t] : ts[t + 1]] for k in parts), depth=int(depth[t])) for t in range(len(ts) - 1)
         ]
         model.iterations = len(model.trees_)
         return model
