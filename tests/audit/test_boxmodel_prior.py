@@ -96,3 +96,12 @@ def test_blend_multiplies_the_odds_and_keeps_unscored_rows_zero():
     out = prior.blended(prob, odds, weight=0.5)
     assert np.allclose(out[0], np.array([0.7, 0.2, 0.1, 0.05]) / 1.05)
     assert np.array_equal(out[1], np.zeros(4))
+
+
+def test_the_prior_is_opt_in(monkeypatch):
+    """Off unless asked: on the pool it lowers swapped and duplicate boxes in the merged list (benchmarks/README.md)."""
+    assert prior.prior_path() is None
+    monkeypatch.setenv("CURATE_BOXMODEL_PRIOR", "on")
+    assert prior.prior_path() == str(prior.PRIOR_PATH)
+    monkeypatch.setenv("CURATE_BOXMODEL_PRIOR", "/somewhere/lodo.npz")
+    assert prior.prior_path() == "/somewhere/lodo.npz"

@@ -14,7 +14,8 @@ Stored as plain arrays (``prior.npz``: :meth:`curate.learn.boosting.BoostedTrees
 names it reads and a version), loaded on first use, never unpickled. Trained by ``benchmarks/prior_train.py``;
 judged only leave-one-dataset-out (``benchmarks/prior_lodo.py``): the shipped model saw all seven pool datasets,
 so the pool's own figures with it are in-sample. Only the full (pixel) model uses it; ``--fast`` does not.
-``CURATE_BOXMODEL_PRIOR=off`` turns it off; a path uses that file instead (a leave-one-out model).
+Opt-in: ``CURATE_BOXMODEL_PRIOR=on`` uses the shipped file, a path another one (a leave-one-out model); unset
+or ``off``, no prior (see :func:`prior_path` for why).
 """
 
 from __future__ import annotations
@@ -85,11 +86,15 @@ def load(path: str):
 
 
 def prior_path() -> str | None:
-    """The prior to use: ``$CURATE_BOXMODEL_PRIOR`` (a path, or ``off``), else the shipped one."""
-    chosen = os.environ.get("CURATE_BOXMODEL_PRIOR", "")
-    if chosen.lower() in ("off", "0", "none"):
+    """The prior to use: none unless ``$CURATE_BOXMODEL_PRIOR`` asks (``on``: the shipped one, or a path).
+
+    Off by default: on the pool it raises grouped, loose and shifted boxes in the merged list but lowers swapped
+    and duplicate boxes there, and puts traffic-signs-ro's duplicates under the naive baseline (benchmarks/README.md).
+    """
+    chosen = os.environ.get("CURATE_BOXMODEL_PRIOR", "").strip()
+    if chosen.lower() in ("", "off", "0", "none"):
         return None
-    return chosen or str(PRIOR_PATH)
+    return str(PRIOR_PATH) if chosen.lower() in ("on", "1") else chosen
 
 
 def prior_log_odds(X: np.ndarray, names: list[str], n_real: int) -> np.ndarray | None:
