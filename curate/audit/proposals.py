@@ -102,16 +102,10 @@ def _resize(findings: list[Finding], lookup: LabelLookup, dataset: Dataset, seed
         r = refined.get((f.image, f.line, f.check))
         if r is None:
             continue
-        if isinstance(r, members.Members):
-            cls = lookup.label(f).class_id
-            for x1, y1, x2, y2 in r.boxes:
-                out.append(Proposal(f.split, f.image, f.line, f.check, "split", cls,
-                                    ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1), f.score * r.p_right))  # fmt: skip
-            continue
-        x1, y1, x2, y2 = r.xyxy
-        box = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)
-        out.append(Proposal(f.split, f.image, f.line, f.check, "resize", lookup.label(f).class_id, box,
-                            f.score * r.p_right))  # fmt: skip
+        action, boxes = ("split", r.boxes) if isinstance(r, members.Members) else ("resize", (r.xyxy,))
+        for x1, y1, x2, y2 in boxes:  # a split: one proposal per member box
+            out.append(Proposal(f.split, f.image, f.line, f.check, action, lookup.label(f).class_id,
+                                ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1), f.score * r.p_right))  # fmt: skip
     return out
 
 
