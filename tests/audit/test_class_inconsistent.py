@@ -183,3 +183,41 @@ def test_whole_class_of_an_image_flagged_alike_is_discounted(tmp_path: Path) -> 
     assert class_inconsistent.consistent_groups(boxes, scores, rare) == {}
     # a discounted box never reaches the default threshold
     assert 1.0 * class_inconsistent.CONSISTENT_FACTOR < defaults.THRESHOLDS["class_inconsistent"]
+
+
+def _fine_texture_dataset(tmp_path: Path, n_images: int = 30) -> Dataset:
+    """Class 0: a 1-px grey checkerboard, class 1: flat grey of the same mean; 64-px boxes, one checkerboard
+    labelled plain. The hand-made features see each crop at 32 px, where the checkerboard averages to flat grey;
+    the pretrained embedding sees it at 64 px."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:64, 0:64]
+    checker = np.where((yy + xx) % 2 == 0, 70, 190)[..., None]
+    images = []
+    for i in range(n_images):
+        img = rng.normal(128, 3, (256, 256, 3)).clip(0, 255).astype(np.uint8)
+        labels = []
+        for j, (cx, cy) in enumerate([(64, 64), (192, 64), (64, 192), (192, 192)]):
+            cls = (j + i) % 2
+            patch = (checker if cls == 0 else np.full((64, 64, 1), 130)) + rng.integers(-10, 10, 3)
+            img[cy - 32 : cy + 32, cx - 32 : cx + 32] = patch.clip(0, 255).astype(np.uint8)
+            labels.append(Label(1 if (i, j) == (0, 0) else cls, cx / 256, cy / 256, 0.25, 0.25, line=j + 1))
+        path = tmp_path / f"img{i:03d}.png"
+        cv2.imwrite(str(path), img)
+        images.append(ImageRecord("train", path, path.name, None, labels))
+    return Dataset(tmp_path, "fine", ["checked", "plain"], images)
+
+
+def test_pretrained_embedding_finds_a_swap_the_hand_made_features_cannot_see(tmp_path: Path) -> None:
+    findings = class_inconsistent.run(AuditContext(_fine_texture_dataset(tmp_path)))
+    swapped = next(f for f in findings if f.image == "img000.png" and f.line == 1)
+    assert swapped.score >= 0.5
+    assert swapped.score > max(f.score for f in findings if f is not swapped)
+    assert swapped.data["suggested"] == "checked"
+
+
+def test_knn_votes_come_from_other_images_only() -> None:
+    E = np.eye(4, dtype=np.float32)[[0, 0, 1, 1, 1]]  # boxes 0, 1 alike; 2, 3, 4 alike
+    y = np.array([0, 0, 1, 1, 1])
+    votes = class_inconsistent.knn_votes(E, y, np.array([0, 0, 1, 2, 3]), 2, k=2)
+    assert votes[0].tolist() == [0.0, 1.0]  # box 1 shares its image: not a neighbour
+    assert votes[2].tolist() == [0.0, 1.0]

@@ -1,11 +1,13 @@
 """class_inconsistent: the box's crop looks like another class (a swapped label).
 
-No pretrained weights exist offline, so the dataset teaches its own classifier: appearance features of
-every crop (:mod:`curate.vision.crops`: colour, texture, size) plus image context — which other classes the
-image holds (leave-one-out over the box itself) and how much the crop resembles the image's other boxes
-of each class (a swapped box usually sits among correctly labelled siblings of its true class). Extremely
-randomized trees give out-of-fold probabilities (K folds grouped by image, so no box is scored by a model
-that saw it), and their probability of the box's own label (its self-confidence) ranks the boxes.
+The dataset teaches its own classifier: appearance features of every crop (:mod:`curate.vision.crops`:
+colour, texture, size), the crop's embedding by a pretrained ImageNet backbone (:mod:`curate.vision.embed`:
+its first principal components, and the classes of its nearest boxes in other images), plus image context —
+which other classes the image holds (leave-one-out over the box itself) and how much the crop resembles the
+image's other boxes of each class (a swapped box usually sits among correctly labelled siblings of its true
+class). Extremely randomized trees give out-of-fold probabilities (K folds grouped by image, so no box is
+scored by a model that saw it), and their probability of the box's own label (its self-confidence) ranks
+the boxes.
 
 The score is the probability that the label is a real swap (:func:`swap_probability`), calibrated per dataset on
 synthetic swaps: a box's features never include its own label, so the trees' out-of-fold probability of any
@@ -30,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from curate.audit.checks.base import AuditContext, Check, Display
-from curate.audit.shared import CropFeatures
+from curate.audit.shared import CropEmbeddings, CropFeatures
 from curate.core import defaults
 from curate.core.findings import Finding
 from curate.learn.isotonic import error_probability
@@ -45,6 +47,38 @@ FOREST_CHUNK = 25  # trees grown (and held in memory) at a time
 # a step of the calibration holds boxes of different self-confidence: this much of the raw score breaks the tie
 RAW_TIE_BREAK = 1e-3
 CONSISTENT_FACTOR = 0.19  # score factor when every box of the class in the image is flagged alike (< 0.3 after)
+# the pretrained crop embeddings (curate.vision.embed) join the trees' features as these two blocks
+EMBED_COMPONENTS = 32  # their first principal components
+KNN_NEIGHBOURS = 10  # and the class shares among each box's most similar boxes of other images
+
+
+def embedding_components(E: np.ndarray, n: int, *, seed: int) -> np.ndarray:
+    """The first ``n`` principal components of the (L2-normalised) embeddings: 1,280 columns would drown the
+    hand-made ones in the trees' random feature draws (``max_features="sqrt"``)."""
+    from sklearn.decomposition import PCA
+
+    n = min(n, E.shape[1], max(1, len(E) - 1))
+    return PCA(n_components=n, svd_solver="randomized", random_state=seed).fit_transform(E).astype(np.float32)
+
+
+def knn_votes(E: np.ndarray, y: np.ndarray, groups: np.ndarray, num_classes: int, k: int) -> np.ndarray:
+    """(n, num_classes) share of each class among the ``k`` most cosine-similar boxes of OTHER images.
+
+    Why other images: the same rule as the trees' folds (grouped by image), so a box's own copy or its
+    siblings never vote for its label. Why as features and not averaged into the trees' probabilities: the
+    trees learn where the vote is worth trusting (a class whose look the backbone knows) and where not."""
+    out = np.zeros((len(y), num_classes), np.float32)
+    k = min(k, len(y) - 1)
+    if k < 1:
+        return out
+    for start in range(0, len(y), 1024):
+        sims = E[start : start + 1024] @ E.T
+        sims[groups[start : start + 1024, None] == groups[None, :]] = -np.inf
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        ok = np.isfinite(np.take_along_axis(sims, top, axis=1))
+        for c in range(num_classes):
+            out[start : start + 1024, c] = ((y[top] == c) & ok).sum(1)
+    return out / np.maximum(out.sum(1, keepdims=True), 1)
 
 
 def context_features(appearance: np.ndarray, classes: np.ndarray, num_classes: int) -> np.ndarray:
@@ -190,8 +224,17 @@ def run(ctx: AuditContext) -> list[Finding]:
         ctx_rows.append(context_features((feats - mu) / sd, cls, num_classes))
         groups += [gi] * len(cls)
     X = np.hstack([A, np.vstack(ctx_rows)])
+    groups = np.array(groups)
+    E = np.vstack([e for e, record in zip(ctx.use(CropEmbeddings).get(ctx), ds.images) if record.labels])
+    X = np.hstack(
+        [
+            X,
+            embedding_components(E, EMBED_COMPONENTS, seed=ctx.seed),
+            knn_votes(E, y, groups, num_classes, KNN_NEIGHBOURS),
+        ]
+    )
 
-    probs = out_of_fold_probs(X, y, np.array(groups), num_classes, seed=ctx.seed)
+    probs = out_of_fold_probs(X, y, groups, num_classes, seed=ctx.seed)
     images_of = np.zeros(num_classes, int)
     for record in ds.images:
         for c in {lb.class_id for lb in record.labels}:
@@ -239,7 +282,7 @@ class ClassInconsistent(Check):
     display = {
         "class_inconsistent": Display(70, "#0d9488", calibrated=True),
     }
-    needs = (CropFeatures,)
+    needs = (CropFeatures, CropEmbeddings)
 
     def skipped(self, ctx: AuditContext) -> str | None:
         return skipped(ctx)
