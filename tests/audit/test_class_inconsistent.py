@@ -221,3 +221,10 @@ def test_knn_votes_come_from_other_images_only() -> None:
     votes = class_inconsistent.knn_votes(E, y, np.array([0, 0, 1, 2, 3]), 2, k=2)
     assert votes[0].tolist() == [0.0, 1.0]  # box 1 shares its image: not a neighbour
     assert votes[2].tolist() == [0.0, 1.0]
+
+
+def test_embeddings_skipped_above_the_box_cap(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(class_inconsistent, "EMBED_MAX_BOXES", 100)  # the dataset holds 120
+    findings = class_inconsistent.run(AuditContext(_fine_texture_dataset(tmp_path)))
+    swapped = next(f for f in findings if f.image == "img000.png" and f.line == 1)
+    assert swapped.score < 0.5  # the hand-made features alone cannot see the checkerboard

@@ -50,6 +50,9 @@ CONSISTENT_FACTOR = 0.19  # score factor when every box of the class in the imag
 # the pretrained crop embeddings (curate.vision.embed) join the trees' features as these two blocks
 EMBED_COMPONENTS = 32  # their first principal components
 KNN_NEIGHBOURS = 10  # and the class shares among each box's most similar boxes of other images
+# above this many boxes the embeddings are skipped (hand-made features only): ~7 s per 1,000 crops on 2 cores,
+# and 5 KB a box held (issue #25's 100,000 images hold ~250,000 boxes: 30 min and 1.3 GB)
+EMBED_MAX_BOXES = 20_000
 
 
 def embedding_components(E: np.ndarray, n: int, *, seed: int) -> np.ndarray:
@@ -71,13 +74,14 @@ def knn_votes(E: np.ndarray, y: np.ndarray, groups: np.ndarray, num_classes: int
     k = min(k, len(y) - 1)
     if k < 1:
         return out
-    for start in range(0, len(y), 1024):
-        sims = E[start : start + 1024] @ E.T
-        sims[groups[start : start + 1024, None] == groups[None, :]] = -np.inf
+    rows = max(1, 2**22 // len(y))  # a block of similarities holds at most 4 M floats (16 MB)
+    for start in range(0, len(y), rows):
+        sims = E[start : start + rows] @ E.T
+        sims[groups[start : start + rows, None] == groups[None, :]] = -np.inf
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         ok = np.isfinite(np.take_along_axis(sims, top, axis=1))
         for c in range(num_classes):
-            out[start : start + 1024, c] = ((y[top] == c) & ok).sum(1)
+            out[start : start + rows, c] = ((y[top] == c) & ok).sum(1)
     return out / np.maximum(out.sum(1, keepdims=True), 1)
 
 
@@ -225,14 +229,15 @@ def run(ctx: AuditContext) -> list[Finding]:
         groups += [gi] * len(cls)
     X = np.hstack([A, np.vstack(ctx_rows)])
     groups = np.array(groups)
-    E = np.vstack([e for e, record in zip(ctx.use(CropEmbeddings).get(ctx), ds.images) if record.labels])
-    X = np.hstack(
-        [
-            X,
-            embedding_components(E, EMBED_COMPONENTS, seed=ctx.seed),
-            knn_votes(E, y, groups, num_classes, KNN_NEIGHBOURS),
-        ]
-    )
+    if len(y) <= EMBED_MAX_BOXES:
+        E = np.vstack([e for e, record in zip(ctx.use(CropEmbeddings).get(ctx), ds.images) if record.labels])
+        X = np.hstack(
+            [
+                X,
+                embedding_components(E, EMBED_COMPONENTS, seed=ctx.seed),
+                knn_votes(E, y, groups, num_classes, KNN_NEIGHBOURS),
+            ]
+        )
 
     probs = out_of_fold_probs(X, y, groups, num_classes, seed=ctx.seed)
     images_of = np.zeros(num_classes, int)
