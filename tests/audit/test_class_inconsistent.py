@@ -207,8 +207,11 @@ def _fine_texture_dataset(tmp_path: Path, n_images: int = 30) -> Dataset:
     return Dataset(tmp_path, "fine", ["checked", "plain"], images)
 
 
+EMBEDDINGS_ON = {"class_inconsistent": {"embeddings": True}}
+
+
 def test_pretrained_embedding_finds_a_swap_the_hand_made_features_cannot_see(tmp_path: Path) -> None:
-    findings = class_inconsistent.run(AuditContext(_fine_texture_dataset(tmp_path)))
+    findings = class_inconsistent.run(AuditContext(_fine_texture_dataset(tmp_path), params=EMBEDDINGS_ON))
     swapped = next(f for f in findings if f.image == "img000.png" and f.line == 1)
     assert swapped.score >= 0.5
     assert swapped.score > max(f.score for f in findings if f is not swapped)
@@ -223,8 +226,11 @@ def test_knn_votes_come_from_other_images_only() -> None:
     assert votes[2].tolist() == [0.0, 1.0]
 
 
-def test_embeddings_skipped_above_the_box_cap(tmp_path: Path, monkeypatch) -> None:
+def test_embeddings_skipped_above_the_box_cap_and_by_default(tmp_path: Path, monkeypatch) -> None:
+    ds = _fine_texture_dataset(tmp_path)
+    default = class_inconsistent.run(AuditContext(ds))
     monkeypatch.setattr(class_inconsistent, "EMBED_MAX_BOXES", 100)  # the dataset holds 120
-    findings = class_inconsistent.run(AuditContext(_fine_texture_dataset(tmp_path)))
-    swapped = next(f for f in findings if f.image == "img000.png" and f.line == 1)
-    assert swapped.score < 0.5  # the hand-made features alone cannot see the checkerboard
+    capped = class_inconsistent.run(AuditContext(ds, params=EMBEDDINGS_ON))
+    for findings in (default, capped):
+        swapped = next(f for f in findings if f.image == "img000.png" and f.line == 1)
+        assert swapped.score < 0.5  # the hand-made features alone cannot see the checkerboard
