@@ -9,7 +9,8 @@ is trained on the other datasets' rows only — their real boxes as "ok" (plante
 model's own synthetic loose/shifted/grouped boxes — on dataset-invariant features
 (:data:`curate.audit.boxmodel.prior.NOT_INVARIANT`: no counts of boxes, no raw grey layout), each as its quantile
 among the dataset's real boxes. Its log-odds per kind are appended to X's feature rows (``--use features``) or
-its odds multiplied into the model's (``--use blend``, what ships: :func:`curate.audit.boxmodel.prior.blended`), and X's
+its odds multiplied into the model's (``--use blend``: :func:`curate.audit.boxmodel.prior.blended`), or that blend's
+ranking given the model's own scores (``--use reorder``, what ships: :func:`curate.audit.boxmodel.prior.reordered`); X's
 own cross-fitted box model (:func:`curate.audit.boxmodel.model._crossfit` and :func:`calibrate_heldout`, exactly as
 ``score_boxes``) is re-run with and without them. Scored like ``label_noise.py``: **alone** = the planted boxes
 of a kind ranked by that kind's score; **merged** = ranked by the best score over every check, the other checks'
@@ -33,7 +34,7 @@ from prior_rows import TRUTH  # noqa: E402
 
 from curate.audit.boxmodel.corruptions import KINDS  # noqa: E402
 from curate.audit.boxmodel.model import MemberRows, _crossfit, calibrate_heldout  # noqa: E402
-from curate.audit.boxmodel.prior import blended, log_odds, within_dataset  # noqa: E402
+from curate.audit.boxmodel.prior import blended, log_odds, reordered, within_dataset  # noqa: E402
 from curate.audit.boxmodel.prior import invariant as prior_features  # noqa: E402
 from curate.core import defaults  # noqa: E402
 from curate.core.findings import NOTE_CHECKS  # noqa: E402
@@ -41,6 +42,7 @@ from curate.core.findings import NOTE_CHECKS  # noqa: E402
 #: The box model's kind → the check that reports it (label_noise.TYPE_TO_CHECK, inverted for these three).
 CACHES = ("-before", "-prob")  # this script's own files in --rows, not datasets
 KIND_CHECK = {"grouped": "grouped", "loose": "background_heavy", "shifted": "shifted"}
+OTHER_KINDS = ("swapped", "duplicate", "ambiguous")  # planted kinds the other checks report
 
 
 def load_rows(folder: Path) -> dict[str, dict]:
@@ -152,16 +154,21 @@ def other_scores(dump: Path) -> dict[tuple[str, int], float]:
 
 
 def evaluate(d: dict, scores: dict[str, np.ndarray], keys, others) -> dict[str, float]:
+    """Alone and merged AP of the box model's kinds, and the merged AP of the other checks' planted kinds: a prior
+    that raises right boxes pushes those down the merged list (benchmarks/README.md, issue #22)."""
     truth = d["truth"]
     train = truth >= 0
     merged = np.array([others.get(k, 0.0) for k in keys])
     for kind in KINDS:
         merged = np.maximum(merged, scores[kind])
     out = {}
-    for kind in KINDS:
+    for kind in (*KINDS, *OTHER_KINDS):
         sel = train & ((truth == 0) | (truth == TRUTH.index(kind)))
         y = truth[sel] == TRUTH.index(kind)
-        out[f"alone {kind}"] = ap(y, scores[kind][sel])
+        if not y.any():
+            continue
+        if kind in KINDS:
+            out[f"alone {kind}"] = ap(y, scores[kind][sel])
         out[f"merged {kind}"] = ap(y, merged[sel])
     out["false flags /100"] = 100.0 * float((merged[truth == 0] >= 0.5).mean())
     return out
@@ -178,9 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", default=None, help="score only these datasets (all train the prior)")
     parser.add_argument(
         "--use",
-        choices=("features", "blend"),
+        choices=("features", "blend", "reorder"),
         default="features",
-        help="the prior's use: three more features of the dataset's model, or its odds multiplied into the model's",
+        help="the prior's use: three more features of the dataset's model, its odds multiplied into the model's, or "
+        "that blend's ranking with the model's own scores (what ships: prior.reordered)",
     )
     parser.add_argument("--weights", nargs="+", type=float, default=[0.25, 0.5], help="--use blend: the exponents")
     parser.add_argument("--out", type=Path, required=True)
@@ -214,10 +222,12 @@ def main(argv: list[str] | None = None) -> int:
             np.savez(args.out.with_name(f"{args.out.stem}-{name}.npz"), prior=log_odds(p), **scores_after)
         else:
             lo = log_odds(p)[d["rows0"]]
-            after = {
-                f"blend {w}": evaluate(d, calibrated(blended(prob, lo, w), y, n_real), keys, others)
-                for w in args.weights
-            }
+            own = calibrated(prob, y, n_real)
+            after = {}
+            for w in args.weights:
+                mixed = calibrated(blended(prob, lo, w), y, n_real)
+                scores_after = reordered(mixed, own) if args.use == "reorder" else mixed
+                after[f"{args.use} {w}"] = evaluate(d, scores_after, keys, others)
         y0 = d["y0"]
         prior_alone = {}
         for i, kind in enumerate(KINDS):  # the prior by itself, on the held-out dataset's planted boxes

@@ -98,10 +98,40 @@ def test_blend_multiplies_the_odds_and_keeps_unscored_rows_zero():
     assert np.array_equal(out[1], np.zeros(4))
 
 
-def test_the_prior_is_opt_in(monkeypatch):
-    """Off unless asked: on the pool it lowers swapped and duplicate boxes in the merged list (benchmarks/README.md)."""
+def test_the_prior_is_on_unless_turned_off(monkeypatch):
+    """On by default now that it only reorders the dataset's own scores (benchmarks/README.md, issue #22)."""
+    assert prior.prior_path() == str(prior.PRIOR_PATH)
+    monkeypatch.setenv("CURATE_BOXMODEL_PRIOR", "off")
     assert prior.prior_path() is None
     monkeypatch.setenv("CURATE_BOXMODEL_PRIOR", "on")
     assert prior.prior_path() == str(prior.PRIOR_PATH)
     monkeypatch.setenv("CURATE_BOXMODEL_PRIOR", "/somewhere/lodo.npz")
     assert prior.prior_path() == "/somewhere/lodo.npz"
+
+
+def test_reordered_keeps_the_scores_and_takes_the_order():
+    """The blend may only reorder a kind's scores: right boxes it would raise must not meet other checks' errors at
+    higher levels than the dataset's own model gave (benchmarks/README.md, issue #22)."""
+    own = {k: np.array([0.9, 0.1, 0.5, 0.3], np.float32) for k in KINDS}
+    blend = {k: np.array([0.2, 0.95, 0.6, 0.6], np.float32) for k in KINDS}  # rows 2 and 3 tie
+    out = prior.reordered(blend, own)
+    for k in KINDS:
+        assert out[k].dtype == np.float32
+        assert np.array_equal(out[k][:2], np.array([0.1, 0.9], np.float32))  # the lowest level, the highest
+        assert out[k][2] == out[k][3] == np.float32(0.3)  # a tie shares the middle level of its block
+        assert np.array_equal(np.sort(np.r_[out[k][:3], 0.5]), np.sort(own[k]))
+
+
+def test_score_boxes_with_the_prior_gives_the_scores_of_the_model_alone_in_another_order(sample_dir, monkeypatch):
+    """End to end on the sample, by default: the scores are a permutation of the dataset's own model's."""
+    from curate.audit.boxmodel.model import score_boxes
+    from curate.io.yolo import load_yolo
+
+    ds = load_yolo(sample_dir)
+    monkeypatch.setenv("CURATE_BOXMODEL_PRIOR", "off")
+    alone = score_boxes(ds, progress=False, members=1, iterations=20)
+    monkeypatch.delenv("CURATE_BOXMODEL_PRIOR")
+    with_prior = score_boxes(ds, progress=False, members=1, iterations=20)
+    for k in KINDS:
+        assert np.array_equal(np.sort(with_prior.scores[k]), np.sort(alone.scores[k]))
+        assert not np.array_equal(with_prior.scores[k], alone.scores[k])

@@ -186,13 +186,14 @@ def score_boxes(
                 # the dataset's own worst boxes are probably real errors: don't teach the model they are "ok"
                 p_ok = prob[real, 0]
                 keep = p_ok >= np.quantile(p_ok, defaults.BOXMODEL_DROP_SHARE)
-    if prior_odds is not None:
-        from curate.audit.boxmodel.prior import blended
-
-        prob = blended(prob, prior_odds)
     seconds["model"] = time.perf_counter() - t2
     prior = np.bincount(y, minlength=1 + len(KINDS)) / len(y)
     scores = calibrate_heldout(prob, y, prior, real)
+    if prior_odds is not None:  # the prior reorders the dataset's own scores (prior.reordered: why)
+        from curate.audit.boxmodel.prior import blended, reordered
+
+        prob = blended(prob, prior_odds)
+        scores = reordered(calibrate_heldout(prob, y, prior, real), scores)
     prob = prob[real]
     rows = [(dataset.images[qs[k].image], qs[k].line) for k in real]
     index = {(rec.rel, rec.labels[j].line): n for n, (rec, j) in enumerate(rows)}
