@@ -73,6 +73,23 @@ def test_a_proposal_only_where_the_evidence_names_the_fix() -> None:
                    ("missing", None, "add", 0, 0.9)}  # fmt: skip
 
 
+def test_a_relabel_only_where_the_crop_model_names_the_class_given_a_swap() -> None:
+    """The confidence is the finding's P(swap) times the named class's share of the probability outside the label;
+    no relabel where that share is below MIN_CLASS_SHARE (the crop model can't tell which class the box was)."""
+    ds = _dataset()
+    ds.names.extend(["plum", "fig", "kiwi"])
+
+    def relabel(p_label: float, p_suggested: float) -> list[tuple[int, float]]:
+        data = {"suggested": "pear", "p_label": p_label, "p_suggested": p_suggested}
+        f = Finding("train", "a.jpg", "class_inconsistent", 0.5, "pear?", line=1, data=data)
+        return [(p.class_id, round(p.confidence, 3)) for p in propose([f], ds)]
+
+    # the label holds half: given a swap, pear (0.45 of the other 0.5) is nine times likelier than plum
+    assert relabel(0.5, 0.45) == [(1, 0.45)]
+    # pear 0.3 leads, but plum, fig and kiwi hold 0.5 beside it: given a swap, pear is less likely than not
+    assert relabel(0.2, 0.3) == []
+
+
 def _rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as fh:
         return list(csv.DictReader(fh))
