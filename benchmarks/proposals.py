@@ -115,10 +115,12 @@ def score_splits(listed, proposals, truth, clean, noisy_labels, by_line) -> dict
     return out
 
 
-def score_seed(dataset: Dataset, seed: int, rate: float, fast: bool) -> dict[str, Any]:
+def score_seed(
+    dataset: Dataset, seed: int, rate: float, fast: bool, checks: tuple[str, ...] = DEFAULT_CHECKS
+) -> dict[str, Any]:
     noisy, truth = plant_errors(dataset, rate=rate, seed=seed)
     ctx = AuditContext(noisy, fast=fast, seed=seed)
-    findings, _, errors = run_selected(ctx, set(DEFAULT_CHECKS))
+    findings, _, errors = run_selected(ctx, set(checks))
     listed = [f for f in findings if f.score >= ctx.threshold(f.check)]
     t0 = time.perf_counter()
     proposals = propose(listed, noisy, pixels=not fast, seed=seed)
@@ -331,12 +333,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=float, default=0.03)
     ap.add_argument("--fast", action="store_true", help="geometry only (no pixel evidence: resize proposals need it)")
     ap.add_argument("--out", type=Path, default=Path("reports/bench/proposals"))
+    ap.add_argument("--checks", nargs="+", default=list(DEFAULT_CHECKS), help="checks to run (default: all)")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     results, md = {}, ["# Proposal benchmark", ""]
     for source in args.dataset:
         ds = load_dataset(source)
-        seeds = [score_seed(ds, s, args.rate, args.fast) for s in args.seeds]
+        seeds = [score_seed(ds, s, args.rate, args.fast, tuple(args.checks)) for s in args.seeds]
         results[ds.name] = seeds
         md += summarize(ds.name, seeds)
         print("\n".join(summarize(ds.name, seeds) + members_table({ds.name: seeds})[4:-3]), flush=True)
