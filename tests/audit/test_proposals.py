@@ -247,3 +247,27 @@ def test_a_splits_members_reach_findings_json_and_one_csv_row_each(tmp_path: Pat
         ("1", "split", "apple", "0.400000"),
         ("1", "split", "apple", "0.600000"),
     ]
+
+
+def test_the_benchmark_tables_relabels_and_what_a_batch_export_would_apply() -> None:
+    """benchmarks/proposals.py: per dataset the relabels made on planted swaps and the share right, beside those at
+    confidence >= 0.9 (what ``--accept-proposals`` applies by default), then the mean and the worst dataset."""
+    import importlib.util
+    import sys
+
+    bench_dir = Path(__file__).resolve().parents[2] / "benchmarks"
+    sys.path.insert(0, str(bench_dir))
+    spec = importlib.util.spec_from_file_location("proposals_bench", bench_dir / "proposals.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+
+    def seed(made: int, right: int, sure: tuple[int, int]) -> dict:
+        return {"made": {"swapped": made}, "right": {"swapped": right}, "confident": {"swapped": sure},
+                "flagged": {"swapped": made + 1}, "flagged_with": {"swapped": made}, "on_untouched": 1,
+                "iou": {"missing": [0.4, 0.6, 0.7]}}  # fmt: skip
+
+    lines = bench.edits_table({"a": [seed(10, 9, (4, 4))], "b": [seed(4, 2, (0, 0))]})
+    rows = {line.split(" | ")[0]: line.split(" | ")[1:] for line in lines if line.startswith("| ")}
+    assert rows["| a"][:2] == ["10, 90%", "4, 100%"] and rows["| b"][:2] == ["4, 50%", "0"]
+    assert rows["| a"][-3:] == ["67% (0.60)", "10 of 11", "1 |"]
+    assert rows["| **mean**"][:2] == ["70%", "100%"] and rows["| **worst**"][:2] == ["50%", "100%"]
