@@ -47,6 +47,7 @@ from planted_noise import plant_errors  # noqa: E402
 RIGHT_IOU = 0.75  # a resized box this close to the original is right (issue #23's target: median ≥ 0.75)
 ADD_IOU = 0.5  # an added box this close to the deleted one is right
 FOUND_IOU = 0.3  # a region finding "found" a deleted box (as label_noise.py counts missing recall)
+BATCH_BAR = 0.9  # the default bar of ``curate export --accept-proposals --min-confidence``
 BANDS = ((0.9, 1.01), (0.7, 0.9), (0.5, 0.7), (0.0, 0.5))
 #: The check whose finding names each planted error (its proposals are the fix of that error).
 FLAGGING = {"loose": "background_heavy", "shifted": "shifted", "swapped": "class_inconsistent",
@@ -114,10 +115,12 @@ def score_splits(listed, proposals, truth, clean, noisy_labels, by_line) -> dict
     return out
 
 
-def score_seed(dataset: Dataset, seed: int, rate: float, fast: bool) -> dict[str, Any]:
+def score_seed(
+    dataset: Dataset, seed: int, rate: float, fast: bool, checks: tuple[str, ...] = DEFAULT_CHECKS
+) -> dict[str, Any]:
     noisy, truth = plant_errors(dataset, rate=rate, seed=seed)
     ctx = AuditContext(noisy, fast=fast, seed=seed)
-    findings, _, errors = run_selected(ctx, set(DEFAULT_CHECKS))
+    findings, _, errors = run_selected(ctx, set(checks))
     listed = [f for f in findings if f.score >= ctx.threshold(f.check)]
     t0 = time.perf_counter()
     proposals = propose(listed, noisy, pixels=not fast, seed=seed)
@@ -127,7 +130,7 @@ def score_seed(dataset: Dataset, seed: int, rate: float, fast: bool) -> dict[str
     by_line = {(r.rel, lab.line): lab for r in noisy.split("train") for lab in r.labels}
     out: dict[str, Any] = {"seed": seed, "errors": errors, "planted": truth.counts, "made": {}, "right": {}, "iou": {},
                            "iou_corrupted": {}, "on_untouched": 0, "bands": {}, "seconds": round(seconds, 1),
-                           "flagged": {}, "flagged_with": {}}  # fmt: skip
+                           "flagged": {}, "flagged_with": {}, "confident": {}}  # fmt: skip
     # findings of the check that names a planted box's error, and how many of them carry a proposal
     proposed = {(p.image, p.line, p.check) for p in proposals}
     for f in listed:
@@ -172,6 +175,9 @@ def score_seed(dataset: Dataset, seed: int, rate: float, fast: bool) -> dict[str
         if kind is not None:
             out["made"][kind] = out["made"].get(kind, 0) + 1
             out["right"][kind] = out["right"].get(kind, 0) + int(bool(right))
+            if p.confidence >= BATCH_BAR:  # what the batch export would apply
+                n, r = out["confident"].get(kind, (0, 0))
+                out["confident"][kind] = (n + 1, r + int(bool(right)))
         if right is not None:
             verdicts.append((p.confidence, bool(right)))
     for lo, hi in BANDS:
@@ -249,6 +255,49 @@ def geometry_table(results: dict[str, list[dict[str, Any]]]) -> list[str]:
     return lines + [""]
 
 
+def edits_table(results: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Relabels, deletes and adds across the datasets: for each, proposals on planted errors of its type and the
+    share right, then those at confidence ≥ :data:`BATCH_BAR` (what a batch export applies); swapped also the
+    flagged swaps with a proposal; then the mean and the worst dataset (over those with a proposal)."""
+    kinds = (("swapped", "relabel"), ("ambiguous", "delete"), ("duplicate", "delete"), ("missing", "add"))
+    lines = ["### Relabels, deletes and adds (swapped, ambiguous, duplicate, missing)", "",
+             "| dataset | " + " | ".join(f"{k} ({a}): made, right | ≥ {BATCH_BAR}" for k, a in kinds)
+             + f" | missing: added box at IoU ≥ {ADD_IOU} (median IoU) | flagged swaps with a relabel "
+             "| on untouched boxes |",
+             "|---|" + "---:|---:|" * len(kinds) + "---:|---:|---:|"]  # fmt: skip
+    right: dict[str, list[float]] = {k: [] for k, _ in kinds}
+    sure: dict[str, list[float]] = {k: [] for k, _ in kinds}
+    for name, seeds in results.items():
+        cells = []
+        for kind, _ in kinds:
+            made = sum(s["made"].get(kind, 0) for s in seeds)
+            ok = sum(s["right"].get(kind, 0) for s in seeds)
+            n_hi = sum(s["confident"].get(kind, (0, 0))[0] for s in seeds)
+            ok_hi = sum(s["confident"].get(kind, (0, 0))[1] for s in seeds)
+            if made:
+                right[kind].append(ok / made)
+            if n_hi:
+                sure[kind].append(ok_hi / n_hi)
+            cells += [f"{made}, {ok / made:.0%}" if made else "0", f"{n_hi}, {ok_hi / n_hi:.0%}" if n_hi else "0"]
+        ious = [v for s in seeds for v in s["iou"].get("missing", [])]
+        close = sum(v >= ADD_IOU for v in ious) / len(ious) if ious else None
+        if close is not None:
+            right.setdefault("missing box", []).append(close)
+        cells.append(f"{close:.0%} ({statistics.median(ious):.2f})" if ious else "—")
+        flagged = sum(s["flagged"].get("swapped", 0) for s in seeds)
+        with_one = sum(s["flagged_with"].get("swapped", 0) for s in seeds)
+        cells.append(f"{with_one} of {flagged}" if flagged else "—")
+        cells.append(str(sum(s["on_untouched"] for s in seeds)))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for label, pick in (("mean", statistics.mean), ("worst", min)):
+        cells = []
+        for kind, _ in kinds:
+            cells += [f"{pick(v):.0%}" if v else "—" for v in (right[kind], sure[kind])]
+        cells.append(f"{pick(right['missing box']):.0%}" if right.get("missing box") else "—")
+        lines.append(f"| **{label}** | " + " | ".join(cells) + " | | |")
+    return lines + [""]
+
+
 def members_table(results: dict[str, list[dict[str, Any]]]) -> list[str]:
     """Grouped across the datasets: the share of merged boxes a proposed member recovers (IoU ≥ 0.5), over the
     groups with a proposal and over every flagged group; how many flagged groups got one; splits right; splits on
@@ -284,17 +333,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=float, default=0.03)
     ap.add_argument("--fast", action="store_true", help="geometry only (no pixel evidence: resize proposals need it)")
     ap.add_argument("--out", type=Path, default=Path("reports/bench/proposals"))
+    ap.add_argument("--checks", nargs="+", default=list(DEFAULT_CHECKS), help="checks to run (default: all)")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     results, md = {}, ["# Proposal benchmark", ""]
     for source in args.dataset:
         ds = load_dataset(source)
-        seeds = [score_seed(ds, s, args.rate, args.fast) for s in args.seeds]
+        seeds = [score_seed(ds, s, args.rate, args.fast, tuple(args.checks)) for s in args.seeds]
         results[ds.name] = seeds
         md += summarize(ds.name, seeds)
         print("\n".join(summarize(ds.name, seeds) + members_table({ds.name: seeds})[4:-3]), flush=True)
-    md += geometry_table(results) + members_table(results)
-    print("\n".join(geometry_table(results) + members_table(results)), flush=True)
+    md += geometry_table(results) + members_table(results) + edits_table(results)
+    print("\n".join(geometry_table(results) + members_table(results) + edits_table(results)), flush=True)
     (args.out / "proposals.json").write_text(json.dumps(results, indent=1, default=str))
     (args.out / "proposals.md").write_text("\n".join(md) + "\n")
     return 0

@@ -73,6 +73,23 @@ def test_a_proposal_only_where_the_evidence_names_the_fix() -> None:
                    ("missing", None, "add", 0, 0.9)}  # fmt: skip
 
 
+def test_a_relabel_only_where_the_crop_model_names_the_class_given_a_swap() -> None:
+    """The confidence is the finding's P(swap) times the named class's share of the probability outside the label;
+    no relabel where that share is below MIN_CLASS_SHARE (the crop model can't tell which class the box was)."""
+    ds = _dataset()
+    ds.names.extend(["plum", "fig", "kiwi"])
+
+    def relabel(p_label: float, p_suggested: float) -> list[tuple[int, float]]:
+        data = {"suggested": "pear", "p_label": p_label, "p_suggested": p_suggested}
+        f = Finding("train", "a.jpg", "class_inconsistent", 0.5, "pear?", line=1, data=data)
+        return [(p.class_id, round(p.confidence, 3)) for p in propose([f], ds)]
+
+    # the label holds half: given a swap, pear (0.45 of the other 0.5) is nine times likelier than plum
+    assert relabel(0.5, 0.45) == [(1, 0.45)]
+    # pear 0.3 leads, but plum, fig and kiwi hold 0.5 beside it: given a swap, pear is less likely than not
+    assert relabel(0.2, 0.3) == []
+
+
 def _rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as fh:
         return list(csv.DictReader(fh))
@@ -230,3 +247,27 @@ def test_a_splits_members_reach_findings_json_and_one_csv_row_each(tmp_path: Pat
         ("1", "split", "apple", "0.400000"),
         ("1", "split", "apple", "0.600000"),
     ]
+
+
+def test_the_benchmark_tables_relabels_and_what_a_batch_export_would_apply() -> None:
+    """benchmarks/proposals.py: per dataset the relabels made on planted swaps and the share right, beside those at
+    confidence >= 0.9 (what ``--accept-proposals`` applies by default), then the mean and the worst dataset."""
+    import importlib.util
+    import sys
+
+    bench_dir = Path(__file__).resolve().parents[2] / "benchmarks"
+    sys.path.insert(0, str(bench_dir))
+    spec = importlib.util.spec_from_file_location("proposals_bench", bench_dir / "proposals.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+
+    def seed(made: int, right: int, sure: tuple[int, int]) -> dict:
+        return {"made": {"swapped": made}, "right": {"swapped": right}, "confident": {"swapped": sure},
+                "flagged": {"swapped": made + 1}, "flagged_with": {"swapped": made}, "on_untouched": 1,
+                "iou": {"missing": [0.4, 0.6, 0.7]}}  # fmt: skip
+
+    lines = bench.edits_table({"a": [seed(10, 9, (4, 4))], "b": [seed(4, 2, (0, 0))]})
+    rows = {line.split(" | ")[0]: line.split(" | ")[1:] for line in lines if line.startswith("| ")}
+    assert rows["| a"][:2] == ["10, 90%", "4, 100%"] and rows["| b"][:2] == ["4, 50%", "0"]
+    assert rows["| a"][-3:] == ["67% (0.60)", "10 of 11", "1 |"]
+    assert rows["| **mean**"][:2] == ["70%", "100%"] and rows["| **worst**"][:2] == ["50%", "100%"]
