@@ -26,8 +26,8 @@ the copy without it probably forgot it (:func:`duplicate_regions`, thumbnails fr
 
 Per-window features depend on the labels (the image's boxes set the candidate sizes and the context
 features), so only the small decoded image is cached on disk by content (:func:`small_image`). Cost:
-~25 s on food-ingredients (1,901 images) and ~10 s on epicureai on the shared 2-core machine, about 4× the CPU of
-a 96-px decode on a dataset of small objects decoded at 640 px (football-players: 25,000 windows an image); it needs
+~25 s on food-ingredients (1,901 images) and ~10 s on epicureai on the shared 2-core machine, about 3× the CPU of
+a 96-px decode on a dataset of small objects decoded at 512 px (football-players: ~20,000 windows an image); it needs
 :data:`MIN_BOXES` labelled boxes to learn from. The class of a region is a best guess: the image's box of
 the nearest size, or the dataset class of the nearest median size in an image with no boxes.
 
