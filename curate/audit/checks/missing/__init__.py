@@ -5,8 +5,9 @@ jitters) are positives, windows of the same sizes that no box covers are negativ
 (scikit-learn's HistGradientBoostingClassifier) learns what a labelled object looks like *in this
 dataset*. Cross-fitted by image (K folds): a window is scored only by a model that never saw its image.
 
-Per window, on the image decoded small (longest side :data:`SIDE`; Lab + gradient + distance to the
-image's dominant colour, integral images so each window is O(1)): inside vs surrounding ring (colour,
+Per window, on the image decoded small (longest side :data:`SIDE`, or up to :data:`MAX_SIDE` where the median box
+would span under :data:`BOX_PX` pixels, :func:`decode_side`; Lab + gradient + distance to the image's dominant
+colour, integral images so each window is O(1)): inside vs surrounding ring (colour,
 edges), centre vs border of the window, per-side inside vs outside bands (an object's edges line up with
 its box), edge energy on the boundary, size/aspect/position relative to the dataset's boxes and the
 image's own boxes, the nearest labelled sibling's colour statistics, and how much of the window other
@@ -25,7 +26,8 @@ the copy without it probably forgot it (:func:`duplicate_regions`, thumbnails fr
 
 Per-window features depend on the labels (the image's boxes set the candidate sizes and the context
 features), so only the small decoded image is cached on disk by content (:func:`small_image`). Cost:
-~25 s on food-ingredients (1,901 images) and ~10 s on epicureai on the shared 2-core machine; it needs
+~25 s on food-ingredients (1,901 images) and ~10 s on epicureai on the shared 2-core machine, about 3× the CPU of
+a 96-px decode on a dataset of small objects decoded at 512 px (football-players: ~20,000 windows an image); it needs
 :data:`MIN_BOXES` labelled boxes to learn from. The class of a region is a best guess: the image's box of
 the nearest size, or the dataset class of the nearest median size in an image with no boxes.
 

@@ -12,12 +12,15 @@ import numpy as np
 
 from curate.audit.checks.missing.maps import FEATURES, box_descriptors, image_maps, window_features
 from curate.audit.checks.missing.settings import (
+    BOX_PX,
+    CACHE_SIDE,
     CHUNK,
     FOLDS,
     HARD,
     ITER1,
     ITER2,
     JITTERS,
+    MAX_SIDE,
     MIN_BOXES,
     MIN_WINDOW_PX,
     NEG_PER_IMAGE,
@@ -25,6 +28,8 @@ from curate.audit.checks.missing.settings import (
     NMS_IOU,
     SEED_IMAGES,
     SIDE,
+    SIDE_SAMPLE,
+    SIDE_STEP,
     SIZE_CLUSTERS,
     TOPK,
 )
@@ -35,27 +40,56 @@ from curate.core.overlap import pairwise_iou_inside
 from curate.runtime.env import fit_side_by_side, fits_at_once, no_all_nan_columns
 
 
-def small_image(path: Path) -> np.ndarray | None:
-    """The image decoded with its longest side at most SIDE, cached on disk by content (27 KB an image):
-    decoding is a third of this check's time and a re-audit after label edits needs the same pixels."""
+def small_image(path: Path, side: int = SIDE) -> np.ndarray | None:
+    """The image decoded with its longest side at most ``side``, cached on disk by content up to
+    :data:`CACHE_SIDE` (27 KB an image at 96 px): decoding is a third of this check's time at 96 px and a
+    re-audit after label edits needs the same pixels. Larger decodes are not cached (1.2 MB an image at 640 px
+    on disk, for a decode of a few ms)."""
     from curate.io import cache
     from curate.vision.foreground import read_image
 
+    if side > CACHE_SIDE:
+        return read_image(path, max_side=side)
     try:
         key = cache.file_hash(path)
     except OSError:
         return None
-    namespace = f"missing-img-v1-{SIDE}"
+    namespace = f"missing-img-v1-{side}"
     img = cache.load_array(namespace, key)
     if img is not None and img.ndim == 3 and img.dtype == np.uint8:
         return img
-    img = read_image(path, max_side=SIDE)
+    img = read_image(path, max_side=side)
     if img is not None:
         try:
             cache.save_array(namespace, key, img)
         except OSError:  # a read-only or full cache: decode again next time
             pass
     return img
+
+
+def decode_side(recs: list[ImageRecord], boxes: list[np.ndarray]) -> int:
+    """The longest side to decode this dataset's images at: :data:`SIDE`, or more where the median box's shorter
+    side would span under :data:`BOX_PX` pixels there (up to :data:`MAX_SIDE`), read on a sample of image headers.
+
+    Why: a window's features are means over its pixels; a football player 1 × 3 px at 96 px (a traffic sign
+    3 × 4) is no object to them, and windows are at least :data:`MIN_WINDOW_PX`, so football's and traffic-signs'
+    deleted boxes had no candidate window at all (benchmarks/README.md, *Missing boxes*). The count of windows
+    does not depend on the side (they tile normalized coordinates), only the decode and the integral images do."""
+    have = [i for i, b in enumerate(boxes) if len(b)]
+    if not have:
+        return SIDE
+    short: list[np.ndarray] = []
+    for i in [have[k] for k in np.linspace(0, len(have) - 1, min(SIDE_SAMPLE, len(have))).astype(int)]:
+        try:
+            w, h = recs[i].size
+        except Exception:  # an unreadable header: that image is skipped by the pixel pass too
+            continue
+        wh = boxes[i][:, 2:] - boxes[i][:, :2]
+        short.append(np.minimum(wh[:, 0] * w, wh[:, 1] * h) / max(w, h, 1))
+    if not short:
+        return SIDE
+    need = BOX_PX / max(float(np.median(np.concatenate(short))), 1e-6)
+    return int(np.clip(np.ceil(need / SIDE_STEP) * SIDE_STEP, SIDE, MAX_SIDE))
 
 
 def _boxes(rec: ImageRecord) -> tuple[np.ndarray, np.ndarray]:
@@ -144,13 +178,14 @@ def objectness_regions(
     if sum(len(b) for b in boxes) < MIN_BOXES:
         return {}
     common = dataset_sizes(boxes, SIZE_CLUSTERS)
+    side = decode_side(recs, boxes)
     allb = np.concatenate([b for b in boxes if len(b)])
     ds_loga = float(np.median(np.log(np.maximum((allb[:, 2] - allb[:, 0]) * (allb[:, 3] - allb[:, 1]), 1e-8))))
     fold = image_folds(len(recs), FOLDS, seed)
     empty = np.zeros((0, len(FEATURES)), np.float32)
 
     def rows(i: int) -> ImageRows | None:
-        img = small_image(recs[i].path)
+        img = small_image(recs[i].path, side)
         if img is None or min(img.shape[:2]) < MIN_WINDOW_PX:
             return None
         m = image_maps(img)

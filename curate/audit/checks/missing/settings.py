@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 NAME = "missing"
-SIDE = 96  # images are decoded with their longest side at most this (128 gave the same recall, 15 % slower)
+SIDE = 96  # images are decoded with their longest side at least this (128 gave food the same recall, 15 % slower)
+MAX_SIDE = 640  # … and at most this: larger only where the dataset's boxes need it (decode_side)
+BOX_PX = 6  # the decode side is chosen so that the median box's shorter side spans at least this many pixels
+SIDE_STEP = 32  # decode sides are multiples of this (a handful of cached sizes, not one per dataset)
+CACHE_SIDE = 192  # decodes up to this side are cached on disk (110 KB an image at most)
+SIDE_SAMPLE = 200  # images whose header sizes are read to choose the decode side
 FOLDS = 3  # cross-fitting folds by image
 SIZE_CLUSTERS = 5  # dataset box sizes (k-means on log w, log h) tried in every image
 OWN_SIZES = 4  # at most this many of the image's own box sizes
 SMALL_COMMON = 0.3  # common sizes below this share of the image's smallest box area are not tried there
 STRIDE = 0.5  # sliding-window stride, a fraction of the window's side
-MIN_WINDOW_PX = 6  # windows are at least this many pixels (at SIDE)
+MIN_WINDOW_PX = 6  # windows are at least this many pixels (at the decode side)
+TINY_AREA = 1.0  # sizes under this share of MIN_WINDOW_PX² get no windows (distinct_sizes)
+SIZE_MERGE = 0.25  # window sizes within this in log w and log h of a tried one are not tried again
 NEG_PER_IMAGE = 20  # random uncovered windows per image as negatives (half of them touching a box)
 JITTERS = 1  # jittered copies of each box as extra positives (a grid window never fits exactly)
 COVER_IOU = 0.2  # a window overlapping an existing box this much is covered
