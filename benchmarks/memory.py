@@ -85,6 +85,20 @@ def folder_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
 
 
+def check_seconds(findings_json: Path) -> dict[str, float]:
+    """The audit's seconds per check from its findings.json, largest first, with ``other`` the rest of its total
+    (the proposals and their resize search, the report): the stage shares of a run, read after it ends."""
+    import json
+
+    try:
+        timings = json.loads(findings_json.read_text(encoding="utf-8"))["timings"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    total = timings.pop("total", 0.0)
+    timings["other"] = total - sum(timings.values())
+    return dict(sorted(timings.items(), key=lambda kv: -kv[1]))
+
+
 def dense_boxes(n: int, seed: int = 0, classes: int = 4) -> list[str]:
     """``n`` YOLO label lines: a jittered grid of boxes that overlap their neighbours a little, a few classes,
     and about 1 % exact or near duplicates of an earlier line (so the pair checks have pairs to find)."""
@@ -239,12 +253,15 @@ def main() -> None:
             ]
             rc, wall, peak = measure(cmd + (["--fast"] if args.fast else []), env, max_rss=int(args.max_rss * GB))
             cache = folder_bytes(Path(tmp) / "cache")
+            seconds = check_seconds(Path(tmp) / "out" / "findings.json")
         rows.append((name, images, boxes, rc, wall, peak, cache))
         print(
             f"{name}: {images} images, {boxes} boxes, rc {rc}, {wall:.1f} s, "
             f"peak {peak / GB:.2f} GB, cache {cache / 1e6:.0f} MB",
             flush=True,
         )
+        if seconds:  # where the time went: the audit's own seconds per check, the rest (proposals, report) after
+            print("  " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()), flush=True)
     mode = "--fast" if args.fast else "full"
     print(f"\n{mode} audit, --no-fiftyone, cold cache, {os.cpu_count()} cores\n")
     print("| data | images | boxes | seconds | peak RSS (all processes) | cache |\n|---|---|---|---|---|---|")

@@ -149,20 +149,44 @@ def _nearest(g: np.ndarray, ref: np.ndarray, g_scene: np.ndarray, ref_scene: np.
     distances) from another scene: over fewer when fewer are allowed, NaN when none is.
 
     In blocks of rows, so the distance matrix stays near NEIGHBOUR_CELLS numbers: a one-class dataset of
-    20,000 boxes would otherwise need a 40,000 × 20,000 matrix (6 GB)."""
+    20,000 boxes would otherwise need a 40,000 × 20,000 matrix (6 GB). The block's arithmetic is done in place
+    (the same operations in the same order, so the same numbers): a new 32 MB array per operation cost five times
+    the arithmetic itself in page faults (issue #25)."""
     out = np.full(len(g), np.nan)
     r2 = (ref * ref).sum(axis=1)
     kk = min(NEIGHBOUR_K, len(ref))
     step = max(1, NEIGHBOUR_CELLS // max(len(ref), 1))
+    bad_ref = ~np.isfinite(ref).all(axis=1)  # a distance to a row with a NaN is NaN: never a neighbour
+    by_scene = np.argsort(ref_scene, kind="stable")
+    scene_sorted = ref_scene[by_scene]
     for a in range(0, len(g), step):
         gg = g[a : a + step]
-        d2 = np.maximum((gg * gg).sum(axis=1)[:, None] + r2[None, :] - 2.0 * gg @ ref.T, 0.0) / g.shape[1]
-        d2[(g_scene[a : a + step, None] == ref_scene[None, :]) | np.isnan(d2)] = np.inf
+        d2 = np.add((gg * gg).sum(axis=1)[:, None], r2[None, :])
+        cross = gg @ ref.T
+        cross *= 2.0
+        d2 -= cross
+        del cross
+        np.maximum(d2, 0.0, out=d2)
+        d2 /= g.shape[1]
+        d2[~np.isfinite(gg).all(axis=1)] = np.inf
+        d2[:, bad_ref] = np.inf
+        d2[_same_scene(g_scene[a : a + step], scene_sorted, by_scene)] = np.inf
         d2 = np.partition(d2, kk - 1, axis=1)[:, :kk]
         ok = np.isfinite(d2)
         n = ok.sum(axis=1)
         out[a : a + step] = np.where(n > 0, np.sqrt(np.where(ok, d2, 0.0).sum(axis=1) / np.maximum(n, 1)), np.nan)
     return out
+
+
+def _same_scene(scene: np.ndarray, ref_sorted: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of every pair of a row of ``scene`` and a reference of the same scene (``ref_sorted`` the
+    references' scenes sorted, ``order`` their columns in that order): the few pairs, not a rows × references
+    comparison (a full pass over the distance matrix)."""
+    lo = np.searchsorted(ref_sorted, scene, "left")
+    count = np.searchsorted(ref_sorted, scene, "right") - lo
+    rows = np.repeat(np.arange(len(scene)), count)
+    at = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count) + np.repeat(lo, count)
+    return rows, order[at]
 
 
 def neighbour_features(
