@@ -353,7 +353,7 @@ def test_feature_cache_holds_only_the_images_it_will_rewrite(sample_dir):
     assert (~np.isnan(pix[1:])).any(axis=1).all()  # every other row came from the cache
 
 
-def test_feature_cache_keeps_of_an_image_it_rewrites_only_the_old_rows_it_writes_back(sample_dir):
+def test_a_rewritten_image_keeps_only_the_old_rows_it_writes_back(sample_dir, tmp_path, monkeypatch):
     """An image with rows to compute kept its whole cached array (float64, ~5 KB a box) until the pass was saved,
     though only the rows of boxes not asked for again are written back (at most BOXMODEL_CACHE_KEEP): 0.26 GB for
     the resize search on one label file of 10,000 boxes, whose every candidate made its image one to rewrite. The
@@ -364,6 +364,7 @@ def test_feature_cache_keeps_of_an_image_it_rewrites_only_the_old_rows_it_writes
     from curate.io import cache as disk
     from curate.io.yolo import load_yolo
 
+    monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))  # no rows other tests cached for these images
     ds = load_yolo(sample_dir)
     ds.images = [r for r in ds.images if r.labels][:6]
     qs, boxes, classes = boxmodel._queries(ds, np.random.default_rng(0), with_corruptions=True)
