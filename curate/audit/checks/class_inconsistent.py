@@ -1,8 +1,9 @@
 """class_inconsistent: the box's crop looks like another class (a swapped label).
 
 The dataset teaches its own classifier: appearance features of every crop (:mod:`curate.vision.crops`:
-colour, texture, size), the crop's embedding by a pretrained ImageNet backbone (:mod:`curate.vision.embed`:
-its first principal components, and the classes of its nearest boxes in other images), plus image context —
+colour, texture, size), optionally the crop's embedding by a pretrained ImageNet backbone (option
+``embeddings``, off by default: :mod:`curate.vision.embed`, its first principal components and the classes of
+its nearest boxes in other images), plus image context —
 which other classes the image holds (leave-one-out over the box itself) and how much the crop resembles the
 image's other boxes of each class (a swapped box usually sits among correctly labelled siblings of its true
 class). Extremely randomized trees give out-of-fold probabilities (K folds grouped by image, so no box is
@@ -49,8 +50,9 @@ RAW_TIE_BREAK = 1e-3
 CONSISTENT_FACTOR = 0.19  # score factor when every box of the class in the image is flagged alike (< 0.3 after)
 # option `embeddings` (off by default; --config class_inconsistent: {embeddings: true}): the pretrained crop
 # embeddings (curate.vision.embed) join the trees' features as these two blocks. Off because on the seven pool
-# datasets they raised swapped AP on epicureai, bccd and construction-ppe but lowered the worst dataset's
-# (traffic-signs-ro, merged 0.20 -> 0.14: two of its ten planted swaps ranked lower); benchmarks/README.md
+# datasets (seed 0) they raised swapped AP on epicureai, bccd and construction-ppe but lowered the worst dataset's
+# (traffic-signs-ro, merged 0.20 -> 0.14), and on seeds 1-2 lowered both traffic-signs-ro's and construction-ppe's
+# (benchmarks/README.md, issue #22)
 EMBED_COMPONENTS = 32  # their first principal components
 KNN_NEIGHBOURS = 10  # and the class shares among each box's most similar boxes of other images
 # above this many boxes the embeddings are skipped (hand-made features only): ~7 s per 1,000 crops on 2 cores,
