@@ -484,15 +484,9 @@ def test_neighbour_features_compare_with_the_synthetic_boxes_of_other_scenes():
     assert np.isnan(same[21, g]) and np.isfinite(same[:15, g]).all()
 
 
-def test_neighbour_distances_in_small_blocks_equal_one_block(monkeypatch):
+def test_neighbour_distances_in_small_blocks_equal_one_block(monkeypatch, neighbour_rows):
     """The distance matrix is built in blocks of rows (memory on big one-class datasets): same values."""
-    rng = np.random.default_rng(3)
-    grids = rng.normal(size=(60, boxmodel.PROTO_WIDTH)).astype(np.float32)
-    kinds = ["ok"] * 30 + ["grouped"] * 10 + ["loose"] * 10 + ["shifted"] * 10
-    qs = [
-        boxmodel.Query(j % 25, np.zeros(4), j % 2, kind, (0,), line=1 if kind == "ok" else None)
-        for j, kind in enumerate(kinds)
-    ]
+    grids, qs = neighbour_rows
     whole = boxmodel.neighbour_features(grids, qs)
     monkeypatch.setattr(boxmodel.peers, "NEIGHBOUR_CELLS", 7)  # a block of one row
     np.testing.assert_allclose(boxmodel.neighbour_features(grids, qs), whole, rtol=1e-6, atol=1e-9)

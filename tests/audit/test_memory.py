@@ -301,19 +301,13 @@ def test_missing_keeps_no_image_s_candidate_windows_after_its_shortlist(sample_d
     assert sum(held(r.pos) + held(r.neg) for r in made) == sum(r.pos.nbytes + r.neg.nbytes for r in made)
 
 
-def test_neighbour_features_of_many_rows_take_fewer_references(monkeypatch):
+def test_neighbour_features_of_many_rows_take_fewer_references(monkeypatch, neighbour_rows):
     """Neighbour features cost rows × references of a class: above ``NEIGHBOUR_FULL_ROWS`` described rows a class's
     neighbours come from a fixed sample of ``NEIGHBOUR_BIG_REFS`` of its boxes, not ``NEIGHBOUR_MAX_REFS``; at or
     below it every feature is as before."""
     from curate.audit.boxmodel import peers
 
-    rng = np.random.default_rng(3)
-    grids = rng.normal(size=(60, peers.PROTO_WIDTH)).astype(np.float32)
-    kinds = ["ok"] * 30 + ["grouped"] * 10 + ["loose"] * 10 + ["shifted"] * 10
-    qs = [
-        boxmodel.Query(j % 25, np.zeros(4), j % 2, kind, (0,), line=1 if kind == "ok" else None)
-        for j, kind in enumerate(kinds)
-    ]
+    grids, qs = neighbour_rows
     whole = peers.neighbour_features(grids, qs)
     monkeypatch.setattr(peers, "NEIGHBOUR_BIG_REFS", 8)
     monkeypatch.setattr(peers, "NEIGHBOUR_FULL_ROWS", len(qs))  # at the bound: all references
