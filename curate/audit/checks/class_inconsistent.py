@@ -26,10 +26,10 @@ probabilities everywhere: "confident of nothing". Both give their label ~0, so c
 tied, and on clean data a few such boxes are all the observed labels at the very bottom against thousands of
 synthetic swaps: the density ratio there is huge and P(swap) read 1.00, above real errors of every kind (the
 unmodified food-ingredients' first 9 places, 7 of them right boxes). With the contest, 1.00 needs a confident
-other class; on the seven pool datasets (seed 0) no planted-error AP of the merged list fell by more than 0.01
-except where a real error of the unmodified data rose above the planted ones (benchmarks/README.md, session 16).
-What it cannot tell: a right box that truly looks like another class (a potato among onions, a goalkeeper in a
-kit like the players'), which is what a swap looks like.
+other class. The price: where the trees know no class well (traffic-signs-ro, construction-ppe) a planted swap
+can look "confident of nothing" too; their merged swapped AP moves by up to ±0.06 per seed, about even over three
+seeds (benchmarks/README.md, issue #22). What it cannot tell: a right box that truly looks like another class (a
+potato among onions, a goalkeeper in a kit like the players'), which is what a swap looks like.
 
 When every box of a class in one image is flagged, the score is discounted below the threshold
 (:func:`consistent_groups`): the annotator labelled them alike, so the model more likely meets a new look of
