@@ -11,25 +11,13 @@ scored by a model that saw it), and their probability of the box's own label (it
 the boxes.
 
 The score is the probability that the label is a real swap (:func:`swap_probability`), calibrated per dataset on
-synthetic swaps: a box's features never include its own label, so the trees' out-of-fold probabilities read
-with any other class as the label are exactly what the box would show if it had been swapped to that class.
-Compared with the labels as they are (a mixture of right labels and an assumed :data:`defaults.SWAP_ERROR_PRIOR`
-of swaps), that gives the probability at the same prior as the box model's kinds, so the scores of both rank
-together in the worst-first list. A dataset the trees cannot learn (31 traffic-sign classes of ~10 boxes each)
-gets scores near the prior: a cap on the share flagged (its least typical 5 % of boxes at 0.5–1.0) put right
-boxes there above every planted error of every kind.
-
-What is calibrated is not the label's probability alone but its contest with the most likely other class
-(:func:`suggested_share`). A synthetic swap keeps its true class's high probability: "confidently another
-class". A right box of an unusual look (a bag of bulgur unlike the other bags, a sausage among eggs) gets low
-probabilities everywhere: "confident of nothing". Both give their label ~0, so calibrated on that alone they
-tied, and on clean data a few such boxes are all the observed labels at the very bottom against thousands of
-synthetic swaps: the density ratio there is huge and P(swap) read 1.00, above real errors of every kind (the
-unmodified food-ingredients' first 9 places, 7 of them right boxes). With the contest, 1.00 needs a confident
-other class. The price: where the trees know no class well (traffic-signs-ro, construction-ppe) a planted swap
-can look "confident of nothing" too; their merged swapped AP moves by up to ±0.06 per seed, about even over three
-seeds (benchmarks/README.md, issue #22). What it cannot tell: a right box that truly looks like another class (a
-potato among onions, a goalkeeper in a kit like the players'), which is what a swap looks like.
+synthetic swaps: a box's features never include its own label, so the trees' out-of-fold probability of any
+other class is exactly the self-confidence the box would have if it had been swapped to that class. Compared
+with the self-confidence of the labels as they are (a mixture of right labels and an assumed
+:data:`defaults.SWAP_ERROR_PRIOR` of swaps), that gives the probability at the same prior as the box model's
+kinds, so the scores of both rank together in the worst-first list. A dataset the trees cannot learn (31
+traffic-sign classes of ~10 boxes each) gets scores near the prior: a cap on the share flagged (its least
+typical 5 % of boxes at 0.5–1.0) put right boxes there above every planted error of every kind.
 
 When every box of a class in one image is flagged, the score is discounted below the threshold
 (:func:`consistent_groups`): the annotator labelled them alike, so the model more likely meets a new look of
@@ -59,7 +47,6 @@ FOREST_TREES = 200  # extra trees per fold (100: swapped AP −0.03 on food; 300
 FOREST_CHUNK = 25  # trees grown (and held in memory) at a time
 # a step of the calibration holds boxes of different self-confidence: this much of the raw score breaks the tie
 RAW_TIE_BREAK = 1e-3
-VOTE = 1.0 / FOREST_TREES  # one tree's vote, added to both probabilities of :func:`suggested_share`
 CONSISTENT_FACTOR = 0.19  # score factor when every box of the class in the image is flagged alike (< 0.3 after)
 # option `embeddings` (off by default; --config class_inconsistent: {embeddings: true}): the pretrained crop
 # embeddings (curate.vision.embed) join the trees' features as these two blocks. Off because on the seven pool
@@ -170,51 +157,29 @@ def forest_probs(X: np.ndarray, y: np.ndarray, X_test: np.ndarray, num_classes: 
     return votes / chunks
 
 
-def suggested_share(probs: np.ndarray, rows: np.ndarray, label: np.ndarray) -> np.ndarray:
-    """For box ``rows[j]`` labelled ``label[j]``: the most likely other class's share of the two classes'
-    probability, each plus one tree's vote (:data:`VOTE`). Near 1: confidently another class; near 0.5: the
-    trees are sure of neither (an unusual look); below 0.5: the label wins.
-
-    Why both, not the label's probability alone: a synthetic swap keeps its true class's high probability,
-    whereas a right box of an unusual look gets low probabilities everywhere; its label's probability is
-    ~0 either way, so that alone tied them. Why the vote: with probability 0 for the label, the share still
-    ranks a suggestion of 0.9 above one of 0.2 (and 0 against 0 reads 0.5, not undefined). Reads each row's
-    two largest probabilities, so a box swapped to every class costs no (boxes × classes × classes) array."""
-    top2 = np.argsort(probs, axis=1)[:, -2:]
-    first, second = top2[:, 1], top2[:, 0]
-    rows = np.asarray(rows)
-    own = probs[rows, label]
-    other_class = np.where(first[rows] == label, second[rows], first[rows])
-    other = probs[rows, other_class]
-    return (other + VOTE) / (own + other + 2 * VOTE)
-
-
 def swap_probability(probs: np.ndarray, y: np.ndarray, judged: np.ndarray, prior: float) -> np.ndarray:
     """P(the label of each box is a swap), calibrated on synthetic swaps of the same boxes at ``prior``.
 
     ``probs``: out-of-fold class probabilities; ``y``: the labels; ``judged``: boxes of classes common enough to
-    judge (the others score 0). The score calibrated is :func:`suggested_share`. A synthetic swap of box ``i``
-    to class ``c`` has that share with ``c`` as its label (the box's features hold no label of its own); each
-    judged box is swapped to every other judged class, weighing 1 in all, and
-    :func:`curate.learn.isotonic.error_probability` compares them with the labels as they are (a mixture of
-    right ones and ``prior`` swaps). (Odds ``r × prior / (1 − prior)``, which treats the labels as all right,
-    read 0.35–0.5 where 14 of 16 construction-ppe boxes were planted swaps.) Increasing in the share;
-    :data:`RAW_TIE_BREAK` orders boxes within a step by their label's probability (on the seven pool datasets'
-    planted swaps, merged AP 0.00–0.03 above ordering them by the share).
+    judge (the others score 0). A synthetic swap of box ``i`` to class ``c`` has self-confidence
+    ``probs[i, c]`` (the box's features hold no label of its own); each judged box is swapped to every other
+    judged class, weighing 1 in all, and :func:`curate.learn.isotonic.error_probability` compares them with the
+    labels as they are (a mixture of right ones and ``prior`` swaps). (Odds ``r × prior / (1 − prior)``, which
+    treats the labels as all right, read 0.35–0.5 where 14 of 16 construction-ppe boxes were planted swaps.)
+    Decreasing in the self-confidence; :data:`RAW_TIE_BREAK` orders boxes within a step.
     """
     n = len(y)
     out = np.zeros(n)
     classes = np.unique(y[judged])
     if len(classes) < 2 or not judged.any():
         return out
+    own = probs[np.arange(n), y]
     rows = np.flatnonzero(judged)
-    share = suggested_share(probs, rows, y[rows])
+    other = probs[np.ix_(rows, classes)]
     is_other = classes[None, :] != y[rows, None]
-    box, to = np.nonzero(is_other)
-    synthetic = suggested_share(probs, rows[box], classes[to])
-    weight = 1.0 / is_other.sum(axis=1)[box]
-    p = error_probability(share, synthetic, prior, synthetic_weight=weight)
-    out[rows] = (1.0 - RAW_TIE_BREAK) * p + RAW_TIE_BREAK * (1.0 - probs[rows, y[rows]])
+    weight = np.broadcast_to(1.0 / is_other.sum(axis=1, keepdims=True), other.shape)[is_other]
+    p = error_probability(own[rows], other[is_other], prior, synthetic_weight=weight, increasing=False)
+    out[rows] = (1.0 - RAW_TIE_BREAK) * p + RAW_TIE_BREAK * (1.0 - own[rows])
     return out
 
 
