@@ -138,6 +138,38 @@ def test_regions_past_the_budget_fall_below_half_and_keep_their_order() -> None:
     assert missing.budget_midpoint(raw[:5], boxes=100) == 0.5 and missing.budget_score(0.7, 0.5) == 0.7
 
 
+def _split_dataset(tmp_path: Path) -> Dataset:
+    """Five train and five test images of ten boxes each (the budget's boxes; no pixels are read)."""
+    recs = [
+        ImageRecord(s, tmp_path / f"{s}{k}.png", f"{s}{k}.png", None, [Label(0, 0.5, 0.5, 0.1, 0.1, line=1)] * 10)
+        for s in ("train", "test")
+        for k in range(5)
+    ]
+    return Dataset(tmp_path, "t", ["a"], recs)
+
+
+def test_each_split_keeps_to_the_budget(tmp_path: Path) -> None:
+    """Regions are budgeted per split: a split the model scores high does not take the others' share (one budget
+    for the whole dataset let construction-ppe's train reach 10.5 regions per 100 of its boxes)."""
+    ds = _split_dataset(tmp_path)
+    kept = [(i, (0.9 - 0.01 * (3 * i + n), np.zeros(4), 0, "objectness")) for i in range(5) for n in range(3)]
+    at = missing.split_midpoints(ds, kept)
+    assert sum(r[0] >= at["train"] for _, r in kept) == np.ceil(missing.BUDGET_PER_100 * 50 / 100)
+    assert at["test"] == 0.5  # no regions there: nothing to hold back
+
+
+def test_near_duplicate_regions_count_against_the_budget(tmp_path: Path) -> None:
+    """A strong near-duplicate region is read in the same list, so it takes one place of its split's budget
+    (on epicureai they added ~2 regions per 100 boxes on top of it); a weak one takes none."""
+    ds = _split_dataset(tmp_path)
+    objectness = [(i, (0.9 - 0.01 * (3 * i + n), np.zeros(4), 0, "objectness")) for i in range(5) for n in range(3)]
+    dup = [(0, (0.95, np.zeros(4), 0, "duplicate")), (1, (0.97, np.zeros(4), 0, "duplicate"))]
+    weak = [(2, (0.3, np.zeros(4), 0, "duplicate"))]
+    at = missing.split_midpoints(ds, objectness + dup + weak)
+    limit = int(np.ceil(missing.BUDGET_PER_100 * 50 / 100))
+    assert sum(r[0] >= at["train"] for _, r in objectness) == limit - len(dup)
+
+
 def _small_objects(tmp_path: Path, images: int = 30) -> tuple[Dataset, tuple[float, ...]]:
     """Players on a pitch: 200-px images with 6-8 px objects, every one boxed except the last of the first image.
     At missing's 96-px decode they are 3 px, under its smallest window."""
