@@ -164,12 +164,12 @@ def test_weak_evidence_stays_far_below_half() -> None:
     assert 0 < f[2].score < 0.05 and 0 < f[3].score < 0.05 and f[4].score >= 0.5
 
 
-def _shelves(copies: int, shifts: list[float] | None = None) -> Dataset:
-    """400 images of three apart boxes (cat, dog, cat; 1,200 boxes); in the first ``copies`` a 'dog' box is
-    drawn again on the first cat, moved by the next of ``shifts`` (0.015 of a 0.2 box: IoU ~0.86)."""
+def _shelves(copies: int, shifts: list[float] | None = None, images: int = 400) -> Dataset:
+    """``images`` images of three apart boxes (cat, dog, cat; 400: 1,200 boxes); in the first ``copies`` a 'dog'
+    box is drawn again on the first cat, moved by the next of ``shifts`` (0.015 of a 0.2 box: IoU ~0.86)."""
     shifts = shifts or [0.015] * copies
     recs = []
-    for i in range(400):
+    for i in range(images):
         labels = [Label(0, 0.2, 0.5, 0.2, 0.2, line=1), Label(1, 0.5, 0.5, 0.2, 0.2, line=2)]
         labels.append(Label(0, 0.8, 0.5, 0.2, 0.2, line=3))
         if i < copies:
@@ -186,6 +186,17 @@ def test_a_cross_class_copy_where_classes_never_share_an_object_is_near_certain(
     assert ds.num_boxes >= defaults.DUPLICATE_CALIBRATION_MIN_BOXES
     copies = [f for f in ambiguous.run(AuditContext(ds)) if f.check == "ambiguous" and f.line == 4]
     assert len(copies) == 36 and all(0.84 < f.data["iou"] < 0.88 for f in copies)
+    assert min(f.score for f in copies) >= 0.95
+
+
+def test_a_cross_class_copy_on_a_small_dataset_is_near_certain_too() -> None:
+    """traffic-signs-ro (339 boxes): ten cross-class copies at IoU ~0.86 scored their IoU map, 0.77 (the raise
+    needed 1,000 boxes), under the box model's 0.82 on a right sign: the merged list lost to the naive IoU
+    baseline. Ten pairs of classes that never share an object rightly are evidence enough."""
+    ds = _shelves(12, images=120)
+    assert ds.num_boxes < defaults.DUPLICATE_CALIBRATION_MIN_BOXES
+    copies = [f for f in ambiguous.run(AuditContext(ds)) if f.check == "ambiguous" and f.line == 4]
+    assert len(copies) == 12 and all(0.84 < f.data["iou"] < 0.88 for f in copies)
     assert min(f.score for f in copies) >= 0.95
 
 

@@ -3,9 +3,9 @@ and ``border_cut``, a note (not an error) on a box that is a sliver along the im
 
 - **two classes on one object**: the box's best IoU with an EARLIER box of another class, mapped like
   duplicate (IoU ``defaults.AMBIGUOUS_IOU`` → 0.5, identical → 1.0). The later line is flagged; the
-  message names both classes and lines. A detector trained on both learns neither. On a dataset of at least
-  ``defaults.DUPLICATE_CALIBRATION_MIN_BOXES`` boxes that hold more such copies than the prior, the score is at
-  least the probability that the pair is a copy (:func:`copy_probability`): where two classes never share an
+  message names both classes and lines. A detector trained on both learns neither. On a dataset that holds more
+  such copies than the prior (ten pairs at least, any size), the score is at least the probability that the
+  pair is a copy (:func:`curate.audit.checks.duplicate.copy_probability`): where two classes never share an
   object rightly, a copy at IoU 0.85 is certain, yet its IoU map (0.75) put it under the box model's 0.9 on
   real errors of other kinds (epicureai, bccd: planted copies ranked below the naive IoU baseline). Only a
   raise, and none for two classes that overlap by design (a person and their vest): the IoU map stays.
@@ -27,12 +27,11 @@ from __future__ import annotations
 import numpy as np
 
 from curate.audit.checks.base import AuditContext, Check, Display
-from curate.audit.checks.duplicate import copy_ious, with_iou_tie_break
+from curate.audit.checks.duplicate import copy_probability, overlaps_by_design
 from curate.core import defaults
 from curate.core.dataset import Dataset, ImageRecord, Label
 from curate.core.findings import Finding
 from curate.core.overlap import later_line_pairs, overlap_score
-from curate.learn.isotonic import density_ratio, error_share
 
 NAME = "ambiguous"
 BORDER = "border_cut"
@@ -112,30 +111,6 @@ def border_score(label: Label, medians: tuple[float, float, float] | None) -> tu
     return best, msg
 
 
-def copy_probability(best_iou: np.ndarray, at_half: float, *, seed: int) -> np.ndarray:
-    """P(each box is a copy of an earlier box of another class), where the data show more such copies than
-    ``defaults.DUPLICATE_ERROR_PRIOR``; 0 elsewhere (the IoU map alone scores the pair).
-
-    Synthetic copies (:func:`curate.audit.checks.duplicate.copy_ious`, edges moved by up to
-    ``defaults.DUPLICATE_JITTER``) against the dataset's best cross-class IoUs give the density ratio ``r``;
-    the share of copies is read from the tails of pairs at ``at_half`` or more
-    (:func:`curate.learn.isotonic.error_share`).
-    Only when that share exceeds the prior: then the copies are a population the ratio sees, and the most
-    copy-like pairs read ~1. With fewer, the ratio's top step is a handful of legitimate pairs under all the
-    synthetic copies above them (a person and vest at the dataset's highest IoU read 1.0), so it is not used;
-    on fewer than ``defaults.DUPLICATE_CALIBRATION_MIN_BOXES`` boxes neither.
-    """
-    prior = defaults.DUPLICATE_ERROR_PRIOR
-    if len(best_iou) < defaults.DUPLICATE_CALIBRATION_MIN_BOXES:
-        return np.zeros(len(best_iou))
-    synthetic = copy_ious(len(best_iou), jitter=defaults.DUPLICATE_JITTER, seed=seed)
-    share = error_share(best_iou, synthetic, prior, share_from=at_half)
-    if share <= prior:
-        return np.zeros(len(best_iou))
-    ratio = density_ratio(best_iou, synthetic)
-    return with_iou_tie_break(np.minimum(share * ratio, 1.0), best_iou)
-
-
 def _class_pairs(records: list[ImageRecord], partner: np.ndarray) -> list[tuple[int, int]]:
     """Per box (in :func:`later_line_pairs`' order), the sorted class pair with its partner; (-1, -1) without one."""
     out: list[tuple[int, int]] = []
@@ -146,15 +121,6 @@ def _class_pairs(records: list[ImageRecord], partner: np.ndarray) -> list[tuple[
             k += 1
             out.append(tuple(sorted((lab.class_id, rec.labels[p].class_id))) if p >= 0 else (-1, -1))
     return out
-
-
-def _by_design(pairs: list[tuple[int, int]], best_iou: np.ndarray, at_half: float) -> np.ndarray:
-    """Per box: its class pair also overlaps at IoU from ``at_half - 0.3`` (where the IoU map starts) to
-    ``at_half`` somewhere in the dataset, so those two classes share objects by design (a person and their vest:
-    construction-ppe holds dozens at IoU 0.4–0.65 and a right close-up pair at 0.84). A copy never lands there
-    (its edges move by a tenth of the box at most), so such a pair's high IoU is not read as a copy."""
-    moderate = {pair for pair, iou in zip(pairs, best_iou.tolist()) if at_half - 0.3 <= iou < at_half}
-    return np.array([pair in moderate for pair in pairs], dtype=bool)
 
 
 def _image_size(rec: ImageRecord) -> tuple[int, int] | None:
@@ -178,7 +144,7 @@ def run(ctx: AuditContext) -> list[Finding]:
     records = [rec for rec in dataset.images if rec.labels]
     best_a, partner_a = later_line_pairs([rec.labels for rec in records], same_class=False)
     pairs = _class_pairs(records, partner_a)
-    raised = np.where(_by_design(pairs, best_a, at_half), 0.0, copy_probability(best_a, at_half, seed=ctx.seed))
+    raised = np.where(overlaps_by_design(pairs, best_a, at_half), 0.0, copy_probability(best_a, at_half, seed=ctx.seed))
     overlap_a = np.maximum(overlap_score(best_a, at_half), raised)
     overlap, best, partner = overlap_a.tolist(), best_a.tolist(), partner_a.tolist()
     out: list[Finding] = []
