@@ -1,17 +1,24 @@
-"""Re-rank a full label-noise run with ONE check's findings replaced: the merged list without re-running the rest.
+"""Re-rank label-noise dumps offline with some checks' findings replaced: the merged list without re-running the rest.
 
     python benchmarks/label_noise.py --dataset D ... --seeds 0 --dump --out reports/full        # every check
-    python benchmarks/label_noise.py --dataset D ... --seeds 0 --checks class_inconsistent \\
-        --dump --out reports/one                                                               # the changed one
-    python benchmarks/rerank.py --full reports/full --new reports/one --check class_inconsistent
+    python benchmarks/label_noise.py --dataset D ... --seeds 0 --checks duplicate ambiguous \\
+        --dump --out reports/one                                                               # the changed ones
+    python benchmarks/rerank.py --full reports/full --new reports/one --checks duplicate ambiguous \\
+        --kinds duplicate ambiguous --known benchmarks/known --datasets ../shared/datasets --show duplicate
 
 Why: a change to one check moves the merged worst-first list (its scores push other kinds' planted boxes down
-or up), but a full run of every check on the seven pool datasets takes 30–50 minutes. The same seed plants the
-same errors (``planted_noise.plant_errors``), so the changed check's rows from ``--new`` replace its rows in
-``--full``'s dump and both are scored with label_noise.py's own functions (:func:`label_noise.rank_metrics`,
-:func:`label_noise.box_scores`, the same merge as :func:`label_noise.score_seed`). Prints per dataset and kind
-the merged AP before → after, the check alone before → after for its own kind, false flags per 100 untouched
-boxes, and the mean and the worst dataset.
+or up), but a full run of every check on the seven pool datasets takes 30–50 minutes, while the changed checks
+re-run in seconds. The same seed plants the same errors (``planted_noise.plant_errors``), so the rows of
+``--checks`` from ``--new`` replace theirs in ``--full``'s dump, every other check's rows are kept, and both are
+scored with label_noise.py's own functions (:func:`label_noise.rank_metrics`, :func:`label_noise.box_scores`,
+the same merge as :func:`label_noise.score_seed`), so the numbers equal a full run's for the same findings.
+
+``--full`` and ``--new`` are both one dump or both a folder of ``*-seed*.pkl`` dumps (paired by file name).
+Prints per dump and kind the merged AP before → after, the re-run checks alone for their own kinds, false flags
+per 100 untouched boxes, and the mean and the worst dump. ``--baseline`` adds the naive baseline; ``--known``
+(``benchmarks/known/<dataset>.csv``) adds the merged and baseline AP with the dataset's own real errors set
+aside; ``--show`` lists the untouched boxes that outrank a kind's planted ones after the swap. Without ``--new``
+it scores ``--full`` as it is (the diagnosis of a full run).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import argparse
 import pickle
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,86 +39,221 @@ import label_noise as ln  # noqa: E402
 from curate.core.findings import NOTE_CHECKS, Finding  # noqa: E402
 from planted_noise import PlantedTruth  # noqa: E402
 
+Key = tuple[str, int]
+FALSE_FLAGS = "false flags /100"
+KNOWN_ASIDE = ", known aside"
 
-def load_dump(path: Path) -> tuple[list[tuple[str, int]], PlantedTruth, list[Finding]]:
-    """A ``label_noise.py --dump`` pickle: the train boxes' keys, their planted truth and the findings."""
+
+@dataclass
+class Dump:
+    """A ``label_noise.py --dump`` pickle: each train box's (class, xyxy, planted type), its findings, the baseline."""
+
+    boxes: dict[Key, tuple[int, tuple, str | None]]
+    findings: list[Finding]
+    baseline: dict[Key, float]
+
+    @property
+    def keys(self) -> list[Key]:
+        return list(self.boxes)
+
+    @property
+    def truth(self) -> PlantedTruth:
+        truth = PlantedTruth(boxes={k: t for k, (_, _, t) in self.boxes.items() if t is not None})
+        truth.counts = {t: sum(v == t for v in truth.boxes.values()) for t in set(truth.boxes.values())}
+        return truth
+
+
+def load_dump(path: Path) -> Dump:
     dump = pickle.loads(Path(path).read_bytes())
-    keys = list(dump["boxes"])
-    truth = PlantedTruth(boxes={k: t for k, (_, _, t) in dump["boxes"].items() if t is not None})
-    truth.counts = {t: sum(v == t for v in truth.boxes.values()) for t in set(truth.boxes.values())}
-    return keys, truth, [Finding.from_row(r) for r in dump["findings"]]
+    return Dump(dump["boxes"], [Finding.from_row(r) for r in dump["findings"]], dump["baseline"])
 
 
-def replace_check(findings: list[Finding], new: list[Finding], check: str) -> list[Finding]:
-    """``findings`` with ``check``'s rows swapped for those of ``new``."""
-    return [f for f in findings if f.check != check] + [f for f in new if f.check == check]
+def replace_checks(full: Dump, new: Dump, checks: set[str], name: str = "") -> list[Finding]:
+    """``full``'s findings with the rows of ``checks`` swapped for ``new``'s: only valid for the same planted boxes."""
+    if set(new.boxes) != set(full.boxes):
+        raise SystemExit(f"{name}: the two dumps hold different boxes (not the same dataset, seed and rate)")
+    return [f for f in full.findings if f.check not in checks] + [f for f in new.findings if f.check in checks]
 
 
-def measure(keys: list[tuple[str, int]], truth: PlantedTruth, findings: list[Finding]) -> dict[str, float]:
-    """Per planted kind ``merged <kind>`` and ``alone <kind>`` AP, and ``false flags /100`` (merged ≥ 0.5)."""
-    per_check = ln.box_scores(findings)
-    merged: dict[tuple[str, int], float] = {}
+def merged_scores(per_check: dict[str, dict[Key, float]]) -> dict[Key, float]:
+    """Each box's best score over every check but the notes: the list ``audit/all`` and findings.csv show."""
+    out: dict[Key, float] = {}
     for check, scores in per_check.items():
         if check in NOTE_CHECKS:
             continue
-        for k, v in scores.items():
-            merged[k] = max(merged.get(k, 0.0), v)
+        for key, value in scores.items():
+            out[key] = max(out.get(key, 0.0), value)
+    return out
+
+
+def known_in_dump(dataset_dir: Path, csv: Path, dump: Dump) -> set[Key]:
+    """The dump's keys of the known real errors of any kind (``--known`` CSV of the unmodified dataset), matched on
+    image, class and coordinates as :func:`label_noise.known_keys` does (a planted box may renumber a file's lines);
+    every kind is scored with all of them set aside, as label_noise.py's merged ``any_known`` is."""
+    known = set().union(*ln.load_known(csv).values())
+    where = {(rel, cls, tuple(np.round(xyxy, 9))): (rel, line) for (rel, line), (cls, xyxy, _) in dump.boxes.items()}
+    out = set()
+    for rec in ln.load_dataset(dataset_dir).split("train"):
+        for lab in rec.labels:
+            if (rec.rel, lab.line) in known:
+                hit = where.get((rec.rel, lab.class_id, tuple(np.round(lab.xyxy, 9))))
+                if hit is not None:
+                    out.add(hit)
+    return out
+
+
+def measure(dump: Dump, findings: list[Finding], known: set[Key] | None = None) -> dict[str, float]:
+    """Per planted kind ``merged``, ``alone`` (its own check) and ``baseline`` AP (``, known aside`` with ``known``
+    set aside), and ``false flags /100`` (merged ≥ 0.5 on untouched boxes)."""
+    keys, truth = dump.keys, dump.truth
+    per_check = ln.box_scores(findings)
+    merged = merged_scores(per_check)
     out: dict[str, float] = {}
     for kind in ln.BOX_TYPES:
         if not truth.counts.get(kind):
             continue
         out[f"merged {kind}"] = ln.rank_metrics(keys, truth, kind, merged)["ap"]
         out[f"alone {kind}"] = ln.rank_metrics(keys, truth, kind, per_check.get(ln.TYPE_TO_CHECK[kind], {}))["ap"]
+        out[f"baseline {kind}"] = ln.rank_metrics(keys, truth, kind, dump.baseline)["ap"]
+        if known:
+            aside = f"{kind}{KNOWN_ASIDE}"
+            out[f"merged {aside}"] = ln.rank_metrics(keys, truth, kind, merged, exclude=known)["ap"]
+            out[f"baseline {aside}"] = ln.rank_metrics(keys, truth, kind, dump.baseline, exclude=known)["ap"]
     untouched = [k for k in keys if truth.truth(*k) is None]
-    out["false flags /100"] = 100.0 * sum(merged.get(k, 0.0) >= ln.FLAG_SCORE for k in untouched) / len(untouched)
+    out[FALSE_FLAGS] = 100.0 * sum(merged.get(k, 0.0) >= ln.FLAG_SCORE for k in untouched) / len(untouched)
     return out
 
 
-COLUMNS = [f"merged {k}" for k in ln.BOX_TYPES] + ["alone swapped", "false flags /100"]
+def columns(kinds: list[str], alone: list[str], baseline: bool, known: bool) -> list[str]:
+    """The table's columns: merged per kind, the re-run checks alone for their kinds, then what was asked for."""
+    cols = [f"merged {k}" for k in kinds] + [f"alone {k}" for k in kinds if k in alone]
+    if baseline:
+        cols += [f"baseline {k}" for k in kinds]
+    if known:
+        cols += [f"merged {k}{KNOWN_ASIDE}" for k in kinds] + [f"baseline {k}{KNOWN_ASIDE}" for k in kinds] * baseline
+    return cols + [FALSE_FLAGS]
 
 
-def table(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> str:
-    """Markdown: one row per dataset, ``before → after`` per column, then the mean and the worst (lowest AP,
-    most false flags)."""
-    lines = ["| dataset | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
-    cell = lambda a, b: "—" if a is None or np.isnan(a) else f"{a:.2f} → {b:.2f}"  # noqa: E731
+def table(
+    before: dict[str, dict[str, float]],
+    after: dict[str, dict[str, float]] | None,
+    cols: list[str],
+    digits: int = 2,
+) -> str:
+    """Markdown: one row per dump, ``before → after`` per column (one value for the baseline, which the swap does
+    not move, and for all without ``after``), then the mean and the worst (lowest AP, most false flags)."""
+    after = after or before
+    lines = ["| dataset | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+
+    def cell(col: str, b: float | None, a: float | None) -> str:
+        if b is None or np.isnan(b):
+            return "—"
+        if col.startswith("baseline") or after is before:
+            return f"{a:.{digits}f}"
+        return f"{b:.{digits}f} → {a:.{digits}f}"
+
     for name in before:
-        lines.append(f"| {name} | " + " | ".join(cell(before[name].get(c), after[name].get(c)) for c in COLUMNS) + " |")
-    for label, agg in (("mean", np.mean), ("worst", None)):
+        lines.append(f"| {name} | " + " | ".join(cell(c, before[name].get(c), after[name].get(c)) for c in cols) + " |")
+    for label in ("mean", "worst"):
         cells = []
-        for c in COLUMNS:
+        for c in cols:
             pairs = [(before[n][c], after[n][c]) for n in before if c in before[n] and not np.isnan(before[n][c])]
             if not pairs:
                 cells.append("—")
                 continue
             b, a = np.array(pairs).T
-            if agg is None:
-                pick = np.max if c == "false flags /100" else np.min
-                cells.append(f"{pick(b):.2f} → {pick(a):.2f}")
-            else:
-                cells.append(f"{agg(b):.2f} → {agg(a):.2f}")
+            pick = np.mean if label == "mean" else np.max if c == FALSE_FLAGS else np.min
+            cells.append(cell(c, pick(b), pick(a)))
         lines.append(f"| **{label}** | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+def outranking(dump: Dump, findings: list[Finding], kind: str, known: set[Key] | None = None) -> list[tuple]:
+    """Untouched boxes whose merged score is at least the lowest planted box of ``kind``'s: (score, check, key,
+    message), best first. Each one costs the merged AP."""
+    merged = merged_scores(ln.box_scores(findings))
+    planted = [merged.get(k, 0.0) for k, (_, _, t) in dump.boxes.items() if t == kind]
+    if not planted:
+        return []
+    floor = min(planted)
+    best: dict[Key, tuple[float, str, str]] = {}
+    for f in findings:
+        if f.split != "train" or f.line is None or f.check in NOTE_CHECKS:
+            continue
+        key = (f.image, f.line)
+        if key not in best or f.score > best[key][0]:
+            best[key] = (f.score, f.check, f.message)
+    out = []
+    for key, (_, _, t) in dump.boxes.items():
+        if t is None and key in best and merged[key] >= floor:
+            s, check, msg = best[key]
+            out.append((s, check, key, msg + (" [known real error]" if known and key in known else "")))
+    return sorted(out, key=lambda r: -r[0])
+
+
+def show(name: str, dump: Dump, findings: list[Finding], kind: str, known: set[Key] | None, top: int) -> str:
+    """The listing of :func:`outranking` for one dump and kind, headed by the planted boxes' lowest merged scores."""
+    merged = merged_scores(ln.box_scores(findings))
+    planted = sorted(merged.get(k, 0.0) for k, (_, _, t) in dump.boxes.items() if t == kind)
+    rows = outranking(dump, findings, kind, known)
+    lines = [
+        f"\n{name} {kind}: {len(planted)} planted, merged scores {[round(s, 3) for s in planted[:8]]} ...;"
+        f" {len(rows)} untouched at or above the lowest"
+    ]
+    for s, check, key, msg in rows[:top]:
+        lines.append(f"  {s:.3f} {check:18s} {key[0].split('/')[-1][:40]}:{key[1]} {msg[:110]}")
+    return "\n".join(lines)
+
+
+def pairs(full: Path, new: Path | None) -> list[tuple[Path, Path | None]]:
+    """(full dump, new dump or None) per dump: one file each, or the folders' dumps paired by name."""
+    if full.is_file():
+        return [(full, new)]
+    out = []
+    for path in sorted((new or full).glob("*-seed*.pkl")):
+        if not (full / path.name).exists():
+            print(f"skipped {path.name}: not in {full}", file=sys.stderr)
+            continue
+        out.append((full / path.name, path if new else None))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--full", type=Path, required=True, help="label_noise.py --dump folder of a run of every check")
-    parser.add_argument("--new", type=Path, required=True, help="--dump folder of a run of the changed check only")
-    parser.add_argument("--check", default="class_inconsistent", help="the check whose rows are replaced")
+    parser.add_argument("--full", type=Path, required=True, help="label_noise.py --dump pickle or folder (all checks)")
+    parser.add_argument("--new", type=Path, default=None, help="the same for a re-run of --checks (same seeds)")
+    parser.add_argument("--checks", "--check", nargs="+", default=["class_inconsistent"], help="checks to replace")
+    parser.add_argument("--kinds", nargs="+", default=list(ln.BOX_TYPES), choices=ln.BOX_TYPES)
+    parser.add_argument("--baseline", action="store_true", help="add the naive baseline's AP")
+    parser.add_argument("--known", type=Path, default=None, help="folder of <dataset>.csv known real errors")
+    parser.add_argument("--datasets", type=Path, default=None, help="folder of the unmodified datasets (--known)")
+    parser.add_argument("--show", nargs="*", default=[], choices=ln.BOX_TYPES, help="kinds whose outranking to list")
+    parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--digits", type=int, default=2)
     args = parser.parse_args(argv)
+    if args.known and not args.datasets:
+        parser.error("--known needs --datasets (the unmodified datasets the CSVs' lines refer to)")
+    if args.new and args.full.is_file() != args.new.is_file():
+        parser.error("--full and --new must both be a dump or both a folder of dumps")
     before: dict[str, dict[str, float]] = {}
     after: dict[str, dict[str, float]] = {}
-    for path in sorted(args.new.glob("*-seed*.pkl")):
-        full = args.full / path.name
-        if not full.exists():
-            print(f"skipped {path.name}: not in {args.full}", file=sys.stderr)
-            continue
-        keys, truth, findings = load_dump(full)
-        _, _, new = load_dump(path)
-        before[path.stem] = measure(keys, truth, findings)
-        after[path.stem] = measure(keys, truth, replace_check(findings, new, args.check))
-    print(table(before, after))
+    listings = []
+    dumps = pairs(args.full, args.new)
+    if not dumps:
+        parser.error(f"no label_noise.py --dump pickles (*-seed*.pkl) at {args.new or args.full}")
+    for full_path, new_path in dumps:
+        name = full_path.stem
+        full = load_dump(full_path)
+        csv = args.known / f"{name.rsplit('-seed', 1)[0]}.csv" if args.known else None
+        known = known_in_dump(args.datasets / csv.stem, csv, full) if csv and csv.exists() else None
+        findings = replace_checks(full, load_dump(new_path), set(args.checks), name) if new_path else full.findings
+        before[name] = measure(full, full.findings, known)
+        after[name] = measure(full, findings, known)
+        listings += [show(name, full, findings, kind, known, args.top) for kind in args.show]
+    alone = [k for k in args.kinds if ln.TYPE_TO_CHECK[k] in args.checks] if args.new else args.kinds
+    cols = columns(args.kinds, alone, args.baseline, any(KNOWN_ASIDE in c for m in before.values() for c in m))
+    print(table(before, after if args.new else None, cols, args.digits))
+    print("\n".join(listings))
     return 0
 
 
