@@ -289,6 +289,18 @@ def known_keys(
     return out
 
 
+def merged_scores(per_check: dict[str, dict[tuple[str, int], float]]) -> dict[tuple[str, int], float]:
+    """Each box's best score over every check but the notes: the merged worst-first list that ``audit/all`` and
+    findings.csv show."""
+    out: dict[tuple[str, int], float] = {}
+    for check, scores in per_check.items():
+        if check in NOTE_CHECKS:
+            continue
+        for key, value in scores.items():
+            out[key] = max(out.get(key, 0.0), value)
+    return out
+
+
 def score_seed(
     noisy: Dataset,
     truth: PlantedTruth,
@@ -299,12 +311,7 @@ def score_seed(
 ) -> dict[str, Any]:
     keys = [(rec.rel, lab.line) for rec in noisy.split("train") for lab in rec.labels]
     per_check = box_scores(findings)
-    any_check: dict[tuple[str, int], float] = {}  # the merged worst-first list: notes are no part of it
-    for c, m in per_check.items():
-        if c in NOTE_CHECKS:
-            continue
-        for k, v in m.items():
-            any_check[k] = max(any_check.get(k, 0.0), v)
+    any_check = merged_scores(per_check)
     base = baseline_scores(noisy)
     result: dict[str, Any] = {"types": {}, "counts": truth.counts}
     for kind in BOX_TYPES:

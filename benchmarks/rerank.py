@@ -75,17 +75,6 @@ def replace_checks(full: Dump, new: Dump, checks: set[str], name: str = "") -> l
     return [f for f in full.findings if f.check not in checks] + [f for f in new.findings if f.check in checks]
 
 
-def merged_scores(per_check: dict[str, dict[Key, float]]) -> dict[Key, float]:
-    """Each box's best score over every check but the notes: the list ``audit/all`` and findings.csv show."""
-    out: dict[Key, float] = {}
-    for check, scores in per_check.items():
-        if check in NOTE_CHECKS:
-            continue
-        for key, value in scores.items():
-            out[key] = max(out.get(key, 0.0), value)
-    return out
-
-
 def known_in_dump(dataset_dir: Path, csv: Path, dump: Dump) -> set[Key]:
     """The dump's keys of the known real errors of any kind (``--known`` CSV of the unmodified dataset), matched on
     image, class and coordinates as :func:`label_noise.known_keys` does (a planted box may renumber a file's lines);
@@ -107,7 +96,7 @@ def measure(dump: Dump, findings: list[Finding], known: set[Key] | None = None) 
     set aside), and ``false flags /100`` (merged ≥ 0.5 on untouched boxes)."""
     keys, truth = dump.keys, dump.truth
     per_check = ln.box_scores(findings)
-    merged = merged_scores(per_check)
+    merged = ln.merged_scores(per_check)
     out: dict[str, float] = {}
     for kind in ln.BOX_TYPES:
         if not truth.counts.get(kind):
@@ -171,7 +160,7 @@ def table(
 def outranking(dump: Dump, findings: list[Finding], kind: str, known: set[Key] | None = None) -> list[tuple]:
     """Untouched boxes whose merged score is at least the lowest planted box of ``kind``'s: (score, check, key,
     message), best first. Each one costs the merged AP."""
-    merged = merged_scores(ln.box_scores(findings))
+    merged = ln.merged_scores(ln.box_scores(findings))
     planted = [merged.get(k, 0.0) for k, (_, _, t) in dump.boxes.items() if t == kind]
     if not planted:
         return []
@@ -193,7 +182,7 @@ def outranking(dump: Dump, findings: list[Finding], kind: str, known: set[Key] |
 
 def show(name: str, dump: Dump, findings: list[Finding], kind: str, known: set[Key] | None, top: int) -> str:
     """The listing of :func:`outranking` for one dump and kind, headed by the planted boxes' lowest merged scores."""
-    merged = merged_scores(ln.box_scores(findings))
+    merged = ln.merged_scores(ln.box_scores(findings))
     planted = sorted(merged.get(k, 0.0) for k, (_, _, t) in dump.boxes.items() if t == kind)
     rows = outranking(dump, findings, kind, known)
     lines = [
