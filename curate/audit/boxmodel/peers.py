@@ -9,12 +9,14 @@ All read the box interior of the :mod:`.pixels` context patches (:func:`box_desc
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from curate.audit.boxmodel.corruptions import KINDS, Query
 from curate.audit.boxmodel.pixels import B, M, P, _wmean
 from curate.core.dataset import Dataset
+from curate.runtime.env import workers
 
 SIB_STATS = 7  # descriptor: mean and sd of L, a, b, mean gradient ...
 SIB_GRID = 16  # ... and a 4×4 grid of L over the box (zero mean, unit sd)
@@ -212,37 +214,46 @@ def neighbour_features(
     real = (kinds == "ok") & np.array([q.line is not None for q in qs], bool)
     per, per_kind = len(NEIGHBOUR_STEMS), 2 * len(KINDS)
     most = NEIGHBOUR_MAX_REFS if len(qs) <= NEIGHBOUR_FULL_ROWS else min(NEIGHBOUR_MAX_REFS, NEIGHBOUR_BIG_REFS)
-    for j in range(len(PROTO_CHANNELS)):
-        for c in np.unique(cls):
-            rows = np.flatnonzero(cls == c)
-            parts = _grid_parts(grids[rows], j)  # one class's rows (as in prototype_features), at positions in rows
-            whole = parts["whole"]
-            valid = ~np.isnan(whole).any(axis=1)
-            ref = _at_most(rows[real[rows] & valid], c, most)
-            if len(ref) < min_boxes:
+
+    def one_class(j: int, c: int) -> None:
+        """The columns of channel ``j`` for the rows of class ``c`` (no other job writes them)."""
+        rows = np.flatnonzero(cls == c)
+        parts = _grid_parts(grids[rows], j)  # one class's rows (as in prototype_features), at positions in rows
+        whole = parts["whole"]
+        valid = ~np.isnan(whole).any(axis=1)
+        ref = _at_most(rows[real[rows] & valid], c, most)
+        if len(ref) < min_boxes:
+            return
+        d = {
+            name: _nearest(parts[name], whole[np.searchsorted(rows, ref)], img[rows], img[ref])
+            for name in PROTO_REGIONS
+        }
+        is_ref = real[rows] & np.isfinite(d["whole"])
+        typical = float(np.median(d["whole"][is_ref])) + 1e-3 if is_ref.any() else 1.0
+        halves = np.fmin((d["left"] + d["right"]) / 2, (d["top"] + d["bottom"]) / 2)
+        quads = (d["tl"] + d["tr"] + d["bl"] + d["br"]) / 4
+        o = j * per
+        out[rows, o + 0] = d["whole"]
+        out[rows, o + 1] = d["whole"] / typical
+        out[rows, o + 2] = halves - d["whole"]
+        out[rows, o + 3] = halves / typical
+        out[rows, o + 4] = quads - d["whole"]
+        for n_kind, kind in enumerate(KINDS):
+            syn = _at_most(rows[(kinds[rows] == kind) & valid], c, most)
+            if len(syn) < min_boxes:
                 continue
-            d = {
-                name: _nearest(parts[name], whole[np.searchsorted(rows, ref)], img[rows], img[ref])
-                for name in PROTO_REGIONS
-            }
-            is_ref = real[rows] & np.isfinite(d["whole"])
-            typical = float(np.median(d["whole"][is_ref])) + 1e-3 if is_ref.any() else 1.0
-            halves = np.fmin((d["left"] + d["right"]) / 2, (d["top"] + d["bottom"]) / 2)
-            quads = (d["tl"] + d["tr"] + d["bl"] + d["br"]) / 4
-            o = j * per
-            out[rows, o + 0] = d["whole"]
-            out[rows, o + 1] = d["whole"] / typical
-            out[rows, o + 2] = halves - d["whole"]
-            out[rows, o + 3] = halves / typical
-            out[rows, o + 4] = quads - d["whole"]
-            for n_kind, kind in enumerate(KINDS):
-                syn = _at_most(rows[(kinds[rows] == kind) & valid], c, most)
-                if len(syn) < min_boxes:
-                    continue
-                dk = _nearest(whole, whole[np.searchsorted(rows, syn)], img[rows], img[syn])
-                o = len(PROTO_CHANNELS) * per + j * per_kind + 2 * n_kind
-                out[rows, o] = dk
-                out[rows, o + 1] = dk - d["whole"]
+            dk = _nearest(whole, whole[np.searchsorted(rows, syn)], img[rows], img[syn])
+            o = len(PROTO_CHANNELS) * per + j * per_kind + 2 * n_kind
+            out[rows, o] = dk
+            out[rows, o + 1] = dk - d["whole"]
+
+    # (channel, class) jobs on every core: each is independent (its own rows' columns, its own seeded sample), and
+    # most of a job is numpy's partition, sums and comparisons on one core; one after another left a core idle
+    jobs = [(j, int(c)) for j in range(len(PROTO_CHANNELS)) for c in np.unique(cls)]
+    jobs.sort(key=lambda jc: -int((cls == jc[1]).sum()))  # the largest classes first: the pool ends together
+    with ThreadPoolExecutor(max_workers=workers()) as pool:
+        for done in [pool.submit(one_class, j, c) for j, c in jobs]:
+            done.result()  # an error surfaces here
     return out
 
 
