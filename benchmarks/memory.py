@@ -160,10 +160,11 @@ def big_scaled_dataset(source: Path, k: int, work: Path) -> Path:
     return dest
 
 
-def stage_peaks(dataset: Path, out: Path, poll: float = 0.05) -> list[tuple[str, float, int]]:
+def stage_peaks(dataset: Path, out: Path, poll: float = 0.05) -> list[tuple[str, float, float, int]]:
     """The full audit of ``dataset`` in this process, the process tree's RSS polled every ``poll`` s: (stage,
-    seconds, peak bytes) per check, in the order they ran (``--stages``: which check holds the peak, and which one
-    grows with the data). The box model runs inside ``grouped``, the first check that needs it."""
+    seconds, CPU seconds, peak bytes) per check, in the order they ran (``--stages``: which check holds the peak,
+    which one grows with the data, and which keeps only one core busy). The box model runs inside ``grouped``, the
+    first check that needs it."""
     import threading
 
     import psutil
@@ -173,7 +174,8 @@ def stage_peaks(dataset: Path, out: Path, poll: float = 0.05) -> list[tuple[str,
     from curate.runtime.env import configure
 
     configure()
-    me, stages, done = psutil.Process(), [["read", time.perf_counter(), 0]], threading.Event()
+    me, done = psutil.Process(), threading.Event()
+    stages = [["read", time.perf_counter(), 0, sum(me.cpu_times()[:4])]]
 
     def watch() -> None:
         while not done.is_set():
@@ -182,8 +184,9 @@ def stage_peaks(dataset: Path, out: Path, poll: float = 0.05) -> list[tuple[str,
             time.sleep(poll)
 
     def mark(name: str) -> None:
-        stages.append([name, time.perf_counter(), tree_rss(me)])
-        print(f"  {stages[-2][0]}: {stages[-1][1] - stages[-2][1]:.1f} s, peak {stages[-2][2] / GB:.2f} GB", flush=True)
+        stages.append([name, time.perf_counter(), tree_rss(me), sum(me.cpu_times()[:4])])
+        wall, cpu = stages[-1][1] - stages[-2][1], stages[-1][3] - stages[-2][3]
+        print(f"  {stages[-2][0]}: {wall:.1f} s, {cpu:.1f} s CPU, peak {stages[-2][2] / GB:.2f} GB", flush=True)
 
     threading.Thread(target=watch, daemon=True).start()
     ds = load_yolo(dataset)
@@ -191,7 +194,7 @@ def stage_peaks(dataset: Path, out: Path, poll: float = 0.05) -> list[tuple[str,
     run_audit(ds, out_dir=out, fiftyone=False, on_check=mark)
     mark("end")
     done.set()
-    return [(name, stages[k + 1][1] - t, peak) for k, (name, t, peak) in enumerate(stages[:-1])]
+    return [(n, stages[k + 1][1] - t, stages[k + 1][3] - cpu, peak) for k, (n, t, peak, cpu) in enumerate(stages[:-1])]
 
 
 def main() -> None:
@@ -217,9 +220,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="curate-stages-") as tmp:
             os.environ["CURATE_CACHE_DIR"] = str(Path(tmp) / "cache")  # cold, as the audits below
             rows = stage_peaks(dataset, Path(tmp) / "out")
-        print(f"\n{dataset.name}, full audit in process, cold cache\n\n| stage | seconds | peak RSS |\n|---|---|---|")
-        for name, sec, peak in rows:
-            print(f"| {name} | {sec:.1f} | {peak / GB:.2f} GB |")
+        print(f"\n{dataset.name}, full audit in process, cold cache\n")
+        print("| stage | seconds | CPU s (user+sys, children too) | cores busy | peak RSS |\n|---|---|---|---|---|")
+        for name, sec, cpu, peak in rows:
+            print(f"| {name} | {sec:.1f} | {cpu:.1f} | {cpu / max(sec, 1e-9):.2f} | {peak / GB:.2f} GB |")
         return
     base = {k: v for k, v in os.environ.items() if not k.startswith(("CURATE_CACHE_DIR", "FIFTYONE_DATABASE_DIR"))}
     base.update(FIFTYONE_DO_NOT_TRACK="true", MPLBACKEND="Agg", PYTHONPATH=str(REPO))

@@ -24,13 +24,46 @@ def cache_root() -> Path:
     return Path(os.environ.get("CURATE_CACHE_DIR") or Path.home() / ".cache" / "curate")
 
 
+#: Digests this process has computed, by (path, size, mtime in ns, inode): see :func:`file_hash`.
+_digests: dict[tuple[str, int, int, int], str] = {}
+_DIGESTS_MAX = 500_000  # entries (~0.2 KB each): forgotten all at once past this, then filled again
+
+
+def _stat_key(path: Path | str, st: os.stat_result) -> tuple[str, int, int, int]:
+    return (os.fspath(path), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def remember_hash(path: Path | str, st: os.stat_result, digest: str) -> None:
+    """Record ``digest`` (:func:`file_hash`'s) of the file at ``path`` whose bytes were read under ``st``: for
+    code that hashes the bytes it read anyway (the image signatures), so that later :func:`file_hash` calls don't
+    read them again."""
+    _remember(_stat_key(path, st), digest)
+
+
+def _remember(key: tuple[str, int, int, int], digest: str) -> None:
+    if len(_digests) >= _DIGESTS_MAX:
+        _digests.clear()
+    _digests[key] = digest
+
+
 def file_hash(path: Path, *, chunk: int = 1 << 20) -> str:
-    """blake2b-128 of the file's bytes: the cache key for anything computed from an image."""
-    h = hashlib.blake2b(digest_size=16)
+    """blake2b-128 of the file's bytes: the cache key for anything computed from an image.
+
+    Remembered for this process by path, size, modification time and inode (:func:`remember_hash`): one audit
+    asked for every image's hash five times (the signatures, the box model's and the search's feature caches,
+    ``missing``, the foreground masks), each a full read and hash of the file. A file rewritten since has a new
+    modification time or size, so it is hashed again."""
     with open(path, "rb") as fh:
+        key = _stat_key(path, os.fstat(fh.fileno()))
+        digest = _digests.get(key)
+        if digest is not None:
+            return digest
+        h = hashlib.blake2b(digest_size=16)
         while block := fh.read(chunk):
             h.update(block)
-    return h.hexdigest()
+    digest = h.hexdigest()
+    _remember(key, digest)
+    return digest
 
 
 def _unique() -> str:

@@ -11,6 +11,7 @@ shifts cancel out, a 5 % crop moves content by under a pixel, and the search is 
 from __future__ import annotations
 
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -148,7 +149,8 @@ def compute_signature(record: ImageRecord, pending: list[tuple[str, bytes]] | No
     at once without it.
     """
     try:
-        data = record.path.read_bytes()
+        with open(record.path, "rb") as fh:
+            st, data = os.fstat(fh.fileno()), fh.read()
     except OSError as exc:
         return Signature(record.rel, "", "unreadable", f"cannot read the file: {exc.strerror}", 0, 0, 1, None)
     if not data:
@@ -156,6 +158,7 @@ def compute_signature(record: ImageRecord, pending: list[tuple[str, bytes]] | No
     import hashlib
 
     content = hashlib.blake2b(data, digest_size=16).hexdigest()
+    cache.remember_hash(record.path, st, content)  # the same digest as cache.file_hash: later callers skip a read
     key = f"{content}-v{SIGNATURE_VERSION}"
     kind = image_files.sniff(data[:16])
     sig = _cached(record.rel, content, key)

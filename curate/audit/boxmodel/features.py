@@ -180,8 +180,11 @@ class FeatureCache:
         self.cached: dict[int, np.ndarray] = {}
 
     @staticmethod
-    def _rounded(xyxy: np.ndarray) -> tuple[int, ...]:
-        return tuple(int(v) for v in np.round(np.asarray(xyxy, float) * 1e6))
+    def _rounded(xyxy: np.ndarray) -> list[tuple[int, ...]]:
+        """Each box (a row of ``xyxy``, or the one box) as integers of 1e-6: the key boxes are matched by.
+        All rows at once: one tuple built per row from a rounded array, where a numpy round per row made the
+        resize search's cache reads (every cached row of an image, twice) a Python loop over ~10⁵ rows."""
+        return [tuple(r) for r in np.round(np.asarray(xyxy, float).reshape(-1, 4) * 1e6).astype(np.int64).tolist()]
 
     def fill(
         self, i: int, rec: ImageRecord, ks: list[int], qs: list[Query], pix: np.ndarray, grids: np.ndarray
@@ -199,17 +202,22 @@ class FeatureCache:
         w = 4 + pix.shape[1]
         if arr is None or arr.ndim != 2 or arr.shape[1] != w + grids.shape[1]:
             return ks
-        index = {self._rounded(r[:4]): n for n, r in enumerate(arr)}
-        todo = []
-        for k in ks:
-            n = index.get(self._rounded(qs[k].xyxy))
+        have = self._rounded(arr[:, :4])
+        index = {key: n for n, key in enumerate(have)}
+        wanted = self._rounded(np.array([qs[k].xyxy for k in ks], float))
+        todo, found, at = [], [], []
+        for k, key in zip(ks, wanted):
+            n = index.get(key)
             if n is None:
                 todo.append(k)
             else:
-                pix[k], grids[k] = arr[n, 4:w], arr[n, w:]
+                found.append(k)
+                at.append(n)
+        if found:
+            pix[found], grids[found] = arr[at, 4:w], arr[at, w:]
         if todo:  # for save(), which rewrites only the images with rows computed: the rows it keeps of the old array
-            asked = {self._rounded(qs[k].xyxy) for k in ks}
-            extra = np.flatnonzero([self._rounded(r[:4]) not in asked for r in arr])[-defaults.BOXMODEL_CACHE_KEEP :]
+            asked = set(wanted)
+            extra = np.flatnonzero([key not in asked for key in have])[-defaults.BOXMODEL_CACHE_KEEP :]
             self.cached[i] = arr[extra]  # not the whole array (float64, ~5 KB a row: 0.26 GB on a 10,000-box image)
         return todo
 

@@ -9,12 +9,14 @@ All read the box interior of the :mod:`.pixels` context patches (:func:`box_desc
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from curate.audit.boxmodel.corruptions import KINDS, Query
 from curate.audit.boxmodel.pixels import B, M, P, _wmean
 from curate.core.dataset import Dataset
+from curate.runtime.env import workers
 
 SIB_STATS = 7  # descriptor: mean and sd of L, a, b, mean gradient ...
 SIB_GRID = 16  # ... and a 4×4 grid of L over the box (zero mean, unit sd)
@@ -212,37 +214,46 @@ def neighbour_features(
     real = (kinds == "ok") & np.array([q.line is not None for q in qs], bool)
     per, per_kind = len(NEIGHBOUR_STEMS), 2 * len(KINDS)
     most = NEIGHBOUR_MAX_REFS if len(qs) <= NEIGHBOUR_FULL_ROWS else min(NEIGHBOUR_MAX_REFS, NEIGHBOUR_BIG_REFS)
-    for j in range(len(PROTO_CHANNELS)):
-        for c in np.unique(cls):
-            rows = np.flatnonzero(cls == c)
-            parts = _grid_parts(grids[rows], j)  # one class's rows (as in prototype_features), at positions in rows
-            whole = parts["whole"]
-            valid = ~np.isnan(whole).any(axis=1)
-            ref = _at_most(rows[real[rows] & valid], c, most)
-            if len(ref) < min_boxes:
+
+    def one_class(j: int, c: int) -> None:
+        """The columns of channel ``j`` for the rows of class ``c`` (no other job writes them)."""
+        rows = np.flatnonzero(cls == c)
+        parts = _grid_parts(grids[rows], j)  # one class's rows (as in prototype_features), at positions in rows
+        whole = parts["whole"]
+        valid = ~np.isnan(whole).any(axis=1)
+        ref = _at_most(rows[real[rows] & valid], c, most)
+        if len(ref) < min_boxes:
+            return
+        d = {
+            name: _nearest(parts[name], whole[np.searchsorted(rows, ref)], img[rows], img[ref])
+            for name in PROTO_REGIONS
+        }
+        is_ref = real[rows] & np.isfinite(d["whole"])
+        typical = float(np.median(d["whole"][is_ref])) + 1e-3 if is_ref.any() else 1.0
+        halves = np.fmin((d["left"] + d["right"]) / 2, (d["top"] + d["bottom"]) / 2)
+        quads = (d["tl"] + d["tr"] + d["bl"] + d["br"]) / 4
+        o = j * per
+        out[rows, o + 0] = d["whole"]
+        out[rows, o + 1] = d["whole"] / typical
+        out[rows, o + 2] = halves - d["whole"]
+        out[rows, o + 3] = halves / typical
+        out[rows, o + 4] = quads - d["whole"]
+        for n_kind, kind in enumerate(KINDS):
+            syn = _at_most(rows[(kinds[rows] == kind) & valid], c, most)
+            if len(syn) < min_boxes:
                 continue
-            d = {
-                name: _nearest(parts[name], whole[np.searchsorted(rows, ref)], img[rows], img[ref])
-                for name in PROTO_REGIONS
-            }
-            is_ref = real[rows] & np.isfinite(d["whole"])
-            typical = float(np.median(d["whole"][is_ref])) + 1e-3 if is_ref.any() else 1.0
-            halves = np.fmin((d["left"] + d["right"]) / 2, (d["top"] + d["bottom"]) / 2)
-            quads = (d["tl"] + d["tr"] + d["bl"] + d["br"]) / 4
-            o = j * per
-            out[rows, o + 0] = d["whole"]
-            out[rows, o + 1] = d["whole"] / typical
-            out[rows, o + 2] = halves - d["whole"]
-            out[rows, o + 3] = halves / typical
-            out[rows, o + 4] = quads - d["whole"]
-            for n_kind, kind in enumerate(KINDS):
-                syn = _at_most(rows[(kinds[rows] == kind) & valid], c, most)
-                if len(syn) < min_boxes:
-                    continue
-                dk = _nearest(whole, whole[np.searchsorted(rows, syn)], img[rows], img[syn])
-                o = len(PROTO_CHANNELS) * per + j * per_kind + 2 * n_kind
-                out[rows, o] = dk
-                out[rows, o + 1] = dk - d["whole"]
+            dk = _nearest(whole, whole[np.searchsorted(rows, syn)], img[rows], img[syn])
+            o = len(PROTO_CHANNELS) * per + j * per_kind + 2 * n_kind
+            out[rows, o] = dk
+            out[rows, o + 1] = dk - d["whole"]
+
+    # (channel, class) jobs on every core: each is independent (its own rows' columns, its own seeded sample), and
+    # most of a job is numpy's partition, sums and comparisons on one core; one after another left a core idle
+    jobs = [(j, int(c)) for j in range(len(PROTO_CHANNELS)) for c in np.unique(cls)]
+    jobs.sort(key=lambda jc: -int((cls == jc[1]).sum()))  # the largest classes first: the pool ends together
+    with ThreadPoolExecutor(max_workers=workers()) as pool:
+        for done in [pool.submit(one_class, j, c) for j, c in jobs]:
+            done.result()  # an error surfaces here
     return out
 
 
@@ -292,6 +303,30 @@ def _sibling_nn(d: np.ndarray) -> float:
     return float(np.median(d.min(axis=1)))
 
 
+def _without_one(ps: np.ndarray, pg: np.ndarray) -> np.ndarray | None:
+    """:func:`_sibling_nn` of the sibling set less member ``e``, for every ``e`` at once: column ``e`` holds the
+    stats', the grid's and their sum's (the values :func:`_sibling_nn` gives on those submatrices).
+
+    Why: every real box and its loose and shifted corruptions leave out one sibling, so a pile of m boxes asked
+    for m sets of m - 1, each a copy, a minimum and a median in Python. Without ``e``, member ``i``'s nearest other
+    is its nearest unless that is ``e``, then its second nearest: the same numbers, from one sort. None where a
+    distance is not finite (then each set is computed as before)."""
+    m = len(ps)
+    if not (np.isfinite(ps).all() and np.isfinite(pg).all()):
+        return None
+    out = np.full((3, m), np.nan)
+    if m - 1 < 2:
+        return out
+    others = ~np.eye(m, dtype=bool)
+    for t, p in enumerate((ps, pg, ps + pg)):
+        d = np.where(others, p, np.inf)
+        near = np.argsort(d, axis=1, kind="stable")[:, :2]
+        first, second = np.take_along_axis(d, near, axis=1).T
+        nearest = np.where(near[None, :, 0] == np.arange(m)[:, None], second[None, :], first[None, :])  # [e, i]
+        out[t] = np.median(nearest[others].reshape(m, m - 1), axis=1)
+    return out
+
+
 def _rms_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(len(a), len(b)) root-mean-square distances between the rows of ``a`` and ``b``."""
     return np.sqrt(((a[:, None] - b[None]) ** 2).mean(-1))
@@ -338,30 +373,39 @@ def sibling_features(
             rs, rg = stats[mk], grid[mk]
             ps, pg = _rms_distances(rs, rs), _rms_distances(rg, rg)  # sibling × sibling
             pos = {int(j): n for n, j in enumerate(members)}  # line → its column among the siblings
-            typical: dict[bytes, tuple[float, float, float]] = {}  # sibling set → its typical nearest distances
+            without = _without_one(ps, pg)  # the typical distances of the set less one sibling, for each at once
+            typical: dict[bytes, tuple[float, float, float]] = {}  # any other sibling set → its typical distances
             queries = [k for k in ks if qs[k].cls == cls]
             for at in range(0, len(queries), SIB_CHUNK):
                 chunk = np.array(queries[at : at + SIB_CHUNK], int)
                 ds, dg = _rms_distances(stats[chunk], rs), _rms_distances(grid[chunk], rg)  # query × sibling
-                for row, k in enumerate(chunk):
-                    q = qs[k]
-                    sib = np.ones(len(members), bool)
-                    for e in q.exclude:  # the boxes it replaces (a tuple of one to five; np.isin per row cost ~1 s)
-                        if e in pos:
-                            sib[pos[e]] = False
-                    n = int(sib.sum())
-                    out[k, 0] = n
-                    if n == 0 or np.isnan(ds[row]).all():
+                sib = np.ones((len(chunk), len(members)), bool)
+                gone = [[pos[e] for e in qs[k].exclude if e in pos] for k in chunk]  # the boxes each one replaces
+                for row, cols in enumerate(gone):
+                    sib[row, cols] = False
+                n = sib.sum(axis=1)
+                out[chunk, 0] = n
+                live = np.flatnonzero((n > 0) & ~np.isnan(ds).all(axis=1))
+                if not len(live):
+                    continue
+                ns, ng, nb = np.empty(len(live)), np.empty(len(live)), np.empty(len(live))
+                for t, row in enumerate(live):
+                    if len(gone[row]) == 1 and without is not None:
+                        ns[t], ng[t], nb[t] = without[:, gone[row][0]]
                         continue
-                    s = np.flatnonzero(sib)
-                    a, b = ds[row, s], dg[row, s]
-                    key = s.tobytes()  # a real box and its loose/shifted corruptions share one sibling set
+                    s = np.flatnonzero(sib[row])
+                    key = s.tobytes()  # e.g. a grouped box's set (its members out), or every sibling
                     if key not in typical:
                         ss, gg = ps[np.ix_(s, s)], pg[np.ix_(s, s)]
                         typical[key] = (_sibling_nn(ss), _sibling_nn(gg), _sibling_nn(ss + gg))
-                    ns, ng, nb = typical[key]
-                    out[k, 1], out[k, 3] = a.min(), b.min()
-                    out[k, 2] = a.min() / (ns + 0.05)
-                    out[k, 4] = b.min() / (ng + 0.05)
-                    out[k, 5] = (a + b).min() / (nb + 0.1)
+                    ns[t], ng[t], nb[t] = typical[key]
+                # the minima over each row's siblings (the others set to +inf; a NaN still propagates, as before)
+                a = np.where(sib[live], ds[live], np.inf).min(axis=1)
+                b = np.where(sib[live], dg[live], np.inf).min(axis=1)
+                ab = np.where(sib[live], ds[live] + dg[live], np.inf).min(axis=1)
+                k = chunk[live]
+                out[k, 1], out[k, 3] = a, b
+                out[k, 2] = a / (ns + 0.05)
+                out[k, 4] = b / (ng + 0.05)
+                out[k, 5] = ab / (nb + 0.1)
     return out

@@ -1,0 +1,52 @@
+"""The file-hash memo (issue #25): an audit asks for every image's content hash several times; each file is read
+and hashed once per process, and a file changed since is hashed again."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from curate.core.dataset import ImageRecord
+from curate.io import cache
+from curate.vision.hashing import compute_signature
+
+
+def _blake(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _rewrite_in_place(path: Path, data: bytes) -> None:
+    """New bytes of the same length in the same inode, the modification time put back: what the memo keys on
+    does not change, so only a file that is read again can give the new bytes' hash."""
+    st = os.stat(path)
+    with open(path, "r+b") as fh:
+        fh.write(data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_file_hash_reads_an_unchanged_file_once(tmp_path: Path) -> None:
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"first bytes")
+    first = cache.file_hash(path)
+    assert first == _blake(b"first bytes")
+    _rewrite_in_place(path, b"other bytes")
+    assert cache.file_hash(path) == first  # remembered, not read again
+    os.utime(path, ns=(0, os.stat(path).st_mtime_ns + 10**9))  # modified: hashed again
+    assert cache.file_hash(path) == _blake(b"other bytes")
+    path.write_bytes(b"longer new bytes")
+    assert cache.file_hash(path) == _blake(b"longer new bytes")
+
+
+def test_a_signature_gives_file_hash_its_digest(tmp_path: Path) -> None:
+    path = tmp_path / "img.jpg"
+    ok, enc = cv2.imencode(".jpg", np.full((32, 48, 3), 90, np.uint8))
+    assert ok
+    path.write_bytes(enc.tobytes())
+    sig = compute_signature(ImageRecord("train", path, "img.jpg"))
+    assert sig.content == _blake(enc.tobytes())
+    _rewrite_in_place(path, bytes(len(enc)))  # the same size and time: a later file_hash takes the signature's
+    assert cache.file_hash(path) == sig.content
