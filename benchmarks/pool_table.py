@@ -2,6 +2,8 @@
 
     python benchmarks/pool_table.py reports/bench/label_noise.json [more.json ...] > table.md
 
+Several JSONs of the same datasets (one run a seed) give one row a dataset, the mean over all their seeds.
+
 Why a table of its own: a check tuned on one dataset can lose on another (issue #22), so every change is
 judged on the worst dataset, not on the mean or on food-ingredients. Columns, each the mean over the seeds
 in the JSON: AP of the merged worst-first list (every train box ranked by its best error score over all
@@ -110,9 +112,21 @@ def table(results: list[dict]) -> str:
     return "\n".join(out)
 
 
+def merged_by_dataset(paths: list[str]) -> list[dict]:
+    """Each dataset once, with the seeds of every JSON that holds it (one run a seed, e.g. seeds 0, 1 and 2 run
+    apart): a row is then the mean over all of them."""
+    by_name: dict[str, dict] = {}
+    for path in paths:
+        for res in json.loads(Path(path).read_text())["results"]:
+            if res["name"] in by_name:
+                by_name[res["name"]]["per_seed"] = by_name[res["name"]]["per_seed"] + res["per_seed"]
+            else:
+                by_name[res["name"]] = dict(res)
+    return list(by_name.values())
+
+
 def main(argv: list[str]) -> int:
-    results = [r for path in argv for r in json.loads(Path(path).read_text())["results"]]
-    print(table(results))
+    print(table(merged_by_dataset(argv)))
     return 0
 
 

@@ -352,3 +352,30 @@ def test_dump_keeps_each_train_box_its_planted_type_and_its_findings(tmp_path: P
     dump = pickle.loads((tmp_path / "d.pkl").read_bytes())
     assert set(dump["boxes"]) == set(keys) and dump["boxes"][copy][2] == "duplicate"
     assert [row[2] for row in dump["findings"]] == ["duplicate"] and set(dump["baseline"]) == set(keys)
+
+
+def test_pool_table_merges_one_json_a_seed_into_one_row_a_dataset(tmp_path: Path) -> None:
+    """Seeds run apart (one JSON each) make one row a dataset, the mean over all seeds, not a row per file."""
+    import importlib.util
+    import json
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "pool_table.py"
+    spec = importlib.util.spec_from_file_location("pool_table", path)
+    pool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pool)  # type: ignore[union-attr]
+
+    def seed(ap: float) -> dict:
+        row = {"ap": ap}
+        return {
+            "types": {"grouped": {"any": row, "check": row, "baseline": row}},
+            "false_flags_per_100": 0.0,
+            "baseline_false_flags_per_100": 0.0,
+        }
+
+    for k, ap in enumerate((0.4, 0.8)):
+        (tmp_path / f"s{k}.json").write_text(
+            json.dumps({"results": [{"name": "a", "train_boxes": 100, "per_seed": [seed(ap)]}]})
+        )
+    merged = pool.merged_by_dataset([str(tmp_path / "s0.json"), str(tmp_path / "s1.json")])
+    assert len(merged) == 1 and len(merged[0]["per_seed"]) == 2
+    assert pool.dataset_row(merged[0])["merged_grouped"] == pytest.approx(0.6)
