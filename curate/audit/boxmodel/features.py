@@ -171,7 +171,7 @@ class FeatureCache:
     never stored.
     """
 
-    VERSION = 4  # bump when pixel_features, box_descriptor, shape_grids or context_patch change
+    VERSION = 5  # bump when image_channels, pixel_features, box_descriptor, shape_grids or context_patch change
 
     def __init__(self, *, with_mask: bool) -> None:
         self.namespace = f"boxfeat-v{self.VERSION}-{defaults.PIXEL_MAX_SIDE}" + ("-mask" if with_mask else "")

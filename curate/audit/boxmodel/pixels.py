@@ -29,7 +29,9 @@ def image_channels(bgr: np.ndarray, mask: np.ndarray | None = None) -> list[np.n
     lab = cv2.cvtColor(bgr, cv2.COLOR_BGR2Lab).astype(np.float32) / 255.0
     gx = cv2.Sobel(lab[..., 0], cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(lab[..., 0], cv2.CV_32F, 0, 1, ksize=3)
-    chans = [lab, cv2.magnitude(gx, gy)[..., None]]
+    # numpy, not cv2.magnitude: cv2's result differs in the last bit with the arrays' memory alignment (its vector
+    # and scalar paths round differently), so one image's features changed with what the process had allocated before
+    chans = [lab, np.sqrt(gx * gx + gy * gy)[..., None]]
     if mask is not None:
         m = cv2.resize(mask.astype(np.float32), (bgr.shape[1], bgr.shape[0]), interpolation=cv2.INTER_LINEAR)
         chans.append(m[..., None])

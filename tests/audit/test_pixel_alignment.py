@@ -1,0 +1,30 @@
+"""A box's pixel features must not depend on where in memory its image was decoded.
+
+cv2.magnitude rounded the gradient differently (in the last bit) with its inputs' alignment, so the same image
+gave slightly different features from one process to the next; the feature cache then mixed rows of different
+runs, and football-players' box-model scores changed with the cache's history (benchmarks/README.md, session 16).
+"""
+
+import numpy as np
+
+from curate.audit.boxmodel.pixels import image_channels
+
+
+def _at_offset(a: np.ndarray, offset: int) -> np.ndarray:
+    """A copy of ``a`` whose data starts ``offset`` bytes past a 64-byte boundary."""
+    buf = np.empty(a.nbytes + 128, np.uint8)
+    start = (-buf.ctypes.data) % 64 + offset
+    out = buf[start : start + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+def test_image_channels_do_not_depend_on_memory_alignment():
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:241, 0:319]
+    smooth = (127 + 100 * np.sin(xx / 7.0) * np.cos(yy / 11.0))[..., None] + rng.normal(0, 20, (241, 319, 3))
+    bgr = np.clip(smooth, 0, 255).astype(np.uint8)
+    ref = image_channels(_at_offset(bgr, 0))
+    for offset in (1, 3, 4, 8, 12, 16, 32, 48):
+        got = image_channels(_at_offset(bgr, offset))
+        assert all(np.array_equal(a, b) for a, b in zip(ref, got)), offset
