@@ -28,3 +28,18 @@ def test_image_channels_do_not_depend_on_memory_alignment():
     for offset in (1, 3, 4, 8, 12, 16, 32, 48):
         got = image_channels(_at_offset(bgr, offset))
         assert all(np.array_equal(a, b) for a, b in zip(ref, got)), offset
+
+
+def test_missing_maps_do_not_depend_on_memory_alignment():
+    """The same for the missing check's window maps (gradient and colour distance): its regions must not change
+    with what the process allocated before."""
+    from curate.audit.checks.missing.maps import image_maps
+
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:241, 0:319]
+    smooth = (127 + 100 * np.sin(xx / 5.0) * np.cos(yy / 9.0))[..., None] + rng.normal(0, 20, (241, 319, 3))
+    bgr = np.clip(smooth, 0, 255).astype(np.uint8)
+    ref = image_maps(_at_offset(bgr, 0))
+    for offset in (1, 3, 4, 8, 12, 16, 32, 48):
+        got = image_maps(_at_offset(bgr, offset))
+        assert np.array_equal(ref.ii, got.ii) and np.array_equal(ref.ii2, got.ii2), offset

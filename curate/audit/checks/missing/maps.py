@@ -32,9 +32,13 @@ def image_maps(bgr: np.ndarray) -> Maps:
     lab[:, :, 0] *= 100.0 / 255.0
     lab[:, :, 1:] -= 128.0
     L = lab[:, :, 0]
-    grad = cv2.magnitude(cv2.Sobel(L, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(L, cv2.CV_32F, 0, 1, ksize=3)) / 8.0
+    # numpy, not cv2.magnitude: its last bit follows the arrays' memory offsets, so a run's regions would follow
+    # what the process allocated before (boxmodel/pixels.py, benchmarks/README.md: football across runs)
+    gx, gy = cv2.Sobel(L, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(L, cv2.CV_32F, 0, 1, ksize=3)
+    grad = np.sqrt(gx * gx + gy * gy) / 8.0
     bg = np.median(lab[::3, ::3].reshape(-1, 3), axis=0)
-    dist = cv2.magnitude(cv2.magnitude(lab[:, :, 0] - bg[0], lab[:, :, 1] - bg[1]), lab[:, :, 2] - bg[2])
+    d = lab - bg.astype(lab.dtype)
+    dist = np.sqrt(d[:, :, 0] * d[:, :, 0] + d[:, :, 1] * d[:, :, 1] + d[:, :, 2] * d[:, :, 2])
     return Maps(bgr.shape[1], bgr.shape[0], _integral(np.dstack([lab, grad, dist])), _integral(lab * lab))
 
 
