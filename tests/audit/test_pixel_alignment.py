@@ -19,11 +19,16 @@ def _at_offset(a: np.ndarray, offset: int) -> np.ndarray:
     return out
 
 
-def test_image_channels_do_not_depend_on_memory_alignment():
-    rng = np.random.default_rng(0)
+def _textured(seed: int, fx: float, fy: float) -> np.ndarray:
+    """A 241 x 319 BGR image of smooth waves and noise: gradients of every size and direction, odd row lengths."""
+    rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:241, 0:319]
-    smooth = (127 + 100 * np.sin(xx / 7.0) * np.cos(yy / 11.0))[..., None] + rng.normal(0, 20, (241, 319, 3))
-    bgr = np.clip(smooth, 0, 255).astype(np.uint8)
+    smooth = (127 + 100 * np.sin(xx / fx) * np.cos(yy / fy))[..., None] + rng.normal(0, 20, (241, 319, 3))
+    return np.clip(smooth, 0, 255).astype(np.uint8)
+
+
+def test_image_channels_do_not_depend_on_memory_alignment():
+    bgr = _textured(0, 7.0, 11.0)
     ref = image_channels(_at_offset(bgr, 0))
     for offset in (1, 3, 4, 8, 12, 16, 32, 48):
         got = image_channels(_at_offset(bgr, offset))
@@ -35,10 +40,7 @@ def test_missing_maps_do_not_depend_on_memory_alignment():
     with what the process allocated before."""
     from curate.audit.checks.missing.maps import image_maps
 
-    rng = np.random.default_rng(1)
-    yy, xx = np.mgrid[0:241, 0:319]
-    smooth = (127 + 100 * np.sin(xx / 5.0) * np.cos(yy / 9.0))[..., None] + rng.normal(0, 20, (241, 319, 3))
-    bgr = np.clip(smooth, 0, 255).astype(np.uint8)
+    bgr = _textured(1, 5.0, 9.0)
     ref = image_maps(_at_offset(bgr, 0))
     for offset in (1, 3, 4, 8, 12, 16, 32, 48):
         got = image_maps(_at_offset(bgr, offset))

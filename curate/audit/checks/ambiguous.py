@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from curate.audit.checks.base import AuditContext, Check, Display
-from curate.audit.checks.duplicate import copy_probability, overlaps_by_design
+from curate.audit.checks.duplicate import copy_probability
 from curate.core import defaults
 from curate.core.dataset import Dataset, ImageRecord, Label
 from curate.core.findings import Finding
@@ -144,8 +144,7 @@ def run(ctx: AuditContext) -> list[Finding]:
     records = [rec for rec in dataset.images if rec.labels]
     best_a, partner_a = later_line_pairs([rec.labels for rec in records], same_class=False)
     pairs = _class_pairs(records, partner_a)
-    raised = np.where(overlaps_by_design(pairs, best_a, at_half), 0.0, copy_probability(best_a, at_half, seed=ctx.seed))
-    overlap_a = np.maximum(overlap_score(best_a, at_half), raised)
+    overlap_a = np.maximum(overlap_score(best_a, at_half), copy_probability(best_a, pairs, at_half, seed=ctx.seed))
     overlap, best, partner = overlap_a.tolist(), best_a.tolist(), partner_a.tolist()
     out: list[Finding] = []
     k = 0

@@ -85,10 +85,11 @@ def copy_ious(n: int, *, jitter: float, seed: int) -> np.ndarray:
     return inter / (1.0 + copy_area - inter)
 
 
-def copy_probability(best_iou: np.ndarray, at_half: float, *, seed: int) -> np.ndarray:
+def copy_probability(best_iou: np.ndarray, keys: list, at_half: float, *, seed: int) -> np.ndarray:
     """P(each box is a copy of its earlier partner), where the data show more such copies than
-    ``defaults.DUPLICATE_ERROR_PRIOR``; 0 elsewhere (the IoU map alone scores the pair). A raise, for pairs whose
-    classes never overlap by design (:func:`overlaps_by_design`); used by ``duplicate`` and ``ambiguous``.
+    ``defaults.DUPLICATE_ERROR_PRIOR``; 0 elsewhere (the IoU map alone scores the pair), and 0 for a box whose key
+    overlaps by design (:func:`overlaps_by_design`: its class for ``duplicate``, its class pair for ``ambiguous``).
+    A raise: both checks take the larger of it and their own score.
 
     Synthetic copies (:func:`copy_ious`, edges moved by up to ``defaults.DUPLICATE_JITTER``) against the
     dataset's best IoUs give the density ratio ``r``; the share of copies is read from the tails of pairs at
@@ -106,7 +107,8 @@ def copy_probability(best_iou: np.ndarray, at_half: float, *, seed: int) -> np.n
     if share <= prior:
         return np.zeros(len(best_iou))
     ratio = density_ratio(best_iou, synthetic)
-    return with_iou_tie_break(np.minimum(share * ratio, 1.0), best_iou)
+    p = with_iou_tie_break(np.minimum(share * ratio, 1.0), best_iou)
+    return np.where(overlaps_by_design(keys, best_iou, at_half), 0.0, p)
 
 
 def overlaps_by_design(keys: list, best_iou: np.ndarray, at_half: float) -> np.ndarray:
@@ -138,9 +140,7 @@ def run(ctx: AuditContext) -> list[Finding]:
         )
         scores_a = np.minimum(scores_a, calibrated)
     classes = [lab.class_id for rec in records for lab in rec.labels]
-    by_design = overlaps_by_design(classes, best_a, at_half)
-    raised = np.where(by_design, 0.0, copy_probability(best_a, at_half, seed=ctx.seed))
-    scores_a = np.maximum(scores_a, raised)
+    scores_a = np.maximum(scores_a, copy_probability(best_a, classes, at_half, seed=ctx.seed))
     scores, best, partner = scores_a.tolist(), best_a.tolist(), partner_a.tolist()
     out: list[Finding] = []
     k = 0
