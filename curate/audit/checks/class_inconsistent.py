@@ -17,7 +17,8 @@ with the self-confidence of the labels as they are (a mixture of right labels an
 :data:`defaults.SWAP_ERROR_PRIOR` of swaps), that gives the probability at the same prior as the box model's
 kinds, so the scores of both rank together in the worst-first list. A dataset the trees cannot learn (31
 traffic-sign classes of ~10 boxes each) gets scores near the prior: a cap on the share flagged (its least
-typical 5 % of boxes at 0.5–1.0) put right boxes there above every planted error of every kind.
+typical 5 % of boxes at 0.5–1.0) put right boxes there above every planted error of every kind. Boxes of a class
+too rare to learn are judged apart, by how much they look like a common class (:func:`rare_swap_probability`).
 
 When every box of a class in one image is flagged, the score is discounted below the threshold
 (:func:`consistent_groups`): the annotator labelled them alike, so the model more likely meets a new look of
