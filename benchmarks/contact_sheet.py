@@ -7,6 +7,8 @@ it is shows what a user is asked to review first (real errors, or boxes that are
 ranked by its best score over the error checks (notes left out, as ``audit/all``); the top ``--top`` are
 drawn 5 to a row: the flagged box red, the image's other boxes green, the caption rank, check and score.
 Writes ``<name>-top.png`` and ``<name>-top.csv`` (rank, image, line, class, check, score, message) to judge.
+``--check`` draws one check's top instead (only it runs), ``--match`` only findings whose message holds a text
+(``--check class_inconsistent --match "rare class"``: the boxes of rare classes it judged).
 """
 
 from __future__ import annotations
@@ -93,13 +95,19 @@ def main(argv: list[str] | None = None) -> int:
         default=0.4,
         help="a thumbnail shows at least this share of the image's longer side (0.1 for tiny objects)",
     )
+    parser.add_argument("--check", default=None, help="draw this check's top only (and run only it)")
+    parser.add_argument("--match", default=None, help="only findings whose message contains this text")
     args = parser.parse_args(argv)
     bench = _bench()
     dataset = bench.load_dataset(args.dataset)
     ctx = AuditContext(dataset, params={}, fast=args.fast, seed=0)
-    findings, _, errors = bench.run_selected(ctx, set(bench.DEFAULT_CHECKS))
+    findings, _, errors = bench.run_selected(ctx, {args.check} if args.check else set(bench.DEFAULT_CHECKS))
     if errors:
         print(f"checks failed: {errors}")
+    if args.check:
+        findings = [f for f in findings if f.check == args.check]
+    if args.match:
+        findings = [f for f in findings if args.match in f.message]
     records = {r.rel: r for r in dataset.images}
     top = top_boxes(findings, args.top)
     tiles, rows = [], []

@@ -17,7 +17,8 @@ with the self-confidence of the labels as they are (a mixture of right labels an
 :data:`defaults.SWAP_ERROR_PRIOR` of swaps), that gives the probability at the same prior as the box model's
 kinds, so the scores of both rank together in the worst-first list. A dataset the trees cannot learn (31
 traffic-sign classes of ~10 boxes each) gets scores near the prior: a cap on the share flagged (its least
-typical 5 % of boxes at 0.5–1.0) put right boxes there above every planted error of every kind.
+typical 5 % of boxes at 0.5–1.0) put right boxes there above every planted error of every kind. Boxes of a class
+too rare to learn are judged apart, by how much they look like a common class (:func:`rare_swap_probability`).
 
 When every box of a class in one image is flagged, the score is discounted below the threshold
 (:func:`consistent_groups`): the annotator labelled them alike, so the model more likely meets a new look of
@@ -41,8 +42,11 @@ from curate.runtime.env import workers
 
 NAME = "class_inconsistent"
 FOLDS = 5  # out-of-fold K (grouped by image)
-MIN_CLASS_INSTANCES = 5  # a class with fewer boxes is too rare to learn: its boxes are not flagged
+MIN_CLASS_INSTANCES = 5  # a class with fewer boxes is too rare to learn (rare_swap_probability judges them)
 MIN_CLASS_IMAGES = 3  # a class seen in fewer images can't be judged out-of-fold by image (its only image is held out)
+# boxes labelled with rare classes are judged by how much they look like a common class (rare_swap_probability) only
+# where at least this many of them can be compared with the synthetic swaps (fewer: each stays "too rare to judge")
+MIN_RARE_BOXES = 3
 FOREST_TREES = 200  # extra trees per fold (100: swapped AP −0.03 on food; 300: +0.01 for 1.5× the time)
 FOREST_CHUNK = 25  # trees grown (and held in memory) at a time
 # a step of the calibration holds boxes of different self-confidence: this much of the raw score breaks the tie
@@ -183,6 +187,47 @@ def swap_probability(probs: np.ndarray, y: np.ndarray, judged: np.ndarray, prior
     return out
 
 
+def rare_swap_probability(
+    probs: np.ndarray, y: np.ndarray, rare: np.ndarray, prior: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """P(the label of each box of a rare class is a swap), and which rare boxes were judged.
+
+    Why not :func:`swap_probability`: the trees hardly learn a class from a few boxes, so a right box of a rare class
+    gets as little probability of its own label as a swapped one. What tells them apart is the common classes: a
+    box of common class C relabelled as rare class R still looks like C (its features hold no label of its own, so
+    the trees give C its usual probability), while a right R box looks like none of them. The score is the
+    probability of the box's most likely common class, and the synthetic swaps are free again: every box of a
+    common class, relabelled to each rare class, would score exactly its own best common probability. Each such
+    pair weighs 1 / (classes − 1), the share of a uniformly swapped label that lands in one class (of the classes
+    that have boxes), so the rare labels' calibration holds as many swaps as the rare classes would receive at
+    ``prior`` (:func:`curate.learn.isotonic.error_probability`, compared with the rare labels as they are).
+
+    Left unjudged (score 0): every rare box where fewer than :data:`MIN_RARE_BOXES` exist or no common class does,
+    and a rare class all of whose boxes (two or more) look common, at ≥ 0.5: a swap is a box unlike its class's
+    others, as in :func:`consistent_groups`; when the annotator gives the class to common-looking objects every time,
+    it is a class the features cannot tell from a common one (a speed limit of another number), not a set of swaps.
+    """
+    n = len(y)
+    out = np.zeros(n)
+    judged = np.zeros(n, bool)
+    common = np.unique(y[~rare])
+    if len(common) == 0 or rare.sum() < MIN_RARE_BOXES:
+        return out, judged
+    present = len(np.unique(y))
+    best = probs[:, common].max(axis=1)
+    rows = np.flatnonzero(rare)
+    synthetic = best[~rare]
+    weight = np.full(len(synthetic), (present - len(common)) / (present - 1))
+    p = error_probability(best[rows], synthetic, prior, synthetic_weight=weight, increasing=True)
+    out[rows] = (1.0 - RAW_TIE_BREAK) * p + RAW_TIE_BREAK * best[rows]
+    judged[rows] = True
+    for c in np.unique(y[rows]):
+        members = rows[y[rows] == c]
+        if len(members) >= 2 and np.all(out[members] >= 0.5):
+            out[members], judged[members] = 0.0, False
+    return out, judged
+
+
 def consistent_groups(boxes: list, scores: np.ndarray, rare: np.ndarray) -> dict[int, int]:
     """Boxes whose image holds ≥ 2 boxes of their class, all of them scored ≥ 0.5 (well above the threshold).
 
@@ -249,17 +294,23 @@ def run(ctx: AuditContext) -> list[Finding]:
     for record in ds.images:
         for c in {lb.class_id for lb in record.labels}:
             images_of[c] += 1
-    rare = (counts[y] < MIN_CLASS_INSTANCES) | (images_of[y] < MIN_CLASS_IMAGES)
+    rare_class = (counts < MIN_CLASS_INSTANCES) | (images_of < MIN_CLASS_IMAGES)
+    rare = rare_class[y]
     scores = swap_probability(probs, y, ~rare, defaults.SWAP_ERROR_PRIOR)
-    consistent = consistent_groups(boxes, scores, rare)
+    rare_scores, rare_judged = rare_swap_probability(probs, y, rare, defaults.SWAP_ERROR_PRIOR)
+    scores[rare_judged] = rare_scores[rare_judged]
+    unjudged = rare & ~rare_judged
+    consistent = consistent_groups(boxes, scores, unjudged)
     out = []
     for i, (record, lb) in enumerate(boxes):
         label = ds.class_name(lb.class_id)
         p = probs[i].copy()
         p[lb.class_id] = -1
+        if rare_judged[i]:  # a swap into a rare class comes from a common one
+            p[rare_class] = -1
         k = int(p.argmax())
-        score = 0.0 if rare[i] else float(scores[i])
-        if rare[i]:
+        score = 0.0 if unjudged[i] else float(scores[i])
+        if unjudged[i]:
             msg = (
                 f"class '{label}' has {counts[lb.class_id]} boxes in {images_of[lb.class_id]} image(s) "
                 f"(< {MIN_CLASS_INSTANCES} boxes or < {MIN_CLASS_IMAGES} images): too rare to judge"
@@ -269,6 +320,11 @@ def run(ctx: AuditContext) -> list[Finding]:
                 f"looks like '{ds.class_name(k)}' (p={probs[i, k]:.2f}), "
                 f"labelled '{label}' (p={probs[i, lb.class_id]:.2f})"
             )
+            if rare[i]:
+                msg += (
+                    f", a rare class ({counts[lb.class_id]} boxes in {images_of[lb.class_id]} image(s)): "
+                    "judged by how much it looks like a common class"
+                )
         if i in consistent:
             score *= CONSISTENT_FACTOR
             msg += (
