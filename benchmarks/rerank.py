@@ -200,6 +200,30 @@ def show(name: str, dump: Dump, findings: list[Finding], kind: str, known: set[K
     return "\n".join(lines)
 
 
+def reliability(dump: Dump, findings: list[Finding], low: float, high: float) -> dict[str, tuple[int, int, float]]:
+    """Per box check with a planted kind of its own: of the train boxes it scores in [``low``, ``high``) that are
+    untouched or planted of its kind, (how many are planted, how many in all, their mean score).
+
+    Why: a score is read as P(error). Against planted errors (3 % per kind, the calibration's prior 2 %) a
+    calibrated score s should find about 1.5 × s of such boxes planted; a check whose boxes are planted less often
+    than another's at the same score outranks the other kind's errors with right boxes in the merged list."""
+    per_check = ln.box_scores(findings)
+    out = {}
+    for kind in ln.BOX_TYPES:
+        check = ln.TYPE_TO_CHECK[kind]
+        if check not in per_check:
+            continue
+        scores = per_check[check]
+        hits = [
+            (t == kind, scores.get(k, 0.0))
+            for k, (_, _, t) in dump.boxes.items()
+            if t in (None, kind) and low <= scores.get(k, 0.0) < high
+        ]
+        if hits:
+            out[check] = (sum(h for h, _ in hits), len(hits), float(np.mean([s for _, s in hits])))
+    return out
+
+
 def sheet(
     name: str, dump: Dump, findings: list[Finding], kinds: list[str], dataset_dir: Path, out: Path, top: int
 ) -> Path:
@@ -274,6 +298,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show", nargs="*", default=[], choices=ln.BOX_TYPES, help="kinds whose outranking to list")
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--sheet", type=Path, default=None, help="draw --show's boxes on the unmodified data here")
+    parser.add_argument(
+        "--reliability",
+        nargs=2,
+        type=float,
+        default=None,
+        metavar=("LOW", "HIGH"),
+        help="per check, the share of its boxes scored in [LOW, HIGH) that are planted errors of its kind",
+    )
     parser.add_argument("--digits", type=int, default=2)
     args = parser.parse_args(argv)
     if (args.known or args.sheet) and not args.datasets:
@@ -297,6 +329,10 @@ def main(argv: list[str] | None = None) -> int:
         before[name] = measure(full, full.findings, known)
         after[name] = measure(full, findings, known)
         listings += [show(name, full, findings, kind, known, args.top) for kind in args.show]
+        if args.reliability:
+            shares = reliability(full, findings, *args.reliability)
+            cells = [f"{c} {p}/{n} = {p / n:.2f} (mean score {m:.2f})" for c, (p, n, m) in shares.items()]
+            listings.append(f"{name} planted share at {args.reliability}: " + "; ".join(cells))
         if args.sheet:
             dataset_dir = args.datasets / name.rsplit("-seed", 1)[0]
             listings.append(f"wrote {sheet(name, full, findings, args.show, dataset_dir, args.sheet, args.top)}")

@@ -157,3 +157,19 @@ def test_sheet_draws_the_outranking_boxes_at_their_lines_in_the_unmodified_data(
     rows = (tmp_path / "eye" / "toy-seed0-outrank.csv").read_text().splitlines()
     assert rows[1].startswith(f"1,{rec.rel},{original.line},{clean.class_name(original.class_id)},grouped,0.9000,")
     assert len(rows) == 2 and (tmp_path / "eye" / "toy-seed0-outrank.png").stat().st_size > 0
+
+
+def test_reliability_counts_the_planted_share_of_a_checks_scores_in_a_band(tmp_path: Path, capsys) -> None:
+    """`--reliability 0.1 0.5`: of the boxes `shifted` scores in the band, the planted shifted ones and the untouched
+    ones count (a planted box of another kind is neither), with their mean score; a box outside the band is not."""
+    noisy, truth = plant_errors(_dataset(), rate=0.05, types=("shifted", "swapped"), seed=0)
+    keys = [(r.rel, lb.line) for r in noisy.split("train") for lb in r.labels]
+    shifted = [k for k in keys if truth.truth(*k) == "shifted"][:2]
+    swapped = [k for k in keys if truth.truth(*k) == "swapped"][:1]
+    untouched = [k for k in keys if truth.truth(*k) is None][:4]
+    findings = _rows("shifted", shifted, 0.3) + _rows("shifted", swapped + untouched[:2], 0.2)
+    findings += _rows("shifted", untouched[2:3], 0.6) + _rows("shifted", untouched[3:], 0.05)
+    dump_seed(tmp_path / "toy-seed0.pkl", noisy, truth, findings)
+
+    assert rerank.main(["--full", str(tmp_path / "toy-seed0.pkl"), "--reliability", "0.1", "0.5"]) == 0
+    assert "shifted 2/4 = 0.50 (mean score 0.25)" in capsys.readouterr().out
