@@ -17,15 +17,19 @@ the same merge as :func:`label_noise.score_seed`), so the numbers equal a full r
 Prints per dump and kind the merged AP before → after, the re-run checks alone for their own kinds, false flags
 per 100 untouched boxes, and the mean and the worst dump. ``--baseline`` adds the naive baseline; ``--known``
 (``benchmarks/known/<dataset>.csv``) adds the merged and baseline AP with the dataset's own real errors set
-aside; ``--show`` lists the untouched boxes that outrank a kind's planted ones after the swap. Without ``--new``
+aside; ``--show`` lists the untouched boxes that outrank a kind's planted ones after the swap, with how many of
+them each check scores above the kind's median planted box; ``--sheet DIR`` draws those untouched boxes on the
+UNMODIFIED dataset (``--datasets``), to judge by eye whether they are the dataset's own errors. Without ``--new``
 it scores ``--full`` as it is (the diagnosis of a full run).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import pickle
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,13 +189,88 @@ def show(name: str, dump: Dump, findings: list[Finding], kind: str, known: set[K
     merged = ln.merged_scores(ln.box_scores(findings))
     planted = sorted(merged.get(k, 0.0) for k, (_, _, t) in dump.boxes.items() if t == kind)
     rows = outranking(dump, findings, kind, known)
+    median = float(np.median(planted)) if planted else 0.0
+    by_check = Counter(check for s, check, _, _ in rows if s > median)  # s: the box's merged score
     lines = [
         f"\n{name} {kind}: {len(planted)} planted, merged scores {[round(s, 3) for s in planted[:8]]} ...;"
-        f" {len(rows)} untouched at or above the lowest"
+        f" {len(rows)} untouched at or above the lowest, above the median ({median:.3f}) by check: {dict(by_check)}"
     ]
     for s, check, key, msg in rows[:top]:
         lines.append(f"  {s:.3f} {check:18s} {key[0].split('/')[-1][:40]}:{key[1]} {msg[:110]}")
     return "\n".join(lines)
+
+
+def reliability(dump: Dump, findings: list[Finding], low: float, high: float) -> dict[str, tuple[int, int, float]]:
+    """Per box check with a planted kind of its own: of the train boxes it scores in [``low``, ``high``) that are
+    untouched or planted of its kind, (how many are planted, how many in all, their mean score).
+
+    Why: a score is read as P(error). Against planted errors (3 % per kind, the calibration's prior 2 %) a
+    calibrated score s should find about 1.5 × s of such boxes planted; a check whose boxes are planted less often
+    than another's at the same score outranks the other kind's errors with right boxes in the merged list."""
+    per_check = ln.box_scores(findings)
+    out = {}
+    for kind in ln.BOX_TYPES:
+        check = ln.TYPE_TO_CHECK[kind]
+        if check not in per_check:
+            continue
+        scores = per_check[check]
+        hits = [
+            (t == kind, scores.get(k, 0.0))
+            for k, (_, _, t) in dump.boxes.items()
+            if t in (None, kind) and low <= scores.get(k, 0.0) < high
+        ]
+        if hits:
+            out[check] = (sum(h for h, _ in hits), len(hits), float(np.mean([s for _, s in hits])))
+    return out
+
+
+def sheet(
+    name: str, dump: Dump, findings: list[Finding], kinds: list[str], dataset_dir: Path, out: Path, top: int
+) -> Path:
+    """The untouched boxes that outrank any of ``kinds``' planted boxes (:func:`outranking`), best first, drawn on
+    the UNMODIFIED dataset as ``contact_sheet.py`` draws (the box red, its image's other boxes green):
+    ``<name>-outrank.png`` and a CSV with each box's image and line there, check, score and message.
+
+    Why the unmodified data: whether an untouched box is a real error of the dataset (then ``benchmarks/known/``)
+    or a right box its check overrates (then a calibration to fix) is judged on the data as the user has it; its
+    line there may differ from the noisy copy's (a planted group or deletion renumbers a file), so it is matched on
+    image, class and coordinates as :func:`known_in_dump` does."""
+    import contact_sheet as cs
+    import cv2
+
+    dataset = ln.load_dataset(dataset_dir)
+    clean = {
+        (rec.rel, lab.class_id, tuple(np.round(lab.xyxy, 9))): (rec, lab)
+        for rec in dataset.split("train")
+        for lab in rec.labels
+    }
+    best: dict[Key, tuple] = {}
+    for kind in kinds:
+        for score, check, key, msg in outranking(dump, findings, kind):
+            best[key] = max(best.get(key, (score, check, key, msg)), (score, check, key, msg))
+    tiles, rows = [], []
+    for score, check, key, msg in sorted(best.values(), key=lambda r: -r[0]):
+        cls, xyxy, _ = dump.boxes[key]
+        hit = clean.get((key[0], cls, tuple(np.round(xyxy, 9))))
+        if hit is None or len(rows) >= top:
+            continue
+        rec, lab = hit
+        k = next(i for i, other in enumerate(rec.labels) if other.line == lab.line)
+        caption = [f"#{len(rows) + 1} {check} {score:.2f}", f"L{lab.line} {Path(rec.rel).name[:22]}"]
+        tiles.append(cs.tile(rec.path, [(o.cx, o.cy, o.w, o.h) for o in rec.labels], k, caption, min_view=0.15))
+        row = {"rank": len(rows) + 1, "image": rec.rel, "line": lab.line, "class": dataset.class_name(cls)}
+        rows.append({**row, "check": check, "score": f"{score:.4f}", "message": msg})
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"{name}-outrank"
+    if tiles:
+        tiles += [np.full_like(tiles[0], 255)] * (-len(tiles) % cs.PER_ROW)
+        grid = [np.hstack(tiles[i : i + cs.PER_ROW]) for i in range(0, len(tiles), cs.PER_ROW)]
+        cv2.imwrite(str(stem.with_suffix(".png")), np.vstack(grid))
+    with stem.with_suffix(".csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["rank", "image", "line", "class", "check", "score", "message"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return stem.with_suffix(".csv")
 
 
 def pairs(full: Path, new: Path | None) -> list[tuple[Path, Path | None]]:
@@ -218,10 +297,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", type=Path, default=None, help="folder of the unmodified datasets (--known)")
     parser.add_argument("--show", nargs="*", default=[], choices=ln.BOX_TYPES, help="kinds whose outranking to list")
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--sheet", type=Path, default=None, help="draw --show's boxes on the unmodified data here")
+    parser.add_argument(
+        "--reliability",
+        nargs=2,
+        type=float,
+        default=None,
+        metavar=("LOW", "HIGH"),
+        help="per check, the share of its boxes scored in [LOW, HIGH) that are planted errors of its kind",
+    )
     parser.add_argument("--digits", type=int, default=2)
     args = parser.parse_args(argv)
-    if args.known and not args.datasets:
-        parser.error("--known needs --datasets (the unmodified datasets the CSVs' lines refer to)")
+    if (args.known or args.sheet) and not args.datasets:
+        parser.error("--known and --sheet need --datasets (the unmodified datasets the CSVs' lines refer to)")
+    if args.sheet and not args.show:
+        parser.error("--sheet draws the boxes of --show KIND ...: name the kinds")
     if args.new and args.full.is_file() != args.new.is_file():
         parser.error("--full and --new must both be a dump or both a folder of dumps")
     before: dict[str, dict[str, float]] = {}
@@ -239,6 +329,13 @@ def main(argv: list[str] | None = None) -> int:
         before[name] = measure(full, full.findings, known)
         after[name] = measure(full, findings, known)
         listings += [show(name, full, findings, kind, known, args.top) for kind in args.show]
+        if args.reliability:
+            shares = reliability(full, findings, *args.reliability)
+            cells = [f"{c} {p}/{n} = {p / n:.2f} (mean score {m:.2f})" for c, (p, n, m) in shares.items()]
+            listings.append(f"{name} planted share at {args.reliability}: " + "; ".join(cells))
+        if args.sheet:
+            dataset_dir = args.datasets / name.rsplit("-seed", 1)[0]
+            listings.append(f"wrote {sheet(name, full, findings, args.show, dataset_dir, args.sheet, args.top)}")
     alone = [k for k in args.kinds if ln.TYPE_TO_CHECK[k] in args.checks] if args.new else args.kinds
     cols = columns(args.kinds, alone, args.baseline, any(KNOWN_ASIDE in c for m in before.values() for c in m))
     print(table(before, after if args.new else None, cols, args.digits))

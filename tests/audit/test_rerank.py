@@ -131,3 +131,45 @@ def test_known_real_errors_are_set_aside_and_the_boxes_above_the_planted_ones_li
     assert "baseline duplicate" in cells and "baseline duplicate, known aside" in cells
     assert "1 untouched at or above the lowest" in out
     assert f"1.000 duplicate          {key[0].split('/')[-1]}:{key[1]} a second box on one object [known" in out
+
+
+def test_sheet_draws_the_outranking_boxes_at_their_lines_in_the_unmodified_data(
+    tmp_path: Path, capsys, make_yolo_tree
+) -> None:
+    """`--show shifted --sheet DIR`: the untouched boxes above the planted shifted boxes are drawn and listed at their
+    image and line in the UNMODIFIED dataset (a planted deletion renumbers its file's lines in the noisy copy), best
+    first, with the check that scores them; `--show` counts them by check above the planted median."""
+    clean = _on_disk(tmp_path / "datasets" / "toy", make_yolo_tree)
+    noisy, truth = plant_errors(clean, rate=0.05, types=("missing", "shifted"), seed=0)
+    shifted = [(r.rel, lb.line) for r in noisy.split("train") for lb in r.labels if truth.truth(r.rel, lb.line)]
+    deleted = {rel: lab.line for rel, lab in truth.missing}
+    rec = next(r for r in noisy.split("train") if r.rel in deleted and deleted[r.rel] < len(r.labels))
+    lab = next(lb for lb in rec.labels if lb.line >= deleted[rec.rel] and truth.truth(rec.rel, lb.line) is None)
+    clean_rec = next(r for r in clean.split("train") if r.rel == rec.rel)
+    original = next(o for o in clean_rec.labels if np.allclose(o.xyxy, lab.xyxy))
+    assert original.line == lab.line + 1  # the case: its line moved up in the noisy copy
+    findings = _rows("shifted", shifted, 0.6) + _rows("grouped", [(rec.rel, lab.line)], 0.9)
+    dump_seed(tmp_path / "full" / "toy-seed0.pkl", noisy, truth, findings)
+
+    argv = ["--full", str(tmp_path / "full" / "toy-seed0.pkl"), "--show", "shifted", "--sheet", str(tmp_path / "eye")]
+    assert rerank.main([*argv, "--datasets", str(tmp_path / "datasets")]) == 0
+    assert "above the median (0.600) by check: {'grouped': 1}" in capsys.readouterr().out
+    rows = (tmp_path / "eye" / "toy-seed0-outrank.csv").read_text().splitlines()
+    assert rows[1].startswith(f"1,{rec.rel},{original.line},{clean.class_name(original.class_id)},grouped,0.9000,")
+    assert len(rows) == 2 and (tmp_path / "eye" / "toy-seed0-outrank.png").stat().st_size > 0
+
+
+def test_reliability_counts_the_planted_share_of_a_checks_scores_in_a_band(tmp_path: Path, capsys) -> None:
+    """`--reliability 0.1 0.5`: of the boxes `shifted` scores in the band, the planted shifted ones and the untouched
+    ones count (a planted box of another kind is neither), with their mean score; a box outside the band is not."""
+    noisy, truth = plant_errors(_dataset(), rate=0.05, types=("shifted", "swapped"), seed=0)
+    keys = [(r.rel, lb.line) for r in noisy.split("train") for lb in r.labels]
+    shifted = [k for k in keys if truth.truth(*k) == "shifted"][:2]
+    swapped = [k for k in keys if truth.truth(*k) == "swapped"][:1]
+    untouched = [k for k in keys if truth.truth(*k) is None][:4]
+    findings = _rows("shifted", shifted, 0.3) + _rows("shifted", swapped + untouched[:2], 0.2)
+    findings += _rows("shifted", untouched[2:3], 0.6) + _rows("shifted", untouched[3:], 0.05)
+    dump_seed(tmp_path / "toy-seed0.pkl", noisy, truth, findings)
+
+    assert rerank.main(["--full", str(tmp_path / "toy-seed0.pkl"), "--reliability", "0.1", "0.5"]) == 0
+    assert "shifted 2/4 = 0.50 (mean score 0.25)" in capsys.readouterr().out
