@@ -316,19 +316,23 @@ def _search(kind, qs, boxes, X, fold_of_row, targets, candidates, seed) -> dict:
     for key, k in targets.items():
         if KIND_OF_CHECK.get(key[2]) != kind or k not in picks or not picks[k][2]:
             continue
-        out[key] = Refined(tuple(float(v) for v in picks[k][0]), p_right(np.array([picks[k][1]]))[0])
+        out[key] = Refined(tuple(float(v) for v in picks[k][0]), float(p_right(np.array([picks[k][1]]))[0]))
     return out
 
 
 def _calibration(features: np.ndarray, right: np.ndarray):
     """``p_right`` as a function of a pick's features (how much it beat the box, whether it came from the image): a
-    logistic fit on the calibration boxes (an isotonic one on 150 boxes put steps of 1.0 in its tail). A feature
-    that never varies there (no pick from the image) is left out, and so is the fit where every pick was wrong, or
-    every one right: then ``p_right`` is that share."""
+    logistic fit on the calibration boxes (an isotonic one on 150 boxes put steps of 1.0 in its tail). Where no
+    calibration pick came from the image (every shifted search), the margin's one-feature fit as before; where some
+    did but every pick was wrong, or every one right, that share."""
+    from curate.learn.boosting import platt
+
+    if features[:, 1].min() == features[:, 1].max():
+        a, b = platt(features[:, 0], right)
+        return lambda x: 1.0 / (1.0 + np.exp(-(a * np.asarray(x, float)[:, 0] + b)))
+    if right.min() == right.max():
+        return lambda x: np.full(len(x), float(right.mean()))
     from sklearn.linear_model import LogisticRegression
 
-    used = features.std(axis=0) > 0
-    if len(np.unique(right)) < 2 or not used.any():
-        return lambda x: np.full(len(x), float(right.mean()))
-    fit = LogisticRegression(C=1.0).fit(features[:, used], right)
-    return lambda x: fit.predict_proba(np.asarray(x, float)[:, used])[:, 1]
+    fit = LogisticRegression(C=1.0).fit(features, right)  # the same objective as platt's, on two features
+    return lambda x: fit.predict_proba(np.asarray(x, float))[:, 1]
