@@ -16,8 +16,11 @@ Whether the pick is right (IoU ≥ :data:`RIGHT_IOU` with the box before corrupt
 logistic fit of right/wrong on how much the pick beat the box itself gives ``p_right``. No box is proposed below
 :data:`MIN_P_RIGHT`, nor where no candidate beats the box — a wrong box accepted in batch is worse than none.
 The proposal's confidence is ``p_right`` times the finding's score (the chance the box is loose or shifted at
-all: refining a right box makes it wrong). Loose candidates keep the box's centre: a loose box enlarged mostly
-on one side gets a lower ``p_right`` (half the calibration boxes are such), or none.
+all: refining a right box makes it wrong). The geometric loose candidates keep the box's centre, so a loose box
+enlarged mostly on one side (half the calibration boxes) has none near its object; one or two more candidates come
+from the image itself: the tight box of the object GrabCut finds inside the box (:mod:`curate.audit.evidence`).
+Such a pick is right at its own rate (well on plain backgrounds, seldom in a pile of like objects), so the fit of
+``p_right`` takes, beside the margin, whether the pick came from the image.
 
 The corrupted boxes are the box model's own (same seeds, same draws), so their pixel features come from the
 audit's feature cache; only the candidates are described anew (about 1 ms each).
@@ -112,6 +115,7 @@ def refine(dataset: Dataset, flagged: list[tuple[str, int, str]], *, seed: int =
     """
     from curate.audit.boxmodel.corruptions import Query, _queries
     from curate.audit.boxmodel.features import _features
+    from curate.audit.evidence import object_boxes
     from curate.runtime.env import no_all_nan_columns
 
     wanted = [(rel, line, check) for rel, line, check in flagged if check in KIND_OF_CHECK or check == GROUP_CHECK]
@@ -140,9 +144,10 @@ def refine(dataset: Dataset, flagged: list[tuple[str, int, str]], *, seed: int =
         pool = [k for k, q in enumerate(qs) if q.kind == kind]
         rng = np.random.default_rng(seed + 7)
         searched += sorted(rng.choice(pool, min(CALIBRATION_BOXES, len(pool)), replace=False).tolist())
+        found = _from_pixels(dataset, qs, searched, object_boxes) if kind == "loose" else {}
         for k in searched:
             q, mine = qs[k], [k]
-            for box in _candidates(np.asarray(q.xyxy, float), kind):
+            for box in _candidates(np.asarray(q.xyxy, float), kind) + found.get(k, []):
                 mine.append(len(qs))
                 qs.append(Query(q.image, box, q.cls, "candidate", q.exclude))
             candidates.setdefault(kind, {})[k] = mine
@@ -157,6 +162,23 @@ def refine(dataset: Dataset, flagged: list[tuple[str, int, str]], *, seed: int =
     if groups:
         out.update(_search_members(qs, boxes, X, fold_of_row, targets, groups, seed))
     return {key: r for key, r in out.items() if r.p_right >= MIN_P_RIGHT}
+
+
+def _from_pixels(dataset: Dataset, qs: list, rows: list[int], find) -> dict[int, list]:
+    """Row → ``find``(image, that row's box): candidates from what GrabCut finds inside the box
+    (:mod:`curate.audit.evidence`), from the image rather than from the box's geometry. Each image decoded once."""
+    from curate.audit.evidence import MAX_SIDE
+    from curate.vision.foreground import read_image
+
+    by_image: dict[int, list[int]] = {}
+    for k in rows:
+        by_image.setdefault(qs[k].image, []).append(k)
+    out: dict[int, list] = {}
+    for i, ks in by_image.items():
+        bgr = read_image(dataset.images[i].path, max_side=MAX_SIDE)
+        if bgr is not None:
+            out.update({k: find(bgr, np.asarray(qs[k].xyxy, float)) for k in ks})
+    return out
 
 
 def _member_candidates(qs, boxes, classes, nc: int, targets: dict, seed: int) -> dict[int, list[list[int]]]:
@@ -267,7 +289,6 @@ def _search(kind, qs, boxes, X, fold_of_row, targets, candidates, seed) -> dict:
     """Of the box and its candidates, the one a classifier of real against corrupted boxes finds most like a
     real box; ``p_right`` from how often that pick was right on corrupted boxes of ``kind``, by how much it beat
     the box itself."""
-    from curate.learn.boosting import platt
 
     # a shrunk candidate that cuts the object looks like a shifted box (the object goes on past an edge)
     judges = _judges(qs, X, fold_of_row, ("loose", "shifted") if kind == "loose" else ("shifted",), seed)
@@ -278,21 +299,40 @@ def _search(kind, qs, boxes, X, fold_of_row, targets, candidates, seed) -> dict:
             continue
         p_ok = judges[f].predict_proba(X[mine])[:, 1]
         best = int(np.argmax(p_ok))
-        picks[k] = (np.asarray(qs[mine[best]].xyxy, float), float(p_ok[best] - p_ok[0]), best > 0)
+        # by how much the pick beat the box, and whether it is a box from the image (the object GrabCut found)
+        # rather than a shrink of the box: the two are right at different rates on a dataset's corrupted boxes
+        evidence = best > len(_candidates(np.asarray(qs[k].xyxy, float), kind))
+        picks[k] = (np.asarray(qs[mine[best]].xyxy, float), [float(p_ok[best] - p_ok[0]), float(evidence)], best > 0)
     cal = [k for k in picks if qs[k].kind == kind]
     if len(cal) < MIN_ROWS:
         return {}
     orig = _original(qs, boxes, np.array(cal))
     ious = np.array([iou_one(tuple(picks[k][0]), tuple(o)) for k, o in zip(cal, orig)])
     right = (ious >= RIGHT_IOU).astype(float)
-    margin = np.array([picks[k][1] for k in cal])
-    a, b = platt(margin, right)  # a logistic fit: an isotonic one on 150 boxes put steps of 1.0 in its tail
     log.info("refine %s: calibration median IoU %.2f, %.0f %% right (%d boxes)", kind, np.median(ious),
              100 * right.mean(), len(cal))  # fmt: skip
+    p_right = _calibration(np.array([picks[k][1] for k in cal]), right)
     out = {}
     for key, k in targets.items():
         if KIND_OF_CHECK.get(key[2]) != kind or k not in picks or not picks[k][2]:
             continue
-        p = float(1.0 / (1.0 + np.exp(-(a * picks[k][1] + b))))
-        out[key] = Refined(tuple(float(v) for v in picks[k][0]), p)
+        out[key] = Refined(tuple(float(v) for v in picks[k][0]), float(p_right(np.array([picks[k][1]]))[0]))
     return out
+
+
+def _calibration(features: np.ndarray, right: np.ndarray):
+    """``p_right`` as a function of a pick's features (how much it beat the box, whether it came from the image): a
+    logistic fit on the calibration boxes (an isotonic one on 150 boxes put steps of 1.0 in its tail). Where no
+    calibration pick came from the image (every shifted search), the margin's one-feature fit as before; where some
+    did but every pick was wrong, or every one right, that share."""
+    from curate.learn.boosting import platt
+
+    if features[:, 1].min() == features[:, 1].max():
+        a, b = platt(features[:, 0], right)
+        return lambda x: 1.0 / (1.0 + np.exp(-(a * np.asarray(x, float)[:, 0] + b)))
+    if right.min() == right.max():
+        return lambda x: np.full(len(x), float(right.mean()))
+    from sklearn.linear_model import LogisticRegression
+
+    fit = LogisticRegression(C=1.0).fit(features, right)  # the same objective as platt's, on two features
+    return lambda x: fit.predict_proba(np.asarray(x, float))[:, 1]

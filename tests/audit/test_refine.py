@@ -49,7 +49,7 @@ def _label(box: tuple[float, ...], line: int) -> Label:
 @pytest.fixture(scope="module")
 def blobs(tmp_path_factory) -> tuple[Dataset, list[list[tuple]]]:
     """36 generated images; image 0's first box loosened (1.8× per side), image 1's second moved right by half
-    its width. The truth is returned beside the dataset."""
+    its width, image 4's first loosened to the right and down only. The truth is returned beside the dataset."""
     root = tmp_path_factory.mktemp("blobs")
     rng = np.random.default_rng(0)
     truth = [_scene(root / f"{i:03d}.jpg", rng) for i in range(N_IMAGES)]
@@ -63,6 +63,9 @@ def blobs(tmp_path_factory) -> tuple[Dataset, list[list[tuple]]]:
         if i == 1:
             x1, y1, x2, y2 = boxes[1]
             boxes[1] = (x1 + 0.5 * (x2 - x1), y1, x2 + 0.5 * (x2 - x1), y2)
+        if i == 4:  # loose to the right and down only: the blob sits in the box's top-left corner
+            x1, y1, x2, y2 = boxes[0]
+            boxes[0] = (x1, y1, x2 + 0.8 * (x2 - x1), y2 + 0.8 * (y2 - y1))
         labels = [_label(b, n) for n, b in enumerate(boxes, start=1)]
         images.append(ImageRecord("train", root / f"{i:03d}.jpg", f"{i:03d}.jpg", labels=labels))
     return Dataset(root=root, name="blobs", names=["blob"], images=images), truth
@@ -84,6 +87,16 @@ def test_a_loose_box_is_tightened_and_a_shifted_one_moved_back_and_right_boxes_l
         assert p.action == "resize" and p.class_id == 0
         assert iou_one((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), right) >= 0.75 > iou_one(was, right)
         assert MIN_P_RIGHT * 0.8 <= p.confidence <= 0.9  # the search's chance of a right box × the finding's score
+
+
+def test_a_box_loose_on_two_sides_is_tightened_onto_its_object(blobs) -> None:
+    """No shrink about the box's centre holds a blob that sits in its corner (the best: IoU 0.28); the object
+    GrabCut finds inside the box does, and the judge picks it."""
+    ds, truth = blobs
+    got = propose([Finding("train", "004.jpg", "background_heavy", 0.9, "loose", line=1)], ds)
+    assert [(p.image, p.line, p.action) for p in got] == [("004.jpg", 1, "resize")]
+    cx, cy, w, h = got[0].box
+    assert iou_one((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), truth[4][0]) >= 0.75
 
 
 def test_fast_makes_no_resize(blobs) -> None:
