@@ -280,3 +280,19 @@ def test_swap_into_a_rare_class_is_judged_by_the_common_classes(tmp_path: Path) 
     findings = class_inconsistent.run(AuditContext(ds))
     swapped = next(f for f in findings if f.image == "img000.png" and f.line == line)
     assert swapped.score == 0.0 and "too rare to judge" in swapped.message
+
+
+def test_forest_chunks_side_by_side_give_the_same_bits() -> None:
+    """The tree chunks grown in a thread pool sum their votes in chunk order: the same probabilities to the last bit
+    as one chunk after another (the check's scores must not depend on which thread finished first)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from hashlib import sha256
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(600, 12)).astype(np.float32)
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int) + 2 * (X[:, 2] > 1)  # classes 0-3, class 3 rare
+    X_test = rng.normal(size=(200, 12)).astype(np.float32)
+    alone = class_inconsistent.forest_probs(X, y, X_test, 5, seed=7)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        pooled = class_inconsistent.forest_probs(X, y, X_test, 5, seed=7, pool=pool)
+    assert sha256(pooled.tobytes()).hexdigest() == sha256(alone.tobytes()).hexdigest()
