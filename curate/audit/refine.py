@@ -115,7 +115,6 @@ def refine(dataset: Dataset, flagged: list[tuple[str, int, str]], *, seed: int =
     """
     from curate.audit.boxmodel.corruptions import Query, _queries
     from curate.audit.boxmodel.features import _features
-    from curate.audit.evidence import object_boxes
     from curate.runtime.env import no_all_nan_columns
 
     wanted = [(rel, line, check) for rel, line, check in flagged if check in KIND_OF_CHECK or check == GROUP_CHECK]
@@ -137,6 +136,7 @@ def refine(dataset: Dataset, flagged: list[tuple[str, int, str]], *, seed: int =
     targets = {key: k for key, k in targets.items() if k is not None}
     # every candidate of each flagged box, and of a sample of corrupted boxes of its kind (calibration)
     candidates: dict[str, dict[int, list[int]]] = {}
+    from_image: set[int] = set()  # the rows of candidates taken from the image (curate.audit.evidence)
     for kind in ("loose", "shifted"):
         searched = sorted({k for (_, _, check), k in targets.items() if KIND_OF_CHECK.get(check) == kind})
         if not searched:
@@ -144,10 +144,13 @@ def refine(dataset: Dataset, flagged: list[tuple[str, int, str]], *, seed: int =
         pool = [k for k, q in enumerate(qs) if q.kind == kind]
         rng = np.random.default_rng(seed + 7)
         searched += sorted(rng.choice(pool, min(CALIBRATION_BOXES, len(pool)), replace=False).tolist())
-        found = _from_pixels(dataset, qs, searched, object_boxes) if kind == "loose" else {}
+        found = _from_pixels(dataset, qs, searched) if kind == "loose" else {}
         for k in searched:
             q, mine = qs[k], [k]
-            for box in _candidates(np.asarray(q.xyxy, float), kind) + found.get(k, []):
+            geometric = _candidates(np.asarray(q.xyxy, float), kind)
+            for n, box in enumerate(geometric + found.get(k, [])):
+                if n >= len(geometric):
+                    from_image.add(len(qs))
                 mine.append(len(qs))
                 qs.append(Query(q.image, box, q.cls, "candidate", q.exclude))
             candidates.setdefault(kind, {})[k] = mine
@@ -158,16 +161,16 @@ def refine(dataset: Dataset, flagged: list[tuple[str, int, str]], *, seed: int =
     fold_of_row = fold_of_image[np.array([q.image for q in qs], int)]
     out: dict = {}
     for kind, mine in candidates.items():
-        out.update(_search(kind, qs, boxes, X, fold_of_row, targets, mine, seed))
+        out.update(_search(kind, qs, boxes, X, fold_of_row, targets, mine, from_image, seed))
     if groups:
         out.update(_search_members(qs, boxes, X, fold_of_row, targets, groups, seed))
     return {key: r for key, r in out.items() if r.p_right >= MIN_P_RIGHT}
 
 
-def _from_pixels(dataset: Dataset, qs: list, rows: list[int], find) -> dict[int, list]:
-    """Row → ``find``(image, that row's box): candidates from what GrabCut finds inside the box
-    (:mod:`curate.audit.evidence`), from the image rather than from the box's geometry. Each image decoded once."""
-    from curate.audit.evidence import MAX_SIDE
+def _from_pixels(dataset: Dataset, qs: list, rows: list[int]) -> dict[int, list]:
+    """Row → candidates from what GrabCut finds inside that row's box (:func:`curate.audit.evidence.object_boxes`),
+    from the image rather than from the box's geometry. Each image decoded once."""
+    from curate.audit.evidence import MAX_SIDE, object_boxes
     from curate.vision.foreground import read_image
 
     by_image: dict[int, list[int]] = {}
@@ -177,7 +180,7 @@ def _from_pixels(dataset: Dataset, qs: list, rows: list[int], find) -> dict[int,
     for i, ks in by_image.items():
         bgr = read_image(dataset.images[i].path, max_side=MAX_SIDE)
         if bgr is not None:
-            out.update({k: find(bgr, np.asarray(qs[k].xyxy, float)) for k in ks})
+            out.update({k: object_boxes(bgr, np.asarray(qs[k].xyxy, float)) for k in ks})
     return out
 
 
@@ -285,7 +288,7 @@ def _original(qs: list, boxes: list[np.ndarray], rows: np.ndarray) -> np.ndarray
     return np.array([boxes[qs[k].image][qs[k].exclude[0]] for k in rows], float)
 
 
-def _search(kind, qs, boxes, X, fold_of_row, targets, candidates, seed) -> dict:
+def _search(kind, qs, boxes, X, fold_of_row, targets, candidates, from_image, seed) -> dict:
     """Of the box and its candidates, the one a classifier of real against corrupted boxes finds most like a
     real box; ``p_right`` from how often that pick was right on corrupted boxes of ``kind``, by how much it beat
     the box itself."""
@@ -301,7 +304,7 @@ def _search(kind, qs, boxes, X, fold_of_row, targets, candidates, seed) -> dict:
         best = int(np.argmax(p_ok))
         # by how much the pick beat the box, and whether it is a box from the image (the object GrabCut found)
         # rather than a shrink of the box: the two are right at different rates on a dataset's corrupted boxes
-        evidence = best > len(_candidates(np.asarray(qs[k].xyxy, float), kind))
+        evidence = mine[best] in from_image
         picks[k] = (np.asarray(qs[mine[best]].xyxy, float), [float(p_ok[best] - p_ok[0]), float(evidence)], best > 0)
     cal = [k for k in picks if qs[k].kind == kind]
     if len(cal) < MIN_ROWS:
