@@ -136,12 +136,9 @@ def split_midpoints(ds: Dataset, kept: list[tuple[int, tuple[float, np.ndarray, 
             raw.setdefault(split, []).append(score)
         elif score >= 0.5:
             taken[split] = taken.get(split, 0) + 1
-    boxes: dict[str, int] = {}
-    for rec in ds.images:
-        boxes[rec.split] = boxes.get(rec.split, 0) + len(rec.labels)
     return {
-        split: budget_midpoint(raw.get(split, []), boxes.get(split, 0), taken=taken.get(split, 0))
-        for split in {rec.split for rec in ds.images}
+        split: budget_midpoint(raw.get(split, []), ds.instance_counts(split).total(), taken=taken.get(split, 0))
+        for split in ds.splits
     }
 
 
