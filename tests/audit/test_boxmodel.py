@@ -561,3 +561,41 @@ def test_the_classifier_trains_every_round_on_every_row_of_a_large_dataset():
     X, y = rng.normal(size=(10_500, 3)), rng.integers(0, 4, size=10_500)  # noise: a held-out loss stops improving
     clf = boxmodel._classifier(0, 25).fit(X, y)
     assert clf.n_iter_ == 25
+
+
+def test_real_boxes_learn_from_a_sample_of_whole_images_above_the_cap(monkeypatch):
+    """Above BOXMODEL_MAX_REAL_ROWS each fit (every fold but one) learns from the boxes of a sample of images, at most
+    the cap; at or below it every box learns (so every dataset below the cap is fitted as before)."""
+    rng = np.random.default_rng(0)
+    image_of = np.repeat(np.arange(400), rng.integers(1, 12, size=400))
+    fold_of_image = rng.integers(0, 3, size=400)
+    assert boxmodel.learnt_reals(image_of, fold_of_image, 3, 0).all()  # 2,400 boxes, far below the cap
+    monkeypatch.setattr(defaults, "BOXMODEL_MAX_REAL_ROWS", 900)
+    learn = boxmodel.learnt_reals(image_of, fold_of_image, 3, 0)
+    fold = fold_of_image[image_of]
+    for f in range(3):
+        assert 800 < learn[fold != f].sum() <= 900
+    for i in np.unique(image_of):  # whole images
+        assert len(set(learn[image_of == i])) == 1
+
+
+def test_the_calibration_reweights_from_the_balance_the_fits_learnt_at():
+    """With a third of the real boxes learning, "ok" is a third as common in the fits' rows: the prior that
+    calibrate() re-weights from must say so, or every kind's score is inflated by those odds."""
+    y = np.r_[np.zeros(900, int), np.ones(100, int), np.full(100, 2), np.full(100, 3)]
+    real = np.arange(900)
+    every = boxmodel.learnt_prior(y, real, np.ones(900, bool))
+    np.testing.assert_allclose(every, np.bincount(y) / len(y))
+    third = boxmodel.learnt_prior(y, real, np.arange(900) % 3 == 0)
+    np.testing.assert_allclose(third, [0.5, 1 / 6, 1 / 6, 1 / 6])
+
+
+def test_a_capped_box_model_scores_every_box_and_stays_quiet_on_clean_data(scenes, monkeypatch):
+    """The cap bound at a third of the rows (the benchmark override): every box is still scored, and the clean
+    generated data is flagged as rarely as uncapped (the prior re-weighted from the learnt balance)."""
+    ds = _dataset(scenes)
+    monkeypatch.setenv("CURATE_TRAIN_CAPS", "boxmodel=0.34")
+    bs = boxmodel.score_boxes(ds, iterations=ITER, progress=False)
+    assert len(bs.index) == ds.num_boxes
+    flagged = sum(int((s >= 0.5).sum()) for s in bs.scores.values())
+    assert flagged <= 0.05 * ds.num_boxes

@@ -1,0 +1,85 @@
+"""Bounded training samples: above a cap, a model LEARNS from a seeded, stratified sample of its rows, while every
+row is still scored.
+
+Why: the audit's fits grow with the dataset (the box model's nine boosting fits with its real boxes, the swap
+forests with every box, more than linearly: a fully grown tree is as deep as the log of its rows), and on 2 cores
+they were what kept a 100,000-image audit above 30 min (issue #25). A model fitted on 30,000 boxes of one dataset
+does not tell right from wrong boxes better than one fitted on 20,000 of them, so past the caps
+(:data:`curate.core.defaults.BOXMODEL_MAX_REAL_ROWS`, :data:`curate.core.defaults.SWAP_MAX_TRAIN_ROWS`) a sample
+learns. The caps lie above every dataset the audit is tuned on, so those are fitted on all their rows, as before.
+
+``$CURATE_TRAIN_CAPS`` (benchmarks only, read here and nowhere else) replaces a cap by a share of the rows it
+bounds, e.g. ``boxmodel=0.39 swap=0.33``: a small dataset then learns from the share of its rows that a large one
+learns from at the real cap, which is how the caps' cost in quality is measured where they never bind.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+ENV = "CURATE_TRAIN_CAPS"
+
+
+def _shares() -> dict[str, float]:
+    """``$CURATE_TRAIN_CAPS`` as {name: share}; a malformed entry stops with a one-line error."""
+    out: dict[str, float] = {}
+    for item in os.environ.get(ENV, "").replace(",", " ").split():
+        name, _, value = item.partition("=")
+        try:
+            share = float(value)
+        except ValueError:
+            raise SystemExit(f"{ENV}: '{item}' is not NAME=SHARE (e.g. boxmodel=0.4)") from None
+        if not 0.0 < share <= 1.0:
+            raise SystemExit(f"{ENV}: the share in '{item}' must be in (0, 1]")
+        out[name.strip()] = share
+    return out
+
+
+def cap(name: str, limit: int, rows: int) -> int:
+    """The most rows the fit called ``name`` learns from: ``limit``, or under ``$CURATE_TRAIN_CAPS`` its share of
+    ``rows`` (the rows it would learn from uncapped)."""
+    share = _shares().get(name)
+    return limit if share is None else max(1, math.ceil(share * rows))
+
+
+def by_group(group_rows: np.ndarray, stratum: np.ndarray, strata: int, quota: int, seed: int) -> np.ndarray:
+    """Which groups learn: in each stratum, groups in a seeded random order while their rows add up to at most
+    ``quota`` (at least the first group, so no stratum is left empty). Every group of a stratum whose rows fit the
+    quota learns, so below it nothing changes.
+
+    Why whole groups: the box model's groups are images, and its features compare a box with the other boxes of
+    its image; a sample of images keeps each learnt image whole. Why per stratum: the strata are the cross-fit's
+    folds, so every fit (all folds but one) learns from at most ``(strata − 1) × quota`` rows."""
+    group_rows = np.asarray(group_rows, int)
+    keep = np.zeros(len(group_rows), bool)
+    order = np.random.default_rng(seed).permutation(len(group_rows))
+    for s in range(strata):
+        members = order[stratum[order] == s]
+        if group_rows[members].sum() <= quota:
+            keep[members] = True
+            continue
+        within = np.cumsum(group_rows[members]) <= quota
+        within[0] = True
+        keep[members[within]] = True
+    return keep
+
+
+def by_class(y: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """Indices into ``y`` of a seeded sample of about ``limit`` rows, each class keeping its share of them (rounded
+    up, so every class keeps at least one row); all of them, in order, when there are at most ``limit``.
+
+    Why stratified: a forest's probabilities are vote shares, so a sample that kept the classes' proportions
+    keeps what the calibration of the swap scores compares (a class's own probability against the others')."""
+    y = np.asarray(y)
+    if len(y) <= limit:
+        return np.arange(len(y))
+    rng = np.random.default_rng(seed)
+    share = limit / len(y)
+    picked = []
+    for c in np.unique(y):
+        rows = np.flatnonzero(y == c)
+        picked.append(rng.permutation(rows)[: math.ceil(share * len(rows))])
+    return np.sort(np.concatenate(picked))
