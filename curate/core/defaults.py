@@ -116,6 +116,10 @@ BOXMODEL_ERROR_PRIOR = 0.02  # assumed share of real boxes with each error kind 
 # above it; every box is still scored): fully grown trees cost more than linearly in their rows. Above
 # football-players (7,100 a fold) and food-ingredients x4 (15,200); x16 learns from 0.33 of its 60,900
 SWAP_MAX_TRAIN_ROWS = 20_000
+# the missing check's final model learns from the windows of at most this many images a fit (a seeded sample of
+# images above it; every image's windows are still scored): its fits grow with the images. Above every pool dataset
+# (food-ingredients, 1,901 images) and food-ingredients x4 (5,070 a fit); x16 (20,300 a fit) learns from 0.49
+MISSING_MAX_TRAIN_IMAGES = 10_000
 SWAP_ERROR_PRIOR = 0.02  # assumed share of boxes with a swapped class (class_inconsistent's calibration; same as above)
 BOXMODEL_USE_MASK = False  # add U²-Net-p mask features (≈250 ms an image the first time, then cached)
 BOXMODEL_ROUNDS = 1  # 2 = refit once without the dataset's most suspicious boxes in the "ok" class

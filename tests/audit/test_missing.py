@@ -211,3 +211,23 @@ def test_window_sizes_skip_what_has_no_pixels_and_repeat_nothing() -> None:
     got = windows.distinct_sizes(sizes, px, px)
     assert np.allclose(got, [[0.02, 0.05], [0.04, 0.05]])
     assert np.allclose(windows.distinct_sizes(np.array([[0.9 * px, 1.2 * px]]), px, px), [[px, 1.2 * px]])
+
+
+def test_the_final_model_learns_from_a_sample_of_images_above_the_cap(tmp_path: Path, monkeypatch) -> None:
+    """Above MISSING_MAX_TRAIN_IMAGES each final fit (every fold but one) learns from a sample of images, at most
+    the cap; at or below it from every image (so every dataset below the cap is scored as before). Every image's
+    windows are still scored: the hidden object is found with the cap binding at half the images."""
+    from curate.audit.checks.missing import model
+    from curate.core import defaults
+    from curate.core.folds import image_folds
+
+    fold = image_folds(3000, 3, 0)
+    assert model.learnt_images(fold, 0).all()
+    monkeypatch.setattr(defaults, "MISSING_MAX_TRAIN_IMAGES", 1000)
+    learning = model.learnt_images(fold, 0)
+    for f in range(3):
+        assert learning[fold != f].sum() == 1000
+    monkeypatch.setenv("CURATE_TRAIN_CAPS", "missing=0.5")
+    ds, hidden = _dataset(tmp_path, hide=True)
+    findings = missing.run(AuditContext(ds))
+    assert [f for f in findings if f.image == "img00.png" and f.score >= 0.5 and _iou(f.region, hidden) >= 0.3]

@@ -34,6 +34,7 @@ from curate.audit.checks.missing.settings import (
     TOPK,
 )
 from curate.audit.checks.missing.windows import dataset_sizes, image_sizes, jitter, sliding_windows, touching, uncovered
+from curate.core import defaults
 from curate.core.dataset import Dataset, ImageRecord
 from curate.core.folds import image_folds
 from curate.core.overlap import pairwise_iou_inside
@@ -154,6 +155,22 @@ def _nms(s: np.ndarray, b: np.ndarray, k: int) -> list[int]:
     return kept
 
 
+def learnt_images(fold: np.ndarray, seed: int) -> np.ndarray:
+    """Which images the final model learns from (a mask over the images): every one up to
+    :data:`defaults.MISSING_MAX_TRAIN_IMAGES` a fit, above it a seeded sample of each fold's images
+    (:func:`curate.learn.bounded.by_group`), so that each fit, which learns from every fold but one, holds at most
+    about that many. Every image's windows are still shortlisted and scored; the shortlisting model learns from
+    :data:`SEED_IMAGES` already."""
+    from curate.learn.bounded import by_group, cap
+
+    per_fold = np.bincount(fold, minlength=FOLDS)
+    rows = int(per_fold.sum() - per_fold.min())  # the images of the largest fit
+    limit = cap("missing", defaults.MISSING_MAX_TRAIN_IMAGES, rows)
+    if rows <= limit:
+        return np.ones(len(fold), bool)
+    return by_group(np.ones(len(fold), int), fold, FOLDS, limit // (FOLDS - 1), seed + 31)
+
+
 @dataclass
 class ImageRows:
     """One image's training rows (positives, negatives) and its candidate windows with their features."""
@@ -269,10 +286,11 @@ def objectness_regions(
             elif m1:
                 shortlist(chunk)
             bar.advance(task, len(chunk))
-        # round 2: every image's rows plus its likeliest unlabelled windows as hard negatives
-        X, y, g = stack(list(per))
+        # round 2: every (learning) image's rows plus its likeliest unlabelled windows as hard negatives
+        learning = learnt_images(fold, seed)
+        X, y, g = stack([i for i in per if learning[i]])
         per.clear()  # its rows are in X now: one copy of them through the fits, not two
-        hard = [(tops[i][1][_nms(tops[i][2], tops[i][0], HARD)], fold[i]) for i in tops]
+        hard = [(tops[i][1][_nms(tops[i][2], tops[i][0], HARD)], fold[i]) for i in tops if learning[i]]
         if hard:
             X = np.concatenate([X, *[h for h, _ in hard]])
             y = np.concatenate([y, np.zeros(sum(len(h) for h, _ in hard))])
