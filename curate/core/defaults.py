@@ -112,10 +112,6 @@ BOXMODEL_SHIFT_FRACTION = (0.2, 0.7)  # synthetic shifted boxes: move by this sh
 BOXMODEL_GROUP_SIZE = (2, 5)  # synthetic grouped boxes merge this many same-class neighbours
 BOXMODEL_GROUP_NEAR = 3.0  # ... whose centres are within this many mean box sides
 BOXMODEL_ERROR_PRIOR = 0.02  # assumed share of real boxes with each error kind (score calibration)
-# class_inconsistent's forests learn from at most this many boxes a fold (a seeded sample keeping each class's share
-# above it; every box is still scored): fully grown trees cost more than linearly in their rows. Above
-# football-players (7,100 a fold) and food-ingredients x4 (15,200); x16 learns from 0.33 of its 60,900
-SWAP_MAX_TRAIN_ROWS = 20_000
 # the missing check's final model learns from the windows of at most this many images a fit (a seeded sample of
 # images above it; every image's windows are still scored): its fits grow with the images. Above every pool dataset
 # (food-ingredients, 1,901 images) and food-ingredients x4 (5,070 a fit); x16 (20,300 a fit) learns from 0.49

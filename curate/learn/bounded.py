@@ -1,16 +1,16 @@
 """Bounded training samples: above a cap, a model LEARNS from a seeded, stratified sample of its rows, while every
 row is still scored.
 
-Why: the audit's fits grow with the dataset (the box model's nine boosting fits with its real boxes, the swap
-forests with every box, more than linearly: a fully grown tree is as deep as the log of its rows), and on 2 cores
-they were what kept a 100,000-image audit above 30 min (issue #25). A model fitted on 30,000 boxes of one dataset
-does not tell right from wrong boxes better than one fitted on 20,000 of them, so past the caps
-(:data:`curate.core.defaults.BOXMODEL_MAX_REAL_ROWS`, :data:`curate.core.defaults.SWAP_MAX_TRAIN_ROWS`) a sample
-learns. The caps lie above every dataset the audit is tuned on, so those are fitted on all their rows, as before.
+Why: the audit's fits grow with the dataset (the box model's nine boosting fits with its real boxes, the missing
+check's final fits with its images), and on 2 cores they are much of what kept a 100,000-image audit above 30 min
+(issue #25). Past a cap (:data:`curate.core.defaults.BOXMODEL_MAX_REAL_ROWS`,
+:data:`curate.core.defaults.MISSING_MAX_TRAIN_IMAGES`) a sample learns. The caps lie above every dataset the audit is
+tuned on and above food-ingredients x4, so those are fitted on all their rows, as before.
 
 ``$CURATE_TRAIN_CAPS`` (benchmarks only, read here and nowhere else) replaces a cap by a share of the rows it
-bounds, e.g. ``boxmodel=0.39 swap=0.33``: a small dataset then learns from the share of its rows that a large one
-learns from at the real cap, which is how the caps' cost in quality is measured where they never bind.
+bounds, e.g. ``boxmodel=0.785 missing=0.49``: a small dataset then learns from the share of its rows that a large
+one learns from at the real cap, which is how the caps' cost in quality is measured where they never bind
+(benchmarks/README.md, Session 18).
 """
 
 from __future__ import annotations
@@ -65,21 +65,3 @@ def by_group(group_rows: np.ndarray, stratum: np.ndarray, strata: int, quota: in
         within[0] = True
         keep[members[within]] = True
     return keep
-
-
-def by_class(y: np.ndarray, limit: int, seed: int) -> np.ndarray:
-    """Indices into ``y`` of a seeded sample of about ``limit`` rows, each class keeping its share of them (rounded
-    up, so every class keeps at least one row); all of them, in order, when there are at most ``limit``.
-
-    Why stratified: a forest's probabilities are vote shares, so a sample that kept the classes' proportions
-    keeps what the calibration of the swap scores compares (a class's own probability against the others')."""
-    y = np.asarray(y)
-    if len(y) <= limit:
-        return np.arange(len(y))
-    rng = np.random.default_rng(seed)
-    share = limit / len(y)
-    picked = []
-    for c in np.unique(y):
-        rows = np.flatnonzero(y == c)
-        picked.append(rng.permutation(rows)[: math.ceil(share * len(rows))])
-    return np.sort(np.concatenate(picked))

@@ -296,20 +296,3 @@ def test_forest_chunks_side_by_side_give_the_same_bits() -> None:
     with ThreadPoolExecutor(max_workers=3) as pool:
         pooled = class_inconsistent.forest_probs(X, y, X_test, 5, seed=7, pool=pool)
     assert sha256(pooled.tobytes()).hexdigest() == sha256(alone.tobytes()).hexdigest()
-
-
-def test_forests_learn_from_a_class_stratified_sample_above_the_cap(monkeypatch) -> None:
-    """Above SWAP_MAX_TRAIN_ROWS a fold's forest learns from a sample keeping each class's share; at or below it,
-    from every row of the fold (so every dataset below the cap is scored as before). Every box is still scored."""
-    y = np.repeat([0, 1, 2], [600, 300, 9])
-    train = np.arange(0, len(y), 2)  # a fold's training rows: 300, 150, 5 of the classes
-    assert np.array_equal(class_inconsistent.learnt_rows(train, y, seed=0), train)
-    monkeypatch.setattr(defaults, "SWAP_MAX_TRAIN_ROWS", 100)
-    sample = class_inconsistent.learnt_rows(train, y, seed=0)
-    assert set(sample) <= set(train)
-    assert list(np.bincount(y[sample], minlength=3)) == [66, 33, 2]
-    rng = np.random.default_rng(1)
-    X = rng.normal(size=(len(y), 6)) + 3 * y[:, None]
-    probs = class_inconsistent.out_of_fold_probs(X, y, np.arange(len(y)) // 3, 3, seed=0)
-    assert probs.shape == (len(y), 3) and np.allclose(probs.sum(1), 1.0)
-    assert (probs.argmax(1) == y)[:900].mean() > 0.9

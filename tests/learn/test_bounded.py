@@ -1,4 +1,4 @@
-"""Bounded training samples (curate.learn.bounded): whole groups per stratum, class shares, the benchmark override."""
+"""Bounded training samples (curate.learn.bounded): whole groups per stratum, the benchmark override."""
 
 from __future__ import annotations
 
@@ -28,22 +28,13 @@ def test_groups_all_learn_below_the_quota_and_a_stratum_is_never_empty():
     assert keep[2] or keep[3]  # stratum 1: at least its first group in the draw
 
 
-def test_class_sample_keeps_every_class_and_its_share():
-    y = np.repeat([0, 1, 2], [9000, 997, 3])
-    picked = bounded.by_class(y, 1000, seed=1)
-    counts = np.bincount(y[picked], minlength=3)
-    assert list(counts) == [900, 100, 1]  # a tenth of each, rounded up: the rare class keeps a row
-    assert np.all(np.diff(picked) > 0)
-    assert np.array_equal(bounded.by_class(y[:800], 1000, seed=1), np.arange(800))  # below the cap: every row
-
-
 def test_the_override_is_a_share_of_the_rows(monkeypatch):
     monkeypatch.delenv(bounded.ENV, raising=False)
     assert bounded.cap("boxmodel", 20_000, 6_000) == 20_000
-    monkeypatch.setenv(bounded.ENV, "boxmodel=0.39 swap=0.33")
+    monkeypatch.setenv(bounded.ENV, "boxmodel=0.39 missing=0.33")
     assert bounded.cap("boxmodel", 20_000, 6_000) == 2_340
-    assert bounded.cap("swap", 20_000, 1_000) == 330
-    assert bounded.cap("missing", 20_000, 1_000) == 20_000  # not named: the constant
+    assert bounded.cap("missing", 20_000, 1_000) == 330
+    assert bounded.cap("other", 20_000, 1_000) == 20_000  # not named: the constant
     monkeypatch.setenv(bounded.ENV, "boxmodel=lots")
     with pytest.raises(SystemExit, match="NAME=SHARE"):
         bounded.cap("boxmodel", 20_000, 6_000)

@@ -121,8 +121,7 @@ def out_of_fold_probs(X: np.ndarray, y: np.ndarray, groups: np.ndarray, num_clas
 
     One fold after another, each fold's tree chunks side by side (:func:`forest_probs`' ``pool``): the folds side
     by side, one thread each, left a core idle while the last of the five folds grew (on two cores), and held
-    two folds' training rows at once. A fold learns from at most :data:`defaults.SWAP_MAX_TRAIN_ROWS` boxes
-    (:func:`learnt_rows`); every box is scored."""
+    two folds' training rows at once."""
     from sklearn.model_selection import GroupKFold
 
     probs = np.full((len(y), num_classes), 1.0 / num_classes)
@@ -131,25 +130,11 @@ def out_of_fold_probs(X: np.ndarray, y: np.ndarray, groups: np.ndarray, num_clas
         return probs
     # the trees are grown without the GIL (and use no BLAS): a thread per core
     with ThreadPoolExecutor(max_workers=workers()) as pool:
-        for f, (train, test) in enumerate(GroupKFold(n_splits=folds).split(X, y, groups)):
-            train = learnt_rows(train, y, seed=seed + f)
+        for train, test in GroupKFold(n_splits=folds).split(X, y, groups):
             if len(np.unique(y[train])) < 2:
                 continue
             probs[test] = forest_probs(X[train], y[train], X[test], num_classes, seed=seed, pool=pool)
     return probs / probs.sum(axis=1, keepdims=True)
-
-
-def learnt_rows(train: np.ndarray, y: np.ndarray, *, seed: int) -> np.ndarray:
-    """The rows of ``train`` a fold's forest learns from: all of them up to :data:`defaults.SWAP_MAX_TRAIN_ROWS`,
-    above it a seeded sample keeping each class's share (:func:`curate.learn.bounded.by_class`).
-
-    Why a cap: fully grown trees are as deep as the log of their rows, so the forests cost more than linearly in
-    the boxes (food-ingredients x4 to x16, 4 times the boxes: 4.7 times the check's seconds), and 20,000 boxes of
-    a dataset show the trees its classes' looks as well as more of them do."""
-    from curate.learn.bounded import by_class, cap
-
-    limit = cap("swap", defaults.SWAP_MAX_TRAIN_ROWS, len(train))
-    return train[by_class(y[train], limit, seed)]
 
 
 def forest_probs(
