@@ -101,12 +101,6 @@ BOXMODEL_MAX_BINS = (
 )
 BOXMODEL_CORRUPT_SHARE = 0.5  # corrupted boxes made per kind, as a share of the real boxes
 BOXMODEL_MAX_CORRUPT = 6000  # ... but at most this many per kind (time)
-# real boxes each of the box model's cross-fit fits learns from, at most (a seeded sample of images above it; every
-# box is still scored). Its fits were most of the audit's growth with the images (issue #25), and a dataset's
-# 20,000 boxes teach it what its boxes look like as well as more of them. Above the largest dataset it is tuned on
-# (football-players, 8,906 boxes: 5,900 a fit) and food-ingredients x4 (19,044: 12,700 a fit), so those are
-# unchanged; x16 (76,176 boxes: 50,800 a fit) learns from 0.39 of them (benchmarks/README.md, Session 18)
-BOXMODEL_MAX_REAL_ROWS = 20_000
 BOXMODEL_LOOSE_SCALE = (1.25, 2.6)  # synthetic loose boxes: per-axis scale (broader than any benchmark)
 BOXMODEL_SHIFT_FRACTION = (0.2, 0.7)  # synthetic shifted boxes: move by this share of the size
 BOXMODEL_GROUP_SIZE = (2, 5)  # synthetic grouped boxes merge this many same-class neighbours

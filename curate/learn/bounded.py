@@ -1,17 +1,15 @@
 """Bounded training samples: above a cap, a model LEARNS from a seeded, stratified sample of its rows, while every
 row is still scored.
 
-Why: the audit's fits grow with the dataset (the box model's nine boosting fits with its real boxes, the missing
-check's final fits with its images), and on 2 cores they are much of what kept a 100,000-image audit above 30 min
-(issue #25). Past a cap (:data:`curate.core.defaults.BOXMODEL_MAX_REAL_ROWS`,
-:data:`curate.core.defaults.MISSING_MAX_TRAIN_IMAGES`) a sample learns. The caps lie above every dataset the audit is
-tuned on and above food-ingredients x4, so those are fitted on all their rows, as before.
+Why: a fit that learns from every image grows with the dataset, and on 2 cores the fits are much of what keeps a
+100,000-image audit above 30 min (issue #25). Past a cap (:data:`curate.core.defaults.MISSING_MAX_TRAIN_IMAGES`) a
+sample learns. Caps lie above every dataset the audit is tuned on and above food-ingredients x4, so those are fitted
+on all their rows, as before.
 
 ``$CURATE_TRAIN_CAPS`` (benchmarks only, read here and nowhere else) replaces a cap by a share of the rows it
-bounds, e.g. ``boxmodel=0.785 missing=0.49``: a small dataset then learns from the share of its rows that a large
-one learns from at the real cap, which is how the caps' cost in quality is measured where they never bind
-(benchmarks/README.md, Session 18).
-"""
+bounds, e.g. ``missing=0.49``: a small dataset then learns from the share of its rows that a large one learns from
+at the real cap, which is how a cap's cost in quality is measured where it never binds (benchmarks/README.md,
+Session 18: the box model's and the swap forests' caps failed that measurement and were taken out)."""
 
 from __future__ import annotations
 
@@ -50,9 +48,9 @@ def by_group(group_rows: np.ndarray, stratum: np.ndarray, strata: int, quota: in
     ``quota`` (at least the first group, so no stratum is left empty). Every group of a stratum whose rows fit the
     quota learns, so below it nothing changes.
 
-    Why whole groups: the box model's groups are images, and its features compare a box with the other boxes of
-    its image; a sample of images keeps each learnt image whole. Why per stratum: the strata are the cross-fit's
-    folds, so every fit (all folds but one) learns from at most ``(strata − 1) × quota`` rows."""
+    Why whole groups: the groups are images, whose rows (an image's boxes and windows) are described together; a
+    sample of images keeps each learnt image whole. Why per stratum: the strata are the cross-fit's folds, so every
+    fit (all folds but one) learns from at most ``(strata − 1) × quota`` rows."""
     group_rows = np.asarray(group_rows, int)
     keep = np.zeros(len(group_rows), bool)
     order = np.random.default_rng(seed).permutation(len(group_rows))

@@ -50,15 +50,7 @@ from curate.audit.boxmodel.features import _features
 from curate.audit.boxmodel.findings import BoxModelCheck, cut_sides, findings_for, loose_sides
 from curate.audit.boxmodel.geometry import GEOM_NAMES, ClassStats, class_stats, geometry_features
 from curate.audit.boxmodel.masks import MaskJobs, finish_masks
-from curate.audit.boxmodel.model import (
-    _classifier,
-    _crossfit,
-    calibrate,
-    calibrate_heldout,
-    learnt_prior,
-    learnt_reals,
-    score_boxes,
-)
+from curate.audit.boxmodel.model import _classifier, _crossfit, calibrate, calibrate_heldout, score_boxes
 from curate.audit.boxmodel.peers import (
     NEIGHBOUR_NAMES,
     PROTO_NAMES,
@@ -112,8 +104,6 @@ __all__ = [
     "class_stats",
     "evidence",
     "geometry_features",
-    "learnt_prior",
-    "learnt_reals",
     "neighbour_features",
     "pixel_features",
     "prototype_features",

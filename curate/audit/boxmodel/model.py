@@ -166,13 +166,12 @@ def score_boxes(
     # one fold per image for every member: each fold's models never saw it
     fold_of_image = image_folds(len(dataset.images), folds, seed)
     folds_of = [fold_of_image[np.array([q.image for q in p[0]])] for p in parts]
-    learn = learnt_reals(np.array([qs[k].image for k in real], int), fold_of_image, folds, seed)
     t2 = time.perf_counter()
     from rich.progress import Progress
 
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("box model (cross-fitted)", total=len(parts) * folds * rounds)
-        keep = learn.copy()  # over the real boxes, the same rows in every member
+        keep = np.ones(len(real), bool)  # over the real boxes, the same rows in every member
         for r in range(rounds):
             prob = _crossfit(
                 [(p[1], p[2], fo) for p, fo in zip(parts, folds_of)],
@@ -186,9 +185,9 @@ def score_boxes(
             if r + 1 < rounds:
                 # the dataset's own worst boxes are probably real errors: don't teach the model they are "ok"
                 p_ok = prob[real, 0]
-                keep = learn & (p_ok >= np.quantile(p_ok, defaults.BOXMODEL_DROP_SHARE))
+                keep = p_ok >= np.quantile(p_ok, defaults.BOXMODEL_DROP_SHARE)
     seconds["model"] = time.perf_counter() - t2
-    prior = learnt_prior(y, real, learn)
+    prior = np.bincount(y, minlength=1 + len(KINDS)) / len(y)
     scores = calibrate_heldout(prob, y, prior, real)
     if prior_odds is not None:  # the prior reorders the dataset's own scores (prior.reordered: why)
         from curate.audit.boxmodel.prior import blended, reordered
@@ -209,34 +208,6 @@ def score_boxes(
         method=method,
         seconds=seconds,
     )
-
-
-def learnt_reals(image_of: np.ndarray, fold_of_image: np.ndarray, folds: int, seed: int) -> np.ndarray:
-    """Which real boxes (their images ``image_of``) the cross-fit learns from: all of them up to
-    :data:`defaults.BOXMODEL_MAX_REAL_ROWS` a fit, above it the boxes of a seeded sample of images of each fold
-    (:func:`curate.learn.bounded.by_group`), so that each fit, which learns from every fold but one, holds at most
-    about that many. Every box is still scored. The corrupted boxes are bounded already
-    (:data:`defaults.BOXMODEL_MAX_CORRUPT`) and all learn."""
-    from curate.learn.bounded import by_group, cap
-
-    per_image = np.bincount(image_of, minlength=len(fold_of_image))
-    per_fold = np.bincount(fold_of_image, weights=per_image, minlength=folds)
-    rows = int(per_fold.sum() - per_fold.min())  # the real boxes of the largest fit
-    limit = cap("boxmodel", defaults.BOXMODEL_MAX_REAL_ROWS, rows)
-    if rows <= limit or folds < 2:
-        return np.ones(len(image_of), bool)
-    learning = by_group(per_image, fold_of_image, folds, limit // (folds - 1), seed + 23)
-    return learning[image_of]
-
-
-def learnt_prior(y: np.ndarray, real: np.ndarray, learn: np.ndarray) -> np.ndarray:
-    """The share of each class (ok and the kinds) in the rows the fits learnt from: every corrupted box, and the
-    ``real`` boxes where ``learn``. :func:`calibrate` re-weights the fits' probabilities from this balance to the
-    assumed error prior, so when only a sample of the real boxes learnt, counting all of them would overstate
-    "ok" and inflate every kind's score by the odds of the sample."""
-    learnt = np.ones(len(y), bool)
-    learnt[real[~learn]] = False
-    return np.bincount(y[learnt], minlength=1 + len(KINDS)) / int(learnt.sum())
 
 
 def _crossfit(
