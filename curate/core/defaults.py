@@ -108,7 +108,9 @@ BOXMODEL_GROUP_NEAR = 3.0  # ... whose centres are within this many mean box sid
 BOXMODEL_ERROR_PRIOR = 0.02  # assumed share of real boxes with each error kind (score calibration)
 # the missing check's final model learns from the windows of at most this many images a fit (a seeded sample of
 # images above it; every image's windows are still scored): its fits grow with the images. Above every pool dataset
-# (food-ingredients, 1,901 images) and food-ingredients x4 (5,070 a fit); x16 (20,300 a fit) learns from 0.49
+# (food-ingredients, 1,901 images) and food-ingredients x4 (5,070 a fit), so those are unchanged; x16 (20,300 a
+# fit) learns from 0.49, a share at which the pool's missing recall moved by at most 0.02 (benchmarks/README.md,
+# Session 18)
 MISSING_MAX_TRAIN_IMAGES = 10_000
 SWAP_ERROR_PRIOR = 0.02  # assumed share of boxes with a swapped class (class_inconsistent's calibration; same as above)
 BOXMODEL_USE_MASK = False  # add U²-Net-p mask features (≈250 ms an image the first time, then cached)
