@@ -29,7 +29,7 @@ def _shares() -> dict[str, float]:
         try:
             share = float(value)
         except ValueError:
-            raise SystemExit(f"{ENV}: '{item}' is not NAME=SHARE (e.g. boxmodel=0.4)") from None
+            raise SystemExit(f"{ENV}: '{item}' is not NAME=SHARE (e.g. missing=0.5)") from None
         if not 0.0 < share <= 1.0:
             raise SystemExit(f"{ENV}: the share in '{item}' must be in (0, 1]")
         out[name.strip()] = share
