@@ -1,20 +1,22 @@
 """Member boxes for a grouped finding: the boxes of the several objects that one group box was drawn around.
 
-Why candidate sets judged box by box, and no detector: a group box is the enclosing box of 2–4 neighbouring
+Why candidate sets judged box by box, and no detector: a group box is the enclosing box of 2–5 neighbouring
 objects of its class, so each side of it touches a member, and its members are about the class's size. That
-leaves few plausible layouts: the box tiled into k equal parts (k = 2–4, in a row, a column or a 2×2 grid), split
-unevenly in two, or two members at opposite corners (objects overlapping on a diagonal), sized as a share of the
-box or as the class's typical box in this image. Each layout is a *set* of candidate boxes, and every member of
-the right set should look like one real box of the class. The judge of :mod:`curate.audit.refine` (a classifier
-of the dataset's real boxes against its corrupted ones — loose, shifted and grouped — cross-fitted by image) gives
-each candidate the chance it is a real box; a set scores the mean of its members', and the best set is the pick,
-unless it scores no more than the group box itself (a right box flagged by mistake: its parts look less like the
-class than it does).
+leaves few plausible layouts: the box tiled into equal parts (in a row, a column or a grid), split unevenly in two,
+two members at opposite corners (objects overlapping on a diagonal), or members of the class's size (its typical
+box in the image, and its median over the dataset) in a row or column spread from side to side, in three or four
+corners, or in two adjacent ones. Each layout is a *set* of candidate boxes, and every member of the right set
+should look like one real box of the class. The judge of :mod:`curate.audit.refine` (a classifier of the
+dataset's real boxes against its corrupted ones — loose, shifted and grouped — cross-fitted by image) gives each
+candidate the chance it is a real box.
 
-Whether the pick is right is measured on the dataset's own synthetic merges (the box model's grouped
-corruptions, whose members are known): a pick is right when at least half of the larger of the two sets (the
-picked members, the true ones) match one to one at IoU ≥ :data:`MEMBER_IOU`. A logistic fit of right on how
-much the set's score beats the group box's gives ``p_right``; no members are proposed below refine's
+Which set is the pick is learnt too: each set is described by its members' chances, count, size and overlap
+(:func:`set_features`), and a classifier of right against wrong sets, fitted on the dataset's own synthetic merges
+(the box model's grouped corruptions, whose members are known), scores them (:func:`learnt_picks`). A set is right
+when at least half of the larger of the two sets (the picked members, the true ones) match one to one at IoU ≥
+:data:`MEMBER_IOU`. No members are proposed where the pick's members look less like real boxes than the group box
+itself (a right box flagged by mistake: its parts look less like the class than it does), and a logistic fit of
+right on the pick's score, over the merges' held-out picks, gives ``p_right``; none below refine's
 ``MIN_P_RIGHT`` (0.5) — a wrong split accepted in batch is worse than the group box left for a person.
 """
 
@@ -32,10 +34,34 @@ MEMBER_IOU = 0.5
 MAX_SEARCHED = 300
 #: Tilings of the group box into equal parts: (columns, rows).
 TILINGS = ((2, 1), (1, 2), (3, 1), (1, 3), (2, 2), (4, 1), (1, 4))
+#: ... and into five or six (a group of five members; tried after the others).
+MORE_TILINGS = ((5, 1), (1, 5), (3, 2), (2, 3))
 #: Uneven splits in two: where the cut falls, as a share of the box.
 CUTS = (0.35, 0.65)
 #: Two members at opposite corners: each member's width and height as shares of the group box.
 CORNER_SHARES = (0.6, 0.8, 1.0)
+#: Members sized as the class's typical box (in the image, and over the dataset) times these: a scene's objects vary.
+SIZE_SCALES = (0.8, 1.0, 1.25)
+#: Typical-sized members in a row, a column or a 2×2 grid, the outer ones against the sides: (columns, rows).
+GRIDS = ((2, 1), (3, 1), (4, 1), (5, 1), (1, 2), (1, 3), (1, 4), (1, 5), (2, 2))
+#: Calibration merges are cut into this many folds to learn the pick: each merge's pick comes from a scorer that never
+#: saw it, so ``p_right`` is fitted on held-out picks.
+PICK_FOLDS = 5
+#: What a candidate set is described by, for the learnt pick (:func:`set_features`).
+SET_FEATURES = (
+    "mean_p",
+    "min_p",
+    "max_p",
+    "margin",
+    "p_group",
+    "members",
+    "log_area_vs_image",
+    "log_area_vs_class",
+    "log_aspect_vs_image",
+    "max_pair_iou",
+    "area_share",
+    "log_group_vs_image",
+)
 
 
 @dataclass(frozen=True)
@@ -68,8 +94,12 @@ def class_sizes(boxes: list[np.ndarray], classes: list[np.ndarray], nc: int) -> 
             for c in range(nc)]  # fmt: skip
 
 
-def candidate_sets(box: np.ndarray, typical: tuple[float, float]) -> list[list[np.ndarray]]:
-    """The member layouts of a group box (normalized xyxy), each a list of 2–4 boxes inside it."""
+def candidate_sets(
+    box: np.ndarray, typical: tuple[float, float], class_size: tuple[float, float] | None = None
+) -> list[list[np.ndarray]]:
+    """The member layouts of a group box (normalized xyxy), each a list of 2–6 boxes inside it: the geometric
+    ones (tilings, uneven cuts, opposite corners), then members of the class's size (:func:`sized_sets`) — of its
+    typical box in the image, and of ``class_size`` (its median over the dataset) where given."""
     x1, y1, x2, y2 = (float(v) for v in box)
     w, h = x2 - x1, y2 - y1
     sets: list[list[np.ndarray]] = []
@@ -86,7 +116,73 @@ def candidate_sets(box: np.ndarray, typical: tuple[float, float]) -> list[list[n
             continue
         sets.append([np.array([x1, y1, x1 + mw, y1 + mh]), np.array([x2 - mw, y2 - mh, x2, y2])])
         sets.append([np.array([x2 - mw, y1, x2, y1 + mh]), np.array([x1, y2 - mh, x1 + mw, y2])])
+    for nx, ny in MORE_TILINGS:
+        sets.append([np.array([x1 + i * w / nx, y1 + j * h / ny, x1 + (i + 1) * w / nx, y1 + (j + 1) * h / ny])
+                     for j in range(ny) for i in range(nx)])  # fmt: skip
+    for size in (typical,) if class_size is None else (typical, class_size):
+        sets += sized_sets(box, size)
     return sets
+
+
+def sized_sets(box: np.ndarray, size: tuple[float, float]) -> list[list[np.ndarray]]:
+    """Layouts whose members are the class's size (``size`` × :data:`SIZE_SCALES`, at most the box): a row, a
+    column or a 2×2 grid of them spread from side to side (:data:`GRIDS`; a single column spans the box's width),
+    one in each corner, three of the four corners, or two adjacent corners.
+
+    Why: the members of a group need not tile it — three cells in an L, two eggs in a row shorter than the box,
+    five members — and the class's size says how big each is. On the seed-0 planted groups the geometric layouts
+    alone held a right set for 53 of 65 bccd-blood-cells groups; with these, 62 (benchmarks/README.md, session 18).
+    """
+    x1, y1, x2, y2 = (float(v) for v in box)
+    w, h = x2 - x1, y2 - y1
+    sets: list[list[np.ndarray]] = []
+    for s in SIZE_SCALES:
+        tw, th = min(size[0] * s, w), min(size[1] * s, h)
+        for nx, ny in GRIDS:
+            mw, mh = (w if nx == 1 else tw), (h if ny == 1 else th)
+            xs = [x1 + i * (w - mw) / (nx - 1) for i in range(nx)] if nx > 1 else [x1]
+            ys = [y1 + j * (h - mh) / (ny - 1) for j in range(ny)] if ny > 1 else [y1]
+            sets.append([np.array([a, b, a + mw, b + mh]) for b in ys for a in xs])
+        if tw * th >= 0.95 * w * h:
+            continue
+        corners = [np.array([x1, y1, x1 + tw, y1 + th]), np.array([x2 - tw, y1, x2, y1 + th]),
+                   np.array([x2 - tw, y2 - th, x2, y2]), np.array([x1, y2 - th, x1 + tw, y2])]  # fmt: skip
+        sets.append(corners)
+        sets += [[c for i, c in enumerate(corners) if i != drop] for drop in range(4)]
+        sets += [[corners[a], corners[b]] for a, b in ((0, 1), (1, 2), (2, 3), (3, 0))]
+    # members at IoU ≥ MEMBER_IOU would both match one object (a member as wide as the box makes two corners one
+    # box): such a set is not a split into that many objects
+    return [m for m in sets if all(iou_one(tuple(m[i]), tuple(m[j])) < MEMBER_IOU
+                                   for i in range(len(m)) for j in range(i + 1, len(m)))]  # fmt: skip
+
+
+def set_features(
+    group: np.ndarray,
+    members: list[np.ndarray],
+    p_members: np.ndarray,
+    p_group: float,
+    typical: tuple[float, float],
+    class_size: tuple[float, float],
+) -> list[float]:
+    """A candidate set described for the learnt pick (:data:`SET_FEATURES`): the judge's chances (its members'
+    mean, least and most, and against the group box's own), how many members, their size and shape against the
+    class's, how much they overlap and how much of the group box they cover.
+
+    Why more than the mean chance: with 2–5 members and sizes from the class, the set whose members look most
+    like real boxes on average is often a wrong one (two small boxes in a pile of four look real), and the judge's
+    mean alone picked a right set for under half of food-ingredients' and bccd-blood-cells' own merges."""
+    gw, gh = group[2] - group[0], group[3] - group[1]
+    b = np.asarray(members, float).reshape(-1, 4)
+    w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    tw, th = typical
+    cw, ch = class_size
+    mean = float(np.mean(p_members))
+    pairs = [iou_one(tuple(b[i]), tuple(b[j])) for i in range(len(b)) for j in range(i + 1, len(b))]
+    return [mean, float(np.min(p_members)), float(np.max(p_members)), mean - p_group, p_group, float(len(b)),
+            float(np.log(np.mean(w * h) / max(tw * th, 1e-9))), float(np.log(np.mean(w * h) / max(cw * ch, 1e-9))),
+            float(np.log(np.median(w / np.maximum(h, 1e-9)) / max(tw / max(th, 1e-9), 1e-9))),
+            max(pairs, default=0.0), float((w * h).sum() / max(gw * gh, 1e-9)),
+            float(np.log(gw * gh / max(tw * th, 1e-9)))]  # fmt: skip
 
 
 def matched(proposed: list, truth: list, iou: float = MEMBER_IOU) -> int:
@@ -114,3 +210,35 @@ def pick(p_ok: np.ndarray, sets: list[list[int]]) -> tuple[int, float]:
     scores = [float(np.mean(p_ok[s])) for s in sets]
     best = int(np.argmax(scores))
     return best, scores[best]
+
+
+def learnt_picks(
+    tables: dict[int, tuple[np.ndarray, list]], calibration: list[int], labels: dict[int, np.ndarray], classifier
+) -> dict[int, tuple[int, float]]:
+    """Each searched group's pick: the candidate set a classifier of right against wrong sets, fitted on the
+    calibration merges' sets (``tables[k]`` = (:func:`set_features` rows, sets); ``labels[k]`` = each set
+    right), rates likeliest right, and that chance: {k: (set index, chance)}. A calibration merge's pick comes from
+    the fit on the other :data:`PICK_FOLDS` − 1 folds, so the chances it yields are held out; the others' from
+    the fit on all. No pick where a fit's sets are all right or all wrong."""
+
+    def fit(ks: list[int]):
+        y = np.concatenate([labels[k] for k in ks]) if ks else np.zeros(0)
+        if len(np.unique(y)) < 2:
+            return None
+        return classifier().fit(np.concatenate([tables[k][0] for k in ks]), y)
+
+    def best(model, k: int) -> tuple[int, float]:
+        chance = model.predict_proba(tables[k][0])[:, 1]
+        i = int(np.argmax(chance))
+        return i, float(chance[i])
+
+    fold = {k: n % PICK_FOLDS for n, k in enumerate(calibration)}
+    out: dict[int, tuple[int, float]] = {}
+    for f in range(PICK_FOLDS):
+        model = fit([k for k in calibration if fold[k] != f])
+        if model is not None:
+            out.update({k: best(model, k) for k in calibration if fold[k] == f})
+    model = fit(list(calibration))
+    if model is not None:
+        out.update({k: best(model, k) for k in tables if k not in fold})
+    return out

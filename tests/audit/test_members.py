@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from curate.audit.members import candidate_sets, is_right, matched
+from curate.audit.members import PICK_FOLDS, candidate_sets, is_right, learnt_picks, matched, set_features
 from curate.audit.proposals import propose
 from curate.core.dataset import Dataset, ImageRecord, Label
 from curate.core.findings import Finding
@@ -99,12 +99,61 @@ def test_layouts_cover_tilings_uneven_cuts_and_diagonal_corners() -> None:
     box = np.array([0.2, 0.2, 0.6, 0.4])
     sets = candidate_sets(box, typical=(0.1, 0.1))
     sizes = sorted({len(s) for s in sets})
-    assert sizes == [2, 3, 4]
+    assert sizes == [2, 3, 4, 5, 6]
     assert all((b[:2] >= box[:2] - 1e-9).all() and (b[2:] <= box[2:] + 1e-9).all() for s in sets for b in s)
     halves = [[(0.2, 0.2, 0.4, 0.4), (0.4, 0.2, 0.6, 0.4)]]
     assert any(matched(s, halves[0]) == 2 for s in sets)
     typical = [[0.5, 0.2, 0.6, 0.3], [0.2, 0.3, 0.3, 0.4]]  # the class's size at opposite corners
     assert typical in [[np.round(b, 6).tolist() for b in s] for s in sets]
+
+
+def test_layouts_hold_members_of_the_class_size_that_do_not_tile_the_box() -> None:
+    """Three cells in an L (three corners of the box, each the class's size) and five in a row: no tiling, cut or
+    opposite-corner pair holds them, the layouts of the class's size do."""
+    ell = [[0.2, 0.2, 0.3, 0.3], [0.3, 0.2, 0.4, 0.3], [0.2, 0.3, 0.3, 0.4]]
+    row = [[0.1 + 0.1 * i, 0.5, 0.2 + 0.1 * i, 0.6] for i in range(5)]
+    for members in (ell, row):
+        sets = candidate_sets(np.array(_enclosing(members)), typical=(0.1, 0.1))
+        assert any(matched(s, members) == len(members) == len(s) for s in sets)
+    # the dataset's class size gives its own layouts where the image's other boxes are another size
+    sets = candidate_sets(np.array(_enclosing(ell)), typical=(0.05, 0.05), class_size=(0.1, 0.1))
+    assert any(matched(s, ell) == 3 == len(s) for s in sets)
+    assert not any(matched(s, ell) == 3 == len(s) for s in candidate_sets(np.array(_enclosing(ell)), (0.05, 0.05)))
+
+
+def test_set_features_say_how_the_members_compare_with_the_class() -> None:
+    group = np.array([0.2, 0.2, 0.4, 0.4])
+    two = [np.array([0.2, 0.2, 0.3, 0.4]), np.array([0.3, 0.2, 0.4, 0.4])]
+    f = dict(zip(("mean_p", "min_p", "max_p", "margin", "p_group", "members"),
+                 set_features(group, two, np.array([0.9, 0.5]), 0.3, (0.1, 0.2), (0.1, 0.2))))  # fmt: skip
+    assert f == pytest.approx({"mean_p": 0.7, "min_p": 0.5, "max_p": 0.9, "margin": 0.4, "p_group": 0.3, "members": 2})
+    rest = set_features(group, two, np.array([0.9, 0.5]), 0.3, (0.1, 0.2), (0.1, 0.2))[6:]
+    assert rest == pytest.approx([0.0, 0.0, 0.0, 0.0, 1.0, np.log(2.0)])  # the class's size, apart, covering it
+
+
+def test_the_pick_is_learnt_on_the_merges_and_held_out_for_them() -> None:
+    """Sets whose first feature is high are right. Every merge gets a pick from a fit that never saw it; a
+    flagged group gets the right set; no pick where every merge's sets are wrong."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    tables, labels = {}, {}
+    for k in range(40):
+        x = rng.uniform(0, 1, (6, 3))
+        tables[k] = (x, [f"set {i}" for i in range(6)])
+        labels[k] = (x[:, 0] > 0.7).astype(int)
+    x = np.array([[0.9, 0.1, 0.1], [0.1, 0.9, 0.9]])
+    tables[99] = (x, ["right", "wrong"])
+    got = learnt_picks(tables, list(range(40)), labels, LogisticRegression)
+    assert set(got) == set(tables) and tables[99][1][got[99][0]] == "right" and got[99][1] > 0.5
+    assert all(tables[k][0][got[k][0], 0] == tables[k][0][:, 0].max() for k in range(40))
+    # held out: a merge whose own sets alone say otherwise still gets the fit of the others (features first)
+    flipped = dict(labels)
+    flipped[0] = 1 - labels[0]
+    assert learnt_picks(tables, list(range(40)), flipped, LogisticRegression)[0] == got[0]
+    assert PICK_FOLDS > 1
+    none = {k: np.zeros(6, int) for k in range(40)}
+    assert learnt_picks(tables, list(range(40)), none, LogisticRegression) == {}
 
 
 def test_a_split_is_right_when_half_of_the_larger_set_matches() -> None:
