@@ -6,11 +6,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from curate.audit.checks import class_inconsistent
 from curate.audit.checks.base import AuditContext
 from curate.core import defaults
 from curate.core.dataset import Dataset, ImageRecord, Label
+from curate.vision import embed
 
 
 def _shapes_dataset(tmp_path: Path, *, swap: bool, n_images: int = 30, single_class: bool = False) -> Dataset:
@@ -234,6 +236,50 @@ def test_embeddings_skipped_above_the_box_cap_and_by_default(tmp_path: Path, mon
     for findings in (default, capped):
         swapped = next(f for f in findings if f.image == "img000.png" and f.line == 1)
         assert swapped.score < 0.5  # the hand-made features alone cannot see the checkerboard
+
+
+def test_swap_separation_prefers_the_probabilities_that_know_the_classes() -> None:
+    """The trees' probabilities of one mixture, and the same blurred toward uniform (features that see less): the
+    sharper ones separate the synthetic swaps better, so ``auto`` keeps them whichever is the embeddings' side."""
+    probs, labels, _ = _mixture(np.random.default_rng(1))
+    blurred = 0.4 * probs + 0.6 * np.random.default_rng(2).dirichlet(np.ones(probs.shape[1]), len(probs))
+    judged = np.ones(len(labels), bool)
+    sharp = class_inconsistent.swap_separation(probs, labels, judged, 0.02)
+    weak = class_inconsistent.swap_separation(blurred, labels, judged, 0.02)
+    assert 0.0 <= weak < sharp <= 1.0
+    assert class_inconsistent.embeddings_help(blurred, probs, labels, judged, 0.02)
+    assert not class_inconsistent.embeddings_help(probs, blurred, labels, judged, 0.02)
+    assert class_inconsistent.swap_separation(probs, np.zeros(len(labels), int), judged, 0.02) == 0.0  # one class
+
+
+EMBEDDINGS_AUTO = {"class_inconsistent": {"embeddings": "auto"}}
+
+
+def test_auto_keeps_the_embeddings_where_the_synthetic_swaps_say_they_help(tmp_path: Path) -> None:
+    """The checkerboards only the embedding sees: ``auto`` finds the swap, as ``embeddings: true`` does."""
+    ds = _fine_texture_dataset(tmp_path)
+    auto = class_inconsistent.run(AuditContext(ds, params=EMBEDDINGS_AUTO))
+    on = class_inconsistent.run(AuditContext(ds, params=EMBEDDINGS_ON))
+    assert [f.score for f in auto] == [f.score for f in on]
+    swapped = next(f for f in auto if f.image == "img000.png" and f.line == 1)
+    assert swapped.score >= 0.5 and swapped.data["suggested"] == "checked"
+
+
+def test_auto_without_the_weights_uses_the_hand_made_features(tmp_path: Path, monkeypatch) -> None:
+    """No backbone weights: ``auto`` (the user asked for nothing) scores as ``false`` does; ``true`` (asked for)
+    stops with the one-line error naming the path."""
+
+    ds = _fine_texture_dataset(tmp_path)
+    off = class_inconsistent.run(AuditContext(ds, params={"class_inconsistent": {"embeddings": False}}))
+    monkeypatch.setenv("CURATE_EMBED_WEIGHTS", str(tmp_path / "absent.pt"))
+    embed.backbone.cache_clear()
+    try:
+        auto = class_inconsistent.run(AuditContext(ds, params=EMBEDDINGS_AUTO))
+        assert [f.score for f in auto] == [f.score for f in off]
+        with pytest.raises(embed.MissingWeights, match="absent.pt"):
+            class_inconsistent.run(AuditContext(ds, params=EMBEDDINGS_ON))
+    finally:
+        embed.backbone.cache_clear()
 
 
 def _rare_classes_dataset(tmp_path: Path, *, triangles: int, rings: int) -> tuple[Dataset, int]:

@@ -52,11 +52,13 @@ FOREST_CHUNK = 25  # trees grown (and held in memory) at a time
 # a step of the calibration holds boxes of different self-confidence: this much of the raw score breaks the tie
 RAW_TIE_BREAK = 1e-3
 CONSISTENT_FACTOR = 0.19  # score factor when every box of the class in the image is flagged alike (< 0.3 after)
-# option `embeddings` (off by default; --config class_inconsistent: {embeddings: true}): the pretrained crop
-# embeddings (curate.vision.embed) join the trees' features as these two blocks. Off because on the seven pool
-# datasets (seed 0) they raised swapped AP on epicureai, bccd and construction-ppe but lowered the worst dataset's
-# (traffic-signs-ro, merged 0.20 -> 0.14), and on seeds 1-2 lowered both traffic-signs-ro's and construction-ppe's
-# (benchmarks/README.md, issue #22)
+# option `embeddings` (--config class_inconsistent: {embeddings: true | false | auto}): the pretrained crop
+# embeddings (curate.vision.embed) join the trees' features as these two blocks; `auto` fits the trees with and
+# without them and keeps those that separate the dataset's own synthetic swaps better (embeddings_help). Always on
+# they raised swapped AP on epicureai, bccd and construction-ppe (seed 0) but lowered traffic-signs-ro's, and on
+# seeds 1-2 construction-ppe's too (benchmarks/README.md, issue #22)
+EMBEDDINGS_DEFAULT: bool | str = False
+EMBEDDINGS_MODES = (True, False, "auto")
 EMBED_COMPONENTS = 32  # their first principal components
 KNN_NEIGHBOURS = 10  # and the class shares among each box's most similar boxes of other images
 # above this many boxes the embeddings are skipped (hand-made features only): ~7 s per 1,000 crops on 2 cores,
@@ -92,6 +94,68 @@ def knn_votes(E: np.ndarray, y: np.ndarray, groups: np.ndarray, num_classes: int
         for c in range(num_classes):
             out[start : start + rows, c] = ((y[top] == c) & ok).sum(1)
     return out / np.maximum(out.sum(1, keepdims=True), 1)
+
+
+def with_embeddings(
+    ctx: AuditContext, X: np.ndarray, y: np.ndarray, groups: np.ndarray, num_classes: int, *, required: bool
+) -> np.ndarray | None:
+    """``X`` with the crop embeddings' two blocks added (:func:`embedding_components`, :func:`knn_votes`).
+
+    Without the backbone's weights: a one-line error where the user asked for them (``required``), else None
+    (the hand-made features alone, as before the option existed)."""
+    from curate.vision.embed import MissingWeights
+
+    try:
+        per_image = ctx.use(CropEmbeddings).get(ctx)
+    except MissingWeights:
+        if required:
+            raise
+        return None
+    E = np.vstack([e for e, record in zip(per_image, ctx.dataset.images) if record.labels])
+    return np.hstack(
+        [
+            X,
+            embedding_components(E, EMBED_COMPONENTS, seed=ctx.seed),
+            knn_votes(E, y, groups, num_classes, KNN_NEIGHBOURS),
+        ]
+    )
+
+
+def swap_separation(probs: np.ndarray, y: np.ndarray, judged: np.ndarray, prior: float) -> float:
+    """How well out-of-fold probabilities tell the check's own synthetic swaps from the labels as they are.
+
+    The synthetic swaps are :func:`swap_probability`'s: each judged box relabelled to every other judged class,
+    with self-confidence ``probs[i, c]``, weighing 1 per box in all; here they weigh ``prior`` of the mixture with
+    the judged labels, and the score is their average precision when all are ranked by self-confidence, lowest
+    first. Why average precision at the prior: it is read where the real swaps sit, at the top of a list of
+    mostly right labels (the planted-error benchmark's measure), and the labels' own errors lower it alike for
+    any feature set, so the difference between two feature sets is theirs. No planted error is looked at.
+    """
+    from sklearn.metrics import average_precision_score
+
+    rows = np.flatnonzero(judged)
+    classes = np.unique(y[rows])
+    if len(classes) < 2:
+        return 0.0
+    own = probs[rows, y[rows]]
+    other = probs[np.ix_(rows, classes)]
+    is_other = classes[None, :] != y[rows, None]
+    per_box = np.broadcast_to(1.0 / is_other.sum(axis=1, keepdims=True), other.shape)[is_other]
+    weight = np.r_[np.ones(len(rows)), per_box * prior / (1.0 - prior)]
+    truth = np.r_[np.zeros(len(rows)), np.ones(len(per_box))]
+    return float(average_precision_score(truth, -np.r_[own, other[is_other]], sample_weight=weight))
+
+
+def embeddings_help(
+    probs: np.ndarray, probs_embed: np.ndarray, y: np.ndarray, judged: np.ndarray, prior: float
+) -> bool:
+    """Whether the trees with the crop embeddings separate the synthetic swaps better (:func:`swap_separation`).
+
+    Why decided per dataset: the pretrained backbone knows some looks and not others. It raised the swapped AP
+    where its crops are food, cells or helmets, and lowered it on ~21 px traffic signs, whose class it guesses
+    from its nearest neighbours 4 times in 10 (benchmarks/README.md, issue #22); the dataset's own synthetic
+    swaps show which case it is, with no constant per dataset."""
+    return swap_separation(probs_embed, y, judged, prior) > swap_separation(probs, y, judged, prior)
 
 
 def context_features(appearance: np.ndarray, classes: np.ndarray, num_classes: int) -> np.ndarray:
@@ -286,23 +350,25 @@ def run(ctx: AuditContext) -> list[Finding]:
         groups += [gi] * len(cls)
     X = np.hstack([A, np.vstack(ctx_rows)])
     groups = np.array(groups)
-    if ctx.param(NAME, "embeddings", False) and len(y) <= EMBED_MAX_BOXES:
-        E = np.vstack([e for e, record in zip(ctx.use(CropEmbeddings).get(ctx), ds.images) if record.labels])
-        X = np.hstack(
-            [
-                X,
-                embedding_components(E, EMBED_COMPONENTS, seed=ctx.seed),
-                knn_votes(E, y, groups, num_classes, KNN_NEIGHBOURS),
-            ]
-        )
-
-    probs = out_of_fold_probs(X, y, groups, num_classes, seed=ctx.seed)
     images_of = np.zeros(num_classes, int)
     for record in ds.images:
         for c in {lb.class_id for lb in record.labels}:
             images_of[c] += 1
     rare_class = (counts < MIN_CLASS_INSTANCES) | (images_of < MIN_CLASS_IMAGES)
     rare = rare_class[y]
+
+    mode = ctx.param(NAME, "embeddings", EMBEDDINGS_DEFAULT)
+    X_embed = None
+    if mode is not False and len(y) <= EMBED_MAX_BOXES:
+        X_embed = with_embeddings(ctx, X, y, groups, num_classes, required=mode is True)
+    if mode is True and X_embed is not None:
+        probs = out_of_fold_probs(X_embed, y, groups, num_classes, seed=ctx.seed)
+    else:
+        probs = out_of_fold_probs(X, y, groups, num_classes, seed=ctx.seed)
+        if X_embed is not None:
+            probs_embed = out_of_fold_probs(X_embed, y, groups, num_classes, seed=ctx.seed)
+            if embeddings_help(probs, probs_embed, y, ~rare, defaults.SWAP_ERROR_PRIOR):
+                probs = probs_embed
     scores = swap_probability(probs, y, ~rare, defaults.SWAP_ERROR_PRIOR)
     rare_scores, rare_judged = rare_swap_probability(probs, y, rare, defaults.SWAP_ERROR_PRIOR)
     scores[rare_judged] = rare_scores[rare_judged]
@@ -355,7 +421,8 @@ class ClassInconsistent(Check):
     display = {
         "class_inconsistent": Display(70, "#0d9488", calibrated=True),
     }
-    options = {"embeddings": False}
+    options = {"embeddings": EMBEDDINGS_DEFAULT}
+    choices = {"embeddings": EMBEDDINGS_MODES}
     needs = (CropFeatures, CropEmbeddings)
 
     def skipped(self, ctx: AuditContext) -> str | None:
