@@ -238,18 +238,18 @@ def test_embeddings_skipped_above_the_box_cap_and_by_default(tmp_path: Path, mon
         assert swapped.score < 0.5  # the hand-made features alone cannot see the checkerboard
 
 
-def test_swap_separation_prefers_the_probabilities_that_know_the_classes() -> None:
-    """The trees' probabilities of one mixture, and the same blurred toward uniform (features that see less): the
-    sharper ones separate the synthetic swaps better, so ``auto`` keeps them whichever is the embeddings' side."""
-    probs, labels, _ = _mixture(np.random.default_rng(1))
-    blurred = 0.4 * probs + 0.6 * np.random.default_rng(2).dirichlet(np.ones(probs.shape[1]), len(probs))
-    judged = np.ones(len(labels), bool)
-    sharp = class_inconsistent.swap_separation(probs, labels, judged, 0.02)
-    weak = class_inconsistent.swap_separation(blurred, labels, judged, 0.02)
-    assert 0.0 <= weak < sharp <= 1.0
-    assert class_inconsistent.embeddings_help(blurred, probs, labels, judged, 0.02)
-    assert not class_inconsistent.embeddings_help(probs, blurred, labels, judged, 0.02)
-    assert class_inconsistent.swap_separation(probs, np.zeros(len(labels), int), judged, 0.02) == 0.0  # one class
+def test_auto_uses_the_embeddings_where_their_neighbours_name_the_classes() -> None:
+    """``auto`` reads the backbone's leave-image-out neighbour votes: the embeddings are used where they name the
+    label of at least EMBED_MIN_KNN_ACCURACY of the judged boxes (boxes of rare classes are not counted)."""
+    y = np.array([0, 0, 1, 1, 2])
+    right = np.eye(3)[[0, 0, 1, 1, 0]]  # box 4 (class 2) is voted class 0
+    judged = np.array([True, True, True, True, False])
+    assert class_inconsistent.knn_accuracy(right, y, judged) == 1.0
+    assert class_inconsistent.embeddings_help(right, y, judged)
+    wrong = np.eye(3)[[0, 1, 0, 1, 0]]  # two of the four judged boxes voted their label
+    assert class_inconsistent.knn_accuracy(wrong, y, judged) == 0.5
+    assert not class_inconsistent.embeddings_help(wrong, y, judged)
+    assert class_inconsistent.knn_accuracy(right, y, np.zeros(5, bool)) == 0.0
 
 
 EMBEDDINGS_AUTO = {"class_inconsistent": {"embeddings": "auto"}}
