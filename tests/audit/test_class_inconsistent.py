@@ -228,12 +228,12 @@ def test_knn_votes_come_from_other_images_only() -> None:
     assert votes[2].tolist() == [0.0, 1.0]
 
 
-def test_embeddings_skipped_above_the_box_cap_and_by_default(tmp_path: Path, monkeypatch) -> None:
+def test_embeddings_skipped_above_the_box_cap_and_when_off(tmp_path: Path, monkeypatch) -> None:
     ds = _fine_texture_dataset(tmp_path)
-    default = class_inconsistent.run(AuditContext(ds))
+    off = class_inconsistent.run(AuditContext(ds, params={"class_inconsistent": {"embeddings": False}}))
     monkeypatch.setattr(class_inconsistent, "EMBED_MAX_BOXES", 100)  # the dataset holds 120
     capped = class_inconsistent.run(AuditContext(ds, params=EMBEDDINGS_ON))
-    for findings in (default, capped):
+    for findings in (off, capped):
         swapped = next(f for f in findings if f.image == "img000.png" and f.line == 1)
         assert swapped.score < 0.5  # the hand-made features alone cannot see the checkerboard
 
@@ -255,10 +255,11 @@ def test_auto_uses_the_embeddings_where_their_neighbours_name_the_classes() -> N
 EMBEDDINGS_AUTO = {"class_inconsistent": {"embeddings": "auto"}}
 
 
-def test_auto_keeps_the_embeddings_where_the_synthetic_swaps_say_they_help(tmp_path: Path) -> None:
-    """The checkerboards only the embedding sees: ``auto`` finds the swap, as ``embeddings: true`` does."""
+def test_auto_by_default_uses_the_embeddings_the_backbone_knows(tmp_path: Path) -> None:
+    """The checkerboards only the embedding sees: ``auto``, the default, finds the swap, as ``embeddings: true``
+    does."""
     ds = _fine_texture_dataset(tmp_path)
-    auto = class_inconsistent.run(AuditContext(ds, params=EMBEDDINGS_AUTO))
+    auto = class_inconsistent.run(AuditContext(ds))
     on = class_inconsistent.run(AuditContext(ds, params=EMBEDDINGS_ON))
     assert [f.score for f in auto] == [f.score for f in on]
     swapped = next(f for f in auto if f.image == "img000.png" and f.line == 1)

@@ -1,9 +1,9 @@
 """class_inconsistent: the box's crop looks like another class (a swapped label).
 
 The dataset teaches its own classifier: appearance features of every crop (:mod:`curate.vision.crops`:
-colour, texture, size), optionally the crop's embedding by a pretrained ImageNet backbone (option
-``embeddings``, off by default: :mod:`curate.vision.embed`, its first principal components and the classes of
-its nearest boxes in other images), plus image context —
+colour, texture, size), where the dataset's crops are ones a pretrained ImageNet backbone knows also the crop's
+embedding (option ``embeddings``, ``auto`` by default: :mod:`curate.vision.embed`, its first principal components and
+the classes of its nearest boxes in other images; :func:`embeddings_help`), plus image context —
 which other classes the image holds (leave-one-out over the box itself) and how much the crop resembles the
 image's other boxes of each class (a swapped box usually sits among correctly labelled siblings of its true
 class). Extremely randomized trees give out-of-fold probabilities (K folds grouped by image, so no box is
@@ -56,7 +56,7 @@ CONSISTENT_FACTOR = 0.19  # score factor when every box of the class in the imag
 # embeddings (curate.vision.embed) join the trees' features as these two blocks; `auto` adds them where the
 # backbone knows the dataset's crops (embeddings_help). Always on they raised swapped AP on food, epicureai and bccd
 # but lowered traffic-signs-ro's and construction-ppe's (benchmarks/README.md, issue #22)
-EMBEDDINGS_DEFAULT: bool | str = False
+EMBEDDINGS_DEFAULT: bool | str = "auto"
 EMBEDDINGS_MODES = (True, False, "auto")
 EMBED_COMPONENTS = 32  # their first principal components
 KNN_NEIGHBOURS = 10  # and the class shares among each box's most similar boxes of other images
