@@ -70,19 +70,22 @@ def validate_params(checks: dict[str, Any], *, where: str = "config") -> dict[st
                     )
                 )
             default = options[key]
-            ok = (
-                isinstance(value, bool)
-                if isinstance(default, bool)
-                else (
-                    isinstance(value, (int, float)) and not isinstance(value, bool)
-                    if isinstance(default, (int, float))
-                    else True
+            allowed = declared[name].choices.get(key)
+            if allowed is not None:
+                ok = any(value is c if isinstance(c, bool) else value == c for c in allowed)
+                expected = "one of " + ", ".join(str(c).lower() if isinstance(c, bool) else str(c) for c in allowed)
+            else:
+                ok = (
+                    isinstance(value, bool)
+                    if isinstance(default, bool)
+                    else (
+                        isinstance(value, (int, float)) and not isinstance(value, bool)
+                        if isinstance(default, (int, float))
+                        else True
+                    )
                 )
-            )
+                expected = f"a {type(default).__name__} like {default!r}"
             if not ok:
-                raise ConfigError(
-                    f"{where}: 'checks.{name}.{key}={value}' is an invalid value; expected a "
-                    f"{type(default).__name__} like {default!r}"
-                )
+                raise ConfigError(f"{where}: 'checks.{name}.{key}={value}' is an invalid value; expected {expected}")
         out[str(name)] = dict(opts)
     return out

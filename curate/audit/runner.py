@@ -33,8 +33,9 @@ from curate.runtime.env import release_freed_memory
 #: Platt fit; 8: findings stored as rows (Finding.to_row), not dicts; 9: class_inconsistent by extra trees;
 #: 10: bytes after a JPEG's end marker are not truncation; 11: border slivers are border_cut notes, not
 #: ambiguous scores; tiny at 2 px, not 4; weak ambiguous and class_inconsistent evidence x0.1; missing
-#: regions past 8 per 100 boxes below 0.5.
-CACHE_VERSION = 11
+#: regions past 8 per 100 boxes below 0.5; 12: class_inconsistent's crop embeddings on where the backbone knows
+#: the crops (``embeddings: auto`` by default).
+CACHE_VERSION = 12
 
 
 @dataclass

@@ -78,6 +78,17 @@ def test_config_options_are_checked_against_the_check() -> None:
         validate_params({"missing": {"cut": 0.3}})
 
 
+def test_an_option_of_a_few_values_takes_only_those() -> None:
+    """``class_inconsistent``'s ``embeddings`` is true, false or auto: a bool or that word, nothing else."""
+    for value in (True, False, "auto"):
+        assert validate_params({"class_inconsistent": {"embeddings": value}}) == {
+            "class_inconsistent": {"embeddings": value}
+        }
+    for value in ("atuo", 1, "yes"):
+        with pytest.raises(ConfigError, match=r"embeddings=.* is an invalid value; expected one of true, false, auto"):
+            validate_params({"class_inconsistent": {"embeddings": value}})
+
+
 def test_every_check_declares_itself() -> None:
     """Names unique over all checks, a kind, a one-line description, how the report shows each name (a threshold
     default is optional: 0.5)."""

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from curate.audit.checks import class_inconsistent
 from curate.audit.checks.base import AuditContext
 from curate.core import defaults
 from curate.core.dataset import Dataset, ImageRecord, Label
+from curate.vision import embed
 
 
 def _shapes_dataset(tmp_path: Path, *, swap: bool, n_images: int = 30, single_class: bool = False) -> Dataset:
@@ -226,14 +228,59 @@ def test_knn_votes_come_from_other_images_only() -> None:
     assert votes[2].tolist() == [0.0, 1.0]
 
 
-def test_embeddings_skipped_above_the_box_cap_and_by_default(tmp_path: Path, monkeypatch) -> None:
+def test_embeddings_skipped_above_the_box_cap_and_when_off(tmp_path: Path, monkeypatch) -> None:
     ds = _fine_texture_dataset(tmp_path)
-    default = class_inconsistent.run(AuditContext(ds))
+    off = class_inconsistent.run(AuditContext(ds, params={"class_inconsistent": {"embeddings": False}}))
     monkeypatch.setattr(class_inconsistent, "EMBED_MAX_BOXES", 100)  # the dataset holds 120
     capped = class_inconsistent.run(AuditContext(ds, params=EMBEDDINGS_ON))
-    for findings in (default, capped):
+    for findings in (off, capped):
         swapped = next(f for f in findings if f.image == "img000.png" and f.line == 1)
         assert swapped.score < 0.5  # the hand-made features alone cannot see the checkerboard
+
+
+def test_auto_uses_the_embeddings_where_their_neighbours_name_the_classes() -> None:
+    """``auto`` reads the backbone's leave-image-out neighbour votes: the embeddings are used where they name the
+    label of at least EMBED_MIN_KNN_ACCURACY of the judged boxes (boxes of rare classes are not counted)."""
+    y = np.array([0, 0, 1, 1, 2])
+    right = np.eye(3)[[0, 0, 1, 1, 0]]  # box 4 (class 2) is voted class 0
+    judged = np.array([True, True, True, True, False])
+    assert class_inconsistent.knn_accuracy(right, y, judged) == 1.0
+    assert class_inconsistent.embeddings_help(right, y, judged)
+    wrong = np.eye(3)[[0, 1, 0, 1, 0]]  # two of the four judged boxes voted their label
+    assert class_inconsistent.knn_accuracy(wrong, y, judged) == 0.5
+    assert not class_inconsistent.embeddings_help(wrong, y, judged)
+    assert class_inconsistent.knn_accuracy(right, y, np.zeros(5, bool)) == 0.0
+
+
+EMBEDDINGS_AUTO = {"class_inconsistent": {"embeddings": "auto"}}
+
+
+def test_auto_by_default_uses_the_embeddings_the_backbone_knows(tmp_path: Path) -> None:
+    """The checkerboards only the embedding sees: ``auto``, the default, finds the swap, as ``embeddings: true``
+    does."""
+    ds = _fine_texture_dataset(tmp_path)
+    auto = class_inconsistent.run(AuditContext(ds))
+    on = class_inconsistent.run(AuditContext(ds, params=EMBEDDINGS_ON))
+    assert [f.score for f in auto] == [f.score for f in on]
+    swapped = next(f for f in auto if f.image == "img000.png" and f.line == 1)
+    assert swapped.score >= 0.5 and swapped.data["suggested"] == "checked"
+
+
+def test_auto_without_the_weights_uses_the_hand_made_features(tmp_path: Path, monkeypatch) -> None:
+    """No backbone weights: ``auto`` (the user asked for nothing) scores as ``false`` does; ``true`` (asked for)
+    stops with the one-line error naming the path."""
+
+    ds = _fine_texture_dataset(tmp_path)
+    off = class_inconsistent.run(AuditContext(ds, params={"class_inconsistent": {"embeddings": False}}))
+    monkeypatch.setenv("CURATE_EMBED_WEIGHTS", str(tmp_path / "absent.pt"))
+    embed.backbone.cache_clear()
+    try:
+        auto = class_inconsistent.run(AuditContext(ds, params=EMBEDDINGS_AUTO))
+        assert [f.score for f in auto] == [f.score for f in off]
+        with pytest.raises(embed.MissingWeights, match="absent.pt"):
+            class_inconsistent.run(AuditContext(ds, params=EMBEDDINGS_ON))
+    finally:
+        embed.backbone.cache_clear()
 
 
 def _rare_classes_dataset(tmp_path: Path, *, triangles: int, rings: int) -> tuple[Dataset, int]:

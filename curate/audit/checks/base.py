@@ -93,6 +93,8 @@ class Check:
       the other image named in its message), ``region`` (an unlabelled area), ``dataset`` or ``note``.
     - :attr:`options`: each option the check reads from ``--config`` with its default (``threshold`` is
       always accepted, from :data:`curate.core.defaults.THRESHOLDS`); ``--config`` is validated against them.
+    - :attr:`choices`: the values an option may take where they are a few words or booleans (``embeddings``:
+      true, false or auto), not any value of its default's type.
     - :attr:`options_from`: other checks whose options change this one's result (the box model reads the
       options of all three box checks), so a change to any refreshes its cached findings.
     - :attr:`needs`: the :class:`Shared` computations it uses.
@@ -113,6 +115,7 @@ class Check:
     kind: str = "box"
     order: int = 100
     options: dict[str, Any] = {}
+    choices: dict[str, tuple[Any, ...]] = {}
     options_from: tuple[str, ...] = ()
     needs: tuple[type[Shared], ...] = ()
     display: dict[str, Display] = {}

@@ -1,9 +1,9 @@
 """class_inconsistent: the box's crop looks like another class (a swapped label).
 
 The dataset teaches its own classifier: appearance features of every crop (:mod:`curate.vision.crops`:
-colour, texture, size), optionally the crop's embedding by a pretrained ImageNet backbone (option
-``embeddings``, off by default: :mod:`curate.vision.embed`, its first principal components and the classes of
-its nearest boxes in other images), plus image context —
+colour, texture, size), where the dataset's crops are ones a pretrained ImageNet backbone knows also the crop's
+embedding (option ``embeddings``, ``auto`` by default: :mod:`curate.vision.embed`, its first principal components and
+the classes of its nearest boxes in other images; :func:`embeddings_help`), plus image context —
 which other classes the image holds (leave-one-out over the box itself) and how much the crop resembles the
 image's other boxes of each class (a swapped box usually sits among correctly labelled siblings of its true
 class). Extremely randomized trees give out-of-fold probabilities (K folds grouped by image, so no box is
@@ -52,13 +52,18 @@ FOREST_CHUNK = 25  # trees grown (and held in memory) at a time
 # a step of the calibration holds boxes of different self-confidence: this much of the raw score breaks the tie
 RAW_TIE_BREAK = 1e-3
 CONSISTENT_FACTOR = 0.19  # score factor when every box of the class in the image is flagged alike (< 0.3 after)
-# option `embeddings` (off by default; --config class_inconsistent: {embeddings: true}): the pretrained crop
-# embeddings (curate.vision.embed) join the trees' features as these two blocks. Off because on the seven pool
-# datasets (seed 0) they raised swapped AP on epicureai, bccd and construction-ppe but lowered the worst dataset's
-# (traffic-signs-ro, merged 0.20 -> 0.14), and on seeds 1-2 lowered both traffic-signs-ro's and construction-ppe's
-# (benchmarks/README.md, issue #22)
+# option `embeddings` (--config class_inconsistent: {embeddings: true | false | auto}): the pretrained crop
+# embeddings (curate.vision.embed) join the trees' features as these two blocks; `auto` adds them where the
+# backbone knows the dataset's crops (embeddings_help). Always on they raised swapped AP on food, epicureai and bccd
+# but lowered traffic-signs-ro's and construction-ppe's (benchmarks/README.md, issue #22)
+EMBEDDINGS_DEFAULT: bool | str = "auto"
+EMBEDDINGS_MODES = (True, False, "auto")
 EMBED_COMPONENTS = 32  # their first principal components
 KNN_NEIGHBOURS = 10  # and the class shares among each box's most similar boxes of other images
+# `auto`: the embeddings are used where their nearest neighbours name at least this share of boxes' classes
+# (pool, seed 0: traffic-signs-ro 0.42, construction-ppe 0.59 | football 0.84, food 0.85, epicureai 0.93, bccd 0.96;
+# any level in between makes the same choices)
+EMBED_MIN_KNN_ACCURACY = 0.75
 # above this many boxes the embeddings are skipped (hand-made features only): ~7 s per 1,000 crops on 2 cores,
 # and 5 KB a box held (issue #25's 100,000 images hold ~250,000 boxes: 30 min and 1.3 GB)
 EMBED_MAX_BOXES = 20_000
@@ -92,6 +97,48 @@ def knn_votes(E: np.ndarray, y: np.ndarray, groups: np.ndarray, num_classes: int
         for c in range(num_classes):
             out[start : start + rows, c] = ((y[top] == c) & ok).sum(1)
     return out / np.maximum(out.sum(1, keepdims=True), 1)
+
+
+def embedding_blocks(
+    ctx: AuditContext, y: np.ndarray, groups: np.ndarray, num_classes: int, *, required: bool
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The crop embeddings' two blocks of features: :func:`embedding_components` and :func:`knn_votes`.
+
+    Without the backbone's weights: a one-line error where the user asked for them (``required``), else None
+    (the hand-made features alone, as before the option existed)."""
+    from curate.vision.embed import MissingWeights
+
+    try:
+        per_image = ctx.use(CropEmbeddings).get(ctx)
+    except MissingWeights:
+        if required:
+            raise
+        return None
+    E = np.vstack([e for e, record in zip(per_image, ctx.dataset.images) if record.labels])
+    return embedding_components(E, EMBED_COMPONENTS, seed=ctx.seed), knn_votes(
+        E, y, groups, num_classes, KNN_NEIGHBOURS
+    )
+
+
+def knn_accuracy(votes: np.ndarray, y: np.ndarray, judged: np.ndarray) -> float:
+    """The share of judged boxes whose label is the class most voted among their nearest boxes of other images
+    (:func:`knn_votes`): how often the pretrained backbone alone names a box's class, leaving its image out."""
+    if not judged.any():
+        return 0.0
+    return float((votes[judged].argmax(axis=1) == y[judged]).mean())
+
+
+def embeddings_help(votes: np.ndarray, y: np.ndarray, judged: np.ndarray) -> bool:
+    """Whether this dataset's crops are ones the pretrained backbone knows: its leave-image-out nearest neighbours
+    name the class of at least :data:`EMBED_MIN_KNN_ACCURACY` of the judged boxes (:func:`knn_accuracy`).
+
+    Why decided per dataset: the backbone knows some looks and not others. Where it does (food, cells, players:
+    0.84-0.96) its two blocks raised the swapped AP or left it level; on ~21 px traffic signs (0.42) and on
+    construction-ppe (0.59) they lowered it, and the trees did not learn to ignore them. Why this and not which
+    feature set separates the check's own synthetic swaps better (fitting both): that choice went the wrong way on
+    the two small datasets, cost a second fit, and picked the hand-made features on seeds where the embeddings
+    helped (benchmarks/README.md, issue #22, session 18)."""
+    return knn_accuracy(votes, y, judged) >= EMBED_MIN_KNN_ACCURACY
 
 
 def context_features(appearance: np.ndarray, classes: np.ndarray, num_classes: int) -> np.ndarray:
@@ -286,23 +333,19 @@ def run(ctx: AuditContext) -> list[Finding]:
         groups += [gi] * len(cls)
     X = np.hstack([A, np.vstack(ctx_rows)])
     groups = np.array(groups)
-    if ctx.param(NAME, "embeddings", False) and len(y) <= EMBED_MAX_BOXES:
-        E = np.vstack([e for e, record in zip(ctx.use(CropEmbeddings).get(ctx), ds.images) if record.labels])
-        X = np.hstack(
-            [
-                X,
-                embedding_components(E, EMBED_COMPONENTS, seed=ctx.seed),
-                knn_votes(E, y, groups, num_classes, KNN_NEIGHBOURS),
-            ]
-        )
-
-    probs = out_of_fold_probs(X, y, groups, num_classes, seed=ctx.seed)
     images_of = np.zeros(num_classes, int)
     for record in ds.images:
         for c in {lb.class_id for lb in record.labels}:
             images_of[c] += 1
     rare_class = (counts < MIN_CLASS_INSTANCES) | (images_of < MIN_CLASS_IMAGES)
     rare = rare_class[y]
+
+    mode = ctx.param(NAME, "embeddings", EMBEDDINGS_DEFAULT)
+    if mode is not False and len(y) <= EMBED_MAX_BOXES:
+        blocks = embedding_blocks(ctx, y, groups, num_classes, required=mode is True)
+        if blocks is not None and (mode is True or embeddings_help(blocks[1], y, ~rare)):
+            X = np.hstack([X, *blocks])
+    probs = out_of_fold_probs(X, y, groups, num_classes, seed=ctx.seed)
     scores = swap_probability(probs, y, ~rare, defaults.SWAP_ERROR_PRIOR)
     rare_scores, rare_judged = rare_swap_probability(probs, y, rare, defaults.SWAP_ERROR_PRIOR)
     scores[rare_judged] = rare_scores[rare_judged]
@@ -355,7 +398,8 @@ class ClassInconsistent(Check):
     display = {
         "class_inconsistent": Display(70, "#0d9488", calibrated=True),
     }
-    options = {"embeddings": False}
+    options = {"embeddings": EMBEDDINGS_DEFAULT}
+    choices = {"embeddings": EMBEDDINGS_MODES}
     needs = (CropFeatures, CropEmbeddings)
 
     def skipped(self, ctx: AuditContext) -> str | None:
