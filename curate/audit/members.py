@@ -205,13 +205,6 @@ def is_right(proposed: list, truth: list) -> bool:
     return matched(proposed, truth) >= 0.5 * max(len(proposed), len(truth))
 
 
-def pick(p_ok: np.ndarray, sets: list[list[int]]) -> tuple[int, float]:
-    """The set (of candidate rows indexing ``p_ok``) whose members look most like real boxes, and its score."""
-    scores = [float(np.mean(p_ok[s])) for s in sets]
-    best = int(np.argmax(scores))
-    return best, scores[best]
-
-
 def learnt_picks(
     tables: dict[int, tuple[np.ndarray, list]], calibration: list[int], labels: dict[int, np.ndarray], classifier
 ) -> dict[int, tuple[int, float]]:

@@ -245,7 +245,7 @@ def _search_members(qs, boxes, X, fold_of_row, targets, groups, seed) -> dict:
     Why a learnt pick and not the members' mean chance: on the seed-0 planted groups the mean picked a wrong set
     for 10 of 49 food-ingredients and 13 of 65 bccd-blood-cells groups, and a right one held too little margin over
     the group box for ``p_right`` to reach 0.5 for 8 and 11 more (benchmarks/README.md, session 18)."""
-    from curate.audit.members import Members, is_right, learnt_picks, set_features
+    from curate.audit.members import SET_FEATURES, Members, is_right, learnt_picks, set_features
     from curate.learn.boosting import platt
 
     judges = _judges(qs, X, fold_of_row, ("loose", "shifted", "grouped"), seed)
@@ -273,7 +273,7 @@ def _search_members(qs, boxes, X, fold_of_row, targets, groups, seed) -> dict:
     right = np.array([is_right(tables[k][1][picks[k][0]], truth[k]) for k in cal], float)
     a, b = platt(np.array([picks[k][1] for k in cal]), right)
     log.info("refine grouped: calibration %.0f %% right (%d merges)", 100 * right.mean(), len(cal))
-    margin = 3  # set_features' column: the members' mean chance minus the group box's
+    margin = SET_FEATURES.index("margin")  # the members' mean chance minus the group box's
     out = {}
     for key, k in targets.items():
         if key[2] != GROUP_CHECK or k not in picks:

@@ -99,10 +99,11 @@ def knn_votes(E: np.ndarray, y: np.ndarray, groups: np.ndarray, num_classes: int
     return out / np.maximum(out.sum(1, keepdims=True), 1)
 
 
-def embedding_blocks(
+def embedding_votes(
     ctx: AuditContext, y: np.ndarray, groups: np.ndarray, num_classes: int, *, required: bool
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """The crop embeddings' two blocks of features: :func:`embedding_components` and :func:`knn_votes`.
+    """The judged boxes' crop embeddings and their :func:`knn_votes` (what ``auto`` decides by, and one of the two
+    blocks of features; the other, :func:`embedding_components`, is made only where they are used).
 
     Without the backbone's weights: a one-line error where the user asked for them (``required``), else None
     (the hand-made features alone, as before the option existed)."""
@@ -115,9 +116,7 @@ def embedding_blocks(
             raise
         return None
     E = np.vstack([e for e, record in zip(per_image, ctx.dataset.images) if record.labels])
-    return embedding_components(E, EMBED_COMPONENTS, seed=ctx.seed), knn_votes(
-        E, y, groups, num_classes, KNN_NEIGHBOURS
-    )
+    return E, knn_votes(E, y, groups, num_classes, KNN_NEIGHBOURS)
 
 
 def knn_accuracy(votes: np.ndarray, y: np.ndarray, judged: np.ndarray) -> float:
@@ -342,9 +341,10 @@ def run(ctx: AuditContext) -> list[Finding]:
 
     mode = ctx.param(NAME, "embeddings", EMBEDDINGS_DEFAULT)
     if mode is not False and len(y) <= EMBED_MAX_BOXES:
-        blocks = embedding_blocks(ctx, y, groups, num_classes, required=mode is True)
-        if blocks is not None and (mode is True or embeddings_help(blocks[1], y, ~rare)):
-            X = np.hstack([X, *blocks])
+        embedded = embedding_votes(ctx, y, groups, num_classes, required=mode is True)
+        if embedded is not None and (mode is True or embeddings_help(embedded[1], y, ~rare)):
+            E, votes = embedded
+            X = np.hstack([X, embedding_components(E, EMBED_COMPONENTS, seed=ctx.seed), votes])
     probs = out_of_fold_probs(X, y, groups, num_classes, seed=ctx.seed)
     scores = swap_probability(probs, y, ~rare, defaults.SWAP_ERROR_PRIOR)
     rare_scores, rare_judged = rare_swap_probability(probs, y, rare, defaults.SWAP_ERROR_PRIOR)
