@@ -20,7 +20,9 @@ all: refining a right box makes it wrong). The geometric loose candidates keep t
 enlarged mostly on one side (half the calibration boxes) has none near its object; one or two more candidates come
 from the image itself: the tight box of the object GrabCut finds inside the box (:mod:`curate.audit.evidence`).
 Such a pick is right at its own rate (well on plain backgrounds, seldom in a pile of like objects), so the fit of
-``p_right`` takes, beside the margin, whether the pick came from the image.
+``p_right`` takes, beside the margin, whether the pick came from the image. Where that pick's ``p_right`` stays
+below :data:`MIN_P_RIGHT` (scenes of like objects: its wrong picks are parts of a cell or a player), a loose box
+gets a second, learnt pick with its own held-out ``p_right`` (:mod:`curate.audit.loose`).
 
 The corrupted boxes are the box model's own (same seeds, same draws), so their pixel features come from the
 audit's feature cache; only the candidates are described anew (about 1 ms each).
