@@ -20,7 +20,9 @@ all: refining a right box makes it wrong). The geometric loose candidates keep t
 enlarged mostly on one side (half the calibration boxes) has none near its object; one or two more candidates come
 from the image itself: the tight box of the object GrabCut finds inside the box (:mod:`curate.audit.evidence`).
 Such a pick is right at its own rate (well on plain backgrounds, seldom in a pile of like objects), so the fit of
-``p_right`` takes, beside the margin, whether the pick came from the image.
+``p_right`` takes, beside the margin, whether the pick came from the image. Where that pick's ``p_right`` stays
+below :data:`MIN_P_RIGHT` (scenes of like objects: its wrong picks are parts of a cell or a player), a loose box
+gets a second, learnt pick with its own held-out ``p_right`` (:mod:`curate.audit.loose`).
 
 The corrupted boxes are the box model's own (same seeds, same draws), so their pixel features come from the
 audit's feature cache; only the candidates are described anew (about 1 ms each).
@@ -308,38 +310,76 @@ def _original(qs: list, boxes: list[np.ndarray], rows: np.ndarray) -> np.ndarray
 
 
 def _search(kind, qs, boxes, X, fold_of_row, targets, candidates, from_image, seed) -> dict:
-    """Of the box and its candidates, the one a classifier of real against corrupted boxes finds most like a
-    real box; ``p_right`` from how often that pick was right on corrupted boxes of ``kind``, by how much it beat
-    the box itself."""
+    """Of the box and its candidates, the one likeliest right, and ``p_right``: its held-out chance of being right,
+    learnt from corrupted boxes of ``kind`` searched the same way. Shifted: the candidate a classifier of real
+    against corrupted boxes finds most like a real box, ``p_right`` from how much it beat the box itself. Loose:
+    the same, and where that pick's ``p_right`` stays below :data:`MIN_P_RIGHT`, the candidate a classifier of
+    right against wrong candidates rates best (:mod:`curate.audit.loose`), with its own held-out ``p_right``: in a
+    scene of like objects (cells, players) the judge's favourite is a neighbour or a part too often to pass, the
+    learnt pick less often. Each pick is proposed only at its own held-out chance ≥ :data:`MIN_P_RIGHT`; the
+    judge's first, so a dataset where it passes (epicureai) keeps its proposals."""
 
     # a shrunk candidate that cuts the object looks like a shifted box (the object goes on past an edge)
     judges = _judges(qs, X, fold_of_row, ("loose", "shifted") if kind == "loose" else ("shifted",), seed)
-    picks = {}
+    chances = {}
     for k, mine in candidates.items():
         f = int(fold_of_row[k])
-        if f not in judges:
-            continue
-        p_ok = judges[f].predict_proba(X[mine])[:, 1]
-        best = int(np.argmax(p_ok))
-        # by how much the pick beat the box, and whether it is a box from the image (the object GrabCut found)
-        # rather than a shrink of the box: the two are right at different rates on a dataset's corrupted boxes
-        evidence = mine[best] in from_image
-        picks[k] = (np.asarray(qs[mine[best]].xyxy, float), [float(p_ok[best] - p_ok[0]), float(evidence)], best > 0)
-    cal = [k for k in picks if qs[k].kind == kind]
+        if f in judges:
+            chances[k] = judges[f].predict_proba(X[mine])[:, 1]
+    cal = [k for k in chances if qs[k].kind == kind]
     if len(cal) < MIN_ROWS:
         return {}
+    chosen = _margin_picks(qs, boxes, candidates, chances, from_image, cal, kind)
+    if kind == "loose":  # where the judge's favourite is not sure enough, the learnt pick, if it is
+        learnt = _loose_picks(qs, boxes, candidates, chances, from_image, cal, seed)
+        chosen = {k: c if k not in learnt or c[0] > 0 and c[1] >= MIN_P_RIGHT else learnt[k] for k, c in chosen.items()}
+    out = {}
+    for key, k in targets.items():
+        if KIND_OF_CHECK.get(key[2]) != kind or k not in chosen or chosen[k][0] == 0:
+            continue
+        i, p = chosen[k]
+        out[key] = Refined(tuple(float(v) for v in qs[candidates[k][i]].xyxy), p)
+    return out
+
+
+def _margin_picks(qs, boxes, candidates, chances, from_image, cal, kind) -> dict[int, tuple[int, float]]:
+    """Each searched box's pick (its candidate index, 0 the box itself) by the judge's chance, and ``p_right`` from
+    how much the pick beat the box and whether it came from the image (the object GrabCut found) rather than from
+    the box's geometry: the two are right at different rates on a dataset's corrupted boxes."""
+    picks = {}
+    for k, p_ok in chances.items():
+        best = int(np.argmax(p_ok))
+        picks[k] = (best, [float(p_ok[best] - p_ok[0]), float(candidates[k][best] in from_image)])
     orig = _original(qs, boxes, np.array(cal))
-    ious = np.array([iou_one(tuple(picks[k][0]), tuple(o)) for k, o in zip(cal, orig)])
+    ious = np.array([iou_one(tuple(qs[candidates[k][picks[k][0]]].xyxy), tuple(o)) for k, o in zip(cal, orig)])
     right = (ious >= RIGHT_IOU).astype(float)
     log.info("refine %s: calibration median IoU %.2f, %.0f %% right (%d boxes)", kind, np.median(ious),
              100 * right.mean(), len(cal))  # fmt: skip
     p_right = _calibration(np.array([picks[k][1] for k in cal]), right)
-    out = {}
-    for key, k in targets.items():
-        if KIND_OF_CHECK.get(key[2]) != kind or k not in picks or not picks[k][2]:
-            continue
-        out[key] = Refined(tuple(float(v) for v in picks[k][0]), float(p_right(np.array([picks[k][1]]))[0]))
-    return out
+    return {k: (best, float(p_right(np.array([f]))[0])) for k, (best, f) in picks.items()}
+
+
+def _loose_picks(qs, boxes, candidates, chances, from_image, cal, seed) -> dict[int, tuple[int, float]]:
+    """Each searched loose box's pick and ``p_right`` by :func:`curate.audit.loose.learnt_picks`, its candidates
+    described against their scene (:func:`curate.audit.loose.describe`)."""
+    from curate.audit.loose import describe, learnt_picks
+    from curate.audit.members import class_sizes
+
+    classes = [np.full(len(b), -1, int) for b in boxes]
+    for q in qs:
+        if q.line is not None:
+            classes[q.image][q.line] = q.cls
+    sizes = class_sizes(boxes, classes, max(q.cls for q in qs) + 1)
+    tables, right = {}, {}
+    for k, p_ok in chances.items():
+        q, mine = qs[k], candidates[k]
+        cands = np.array([qs[r].xyxy for r in mine], float)
+        tables[k] = describe(cands, p_ok, np.array([r in from_image for r in mine]), boxes[q.image],
+                             classes[q.image], q.exclude, q.cls, sizes[q.cls])  # fmt: skip
+    orig = _original(qs, boxes, np.array(cal))
+    for k, o in zip(cal, orig):
+        right[k] = np.array([iou_one(tuple(qs[r].xyxy), tuple(o)) >= RIGHT_IOU for r in candidates[k]], int)
+    return learnt_picks(tables, cal, right, lambda: _classifier(seed), MIN_ROWS)
 
 
 def _calibration(features: np.ndarray, right: np.ndarray):
