@@ -8,6 +8,7 @@ run needs before the first check, and stops all of them after the last. No check
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import Future
 from typing import Any
 
@@ -71,14 +72,54 @@ class CropFeatures(Shared):
 
 class CropEmbeddings(Shared):
     """Every box's crop embedded by the pretrained backbone (:func:`curate.vision.embed.dataset_embeddings`), one
-    (n, 1280) array per image; computed on first use."""
+    (n, 1280) array per image: started in a child process before the first check, collected on first use.
+
+    Why a child: importing torch and torchvision alone holds ~0.66 GB of a process's memory until it ends, on
+    top of what the box model and ``missing`` leave behind: in this process the audit of a 10,000-box label
+    file peaked at 2.2 GB (issue #25's limit is 2 GB). A child gives it back as soon as the embeddings are
+    made. Why started early: while the parent's memory is still small (label checks, hashing), and its two
+    threads fill the single-threaded stretches of the checks that run meanwhile. Only where
+    ``class_inconsistent`` will look at them (:func:`~curate.audit.checks.class_inconsistent.embeddings_wanted`);
+    without a child (one core, no weights file, a failed child) they are computed here on first use, the same
+    numbers (the same code and threads; cached on disk per image either way).
+    """
 
     def __init__(self) -> None:
+        self._job: Any = None
         self._result: list | None = None
+
+    def start(self, ctx: AuditContext) -> None:
+        if self._result is not None or self._job is not None:
+            return
+        from curate.audit.checks.class_inconsistent import embeddings_wanted
+        from curate.vision import embed
+
+        if not embeddings_wanted(ctx) or not embed.weights_path().is_file():
+            return  # not needed, or computed here on first use (its one-line error where the weights are missing)
+        from curate.runtime import worker
+
+        self._job = worker.try_call(
+            worker.try_spawn(embed.__name__), f"{embed.__name__}:dataset_embeddings", ctx.dataset, progress=False
+        )
 
     def get(self, ctx: AuditContext) -> list:
         if self._result is None:
             from curate.vision.embed import dataset_embeddings
 
-            self._result = dataset_embeddings(ctx.dataset)
+            job, self._job = self._job, None
+            if job is not None:
+                from curate.runtime.worker import WorkerError
+
+                try:
+                    self._result = job.result()
+                except WorkerError:
+                    if os.environ.get("CURATE_DEBUG"):
+                        raise
+            if self._result is None:
+                self._result = dataset_embeddings(ctx.dataset)
         return self._result
+
+    def stop(self, ctx: AuditContext) -> None:
+        if self._job is not None:
+            self._job.cancel()  # a child nobody collected (embeddings not wanted after all, or the audit failed)
+            self._job = None

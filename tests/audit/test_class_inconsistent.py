@@ -343,3 +343,48 @@ def test_forest_chunks_side_by_side_give_the_same_bits() -> None:
     with ThreadPoolExecutor(max_workers=3) as pool:
         pooled = class_inconsistent.forest_probs(X, y, X_test, 5, seed=7, pool=pool)
     assert sha256(pooled.tobytes()).hexdigest() == sha256(alone.tobytes()).hexdigest()
+
+
+needs_weights = pytest.mark.skipif(
+    not embed.weights_path().is_file(), reason=f"embedding weights not at {embed.weights_path()}"
+)
+
+
+@needs_weights
+def test_embeddings_made_in_a_child_process_are_the_numbers_made_here(tmp_path: Path, monkeypatch) -> None:
+    """The runner starts the crop embeddings in a child process (torch alone holds ~0.66 GB of its process until
+    it ends, issue #25's 2 GB limit); what comes back is what this process makes, to the bit."""
+    from curate.audit.shared import CropEmbeddings
+
+    ds = _fine_texture_dataset(tmp_path)
+    monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "child-cache"))
+    ctx = AuditContext(ds)
+    shared = ctx.use(CropEmbeddings)
+    shared.start(ctx)
+    assert shared._job is not None and shared._job.proc.pid != __import__("os").getpid()
+    from_child = shared.get(ctx)
+    monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "here-cache"))  # not the child's cached arrays
+    here = embed.dataset_embeddings(ds, progress=False)
+    assert len(from_child) == len(here) == len(ds.images)
+    assert all(a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(from_child, here))
+
+
+@needs_weights
+def test_a_full_audit_never_imports_torch_in_its_own_process(tmp_path: Path) -> None:
+    """class_inconsistent uses the embeddings on the bundled sample (auto, 230 boxes), and the audit's process
+    still never imports torch: the child made them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from curate.io.yolo import load_yolo; from curate.audit.runner import run_audit; "
+        "from curate.runtime.env import REPO; "
+        "run_audit(load_yolo(REPO / 'curate' / 'sample' / 'food-mini'), "
+        f"out_dir={str(tmp_path / 'out')!r}, only={{'class_inconsistent'}}, fiftyone=False, report=False); "
+        "print('torch' in sys.modules)"
+    )
+    env = {**__import__("os").environ, "CURATE_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "False"
+    assert list((tmp_path / "cache" / "embed").rglob("*.npy"))  # the child made and cached them

@@ -119,6 +119,18 @@ def embedding_votes(
     return E, knn_votes(E, y, groups, num_classes, KNN_NEIGHBOURS)
 
 
+def embeddings_wanted(ctx: AuditContext) -> bool:
+    """Whether this run looks at the crop embeddings at all: not ``--fast`` (the check is skipped), option
+    ``embeddings`` not ``false``, and at most :data:`EMBED_MAX_BOXES` boxes (``auto`` then decides by
+    :func:`embeddings_help`). Where this holds the runner starts them in a child process before the first check
+    (:class:`~curate.audit.shared.CropEmbeddings`)."""
+    return (
+        not ctx.fast
+        and ctx.param(NAME, "embeddings", EMBEDDINGS_DEFAULT) is not False
+        and ctx.dataset.num_boxes <= EMBED_MAX_BOXES
+    )
+
+
 def knn_accuracy(votes: np.ndarray, y: np.ndarray, judged: np.ndarray) -> float:
     """The share of judged boxes whose label is the class most voted among their nearest boxes of other images
     (:func:`knn_votes`): how often the pretrained backbone alone names a box's class, leaving its image out."""
@@ -340,7 +352,7 @@ def run(ctx: AuditContext) -> list[Finding]:
     rare = rare_class[y]
 
     mode = ctx.param(NAME, "embeddings", EMBEDDINGS_DEFAULT)
-    if mode is not False and len(y) <= EMBED_MAX_BOXES:
+    if embeddings_wanted(ctx):
         embedded = embedding_votes(ctx, y, groups, num_classes, required=mode is True)
         if embedded is not None and (mode is True or embeddings_help(embedded[1], y, ~rare)):
             E, votes = embedded
