@@ -19,13 +19,19 @@ For each dataset and seed, errors are planted into train (:func:`planted_noise.p
 
 It also counts proposals made on untouched boxes (an edit where none is needed) and, per confidence band, the
 share of proposals that are right: what ``--accept-proposals --min-confidence`` would apply. Writes
-``proposals.json`` and ``proposals.md`` to ``--out``.
+``proposals.json`` and ``proposals.md`` to ``--out``. ``--dump``: each dataset and seed's member search (what
+:func:`curate.audit.refine._search_members` was given: the described boxes, their features, the searched groups'
+candidate sets) and the flagged planted groups' merged boxes are pickled to ``--out``
+(``members-<name>-seed<N>.pkl``), so ``benchmarks/members_replay.py`` can re-run the search offline, without the
+box model.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import pickle
 import statistics
 import sys
 import time
@@ -37,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from label_noise import DEFAULT_CHECKS, load_dataset, run_selected  # noqa: E402
 
+from curate.audit import refine  # noqa: E402
 from curate.audit.checks.base import AuditContext  # noqa: E402
 from curate.audit.members import is_right, matched  # noqa: E402
 from curate.audit.proposals import propose  # noqa: E402
@@ -52,6 +59,41 @@ BANDS = ((0.9, 1.01), (0.7, 0.9), (0.5, 0.7), (0.0, 0.5))
 #: The check whose finding names each planted error (its proposals are the fix of that error).
 FLAGGING = {"loose": "background_heavy", "shifted": "shifted", "swapped": "class_inconsistent",
             "duplicate": "duplicate", "grouped": "grouped"}  # fmt: skip
+
+
+@contextlib.contextmanager
+def recording_member_search():
+    """Within it, each call of :func:`curate.audit.refine._search_members` is run as usual and its arguments are kept
+    (the yielded list gets them, then the member judges :func:`curate.audit.refine._judges` fitted for it), so the
+    search can be replayed offline without refitting the judges."""
+    calls: list[list] = []
+    search, judges = refine._search_members, refine._judges
+
+    def record(*args):
+        calls.append(list(args))
+        return search(*args)
+
+    def record_judges(qs, X, fold_of_row, wrong, seed):
+        fitted = judges(qs, X, fold_of_row, wrong, seed)
+        if "grouped" in wrong and calls:
+            calls[-1].append(fitted)
+        return fitted
+
+    refine._search_members, refine._judges = record, record_judges
+    try:
+        yield calls
+    finally:
+        refine._search_members, refine._judges = search, judges
+
+
+def dump_members(path: Path, dataset: Dataset, call: tuple, groups: dict[tuple[str, int, str], list]) -> None:
+    """Pickle one member search's arguments (queries as plain tuples) with ``groups``: each flagged planted group's
+    key and its merged boxes (xyxy), and each flagged untouched box's key with ``None``."""
+    qs, boxes, X, fold_of_row, targets, cand, seed, *judges = call
+    rows = [(q.image, tuple(float(v) for v in q.xyxy), int(q.cls), q.kind, tuple(q.exclude), q.line) for q in qs]
+    path.write_bytes(pickle.dumps({"qs": rows, "boxes": boxes, "X": X, "fold_of_row": fold_of_row, "targets": targets,
+                                   "groups": cand, "seed": seed, "paths": [str(r.path) for r in dataset.images],
+                                   "truth": groups, "judges": judges[0] if judges else None}))  # fmt: skip
 
 
 def _xyxy(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
@@ -115,19 +157,45 @@ def score_splits(listed, proposals, truth, clean, noisy_labels, by_line) -> dict
     return out
 
 
+def planted_groups(listed, truth, clean, noisy_labels, by_line) -> dict[tuple[str, int, str], list | None]:
+    """Each flagged train group box's key → the merged boxes (xyxy) of a planted group, or ``None`` for an
+    untouched box."""
+    out: dict[tuple[str, int, str], list | None] = {}
+    for f in listed:
+        if f.check != "grouped" or f.split != "train" or f.line is None:
+            continue
+        kind = truth.truth(f.image, f.line)
+        if kind is None:
+            out[(f.image, f.line, f.check)] = None
+        elif kind == "grouped":
+            merged = _merged(clean, noisy_labels, f.image, by_line[(f.image, f.line)])
+            if merged:
+                out[(f.image, f.line, f.check)] = [lab.xyxy for lab in merged]
+    return out
+
+
 def score_seed(
-    dataset: Dataset, seed: int, rate: float, fast: bool, checks: tuple[str, ...] = DEFAULT_CHECKS
+    dataset: Dataset,
+    seed: int,
+    rate: float,
+    fast: bool,
+    checks: tuple[str, ...] = DEFAULT_CHECKS,
+    dump: Path | None = None,
 ) -> dict[str, Any]:
     noisy, truth = plant_errors(dataset, rate=rate, seed=seed)
     ctx = AuditContext(noisy, fast=fast, seed=seed)
     findings, _, errors = run_selected(ctx, set(checks))
     listed = [f for f in findings if f.score >= ctx.threshold(f.check)]
     t0 = time.perf_counter()
-    proposals = propose(listed, noisy, pixels=not fast, seed=seed)
+    with recording_member_search() as calls:
+        proposals = propose(listed, noisy, pixels=not fast, seed=seed)
     seconds = time.perf_counter() - t0
     clean = {r.rel: r.labels for r in dataset.split("train")}
     noisy_labels = {r.rel: r.labels for r in noisy.split("train")}
     by_line = {(r.rel, lab.line): lab for r in noisy.split("train") for lab in r.labels}
+    if dump is not None and calls:
+        dump_members(dump / f"members-{dataset.name}-seed{seed}.pkl", noisy, calls[0],
+                     planted_groups(listed, truth, clean, noisy_labels, by_line))  # fmt: skip
     out: dict[str, Any] = {"seed": seed, "errors": errors, "planted": truth.counts, "made": {}, "right": {}, "iou": {},
                            "iou_corrupted": {}, "on_untouched": 0, "bands": {}, "seconds": round(seconds, 1),
                            "flagged": {}, "flagged_with": {}, "confident": {}}  # fmt: skip
@@ -334,12 +402,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fast", action="store_true", help="geometry only (no pixel evidence: resize proposals need it)")
     ap.add_argument("--out", type=Path, default=Path("reports/bench/proposals"))
     ap.add_argument("--checks", nargs="+", default=list(DEFAULT_CHECKS), help="checks to run (default: all)")
+    ap.add_argument("--dump", action="store_true", help="also pickle each member search to --out (members_replay.py)")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     results, md = {}, ["# Proposal benchmark", ""]
     for source in args.dataset:
         ds = load_dataset(source)
-        seeds = [score_seed(ds, s, args.rate, args.fast, tuple(args.checks)) for s in args.seeds]
+        dump = args.out if args.dump else None
+        seeds = [score_seed(ds, s, args.rate, args.fast, tuple(args.checks), dump) for s in args.seeds]
         results[ds.name] = seeds
         md += summarize(ds.name, seeds)
         print("\n".join(summarize(ds.name, seeds) + members_table({ds.name: seeds})[4:-3]), flush=True)

@@ -247,8 +247,20 @@ def _search_members(qs, boxes, X, fold_of_row, targets, groups, seed) -> dict:
     Why a learnt pick and not the members' mean chance: on the seed-0 planted groups the mean picked a wrong set
     for 10 of 49 food-ingredients and 13 of 65 bccd-blood-cells groups, and a right one held too little margin over
     the group box for ``p_right`` to reach 0.5 for 8 and 11 more (benchmarks/README.md, session 18)."""
-    from curate.audit.members import SET_FEATURES, Members, is_right, learnt_picks, set_features
-    from curate.learn.boosting import platt
+    from curate.audit.members import SET_FEATURES, Members
+
+    tables = _member_tables(qs, X, fold_of_row, groups, seed)
+    picks = _member_picks(qs, boxes, tables, targets, seed)
+    margin = SET_FEATURES.index("margin")  # the members' mean chance minus the group box's
+    return {key: Members(tuple(tuple(float(v) for v in m) for m in tables[targets[key]][1][i]), p)
+            for key, (i, p) in picks.items() if tables[targets[key]][0][i, margin] > 0}  # fmt: skip
+
+
+def _member_tables(qs, X, fold_of_row, groups, seed) -> dict[int, tuple[np.ndarray, list]]:
+    """Row of each searched group box → (its candidate sets described by :func:`members.set_features`, the sets'
+    member boxes): each member's chance of being a real box from the judge of its fold (real against loose, shifted
+    and grouped boxes). Groups in a fold without a judge are left out."""
+    from curate.audit.members import set_features
 
     judges = _judges(qs, X, fold_of_row, ("loose", "shifted", "grouped"), seed)
     tables = {}
@@ -263,6 +275,15 @@ def _search_members(qs, boxes, X, fold_of_row, targets, groups, seed) -> dict:
         rows = [set_features(group, m, p_ok[[r - lo + 1 for r in s]], float(p_ok[0]), typical, class_size)
                 for m, s in zip(members, sets)]  # fmt: skip
         tables[k] = (np.array(rows, float), members)
+    return tables
+
+
+def _member_picks(qs, boxes, tables, targets, seed) -> dict[tuple, tuple[int, float]]:
+    """Each flagged group's (key in ``targets``) learnt pick among its sets in ``tables`` and the pick's
+    ``p_right``: {key: (set index, p_right)}; empty where too few calibration merges got a pick."""
+    from curate.audit.members import is_right, learnt_picks
+    from curate.learn.boosting import platt
+
     cal = [k for k in tables if qs[k].kind == "grouped"]
     if len(cal) < MIN_ROWS:
         return {}
@@ -275,17 +296,8 @@ def _search_members(qs, boxes, X, fold_of_row, targets, groups, seed) -> dict:
     right = np.array([is_right(tables[k][1][picks[k][0]], truth[k]) for k in cal], float)
     a, b = platt(np.array([picks[k][1] for k in cal]), right)
     log.info("refine grouped: calibration %.0f %% right (%d merges)", 100 * right.mean(), len(cal))
-    margin = SET_FEATURES.index("margin")  # the members' mean chance minus the group box's
-    out = {}
-    for key, k in targets.items():
-        if key[2] != GROUP_CHECK or k not in picks:
-            continue
-        i, score = picks[k]
-        if tables[k][0][i, margin] <= 0:
-            continue
-        p = float(1.0 / (1.0 + np.exp(-(a * score + b))))
-        out[key] = Members(tuple(tuple(float(v) for v in m) for m in tables[k][1][i]), p)
-    return out
+    return {key: (picks[k][0], float(1.0 / (1.0 + np.exp(-(a * picks[k][1] + b)))))
+            for key, k in targets.items() if key[2] == GROUP_CHECK and k in picks}  # fmt: skip
 
 
 def within_row_budget(qs: list, keep_images: set[int], seed: int) -> list:

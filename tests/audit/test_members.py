@@ -90,6 +90,40 @@ def test_a_group_box_is_split_into_its_members(pairs) -> None:
         assert len({p.confidence for p in split}) == 1 and 0.4 <= split[0].confidence <= 0.9
 
 
+def _bench(name: str):
+    import importlib.util
+    import sys
+
+    bench_dir = Path(__file__).resolve().parents[2] / "benchmarks"
+    sys.path.insert(0, str(bench_dir))
+    spec = importlib.util.spec_from_file_location(f"{name}_bench", bench_dir / f"{name}.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    return bench
+
+
+def test_a_dumped_member_search_replays_offline(pairs, tmp_path) -> None:
+    """benchmarks/proposals.py --dump pickles the search (with its fitted judges); members_replay.py re-runs it and
+    scores the same two right splits, none on the discs flagged by mistake."""
+    ds, truth = pairs
+    proposals, replay = _bench("proposals"), _bench("members_replay")
+    found = [Finding("train", "000.jpg", "grouped", 0.9, "group", line=1),
+             Finding("train", "001.jpg", "grouped", 0.8, "group", line=3),
+             Finding("train", "002.jpg", "grouped", 0.9, "group", line=1)]  # fmt: skip
+    with proposals.recording_member_search() as calls:
+        made = propose(found, ds)
+    assert len(calls) == 1 and len(calls[0]) == 8  # the search's seven arguments, then its judges
+    groups = {("000.jpg", 1, "grouped"): truth[0][:2], ("001.jpg", 3, "grouped"): truth[1][2:],
+              ("002.jpg", 1, "grouped"): None}  # fmt: skip
+    proposals.dump_members(tmp_path / "members-pairs-seed0.pkl", ds, calls[0], groups)
+    d = replay.load(tmp_path / "members-pairs-seed0.pkl")
+    assert d["judges"] is not None
+    got = replay.replay(d, diagnose=True)
+    assert {k: got[k] for k in ("flagged", "split", "right", "recovered", "on_untouched")} == {
+        "flagged": 2, "split": 2, "right": 2, "recovered": 4, "on_untouched": 0}  # fmt: skip
+    assert len({(p.image, p.line) for p in made}) == 2
+
+
 def test_fast_makes_no_split(pairs) -> None:
     ds, _ = pairs
     assert propose([Finding("train", "000.jpg", "grouped", 0.9, "group", line=1)], ds, pixels=False) == []
@@ -166,16 +200,9 @@ def test_a_split_is_right_when_half_of_the_larger_set_matches() -> None:
 def test_the_benchmark_counts_merged_boxes_recovered_by_a_split() -> None:
     """benchmarks/proposals.py: a planted group of three; a split whose two members match two of them recovers 2
     of 3 merged boxes and is right (two of the larger set of three match)."""
-    import importlib.util
-    import sys
-
     from curate.audit.proposals import Proposal
 
-    bench_dir = Path(__file__).resolve().parents[2] / "benchmarks"
-    sys.path.insert(0, str(bench_dir))
-    spec = importlib.util.spec_from_file_location("proposals_bench", bench_dir / "proposals.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    bench = _bench("proposals")
 
     merged = [Label(0, 0.15, 0.5, 0.1, 0.2, 1), Label(0, 0.25, 0.5, 0.1, 0.2, 2), Label(0, 0.35, 0.5, 0.1, 0.2, 3)]
     other = Label(1, 0.8, 0.8, 0.1, 0.1, 4)
