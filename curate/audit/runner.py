@@ -11,6 +11,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,11 +21,13 @@ from curate.audit.checks import all_check_names, finish_checks, registered
 from curate.audit.checks.base import AuditContext, Check, Shared
 from curate.audit.proposals import Proposal, attach, propose
 from curate.audit.proposals import write_csv as write_proposals_csv
+from curate.audit.shared import NearDuplicatePairs
 from curate.core.dataset import Dataset
 from curate.core.findings import Finding, sort_findings, write_csv, write_json
 from curate.io import cache
 from curate.io.yolo import WriteError, check_outside_inputs
 from curate.runtime.env import release_freed_memory
+from curate.vision.hashing import SAME_SCENE_SIMILARITY
 
 #: Bump when a check's scoring changes in a way the cache key can't see (it includes curate's version).
 #: 2: the box model is a 2-member ensemble; 3: leakage of a file listed under several splits; 4: neighbour
@@ -323,7 +326,8 @@ def _audit(
         marks |= set(ok_labels(fo_dataset))
     findings = sort_findings(drop_ok(list(dataset.findings) + apply_thresholds(scores, ctx), marks))
     # the fix each flagged label's evidence names, where it names one
-    proposals = propose(findings, dataset, pixels=not fast, seed=ctx.seed)
+    same_scene = partial(ctx.use(NearDuplicatePairs).at, ctx, SAME_SCENE_SIMILARITY)  # the checks' one search
+    proposals = propose(findings, dataset, pixels=not fast, seed=ctx.seed, same_scene=same_scene)
     attach(findings, proposals)
     result = AuditResult(
         dataset,

@@ -47,7 +47,7 @@ class BoxModel(Shared):
         """``--fast``: run the geometry box model in a child process (:mod:`curate.runtime.worker`, the warm one
         when there is one) while this process hashes the images; :meth:`scores` collects it.
 
-        Only ``--fast`` and only with two cores or more: the full audit's model needs the image signatures
+        Only ``--fast`` and only with two cores or more: the full audit's model needs the near-duplicate pairs
         first (its scenes), and one core gains nothing from a second process.
         """
         warm, self.warm = self.warm, None
@@ -75,12 +75,13 @@ class BoxModel(Shared):
         if self._scores is None:
             bs = self._from_child(ctx)
             if bs is None:
-                sigs = None
-                if not ctx.fast:  # the scenes of the neighbour features come from the signatures image_checks made
-                    from curate.audit.checks.image_checks import signatures
+                same_scene = None
+                if not ctx.fast:  # the neighbour features' scenes, from the audit's one near-duplicate search
+                    from curate.audit.shared import NearDuplicatePairs
+                    from curate.vision.hashing import SAME_SCENE_SIMILARITY
 
-                    sigs = signatures(ctx)
-                bs = score_boxes(ctx.dataset, signatures=sigs, **_model_options(ctx))
+                    same_scene = ctx.use(NearDuplicatePairs).at(ctx, SAME_SCENE_SIMILARITY)
+                bs = score_boxes(ctx.dataset, same_scene=same_scene, **_model_options(ctx))
             self._scores = bs
         return self._scores
 
