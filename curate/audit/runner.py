@@ -76,6 +76,21 @@ def stop_shared(ctx: AuditContext) -> None:
         ctx.use(dep).stop(ctx)
 
 
+def release_unneeded(ctx: AuditContext, left: list[Check]) -> None:
+    """Release each shared result that none of the checks ``left`` to run needs, directly or through another's
+    :meth:`Shared.uses <curate.audit.checks.base.Shared.uses>` (:meth:`Shared.release`)."""
+    needed = {dep for c in left for dep in c.needs}
+    todo = list(needed)
+    while todo:
+        for dep in ctx.use(todo.pop()).uses(ctx):
+            if dep not in needed:
+                needed.add(dep)
+                todo.append(dep)
+    for dep in all_shared():
+        if dep not in needed:
+            ctx.use(dep).release(ctx)
+
+
 def default_out_dir(dataset: Dataset, *, fast: bool = False) -> Path:
     """``reports/<name>-<key>/audit`` (``audit-fast`` for ``--fast``): one folder per dataset root, so two
     datasets that share a folder name never write over each other's report (:attr:`Dataset.slug`), and a
@@ -156,7 +171,7 @@ def score_dataset(
     for dep in all_shared():  # e.g. the images are hashed in the background while the label-only checks run
         (ctx.use(dep).start if dep in needed else ctx.use(dep).stop)(ctx)
     try:
-        for check in todo:
+        for k, check in enumerate(todo):
             if on_check:
                 on_check(check.module)
             t0 = time.perf_counter()
@@ -172,6 +187,7 @@ def score_dataset(
                 else:
                     _save_cache(keys[check], found)
                     found = keep(found)
+            release_unneeded(ctx, [c for c in todo[k + 1 :] if cached[c] is None])  # e.g. the signatures
             release_freed_memory()  # what the check freed, before the next one's peak
             timings[check.module] = time.perf_counter() - t0
             scores.extend(found)

@@ -54,6 +54,13 @@ class ImageSignatures(Shared):
             self._job.cancel()  # only a job that has not started; a running one ends on its own
             self._job = None
 
+    def release(self, ctx: AuditContext) -> None:
+        """After the near-duplicate pairs are made (near_duplicate, order 60), no later check reads a signature:
+        ~5 KB an image (its thumbnail and quality statistics), 0.16 GB at 30,000 images held under the box model,
+        missing, class_inconsistent and the proposals' search."""
+        self.stop(ctx)
+        self._result = None
+
 
 class NearDuplicatePairs(Shared):
     """The near-duplicate pairs of the audit's images (:func:`curate.vision.hashing.near_duplicate_pairs`),
@@ -75,6 +82,14 @@ class NearDuplicatePairs(Shared):
     def __init__(self) -> None:
         self._threshold: float | None = None
         self._pairs: list[Pair] | None = None
+
+    def start(self, ctx: AuditContext) -> None:
+        """The images are hashed in the background meanwhile (:meth:`ImageSignatures.start`)."""
+        ctx.use(ImageSignatures).start(ctx)
+
+    def uses(self, ctx: AuditContext) -> tuple[type[Shared], ...]:
+        """The signatures, until the pairs are searched."""
+        return () if self._pairs is not None else (ImageSignatures,)
 
     def at(self, ctx: AuditContext, threshold: float) -> list[Pair]:
         """The pairs at or above ``threshold`` similarity, and the byte-identical files; most similar first."""

@@ -63,3 +63,25 @@ def test_a_full_audit_searches_the_near_duplicate_pairs_once(sample_dir: Path, t
     assert any(p.action == "resize" for p in result.proposals)  # the search ran: its scenes were asked
     assert len(scenes) == 2  # the box model's and the search's
     assert searched == [NearDuplicatePairs.LOWEST] == [0.80]
+
+
+def test_the_signatures_and_the_box_scores_are_dropped_once_no_check_left_needs_them(sample_dir: Path) -> None:
+    """Held to the end of the audit, they sat under every later check's peak (issue #25): the signatures once the
+    pairs are made (no check after near_duplicate reads one), the box scores after the last box check."""
+    from curate.audit.boxmodel import BoxModel
+    from curate.audit.runner import score_dataset
+    from curate.audit.shared import ImageSignatures
+
+    ctx = AuditContext(load_yolo(sample_dir))
+    held: dict[str, tuple[bool, bool, bool]] = {}
+
+    def mark(module: str) -> None:  # before each check runs
+        sigs, scores = ctx.use(ImageSignatures)._result, ctx.use(BoxModel)._scores
+        held[module] = (sigs is not None, ctx.use(NearDuplicatePairs)._pairs is not None, scores is not None)
+
+    checks = {"near_duplicate", "grouped", "background_heavy", "shifted", "missing"}
+    scores, _, errors = score_dataset(ctx, only=checks, use_cache=False, on_check=mark)
+    assert not errors and {f.check for f in scores} >= checks - {"near_duplicate"}
+    assert held["grouped"] == (False, True, False)  # the pairs made, the signatures dropped
+    assert held["shifted"] == (False, True, True)
+    assert held["missing"] == (False, True, False)  # the box scores dropped after shifted

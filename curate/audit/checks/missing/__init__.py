@@ -48,7 +48,7 @@ from curate.audit.checks.base import AuditContext, Check, Display
 from curate.audit.checks.missing.duplicates import DUP_SIMILARITY, duplicate_regions
 from curate.audit.checks.missing.model import _boxes, _nms, objectness_regions
 from curate.audit.checks.missing.settings import BUDGET_PER_100, MAX_PER_IMAGE, NAME
-from curate.audit.shared import ImageSignatures, NearDuplicatePairs
+from curate.audit.shared import NearDuplicatePairs
 from curate.core.dataset import Dataset
 from curate.core.findings import Finding
 
@@ -174,7 +174,7 @@ class Missing(Check):
     display = {
         "missing": Display(100, "#c026d3", "mask"),
     }
-    needs = (ImageSignatures, NearDuplicatePairs)
+    needs = (NearDuplicatePairs,)
 
     def skipped(self, ctx: AuditContext) -> str | None:
         return skipped(ctx)
