@@ -29,12 +29,13 @@ from __future__ import annotations
 import csv
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from curate.core import defaults
 from curate.core.dataset import Dataset, LabelLookup
 from curate.core.findings import Finding
 from curate.core.overlap import iou_one
+from curate.vision.hashing import Pair
 
 #: Columns of proposals.csv (the box as YOLO's normalized centre, width and height).
 CSV_COLUMNS = ("split", "image", "line", "check", "action", "class", "x", "y", "w", "h", "confidence")
@@ -70,12 +71,18 @@ class Proposal:
 
 
 def propose(
-    findings: Iterable[Finding], dataset: Dataset, *, pixels: bool = True, seed: int = defaults.SEED
+    findings: Iterable[Finding],
+    dataset: Dataset,
+    *,
+    pixels: bool = True,
+    seed: int = defaults.SEED,
+    same_scene: Callable[[], list[Pair]] | None = None,
 ) -> list[Proposal]:
     """The proposals for ``findings`` (those listed: at or above their thresholds), one at most per finding.
 
     ``pixels`` False (``--fast``): no resize or split proposals (the refiner learns from the box model's pixel
-    features). A split is one proposal per member box.
+    features). A split is one proposal per member box. ``same_scene``: the audit's near-duplicate pairs for the
+    search's scenes, asked only if it runs (:func:`curate.audit.refine.refine`).
     """
     findings = list(findings)
     lookup = LabelLookup(dataset)
@@ -85,11 +92,17 @@ def propose(
         if p is not None:
             out.append(p)
     if pixels:
-        out += _resize(findings, lookup, dataset, seed)
+        out += _resize(findings, lookup, dataset, seed, same_scene)
     return out
 
 
-def _resize(findings: list[Finding], lookup: LabelLookup, dataset: Dataset, seed: int) -> list[Proposal]:
+def _resize(
+    findings: list[Finding],
+    lookup: LabelLookup,
+    dataset: Dataset,
+    seed: int,
+    same_scene: Callable[[], list[Pair]] | None = None,
+) -> list[Proposal]:
     """``resize`` proposals for loose and shifted findings, ``split`` ones for grouped findings
     (:mod:`curate.audit.refine`)."""
     from curate.audit import members
@@ -102,7 +115,7 @@ def _resize(findings: list[Finding], lookup: LabelLookup, dataset: Dataset, seed
             top = {id(f) for f in sorted(mine, key=lambda f: -f.score)[:most]}
             mine = [f for f in mine if id(f) in top]
         flagged += mine
-    refined = refine(dataset, [(f.image, f.line, f.check) for f in flagged], seed=seed)
+    refined = refine(dataset, [(f.image, f.line, f.check) for f in flagged], seed=seed, same_scene=same_scene)
     out = []
     for f in flagged:
         r = refined.get((f.image, f.line, f.check))

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +41,7 @@ from curate.core import defaults
 from curate.core.dataset import Dataset
 from curate.core.folds import image_folds
 from curate.core.overlap import iou_one
+from curate.vision.hashing import Pair
 
 log = logging.getLogger(__name__)
 
@@ -107,13 +109,22 @@ def _candidates(box: np.ndarray, kind: str) -> list[np.ndarray]:
     return out
 
 
-def refine(dataset: Dataset, flagged: list[tuple[str, int, str]], *, seed: int = defaults.SEED) -> dict:
+def refine(
+    dataset: Dataset,
+    flagged: list[tuple[str, int, str]],
+    *,
+    seed: int = defaults.SEED,
+    same_scene: Callable[[], list[Pair]] | None = None,
+) -> dict:
     """Refined boxes for ``flagged`` = (image rel, line, check) of loose (``background_heavy``) and ``shifted``
     findings: {(rel, line, check): :class:`Refined`}, and member boxes for ``grouped`` ones:
     {(rel, line, "grouped"): :class:`curate.audit.members.Members`}, only where ``p_right`` ≥ :data:`MIN_P_RIGHT`.
 
     Kept apart from the findings because it costs a second description of the box model's boxes (pixels from
     the cache) and small cross-fits; it runs only when a loose, shifted or grouped box was flagged.
+    ``same_scene`` gives the audit's near-duplicate pairs at SAME_SCENE_SIMILARITY for the neighbour features'
+    scenes (called only when the search runs: an audit that flagged no such box searches no pairs for it); without
+    it they are searched from the signature cache.
     """
     from curate.audit.boxmodel.corruptions import Query, _queries
     from curate.audit.boxmodel.features import _features
@@ -157,7 +168,8 @@ def refine(dataset: Dataset, flagged: list[tuple[str, int, str]], *, seed: int =
                 qs.append(Query(q.image, box, q.cls, "candidate", q.exclude))
             candidates.setdefault(kind, {})[k] = mine
     groups = _member_candidates(qs, boxes, classes, len(dataset.names), targets, seed)
-    X, _ = _features(dataset, qs, boxes, classes, pixels=True, masks=None, progress=False)
+    pairs = same_scene() if same_scene is not None else None
+    X, _ = _features(dataset, qs, boxes, classes, pixels=True, masks=None, progress=False, same_scene=pairs)
     X = no_all_nan_columns(X)  # float32: scikit-learn converts each fit's rows to float64 exactly, not all rows
     fold_of_image = image_folds(len(dataset.images), FOLDS, seed)
     fold_of_row = fold_of_image[np.array([q.image for q in qs], int)]

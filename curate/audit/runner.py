@@ -11,6 +11,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,11 +21,13 @@ from curate.audit.checks import all_check_names, finish_checks, registered
 from curate.audit.checks.base import AuditContext, Check, Shared
 from curate.audit.proposals import Proposal, attach, propose
 from curate.audit.proposals import write_csv as write_proposals_csv
+from curate.audit.shared import NearDuplicatePairs
 from curate.core.dataset import Dataset
 from curate.core.findings import Finding, sort_findings, write_csv, write_json
 from curate.io import cache
 from curate.io.yolo import WriteError, check_outside_inputs
 from curate.runtime.env import release_freed_memory
+from curate.vision.hashing import SAME_SCENE_SIMILARITY
 
 #: Bump when a check's scoring changes in a way the cache key can't see (it includes curate's version).
 #: 2: the box model is a 2-member ensemble; 3: leakage of a file listed under several splits; 4: neighbour
@@ -71,6 +74,21 @@ def stop_shared(ctx: AuditContext) -> None:
     """Stop every shared computation still running (a warm box-model child no check reached, too)."""
     for dep in all_shared():
         ctx.use(dep).stop(ctx)
+
+
+def release_unneeded(ctx: AuditContext, left: list[Check]) -> None:
+    """Release each shared result that none of the checks ``left`` to run needs, directly or through another's
+    :meth:`Shared.uses <curate.audit.checks.base.Shared.uses>` (:meth:`Shared.release`)."""
+    needed = {dep for c in left for dep in c.needs}
+    todo = list(needed)
+    while todo:
+        for dep in ctx.use(todo.pop()).uses(ctx):
+            if dep not in needed:
+                needed.add(dep)
+                todo.append(dep)
+    for dep in all_shared():
+        if dep not in needed:
+            ctx.use(dep).release(ctx)
 
 
 def default_out_dir(dataset: Dataset, *, fast: bool = False) -> Path:
@@ -153,7 +171,7 @@ def score_dataset(
     for dep in all_shared():  # e.g. the images are hashed in the background while the label-only checks run
         (ctx.use(dep).start if dep in needed else ctx.use(dep).stop)(ctx)
     try:
-        for check in todo:
+        for k, check in enumerate(todo):
             if on_check:
                 on_check(check.module)
             t0 = time.perf_counter()
@@ -169,6 +187,7 @@ def score_dataset(
                 else:
                     _save_cache(keys[check], found)
                     found = keep(found)
+            release_unneeded(ctx, [c for c in todo[k + 1 :] if cached[c] is None])  # e.g. the signatures
             release_freed_memory()  # what the check freed, before the next one's peak
             timings[check.module] = time.perf_counter() - t0
             scores.extend(found)
@@ -323,7 +342,8 @@ def _audit(
         marks |= set(ok_labels(fo_dataset))
     findings = sort_findings(drop_ok(list(dataset.findings) + apply_thresholds(scores, ctx), marks))
     # the fix each flagged label's evidence names, where it names one
-    proposals = propose(findings, dataset, pixels=not fast, seed=ctx.seed)
+    same_scene = partial(ctx.use(NearDuplicatePairs).at, ctx, SAME_SCENE_SIMILARITY)  # the checks' one search
+    proposals = propose(findings, dataset, pixels=not fast, seed=ctx.seed, same_scene=same_scene)
     attach(findings, proposals)
     result = AuditResult(
         dataset,

@@ -13,6 +13,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from curate.audit.checks.base import AuditContext, Shared
+from curate.vision.hashing import NEAR_DUPLICATE_SIMILARITY, SAME_SCENE_SIMILARITY, Pair
 
 
 class ImageSignatures(Shared):
@@ -53,6 +54,54 @@ class ImageSignatures(Shared):
         if self._job is not None:
             self._job.cancel()  # only a job that has not started; a running one ends on its own
             self._job = None
+
+    def release(self, ctx: AuditContext) -> None:
+        """After the near-duplicate pairs are made (near_duplicate, order 60), no later check reads a signature:
+        ~4.8 KB an image (its thumbnail and quality statistics), 0.15 GB at 30,000 images held under the box model,
+        missing, class_inconsistent and the proposals' search."""
+        self.stop(ctx)
+        self._result = None
+
+
+class NearDuplicatePairs(Shared):
+    """The near-duplicate pairs of the audit's images (:func:`curate.vision.hashing.near_duplicate_pairs`),
+    searched once, at the lowest similarity any user asks, and filtered to each one's own
+    (:func:`~curate.vision.hashing.at_least`): near_duplicate lists pairs from 0.80, and missing's duplicate
+    regions, the box model's scenes and the proposals' resize search join images from 0.85.
+
+    Why: the search is all-pairs (quadratic: 27 CPU-s at 61,000 images), and each of those four searched on
+    its own. Why held here and not in the disk cache: every user runs in the audit's process (the box model's
+    child runs only under ``--fast``, whose geometry model has no scenes), so the pairs of this audit's
+    signatures need no key; a later audit with the same images searches again (seconds, against the hashing's
+    minutes). A user asking below the lowest so far (a ``--config`` near_duplicate similarity under 0.90) makes
+    the one search at its threshold if it asks first, as near_duplicate does (it runs before the others).
+    """
+
+    #: The lowest similarity the audit's users ask at their defaults: near_duplicate's listing floor (0.80).
+    LOWEST = min(SAME_SCENE_SIMILARITY, 2 * NEAR_DUPLICATE_SIMILARITY - 1.0)
+
+    def __init__(self) -> None:
+        self._threshold: float | None = None
+        self._pairs: list[Pair] | None = None
+
+    def start(self, ctx: AuditContext) -> None:
+        """The images are hashed in the background meanwhile (:meth:`ImageSignatures.start`)."""
+        ctx.use(ImageSignatures).start(ctx)
+
+    def uses(self, ctx: AuditContext) -> tuple[type[Shared], ...]:
+        """The signatures, until the pairs are searched."""
+        return () if self._pairs is not None else (ImageSignatures,)
+
+    def at(self, ctx: AuditContext, threshold: float) -> list[Pair]:
+        """The pairs at or above ``threshold`` similarity, and the byte-identical files; most similar first."""
+        from curate.vision.hashing import at_least, near_duplicate_pairs
+
+        if threshold > 1.0:  # no filtered search stands for it (see at_least); only a --config asks this
+            return near_duplicate_pairs(ctx.use(ImageSignatures).get(ctx), threshold=threshold)
+        if self._pairs is None or self._threshold is None or threshold < self._threshold:
+            self._threshold = min(threshold, self.LOWEST)
+            self._pairs = near_duplicate_pairs(ctx.use(ImageSignatures).get(ctx), threshold=self._threshold)
+        return at_least(self._pairs, threshold)
 
 
 class CropFeatures(Shared):

@@ -37,6 +37,7 @@ SAME_SCENE_SIMILARITY = 0.85  # looser: still the same scene (missing's label tr
 DCT_KEEP = 8  # low DCT frequencies per axis that bound a pair's correlation before it is computed
 BOUND_SLACK = 1e-4  # float32 rounding of the bound: a pair this close below it is still checked
 BLOCK_CELLS = 25_000_000  # pairs bounded per block (float32: 100 MB)
+CORR_CHUNK = 8192  # candidate pairs whose rows are gathered at once (2 × 32 MB)
 _SUFFIX_KIND = {
     ".jpg": "jpeg",
     ".jpeg": "jpeg",
@@ -307,15 +308,31 @@ def _candidates(
     return ii[keep], jj[keep]
 
 
+def _correlations(mat: np.ndarray, ii: np.ndarray, jj: np.ndarray) -> np.ndarray:
+    """The correlation of each candidate pair (rows ``ii[k]`` and ``jj[k]`` of ``mat``), CORR_CHUNK pairs at a time.
+
+    Why one pair at a time (numpy's einsum over the two rows) and never a block's matrix product, even where
+    most of a block's pairs are candidates: a pair's similarity is then the same float whichever threshold or
+    block found it, so a search at 0.80 filtered to 0.85 (:func:`at_least`) is exactly a search at 0.85; a BLAS
+    product rounds its sums differently. Chunks keep the gathered rows to 2 × 32 MB.
+    """
+    out = np.empty(len(ii), np.float32)
+    for k in range(0, len(ii), CORR_CHUNK):
+        out[k : k + CORR_CHUNK] = np.einsum("ij,ij->i", mat[ii[k : k + CORR_CHUNK]], mat[jj[k : k + CORR_CHUNK]])
+    return out
+
+
 def near_duplicate_pairs(
     sigs: dict[str, Signature], *, threshold: float | None = None, block: int = 2048
 ) -> list[Pair]:
-    """All pairs at or above ``threshold`` similarity, plus byte-identical files.
+    """All pairs at or above ``threshold`` similarity, plus byte-identical files, most similar first.
 
     Thumbnail correlations are all-pairs, so the cost grows with the square of the images: at 20,000
     images the full 1,024-number products took 16 s. Pairs are first bounded from 64 low DCT frequencies
     (:func:`_candidates`, exact: no pair above the threshold is dropped) and only the few candidates
-    (0.06 % of food-ingredients' pairs at 0.90) get their exact correlation.
+    (0.06 % of food-ingredients' pairs at 0.90) get their exact correlation (:func:`_correlations`).
+    Still quadratic: an audit searches once, at the lowest threshold its checks ask
+    (:class:`curate.audit.shared.NearDuplicatePairs`), and filters (:func:`at_least`).
     """
     threshold = NEAR_DUPLICATE_SIMILARITY if threshold is None else threshold
     pairs: dict[tuple[str, str], Pair] = {}
@@ -337,23 +354,26 @@ def near_duplicate_pairs(
         for start in range(0, len(rels), block):
             stop = min(start + block, len(rels))
             ii, jj = _candidates(low, rest, start, stop, threshold)
-            if len(ii) * 16 > (stop - start) * (
-                len(rels) - start
-            ):  # a low threshold: the block's full product is cheaper
-                sim = (mat[start:stop] @ mat[start:].T)[ii - start, jj - start]
-            else:
-                sim = np.einsum("ij,ij->i", mat[ii], mat[jj])
-            for i, j, s in zip(ii.tolist(), jj.tolist(), sim.tolist()):
+            for i, j, s in zip(ii.tolist(), jj.tolist(), _correlations(mat, ii, jj).tolist()):
                 key = (rels[i], rels[j])
                 if s >= threshold and key not in pairs:
                     pairs[key] = Pair(rels[i], rels[j], float(min(s, 1.0)), False)
     return sorted(pairs.values(), key=lambda p: (-p.similarity, p.a, p.b))
 
 
-def near_duplicate_groups(
-    dataset: Dataset, sigs: dict[str, Signature], *, threshold: float | None = None
-) -> list[list[str]]:
-    """Clusters (connected components) of near-duplicate images, for group-aware re-splitting."""
+def at_least(pairs: list[Pair], threshold: float) -> list[Pair]:
+    """The pairs of a search at a lower threshold that a search at ``threshold`` (≤ 1) finds, in its order.
+
+    Exact: a pair's similarity does not depend on the threshold it was found at (:func:`_correlations`), the
+    candidates at a lower threshold include those at a higher one, and identical files are kept at any.
+    """
+    if threshold > 1.0:
+        raise ValueError(f"similarity threshold {threshold} above 1: a filtered search cannot stand for it")
+    return [p for p in pairs if p.exact or p.similarity >= threshold]
+
+
+def groups_of(pairs: list[Pair]) -> list[list[str]]:
+    """Connected components of the images that ``pairs`` join, each sorted, ordered by their first image."""
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -362,9 +382,16 @@ def near_duplicate_groups(
             x = parent[x]
         return x
 
-    for p in near_duplicate_pairs(sigs, threshold=threshold):
+    for p in pairs:
         parent[find(p.a)] = find(p.b)
     groups: dict[str, list[str]] = {}
     for r in parent:
         groups.setdefault(find(r), []).append(r)
     return sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: g[0])
+
+
+def near_duplicate_groups(
+    dataset: Dataset, sigs: dict[str, Signature], *, threshold: float | None = None
+) -> list[list[str]]:
+    """Clusters (connected components) of near-duplicate images, for group-aware re-splitting."""
+    return groups_of(near_duplicate_pairs(sigs, threshold=threshold))

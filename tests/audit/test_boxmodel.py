@@ -512,18 +512,19 @@ def test_scenes_join_the_near_duplicate_photos_of_the_sample(sample_dir):
     assert all(scene[i] == i for i in range(len(ds.images)) if i not in paired)
 
 
-def test_box_model_takes_the_scenes_from_the_runs_signatures(sample_dir, monkeypatch):
-    """In an audit the signatures are made once (image_checks); the box model's scenes reuse them."""
+def test_box_model_takes_the_scenes_from_the_runs_pairs(sample_dir, monkeypatch):
+    """In an audit the near-duplicate pairs are searched once (curate.audit.shared.NearDuplicatePairs, from the
+    signatures image_checks made); the box model's scenes take them, filtered to SAME_SCENE_SIMILARITY."""
     from curate.audit.checks.base import AuditContext
-    from curate.audit.checks.image_checks import signatures
+    from curate.audit.shared import NearDuplicatePairs
     from curate.io.yolo import load_yolo
     from curate.vision import hashing
 
     ctx = AuditContext(load_yolo(sample_dir))
-    made = signatures(ctx)
-    monkeypatch.setattr(hashing, "image_signatures", lambda *a, **k: pytest.fail("signatures made twice"))
-    monkeypatch.setattr(boxmodel.child, "score_boxes", lambda ds, **k: k["signatures"])
-    assert boxmodel.shared_scores(ctx) is made
+    made = ctx.use(NearDuplicatePairs).at(ctx, 0.8)
+    monkeypatch.setattr(hashing, "near_duplicate_pairs", lambda *a, **k: pytest.fail("pairs searched twice"))
+    monkeypatch.setattr(boxmodel.child, "score_boxes", lambda ds, **k: k["same_scene"])
+    assert boxmodel.shared_scores(ctx) == hashing.at_least(made, hashing.SAME_SCENE_SIMILARITY)
 
 
 def test_crossfit_survives_a_feature_missing_in_every_training_row():

@@ -47,7 +47,7 @@ class BoxModel(Shared):
         """``--fast``: run the geometry box model in a child process (:mod:`curate.runtime.worker`, the warm one
         when there is one) while this process hashes the images; :meth:`scores` collects it.
 
-        Only ``--fast`` and only with two cores or more: the full audit's model needs the image signatures
+        Only ``--fast`` and only with two cores or more: the full audit's model needs the near-duplicate pairs
         first (its scenes), and one core gains nothing from a second process.
         """
         warm, self.warm = self.warm, None
@@ -70,17 +70,30 @@ class BoxModel(Shared):
                 job.cancel()
         self.warm = self.job = None
 
+    def uses(self, ctx: Any) -> tuple[type[Shared], ...]:
+        """The full audit's model, until it has scored, reads the near-duplicate pairs (its scenes)."""
+        from curate.audit.shared import NearDuplicatePairs
+
+        return (NearDuplicatePairs,) if self._scores is None and not ctx.fast else ()
+
+    def release(self, ctx: Any) -> None:
+        """After the last box check (shifted, order 90): the scores, their feature rows and evidence (~0.1 GB at
+        76,000 boxes) are no later check's."""
+        self.stop(ctx)
+        self._scores = None
+
     def scores(self, ctx: Any) -> BoxScores:
         """This run's box scores: the child's, or computed here when there is none or it failed."""
         if self._scores is None:
             bs = self._from_child(ctx)
             if bs is None:
-                sigs = None
-                if not ctx.fast:  # the scenes of the neighbour features come from the signatures image_checks made
-                    from curate.audit.checks.image_checks import signatures
+                same_scene = None
+                if not ctx.fast:  # the neighbour features' scenes, from the audit's one near-duplicate search
+                    from curate.audit.shared import NearDuplicatePairs
+                    from curate.vision.hashing import SAME_SCENE_SIMILARITY
 
-                    sigs = signatures(ctx)
-                bs = score_boxes(ctx.dataset, signatures=sigs, **_model_options(ctx))
+                    same_scene = ctx.use(NearDuplicatePairs).at(ctx, SAME_SCENE_SIMILARITY)
+                bs = score_boxes(ctx.dataset, same_scene=same_scene, **_model_options(ctx))
             self._scores = bs
         return self._scores
 

@@ -33,6 +33,7 @@ from curate.core import defaults
 from curate.core.dataset import Dataset, ImageRecord
 from curate.runtime.env import workers
 from curate.vision.foreground import read_image
+from curate.vision.hashing import Pair
 
 FEATURE_CHUNK = 48  # images per pixel-feature job (≈300 patches: 10 MB of patches in flight per thread) ...
 FEATURE_ROWS = 1024  # ... and at most this many boxes per job (a dense image is cut into pieces)
@@ -47,7 +48,7 @@ def _features(
     pixels: bool,
     masks: dict[str, np.ndarray] | None,
     progress: bool,
-    signatures: dict | None = None,
+    same_scene: list[Pair] | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     from rich.progress import Progress
 
@@ -130,7 +131,7 @@ def _features(
     if pixels and pix is not None:
         sib = sibling_features(pix[:, len(pnames) :], qs, by_image, classes)
         proto = prototype_features(grids, qs)
-        neigh = neighbour_features(grids, qs, scene=scenes(dataset, signatures))
+        neigh = neighbour_features(grids, qs, scene=scenes(dataset, same_scene))
         del grids  # freed before the feature matrix is made: 450 of 636 columns (0.75 GB at 30,000 images)
         return (
             np.concatenate([geo, pix[:, : len(pnames)], sib, proto, neigh], axis=1),

@@ -19,6 +19,7 @@ from curate.core import defaults
 from curate.core.dataset import Dataset
 from curate.core.folds import image_folds
 from curate.runtime.env import fit_side_by_side, fits_at_once, no_all_nan_columns
+from curate.vision.hashing import Pair
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +99,15 @@ def score_boxes(
     rounds: int = defaults.BOXMODEL_ROUNDS,
     members: int = defaults.BOXMODEL_MEMBERS,
     progress: bool = True,
-    signatures: dict | None = None,
+    same_scene: list[Pair] | None = None,
 ) -> BoxScores:
     """Out-of-fold scores (loose, shifted, grouped) for every box of every split.
 
     ``fast`` uses geometry only (no image is decoded); ``use_mask`` adds U²-Net-p mask features (computed
     and cached for every image: ~250 ms an image the first time). Each fold is scored by ``members`` models
     that saw different corrupted boxes, averaged (see :func:`_crossfit`, :data:`defaults.BOXMODEL_MEMBERS`).
+    ``same_scene``: the audit's near-duplicate pairs at SAME_SCENE_SIMILARITY, for the neighbour features'
+    scenes (:func:`~curate.audit.boxmodel.peers.scenes`); searched from the signature cache without them.
     """
     t0 = time.perf_counter()
     if fast:  # --fast promises hundreds of images a second: a lighter model on geometry alone
@@ -149,7 +152,7 @@ def score_boxes(
         union.extend(qs_m[n_real:])
     t1 = time.perf_counter()
     X_all, names = _features(
-        dataset, union, boxes, classes, pixels=not fast, masks=masks, progress=progress, signatures=signatures
+        dataset, union, boxes, classes, pixels=not fast, masks=masks, progress=progress, same_scene=same_scene
     )
     seconds["features"] = time.perf_counter() - t1
     prior_odds = None

@@ -17,6 +17,7 @@ from curate.audit.boxmodel.corruptions import KINDS, Query
 from curate.audit.boxmodel.pixels import B, M, P, _wmean
 from curate.core.dataset import Dataset
 from curate.runtime.env import workers
+from curate.vision.hashing import Pair
 
 SIB_STATS = 7  # descriptor: mean and sd of L, a, b, mean gradient ...
 SIB_GRID = 16  # ... and a 4×4 grid of L over the box (zero mean, unit sd)
@@ -257,17 +258,18 @@ def neighbour_features(
     return out
 
 
-def scenes(dataset: Dataset, sigs: dict | None = None) -> np.ndarray:
+def scenes(dataset: Dataset, same_scene: list[Pair] | None = None) -> np.ndarray:
     """Image index → scene id: near-duplicate images (the same shot exported twice) share one.
 
-    ``sigs``: the run's image signatures when the audit has them already (``image_checks.signatures``);
-    read from the signature cache otherwise."""
-    from curate.vision.hashing import SAME_SCENE_SIMILARITY, image_signatures, near_duplicate_groups
+    ``same_scene``: the audit's near-duplicate pairs at SAME_SCENE_SIMILARITY
+    (:class:`curate.audit.shared.NearDuplicatePairs`); searched from the signature cache without them."""
+    from curate.vision.hashing import SAME_SCENE_SIMILARITY, groups_of, image_signatures, near_duplicate_pairs
 
-    sigs = image_signatures(dataset, progress=False) if sigs is None else sigs
+    if same_scene is None:
+        same_scene = near_duplicate_pairs(image_signatures(dataset, progress=False), threshold=SAME_SCENE_SIMILARITY)
     index = {r.rel: i for i, r in enumerate(dataset.images)}
     out = np.arange(len(dataset.images))
-    for group in near_duplicate_groups(dataset, sigs, threshold=SAME_SCENE_SIMILARITY):
+    for group in groups_of(same_scene):
         ids = [index[r] for r in group if r in index]
         out[ids] = min(ids)
     return out

@@ -63,6 +63,15 @@ class Shared:
     def stop(self, ctx: "AuditContext") -> None:
         """Cancel what is still running or was never needed (default: nothing)."""
 
+    def uses(self, ctx: "AuditContext") -> tuple[type["Shared"], ...]:
+        """The shared computations this one has still to read (default: none): kept while it is needed."""
+        return ()
+
+    def release(self, ctx: "AuditContext") -> None:
+        """Drop the result: no check left to run needs it, through :attr:`Check.needs` or :meth:`uses` (default:
+        keep it). Why: a result held to the end of the audit sat under every later check's peak (issue #25); a
+        later use computes it again."""
+
 
 class Display(NamedTuple):
     """How the audit report shows a check's findings.

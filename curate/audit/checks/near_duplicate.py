@@ -9,11 +9,10 @@ brightness). One finding per pair, on the later image (by split order then path)
 from __future__ import annotations
 
 from curate.audit.checks.base import AuditContext, Check, Display
-from curate.audit.checks.image_checks import signatures
-from curate.audit.shared import ImageSignatures
+from curate.audit.shared import ImageSignatures, NearDuplicatePairs
 from curate.core.dataset import SPLITS, Dataset
 from curate.core.findings import Finding
-from curate.vision.hashing import NEAR_DUPLICATE_SIMILARITY, near_duplicate_pairs
+from curate.vision.hashing import NEAR_DUPLICATE_SIMILARITY
 
 NAME = "near_duplicate"
 NAMES = ("near_duplicate", "leakage")
@@ -27,12 +26,11 @@ def score_of(similarity: float, *, at_half: float = NEAR_DUPLICATE_SIMILARITY) -
 
 
 def run(ctx: AuditContext) -> list[Finding]:
-    sigs = signatures(ctx)
     at_half = float(ctx.param("near_duplicate", "similarity", NEAR_DUPLICATE_SIMILARITY))
     split_of = {r.rel: r.split for r in ctx.dataset.images}
     order = {s: i for i, s in enumerate(SPLITS)}
     out: list[Finding] = []
-    for pair in near_duplicate_pairs(sigs, threshold=max(0.0, 2 * at_half - 1.0)):
+    for pair in ctx.use(NearDuplicatePairs).at(ctx, max(0.0, 2 * at_half - 1.0)):
         a, b = sorted((pair.a, pair.b), key=lambda r: (order.get(split_of[r], 9), r))
         sa, sb = split_of[a], split_of[b]
         how = "identical file" if pair.exact else f"similarity {pair.similarity:.3f}"
@@ -74,7 +72,7 @@ class NearDuplicate(Check):
         "near_duplicate": Display(180, "#ea580c", "pair"),
     }
     options = {"similarity": NEAR_DUPLICATE_SIMILARITY}
-    needs = (ImageSignatures,)
+    needs = (ImageSignatures, NearDuplicatePairs)
 
     def run(self, ctx: AuditContext) -> list[Finding]:
         return run(ctx)

@@ -45,11 +45,10 @@ from __future__ import annotations
 import numpy as np
 
 from curate.audit.checks.base import AuditContext, Check, Display
-from curate.audit.checks.image_checks import signatures
-from curate.audit.checks.missing.duplicates import duplicate_regions
+from curate.audit.checks.missing.duplicates import DUP_SIMILARITY, duplicate_regions
 from curate.audit.checks.missing.model import _boxes, _nms, objectness_regions
 from curate.audit.checks.missing.settings import BUDGET_PER_100, MAX_PER_IMAGE, NAME
-from curate.audit.shared import ImageSignatures
+from curate.audit.shared import NearDuplicatePairs
 from curate.core.dataset import Dataset
 from curate.core.findings import Finding
 
@@ -77,7 +76,7 @@ def run(ctx: AuditContext) -> list[Finding]:
         return []  # nothing to learn what an object looks like from
     found: dict[int, list[tuple[float, np.ndarray, int, str]]] = {}
     try:
-        dup = duplicate_regions(ds, signatures(ctx))
+        dup = duplicate_regions(ds, ctx.use(NearDuplicatePairs).at(ctx, DUP_SIMILARITY))
     except Exception:  # a broken signature pass must not sink the check: the model still runs
         dup = {}
     for i, regs in dup.items():
@@ -175,7 +174,7 @@ class Missing(Check):
     display = {
         "missing": Display(100, "#c026d3", "mask"),
     }
-    needs = (ImageSignatures,)
+    needs = (NearDuplicatePairs,)
 
     def skipped(self, ctx: AuditContext) -> str | None:
         return skipped(ctx)

@@ -10,7 +10,7 @@ from curate.audit.checks.missing.settings import SIDE
 from curate.audit.checks.missing.windows import uncovered
 from curate.core.dataset import Dataset
 from curate.core.overlap import pairwise_iou
-from curate.vision.hashing import SAME_SCENE_SIMILARITY
+from curate.vision.hashing import SAME_SCENE_SIMILARITY, Pair
 
 # thumbnail correlation of two copies of a shot (curate.vision.hashing: 0.90 = surely the same; 0.85 still the
 # same scene)
@@ -34,18 +34,17 @@ def _grey_patch(grey: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     return p / n if n > 1e-3 else None
 
 
-def duplicate_regions(ds: Dataset, sigs: dict) -> dict[int, list[tuple[float, np.ndarray, int]]]:
-    """Boxes a near-duplicate image has and this one lacks, where this image shows the same content.
+def duplicate_regions(ds: Dataset, pairs: list[Pair]) -> dict[int, list[tuple[float, np.ndarray, int]]]:
+    """Boxes a near-duplicate image has and this one lacks, where this image shows the same content; ``pairs``:
+    the audit's near-duplicate pairs at DUP_SIMILARITY (:class:`curate.audit.shared.NearDuplicatePairs`).
 
     The same shot exported twice (another split, a re-compression, a brightness change) with a box on one
     copy only: the copy without it probably forgot it. Both copies must agree on most of the other boxes
     (so their geometry matches) and the crop under the box must correlate between them.
     """
     from curate.vision.foreground import read_image
-    from curate.vision.hashing import near_duplicate_pairs
 
     index = {r.rel: i for i, r in enumerate(ds.images)}
-    pairs = near_duplicate_pairs(sigs, threshold=DUP_SIMILARITY)
     grey: dict[int, np.ndarray | None] = {}
 
     def g(i: int) -> np.ndarray | None:
