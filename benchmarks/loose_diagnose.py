@@ -55,7 +55,7 @@ def record(source: Path, out: Path, seed: int, rate: float) -> Path:
                     original[(rec.rel, lab.line)] = tuple(orig.xyxy)
     searched: dict = {}
 
-    def recorder(kind, qs, boxes, X, fold_of_row, targets, candidates, from_image, seed):
+    def recorder(kind, qs, boxes, classes, X, fold_of_row, targets, candidates, from_image, seed):
         if kind != "loose":
             return {}
         judges = refine_module._judges(qs, X, fold_of_row, ("loose", "shifted"), seed)

@@ -175,7 +175,7 @@ def refine(
     fold_of_row = fold_of_image[np.array([q.image for q in qs], int)]
     out: dict = {}
     for kind, mine in candidates.items():
-        out.update(_search(kind, qs, boxes, X, fold_of_row, targets, mine, from_image, seed))
+        out.update(_search(kind, qs, boxes, classes, X, fold_of_row, targets, mine, from_image, seed))
     if groups:
         out.update(_search_members(qs, boxes, X, fold_of_row, targets, groups, seed))
     return {key: r for key, r in out.items() if r.p_right >= MIN_P_RIGHT}
@@ -333,7 +333,7 @@ def _original(qs: list, boxes: list[np.ndarray], rows: np.ndarray) -> np.ndarray
     return np.array([boxes[qs[k].image][qs[k].exclude[0]] for k in rows], float)
 
 
-def _search(kind, qs, boxes, X, fold_of_row, targets, candidates, from_image, seed) -> dict:
+def _search(kind, qs, boxes, classes, X, fold_of_row, targets, candidates, from_image, seed) -> dict:
     """Of the box and its candidates, the one likeliest right, and ``p_right``: its held-out chance of being right,
     learnt from corrupted boxes of ``kind`` searched the same way. Shifted: the candidate a classifier of real
     against corrupted boxes finds most like a real box, ``p_right`` from how much it beat the box itself. Loose:
@@ -355,7 +355,7 @@ def _search(kind, qs, boxes, X, fold_of_row, targets, candidates, from_image, se
         return {}
     chosen = _margin_picks(qs, boxes, candidates, chances, from_image, cal, kind)
     if kind == "loose":  # where the judge's favourite is not sure enough, the learnt pick, if it is
-        learnt = _loose_picks(qs, boxes, candidates, chances, from_image, cal, seed)
+        learnt = _loose_picks(qs, boxes, classes, candidates, chances, from_image, cal, seed)
         chosen = {k: c if k not in learnt or c[0] > 0 and c[1] >= MIN_P_RIGHT else learnt[k] for k, c in chosen.items()}
     out = {}
     for key, k in targets.items():
@@ -383,16 +383,12 @@ def _margin_picks(qs, boxes, candidates, chances, from_image, cal, kind) -> dict
     return {k: (best, float(p_right(np.array([f]))[0])) for k, (best, f) in picks.items()}
 
 
-def _loose_picks(qs, boxes, candidates, chances, from_image, cal, seed) -> dict[int, tuple[int, float]]:
+def _loose_picks(qs, boxes, classes, candidates, chances, from_image, cal, seed) -> dict[int, tuple[int, float]]:
     """Each searched loose box's pick and ``p_right`` by :func:`curate.audit.loose.learnt_picks`, its candidates
-    described against their scene (:func:`curate.audit.loose.describe`)."""
+    described against their scene (:func:`curate.audit.loose.describe`: the image's boxes and their ``classes``)."""
     from curate.audit.loose import describe, learnt_picks
     from curate.audit.members import class_sizes
 
-    classes = [np.full(len(b), -1, int) for b in boxes]
-    for q in qs:
-        if q.line is not None:
-            classes[q.image][q.line] = q.cls
     sizes = class_sizes(boxes, classes, max(q.cls for q in qs) + 1)
     tables, right = {}, {}
     for k, p_ok in chances.items():
