@@ -44,20 +44,23 @@ def replay(d: dict, diagnose: bool = False, merges: int | None = None) -> dict:
     """The search of the current code on one dump, scored against its flagged planted groups; ``merges``: with that
     many calibration merges (the dump must hold their draw: ``proposals.py --dump-merges``), else
     ``members.CALIBRATION_MERGES``. Also counts the calibration merges searched, the candidate rows the search
-    described for them (what the member search's cost grows with) and the replay's seconds."""
+    described for them (what the member search's cost grows with) and the replay's seconds (the first replay of a
+    dump judges every dumped group's candidates, the later ones only pick)."""
     qs, targets = d["qs"], d["targets"]
     merges = CALIBRATION_MERGES if merges is None else merges
     if merges > d.get("merges", 150):
         raise SystemExit(f"error: the dump holds the draws of at most {d.get('merges', 150)} calibration merges")
     groups = calibration_only(qs, d["groups"], merges, d["seed"])
     t0 = time.perf_counter()
-    fit = refine._judges
-    if d.get("judges") is not None:  # the judges the benchmark fitted (the same fit, without its cost)
-        refine._judges = lambda *args: d["judges"]
-    try:
-        tables = refine._member_tables(qs, d["X"], d["fold_of_row"], groups, d["seed"])
-    finally:
-        refine._judges = fit
+    if "tables" not in d:  # a group's table depends on its own candidates only: every dumped group's, once
+        fit = refine._judges
+        if d.get("judges") is not None:  # the judges the benchmark fitted (the same fit, without its cost)
+            refine._judges = lambda *args: d["judges"]
+        try:
+            d["tables"] = refine._member_tables(qs, d["X"], d["fold_of_row"], d["groups"], d["seed"])
+        finally:
+            refine._judges = fit
+    tables = {k: t for k, t in d["tables"].items() if k in groups}
     picks = refine._member_picks(qs, d["boxes"], tables, targets, d["seed"])
     margin = SET_FEATURES.index("margin")
     cal = [k for k in groups if qs[k].kind == "grouped"]
