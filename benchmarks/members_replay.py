@@ -1,6 +1,6 @@
 """Replay the grouped member search offline, on the searches ``benchmarks/proposals.py --dump`` pickled.
 
-    python benchmarks/members_replay.py reports/bench/s1/members-*.pkl [--diagnose]
+    python benchmarks/members_replay.py reports/bench/s1/members-*.pkl [--diagnose] [--merges 150 300 600]
 
 Each pickle holds what :func:`curate.audit.refine._search_members` was given in one benchmark run (the described
 boxes, their features, the searched groups' candidate sets), the member judges it fitted, and the flagged planted
@@ -19,6 +19,7 @@ import argparse
 import pickle
 import statistics
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from curate.audit import refine  # noqa: E402
 from curate.audit.boxmodel.corruptions import Query  # noqa: E402
-from curate.audit.members import SET_FEATURES, is_right, matched  # noqa: E402
+from curate.audit.members import CALIBRATION_MERGES, SET_FEATURES, is_right, matched  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from proposals import calibration_only  # noqa: E402
 
 
 def load(path: Path) -> dict:
@@ -36,20 +40,34 @@ def load(path: Path) -> dict:
     return d
 
 
-def replay(d: dict, diagnose: bool = False) -> dict:
-    """The search of the current code on one dump, scored against its flagged planted groups."""
+def replay(d: dict, diagnose: bool = False, merges: int | None = None) -> dict:
+    """The search of the current code on one dump, scored against its flagged planted groups; ``merges``: with that
+    many calibration merges (the dump must hold their draw: ``proposals.py --dump-merges``), else
+    ``members.CALIBRATION_MERGES``. Also counts the calibration merges searched, the candidate rows the search
+    described for them (what the member search's cost grows with) and the replay's seconds (the first replay of a
+    dump judges every dumped group's candidates, the later ones only pick)."""
     qs, targets = d["qs"], d["targets"]
-    fit = refine._judges
-    if d.get("judges") is not None:  # the judges the benchmark fitted (the same fit, without its cost)
-        refine._judges = lambda *args: d["judges"]
-    try:
-        tables = refine._member_tables(qs, d["X"], d["fold_of_row"], d["groups"], d["seed"])
-    finally:
-        refine._judges = fit
+    merges = CALIBRATION_MERGES if merges is None else merges
+    if merges > d.get("merges", 150):
+        raise SystemExit(f"error: the dump holds the draws of at most {d.get('merges', 150)} calibration merges")
+    groups = calibration_only(qs, d["groups"], merges, d["seed"])
+    t0 = time.perf_counter()
+    if "tables" not in d:  # a group's table depends on its own candidates only: every dumped group's, once
+        fit = refine._judges
+        if d.get("judges") is not None:  # the judges the benchmark fitted (the same fit, without its cost)
+            refine._judges = lambda *args: d["judges"]
+        try:
+            d["tables"] = refine._member_tables(qs, d["X"], d["fold_of_row"], d["groups"], d["seed"])
+        finally:
+            refine._judges = fit
+    tables = {k: t for k, t in d["tables"].items() if k in groups}
     picks = refine._member_picks(qs, d["boxes"], tables, targets, d["seed"])
     margin = SET_FEATURES.index("margin")
+    cal = [k for k in groups if qs[k].kind == "grouped"]
     out = {"flagged": 0, "split": 0, "right": 0, "merged": 0, "merged_flagged": 0, "recovered": 0, "members": 0,
-           "on_untouched": 0, "no layout": 0, "pick wrong": 0, "margin": 0, "p < 0.5": 0}  # fmt: skip
+           "on_untouched": 0, "no layout": 0, "pick wrong": 0, "margin": 0, "p < 0.5": 0, "calibration": len(cal),
+           "candidate rows": sum(len({r for s in groups[k][0] for r in s}) for k in cal),
+           "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
     for key, merged in d["truth"].items():
         k = targets.get(key)
         pick = picks.get(key)
@@ -107,12 +125,18 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("dumps", nargs="+", type=Path)
     ap.add_argument("--diagnose", action="store_true", help="sort the unsplit planted groups by cause")
+    ap.add_argument("--merges", nargs="+", type=int, default=[CALIBRATION_MERGES], metavar="N",
+                    help="calibration merges to replay with, one table each (the dump must hold their draw: "
+                         "proposals.py --dump-merges)")  # fmt: skip
     args = ap.parse_args(argv)
-    results = {}
-    for path in args.dumps:
-        results[path.stem.removeprefix("members-")] = replay(load(path), args.diagnose)
-        print(path.stem, results[path.stem.removeprefix("members-")], file=sys.stderr, flush=True)
-    print("\n".join(table(results, args.diagnose)))
+    dumps = {path.stem.removeprefix("members-"): load(path) for path in args.dumps}
+    for n in args.merges:
+        results = {}
+        for name, d in dumps.items():
+            results[name] = replay(d, args.diagnose, n)
+            print(name, n, results[name], file=sys.stderr, flush=True)
+        print(f"\n### {n} calibration merges\n")
+        print("\n".join(table(results, args.diagnose)))
     return 0
 
 

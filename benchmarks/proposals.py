@@ -23,7 +23,8 @@ share of proposals that are right: what ``--accept-proposals --min-confidence`` 
 :func:`curate.audit.refine._search_members` was given: the described boxes, their features, the searched groups'
 candidate sets) and the flagged planted groups' merged boxes are pickled to ``--out``
 (``members-<name>-seed<N>.pkl``), so ``benchmarks/members_replay.py`` can re-run the search offline, without the
-box model.
+box model; with ``--dump-merges N`` the dump also holds the calibration merges drawn at 150, 300 ... N, for
+``members_replay.py --merges``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from label_noise import DEFAULT_CHECKS, load_dataset, run_selected  # noqa: E402
 
-from curate.audit import refine  # noqa: E402
+from curate.audit import members, refine  # noqa: E402
 from curate.audit.checks.base import AuditContext  # noqa: E402
 from curate.audit.members import is_right, matched  # noqa: E402
 from curate.audit.proposals import propose  # noqa: E402
@@ -61,17 +62,37 @@ FLAGGING = {"loose": "background_heavy", "shifted": "shifted", "swapped": "class
             "duplicate": "duplicate", "grouped": "grouped"}  # fmt: skip
 
 
+def calibration_only(qs: list, groups: dict, n: int, seed: int, sample=None) -> dict:
+    """``groups`` (row → candidate sets, as :func:`curate.audit.refine._member_candidates` gives them) with only the
+    calibration merges the member search draws at ``n`` (:func:`curate.audit.members.calibration_sample`) beside
+    the flagged groups, in the same order: the search that ``members.CALIBRATION_MERGES = n`` runs."""
+    pool = [k for k, q in enumerate(qs) if q.kind == "grouped"]
+    keep = set((sample or members.calibration_sample)(pool, n, seed))
+    return {k: v for k, v in groups.items() if qs[k].kind != "grouped" or k in keep}
+
+
 @contextlib.contextmanager
-def recording_member_search():
+def recording_member_search(merges: int = 0):
     """Within it, each call of :func:`curate.audit.refine._search_members` is run as usual and its arguments are kept
     (the yielded list gets them, then the member judges :func:`curate.audit.refine._judges` fitted for it), so the
-    search can be replayed offline without refitting the judges."""
+    search can be replayed offline without refitting the judges.
+
+    ``merges`` above ``members.CALIBRATION_MERGES``: the candidates of every calibration merge drawn at any count
+    up to ``merges`` (150, 300, 600 ... ``merges``) are described and kept, so ``members_replay.py --merges N``
+    replays the search at any of those counts from one benchmark run; the search itself still runs on the
+    ``CALIBRATION_MERGES`` draw, so the benchmark's rows are those of the code as it is."""
     calls: list[list] = []
-    search, judges = refine._search_members, refine._judges
+    search, judges, sample = refine._search_members, refine._judges, members.calibration_sample
+    counts = sorted({members.CALIBRATION_MERGES, *range(150, merges + 1, 150), merges} - {0})
 
     def record(*args):
         calls.append(list(args))
-        return search(*args)
+        qs, boxes, X, fold_of_row, targets, groups, seed = args
+        return search(qs, boxes, X, fold_of_row, targets,
+                      calibration_only(qs, groups, members.CALIBRATION_MERGES, seed, sample), seed)  # fmt: skip
+
+    def every_draw(pool: list[int], n: int, seed: int) -> list[int]:
+        return sorted(set().union(*(sample(pool, m, seed) for m in counts)))
 
     def record_judges(qs, X, fold_of_row, wrong, seed):
         fitted = judges(qs, X, fold_of_row, wrong, seed)
@@ -80,20 +101,26 @@ def recording_member_search():
         return fitted
 
     refine._search_members, refine._judges = record, record_judges
+    if merges > members.CALIBRATION_MERGES:
+        members.calibration_sample = every_draw
     try:
         yield calls
     finally:
-        refine._search_members, refine._judges = search, judges
+        refine._search_members, refine._judges, members.calibration_sample = search, judges, sample
 
 
-def dump_members(path: Path, dataset: Dataset, call: tuple, groups: dict[tuple[str, int, str], list]) -> None:
+def dump_members(
+    path: Path, dataset: Dataset, call: tuple, groups: dict[tuple[str, int, str], list], merges: int = 0
+) -> None:
     """Pickle one member search's arguments (queries as plain tuples) with ``groups``: each flagged planted group's
-    key and its merged boxes (xyxy), and each flagged untouched box's key with ``None``."""
+    key and its merged boxes (xyxy), and each flagged untouched box's key with ``None``; ``merges``: the most
+    calibration merges the dump can replay (those of :func:`recording_member_search`)."""
     qs, boxes, X, fold_of_row, targets, cand, seed, *judges = call
     rows = [(q.image, tuple(float(v) for v in q.xyxy), int(q.cls), q.kind, tuple(q.exclude), q.line) for q in qs]
     path.write_bytes(pickle.dumps({"qs": rows, "boxes": boxes, "X": X, "fold_of_row": fold_of_row, "targets": targets,
                                    "groups": cand, "seed": seed, "paths": [str(r.path) for r in dataset.images],
-                                   "truth": groups, "judges": judges[0] if judges else None}))  # fmt: skip
+                                   "truth": groups, "judges": judges[0] if judges else None,
+                                   "merges": max(merges, members.CALIBRATION_MERGES)}))  # fmt: skip
 
 
 def _xyxy(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
@@ -181,13 +208,14 @@ def score_seed(
     fast: bool,
     checks: tuple[str, ...] = DEFAULT_CHECKS,
     dump: Path | None = None,
+    merges: int = 0,
 ) -> dict[str, Any]:
     noisy, truth = plant_errors(dataset, rate=rate, seed=seed)
     ctx = AuditContext(noisy, fast=fast, seed=seed)
     findings, _, errors = run_selected(ctx, set(checks))
     listed = [f for f in findings if f.score >= ctx.threshold(f.check)]
     t0 = time.perf_counter()
-    with recording_member_search() as calls:
+    with recording_member_search(merges if dump is not None else 0) as calls:
         proposals = propose(listed, noisy, pixels=not fast, seed=seed)
     seconds = time.perf_counter() - t0
     clean = {r.rel: r.labels for r in dataset.split("train")}
@@ -195,7 +223,7 @@ def score_seed(
     by_line = {(r.rel, lab.line): lab for r in noisy.split("train") for lab in r.labels}
     if dump is not None and calls:
         dump_members(dump / f"members-{dataset.name}-seed{seed}.pkl", noisy, calls[0],
-                     planted_groups(listed, truth, clean, noisy_labels, by_line))  # fmt: skip
+                     planted_groups(listed, truth, clean, noisy_labels, by_line), merges)  # fmt: skip
     out: dict[str, Any] = {"seed": seed, "errors": errors, "planted": truth.counts, "made": {}, "right": {}, "iou": {},
                            "iou_corrupted": {}, "on_untouched": 0, "bands": {}, "seconds": round(seconds, 1),
                            "flagged": {}, "flagged_with": {}, "confident": {}}  # fmt: skip
@@ -403,13 +431,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("reports/bench/proposals"))
     ap.add_argument("--checks", nargs="+", default=list(DEFAULT_CHECKS), help="checks to run (default: all)")
     ap.add_argument("--dump", action="store_true", help="also pickle each member search to --out (members_replay.py)")
+    ap.add_argument("--dump-merges", type=int, default=0, metavar="N",
+                    help="with --dump: also describe the calibration merges drawn at 150, 300 ... N, so "
+                         "members_replay.py --merges can replay each count (the benchmark's rows stay those "
+                         "of members.CALIBRATION_MERGES)")  # fmt: skip
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     results, md = {}, ["# Proposal benchmark", ""]
     for source in args.dataset:
         ds = load_dataset(source)
         dump = args.out if args.dump else None
-        seeds = [score_seed(ds, s, args.rate, args.fast, tuple(args.checks), dump) for s in args.seeds]
+        seeds = [score_seed(ds, s, args.rate, args.fast, tuple(args.checks), dump, args.dump_merges)
+                 for s in args.seeds]  # fmt: skip
         results[ds.name] = seeds
         md += summarize(ds.name, seeds)
         print("\n".join(summarize(ds.name, seeds) + members_table({ds.name: seeds})[4:-3]), flush=True)

@@ -44,6 +44,9 @@ CORNER_SHARES = (0.6, 0.8, 1.0)
 SIZE_SCALES = (0.8, 1.0, 1.25)
 #: Typical-sized members in a row, a column or a 2×2 grid, the outer ones against the sides: (columns, rows).
 GRIDS = ((2, 1), (3, 1), (4, 1), (5, 1), (1, 2), (1, 3), (1, 4), (1, 5), (2, 2))
+#: The box model's merges searched like flagged groups, to learn the pick and ``p_right``: a constant of the member
+#: search's own, apart from refine's ``CALIBRATION_BOXES`` for loose and shifted boxes.
+CALIBRATION_MERGES = 150
 #: Calibration merges are cut into this many folds to learn the pick: each merge's pick comes from a scorer that never
 #: saw it, so ``p_right`` is fitted on held-out picks.
 PICK_FOLDS = 5
@@ -70,6 +73,14 @@ class Members:
 
     boxes: tuple[tuple[float, float, float, float], ...]
     p_right: float
+
+
+def calibration_sample(pool: list[int], n: int, seed: int) -> list[int]:
+    """The rows of ``n`` of the box model's merges (``pool``) searched for calibration, sorted: a seeded draw, the
+    same for the same pool, ``n`` and seed, so a benchmark can search the draws of several ``n`` at once and replay
+    each."""
+    rng = np.random.default_rng(seed + 13)
+    return sorted(rng.choice(pool, min(n, len(pool)), replace=False).tolist())
 
 
 def typical_size(

@@ -57,7 +57,8 @@ FOLDS = 3
 #: The box model's members whose corruptions teach the judge (3: all of them, each drawn with its own seed).
 MEMBERS = 3
 MIN_ROWS = 20  # boxes a fold's judge needs, and calibration boxes a search needs
-#: Corrupted boxes of each kind searched like flagged ones, to learn how often the search is right.
+#: Corrupted loose and shifted boxes searched like flagged ones, to learn how often the search is right (the member
+#: search has its own count: :data:`curate.audit.members.CALIBRATION_MERGES`).
 CALIBRATION_BOXES = 150
 #: Real and corrupted boxes the judge learns from, at most (plus the searched boxes' own images): above it, a seeded
 #: sample of images. The search describes these rows a second time (the box model's pixel features, from the cache),
@@ -203,25 +204,24 @@ def _member_candidates(qs, boxes, classes, nc: int, targets: dict, seed: int) ->
     calibration) → (its candidate member sets, as lists of the rows (appended to ``qs``) of their boxes; the class's
     typical size in the image; its median size over the dataset). A candidate's context leaves out what its group
     box replaces (the box itself, or a merge's members)."""
+    from curate.audit import members
     from curate.audit.boxmodel.corruptions import Query
-    from curate.audit.members import candidate_sets, class_sizes, typical_size
 
     searched = sorted({k for (_, _, check), k in targets.items() if check == GROUP_CHECK})
     if not searched:
         return {}
     pool = [k for k, q in enumerate(qs) if q.kind == "grouped"]
-    rng = np.random.default_rng(seed + 13)
-    searched += sorted(rng.choice(pool, min(CALIBRATION_BOXES, len(pool)), replace=False).tolist())
-    sizes = class_sizes(boxes, classes, nc)
+    searched += members.calibration_sample(pool, members.CALIBRATION_MERGES, seed)
+    sizes = members.class_sizes(boxes, classes, nc)
     out: dict[int, tuple[list[list[int]], tuple, tuple]] = {}
     for k in searched:
         q = qs[k]
-        typical = typical_size(boxes[q.image], classes[q.image], q.exclude, q.cls, sizes[q.cls])
+        typical = members.typical_size(boxes[q.image], classes[q.image], q.exclude, q.cls, sizes[q.cls])
         row_of: dict[tuple, int] = {}
         sets = []
-        for members in candidate_sets(np.asarray(q.xyxy, float), typical, sizes[q.cls]):
+        for layout in members.candidate_sets(np.asarray(q.xyxy, float), typical, sizes[q.cls]):
             rows = []
-            for box in members:
+            for box in layout:
                 key = tuple(np.round(box, 6))
                 if key not in row_of:
                     row_of[key] = len(qs)

@@ -124,6 +124,37 @@ def test_a_dumped_member_search_replays_offline(pairs, tmp_path) -> None:
     assert len({(p.image, p.line) for p in made}) == 2
 
 
+def test_a_dump_replays_the_search_with_more_calibration_merges(pairs, tmp_path, monkeypatch) -> None:
+    """The member search draws its own count of calibration merges (members.CALIBRATION_MERGES, apart from refine's
+    CALIBRATION_BOXES for loose and shifted boxes); proposals.py --dump-merges describes the draws of larger counts
+    too, while the search itself runs on the constant's draw, and members_replay.py replays each count."""
+    from curate.audit import members, refine
+
+    ds, truth = pairs
+    proposals, replay = _bench("proposals"), _bench("members_replay")
+    monkeypatch.setattr(members, "CALIBRATION_MERGES", 20)
+    boxes_before = refine.CALIBRATION_BOXES
+    found = [Finding("train", "000.jpg", "grouped", 0.9, "group", line=1),
+             Finding("train", "001.jpg", "grouped", 0.8, "group", line=3)]  # fmt: skip
+    with proposals.recording_member_search(merges=40) as calls:
+        made = propose(found, ds)
+    assert refine.CALIBRATION_BOXES == boxes_before and members.calibration_sample.__name__ == "calibration_sample"
+    qs, groups, seed = calls[0][0], calls[0][5], calls[0][6]
+    pool = [k for k, q in enumerate(qs) if q.kind == "grouped"]
+    assert len(pool) >= 40
+    draws = set(members.calibration_sample(pool, 20, seed)) | set(members.calibration_sample(pool, 40, seed))
+    assert {k for k in groups if qs[k].kind == "grouped"} == draws and len(draws) > 20
+    planted = {("000.jpg", 1, "grouped"): truth[0][:2], ("001.jpg", 3, "grouped"): truth[1][2:]}
+    proposals.dump_members(tmp_path / "members-pairs-seed0.pkl", ds, calls[0], planted, merges=40)
+    d = replay.load(tmp_path / "members-pairs-seed0.pkl")
+    at_20, at_40 = replay.replay(d, merges=20), replay.replay(d, merges=40)
+    assert at_20["calibration"] == 20 and at_40["calibration"] == 40
+    assert at_20["candidate rows"] < at_40["candidate rows"]
+    assert at_20["split"] == len({(p.image, p.line) for p in made})  # the benchmark's own search: 20 merges
+    with pytest.raises(SystemExit, match="at most 40"):
+        replay.replay(d, merges=41)
+
+
 def test_fast_makes_no_split(pairs) -> None:
     ds, _ = pairs
     assert propose([Finding("train", "000.jpg", "grouped", 0.9, "group", line=1)], ds, pixels=False) == []
