@@ -59,6 +59,8 @@ MEMBERS = 3
 MIN_ROWS = 20  # boxes a fold's judge needs, and calibration boxes a search needs
 #: Corrupted boxes of each kind searched like flagged ones, to learn how often the search is right.
 CALIBRATION_BOXES = 150
+#: Loose boxes searched for calibration (at least :data:`CALIBRATION_BOXES`).
+LOOSE_CALIBRATION_BOXES = 150
 #: Real and corrupted boxes the judge learns from, at most (plus the searched boxes' own images): above it, a seeded
 #: sample of images. The search describes these rows a second time (the box model's pixel features, from the cache),
 #: so without a bound a large dataset pays a second box-model pass in time and memory. 60,000 is above every pool
@@ -154,9 +156,7 @@ def refine(
         searched = sorted({k for (_, _, check), k in targets.items() if KIND_OF_CHECK.get(check) == kind})
         if not searched:
             continue
-        pool = [k for k, q in enumerate(qs) if q.kind == kind]
-        rng = np.random.default_rng(seed + 7)
-        searched += sorted(rng.choice(pool, min(CALIBRATION_BOXES, len(pool)), replace=False).tolist())
+        searched += _calibration_sample(qs, kind, seed)
         found = _from_pixels(dataset, qs, searched) if kind == "loose" else {}
         for k in searched:
             q, mine = qs[k], [k]
@@ -179,6 +179,19 @@ def refine(
     if groups:
         out.update(_search_members(qs, boxes, X, fold_of_row, targets, groups, seed))
     return {key: r for key, r in out.items() if r.p_right >= MIN_P_RIGHT}
+
+
+def _calibration_sample(qs: list, kind: str, seed: int) -> list[int]:
+    """The box model's corrupted boxes of ``kind`` searched like flagged ones, to learn how often the search is
+    right: :data:`CALIBRATION_BOXES` of them, and for loose boxes up to :data:`LOOSE_CALIBRATION_BOXES` (the same
+    first draw, the rest drawn after it, so the first :data:`CALIBRATION_BOXES` do not depend on how many more)."""
+    pool = [k for k, q in enumerate(qs) if q.kind == kind]
+    rng = np.random.default_rng(seed + 7)
+    first = rng.choice(pool, min(CALIBRATION_BOXES, len(pool)), replace=False).tolist()
+    more = LOOSE_CALIBRATION_BOXES - len(first) if kind == "loose" else 0
+    rest = sorted(set(pool) - set(first))
+    extra = rng.choice(rest, min(more, len(rest)), replace=False).tolist() if more > 0 and rest else []
+    return sorted(first) + sorted(extra)
 
 
 def _from_pixels(dataset: Dataset, qs: list, rows: list[int]) -> dict[int, list]:
