@@ -1,14 +1,15 @@
 """Re-run loose pick rules on ``benchmarks/loose_record.py``'s records, without the box model.
 
-    python benchmarks/loose_replay.py /tmp/rec/loose-*.pkl [--calibration all|first]
+    python benchmarks/loose_replay.py /tmp/rec/loose-*.pkl [--calibration all|first] [--judge-first]
 
 For each record (one dataset and seed: the boxes ``background_heavy`` flagged, and the calibration boxes, each
 with its candidates and the held-out judge's chance of each), :func:`replay` applies the loose search's rule as
-:func:`curate.audit.refine._search` does (the judge's favourite where its ``p_right`` passes, else the learnt
-pick of :mod:`curate.audit.loose`) with the calibration boxes chosen: ``first``, the audit's own
-:data:`curate.audit.refine.CALIBRATION_BOXES` (it gives the recorded run's proposals, checked), or ``all`` the
-recorded ones. Prints, per record, the flagged planted boxes and the proposals made on them (right: IoU ≥ 0.75 with
-the box before corruption; median IoU), and the proposals on unplanted boxes.
+:func:`curate.audit.refine._search` does (the learnt pick of :mod:`curate.audit.loose`; with ``--judge-first`` the
+rule before session 20: the judge's favourite where its ``p_right`` passes, else the learnt pick), with the
+calibration boxes chosen: ``all`` the recorded ones (what this code proposes) or ``first``, the first
+:data:`curate.audit.refine.CALIBRATION_BOXES` (with ``--judge-first``: the recorded run's own proposals, checked).
+Prints, per record, the flagged planted boxes and the proposals made on them (right: IoU ≥ 0.75 with the box before
+corruption; median IoU), and the proposals on unplanted boxes.
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ def _right(s: dict) -> np.ndarray:
     return np.array([iou_one(tuple(b), o) >= refine.RIGHT_IOU for b in s["boxes"]], int)
 
 
-def replay(rec: dict, calibration: str = "first") -> dict:
+def replay(rec: dict, calibration: str = "first", judge_first: bool = False) -> dict:
     """Flagged box key → (proposed xyxy, p_right), as ``refine._search`` would propose with these calibration
-    boxes (``first``: the audit's own; ``all``: every recorded one)."""
+    boxes (``first``: the first :data:`curate.audit.refine.CALIBRATION_BOXES`; ``all``: every recorded one);
+    ``judge_first``: the rule before session 20 (the judge's favourite wherever its ``p_right`` passes)."""
     seed = rec["seed"]
     S = {k: s for k, s in rec["searched"].items() if not s["calibration"] or calibration == "all" or s["first"]}
     cal = [k for k, s in S.items() if s["calibration"]]
@@ -59,8 +61,11 @@ def replay(rec: dict, calibration: str = "first") -> dict:
               for k, s in S.items()}  # fmt: skip
     labels = {k: _right(S[k]) for k in cal}
     learnt = learnt_picks(tables, cal, labels, lambda: refine._classifier(seed), refine.MIN_ROWS)
-    chosen = {k: c if k not in learnt or c[0] > 0 and c[1] >= refine.MIN_P_RIGHT else learnt[k]
-              for k, c in chosen.items()}  # fmt: skip
+    if judge_first:  # main's rule before session 20: the favourite where its p_right passes, else the learnt pick
+        chosen = {k: c if k not in learnt or c[0] > 0 and c[1] >= refine.MIN_P_RIGHT else learnt[k]
+                  for k, c in chosen.items()}  # fmt: skip
+    else:
+        chosen.update(learnt)
     out = {}
     for k, s in S.items():
         if s["key"] is None or k not in chosen:
@@ -91,13 +96,14 @@ def line(name: str, r: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("records", nargs="+", type=Path)
-    ap.add_argument("--calibration", choices=("first", "all"), default="first")
+    ap.add_argument("--calibration", choices=("first", "all"), default="all")
+    ap.add_argument("--judge-first", action="store_true", help="the rule before session 20")
     args = ap.parse_args(argv)
     print("| record | flagged planted | made | right | median IoU | on unplanted |\n|---|---:|---:|---:|---:|---:|")
     for path in args.records:
         rec = pickle.loads(path.read_bytes())
-        proposed = replay(rec, args.calibration)
-        if args.calibration == "first" and "result" in rec:
+        proposed = replay(rec, args.calibration, args.judge_first)
+        if args.calibration == "first" and args.judge_first and "result" in rec:
             same = {k: tuple(np.round(v[0], 6)) for k, v in proposed.items()} == {
                 k: tuple(np.round(v[0], 6)) for k, v in rec["result"].items()
             }
