@@ -11,9 +11,10 @@ chance of it against the other candidates'. A classifier of right against wrong 
 calibration boxes (the box model's loose corruptions, whose true box is known), each one's pick held out, exactly
 as the member search learns its pick of a set (:func:`curate.audit.members.learnt_picks`).
 
-It is the second pick: refine proposes the judge's favourite wherever that pick's own ``p_right`` passes (there it
-is right as often: epicureai), and this one where it does not. On bccd-blood-cells and football-players the judge's
-wrong picks are parts of the object (a median 0.64 and 0.72 of its area), which the class's size in the scene tells.
+It is the pick refine proposes wherever it can be learnt, the judge's favourite only where it cannot: even where
+the favourite's own ``p_right`` passes (epicureai, food-ingredients), it is a little too small or too large more
+often than this pick. On bccd-blood-cells and football-players the judge's wrong picks are parts of the object (a
+median 0.64 and 0.72 of its area), which the class's size in the scene tells.
 """
 
 from __future__ import annotations

@@ -123,3 +123,34 @@ def test_above_the_row_budget_the_judge_learns_from_a_sample_and_still_finds_the
     assert set(got) == {("000.jpg", 1), ("001.jpg", 2)}
     cx, cy, w, h = got[("001.jpg", 2)].box
     assert iou_one((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), truth[1][1]) >= 0.75
+
+
+def test_the_loose_search_calibrates_on_more_boxes_and_its_first_draw_does_not_depend_on_how_many(monkeypatch) -> None:
+    """Loose boxes are calibrated on LOOSE_CALIBRATION_BOXES of the box model's loose corruptions, shifted ones on
+    CALIBRATION_BOXES; the first CALIBRATION_BOXES loose ones are the same draw whatever the count (the rest are drawn
+    after them), and a pool smaller than the count is taken whole."""
+    from curate.audit import refine
+
+    qs = [type("Q", (), {"kind": kind})() for kind in ("ok", "loose", "shifted") * 700]
+    loose = {k for k, q in enumerate(qs) if q.kind == "loose"}
+    assert len(refine._calibration_sample(qs, "loose", 0)) == refine.LOOSE_CALIBRATION_BOXES > refine.CALIBRATION_BOXES
+    shifted = refine._calibration_sample(qs, "shifted", 0)
+    assert len(shifted) == refine.CALIBRATION_BOXES and {qs[k].kind for k in shifted} == {"shifted"}
+    monkeypatch.setattr(refine, "LOOSE_CALIBRATION_BOXES", refine.CALIBRATION_BOXES)
+    first = refine._calibration_sample(qs, "loose", 0)
+    monkeypatch.setattr(refine, "LOOSE_CALIBRATION_BOXES", 500)
+    more = refine._calibration_sample(qs, "loose", 0)
+    assert len(more) == 500 == len(set(more)) and set(more) <= loose
+    assert more[: len(first)] == first
+    monkeypatch.setattr(refine, "LOOSE_CALIBRATION_BOXES", 5000)
+    assert sorted(refine._calibration_sample(qs, "loose", 0)) == sorted(loose)
+
+
+def test_the_learnt_loose_pick_wins_over_the_judges_favourite_wherever_one_was_learnt() -> None:
+    """A loose box's pick is the learnt one even where the judge's favourite would pass (it was right less often on
+    every pool dataset and seed measured); the favourite only where nothing could be learnt."""
+    from curate.audit.refine import _loose_choice
+
+    favourite = {1: (3, 0.9), 2: (4, 0.2)}
+    assert _loose_choice(favourite, {1: (5, 0.6), 2: (0, 0.7)}) == {1: (5, 0.6), 2: (0, 0.7)}
+    assert _loose_choice(favourite, {}) == favourite
