@@ -38,7 +38,7 @@ from curate.vision.hashing import SAME_SCENE_SIMILARITY
 #: ambiguous scores; tiny at 2 px, not 4; weak ambiguous and class_inconsistent evidence x0.1; missing
 #: regions past 8 per 100 boxes below 0.5; 12: class_inconsistent's crop embeddings on where the backbone knows
 #: the crops (``embeddings: auto`` by default).
-CACHE_VERSION = 12
+CACHE_VERSION = 13
 
 
 @dataclass

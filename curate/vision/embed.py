@@ -102,10 +102,14 @@ def _square(crop: np.ndarray) -> np.ndarray:
 def _crops(img: np.ndarray, labels: list[Label]) -> list[np.ndarray]:
     """One SIDE×SIDE crop per box (at least 2 px each way, clipped to the image): small, so a batch holds no
     decoded image."""
+    return _xyxy_crops(img, [lb.xyxy for lb in labels])
+
+
+def _xyxy_crops(img: np.ndarray, boxes) -> list[np.ndarray]:
+    """:func:`_crops` of normalized (x1, y1, x2, y2) rows: a window is cut exactly as a box is."""
     h, w = img.shape[:2]
     out = []
-    for lb in labels:
-        x1, y1, x2, y2 = lb.xyxy
+    for x1, y1, x2, y2 in boxes:
         px1, py1 = int(min(w - 2, max(0, np.floor(x1 * w)))), int(min(h - 2, max(0, np.floor(y1 * h))))
         px2, py2 = int(min(w, max(px1 + 2, np.ceil(x2 * w)))), int(min(h, max(py1 + 2, np.ceil(y2 * h))))
         out.append(_square(img[py1:py2, px1:px2]))
@@ -183,3 +187,64 @@ def dataset_embeddings(dataset: Dataset, *, progress: bool = True) -> list[np.nd
             bar.stop()
     by_record = {id(r): result[i] for i, r in enumerate(records)}
     return [by_record.get(id(r), np.zeros((0, DIM), np.float32)) for r in dataset.images]
+
+
+def _window_key(path: Path, windows: np.ndarray) -> str:
+    return hashlib.blake2b(
+        f"w{EMBED_VERSION}-{SIDE}-{DECODE_SIDE}-{cache.file_hash(path)}".encode()
+        + np.round(np.asarray(windows, np.float64), 6).tobytes(),
+        digest_size=16,
+    ).hexdigest()
+
+
+def _load_windows(item: tuple[Path, np.ndarray]) -> tuple[str | None, np.ndarray | None, list[np.ndarray] | None]:
+    """(cache key, cached embeddings or None, crops to embed or None) of one image's windows."""
+    from curate.vision.foreground import read_image
+
+    path, windows = item
+    try:
+        key = _window_key(path, windows)
+    except OSError:
+        return None, np.zeros((len(windows), DIM), np.float32), None
+    hit = cache.load_array("embed-windows", key)
+    if hit is not None and hit.shape == (len(windows), DIM):
+        return key, hit, None
+    img = read_image(path, max_side=DECODE_SIDE)
+    if img is None or min(img.shape[:2]) < 2:
+        return key, np.zeros((len(windows), DIM), np.float32), None
+    return key, None, _xyxy_crops(img, windows)
+
+
+def window_embeddings(items: list[tuple[Path, np.ndarray]]) -> list[np.ndarray]:
+    """Per (image path, (k, 4) normalized x1 y1 x2 y2 windows): the windows' (k, DIM) embeddings, each crop cut and
+    embedded as a box's is (:func:`dataset_embeddings`), so a window and a labelled box are described alike; an
+    unreadable image's rows are zeros.
+
+    Why cached on disk by content (the image's bytes and the windows): the windows are what the ``missing`` check
+    shortlisted, and a re-audit with the same labels shortlists the same ones."""
+    backbone()  # fail before decoding anything when the weights are missing
+    result: list[np.ndarray | None] = [None] * len(items)
+    pending: list[tuple[int, str | None, list[np.ndarray]]] = []
+
+    def flush() -> None:
+        emb = embed_crops([c for _, _, cs in pending for c in cs])
+        at = 0
+        for idx, key, cs in pending:
+            result[idx] = emb[at : at + len(cs)]
+            at += len(cs)
+            if key is not None:
+                cache.save_array("embed-windows", key, result[idx])
+        pending.clear()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for first in range(0, len(items), WINDOW):  # a window of images decoded ahead of the body, as above
+            for idx, (key, hit, crops) in enumerate(pool.map(_load_windows, items[first : first + WINDOW]), first):
+                if crops is None:
+                    result[idx] = hit
+                else:
+                    pending.append((idx, key, crops))
+                if sum(len(cs) for _, _, cs in pending) >= BATCH:
+                    flush()
+        if pending:
+            flush()
+    return [r if r is not None else np.zeros((0, DIM), np.float32) for r in result]

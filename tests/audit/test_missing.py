@@ -6,6 +6,9 @@ images), not a single image: an unboxed object must come back as a region findin
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -16,6 +19,7 @@ from curate.audit.checks import missing
 from curate.audit.checks.base import AuditContext
 from curate.audit.checks.missing import windows
 from curate.core.dataset import Dataset, ImageRecord, Label
+from curate.vision import embed
 
 SIZE = 160
 COLOURS = [(40, 40, 220), (40, 180, 60), (200, 120, 30)]  # BGR: red, green, blue-ish
@@ -231,3 +235,56 @@ def test_the_final_model_learns_from_a_sample_of_images_above_the_cap(tmp_path: 
     ds, hidden = _dataset(tmp_path, hide=True)
     findings = missing.run(AuditContext(ds))
     assert [f for f in findings if f.image == "img00.png" and f.score >= 0.5 and _iou(f.region, hidden) >= 0.3]
+
+
+def test_neighbour_features_leave_the_windows_own_image_out() -> None:
+    """A window is compared with the labelled boxes of OTHER images only (the labelled boxes themselves are its
+    training rows, described the same way): its own image's identical box must not make it look labelled."""
+    from curate.audit.checks.missing import evidence
+
+    E = np.eye(4, dtype=np.float32)[[0, 0, 1, 2]]  # boxes: two of direction 0 (images 0 and 1), then 1, 2
+    groups, classes = np.array([0, 1, 2, 2]), np.array([5, 5, 7, 7])
+    Q = np.eye(4, dtype=np.float32)[[0, 3]]
+    f, guess = evidence.neighbour_features(Q, np.array([0, 1]), E, groups, classes, k=2)
+    assert f[0, 0] == 1.0 and f[0, 1] == 0.5 and f[0, 2] == 0.5  # image 1's box, then one of image 2's
+    assert guess[0] in (5, 7) and f[1, 0] == 0.0  # nothing like direction 3 anywhere
+    alone, guess = evidence.neighbour_features(Q[:1], np.array([0]), E[:1], groups[:1], classes[:1], k=2)
+    assert not alone.any() and guess[0] == -1  # the only box is in its own image
+
+
+needs_weights = pytest.mark.skipif(
+    not embed.weights_path().is_file(), reason=f"embedding weights not at {embed.weights_path()}"
+)
+
+
+@needs_weights
+def test_a_missing_audit_embeds_its_windows_in_a_child_and_never_imports_torch(tmp_path: Path) -> None:
+    """The kept windows' crops are embedded (the embedding evidence, cached by content) in a child process: the
+    audit's own process never imports torch (0.66 GiB it would keep, issue #25), and a re-audit embeds nothing."""
+    code = (
+        "import sys; from curate.io.yolo import load_yolo; from curate.audit.runner import run_audit; "
+        "from curate.runtime.env import REPO; "
+        "run_audit(load_yolo(REPO / 'curate' / 'sample' / 'food-mini'), "
+        f"out_dir={str(tmp_path / 'out')!r}, only={{'missing'}}, fiftyone=False, report=False); "
+        "print('torch' in sys.modules)"
+    )
+    env = {**os.environ, "CURATE_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "False"
+    assert list((tmp_path / "cache" / "embed-windows").rglob("*.npy"))
+
+
+def test_the_embedding_evidence_chooses_the_windows_and_keeps_the_objectness_values() -> None:
+    """Each image keeps its best windows by the new score, among more than it keeps; the kept windows get the
+    values the objectness model's own picks had (so the count that reaches 0.5, and the budget, stay its own),
+    the highest to the window the new score likes best."""
+    from curate.audit.checks.missing import evidence
+
+    wins = {i: np.array([[0.1 * k, 0, 0.1 * k + 0.1, 0.1] for k in range(4)]) for i in (0, 1)}
+    shortlist = {0: (np.array([0.9, 0.8, 0.3, 0.2]), wins[0]), 1: (np.array([0.7, 0.6, 0.5, 0.1]), wins[1])}
+    new = {0: np.array([0.0, 1.0, 2.0, -1.0]), 1: np.array([5.0, 0.0, 0.0, 3.0])}
+    out = evidence.reorder(shortlist, new, 2)
+    assert np.array_equal(out[0][1], wins[0][[2, 1]]) and np.array_equal(out[1][1], wins[1][[0, 3]])
+    assert sorted(np.concatenate([out[0][0], out[1][0]])) == [0.6, 0.7, 0.8, 0.9]
+    assert out[1][0].tolist() == [0.9, 0.8] and out[0][0].tolist() == [0.7, 0.6]

@@ -75,3 +75,23 @@ def test_missing_weights_is_one_clear_error(tmp_path: Path, monkeypatch) -> None
             embed.embed_crops([np.zeros((10, 10, 3), np.uint8)])
     finally:
         embed.backbone.cache_clear()
+
+
+@needs_weights
+def test_a_window_is_embedded_as_a_box_with_the_same_corners_and_cached(tmp_path: Path) -> None:
+    """missing's windows (curate.audit.checks.missing.evidence) are compared with the boxes' embeddings: a window on
+    a box's corners must give that box's numbers; a second call reads them from the cache."""
+    img = np.full((120, 160, 3), 230, np.uint8)
+    img[20:60, 20:60] = _disc((0, 0, 220), 0)[20:60, 20:60]
+    path = tmp_path / "img.jpg"
+    cv2.imwrite(str(path), img)
+    labels = [Label(0, 0.25, 0.33, 0.25, 0.33, line=1), Label(1, 0.7, 0.7, 0.3, 0.3, line=2)]
+    boxes = embed.dataset_embeddings(
+        Dataset(tmp_path, "d", ["a", "b"], [ImageRecord("train", path, "img.jpg", None, labels)]), progress=False
+    )[0]
+    windows = np.array([lb.xyxy for lb in labels])
+    got = embed.window_embeddings([(path, windows), (tmp_path / "gone.jpg", windows[:1])])
+    assert got[0].shape == (2, embed.DIM) and np.allclose(got[0], boxes, atol=1e-5)
+    assert got[1].shape == (1, embed.DIM) and not got[1].any()  # an unreadable image: zeros, no error
+    assert len(list((tmp_path / "cache" / "embed-windows").rglob("*.npy"))) == 1
+    assert np.array_equal(embed.window_embeddings([(path, windows)])[0], got[0])

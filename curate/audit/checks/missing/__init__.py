@@ -20,7 +20,13 @@ model is trained with each image's top shortlisted windows added as *hard* negat
 top findings were windows straddling labelled objects), and scores the shortlist. Scores are the
 classifier's probability at balanced classes. Non-maximum suppression, at most :data:`MAX_PER_IMAGE`.
 
-Second evidence, near-duplicates: the same shot exported twice (another split, a re-compression) with a
+Second evidence, a pretrained backbone (:mod:`curate.audit.checks.missing.evidence`): each image's kept windows are
+embedded (ImageNet MobileNetV2, in a child process) and compared with the labelled boxes' embeddings of other
+images; a small cross-fitted model of those similarities adds its log-odds to the objectness score, which reorders
+the regions (the count that reaches 0.5 stays the objectness model's). Not in ``--fast``, above 20,000 boxes,
+without the weights, or with ``embeddings: false``.
+
+Third evidence, near-duplicates: the same shot exported twice (another split, a re-compression) with a
 box on one copy only — when the copies agree on their other boxes and the crop under the box correlates,
 the copy without it probably forgot it (:func:`duplicate_regions`, thumbnails from curate.vision.hashing).
 
@@ -45,10 +51,11 @@ from __future__ import annotations
 import numpy as np
 
 from curate.audit.checks.base import AuditContext, Check, Display
+from curate.audit.checks.missing import evidence
 from curate.audit.checks.missing.duplicates import DUP_SIMILARITY, duplicate_regions
 from curate.audit.checks.missing.model import _boxes, _nms, objectness_regions
 from curate.audit.checks.missing.settings import BUDGET_PER_100, MAX_PER_IMAGE, NAME
-from curate.audit.shared import NearDuplicatePairs
+from curate.audit.shared import CropEmbeddings, NearDuplicatePairs
 from curate.core.dataset import Dataset
 from curate.core.findings import Finding
 
@@ -86,9 +93,23 @@ def run(ctx: AuditContext) -> list[Finding]:
         for lb in r.labels:
             by_class.setdefault(lb.class_id, []).append(np.log(np.maximum([lb.w, lb.h], 1e-4)))
     class_sizes = {c: np.median(np.array(v), axis=0) for c, v in by_class.items()}
-    for i, (scores, wins) in objectness_regions(ds, seed=ctx.seed, progress=len(ds.images) > 50).items():
+    # the embedding evidence's child imports torch while the objectness pass runs
+    job = evidence.spawn() if (want := evidence.wanted(ctx)) else None
+    try:
+        regions = objectness_regions(ds, seed=ctx.seed, progress=len(ds.images) > 50)
+    except BaseException:
+        if job is not None:
+            job.cancel()
+        raise
+    depth = evidence.EMBED_PER_IMAGE if want else MAX_PER_IMAGE
+    best = {i: _nms(scores, wins, depth) for i, (scores, wins) in regions.items()}
+    shortlist = {i: (regions[i][0][k], regions[i][1][k]) for i, k in best.items()}
+    rescored = evidence.rescore(ctx, job, shortlist, MAX_PER_IMAGE) if want and shortlist else None
+    if rescored is None and job is not None:
+        job.cancel()
+    for i, (scores, wins) in (rescored or shortlist).items():
         b, c = _boxes(ds.images[i])
-        for k in _nms(scores, wins, MAX_PER_IMAGE):
+        for k in range(min(len(wins), MAX_PER_IMAGE)):
             found.setdefault(i, []).append(
                 (float(scores[k]), wins[k], class_guess(wins[k], b, c, class_sizes), "objectness")
             )
@@ -174,7 +195,10 @@ class Missing(Check):
     display = {
         "missing": Display(100, "#c026d3", "mask"),
     }
-    needs = (NearDuplicatePairs,)
+    needs = (NearDuplicatePairs, CropEmbeddings)
+    # the embedding evidence (evidence.py): off with `embeddings: false`; it also follows class_inconsistent's option
+    options = {"embeddings": True}
+    options_from = (NAME, "class_inconsistent")
 
     def skipped(self, ctx: AuditContext) -> str | None:
         return skipped(ctx)
