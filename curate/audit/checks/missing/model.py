@@ -17,6 +17,7 @@ from curate.audit.checks.missing.settings import (
     CHUNK,
     FOLDS,
     HARD,
+    HELD_BYTES,
     ITER1,
     ITER2,
     JITTERS,
@@ -27,6 +28,7 @@ from curate.audit.checks.missing.settings import (
     NMS_INSIDE,
     NMS_IOU,
     SEED_IMAGES,
+    SHORTLIST_ROWS,
     SIDE,
     SIDE_SAMPLE,
     SIDE_STEP,
@@ -139,6 +141,19 @@ def _predict(clf: Any, X: np.ndarray) -> np.ndarray:
     return odds / (1 + odds)
 
 
+def _batches(sizes: list[int], limit: int) -> list[list[int]]:
+    """Consecutive runs of indices into ``sizes`` whose sizes sum to at most ``limit`` (a larger one alone)."""
+    out: list[list[int]] = []
+    total = limit + 1
+    for k, n in enumerate(sizes):
+        if total + n > limit:
+            out.append([])
+            total = 0
+        out[-1].append(k)
+        total += n
+    return out
+
+
 def _nms(s: np.ndarray, b: np.ndarray, k: int) -> list[int]:
     """Best-first non-maximum suppression: a window overlapping a kept one (IoU, or mostly inside either) goes."""
     iou, inside = pairwise_iou_inside(
@@ -243,22 +258,52 @@ def objectness_regions(
         return np.concatenate(X), np.concatenate(y), np.concatenate(g)
 
     def shortlist(ids: list[int]) -> None:
-        """Each image's TOPK likeliest windows under the round-1 model of its fold; the rest is freed."""
+        """Each image's TOPK likeliest windows under the round-1 model of its fold; the rest is freed. Predicted
+        :data:`SHORTLIST_ROWS` windows at a time: scikit-learn takes its input as float64, and 300 images of
+        football players hold 6.4 million windows (1.1 GB of features, 2.2 GB as float64)."""
         for f in range(FOLDS):
             sel = [i for i in ids if per[i] is not None and fold[i] == f and len(per[i].cand)]
-            if not sel:
-                continue
-            p1 = _predict(m1[f], np.concatenate([per[i].Xc for i in sel]))
-            at = 0
-            for i in sel:
-                n = len(per[i].cand)
-                k = np.argsort(-p1[at : at + n], kind="stable")[:TOPK]
-                tops[i] = (per[i].cand[k], per[i].Xc[k], p1[at : at + n][k])
-                at += n
+            shortlisted.extend(sel)
+            for batch in _batches([len(per[i].cand) for i in sel], SHORTLIST_ROWS):
+                part = [sel[j] for j in batch]
+                p1 = _predict(m1[f], np.concatenate([per[i].Xc for i in part]))
+                at = 0
+                for i in part:
+                    n = len(per[i].cand)
+                    k = np.argsort(-p1[at : at + n], kind="stable")[:TOPK]
+                    tops[i] = (per[i].cand[k], per[i].Xc[k], p1[at : at + n][k])
+                    at += n
         for i in ids:
             if per[i] is not None:
                 per[i].Xc, per[i].cand = empty, np.zeros((0, 4))
 
+    def hold(ids: list[int]) -> None:
+        """Before the shortlisting model is fitted every image's candidate windows wait for it; past
+        :data:`HELD_BYTES` an image's are dropped (its training rows kept) and described again after the fit
+        (:func:`redo`): the same windows, bounded memory on dense images of small boxes."""
+        nonlocal held
+        for i in ids:
+            p = per[i]
+            if p is None or not len(p.cand):
+                continue
+            if held + p.Xc.nbytes > HELD_BYTES:
+                dropped.append(i)
+                p.cand, p.Xc = np.zeros((0, 4)), empty  # shortlist() skips it until redo() describes it again
+            else:
+                held += p.Xc.nbytes
+
+    def redo(pool: ThreadPoolExecutor) -> None:
+        """The dropped images' candidate windows described again and shortlisted, a chunk at a time."""
+        for start in range(0, len(dropped), CHUNK):
+            chunk = dropped[start : start + CHUNK]
+            for i, again in zip(chunk, pool.map(rows, chunk)):
+                if again is not None:  # decoded the first time, so again (the cache holds its pixels)
+                    per[i].cand, per[i].Xc = again.cand, again.Xc
+            shortlist(chunk)
+
+    held = 0
+    dropped: list[int] = []  # images whose candidate windows were dropped before the shortlisting model was fitted
+    shortlisted: list[int] = []  # images in the order they were shortlisted
     order = np.random.default_rng(seed + 29).permutation(len(recs)).tolist()
     from rich.progress import Progress
 
@@ -271,6 +316,8 @@ def objectness_regions(
         for start in range(0, len(order), CHUNK):
             chunk = order[start : start + CHUNK]
             per.update(zip(chunk, pool.map(rows, chunk)))
+            if not m1:
+                hold(chunk)
             if not m1 and (len(per) >= SEED_IMAGES or start + CHUNK >= len(order)):
                 # round 1: a small model from the first images, only to shortlist each image's likeliest windows
                 X1, y1, g1 = stack(list(per))
@@ -283,9 +330,15 @@ def objectness_regions(
                     )
                 )
                 shortlist(list(per))
+                redo(pool)
+                # the order they would have been shortlisted in with nothing dropped (by fold, then as read): the
+                # hard negatives are stacked in it, and the final fits depend on their rows' order
+                first = {i: k for k, i in enumerate(per)}
+                shortlisted.sort(key=lambda i: (fold[i], first[i]))
             elif m1:
                 shortlist(chunk)
             bar.advance(task, len(chunk))
+        tops = {i: tops[i] for i in shortlisted if i in tops}
         # round 2: every (learning) image's rows plus its likeliest unlabelled windows as hard negatives
         learning = learnt_images(fold, seed)
         X, y, g = stack([i for i in per if learning[i]])

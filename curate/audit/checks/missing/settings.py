@@ -29,5 +29,7 @@ SEED_IMAGES = 300  # images the shortlisting model is fitted on
 TOPK = 12  # shortlisted windows per image
 HARD = 6  # of which this many (after NMS) become hard negatives
 CHUNK = 64  # images per batch of features and predictions
+SHORTLIST_ROWS = 200_000  # candidate windows per shortlisting prediction (scikit-learn copies them as float64)
+HELD_BYTES = 256 * 2**20  # candidate-window features held while the shortlisting model waits for its images
 BUDGET_PER_100 = 8  # at most this many regions per 100 labelled boxes reach 0.5 (budget_midpoint); target ≤ 10
 MIN_BOXES = 100  # fewer labelled boxes than this teach no objectness (a 14-image toy set gave folds that learned noise)
