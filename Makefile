@@ -39,6 +39,7 @@ POOL = $(addprefix ../shared/datasets/,food-ingredients epicureai bccd-blood-cel
 bench: setup
 	$(BIN)/python benchmarks/audit_speed.py --scale 5
 	$(BIN)/python benchmarks/memory.py --scales 1 4 8 16 --dense 10000
+	$(BIN)/python benchmarks/memory.py --dataset ../shared/datasets/football-players --scales 1 --dense
 	$(BIN)/python benchmarks/hashing.py --fiftyone
 	$(BIN)/python benchmarks/label_noise.py --dataset $(POOL) --seeds 0 1 2 --out reports/bench/label_noise
 	$(BIN)/python benchmarks/pool_table.py reports/bench/label_noise/label_noise.json > reports/bench/label_noise/pool_table.md
