@@ -75,6 +75,8 @@ def test_config_options_are_checked_against_the_check() -> None:
     with pytest.raises(ConfigError, match=r"'checks.background_heavy.use_mask=1' .* expected a bool"):
         validate_params({"background_heavy": {"use_mask": 1}})
     with pytest.raises(ConfigError, match="has no option 'cut' \\(it has: threshold only\\)"):
+        validate_params({"corrupt_image": {"cut": 0.3}})
+    with pytest.raises(ConfigError, match="has no option 'cut' \\(it has: embeddings\\)"):
         validate_params({"missing": {"cut": 0.3}})
 
 
