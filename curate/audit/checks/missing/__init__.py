@@ -58,6 +58,7 @@ from curate.audit.checks.missing.settings import BUDGET_PER_100, MAX_PER_IMAGE, 
 from curate.audit.shared import CropEmbeddings, NearDuplicatePairs
 from curate.core.dataset import Dataset
 from curate.core.findings import Finding
+from curate.runtime.env import release_freed_memory
 
 
 def class_guess(xyxy: np.ndarray, boxes: np.ndarray, classes: np.ndarray, class_sizes: dict[int, np.ndarray]) -> int:
@@ -101,6 +102,10 @@ def run(ctx: AuditContext) -> list[Finding]:
         if job is not None:
             job.cancel()
         raise
+    if job is not None:
+        # the objectness pass's freed windows back to the system before the child loads torch beside this process:
+        # on football-players this process kept ~0.4 GB of them, and the two together passed 2 GB (issue #25)
+        release_freed_memory()
     depth = evidence.EMBED_PER_IMAGE if want else MAX_PER_IMAGE
     best = {i: _nms(scores, wins, depth) for i, (scores, wins) in regions.items()}
     shortlist = {i: (regions[i][0][k], regions[i][1][k]) for i, k in best.items()}
