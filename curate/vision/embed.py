@@ -22,11 +22,12 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Callable
 
 import cv2
 import numpy as np
 
-from curate.core.dataset import Dataset, ImageRecord, Label
+from curate.core.dataset import Dataset, ImageRecord
 from curate.io import cache
 from curate.runtime.env import REPO, workers
 
@@ -99,14 +100,9 @@ def _square(crop: np.ndarray) -> np.ndarray:
     return cv2.resize(crop, (SIDE, SIDE), interpolation=cv2.INTER_AREA)
 
 
-def _crops(img: np.ndarray, labels: list[Label]) -> list[np.ndarray]:
-    """One SIDE×SIDE crop per box (at least 2 px each way, clipped to the image): small, so a batch holds no
-    decoded image."""
-    return _xyxy_crops(img, [lb.xyxy for lb in labels])
-
-
 def _xyxy_crops(img: np.ndarray, boxes) -> list[np.ndarray]:
-    """:func:`_crops` of normalized (x1, y1, x2, y2) rows: a window is cut exactly as a box is."""
+    """One SIDE×SIDE crop per normalized (x1, y1, x2, y2) row (at least 2 px each way, clipped to the image): small,
+    so a batch holds no decoded image. A window is cut exactly as a box is."""
     h, w = img.shape[:2]
     out = []
     for x1, y1, x2, y2 in boxes:
@@ -123,72 +119,6 @@ def _key(record: ImageRecord) -> str:
     ).hexdigest()
 
 
-def _load(record: ImageRecord) -> tuple[str | None, np.ndarray | None, list[np.ndarray] | None]:
-    """(cache key, cached embeddings or None, crops to embed or None) of one image."""
-    from curate.vision.foreground import read_image
-
-    try:
-        key = _key(record)
-    except OSError:
-        return None, np.zeros((len(record.labels), DIM), np.float32), None
-    hit = cache.load_array("embed", key)
-    if hit is not None and hit.shape == (len(record.labels), DIM):
-        return key, hit, None
-    img = read_image(record.path, max_side=DECODE_SIDE)
-    if img is None or min(img.shape[:2]) < 2:
-        return key, np.zeros((len(record.labels), DIM), np.float32), None
-    return key, None, _crops(img, record.labels)
-
-
-def dataset_embeddings(dataset: Dataset, *, progress: bool = True) -> list[np.ndarray]:
-    """Per image (in dataset order) its boxes' (n, DIM) embeddings; an unreadable image's rows are zeros.
-
-    Images are decoded in threads while the body runs on the crops gathered so far, :data:`BATCH` at a time."""
-    backbone()  # fail before decoding anything when the weights are missing
-    records = [r for r in dataset.images if r.labels]
-    result: dict[int, np.ndarray] = {}
-    pending: list[tuple[int, str | None, list[np.ndarray]]] = []
-
-    def flush() -> None:
-        crops = [c for _, _, cs in pending for c in cs]
-        emb = embed_crops(crops)
-        at = 0
-        for idx, key, cs in pending:
-            result[idx] = emb[at : at + len(cs)]
-            at += len(cs)
-            if key is not None:
-                cache.save_array("embed", key, result[idx])
-        pending.clear()
-
-    bar = None
-    if progress and len(records) > 50:
-        from rich.progress import Progress
-
-        bar = Progress(transient=True)
-        task = bar.add_task("crop embeddings", total=len(records))
-        bar.start()
-    try:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            # a window of images at a time: pool.map would decode all of them ahead of the body
-            for first in range(0, len(records), WINDOW):
-                for idx, (key, hit, crops) in enumerate(pool.map(_load, records[first : first + WINDOW]), first):
-                    if crops is None:
-                        result[idx] = hit
-                    else:
-                        pending.append((idx, key, crops))
-                    if sum(len(cs) for _, _, cs in pending) >= BATCH:
-                        flush()
-                if bar is not None:
-                    bar.update(task, completed=min(first + WINDOW, len(records)))
-            if pending:
-                flush()
-    finally:
-        if bar is not None:
-            bar.stop()
-    by_record = {id(r): result[i] for i, r in enumerate(records)}
-    return [by_record.get(id(r), np.zeros((0, DIM), np.float32)) for r in dataset.images]
-
-
 def _window_key(path: Path, windows: np.ndarray) -> str:
     return hashlib.blake2b(
         f"w{EMBED_VERSION}-{SIDE}-{DECODE_SIDE}-{cache.file_hash(path)}".encode()
@@ -197,22 +127,95 @@ def _window_key(path: Path, windows: np.ndarray) -> str:
     ).hexdigest()
 
 
-def _load_windows(item: tuple[Path, np.ndarray]) -> tuple[str | None, np.ndarray | None, list[np.ndarray] | None]:
-    """(cache key, cached embeddings or None, crops to embed or None) of one image's windows."""
+Loaded = tuple[str | None, np.ndarray | None, list[np.ndarray] | None]
+
+
+def _cached_or_crops(namespace: str, key_of: Callable[[], str], path: Path, boxes) -> Loaded:
+    """(cache key, cached embeddings or None, crops to embed or None) of one image's ``boxes`` (normalized xyxy):
+    the cache's where it holds them, zeros for an unreadable image."""
     from curate.vision.foreground import read_image
 
-    path, windows = item
     try:
-        key = _window_key(path, windows)
+        key = key_of()
     except OSError:
-        return None, np.zeros((len(windows), DIM), np.float32), None
-    hit = cache.load_array("embed-windows", key)
-    if hit is not None and hit.shape == (len(windows), DIM):
+        return None, np.zeros((len(boxes), DIM), np.float32), None
+    hit = cache.load_array(namespace, key)
+    if hit is not None and hit.shape == (len(boxes), DIM):
         return key, hit, None
     img = read_image(path, max_side=DECODE_SIDE)
     if img is None or min(img.shape[:2]) < 2:
-        return key, np.zeros((len(windows), DIM), np.float32), None
-    return key, None, _xyxy_crops(img, windows)
+        return key, np.zeros((len(boxes), DIM), np.float32), None
+    return key, None, _xyxy_crops(img, boxes)
+
+
+def _load(record: ImageRecord) -> Loaded:
+    return _cached_or_crops("embed", lambda: _key(record), record.path, [lb.xyxy for lb in record.labels])
+
+
+def _load_windows(item: tuple[Path, np.ndarray]) -> Loaded:
+    path, windows = item
+    return _cached_or_crops("embed-windows", lambda: _window_key(path, windows), path, windows)
+
+
+def _embed_all(
+    items: list, load: Callable[[Any], Loaded], namespace: str, done: Callable[[int], None] | None = None
+) -> list[np.ndarray]:
+    """Each item's (k, DIM) embeddings, ``load`` giving its cached embeddings or its crops; new ones cached in
+    ``namespace``. Images are decoded in threads while the body runs on the crops gathered so far, :data:`BATCH` at
+    a time; ``done(n)`` after each :data:`WINDOW` of items."""
+    result: list = [None] * len(items)
+    pending: list[tuple[int, str | None, list[np.ndarray]]] = []
+
+    def flush() -> None:
+        emb = embed_crops([c for _, _, cs in pending for c in cs])
+        at = 0
+        for idx, key, cs in pending:
+            result[idx] = emb[at : at + len(cs)]
+            at += len(cs)
+            if key is not None:
+                cache.save_array(namespace, key, result[idx])
+        pending.clear()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # a window of images at a time: pool.map would decode all of them ahead of the body
+        for first in range(0, len(items), WINDOW):
+            for idx, (key, hit, crops) in enumerate(pool.map(load, items[first : first + WINDOW]), first):
+                if crops is None:
+                    result[idx] = hit
+                else:
+                    pending.append((idx, key, crops))
+                if sum(len(cs) for _, _, cs in pending) >= BATCH:
+                    flush()
+            if done is not None:
+                done(min(first + WINDOW, len(items)))
+        if pending:
+            flush()
+    return result
+
+
+def dataset_embeddings(dataset: Dataset, *, progress: bool = True) -> list[np.ndarray]:
+    """Per image (in dataset order) its boxes' (n, DIM) embeddings; an unreadable image's rows are zeros."""
+    backbone()  # fail before decoding anything when the weights are missing
+    records = [r for r in dataset.images if r.labels]
+    bar = None
+    if progress and len(records) > 50:
+        from rich.progress import Progress
+
+        bar = Progress(transient=True)
+        task = bar.add_task("crop embeddings", total=len(records))
+        bar.start()
+
+    def done(n: int) -> None:
+        if bar is not None:
+            bar.update(task, completed=n)
+
+    try:
+        result = _embed_all(records, _load, "embed", done)
+    finally:
+        if bar is not None:
+            bar.stop()
+    by_record = {id(r): result[i] for i, r in enumerate(records)}
+    return [by_record.get(id(r), np.zeros((0, DIM), np.float32)) for r in dataset.images]
 
 
 def window_embeddings(items: list[tuple[Path, np.ndarray]]) -> list[np.ndarray]:
@@ -223,28 +226,4 @@ def window_embeddings(items: list[tuple[Path, np.ndarray]]) -> list[np.ndarray]:
     Why cached on disk by content (the image's bytes and the windows): the windows are what the ``missing`` check
     shortlisted, and a re-audit with the same labels shortlists the same ones."""
     backbone()  # fail before decoding anything when the weights are missing
-    result: list[np.ndarray | None] = [None] * len(items)
-    pending: list[tuple[int, str | None, list[np.ndarray]]] = []
-
-    def flush() -> None:
-        emb = embed_crops([c for _, _, cs in pending for c in cs])
-        at = 0
-        for idx, key, cs in pending:
-            result[idx] = emb[at : at + len(cs)]
-            at += len(cs)
-            if key is not None:
-                cache.save_array("embed-windows", key, result[idx])
-        pending.clear()
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for first in range(0, len(items), WINDOW):  # a window of images decoded ahead of the body, as above
-            for idx, (key, hit, crops) in enumerate(pool.map(_load_windows, items[first : first + WINDOW]), first):
-                if crops is None:
-                    result[idx] = hit
-                else:
-                    pending.append((idx, key, crops))
-                if sum(len(cs) for _, _, cs in pending) >= BATCH:
-                    flush()
-        if pending:
-            flush()
-    return [r if r is not None else np.zeros((0, DIM), np.float32) for r in result]
+    return _embed_all(items, _load_windows, "embed-windows")
