@@ -104,27 +104,14 @@ def neighbour_features(
 
 
 def _fit_predict(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, seed: int) -> np.ndarray:
-    """P(labelled box) of the rows ``test`` by a model of the rows ``train``, at balanced classes (as the objectness
-    model's :func:`~curate.audit.checks.missing.model._predict`), increasing in every feature; NaN without both
-    classes to learn from."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
+    """P(labelled box) of the rows ``test`` by a model of the rows ``train``, the objectness model's fit and odds
+    at balanced classes, increasing in every feature; NaN without both classes to learn from."""
+    from curate.audit.checks.missing.model import _fit, _predict
 
-    yt = y[train]
-    if len(np.unique(yt)) < 2 or not test.any():
+    clf = _fit(X, y, train, seed, ITER, monotonic=True) if test.any() else None
+    if clf is None:
         return np.full(int(test.sum()), np.nan)
-    clf = HistGradientBoostingClassifier(
-        max_iter=ITER,
-        learning_rate=0.1,
-        max_leaf_nodes=15,
-        min_samples_leaf=20,
-        l2_regularization=1.0,
-        monotonic_cst=[1] * X.shape[1],
-        random_state=seed,
-    )
-    clf.fit(X[train], yt)
-    p = np.clip(clf.predict_proba(X[test])[:, 1], 1e-9, 1 - 1e-9)
-    odds = p / (1 - p) * float((yt == 0).sum() / max((yt == 1).sum(), 1))
-    return odds / (1 + odds)
+    return _predict(clf, X[test])
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

@@ -100,9 +100,10 @@ def _boxes(rec: ImageRecord) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(b, 0, 1), np.array([lb.class_id for lb in rec.labels], int)
 
 
-def _fit(X: np.ndarray, y: np.ndarray, train: np.ndarray, seed: int, iterations: int) -> Any:
+def _fit(X: np.ndarray, y: np.ndarray, train: np.ndarray, seed: int, iterations: int, monotonic: bool = False) -> Any:
     """HistGB on one fold's training rows (``train``, a mask of the rows of ``X``). No sample weights (they make
-    HistGB ~20× slower here): the class balance is corrected on the odds in :func:`_predict`.
+    HistGB ~20× slower here): the class balance is corrected on the odds in :func:`_predict`. ``monotonic``: the
+    probability increasing in every feature (the embedding evidence's similarities, :mod:`.evidence`).
 
     The rows are taken here, as float64 (the dtype scikit-learn converts to): the three folds fit at once, and each
     held a float32 copy of its rows beside scikit-learn's float64 one while it fitted (issue #25)."""
@@ -118,6 +119,7 @@ def _fit(X: np.ndarray, y: np.ndarray, train: np.ndarray, seed: int, iterations:
         max_leaf_nodes=15,
         min_samples_leaf=20,
         l2_regularization=1.0,
+        monotonic_cst=[1] * X.shape[1] if monotonic else None,
         random_state=seed,
     )
     clf.fit(no_all_nan_columns(X), y)  # sklearn 1.9 raises on an all-NaN feature
