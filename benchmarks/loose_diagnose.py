@@ -34,6 +34,26 @@ from curate.core.overlap import iou_one  # noqa: E402
 RIGHT_IOU = 0.75
 
 
+def searched_entry(qs, X, judge, k: int, mine: list[int], from_image, key, orig) -> dict:
+    """The record of one searched box ``k`` (its candidate rows ``mine``, row 0 the box): what a replay needs of it
+    without the box model (its candidates, the held-out ``judge``'s chance of each, which came from the image,
+    their box-model features ``X``, the box before corruption ``orig``); ``key``: (image rel, line) of a flagged
+    box, else None."""
+    q = qs[k]
+    return {
+        "calibration": q.kind == "loose",
+        "key": key,
+        "image": q.image,
+        "cls": q.cls,
+        "exclude": q.exclude,
+        "boxes": np.array([qs[r].xyxy for r in mine], float),
+        "p_ok": judge.predict_proba(X[mine])[:, 1],
+        "from_image": np.array([r in from_image for r in mine]),
+        "X": np.asarray(X[mine], np.float32),
+        "original": None if orig is None else np.asarray(orig, float),
+    }
+
+
 def record(source: Path, out: Path, seed: int, rate: float) -> Path:
     from label_noise import load_dataset
     from proposals import _original
@@ -67,18 +87,7 @@ def record(source: Path, out: Path, seed: int, rate: float) -> Path:
             q = qs[k]
             target = key_of.get(k)
             orig = boxes[q.image][q.exclude[0]] if q.kind == "loose" else original.get(target[:2]) if target else None
-            searched[k] = {
-                "calibration": q.kind == "loose",
-                "key": target[:2] if target else None,
-                "image": q.image,
-                "cls": q.cls,
-                "exclude": q.exclude,
-                "boxes": np.array([qs[r].xyxy for r in mine], float),
-                "p_ok": judges[f].predict_proba(X[mine])[:, 1],
-                "from_image": np.array([r in from_image for r in mine]),
-                "X": np.asarray(X[mine], np.float32),
-                "original": None if orig is None else np.asarray(orig, float),
-            }
+            searched[k] = searched_entry(qs, X, judges[f], k, mine, from_image, target[:2] if target else None, orig)
         return {}
 
     refine_module._search = recorder

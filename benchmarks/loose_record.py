@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from label_noise import load_dataset  # noqa: E402
+from loose_diagnose import searched_entry  # noqa: E402
 from proposals import _original, edits_table, geometry_table, members_table, score_seed, summarize  # noqa: E402
 
 from curate.audit import refine  # noqa: E402
@@ -81,19 +82,8 @@ def recorded_seed(dataset, seed: int, rate: float, checks: tuple[str, ...], out:
                 orig = boxes[q.image][q.exclude[0]]
             else:
                 orig = original.get((rels[q.image], target[1])) if target else None
-            searched[k] = {
-                "calibration": q.kind == "loose",
-                "first": k in first,
-                "key": (rels[q.image], target[1]) if target else None,
-                "image": q.image,
-                "cls": q.cls,
-                "exclude": q.exclude,
-                "boxes": np.array([qs[r].xyxy for r in mine], float),
-                "p_ok": fold_judges[f].predict_proba(X[mine])[:, 1],
-                "from_image": np.array([r in from_image for r in mine]),
-                "X": np.asarray(X[mine], np.float32),
-                "original": None if orig is None else np.asarray(orig, float),
-            }
+            key = (rels[q.image], target[1]) if target else None
+            searched[k] = searched_entry(qs, X, fold_judges[f], k, mine, from_image, key, orig) | {"first": k in first}
         made = {key[:2]: (r.xyxy, r.p_right) for key, r in result.items() if r.p_right >= refine.MIN_P_RIGHT}
         record.update(searched=searched, rows=len(qs), result=made)
         return result
