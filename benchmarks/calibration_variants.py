@@ -255,6 +255,23 @@ def main(argv: list[str] | None = None) -> int:
         [f"merged {k}" for k in kinds] + [f"alone {k}" for k in ("grouped", "loose", "shifted")] + [rerank.FALSE_FLAGS]
     )
     base = {d: {k: float(np.nanmean(v)) for k, v in m.items()} for d, m in results["main"].items()}
+    merged_cols = [c for c in cols if c.startswith("merged")]
+    summary = [
+        "| variant | "
+        + " | ".join(f"worst {c}" for c in merged_cols)
+        + " | largest drop | false flags /100 worst / mean | fails |",
+        "|---" * (len(merged_cols) + 4) + "|",
+    ]
+
+    def worst(table: dict, c: str) -> float:
+        values = [table[d][c] for d in table if c in table[d] and not np.isnan(table[d][c])]
+        return max(values) if c == rerank.FALSE_FLAGS else min(values)
+
+    def flags(table: dict) -> str:
+        mean = np.mean([m[rerank.FALSE_FLAGS] for m in table.values()])
+        return f"{worst(table, rerank.FALSE_FLAGS):.2f} / {mean:.2f}"
+
+    summary.append(f"| main | {' | '.join(f'{worst(base, c):.2f}' for c in merged_cols)} | — | {flags(base)} | — |")
     for variant in args.variants:
         if variant == "main":
             continue
@@ -287,6 +304,10 @@ def main(argv: list[str] | None = None) -> int:
         ]
         low = min(drops)
         print(f"\nlargest drop {low[0]:+.3f} ({low[1]}); worst up: {worst_up or 'none'}")
+        summary.append(
+            f"| {variant} | {' | '.join(f'{worst(after, c):.2f}' for c in merged_cols)} | {low[0]:+.3f} ({low[1]}) | "
+            f"{flags(after)} | {len(fails)}{'' if fails or worst_up else ' (no worst up)'} |"
+        )
         print(
             "PASS" if not fails and worst_up else "FAIL: " + "; ".join(fails[:8]) + (" ..." if len(fails) > 8 else "")
         )
@@ -303,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
                     was = f"{pm / nm:.2f} (s {sm / nm:.2f}, {nm})" if nm else "—"
                     cells.append(f"{check} {was} → {p / n:.2f} (s {s / n:.2f}, {n})")
                 print(f"reliability {args.reliability} {d}: " + "; ".join(cells))
+    print("\n" + "\n".join(summary))
     return 0
 
 
