@@ -43,3 +43,21 @@ def test_main_map_recomputed_gives_the_runs_scores_and_another_map_moves_only_bo
     assert [f.score for f in spliced if f.check == "duplicate"] == [0.7]  # another check's row kept
     assert spliced[-1].score == 1.0 and spliced[-1].split == "valid"  # keyed by split, image and line
     assert [f.score for f in findings if f.check == "shifted"] == [0.3] * 30  # the dump's own rows untouched
+
+
+def test_variants_harness_reproduces_main_and_its_smooth_maps_keep_each_kinds_ranking() -> None:
+    """benchmarks/calibration_variants.py: its re-implementation with main's Platt map gives main's scores, and a
+    smoothed isotonic map is strictly increasing in the model's score (each kind's ranking, so its AP alone, kept)."""
+    import calibration_variants as cv
+
+    prob, y, prior, real = _capture(np.random.default_rng(1), n_real=300, n_corrupt=200)["calls"][0]
+    main = model.calibrate_heldout(prob, y, prior, real)
+    here = cv.VARIANTS["platt-here"](prob, y, prior, real)
+    base = model.calibrate(prob, prior)
+    for kind in KINDS:
+        assert np.allclose(here[kind], main[kind], atol=1e-6)
+    for name in ("binned-20-nomax", "shrunk-5-nomax", "avg-iso-0.5-nomax"):
+        scores = cv.VARIANTS[name](prob, y, prior, real)
+        for kind in KINDS:
+            order = np.argsort(base[kind][real], kind="stable")
+            assert (np.diff(scores[kind][order].astype(np.float64)) >= 0).all(), (name, kind)
