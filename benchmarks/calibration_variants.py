@@ -154,8 +154,24 @@ def averaged(first: LogitMap, second: LogitMap, weight: float) -> LogitMap:
     return fit
 
 
+def held_out_auc(z: np.ndarray, pos: np.ndarray) -> float:
+    """ROC AUC of the corrupted boxes against the originals on ``z`` (ties counted half)."""
+    order = np.argsort(z, kind="stable")
+    ranks = np.empty(len(z))
+    ranks[order] = np.arange(1, len(z) + 1)
+    for value in np.unique(z[np.r_[False, np.diff(z[order]) == 0][np.argsort(order)]]):  # ties: mean rank
+        ranks[z == value] = ranks[z == value].mean()
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def calibration(
-    logit_map: LogitMap, *, keep_max: bool = True, share: bool = False, cap: float = 1 - 1e-6
+    logit_map: LogitMap,
+    *,
+    keep_max: bool = True,
+    share: bool = False,
+    cap: float = 1 - 1e-6,
+    max_from_auc: float | None = None,
 ) -> cc.Calibration:
     """:func:`model.calibrate_heldout` with its Platt fit replaced by ``logit_map``."""
 
@@ -180,7 +196,7 @@ def calibration(
                 zc = np.log(p / (1 - p)) + 1e-3 * z[real]  # capped ones tie: broken by the model's logit
             else:  # odds of the kind against the originals at the prior (main's)
                 zc = ell + PRIOR_LOGIT
-            if keep_max:
+            if keep_max and (max_from_auc is None or held_out_auc(z[rows], pos) >= max_from_auc):
                 zc = np.maximum(zc, shrunk)
             out[kind] = (1.0 / (1.0 + np.exp(-zc))).astype(np.float32)
         return out
@@ -203,6 +219,7 @@ VARIANTS: dict[str, cc.Calibration] = {
     **{f"{name}-share": calibration(fit, share=True) for name, fit in FAMILIES.items()},
     **{f"{name}-share-nomax": calibration(fit, keep_max=False, share=True) for name, fit in FAMILIES.items()},
     **{f"{name}-share{c}": calibration(fit, share=True, cap=c) for name, fit in FAMILIES.items() for c in (0.9, 0.99)},
+    **{f"{name}-maxauc{t}": calibration(fit, max_from_auc=t) for name, fit in FAMILIES.items() for t in (0.9, 0.95)},
 }
 
 
@@ -221,10 +238,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cal", type=Path, required=True, help="folder of calibration_capture.py pickles")
     parser.add_argument("--full", type=str, required=True, help="full dumps' folder, {seed} for the seed")
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=["isotonic-share-nomax", "shrunk-5"], help="names in VARIANTS")
     parser.add_argument("--reliability", nargs=2, type=float, default=None, metavar=("LOW", "HIGH"))
     parser.add_argument("--per-seed", action="store_true")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.variants) - set(VARIANTS))
+    if unknown:
+        parser.error(f"no variant {', '.join(unknown)}: one of {', '.join(VARIANTS)}")
     caps = sorted(args.cal.glob("*.cal.pkl"))
     loaded = []
     for path in caps:
