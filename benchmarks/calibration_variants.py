@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 delta = after[d][c] - base[d][c]
                 if c == rerank.FALSE_FLAGS:
-                    if delta > 1e-9:
+                    if delta > 1e-6:
                         fails.append(f"{d} false flags +{delta:.3f}")
                     continue
                 drops.append((delta, f"{d} {c}"))
