@@ -236,13 +236,16 @@ def learnt_picks(
         i = int(np.argmax(chance))
         return i, float(chance[i])
 
+    from curate.runtime.env import fit_side_by_side
+
     fold = {k: n % PICK_FOLDS for n, k in enumerate(calibration)}
+    # the folds' fits and the fit on all, side by side (independent; a fit is the same on one OpenMP thread or two)
+    jobs = [lambda f=f: fit([k for k in calibration if fold[k] != f]) for f in range(PICK_FOLDS)]
+    *models, model = fit_side_by_side([*jobs, lambda: fit(list(calibration))])
     out: dict[int, tuple[int, float]] = {}
-    for f in range(PICK_FOLDS):
-        model = fit([k for k in calibration if fold[k] != f])
-        if model is not None:
-            out.update({k: best(model, k) for k in calibration if fold[k] == f})
-    model = fit(list(calibration))
+    for f, held_out in enumerate(models):
+        if held_out is not None:
+            out.update({k: best(held_out, k) for k in calibration if fold[k] == f})
     if model is not None:
         out.update({k: best(model, k) for k in tables if k not in fold})
     return out

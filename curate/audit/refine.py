@@ -200,17 +200,25 @@ def _calibration_sample(qs: list, kind: str, seed: int) -> list[int]:
 def _from_pixels(dataset: Dataset, qs: list, rows: list[int]) -> dict[int, list]:
     """Row → candidates from what GrabCut finds inside that row's box (:func:`curate.audit.evidence.object_boxes`),
     from the image rather than from the box's geometry. Each image decoded once."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from curate.audit.evidence import MAX_SIDE, object_boxes
+    from curate.runtime.env import workers
     from curate.vision.foreground import read_image
 
     by_image: dict[int, list[int]] = {}
     for k in rows:
         by_image.setdefault(qs[k].image, []).append(k)
-    out: dict[int, list] = {}
-    for i, ks in by_image.items():
+
+    def one_image(i: int) -> dict[int, list]:
         bgr = read_image(dataset.images[i].path, max_side=MAX_SIDE)
-        if bgr is not None:
-            out.update({k: object_boxes(bgr, np.asarray(qs[k].xyxy, float)) for k in ks})
+        return {} if bgr is None else {k: object_boxes(bgr, np.asarray(qs[k].xyxy, float)) for k in by_image[i]}
+
+    # images on every core: OpenCV's decode and GrabCut release the GIL, and GrabCut seeds its own thread's RNG
+    out: dict[int, list] = {}
+    with ThreadPoolExecutor(max_workers=workers()) as pool:
+        for found in pool.map(one_image, by_image):
+            out.update(found)
     return out
 
 
@@ -262,6 +270,21 @@ def _judges(qs, X, fold_of_row, wrong: tuple[str, ...], seed: int) -> dict:
     return dict(zip(folds, fit_side_by_side(fits, at_once=fits_at_once(len(fits), 12 * X.shape[1] * most_rows))))
 
 
+def _chances(judges: dict, X: np.ndarray, fold_of_row: np.ndarray, rows: dict[int, list[int]]) -> dict[int, np.ndarray]:
+    """Searched row ``k`` → the judge of its fold's P(real box) of each of ``rows[k]`` (none where its fold has no
+    judge): one prediction per fold for all its rows, not one per searched box (a prediction's cost is mostly per
+    call; each row's value is the same either way)."""
+    by_fold: dict[int, list[int]] = {}
+    for k in rows:
+        if int(fold_of_row[k]) in judges:
+            by_fold.setdefault(int(fold_of_row[k]), []).append(k)
+    found = {}
+    for f, ks in by_fold.items():
+        p = judges[f].predict_proba(X[np.concatenate([rows[k] for k in ks])])[:, 1]
+        found.update(zip(ks, np.split(p, np.cumsum([len(rows[k]) for k in ks])[:-1])))
+    return {k: found[k] for k in rows if k in found}  # in the order of ``rows`` (the calibration's folds follow it)
+
+
 def _search_members(qs, boxes, X, fold_of_row, targets, groups, seed) -> dict:
     """Of each group box's candidate member sets, the one likeliest right: each member judged by a classifier of
     real against corrupted boxes (every kind: a member around two objects looks grouped, one cutting an object
@@ -290,13 +313,16 @@ def _member_tables(qs, X, fold_of_row, groups, seed) -> dict[int, tuple[np.ndarr
     from curate.audit.members import set_features
 
     judges = _judges(qs, X, fold_of_row, ("loose", "shifted", "grouped"), seed)
+    spans = {}  # a group's candidates are adjacent rows: its box's row, then lo..hi
+    for k, (sets, _, _) in groups.items():
+        lo, hi = min(min(s) for s in sets), max(max(s) for s in sets) + 1
+        spans[k] = (lo, [k, *range(lo, hi)])
+    chances = _chances(judges, X, fold_of_row, {k: rows for k, (_, rows) in spans.items()})
     tables = {}
     for k, (sets, typical, class_size) in groups.items():
-        f = int(fold_of_row[k])
-        if f not in judges:
+        if k not in chances:
             continue
-        lo, hi = min(min(s) for s in sets), max(max(s) for s in sets) + 1  # a group's candidates: adjacent rows
-        p_ok = judges[f].predict_proba(X[[k, *range(lo, hi)]])[:, 1]
+        lo, p_ok = spans[k][0], chances[k]
         group = np.asarray(qs[k].xyxy, float)
         members = [[np.asarray(qs[r].xyxy, float) for r in s] for s in sets]
         rows = [set_features(group, m, p_ok[[r - lo + 1 for r in s]], float(p_ok[0]), typical, class_size)
@@ -361,11 +387,7 @@ def _search(kind, qs, boxes, classes, X, fold_of_row, targets, candidates, from_
 
     # a shrunk candidate that cuts the object looks like a shifted box (the object goes on past an edge)
     judges = _judges(qs, X, fold_of_row, ("loose", "shifted") if kind == "loose" else ("shifted",), seed)
-    chances = {}
-    for k, mine in candidates.items():
-        f = int(fold_of_row[k])
-        if f in judges:
-            chances[k] = judges[f].predict_proba(X[mine])[:, 1]
+    chances = _chances(judges, X, fold_of_row, candidates)
     cal = [k for k in chances if qs[k].kind == kind]
     if len(cal) < MIN_ROWS:
         return {}
