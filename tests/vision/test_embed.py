@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -95,3 +96,26 @@ def test_a_window_is_embedded_as_a_box_with_the_same_corners_and_cached(tmp_path
     assert got[1].shape == (1, embed.DIM) and not got[1].any()  # an unreadable image: zeros, no error
     assert len(list((tmp_path / "cache" / "embed-windows").rglob("*.npy"))) == 1
     assert np.array_equal(embed.window_embeddings([(path, windows)])[0], got[0])
+
+
+@needs_weights
+def test_an_embedding_process_does_not_grow_with_batch_sizes() -> None:
+    """Every image's crops end in a batch of a new size; torch's oneDNN cached kernels per shape and the process
+    grew ~0.4 GB over 30 passes (session 21). Run in a fresh process: oneDNN reads its cache size when torch starts."""
+    import subprocess
+    import sys
+
+    code = """
+import numpy as np, psutil
+from curate.vision import embed
+rng = np.random.default_rng(0)
+crops = [rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for _ in range(130)]
+embed.embed_crops(crops[:64])
+start = psutil.Process().memory_info().rss
+for n in range(65, 129, 2):  # 32 passes, each ending in a batch of a new size
+    embed.embed_crops(crops[:n])
+print((psutil.Process().memory_info().rss - start) / 1e9)
+"""
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert float(out.stdout.strip().splitlines()[-1]) < 0.15  # the old code: ~0.35 GB
