@@ -51,6 +51,20 @@ def _best(g: np.ndarray, wins: np.ndarray) -> tuple[float, int]:
     return float(iou[k]), k
 
 
+def region_shape(box: np.ndarray, region: np.ndarray) -> tuple[str, str]:
+    """How a matching region's box (what `add` proposes, issue #23) sits on the deleted box: ``fits`` (IoU ≥ 0.5),
+    else ``too big`` / ``too small`` (area over 2× / under ½ the box's) or ``off-centre``; with the ratios of w, h
+    and the centre's offset in box sides."""
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    rw, rh = region[2] - region[0], region[3] - region[1]
+    dx = ((region[0] + region[2]) - (box[0] + box[2])) / 2 / bw
+    dy = ((region[1] + region[3]) - (box[1] + box[3])) / 2 / bh
+    iou = float(pairwise_iou(box[None], region[None])[0, 0])
+    area = rw * rh / (bw * bh)
+    kind = "fits" if iou >= 0.5 else "too big" if area > 2 else "too small" if area < 0.5 else "off-centre"
+    return kind, f"{kind} (IoU {iou:.2f}, w×{rw / bw:.2f} h×{rh / bh:.2f}, centre {dx:+.2f}, {dy:+.2f})"
+
+
 def follow(src: Path, seed: int, show: bool) -> Counter:
     ds = load_dataset(src)
     noisy, truth = plant_errors(ds, seed=seed)
@@ -82,6 +96,7 @@ def follow(src: Path, seed: int, show: bool) -> Counter:
     for f in train:
         by_image.setdefault(f.image, []).append(f)
     causes: Counter = Counter()
+    shapes: Counter = Counter()
     rows = []
     for rel, lab in truth.missing:
         i = idx[rel]
@@ -127,11 +142,14 @@ def follow(src: Path, seed: int, show: bool) -> Counter:
         else:
             cause = "budget"
         causes[cause] += 1
+        kind, shape = region_shape(g[0], rw[kr]) if hit is not None else ("", "—")
+        if hit is not None:
+            shapes[("found, " if cause == "found" else "under 0.5, ") + kind] += 1
         rows.append(
             f"| {rel} | {noisy.names[lab.class_id] if lab.class_id < len(noisy.names) else lab.class_id} | "
             f"{px[0]:.1f}×{px[1]:.1f} | {iou_all:.2f} | {iou_unc:.2f} | {iou_short:.2f} | "
             f"{rank_img if rank_img >= 0 else '—'} / {len(s2)} | {iou_reg:.2f} | {raw:.2f} | "
-            f"{rank_ds if rank_ds >= 0 else '—'} / {limit} | {cause} |"
+            f"{rank_ds if rank_ds >= 0 else '—'} / {limit} | {cause} | {shape} |"
         )
     print(
         f"\n{noisy.name} seed {seed}: decode side {side}, {len(truth.missing)} deleted, {len(obj)} objectness "
@@ -142,9 +160,10 @@ def follow(src: Path, seed: int, show: bool) -> Counter:
             "| image | class | px | any window | uncovered | shortlist | rank in image | region | raw | rank in "
             "split / budget | cause |"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         print("\n".join(rows))
     print(" ".join(f"{c}: {causes[c]}" for c in CAUSES), flush=True)
+    print("matched regions (IoU ≥ 0.3), their box against the deleted one:", dict(sorted(shapes.items())), flush=True)
     return causes
 
 
