@@ -37,8 +37,9 @@ from curate.vision.hashing import SAME_SCENE_SIMILARITY
 #: 10: bytes after a JPEG's end marker are not truncation; 11: border slivers are border_cut notes, not
 #: ambiguous scores; tiny at 2 px, not 4; weak ambiguous and class_inconsistent evidence x0.1; missing
 #: regions past 8 per 100 boxes below 0.5; 12: class_inconsistent's crop embeddings on where the backbone knows
-#: the crops (``embeddings: auto`` by default).
-CACHE_VERSION = 13
+#: the crops (``embeddings: auto`` by default); 13: missing's kept windows re-ordered by crop embeddings; 14:
+#: missing's smallest window 5 px, not 6.
+CACHE_VERSION = 14
 
 
 @dataclass

@@ -217,6 +217,17 @@ def test_window_sizes_skip_what_has_no_pixels_and_repeat_nothing() -> None:
     assert np.allclose(windows.distinct_sizes(np.array([[0.9 * px, 1.2 * px]]), px, px), [[px, 1.2 * px]])
 
 
+def test_a_sign_a_few_pixels_wide_gets_a_window_of_its_own_size() -> None:
+    """A traffic sign 5 × 8 px at its dataset's 224-px decode: one of the image's windows has its size, not one
+    widened to a larger floor (which fitted such signs at IoU 0.55 at best, and their regions were cut)."""
+    px = 1 / 224
+    sign = np.array([[0.40, 0.40, 0.40 + 5 * px, 0.40 + 8 * px]])
+    sizes = windows.image_sizes(sign, np.zeros((0, 2)))
+    got = windows.sliding_windows(sizes, missing.settings.MIN_WINDOW_PX * px, missing.settings.MIN_WINDOW_PX * px)
+    wh = got[:, 2:] - got[:, :2]
+    assert np.isclose(wh[:, 0], 5 * px, atol=1e-4).any() and np.isclose(wh[:, 1], 8 * px, atol=1e-4).any()
+
+
 def test_the_final_model_learns_from_a_sample_of_images_above_the_cap(tmp_path: Path, monkeypatch) -> None:
     """Above MISSING_MAX_TRAIN_IMAGES each final fit (every fold but one) learns from a sample of images, at most
     the cap; at or below it from every image (so every dataset below the cap is scored as before). Every image's
