@@ -108,7 +108,7 @@ def _features(
                         mask = np.zeros(bgr.shape[:2], np.float32)
                     pyramid = image_channels(bgr, mask if with_mask else None)
                     for k in ks:
-                        patches.append(context_patch(pyramid, qs[k].xyxy))
+                        patches.append(context_patch(pyramid, FeatureCache.on_grid(qs[k].xyxy)))
                         rows.append(k)
             if not patches:
                 return rows, None
@@ -172,7 +172,8 @@ class FeatureCache:
     never stored.
     """
 
-    VERSION = 5  # bump when image_channels, pixel_features, box_descriptor, shape_grids or context_patch change
+    VERSION = 6  # bump when image_channels, pixel_features, box_descriptor, shape_grids or context_patch change
+    GRID = 1e6  # boxes are matched (and described: on_grid) in integers of 1/GRID of the image
 
     def __init__(self, *, with_mask: bool) -> None:
         self.namespace = f"boxfeat-v{self.VERSION}-{defaults.PIXEL_MAX_SIDE}" + ("-mask" if with_mask else "")
@@ -180,12 +181,24 @@ class FeatureCache:
         self.images: dict[int, list[int]] = {}  # image index → query rows of that image
         self.cached: dict[int, np.ndarray] = {}
 
-    @staticmethod
-    def _rounded(xyxy: np.ndarray) -> list[tuple[int, ...]]:
+    @classmethod
+    def on_grid(cls, xyxy: np.ndarray) -> np.ndarray:
+        """The box as the cache matches it (:meth:`_rounded`, 1/GRID of the image): the box whose patch is described.
+
+        Why: boxes that differ in their last bits (a label written and read back, a corruption computed in another
+        order) share a cache row, so the row must not depend on which of them was described first. Described as
+        given, ``context_patch`` rounds the crop to whole pixels and one ulp can move it by a pixel at a .5
+        boundary: every pixel feature of that row, and through the fits every score, then follows the cache's
+        history, not the labels. Described on the grid, a row is a function of its key.
+        """
+        return np.round(np.asarray(xyxy, float) * cls.GRID) / cls.GRID
+
+    @classmethod
+    def _rounded(cls, xyxy: np.ndarray) -> list[tuple[int, ...]]:
         """Each box (a row of ``xyxy``, or the one box) as integers of 1e-6: the key boxes are matched by.
         All rows at once: one tuple built per row from a rounded array, where a numpy round per row made the
         resize search's cache reads (every cached row of an image, twice) a Python loop over ~10⁵ rows."""
-        return [tuple(r) for r in np.round(np.asarray(xyxy, float).reshape(-1, 4) * 1e6).astype(np.int64).tolist()]
+        return [tuple(r) for r in np.round(np.asarray(xyxy, float).reshape(-1, 4) * cls.GRID).astype(np.int64).tolist()]
 
     def fill(
         self, i: int, rec: ImageRecord, ks: list[int], qs: list[Query], pix: np.ndarray, grids: np.ndarray
