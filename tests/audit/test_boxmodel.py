@@ -267,14 +267,14 @@ def _ulp_twins(path: Path, xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_cached_pixel_features_do_not_depend_on_which_twin_came_first(scenes, monkeypatch, tmp_path):
-    """Boxes a few ulps apart share a cache row (matched to 1e-6); a warm run must then give what a cold run
-    gives, whichever of them wrote the row. Described as given, a half-pixel crop edge sent them to different
-    pixels, so the row (and every score after the fits) followed the cache's history."""
+    """Boxes a few ulps apart at a half-pixel crop edge describe different pixels; a warm run must give what a
+    cold run gives, whichever of them the cache saw first. Matched to 1e-6 they shared one row, so the row (and
+    every score after the fits) followed the cache's history."""
     ds = _dataset(scenes)
     ds.images = ds.images[:1]
     qs, boxes, classes = boxmodel._queries(ds, np.random.default_rng(0), with_corruptions=False)
     first, twin = _ulp_twins(ds.images[0].path, qs[0].xyxy)
-    assert boxmodel.features.FeatureCache._rounded(first) == boxmodel.features.FeatureCache._rounded(twin)
+    assert np.array_equal(np.round(first * 1e6), np.round(twin * 1e6))  # one key when boxes were matched to 1e-6
 
     def described(xyxy: np.ndarray, cache: str) -> np.ndarray:
         monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / cache))

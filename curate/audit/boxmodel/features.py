@@ -108,7 +108,7 @@ def _features(
                         mask = np.zeros(bgr.shape[:2], np.float32)
                     pyramid = image_channels(bgr, mask if with_mask else None)
                     for k in ks:
-                        patches.append(context_patch(pyramid, FeatureCache.on_grid(qs[k].xyxy)))
+                        patches.append(context_patch(pyramid, qs[k].xyxy))
                         rows.append(k)
             if not patches:
                 return rows, None
@@ -167,13 +167,12 @@ class FeatureCache:
 
     A box's pixel features depend only on the image's bytes and the box, so a re-audit after a label
     edit recomputes only the boxes that changed (the corruptions are drawn with the same seed, so they
-    repeat too). One array per image: rows of (x1, y1, x2, y2, features, descriptor), boxes matched to 1e-6.
+    repeat too). One array per image: rows of (x1, y1, x2, y2, features, descriptor), boxes matched bit for bit.
     The sibling features compare descriptors across an image's boxes, so they are computed after the cache,
     never stored.
     """
 
     VERSION = 6  # bump when image_channels, pixel_features, box_descriptor, shape_grids or context_patch change
-    GRID = 1e6  # boxes are matched (and described: on_grid) in integers of 1/GRID of the image
 
     def __init__(self, *, with_mask: bool) -> None:
         self.namespace = f"boxfeat-v{self.VERSION}-{defaults.PIXEL_MAX_SIDE}" + ("-mask" if with_mask else "")
@@ -181,24 +180,19 @@ class FeatureCache:
         self.images: dict[int, list[int]] = {}  # image index → query rows of that image
         self.cached: dict[int, np.ndarray] = {}
 
-    @classmethod
-    def on_grid(cls, xyxy: np.ndarray) -> np.ndarray:
-        """The box as the cache matches it (:meth:`_rounded`, 1/GRID of the image): the box whose patch is described.
+    @staticmethod
+    def _rounded(xyxy: np.ndarray) -> list[tuple[int, ...]]:
+        """Each box (a row of ``xyxy``, or the one box) as the bits of its four floats: the key boxes are matched by.
 
-        Why: boxes that differ in their last bits (a label written and read back, a corruption computed in another
-        order) share a cache row, so the row must not depend on which of them was described first. Described as
-        given, ``context_patch`` rounds the crop to whole pixels and one ulp can move it by a pixel at a .5
-        boundary: every pixel feature of that row, and through the fits every score, then follows the cache's
-        history, not the labels. Described on the grid, a row is a function of its key.
-        """
-        return np.round(np.asarray(xyxy, float) * cls.GRID) / cls.GRID
-
-    @classmethod
-    def _rounded(cls, xyxy: np.ndarray) -> list[tuple[int, ...]]:
-        """Each box (a row of ``xyxy``, or the one box) as integers of 1e-6: the key boxes are matched by.
-        All rows at once: one tuple built per row from a rounded array, where a numpy round per row made the
-        resize search's cache reads (every cached row of an image, twice) a Python loop over ~10⁵ rows."""
-        return [tuple(r) for r in np.round(np.asarray(xyxy, float).reshape(-1, 4) * cls.GRID).astype(np.int64).tolist()]
+        Why exact, not rounded: ``context_patch`` crops at whole pixels, and where a box lies on
+        whole pixels (Roboflow's exports) the crop edge lands on .5, so two boxes a few ulps apart (a label written
+        and read back, a corruption computed in another order) describe different pixels. Sharing a row, they made
+        it depend on which of them was described first, and a warm run differ from a cold one in every score.
+        All rows at once: a numpy view, where a per-row conversion made the resize search's cache reads a Python
+        loop over ~10⁵ rows."""
+        return [
+            tuple(r) for r in np.ascontiguousarray(np.asarray(xyxy, np.float64).reshape(-1, 4)).view(np.int64).tolist()
+        ]
 
     def fill(
         self, i: int, rec: ImageRecord, ks: list[int], qs: list[Query], pix: np.ndarray, grids: np.ndarray
