@@ -243,6 +243,50 @@ def test_pixel_features_are_cached_per_image(scenes, monkeypatch):
     assert np.array_equal(edited[1:, own], cold[1:, own], equal_nan=True)
 
 
+def _ulp_twins(path: Path, xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two boxes near ``xyxy`` a few ulps apart in x1 (the same cache key) whose context patches, described as
+    given, differ: x1 is moved to where the patch's left edge is half a pixel, and nudged until the crop flips."""
+    from curate.audit.boxmodel.pixels import B, M
+    from curate.vision.foreground import read_image
+
+    pyramid = boxmodel.pixels.image_channels(read_image(path, max_side=defaults.PIXEL_MAX_SIDE), None)
+    W = pyramid[0].shape[1]
+    x1, x2 = xyxy[0], xyxy[2]  # the patch's left edge X1 = W (x1 - (x2 - x1) M / B): put it on k + 0.5
+    edge = np.floor(W * (x1 - (x2 - x1) * M / B)) + 0.5
+    box = xyxy.copy()
+    box[0] = (edge / W + x2 * M / B) / (1 + M / B)
+    base = boxmodel.pixels.context_patch(pyramid, box)
+    for step in range(1, 200):
+        for sign in (1, -1):
+            twin = box.copy()
+            for _ in range(step):
+                twin[0] = np.nextafter(twin[0], sign * np.inf)
+            if not np.array_equal(boxmodel.pixels.context_patch(pyramid, twin), base):
+                return box, twin
+    raise AssertionError("no rounding flip near the half-pixel edge")
+
+
+def test_cached_pixel_features_do_not_depend_on_which_twin_came_first(scenes, monkeypatch, tmp_path):
+    """Boxes a few ulps apart at a half-pixel crop edge describe different pixels; a warm run must give what a
+    cold run gives, whichever of them the cache saw first. Matched to 1e-6 they shared one row, so the row (and
+    every score after the fits) followed the cache's history."""
+    ds = _dataset(scenes)
+    ds.images = ds.images[:1]
+    qs, boxes, classes = boxmodel._queries(ds, np.random.default_rng(0), with_corruptions=False)
+    first, twin = _ulp_twins(ds.images[0].path, qs[0].xyxy)
+    assert np.array_equal(np.round(first * 1e6), np.round(twin * 1e6))  # one key when boxes were matched to 1e-6
+
+    def described(xyxy: np.ndarray, cache: str) -> np.ndarray:
+        monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / cache))
+        qs[0].xyxy = xyxy
+        return boxmodel._features(ds, qs, boxes, classes, pixels=True, masks=None, progress=False)[0]
+
+    cold_twin = described(twin, "cold")
+    described(first, "warm")  # the cache's row for this key written by the first twin
+    warm_twin = described(twin, "warm")
+    assert np.array_equal(warm_twin, cold_twin, equal_nan=True)
+
+
 def test_members_described_in_one_pass_equal_one_pass_each(scenes, monkeypatch):
     """score_boxes describes every member's rows in one _features call (one decode per image); the rows each
     member trains on equal what a call on that member's queries alone gives, except the distances to the

@@ -167,12 +167,12 @@ class FeatureCache:
 
     A box's pixel features depend only on the image's bytes and the box, so a re-audit after a label
     edit recomputes only the boxes that changed (the corruptions are drawn with the same seed, so they
-    repeat too). One array per image: rows of (x1, y1, x2, y2, features, descriptor), boxes matched to 1e-6.
+    repeat too). One array per image: rows of (x1, y1, x2, y2, features, descriptor), boxes matched bit for bit.
     The sibling features compare descriptors across an image's boxes, so they are computed after the cache,
     never stored.
     """
 
-    VERSION = 5  # bump when image_channels, pixel_features, box_descriptor, shape_grids or context_patch change
+    VERSION = 6  # bump when image_channels, pixel_features, box_descriptor, shape_grids or context_patch change
 
     def __init__(self, *, with_mask: bool) -> None:
         self.namespace = f"boxfeat-v{self.VERSION}-{defaults.PIXEL_MAX_SIDE}" + ("-mask" if with_mask else "")
@@ -182,10 +182,17 @@ class FeatureCache:
 
     @staticmethod
     def _rounded(xyxy: np.ndarray) -> list[tuple[int, ...]]:
-        """Each box (a row of ``xyxy``, or the one box) as integers of 1e-6: the key boxes are matched by.
-        All rows at once: one tuple built per row from a rounded array, where a numpy round per row made the
-        resize search's cache reads (every cached row of an image, twice) a Python loop over ~10⁵ rows."""
-        return [tuple(r) for r in np.round(np.asarray(xyxy, float).reshape(-1, 4) * 1e6).astype(np.int64).tolist()]
+        """Each box (a row of ``xyxy``, or the one box) as the bits of its four floats: the key boxes are matched by.
+
+        Why exact, not rounded: ``context_patch`` crops at whole pixels, and where a box lies on
+        whole pixels (Roboflow's exports) the crop edge lands on .5, so two boxes a few ulps apart (a label written
+        and read back, a corruption computed in another order) describe different pixels. Sharing a row, they made
+        it depend on which of them was described first, and a warm run differ from a cold one in every score.
+        All rows at once: a numpy view, where a per-row conversion made the resize search's cache reads a Python
+        loop over ~10⁵ rows."""
+        return [
+            tuple(r) for r in np.ascontiguousarray(np.asarray(xyxy, np.float64).reshape(-1, 4)).view(np.int64).tolist()
+        ]
 
     def fill(
         self, i: int, rec: ImageRecord, ks: list[int], qs: list[Query], pix: np.ndarray, grids: np.ndarray
