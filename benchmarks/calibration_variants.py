@@ -12,10 +12,11 @@ Each variant is a fit of the log density ratio ``r`` of a kind's held-out corrup
 ``-share`` (P = 0.02 × r capped at 1, as :func:`curate.learn.isotonic.error_probability`; ``-share0.9`` caps at
 0.9), with main's ``max`` with the shrunk prior-weighted logit, or without it (``-nomax``). The kind's final
 scores are those levels handed out in the cross-dataset prior's order as main ranks it
-(:func:`rescore_main_order`). Per dataset (mean of the seeds) it prints main → variant for merged AP of every
-planted kind, the box kinds alone and false flags per 100 untouched; then the worst dataset per kind, the largest
-drop of any cell and whether the variant passes the rule (no cell down by more than 0.02, false flags up nowhere,
-merged at or above the naive baseline wherever main is, the worst of some kind up by 0.005 or more);
+(:func:`calibration_capture.rescore` with main's order: the product's order for a strictly increasing map, isotonic
+maps' ties broken by it, as session 17 did). Per dataset (mean of the seeds) it prints main → variant for merged AP
+of every planted kind, the box kinds alone and false flags per 100 untouched; then the worst dataset per kind, the
+largest drop of any cell and whether the variant passes the rule (no cell down by more than 0.02, false flags up
+nowhere, merged at or above the naive baseline wherever main is, the worst of some kind up by 0.005 or more);
 ``--reliability LOW HIGH`` adds per check the share of planted boxes among those scored in [LOW, HIGH)
 (:func:`rerank.reliability`, the seeds pooled).
 """
@@ -223,17 +224,6 @@ VARIANTS: dict[str, cc.Calibration] = {
 }
 
 
-def rescore_main_order(cap: dict, calibrate: cc.Calibration) -> dict[str, np.ndarray]:
-    """The variant's levels in the prior's order as main ranks it (the product's order for a strictly increasing
-    map; isotonic maps' ties broken by it, as session 17 did)."""
-    from curate.audit.boxmodel.prior import reordered
-
-    scores = calibrate(*cap["calls"][0])
-    if len(cap["calls"]) == 2:
-        scores = reordered(model.calibrate_heldout(*cap["calls"][1]), scores)
-    return scores
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cal", type=Path, required=True, help="folder of calibration_capture.py pickles")
@@ -258,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         per = results.setdefault(variant, defaultdict(lambda: defaultdict(list)))
         rel = shares.setdefault(variant, defaultdict(lambda: defaultdict(lambda: [0, 0, 0.0])))
         for dataset, seed, full, cap in loaded:
-            findings = cc.splice(full.findings, cap, rescore_main_order(cap, VARIANTS[variant]))
+            findings = cc.splice(full.findings, cap, cc.rescore(cap, VARIANTS[variant], order=model.calibrate_heldout))
             m = rerank.measure(full, findings)
             for k, v in m.items():
                 per[dataset][k].append(v)
