@@ -417,6 +417,7 @@ def test_a_swap_into_a_class_the_trees_never_name_is_told_apart_by_the_second_st
     assert second[swap, 2] < second[of_c, 2].min()
     score = class_inconsistent.swap_probability(second, labels, judged, 0.02)
     assert score[swap] > score[of_c].max()
+    assert (score + trees)[swap] > (score + trees)[of_c].max()  # run() averages the two views: still first
 
 
 def test_trees_accuracy_is_the_share_of_judged_boxes_named_right() -> None:
