@@ -69,8 +69,8 @@ KNN_NEIGHBOURS = 10  # and the class shares among each box's most similar boxes 
 # any level in between makes the same choices)
 EMBED_MIN_KNN_ACCURACY = 0.75
 # where the trees name the label of fewer than this share of the judged boxes (out of fold), their probabilities are
-# re-read by a second stage (restacked_probs). Pool, seeds 0-2: traffic-signs-ro 0.52, construction-ppe 0.71 |
-# football 0.88, food 0.92, epicureai 0.94, bccd 0.96; any level in between makes the same choices
+# re-read by a second stage (restacked_probs). Pool, seeds 0-2: traffic-signs-ro 0.53-0.57, construction-ppe 0.71 |
+# football 0.88, food 0.91-0.92, epicureai 0.94, bccd 0.96; any level in between makes the same choices
 RESTACK_BELOW_ACCURACY = 0.8
 RESTACK_C = 0.1  # the second stage's inverse regularisation (0.03 / 0.3: within noise on traffic / construction)
 RESTACK_FLOOR = 1e-3  # added to the trees' probabilities before their logarithm (a tree's vote is 1/200)
