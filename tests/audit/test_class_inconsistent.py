@@ -388,3 +388,41 @@ def test_a_full_audit_never_imports_torch_in_its_own_process(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "False"
     assert list((tmp_path / "cache" / "embed").rglob("*.npy"))  # the child made and cached them
+
+
+def _unlearnt_class(rng: np.random.Generator, n_images: int = 120):
+    """Out-of-fold tree probabilities of three classes, one box an image: A and B learnt, C never named (its right
+    boxes spread their probability over A and B alike), and one box of A labelled C: (probs, labels, groups, swap)."""
+    labels = rng.integers(0, 3, n_images)
+    centre = {0: [0.85, 0.15, 0.0], 1: [0.15, 0.85, 0.0], 2: [0.5, 0.5, 0.0]}
+    probs = np.array([centre[int(c)] for c in labels]) + rng.normal(0, 0.03, (n_images, 3))
+    probs[:, 2] = 0.0
+    swap = int(np.flatnonzero(labels == 0)[0])
+    labels[swap] = 2
+    probs = np.clip(probs, 0.0, None)
+    return probs / probs.sum(axis=1, keepdims=True), labels, np.arange(n_images), swap
+
+
+def test_a_swap_into_a_class_the_trees_never_name_is_told_apart_by_the_second_stage() -> None:
+    """Every box of C gets probability 0 of C from the trees, so the self-confidence ties the swap with C's right
+    boxes; the second stage learns that right C boxes look half A, half B, and puts the swap (all A) first."""
+    probs, labels, groups, swap = _unlearnt_class(np.random.default_rng(0))
+    judged = np.ones(len(labels), bool)
+    assert class_inconsistent.trees_accuracy(probs, labels, judged) < class_inconsistent.RESTACK_BELOW_ACCURACY
+    of_c = np.flatnonzero((labels == 2) & (np.arange(len(labels)) != swap))
+    trees = class_inconsistent.swap_probability(probs, labels, judged, 0.02)
+    assert trees[swap] <= trees[of_c].max()  # the trees' own probability: a tie at best
+    second = class_inconsistent.restacked_probs(probs, labels, groups, 3)
+    assert np.allclose(second.sum(axis=1), 1.0)
+    assert second[swap, 2] < second[of_c, 2].min()
+    score = class_inconsistent.swap_probability(second, labels, judged, 0.02)
+    assert score[swap] > score[of_c].max()
+    assert (score + trees)[swap] > (score + trees)[of_c].max()  # run() averages the two views: still first
+
+
+def test_trees_accuracy_is_the_share_of_judged_boxes_named_right() -> None:
+    probs = np.eye(3)[[0, 1, 1, 2]]
+    labels = np.array([0, 1, 2, 0])
+    assert class_inconsistent.trees_accuracy(probs, labels, np.ones(4, bool)) == 0.5
+    assert class_inconsistent.trees_accuracy(probs, labels, np.array([True, True, False, False])) == 1.0
+    assert class_inconsistent.trees_accuracy(probs, labels, np.zeros(4, bool)) == 0.0
