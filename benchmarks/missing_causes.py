@@ -69,19 +69,19 @@ def follow(src: Path, seed: int, show: bool) -> Counter:
     ds = load_dataset(src)
     noisy, truth = plant_errors(ds, seed=seed)
     shortlists: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    original = missing_check.objectness_regions
+    original = missing_check.objectness_pass
 
     def recording(*a, **k):
         out = original(*a, **k)
-        shortlists.update(out)
+        shortlists.update(out[0])
         return out
 
-    missing_check.objectness_regions = recording  # the check's own pass, its result kept for the rows below
+    missing_check.objectness_pass = recording  # the check's own pass, its result kept for the rows below
     try:
         ctx = AuditContext(noisy, seed=seed)
         findings, _, errors = run_selected(ctx, {"missing"})
     finally:
-        missing_check.objectness_regions = original
+        missing_check.objectness_pass = original
     if errors:
         raise SystemExit(f"missing failed: {errors}")
     idx = {r.rel: i for i, r in enumerate(noisy.images)}

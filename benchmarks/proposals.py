@@ -39,6 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -121,6 +123,42 @@ def dump_members(
                                    "groups": cand, "seed": seed, "paths": [str(r.path) for r in dataset.images],
                                    "truth": groups, "judges": judges[0] if judges else None,
                                    "merges": max(merges, members.CALIBRATION_MERGES)}))  # fmt: skip
+
+
+@contextlib.contextmanager
+def recording_add_boxes():
+    """Within it, each region box the ``missing`` check refines (:func:`curate.audit.checks.missing.extent.
+    proposed_box`) is refined as usual and its candidate windows and their scores are kept (the yielded list gets
+    ``(image, region xyxy, windows, scores)``), so ``benchmarks/adds_replay.py`` can replay other picks offline."""
+    import curate.audit.checks.missing as missing_check
+
+    tried: list[tuple] = []
+    original = missing_check.proposed_box
+
+    def record(score, i, xyxy, boxes):
+        def scored(j, wins):
+            p = score(j, wins)
+            tried.append((score.ds.images[j].rel, tuple(float(v) for v in xyxy), np.asarray(wins), p))
+            return p
+
+        return original(scored, i, xyxy, boxes)
+
+    missing_check.proposed_box = record
+    try:
+        yield tried
+    finally:
+        missing_check.proposed_box = original
+
+
+def dump_adds(path: Path, listed: list, truth, tried: list | None = None) -> None:
+    """Pickle the listed ``missing`` findings of train (image, region, score, data: the proposal's inputs) with the
+    planted deletions (image, xyxy, class) and the refinement's candidate windows and scores
+    (:func:`recording_add_boxes`), so two runs' regions can be compared and other picks of the proposed box replayed
+    without re-running the check (``benchmarks/adds_replay.py``)."""
+    rows = [(f.image, tuple(float(v) for v in f.region), float(f.score), dict(f.data)) for f in listed
+            if f.check == "missing" and f.split == "train" and f.region is not None]  # fmt: skip
+    deleted = [(rel, tuple(float(v) for v in lab.xyxy), int(lab.class_id)) for rel, lab in truth.missing]
+    path.write_bytes(pickle.dumps({"regions": rows, "deleted": deleted, "tried": tried or []}))
 
 
 def _xyxy(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
@@ -212,7 +250,8 @@ def score_seed(
 ) -> dict[str, Any]:
     noisy, truth = plant_errors(dataset, rate=rate, seed=seed)
     ctx = AuditContext(noisy, fast=fast, seed=seed)
-    findings, _, errors = run_selected(ctx, set(checks))
+    with recording_add_boxes() as tried:
+        findings, _, errors = run_selected(ctx, set(checks))
     listed = [f for f in findings if f.score >= ctx.threshold(f.check)]
     t0 = time.perf_counter()
     with recording_member_search(merges if dump is not None else 0) as calls:
@@ -221,6 +260,8 @@ def score_seed(
     clean = {r.rel: r.labels for r in dataset.split("train")}
     noisy_labels = {r.rel: r.labels for r in noisy.split("train")}
     by_line = {(r.rel, lab.line): lab for r in noisy.split("train") for lab in r.labels}
+    if dump is not None:
+        dump_adds(dump / f"adds-{dataset.name}-seed{seed}.pkl", listed, truth, tried)
     if dump is not None and calls:
         dump_members(dump / f"members-{dataset.name}-seed{seed}.pkl", noisy, calls[0],
                      planted_groups(listed, truth, clean, noisy_labels, by_line), merges)  # fmt: skip
@@ -430,7 +471,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fast", action="store_true", help="geometry only (no pixel evidence: resize proposals need it)")
     ap.add_argument("--out", type=Path, default=Path("reports/bench/proposals"))
     ap.add_argument("--checks", nargs="+", default=list(DEFAULT_CHECKS), help="checks to run (default: all)")
-    ap.add_argument("--dump", action="store_true", help="also pickle each member search to --out (members_replay.py)")
+    ap.add_argument("--dump", action="store_true",
+                    help="also pickle each member search to --out (members_replay.py) and the listed missing "
+                         "regions with the deleted boxes (adds-<name>-seed<N>.pkl)")  # fmt: skip
     ap.add_argument("--dump-merges", type=int, default=0, metavar="N",
                     help="with --dump: also describe the calibration merges drawn at 150, 300 ... N, so "
                          "members_replay.py --merges can replay each count (the benchmark's rows stay those "

@@ -112,6 +112,39 @@ def test_box_on_one_copy_of_a_shot_only(tmp_path: Path) -> None:
     assert hits and hits[0].data["evidence"] == "duplicate" and hits[0].data["class"] == ds.names[dropped.class_id]
 
 
+def test_an_add_proposes_a_box_nearer_the_object_and_the_regions_stay(tmp_path: Path) -> None:
+    """The region is a grid window a step off the hidden object; the box its add proposes (``add_box``) is the window
+    around it that a model of the dataset's own boxes expects to fit best, nearer the object. Only listed regions get
+    one, and the regions, their scores and messages are those of a run that refines nothing (threshold above 1)."""
+    ds, hidden = _dataset(tmp_path, hide=True)
+    findings = missing.run(AuditContext(ds))
+    unrefined = missing.run(AuditContext(ds, params={"missing": {"threshold": 1.01}}))
+    assert [(f.image, f.region, f.score, f.message) for f in findings] == [
+        (f.image, f.region, f.score, f.message) for f in unrefined
+    ]
+    assert not any("add_box" in f.data for f in unrefined)
+    assert all(("add_box" in f.data) == (f.score >= 0.5) for f in findings if f.data["evidence"] == "objectness")
+    (hit,) = [f for f in findings if f.image == "img00.png" and f.score >= 0.5 and _iou(f.region, hidden) >= 0.3]
+    assert tuple(hit.data["add_box"]) != tuple(hit.region)
+    assert _iou(hit.data["add_box"], hidden) >= max(_iou(hit.region, hidden) + 0.1, 0.75)
+
+
+def test_a_sliver_at_the_image_edge_is_neither_described_nor_proposed(tmp_path: Path) -> None:
+    """Windows moved or scaled around a box near the edge are clipped to slivers a pixel wide; the check's features
+    would read outside the image for them: they get no features and are never the proposed box."""
+    from curate.audit.checks.missing import extent, model
+
+    ds, _ = _dataset(tmp_path, hide=True)
+    _, scorer = model.objectness_pass(ds, seed=0)
+    wins = np.array([[0.2, 0.2, 0.4, 0.4], [0.999, 0.2, 1.0, 0.4], [0.0, 0.999, 0.3, 1.0]])
+    X = scorer.features(0, wins, np.array([-1, -1, -1]))
+    assert np.isfinite(X[0]).any() and np.isnan(X[1:]).all()
+    fit = extent.BoxFit(scorer, 0)
+    q = fit(0, wins)
+    assert np.isfinite(q[0]) and np.isneginf(q[1:]).all()
+    assert extent.pick(wins, q).tolist() == wins[0].tolist()
+
+
 def test_fast_no_labels_and_unreadable_images_give_no_traceback(tmp_path: Path) -> None:
     ds, _ = _dataset(tmp_path, hide=True, images=5)
     assert missing.skipped(AuditContext(ds, fast=True)) == "--fast" and missing.skipped(AuditContext(ds)) is None

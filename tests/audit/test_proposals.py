@@ -73,6 +73,24 @@ def test_a_proposal_only_where_the_evidence_names_the_fix() -> None:
                    ("missing", None, "add", 0, 0.9)}  # fmt: skip
 
 
+def test_an_add_proposes_the_checks_refined_box_and_attaches_to_its_region() -> None:
+    """``missing`` puts the box to add in ``data["add_box"]`` (the region stays the window it found); a malformed one
+    falls back to the region; the proposal lands in its own finding's data."""
+    from curate.audit.proposals import attach
+
+    ds = _dataset()
+    refined = Finding("train", "a.jpg", "missing", 0.7, "unboxed", region=(0.8, 0.8, 0.1, 0.1),
+                      data={"class_id": 1, "evidence": "objectness", "add_box": [0.82, 0.79, 0.12, 0.1]})  # fmt: skip
+    broken = Finding("train", "a.jpg", "missing", 0.6, "unboxed", region=(0.2, 0.8, 0.1, 0.1),
+                     data={"class_id": 1, "evidence": "objectness", "add_box": [0.2, "x", 2.0]})  # fmt: skip
+    ps = propose([refined, broken], ds)
+    assert [p.box for p in ps] == [(0.82, 0.79, 0.12, 0.1), (0.2, 0.8, 0.1, 0.1)]
+    attach([refined, broken], ps)
+    assert refined.data["proposal"]["box"] == [0.82, 0.79, 0.12, 0.1]
+    assert broken.data["proposal"]["box"] == [0.2, 0.8, 0.1, 0.1]
+    assert refined.region == (0.8, 0.8, 0.1, 0.1)
+
+
 def test_a_relabel_only_where_the_crop_model_names_the_class_given_a_swap() -> None:
     """The confidence is the finding's P(swap) times the named class's share of the probability outside the label;
     no relabel where that share is below MIN_CLASS_SHARE (the crop model can't tell which class the box was)."""

@@ -53,7 +53,8 @@ import numpy as np
 from curate.audit.checks.base import AuditContext, Check, Display
 from curate.audit.checks.missing import evidence
 from curate.audit.checks.missing.duplicates import DUP_SIMILARITY, duplicate_regions
-from curate.audit.checks.missing.model import _boxes, _nms, objectness_regions
+from curate.audit.checks.missing.extent import BoxFit, proposed_box
+from curate.audit.checks.missing.model import _boxes, _nms, objectness_pass
 from curate.audit.checks.missing.settings import BUDGET_PER_100, MAX_PER_IMAGE, NAME
 from curate.audit.shared import CropEmbeddings, NearDuplicatePairs
 from curate.core.dataset import Dataset
@@ -97,7 +98,7 @@ def run(ctx: AuditContext) -> list[Finding]:
     # the embedding evidence's child imports torch while the objectness pass runs
     job = evidence.spawn() if (want := evidence.wanted(ctx)) else None
     try:
-        regions = objectness_regions(ds, seed=ctx.seed, progress=len(ds.images) > 50)
+        regions, scorer = objectness_pass(ds, seed=ctx.seed, progress=len(ds.images) > 50)
     except BaseException:
         if job is not None:
             job.cancel()
@@ -126,6 +127,8 @@ def run(ctx: AuditContext) -> list[Finding]:
         kept += [(i, regs[k]) for k in _nms(s, w, MAX_PER_IMAGE)]
     # the near-duplicate evidence (a box transferred from a copy of the shot) is not the classifier's: kept as it is
     at_half = split_midpoints(ds, kept)
+    listed = ctx.threshold(NAME)  # only a listed region gets a proposal, so only its box is refined
+    fit: BoxFit | None = None  # learnt on the first listed region
     out: list[Finding] = []
     for i, (raw, (x1, y1, x2, y2), cls, source) in kept:
         rec = ds.images[i]
@@ -141,6 +144,11 @@ def run(ctx: AuditContext) -> list[Finding]:
             )
         region = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)
         data = {"class": name, "class_id": cls, "evidence": source, "raw_score": round(float(raw), 4)}
+        if source == "objectness" and scorer is not None and score >= listed:
+            # the box an add proposes (curate.audit.proposals): the region stays the grid window the check found
+            fit = fit or BoxFit(scorer, ctx.seed)
+            bx1, by1, bx2, by2 = proposed_box(fit, i, np.array([x1, y1, x2, y2]), _boxes(rec)[0])
+            data["add_box"] = [float(v) for v in ((bx1 + bx2) / 2, (by1 + by2) / 2, bx2 - bx1, by2 - by1)]
         out.append(Finding(rec.split, rec.rel, NAME, float(np.clip(score, 0, 1)), msg, region=region, data=data))
     return out
 

@@ -198,10 +198,62 @@ class ImageRows:
     Xc: np.ndarray
 
 
+@dataclass
+class WindowScorer:
+    """The final model's out-of-fold score of any window of an image, as the image's shortlisted windows were
+    scored (the same decode, features and fold model): what a region's proposed box is chosen by
+    (:mod:`curate.audit.checks.missing.extent`), without changing the region."""
+
+    ds: Dataset
+    side: int
+    ds_loga: float
+    fold: np.ndarray
+    models: dict[int, Any]
+
+    def features(self, i: int, wins: np.ndarray, own: np.ndarray | None = None) -> np.ndarray | None:
+        """The check's features of windows ``wins`` (normalized xyxy) of image ``i`` (``own``: the labelled box each
+        window stands for, as for the model's positives; -1 for none); None where its pixels can't be read. A row of
+        NaN for a window narrower or lower than the check's smallest window (a pixel's sliver at the image's edge has
+        no inside to describe, and its bands would fall outside the image)."""
+        img = small_image(self.ds.images[i].path, self.side)
+        if img is None or min(img.shape[:2]) < MIN_WINDOW_PX or not len(wins):
+            return None
+        m = image_maps(img)
+        b = _boxes(self.ds.images[i])[0]
+        desc = box_descriptors(m, b) if len(b) else np.zeros((0, 6))
+        wins = np.asarray(wins, float)
+        own = np.full(len(wins), -1) if own is None else np.asarray(own)
+        # a pixel's slack: grid windows are MIN_WINDOW_PX wide, rounded to 4 decimals (windows.sliding_windows)
+        px = (wins[:, 2:] - wins[:, :2]) * (m.w, m.h)
+        ok = (px >= MIN_WINDOW_PX - 1).all(axis=1)
+        X = np.full((len(wins), len(FEATURES)), np.nan, np.float32)
+        if ok.any():
+            X[ok] = window_features(m, wins[ok], b, desc, own[ok], self.ds_loga)
+        return X
+
+    def __call__(self, i: int, wins: np.ndarray) -> np.ndarray | None:
+        """Scores of windows ``wins`` (normalized xyxy) of image ``i`` (0 for a sliver, :meth:`features`); None where
+        its pixels can't be read."""
+        X = self.features(i, wins)
+        if X is None:
+            return None
+        p = np.zeros(len(X))
+        ok = ~np.isnan(X).all(axis=1)
+        p[ok] = _predict(self.models.get(int(self.fold[i])), X[ok])
+        return p
+
+
 def objectness_regions(
     ds: Dataset, *, seed: int = 0, progress: bool = False
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Per image index: (scores, normalized xyxy) of its shortlisted uncovered windows, out-of-fold."""
+    return objectness_pass(ds, seed=seed, progress=progress)[0]
+
+
+def objectness_pass(
+    ds: Dataset, *, seed: int = 0, progress: bool = False
+) -> tuple[dict[int, tuple[np.ndarray, np.ndarray]], WindowScorer | None]:
+    """:func:`objectness_regions`, and the final model as a :class:`WindowScorer` (None where nothing was learnt)."""
     from sklearn.ensemble import (
         HistGradientBoostingClassifier,  # noqa: F401  (loaded before threadpool_limits, or it is not limited)
     )
@@ -210,7 +262,7 @@ def objectness_regions(
     recs = ds.images
     boxes = [_boxes(r)[0] for r in recs]
     if sum(len(b) for b in boxes) < MIN_BOXES:
-        return {}
+        return {}, None
     common = dataset_sizes(boxes, SIZE_CLUSTERS)
     side = decode_side(recs, boxes)
     allb = np.concatenate([b for b in boxes if len(b)])
@@ -368,4 +420,4 @@ def objectness_regions(
                     n = len(tops[i][0])
                     out[i] = (p2[at : at + n], tops[i][0])
                     at += n
-    return out
+    return out, WindowScorer(ds, side, ds_loga, fold, m2)
