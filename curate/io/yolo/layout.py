@@ -3,6 +3,7 @@ error for a dataset that cannot be read at all."""
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,25 +124,45 @@ def _unlisted_folders(folder: Path, sources: list[_Source]) -> list[str]:
 
 def _names_from(cfg: dict, warnings: list[str]) -> list[str] | None:
     names = cfg.get("names")
-    nc = cfg.get("nc")
+    nc = _nc_from(cfg.get("nc"))
     if isinstance(names, dict):
         try:
             keyed = {int(k): str(v) for k, v in names.items()}
         except (TypeError, ValueError):
             raise DatasetError("data.yaml names: keys must be class ids (0, 1, …)") from None
-        size = max(keyed) + 1 if keyed else 0
-        out = [keyed.get(i, str(i)) for i in range(size)]
+        if keyed and sorted(keyed) != list(range(len(keyed))):
+            # Ultralytics' check_class_names refuses it too ("n-class dataset requires class indices 0-(n-1)"):
+            # filling the gaps would guess names, and a key of 10**9 would build a list of 10**9 names
+            raise DatasetError(
+                f"data.yaml names: class ids {min(keyed)}..{max(keyed)} for {len(keyed)} names; a mapping's keys "
+                f"must be 0..{len(keyed) - 1}, each once (Ultralytics refuses this data.yaml too)"
+            )
+        out = [keyed[i] for i in range(len(keyed))]
     elif isinstance(names, list):
         out = [str(n) for n in names]
     elif names is None:
-        out = [str(i) for i in range(int(nc))] if nc is not None else None
+        out = [str(i) for i in range(nc)] if nc is not None else None
     else:
         raise DatasetError(f"data.yaml names: expected a list or a mapping, got {type(names).__name__}")
-    if out is not None and nc is not None and int(nc) != len(out):
+    if out is not None and nc is not None and nc != len(out):
         warnings.append(f"data.yaml nc: {nc} but {len(out)} names; using the {len(out)} names")
     if out is not None:
         warnings.extend(_shared_names(out))
     return out
+
+
+def _nc_from(value) -> int | None:
+    """data.yaml's ``nc`` as a count of classes, read as Ultralytics' ``check_det_dataset`` reads it: an integer,
+    or an integer written as ``'10'`` or ``10.0``; anything else is a one-line :class:`DatasetError`."""
+    if value is None:
+        return None
+    try:
+        nc = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        nc = math.nan
+    if not (math.isfinite(nc) and nc >= 0 and nc.is_integer()):
+        raise DatasetError(f"data.yaml nc: {value!r} is not a number of classes (expected an integer, 0 or more)")
+    return int(nc)
 
 
 def _shared_names(names: list[str]) -> list[str]:
