@@ -583,3 +583,16 @@ def test_nc_written_as_an_integer_string_or_float_is_read_as_ultralytics_reads_i
     _write(root / "data.yaml", f"train: ../train/images\nnc: {nc}\n")
     ds = load_yolo(root)
     assert ds.names == ["0", "1"] and ds.num_boxes == 1 and not ds.warnings
+
+
+@pytest.mark.parametrize(
+    "entry", ["..\\\\train\\\\images", "train\\\\images", "C:\\\\Users\\\\me\\\\ds\\\\train\\\\images"]
+)
+def test_a_split_written_with_windows_separators_is_read_with_a_warning(tmp_path: Path, entry: str) -> None:
+    """A data.yaml saved on Windows: before, its train split was "not found; split skipped" and its images
+    were left out of every command (rebalance wrote a dataset without them)."""
+    root = _roboflow(tmp_path / "ds", {"train/a": "0 0.5 0.5 0.2 0.2\n", "valid/b": "1 0.5 0.5 0.2 0.2\n"})
+    _write(root / "data.yaml", f'train: "{entry}"\nval: ../valid/images\nnames: [a, b]\n')
+    ds = load_yolo(root)
+    assert ds.splits == ["train", "val"] and ds.num_boxes == 2
+    assert any("Windows separators" in w for w in ds.warnings), ds.warnings

@@ -41,7 +41,8 @@ def _resolve_entry(entry: str, *, root: Path, yaml_dir: Path, warnings: list[str
 
     Tried in order: relative to ``path:``, relative to the yaml's folder, Roboflow's ``../train/images``
     read as ``train/images`` next to the yaml, and for foreign absolute paths (another machine's) the
-    same trailing folders next to the yaml — with a warning, since that is a guess.
+    same trailing folders next to the yaml — with a warning, since that is a guess. Last, a path with Windows
+    back-slashes (``..\\train\\images``, ``C:\\data\\ds\\train\\images``) is tried again with ``/``, also warned.
     """
     p = Path(entry)
     candidates: list[Path] = [p] if p.is_absolute() else [root / p, yaml_dir / p]
@@ -57,6 +58,16 @@ def _resolve_entry(entry: str, *, root: Path, yaml_dir: Path, warnings: list[str
             if c.exists():
                 warnings.append(f"data.yaml {key}: {entry} does not exist here; using {c} next to data.yaml")
                 return c.resolve()
+    if "\\" in entry and os.sep == "/":  # a data.yaml written on Windows: its separators read as folders here
+        posix = entry.replace("\\", "/")
+        inner: list[str] = []
+        found = _resolve_entry(posix, root=root, yaml_dir=yaml_dir, warnings=inner, key=key)
+        if found is not None:
+            warnings.append(
+                f"data.yaml {key}: {entry} read as {posix} (Windows separators; Ultralytics here would not find it)"
+            )
+            warnings.extend(inner)
+            return found
     warnings.append(f"data.yaml {key}: {entry} not found; split skipped")
     return None
 
