@@ -651,7 +651,7 @@ def label_lines(folder: Path) -> Counter:
             except ValueError:
                 out[("?", raw.strip())] += 1
                 continue
-            out[(names.get(cls, f"id {cls}"), values)] += 1
+            out[(names.get(cls, str(cls)), values)] += 1
     return out
 
 
