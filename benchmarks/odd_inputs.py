@@ -543,6 +543,21 @@ def case_names_string(root: Path) -> None:
     _set_yaml(root, names="classes.txt", nc="36")
 
 
+def case_nc_not_a_number(root: Path) -> None:
+    """``nc: abc`` (a template's placeholder left in)."""
+    base(root)
+    _set_yaml(root, nc="abc")
+
+
+def case_bracket_names(root: Path) -> None:
+    """Class names and file names with square brackets (``[person]``, ``[/x]``, ``img [b].jpg``)."""
+    base(root)
+    names = _sample_names()
+    names[:2] = ["[/x]", "[person]"]
+    _set_yaml(root, names=names)
+    _rename(_images(root)[0], "img [b].jpg")
+
+
 def _pool_case(name: str) -> Callable[[Path], None]:
     def build(root: Path) -> None:
         base(root, train=5, val=2, test=2, source=SHARED / name)
@@ -596,6 +611,8 @@ CASES: dict[str, Callable[[Path], None]] = {
     "comma-separated": case_comma_separated,
     "yaml-odd": case_yaml_odd,
     "names-string": case_names_string,
+    "nc-not-a-number": case_nc_not_a_number,
+    "bracket-names": case_bracket_names,
 }
 for _name in sorted(p.name for p in SHARED.iterdir() if p.is_dir()) if SHARED.is_dir() else []:
     CASES[f"pool-{_name}"] = _pool_case(_name)
