@@ -716,7 +716,7 @@ def run_command(command: str, ds: Path, work: Path, env: dict, timeout: float) -
     seconds = time.perf_counter() - start
     err = proc.stderr
     tb = "Traceback (most recent call last)" in err
-    last = next((x.strip() for x in reversed(err.splitlines()) if x.strip()), "")
+    last = next((x.strip() for x in reversed(err.splitlines()) if x.strip()), "").removeprefix("error: ")
     if tb:
         status, cell = "traceback", f"TRACEBACK: {last[:160]}"
     elif proc.returncode != 0:
