@@ -596,3 +596,32 @@ def test_a_split_written_with_windows_separators_is_read_with_a_warning(tmp_path
     ds = load_yolo(root)
     assert ds.splits == ["train", "val"] and ds.num_boxes == 2
     assert any("Windows separators" in w for w in ds.warnings), ds.warnings
+
+
+@pytest.mark.parametrize(
+    "bad_line",
+    [
+        "0 0.5 0.5 0.2 0.2 0.9",  # a confidence column
+        "0 0.5 0.5 0.2",
+        "0 x 0.5 0.2 0.2",
+        "1.5 0.5 0.5 0.2 0.2",
+        "9 0.5 0.5 0.2 0.2",
+        "-1 0.5 0.5 0.2 0.2",
+        "0 nan 0.5 0.2 0.2",
+        "0 0.5 0.5 0 0.2",  # zero width: dropped here, kept by Ultralytics
+    ],
+)
+def test_a_dropped_line_says_when_ultralytics_skips_the_whole_image(tmp_path: Path, bad_line: str) -> None:
+    """One bad line costs the whole image (every good box of its file) in Ultralytics' training; its finding says
+    so exactly where Ultralytics' own verify_image_label refuses the file."""
+    from ultralytics.data.utils import verify_image_label
+
+    text = f"0 0.5 0.5 0.2 0.2\n{bad_line}\n"
+    _, problems = parse_label_lines(text.encode(), nc=2)
+    assert len(problems) == 1 and problems[0].line == 2
+    _jpg(tmp_path / "a.jpg")
+    _write(tmp_path / "a.txt", text)
+    skipped = (
+        verify_image_label((str(tmp_path / "a.jpg"), str(tmp_path / "a.txt"), "", False, 2, 0, 0, False))[0] is None
+    )
+    assert ("Ultralytics skips the whole image" in problems[0].reason) == skipped
