@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from curate.app.console import err, fail, warn
+from curate.app.console import err, fail, plain, warn
 
 
 def load(path: Path):
@@ -29,7 +29,7 @@ def locked(ds, command: str):
     from curate.io.locks import dataset_lock_path, hold
 
     def waiting(holder: str) -> None:
-        err.print(f"waiting for {holder} on {ds.root}…", highlight=False, soft_wrap=True)
+        err.print(plain(f"waiting for {holder} on {ds.root}…"), highlight=False, soft_wrap=True)
 
     with hold(dataset_lock_path(ds.slug), command=f"curate {command}", on_wait=waiting):
         yield

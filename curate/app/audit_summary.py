@@ -3,21 +3,23 @@ and the FiftyOne views are."""
 
 from __future__ import annotations
 
-from curate.app.console import err, out
+from curate.app.console import err, out, plain
 
 
 def print_audit_summary(result) -> None:
     """The summary table, then where the findings, the report and the FiftyOne views are."""
     out.print(audit_table(result))
     for module, e in result.errors.items():
-        err.print(f"[red]check {module} failed:[/] {e}", highlight=False)
-    out.print(f"findings: {result.out_dir / 'findings.csv'}  ({len(result.findings)} rows)")
+        err.print(f"[red]check {module} failed:[/] {plain(e)}", highlight=False, soft_wrap=True)
+    out.print(plain(f"findings: {result.out_dir / 'findings.csv'}  ({len(result.findings)} rows)"))
     if result.report:
-        out.print(f"report:   {result.report}")
+        out.print(plain(f"report:   {result.report}"))
     if result.fiftyone_name:
         out.print(
-            f"FiftyOne: dataset {result.fiftyone_name!r}, saved views audit/<check>  →  "
-            f"curate review {result.dataset.root}"
+            plain(
+                f"FiftyOne: dataset {result.fiftyone_name!r}, saved views audit/<check>  →  "
+                f"curate review {result.dataset.root}"
+            )
         )
     out.print(f"took {result.timings.get('total', 0):.1f} s")
 
@@ -34,7 +36,9 @@ def audit_table(result):
     scored = result.scored
     module_of = {n: c.module for n, c in by_name().items()}
     t = Table(
-        title=f"audit of {result.dataset.name}: {len(result.dataset.images)} images, {result.dataset.num_boxes} boxes",
+        title=plain(
+            f"audit of {result.dataset.name}: {len(result.dataset.images)} images, {result.dataset.num_boxes} boxes"
+        ),
         title_justify="left",
     )
     for col in ("check", "flagged", "scored", "worst", "seconds"):

@@ -18,7 +18,7 @@ import typer
 from curate import __version__
 from curate.app.access import connect, database_errors, load, locked
 from curate.app.cli_options import build, flag_error, option
-from curate.app.console import err, fail, note, out, spinner, warn
+from curate.app.console import err, fail, note, out, plain, spinner, warn
 from curate.audit.options import AuditOptions
 from curate.fiftyone.options import ReviewOptions
 from curate.ops.options import BackgroundsOptions, ExportOptions, RebalanceOptions
@@ -150,7 +150,7 @@ def review(
             )
     except (ReviewError, ValueError, WriteError) as exc:
         fail(str(exc))
-    out.print(f"FiftyOne dataset: {fo_dataset.name}", highlight=False)
+    out.print(plain(f"FiftyOne dataset: {fo_dataset.name}"), highlight=False)
     if view_name is None:
         out.print("the audit flagged nothing: opening the whole dataset")
     with terminate_as_interrupt():
@@ -184,11 +184,13 @@ def export(
     proposed = sum(1 for c in result.changes if c.source == "proposed")
     counts += f" ({proposed} from proposals)" if proposed else ""
     out.print(
-        f"wrote {result.out}: {result.images} images; {counts}; {len(result.ok_marks)} label(s) marked ok "
-        f"(review read from FiftyOne dataset {result.fiftyone_name})",
+        plain(
+            f"wrote {result.out}: {result.images} images; {counts}; {len(result.ok_marks)} label(s) marked ok "
+            f"(review read from FiftyOne dataset {result.fiftyone_name})"
+        ),
         highlight=False,
     )
-    out.print(f"changes: {result.out / 'changes.csv'}  summary: {result.out / 'CHANGES.md'}")
+    out.print(plain(f"changes: {result.out / 'changes.csv'}  summary: {result.out / 'CHANGES.md'}"))
 
 
 @app.command()
@@ -225,7 +227,7 @@ def rebalance(
     out.print(rebalance_table(result.summary))
     for n in result.summary["notes"]:
         note(n)
-    out.print(f"wrote {written}  (rebalance.json: counts before/after, groups, what was dropped/merged/copied)")
+    out.print(plain(f"wrote {written}  (rebalance.json: counts before/after, groups, what was dropped/merged/copied)"))
 
 
 @app.command()
@@ -253,8 +255,10 @@ def backgrounds(
     for w in result.warnings:
         warn(w)
     out.print(
-        f"added {len(result.backgrounds)} background and {len(result.instances)} instance images to train "
-        f"in {result.seconds:.0f} s; wrote {written}  (backgrounds.json, backgrounds_contact.png)"
+        plain(
+            f"added {len(result.backgrounds)} background and {len(result.instances)} instance images to train "
+            f"in {result.seconds:.0f} s; wrote {written}  (backgrounds.json, backgrounds_contact.png)"
+        )
     )
 
 
@@ -300,7 +304,7 @@ def train_and_compare(
     target = out_dir or Path("reports") / "compare" / f"{b.slug}-vs-{a.slug}"
     try:
         result = cmp.compare(
-            b, a, target, settings=opts, test=t, log=lambda m: err.print(m, highlight=False, soft_wrap=True)
+            b, a, target, settings=opts, test=t, log=lambda m: err.print(plain(m), highlight=False, soft_wrap=True)
         )
     except cmp.CompareError as exc:
         fail(str(exc))
@@ -312,7 +316,7 @@ def train_and_compare(
     from curate.report.compare import headline
 
     out.print(headline(data).replace("**", ""), highlight=False)
-    out.print(f"wrote {paths['html']}, {paths['json'].name}, {paths['md'].name}; history: {hpath}")
+    out.print(plain(f"wrote {paths['html']}, {paths['json'].name}, {paths['md'].name}; history: {hpath}"))
 
 
 @app.command()
@@ -367,7 +371,7 @@ def history(
         fail(f"no history at {path} (train-and-compare writes one; pass its path)")
     rows, problems = hist.read(path)
     for p in problems:
-        err.print(f"[yellow]warning:[/] {p}", highlight=False)
+        warn(p)
     out.print(hist.table(rows))
 
 
@@ -390,8 +394,11 @@ def entry() -> None:
     except Exception as exc:  # noqa: BLE001 — the promise is one line, never a traceback
         if os.environ.get("CURATE_DEBUG"):
             raise
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
         err.print(
-            f"[bold red]error:[/] {type(exc).__name__}: {exc}  (set CURATE_DEBUG=1 for the traceback)", highlight=False
+            f"[bold red]error:[/] {plain(f'{type(exc).__name__}: {first}')}  (set CURATE_DEBUG=1 for the traceback)",
+            highlight=False,
+            soft_wrap=True,
         )
         sys.exit(1)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from curate.app.access import connect, database_errors, load, locked
-from curate.app.console import fail, out, spinner
+from curate.app.console import fail, out, plain, spinner
 from curate.fiftyone.options import ReviewOptions
 
 
@@ -52,7 +52,7 @@ def run_recipe(
                 reports=reports,
                 name=name,
                 from_stage=from_stage,
-                log=lambda m: out.print(m, highlight=False, soft_wrap=True),
+                log=lambda m: out.print(plain(m), highlight=False, soft_wrap=True),
                 progress=lambda m: bar.update(task, description=m),
                 commands=commands,
             )
@@ -63,8 +63,8 @@ def run_recipe(
     ran = ", ".join(f"{s} {t:.0f} s" for s, t in result.seconds.items()) or "nothing (every stage up to date)"
     out.print(f"ran: {ran}")
     if result.final is not None:
-        out.print(f"dataset: {result.final}")
-    out.print(f"summary: {result.summary}")
+        out.print(plain(f"dataset: {result.final}"))
+    out.print(plain(f"summary: {result.summary}"))
 
 
 def pause_commands(

@@ -9,8 +9,10 @@ def info_tables(ds, max_findings: int) -> list:
     first ``max_findings`` format findings (a line says how many more)."""
     from rich.table import Table
 
+    from curate.app.console import plain
+
     splits = ds.splits
-    t = Table(title=f"{ds.name}  ({ds.root})", title_justify="left")
+    t = Table(title=plain(f"{ds.name}  ({ds.root})"), title_justify="left")
     for col in ("split", "images", "boxes", "polygons", "background images", "empty label files", "format findings"):
         t.add_column(col, justify="left" if col == "split" else "right")
     for s in splits + ["all"]:
@@ -33,14 +35,14 @@ def info_tables(ds, max_findings: int) -> list:
     for s in splits:
         c.add_column(s, justify="right")
     for i, name in enumerate(ds.names):
-        c.add_row(str(i), name, *(str(counts[s][i]) if counts[s][i] else "[red]0[/]" for s in splits))
+        c.add_row(str(i), plain(name), *(str(counts[s][i]) if counts[s][i] else "[red]0[/]" for s in splits))
     if not ds.findings:
         return [t, c, "no format findings"]
     f = Table(title=f"format findings ({len(ds.findings)})", title_justify="left")
     for col in ("file", "line", "reason"):
         f.add_column(col)
     for x in ds.findings[:max_findings]:
-        f.add_row(x.data.get("label_file", x.image), "" if x.line is None else str(x.line), x.message)
+        f.add_row(plain(x.data.get("label_file", x.image)), "" if x.line is None else str(x.line), plain(x.message))
     more = len(ds.findings) - max_findings
     return [t, c, f] + ([f"… and {more} more (`curate audit` writes them all to findings.csv)"] if more > 0 else [])
 
@@ -49,18 +51,22 @@ def plan_table(plan: list, title: str):
     """``curate run``'s plan: per stage run, skip, pause or off, and why."""
     from rich.table import Table
 
-    t = Table(title=title, title_justify="left")
+    from curate.app.console import plain
+
+    t = Table(title=plain(title), title_justify="left")
     for col in ("stage", "action", "why"):
         t.add_column(col)
     style = {"run": "bold green", "skip": "dim", "pause": "bold yellow", "off": "dim"}
     for p in plan:
-        t.add_row(p.stage, f"[{style[p.action]}]{p.action}[/]", p.reason)
+        t.add_row(p.stage, f"[{style[p.action]}]{p.action}[/]", plain(p.reason))
     return t
 
 
 def rebalance_table(summary: dict):
     """A rich table: per class, instances before, after per split and each split's share; images last."""
     from rich.table import Table
+
+    from curate.app.console import plain
 
     splits = list(summary["target_ratios"])
     t = Table(
@@ -77,7 +83,7 @@ def rebalance_table(summary: dict):
         at_split = summary.get("counts_split", summary["counts_after"])[name]
         total = sum(at_split.values()) or 1
         shares = "/".join(f"{100 * at_split.get(s, 0) / total:.0f}" for s in splits)
-        t.add_row(name, str(sum(before.get(name, {}).values())), *(str(row.get(s, 0)) for s in splits), shares)
+        t.add_row(plain(name), str(sum(before.get(name, {}).values())), *(str(row.get(s, 0)) for s in splits), shares)
     img = summary["images"]["after"]
     achieved = summary["achieved_image_ratios"]
     t.add_section()

@@ -258,13 +258,17 @@ def _member_candidates(qs, boxes, classes, nc: int, targets: dict, seed: int) ->
 def _judges(qs, X, fold_of_row, wrong: tuple[str, ...], seed: int) -> dict:
     """Fold → a classifier of real boxes against the corrupted ones of the ``wrong`` kinds, fitted on the other
     folds' images."""
-    from curate.runtime.env import fit_side_by_side, fits_at_once
+    from curate.runtime.env import fit_side_by_side, fits_at_once, no_all_nan_columns
 
     rows = np.array([k for k, q in enumerate(qs) if q.kind in wrong or q.kind == "ok" and q.line is not None], int)
     y = np.array([qs[k].kind == "ok" for k in rows])
     fold = fold_of_row[rows]
     folds = [f for f in range(FOLDS) if len(np.unique(y[fold != f])) == 2 and (fold != f).sum() >= MIN_ROWS]
-    fits = [lambda f=f: _classifier(seed + 10 * f).fit(X[rows[fold != f]], y[fold != f]) for f in folds]
+    # a feature NaN in every row of one fold's training images (none of them has the boxes it needs) is
+    # NaN in all that fit's rows, though not in X's: scikit-learn 1.9 raises on it (no_all_nan_columns)
+    fits = [
+        lambda f=f: _classifier(seed + 10 * f).fit(no_all_nan_columns(X[rows[fold != f]]), y[fold != f]) for f in folds
+    ]
     # each fit holds its rows as float32 and float64 copies: fewer at once on a large dataset, the same judges
     most_rows = max(((fold != f).sum() for f in folds), default=0)
     return dict(zip(folds, fit_side_by_side(fits, at_once=fits_at_once(len(fits), 12 * X.shape[1] * most_rows))))

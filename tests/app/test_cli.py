@@ -101,3 +101,45 @@ def test_audit_config_typo_is_one_line_with_suggestion(tmp_path: Path) -> None:
     cfg.write_text("checks:\n  duplicate: {threshold: 1.5}\n")
     result = runner.invoke(app, ["audit", str(root), "--config", str(cfg), "--no-fiftyone"])
     assert result.exit_code == 1 and "invalid value" in result.output
+
+
+def test_names_and_paths_with_brackets_are_printed_as_they_are(tmp_path: Path) -> None:
+    """rich reads ``[...]`` as markup: a class named ``[person]`` printed as an empty cell, a file ``img [b].jpg``
+    lost its ``[b]`` (read as bold), and ``[/x]`` raised MarkupError (a traceback)."""
+    root = tmp_path / "ds [b]"
+    (root / "train" / "images").mkdir(parents=True)
+    (root / "train" / "labels").mkdir(parents=True)
+    for k in range(4):
+        Image.new("RGB", (64, 48), (40, 60 * k, 160)).save(root / "train" / "images" / f"{k}.jpg")
+        (root / "train" / "labels" / f"{k}.txt").write_text(f"{k % 2} 0.5 0.5 0.4 0.4\n")
+    Image.new("RGB", (64, 48), (40, 90, 160)).save(root / "train" / "images" / "img [b].jpg")
+    (root / "train" / "labels" / "img [b].txt").write_text("0 0.5 0.5 0.4 0.4\n1 0.2 0.2 0.1 0.1\nbad [/x]\n")
+    (root / "data.yaml").write_text("train: ../train/images\nnames: ['[person]', '[/x]']\n")
+    result = runner.invoke(app, ["info", str(root)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "[person]" in result.output and "[/x]" in result.output
+    assert "img [b].txt" in result.output and "ds [b]" in result.output
+    out = tmp_path / "out [/x]"
+    result = runner.invoke(app, ["rebalance", str(root), "--out", str(out), "--split", "50/50"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}" in result.output and "[person]" in result.output
+
+
+def test_an_unexpected_error_is_one_line_at_any_width(tmp_path: Path) -> None:
+    """The catch-all's line, as a user's terminal or log gets it: not wrapped at 80 columns (rich's width off a
+    terminal), only the exception's first line, and its text literal (here a file curate cannot decode)."""
+    import os
+    import subprocess
+    import sys
+
+    history = tmp_path / "history.jsonl"
+    history.write_bytes(b"\xff\xfe{not utf-8 at all}\n" + b"x" * 300 + b"\n")
+    env = {**os.environ, "COLUMNS": "80"}
+    env.pop("CURATE_DEBUG", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "curate.app.cli", "history", str(history)], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: UnicodeDecodeError: ") and "CURATE_DEBUG=1" in lines[0]

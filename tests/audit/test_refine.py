@@ -154,3 +154,24 @@ def test_the_learnt_loose_pick_wins_over_the_judges_favourite_wherever_one_was_l
     favourite = {1: (3, 0.9), 2: (4, 0.2)}
     assert _loose_choice(favourite, {1: (5, 0.6), 2: (0, 0.7)}) == {1: (5, 0.6), 2: (0, 0.7)}
     assert _loose_choice(favourite, {}) == favourite
+
+
+def test_a_feature_missing_from_every_training_row_of_one_fold_is_no_crash() -> None:
+    """A feature that only one fold's images have (the others lack the boxes it needs) is NaN in every row of
+    the other folds' fit: scikit-learn 1.9 raised "window shape cannot be larger than input array shape" on it,
+    which stopped a real audit of a small dataset in its proposals (benchmarks/odd_inputs.py)."""
+    from curate.audit.boxmodel.corruptions import Query
+    from curate.audit.refine import FOLDS, _judges
+
+    rng = np.random.default_rng(0)
+    n = 60 * FOLDS
+    fold_of_row = np.arange(n) % FOLDS
+    X = rng.normal(size=(n, 3)).astype(np.float32)
+    X[fold_of_row != 0, 2] = np.nan  # known in fold 0's rows only: all-NaN in the fit that leaves fold 0 out
+    box = np.array([0.1, 0.1, 0.3, 0.3])
+    qs = [
+        Query(k, box, 0, "ok", (), line=0) if k % 2 else Query(k, box, 0, "loose", ()) for k in range(n)
+    ]  # fmt: skip
+    judges = _judges(qs, X, fold_of_row, ("loose", "shifted"), seed=0)
+    assert sorted(judges) == list(range(FOLDS))
+    assert judges[0].predict_proba(X[:4]).shape == (4, 2)

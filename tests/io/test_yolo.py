@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
@@ -553,3 +554,74 @@ def test_image_files_finds_what_rglob_found(tmp_path: Path) -> None:
     want = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     assert sorted(_image_files(root)) == want
     assert root / "linked.jpg" in want and root / "x.jpg" / "inner.jpg" in want
+
+
+@pytest.mark.parametrize(
+    "yaml_text, expected",
+    [
+        ("nc: abc\nnames: [a, b]\n", "data.yaml nc: 'abc' is not a number of classes"),
+        ("nc: [2]\nnames: [a, b]\n", "data.yaml nc: [2] is not a number of classes"),
+        ("nc: -1\n", "data.yaml nc: -1 is not a number of classes"),
+        ("nc: .inf\n", "data.yaml nc: inf is not a number of classes"),
+        ("names: {0: a, 2: c}\n", "class ids 0..2 for 2 names; a mapping's keys must be 0..1"),
+        ("names: {0: a, 1000000: b}\n", "class ids 0..1000000 for 2 names"),
+    ],
+)
+def test_a_data_yaml_ultralytics_refuses_is_one_line_error(tmp_path: Path, yaml_text: str, expected: str) -> None:
+    """``nc`` not an integer, or ``names`` keyed by ids other than 0..n-1: Ultralytics' check_det_dataset and
+    check_class_names refuse them. Before, ``int(nc)`` raised ValueError/TypeError (a traceback), and a gap
+    was filled with numbered names: a key of 10**9 built a list of 10**9 names (out of memory)."""
+    root = _roboflow(tmp_path / "ds", {"train/a": "0 0.5 0.5 0.2 0.2\n"})
+    _write(root / "data.yaml", "train: ../train/images\n" + yaml_text)
+    with pytest.raises(DatasetError, match=re.escape(expected)):
+        load_yolo(root)
+
+
+@pytest.mark.parametrize("nc", ["'2'", "2.0", "2"])
+def test_nc_written_as_an_integer_string_or_float_is_read_as_ultralytics_reads_it(tmp_path: Path, nc: str) -> None:
+    root = _roboflow(tmp_path / "ds", {"train/a": "1 0.5 0.5 0.2 0.2\n"})
+    _write(root / "data.yaml", f"train: ../train/images\nnc: {nc}\n")
+    ds = load_yolo(root)
+    assert ds.names == ["0", "1"] and ds.num_boxes == 1 and not ds.warnings
+
+
+@pytest.mark.parametrize(
+    "entry", ["..\\\\train\\\\images", "train\\\\images", "C:\\\\Users\\\\me\\\\ds\\\\train\\\\images"]
+)
+def test_a_split_written_with_windows_separators_is_read_with_a_warning(tmp_path: Path, entry: str) -> None:
+    """A data.yaml saved on Windows: before, its train split was "not found; split skipped" and its images
+    were left out of every command (rebalance wrote a dataset without them)."""
+    root = _roboflow(tmp_path / "ds", {"train/a": "0 0.5 0.5 0.2 0.2\n", "valid/b": "1 0.5 0.5 0.2 0.2\n"})
+    _write(root / "data.yaml", f'train: "{entry}"\nval: ../valid/images\nnames: [a, b]\n')
+    ds = load_yolo(root)
+    assert ds.splits == ["train", "val"] and ds.num_boxes == 2
+    assert any("Windows separators" in w for w in ds.warnings), ds.warnings
+
+
+@pytest.mark.parametrize(
+    "bad_line",
+    [
+        "0 0.5 0.5 0.2 0.2 0.9",  # a confidence column
+        "0 0.5 0.5 0.2",
+        "0 x 0.5 0.2 0.2",
+        "1.5 0.5 0.5 0.2 0.2",
+        "9 0.5 0.5 0.2 0.2",
+        "-1 0.5 0.5 0.2 0.2",
+        "0 nan 0.5 0.2 0.2",
+        "0 0.5 0.5 0 0.2",  # zero width: dropped here, kept by Ultralytics
+    ],
+)
+def test_a_dropped_line_says_when_ultralytics_skips_the_whole_image(tmp_path: Path, bad_line: str) -> None:
+    """One bad line costs the whole image (every good box of its file) in Ultralytics' training; its finding says
+    so exactly where Ultralytics' own verify_image_label refuses the file."""
+    from ultralytics.data.utils import verify_image_label
+
+    text = f"0 0.5 0.5 0.2 0.2\n{bad_line}\n"
+    _, problems = parse_label_lines(text.encode(), nc=2)
+    assert len(problems) == 1 and problems[0].line == 2
+    _jpg(tmp_path / "a.jpg")
+    _write(tmp_path / "a.txt", text)
+    skipped = (
+        verify_image_label((str(tmp_path / "a.jpg"), str(tmp_path / "a.txt"), "", False, 2, 0, 0, False))[0] is None
+    )
+    assert ("Ultralytics skips the whole image" in problems[0].reason) == skipped

@@ -71,23 +71,31 @@ MIXED_ROWS = (
 )
 
 
+#: Said of a dropped line that Ultralytics' ``verify_image_label`` refuses: it then drops the whole image, every
+#: good box of the file with it, not only the line (checked on Ultralytics 8.4: a 6th column, a 4-field line, a
+#: word, a class 1.5, 9 of 2 or -1, a NaN; a zero-width box it keeps).
+SKIPS = "; Ultralytics skips the whole image for it"
+
+
 def _parse_line(fields: list[str], number: int, *, nc: int | None, tol: float) -> tuple[Label | None, str]:
     n = len(fields)
     if n != 5 and not (n >= 7 and n % 2 == 1):
-        return None, f"wrong field count: {n} (expected 5 for a box, or 2k+1 with k >= 3 for a polygon)"
+        return None, f"wrong field count: {n} (expected 5 for a box, or 2k+1 with k >= 3 for a polygon){SKIPS}"
     try:
         cls_f = float(fields[0])
         values = list(map(float, fields[1:]))
     except ValueError:
         bad = next(v for v in fields if not _is_number(v))
-        return None, f"non-numeric field {bad!r}"
+        return None, f"non-numeric field {bad!r}{SKIPS}"
     if cls_f != int(cls_f):
-        return None, f"class id {fields[0]!r} is not an integer"
+        return None, f"class id {fields[0]!r} is not an integer{SKIPS}"
     cls = int(cls_f)
     if cls < 0 or (nc is not None and cls >= nc):
-        return None, f"class id {cls} out of range (nc = {nc})" if nc is not None else f"negative class id {cls}"
+        return None, (
+            f"class id {cls} out of range (nc = {nc})" if nc is not None else f"negative class id {cls}"
+        ) + SKIPS
     if not all(map(math.isfinite, values)):  # C-level: the generator it replaced was a fifth of a line's parse
-        return None, "NaN or infinite coordinate"
+        return None, f"NaN or infinite coordinate{SKIPS}"
     own = tuple(values)
     polygon = n > 5
     if polygon:

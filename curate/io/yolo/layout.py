@@ -3,6 +3,7 @@ error for a dataset that cannot be read at all."""
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,8 @@ def _resolve_entry(entry: str, *, root: Path, yaml_dir: Path, warnings: list[str
 
     Tried in order: relative to ``path:``, relative to the yaml's folder, Roboflow's ``../train/images``
     read as ``train/images`` next to the yaml, and for foreign absolute paths (another machine's) the
-    same trailing folders next to the yaml — with a warning, since that is a guess.
+    same trailing folders next to the yaml — with a warning, since that is a guess. Last, a path with Windows
+    back-slashes (``..\\train\\images``, ``C:\\data\\ds\\train\\images``) is tried again with ``/``, also warned.
     """
     p = Path(entry)
     candidates: list[Path] = [p] if p.is_absolute() else [root / p, yaml_dir / p]
@@ -56,6 +58,16 @@ def _resolve_entry(entry: str, *, root: Path, yaml_dir: Path, warnings: list[str
             if c.exists():
                 warnings.append(f"data.yaml {key}: {entry} does not exist here; using {c} next to data.yaml")
                 return c.resolve()
+    if "\\" in entry and os.sep == "/":  # a data.yaml written on Windows: its separators read as folders here
+        posix = entry.replace("\\", "/")
+        inner: list[str] = []
+        found = _resolve_entry(posix, root=root, yaml_dir=yaml_dir, warnings=inner, key=key)
+        if found is not None:
+            warnings.append(
+                f"data.yaml {key}: {entry} read as {posix} (Windows separators; Ultralytics here would not find it)"
+            )
+            warnings.extend(inner)
+            return found
     warnings.append(f"data.yaml {key}: {entry} not found; split skipped")
     return None
 
@@ -123,25 +135,45 @@ def _unlisted_folders(folder: Path, sources: list[_Source]) -> list[str]:
 
 def _names_from(cfg: dict, warnings: list[str]) -> list[str] | None:
     names = cfg.get("names")
-    nc = cfg.get("nc")
+    nc = _nc_from(cfg.get("nc"))
     if isinstance(names, dict):
         try:
             keyed = {int(k): str(v) for k, v in names.items()}
         except (TypeError, ValueError):
             raise DatasetError("data.yaml names: keys must be class ids (0, 1, …)") from None
-        size = max(keyed) + 1 if keyed else 0
-        out = [keyed.get(i, str(i)) for i in range(size)]
+        if keyed and sorted(keyed) != list(range(len(keyed))):
+            # Ultralytics' check_class_names refuses it too ("n-class dataset requires class indices 0-(n-1)"):
+            # filling the gaps would guess names, and a key of 10**9 would build a list of 10**9 names
+            raise DatasetError(
+                f"data.yaml names: class ids {min(keyed)}..{max(keyed)} for {len(keyed)} names; a mapping's keys "
+                f"must be 0..{len(keyed) - 1}, each once (Ultralytics refuses this data.yaml too)"
+            )
+        out = [keyed[i] for i in range(len(keyed))]
     elif isinstance(names, list):
         out = [str(n) for n in names]
     elif names is None:
-        out = [str(i) for i in range(int(nc))] if nc is not None else None
+        out = [str(i) for i in range(nc)] if nc is not None else None
     else:
         raise DatasetError(f"data.yaml names: expected a list or a mapping, got {type(names).__name__}")
-    if out is not None and nc is not None and int(nc) != len(out):
+    if out is not None and nc is not None and nc != len(out):
         warnings.append(f"data.yaml nc: {nc} but {len(out)} names; using the {len(out)} names")
     if out is not None:
         warnings.extend(_shared_names(out))
     return out
+
+
+def _nc_from(value) -> int | None:
+    """data.yaml's ``nc`` as a count of classes, read as Ultralytics' ``check_det_dataset`` reads it: an integer,
+    or an integer written as ``'10'`` or ``10.0``; anything else is a one-line :class:`DatasetError`."""
+    if value is None:
+        return None
+    try:
+        nc = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        nc = math.nan
+    if not (math.isfinite(nc) and nc >= 0 and nc.is_integer()):
+        raise DatasetError(f"data.yaml nc: {value!r} is not a number of classes (expected an integer, 0 or more)")
+    return int(nc)
 
 
 def _shared_names(names: list[str]) -> list[str]:

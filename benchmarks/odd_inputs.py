@@ -1,0 +1,840 @@
+"""Odd-but-real inputs through every command: never a traceback, never a lost label (run by hand).
+
+Each case is a small dataset (a few images copied from the bundled sample ``curate/sample/food-mini`` or from
+``../shared/datasets``, which are read, never written) with ONE oddity that real Roboflow/Ultralytics exports
+have. Every command runs on it as a subprocess, as a user would run it:
+
+- ``info``: ``curate info DS``
+- ``audit``: ``curate audit DS --no-fiftyone`` (every check)
+- ``fast``: ``curate audit DS --fast`` (FiftyOne on: it builds the FiftyOne dataset that ``export`` reads)
+- ``export``: ``curate export DS --out OUT`` (nothing reviewed: the dataset as it is)
+- ``rebalance``: ``curate rebalance DS --out OUT --split 80/10/10``
+- ``backgrounds``: ``curate backgrounds DS --out OUT --fraction 0.2``
+
+and records per case and command: the exit code, whether stderr holds a Python traceback, the last stderr line
+of a failed command (the one-line error), and for the commands that write a dataset whether every label line
+of the input is in the output: the lines of every image's label file (Ultralytics' rule: the last
+``/images/`` of the image's path becomes ``/labels/``, suffix ``.txt``), each as ``(class name, numbers
+rounded to 4 decimals)``, counted as a multiset, the class name taken from each side's data.yaml. A line
+of the input not in the output is *lost*; when the per-class totals differ too, the classes were *mixed*.
+
+Cells: ``ok``, ``error: <line>`` (exit code ≠ 0 with a one-line message), ``TRACEBACK: <last line>``,
+``timeout``, and ``+lost N`` / ``+mixed`` after a writing command's status. A FiftyOne database and curate's cache
+live in the temporary folder (``--keep DIR`` keeps everything there). ``CURATE_DEBUG=1`` is set, so an
+unexpected exception that curate would word as one line (its catch-all) shows as the traceback it is.
+
+    python benchmarks/odd_inputs.py                          # every case, every command
+    python benchmarks/odd_inputs.py --cases polygons,dict-names --commands info,audit
+    python benchmarks/odd_inputs.py --list                   # the cases
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "curate" / "sample" / "food-mini"
+SHARED = REPO.parent / "shared" / "datasets"
+if not SHARED.is_dir():
+    SHARED = Path("/work/shared/datasets")
+SUFFIXES = {".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp", ".pfm", ".heic"}
+COMMANDS = ("info", "audit", "fast", "export", "rebalance", "backgrounds")
+WRITERS = ("export", "rebalance", "backgrounds")
+
+
+# ---------------------------------------------------------------- building blocks
+
+
+def _sample_names() -> list[str]:
+    return list(yaml.safe_load((SAMPLE / "data.yaml").read_text())["names"])
+
+
+def base(root: Path, *, train: int = 6, val: int = 2, test: int = 2, source: Path = SAMPLE) -> Path:
+    """A Roboflow-layout copy of the first images of ``source``'s splits (``train/images``, ``../train/images``
+    in data.yaml), labelled images first; returns ``root``."""
+    names = _names_of(source)
+    counts = {"train": train, "valid": val, "test": test}
+    for folder, n in counts.items():
+        images = _source_images(source, folder)[:n]
+        (root / folder / "images").mkdir(parents=True, exist_ok=True)
+        (root / folder / "labels").mkdir(parents=True, exist_ok=True)
+        for image in images:
+            shutil.copyfile(image, root / folder / "images" / image.name)
+            label = _label_of(image)
+            if label.is_file():
+                shutil.copyfile(label, root / folder / "labels" / (image.stem + ".txt"))
+    cfg = {k: f"../{k}/images" for k, n in counts.items() if n}
+    cfg = {("val" if k == "valid" else k): v for k, v in cfg.items()}
+    cfg.update(nc=len(names), names=names)
+    (root / "data.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
+    return root
+
+
+def _names_of(source: Path) -> list[str]:
+    names = yaml.safe_load((source / "data.yaml").read_text())["names"]
+    return [names[k] for k in sorted(names)] if isinstance(names, dict) else list(names)
+
+
+def _source_images(source: Path, folder: str) -> list[Path]:
+    """Images of one split of a source dataset, labelled ones with boxes first, by name."""
+    aliases = {"valid": ("valid", "val", "validation"), "train": ("train",), "test": ("test",)}[folder]
+    found: list[Path] = []
+    for p in sorted(source.rglob("*")):
+        if p.suffix.lower() in SUFFIXES and p.is_file() and any(a in p.parts for a in aliases):
+            if "images" in p.parts:
+                found.append(p)
+    return sorted(found, key=lambda p: (not _has_boxes(p), p.name))
+
+
+def _label_of(image: Path) -> Path:
+    parts = list(image.parts)
+    k = len(parts) - 1 - parts[::-1].index("images") if "images" in parts else -1
+    if k >= 0:
+        parts[k] = "labels"
+    return Path(*parts).with_suffix(".txt")
+
+
+def _has_boxes(image: Path) -> bool:
+    label = _label_of(image)
+    return label.is_file() and bool(label.read_text(errors="replace").strip())
+
+
+def _images(root: Path, folder: str = "train") -> list[Path]:
+    return sorted((root / folder / "images").iterdir())
+
+
+def _label(image: Path) -> Path:
+    return _label_of(image)
+
+
+def _edit_lines(label: Path, fn: Callable[[list[str]], list[str]]) -> None:
+    lines = label.read_text().splitlines()
+    label.write_text("".join(x + "\n" for x in fn(lines)))
+
+
+def _set_yaml(root: Path, **changes) -> None:
+    cfg = yaml.safe_load((root / "data.yaml").read_text())
+    for k, v in changes.items():
+        if v is None:
+            cfg.pop(k, None)
+        else:
+            cfg[k] = v
+    (root / "data.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
+
+
+def _convert(image: Path, *, suffix: str | None = None, mode: str | None = None, **save) -> Path:
+    """Re-save ``image`` (its label follows its new name) in another format or mode."""
+    from PIL import Image
+
+    target = image.with_suffix(suffix) if suffix else image
+    with Image.open(image) as im:
+        im.load()
+        out = im.convert(mode) if mode else im.copy()
+    if target != image:
+        image.unlink()
+    out.save(target, **save)
+    return target
+
+
+def _rename(image: Path, new_name: str) -> Path:
+    label = _label(image)
+    target = image.with_name(new_name)
+    image.rename(target)
+    if label.is_file():
+        label.rename(_label(target))
+    return target
+
+
+# ---------------------------------------------------------------- the cases
+
+
+def case_plain(root: Path) -> None:
+    """No oddity: the control."""
+    base(root)
+
+
+def case_polygons(root: Path) -> None:
+    """Every line of two train files a polygon (Roboflow's segmentation export), one file mixing both."""
+    base(root)
+    images = _images(root)
+
+    def to_polygons(lines: list[str]) -> list[str]:
+        out = []
+        for line in lines:
+            c, cx, cy, w, h = line.split()[:5]
+            cx, cy, w, h = map(float, (cx, cy, w, h))
+            pts = [cx - w / 2, cy - h / 2, cx + w / 2, cy - h / 2, cx + w / 2, cy + h / 2, cx - w / 2, cy + h / 2]
+            out.append(" ".join([c, *(f"{v:.6f}" for v in pts)]))
+        return out
+
+    for image in images[:2]:
+        _edit_lines(_label(image), to_polygons)
+    _edit_lines(_label(images[2]), lambda ls: to_polygons(ls[:1]) + ls[1:])
+
+
+def case_sixth_column(root: Path) -> None:
+    """A confidence column after the box (a model's predictions saved as labels)."""
+    base(root)
+    _edit_lines(_label(_images(root)[0]), lambda ls: [x + " 0.87" for x in ls])
+
+
+def case_empty_labels(root: Path) -> None:
+    """Three train label files empty (background images)."""
+    base(root)
+    for image in _images(root)[:3]:
+        _label(image).write_text("")
+
+
+def case_missing_labels(root: Path) -> None:
+    """Three train images without a label file."""
+    base(root)
+    for image in _images(root)[:3]:
+        _label(image).unlink()
+
+
+def case_whitespace(root: Path) -> None:
+    """Blank lines, CRLF line ends, a UTF-8 BOM, trailing spaces and tabs."""
+    base(root)
+    images = _images(root)
+    lab = _label(images[0])
+    lab.write_bytes(b"\xef\xbb\xbf" + lab.read_bytes().replace(b"\n", b"\r\n"))
+    _edit_lines(_label(images[1]), lambda ls: ["", *(x + "   " for x in ls), "", ""])
+    _edit_lines(_label(images[2]), lambda ls: [x.replace(" ", "\t") for x in ls])
+
+
+def case_class_out_of_range(root: Path) -> None:
+    """A class id equal to nc (36 of 36 names)."""
+    base(root)
+    _edit_lines(_label(_images(root)[0]), lambda ls: ["36" + ls[0][ls[0].index(" ") :], *ls[1:]])
+
+
+def case_out_of_image(root: Path) -> None:
+    """Negative and > 1 coordinates: a box reaching past the edge, one wholly outside, one with w > 1."""
+    base(root)
+    _edit_lines(
+        _label(_images(root)[0]),
+        lambda ls: [*ls, "0 -0.005 0.5 0.2 0.2", "0 1.005 0.5 0.2 0.2", "0 1.5 0.5 0.2 0.2", "0 0.5 0.5 1.3 0.2"],
+    )
+
+
+def case_zero_width(root: Path) -> None:
+    """A box of width 0 and one of height 0."""
+    base(root)
+    _edit_lines(_label(_images(root)[0]), lambda ls: [*ls, "0 0.5 0.5 0 0.2", "0 0.4 0.4 0.1 0"])
+
+
+def case_duplicate_lines(root: Path) -> None:
+    """Every line of one file written twice."""
+    base(root)
+    _edit_lines(_label(_images(root)[0]), lambda ls: ls + ls)
+
+
+def case_names_dict(root: Path) -> None:
+    """``names`` as a mapping ``{0: banana, ...}`` and no ``nc``."""
+    base(root)
+    _set_yaml(root, names=dict(enumerate(_sample_names())), nc=None)
+
+
+def case_names_dict_gaps(root: Path) -> None:
+    """``names`` as a mapping with string keys and a gap (Ultralytics' ``check_det_dataset`` accepts it)."""
+    base(root)
+    names = {str(i): n for i, n in enumerate(_sample_names()) if i != 3}
+    _set_yaml(root, names=names, nc=None)
+
+
+def case_nc_more(root: Path) -> None:
+    """``nc: 40`` with 36 names."""
+    base(root)
+    _set_yaml(root, nc=40)
+
+
+def case_nc_fewer(root: Path) -> None:
+    """``nc: 10`` with 36 names."""
+    base(root)
+    _set_yaml(root, nc=10)
+
+
+def case_nc_only(root: Path) -> None:
+    """No names, only ``nc``."""
+    base(root)
+    _set_yaml(root, names=None, nc=36)
+
+
+def case_no_yaml(root: Path) -> None:
+    """No data.yaml at all (a folder layout; classes numbered)."""
+    base(root)
+    (root / "data.yaml").unlink()
+
+
+def case_path_absolute(root: Path) -> None:
+    """Ultralytics layout, ``path:`` absolute, splits relative to it."""
+    base(root)
+    for folder, split in (("train", "train"), ("valid", "val"), ("test", "test")):
+        for kind in ("images", "labels"):
+            (root / kind).mkdir(exist_ok=True)
+            (root / folder / kind).rename(root / kind / split)
+        (root / folder).rmdir()
+    _set_yaml(root, path=str(root.resolve()), train="images/train", val="images/val", test="images/test")
+
+
+def case_path_relative(root: Path) -> None:
+    """data.yaml in a sub-folder, ``path: ..``."""
+    case_path_absolute(root)
+    (root / "cfg").mkdir()
+    (root / "data.yaml").rename(root / "cfg" / "data.yaml")
+    _set_yaml(root / "cfg", path="..")
+
+
+def case_only_train(root: Path) -> None:
+    """Only a train split."""
+    base(root, val=0, test=0)
+
+
+def case_empty_split(root: Path) -> None:
+    """``valid/images`` exists and is empty."""
+    base(root)
+    for p in _images(root, "valid"):
+        p.unlink()
+    for p in (root / "valid" / "labels").iterdir():
+        p.unlink()
+
+
+def case_subfolders(root: Path) -> None:
+    """Images (and labels) in sub-folders of the split's folder, two of them with one name."""
+    base(root)
+    images = _images(root)
+    for i, image in enumerate(images[:4]):
+        sub = f"cam{i % 2}"
+        (root / "train" / "images" / sub).mkdir(exist_ok=True)
+        (root / "train" / "labels" / sub).mkdir(exist_ok=True)
+        new_name = "same.jpg" if i in (0, 1) else image.name
+        target = root / "train" / "images" / sub / new_name
+        image.rename(target)
+        _label(image).rename(_label(target))
+
+
+def case_upper_ext(root: Path) -> None:
+    """``.JPG`` and ``.PNG`` file names."""
+    base(root)
+    images = _images(root)
+    _rename(images[0], images[0].stem + ".JPG")
+    _convert(images[1], suffix=".PNG")
+
+
+def case_formats(root: Path) -> None:
+    """.webp, .bmp, .tif, .jpeg."""
+    base(root)
+    images = _images(root)
+    _convert(images[0], suffix=".webp")
+    _convert(images[1], suffix=".bmp")
+    _convert(images[2], suffix=".tif")
+    _rename(images[3], images[3].stem + ".jpeg")
+
+
+def case_modes(root: Path) -> None:
+    """Grayscale JPEG, 16-bit PNG, RGBA PNG, palette PNG, CMYK JPEG, 1-bit PNG."""
+    import numpy as np
+    from PIL import Image
+
+    base(root)
+    images = _images(root)
+    _convert(images[0], mode="L")
+    src = images[1]
+    with Image.open(src) as im:
+        gray = np.asarray(im.convert("L"), dtype=np.uint16) * 257
+    src.unlink()
+    Image.fromarray(gray).save(src.with_suffix(".png"))  # I;16
+    _convert(images[2], suffix=".png", mode="RGBA")
+    _convert(images[3], suffix=".png", mode="P")
+    _convert(images[4], mode="CMYK")
+    _convert(images[5], suffix=".png", mode="1")
+
+
+def case_exif_rotated(root: Path) -> None:
+    """JPEGs stored sideways with EXIF orientation 6 and 8 (labels drawn on the upright picture)."""
+    from PIL import Image
+
+    base(root)
+    for image, orientation, turn in ((_images(root)[0], 6, Image.Transpose.ROTATE_90), (_images(root)[1], 8, None)):
+        with Image.open(image) as im:
+            stored = im.transpose(turn) if turn else im.transpose(Image.Transpose.ROTATE_270)
+            exif = Image.Exif()
+            exif[0x0112] = orientation
+            stored.save(image, exif=exif)
+
+
+def case_truncated(root: Path) -> None:
+    """A JPEG cut at half its bytes."""
+    base(root)
+    image = _images(root)[0]
+    data = image.read_bytes()
+    image.write_bytes(data[: len(data) // 2])
+
+
+def case_zero_byte(root: Path) -> None:
+    """A 0-byte .jpg."""
+    base(root)
+    _images(root)[0].write_bytes(b"")
+
+
+def case_not_an_image(root: Path) -> None:
+    """A .jpg that is an HTML error page (a failed download)."""
+    base(root)
+    _images(root)[0].write_bytes(b"<html><body>403 Forbidden</body></html>\n")
+
+
+def case_tiny(root: Path) -> None:
+    """1x1 and 2x3 images (their labels kept)."""
+    from PIL import Image
+
+    base(root)
+    images = _images(root)
+    Image.new("RGB", (1, 1), (120, 30, 30)).save(images[0])
+    Image.new("RGB", (2, 3), (30, 120, 30)).save(images[1])
+
+
+def case_huge(root: Path) -> None:
+    """A 6000x4000 photo."""
+    from PIL import Image
+
+    base(root)
+    image = _images(root)[0]
+    with Image.open(image) as im:
+        im.convert("RGB").resize((6000, 4000)).save(image, quality=85)
+
+
+def case_odd_names(root: Path) -> None:
+    """File names with spaces, non-ASCII letters, brackets, a leading dash and several dots."""
+    base(root)
+    images = _images(root)
+    for image, name in zip(
+        images, ["my photo 1.jpg", "çiğ köfte ü.jpg", "写真 [2].jpg", "-dash.jpg", "a.b.c.jpg", "emoji 🍅.jpg"]
+    ):
+        _rename(image, name)
+
+
+def case_orphans(root: Path) -> None:
+    """An image without a label file and a label file without an image, in one split."""
+    base(root)
+    images = _images(root)
+    _label(images[0]).unlink()
+    images[1].unlink()
+
+
+def case_same_stem(root: Path) -> None:
+    """``a.jpg`` and ``a.png``: two images, one label file."""
+    base(root)
+    image = _images(root)[0]
+    from PIL import Image
+
+    with Image.open(image) as im:
+        im.save(image.with_suffix(".png"))
+
+
+def case_one_image(root: Path) -> None:
+    """One image in the whole dataset."""
+    base(root, train=1, val=0, test=0)
+
+
+def case_all_background(root: Path) -> None:
+    """Every label file empty: no box at all."""
+    base(root)
+    for lab in root.rglob("labels/*.txt"):
+        lab.write_text("")
+
+
+def case_dense_one_class(root: Path) -> None:
+    """One class, 60 boxes an image (a jittered grid, like apples on a tree)."""
+    base(root)
+    rng = random.Random(0)
+    for lab in root.rglob("labels/*.txt"):
+        lines = []
+        for i in range(60):
+            cx, cy = (i % 10 + 0.5) / 10 + rng.uniform(-0.01, 0.01), (i // 10 + 0.5) / 6 + rng.uniform(-0.01, 0.01)
+            lines.append(f"0 {cx:.5f} {cy:.5f} {0.08 + rng.uniform(0, 0.01):.5f} {0.13 + rng.uniform(0, 0.01):.5f}")
+        lab.write_text("\n".join(lines) + "\n")
+    _set_yaml(root, names=["apple"], nc=1)
+
+
+def case_many_classes(root: Path) -> None:
+    """150 classes, most with one box or none."""
+    base(root)
+    k = 0
+    for lab in sorted(root.rglob("labels/*.txt")):
+        out = []
+        for line in lab.read_text().splitlines():
+            parts = line.split()
+            parts[0] = str((k * 7) % 150)
+            k += 1
+            out.append(" ".join(parts))
+        lab.write_text("".join(x + "\n" for x in out))
+    _set_yaml(root, names=[f"class {i}" for i in range(150)], nc=150)
+
+
+def case_single_box_class(root: Path) -> None:
+    """A class with one box in the whole dataset."""
+    base(root)
+    names = [*_sample_names(), "rare"]
+    _edit_lines(_label(_images(root)[0]), lambda ls: [f"{len(names) - 1}" + ls[0][ls[0].index(" ") :], *ls[1:]])
+    _set_yaml(root, names=names, nc=len(names))
+
+
+def case_list_file(root: Path) -> None:
+    """Splits given as .txt lists of image paths (relative, absolute, and one that does not exist)."""
+    base(root)
+    lines = [f"./train/images/{p.name}" for p in _images(root)[:3]] + [str(p) for p in _images(root)[3:]]
+    (root / "train.txt").write_text("\n".join([*lines, "./train/images/gone.jpg"]) + "\n")
+    _set_yaml(root, train="train.txt")
+
+
+def case_read_only(root: Path) -> None:
+    """The whole dataset read-only (a shared mount)."""
+    base(root)
+    for p in sorted(root.rglob("*"), reverse=True):
+        p.chmod(0o555 if p.is_dir() else 0o444)
+    root.chmod(0o555)
+
+
+def case_non_utf8_label(root: Path) -> None:
+    """A label file in UTF-16 (a Windows editor) and a line with a Latin-1 byte."""
+    base(root)
+    images = _images(root)
+    lab = _label(images[0])
+    lab.write_bytes(lab.read_text().encode("utf-16"))
+    lab = _label(images[1])
+    lab.write_bytes(lab.read_bytes() + b"0 0.5 0.5 0.1 0.1 \xe9\n")
+
+
+def case_comma_separated(root: Path) -> None:
+    """Commas between the numbers (a CSV tool's output)."""
+    base(root)
+    _edit_lines(_label(_images(root)[0]), lambda ls: [",".join(x.split()) for x in ls])
+
+
+def case_yaml_odd(root: Path) -> None:
+    """data.yaml with Windows back-slashes, a BOM and names with odd characters."""
+    base(root)
+    names = _sample_names()
+    names[0] = "ba: nana"
+    names[1] = "ñame/ñ"
+    names[2] = ""
+    _set_yaml(root, names=names, train="..\\train\\images")
+    data = (root / "data.yaml").read_bytes()
+    (root / "data.yaml").write_bytes(b"\xef\xbb\xbf" + data)
+
+
+def case_names_string(root: Path) -> None:
+    """``names`` a path to a text file (older YOLOv5 exports) and ``nc`` a string."""
+    base(root)
+    _set_yaml(root, names="classes.txt", nc="36")
+
+
+def case_nc_not_a_number(root: Path) -> None:
+    """``nc: abc`` (a template's placeholder left in)."""
+    base(root)
+    _set_yaml(root, nc="abc")
+
+
+def case_bracket_names(root: Path) -> None:
+    """Class names and file names with square brackets (``[person]``, ``[/x]``, ``img [b].jpg``)."""
+    base(root)
+    names = _sample_names()
+    names[:2] = ["[/x]", "[person]"]
+    _set_yaml(root, names=names)
+    _rename(_images(root)[0], "img [b].jpg")
+
+
+def _pool_case(name: str) -> Callable[[Path], None]:
+    def build(root: Path) -> None:
+        base(root, train=5, val=2, test=2, source=SHARED / name)
+
+    build.__doc__ = f"5 train, 2 val, 2 test images of {name} (no oddity: a real export's own layout and quirks)."
+    return build
+
+
+CASES: dict[str, Callable[[Path], None]] = {
+    "plain": case_plain,
+    "polygons": case_polygons,
+    "sixth-column": case_sixth_column,
+    "empty-labels": case_empty_labels,
+    "missing-labels": case_missing_labels,
+    "whitespace": case_whitespace,
+    "class-out-of-range": case_class_out_of_range,
+    "out-of-image": case_out_of_image,
+    "zero-width": case_zero_width,
+    "duplicate-lines": case_duplicate_lines,
+    "names-dict": case_names_dict,
+    "names-dict-gaps": case_names_dict_gaps,
+    "nc-more": case_nc_more,
+    "nc-fewer": case_nc_fewer,
+    "nc-only": case_nc_only,
+    "no-yaml": case_no_yaml,
+    "path-absolute": case_path_absolute,
+    "path-relative": case_path_relative,
+    "only-train": case_only_train,
+    "empty-split": case_empty_split,
+    "subfolders": case_subfolders,
+    "upper-ext": case_upper_ext,
+    "formats": case_formats,
+    "modes": case_modes,
+    "exif-rotated": case_exif_rotated,
+    "truncated": case_truncated,
+    "zero-byte": case_zero_byte,
+    "not-an-image": case_not_an_image,
+    "tiny": case_tiny,
+    "huge": case_huge,
+    "odd-names": case_odd_names,
+    "orphans": case_orphans,
+    "same-stem": case_same_stem,
+    "one-image": case_one_image,
+    "all-background": case_all_background,
+    "dense-one-class": case_dense_one_class,
+    "many-classes": case_many_classes,
+    "single-box-class": case_single_box_class,
+    "list-file": case_list_file,
+    "read-only": case_read_only,
+    "non-utf8-label": case_non_utf8_label,
+    "comma-separated": case_comma_separated,
+    "yaml-odd": case_yaml_odd,
+    "names-string": case_names_string,
+    "nc-not-a-number": case_nc_not_a_number,
+    "bracket-names": case_bracket_names,
+}
+for _name in sorted(p.name for p in SHARED.iterdir() if p.is_dir()) if SHARED.is_dir() else []:
+    CASES[f"pool-{_name}"] = _pool_case(_name)
+
+
+# ---------------------------------------------------------------- label lines in and out
+
+
+def _yaml_of(folder: Path) -> Path | None:
+    for name in ("data.yaml", "data.yml", "dataset.yaml", "dataset.yml"):
+        if (folder / name).is_file():
+            return folder / name
+    found = sorted(folder.glob("*/data.yaml"))
+    return found[0] if found else None
+
+
+def _names_map(folder: Path) -> dict[int, str]:
+    path = _yaml_of(folder)
+    if path is None:
+        return {}
+    try:
+        names = (yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}).get("names")
+    except yaml.YAMLError:
+        return {}
+    if isinstance(names, dict):
+        return {int(k): str(v) for k, v in names.items() if str(k).lstrip("-").isdigit()}
+    if isinstance(names, list):
+        return {i: str(n) for i, n in enumerate(names)}
+    return {}
+
+
+def label_lines(folder: Path) -> Counter:
+    """Every image's label lines under ``folder`` as ``(class name, numbers rounded to 4 decimals)``; lines that
+    are not numbers are kept as their text."""
+    names = _names_map(folder)
+    out: Counter = Counter()
+    for image in folder.rglob("*"):
+        if image.suffix.lower() not in SUFFIXES or not image.is_file():
+            continue
+        label = _label_of(image)
+        if not label.is_file():
+            continue
+        data = label.read_bytes()
+        if data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]
+        for raw in data.decode("utf-8", errors="replace").splitlines():
+            fields = raw.split()
+            if not fields:
+                continue
+            try:
+                cls = int(float(fields[0]))
+                values = tuple(round(float(v), 4) for v in fields[1:])
+            except ValueError:
+                out[("?", raw.strip())] += 1
+                continue
+            out[(names.get(cls, str(cls)), values)] += 1
+    return out
+
+
+def compare_lines(before: Counter, after: Counter) -> str:
+    """``""`` when every line of ``before`` is in ``after``; else ``+lost N`` (``+mixed`` when per-class
+    totals differ by more than the lost lines explain)."""
+    lost = sum((before - after).values())
+    if not lost:
+        return ""
+    per_class_before = Counter({k[0]: 0 for k in before})
+    per_class_after = Counter()
+    for (c, _), n in before.items():
+        per_class_before[c] += n
+    for (c, _), n in after.items():
+        per_class_after[c] += n
+    mixed = any(per_class_after[c] > per_class_before[c] for c in per_class_after if c in per_class_before)
+    return f" +lost {lost}" + (" +mixed" if mixed else "")
+
+
+# ---------------------------------------------------------------- running
+
+
+def _curate() -> list[str]:
+    exe = Path(sys.executable).with_name("curate")
+    return [str(exe)] if exe.is_file() else [sys.executable, "-c", "from curate.app.cli import entry; entry()"]
+
+
+def run_command(command: str, ds: Path, work: Path, env: dict, timeout: float) -> dict:
+    out = work / f"out-{command}"
+    args = {
+        "info": ["info", str(ds)],
+        "audit": ["audit", str(ds), "--no-fiftyone", "--out", str(work / "report-full")],
+        "fast": ["audit", str(ds), "--fast", "--out", str(work / "report-fast")],
+        "export": ["export", str(ds), "--out", str(out)],
+        "rebalance": ["rebalance", str(ds), "--out", str(out), "--split", "80/10/10"],
+        "backgrounds": ["backgrounds", str(ds), "--out", str(out), "--fraction", "0.2"],
+    }[command]
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            _curate() + args, cwd=work, env=env, capture_output=True, text=True, timeout=timeout, errors="replace"
+        )
+    except subprocess.TimeoutExpired:
+        return {"status": "timeout", "cell": "timeout", "seconds": timeout}
+    seconds = time.perf_counter() - start
+    err = proc.stderr
+    tb = "Traceback (most recent call last)" in err
+    last = next((x.strip() for x in reversed(err.splitlines()) if x.strip()), "").removeprefix("error: ")
+    if tb:
+        status, cell = "traceback", f"TRACEBACK: {last[:160]}"
+    elif proc.returncode != 0:
+        status, cell = "error", f"error: {last[:160]}"
+    else:
+        status, cell = "ok", "ok"
+    result = {
+        "status": status,
+        "cell": cell,
+        "rc": proc.returncode,
+        "seconds": round(seconds, 1),
+        "stderr": err[-4000:],
+    }
+    if command in WRITERS and proc.returncode == 0 and out.is_dir():
+        lost = compare_lines(label_lines(ds if ds.is_dir() else ds.parent), label_lines(out))
+        result["lines"] = lost
+        result["cell"] += lost
+    return result
+
+
+def dataset_arg(root: Path) -> Path:
+    """What the user would pass: the folder, or the data.yaml when it is not at the top."""
+    if _yaml_of(root) is not None and _yaml_of(root).parent != root:
+        return _yaml_of(root)
+    return root
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cases", default="", help="comma-separated case names (default: all)")
+    ap.add_argument("--commands", default=",".join(COMMANDS))
+    ap.add_argument("--timeout", type=float, default=600.0, help="seconds per command")
+    ap.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it")
+    ap.add_argument("--json", type=Path, default=None, help="write every result here")
+    ap.add_argument("--list", action="store_true")
+    args = ap.parse_args()
+    if args.list:
+        for name, fn in CASES.items():
+            print(f"{name:22s} {(fn.__doc__ or '').strip().splitlines()[0] if fn.__doc__ else ''}")
+        return
+    cases = [c for c in args.cases.split(",") if c] or list(CASES)
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        sys.exit(f"unknown case(s): {', '.join(unknown)} (see --list)")
+    commands = [c for c in args.commands.split(",") if c]
+    top = args.keep or Path(tempfile.mkdtemp(prefix="curate-odd-"))
+    top.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update(
+        CURATE_CACHE_DIR=str(top / "cache"),
+        FIFTYONE_DATABASE_DIR=str(top / "fiftyone-db"),
+        FIFTYONE_DEFAULT_DATASET_DIR=str(top / "fiftyone-data"),
+        PYTHONPATH=str(REPO),
+        CURATE_DEBUG="1",  # an unexpected exception (caught and worded by the CLI, or a check's) shows its traceback
+        COLUMNS="1000",  # the console's lines unwrapped: a one-line error stays one line
+    )
+    results: dict[str, dict[str, dict]] = {}
+    try:
+        for case in cases:
+            work = top / case
+            if work.exists():
+                _make_writable(work)
+                shutil.rmtree(work)
+            work.mkdir(parents=True)
+            ds_root = work / "ds"
+            try:
+                CASES[case](ds_root)
+            except Exception as exc:  # noqa: BLE001 — a case that can't be built is reported, not fatal
+                results[case] = {"build": {"status": "build-failed", "cell": f"build failed: {exc!r}"}}
+                print(f"{case}: build failed: {exc!r}", flush=True)
+                continue
+            ds = dataset_arg(ds_root)
+            results[case] = {}
+            for command in commands:
+                results[case][command] = run_command(command, ds, work, env, args.timeout)
+                r = results[case][command]
+                print(f"{case:22s} {command:12s} {r.get('seconds', '')!s:>6} {r['cell']}", flush=True)
+    finally:
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+        print()
+        print(table(results, commands))
+        if args.keep is None:
+            _make_writable(top)
+            shutil.rmtree(top, ignore_errors=True)
+
+
+def _make_writable(folder: Path) -> None:
+    for p in [folder, *folder.rglob("*")]:
+        if not p.is_symlink():
+            try:
+                p.chmod(p.stat().st_mode | 0o700)
+            except OSError:
+                pass
+
+
+def table(results: dict[str, dict[str, dict]], commands: list[str]) -> str:
+    """A Markdown table of cases × commands: short cells, with the distinct messages listed under it."""
+    rows = ["| case | " + " | ".join(commands) + " |", "|---|" + "---|" * len(commands)]
+    notes: dict[str, int] = {}
+    for case, per in results.items():
+        cells = []
+        for c in commands:
+            r = per.get(c) or per.get("build")
+            if r is None:
+                cells.append("")
+                continue
+            cell = r["cell"]
+            short = re.sub(r"^(error|TRACEBACK|build failed): .*?((?: \+lost \d+)?(?: \+mixed)?)$", r"\1\2", cell)
+            if short != cell:
+                k = notes.setdefault(cell, len(notes) + 1)
+                short = f"{short} [{k}]"
+            cells.append(short)
+        rows.append(f"| {case} | " + " | ".join(cells) + " |")
+    rows.append("")
+    rows += [f"[{k}] {cell}" for cell, k in notes.items()]
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    main()
