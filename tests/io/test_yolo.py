@@ -625,3 +625,14 @@ def test_a_dropped_line_says_when_ultralytics_skips_the_whole_image(tmp_path: Pa
         verify_image_label((str(tmp_path / "a.jpg"), str(tmp_path / "a.txt"), "", False, 2, 0, 0, False))[0] is None
     )
     assert ("Ultralytics skips the whole image" in problems[0].reason) == skipped
+
+
+def test_a_pose_dataset_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Ultralytics' pose labels are class, box, then keypoints (``kpt_shape`` in data.yaml): 17 keypoints of
+    2 values make a 39-field line, which the detection reader took for a polygon and boxed wrongly, and a
+    rewritten line would have lost its keypoints. Refused before any label is read."""
+    line = "0 0.5 0.5 0.2 0.4 " + " ".join(["0.5 0.45"] * 17) + "\n"
+    root = _roboflow(tmp_path / "ds", {"train/a": line})
+    _write(root / "data.yaml", "train: ../train/images\nkpt_shape: [17, 2]\nnames: [person]\n")
+    with pytest.raises(DatasetError, match=re.escape("a pose dataset (kpt_shape [17, 2])")):
+        load_yolo(root)

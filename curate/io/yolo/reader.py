@@ -50,6 +50,13 @@ def load_yolo(source: str | Path) -> Dataset:
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise DatasetError(f"{yaml_path}: unreadable YAML ({str(exc).splitlines()[0]})") from None
         cfg = loaded if isinstance(loaded, dict) else {}
+        if cfg.get("kpt_shape") is not None:
+            # a pose dataset: a line is class, box, then keypoints, and a 2k+1-field line would read as a polygon
+            # (a wrong box); read as boxes, an edited line would be written back without its keypoints
+            raise DatasetError(
+                f"{yaml_path}: a pose dataset (kpt_shape {cfg['kpt_shape']}); curate audits detection labels "
+                "(a class and a box a line) and would drop the keypoints of a line it rewrites"
+            )
         root, sources = _sources_from_yaml(cfg, yaml_path, warnings)
         if not sources and source.is_dir():
             sources = _sources_from_layout(source)
