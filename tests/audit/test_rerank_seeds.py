@@ -8,18 +8,10 @@ import numpy as np
 import rerank
 import rerank_seeds
 from label_noise import dump_seed
+from test_rerank import _dataset  # the same toy dataset of 30 images, 5 boxes each
 
-from curate.core.dataset import Dataset, ImageRecord, Label
 from curate.core.findings import Finding
 from planted_noise import plant_errors
-
-
-def _dataset() -> Dataset:
-    images = []
-    for i in range(30):
-        labels = [Label((i + k) % 3, 0.1 + 0.15 * k, 0.5, 0.1, 0.12, line=k + 1) for k in range(5)]
-        images.append(ImageRecord("train", Path(f"/nowhere/{i}.jpg"), f"train/images/{i}.jpg", None, labels))
-    return Dataset(root=Path("/nowhere"), name="toy", names=["a", "b", "c"], images=images)
 
 
 def test_each_seed_is_spliced_into_its_own_full_dump_and_the_seeds_averaged(tmp_path: Path) -> None:
