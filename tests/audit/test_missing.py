@@ -135,11 +135,11 @@ def test_a_sliver_at_the_image_edge_is_neither_described_nor_proposed(tmp_path: 
     from curate.audit.checks.missing import extent, model
 
     ds, _ = _dataset(tmp_path, hide=True)
-    _, scorer = model.objectness_pass(ds, seed=0)
+    _, describe = model.objectness_pass(ds, seed=0)
     wins = np.array([[0.2, 0.2, 0.4, 0.4], [0.999, 0.2, 1.0, 0.4], [0.0, 0.999, 0.3, 1.0]])
-    X = scorer.features(0, wins, np.array([-1, -1, -1]))
+    X = describe(0, wins, np.array([-1, -1, -1]))
     assert np.isfinite(X[0]).any() and np.isnan(X[1:]).all()
-    fit = extent.BoxFit(scorer, 0)
+    fit = extent.BoxFit(describe, 0)
     q = fit(0, wins)
     assert np.isfinite(q[0]) and np.isneginf(q[1:]).all()
     assert extent.pick(wins, q).tolist() == wins[0].tolist()

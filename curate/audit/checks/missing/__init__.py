@@ -98,7 +98,7 @@ def run(ctx: AuditContext) -> list[Finding]:
     # the embedding evidence's child imports torch while the objectness pass runs
     job = evidence.spawn() if (want := evidence.wanted(ctx)) else None
     try:
-        regions, scorer = objectness_pass(ds, seed=ctx.seed, progress=len(ds.images) > 50)
+        regions, describe = objectness_pass(ds, seed=ctx.seed, progress=len(ds.images) > 50)
     except BaseException:
         if job is not None:
             job.cancel()
@@ -144,9 +144,9 @@ def run(ctx: AuditContext) -> list[Finding]:
             )
         region = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)
         data = {"class": name, "class_id": cls, "evidence": source, "raw_score": round(float(raw), 4)}
-        if source == "objectness" and scorer is not None and score >= listed:
+        if source == "objectness" and describe is not None and score >= listed:
             # the box an add proposes (curate.audit.proposals): the region stays the grid window the check found
-            fit = fit or BoxFit(scorer, ctx.seed)
+            fit = fit or BoxFit(describe, ctx.seed)
             bx1, by1, bx2, by2 = proposed_box(fit, i, np.array([x1, y1, x2, y2]), _boxes(rec)[0])
             data["add_box"] = [float(v) for v in ((bx1 + bx2) / 2, (by1 + by2) / 2, bx2 - bx1, by2 - by1)]
         out.append(Finding(rec.split, rec.rel, NAME, float(np.clip(score, 0, 1)), msg, region=region, data=data))

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from curate.audit.checks.missing.model import WindowScorer, _boxes
+from curate.audit.checks.missing.model import WindowFeatures, _boxes
 from curate.audit.checks.missing.windows import uncovered
 
 #: Centre shifts tried, as fractions of the window's width (x) and height (y): finer than the grid's half window.
@@ -69,13 +69,13 @@ class BoxFit:
     """How well a window fits the object it lies on (its expected IoU with that object's box), learnt from windows
     around a sample of the dataset's labelled boxes (:func:`around`), described by the check's own features."""
 
-    def __init__(self, score: WindowScorer, seed: int) -> None:
+    def __init__(self, describe: WindowFeatures, seed: int) -> None:
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         from curate.core.overlap import pairwise_iou
 
-        self.score, self.model = score, None
-        recs = score.ds.images
+        self.describe, self.model = describe, None
+        recs = describe.ds.images
         rng = np.random.default_rng(seed + 43)
         have = [i for i, r in enumerate(recs) if r.labels]
         X, y = [], []
@@ -87,7 +87,7 @@ class BoxFit:
                 continue
             wins = [around(b[j], rng, FIT_WINDOWS) for j in pick]
             own = np.repeat(pick, FIT_WINDOWS + 1)
-            f = score.features(i, np.concatenate(wins), own)
+            f = describe(i, np.concatenate(wins), own)
             if f is None:
                 continue
             ok = ~np.isnan(f).all(axis=1)  # slivers at the image's edge are not described
@@ -100,13 +100,13 @@ class BoxFit:
 
     @property
     def ds(self):  # the dataset whose images it describes (benchmarks/proposals.py records by image name)
-        return self.score.ds
+        return self.describe.ds
 
     def __call__(self, i: int, wins: np.ndarray) -> np.ndarray | None:
         """Expected IoU of windows ``wins`` (normalized xyxy) of image ``i`` with the object; None where not known."""
         if self.model is None:
             return None
-        X = self.score.features(i, wins)
+        X = self.describe(i, wins)
         if X is None:
             return None
         q = np.full(len(X), -np.inf)  # a sliver (not described) is never proposed

@@ -199,18 +199,16 @@ class ImageRows:
 
 
 @dataclass
-class WindowScorer:
-    """The final model's out-of-fold score of any window of an image, as the image's shortlisted windows were
-    scored (the same decode, features and fold model): what a region's proposed box is chosen by
-    (:mod:`curate.audit.checks.missing.extent`), without changing the region."""
+class WindowFeatures:
+    """The check's features of any window of an image, described as the image's windows were (the same decode and
+    features): what the box a region's add proposes is chosen by (:mod:`curate.audit.checks.missing.extent`),
+    without changing the region."""
 
     ds: Dataset
     side: int
     ds_loga: float
-    fold: np.ndarray
-    models: dict[int, Any]
 
-    def features(self, i: int, wins: np.ndarray, own: np.ndarray | None = None) -> np.ndarray | None:
+    def __call__(self, i: int, wins: np.ndarray, own: np.ndarray | None = None) -> np.ndarray | None:
         """The check's features of windows ``wins`` (normalized xyxy) of image ``i`` (``own``: the labelled box each
         window stands for, as for the model's positives; -1 for none); None where its pixels can't be read. A row of
         NaN for a window narrower or lower than the check's smallest window (a pixel's sliver at the image's edge has
@@ -231,17 +229,6 @@ class WindowScorer:
             X[ok] = window_features(m, wins[ok], b, desc, own[ok], self.ds_loga)
         return X
 
-    def __call__(self, i: int, wins: np.ndarray) -> np.ndarray | None:
-        """Scores of windows ``wins`` (normalized xyxy) of image ``i`` (0 for a sliver, :meth:`features`); None where
-        its pixels can't be read."""
-        X = self.features(i, wins)
-        if X is None:
-            return None
-        p = np.zeros(len(X))
-        ok = ~np.isnan(X).all(axis=1)
-        p[ok] = _predict(self.models.get(int(self.fold[i])), X[ok])
-        return p
-
 
 def objectness_regions(
     ds: Dataset, *, seed: int = 0, progress: bool = False
@@ -252,8 +239,9 @@ def objectness_regions(
 
 def objectness_pass(
     ds: Dataset, *, seed: int = 0, progress: bool = False
-) -> tuple[dict[int, tuple[np.ndarray, np.ndarray]], WindowScorer | None]:
-    """:func:`objectness_regions`, and the final model as a :class:`WindowScorer` (None where nothing was learnt)."""
+) -> tuple[dict[int, tuple[np.ndarray, np.ndarray]], WindowFeatures | None]:
+    """:func:`objectness_regions`, and how it described windows, as a :class:`WindowFeatures` (None where no window
+    was described)."""
     from sklearn.ensemble import (
         HistGradientBoostingClassifier,  # noqa: F401  (loaded before threadpool_limits, or it is not limited)
     )
@@ -420,4 +408,4 @@ def objectness_pass(
                     n = len(tops[i][0])
                     out[i] = (p2[at : at + n], tops[i][0])
                     at += n
-    return out, WindowScorer(ds, side, ds_loga, fold, m2)
+    return out, WindowFeatures(ds, side, ds_loga)
