@@ -17,11 +17,17 @@ audit does (near-duplicates and the embedding evidence included) and follows eac
 
 Per box also: the best IoU of any window at each stage, the rank of the best shortlisted match among its image's
 shortlist (round-2 score), and the rank of its region among the split's objectness regions against the budget.
+
+``--budgets 8 9 9.5``: the same run's regions re-scored offline under each budget (regions per 100 boxes of each
+split reaching 0.5; the raw scores and the near-duplicate regions are the run's, only the midpoint moves, exactly
+as the check computes it): label_noise's recall, train regions ≥ 0.5 per 100 train boxes, the most of any split,
+and the precision (share of the listed train regions at IoU ≥ 0.3 with a deleted box). ``--json``: those rows.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -65,7 +71,58 @@ def region_shape(box: np.ndarray, region: np.ndarray) -> tuple[str, str]:
     return kind, f"{kind} (IoU {iou:.2f}, w×{rw / bw:.2f} h×{rh / bh:.2f}, centre {dx:+.2f}, {dy:+.2f})"
 
 
-def follow(src: Path, seed: int, show: bool) -> Counter:
+def _xyxy(region: tuple[float, float, float, float]) -> np.ndarray:
+    cx, cy, w, h = region
+    return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+
+
+def budget_rows(noisy, truth, findings: list, budgets: list[float]) -> list[dict]:
+    """Per budget: the run's regions re-scored as :func:`missing_check.split_midpoints` would have scored them."""
+    idx = {r.rel: i for i, r in enumerate(noisy.images)}
+    regions = [f for f in findings if f.region is not None and f.check == S.NAME]
+    raw = [f.data["raw_score"] if f.data["evidence"] == "objectness" else f.score for f in regions]
+    kept = [(idx[f.image], (r, None, 0, f.data["evidence"])) for f, r in zip(regions, raw)]
+    deleted: dict[str, list[np.ndarray]] = {}
+    for rel, lab in truth.missing:
+        deleted.setdefault(rel, []).append(np.array(lab.xyxy, float))
+    boxes = {s: max(noisy.instance_counts(s).total(), 1) for s in noisy.splits}
+    out = []
+    for per_100 in budgets:
+        at_half = missing_check.split_midpoints(noisy, kept, per_100=per_100)
+        listed: dict[str, list[np.ndarray]] = {}
+        per_split: Counter = Counter()
+        for f, (_, (raw, _, _, source)) in zip(regions, kept):
+            score = missing_check.budget_score(raw, at_half[f.split]) if source == "objectness" else raw
+            if score >= 0.5:
+                per_split[f.split] += 1
+                if f.split == "train":
+                    listed.setdefault(f.image, []).append(_xyxy(f.region))
+        hits = sum(
+            any(float(pairwise_iou(np.array([lab.xyxy]), r[None])[0, 0]) >= MISSING_IOU for r in listed.get(rel, []))
+            for rel, lab in truth.missing
+        )
+        true_regions = sum(
+            any(float(pairwise_iou(g[None], r[None])[0, 0]) >= MISSING_IOU for g in deleted.get(rel, []))
+            for rel, rs in listed.items()
+            for r in rs
+        )
+        n_listed = sum(map(len, listed.values()))
+        out.append(
+            {
+                "budget": per_100,
+                "recall": hits / max(len(truth.missing), 1),
+                "hits": hits,
+                "n": len(truth.missing),
+                "train_per_100": 100 * per_split["train"] / boxes.get("train", 1),
+                "max_split_per_100": max(100 * per_split[s] / boxes[s] for s in noisy.splits),
+                "listed": n_listed,
+                "precision": true_regions / max(n_listed, 1),
+            }
+        )
+    return out
+
+
+def follow(src: Path, seed: int, show: bool, budgets: list[float] | None = None) -> tuple[Counter, list[dict]]:
     ds = load_dataset(src)
     noisy, truth = plant_errors(ds, seed=seed)
     shortlists: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -164,7 +221,15 @@ def follow(src: Path, seed: int, show: bool) -> Counter:
         print("\n".join(rows))
     print(" ".join(f"{c}: {causes[c]}" for c in CAUSES), flush=True)
     print("matched regions (IoU ≥ 0.3), their box against the deleted one:", dict(sorted(shapes.items())), flush=True)
-    return causes
+    budget = budget_rows(noisy, truth, findings, budgets or [])
+    for row in budget:
+        print(
+            f"budget {row['budget']:g}: recall {row['recall']:.3f} ({row['hits']}/{row['n']}), train "
+            f"{row['train_per_100']:.2f} per 100 (any split ≤ {row['max_split_per_100']:.2f}), precision "
+            f"{row['precision']:.3f} of {row['listed']}",
+            flush=True,
+        )
+    return causes, [{"dataset": noisy.name, "seed": seed, "side": side, **row} for row in budget]
 
 
 def main() -> None:
@@ -172,11 +237,18 @@ def main() -> None:
     ap.add_argument("--dataset", nargs="+", type=Path, required=True)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--boxes", action="store_true", help="one row per deleted box")
+    ap.add_argument("--budgets", nargs="+", type=float, default=[], help="regions per 100 boxes to re-score at")
+    ap.add_argument("--json", type=Path, default=None, help="write the --budgets rows here")
     args = ap.parse_args()
     table = []
+    rows: list[dict] = []
     for src in args.dataset:
         for seed in args.seeds:
-            table.append((src.name, seed, follow(src, seed, args.boxes)))
+            causes, budget = follow(src, seed, args.boxes, args.budgets)
+            table.append((src.name, seed, causes))
+            rows += budget
+            if args.json:
+                args.json.write_text(json.dumps(rows, indent=1))
     print("\n| dataset | seed | " + " | ".join(CAUSES) + " |")
     print("|---|---|" + "---|" * len(CAUSES))
     for name, seed, c in table:
