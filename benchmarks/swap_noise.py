@@ -13,7 +13,8 @@ the same audit context (crop features and embeddings computed once), run ``r`` w
 ``seed + OFFSET * r`` (run 0 is the check as shipped): every random state it uses (the trees' chunks, the PCA) moves,
 nothing else. Each run's findings are written as a ``label_noise.py --dump`` pickle
 (``<out>/run<r>/<name>-seed<N>.pkl``), and the trees' out-of-fold probabilities of every run
-to ``<out>/<name>-seed<N>-trees.npz``.
+to ``<out>/<name>-seed<N>-trees.npz`` (where the check grows more trees, :func:`class_inconsistent.more_trees`, both
+fits of each run, one after the other: ``pooled`` reads one fit a run, so run it on dumps of 200-tree runs).
 
 ``table`` reads them: per dataset the per-box std of the score over runs (mean and max over train boxes), the mean
 Spearman correlation between two runs (all train boxes, and the boxes whose mean score is ≥ 0.05), the swapped AP of the
@@ -208,6 +209,28 @@ def with_scores_full(base: rerank.Dump, dump: rerank.Dump, scores: np.ndarray) -
     return [f for f in base.findings if f.check != CHECK] + [f for f in with_scores(dump, scores) if f.check == CHECK]
 
 
+BANDS = ((0.1, 0.3), (0.3, 0.5), (0.5, 0.7), (0.7, 1.01))
+
+
+def bands(folders: list[Path], datasets: list[str]) -> None:
+    """Calibration per band of the check's score, the seeds of each folder pooled: of the train boxes scored in the
+    band that are untouched or planted swaps, how many are planted swaps, and their mean score
+    (:func:`rerank.reliability`). At the benchmark's 3 % swaps (and 3 % cross-class copies) against the 2 % prior, an
+    honest P(swap) finds about 1.5 x its score of them planted."""
+    for folder in folders:
+        for name in datasets:
+            cells = []
+            for low, high in BANDS:
+                hit = n = 0
+                total = 0.0
+                for path in sorted(folder.glob(f"{name}-seed*.pkl")):
+                    dump = rerank.load_dump(path)
+                    h, k, m = rerank.reliability(dump, dump.findings, low, high).get(CHECK, (0, 0, 0.0))
+                    hit, n, total = hit + h, n + k, total + m * k
+                cells.append(f"{low:.1f}-{min(high, 1):.1f}: {hit}/{n}" + (f" (P {total / n:.2f})" if n else ""))
+            print(f"{folder} {name}: " + ", ".join(cells))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -225,10 +248,15 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("table")
     t.add_argument("--out", type=Path, required=True)
     t.add_argument("--full", type=Path, default=None, help="folder of full dumps (every check) of the same seed")
+    b = sub.add_parser("bands")
+    b.add_argument("--folders", nargs="+", type=Path, required=True, help="label_noise.py --dump folders")
+    b.add_argument("--datasets", nargs="+", required=True, help="dataset names")
     args = parser.parse_args(argv)
     if args.cmd == "run":
         for source in args.dataset:
             run(source, args.seed, args.runs, args.out, args.rate)
+    elif args.cmd == "bands":
+        bands(args.folders, args.datasets)
     elif args.cmd == "pooled":
         for source in args.dataset:
             pooled(source, args.seed, args.out, args.rate)

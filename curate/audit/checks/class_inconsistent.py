@@ -12,7 +12,8 @@ the boxes. Where the trees name few of the labels (:data:`RESTACK_BELOW_ACCURACY
 boxes each), the self-confidence is near 0 for every box of a class they cannot learn, right or swapped; a second
 stage re-reads their probabilities (:func:`restacked_probs`): a right box of such a class spreads its probability
 as the class's other boxes do, a swapped one as its true class's boxes do. The score is then the mean of the two
-views' calibrated probabilities.
+views' calibrated probabilities. There the trees are also grown 8 times larger (:func:`more_trees`): a share of 200
+votes was too coarse a signal where a label gets a handful of them.
 
 The score is the probability that the label is a real swap (:func:`swap_probability`), calibrated per dataset on
 synthetic swaps: a box's features never include its own label, so the trees' out-of-fold probability of any
