@@ -426,3 +426,37 @@ def test_trees_accuracy_is_the_share_of_judged_boxes_named_right() -> None:
     assert class_inconsistent.trees_accuracy(probs, labels, np.ones(4, bool)) == 0.5
     assert class_inconsistent.trees_accuracy(probs, labels, np.array([True, True, False, False])) == 1.0
     assert class_inconsistent.trees_accuracy(probs, labels, np.zeros(4, bool)) == 0.0
+
+
+def _little_to_learn(n: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features that hold a trace of four classes: the trees name few of the labels (the second stage's gate)."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, n)
+    X = rng.normal(size=(n, 5)).astype(np.float32)
+    X[:, 0] += 0.8 * y
+    return X, y, np.arange(n)
+
+
+def test_more_trees_are_the_trees_of_one_larger_forest(monkeypatch) -> None:
+    """The trees added where the trees learn little are drawn as the later chunks of one forest: the first fit's
+    probabilities weighted with theirs are that forest's to rounding, so no tree already grown is grown again."""
+    monkeypatch.setattr(class_inconsistent, "FOREST_TREES", 50)
+    monkeypatch.setattr(class_inconsistent, "FOREST_TREES_UNLEARNT", 100)
+    X, y, groups = _little_to_learn()
+    first = class_inconsistent.out_of_fold_probs(X, y, groups, 4, seed=3)
+    more = class_inconsistent.more_trees(first, X, y, groups, 4, seed=3)
+    whole = class_inconsistent.out_of_fold_probs(X, y, groups, 4, seed=3, chunks=range(4))
+    assert np.allclose(more, whole, atol=1e-12) and not np.allclose(more, first)
+
+
+def test_where_the_trees_learn_little_more_trees_steady_the_labels_probability(monkeypatch) -> None:
+    """The probability of a box's own label is a share of votes; where the trees learn little, which few votes a box
+    gets is the trees' draw. Four times the trees halve how much another random state moves it."""
+    monkeypatch.setattr(class_inconsistent, "FOREST_TREES", 50)
+    monkeypatch.setattr(class_inconsistent, "FOREST_TREES_UNLEARNT", 200)
+    X, y, groups = _little_to_learn()
+    own = np.arange(len(y)), y
+    first = [class_inconsistent.out_of_fold_probs(X, y, groups, 4, seed=s) for s in (0, 1)]
+    assert class_inconsistent.trees_accuracy(first[0], y, np.ones(len(y), bool)) < 0.8
+    more = [class_inconsistent.more_trees(p, X, y, groups, 4, seed=s) for s, p in zip((0, 1), first)]
+    assert np.abs(more[0][own] - more[1][own]).mean() < 0.7 * np.abs(first[0][own] - first[1][own]).mean()
