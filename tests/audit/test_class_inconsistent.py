@@ -460,3 +460,17 @@ def test_where_the_trees_learn_little_more_trees_steady_the_labels_probability(m
     assert class_inconsistent.trees_accuracy(first[0], y, np.ones(len(y), bool)) < 0.8
     more = [class_inconsistent.more_trees(p, X, y, groups, 4, seed=s) for s, p in zip((0, 1), first)]
     assert np.abs(more[0][own] - more[1][own]).mean() < 0.7 * np.abs(first[0][own] - first[1][own]).mean()
+
+
+def test_more_trees_grow_fewer_on_many_boxes(monkeypatch) -> None:
+    """The extra trees' cost is bounded: on as many boxes as UNLEARNT_TREE_BOXES / FOREST_TREES, the first trees are
+    all there is (a large dataset the trees learn little of would otherwise pay 8 times its forest)."""
+    monkeypatch.setattr(class_inconsistent, "FOREST_TREES", 50)
+    monkeypatch.setattr(class_inconsistent, "FOREST_TREES_UNLEARNT", 200)
+    X, y, groups = _little_to_learn()
+    first = class_inconsistent.out_of_fold_probs(X, y, groups, 4, seed=3)
+    monkeypatch.setattr(class_inconsistent, "UNLEARNT_TREE_BOXES", 50 * len(y))
+    assert class_inconsistent.more_trees(first, X, y, groups, 4, seed=3) is first
+    monkeypatch.setattr(class_inconsistent, "UNLEARNT_TREE_BOXES", 100 * len(y))  # 100 trees: the first two chunks
+    more = class_inconsistent.more_trees(first, X, y, groups, 4, seed=3)
+    assert np.allclose(more, class_inconsistent.out_of_fold_probs(X, y, groups, 4, seed=3, chunks=range(4)))

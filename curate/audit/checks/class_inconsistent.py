@@ -57,6 +57,10 @@ FOREST_CHUNK = 25  # trees grown (and held in memory) at a time
 # where the trees learn little (the second stage's gate, RESTACK_BELOW_ACCURACY), this many trees per fold in all
 # (more_trees): the 200 trees' own randomness was a large share of the score there (benchmarks/README.md, session 23)
 FOREST_TREES_UNLEARNT = 1600
+# ... fewer where the boxes are many: the trees grown past FOREST_TREES times the boxes they are grown on stay under
+# this (1,600 trees up to 2,000 boxes: traffic-signs-ro 491, construction-ppe 1,457; 200 from 16,000 boxes), so a
+# large dataset the trees learn little of pays at most about what the 200 trees cost on 16,000 boxes
+UNLEARNT_TREE_BOXES = 1600 * 2000
 # a step of the calibration holds boxes of different self-confidence: this much of the raw score breaks the tie
 RAW_TIE_BREAK = 1e-3
 CONSISTENT_FACTOR = 0.19  # score factor when every box of the class in the image is flagged alike (< 0.3 after)
@@ -255,7 +259,7 @@ def forest_probs(
 def more_trees(
     first: np.ndarray, X: np.ndarray, y: np.ndarray, groups: np.ndarray, num_classes: int, *, seed: int
 ) -> np.ndarray:
-    """:func:`out_of_fold_probs` of FOREST_TREES_UNLEARNT trees per fold, given ``first``, those of its first
+    """:func:`out_of_fold_probs` of up to FOREST_TREES_UNLEARNT trees per fold, given ``first``, those of its first
     FOREST_TREES (the same folds and random states: the trees already grown are not grown again).
 
     Why, and only where the trees learn little (:data:`RESTACK_BELOW_ACCURACY`): a box's probability of a class is a
@@ -265,8 +269,10 @@ def more_trees(
     the trees' draw: on traffic-signs-ro (seed 0) the check alone ranked the planted swaps at AP 0.36-0.54 over eight
     random states of the same data. The mean of eight runs' probabilities (1,600 trees) raised it there and on
     construction-ppe; on food-ingredients and epicureai it raised the check alone too but lowered the merged list
-    (benchmarks/README.md, session 23). On the small datasets the gate opens on, the extra trees cost seconds."""
-    have, want = FOREST_TREES // FOREST_CHUNK, FOREST_TREES_UNLEARNT // FOREST_CHUNK
+    (benchmarks/README.md, session 23). On the small datasets the gate opens on, the extra trees cost seconds; on
+    many boxes fewer are grown (:data:`UNLEARNT_TREE_BOXES`), none from 16,000."""
+    have = FOREST_TREES // FOREST_CHUNK
+    want = min(FOREST_TREES_UNLEARNT, UNLEARNT_TREE_BOXES // max(len(y), 1)) // FOREST_CHUNK
     if want <= have:
         return first
     rest = out_of_fold_probs(X, y, groups, num_classes, seed=seed, chunks=range(have, want))
