@@ -742,6 +742,9 @@ def plant_proposals(ds_arg: Path, out_json: Path, images: int = 3) -> None:
     for record in [r for r in ds.images if r.labels and (r.split, r.rel) in ids][:images]:
         sample = fod[ids[(record.split, record.rel)]]
         dets = list(sample["proposals"].detections) if sample["proposals"] is not None else []
+        for d in dets:  # the audit's own: one on a planted line may be the more confident, the one applied
+            planted.append([record.split, record.rel, d["line"], d["action"], d.label, [list(d.bounding_box)],
+                            d["confidence"] or 0.0])  # fmt: skip
         by_line = {lab.line: lab for lab in record.labels}
         lines = sorted(by_line)
         for action, k, conf in PLANTED:
@@ -1018,13 +1021,20 @@ def check_review(
                 expected_new.append((name_in(lab[0]), lab[1], f"added line {row['line']}"))
                 delta[name_in(lab[0])] += 1
                 continue
-            if kind not in ("edited", "relabeled", "deleted"):
+            if kind not in ("edited", "relabeled", "deleted", "dropped"):
                 continue
             n = int(row["line"]) if row["line"] else 0
             if n in named:
                 bad("double-row", f"{record.rel} line {n}: two rows")
                 continue
             named[n] = row
+            if kind == "dropped":  # a line the reader could not read, left out of the rewritten file: its text
+                if not 0 < n <= len(in_lines) or row["before"].split() != in_lines[n - 1].split():
+                    if "\ufffd" not in (in_lines[n - 1] if 0 < n <= len(in_lines) else ""):
+                        bad("mixed", f"{record.rel} line {n}: dropped row's text {row['before']!r} is not the line's")
+                if parsed_in.get(n) is not None:
+                    delta[name_in(parsed_in[n][0])] -= 1
+                continue
             lab_in = parsed_in.get(n)
             before = _row_label(row["before"])
             if lab_in is None or before is None:
@@ -1059,7 +1069,13 @@ def check_review(
                 del left[hit]
         for cls_name, box, why in expected_new:
             hit = next(
-                (j for j, got in enumerate(left) if got[0] == cls_name and got[0] != "?" and _close(_box(got[1]), box)),
+                (
+                    j
+                    for j, got in enumerate(left)  # a line past the edge: changes.csv says its clipped box
+                    if got[0] == cls_name
+                    and got[0] != "?"
+                    and (_close(_box(got[1]), box) or _close(_clip_box(got[1]), box))
+                ),
                 None,
             )
             if hit is None:
@@ -1102,9 +1118,11 @@ def _check_edits(edits: dict, rows: list[dict], bad: Callable[..., None]) -> Non
         if action != "add" and not any(r["split"] == split and r["image"] == rel and r["line"] == str(line)
                                        and r["source"] == "proposed" for r in rows):  # fmt: skip
             bad("accept-missing", f"{rel} line {line}: the accepted {action} proposal has no proposed row")
+    kinds = {"resize": "edited", "split": "edited", "relabel": "relabeled", "delete": "deleted"}
     for split, rel, line, action, _label, _box in edits.get("reject", []):
         if action != "add" and any(r["split"] == split and r["image"] == rel and r["line"] == str(line)
-                                   and r["source"] == "proposed" for r in rows):  # fmt: skip
+                                   and r["source"] == "proposed" and r["kind"] == kinds.get(action)
+                                   for r in rows):  # fmt: skip
             bad("reject-applied", f"{rel} line {line}: the rejected {action} proposal was applied")
 
 
@@ -1335,8 +1353,20 @@ def _database_keeper(env: dict) -> subprocess.Popen:
     """A process that holds a connection to the harness's FiftyOne database while the review commands run:
     FiftyOne stops its mongod when its last client exits, and `accept`/`edited` start six processes a case
     that would each wait for a new one."""
-    code = "from curate.fiftyone.database import connect_database as c; c(); import time; time.sleep(10**7)"
-    return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ready = Path(env["FIFTYONE_DATABASE_DIR"]).parent / "keeper-ready"
+    ready.unlink(missing_ok=True)
+    code = (
+        "from curate.fiftyone.database import connect_database as c; c(); import pathlib, sys, time; "
+        "pathlib.Path(sys.argv[1]).touch(); time.sleep(10**7)"
+    )
+    keeper = subprocess.Popen(
+        [sys.executable, "-c", code, str(ready)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    # the database started before any command: FiftyOne's database service, a child of the process that starts
+    # it, holds that process's stdout open, and `subprocess.run` of a command that started it waited for it
+    while not ready.exists() and keeper.poll() is None:
+        time.sleep(0.5)
+    return keeper
 
 
 def _make_writable(folder: Path) -> None:
