@@ -10,6 +10,12 @@ have. Every command runs on it as a subprocess, as a user would run it:
 - ``export``: ``curate export DS --out OUT`` (nothing reviewed: the dataset as it is)
 - ``rebalance``: ``curate rebalance DS --out OUT --split 80/10/10``
 - ``backgrounds``: ``curate backgrounds DS --out OUT --fraction 0.2``
+- ``accept``: ``curate audit DS`` (with FiftyOne; ``--review-audit fast`` makes it ``--fast``), proposals of every
+  action planted on the first three labelled images (:func:`plant_proposals`: a few images give the audit little
+  to propose), then ``curate export DS --accept-proposals --min-confidence 0`` and ``… 0.9``
+- ``edited``: the same audit and proposals, then a reviewer's work through FiftyOne's Python API on the dataset
+  curate built (:func:`review_in_fiftyone`: proposals tagged ``accept``/``reject``, a box moved, one deleted,
+  one relabelled, one added), then ``curate export DS --out OUT``
 
 and records per case and command: the exit code, whether stderr holds a Python traceback, the last stderr line
 of a failed command (the one-line error), and for the commands that write a dataset whether every label line
@@ -17,6 +23,12 @@ of the input is in the output: the lines of every image's label file (Ultralytic
 ``/images/`` of the image's path becomes ``/labels/``, suffix ``.txt``), each as ``(class name, numbers
 rounded to 4 decimals)``, counted as a multiset, the class name taken from each side's data.yaml. A line
 of the input not in the output is *lost*; when the per-class totals differ too, the classes were *mixed*.
+
+The outputs of ``accept`` and ``edited`` are checked line by line against their changes.csv
+(:func:`check_review`): every input line is in the output unchanged or named by exactly one row that says what
+became of it, no other line is there, per-class totals agree, images pair up with their copies, an image without a
+row keeps its label file byte for byte, and each edit made (or proposal accepted above the bar) is there. Each
+kind of problem found is added to the cell as ``+kind N``.
 
 Cells: ``ok``, ``error: <line>`` (exit code ≠ 0 with a one-line message), ``TRACEBACK: <last line>``,
 ``timeout``, and ``+lost N`` / ``+mixed`` after a writing command's status. A FiftyOne database and curate's cache
@@ -26,6 +38,7 @@ unexpected exception that curate would word as one line (its catch-all) shows as
     python benchmarks/odd_inputs.py                          # every case, every command
     python benchmarks/odd_inputs.py --cases polygons,dict-names --commands info,audit
     python benchmarks/odd_inputs.py --list                   # the cases
+    python benchmarks/odd_inputs.py --cases polygons --commands accept,edited --review-audit fast
 """
 
 from __future__ import annotations
@@ -52,8 +65,11 @@ SHARED = REPO.parent / "shared" / "datasets"
 if not SHARED.is_dir():
     SHARED = Path("/work/shared/datasets")
 SUFFIXES = {".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp", ".pfm", ".heic"}
-COMMANDS = ("info", "audit", "fast", "export", "rebalance", "backgrounds")
+COMMANDS = ("info", "audit", "fast", "export", "rebalance", "backgrounds", "accept", "edited")
 WRITERS = ("export", "rebalance", "backgrounds")
+#: Commands that change labels as a reviewer would (after a full audit with FiftyOne): their outputs are checked
+#: line by line against changes.csv (:func:`check_review`).
+REVIEWERS = ("accept", "edited")
 
 
 # ---------------------------------------------------------------- building blocks
@@ -688,6 +704,516 @@ def compare_lines(before: Counter, after: Counter) -> str:
     return f" +lost {lost}" + (" +mixed" if mixed else "")
 
 
+# ---------------------------------------------------------------- review: labels changed as a reviewer would
+
+#: Tolerance when an output line is matched to an input line or to a changes.csv row (the writer prints 6
+#: significant digits, changes.csv 6 decimals).
+MATCH_TOL = 2e-4
+
+
+#: The proposals :func:`plant_proposals` adds to each of the first labelled images: (action, line, confidence).
+#: The two on line 1: the more confident one (resize) is the one applied. Confidences straddle the 0.9 bar.
+PLANTED = (("resize", 1, 0.95), ("relabel", 1, 0.6), ("split", 2, 0.92), ("relabel", 3, 0.5), ("delete", 4, 0.91))
+
+
+def plant_proposals(ds_arg: Path, out_json: Path, images: int = 3) -> None:
+    """Proposals of every action on the first ``images`` labelled images, as the audit writes them (the FiftyOne
+    field ``proposals``: label, box, ``confidence``, ``line``, ``check``, ``action``, ``class_id``), added to those
+    the audit made: on a few images a full audit proposes little or nothing, and the export path is what is
+    checked here. Lines are picked in dataset order, so the odd files (first in train: polygons, CRLF, a line
+    past the edge…) get them. Writes what was planted to ``out_json``."""
+    import fiftyone as fo
+
+    from curate.fiftyone.database import connect_database
+    from curate.fiftyone.identity import find_fiftyone
+    from curate.fiftyone.samples import to_fo_box
+    from curate.io.yolo import load_yolo
+
+    ds = load_yolo(ds_arg)
+    connect_database()
+    fod = find_fiftyone(ds)
+    if fod is None:
+        raise SystemExit("no FiftyOne dataset: run the full audit first")
+    if not fod.has_sample_field("proposals"):
+        fod.add_sample_field("proposals", fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
+    ids = dict(zip(zip(*fod.values(["split", "curate_rel"])), fod.values("id")))
+    names = list(ds.names)
+    planted = []
+    for record in [r for r in ds.images if r.labels and (r.split, r.rel) in ids][:images]:
+        sample = fod[ids[(record.split, record.rel)]]
+        dets = list(sample["proposals"].detections) if sample["proposals"] is not None else []
+        for d in dets:  # the audit's own: one on a planted line may be the more confident, the one applied
+            planted.append([record.split, record.rel, d["line"], d["action"], d.label, [list(d.bounding_box)],
+                            d["confidence"] or 0.0])  # fmt: skip
+        by_line = {lab.line: lab for lab in record.labels}
+        lines = sorted(by_line)
+        for action, k, conf in PLANTED:
+            if k > len(lines):
+                continue
+            lab = by_line[lines[k - 1]]
+            x, y, w, h = to_fo_box(lab)
+            cls = lab.class_id
+            if action == "relabel":
+                cls = (cls + 1) % len(names)
+            boxes = [[x, y, w, h]]
+            if action == "resize":
+                boxes = [[x + w * 0.05, y + h * 0.05, w * 0.9, h * 0.9]]
+            elif action == "split":
+                boxes = [[x, y, w / 2, h], [x + w / 2, y, w / 2, h]]
+            for box in boxes:
+                dets.append(fo.Detection(label=names[cls], bounding_box=box, confidence=conf, line=lab.line,
+                                         check="planted", action=action, class_id=cls))  # fmt: skip
+            planted.append([record.split, record.rel, lab.line, action, names[cls], boxes, conf])
+        box = [0.6, 0.6, 0.1, 0.1]
+        dets.append(fo.Detection(label=names[0], bounding_box=box, confidence=0.3, line=None, check="planted",
+                                 action="add", class_id=0))  # fmt: skip
+        planted.append([record.split, record.rel, None, "add", names[0], [box], 0.3])
+        sample["proposals"] = fo.Detections(detections=dets)
+        sample.save()
+    out_json.write_text(json.dumps(planted, indent=1, ensure_ascii=False))
+
+
+def review_in_fiftyone(ds_arg: Path, out_json: Path) -> None:
+    """What a reviewer does in the App, done through FiftyOne's Python API on the dataset ``curate audit`` built
+    (the App edits the same documents): a few proposals tagged ``accept`` and a few ``reject``, and on other
+    labels one box moved, one deleted, one relabelled, and one box added. Writes what was done to ``out_json``
+    for :func:`check_review`. Labels are picked in dataset order, so the odd files (first in train) come first."""
+    import fiftyone as fo
+
+    from curate.fiftyone.database import connect_database
+    from curate.fiftyone.identity import find_fiftyone
+    from curate.fiftyone.samples import from_fo_box
+    from curate.io.yolo import load_yolo
+
+    ds = load_yolo(ds_arg)
+    connect_database()
+    fod = find_fiftyone(ds)
+    if fod is None:
+        raise SystemExit("no FiftyOne dataset: run the full audit first")
+    done: dict[str, list] = {"accept": [], "reject": [], "moved": [], "deleted": [], "relabeled": [], "added": []}
+    samples = {(s["split"], s["curate_rel"]): s for s in fod.select_fields(["split", "curate_rel"]).iter_samples()}
+    order = [(r.split, r.rel) for r in ds.images if (r.split, r.rel) in samples]
+    touched: set[tuple[str, str, int]] = set()  # (split, rel, line) a proposal was tagged on: edits go elsewhere
+    has_props = fod.has_sample_field("proposals")
+    # proposals: the first two (in dataset order) accepted, the next two rejected (a split: its first member)
+    for key in order:
+        if not has_props:
+            break
+        sample = fod[samples[key].id]
+        props = sample["proposals"].detections if sample["proposals"] is not None else []
+        seen_lines: set = set()
+        for det in props:
+            group = (det["line"], det["action"])
+            if group in seen_lines and det["action"] == "split":
+                continue
+            seen_lines.add(group)
+            tag = "accept" if len(done["accept"]) < 2 else "reject" if len(done["reject"]) < 2 else None
+            if tag is None:
+                break
+            det.tags.append(tag)
+            done[tag].append([key[0], key[1], det["line"], det["action"], det.label, list(det.bounding_box)])
+            touched.add((key[0], key[1], det["line"]))
+        sample.save()
+    names = list(ds.names)
+    wanted = ["moved", "relabeled", "deleted"]
+    for key in order:
+        if not wanted:
+            break
+        sample = fod[samples[key].id]
+        dets = sample.ground_truth.detections if sample.ground_truth is not None else []
+        for i, det in enumerate(dets):
+            if not wanted:
+                break
+            if det["line"] is None or (key[0], key[1], det["line"]) in touched:
+                continue
+            what = wanted.pop(0)
+            cx, cy, w, h = from_fo_box(det.bounding_box)
+            if what == "moved":
+                x, y, bw, bh = det.bounding_box
+                det.bounding_box = [min(max(x + 0.02, 0.0), 1 - bw), y, bw, bh]
+                cx, cy, w, h = from_fo_box(det.bounding_box)
+                done["moved"].append([*key, det["line"], det.label, [cx, cy, w, h]])
+            elif what == "relabeled":
+                new = names[(names.index(det.label) + 1) % len(names)] if det.label in names else names[0]
+                det.label = new
+                done["relabeled"].append([*key, det["line"], new, [cx, cy, w, h]])
+            else:
+                done["deleted"].append([*key, det["line"], det.label, [cx, cy, w, h]])
+                del dets[i]
+            touched.add((key[0], key[1], det["line"]))
+            sample.save()
+            break  # one edit per image: the next edit goes to the next image
+    # one box added to the first image that has labels and was not edited above (else the first image)
+    edited = {(s, r) for kind in ("moved", "relabeled", "deleted") for s, r, *_ in done[kind]}
+    target = next((k for k in order if k not in edited and ds.images), order[0] if order else None)
+    if target is not None and names:
+        sample = fod[samples[target].id]
+        if sample.ground_truth is None:
+            sample.ground_truth = fo.Detections(detections=[])
+        sample.ground_truth.detections.append(fo.Detection(label=names[0], bounding_box=[0.05, 0.05, 0.1, 0.08]))
+        sample.save()
+        done["added"].append([*target, None, names[0], list(from_fo_box([0.05, 0.05, 0.1, 0.08]))])
+    out_json.write_text(json.dumps(done, indent=1, ensure_ascii=False))
+
+
+def _label_bytes(label: Path | None) -> bytes | None:
+    return label.read_bytes() if label is not None and label.is_file() else None
+
+
+def _raw_lines(data: bytes | None) -> list[str]:
+    """A label file's lines as curate and Ultralytics number them (split on ``\\n``, ``\\r`` and a BOM dropped)."""
+    if not data:
+        return []
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    return [raw.rstrip(b"\r").decode("utf-8", errors="replace") for raw in data.split(b"\n")]
+
+
+def _parse(text: str, nc: int) -> tuple[int, tuple[float, ...]] | None:
+    """``(class id, numbers)`` of a box or polygon line Ultralytics would train on, else None (a malformed line)."""
+    fields = text.split()
+    if len(fields) != 5 and not (len(fields) >= 7 and len(fields) % 2 == 1):
+        return None
+    try:
+        cls_f, values = float(fields[0]), tuple(float(v) for v in fields[1:])
+    except ValueError:
+        return None
+    if cls_f != int(cls_f) or not 0 <= cls_f < max(nc, 1) or any(v != v for v in values):
+        return None
+    x1, y1, x2, y2 = _bbox(values)
+    if x2 - x1 <= 0 or y2 - y1 <= 0:
+        return None
+    return int(cls_f), values
+
+
+def _bbox(values: tuple[float, ...]) -> tuple[float, float, float, float]:
+    if len(values) == 4:
+        cx, cy, w, h = values
+        return cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+    xs, ys = values[0::2], values[1::2]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _box(values: tuple[float, ...]) -> tuple[float, float, float, float]:
+    """``cx, cy, w, h`` of a box or polygon line (Ultralytics reads a polygon as its bounding box)."""
+    x1, y1, x2, y2 = _bbox(values)
+    return (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
+
+
+def _close(a, b, tol: float = MATCH_TOL) -> bool:
+    return len(a) == len(b) and all(abs(x - y) <= tol for x, y in zip(a, b))
+
+
+def _clip_box(values: tuple[float, ...]) -> tuple[float, float, float, float]:
+    """The box clipped to the image, as curate reads a line past the edge (its ``before`` text says that box)."""
+    x1, y1, x2, y2 = _bbox(values)
+    x1, y1, x2, y2 = max(x1, 0.0), max(y1, 0.0), min(x2, 1.0), min(y2, 1.0)
+    return (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
+
+
+def _row_label(text: str) -> tuple[int, tuple[float, ...]] | None:
+    fields = text.split()
+    try:
+        return int(fields[0]), tuple(float(v) for v in fields[1:])
+    except (ValueError, IndexError):
+        return None
+
+
+def _pair_outputs(records, out: Path) -> tuple[dict[int, Path], list[Path]]:
+    """Each input listing (its index) → the output image that is its copy: same split folder, same bytes, and its
+    name or the name with ``_k`` added; output images that are no listing's copy."""
+    pool: dict[str, list[Path]] = {}
+    for p in sorted((out / "images").rglob("*")):
+        if p.is_file():
+            pool.setdefault(p.parent.relative_to(out / "images").as_posix(), []).append(p)
+    claimed: set[Path] = set()
+    paired: dict[int, Path] = {}
+    for i, r in enumerate(records):
+        data = r.path.read_bytes() if r.path.is_file() else None
+        name = re.compile(re.escape(r.path.stem) + r"(_\d+)?" + re.escape(r.path.suffix) + "$")
+        for p in pool.get(r.split, []):
+            if p not in claimed and name.match(p.name) and data is not None and p.read_bytes() == data:
+                paired[i] = p
+                claimed.add(p)
+                break
+    extra = [p for ps in pool.values() for p in ps if p not in claimed]
+    return paired, extra
+
+
+def check_review(
+    ds_arg: Path, out: Path, edits: dict | None = None, planted: list | None = None, bar: float | None = None
+) -> dict:
+    """Check a reviewed export ``out`` of ``ds_arg`` line by line against its changes.csv.
+
+    Every listing's image has its copy in ``out`` (same split, same bytes); an image with no changes.csv row
+    has its label file byte for byte (an empty one where it had none); in an image with rows, every input line
+    is in the output unchanged or is named by exactly one row (``before`` = the line's box) that says what became
+    of it (deleted; edited/relabeled: a line with ``after``'s class and box), an ``added`` row's line is there,
+    and no other line is; per-class totals agree with changes.csv; and (``edits``: what
+    :func:`review_in_fiftyone` did) every edit made is in changes.csv and the file, and no rejected proposal is.
+    Returns counts of each kind of problem and the first few described."""
+    import csv
+
+    from curate.io.yolo import load_yolo
+
+    ds = load_yolo(ds_arg)
+    names_in = list(ds.names)
+    names_out = _names_map(out)
+    nc = len(names_in)
+    with (out / "changes.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    by_key: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        by_key.setdefault((row["split"], row["image"]), []).append(row)
+    problems: Counter = Counter()
+    details: list[str] = []
+
+    def bad(kind: str, text: str, n: int = 1) -> None:
+        problems[kind] += n
+        if len(details) < 12:
+            details.append(f"{kind}: {text}")
+
+    def name_in(c: int) -> str:
+        return names_in[c] if 0 <= c < nc else str(c)
+
+    paired, extra = _pair_outputs(ds.images, out)
+    for p in extra:
+        bad("extra-image", str(p.relative_to(out)))
+    totals_in: Counter = Counter()
+    totals_out: Counter = Counter()
+    delta: Counter = Counter()
+    known = {(r.split, r.rel) for r in ds.images}
+    for key in by_key:
+        if key not in known:
+            bad("row-of-no-image", f"{key}")
+    for i, record in enumerate(ds.images):
+        key = (record.split, record.rel)
+        rows_here = by_key.get(key, [])
+        excluded = any(r["kind"] == "excluded" for r in rows_here)
+        in_bytes = _label_bytes(_label_of(record.path))
+        in_lines = _raw_lines(in_bytes)
+        parsed_in = {n: _parse(t, nc) for n, t in enumerate(in_lines, start=1) if t.strip()}
+        for c, _ in filter(None, parsed_in.values()):
+            totals_in[name_in(c)] += 1
+        if i not in paired:
+            if not excluded:
+                bad("unpaired", f"{record.split} {record.rel}: no copy of the image in the output")
+            continue
+        out_bytes = _label_bytes(_label_of(paired[i]))
+        out_lines = [t for t in _raw_lines(out_bytes) if t.strip()]
+        parsed_out = [_parse(t, len(names_out) or nc) for t in out_lines]
+        for p in filter(None, parsed_out):
+            totals_out[names_out.get(p[0], str(p[0]))] += 1
+        if not rows_here:
+            if (in_bytes or b"") != (out_bytes or b""):
+                bad("unreviewed-changed", f"{record.rel}: label file differs but changes.csv has no row for it")
+            continue
+        # an image with rows: every input line accounted for
+        named: dict[int, dict] = {}
+        expected_new: list[tuple[str, tuple[float, ...], str]] = []  # (class name, box, why)
+        for row in rows_here:
+            kind = row["kind"]
+            if kind == "added":
+                lab = _row_label(row["after"])
+                if lab is None:
+                    bad("bad-row", f"{record.rel}: added row without a label: {row}")
+                    continue
+                expected_new.append((name_in(lab[0]), lab[1], f"added line {row['line']}"))
+                delta[name_in(lab[0])] += 1
+                continue
+            if kind not in ("edited", "relabeled", "deleted", "dropped"):
+                continue
+            n = int(row["line"]) if row["line"] else 0
+            if n in named:
+                bad("double-row", f"{record.rel} line {n}: two rows")
+                continue
+            named[n] = row
+            if kind == "dropped":  # a line the reader could not read, left out of the rewritten file: its text
+                if not 0 < n <= len(in_lines) or row["before"].split() != in_lines[n - 1].split():
+                    if "\ufffd" not in (in_lines[n - 1] if 0 < n <= len(in_lines) else ""):
+                        bad("mixed", f"{record.rel} line {n}: dropped row's text {row['before']!r} is not the line's")
+                if parsed_in.get(n) is not None:
+                    delta[name_in(parsed_in[n][0])] -= 1
+                continue
+            lab_in = parsed_in.get(n)
+            before = _row_label(row["before"])
+            if lab_in is None or before is None:
+                bad("mixed", f"{record.rel} line {n}: a {kind} row names a line that is not a label: {row['before']}")
+                continue
+            if before[0] != lab_in[0] or not _close(before[1], _clip_box(lab_in[1])):
+                bad(
+                    "mixed",
+                    f"{record.rel} line {n}: row's before {row['before']!r} is not the line {in_lines[n - 1]!r}",
+                )
+            delta[name_in(lab_in[0])] -= 1
+            if kind != "deleted":
+                after = _row_label(row["after"])
+                if after is None:
+                    bad("bad-row", f"{record.rel} line {n}: {kind} row without an after")
+                    continue
+                expected_new.append((name_in(after[0]), after[1], f"{kind} line {n}"))
+                delta[name_in(after[0])] += 1
+        # match the output's lines: unchanged input lines by their numbers, new ones by their box
+        left = [(names_out.get(p[0], str(p[0])), p[1]) if p else ("?", (t,)) for p, t in zip(parsed_out, out_lines)]
+        for n, lab in parsed_in.items():
+            if n in named:
+                continue
+            if lab is None:
+                bad("dropped-malformed", f"{record.rel} line {n}: {in_lines[n - 1]!r} is not in the rewritten file")
+                continue
+            want = (name_in(lab[0]), lab[1])
+            hit = next((j for j, got in enumerate(left) if got[0] == want[0] and _close(got[1], want[1])), None)
+            if hit is None:
+                bad("lost", f"{record.rel} line {n}: {in_lines[n - 1]!r} is not in the output")
+            else:
+                del left[hit]
+        for cls_name, box, why in expected_new:
+            hit = next(
+                (
+                    j
+                    for j, got in enumerate(left)  # a line past the edge: changes.csv says its clipped box
+                    if got[0] == cls_name
+                    and got[0] != "?"
+                    and (_close(_box(got[1]), box) or _close(_clip_box(got[1]), box))
+                ),
+                None,
+            )
+            if hit is None:
+                bad("edit-not-written", f"{record.rel}: {why} ({cls_name} {box}) is not in the output")
+            else:
+                del left[hit]
+        for got in left:
+            bad("unexplained-line", f"{record.rel}: output line {got} is in no row")
+        kinds_out = {len(p[1]) == 4 for p in parsed_out if p}
+        kinds_in = {len(p[1]) == 4 for p in parsed_in.values() if p}
+        if len(kinds_out) > 1 and len(kinds_in) == 1:
+            bad("mixes-rows", f"{record.rel}: the rewritten file mixes polygon and box rows (Ultralytics skips it)")
+    for cls_name in set(totals_in) | set(totals_out) | set(delta):
+        if totals_in[cls_name] + delta[cls_name] != totals_out[cls_name]:
+            bad(
+                "class-totals",
+                f"{cls_name}: {totals_in[cls_name]} in + {delta[cls_name]} by changes.csv "
+                f"!= {totals_out[cls_name]} out",
+            )
+    if nc < 2:  # one class: a relabel to "the next class" is the same class, no change to find
+        edits = edits and {k: v for k, v in edits.items() if k != "relabeled"}
+        planted = planted and [p for p in planted if p[3] != "relabel"]
+    if edits:
+        _check_edits(edits, rows, bad)
+    if planted and bar is not None:
+        _check_planted(planted, bar, rows, bad)
+    return {"problems": dict(problems), "details": details, "rows": len(rows)}
+
+
+def _check_edits(edits: dict, rows: list[dict], bad: Callable[..., None]) -> None:
+    """Every edit :func:`review_in_fiftyone` made is a changes.csv row of its kind; no rejected proposal is."""
+    want = {"moved": "edited", "relabeled": "relabeled", "deleted": "deleted"}
+    for what, kind in want.items():
+        for split, rel, line, _label, _box in edits.get(what, []):
+            if not any(r["split"] == split and r["image"] == rel and r["line"] == str(line) and r["kind"] == kind
+                       for r in rows):  # fmt: skip
+                bad("edit-missing", f"{rel} line {line}: the reviewer's {what} has no {kind} row")
+    for split, rel, _line, _label, box in edits.get("added", []):
+        if not any(r["split"] == split and r["image"] == rel and r["kind"] == "added" and _row_label(r["after"])
+                   and _close(_row_label(r["after"])[1], box) for r in rows):  # fmt: skip
+            bad("edit-missing", f"{rel}: the reviewer's added box has no added row")
+    for split, rel, line, action, _label, _box in edits.get("accept", []):
+        if action != "add" and not any(r["split"] == split and r["image"] == rel and r["line"] == str(line)
+                                       and r["source"] == "proposed" for r in rows):  # fmt: skip
+            bad("accept-missing", f"{rel} line {line}: the accepted {action} proposal has no proposed row")
+    kinds = {"resize": "edited", "split": "edited", "relabel": "relabeled", "delete": "deleted"}
+    for split, rel, line, action, _label, _box in edits.get("reject", []):
+        if action != "add" and any(r["split"] == split and r["image"] == rel and r["line"] == str(line)
+                                   and r["source"] == "proposed" and r["kind"] == kinds.get(action)
+                                   for r in rows):  # fmt: skip
+            bad("reject-applied", f"{rel} line {line}: the rejected {action} proposal was applied")
+
+
+def _check_planted(planted: list, bar: float, rows: list[dict], bad: Callable[..., None]) -> None:
+    """``--accept-proposals --min-confidence bar``: the most confident planted proposal of each line at or above the
+    bar is a ``proposed`` row of its kind on that line; none below it is; each add at or above it is an added row."""
+    kinds = {"resize": "edited", "split": "edited", "relabel": "relabeled", "delete": "deleted"}
+    best: dict[tuple, list] = {}
+    for p in planted:
+        split, rel, line, action, _label, _boxes, conf = p
+        if line is not None and conf >= bar and conf > best.get((split, rel, line), [0] * 7)[6]:
+            best[(split, rel, line)] = p
+    for split, rel, line, action, _label, boxes, conf in planted:
+        here = [r for r in rows if r["split"] == split and r["image"] == rel and r["source"] == "proposed"]
+        if line is None:
+            if conf >= bar and not any(r["kind"] == "added" for r in here):
+                bad("proposal-not-applied", f"{rel}: the planted add ({conf}) has no proposed added row")
+            continue
+        on_line = [r for r in here if r["line"] == str(line) and r["kind"] != "added"]
+        if best.get((split, rel, line), [None] * 4)[3] == action:
+            if not any(r["kind"] == kinds[action] for r in on_line):
+                bad("proposal-not-applied", f"{rel} line {line}: the planted {action} ({conf}) has no proposed row")
+            if action == "split" and sum(r["kind"] == "added" for r in here) < len(boxes) - 1:
+                bad("proposal-not-applied", f"{rel} line {line}: the split's other members are not added rows")
+        elif conf < bar and any(r["kind"] == kinds[action] for r in on_line):
+            bad("proposal-below-bar", f"{rel} line {line}: the planted {action} ({conf} < {bar}) was applied")
+
+
+def run_review(command: str, ds: Path, work: Path, env: dict, timeout: float) -> dict:
+    """``accept``: export with every proposal (``--min-confidence 0``) and with the default bar (0.9);
+    ``edited``: :func:`review_in_fiftyone`, then a plain export. Both after one full audit with FiftyOne per case.
+    The cell: the worst command's status, then the problems :func:`check_review` found."""
+    steps: list[tuple[str, list[str], Path | None]] = []
+    if not (work / "audited").exists():
+        fast = ["--fast"] if os.environ.get("ODD_REVIEW_AUDIT") == "fast" else []
+        steps.append(("audit", ["audit", str(ds), *fast, "--out", str(work / "report-review")], None))
+        steps.append(("plant", [], None))
+    if command == "accept":
+        for bar in ("0", "0.9"):
+            out = work / f"out-accept-{bar}"
+            args = ["export", str(ds), "--out", str(out), "--accept-proposals", "--min-confidence", bar]
+            steps.append((f"export@{bar}", args, out))
+    else:
+        steps.append(("review", [], None))
+        steps.append(("export", ["export", str(ds), "--out", str(work / "out-edited")], work / "out-edited"))
+    result: dict = {"steps": {}, "seconds": 0.0}
+    problems: Counter = Counter()
+    details: list[str] = []
+    status, cell = "ok", "ok"
+    for name, args, out in steps:
+        if name in ("review", "plant"):
+            target = work / ("edits.json" if name == "review" else "planted.json")
+            cmd = [sys.executable, str(Path(__file__).resolve()), f"--{name}", str(ds), str(target)]
+        else:
+            cmd = _curate() + args
+        start = time.perf_counter()
+        try:
+            proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=timeout,
+                                  errors="replace")  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return {"status": "timeout", "cell": f"timeout ({name})", "seconds": timeout}
+        result["seconds"] = round(result["seconds"] + time.perf_counter() - start, 1)
+        err = proc.stderr
+        last = next((x.strip() for x in reversed(err.splitlines()) if x.strip()), "").removeprefix("error: ")
+        result["steps"][name] = {"rc": proc.returncode, "stderr": err[-4000:], "stdout": proc.stdout[-2000:]}
+        if "Traceback (most recent call last)" in err:
+            return {**result, "status": "traceback", "cell": f"TRACEBACK ({name}): {last[:160]}"}
+        if proc.returncode != 0:
+            return {**result, "status": "error", "cell": f"error ({name}): {last[:160]}"}
+        if name == "audit":
+            (work / "audited").touch()
+        if out is not None and out.is_dir():
+            edits = json.loads((work / "edits.json").read_text()) if command == "edited" else None
+            planted = json.loads((work / "planted.json").read_text()) if (work / "planted.json").exists() else None
+            bar = float(name.split("@")[1]) if "@" in name else None
+            try:
+                found = check_review(ds, out, edits, planted, bar)
+            except Exception as exc:  # noqa: BLE001 — a checker failure is reported, not fatal
+                found = {"problems": {"checker-failed": 1}, "details": [repr(exc)]}
+            result["steps"][name]["check"] = found
+            problems.update(found["problems"])
+            details += [f"{name}: {d}" for d in found["details"]]
+    if problems:
+        cell += "".join(f" +{k} {n}" for k, n in sorted(problems.items()))
+    result.update(status=status, cell=cell, details=details)
+    return result
+
+
 # ---------------------------------------------------------------- running
 
 
@@ -697,6 +1223,8 @@ def _curate() -> list[str]:
 
 
 def run_command(command: str, ds: Path, work: Path, env: dict, timeout: float) -> dict:
+    if command in REVIEWERS:
+        return run_review(command, ds, work, env, timeout)
     out = work / f"out-{command}"
     args = {
         "info": ["info", str(ds)],
@@ -752,7 +1280,22 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it")
     ap.add_argument("--json", type=Path, default=None, help="write every result here")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument(
+        "--review-audit",
+        choices=("full", "fast"),
+        default="full",
+        help="the audit `accept`/`edited` run first (full: every check and the proposals; fast: `--fast`, quicker; "
+        "the planted proposals are the same)",
+    )
+    ap.add_argument("--review", nargs=2, type=Path, metavar=("DATASET", "EDITS_JSON"), help=argparse.SUPPRESS)
+    ap.add_argument("--plant", nargs=2, type=Path, metavar=("DATASET", "PLANTED_JSON"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.review:  # the reviewer's step of `edited`, run in its own process as the App's edits are
+        review_in_fiftyone(*args.review)
+        return
+    if args.plant:
+        plant_proposals(*args.plant)
+        return
     if args.list:
         for name, fn in CASES.items():
             print(f"{name:22s} {(fn.__doc__ or '').strip().splitlines()[0] if fn.__doc__ else ''}")
@@ -770,10 +1313,12 @@ def main() -> None:
         FIFTYONE_DATABASE_DIR=str(top / "fiftyone-db"),
         FIFTYONE_DEFAULT_DATASET_DIR=str(top / "fiftyone-data"),
         PYTHONPATH=str(REPO),
+        ODD_REVIEW_AUDIT=args.review_audit,
         CURATE_DEBUG="1",  # an unexpected exception (caught and worded by the CLI, or a check's) shows its traceback
         COLUMNS="1000",  # the console's lines unwrapped: a one-line error stays one line
     )
     results: dict[str, dict[str, dict]] = {}
+    keeper = _database_keeper(env) if set(commands) & set(REVIEWERS) else None
     try:
         for case in cases:
             work = top / case
@@ -795,6 +1340,9 @@ def main() -> None:
                 r = results[case][command]
                 print(f"{case:22s} {command:12s} {r.get('seconds', '')!s:>6} {r['cell']}", flush=True)
     finally:
+        if keeper is not None:
+            keeper.terminate()
+            keeper.wait(timeout=60)
         if args.json:
             args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False))
         print()
@@ -802,6 +1350,26 @@ def main() -> None:
         if args.keep is None:
             _make_writable(top)
             shutil.rmtree(top, ignore_errors=True)
+
+
+def _database_keeper(env: dict) -> subprocess.Popen:
+    """A process that holds a connection to the harness's FiftyOne database while the review commands run:
+    FiftyOne stops its mongod when its last client exits, and `accept`/`edited` start six processes a case
+    that would each wait for a new one."""
+    ready = Path(env["FIFTYONE_DATABASE_DIR"]).parent / "keeper-ready"
+    ready.unlink(missing_ok=True)
+    code = (
+        "from curate.fiftyone.database import connect_database as c; c(); import pathlib, sys, time; "
+        "pathlib.Path(sys.argv[1]).touch(); time.sleep(10**7)"
+    )
+    keeper = subprocess.Popen(
+        [sys.executable, "-c", code, str(ready)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    # the database started before any command: FiftyOne's database service, a child of the process that starts
+    # it, holds that process's stdout open, and `subprocess.run` of a command that started it waited for it
+    while not ready.exists() and keeper.poll() is None:
+        time.sleep(0.5)
+    return keeper
 
 
 def _make_writable(folder: Path) -> None:

@@ -18,7 +18,9 @@ from curate.fiftyone.samples import BOX_TOLERANCE, EXCLUDE_TAG, OK_TAG, from_fo_
 if TYPE_CHECKING:  # fiftyone is imported lazily: its import costs seconds
     import fiftyone as fo
 
-CHANGE_KINDS = ("edited", "added", "deleted", "relabeled", "excluded")
+#: ``dropped``: a malformed line of a rewritten label file, left out (the export adds these rows:
+#: :func:`curate.ops.export.with_dropped_lines`).
+CHANGE_KINDS = ("edited", "added", "deleted", "relabeled", "excluded", "dropped")
 
 
 @dataclass(frozen=True)
@@ -27,8 +29,9 @@ class Change:
 
     ``line`` is the 1-based line in the *original* label file for edited/relabeled/deleted labels, the
     line in the *written* label file for added ones, and None for excluded images. ``before``/``after``
-    are YOLO-style ``"class_id cx cy w h"`` texts ("" where there is none). A label whose class and box
-    both changed is one ``relabeled`` change.
+    are YOLO-style ``"class_id cx cy w h"`` texts ("" where there is none): for a polygon line, its bounding
+    box, which is what Ultralytics trains a detector on; ``note`` then says what became of its points. A label
+    whose class and box both changed is one ``relabeled`` change.
     """
 
     image: str
@@ -37,8 +40,9 @@ class Change:
     before: str = ""
     after: str = ""
     split: str = ""  # the listing's split: a file listed under two splits is two records
-    source: str = "review"  # "proposed": an audit proposal the reviewer accepted, or the batch bar did
+    source: str = "review"  # "proposed": an audit proposal the reviewer accepted, or the batch bar did; "reader"
     confidence: float | None = None  # the proposal's confidence
+    note: str = ""  # what the written line is when it is not the plain box of ``after`` (a polygon)
 
 
 def from_fiftyone(
@@ -145,6 +149,8 @@ def _diff_record(
     record where each kept original line lands in the rewritten file.
     """
     original = {lab.line: lab for lab in record.labels}
+    # a file of polygon rows gets its new boxes as polygons too: Ultralytics skips a file that mixes the two
+    polygons_only = bool(record.labels) and all(lab.polygon is not None for lab in record.labels)
     seen: set[int] = set()
     changed: dict[int, Label] = {}
     added: list[Label] = []
@@ -159,22 +165,35 @@ def _diff_record(
             same_box = all(abs(a - b) <= BOX_TOLERANCE for a, b in zip((cx, cy, w, h), (old.cx, old.cy, old.w, old.h)))
             if same_box and class_id == old.class_id:
                 continue
-            polygon = old.polygon if same_box else _move_polygon(old, (cx, cy, w, h))
-            new = Label(class_id, cx, cy, w, h, line=old.line, polygon=polygon)
+            if same_box:  # a relabel: the line's own numbers stay (a polygon's points, a box past the edge)
+                new = dataclasses.replace(old, class_id=class_id)
+            else:
+                new = Label(class_id, cx, cy, w, h, line=old.line, polygon=_move_polygon(old, (cx, cy, w, h)))
             changed[line] = new
             kind = "relabeled" if class_id != old.class_id else "edited"
-            changes.append(Change(record.rel, line, kind, _label_text(old), _label_text(new), split=record.split))
+            note = "" if old.polygon is None else POLYGON_KEPT if same_box else POLYGON_MOVED
+            changes.append(
+                Change(record.rel, line, kind, _label_text(old), _label_text(new), split=record.split, note=note)
+            )
         else:
-            added.append(Label(class_id, cx, cy, w, h, line=0))
+            added.append(
+                Label(class_id, cx, cy, w, h, line=0, polygon=_rectangle(cx, cy, w, h) if polygons_only else None)
+            )
     deleted = [lab for lab in record.labels if lab.line not in seen]
     if not changed and not added and not deleted:
         return record, [], {}
-    changes.extend(Change(record.rel, lab.line, "deleted", _label_text(lab), "", split=record.split) for lab in deleted)
+    changes.extend(
+        Change(record.rel, lab.line, "deleted", _label_text(lab), "", split=record.split,
+               note=POLYGON_DELETED if lab.polygon is not None else "")
+        for lab in deleted
+    )  # fmt: skip
     kept = [changed.get(lab.line, lab) for lab in record.labels if lab.line in seen]
     labels = [dataclasses.replace(lab, line=i) for i, lab in enumerate(kept + added, start=1)]
     changes.extend(
-        Change(record.rel, lab.line, "added", "", _label_text(lab), split=record.split) for lab in labels[len(kept) :]
-    )
+        Change(record.rel, lab.line, "added", "", _label_text(lab), split=record.split,
+               note=POLYGON_ADDED if lab.polygon is not None else "")
+        for lab in labels[len(kept) :]
+    )  # fmt: skip
     changes.sort(key=lambda c: (c.kind == "added", c.line or 0))
     line_map = {lab.line: i for i, lab in enumerate(kept, start=1)}
     return dataclasses.replace(record, labels=labels, edited=True), changes, line_map
@@ -192,6 +211,23 @@ def _class_id(det: _Box, dataset: Dataset, rel: str) -> int:
         f"{rel}: class {label!r} is not one of the dataset's classes ({', '.join(dataset.names)}); "
         "relabel it in the App to a known class"
     )
+
+
+#: ``note`` of a change to a polygon line (changes.csv's ``before``/``after`` are its bounding box, which is how
+#: Ultralytics reads a polygon when it trains a detector).
+POLYGON_KEPT = "polygon line: its points kept (before/after: its bounding box)"
+POLYGON_MOVED = "polygon line: its points moved and scaled into the new box (before/after: its bounding box)"
+POLYGON_DELETED = "polygon line (before: its bounding box)"
+POLYGON_ADDED = (
+    "written as a 4-point polygon, the box's corners: the file's other rows are polygons, and Ultralytics skips "
+    "a file that mixes polygon and box rows"
+)
+
+
+def _rectangle(cx: float, cy: float, w: float, h: float) -> tuple[float, ...]:
+    """The 4 corners of a box as a polygon line's points (clockwise from the top left)."""
+    x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+    return (x1, y1, x2, y1, x2, y2, x1, y2)
 
 
 def _move_polygon(old: Label, box: tuple[float, float, float, float]) -> tuple[float, ...] | None:

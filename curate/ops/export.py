@@ -95,6 +95,7 @@ def export_reviewed(
     reviewed, changes = from_fiftyone(fo_dataset, dataset, min_confidence=min_confidence)
     warnings += reviewed.warnings[len(dataset.warnings) :]
     warnings += dropped_line_warnings(dataset, reviewed)
+    changes = with_dropped_lines(changes, dataset, reviewed)
     marks = _ok_marks(fo_dataset, dataset, reviewed, min_confidence)
     with atomic_output(out, "export") as tmp:  # a killed export leaves no folder that looks finished
         save_yolo(reviewed, tmp)
@@ -122,6 +123,39 @@ def dropped_line_warnings(original: Dataset, reviewed: Dataset) -> list[str]:
         "and are not in the edited label file"
         for rel, ls in lines.items()
     ]
+
+
+def with_dropped_lines(changes: list[Change], original: Dataset, reviewed: Dataset) -> list[Change]:
+    """``changes`` plus one ``dropped`` row per malformed line of an edited label file, in dataset then line order.
+
+    Why: an edited file is rewritten from the labels the reader kept, so its malformed lines are not in the
+    export; changes.csv is the record of every line that is not in the output as it was, so each gets a row with
+    the line's own text (``before``, nothing of it is lost) and the reader's reason (``note``); ``source`` is
+    ``reader``: neither the reviewer nor a proposal removed it.
+    """
+    edited = {(r.split, r.rel): r for r in reviewed.images if r.edited}
+    dropped: list[Change] = []
+    for f in original.findings:
+        record = edited.get((f.split, f.image))
+        if f.check != "format" or not f.line or f.score < 1.0 or record is None or record.label_path is None:
+            continue
+        dropped.append(
+            Change(f.image, f.line, "dropped", _line_text(record.label_path, f.line), "", f.split, "reader", None,
+                   f.message)
+        )  # fmt: skip
+    if not dropped:
+        return changes
+    order = {(r.split, r.rel): i for i, r in enumerate(original.images)}
+    return sorted(changes + dropped, key=lambda c: (order.get((c.split, c.image), -1), c.kind == "added", c.line or 0))
+
+
+def _line_text(path: Path, line: int) -> str:
+    """Line ``line`` (1-based, as the reader numbers them) of a label file, as text (undecodable bytes escaped)."""
+    try:
+        raw = path.read_bytes().removeprefix(b"\xef\xbb\xbf").split(b"\n")[line - 1]
+    except (OSError, IndexError):
+        return ""
+    return raw.rstrip(b"\r").decode("utf-8", errors="backslashreplace")
 
 
 def output_paths(reviewed: Dataset) -> dict[tuple[str, str], str]:
@@ -175,15 +209,16 @@ def _text(label) -> str:
 
 
 def write_changes_csv(changes: list[Change], path: Path) -> Path:
-    """``changes.csv``: split, image, line, kind, before, after, source, confidence — one row per change
+    """``changes.csv``: split, image, line, kind, before, after, source, confidence, note — one row per change
     (``split, image, line`` as in findings.csv; ``source`` is ``review`` or ``proposed``, the latter with the
-    proposal's confidence)."""
+    proposal's confidence; ``note`` says what a polygon line became, whose ``before``/``after`` are its box)."""
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["split", "image", "line", "kind", "before", "after", "source", "confidence"])
+        w.writerow(["split", "image", "line", "kind", "before", "after", "source", "confidence", "note"])
         for c in changes:
             conf = "" if c.confidence is None else f"{c.confidence:.4f}"
-            w.writerow([c.split, c.image, "" if c.line is None else c.line, c.kind, c.before, c.after, c.source, conf])
+            line = "" if c.line is None else c.line
+            w.writerow([c.split, c.image, line, c.kind, c.before, c.after, c.source, conf, c.note])
     return path
 
 

@@ -307,6 +307,39 @@ def test_moved_polygon_follows_its_box(tree: Dataset, fo_name: str) -> None:
     assert [c.kind for c in changes] == ["edited"]
 
 
+def test_a_box_added_to_a_file_of_polygons_is_written_as_a_polygon(tmp_path: Path, fo_name: str) -> None:
+    """Ultralytics skips a label file that mixes polygon and box rows: a box added by review (or a proposal's add
+    or split) to a file of polygons is written as the 4-point polygon of its corners, and changes.csv's note
+    says what each polygon line became (before/after are boxes)."""
+    import fiftyone as fo
+
+    from curate.fiftyone.diff import POLYGON_ADDED, POLYGON_KEPT, POLYGON_MOVED
+    from curate.io.yolo import parse_label_lines
+
+    polygons = "1 0.1 0.1 0.3 0.1 0.3 0.4\n0 0.5 0.5 0.7 0.5 0.7 0.7 0.5 0.7\n0 0.8 0.8 0.9 0.8 0.9 0.9\n"
+    ds = load_yolo(make_tree(tmp_path / "pets", {"p.jpg": ("train", (32, 32), polygons)}))
+    fo_ds = to_fiftyone(ds, name=fo_name)
+    s = _sample(fo_ds, "images/train/p.jpg")
+    dets = s.ground_truth.detections
+    dets[0].label = "cat"  # line 1 relabelled, its box kept
+    x, y, w, h = dets[1].bounding_box
+    dets[1].bounding_box = [x + 0.1, y, w, h]  # line 2 moved
+    dets.append(fo.Detection(label="dog", bounding_box=[0.1, 0.6, 0.2, 0.2]))
+    s.save()
+    new, changes = from_fiftyone(fo_ds, ds)
+    out = save_yolo(new, tmp_path / "out")
+    labels, problems = parse_label_lines((out / "labels/train/p.txt").read_bytes(), nc=2)
+    assert problems == []  # before: "the label file mixes polygon rows ... with box rows"
+    assert all(lab.polygon is not None for lab in labels) and len(labels) == 4
+    assert labels[3].polygon == pytest.approx((0.1, 0.6, 0.3, 0.6, 0.3, 0.8, 0.1, 0.8))
+    assert [(c.kind, c.note) for c in changes] == [
+        ("relabeled", POLYGON_KEPT),
+        ("edited", POLYGON_MOVED),
+        ("added", POLYGON_ADDED),
+    ]
+    assert changes[2].after == "1 0.200000 0.700000 0.200000 0.200000"  # the box, as Ultralytics reads the polygon
+
+
 def test_unknown_class_is_a_clear_error(tree: Dataset, fo_name: str) -> None:
     fo_ds = to_fiftyone(tree, name=fo_name)
     s = _sample(fo_ds, "images/train/a.jpg")

@@ -212,6 +212,27 @@ def test_label_without_image_background_and_duplicate_stems(tmp_path: Path) -> N
     assert _tree_digest(root) == before
 
 
+def test_two_images_sharing_a_stem_get_a_label_file_each(tmp_path: Path) -> None:
+    """``a.jpg`` and ``a.png`` share ``a.txt`` in the input; the writer names them so that each has its own label
+    file (Ultralytics finds a label by the image's stem): an edit of one image's labels is not read for the other
+    (before: both were written to ``labels/train/a.txt``, the last one written won)."""
+    import dataclasses
+
+    root = _roboflow(tmp_path / "ds", {"train/a": "0 0.5 0.5 0.2 0.2\n"})
+    Image.new("RGB", (8, 8)).save(root / "train" / "images" / "a.png")
+    ds = load_yolo(root)
+    jpg = next(r for r in ds.images if r.path.suffix == ".jpg")
+    png = next(r for r in ds.images if r.path.suffix == ".png")
+    edited = dataclasses.replace(png, labels=[dataclasses.replace(png.labels[0], class_id=1)], edited=True)
+    ds = dataclasses.replace(ds, images=[edited if r is png else r for r in ds.images])
+    out = save_yolo(ds, tmp_path / "out")
+    names = {p.name: p.stem for p in (out / "images" / "train").iterdir()}
+    assert len(set(names.values())) == 2
+    labels = {name: (out / "labels" / "train" / f"{stem}.txt").read_text() for name, stem in names.items()}
+    assert labels[jpg.path.name] == "0 0.5 0.5 0.2 0.2\n"
+    assert [v for k, v in labels.items() if k != jpg.path.name] == ["1 0.5 0.5 0.2 0.2\n"]
+
+
 def test_unreadable_truncated_and_empty_images(tmp_path: Path) -> None:
     root = _roboflow(tmp_path / "ds", {"train/ok": "0 0.5 0.5 0.2 0.2\n"})
     _write(root / "train" / "images" / "empty.jpg", b"")

@@ -136,6 +136,7 @@ def test_edits_give_exact_changes_and_files(tree: Path, tmp_path: Path) -> None:
             "after": "0 0.550000 0.500000 0.200000 0.200000",
             "source": "review",
             "confidence": "",
+            "note": "",
         },
         {
             "split": "train",
@@ -146,6 +147,7 @@ def test_edits_give_exact_changes_and_files(tree: Path, tmp_path: Path) -> None:
             "after": "2 0.300000 0.300000 0.100000 0.100000",
             "source": "review",
             "confidence": "",
+            "note": "",
         },
         {
             "split": "train",
@@ -156,6 +158,7 @@ def test_edits_give_exact_changes_and_files(tree: Path, tmp_path: Path) -> None:
             "after": "",
             "source": "review",
             "confidence": "",
+            "note": "",
         },
         {
             "split": "train",
@@ -166,6 +169,7 @@ def test_edits_give_exact_changes_and_files(tree: Path, tmp_path: Path) -> None:
             "after": "1 0.200000 0.200000 0.200000 0.200000",
             "source": "review",
             "confidence": "",
+            "note": "",
         },
         {
             "split": "train",
@@ -176,6 +180,7 @@ def test_edits_give_exact_changes_and_files(tree: Path, tmp_path: Path) -> None:
             "after": "",
             "source": "review",
             "confidence": "",
+            "note": "",
         },
     ]
     got, src = exported_labels(result.out), source_labels(tree)
@@ -184,7 +189,7 @@ def test_edits_give_exact_changes_and_files(tree: Path, tmp_path: Path) -> None:
     assert {k: v for k, v in got.items() if k != "train/a"} == {
         k: v for k, v in src.items() if k not in ("train/a", "train/b")
     }
-    assert result.counts() == {"edited": 1, "added": 1, "deleted": 1, "relabeled": 1, "excluded": 1}
+    assert result.counts() == {"edited": 1, "added": 1, "deleted": 1, "relabeled": 1, "excluded": 1, "dropped": 0}
     md = (result.out / "CHANGES.md").read_text()
     assert "| relabeled | 1 |" in md and "train/images/b.jpg" in md
     marks = json.loads((result.out / OK_FILE).read_text())
@@ -270,6 +275,14 @@ def test_export_warns_about_malformed_lines_an_edit_drops(tree: Path, tmp_path: 
         "train/images/a.jpg: label line(s) 4, 5 were malformed (see `curate info`) and are not in the edited label file"
     ]
     assert exported_labels(result.out)["train/d"] == (tree / "train" / "labels" / "d.txt").read_bytes()
+    # and changes.csv names each, with its text: every line not in the output as it was has a row
+    dropped = [(r["image"], r["line"], r["before"], r["source"]) for r in rows(result.out) if r["kind"] == "dropped"]
+    assert dropped == [
+        ("train/images/a.jpg", "4", "0 0.5 0.5 0 0.1", "reader"),
+        ("train/images/a.jpg", "5", "9 0.5 0.5 0.1 0.1", "reader"),
+    ]
+    kinds = [(r["image"], r["kind"], r["line"]) for r in rows(result.out)]
+    assert kinds.index(("train/images/a.jpg", "dropped", "5")) < kinds.index(("train/images/a.jpg", "added", "3"))
 
 
 def test_edit_of_a_file_listed_in_two_splits_is_kept(make_yolo_tree, tmp_path: Path) -> None:
@@ -312,6 +325,21 @@ def test_a_box_past_the_image_edge_survives_an_edit_of_its_file(make_yolo_tree, 
     result = export_reviewed(ds, tmp_path / "out")
     assert [(r["line"], r["kind"]) for r in rows(result.out)] == [("2", "edited")]
     assert (result.out / "labels" / "train" / "a.txt").read_text() == "0 1 0.5 0.2 0.2\n1 0.35 0.3 0.1 0.1\n"
+
+
+def test_a_relabelled_box_past_the_image_edge_keeps_its_own_numbers(make_yolo_tree, tmp_path: Path) -> None:
+    """A relabel changes the class only: a box reaching past the edge was written back clipped to the image (its
+    numbers changed, with nothing in changes.csv saying so)."""
+    from curate.fiftyone.load import to_fiftyone
+
+    root = make_yolo_tree(tmp_path / f"edge-{uuid.uuid4().hex[:8]}", {"train/a.jpg": ["0 1.0 0.5 0.2 0.2"]})
+    ds = load_yolo(root)
+    sample = next(s for s in to_fiftyone(ds) if s.curate_rel == "train/images/a.jpg")
+    sample.ground_truth.detections[0].label = "b"
+    sample.save()
+    result = export_reviewed(ds, tmp_path / "out")
+    assert [(r["line"], r["kind"]) for r in rows(result.out)] == [("1", "relabeled")]
+    assert (result.out / "labels" / "train" / "a.txt").read_text() == "1 1 0.5 0.2 0.2\n"
 
 
 def _listed_twice(make_yolo_tree, tmp_path: Path) -> Path:

@@ -79,7 +79,9 @@ def save_yolo(dataset: Dataset, out: str | Path, *, overwrite: bool = False) -> 
 def output_image_paths(dataset: Dataset) -> list[Path]:
     """Where :func:`save_yolo` puts each image (relative to the output folder), in ``dataset.images`` order.
 
-    ``images/<split>/<file name>``, with ``_1``, ``_2``… added when two images of a split share a name.
+    ``images/<split>/<file name>``, with ``_1``, ``_2``… added to the stem when two images of a split share a
+    stem (``a.jpg`` and ``a.png`` too): Ultralytics finds an image's label file by its stem, so two images with
+    one stem would share one label file, and the labels written for one would be read for the other.
     """
     used: set[Path] = set()
     return [_unique(Path("images") / r.split / r.path.name, used) for r in dataset.images]
@@ -95,11 +97,13 @@ def write_data_yaml(out: Path, names: list[str], splits: list[str]) -> Path:
 
 
 def _unique(path: Path, used: set[Path]) -> Path:
+    """``path``, or with ``_k`` added to its stem, so that no two paths of ``used`` share a stem (``used`` holds
+    the stems' paths: ``images/train/a``)."""
     candidate, k = path, 1
-    while candidate in used:
+    while candidate.with_suffix("") in used:
         candidate = path.with_name(f"{path.stem}_{k}{path.suffix}")
         k += 1
-    used.add(candidate)
+    used.add(candidate.with_suffix(""))
     return candidate
 
 
