@@ -1011,15 +1011,20 @@ def check_review(
         # an image with rows: every input line accounted for
         named: dict[int, dict] = {}
         expected_new: list[tuple[str, tuple[float, ...], str]] = []  # (class name, box, why)
+
+        def expect_after(row: dict, why: str, missing: str) -> None:
+            """The row's ``after`` label is expected in the output (and in the per-class totals)."""
+            after = _row_label(row["after"])
+            if after is None:
+                bad("bad-row", missing)
+                return
+            expected_new.append((name_in(after[0]), after[1], why))
+            delta[name_in(after[0])] += 1
+
         for row in rows_here:
             kind = row["kind"]
             if kind == "added":
-                lab = _row_label(row["after"])
-                if lab is None:
-                    bad("bad-row", f"{record.rel}: added row without a label: {row}")
-                    continue
-                expected_new.append((name_in(lab[0]), lab[1], f"added line {row['line']}"))
-                delta[name_in(lab[0])] += 1
+                expect_after(row, f"added line {row['line']}", f"{record.rel}: added row without a label: {row}")
                 continue
             if kind not in ("edited", "relabeled", "deleted", "dropped"):
                 continue
@@ -1047,12 +1052,7 @@ def check_review(
                 )
             delta[name_in(lab_in[0])] -= 1
             if kind != "deleted":
-                after = _row_label(row["after"])
-                if after is None:
-                    bad("bad-row", f"{record.rel} line {n}: {kind} row without an after")
-                    continue
-                expected_new.append((name_in(after[0]), after[1], f"{kind} line {n}"))
-                delta[name_in(after[0])] += 1
+                expect_after(row, f"{kind} line {n}", f"{record.rel} line {n}: {kind} row without an after")
         # match the output's lines: unchanged input lines by their numbers, new ones by their box
         left = [(names_out.get(p[0], str(p[0])), p[1]) if p else ("?", (t,)) for p, t in zip(parsed_out, out_lines)]
         for n, lab in parsed_in.items():
