@@ -243,6 +243,7 @@ def missing_recall(findings: list[Finding], truth: PlantedTruth, ctx: AuditConte
     n_regions = sum(map(len, regions.values()))
     return {
         "recall": hits / n if n else float("nan"),
+        "hits": hits,
         "n": n,
         "regions": n_regions,
         "regions_per_100": 100.0 * n_regions / n_boxes,

@@ -30,13 +30,14 @@ import argparse
 import json
 import sys
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from label_noise import MISSING_IOU, load_dataset, run_selected  # noqa: E402
+from label_noise import MISSING_IOU, load_dataset, missing_recall, run_selected  # noqa: E402
 
 import curate.audit.checks.missing as missing_check  # noqa: E402
 from curate.audit.checks.base import AuditContext  # noqa: E402
@@ -76,8 +77,10 @@ def _xyxy(region: tuple[float, float, float, float]) -> np.ndarray:
     return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
 
 
-def budget_rows(noisy, truth, findings: list, budgets: list[float]) -> list[dict]:
-    """Per budget: the run's regions re-scored as :func:`missing_check.split_midpoints` would have scored them."""
+def budget_rows(ctx: AuditContext, truth, findings: list, budgets: list[float]) -> list[dict]:
+    """Per budget: the run's regions re-scored as :func:`missing_check.split_midpoints` would have scored them, then
+    counted as label_noise.py counts them (:func:`label_noise.missing_recall`), with the listed regions' precision."""
+    noisy = ctx.dataset
     idx = {r.rel: i for i, r in enumerate(noisy.images)}
     regions = [f for f in findings if f.region is not None and f.check == S.NAME]
     raw = [f.data["raw_score"] if f.data["evidence"] == "objectness" else f.score for f in regions]
@@ -89,34 +92,28 @@ def budget_rows(noisy, truth, findings: list, budgets: list[float]) -> list[dict
     out = []
     for per_100 in budgets:
         at_half = missing_check.split_midpoints(noisy, kept, per_100=per_100)
-        listed: dict[str, list[np.ndarray]] = {}
-        per_split: Counter = Counter()
-        for f, (_, (raw, _, _, source)) in zip(regions, kept):
-            score = missing_check.budget_score(raw, at_half[f.split]) if source == "objectness" else raw
-            if score >= 0.5:
-                per_split[f.split] += 1
-                if f.split == "train":
-                    listed.setdefault(f.image, []).append(_xyxy(f.region))
-        hits = sum(
-            any(float(pairwise_iou(np.array([lab.xyxy]), r[None])[0, 0]) >= MISSING_IOU for r in listed.get(rel, []))
-            for rel, lab in truth.missing
-        )
+        rescored = [
+            replace(f, score=missing_check.budget_score(r, at_half[f.split]) if source == "objectness" else r)
+            for f, (_, (r, _, _, source)) in zip(regions, kept)
+        ]
+        listed = [f for f in rescored if f.score >= 0.5]
+        per_split = Counter(f.split for f in listed)
+        train = [(f.image, _xyxy(f.region)) for f in listed if f.split == "train"]
         true_regions = sum(
             any(float(pairwise_iou(g[None], r[None])[0, 0]) >= MISSING_IOU for g in deleted.get(rel, []))
-            for rel, rs in listed.items()
-            for r in rs
+            for rel, r in train
         )
-        n_listed = sum(map(len, listed.values()))
+        m = missing_recall(rescored, truth, ctx)
         out.append(
             {
                 "budget": per_100,
-                "recall": hits / max(len(truth.missing), 1),
-                "hits": hits,
-                "n": len(truth.missing),
+                "recall": m["hits"] / max(m["n"], 1),
+                "hits": m["hits"],
+                "n": m["n"],
                 "train_per_100": 100 * per_split["train"] / boxes.get("train", 1),
                 "max_split_per_100": max(100 * per_split[s] / boxes[s] for s in noisy.splits),
-                "listed": n_listed,
-                "precision": true_regions / max(n_listed, 1),
+                "listed": len(train),
+                "precision": true_regions / max(len(train), 1),
             }
         )
     return out
@@ -221,7 +218,7 @@ def follow(src: Path, seed: int, show: bool, budgets: list[float] | None = None)
         print("\n".join(rows))
     print(" ".join(f"{c}: {causes[c]}" for c in CAUSES), flush=True)
     print("matched regions (IoU ≥ 0.3), their box against the deleted one:", dict(sorted(shapes.items())), flush=True)
-    budget = budget_rows(noisy, truth, findings, budgets or [])
+    budget = budget_rows(ctx, truth, findings, budgets or [])
     for row in budget:
         print(
             f"budget {row['budget']:g}: recall {row['recall']:.3f} ({row['hits']}/{row['n']}), train "
