@@ -206,7 +206,7 @@ def table(out: Path, full: Path | None) -> None:
 
 def with_scores_full(base: rerank.Dump, dump: rerank.Dump, scores: np.ndarray) -> list[Finding]:
     """``base``'s findings with the check's rows replaced by ``dump``'s, scored ``scores``."""
-    return [f for f in base.findings if f.check != CHECK] + [f for f in with_scores(dump, scores) if f.check == CHECK]
+    return rerank.replace_checks(base, replace(dump, findings=with_scores(dump, scores)), {CHECK})
 
 
 BANDS = ((0.1, 0.3), (0.3, 0.5), (0.5, 0.7), (0.7, 1.01))
