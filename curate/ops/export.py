@@ -94,8 +94,8 @@ def export_reviewed(
         )
     reviewed, changes = from_fiftyone(fo_dataset, dataset, min_confidence=min_confidence)
     warnings += reviewed.warnings[len(dataset.warnings) :]
-    warnings += dropped_line_warnings(dataset, reviewed)
     changes = with_dropped_lines(changes, dataset, reviewed)
+    warnings += dropped_line_warnings(changes)
     marks = _ok_marks(fo_dataset, dataset, reviewed, min_confidence)
     with atomic_output(out, "export") as tmp:  # a killed export leaves no folder that looks finished
         save_yolo(reviewed, tmp)
@@ -106,18 +106,18 @@ def export_reviewed(
     return ExportResult(out, changes, marks, len(reviewed.images), warnings, fo_dataset.name)
 
 
-def dropped_line_warnings(original: Dataset, reviewed: Dataset) -> list[str]:
-    """One warning per edited label file that had lines the reader dropped (format findings naming a line).
+def dropped_line_warnings(changes: list[Change]) -> list[str]:
+    """One warning per edited label file that had lines the reader dropped (the ``dropped`` rows of
+    :func:`with_dropped_lines`).
 
     Why: an edited file is rewritten from the labels the reader kept, so its malformed lines (a zero-width
-    box, a class id out of range) vanish from the export; changes.csv lists only the reviewer's changes.
+    box, a class id out of range) vanish from the export; the console says so beside changes.csv's rows.
     Unedited files are copied byte for byte and keep them.
     """
-    edited = {r.rel for r in reviewed.images if r.edited}
     lines: dict[str, set[int]] = {}
-    for f in original.findings:
-        if f.check == "format" and f.line and f.score >= 1.0 and f.image in edited:
-            lines.setdefault(f.image, set()).add(f.line)
+    for c in changes:
+        if c.kind == "dropped":
+            lines.setdefault(c.image, set()).add(c.line)
     return [
         f"{rel}: label line(s) {', '.join(map(str, sorted(ls)))} were malformed (see `curate info`) "
         "and are not in the edited label file"
