@@ -16,9 +16,8 @@ THRESHOLDS: dict[str, float] = {
     "background_heavy": 0.5,  # loose box: the object fills little of it
     "shifted": 0.5,  # box cuts its object on one side, holds background on the other
     # the crop looks like another class. Lower than the others because its P(swap) is calibrated at
-    # SWAP_ERROR_PRIOR: where the data hold more swaps than the prior it saturates near prior / their share
-    # (3 % planted: no swap reached 0.5 on food-ingredients or epicureai); at 0.3 92-100 % of them were listed
-    # there, and everything listed was 92-99 % real errors on each pool dataset (benchmarks/README.md)
+    # SWAP_ERROR_PRIOR: where the data hold more swaps than the prior it saturates near prior / their share, below
+    # 0.5 (benchmarks/README.md, "What is listed: `class_inconsistent` at P(swap) ≥ 0.3, not 0.5")
     "class_inconsistent": 0.3,
     "missing": 0.5,  # a salient object no box covers (region finding)
     "objectlab": 0.5,  # cleanlab ObjectLab label-quality issue, needs --model
@@ -108,9 +107,8 @@ BOXMODEL_GROUP_NEAR = 3.0  # ... whose centres are within this many mean box sid
 BOXMODEL_ERROR_PRIOR = 0.02  # assumed share of real boxes with each error kind (score calibration)
 # the missing check's final model learns from the windows of at most this many images a fit (a seeded sample of
 # images above it; every image's windows are still scored): its fits grow with the images. Above every pool dataset
-# (food-ingredients, 1,901 images) and food-ingredients x4 (5,070 a fit), so those are unchanged; x16 (20,300 a
-# fit) learns from 0.49, a share at which the pool's missing recall moved by at most 0.02 (benchmarks/README.md,
-# Session 18)
+# and food-ingredients x4, so those learn from all their images; what the cap costs where it binds:
+# benchmarks/README.md, "Session 18: bounded training rows for the fits that grow with the data"
 MISSING_MAX_TRAIN_IMAGES = 10_000
 SWAP_ERROR_PRIOR = 0.02  # assumed share of boxes with a swapped class (class_inconsistent's calibration; same as above)
 BOXMODEL_USE_MASK = False  # add U²-Net-p mask features (≈250 ms an image the first time, then cached)
