@@ -46,9 +46,9 @@ names the checks, the runner, the CLI and the tests use.
 from curate.audit.boxmodel.child import BOX_CHECKS, BoxModel, _model_options, shared_scores, spawn_child
 from curate.audit.boxmodel.corruptions import KINDS, Query, _queries
 from curate.audit.boxmodel.features import _features
-from curate.audit.boxmodel.findings import BoxModelCheck, cut_sides, findings_for, loose_sides
+from curate.audit.boxmodel.findings import BoxModelCheck, cut_sides, loose_sides
 from curate.audit.boxmodel.geometry import GEOM_NAMES, ClassStats, class_stats, geometry_features
-from curate.audit.boxmodel.masks import MaskJobs, finish_masks
+from curate.audit.boxmodel.masks import MaskJobs
 from curate.audit.boxmodel.model import _classifier, _crossfit, calibrate, calibrate_heldout, score_boxes
 from curate.audit.boxmodel.peers import (
     NEIGHBOUR_NAMES,
@@ -74,8 +74,6 @@ __all__ = [
     "BoxModelCheck",
     "MaskJobs",
     "cut_sides",
-    "findings_for",
-    "finish_masks",
     "loose_sides",
     "spawn_child",
     # the tests
