@@ -92,8 +92,8 @@ REPORT_VIEW_NAME = "audit/{check}"  # FiftyOne saved view per check, as the revi
 # --- pixel box checks (grouped, background_heavy, shifted): curate/audit/boxmodel.py -----------------------
 BOXMODEL_FOLDS = 3  # cross-fitting folds by image: no box is scored by a model that saw it
 BOXMODEL_ITERATIONS = 120  # boosting iterations of each member's classifier
-# models per fold, each trained on its own corrupted boxes, averaged: food AP grouped/loose/shifted
-# 0.71/0.83/0.60 → 0.75/0.86/0.62 with 2 (+20 s); 3: 0.84/0.90/0.76 → 0.86/0.91/0.79 (+19 s)
+# models per fold, each trained on its own corrupted boxes, averaged: a bag is steadier than one model, and a
+# fourth member adds less than its time (benchmarks/README.md, "Session 8 (2026-11-22): a bag of 3 box models")
 BOXMODEL_MEMBERS = 3
 BOXMODEL_MAX_BINS = (
     64  # histogram bins per feature (scikit-learn's 255: a tree's fixed cost is per bin, 3× slower on small data)
@@ -123,10 +123,11 @@ BOXMODEL_FAST_ITERATIONS = 30  # boosting rounds in --fast mode (geometry only; 
 BOXMODEL_FAST_DEPTH = (
     4  # tree depth of --fast's numpy boosting (curate.learn.boosting): 16 leaves at most, like the full model's 15
 )
-# ... its learning rate: 30 rounds at 0.2 score food's held-out synthetic boxes as 40 at 0.15 did, in 0.7× the time
+# ... its learning rate: fewer, larger steps score food's held-out synthetic boxes as well, in less time
+# (benchmarks/README.md, "Session 9 (…): `--fast` without scikit-learn or matplotlib")
 BOXMODEL_FAST_LEARNING_RATE = 0.2
-# --fast's synthetic boxes per kind, as a share of the real boxes: 0.5 → 0.3 cut its box model 2.5 → 2.1 s on food
-# for AP grouped/loose/shifted 0.64/0.70/0.17 → 0.65/0.68/0.15
+# --fast's synthetic boxes per kind, as a share of the real boxes: fewer than the full model's for --fast's time, at
+# about the same AP (the same Session 9 section)
 BOXMODEL_FAST_CORRUPT_SHARE = 0.3
 
 # --- geometry checks: duplicate / ambiguous / objectlab (helper "geometry") ---------------------------
