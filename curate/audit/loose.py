@@ -4,12 +4,12 @@ Why not the judge's favourite: the judge (:mod:`curate.audit.refine`) is a class
 corrupted ones, so it answers "does this box look real?", not "is this the object the loose box was drawn around?".
 In a dense scene of like objects (cells touching cells, players in a group) a candidate that cuts one object or
 holds a neighbour also looks real enough, and its favourite is right too seldom on the box model's loose boxes for
-``p_right`` to reach 0.5 (benchmarks/README.md, session 19). What tells the right candidate there is its relation to
-the scene: its size against the class's other boxes in the image (one scene, one scale), its overlap with the
-image's other boxes, its agreement with the object GrabCut finds (:mod:`curate.audit.evidence`), and the judge's
-chance of it against the other candidates'. A classifier of right against wrong candidates learns that on the
-calibration boxes (the box model's loose corruptions, whose true box is known), each one's pick held out, exactly
-as the member search learns its pick of a set (:func:`curate.audit.members.learnt_picks`).
+``p_right`` to reach 0.5 (benchmarks/README.md, Session 19, branch `loose2`). What tells the right candidate there is
+its relation to the scene: its size against the class's other boxes in the image (one scene, one scale), its overlap
+with the image's other boxes, its agreement with the object GrabCut finds (:mod:`curate.audit.evidence`), and the
+judge's chance of it against the other candidates'. A classifier of right against wrong candidates learns that on the
+calibration boxes (the box model's loose corruptions, whose true box is known), each one's pick held out, exactly as the
+member search learns its pick of a set (:func:`curate.audit.members.learnt_picks`).
 
 It is the pick refine proposes wherever it can be learnt, the judge's favourite only where it cannot: even where
 the favourite's own ``p_right`` passes (epicureai, food-ingredients), it is a little too small or too large more

@@ -141,8 +141,8 @@ def sized_sets(box: np.ndarray, size: tuple[float, float]) -> list[list[np.ndarr
     one in each corner, three of the four corners, or two adjacent corners.
 
     Why: the members of a group need not tile it — three cells in an L, two eggs in a row shorter than the box,
-    five members — and the class's size says how big each is. On the seed-0 planted groups the geometric layouts
-    alone held a right set for 53 of 65 bccd-blood-cells groups; with these, 62 (benchmarks/README.md, session 18).
+    five members — and the class's size says how big each is (what they add on planted groups: benchmarks/README.md,
+    *Session 18 (…, branch `groups`): why flagged groups got no split, and a learnt pick over more layouts*).
     """
     x1, y1, x2, y2 = (float(v) for v in box)
     w, h = x2 - x1, y2 - y1

@@ -40,9 +40,9 @@ from curate.vision.hashing import Pair
 #: Columns of proposals.csv (the box as YOLO's normalized centre, width and height).
 CSV_COLUMNS = ("split", "image", "line", "check", "action", "class", "x", "y", "w", "h", "confidence")
 #: A relabel only where the named class holds at least this share of the crop model's probability outside the box's
-#: own label (:func:`class_share`, its chance of being the original class if the label is a swap). Planted swaps
-#: listed by ``class_inconsistent`` (seed 0, the six pool datasets with classes to swap): below 0.4 the named class
-#: was the original for 4 of 14 (1 of 4 on construction-ppe); at or above it for 341 of 352, 94-100 % on each.
+#: own label (:func:`class_share`, its chance of being the original class if the label is a swap). On planted swaps
+#: the named class is seldom the original below 0.4 and almost always at or above it, on each pool dataset
+#: (benchmarks/README.md, Session 15, branch `proposals`).
 MIN_CLASS_SHARE = 0.4
 #: Share of ``missing`` regions found by the image model (not copied from a near-duplicate's box) whose added
 #: box and class were right on planted deletions (epicureai, seed 0: 17 of 26): such an add never reaches the

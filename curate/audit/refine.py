@@ -300,7 +300,7 @@ def _search_members(qs, boxes, X, fold_of_row, targets, groups, seed) -> dict:
 
     Why a learnt pick and not the members' mean chance: on the seed-0 planted groups the mean picked a wrong set
     for 10 of 49 food-ingredients and 13 of 65 bccd-blood-cells groups, and a right one held too little margin over
-    the group box for ``p_right`` to reach 0.5 for 8 and 11 more (benchmarks/README.md, session 18)."""
+    the group box for ``p_right`` to reach 0.5 for 8 and 11 more (benchmarks/README.md, Session 18, branch `groups`)."""
     from curate.audit.members import SET_FEATURES, Members
 
     tables = _member_tables(qs, X, fold_of_row, groups, seed)
@@ -386,8 +386,8 @@ def _search(kind, qs, boxes, classes, X, fold_of_row, targets, candidates, from_
     own held-out ``p_right``; the judge's favourite only where no such classifier could be learnt (too few
     calibration boxes). The judge answers "does it look real?", and a part of the object, or a box a little too
     small, looks real too: where both picks would be proposed, the judge's is right less often on every pool
-    dataset and seed measured (benchmarks/README.md, session 20). A pick is proposed only at its held-out
-    chance ≥ :data:`MIN_P_RIGHT`."""
+    dataset and seed measured (benchmarks/README.md, Session 20, branch `props3`). A pick is proposed only at its
+    held-out chance ≥ :data:`MIN_P_RIGHT`."""
 
     # a shrunk candidate that cuts the object looks like a shifted box (the object goes on past an edge)
     judges = _judges(qs, X, fold_of_row, ("loose", "shifted") if kind == "loose" else ("shifted",), seed)

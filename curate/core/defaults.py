@@ -16,9 +16,8 @@ THRESHOLDS: dict[str, float] = {
     "background_heavy": 0.5,  # loose box: the object fills little of it
     "shifted": 0.5,  # box cuts its object on one side, holds background on the other
     # the crop looks like another class. Lower than the others because its P(swap) is calibrated at
-    # SWAP_ERROR_PRIOR: where the data hold more swaps than the prior it saturates near prior / their share
-    # (3 % planted: no swap reached 0.5 on food-ingredients or epicureai); at 0.3 92-100 % of them were listed
-    # there, and everything listed was 92-99 % real errors on each pool dataset (benchmarks/README.md)
+    # SWAP_ERROR_PRIOR: where the data hold more swaps than the prior it saturates near prior / their share, below
+    # 0.5 (benchmarks/README.md, "What is listed: `class_inconsistent` at P(swap) ≥ 0.3, not 0.5")
     "class_inconsistent": 0.3,
     "missing": 0.5,  # a salient object no box covers (region finding)
     "objectlab": 0.5,  # cleanlab ObjectLab label-quality issue, needs --model
@@ -93,8 +92,8 @@ REPORT_VIEW_NAME = "audit/{check}"  # FiftyOne saved view per check, as the revi
 # --- pixel box checks (grouped, background_heavy, shifted): curate/audit/boxmodel.py -----------------------
 BOXMODEL_FOLDS = 3  # cross-fitting folds by image: no box is scored by a model that saw it
 BOXMODEL_ITERATIONS = 120  # boosting iterations of each member's classifier
-# models per fold, each trained on its own corrupted boxes, averaged: food AP grouped/loose/shifted
-# 0.71/0.83/0.60 → 0.75/0.86/0.62 with 2 (+20 s); 3: 0.84/0.90/0.76 → 0.86/0.91/0.79 (+19 s)
+# models per fold, each trained on its own corrupted boxes, averaged: a bag is steadier than one model, and a
+# fourth member adds less than its time (benchmarks/README.md, "Session 8 (2026-11-22): a bag of 3 box models")
 BOXMODEL_MEMBERS = 3
 BOXMODEL_MAX_BINS = (
     64  # histogram bins per feature (scikit-learn's 255: a tree's fixed cost is per bin, 3× slower on small data)
@@ -108,9 +107,8 @@ BOXMODEL_GROUP_NEAR = 3.0  # ... whose centres are within this many mean box sid
 BOXMODEL_ERROR_PRIOR = 0.02  # assumed share of real boxes with each error kind (score calibration)
 # the missing check's final model learns from the windows of at most this many images a fit (a seeded sample of
 # images above it; every image's windows are still scored): its fits grow with the images. Above every pool dataset
-# (food-ingredients, 1,901 images) and food-ingredients x4 (5,070 a fit), so those are unchanged; x16 (20,300 a
-# fit) learns from 0.49, a share at which the pool's missing recall moved by at most 0.02 (benchmarks/README.md,
-# Session 18)
+# and food-ingredients x4, so those learn from all their images; what the cap costs where it binds:
+# benchmarks/README.md, "Session 18: bounded training rows for the fits that grow with the data"
 MISSING_MAX_TRAIN_IMAGES = 10_000
 SWAP_ERROR_PRIOR = 0.02  # assumed share of boxes with a swapped class (class_inconsistent's calibration; same as above)
 BOXMODEL_USE_MASK = False  # add U²-Net-p mask features (≈250 ms an image the first time, then cached)
@@ -125,10 +123,11 @@ BOXMODEL_FAST_ITERATIONS = 30  # boosting rounds in --fast mode (geometry only; 
 BOXMODEL_FAST_DEPTH = (
     4  # tree depth of --fast's numpy boosting (curate.learn.boosting): 16 leaves at most, like the full model's 15
 )
-# ... its learning rate: 30 rounds at 0.2 score food's held-out synthetic boxes as 40 at 0.15 did, in 0.7× the time
+# ... its learning rate: fewer, larger steps score food's held-out synthetic boxes as well, in less time
+# (benchmarks/README.md, "Session 9 (…): `--fast` without scikit-learn or matplotlib")
 BOXMODEL_FAST_LEARNING_RATE = 0.2
-# --fast's synthetic boxes per kind, as a share of the real boxes: 0.5 → 0.3 cut its box model 2.5 → 2.1 s on food
-# for AP grouped/loose/shifted 0.64/0.70/0.17 → 0.65/0.68/0.15
+# --fast's synthetic boxes per kind, as a share of the real boxes: fewer than the full model's for --fast's time, at
+# about the same AP (the same Session 9 section)
 BOXMODEL_FAST_CORRUPT_SHARE = 0.3
 
 # --- geometry checks: duplicate / ambiguous / objectlab (helper "geometry") ---------------------------

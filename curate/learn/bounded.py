@@ -4,12 +4,12 @@ row is still scored.
 Why: a fit that learns from every image grows with the dataset, and on 2 cores the fits are much of what keeps a
 100,000-image audit above 30 min (issue #25). Past a cap (:data:`curate.core.defaults.MISSING_MAX_TRAIN_IMAGES`) a
 sample learns. Caps lie above every dataset the audit is tuned on and above food-ingredients x4, so those are fitted
-on all their rows, as before.
+on all their rows.
 
 ``$CURATE_TRAIN_CAPS`` (benchmarks only, read here and nowhere else) replaces a cap by a share of the rows it
 bounds, e.g. ``missing=0.49``: a small dataset then learns from the share of its rows that a large one learns from
 at the real cap, which is how a cap's cost in quality is measured where it never binds (benchmarks/README.md,
-Session 18: the box model's and the swap forests' caps failed that measurement and were taken out)."""
+*Session 18: bounded training rows for the fits that grow with the data*: why only ``missing`` has a cap)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from curate.core.findings import Finding
 from curate.report.display import CHECK_COLOURS
 from curate.report.markdown import render_markdown, review_count
 from curate.report.plots import make_plots
-from curate.report.sections import _source, build_sections, contact_sheet, dataset_stats
+from curate.report.sections import _source, build_sections, contact_sheet, summary_numbers
 from curate.report.thumbs import MaskFn
 
 
@@ -55,7 +55,7 @@ def write_report(
     lookup = LabelLookup(dataset)
     sections = build_sections(dataset, findings, lookup, summary=summary, thresholds=thresholds, masks=masks)
     contact = contact_sheet(sections)
-    stats = dataset_stats(dataset, findings)
+    stats = summary_numbers(dataset, findings)
     plots = make_plots(dataset, findings, lookup, drawing=plots_drawing, geometry=not summary.get("fast"))
     run_rows = [(k, _fmt_value(v)) for k, v in summary.items() if k not in ("checks", "fiftyone_views")]
     context = {

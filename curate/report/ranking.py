@@ -1,6 +1,6 @@
 """Which check a person should look at first: the report's sections ordered by what they cost a model.
 
-A fixed check order put one bad label line above 11 % of the images leaking across splits, and read the
+A fixed check order would put one bad label line above 11 % of the images leaking across splits, and read the
 same whatever the dataset. The order here follows the damage, in four tiers:
 
 1. **leakage**: while the same photo sits in train and test, no score on that test set can be trusted, so

@@ -57,7 +57,7 @@ class CheckSection:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def dataset_stats(dataset: Dataset, findings: Iterable[Finding] = ()) -> dict[str, Any]:
+def summary_numbers(dataset: Dataset, findings: Iterable[Finding] = ()) -> dict[str, Any]:
     """The numbers on the summary cards. ``background_unlabelled``: background images (no box) in which
     ``missing`` found objects without a box, so they may not be backgrounds at all (an empty label file on a
     photo of a lemon)."""

@@ -1,9 +1,9 @@
 """Call a function in a fresh Python process and collect its result later.
 
 Why: ``--fast``'s box model is Python and numpy work that holds the GIL most of the time. In a thread it
-fought the hashing threads (grouped 3.5 s → 7–9 s); in a second process it runs on the other core while
-this one hashes (on food-ingredients the `--fast` checks went from ~7.3 s to ~3.9 s, when the model was
-still scikit-learn's). The full audit's dataset plots (matplotlib) are drawn in another child meanwhile.
+fights the hashing threads for it; in a second process it runs on the other core while this one hashes
+(benchmarks/README.md, *Session 8: `--fast` in three processes*). The full audit's dataset plots
+(matplotlib) are drawn in another child meanwhile.
 
 Why not ``concurrent.futures.ProcessPoolExecutor``: its spawn and forkserver children import the caller's
 ``__main__`` script again, so a user's script without an ``if __name__ == "__main__"`` guard would run its

@@ -98,11 +98,6 @@ def weighted_aps(flat: Flat, weights: np.ndarray) -> np.ndarray:
     return aps
 
 
-def weighted_map(flat: Flat, weights: np.ndarray) -> tuple[float, float]:
-    """(mAP50, mAP50-95) when image i counts ``weights[i]`` times; classes without ground truth are skipped."""
-    return _means(weighted_aps(flat, weights))
-
-
 def _means(aps: np.ndarray) -> tuple[float, float]:
     a = aps[~np.isnan(aps[:, 0])] if aps.size else aps
     if not len(a):

@@ -83,9 +83,9 @@ def embed_crops(crops: list[np.ndarray]) -> np.ndarray:
     # torch's oneDNN keeps the kernels ("primitives") it builds for every input shape, up to 1,024 of them: each
     # image's crops end in a batch of a new size (1–63), so an embedding process grew by ~0.4 GB over 30 passes (issue
     # #25; a dense one-class dataset meets every size). A small cache is rebuilt per shape at no measured cost and
-    # gives the same numbers to the bit (benchmarks/README.md, session 21). oneDNN reads it at its first convolution,
-    # so it is set here, in the process that embeds (the audit's children), not at import: a training run in a
-    # process that only imported this module keeps torch's default. A user's own setting wins.
+    # gives the same numbers to the bit (benchmarks/README.md, Session 21, branch `embbox3`). oneDNN reads it at its
+    # first convolution, so it is set here, in the process that embeds (the audit's children), not at import: a training
+    # run in a process that only imported this module keeps torch's default. A user's own setting wins.
     os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "8")
     import torch
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from curate.core.dataset import Label
-from curate.train.bootstrap import ImageStats, flatten, paired_bootstrap, weighted_map
+from curate.train.bootstrap import ImageStats, flatten, paired_bootstrap, weighted_aps
 from curate.train.compare import checkpoint_complete, find_plateau, map_labels, nan_epochs, read_results
 
 REPO = Path(__file__).resolve().parents[2]
@@ -285,10 +285,10 @@ def test_ap_by_hand() -> None:
     conf = np.concatenate([a.conf, b.conf])
     pc = np.array([0, 0, 0])
     ref = ap_per_class(tp, conf, pc, np.array([0, 0]))[5]  # Ultralytics' own AP (1, 10)
-    m50, m = weighted_map(flatten([a, b], np.array([0])), np.ones(2))
+    m50 = weighted_aps(flatten([a, b], np.array([0])), np.ones(2))[0, 0]  # the one class, IoU 0.5
     assert m50 == pytest.approx(float(ref[0, 0]), abs=1e-9) and m50 == pytest.approx(0.5 + 0.5 * 2 / 3, abs=0.01)
     # image b drawn twice: 3 GT, TP .9, FP .8, TP .7 ×2 → recall 1/3,1/3,1; precision 1, .5, .75
-    m50w, _ = weighted_map(flatten([a, b], np.array([0])), np.array([1.0, 2.0]))
+    m50w = weighted_aps(flatten([a, b], np.array([0])), np.array([1.0, 2.0]))[0, 0]
     assert m50w == pytest.approx(1 / 3 + 2 / 3 * 0.75, abs=0.01)
 
 

@@ -25,13 +25,12 @@ Pixel evidence, per box, from a 2×-context patch (the box plus half its size on
 - class prototypes: a 5×5 grid of L and of gradient over the box, and over each half and quarter of it
   stretched to the same grid, compared with the class's mean grid over its real boxes. A box around two
   objects has halves (around four, quarters) that each look more like one whole object of the class than
-  the box does; a shifted box has a layout unlike the class's. Worth food-ingredients grouped / loose /
-  shifted AP 0.75 / 0.86 / 0.62 → 0.78 / 0.89 / 0.71 (benchmarks/README.md, *Session 5*);
+  the box does; a shifted box has a layout unlike the class's (what they add: benchmarks/README.md,
+  *Session 5 (…): class prototypes*);
 - nearest neighbours: the same grids against the 5 nearest boxes of the class in other scenes — real boxes
   (a class that looks several ways has no useful mean), and the synthetic boxes of each kind (a planted pair
-  of eggs is near the model's own two-egg merges elsewhere). Worth food-ingredients grouped / loose /
-  shifted AP 0.80 / 0.89 / 0.78 → 0.85 / 0.89 / 0.80 in the reference benchmark (benchmarks/README.md,
-  *Session 7*).
+  of eggs is near the model's own two-egg merges elsewhere; what they add: benchmarks/README.md,
+  *Session 7 (…): operating points, and three more features tried*).
 
 ``--fast`` (no pixels): the same kind of model on geometry features alone, boosted in numpy
 (:mod:`curate.learn.boosting`: scikit-learn's import alone would cost more than the model).
@@ -47,9 +46,9 @@ names the checks, the runner, the CLI and the tests use.
 from curate.audit.boxmodel.child import BOX_CHECKS, BoxModel, _model_options, shared_scores, spawn_child
 from curate.audit.boxmodel.corruptions import KINDS, Query, _queries
 from curate.audit.boxmodel.features import _features
-from curate.audit.boxmodel.findings import BoxModelCheck, cut_sides, findings_for, loose_sides
+from curate.audit.boxmodel.findings import BoxModelCheck, cut_sides, loose_sides
 from curate.audit.boxmodel.geometry import GEOM_NAMES, ClassStats, class_stats, geometry_features
-from curate.audit.boxmodel.masks import MaskJobs, finish_masks
+from curate.audit.boxmodel.masks import MaskJobs
 from curate.audit.boxmodel.model import _classifier, _crossfit, calibrate, calibrate_heldout, score_boxes
 from curate.audit.boxmodel.peers import (
     NEIGHBOUR_NAMES,
@@ -75,8 +74,6 @@ __all__ = [
     "BoxModelCheck",
     "MaskJobs",
     "cut_sides",
-    "findings_for",
-    "finish_masks",
     "loose_sides",
     "spawn_child",
     # the tests

@@ -17,9 +17,9 @@ and ``border_cut``, a note (not an error) on a box that is a sliver along the im
   whole objects (far away, small in both axes) from being noted: only slivers are. A partly visible object
   should have a box (Ultralytics', COCO's and Roboflow's guidelines say so), so a sliver is a fact about the
   data, not an error: it is a separate note at ``defaults.BORDER_NOTE_SCORE`` (the assumed share of such
-  boxes that are real errors), below every error in the worst-first list, and no longer raises the box's
-  ``ambiguous`` score. Before, it scored up to 0.75 and outranked almost every real error on datasets with
-  many objects at the border (61 slivers on an untouched underwater set; 87 of 139 flags on a set of apples).
+  boxes that are real errors), below every error in the worst-first list, and does not raise the box's
+  ``ambiguous`` score: scored as an error, a sliver outranks almost every real error on a dataset with many
+  objects at the border (61 slivers on an untouched underwater set; 87 of 139 flags on a set of apples).
 """
 
 from __future__ import annotations

@@ -15,7 +15,6 @@ import numpy as np
 
 from curate.audit.checks.base import AuditContext, Check, Display
 from curate.core import defaults
-from curate.core.dataset import Dataset
 from curate.core.findings import Finding
 
 NAME = "dataset"
@@ -25,30 +24,6 @@ OUTLIER_Z = 5.0
 #: 300 detections an image (``max_det``), so a model trained on it can never find all of them at its defaults,
 #: and a person reviewing that many boxes needs to know before opening it. The checks still score every box.
 DENSE_IMAGE_BOXES = 300
-
-
-def dataset_summary(dataset: Dataset) -> dict:
-    """Per-split images, boxes, backgrounds and per-class counts, plus the max/min instance ratio."""
-    splits = {}
-    for s in dataset.splits:
-        recs = dataset.split(s)
-        counts = dataset.instance_counts(s, by_name=True)
-        splits[s] = {
-            "images": len(recs),
-            "boxes": sum(len(r.labels) for r in recs),
-            "backgrounds": sum(r.is_background for r in recs),
-            "classes": dict(sorted(counts.items())),
-        }
-    total = dataset.instance_counts(by_name=True)
-    nonzero = [total[n] for n in dataset.names if total.get(n, 0) > 0]
-    ratio = (max(nonzero) / min(nonzero)) if nonzero else 0.0
-    return {
-        "splits": splits,
-        "classes": {n: total.get(n, 0) for n in dataset.names},
-        "imbalance_ratio": ratio,
-        "images": len(dataset.images),
-        "boxes": dataset.num_boxes,
-    }
 
 
 def _robust_z(values: np.ndarray) -> np.ndarray:

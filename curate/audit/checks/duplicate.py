@@ -10,8 +10,9 @@ not a duplicate, and the ``grouped`` check owns it.
 On a dataset of at least ``defaults.DUPLICATE_CALIBRATION_MIN_BOXES`` boxes the score is at most the
 probability that the box is a real duplicate (:func:`duplicate_probability`), like the other checks' scores:
 where the dataset's own boxes overlap a lot (bananas of one bunch, cells in a smear) an IoU of 0.75 is
-ordinary there and no longer outranks real errors of other kinds in the worst-first list (epicureai:
-12 of the top 20 of the merged list were such bananas at 0.43–0.67). Only a discount: that probability
+ordinary there and does not outrank real errors of other kinds in the worst-first list (bananas of one bunch
+in epicureai's top 20: benchmarks/README.md, *By eye: the top 20 of the merged list on the unmodified data*).
+Only a discount: that probability
 reaches 1.0 for any pair rarer than the prior explains (bccd's real near-copies at IoU 0.83–0.93), above
 the box model's most confident errors (about 0.8), so the IoU map stays the ceiling. Where the data hold more
 copies than the prior, the copies fill that probability's top step and keep their IoU map there.

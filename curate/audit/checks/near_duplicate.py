@@ -16,8 +16,6 @@ from curate.vision.hashing import NEAR_DUPLICATE_SIMILARITY
 
 NAME = "near_duplicate"
 NAMES = ("near_duplicate", "leakage")
-#: Pairs are listed (with --all-scores) from this similarity; score 0.5 at NEAR_DUPLICATE_SIMILARITY, 1.0 at 1.0.
-FLOOR = 2 * NEAR_DUPLICATE_SIMILARITY - 1.0
 
 
 def score_of(similarity: float, *, at_half: float = NEAR_DUPLICATE_SIMILARITY) -> float:

@@ -40,10 +40,10 @@ the nearest size, or the dataset class of the nearest median size in an image wi
 Limits, measured (benchmarks/README.md): in piles where the dataset labels only some of many identical
 objects (onions, olives, lemons), a forgotten box looks like its unlabelled neighbours; the regions found
 there are real but unlabelled items, and they are most of the ~35 regions per 100 boxes at score ≥ 0.5 on
-the unmodified food-ingredients (epicureai: ~4 per 100 boxes). Replaced: matching the image's own boxes
-as templates (recall 0.10 / 0.23), which could not find an object without a labelled look-alike.
-Since issue #22, at most :data:`BUDGET_PER_100` regions per 100 labelled boxes of each split reach 0.5
-(:func:`split_midpoints`): the rest stay in ``--all-scores``, ranked as before.
+the unmodified food-ingredients (epicureai: ~4 per 100 boxes). Why not match the image's own boxes as
+templates: that cannot find an object without a labelled look-alike (benchmarks/README.md, *Missing boxes*).
+At most :data:`BUDGET_PER_100` regions per 100 labelled boxes of each split reach 0.5 (:func:`split_midpoints`;
+issue #22's target is ≤ 10 per 100): the rest stay in ``--all-scores``, in the same order.
 """
 
 from __future__ import annotations

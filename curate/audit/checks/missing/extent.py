@@ -9,8 +9,9 @@ regions flagged and their order are the check's); only the box an ``add`` propos
 Why a model of its own and not the objectness score: the objectness model learns labelled boxes *and* copies of
 them moved to IoU 0.5 as positives (a grid window never fits exactly), so it rates a window a step off the object as
 high as the object's own box; the best-scoring window near a region was further from the deleted box than the
-region itself (benchmarks/README.md, session 22). This one learns, from windows placed around the dataset's
-labelled boxes, how well a window fits the object it is on (its IoU with the box), from the same features.
+region itself (benchmarks/README.md, Session 22, branch `missadd`). This one learns, from windows placed around
+the dataset's labelled boxes, how well a window fits the object it is on (its IoU with the box), from the same
+features.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def pick(wins: np.ndarray, fit: np.ndarray) -> np.ndarray:
 
     Why not the best window alone: the fit is a sum of trees, piecewise constant, so neighbouring windows tie or
     differ by its noise; the mean of the near-best is steadier (seeds 0-4 on the seven pool datasets: as many boxes
-    at IoU >= 0.5 or more on six, one fewer on epicureai; benchmarks/README.md, session 22)."""
+    at IoU >= 0.5 or more on six, one fewer on epicureai; benchmarks/README.md, Session 22, branch `missadd`)."""
     ok = np.isfinite(fit)  # slivers (-inf) are never proposed
     q = np.clip(fit[ok], 1e-9, 1 - 1e-9)
     z = np.log(q / (1 - q))

@@ -158,9 +158,7 @@ def _batches(sizes: list[int], limit: int) -> list[list[int]]:
 
 def _nms(s: np.ndarray, b: np.ndarray, k: int) -> list[int]:
     """Best-first non-maximum suppression: a window overlapping a kept one (IoU, or mostly inside either) goes."""
-    iou, inside = pairwise_iou_inside(
-        b, b
-    )  # one pairwise matrix, then the greedy pass on it (was 4 s of small calls on food)
+    iou, inside = pairwise_iou_inside(b, b)  # one pairwise matrix, then the greedy pass on it: no call per window
     clash = (iou >= NMS_IOU) | (inside >= NMS_INSIDE) | (inside.T >= NMS_INSIDE)
     kept: list[int] = []
     for i in np.argsort(-s, kind="stable"):

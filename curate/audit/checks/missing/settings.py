@@ -15,7 +15,7 @@ OWN_SIZES = 4  # at most this many of the image's own box sizes
 SMALL_COMMON = 0.3  # common sizes below this share of the image's smallest box area are not tried there
 STRIDE = 0.5  # sliding-window stride, a fraction of the window's side
 # windows are at least this many pixels (at the decode side): at 6 a traffic sign 5 × 8 px at its 224-px decode got
-# a widened window at IoU 0.55 at best, cut by the image's cap (benchmarks/README.md, session 21)
+# a widened window at IoU 0.55 at best, cut by the image's cap (benchmarks/README.md, Session 21, branch `misssmall`)
 MIN_WINDOW_PX = 5
 TINY_AREA = 1.0  # sizes under this share of MIN_WINDOW_PX² get no windows (distinct_sizes)
 SIZE_MERGE = 0.25  # window sizes within this in log w and log h of a tried one are not tried again
