@@ -95,49 +95,6 @@ def error_share(observed: np.ndarray, synthetic: np.ndarray, prior: float, *, sh
     return max(prior, float(bound.min()))
 
 
-def supported_share(
-    observed: np.ndarray,
-    synthetic: np.ndarray,
-    *,
-    synthetic_weight: np.ndarray | None = None,
-    increasing: bool = True,
-    confidence: float = 0.95,
-) -> float:
-    """The largest share of errors among the labels that the data do not reject at ``confidence``.
-
-    Errors are distributed as the ``synthetic`` ones, so a share ``s`` of them puts about ``s × W(t)`` labels in
-    every tail "at least as error-like as ``t``" (``W(t)``: the synthetic weight there, the weights scaled to sum to
-    the number of labels). A tail that holds only ``O(t)`` labels rejects every ``s`` whose Poisson count
-    ``s × W(t)`` would show ``O(t)`` or fewer with probability under ``1 − confidence``; the bound is the smallest
-    ``U(O(t)) / W(t)`` over the tails, ``U`` that one-sided upper limit. Unlike :func:`error_share` (the most the
-    labels can hold, read from tails of ten labels or more), this reads the tails where the synthetic errors are
-    dense and the labels few: a clean dataset whose most error-like region holds no label at all, where the prior
-    expects dozens, has far fewer errors than the prior.
-    """
-    from scipy.special import gammaincinv  # only class_inconsistent's calibration (not --fast) comes here
-
-    obs = np.asarray(observed, np.float64)
-    syn = np.asarray(synthetic, np.float64)
-    if len(obs) == 0 or len(syn) == 0:
-        return 1.0
-    w = np.ones_like(syn) if synthetic_weight is None else np.asarray(synthetic_weight, np.float64)
-    w = w * (len(obs) / max(w.sum(), 1e-300))
-    if not increasing:
-        obs, syn = -obs, -syn
-    ts = np.unique(obs)[::-1]  # each label score, most error-like first: the tail "score ≥ t"
-    labels = len(obs) - np.searchsorted(np.sort(obs), ts, side="left")
-    order = np.argsort(syn)
-    tail_w = np.r_[np.cumsum(w[order][::-1])[::-1], 0.0]  # synthetic weight at index ≥ i of the sorted scores
-    weight = tail_w[np.searchsorted(syn[order], ts, side="left")]
-    beyond = tail_w[np.searchsorted(syn[order], ts[0], side="right")]  # the tail beyond every label: none there
-    counts = np.r_[0, labels]
-    weights = np.r_[beyond, weight]
-    ok = weights > 0
-    if not ok.any():
-        return 1.0
-    return float(np.min(gammaincinv(counts[ok] + 1.0, confidence) / weights[ok]))
-
-
 def error_probability(
     observed: np.ndarray,
     synthetic: np.ndarray,
@@ -145,21 +102,12 @@ def error_probability(
     *,
     synthetic_weight: np.ndarray | None = None,
     increasing: bool = True,
-    confidence: float | None = None,
 ) -> np.ndarray:
     """P(error) at each ``observed`` score, calibrated on ``synthetic`` errors' scores at ``prior``.
 
     With ``r`` the :func:`density_ratio` of errors over the labels as they are: those labels are a mixture of
     right ones and ``prior`` errors, so P(error) = ``prior × r``, capped at 1: no more than about 2 × ``prior``
-    of the labels can reach 0.5, whatever the dataset. ``increasing``: errors score higher. With ``confidence``,
-    the share is the smaller of ``prior`` and :func:`supported_share`: where the labels are far fewer than the
-    errors the prior puts in their most error-like tail, ``prior × r`` passes 1 on every label there (a clean
-    dataset's few right boxes of a look-alike class, all at 1.0), while the data say the errors are fewer.
+    of the labels can reach 0.5, whatever the dataset. ``increasing``: errors score higher.
     """
     ratio = density_ratio(observed, synthetic, synthetic_weight=synthetic_weight, increasing=increasing)
-    if confidence is not None:
-        share = supported_share(
-            observed, synthetic, synthetic_weight=synthetic_weight, increasing=increasing, confidence=confidence
-        )
-        prior = min(prior, share)
     return np.minimum(prior * ratio, 1.0)

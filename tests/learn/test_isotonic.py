@@ -73,23 +73,3 @@ def test_a_few_high_legitimate_scores_do_not_set_the_share() -> None:
     assert 1.0 / density_ratio(observed, synthetic).max() > 0.05  # the top step's bound: over twice the prior
     assert error_share(observed, synthetic, 0.02, share_from=0.7) == 0.02
     assert error_share(observed, synthetic, 0.02, share_from=0.4) == 0.02
-
-
-def test_the_supported_share_rejects_a_prior_the_labels_cannot_hold() -> None:
-    """Errors concentrated where a clean dataset has no label: the prior's 2 % would put ~60 labels in that tail
-    and there are none, so the share the data support is far under the prior and scales every P(error) down (with
-    the prior, the few right labels near the tail read 1.0); where the labels do hold 2 % errors, the prior stands
-    and the probabilities are the prior's."""
-    from curate.learn.isotonic import error_probability, supported_share
-
-    rng = np.random.default_rng(0)
-    synthetic = rng.uniform(0.7, 1.0, 3000)
-    right = np.r_[rng.uniform(0.0, 0.7, 2990), rng.uniform(0.7, 0.75, 10)]  # ten right labels near the errors
-    assert error_probability(right, synthetic, 0.02).max() == 1.0
-    assert supported_share(right, synthetic) < 0.005
-    assert error_probability(right, synthetic, 0.02, confidence=0.95).max() < 0.5
-    noisy = np.r_[right[:2940], rng.uniform(0.7, 1.0, 60)]  # 2 % errors
-    assert supported_share(noisy, synthetic) > 0.02
-    assert np.array_equal(
-        error_probability(noisy, synthetic, 0.02, confidence=0.95), error_probability(noisy, synthetic, 0.02)
-    )

@@ -61,11 +61,6 @@ FOREST_TREES_UNLEARNT = 1600
 # this (1,600 trees up to 2,000 boxes: traffic-signs-ro 491, construction-ppe 1,457; 200 from 16,000 boxes), so a
 # large dataset the trees learn little of pays at most about what the 200 trees cost on 16,000 boxes
 UNLEARNT_TREE_BOXES = 1600 * 2000
-# the calibration's share of swaps is the prior unless the labels reject it at this confidence (swap_probability):
-# each of the many nested tails is a test, so a strict level. At the prior's own share of swaps (simulated, 100
-# draws) 0.95 rejected it on 5 % of draws, 0.99 and 0.999 on none; on the unmodified pool 0.999 still cuts the
-# share 3-12 fold (benchmarks/README.md, session 24)
-SHARE_CONFIDENCE = 0.999
 # a step of the calibration holds boxes of different self-confidence: this much of the raw score breaks the tie
 RAW_TIE_BREAK = 1e-3
 CONSISTENT_FACTOR = 0.19  # score factor when every box of the class in the image is flagged alike (< 0.3 after)
@@ -340,14 +335,6 @@ def swap_probability(probs: np.ndarray, y: np.ndarray, judged: np.ndarray, prior
     labels as they are (a mixture of right ones and ``prior`` swaps). (Odds ``r × prior / (1 − prior)``, which
     treats the labels as all right, read 0.35–0.5 where 14 of 16 construction-ppe boxes were planted swaps.)
     Decreasing in the self-confidence; :data:`RAW_TIE_BREAK` orders boxes within a step.
-
-    The share of swaps is ``prior`` unless the labels reject it (:func:`curate.learn.isotonic.supported_share`, at
-    :data:`SHARE_CONFIDENCE`). Why: uniform swaps from a class of 83 % of the boxes put two thirds of the synthetic
-    swaps on goalkeepers and referees at a self-confidence under 0.06, where the prior expects ~150 swapped labels and
-    an unmodified football-players holds 13 right ones (the goalkeepers the trees call players); ``prior × r`` then
-    read 1.00 on each. A dataset whose most swap-like tail holds far fewer labels than the prior's swaps holds fewer
-    swaps: the share it supports scales every score down (the most swap-like box can still reach 1.0). Where the
-    data hold the prior's swaps (the benchmark's 3 % planted), the share stays ``prior``.
     """
     n = len(y)
     out = np.zeros(n)
@@ -359,9 +346,7 @@ def swap_probability(probs: np.ndarray, y: np.ndarray, judged: np.ndarray, prior
     other = probs[np.ix_(rows, classes)]
     is_other = classes[None, :] != y[rows, None]
     weight = np.broadcast_to(1.0 / is_other.sum(axis=1, keepdims=True), other.shape)[is_other]
-    p = error_probability(
-        own[rows], other[is_other], prior, synthetic_weight=weight, increasing=False, confidence=SHARE_CONFIDENCE
-    )
+    p = error_probability(own[rows], other[is_other], prior, synthetic_weight=weight, increasing=False)
     out[rows] = (1.0 - RAW_TIE_BREAK) * p + RAW_TIE_BREAK * (1.0 - own[rows])
     return out
 
