@@ -3,6 +3,9 @@
     python benchmarks/swap_noise.py run --dataset ../shared/datasets/food-ingredients --seed 0 --runs 8 \\
         --out reports/swapnoise
     python benchmarks/swap_noise.py table --out reports/swapnoise --full /work/s22/pool-s0
+    python benchmarks/swap_noise.py replay --dataset ../shared/datasets/food-ingredients --seed 0 \\
+        --out reports/swapnoise
+    python benchmarks/swap_noise.py compare --out reports/swapnoise --full /work/s23/pool-s0
 
 Why: a change of 6e-7 in a few crop embeddings moved football-players' swap scores by up to 0.46 (benchmarks/README.md,
 session 22), so part of each box's P(swap) is the model's own randomness (the extra trees' draws, the randomized PCA of
@@ -20,6 +23,10 @@ fits of each run, one after the other: ``pooled`` reads one fit a run, so run it
 Spearman correlation between two runs (all train boxes, and the boxes whose mean score is ≥ 0.05), the swapped AP of the
 check alone per run, and the AP of the mean score of K runs (K = 2, 4, 8: the runs cut into groups of K, the groups'
 APs averaged); with ``--full`` (the lead's dumps of every check) also the merged swapped AP the same way.
+
+``replay`` re-runs the check as the code now is on each run's saved tree probabilities, and ``compare`` scores those
+dumps against ``run``'s, run by run (every merged kind, the check alone, false flags; mean over runs, then seeds): a
+change after the trees, such as the calibration, measured in expectation over the same random states, paired.
 """
 
 from __future__ import annotations
@@ -92,6 +99,81 @@ def pooled(source: Path, seed: int, out: Path, rate: float) -> None:
     finally:
         cic.out_of_fold_probs = shipped
     print(f"{dataset.name}: pooled", flush=True)
+
+
+def replay(source: Path, seed: int, out: Path, rate: float, tag: str) -> None:
+    """The check as it is now, re-run on each run's saved tree probabilities (``<out>/<tag><r>/``): a change after
+    the trees (the calibration) measured over the same random states as ``run``'s dumps, paired, without growing a
+    tree. Where the check grows more trees (:func:`class_inconsistent.more_trees`) a run saved both fits in order."""
+    dataset = ln.load_dataset(source)
+    noisy, truth = plant_errors(dataset, rate=rate, types=tuple(NOISE_TYPES), seed=seed)
+    ctx = AuditContext(noisy, seed=seed)
+    runs = len(list(out.glob(f"run*/{dataset.name}-seed{seed}.pkl")))
+    with np.load(out / f"{dataset.name}-seed{seed}-trees.npz") as z:
+        fits = [z[f"arr_{i}"] for i in range(len(z.files))]
+    per_run = len(fits) // runs
+    shipped = cic.out_of_fold_probs
+    try:
+        for r in range(runs):
+            saved = iter(fits[r * per_run : (r + 1) * per_run])
+            cic.out_of_fold_probs = lambda *a, _s=saved, **kw: next(_s)
+            ctx.seed = seed + OFFSET * r
+            findings = cic.run(ctx)
+            ln.dump_seed(out / f"{tag}{r}" / f"{dataset.name}-seed{seed}.pkl", noisy, truth, findings)
+    finally:
+        cic.out_of_fold_probs = shipped
+    print(f"{dataset.name} seed {seed}: {runs} runs replayed", flush=True)
+
+
+def compare(outs: list[Path], fulls: list[Path], tag: str) -> None:
+    """``run``'s dumps against ``replay``'s (``tag``), each spliced into the same seed's full dump: per dataset the
+    mean over runs, then over the seeds (one ``--out`` and ``--full`` per seed), of every merged kind, the check
+    alone and the false flags; the mean and the worst dataset below."""
+    cols = [f"merged {k}" for k in ln.BOX_TYPES] + ["alone swapped", rerank.FALSE_FLAGS]
+    rows: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    for out, full in zip(outs, fulls):
+        for base_path in sorted((out / "run0").glob("*.pkl")):
+            name = base_path.name
+            dataset = name.rsplit("-seed", 1)[0]
+            whole = rerank.load_dump(full / name)
+            per: dict[str, list[tuple[float, float]]] = {}
+            for before_path in sorted(out.glob(f"run*/{name}")):
+                after_path = out / f"{tag}{before_path.parent.name[3:]}" / name
+                if not after_path.exists():
+                    continue
+                b = rerank.measure(whole, rerank.replace_checks(whole, rerank.load_dump(before_path), {CHECK}, name))
+                a = rerank.measure(whole, rerank.replace_checks(whole, rerank.load_dump(after_path), {CHECK}, name))
+                for c in cols:
+                    if c in b:
+                        per.setdefault(c, []).append((b[c], a[c]))
+            for c, pairs in per.items():
+                rows.setdefault(dataset, {}).setdefault(c, []).append(tuple(np.mean(pairs, axis=0)))
+    print("| dataset | " + " | ".join(cols) + " |")
+    print("|---" * (len(cols) + 1) + "|")
+    means: dict[str, list[tuple[float, float]]] = {}
+    for dataset, per in rows.items():
+        cells = []
+        for c in cols:
+            if c not in per:
+                cells.append("—")
+                continue
+            b, a = np.mean(per[c], axis=0)
+            means.setdefault(c, []).append((b, a))
+            cells.append(f"{b:.3f} → {a:.3f}")
+        print(f"| {dataset} | " + " | ".join(cells) + " |")
+    for label, fn in (("mean", np.mean), ("worst", None)):
+        cells = []
+        for c in cols:
+            v = np.array(means.get(c, []))
+            if not len(v):
+                cells.append("—")
+            elif fn is not None:
+                cells.append(f"{v[:, 0].mean():.3f} → {v[:, 1].mean():.3f}")
+            elif c == rerank.FALSE_FLAGS:
+                cells.append(f"{v[:, 0].max():.3f} → {v[:, 1].max():.3f}")
+            else:
+                cells.append(f"{v[:, 0].min():.3f} → {v[:, 1].min():.3f}")
+        print(f"| **{label}** | " + " | ".join(cells) + " |")
 
 
 def pooled_table(out: Path, full: Path | None) -> None:
@@ -248,6 +330,16 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("table")
     t.add_argument("--out", type=Path, required=True)
     t.add_argument("--full", type=Path, default=None, help="folder of full dumps (every check) of the same seed")
+    rp = sub.add_parser("replay")
+    rp.add_argument("--dataset", nargs="+", type=Path, required=True)
+    rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("--rate", type=float, default=0.03)
+    rp.add_argument("--out", type=Path, required=True)
+    rp.add_argument("--tag", default="replay", help="the replayed dumps go to <out>/<tag><r>/")
+    c = sub.add_parser("compare")
+    c.add_argument("--out", nargs="+", type=Path, required=True, help="run's --out, one per seed")
+    c.add_argument("--full", nargs="+", type=Path, required=True, help="the same seeds' full dumps, in that order")
+    c.add_argument("--tag", default="replay")
     b = sub.add_parser("bands")
     b.add_argument("--folders", nargs="+", type=Path, required=True, help="label_noise.py --dump folders")
     b.add_argument("--datasets", nargs="+", required=True, help="dataset names")
@@ -257,6 +349,11 @@ def main(argv: list[str] | None = None) -> int:
             run(source, args.seed, args.runs, args.out, args.rate)
     elif args.cmd == "bands":
         bands(args.folders, args.datasets)
+    elif args.cmd == "replay":
+        for source in args.dataset:
+            replay(source, args.seed, args.out, args.rate, args.tag)
+    elif args.cmd == "compare":
+        compare(args.out, args.full, args.tag)
     elif args.cmd == "pooled":
         for source in args.dataset:
             pooled(source, args.seed, args.out, args.rate)
