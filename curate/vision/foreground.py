@@ -95,6 +95,10 @@ class ForegroundModel:
             # largest single piece of the full audit's peak (issue #25); each mask takes ~0.75 s instead of ~0.58 s,
             # in the audit ~36 masks on a background thread
             opts.enable_cpu_mem_arena = False
+            # its two threads sleep between operators instead of spinning: a mask runs on a background thread beside
+            # the checks (missing, class_inconsistent), and the spin took ~0.17 CPU-s of a mask's ~0.8 from them for
+            # the same mask to the bit (benchmarks/README.md, session 24); OMP_WAIT_POLICY does not reach this pool
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self.session = ort.InferenceSession(str(self.weights), opts, providers=["CPUExecutionProvider"])
             self._input = self.session.get_inputs()[0].name
             self._output = self.session.get_outputs()[0].name
