@@ -113,12 +113,17 @@ def _review(fo_dataset: "fo.Dataset", original: Dataset, min_confidence: float |
 
 @dataclass(frozen=True)
 class _Box:
-    """A detection as read back from FiftyOne (``line``/``class_id`` None when the App added it)."""
+    """A detection as read back from FiftyOne (``line``/``class_id`` None when the App added it).
+
+    ``member``: the box is a split's first member put on its group box's line (:func:`curate.fiftyone.proposals.apply`):
+    a new object, not the group box moved, so a polygon line does not keep the group's outline.
+    """
 
     label: str | None
     bounding_box: list[float]
     line: int | None
     class_id: int | None
+    member: bool = False
 
 
 def _reviewed_labels(fo_dataset: "fo.Dataset") -> dict[tuple[str, str], tuple[list[str], list[_Box]]]:
@@ -166,11 +171,16 @@ def _diff_record(
                 continue
             if same_box:  # a relabel: the line's own numbers stay (a polygon's points, a box past the edge)
                 new = dataclasses.replace(old, class_id=class_id)
+            elif det.member:  # a new object on the group's line: its own box, in the line's form
+                polygon = _rectangle(cx, cy, w, h) if old.polygon is not None else None
+                new = Label(class_id, cx, cy, w, h, line=old.line, polygon=polygon)
             else:
                 new = Label(class_id, cx, cy, w, h, line=old.line, polygon=_move_polygon(old, (cx, cy, w, h)))
             changed[line] = new
             kind = "relabeled" if class_id != old.class_id else "edited"
-            note = "" if old.polygon is None else POLYGON_KEPT if same_box else POLYGON_MOVED
+            note = ""
+            if old.polygon is not None:
+                note = POLYGON_KEPT if same_box else POLYGON_MEMBER if det.member else POLYGON_MOVED
             changes.append(
                 Change(record.rel, line, kind, _label_text(old), _label_text(new), split=record.split, note=note)
             )
@@ -222,6 +232,10 @@ POLYGON_DELETED = "polygon line (before: its bounding box)"
 POLYGON_ADDED = (
     "written as a 4-point polygon, the box's corners: the file's other rows are polygons, and Ultralytics skips "
     "a file that mixes polygon and box rows"
+)
+POLYGON_MEMBER = (
+    "a group box split into its members: this member is a new object, written as the 4-point polygon of its box "
+    "(the group's outline is not its own; before: the group's bounding box)"
 )
 #: ``note`` of every change to a label file that mixes polygon and box rows once written.
 MIXED_FILE = (
