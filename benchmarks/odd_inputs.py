@@ -941,16 +941,19 @@ def tag_in_fiftyone(ds_arg: Path, out_json: Path) -> None:
 
 
 def change_on_disk(ds_arg: Path, tags_json: Path) -> None:
-    """After the review: a line appended on disk to the label file of image C of :func:`tag_in_fiftyone` (a
-    reviewed image), so the next audit keeps the review whole under a dated name (``--from-fiftyone``). The line
-    is of the file's own form (a polygon in a file of polygons); a read-only file is made writable for it."""
+    """After the review: a line appended on disk to the label file of image C of :func:`tag_in_fiftyone` (or of
+    another reviewed image where there is no C), so the next audit keeps the review whole under a dated name
+    (``--from-fiftyone``). The line is of the file's own form (a polygon in a file of polygons); a read-only
+    file is made writable for it."""
     from curate.io.yolo import load_yolo
 
     done = json.loads(tags_json.read_text())
     ds = load_yolo(ds_arg)
-    target = done["ok"][-1][:2] if done["ok"] else None
-    record = next((r for r in ds.images if target and [r.split, r.rel] == target), None)
-    if record is None or record.label_path is None:
+    # image C; on a dataset too small for it, another reviewed image (one with a label file)
+    targets = [x[:2] for x in [*done["ok"][::-1], *done["ok_sample"], *done["excluded"]]]
+    records = {(r.split, r.rel): r for r in ds.images if r.label_path is not None}
+    record = next((records[tuple(t)] for t in targets if tuple(t) in records), None)
+    if record is None:
         raise SystemExit("no reviewed label file to change")
     path = record.label_path
     polygons = bool(record.labels) and all(lab.polygon is not None for lab in record.labels)
