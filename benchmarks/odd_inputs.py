@@ -888,7 +888,9 @@ def tag_in_fiftyone(ds_arg: Path, out_json: Path) -> None:
     shared = lambda r: stems[(r.split, r.path.stem)] > 1  # noqa: E731
     labelled = [r for r in records if r.labels]
     picked = [r for r in labelled if shared(r)] + [r for r in labelled if not shared(r)]
-    excluded = [r for r in labelled if not shared(r)][:1] + [r for r in records[-1:] if r not in picked[:3]]
+    # an image is excluded only where another is left (an export of nothing is not a review to check)
+    excluded = [r for r in labelled if not shared(r)][:1] if len(labelled) > 1 else []
+    excluded += [r for r in records[-1:] if r not in picked[:3] and r not in excluded and len(records) > 1]
     abc = [r for r in picked if r not in excluded][:3]
 
     def box_of(det) -> list[float]:
