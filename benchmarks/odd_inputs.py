@@ -923,7 +923,8 @@ def tag_in_fiftyone(ds_arg: Path, out_json: Path) -> None:
             del dets[0]
         if role == "B" and len(dets) >= 2:
             x, y, bw, bh = dets[0].bounding_box
-            dets[0].bounding_box = [min(max(x + 0.02, 0.0), 1 - bw), y, bw, bh]
+            x = x + 0.02 if x + 0.02 + bw <= 1 else max(x - 0.02, 0.0)  # a box at the right edge moves left
+            dets[0].bounding_box = [x, y, bw, bh]
             done["moved"].append([*key, dets[0]["line"], dets[0].label, box_of(dets[0])])
         if role == "B" and names:
             dets.append(fo.Detection(label=names[0], bounding_box=[0.05, 0.05, 0.1, 0.08]))
