@@ -16,6 +16,12 @@ have. Every command runs on it as a subprocess, as a user would run it:
 - ``edited``: the same audit and proposals, then a reviewer's work through FiftyOne's Python API on the dataset
   curate built (:func:`review_in_fiftyone`: proposals tagged ``accept``/``reject``, a box moved, one deleted,
   one relabelled, one added), then ``curate export DS --out OUT``
+- ``tagged``: a fresh audit and the same proposals, then the reviewer's own tags (:func:`tag_in_fiftyone`:
+  ``exclude`` on samples, ``ok`` on boxes and a sample, a box deleted, moved and added, a split accepted), ``curate
+  export DS --out OUT``; then a reviewed label file changed on disk, ``curate audit DS --fast`` (which keeps the
+  review under a dated name) and ``curate export DS --from-fiftyone NAME --out OUT2``; each output is also checked
+  by :func:`check_tags` (excluded images absent, ``ok`` marks on the right written lines and read back by a later
+  audit)
 
 and records per case and command: the exit code, whether stderr holds a Python traceback, the last stderr line
 of a failed command (the one-line error), and for the commands that write a dataset whether every label line
@@ -39,6 +45,7 @@ unexpected exception that curate would word as one line (its catch-all) shows as
     python benchmarks/odd_inputs.py --cases polygons,dict-names --commands info,audit
     python benchmarks/odd_inputs.py --list                   # the cases
     python benchmarks/odd_inputs.py --cases polygons --commands accept,edited --review-audit fast
+    python benchmarks/odd_inputs.py --cases same-stem,subfolders --commands tagged --review-audit fast
 """
 
 from __future__ import annotations
