@@ -16,6 +16,12 @@ have. Every command runs on it as a subprocess, as a user would run it:
 - ``edited``: the same audit and proposals, then a reviewer's work through FiftyOne's Python API on the dataset
   curate built (:func:`review_in_fiftyone`: proposals tagged ``accept``/``reject``, a box moved, one deleted,
   one relabelled, one added), then ``curate export DS --out OUT``
+- ``tagged``: a fresh audit and the same proposals, then the reviewer's own tags (:func:`tag_in_fiftyone`:
+  ``exclude`` on samples, ``ok`` on boxes and a sample, a box deleted, moved and added, a split accepted), ``curate
+  export DS --out OUT``; then a reviewed label file changed on disk, ``curate audit DS --fast`` (which keeps the
+  review under a dated name) and ``curate export DS --from-fiftyone NAME --out OUT2``; each output is also checked
+  by :func:`check_tags` (excluded images absent, ``ok`` marks on the right written lines and read back by a later
+  audit)
 
 and records per case and command: the exit code, whether stderr holds a Python traceback, the last stderr line
 of a failed command (the one-line error), and for the commands that write a dataset whether every label line
@@ -39,6 +45,7 @@ unexpected exception that curate would word as one line (its catch-all) shows as
     python benchmarks/odd_inputs.py --cases polygons,dict-names --commands info,audit
     python benchmarks/odd_inputs.py --list                   # the cases
     python benchmarks/odd_inputs.py --cases polygons --commands accept,edited --review-audit fast
+    python benchmarks/odd_inputs.py --cases same-stem,subfolders --commands tagged --review-audit fast
 """
 
 from __future__ import annotations
@@ -65,11 +72,11 @@ SHARED = REPO.parent / "shared" / "datasets"
 if not SHARED.is_dir():
     SHARED = Path("/work/shared/datasets")
 SUFFIXES = {".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp", ".pfm", ".heic"}
-COMMANDS = ("info", "audit", "fast", "export", "rebalance", "backgrounds", "accept", "edited")
+COMMANDS = ("info", "audit", "fast", "export", "rebalance", "backgrounds", "accept", "edited", "tagged")
 WRITERS = ("export", "rebalance", "backgrounds")
 #: Commands that change labels as a reviewer would (after a full audit with FiftyOne): their outputs are checked
 #: line by line against changes.csv (:func:`check_review`).
-REVIEWERS = ("accept", "edited")
+REVIEWERS = ("accept", "edited", "tagged")
 
 
 # ---------------------------------------------------------------- building blocks
@@ -184,7 +191,8 @@ def case_plain(root: Path) -> None:
 
 
 def case_polygons(root: Path) -> None:
-    """Every line of two train files a polygon (Roboflow's segmentation export), one file mixing both."""
+    """Every line of two train files a polygon (Roboflow's segmentation export: an outline, here the box with its
+    corners cut, an octagon of the same bounding box), one file mixing both."""
     base(root)
     images = _images(root)
 
@@ -193,7 +201,9 @@ def case_polygons(root: Path) -> None:
         for line in lines:
             c, cx, cy, w, h = line.split()[:5]
             cx, cy, w, h = map(float, (cx, cy, w, h))
-            pts = [cx - w / 2, cy - h / 2, cx + w / 2, cy - h / 2, cx + w / 2, cy + h / 2, cx - w / 2, cy + h / 2]
+            x1, y1, x2, y2, qw, qh = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, w / 4, h / 4
+            pts = [x1 + qw, y1, x2 - qw, y1, x2, y1 + qh, x2, y2 - qh]
+            pts += [x2 - qw, y2, x1 + qw, y2, x1, y2 - qh, x1, y1 + qh]
             out.append(" ".join([c, *(f"{v:.6f}" for v in pts)]))
         return out
 
@@ -856,6 +866,227 @@ def review_in_fiftyone(ds_arg: Path, out_json: Path) -> None:
     out_json.write_text(json.dumps(done, indent=1, ensure_ascii=False))
 
 
+def tag_in_fiftyone(ds_arg: Path, out_json: Path) -> None:
+    """The reviewer's own tags, set through FiftyOne's Python API on the dataset ``curate audit`` built: one
+    labelled image and the last image tagged ``exclude`` (the first also with a box tagged ``ok``, which must not
+    reach the export), one image tagged ``ok`` (a sample tag: nothing to change), and ``ok`` on boxes of three
+    other images — A: its first box deleted, so the file is renumbered, and the split planted on line 2 accepted
+    (a polygon file: the member is a new object); B: its first box moved and a box added (a file that mixes
+    polygon and box rows gets one); C: its first box. Images whose stem another image of their split shares
+    (``a.jpg`` + ``a.png``, ``cam0/same.jpg`` + ``cam1/same.jpg``) are picked for A, B, C first, the others for
+    ``exclude``. Writes what was done to ``out_json`` (:func:`check_tags`)."""
+    import fiftyone as fo
+
+    from curate.fiftyone.database import connect_database
+    from curate.fiftyone.identity import find_fiftyone
+    from curate.fiftyone.samples import EXCLUDE_TAG, OK_TAG, from_fo_box
+    from curate.io.yolo import load_yolo
+
+    ds = load_yolo(ds_arg)
+    connect_database()
+    fod = find_fiftyone(ds)
+    if fod is None:
+        raise SystemExit("no FiftyOne dataset: run the audit first")
+    done: dict[str, list] = {k: [] for k in ("excluded", "ok", "ok_dropped", "ok_sample", "moved", "deleted",
+                                             "added", "accept", "relabeled", "reject")}  # fmt: skip
+    ids = {(s, r): i for i, s, r in zip(*fod.values(["id", "split", "curate_rel"]))}
+    records = [r for r in ds.images if (r.split, r.rel) in ids]
+    stems = Counter((r.split, r.path.stem) for r in records)
+    shared = lambda r: stems[(r.split, r.path.stem)] > 1  # noqa: E731
+    labelled = [r for r in records if r.labels]
+    picked = [r for r in labelled if shared(r)] + [r for r in labelled if not shared(r)]
+    # an image is excluded only where another is left (an export of nothing is not a review to check)
+    excluded = [r for r in labelled if not shared(r)][:1] if len(labelled) > 1 else []
+    excluded += [r for r in records[-1:] if r not in picked[:3] and r not in excluded and len(records) > 1]
+    abc = [r for r in picked if r not in excluded][:3]
+
+    def box_of(det) -> list[float]:
+        return list(from_fo_box(det.bounding_box))
+
+    for r in excluded:
+        sample = fod[ids[(r.split, r.rel)]]
+        sample.tags.append(EXCLUDE_TAG)
+        dets = sample.ground_truth.detections if sample.ground_truth is not None else []
+        if dets:
+            dets[-1].tags.append(OK_TAG)
+            done["ok_dropped"].append([r.split, r.rel, dets[-1]["line"]])
+        sample.save()
+        done["excluded"].append([r.split, r.rel])
+    rest = [r for r in labelled if r not in excluded and r not in abc]
+    if rest:
+        sample = fod[ids[(rest[-1].split, rest[-1].rel)]]
+        sample.tags.append(OK_TAG)
+        sample.save()
+        done["ok_sample"].append([rest[-1].split, rest[-1].rel])
+    names = list(ds.names)
+    for role, r in zip("ABC", abc):
+        key = [r.split, r.rel]
+        sample = fod[ids[(r.split, r.rel)]]
+        dets = sample.ground_truth.detections
+        ok = dets[-1] if role in "AB" else dets[0]
+        ok.tags.append(OK_TAG)
+        if role == "A" and len(dets) >= 2:
+            done["deleted"].append([*key, dets[0]["line"], dets[0].label, box_of(dets[0])])
+            del dets[0]
+        if role == "B" and len(dets) >= 2:
+            x, y, bw, bh = dets[0].bounding_box
+            x = x + 0.02 if x + 0.02 + bw <= 1 else max(x - 0.02, 0.0)  # a box at the right edge moves left
+            dets[0].bounding_box = [x, y, bw, bh]
+            done["moved"].append([*key, dets[0]["line"], dets[0].label, box_of(dets[0])])
+        if role == "B" and names:
+            dets.append(fo.Detection(label=names[0], bounding_box=[0.05, 0.05, 0.1, 0.08]))
+            done["added"].append([*key, None, names[0], list(from_fo_box([0.05, 0.05, 0.1, 0.08]))])
+        done["ok"].append([*key, ok["line"], ok.label, box_of(ok)])
+        if role == "A" and sample.has_field("proposals") and sample["proposals"] is not None:
+            members = [d for d in sample["proposals"].detections if d["action"] == "split" and d["line"] != ok["line"]
+                       and any(g["line"] == d["line"] for g in dets)]  # fmt: skip
+            if members:
+                members[0].tags.append("accept")
+                d = members[0]
+                done["accept"].append([*key, d["line"], "split", d.label, list(d.bounding_box)])
+                done["split"] = [[*key, d["line"], [list(from_fo_box(m.bounding_box)) for m in members
+                                                    if m["line"] == d["line"]]]]  # fmt: skip
+        sample.save()
+    out_json.write_text(json.dumps(done, indent=1, ensure_ascii=False))
+
+
+def change_on_disk(ds_arg: Path, tags_json: Path) -> None:
+    """After the review: a line appended on disk to the label file of image C of :func:`tag_in_fiftyone` (or of
+    another reviewed image where there is no C), so the next audit keeps the review whole under a dated name
+    (``--from-fiftyone``). The line is of the file's own form (a polygon in a file of polygons); a read-only
+    file is made writable for it."""
+    from curate.io.yolo import load_yolo
+
+    done = json.loads(tags_json.read_text())
+    ds = load_yolo(ds_arg)
+    # image C; on a dataset too small for it, another reviewed image (one with a label file)
+    targets = [x[:2] for x in [*done["ok"][::-1], *done["ok_sample"], *done["excluded"]]]
+    records = {(r.split, r.rel): r for r in ds.images if r.label_path is not None}
+    record = next((records[tuple(t)] for t in targets if tuple(t) in records), None)
+    if record is None:
+        raise SystemExit("no reviewed label file to change")
+    path = record.label_path
+    polygons = bool(record.labels) and all(lab.polygon is not None for lab in record.labels)
+    line = "0 0.88 0.88 0.92 0.88 0.92 0.92 0.88 0.92" if polygons else "0 0.9 0.9 0.04 0.04"
+    modes = [(p, p.stat().st_mode) for p in (path, path.parent)]
+    for p, mode in modes:
+        p.chmod(mode | 0o200)
+    data = path.read_bytes()
+    path.write_bytes(data + (b"" if not data or data.endswith(b"\n") else b"\n") + line.encode() + b"\n")
+    for p, mode in modes:
+        p.chmod(mode)
+    done["on_disk"] = [record.split, record.rel, line]
+    tags_json.write_text(json.dumps(done, indent=1, ensure_ascii=False))
+
+
+def reset_fiftyone(ds_arg: Path) -> None:
+    """Delete the dataset's FiftyOne dataset (``edited`` ran on it before): ``tagged`` starts from a fresh audit."""
+    from curate.fiftyone.database import connect_database
+    from curate.fiftyone.identity import find_fiftyone
+    from curate.io.yolo import load_yolo
+
+    connect_database()
+    fod = find_fiftyone(load_yolo(ds_arg))
+    if fod is not None:
+        fod.delete()
+
+
+def check_tags(ds_arg: Path, out: Path, done: dict, findings_csv: Path | None) -> dict:
+    """The reviewer's tags in an export: every image tagged ``exclude`` absent with its label file (and no label
+    file without its image), each ``ok`` mark in curate_ok.json on the line of the written file that holds the box
+    it was given for (after the file was renumbered, under the image's new name), none for an excluded image, each
+    read back by the audit's own :func:`curate.audit.runner.load_ok_marks` on the export, and (``findings_csv``: a
+    ``--fast`` audit of the export) no finding on a marked line; the split accepted in a file of polygons written
+    as each member's rectangle."""
+    import csv
+
+    from curate.audit.runner import load_ok_marks
+    from curate.io.yolo import load_yolo
+
+    ds = load_yolo(ds_arg)
+    names_out = _names_map(out)
+    nc_out = len(names_out) or len(ds.names)
+    problems: Counter = Counter()
+    details: list[str] = []
+
+    def bad(kind: str, text: str) -> None:
+        problems[kind] += 1
+        if len(details) < 12:
+            details.append(f"{kind}: {text}")
+
+    paired, _ = _pair_outputs(ds.images, out)
+    index = {(r.split, r.rel): i for i, r in enumerate(ds.images)}
+    for split, rel in done.get("excluded", []):
+        if index.get((split, rel)) in paired:
+            bad("excluded-written", f"{rel}: tagged exclude, its image is in the output")
+    images = {p.relative_to(out / "images").with_suffix("") for p in (out / "images").rglob("*") if p.is_file()}
+    for label in sorted((out / "labels").rglob("*.txt")):
+        if label.relative_to(out / "labels").with_suffix("") not in images:
+            bad("orphan-label", f"{label.relative_to(out)}: a label file without its image")
+    marks_path = out / "curate_ok.json"
+    marks = json.loads(marks_path.read_text()) if marks_path.is_file() else []
+
+    def written(image: str, line: int) -> tuple[str, tuple[float, ...]] | None:
+        lines = _raw_lines(_label_bytes(_label_of(out / image)))
+        p = _parse(lines[line - 1], nc_out) if 0 < line <= len(lines) else None
+        return (names_out.get(p[0], str(p[0])), _box(p[1])) if p else None
+
+    for m in marks:
+        got, own = written(m["image"], int(m["line"])), _row_label(m["label"])
+        if got is None:
+            bad("ok-dangling", f"{m['image']} line {m['line']}: the marked line is not in the output")
+        elif own is None or not _close(_box(own[1]), got[1]):
+            bad("ok-mixed", f"{m['image']} line {m['line']}: the mark's label {m['label']!r} is not the line {got}")
+    matched: set[int] = set()
+    for split, rel, line, name, box in done.get("ok", []):
+        i = index.get((split, rel))
+        if i not in paired:
+            bad("ok-image-missing", f"{rel}: the image with an ok box has no copy in the output")
+            continue
+        image = paired[i].relative_to(out).as_posix()
+        hits = [
+            k
+            for k, m in enumerate(marks)
+            if m["image"] == image
+            and written(image, int(m["line"]))
+            and written(image, int(m["line"]))[0] == name
+            and _close(written(image, int(m["line"]))[1], box)
+        ]
+        if hits:
+            matched.add(hits[0])
+            continue
+        mine = [(m["line"], m["label"]) for m in marks if m["image"] == image]
+        bad("ok-mixed" if mine else "ok-lost", f"{rel} line {line}: ok on {name} {[round(v, 4) for v in box]} is "
+            f"not marked at its line in {image} (marks there: {mine})")  # fmt: skip
+    for k, m in enumerate(marks):
+        if k not in matched:  # e.g. the ok box of an excluded image, addressed to another image's file
+            bad("ok-extra", f"{m['image']} line {m['line']}: a mark no kept ok box was given for: {m['label']!r}")
+    read = load_ok_marks(load_yolo(out)) if marks else set()
+    for m in marks:
+        if (m["image"], int(m["line"])) not in read:
+            bad("ok-not-read", f"{m['image']} line {m['line']}: a later audit does not read the mark")
+    if findings_csv is not None and findings_csv.is_file():
+        with findings_csv.open(newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                if row["line"] and (row["image"], int(row["line"])) in read:
+                    bad("ok-flagged-again", f"{row['image']} line {row['line']}: {row['check']} despite the ok mark")
+    for split, rel, line, boxes in done.get("split", []):
+        record = ds.images[index[(split, rel)]] if (split, rel) in index else None
+        if record is None or index[(split, rel)] not in paired or not record.labels:
+            continue
+        if not all(lab.polygon is not None for lab in record.labels):
+            continue
+        rows_out = [_parse(t, nc_out) for t in _raw_lines(_label_bytes(_label_of(paired[index[(split, rel)]])))]
+        for box in boxes:
+            hit = [p for p in rows_out if p and _close(_box(p[1]), tuple(box))]
+            if not hit:
+                bad("split-member-missing", f"{rel} line {line}: member {box} not written")
+            elif len(hit[0][1]) != 8:
+                bad("split-member-outline", f"{rel} line {line}: member {[round(v, 4) for v in box]} written with "
+                                            f"{len(hit[0][1]) // 2} points, not its rectangle")  # fmt: skip
+    return {"problems": dict(problems), "details": details, "marks": len(marks), "read": len(read)}
+
+
 def _label_bytes(label: Path | None) -> bytes | None:
     return label.read_bytes() if label is not None and label.is_file() else None
 
@@ -998,6 +1229,8 @@ def check_review(
         if i not in paired:
             if not excluded:
                 bad("unpaired", f"{record.split} {record.rel}: no copy of the image in the output")
+            for c, _ in filter(None, parsed_in.values()):  # the excluded row accounts for the image's lines
+                delta[name_in(c)] -= 1
             continue
         out_bytes = _label_bytes(_label_of(paired[i]))
         out_lines = [t for t in _raw_lines(out_bytes) if t.strip()]
@@ -1160,7 +1393,7 @@ def run_review(command: str, ds: Path, work: Path, env: dict, timeout: float) ->
     The cell: the worst command's status, then the problems :func:`check_review` found."""
     steps: list[tuple[str, list[str], Path | None]] = []
     if not (work / "audited").exists():
-        fast = ["--fast"] if os.environ.get("ODD_REVIEW_AUDIT") == "fast" else []
+        fast = ["--fast"] if env.get("ODD_REVIEW_AUDIT") == "fast" else []
         steps.append(("audit", ["audit", str(ds), *fast, "--out", str(work / "report-review")], None))
         steps.append(("plant", [], None))
     if command == "accept":
@@ -1214,6 +1447,90 @@ def run_review(command: str, ds: Path, work: Path, env: dict, timeout: float) ->
     return result
 
 
+def run_tagged(ds: Path, work: Path, env: dict, timeout: float) -> dict:
+    """``tagged``: a fresh audit with FiftyOne (the FiftyOne dataset deleted first when ``edited`` ran on it) and the
+    planted proposals, :func:`tag_in_fiftyone`, ``curate export DS --out OUT``; then :func:`change_on_disk` and
+    ``curate audit DS --fast``, which keeps the review under a dated name, and ``curate export DS --from-fiftyone
+    NAME --out OUT2``. Each output is checked by :func:`check_review` and :func:`check_tags`, after a ``--fast``
+    audit of it (``--no-fiftyone``: its findings.csv must not flag a marked line)."""
+    fast = ["--fast"] if env.get("ODD_REVIEW_AUDIT") == "fast" else []
+    me = [sys.executable, str(Path(__file__).resolve())]
+    tags = work / "tags.json"
+    steps: list[tuple[str, list[str]]] = []
+    if (work / "audited").exists():  # `edited` changed this FiftyOne dataset: start from a fresh one
+        steps.append(("reset", [*me, "--reset", str(ds)]))
+        (work / "audited").unlink()
+    steps += [
+        ("audit", _curate() + ["audit", str(ds), *fast, "--out", str(work / "report-tagged")]),
+        ("plant", [*me, "--plant", str(ds), str(work / "planted.json")]),
+        ("tag", [*me, "--tag", str(ds), str(tags)]),
+        ("export", _curate() + ["export", str(ds), "--out", str(work / "out-tagged")]),
+        ("ondisk", [*me, "--ondisk", str(ds), str(tags)]),
+        ("re-audit", _curate() + ["audit", str(ds), "--fast", "--out", str(work / "report-tagged-2")]),
+        ("export-kept", []),  # its command needs the name the re-audit printed
+    ]
+    result: dict = {"steps": {}, "seconds": 0.0}
+    problems: Counter = Counter()
+    details: list[str] = []
+    said = ""
+    for name, cmd in steps:
+        out = None
+        if name == "export-kept":
+            kept = re.search(r"--from-fiftyone (\S+)", said)
+            if kept is None:
+                problems["review-not-kept"] += 1
+                details.append(f"{name}: the re-audit after a reviewed label file changed printed no --from-fiftyone")
+                break
+            out = work / "out-tagged-kept"
+            cmd = _curate() + ["export", str(ds), "--from-fiftyone", kept.group(1), "--out", str(out)]
+        elif name == "export":
+            out = work / "out-tagged"
+        failed = _run_step(name, cmd, work, env, timeout, result)
+        if failed:
+            return failed
+        said = result["steps"][name]["stdout"] + result["steps"][name]["stderr"]
+        if name == "audit":
+            (work / "audited").touch()
+        if out is None:
+            continue
+        report = work / f"report-{out.name}"
+        failed = _run_step(f"audit {out.name}", _curate() + ["audit", str(out), "--fast", "--no-fiftyone", "--out",
+                                                             str(report)], work, env, timeout, result)  # fmt: skip
+        if failed:
+            return failed
+        done = json.loads(tags.read_text())
+        try:
+            found = check_review(ds, out, done)
+            more = check_tags(ds, out, done, report / "findings.csv")
+        except Exception as exc:  # noqa: BLE001 — a checker failure is reported, not fatal
+            found, more = {"problems": {"checker-failed": 1}, "details": [repr(exc)]}, {"problems": {}, "details": []}
+        result["steps"][name]["check"] = [found, more]
+        for f in (found, more):
+            problems.update(f["problems"])
+            details += [f"{name}: {d}" for d in f["details"]]
+    cell = "ok" + "".join(f" +{k} {n}" for k, n in sorted(problems.items()))
+    result.update(status="ok", cell=cell, details=details)
+    return result
+
+
+def _run_step(name: str, cmd: list[str], work: Path, env: dict, timeout: float, result: dict) -> dict | None:
+    """Run one step of a review command into ``result``; the cell's result when it failed (else None)."""
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=timeout, errors="replace")
+    except subprocess.TimeoutExpired:
+        return {**result, "status": "timeout", "cell": f"timeout ({name})", "seconds": timeout}
+    result["seconds"] = round(result["seconds"] + time.perf_counter() - start, 1)
+    err = proc.stderr
+    last = next((x.strip() for x in reversed(err.splitlines()) if x.strip()), "").removeprefix("error: ")
+    result["steps"][name] = {"rc": proc.returncode, "stderr": err[-4000:], "stdout": proc.stdout[-4000:]}
+    if "Traceback (most recent call last)" in err:
+        return {**result, "status": "traceback", "cell": f"TRACEBACK ({name}): {last[:160]}"}
+    if proc.returncode != 0:
+        return {**result, "status": "error", "cell": f"error ({name}): {last[:160]}"}
+    return None
+
+
 # ---------------------------------------------------------------- running
 
 
@@ -1223,6 +1540,8 @@ def _curate() -> list[str]:
 
 
 def run_command(command: str, ds: Path, work: Path, env: dict, timeout: float) -> dict:
+    if command == "tagged":
+        return run_tagged(ds, work, env, timeout)
     if command in REVIEWERS:
         return run_review(command, ds, work, env, timeout)
     out = work / f"out-{command}"
@@ -1289,12 +1608,24 @@ def main() -> None:
     )
     ap.add_argument("--review", nargs=2, type=Path, metavar=("DATASET", "EDITS_JSON"), help=argparse.SUPPRESS)
     ap.add_argument("--plant", nargs=2, type=Path, metavar=("DATASET", "PLANTED_JSON"), help=argparse.SUPPRESS)
+    ap.add_argument("--tag", nargs=2, type=Path, metavar=("DATASET", "TAGS_JSON"), help=argparse.SUPPRESS)
+    ap.add_argument("--ondisk", nargs=2, type=Path, metavar=("DATASET", "TAGS_JSON"), help=argparse.SUPPRESS)
+    ap.add_argument("--reset", type=Path, metavar="DATASET", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.review:  # the reviewer's step of `edited`, run in its own process as the App's edits are
         review_in_fiftyone(*args.review)
         return
     if args.plant:
         plant_proposals(*args.plant)
+        return
+    if args.tag:
+        tag_in_fiftyone(*args.tag)
+        return
+    if args.ondisk:
+        change_on_disk(*args.ondisk)
+        return
+    if args.reset:
+        reset_fiftyone(args.reset)
         return
     if args.list:
         for name, fn in CASES.items():
@@ -1305,6 +1636,9 @@ def main() -> None:
     if unknown:
         sys.exit(f"unknown case(s): {', '.join(unknown)} (see --list)")
     commands = [c for c in args.commands.split(",") if c]
+    if any(c not in COMMANDS for c in commands):
+        sys.exit(f"unknown command(s): {', '.join(c for c in commands if c not in COMMANDS)}")
+    commands.sort(key=COMMANDS.index)  # `tagged` last: it changes a label file on disk
     top = args.keep or Path(tempfile.mkdtemp(prefix="curate-odd-"))
     top.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)

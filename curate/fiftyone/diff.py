@@ -113,12 +113,17 @@ def _review(fo_dataset: "fo.Dataset", original: Dataset, min_confidence: float |
 
 @dataclass(frozen=True)
 class _Box:
-    """A detection as read back from FiftyOne (``line``/``class_id`` None when the App added it)."""
+    """A detection as read back from FiftyOne (``line``/``class_id`` None when the App added it).
+
+    ``member``: the box is a split's first member put on its group box's line (:func:`curate.fiftyone.proposals.apply`):
+    a new object, not the group box moved, so a polygon line does not keep the group's outline.
+    """
 
     label: str | None
     bounding_box: list[float]
     line: int | None
     class_id: int | None
+    member: bool = False
 
 
 def _reviewed_labels(fo_dataset: "fo.Dataset") -> dict[tuple[str, str], tuple[list[str], list[_Box]]]:
@@ -149,8 +154,7 @@ def _diff_record(
     record where each kept original line lands in the rewritten file.
     """
     original = {lab.line: lab for lab in record.labels}
-    # a file of polygon rows gets its new boxes as polygons too: Ultralytics skips a file that mixes the two
-    polygons_only = bool(record.labels) and all(lab.polygon is not None for lab in record.labels)
+    added_as_polygon = _adds_polygons(record.labels)
     seen: set[int] = set()
     changed: dict[int, Label] = {}
     added: list[Label] = []
@@ -167,17 +171,22 @@ def _diff_record(
                 continue
             if same_box:  # a relabel: the line's own numbers stay (a polygon's points, a box past the edge)
                 new = dataclasses.replace(old, class_id=class_id)
+            elif det.member:  # a new object on the group's line: its own box, in the line's form
+                polygon = _rectangle(cx, cy, w, h) if old.polygon is not None else None
+                new = Label(class_id, cx, cy, w, h, line=old.line, polygon=polygon)
             else:
                 new = Label(class_id, cx, cy, w, h, line=old.line, polygon=_move_polygon(old, (cx, cy, w, h)))
             changed[line] = new
             kind = "relabeled" if class_id != old.class_id else "edited"
-            note = "" if old.polygon is None else POLYGON_KEPT if same_box else POLYGON_MOVED
+            note = ""
+            if old.polygon is not None:
+                note = POLYGON_KEPT if same_box else POLYGON_MEMBER if det.member else POLYGON_MOVED
             changes.append(
                 Change(record.rel, line, kind, _label_text(old), _label_text(new), split=record.split, note=note)
             )
         else:
             added.append(
-                Label(class_id, cx, cy, w, h, line=0, polygon=_rectangle(cx, cy, w, h) if polygons_only else None)
+                Label(class_id, cx, cy, w, h, line=0, polygon=_rectangle(cx, cy, w, h) if added_as_polygon else None)
             )
     deleted = [lab for lab in record.labels if lab.line not in seen]
     if not changed and not added and not deleted:
@@ -194,6 +203,8 @@ def _diff_record(
                note=POLYGON_ADDED if lab.polygon is not None else "")
         for lab in labels[len(kept) :]
     )  # fmt: skip
+    if _mixes_rows(labels):
+        changes = [dataclasses.replace(c, note="; ".join(filter(None, (c.note, MIXED_FILE)))) for c in changes]
     changes.sort(key=lambda c: (c.kind == "added", c.line or 0))
     line_map = {lab.line: i for i, lab in enumerate(kept, start=1)}
     return dataclasses.replace(record, labels=labels, edited=True), changes, line_map
@@ -222,6 +233,33 @@ POLYGON_ADDED = (
     "written as a 4-point polygon, the box's corners: the file's other rows are polygons, and Ultralytics skips "
     "a file that mixes polygon and box rows"
 )
+POLYGON_MEMBER = (
+    "a group box split into its members: this member is a new object, written as the 4-point polygon of its box "
+    "(the group's outline is not its own; before: the group's bounding box)"
+)
+#: ``note`` of every change to a label file that mixes polygon and box rows once written.
+MIXED_FILE = (
+    "the file mixes polygon and box rows: Ultralytics skips the whole image when training "
+    "('labels mix segment and detection rows'; see `curate info`)"
+)
+
+
+def _adds_polygons(labels: list[Label]) -> bool:
+    """Whether a box added to a file of ``labels`` is written as a polygon: when most of its rows are polygons
+    (all of them, or a file that already mixes the two, ties included).
+
+    Why: Ultralytics skips a file that mixes polygon and box rows, so a file of polygons gets polygons. A file
+    that already mixes them is skipped either way; the added row takes the form of most of its rows, so the
+    rows to rewrite when the file is fixed stay the few odd ones (on a tie a polygon: the 4 corners read as the
+    same box to a detector, and a segmenter needs polygons).
+    """
+    polygons = sum(lab.polygon is not None for lab in labels)
+    return bool(labels) and polygons * 2 >= len(labels)
+
+
+def _mixes_rows(labels: list[Label]) -> bool:
+    polygons = sum(lab.polygon is not None for lab in labels)
+    return 0 < polygons < len(labels)
 
 
 def _rectangle(cx: float, cy: float, w: float, h: float) -> tuple[float, ...]:

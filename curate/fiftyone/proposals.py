@@ -211,7 +211,7 @@ def apply(
             dets[i] = _Box(dets[i].label, list(a.box), a.line, dets[i].class_id)
         elif a.action == "split":  # the group box becomes its first member, the others are new boxes
             first, *rest = members[a.line]
-            dets[i] = _Box(dets[i].label, list(first.box), a.line, dets[i].class_id)
+            dets[i] = _Box(dets[i].label, list(first.box), a.line, dets[i].class_id, member=True)
             dets += [_Box(dets[i].label, list(m.box), None, dets[i].class_id) for m in rest]
             applied += rest
             a = first

@@ -340,6 +340,63 @@ def test_a_box_added_to_a_file_of_polygons_is_written_as_a_polygon(tmp_path: Pat
     assert changes[2].after == "1 0.200000 0.700000 0.200000 0.200000"  # the box, as Ultralytics reads the polygon
 
 
+def test_a_box_added_to_a_file_that_mixes_rows_takes_most_rows_form_and_says_it_is_skipped(
+    tmp_path: Path, fo_name: str
+) -> None:
+    """A file that already mixes polygon and box rows is skipped whole by Ultralytics: an added box takes the form
+    of most of its rows (the odd rows to rewrite stay the few), and every change's note says the file is skipped."""
+    import fiftyone as fo
+
+    from curate.fiftyone.diff import MIXED_FILE, POLYGON_ADDED
+    from curate.io.yolo import parse_label_lines
+
+    two_polygons = "1 0.1 0.1 0.3 0.1 0.3 0.4\n0 0.5 0.5 0.7 0.5 0.7 0.7 0.5 0.7\n0 0.8 0.8 0.1 0.1\n"
+    two_boxes = "1 0.1 0.1 0.3 0.1 0.3 0.4\n0 0.5 0.5 0.2 0.2\n0 0.8 0.8 0.1 0.1\n"
+    files = {"p.jpg": ("train", (32, 32), two_polygons), "q.jpg": ("train", (32, 32), two_boxes)}
+    ds = load_yolo(make_tree(tmp_path / "pets", files))
+    fo_ds = to_fiftyone(ds, name=fo_name)
+    for rel in ("images/train/p.jpg", "images/train/q.jpg"):
+        s = _sample(fo_ds, rel)
+        s.ground_truth.detections.append(fo.Detection(label="dog", bounding_box=[0.1, 0.6, 0.2, 0.2]))
+        s.save()
+    new, changes = from_fiftyone(fo_ds, ds)
+    out = save_yolo(new, tmp_path / "out")
+    p_labels, _ = parse_label_lines((out / "labels/train/p.txt").read_bytes(), nc=2)
+    q_labels, _ = parse_label_lines((out / "labels/train/q.txt").read_bytes(), nc=2)
+    assert p_labels[3].polygon == pytest.approx((0.1, 0.6, 0.3, 0.6, 0.3, 0.8, 0.1, 0.8))  # before: a box row
+    assert q_labels[3].polygon is None
+    assert [c.note for c in changes] == [f"{POLYGON_ADDED}; {MIXED_FILE}", MIXED_FILE]  # before: "" for q
+    assert all(c.after == "1 0.200000 0.700000 0.200000 0.200000" for c in changes)
+
+
+def test_a_split_member_on_a_polygon_line_is_its_own_rectangle(tmp_path: Path, fo_name: str) -> None:
+    """A group box split into its members: the first member takes the group's line, but it is a new object, so a
+    polygon line is written as the 4-point polygon of the member's box, not the group's outline moved into it."""
+    from curate.audit.proposals import Proposal
+    from curate.fiftyone.diff import POLYGON_ADDED, POLYGON_MEMBER
+    from curate.fiftyone.proposals import write_proposals
+    from curate.io.yolo import parse_label_lines
+
+    outline = "0 0.3 0.2 0.5 0.2 0.6 0.5 0.5 0.8 0.3 0.8 0.2 0.5\n"  # a hexagon: box (0.4, 0.5, 0.4, 0.6)
+    ds = load_yolo(
+        make_tree(tmp_path / "pets", {"p.jpg": ("train", (32, 32), "1 0.1 0.1 0.3 0.1 0.3 0.4\n" + outline)})
+    )
+    fo_ds = to_fiftyone(ds, name=fo_name)
+    members = [(0.3, 0.5, 0.2, 0.6), (0.5, 0.5, 0.2, 0.6)]
+    write_proposals(fo_ds, [Proposal("train", "images/train/p.jpg", 2, "grouped", "split", 0, m, 0.95)
+                            for m in members], ds)  # fmt: skip
+    new, changes = from_fiftyone(fo_ds, ds, min_confidence=0.9)
+    out = save_yolo(new, tmp_path / "out")
+    labels, problems = parse_label_lines((out / "labels/train/p.txt").read_bytes(), nc=2)
+    assert problems == [] and len(labels) == 3
+    assert labels[1].polygon == pytest.approx((0.2, 0.2, 0.4, 0.2, 0.4, 0.8, 0.2, 0.8))  # before: a hexagon
+    assert labels[2].polygon == pytest.approx((0.4, 0.2, 0.6, 0.2, 0.6, 0.8, 0.4, 0.8))
+    assert [(c.kind, c.line, c.note, c.source) for c in changes] == [
+        ("edited", 2, POLYGON_MEMBER, "proposed"),
+        ("added", 3, POLYGON_ADDED, "proposed"),
+    ]
+
+
 def test_unknown_class_is_a_clear_error(tree: Dataset, fo_name: str) -> None:
     fo_ds = to_fiftyone(tree, name=fo_name)
     s = _sample(fo_ds, "images/train/a.jpg")
