@@ -1171,6 +1171,21 @@ def _pair_outputs(records, out: Path) -> tuple[dict[int, Path], list[Path]]:
     return paired, extra
 
 
+def check_on_disk_kept(ds_arg: Path, out: Path, done: dict) -> list[str]:
+    """The line :func:`change_on_disk` appended after the review is in the kept review's export: the review is
+    merged into the label file as it is now, not written over it. Returns what is wrong (nothing: [])."""
+    from curate.io.yolo import load_yolo
+
+    split, rel, line = done["on_disk"]
+    records = load_yolo(ds_arg).images
+    paired, _ = _pair_outputs(records, out)
+    i = next((i for i, r in enumerate(records) if (r.split, r.rel) == (split, rel)), None)
+    if i is None or i not in paired:
+        return [f"on-disk-line-lost: {split} {rel}: no output image"]
+    text = (_label_bytes(_label_of(paired[i])) or b"").decode("utf-8", "replace")
+    return [] if line in text.splitlines() else [f"on-disk-line-lost: {split} {rel}: {line!r} not in its output"]
+
+
 def check_review(
     ds_arg: Path, out: Path, edits: dict | None = None, planted: list | None = None, bar: float | None = None
 ) -> dict:
@@ -1502,6 +1517,10 @@ def run_tagged(ds: Path, work: Path, env: dict, timeout: float) -> dict:
         try:
             found = check_review(ds, out, done)
             more = check_tags(ds, out, done, report / "findings.csv")
+            lost = check_on_disk_kept(ds, out, done) if name == "export-kept" else []
+            if lost:
+                more["problems"]["on-disk-line-lost"] = len(lost)
+                more["details"] += lost
         except Exception as exc:  # noqa: BLE001 — a checker failure is reported, not fatal
             found, more = {"problems": {"checker-failed": 1}, "details": [repr(exc)]}, {"problems": {}, "details": []}
         result["steps"][name]["check"] = [found, more]

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from curate.core.dataset import Dataset, ImageRecord, Label
-from curate.fiftyone.samples import BOX_TOLERANCE, EXCLUDE_TAG, OK_TAG, from_fo_box
+from curate.fiftyone.samples import (
+    BOX_TOLERANCE,
+    EXCLUDE_TAG,
+    LOADED_FIELD,
+    OK_TAG,
+    _loaded_labels,
+    from_fo_box,
+    to_fo_box,
+)
 
 if TYPE_CHECKING:  # fiftyone is imported lazily: its import costs seconds
     import fiftyone as fo
@@ -79,13 +87,17 @@ class _Review:
     line_maps: dict[tuple[str, str], dict[int, int]]
     excluded: set[tuple[str, str]]  # (split, rel) of the samples tagged ``exclude``
     unknown: list[str]  # rels of FiftyOne samples that are not in the dataset
-    warnings: list[str] = dataclasses.field(default_factory=list)  # proposals left out
+    warnings: list[str] = dataclasses.field(default_factory=list)  # proposals left out, review/disk conflicts
+    # (split, rel) of a record whose label file changed on disk since it was loaded into FiftyOne -> {line as
+    # loaded: its line on disk now}, for the loaded lines still on disk unchanged (:func:`_rebase`)
+    rebased: dict[tuple[str, str], dict[int, int]] = dataclasses.field(default_factory=dict)
 
 
 def _review(fo_dataset: "fo.Dataset", original: Dataset, min_confidence: float | None = None) -> _Review:
     from curate.fiftyone.proposals import accepted_proposals, apply, mark_proposed
 
     by_key = _reviewed_labels(fo_dataset)
+    loaded = _loaded_by_key(fo_dataset)
     accepted = accepted_proposals(fo_dataset, min_confidence)
     review = _Review([], [], {}, set(), sorted({rel for _, rel in by_key} - {r.rel for r in original.images}))
     for record in original.images:
@@ -101,6 +113,11 @@ def _review(fo_dataset: "fo.Dataset", original: Dataset, min_confidence: float |
         if (record.split, record.rel) in accepted:
             detections, applied, left_out = apply(record, detections, accepted[(record.split, record.rel)], original)
             review.warnings.extend(left_out)
+        as_loaded = loaded.get((record.split, record.rel))
+        if as_loaded is not None and _values(as_loaded) != _values(record.labels):
+            detections, on_disk, conflicts = _rebase(record, as_loaded, detections, original)
+            review.rebased[(record.split, record.rel)] = on_disk
+            review.warnings.extend(conflicts)
         new_record, record_changes, line_map = _diff_record(record, detections, original)
         if applied:
             record_changes = mark_proposed(record_changes, applied, record)
@@ -143,6 +160,76 @@ def _reviewed_labels(fo_dataset: "fo.Dataset") -> dict[tuple[str, str], tuple[li
         dets = [_Box(*row) for row in zip(ls or [], bs or [], ns or [], cs or [])]
         out[(split, rel)] = (t or [], dets)
     return out
+
+
+def _loaded_by_key(fo_dataset: "fo.Dataset") -> dict[tuple[str, str], list[Label]]:
+    """``(split, rel) -> the labels the sample was loaded with`` (none for a dataset built before they were kept)."""
+    if not fo_dataset.has_sample_field(LOADED_FIELD):
+        return {}
+    rels, splits, texts = fo_dataset.values(["curate_rel", "split", LOADED_FIELD])
+    return {(split, rel): _loaded_labels(text) for rel, split, text in zip(rels, splits, texts) if rel and text}
+
+
+def _values(labels: list[Label]) -> list[tuple[int, float, float, float, float]]:
+    return [(lab.class_id, lab.cx, lab.cy, lab.w, lab.h) for lab in labels]
+
+
+def _rebase(
+    record: ImageRecord, loaded: list[Label], detections: list[_Box], dataset: Dataset
+) -> tuple[list[_Box], dict[int, int], list[str]]:
+    """The review's detections re-addressed to the label file as it is on disk now (a three-way merge).
+
+    Why: a review kept in FiftyOne (``--from-fiftyone``) was made on the file as it was loaded; the file may
+    have changed on disk since (a line added, another edited by hand). Diffing the review against the file as
+    it is now would delete the lines added on disk and undo the hand edits, though the reviewer never saw them.
+    So each line as loaded is found on disk by its values (its own line number first): the reviewer's edit or
+    delete of it applies to that disk line; a disk line no loaded line matches is kept as it is; the reviewer's
+    added boxes are added. A line both the reviewer changed and the disk changed cannot be merged without
+    guessing: the disk's version is kept and a warning names it (the review stays in FiftyOne).
+
+    Returns the detections addressed to disk lines, ``{line as loaded: line on disk}``, and the warnings.
+    """
+    disk = {lab.line: lab for lab in record.labels}
+    free = dict(disk)
+    on_disk: dict[int, int] = {}
+    for lab in loaded:
+        key = _values([lab])[0]
+        same = [lab.line] if lab.line in free and _values([free[lab.line]])[0] == key else []
+        same = same or [n for n, d in free.items() if _values([d])[0] == key][:1]
+        if same:
+            on_disk[lab.line] = same[0]
+            del free[same[0]]
+    loaded_by_line = {lab.line: lab for lab in loaded}
+    out: list[_Box] = []
+    edited: set[int] = set()  # loaded lines the reviewer changed
+    reviewed: set[int] = set()  # loaded lines still among the detections
+    for det in detections:
+        if det.line is None or det.line not in loaded_by_line or det.line in reviewed:
+            out.append(det if det.line is None else dataclasses.replace(det, line=None, class_id=None))  # added
+            continue
+        reviewed.add(det.line)
+        if not _untouched(det, loaded_by_line[det.line], dataset, record.rel):
+            edited.add(det.line)
+        if det.line in on_disk:
+            out.append(dataclasses.replace(det, line=on_disk[det.line]))
+    gone = [n for n in sorted(loaded_by_line) if n not in on_disk]  # changed or removed on disk since
+    conflicts = [
+        f"{record.rel}: line {n} as loaded into FiftyOne was {'edited' if n in edited else 'deleted'} in the review "
+        "and has changed on disk since: the file's version on disk is kept"
+        for n in gone
+        if n in edited or n not in reviewed
+    ]
+    out.extend(
+        _Box(dataset.class_name(d.class_id), to_fo_box(d), d.line, d.class_id) for d in free.values()
+    )  # lines added or changed on disk since the review: kept as they are
+    return out, on_disk, conflicts
+
+
+def _untouched(det: _Box, lab: Label, dataset: Dataset, rel: str) -> bool:
+    """True when a detection is its loaded label unchanged (the same class, the same box within the tolerance)."""
+    box = from_fo_box(det.bounding_box)
+    same_box = all(abs(a - b) <= BOX_TOLERANCE for a, b in zip(box, (lab.cx, lab.cy, lab.w, lab.h)))
+    return same_box and _class_id(det, dataset, rel) == lab.class_id
 
 
 def _diff_record(
@@ -331,10 +418,12 @@ def ok_marks(fo_dataset: "fo.Dataset", original: Dataset, *, min_confidence: flo
     written = {(r.split, r.rel): {lab.line: lab for lab in r.labels} for r in review.images}
     splits_of = original.splits_by_file()
     out: set[OkMark] = set()
-    for tagged_split, rel, line in tagged:
+    for tagged_split, rel, loaded_line in tagged:
         for split in splits_of.get(rel, []):
             key = (split, rel)
-            old = originals[key].get(line)
+            # a file changed on disk since the review: the mark goes to its label's line now, if still there
+            line = review.rebased[key].get(loaded_line) if key in review.rebased else loaded_line
+            old = originals[key].get(line) if line is not None else None
             if key in review.excluded or key not in written or old is None:
                 continue
             new_line = review.line_maps[key].get(line) if key in review.line_maps else line

@@ -7,8 +7,10 @@ edits; made by ``curate audit``, and refused when it belongs to another folder) 
 ``curate_ok.json`` (which :func:`curate.audit.runner.load_ok_marks` reads on a later audit of the new folder).
 
 Why export reads the existing FiftyOne dataset even when the YOLO folder changed since it was loaded:
-:func:`curate.fiftyone.load.to_fiftyone` would rebuild it and throw the review away. The review wins; the result
-carries a warning, and ``changes.csv`` is then the difference from the folder as it is *now*.
+:func:`curate.fiftyone.load.to_fiftyone` would rebuild it and throw the review away. The review is merged into
+the files as they are *now* (:func:`curate.fiftyone.diff._rebase`): lines added or edited on disk since are kept,
+the reviewer's changes apply to their lines wherever they now are, and ``changes.csv`` lists only the review's; a
+line changed both in the review and on disk keeps its disk version, with a warning naming it.
 """
 
 from __future__ import annotations
@@ -89,8 +91,8 @@ def export_reviewed(
         fo_dataset = to_fiftyone(dataset)
     elif fo_dataset.info.get("curate_fingerprint") != fingerprint(dataset):
         warnings.append(
-            f"{dataset.root} changed since it was loaded into FiftyOne ({fo_dataset.name}); exporting the reviewed "
-            "labels from FiftyOne, so changes.csv also lists label files that changed on disk"
+            f"{dataset.root} changed since it was loaded into FiftyOne ({fo_dataset.name}); the review is merged into "
+            "the label files as they are now (lines changed on disk since are kept)"
         )
     reviewed, changes = from_fiftyone(fo_dataset, dataset, min_confidence=min_confidence)
     warnings += reviewed.warnings[len(dataset.warnings) :]

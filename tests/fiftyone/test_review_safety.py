@@ -121,6 +121,55 @@ def test_review_of_a_file_changed_on_disk_is_kept_under_a_dated_name(make_yolo_t
     assert edited and edited[0].after.startswith("0 0.200000 0.200000")  # the reviewer's box, not lost
 
 
+def _kept_review(make_yolo_tree, tmp_path: Path, edit, on_disk: list[str]):
+    """Audit, ``edit`` the FiftyOne dataset, rewrite train/a's label file to ``on_disk``, re-audit: the review is
+    kept under a dated name. Returns the dataset as it is now and that name."""
+    import fiftyone as fo
+
+    root = make_yolo_tree(tmp_path / "fish", IMAGES)
+    ds = load_yolo(root)
+    run_audit(ds, out_dir=tmp_path / "a1", **AUDIT)
+    edit(find_fiftyone(ds))
+    (root / "train" / "labels" / "a.txt").write_text("".join(line + "\n" for line in on_disk))
+    changed = load_yolo(root)
+    run_audit(changed, out_dir=tmp_path / "a2", **AUDIT)
+    kept = [n for n in fo.list_datasets() if n.startswith(default_name(changed) + "-review-")]
+    assert len(kept) == 1
+    return changed, kept[0]
+
+
+def test_a_kept_review_keeps_the_lines_added_or_edited_on_disk_since(make_yolo_tree, tmp_path: Path) -> None:
+    """Exported with --from-fiftyone, a review is merged into the file as it is now: a line added on disk after
+    the review, and a line edited by hand that the reviewer did not touch, are kept (they were deleted/undone)."""
+    hand_edited, added = "1 0.35 0.3 0.1 0.1", "0 0.8 0.8 0.1 0.1"
+    changed, kept = _kept_review(
+        make_yolo_tree,
+        tmp_path,
+        lambda fod: _move_first_box(fod, "train/images/a.jpg", [0.1, 0.1, 0.2, 0.2]),
+        [added, "0 0.5 0.5 0.2 0.2", hand_edited],  # the reviewed line is now line 2
+    )
+    result = export_reviewed(changed, tmp_path / "out", fiftyone_name=kept)
+    lines = (tmp_path / "out" / "labels" / "train" / "a.txt").read_text().splitlines()
+    assert lines[0] == added and lines[2] == hand_edited, lines
+    assert lines[1].startswith("0 0.2") and len(lines) == 3, lines  # the reviewer's move, on its line now
+    assert [(c.line, c.kind) for c in result.changes if c.image == "train/images/a.jpg"] == [(2, "edited")]
+
+
+def test_a_line_changed_both_in_a_kept_review_and_on_disk_keeps_the_disk_version(make_yolo_tree, tmp_path) -> None:
+    """The one case a merge would have to guess: the disk's version is written, and a warning names the line."""
+    changed, kept = _kept_review(
+        make_yolo_tree,
+        tmp_path,
+        lambda fod: _move_first_box(fod, "train/images/a.jpg", [0.1, 0.1, 0.2, 0.2]),
+        ["0 0.55 0.5 0.2 0.2", "1 0.3 0.3 0.1 0.1"],  # the reviewed line 1 moved by hand too
+    )
+    result = export_reviewed(changed, tmp_path / "out", fiftyone_name=kept)
+    text = (tmp_path / "out" / "labels" / "train" / "a.txt").read_text()
+    assert text == "0 0.55 0.5 0.2 0.2\n1 0.3 0.3 0.1 0.1\n"  # untouched: byte for byte
+    assert not [c for c in result.changes if c.image == "train/images/a.jpg"]
+    assert any("train/images/a.jpg: line 1" in w and "on disk is kept" in w for w in result.warnings), result.warnings
+
+
 def test_a_review_made_by_an_older_curate_is_adopted_and_kept(make_yolo_tree, tmp_path: Path) -> None:
     """A FiftyOne dataset named `curate-<folder>` without loaded labels (bridge version 1) is renamed, and its
     review survives the rebuild that the new bridge version forces."""
