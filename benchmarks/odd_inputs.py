@@ -1429,20 +1429,9 @@ def run_review(command: str, ds: Path, work: Path, env: dict, timeout: float) ->
             cmd = [sys.executable, str(Path(__file__).resolve()), f"--{name}", str(ds), str(target)]
         else:
             cmd = _curate() + args
-        start = time.perf_counter()
-        try:
-            proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=timeout,
-                                  errors="replace")  # fmt: skip
-        except subprocess.TimeoutExpired:
-            return {"status": "timeout", "cell": f"timeout ({name})", "seconds": timeout}
-        result["seconds"] = round(result["seconds"] + time.perf_counter() - start, 1)
-        err = proc.stderr
-        last = next((x.strip() for x in reversed(err.splitlines()) if x.strip()), "").removeprefix("error: ")
-        result["steps"][name] = {"rc": proc.returncode, "stderr": err[-4000:], "stdout": proc.stdout[-2000:]}
-        if "Traceback (most recent call last)" in err:
-            return {**result, "status": "traceback", "cell": f"TRACEBACK ({name}): {last[:160]}"}
-        if proc.returncode != 0:
-            return {**result, "status": "error", "cell": f"error ({name}): {last[:160]}"}
+        failed = _run_step(name, cmd, work, env, timeout, result)
+        if failed:
+            return failed
         if name == "audit":
             (work / "audited").touch()
         if out is not None and out.is_dir():
