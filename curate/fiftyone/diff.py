@@ -114,7 +114,7 @@ def _review(fo_dataset: "fo.Dataset", original: Dataset, min_confidence: float |
             detections, applied, left_out = apply(record, detections, accepted[(record.split, record.rel)], original)
             review.warnings.extend(left_out)
         as_loaded = loaded.get((record.split, record.rel))
-        if as_loaded is not None and _values(as_loaded) != _values(record.labels):
+        if as_loaded is not None and list(map(_value, as_loaded)) != list(map(_value, record.labels)):
             detections, on_disk, conflicts = _rebase(record, as_loaded, detections, original)
             review.rebased[(record.split, record.rel)] = on_disk
             review.warnings.extend(conflicts)
@@ -170,8 +170,9 @@ def _loaded_by_key(fo_dataset: "fo.Dataset") -> dict[tuple[str, str], list[Label
     return {(split, rel): _loaded_labels(text) for rel, split, text in zip(rels, splits, texts) if rel and text}
 
 
-def _values(labels: list[Label]) -> list[tuple[int, float, float, float, float]]:
-    return [(lab.class_id, lab.cx, lab.cy, lab.w, lab.h) for lab in labels]
+def _value(lab: Label) -> tuple[int, float, float, float, float]:
+    """What a line is, as ``curate_loaded`` keeps it: its class and box (a line number aside)."""
+    return (lab.class_id, lab.cx, lab.cy, lab.w, lab.h)
 
 
 def _rebase(
@@ -193,9 +194,9 @@ def _rebase(
     free = dict(disk)
     on_disk: dict[int, int] = {}
     for lab in loaded:
-        key = _values([lab])[0]
-        same = [lab.line] if lab.line in free and _values([free[lab.line]])[0] == key else []
-        same = same or [n for n, d in free.items() if _values([d])[0] == key][:1]
+        key = _value(lab)
+        same = [lab.line] if lab.line in free and _value(free[lab.line]) == key else []
+        same = same or [n for n, d in free.items() if _value(d) == key][:1]
         if same:
             on_disk[lab.line] = same[0]
             del free[same[0]]
