@@ -323,6 +323,38 @@ def tally(paths: list[Path]) -> str:
     return "\n".join(lines)
 
 
+def aside_aps(dump: rerank.Dump, rows: list[dict], kind: str) -> tuple[float, float, float]:
+    """The kind's merged AP as it is, with the planted boxes judged "not visible" set aside, and with those judged
+    "not visible" or "unsure" set aside (untouched boxes judged "real" set aside in both): how much of the gap to a
+    target is errors no one could see, and how much is visible errors the checks rank low."""
+    merged = ln.merged_scores(ln.box_scores(dump.findings))
+    real = {(r["image"], int(r["line"])) for r in rows if r["part"] == "outrank" and r["verdict"] == "real"}
+    out = [ln.rank_metrics(dump.keys, dump.truth, kind, merged)["ap"]]
+    for hidden in (("not visible",), ("not visible", "unsure")):
+        drop = real | {(r["image"], int(r["line"])) for r in rows if r["part"] == "low" and r["verdict"] in hidden}
+        out.append(ln.rank_metrics([k for k in dump.keys if k not in drop], dump.truth, kind, merged)["ap"])
+    return out[0], out[1], out[2]
+
+
+def aside_table(paths: list[Path], dumps: list[Path]) -> str:
+    """Markdown: :func:`aside_aps` per dataset and kind, means over the judged sheets (seeds) of each."""
+    by_stem = {p.stem: p for p in dumps}
+    cells: dict[tuple[str, str], list[tuple[float, float, float]]] = defaultdict(list)
+    for path in paths:
+        name, kind = path.stem.rsplit("-", 1)
+        if name not in by_stem:
+            raise SystemExit(f"{path.name}: no dump {name}.pkl among --dumps")
+        rows = list(csv.DictReader(path.open(encoding="utf-8")))
+        cells[(name.rsplit("-seed", 1)[0], kind)].append(aside_aps(rerank.load_dump(by_stem[name]), rows, kind))
+    lines = [
+        "| dataset | kind | merged AP | not visible set aside | not visible and unsure set aside |",
+        "|---" * 5 + "|",
+    ]
+    for (dataset, kind), aps in sorted(cells.items()):
+        lines.append(f"| {dataset} | {kind} | " + " | ".join(f"{v:.2f}" for v in np.mean(aps, axis=0)) + " |")
+    return "\n".join(lines)
+
+
 def _dumps(paths: list[Path]) -> list[Path]:
     out = []
     for p in paths:
@@ -350,9 +382,12 @@ def main(argv: list[str] | None = None) -> int:
     z.add_argument("--against", choices=["stratum", "all"], default="stratum", help="negatives: same size or all")
     t = sub.add_parser("tally")
     t.add_argument("csvs", nargs="+", type=Path, help="sheet CSVs with the verdict column filled in")
+    t.add_argument("--dumps", nargs="+", type=Path, default=None, help="their dumps: the AP with the unseen set aside")
     args = parser.parse_args(argv)
     if args.cmd == "tally":
         print(tally(args.csvs))
+        if args.dumps:
+            print("\n" + aside_table(args.csvs, _dumps(args.dumps)))
     elif args.cmd == "sizes":
         print(sizes_table(_dumps(args.dumps), args.datasets, args.kinds, sorted(args.bins), args.against))
     else:

@@ -125,6 +125,18 @@ def test_the_sheet_lists_the_lowest_planted_boxes_first_and_the_untouched_ones_a
         writer.writerows(rows)
     assert "| toy | shifted | 3 / 0 / 0 | 0 / 1 / 0 |" in ls.tally([out])
 
+    # the untouched 0.95 box judged a real error, the lowest planted box not visible, the next unsure: set aside,
+    # every other planted box outranks every right one
+    for r, verdict in zip(rows, ["not visible", "unsure", "visible", "real"]):
+        r["verdict"] = verdict
+    as_is, unseen, unsure = ls.aside_aps(dump, rows, "shifted")
+    assert as_is < 1.0 and unseen == unsure == 1.0
+    with out.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=ls.FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    assert f"| toy | shifted | {as_is:.2f} | 1.00 | 1.00 |" in ls.aside_table([out], [path])
+
 
 def test_sizes_split_the_planted_boxes_by_their_originals_side(tmp_path: Path, make_yolo_tree) -> None:
     """Every box is 6.4 × 7.7 px: all planted boxes fall under 16 px, and that stratum's AP is the unsplit one."""
