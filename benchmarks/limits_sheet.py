@@ -43,6 +43,7 @@ import label_noise as ln  # noqa: E402
 import rerank  # noqa: E402
 
 from curate.core.dataset import Dataset, ImageRecord, Label  # noqa: E402
+from curate.core.overlap import iou_one  # noqa: E402
 from planted_noise import PlantedTruth, plant_errors  # noqa: E402
 
 Key = tuple[str, int]
@@ -355,6 +356,81 @@ def aside_table(paths: list[Path], dumps: list[Path]) -> str:
     return "\n".join(lines)
 
 
+def add_rows(adds: dict, found_iou: float = 0.3) -> tuple[list[dict], list[tuple]]:
+    """From a ``proposals.py --dump`` adds pickle: each add (a listed ``missing`` region with a class guess) whose
+    region found a deleted box (IoU ≥ ``found_iou``), with its proposed box and that box's IoU with the deleted one,
+    worst first; and the deleted boxes no listed region found, as (image, xyxy, class)."""
+    deleted: dict[str, list[tuple]] = defaultdict(list)
+    for rel, xyxy, cls in adds["deleted"]:
+        deleted[rel].append((xyxy, cls))
+    rows, hit = [], set()
+    for rel, region, score, data in adds["regions"]:
+        found = max(deleted.get(rel, []), key=lambda d: iou_one(d[0], _corners(region)), default=None)
+        if found is not None and iou_one(found[0], _corners(region)) >= found_iou:
+            hit.add((rel, found[0]))
+            if isinstance(data.get("class_id"), int) and data["class_id"] >= 0:
+                box = _corners(data["add_box"] if data.get("add_box") is not None else region)
+                rows.append({"image": rel, "deleted": found[0], "class": found[1], "box": box, "score": score,
+                             "guess": data["class_id"], "iou": iou_one(found[0], box)})  # fmt: skip
+    missed = [(rel, xyxy, cls) for rel, ds in deleted.items() for xyxy, cls in ds if (rel, xyxy) not in hit]
+    return sorted(rows, key=lambda r: r["iou"]), missed
+
+
+def _corners(box: tuple) -> tuple[float, float, float, float]:
+    cx, cy, w, h = box
+    return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+
+
+def _cxcywh(xyxy: tuple) -> tuple[float, float, float, float]:
+    return ((xyxy[0] + xyxy[2]) / 2, (xyxy[1] + xyxy[3]) / 2, xyxy[2] - xyxy[0], xyxy[3] - xyxy[1])
+
+
+def adds_sheet(path: Path, clean: Dataset, out: Path, top: int, min_view: float) -> Path:
+    """``<pickle>-adds.png``: each add that found a deleted box, its proposed box red over the deleted box green,
+    lowest IoU first; ``<pickle>-missed.png``: the deleted boxes no listed region found (red; the image's other
+    clean boxes green), largest first; and ``<pickle>-adds.csv`` listing both with a blank verdict."""
+    import pickle
+
+    import contact_sheet as cs
+
+    rows, missed = add_rows(pickle.loads(path.read_bytes()))
+    records = {rec.rel: rec for rec in clean.images}
+    names = clean.class_name
+    out.mkdir(parents=True, exist_ok=True)
+    tiles, table = [], []
+    for n, r in enumerate(rows[:top], start=1):
+        rec = records[r["image"]]
+        w, h = rec.size
+        side = min((r["deleted"][2] - r["deleted"][0]) * w, (r["deleted"][3] - r["deleted"][1]) * h)
+        caption = [
+            f"A{n} IoU {r['iou']:.2f} s{r['score']:.2f} {side:.0f}px",
+            f"{names(r['class'])} guess {names(r['guess'])}",
+        ]
+        tiles.append(cs.tile(rec.path, [_cxcywh(r["deleted"]), _cxcywh(r["box"])], 1, caption, min_view=min_view))
+        row = {"part": "add", "n": n, "image": r["image"], "class": names(r["class"]), "score": f"{r['score']:.4f}"}
+        table.append({**row, "iou": f"{r['iou']:.3f}", "side px": f"{side:.1f}", "verdict": ""})
+    _grid(tiles, out / f"{path.stem}-adds.png")
+    tiles = []
+    sized = []
+    for rel, xyxy, cls in missed:
+        w, h = records[rel].size
+        sized.append((min((xyxy[2] - xyxy[0]) * w, (xyxy[3] - xyxy[1]) * h), rel, xyxy, cls))
+    for n, (side, rel, xyxy, cls) in enumerate(sorted(sized, reverse=True)[:top], start=1):
+        rec = records[rel]
+        others = [(o.cx, o.cy, o.w, o.h) for o in rec.labels if not np.allclose(o.xyxy, xyxy, atol=1e-9)]
+        caption = [f"M{n} {side:.0f}px", names(cls)]
+        tiles.append(cs.tile(rec.path, [*others, _cxcywh(xyxy)], len(others), caption, min_view=min_view))
+        table.append({"part": "missed", "n": n, "image": rel, "class": names(cls), "score": "", "iou": "",
+                      "side px": f"{side:.1f}", "verdict": ""})  # fmt: skip
+    _grid(tiles, out / f"{path.stem}-missed.png")
+    csv_path = out / f"{path.stem}-adds.csv"
+    with csv_path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["part", "n", "image", "class", "score", "iou", "side px", "verdict"])
+        writer.writeheader()
+        writer.writerows(table)
+    return csv_path
+
+
 def _dumps(paths: list[Path]) -> list[Path]:
     out = []
     for p in paths:
@@ -380,11 +456,25 @@ def main(argv: list[str] | None = None) -> int:
     z = sub.choices["sizes"]
     z.add_argument("--bins", nargs="+", type=float, default=[16.0, 48.0], help="edges in px")
     z.add_argument("--against", choices=["stratum", "all"], default="stratum", help="negatives: same size or all")
+    a = sub.add_parser("adds")
+    a.add_argument("--adds", nargs="+", type=Path, required=True, help="proposals.py --dump adds-<name>-seed<N>.pkl")
+    a.add_argument("--datasets", type=Path, required=True, help="folder of the unmodified datasets")
+    a.add_argument("--top", type=int, default=15)
+    a.add_argument("--out", type=Path, default=Path("reports/limits"))
+    a.add_argument("--min-view", type=float, default=0.08, help="a crop shows at least this share of the image")
     t = sub.add_parser("tally")
     t.add_argument("csvs", nargs="+", type=Path, help="sheet CSVs with the verdict column filled in")
     t.add_argument("--dumps", nargs="+", type=Path, default=None, help="their dumps: the AP with the unseen set aside")
     args = parser.parse_args(argv)
-    if args.cmd == "tally":
+    if args.cmd == "adds":
+        cache: dict[str, Dataset] = {}
+        for path in args.adds:
+            name = path.stem.removeprefix("adds-").rsplit("-seed", 1)[0]
+            if not path.is_file():
+                raise SystemExit(f"no proposals.py --dump adds pickle at {path}")
+            clean = cache.setdefault(name, ln.load_dataset(args.datasets / name))
+            print(f"wrote {adds_sheet(path, clean, args.out, args.top, args.min_view)}")
+    elif args.cmd == "tally":
         print(tally(args.csvs))
         if args.dumps:
             print("\n" + aside_table(args.csvs, _dumps(args.dumps)))

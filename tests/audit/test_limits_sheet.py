@@ -156,3 +156,33 @@ def test_sizes_split_the_planted_boxes_by_their_originals_side(tmp_path: Path, m
     table = ls.sizes_table([tmp_path / "dumps" / "toy-seed0.pkl"], tmp_path, ["shifted"], [16.0, 48.0])
     assert f"| toy | shifted | 1.00 | 1.00 ({n_small}) | — (0) | — (0) |" in table
     assert rerank.load_dump(tmp_path / "dumps" / "toy-seed0.pkl").truth.counts["shifted"] == n_small
+
+
+def test_adds_are_listed_by_their_iou_with_the_deleted_box_they_found_and_the_unfound_deletions_by_size(
+    tmp_path: Path, make_yolo_tree
+) -> None:
+    """Two deleted boxes of image 0 and one of image 1. A region finds the first (its proposed box half as wide: IoU
+    0.5); a region without a class guess finds the second (no add, yet found); nothing finds image 1's, so it is
+    listed as missed. The adds are worst first, the missed ones largest first, each with its side in pixels."""
+    import pickle
+
+    clean = _clean(tmp_path, make_yolo_tree)
+    a, b = clean.images[0].labels[:2]
+    c = clean.images[1].labels[0]
+    rel0, rel1 = clean.images[0].rel, clean.images[1].rel
+    half = (a.cx - a.w / 4, a.cy, a.w / 2, a.h)
+    regions = [
+        (rel0, (a.cx, a.cy, a.w, a.h), 0.8, {"class_id": a.class_id, "add_box": half}),
+        (rel0, (b.cx, b.cy, b.w, b.h), 0.7, {"class_id": -1}),
+    ]
+    deleted = [(rel0, a.xyxy, a.class_id), (rel0, b.xyxy, b.class_id), (rel1, c.xyxy, c.class_id)]
+    path = tmp_path / "adds-toy-seed0.pkl"
+    path.write_bytes(pickle.dumps({"regions": regions, "deleted": deleted, "tried": []}))
+
+    rows, missed = ls.add_rows(pickle.loads(path.read_bytes()))
+    assert len(rows) == 1 and np.isclose(rows[0]["iou"], 0.5) and rows[0]["image"] == rel0
+    assert missed == [(rel1, c.xyxy, c.class_id)]
+    out = ls.adds_sheet(path, clean, tmp_path / "eye", top=15, min_view=0.2)
+    table = list(csv.DictReader(out.open()))
+    assert [(r["part"], r["iou"], r["side px"]) for r in table] == [("add", "0.500", "6.4"), ("missed", "", "6.4")]
+    assert (tmp_path / "eye" / "adds-toy-seed0-adds.png").stat().st_size > 0
