@@ -22,6 +22,9 @@ empty ``verdict`` column to fill in. ``tally`` counts the filled-in verdicts per
 by the original box's shorter side in image pixels (``--bins``; a grouped box by its members' mean shorter side),
 each stratum ranked against every untouched box: what the AP would be if only errors of that size were planted.
 A reading of the dumps only: the benchmark's headline figures are the unsplit ones.
+
+``adds``: a ``proposals.py --dump`` adds pickle drawn the same way: each add's proposed box (red) over the deleted box
+it found (green), lowest IoU first, and the deleted boxes nothing found, largest first (issue #23's ``missing`` adds).
 """
 
 from __future__ import annotations
@@ -357,21 +360,29 @@ def aside_table(paths: list[Path], dumps: list[Path]) -> str:
 
 
 def add_rows(adds: dict, found_iou: float = 0.3) -> tuple[list[dict], list[tuple]]:
-    """From a ``proposals.py --dump`` adds pickle: each add (a listed ``missing`` region with a class guess) whose
-    region found a deleted box (IoU ≥ ``found_iou``), with its proposed box and that box's IoU with the deleted one,
-    worst first; and the deleted boxes no listed region found, as (image, xyxy, class)."""
+    """From a ``proposals.py --dump`` adds pickle: each add (a listed ``missing`` region with a class guess) that
+    found a deleted box, its proposed box or its region at IoU ≥ ``found_iou`` with it (proposals.py judges the
+    proposed box, label_noise.py's recall the region), with the proposed box's IoU with that deleted box, worst
+    first; and the deleted boxes no listed region or add found, as (image, xyxy, class)."""
     deleted: dict[str, list[tuple]] = defaultdict(list)
     for rel, xyxy, cls in adds["deleted"]:
         deleted[rel].append((xyxy, cls))
     rows, hit = [], set()
     for rel, region, score, data in adds["regions"]:
-        found = max(deleted.get(rel, []), key=lambda d: iou_one(d[0], _corners(region)), default=None)
-        if found is not None and iou_one(found[0], _corners(region)) >= found_iou:
-            hit.add((rel, found[0]))
-            if isinstance(data.get("class_id"), int) and data["class_id"] >= 0:
-                box = _corners(data["add_box"] if data.get("add_box") is not None else region)
-                rows.append({"image": rel, "deleted": found[0], "class": found[1], "box": box, "score": score,
-                             "guess": data["class_id"], "iou": iou_one(found[0], box)})  # fmt: skip
+        is_add = isinstance(data.get("class_id"), int) and data["class_id"] >= 0
+        boxes = [_corners(region)]
+        if is_add:
+            boxes.insert(0, _corners(data["add_box"] if data.get("add_box") is not None else region))
+        for box in boxes:
+            found = max(deleted.get(rel, []), key=lambda d: iou_one(d[0], box), default=None)
+            if found is not None and iou_one(found[0], box) >= found_iou:
+                break
+        else:
+            continue
+        hit.add((rel, found[0]))
+        if is_add:
+            rows.append({"image": rel, "deleted": found[0], "class": found[1], "box": boxes[0], "score": score,
+                         "guess": data["class_id"], "iou": iou_one(found[0], boxes[0])})  # fmt: skip
     missed = [(rel, xyxy, cls) for rel, ds in deleted.items() for xyxy, cls in ds if (rel, xyxy) not in hit]
     return sorted(rows, key=lambda r: r["iou"]), missed
 
