@@ -121,91 +121,52 @@ class CropFeatures(Shared):
 
 class CropEmbeddings(Shared):
     """Every box's crop embedded by the pretrained backbone (:func:`curate.vision.embed.dataset_embeddings`), one
-    (n, 1280) array per image, made in a child process started before the first check; and ``missing``'s windows'
-    embeddings (:meth:`with_windows`) from the same child.
+    (n, 1280) array per image: started in a child process before the first check, collected on first use.
 
     Why a child: importing torch and torchvision alone holds ~0.66 GB of a process's memory until it ends, on
     top of what the box model and ``missing`` leave behind: in this process the audit of a 10,000-box label
     file peaked at 2.2 GB (issue #25's limit is 2 GB). A child gives it back as soon as the embeddings are
-    made. Only where ``class_inconsistent`` will look at them
-    (:func:`~curate.audit.checks.class_inconsistent.embeddings_wanted`).
-
-    Why one child, and when it computes: each embedding process pays ≈ 4 CPU-s to import torch and build the body.
-    Where ``missing``'s embedding evidence will ask for its windows
-    (:func:`~curate.audit.checks.missing.evidence.wanted`), the child waits, idle (curate's modules imported, not
-    torch: ~50 MB), until ``missing`` has its windows, and makes the boxes' and the windows' embeddings in one call.
-    It does not make the boxes' embeddings early and then wait with torch loaded: an idle child that has embedded
-    holds ~0.7 GB resident (measured), beside the box model's stage, where the audit's own peak is on dense data
-    (football-players; benchmarks/README.md, Session 25, branch `speedhouse`). Otherwise the child is given the
-    boxes at once, so that they are made beside the first checks. Without a child (one core, no weights file, a
-    failed child) they are computed here on first use, the same numbers (the same code and threads; cached on disk
-    per image either way). The runner's :meth:`stop` ends a child nobody collected, whatever stopped the audit.
+    made. Why started early: while the parent's memory is still small (label checks, hashing), and its two
+    threads fill the single-threaded stretches of the checks that run meanwhile. Only where
+    ``class_inconsistent`` will look at them (:func:`~curate.audit.checks.class_inconsistent.embeddings_wanted`);
+    without a child (one core, no weights file, a failed child) they are computed here on first use, the same
+    numbers (the same code and threads; cached on disk per image either way).
     """
 
     def __init__(self) -> None:
-        self._job: Any = None  # the child: idle (no call yet) or making the boxes' embeddings
+        self._job: Any = None
         self._result: list | None = None
 
     def start(self, ctx: AuditContext) -> None:
         if self._result is not None or self._job is not None:
             return
         from curate.audit.checks.class_inconsistent import embeddings_wanted
-        from curate.audit.checks.missing.evidence import wanted as windows_wanted
         from curate.vision import embed
 
         if not embeddings_wanted(ctx) or not embed.weights_path().is_file():
             return  # not needed, or computed here on first use (its one-line error where the weights are missing)
         from curate.runtime import worker
 
-        self._job = worker.try_spawn(embed.__name__)
-        if not windows_wanted(ctx):
-            self._job = worker.try_call(self._job, f"{embed.__name__}:dataset_embeddings", ctx.dataset, progress=False)
+        self._job = worker.try_call(
+            worker.try_spawn(embed.__name__), f"{embed.__name__}:dataset_embeddings", ctx.dataset, progress=False
+        )
 
     def get(self, ctx: AuditContext) -> list:
         if self._result is None:
             from curate.vision.embed import dataset_embeddings
 
-            if self._job is not None and self._job.called:
-                self._result = self._collect()
-            else:
-                self._result = self._in_child("dataset_embeddings", ctx.dataset, progress=False)
+            job, self._job = self._job, None
+            if job is not None:
+                from curate.runtime.worker import WorkerError
+
+                try:
+                    self._result = job.result()
+                except WorkerError:
+                    if os.environ.get("CURATE_DEBUG"):
+                        raise
             if self._result is None:
                 self._result = dataset_embeddings(ctx.dataset)
         return self._result
-
-    def with_windows(self, ctx: AuditContext, items: list) -> tuple[list, list]:
-        """(:meth:`get`'s boxes' embeddings, :func:`~curate.vision.embed.window_embeddings` of ``items``): both from
-        the idle child in one call where it waits for them, else the boxes' as :meth:`get` and the windows' here."""
-        from curate.vision import embed
-
-        if self._result is None and self._job is not None and not self._job.called:
-            both = self._in_child("dataset_and_window_embeddings", ctx.dataset, items)
-            if both is not None:
-                self._result = both[0]
-                return both
-        return self.get(ctx), embed.window_embeddings(items)
-
-    def _in_child(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """``curate.vision.embed.<name>(*args, **kwargs)`` in the idle child; None where there is none or it failed."""
-        from curate.runtime import worker
-        from curate.vision import embed
-
-        self._job = worker.try_call(self._job, f"{embed.__name__}:{name}", *args, **kwargs)
-        return self._collect()
-
-    def _collect(self) -> Any:
-        """The called child's value; None where there is no child or it failed (``CURATE_DEBUG=1`` raises)."""
-        job, self._job = self._job, None
-        if job is None:
-            return None
-        from curate.runtime.worker import WorkerError
-
-        try:
-            return job.result()
-        except WorkerError:
-            if os.environ.get("CURATE_DEBUG"):
-                raise
-            return None
 
     def stop(self, ctx: AuditContext) -> None:
         if self._job is not None:

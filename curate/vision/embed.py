@@ -237,14 +237,3 @@ def window_embeddings(items: list[tuple[Path, np.ndarray]]) -> list[np.ndarray]:
     shortlisted, and a re-audit with the same labels shortlists the same ones."""
     backbone()  # fail before decoding anything when the weights are missing
     return _embed_all(items, _load_windows, "embed-windows")
-
-
-def dataset_and_window_embeddings(
-    dataset: Dataset, items: list[tuple[Path, np.ndarray]]
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """:func:`dataset_embeddings` and :func:`window_embeddings` of ``items``, in one process.
-
-    Why one call: each embedding process pays for importing torch and building the body (≈ 4 CPU-s); ``missing``
-    needs both, so :class:`~curate.audit.shared.CropEmbeddings` asks its one child for both at once. The numbers
-    are those of the two calls made apart (each call batches only its own crops)."""
-    return dataset_embeddings(dataset, progress=False), window_embeddings(items)

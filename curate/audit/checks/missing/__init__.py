@@ -95,16 +95,24 @@ def run(ctx: AuditContext) -> list[Finding]:
         for lb in r.labels:
             by_class.setdefault(lb.class_id, []).append(np.log(np.maximum([lb.w, lb.h], 1e-4)))
     class_sizes = {c: np.median(np.array(v), axis=0) for c, v in by_class.items()}
-    want = evidence.wanted(ctx)
-    regions, describe = objectness_pass(ds, seed=ctx.seed, progress=len(ds.images) > 50)
-    if want:
-        # the objectness pass's freed windows back to the system before the embedding child loads torch beside this
-        # process: on football-players this process kept ~0.4 GB of them, and the two together passed 2 GB (issue #25)
+    # the embedding evidence's child imports torch while the objectness pass runs
+    job = evidence.spawn() if (want := evidence.wanted(ctx)) else None
+    try:
+        regions, describe = objectness_pass(ds, seed=ctx.seed, progress=len(ds.images) > 50)
+    except BaseException:
+        if job is not None:
+            job.cancel()
+        raise
+    if job is not None:
+        # the objectness pass's freed windows back to the system before the child loads torch beside this process:
+        # on football-players this process kept ~0.4 GB of them, and the two together passed 2 GB (issue #25)
         release_freed_memory()
     depth = evidence.EMBED_PER_IMAGE if want else MAX_PER_IMAGE
     best = {i: _nms(scores, wins, depth) for i, (scores, wins) in regions.items()}
     shortlist = {i: (regions[i][0][k], regions[i][1][k]) for i, k in best.items()}
-    rescored = evidence.rescore(ctx, shortlist, MAX_PER_IMAGE) if want and shortlist else None
+    rescored = evidence.rescore(ctx, job, shortlist, MAX_PER_IMAGE) if want and shortlist else None
+    if rescored is None and job is not None:
+        job.cancel()
     for i, (scores, wins) in (rescored or shortlist).items():
         b, c = _boxes(ds.images[i])
         for k in range(min(len(wins), MAX_PER_IMAGE)):

@@ -16,10 +16,10 @@ alone would have kept (:func:`rescore`): the evidence reorders the regions; how 
 the objectness model's (a model's own probabilities, learnt between a labelled box's exact crop and a grid window,
 sit far under the windows' objectness scores: fewer regions would reach 0.5, and fewer deleted boxes with them).
 
-Cost and memory: torch is never imported in the audit's process (0.66 GiB it keeps, issue #25): the windows and the
-labelled boxes are embedded in one call to the child of :class:`~curate.audit.shared.CropEmbeddings` (the boxes'
-embeddings ``class_inconsistent`` reads too), which loads torch only then, after the objectness pass has handed its
-memory back. Gated like those: only where
+Cost and memory: torch is never imported in the audit's process (0.66 GiB it keeps, issue #25): the windows are
+embedded in a child process (:mod:`curate.runtime.worker`, started before the objectness pass so that it imports
+torch meanwhile), the boxes' embeddings come from :class:`~curate.audit.shared.CropEmbeddings` (the child
+``class_inconsistent`` already uses). Gated like those: only where
 :func:`~curate.audit.checks.class_inconsistent.embeddings_wanted` holds (not ``--fast``, at most 20,000 boxes) and
 the weights file exists; otherwise, or if anything fails, the objectness scores stand as they were.
 """
@@ -27,6 +27,7 @@ the weights file exists; otherwise, or if anything fails, the objectness scores 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +50,29 @@ def wanted(ctx: AuditContext) -> bool:
     from curate.vision.embed import weights_path
 
     return ctx.param(NAME, "embeddings", True) is not False and embeddings_wanted(ctx) and weights_path().is_file()
+
+
+def spawn() -> Any:
+    """A child process importing the backbone's module, to be handed the windows later (None: none could start)."""
+    from curate.runtime import worker
+    from curate.vision import embed
+
+    return worker.try_spawn(embed.__name__)
+
+
+def window_embeddings(job: Any, items: list) -> list[np.ndarray]:
+    """:func:`curate.vision.embed.window_embeddings` in the child ``job``, or here where there is none or it failed."""
+    from curate.runtime import worker
+    from curate.vision import embed
+
+    job = worker.try_call(job, f"{embed.__name__}:window_embeddings", items)
+    if job is not None:
+        try:
+            return job.result()
+        except worker.WorkerError:
+            if os.environ.get("CURATE_DEBUG"):
+                raise
+    return embed.window_embeddings(items)
 
 
 def neighbour_features(
@@ -116,7 +140,7 @@ def combine(
 
 
 def rescore(
-    ctx: AuditContext, shortlist: dict[int, tuple[np.ndarray, np.ndarray]], keep: int
+    ctx: AuditContext, job: Any, shortlist: dict[int, tuple[np.ndarray, np.ndarray]], keep: int
 ) -> dict[int, tuple[np.ndarray, np.ndarray]] | None:
     """Each image's ``keep`` best windows by :func:`combine`, from its ``shortlist`` (image index → objectness
     scores, normalized xyxy, best first after NMS), with the objectness scores of the windows the objectness
@@ -127,7 +151,8 @@ def rescore(
     ds = ctx.dataset
     ids = sorted(shortlist)
     try:
-        per_image, wins = ctx.use(CropEmbeddings).with_windows(ctx, [(ds.images[i].path, shortlist[i][1]) for i in ids])
+        per_image = ctx.use(CropEmbeddings).get(ctx)
+        wins = window_embeddings(job, [(ds.images[i].path, shortlist[i][1]) for i in ids])
     except Exception:  # noqa: BLE001 — no weights, no torch, a broken child: the objectness scores stand
         if os.environ.get("CURATE_DEBUG"):
             raise
