@@ -115,19 +115,14 @@ def crossfit(d: dict, extra: np.ndarray | None, seed: int = 0) -> tuple[np.ndarr
     fold_of_image = d["folds"]
     n_real = len(d["truth"])
     folds_of = [fold_of_image[d["image"][d[f"rows{m}"]]] for m in range(members)]
-    keep = np.ones(n_real, bool)
-    for r in range(defaults.BOXMODEL_ROUNDS):
-        prob = _crossfit(
-            [(p[0], p[1], fo) for p, fo in zip(parts, folds_of)],
-            defaults.BOXMODEL_FOLDS,
-            keep,
-            seed=seed,
-            iterations=defaults.BOXMODEL_ITERATIONS,
-            advance=lambda: None,
-        )
-        if r + 1 < defaults.BOXMODEL_ROUNDS:
-            p_ok = prob[:n_real, 0]
-            keep = p_ok >= np.quantile(p_ok, defaults.BOXMODEL_DROP_SHARE)
+    prob = _crossfit(
+        [(p[0], p[1], fo) for p, fo in zip(parts, folds_of)],
+        defaults.BOXMODEL_FOLDS,
+        np.ones(n_real, bool),
+        seed=seed,
+        iterations=defaults.BOXMODEL_ITERATIONS,
+        advance=lambda: None,
+    )
     return prob, parts[0][1]
 
 

@@ -112,8 +112,6 @@ BOXMODEL_ERROR_PRIOR = 0.02  # assumed share of real boxes with each error kind 
 MISSING_MAX_TRAIN_IMAGES = 10_000
 SWAP_ERROR_PRIOR = 0.02  # assumed share of boxes with a swapped class (class_inconsistent's calibration; same as above)
 BOXMODEL_USE_MASK = False  # add U²-Net-p mask features (≈250 ms an image the first time, then cached)
-BOXMODEL_ROUNDS = 1  # 2 = refit once without the dataset's most suspicious boxes in the "ok" class
-BOXMODEL_DROP_SHARE = 0.03  # ... leaving out this share of real boxes (lowest P(ok))
 
 # --- rebalance / re-split: curate/ops/rebalance.py ---------------------------------------------------------
 REBALANCE_POLISH_PASSES = 6  # local-search passes (single-group moves) after iterative stratification

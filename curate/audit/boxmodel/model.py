@@ -96,7 +96,6 @@ def score_boxes(
     seed: int = defaults.SEED,
     folds: int = defaults.BOXMODEL_FOLDS,
     iterations: int = defaults.BOXMODEL_ITERATIONS,
-    rounds: int = defaults.BOXMODEL_ROUNDS,
     members: int = defaults.BOXMODEL_MEMBERS,
     progress: bool = True,
     same_scene: list[Pair] | None = None,
@@ -105,7 +104,10 @@ def score_boxes(
 
     ``fast`` uses geometry only (no image is decoded); ``use_mask`` adds U²-Net-p mask features (computed
     and cached for every image: ~250 ms an image the first time). Each fold is scored by ``members`` models
-    that saw different corrupted boxes, averaged (see :func:`_crossfit`, :data:`defaults.BOXMODEL_MEMBERS`).
+    that saw different corrupted boxes, averaged (see :func:`_crossfit`, :data:`defaults.BOXMODEL_MEMBERS`), each
+    fitted once with every real box taught as "ok": a second fit without the 3 % of real boxes the first finds most
+    suspicious (probably real errors) finds no more planted errors (benchmarks/README.md, *Pixel checks*, tried
+    and not kept).
     ``same_scene``: the audit's near-duplicate pairs at SAME_SCENE_SIMILARITY, for the neighbour features'
     scenes (:func:`~curate.audit.boxmodel.peers.scenes`); searched from the signature cache without them.
     """
@@ -173,22 +175,16 @@ def score_boxes(
     from rich.progress import Progress
 
     with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task("box model (cross-fitted)", total=len(parts) * folds * rounds)
-        keep = np.ones(len(real), bool)  # over the real boxes, the same rows in every member
-        for r in range(rounds):
-            prob = _crossfit(
-                [(p[1], p[2], fo) for p, fo in zip(parts, folds_of)],
-                folds,
-                keep,
-                seed=seed,
-                iterations=iterations,
-                advance=lambda: bar.advance(task),
-                fast=fast,
-            )
-            if r + 1 < rounds:
-                # the dataset's own worst boxes are probably real errors: don't teach the model they are "ok"
-                p_ok = prob[real, 0]
-                keep = p_ok >= np.quantile(p_ok, defaults.BOXMODEL_DROP_SHARE)
+        task = bar.add_task("box model (cross-fitted)", total=len(parts) * folds)
+        prob = _crossfit(
+            [(p[1], p[2], fo) for p, fo in zip(parts, folds_of)],
+            folds,
+            np.ones(len(real), bool),
+            seed=seed,
+            iterations=iterations,
+            advance=lambda: bar.advance(task),
+            fast=fast,
+        )
     seconds["model"] = time.perf_counter() - t2
     prior = np.bincount(y, minlength=1 + len(KINDS)) / len(y)
     scores = calibrate_heldout(prob, y, prior, real)
