@@ -151,6 +151,8 @@ def per_image(dataset: Dataset, out: Path, transform: str, seed: int) -> int:
             to_gray(im).save(target, quality=KEEP_QUALITY)
         else:
             target = folder / "images" / f"{rec.path.stem}.jpg"
+            if target.exists():  # a.png and a.jpg in one split would both become a.jpg, one label file lost
+                raise DomainError(f"{rec.path}: another image of {rec.split} has the stem {rec.path.stem!r}")
             to_dark(im, rng).save(target, quality=DARK_QUALITY)
         if rec.label_path is not None and rec.label_path.exists():
             shutil.copyfile(rec.label_path, folder / "labels" / f"{rec.path.stem}.txt")

@@ -113,3 +113,13 @@ def test_bad_lines_and_outputs_are_one_line_errors(tmp_path: Path, make_yolo_tre
     with pytest.raises(ds.DomainError, match="already exists"):
         ds.build(src, tmp_path / "out", "gray")
     assert ds.main(["--dataset", str(tmp_path / "nowhere"), "--transform", "gray", "--out", str(tmp_path)]) == 1
+
+
+def test_dark_refuses_two_images_of_one_stem(tmp_path: Path, make_yolo_tree) -> None:
+    """dark writes JPEGs: a.png and a.jpg in one split would both become a.jpg and one label file would be lost."""
+    src = make_yolo_tree(tmp_path / "stems", {"train/a.jpg": ["0 0.5 0.5 0.2 0.2"], "train/b.jpg": []})
+    Image.open(src / "train" / "images" / "b.jpg").save(src / "train" / "images" / "a.png")
+    (src / "train" / "labels" / "a.txt").write_text("1 0.5 0.5 0.2 0.2\n")
+    with pytest.raises(ds.DomainError, match="stem 'a'"):
+        ds.build(src, tmp_path / "out", "dark")
+    assert not (tmp_path / "out" / "stems-dark").exists()
