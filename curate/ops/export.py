@@ -24,6 +24,7 @@ from curate.core.dataset import Dataset
 from curate.fiftyone.diff import CHANGE_KINDS, Change, from_fiftyone, ok_marks
 from curate.fiftyone.identity import check_owner, find_fiftyone, fingerprint
 from curate.fiftyone.load import to_fiftyone
+from curate.fiftyone.samples import EXCLUDE_TAG
 from curate.fiftyone.tags import audit_tag
 from curate.io.outputs import atomic_output
 from curate.io.yolo import check_output_dir, output_image_paths, save_yolo
@@ -95,7 +96,13 @@ def export_reviewed(
             "the label files as they are now (lines changed on disk since are kept)"
         )
     reviewed, changes = from_fiftyone(fo_dataset, dataset, min_confidence=min_confidence)
+    if dataset.images and not reviewed.images:
+        raise ExportError(
+            f"every image is tagged `{EXCLUDE_TAG}` in FiftyOne dataset {fo_dataset.name}: nothing to export "
+            "(remove the tag from the images to keep, in the App)"
+        )
     warnings += reviewed.warnings[len(dataset.warnings) :]
+    warnings += emptied_split_warnings(dataset, reviewed)
     changes = with_dropped_lines(changes, dataset, reviewed)
     warnings += dropped_line_warnings(changes)
     marks = _ok_marks(fo_dataset, dataset, reviewed, min_confidence)
@@ -106,6 +113,27 @@ def export_reviewed(
         if marks:
             (tmp / OK_FILE).write_text(json.dumps(marks, indent=1) + "\n", encoding="utf-8")
     return ExportResult(out, changes, marks, len(reviewed.images), warnings, fo_dataset.name)
+
+
+def emptied_split_warnings(original: Dataset, reviewed: Dataset) -> list[str]:
+    """One warning per split whose every image is tagged ``exclude``: the export's data.yaml has no such split.
+
+    Why: Ultralytics refuses a data.yaml without ``train`` or ``val`` ("'train' and 'val' are required in all data
+    YAMLs"), so an emptied train or val split is said at export, not found when training; an emptied ``test``
+    leaves a data.yaml Ultralytics reads.
+    """
+    out = []
+    for split in original.splits:
+        if split in reviewed.splits:
+            continue
+        line = f"every {split} image is tagged `{EXCLUDE_TAG}`: the export has no {split} split"
+        if split in ("train", "val"):
+            line += (
+                " (Ultralytics needs train and val in data.yaml to train; "
+                "`curate rebalance OUT --out NEW --split 80/10/10` re-splits it)"
+            )
+        out.append(line)
+    return out
 
 
 def dropped_line_warnings(changes: list[Change]) -> list[str]:

@@ -413,3 +413,50 @@ def test_ok_marks_of_the_input_hold_for_every_listing_of_a_file(make_yolo_tree, 
     assert load_ok_marks(ds) == {("images/train/a.jpg", 3)}
     findings = [Finding(split, "images/train/a.jpg", "duplicate", 1.0, "x", line=3) for split in ("train", "val")]
     assert drop_ok(findings, load_ok_marks(ds)) == []
+
+
+def _tag_samples(ds, tag: str, rels: list[str]):
+    fod = to_fiftyone(ds)
+    for s in fod:
+        if s.curate_rel in rels:
+            s.tags.append(tag)
+            s.save()
+    return fod
+
+
+def test_an_export_that_excludes_every_image_stops_and_writes_nothing(tree: Path, tmp_path: Path) -> None:
+    """It wrote a data.yaml with no split, whose audit stopped with "no images found"."""
+    from curate.fiftyone.samples import EXCLUDE_TAG
+
+    ds = load_yolo(tree)
+    _tag_samples(ds, EXCLUDE_TAG, [r.rel for r in ds.images])
+    with pytest.raises(ExportError, match="every image is tagged `exclude`.*nothing to export"):
+        export_reviewed(ds, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_emptied_split_is_named_and_the_yaml_stays_readable_by_ultralytics(make_yolo_tree, tmp_path) -> None:
+    """Every test image excluded: a warning names the split, and Ultralytics reads the data.yaml (train and val
+    left). Every val image excluded: the warning says Ultralytics needs a val split."""
+    from ultralytics.data.utils import check_det_dataset
+
+    from curate.fiftyone.samples import EXCLUDE_TAG
+
+    images = {
+        "train/a.jpg": ["0 0.5 0.5 0.2 0.2"],
+        "val/b.jpg": ["1 0.4 0.4 0.2 0.2"],
+        "test/c.jpg": ["0 0.5 0.5 0.1 0.1"],
+    }
+    ds = load_yolo(make_yolo_tree(tmp_path / "three", images))
+    _tag_samples(ds, EXCLUDE_TAG, ["test/images/c.jpg"])
+    result = export_reviewed(ds, tmp_path / "no-test")
+    assert [w for w in result.warnings if "every" in w] == [
+        "every test image is tagged `exclude`: the export has no test split"
+    ]
+    data = check_det_dataset(str(result.out / "data.yaml"))
+    assert Path(data["train"]).is_dir() and Path(data["val"]).is_dir() and "test" not in data
+
+    _tag_samples(ds, EXCLUDE_TAG, ["valid/images/b.jpg"])
+    result = export_reviewed(ds, tmp_path / "no-val")
+    said = [w for w in result.warnings if w.startswith("every val image")]
+    assert len(said) == 1 and "Ultralytics needs train and val" in said[0], result.warnings
