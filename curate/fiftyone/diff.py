@@ -420,6 +420,14 @@ def ok_labels(fo_dataset: "fo.Dataset", original: Dataset | None = None) -> list
     return sorted({(m.rel, m.written) for m in ok_marks(fo_dataset, original)})
 
 
+def ok_images(fo_dataset: "fo.Dataset") -> set[tuple[str, None]]:
+    """``(image rel, None)`` of the samples a reviewer tagged ``ok``: the image looked at and fine, so a later
+    audit does not flag its image-level findings again (:func:`curate.audit.runner.drop_ok`; its boxes are marked
+    one by one)."""
+    rels, tags = fo_dataset.values(["curate_rel", "tags"])
+    return {(rel, None) for rel, t in zip(rels, tags) if rel and OK_TAG in (t or [])}
+
+
 @dataclass(frozen=True)
 class OkMark:
     """An ``ok`` label in one listing (``split``, ``rel``) of its image: ``line`` in the original label file,

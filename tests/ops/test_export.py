@@ -424,6 +424,38 @@ def _tag_samples(ds, tag: str, rels: list[str]):
     return fod
 
 
+def test_an_image_tagged_ok_silences_its_image_level_findings_in_later_audits(tree: Path, tmp_path: Path) -> None:
+    """A sample tagged ``ok`` (FiftyOne users tag samples as often as labels) meant nothing: the export wrote no
+    mark and the next audit flagged the image again. It is marked like an ``ok`` box: its image-level findings are
+    dropped, before the export (the tag in FiftyOne) and after it (curate_ok.json), while the image is unchanged."""
+    from curate.audit.runner import run_audit
+    from curate.fiftyone.samples import OK_TAG
+
+    ds = load_yolo(tree)
+    kw = dict(only={"low_information"}, report=False, use_cache=False)
+    flagged = lambda result: {f.image for f in result.findings if f.check == "low_information"}  # noqa: E731
+    assert "train/images/c.jpg" in flagged(run_audit(ds, out_dir=tmp_path / "a1", **kw))  # a flat grey image
+    _tag_samples(ds, OK_TAG, ["train/images/c.jpg"])
+    again = flagged(run_audit(ds, out_dir=tmp_path / "a2", **kw))
+    assert "train/images/c.jpg" not in again and "train/images/a.jpg" in again
+
+    result = export_reviewed(ds, tmp_path / "out")
+    marks = json.loads((result.out / OK_FILE).read_text())
+    assert [(m["image"], m["line"]) for m in marks] == [("images/train/c.jpg", None)]
+    exported = load_yolo(result.out)
+    assert load_ok_marks(exported) == {("images/train/c.jpg", None)}
+    after = flagged(run_audit(exported, out_dir=tmp_path / "a3", fiftyone=False, **kw))
+    assert "images/train/c.jpg" not in after and "images/train/a.jpg" in after
+    image_level = Finding("train", "images/train/c.jpg", "leakage", 0.9, "x")
+    box = Finding("train", "images/train/c.jpg", "grouped", 0.9, "x", line=1)
+    region = Finding("train", "images/train/c.jpg", "missing", 0.9, "x", region=(0.5, 0.5, 0.1, 0.1))
+    fmt = Finding("train", "images/train/c.jpg", "format", 1.0, "x")
+    assert drop_ok([image_level, box, region, fmt], load_ok_marks(exported)) == [box, region, fmt]
+
+    Image.new("RGB", (64, 48), (10, 10, 10)).save(result.out / "images" / "train" / "c.jpg")  # another image now
+    assert load_ok_marks(load_yolo(result.out)) == set()
+
+
 def test_an_export_that_excludes_every_image_stops_and_writes_nothing(tree: Path, tmp_path: Path) -> None:
     """It wrote a data.yaml with no split, whose audit stopped with "no images found"."""
     from curate.fiftyone.samples import EXCLUDE_TAG
