@@ -56,6 +56,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -1737,6 +1738,7 @@ def main() -> None:
         COLUMNS="1000",  # the console's lines unwrapped: a one-line error stays one line
     )
     results: dict[str, dict[str, dict]] = {}
+    signal.signal(signal.SIGTERM, _stop)  # a round stopped with `kill PID` still writes its table and --json
     keeper = _database_keeper(env) if set(commands) & set(REVIEWERS) else None
     try:
         for case in cases:
@@ -1769,6 +1771,10 @@ def main() -> None:
         if args.keep is None:
             _make_writable(top)
             shutil.rmtree(top, ignore_errors=True)
+
+
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _database_keeper(env: dict) -> subprocess.Popen:
