@@ -18,10 +18,11 @@ have. Every command runs on it as a subprocess, as a user would run it:
   one relabelled, one added), then ``curate export DS --out OUT``
 - ``tagged``: a fresh audit and the same proposals, then the reviewer's own tags (:func:`tag_in_fiftyone`:
   ``exclude`` on samples, ``ok`` on boxes and a sample, a box deleted, moved and added, a split accepted), ``curate
-  export DS --out OUT``; then a reviewed label file changed on disk, ``curate audit DS --fast`` (which keeps the
-  review under a dated name) and ``curate export DS --from-fiftyone NAME --out OUT2``; each output is also checked
-  by :func:`check_tags` (excluded images absent, ``ok`` marks on the right written lines and read back by a later
-  audit)
+  export DS --out OUT``; then a reviewed label file changed on disk (a line appended to one, and a line inserted
+  above the split accepted in another), ``curate audit DS --fast`` (which keeps the review under a dated name) and
+  ``curate export DS --from-fiftyone NAME --out OUT2``, checked against the files as they are now; each output is
+  also checked by :func:`check_tags` (excluded images absent, ``ok`` marks on the right written lines, the sample
+  ``ok`` as an image mark, each read back by a later audit)
 
 and records per case and command: the exit code, whether stderr holds a Python traceback, the last stderr line
 of a failed command (the one-line error), and for the commands that write a dataset whether every label line
