@@ -1252,7 +1252,10 @@ def check_on_disk_kept(ds_arg: Path, out: Path, done: dict) -> list[str]:
     records = load_yolo(ds_arg).images
     paired, _ = _pair_outputs(records, out)
     lost = []
+    excluded = {tuple(x) for x in done.get("excluded", [])}
     for split, rel, line, *_ in [done["on_disk"], *([done["on_disk_above"]] if done.get("on_disk_above") else [])]:
+        if (split, rel) in excluded:  # a dataset with no other reviewed label file (all-background): not exported
+            continue
         i = next((i for i, r in enumerate(records) if (r.split, r.rel) == (split, rel)), None)
         if i is None or i not in paired:
             lost.append(f"on-disk-line-lost: {split} {rel}: no output image")
