@@ -18,10 +18,11 @@ have. Every command runs on it as a subprocess, as a user would run it:
   one relabelled, one added), then ``curate export DS --out OUT``
 - ``tagged``: a fresh audit and the same proposals, then the reviewer's own tags (:func:`tag_in_fiftyone`:
   ``exclude`` on samples, ``ok`` on boxes and a sample, a box deleted, moved and added, a split accepted), ``curate
-  export DS --out OUT``; then a reviewed label file changed on disk, ``curate audit DS --fast`` (which keeps the
-  review under a dated name) and ``curate export DS --from-fiftyone NAME --out OUT2``; each output is also checked
-  by :func:`check_tags` (excluded images absent, ``ok`` marks on the right written lines and read back by a later
-  audit)
+  export DS --out OUT``; then a reviewed label file changed on disk (a line appended to one, and a line inserted
+  above the split accepted in another), ``curate audit DS --fast`` (which keeps the review under a dated name) and
+  ``curate export DS --from-fiftyone NAME --out OUT2``, checked against the files as they are now; each output is
+  also checked by :func:`check_tags` (excluded images absent, ``ok`` marks on the right written lines, the sample
+  ``ok`` as an image mark, each read back by a later audit)
 
 and records per case and command: the exit code, whether stderr holds a Python traceback, the last stderr line
 of a failed command (the one-line error), and for the commands that write a dataset whether every label line
@@ -56,6 +57,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -840,7 +842,8 @@ def review_in_fiftyone(ds_arg: Path, out_json: Path) -> None:
             cx, cy, w, h = from_fo_box(det.bounding_box)
             if what == "moved":
                 x, y, bw, bh = det.bounding_box
-                det.bounding_box = [min(max(x + 0.02, 0.0), 1 - bw), y, bw, bh]
+                x = x + 0.02 if x + 0.02 + bw <= 1 else max(x - 0.02, 0.0)  # a box at the right edge moves left
+                det.bounding_box = [x, y, bw, bh]
                 cx, cy, w, h = from_fo_box(det.bounding_box)
                 done["moved"].append([*key, det["line"], det.label, [cx, cy, w, h]])
             elif what == "relabeled":
@@ -869,9 +872,9 @@ def review_in_fiftyone(ds_arg: Path, out_json: Path) -> None:
 def tag_in_fiftyone(ds_arg: Path, out_json: Path) -> None:
     """The reviewer's own tags, set through FiftyOne's Python API on the dataset ``curate audit`` built: one
     labelled image and the last image tagged ``exclude`` (the first also with a box tagged ``ok``, which must not
-    reach the export), one image tagged ``ok`` (a sample tag: nothing to change), and ``ok`` on boxes of three
-    other images — A: its first box deleted, so the file is renumbered, and the split planted on line 2 accepted
-    (a polygon file: the member is a new object); B: its first box moved and a box added (a file that mixes
+    reach the export), one image tagged ``ok`` (a sample tag: an image mark in curate_ok.json), and ``ok`` on boxes
+    of three other images — A: its first box deleted, so the file is renumbered, and the split planted on line 2
+    accepted (a polygon file: the member is a new object); B: its first box moved and a box added (a file that mixes
     polygon and box rows gets one); C: its first box. Images whose stem another image of their split shares
     (``a.jpg`` + ``a.png``, ``cam0/same.jpg`` + ``cam1/same.jpg``) are picked for A, B, C first, the others for
     ``exclude``. Writes what was done to ``out_json`` (:func:`check_tags`)."""
@@ -976,7 +979,59 @@ def change_on_disk(ds_arg: Path, tags_json: Path) -> None:
     for p, mode in modes:
         p.chmod(mode)
     done["on_disk"] = [record.split, record.rel, line]
+    above = _insert_above_proposal(ds, done)
+    if above is not None:
+        done["on_disk_above"] = above
     tags_json.write_text(json.dumps(done, indent=1, ensure_ascii=False))
+
+
+def _insert_above_proposal(ds, done: dict) -> list | None:
+    """A line inserted on disk at the top of image A's label file, above the split accepted on its line 2: the
+    kept review's export must apply the split to the group box where it now is (line 3), not to line 2 (the
+    proposal was made on the file as loaded). Returns ``[split, rel, line text, 1]`` (None where nothing was
+    accepted)."""
+    if not done.get("split"):
+        return None
+    split, rel = done["split"][0][:2]
+    record = next((r for r in ds.images if (r.split, r.rel) == (split, rel) and r.label_path is not None), None)
+    if record is None:
+        return None
+    path = record.label_path
+    polygons = bool(record.labels) and all(lab.polygon is not None for lab in record.labels)
+    line = "0 0.1 0.86 0.14 0.86 0.14 0.9 0.1 0.9" if polygons else "0 0.12 0.88 0.04 0.04"
+    modes = [(p, p.stat().st_mode) for p in (path, path.parent)]
+    for p, mode in modes:
+        p.chmod(mode | 0o200)
+    data = path.read_bytes()
+    bom = b"\xef\xbb\xbf" if data.startswith(b"\xef\xbb\xbf") else b""
+    path.write_bytes(bom + line.encode() + b"\n" + data[len(bom) :])
+    for p, mode in modes:
+        p.chmod(mode)
+    return [split, rel, line, 1]
+
+
+def shifted_for_disk(ds_arg: Path, done: dict) -> dict:
+    """``done`` with the lines of every image whose label file got :func:`_insert_above_proposal`'s line moved
+    down by one (each listing sharing that file: ``a.jpg`` + ``a.png``), so the kept review's export is checked
+    against the files as they are now."""
+    if not done.get("on_disk_above"):
+        return done
+    from curate.io.yolo import load_yolo
+
+    split, rel, _line, at = done["on_disk_above"]
+    paths = {(r.split, r.rel): r.label_path for r in load_yolo(ds_arg).images}
+    changed = paths.get((split, rel))
+    out: dict = {}
+    for kind, entries in done.items():
+        if kind in ("on_disk", "on_disk_above"):
+            out[kind] = entries
+            continue
+        out[kind] = []
+        for e in entries:
+            if len(e) >= 3 and isinstance(e[2], int) and e[2] >= at and paths.get((e[0], e[1])) == changed:
+                e = [*e[:2], e[2] + 1, *e[3:]]
+            out[kind].append(e)
+    return out
 
 
 def reset_fiftyone(ds_arg: Path) -> None:
@@ -996,8 +1051,9 @@ def check_tags(ds_arg: Path, out: Path, done: dict, findings_csv: Path | None) -
     file without its image), each ``ok`` mark in curate_ok.json on the line of the written file that holds the box
     it was given for (after the file was renumbered, under the image's new name), none for an excluded image, each
     read back by the audit's own :func:`curate.audit.runner.load_ok_marks` on the export, and (``findings_csv``: a
-    ``--fast`` audit of the export) no finding on a marked line; the split accepted in a file of polygons written
-    as each member's rectangle."""
+    ``--fast`` audit of the export) no finding on a marked line; the image tagged ``ok`` (a sample tag) marked under
+    its new name, read back, and none of its image-level findings there; the split accepted in a file of polygons
+    written as each member's rectangle."""
     import csv
 
     from curate.audit.runner import load_ok_marks
@@ -1024,7 +1080,9 @@ def check_tags(ds_arg: Path, out: Path, done: dict, findings_csv: Path | None) -
         if label.relative_to(out / "labels").with_suffix("") not in images:
             bad("orphan-label", f"{label.relative_to(out)}: a label file without its image")
     marks_path = out / "curate_ok.json"
-    marks = json.loads(marks_path.read_text()) if marks_path.is_file() else []
+    every_mark = json.loads(marks_path.read_text()) if marks_path.is_file() else []
+    marks = [m for m in every_mark if m.get("line") is not None]  # a label's; an image's (a sample tag) has none
+    image_marks = [m for m in every_mark if m.get("line") is None]
 
     def written(image: str, line: int) -> tuple[str, tuple[float, ...]] | None:
         lines = _raw_lines(_label_bytes(_label_of(out / image)))
@@ -1061,15 +1119,30 @@ def check_tags(ds_arg: Path, out: Path, done: dict, findings_csv: Path | None) -
     for k, m in enumerate(marks):
         if k not in matched:  # e.g. the ok box of an excluded image, addressed to another image's file
             bad("ok-extra", f"{m['image']} line {m['line']}: a mark no kept ok box was given for: {m['label']!r}")
-    read = load_ok_marks(load_yolo(out)) if marks else set()
-    for m in marks:
-        if (m["image"], int(m["line"])) not in read:
+    wanted = set()
+    for split, rel in done.get("ok_sample", []):
+        i = index.get((split, rel))
+        if i not in paired:
+            continue  # no copy (excluded): no mark
+        image = paired[i].relative_to(out).as_posix()
+        wanted.add(image)
+        if not any(m["image"] == image for m in image_marks):
+            bad("ok-sample-lost", f"{rel}: tagged ok (a sample tag), no image mark for {image}")
+    for m in image_marks:
+        if m["image"] not in wanted:
+            bad("ok-extra", f"{m['image']}: an image mark no sample tag was given for")
+    read = load_ok_marks(load_yolo(out)) if every_mark else set()
+    for m in every_mark:
+        if (m["image"], m["line"] if m["line"] is None else int(m["line"])) not in read:
             bad("ok-not-read", f"{m['image']} line {m['line']}: a later audit does not read the mark")
     if findings_csv is not None and findings_csv.is_file():
         with findings_csv.open(newline="", encoding="utf-8") as fh:
             for row in csv.DictReader(fh):
                 if row["line"] and (row["image"], int(row["line"])) in read:
                     bad("ok-flagged-again", f"{row['image']} line {row['line']}: {row['check']} despite the ok mark")
+                image_level = not row["line"] and not row["x"] and row["check"] != "format"
+                if image_level and (row["image"], None) in read:
+                    bad("ok-flagged-again", f"{row['image']}: {row['check']} despite the image's ok mark")
     for split, rel, line, boxes in done.get("split", []):
         record = ds.images[index[(split, rel)]] if (split, rel) in index else None
         if record is None or index[(split, rel)] not in paired or not record.labels:
@@ -1084,7 +1157,7 @@ def check_tags(ds_arg: Path, out: Path, done: dict, findings_csv: Path | None) -
             elif len(hit[0][1]) != 8:
                 bad("split-member-outline", f"{rel} line {line}: member {[round(v, 4) for v in box]} written with "
                                             f"{len(hit[0][1]) // 2} points, not its rectangle")  # fmt: skip
-    return {"problems": dict(problems), "details": details, "marks": len(marks), "read": len(read)}
+    return {"problems": dict(problems), "details": details, "marks": len(every_mark), "read": len(read)}
 
 
 def _label_bytes(label: Path | None) -> bytes | None:
@@ -1176,14 +1249,21 @@ def check_on_disk_kept(ds_arg: Path, out: Path, done: dict) -> list[str]:
     merged into the label file as it is now, not written over it. Returns what is wrong (nothing: [])."""
     from curate.io.yolo import load_yolo
 
-    split, rel, line = done["on_disk"]
     records = load_yolo(ds_arg).images
     paired, _ = _pair_outputs(records, out)
-    i = next((i for i, r in enumerate(records) if (r.split, r.rel) == (split, rel)), None)
-    if i is None or i not in paired:
-        return [f"on-disk-line-lost: {split} {rel}: no output image"]
-    text = (_label_bytes(_label_of(paired[i])) or b"").decode("utf-8", "replace")
-    return [] if line in text.splitlines() else [f"on-disk-line-lost: {split} {rel}: {line!r} not in its output"]
+    lost = []
+    excluded = {tuple(x) for x in done.get("excluded", [])}
+    for split, rel, line, *_ in [done["on_disk"], *([done["on_disk_above"]] if done.get("on_disk_above") else [])]:
+        if (split, rel) in excluded:  # a dataset with no other reviewed label file (all-background): not exported
+            continue
+        i = next((i for i, r in enumerate(records) if (r.split, r.rel) == (split, rel)), None)
+        if i is None or i not in paired:
+            lost.append(f"on-disk-line-lost: {split} {rel}: no output image")
+            continue
+        text = (_label_bytes(_label_of(paired[i])) or b"").decode("utf-8", "replace")
+        if line not in text.splitlines():
+            lost.append(f"on-disk-line-lost: {split} {rel}: {line!r} not in its output")
+    return lost
 
 
 def check_review(
@@ -1503,6 +1583,8 @@ def run_tagged(ds: Path, work: Path, env: dict, timeout: float) -> dict:
         if failed:
             return failed
         done = json.loads(tags.read_text())
+        if name == "export-kept":  # the lines of a file changed above a proposal since the review, as they are now
+            done = shifted_for_disk(ds, done)
         try:
             found = check_review(ds, out, done)
             more = check_tags(ds, out, done, report / "findings.csv")
@@ -1660,6 +1742,7 @@ def main() -> None:
         COLUMNS="1000",  # the console's lines unwrapped: a one-line error stays one line
     )
     results: dict[str, dict[str, dict]] = {}
+    signal.signal(signal.SIGTERM, _stop)  # a round stopped with `kill PID` still writes its table and --json
     keeper = _database_keeper(env) if set(commands) & set(REVIEWERS) else None
     try:
         for case in cases:
@@ -1692,6 +1775,10 @@ def main() -> None:
         if args.keep is None:
             _make_writable(top)
             shutil.rmtree(top, ignore_errors=True)
+
+
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _database_keeper(env: dict) -> subprocess.Popen:

@@ -185,7 +185,9 @@ def export(
     counts += f" ({proposed} from proposals)" if proposed else ""
     out.print(
         plain(
-            f"wrote {result.out}: {result.images} images; {counts}; {len(result.ok_marks)} label(s) marked ok "
+            f"wrote {result.out}: {result.images} images; {counts}; "
+            f"{sum(m['line'] is not None for m in result.ok_marks)} label(s) and "
+            f"{sum(m['line'] is None for m in result.ok_marks)} image(s) marked ok "
             f"(review read from FiftyOne dataset {result.fiftyone_name})"
         ),
         highlight=False,

@@ -213,11 +213,13 @@ def apply_thresholds(scores: list[Finding], ctx: AuditContext) -> list[Finding]:
 # --- reviewer "ok" marks (written by `curate export` as curate_ok.json) -------------------------------
 
 
-def load_ok_marks(dataset: Dataset) -> set[tuple[str, int]]:
-    """``(image rel, line)`` of labels a reviewer marked ``ok`` in ``<root>/curate_ok.json``.
+def load_ok_marks(dataset: Dataset) -> set[tuple[str, int | None]]:
+    """``(image rel, line)`` of labels a reviewer marked ``ok`` in ``<root>/curate_ok.json``, and ``(image rel,
+    None)`` of images marked ``ok`` (a sample tag: ``"line": null``).
 
-    A mark counts only while its line still holds the label it was given for (``label`` text), so a
-    label file edited by hand since does not hide a new problem. Unreadable sidecar → no marks.
+    A mark counts only while its line still holds the label it was given for (``label`` text), and an image's
+    while the file has the bytes it was given for (``image_hash``), so a file changed by hand since does not hide
+    a new problem. Unreadable sidecar → no marks.
     """
     from curate.io.yolo import format_label
 
@@ -227,20 +229,40 @@ def load_ok_marks(dataset: Dataset) -> set[tuple[str, int]]:
     except (OSError, ValueError):
         return set()
     labels = {(r.rel, lab.line): format_label(lab) for r in dataset.images for lab in r.labels}
-    marks: set[tuple[str, int]] = set()
+    images = {r.rel: r.path for r in dataset.images}
+    marks: set[tuple[str, int | None]] = set()
     for row in rows if isinstance(rows, list) else []:
         try:
-            key = (str(row["image"]), int(row["line"]))
+            key = (str(row["image"]), None if row["line"] is None else int(row["line"]))
         except (KeyError, TypeError, ValueError):
             continue
-        if key in labels and row.get("label", labels[key]) == labels[key]:
+        if key[1] is None:
+            if key[0] in images and row.get("image_hash") == _image_hash(images[key[0]]):
+                marks.add(key)
+        elif key in labels and row.get("label", labels[key]) == labels[key]:
             marks.add(key)
     return marks
 
 
-def drop_ok(findings: list[Finding], marks: set[tuple[str, int]]) -> list[Finding]:
-    """The findings not about a label marked ``ok``."""
-    return [f for f in findings if f.line is None or (f.image, f.line) not in marks] if marks else findings
+def _image_hash(path: Path) -> str | None:
+    from curate.io.cache import file_hash
+
+    try:
+        return file_hash(path)
+    except OSError:
+        return None
+
+
+def drop_ok(findings: list[Finding], marks: set[tuple[str, int | None]]) -> list[Finding]:
+    """The findings not about a label marked ``ok``, nor image-level findings of an image marked ``ok``
+    (``(image, None)``: its boxes' findings, its missing-box regions and the reader's format findings stay)."""
+    if not marks:
+        return findings
+    return [f for f in findings if (f.image, f.line) not in marks or f.line is None and _not_image_level(f)]
+
+
+def _not_image_level(f: Finding) -> bool:
+    return f.region is not None or f.check == "format"
 
 
 def run_audit(
@@ -333,7 +355,7 @@ def _audit(
     if fiftyone:
         t = time.perf_counter()
         from curate.fiftyone.database import wait_database
-        from curate.fiftyone.diff import ok_labels
+        from curate.fiftyone.diff import ok_images, ok_labels
         from curate.fiftyone.load import to_fiftyone
         from curate.fiftyone.proposals import write_proposals
         from curate.fiftyone.tags import tag_findings
@@ -342,7 +364,7 @@ def _audit(
         fo_dataset = to_fiftyone(dataset, note=note)
         # labels a reviewer tagged ok in the App and not yet exported: the FiftyOne dataset now holds the files
         # as they are, so its original lines are the label files' lines
-        marks |= set(ok_labels(fo_dataset))
+        marks |= set(ok_labels(fo_dataset)) | ok_images(fo_dataset)
     findings = sort_findings(drop_ok(list(dataset.findings) + apply_thresholds(scores, ctx), marks))
     # the fix each flagged label's evidence names, where it names one
     same_scene = partial(ctx.use(NearDuplicatePairs).at, ctx, SAME_SCENE_SIMILARITY)  # the checks' one search

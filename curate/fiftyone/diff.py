@@ -3,7 +3,9 @@
 ``ground_truth`` is matched to the label files by each detection's ``line``, so a sample nobody touched
 keeps its original record and the writer copies its label file byte for byte; everything else becomes a
 :class:`Change` (``changes.csv``). Accepted audit proposals are applied first
-(:mod:`curate.fiftyone.proposals`).
+(:mod:`curate.fiftyone.proposals`), to the lines of the file as it was loaded (the lines they were made for);
+where the file changed on disk since, the review and the proposals are then re-addressed to it together
+(:func:`_rebase`), and a proposal whose line changed on disk is not applied.
 """
 
 from __future__ import annotations
@@ -109,15 +111,22 @@ def _review(fo_dataset: "fo.Dataset", original: Dataset, min_confidence: float |
             review.changes.append(Change(record.rel, None, "excluded", split=record.split))
             review.excluded.add((record.split, record.rel))
             continue
+        as_loaded = loaded.get((record.split, record.rel))
+        stale = as_loaded is not None and list(map(_value, as_loaded)) != list(map(_value, record.labels))
         applied = []
         if (record.split, record.rel) in accepted:
-            detections, applied, left_out = apply(record, detections, accepted[(record.split, record.rel)], original)
+            todo = accepted[(record.split, record.rel)]
+            if stale:  # proposals name lines of the file as loaded: applied there, then re-addressed with the review
+                todo, changed_on_disk = _still_on_disk(record, todo, _match_lines(as_loaded, record.labels))
+                review.warnings.extend(changed_on_disk)
+            as_reviewed = dataclasses.replace(record, labels=as_loaded) if stale else record
+            detections, applied, left_out = apply(as_reviewed, detections, todo, original)
             review.warnings.extend(left_out)
-        as_loaded = loaded.get((record.split, record.rel))
-        if as_loaded is not None and list(map(_value, as_loaded)) != list(map(_value, record.labels)):
+        if stale:
             detections, on_disk, conflicts = _rebase(record, as_loaded, detections, original)
             review.rebased[(record.split, record.rel)] = on_disk
             review.warnings.extend(conflicts)
+            applied = [a if a.line is None else dataclasses.replace(a, line=on_disk[a.line]) for a in applied]
         new_record, record_changes, line_map = _diff_record(record, detections, original)
         if applied:
             record_changes = mark_proposed(record_changes, applied, record)
@@ -190,16 +199,9 @@ def _rebase(
 
     Returns the detections addressed to disk lines, ``{line as loaded: line on disk}``, and the warnings.
     """
-    disk = {lab.line: lab for lab in record.labels}
-    free = dict(disk)
-    on_disk: dict[int, int] = {}
-    for lab in loaded:
-        key = _value(lab)
-        same = [lab.line] if lab.line in free and _value(free[lab.line]) == key else []
-        same = same or [n for n, d in free.items() if _value(d) == key][:1]
-        if same:
-            on_disk[lab.line] = same[0]
-            del free[same[0]]
+    on_disk = _match_lines(loaded, record.labels)
+    matched = set(on_disk.values())
+    free = {lab.line: lab for lab in record.labels if lab.line not in matched}
     loaded_by_line = {lab.line: lab for lab in loaded}
     out: list[_Box] = []
     edited: set[int] = set()  # loaded lines the reviewer changed
@@ -224,6 +226,35 @@ def _rebase(
         _Box(dataset.class_name(d.class_id), to_fo_box(d), d.line, d.class_id) for d in free.values()
     )  # lines added or changed on disk since the review: kept as they are
     return out, on_disk, conflicts
+
+
+def _match_lines(loaded: list[Label], disk: list[Label]) -> dict[int, int]:
+    """``{line as loaded: line on disk now}`` for each loaded line still on disk unchanged, found by its values
+    (its own line number first; one disk line answers one loaded line)."""
+    free = {lab.line: lab for lab in disk}
+    on_disk: dict[int, int] = {}
+    for lab in loaded:
+        key = _value(lab)
+        same = [lab.line] if lab.line in free and _value(free[lab.line]) == key else []
+        same = same or [n for n, d in free.items() if _value(d) == key][:1]
+        if same:
+            on_disk[lab.line] = same[0]
+            del free[same[0]]
+    return on_disk
+
+
+def _still_on_disk(record: ImageRecord, accepted: list, on_disk: dict[int, int]) -> tuple[list, list[str]]:
+    """The accepted proposals whose line (as loaded) is still on disk unchanged, and one warning per line left out.
+
+    Why: a proposal was made for the line as the audit saw it; a line edited or deleted by hand since is not the
+    box it was made for, and applying it there would change a label nobody proposed a fix for.
+    """
+    keep = [a for a in accepted if a.line is None or a.line in on_disk]
+    gone = sorted({(a.line, a.action) for a in accepted if a.line is not None and a.line not in on_disk})
+    return keep, [
+        f"{record.rel}: proposal for line {line} ({action}) not applied: that line changed on disk since the audit"
+        for line, action in gone
+    ]
 
 
 def _untouched(det: _Box, lab: Label, dataset: Dataset, rel: str) -> bool:
@@ -387,6 +418,14 @@ def ok_labels(fo_dataset: "fo.Dataset", original: Dataset | None = None) -> list
     if original is None:
         return sorted({(rel, line) for _, rel, line in _ok_tagged(fo_dataset)})
     return sorted({(m.rel, m.written) for m in ok_marks(fo_dataset, original)})
+
+
+def ok_images(fo_dataset: "fo.Dataset") -> set[tuple[str, None]]:
+    """``(image rel, None)`` of the samples a reviewer tagged ``ok``: the image looked at and fine, so a later
+    audit does not flag its image-level findings again (:func:`curate.audit.runner.drop_ok`; its boxes are marked
+    one by one)."""
+    rels, tags = fo_dataset.values(["curate_rel", "tags"])
+    return {(rel, None) for rel, t in zip(rels, tags) if rel and OK_TAG in (t or [])}
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,8 @@ INSTRUCTIONS = (
     "In the App: click a sample to expand it, open the Annotate tab on the right, click a box to move or "
     "resize it, change its label, or delete it; draw a new box with the box tool.\n"
     f"Tag a sample '{EXCLUDE_TAG}' to leave it out of the export; tag a label 'ok' to mark it fine "
-    "(later audits won't flag it again). Edits are saved as you make them.\n"
+    "(later audits won't flag it again), or a sample 'ok' to mark the image fine (its image-level findings). "
+    "Edits are saved as you make them.\n"
     "When done, press Ctrl-C here and run:  curate export {root} --out FIXED/"
 )
 

@@ -4,7 +4,8 @@ Flow: the dataset's own persistent FiftyOne dataset ``curate-<name>-<key>`` (whi
 edits; made by ``curate audit``, and refused when it belongs to another folder) →
 :func:`curate.fiftyone.diff.from_fiftyone` (diff against the user's files) → :func:`curate.io.yolo.save_yolo`
 (untouched label files byte for byte) → ``changes.csv``, ``CHANGES.md`` and the ``ok`` marks as
-``curate_ok.json`` (which :func:`curate.audit.runner.load_ok_marks` reads on a later audit of the new folder).
+``curate_ok.json`` (which :func:`curate.audit.runner.load_ok_marks` reads on a later audit of the new folder): a label
+tagged ``ok`` by its line, an image (sample) tagged ``ok`` by its path and bytes.
 
 Why export reads the existing FiftyOne dataset even when the YOLO folder changed since it was loaded:
 :func:`curate.fiftyone.load.to_fiftyone` would rebuild it and throw the review away. The review is merged into
@@ -24,6 +25,7 @@ from curate.core.dataset import Dataset
 from curate.fiftyone.diff import CHANGE_KINDS, Change, from_fiftyone, ok_marks
 from curate.fiftyone.identity import check_owner, find_fiftyone, fingerprint
 from curate.fiftyone.load import to_fiftyone
+from curate.fiftyone.samples import EXCLUDE_TAG, OK_TAG
 from curate.fiftyone.tags import audit_tag
 from curate.io.outputs import atomic_output
 from curate.io.yolo import check_output_dir, output_image_paths, save_yolo
@@ -95,10 +97,16 @@ def export_reviewed(
             "the label files as they are now (lines changed on disk since are kept)"
         )
     reviewed, changes = from_fiftyone(fo_dataset, dataset, min_confidence=min_confidence)
+    if dataset.images and not reviewed.images:
+        raise ExportError(
+            f"every image is tagged `{EXCLUDE_TAG}` in FiftyOne dataset {fo_dataset.name}: nothing to export "
+            "(remove the tag from the images to keep, in the App)"
+        )
     warnings += reviewed.warnings[len(dataset.warnings) :]
+    warnings += emptied_split_warnings(dataset, reviewed)
     changes = with_dropped_lines(changes, dataset, reviewed)
     warnings += dropped_line_warnings(changes)
-    marks = _ok_marks(fo_dataset, dataset, reviewed, min_confidence)
+    marks = _ok_marks(fo_dataset, dataset, reviewed, min_confidence) + _image_ok_marks(fo_dataset, reviewed)
     with atomic_output(out, "export") as tmp:  # a killed export leaves no folder that looks finished
         save_yolo(reviewed, tmp)
         write_changes_csv(changes, tmp / "changes.csv")
@@ -106,6 +114,27 @@ def export_reviewed(
         if marks:
             (tmp / OK_FILE).write_text(json.dumps(marks, indent=1) + "\n", encoding="utf-8")
     return ExportResult(out, changes, marks, len(reviewed.images), warnings, fo_dataset.name)
+
+
+def emptied_split_warnings(original: Dataset, reviewed: Dataset) -> list[str]:
+    """One warning per split whose every image is tagged ``exclude``: the export's data.yaml has no such split.
+
+    Why: Ultralytics refuses a data.yaml without ``train`` or ``val`` ("'train' and 'val' are required in all data
+    YAMLs"), so an emptied train or val split is said at export, not found when training; an emptied ``test``
+    leaves a data.yaml Ultralytics reads.
+    """
+    out = []
+    for split in original.splits:
+        if split in reviewed.splits:
+            continue
+        line = f"every {split} image is tagged `{EXCLUDE_TAG}`: the export has no {split} split"
+        if split in ("train", "val"):
+            line += (
+                " (Ultralytics needs train and val in data.yaml to train; "
+                "`curate rebalance OUT --out NEW --split 80/10/10` re-splits it)"
+            )
+        out.append(line)
+    return out
 
 
 def dropped_line_warnings(changes: list[Change]) -> list[str]:
@@ -189,6 +218,32 @@ def _ok_marks(fo_dataset, original: Dataset, reviewed: Dataset, min_confidence: 
         )
         marks.append({"image": paths[key], "line": m.written, "label": _text(label), "checks": checks})
     return sorted(marks, key=lambda d: (d["image"], d["line"]))
+
+
+def _image_ok_marks(fo_dataset, reviewed: Dataset) -> list[dict]:
+    """The images tagged ``ok`` (a sample tag), addressed to their copies in the new folder: ``"line": null`` and
+    the hash of the image's bytes, so a later audit drops their image-level findings while the image is the one
+    looked at (:func:`curate.audit.runner.load_ok_marks`). An excluded image has no copy and no mark."""
+    from curate.io.cache import file_hash
+
+    splits, rels, tags = fo_dataset.values(["split", "curate_rel", "tags"])
+    tagged = {(split, rel): t for split, rel, t in zip(splits, rels, tags) if rel and OK_TAG in (t or [])}
+    if not tagged:
+        return []
+    paths = output_paths(reviewed)
+    records = {(r.split, r.rel): r for r in reviewed.images}
+    marks = [
+        {
+            "image": paths[key],
+            "line": None,
+            "label": "",
+            "checks": sorted(t.split(":", 1)[1] for t in tagged[key] if t.startswith(audit_tag(""))),
+            "image_hash": file_hash(records[key].path),
+        }
+        for key in tagged
+        if key in paths
+    ]
+    return sorted(marks, key=lambda d: d["image"])
 
 
 def _label_tags(fo_dataset) -> dict[tuple[str, str, int], list[str]]:

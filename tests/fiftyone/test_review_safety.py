@@ -170,6 +170,79 @@ def test_a_line_changed_both_in_a_kept_review_and_on_disk_keeps_the_disk_version
     assert any("train/images/a.jpg: line 1" in w and "on disk is kept" in w for w in result.warnings), result.warnings
 
 
+def _accept(fod, proposals) -> None:
+    """The audit's proposals for train/a written to FiftyOne, each tagged ``accept`` as the reviewer would."""
+    from curate.fiftyone.proposals import ACCEPT_TAG, PROPOSALS_FIELD, write_proposals
+
+    write_proposals(fod, proposals, load_yolo(Path(fod.info["curate_root"])))
+    s = _sample(fod, "train/images/a.jpg")
+    for p in s[PROPOSALS_FIELD].detections:
+        p.tags.append(ACCEPT_TAG)
+    s.save()
+
+
+def test_an_accepted_proposal_follows_its_line_when_a_line_is_inserted_above_it_on_disk(
+    make_yolo_tree, tmp_path: Path
+) -> None:
+    """A proposal names the line as the audit saw it: a line inserted by hand above it since moves it down. It was
+    checked against the disk's line of the same number (another box), so the accepted fix was dropped with "the
+    reviewer changed that label"; it is applied to its box where that box is now."""
+    from curate.audit.proposals import Proposal
+
+    relabel = Proposal("train", "train/images/a.jpg", 2, "ambiguous", "relabel", 0, None, 0.95)
+    changed, kept = _kept_review(
+        make_yolo_tree,
+        tmp_path,
+        lambda fod: _accept(fod, [relabel]),
+        ["0 0.8 0.8 0.1 0.1", "0 0.5 0.5 0.2 0.2", "1 0.3 0.3 0.1 0.1"],  # a line inserted above both
+    )
+    result = export_reviewed(changed, tmp_path / "out", fiftyone_name=kept)
+    lines = (tmp_path / "out" / "labels" / "train" / "a.txt").read_text().splitlines()
+    assert lines == ["0 0.8 0.8 0.1 0.1", "0 0.5 0.5 0.2 0.2", "0 0.3 0.3 0.1 0.1"], lines
+    assert [(c.line, c.kind, c.source) for c in result.changes if c.image == "train/images/a.jpg"] == [
+        (3, "relabeled", "proposed")
+    ]
+    assert not [w for w in result.warnings if "not applied" in w], result.warnings
+
+
+def test_an_accepted_proposal_whose_line_changed_on_disk_is_not_applied(make_yolo_tree, tmp_path: Path) -> None:
+    """The box a proposal was made for was edited by hand since (and another line deleted above it): the proposal
+    is not applied to whatever box now has its line number, and the warning says why, naming file and line."""
+    from curate.audit.proposals import Proposal
+
+    delete = Proposal("train", "train/images/a.jpg", 2, "duplicate", "delete", 1, None, 1.0)
+    changed, kept = _kept_review(make_yolo_tree, tmp_path, lambda fod: _accept(fod, [delete]), ["1 0.32 0.3 0.1 0.1"])
+    result = export_reviewed(changed, tmp_path / "out", fiftyone_name=kept)
+    assert (tmp_path / "out" / "labels" / "train" / "a.txt").read_text() == "1 0.32 0.3 0.1 0.1\n"
+    assert not [c for c in result.changes if c.image == "train/images/a.jpg"]
+    assert any(
+        w.startswith("train/images/a.jpg: proposal for line 2 (delete) not applied") and "changed on disk" in w
+        for w in result.warnings
+    ), result.warnings
+
+
+def test_a_batch_accepted_proposal_in_a_stale_fiftyone_dataset_follows_its_line(make_yolo_tree, tmp_path) -> None:
+    """``--accept-proposals`` on a FiftyOne dataset whose label file changed on disk since (not re-audited): the
+    same re-addressing, and changes.csv marks the proposal's row ``proposed``, not the line of its old number."""
+    from curate.audit.proposals import Proposal
+    from curate.fiftyone.proposals import write_proposals
+
+    root = make_yolo_tree(tmp_path / "fish", IMAGES)
+    ds = load_yolo(root)
+    run_audit(ds, out_dir=tmp_path / "a1", **AUDIT)
+    fod = find_fiftyone(ds)
+    write_proposals(
+        fod, [Proposal("train", "train/images/a.jpg", 1, "loose", "resize", 0, (0.5, 0.5, 0.1, 0.1), 0.95)], ds
+    )
+    (root / "train" / "labels" / "a.txt").write_text("1 0.7 0.7 0.1 0.1\n0 0.5 0.5 0.2 0.2\n1 0.3 0.3 0.1 0.1\n")
+    result = export_reviewed(load_yolo(root), tmp_path / "out", min_confidence=0.9)
+    lines = (tmp_path / "out" / "labels" / "train" / "a.txt").read_text().splitlines()
+    assert lines[0] == "1 0.7 0.7 0.1 0.1" and lines[2] == "1 0.3 0.3 0.1 0.1", lines
+    resized = [float(v) for v in lines[1].split()]
+    assert resized == pytest.approx([0, 0.5, 0.5, 0.1, 0.1]), lines  # the resize, on the box it was made for
+    assert [(c.line, c.kind, c.source) for c in result.changes] == [(2, "edited", "proposed")]
+
+
 def test_a_review_made_by_an_older_curate_is_adopted_and_kept(make_yolo_tree, tmp_path: Path) -> None:
     """A FiftyOne dataset named `curate-<folder>` without loaded labels (bridge version 1) is renamed, and its
     review survives the rebuild that the new bridge version forces."""

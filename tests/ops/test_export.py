@@ -413,3 +413,82 @@ def test_ok_marks_of_the_input_hold_for_every_listing_of_a_file(make_yolo_tree, 
     assert load_ok_marks(ds) == {("images/train/a.jpg", 3)}
     findings = [Finding(split, "images/train/a.jpg", "duplicate", 1.0, "x", line=3) for split in ("train", "val")]
     assert drop_ok(findings, load_ok_marks(ds)) == []
+
+
+def _tag_samples(ds, tag: str, rels: list[str]):
+    fod = to_fiftyone(ds)
+    for s in fod:
+        if s.curate_rel in rels:
+            s.tags.append(tag)
+            s.save()
+    return fod
+
+
+def test_an_image_tagged_ok_silences_its_image_level_findings_in_later_audits(tree: Path, tmp_path: Path) -> None:
+    """A sample tagged ``ok`` (FiftyOne users tag samples as often as labels) meant nothing: the export wrote no
+    mark and the next audit flagged the image again. It is marked like an ``ok`` box: its image-level findings are
+    dropped, before the export (the tag in FiftyOne) and after it (curate_ok.json), while the image is unchanged."""
+    from curate.audit.runner import run_audit
+    from curate.fiftyone.samples import OK_TAG
+
+    ds = load_yolo(tree)
+    kw = dict(only={"low_information"}, report=False, use_cache=False)
+    flagged = lambda result: {f.image for f in result.findings if f.check == "low_information"}  # noqa: E731
+    assert "train/images/c.jpg" in flagged(run_audit(ds, out_dir=tmp_path / "a1", **kw))  # a flat grey image
+    _tag_samples(ds, OK_TAG, ["train/images/c.jpg"])
+    again = flagged(run_audit(ds, out_dir=tmp_path / "a2", **kw))
+    assert "train/images/c.jpg" not in again and "train/images/a.jpg" in again
+
+    result = export_reviewed(ds, tmp_path / "out")
+    marks = json.loads((result.out / OK_FILE).read_text())
+    assert [(m["image"], m["line"]) for m in marks] == [("images/train/c.jpg", None)]
+    exported = load_yolo(result.out)
+    assert load_ok_marks(exported) == {("images/train/c.jpg", None)}
+    after = flagged(run_audit(exported, out_dir=tmp_path / "a3", fiftyone=False, **kw))
+    assert "images/train/c.jpg" not in after and "images/train/a.jpg" in after
+    image_level = Finding("train", "images/train/c.jpg", "leakage", 0.9, "x")
+    box = Finding("train", "images/train/c.jpg", "grouped", 0.9, "x", line=1)
+    region = Finding("train", "images/train/c.jpg", "missing", 0.9, "x", region=(0.5, 0.5, 0.1, 0.1))
+    fmt = Finding("train", "images/train/c.jpg", "format", 1.0, "x")
+    assert drop_ok([image_level, box, region, fmt], load_ok_marks(exported)) == [box, region, fmt]
+
+    Image.new("RGB", (64, 48), (10, 10, 10)).save(result.out / "images" / "train" / "c.jpg")  # another image now
+    assert load_ok_marks(load_yolo(result.out)) == set()
+
+
+def test_an_export_that_excludes_every_image_stops_and_writes_nothing(tree: Path, tmp_path: Path) -> None:
+    """It wrote a data.yaml with no split, whose audit stopped with "no images found"."""
+    from curate.fiftyone.samples import EXCLUDE_TAG
+
+    ds = load_yolo(tree)
+    _tag_samples(ds, EXCLUDE_TAG, [r.rel for r in ds.images])
+    with pytest.raises(ExportError, match="every image is tagged `exclude`.*nothing to export"):
+        export_reviewed(ds, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_emptied_split_is_named_and_the_yaml_stays_readable_by_ultralytics(make_yolo_tree, tmp_path) -> None:
+    """Every test image excluded: a warning names the split, and Ultralytics reads the data.yaml (train and val
+    left). Every val image excluded: the warning says Ultralytics needs a val split."""
+    from ultralytics.data.utils import check_det_dataset
+
+    from curate.fiftyone.samples import EXCLUDE_TAG
+
+    images = {
+        "train/a.jpg": ["0 0.5 0.5 0.2 0.2"],
+        "val/b.jpg": ["1 0.4 0.4 0.2 0.2"],
+        "test/c.jpg": ["0 0.5 0.5 0.1 0.1"],
+    }
+    ds = load_yolo(make_yolo_tree(tmp_path / "three", images))
+    _tag_samples(ds, EXCLUDE_TAG, ["test/images/c.jpg"])
+    result = export_reviewed(ds, tmp_path / "no-test")
+    assert [w for w in result.warnings if "every" in w] == [
+        "every test image is tagged `exclude`: the export has no test split"
+    ]
+    data = check_det_dataset(str(result.out / "data.yaml"))
+    assert Path(data["train"]).is_dir() and Path(data["val"]).is_dir() and "test" not in data
+
+    _tag_samples(ds, EXCLUDE_TAG, ["valid/images/b.jpg"])
+    result = export_reviewed(ds, tmp_path / "no-val")
+    said = [w for w in result.warnings if w.startswith("every val image")]
+    assert len(said) == 1 and "Ultralytics needs train and val" in said[0], result.warnings
