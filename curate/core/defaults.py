@@ -34,7 +34,7 @@ THRESHOLDS: dict[str, float] = {
 }
 
 # --- images ------------------------------------------------------------------------------------------
-PIXEL_MAX_SIDE = 320  # pixel checks work on images decoded with their longest side at most this
+PIXEL_MAX_SIDE = 320  # pixel checks decode images of up to 640 px at this longest side (larger: vision/decode.py)
 FOREGROUND_INPUT = 320  # U²-Net-p input side (its native 320; smaller is faster, coarser)
 
 # --- geometry ----------------------------------------------------------------------------------------

@@ -14,10 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
+from curate.core import defaults
 from curate.core.dataset import Dataset, ImageRecord, Label
 from curate.io import cache
+from curate.vision.decode import record_side
 
-MAX_SIDE = 320  # decode side for crops (640-px images decode at half size, fast)
 PATCH = 32  # crops are resized to PATCH×PATCH
 FEATURES_VERSION = 1
 
@@ -69,10 +70,13 @@ def _describe(patch: np.ndarray, lb: Label) -> np.ndarray:
     ).astype(np.float32)
 
 
-def _key(record: ImageRecord) -> str:
+def _key(record: ImageRecord, side: int) -> str:
+    """The crops' cache key: image content, boxes, and the decode side where it is not the pixel checks' (so an
+    image of up to 640 px keeps the key it always had)."""
     boxes = repr([(lb.cx, lb.cy, lb.w, lb.h) for lb in record.labels]).encode()
+    grown = "" if side == defaults.PIXEL_MAX_SIDE else f"-{side}"
     return hashlib.blake2b(
-        f"v{FEATURES_VERSION}-{cache.file_hash(record.path)}".encode() + boxes, digest_size=16
+        f"v{FEATURES_VERSION}-{cache.file_hash(record.path)}{grown}".encode() + boxes, digest_size=16
     ).hexdigest()
 
 
@@ -80,8 +84,9 @@ def record_features(record: ImageRecord) -> np.ndarray:
     """(n_labels, D) appearance features of one image's boxes; cached on disk."""
     if not record.labels:
         return np.zeros((0, feature_size()), np.float32)
+    side = record_side(record)  # half a large image's side: its small objects keep their pixels (decode.py)
     try:
-        key = _key(record)
+        key = _key(record, side)
     except OSError:
         return np.zeros((len(record.labels), feature_size()), np.float32)
     hit = cache.load_array("crops", key)
@@ -89,7 +94,7 @@ def record_features(record: ImageRecord) -> np.ndarray:
         return hit
     from curate.vision.foreground import read_image
 
-    feats = _features(read_image(record.path, max_side=MAX_SIDE), record.labels)
+    feats = _features(read_image(record.path, max_side=side), record.labels)
     cache.save_array("crops", key, feats)
     return feats
 

@@ -24,6 +24,7 @@ import numpy as np
 from curate.core import defaults
 from curate.core.dataset import ImageRecord
 from curate.io import cache
+from curate.vision.decode import pixel_side
 
 log = logging.getLogger(__name__)
 
@@ -195,11 +196,12 @@ def foreground_mask(
 def masks_for(
     records: Iterable[ImageRecord],
     *,
-    max_side: int = defaults.PIXEL_MAX_SIDE,
+    max_side: int | None = None,
     progress: bool = True,
     model: ForegroundModel | None = None,
 ) -> dict[str, np.ndarray]:
-    """``rel`` → mask for many images (float32, longest side ``max_side``), with a progress bar.
+    """``rel`` → mask for many images (float32, longest side ``max_side``, by default the side the box features
+    decode that image at: :func:`~curate.vision.decode.pixel_side`), with a progress bar.
 
     Masks come back at the pixel checks' working size, not full size, so 2,000 of them fit in memory.
     Unreadable images are left out.
@@ -217,7 +219,7 @@ def masks_for(
             except Exception:
                 bar.advance(task)
                 continue
-            s = min(1.0, max_side / max(w, h))
+            s = min(1.0, (max_side or pixel_side((w, h))) / max(w, h))
             mask = foreground_mask(rec, size=(max(1, round(w * s)), max(1, round(h * s))), model=model)
             if mask is not None:
                 out[rec.rel] = mask

@@ -606,3 +606,37 @@ def test_the_classifier_trains_every_round_on_every_row_of_a_large_dataset():
     X, y = rng.normal(size=(10_500, 3)), rng.integers(0, 4, size=10_500)  # noise: a held-out loss stops improving
     clf = boxmodel._classifier(0, 25).fit(X, y)
     assert clf.n_iter_ == 25
+
+
+def test_box_pixel_features_of_a_1280_px_image_come_from_a_640_px_decode(tmp_path):
+    """A small object in a large image (a drone view, a 2 × 2 mosaic) keeps its pixels: the image decodes at half
+    its side (640), where the fixed 320 left a 12-px object 3 px."""
+    from curate.audit.boxmodel.features import FeatureCache
+    from curate.audit.boxmodel.pixels import P, context_patch, image_channels, pixel_features
+    from curate.vision.foreground import read_image
+
+    side, rng = 1280, np.random.default_rng(1)
+    img = (np.full((side, side, 3), (40, 140, 60), float) + rng.normal(0, 6, (side, side, 3))).clip(0, 255)
+    labels = []
+    for n, (x, y) in enumerate([(200, 300), (640, 500), (1000, 900)], start=1):
+        for r in range(24):
+            img[y + r, x : x + 12] = (230, 230, 230) if (r // 2) % 2 else (200, 30, 30)
+        labels.append(Label(0, (x + 6) / side, (y + 12) / side, 12 / side, 24 / side, n))
+    path = tmp_path / "big.png"
+    Image.fromarray(img.astype(np.uint8)).save(path)
+    rec = ImageRecord("train", path, "big.png", labels=labels)
+    ds = Dataset(root=tmp_path, name="big", names=["player"], images=[rec])
+    qs, boxes, classes = boxmodel._queries(ds, np.random.default_rng(0), with_corruptions=False)
+    got, names = boxmodel._features(ds, qs, boxes, classes, pixels=True, masks=None, progress=False)
+
+    def described(max_side: int) -> np.ndarray:
+        pyramid = image_channels(read_image(path, max_side=max_side))
+        stack = np.stack([context_patch(pyramid, q.xyxy) for q in qs])
+        return pixel_features(stack, with_mask=False)[0]
+
+    want, old = described(640), described(320)
+    pnames = pixel_features(np.zeros((1, P, P, 5), np.float32), with_mask=False)[1]
+    cols = [names.index(n) for n in pnames]
+    np.testing.assert_allclose(got[:, cols], want, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(want, old, rtol=1e-3, atol=1e-4)
+    assert FeatureCache.image_key(rec).endswith("-640")  # its cache rows are not a 320 decode's

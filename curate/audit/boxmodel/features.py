@@ -32,6 +32,7 @@ from curate.audit.boxmodel.pixels import P, context_patch, image_channels, pixel
 from curate.core import defaults
 from curate.core.dataset import Dataset, ImageRecord
 from curate.runtime.env import workers
+from curate.vision.decode import record_side
 from curate.vision.foreground import read_image
 from curate.vision.hashing import Pair
 
@@ -101,7 +102,7 @@ def _features(
             patches: list[np.ndarray] = []
             for i, ks in images:
                 rec = dataset.images[i]
-                bgr = read_image(rec.path, max_side=defaults.PIXEL_MAX_SIDE)
+                bgr = read_image(rec.path, max_side=record_side(rec))
                 if bgr is not None:
                     mask = masks.get(rec.rel) if with_mask else None
                     if with_mask and mask is None:
@@ -181,6 +182,18 @@ class FeatureCache:
         self.cached: dict[int, np.ndarray] = {}
 
     @staticmethod
+    def image_key(rec: ImageRecord) -> str:
+        """The image's cache key: its content hash, and its decode side where that is not the namespace's.
+
+        An image decoded above the pixel checks' side (:func:`~curate.vision.decode.pixel_side`: over 640 px)
+        carries its side in its own key, so the namespace, and with it every cached image of up to 640 px, stays
+        as it was."""
+        from curate.io import cache
+
+        key, side = cache.file_hash(rec.path), record_side(rec)
+        return key if side == defaults.PIXEL_MAX_SIDE else f"{key}-{side}"
+
+    @staticmethod
     def _rounded(xyxy: np.ndarray) -> list[tuple[int, ...]]:
         """Each box (a row of ``xyxy``, or the one box) as the bits of its four floats: the key boxes are matched by.
 
@@ -202,7 +215,7 @@ class FeatureCache:
 
         self.images[i] = ks
         try:
-            key = cache.file_hash(rec.path)
+            key = self.image_key(rec)
         except OSError:
             return ks
         self.keys[i] = key

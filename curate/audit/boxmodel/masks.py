@@ -13,6 +13,7 @@ from curate.audit.boxmodel.scores import BoxScores
 from curate.audit.checks.base import Shared
 from curate.core import defaults
 from curate.core.dataset import ImageRecord
+from curate.vision.decode import pixel_side
 
 
 class MaskJobs(Shared):
@@ -34,8 +35,9 @@ def _mask_rows(found: list, threshold: float, top: int) -> list[int]:
 
 
 def _mask_size(rec: ImageRecord) -> tuple[int, int]:
+    """The mask's size: the image at the box features' decode side (:func:`~curate.vision.decode.pixel_side`)."""
     w, h = rec.size
-    s = min(1.0, defaults.PIXEL_MAX_SIDE / max(w, h))
+    s = min(1.0, pixel_side((w, h)) / max(w, h))
     return max(1, round(w * s)), max(1, round(h * s))
 
 
