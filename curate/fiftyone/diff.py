@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from curate.core.dataset import Dataset, ImageRecord, Label
+from curate.core.overlap import iou_one
 from curate.fiftyone.samples import (
     BOX_TOLERANCE,
     EXCLUDE_TAG,
@@ -31,6 +32,10 @@ if TYPE_CHECKING:  # fiftyone is imported lazily: its import costs seconds
 #: ``dropped``: a malformed line of a rewritten label file, left out (the export adds these rows:
 #: :func:`curate.ops.export.with_dropped_lines`).
 CHANGE_KINDS = ("edited", "added", "deleted", "relabeled", "excluded", "dropped")
+#: a box of an accepted add's class drawn on disk since the audit, at this IoU with the add's box, is the object the
+#: add was proposed for: a hand-drawn and a proposed box of one object seldom agree closer, two objects seldom overlap
+#: more (duplicate's own line between one object and two is 0.7; 0.5 leans towards not doubling)
+ADD_SAME_IOU = 0.5
 
 
 @dataclass(frozen=True)
@@ -247,14 +252,36 @@ def _still_on_disk(record: ImageRecord, accepted: list, on_disk: dict[int, int])
     """The accepted proposals whose line (as loaded) is still on disk unchanged, and one warning per line left out.
 
     Why: a proposal was made for the line as the audit saw it; a line edited or deleted by hand since is not the
-    box it was made for, and applying it there would change a label nobody proposed a fix for.
+    box it was made for, and applying it there would change a label nobody proposed a fix for. An add whose object
+    someone boxed by hand since (a line added or edited on disk, of its class, at IoU ≥ ADD_SAME_IOU) is left out
+    too: adding it would put two boxes on one object.
     """
     keep = [a for a in accepted if a.line is None or a.line in on_disk]
     gone = sorted({(a.line, a.action) for a in accepted if a.line is not None and a.line not in on_disk})
-    return keep, [
+    warnings = [
         f"{record.rel}: proposal for line {line} ({action}) not applied: that line changed on disk since the audit"
         for line, action in gone
     ]
+    still = set(on_disk.values())
+    new_on_disk = [lab for lab in record.labels if lab.line not in still]  # lines added or edited on disk since
+    doubled = {id(a): lab for a in keep if a.action == "add" for lab in new_on_disk if _same_object(a, lab)}
+    warnings += [
+        f"{record.rel}: proposal to add '{a.label}' not applied: line {doubled[id(a)].line}, changed on disk "
+        "since the audit, already boxes it"
+        for a in keep
+        if id(a) in doubled
+    ]
+    return [a for a in keep if id(a) not in doubled], warnings
+
+
+def _same_object(add, lab: Label) -> bool:
+    """True when a disk line boxes what an ``add`` proposal would (the same class, IoU ≥ ADD_SAME_IOU)."""
+    x, y, w, h = add.box
+    return lab.class_id == add.class_id and iou_one((x, y, x + w, y + h), _xyxy(lab)) >= ADD_SAME_IOU
+
+
+def _xyxy(lab: Label) -> tuple[float, float, float, float]:
+    return (lab.cx - lab.w / 2, lab.cy - lab.h / 2, lab.cx + lab.w / 2, lab.cy + lab.h / 2)
 
 
 def _untouched(det: _Box, lab: Label, dataset: Dataset, rel: str) -> bool:

@@ -243,6 +243,36 @@ def test_a_batch_accepted_proposal_in_a_stale_fiftyone_dataset_follows_its_line(
     assert [(c.line, c.kind, c.source) for c in result.changes] == [(2, "edited", "proposed")]
 
 
+def test_an_accepted_add_is_not_doubled_by_a_box_drawn_on_disk_since(make_yolo_tree, tmp_path: Path) -> None:
+    """An add proposed for an unlabelled object that someone boxed by hand after the audit: adding it too would put two
+    boxes on one object. The hand-drawn box is kept, the add is not applied, and a warning names file and line; an add
+    elsewhere in the same file is applied."""
+    from curate.audit.proposals import Proposal
+    from curate.fiftyone.proposals import write_proposals
+
+    root = make_yolo_tree(tmp_path / "fish", IMAGES)
+    ds = load_yolo(root)
+    run_audit(ds, out_dir=tmp_path / "a1", **AUDIT)
+    write_proposals(
+        find_fiftyone(ds),
+        [
+            Proposal("train", "train/images/a.jpg", None, "missing", "add", 0, (0.8, 0.8, 0.1, 0.1), 0.95),
+            Proposal("train", "train/images/a.jpg", None, "missing", "add", 1, (0.15, 0.8, 0.1, 0.1), 0.95),
+        ],
+        ds,
+    )
+    (root / "train" / "labels" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n1 0.3 0.3 0.1 0.1\n0 0.81 0.79 0.11 0.1\n")
+    result = export_reviewed(load_yolo(root), tmp_path / "out", min_confidence=0.9)
+    lines = (tmp_path / "out" / "labels" / "train" / "a.txt").read_text().splitlines()
+    assert lines[:3] == ["0 0.5 0.5 0.2 0.2", "1 0.3 0.3 0.1 0.1", "0 0.81 0.79 0.11 0.1"], lines
+    assert len(lines) == 4 and [float(v) for v in lines[3].split()] == pytest.approx([1, 0.15, 0.8, 0.1, 0.1])
+    assert [(c.kind, c.source) for c in result.changes] == [("added", "proposed")]
+    assert any(
+        w.startswith("train/images/a.jpg: proposal to add") and "line 3" in w and "already boxes it" in w
+        for w in result.warnings
+    ), result.warnings
+
+
 def test_a_review_made_by_an_older_curate_is_adopted_and_kept(make_yolo_tree, tmp_path: Path) -> None:
     """A FiftyOne dataset named `curate-<folder>` without loaded labels (bridge version 1) is renamed, and its
     review survives the rebuild that the new bridge version forces."""
