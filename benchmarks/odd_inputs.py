@@ -968,16 +968,11 @@ def change_on_disk(ds_arg: Path, tags_json: Path) -> None:
     record = next((records[tuple(t)] for t in targets if tuple(t) in records), None)
     if record is None:
         raise SystemExit("no reviewed label file to change")
-    path = record.label_path
-    polygons = bool(record.labels) and all(lab.polygon is not None for lab in record.labels)
-    line = "0 0.88 0.88 0.92 0.88 0.92 0.92 0.88 0.92" if polygons else "0 0.9 0.9 0.04 0.04"
-    modes = [(p, p.stat().st_mode) for p in (path, path.parent)]
-    for p, mode in modes:
-        p.chmod(mode | 0o200)
-    data = path.read_bytes()
-    path.write_bytes(data + (b"" if not data or data.endswith(b"\n") else b"\n") + line.encode() + b"\n")
-    for p, mode in modes:
-        p.chmod(mode)
+    line = "0 0.88 0.88 0.92 0.88 0.92 0.92 0.88 0.92" if _all_polygons(record) else "0 0.9 0.9 0.04 0.04"
+    _rewrite(
+        record.label_path,
+        lambda data: data + (b"" if not data or data.endswith(b"\n") else b"\n") + line.encode() + b"\n",
+    )
     done["on_disk"] = [record.split, record.rel, line]
     above = _insert_above_proposal(ds, done)
     if above is not None:
@@ -996,18 +991,30 @@ def _insert_above_proposal(ds, done: dict) -> list | None:
     record = next((r for r in ds.images if (r.split, r.rel) == (split, rel) and r.label_path is not None), None)
     if record is None:
         return None
-    path = record.label_path
-    polygons = bool(record.labels) and all(lab.polygon is not None for lab in record.labels)
-    line = "0 0.1 0.86 0.14 0.86 0.14 0.9 0.1 0.9" if polygons else "0 0.12 0.88 0.04 0.04"
+    line = "0 0.1 0.86 0.14 0.86 0.14 0.9 0.1 0.9" if _all_polygons(record) else "0 0.12 0.88 0.04 0.04"
+
+    def above(data: bytes) -> bytes:  # the new first line goes after a UTF-8 BOM, not before it
+        bom = len(b"\xef\xbb\xbf") if data.startswith(b"\xef\xbb\xbf") else 0
+        return data[:bom] + line.encode() + b"\n" + data[bom:]
+
+    _rewrite(record.label_path, above)
+    return [split, rel, line, 1]
+
+
+def _all_polygons(record) -> bool:
+    """True when the image's label file is all polygon rows: a line added to it is a polygon too."""
+    return bool(record.labels) and all(lab.polygon is not None for lab in record.labels)
+
+
+def _rewrite(path: Path, edit) -> None:
+    """``path``'s bytes replaced by ``edit(bytes)``; a read-only file (or folder) is made writable for it, then
+    restored."""
     modes = [(p, p.stat().st_mode) for p in (path, path.parent)]
     for p, mode in modes:
         p.chmod(mode | 0o200)
-    data = path.read_bytes()
-    bom = b"\xef\xbb\xbf" if data.startswith(b"\xef\xbb\xbf") else b""
-    path.write_bytes(bom + line.encode() + b"\n" + data[len(bom) :])
+    path.write_bytes(edit(path.read_bytes()))
     for p, mode in modes:
         p.chmod(mode)
-    return [split, rel, line, 1]
 
 
 def shifted_for_disk(ds_arg: Path, done: dict) -> dict:
