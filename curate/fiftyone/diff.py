@@ -118,17 +118,18 @@ def _review(fo_dataset: "fo.Dataset", original: Dataset, min_confidence: float |
             continue
         as_loaded = loaded.get((record.split, record.rel))
         stale = as_loaded is not None and list(map(_value, as_loaded)) != list(map(_value, record.labels))
+        on_disk = _match_lines(as_loaded, record.labels) if stale else {}  # line as loaded -> its line on disk now
         applied = []
         if (record.split, record.rel) in accepted:
             todo = accepted[(record.split, record.rel)]
             if stale:  # proposals name lines of the file as loaded: applied there, then re-addressed with the review
-                todo, changed_on_disk = _still_on_disk(record, todo, _match_lines(as_loaded, record.labels))
+                todo, changed_on_disk = _still_on_disk(record, todo, on_disk)
                 review.warnings.extend(changed_on_disk)
             as_reviewed = dataclasses.replace(record, labels=as_loaded) if stale else record
             detections, applied, left_out = apply(as_reviewed, detections, todo, original)
             review.warnings.extend(left_out)
         if stale:
-            detections, on_disk, conflicts = _rebase(record, as_loaded, detections, original)
+            detections, conflicts = _rebase(record, as_loaded, on_disk, detections, original)
             review.rebased[(record.split, record.rel)] = on_disk
             review.warnings.extend(conflicts)
             applied = [a if a.line is None else dataclasses.replace(a, line=on_disk[a.line]) for a in applied]
@@ -190,8 +191,8 @@ def _value(lab: Label) -> tuple[int, float, float, float, float]:
 
 
 def _rebase(
-    record: ImageRecord, loaded: list[Label], detections: list[_Box], dataset: Dataset
-) -> tuple[list[_Box], dict[int, int], list[str]]:
+    record: ImageRecord, loaded: list[Label], on_disk: dict[int, int], detections: list[_Box], dataset: Dataset
+) -> tuple[list[_Box], list[str]]:
     """The review's detections re-addressed to the label file as it is on disk now (a three-way merge).
 
     Why: a review kept in FiftyOne (``--from-fiftyone``) was made on the file as it was loaded; the file may
@@ -202,9 +203,9 @@ def _rebase(
     added boxes are added. A line both the reviewer changed and the disk changed cannot be merged without
     guessing: the disk's version is kept and a warning names it (the review stays in FiftyOne).
 
-    Returns the detections addressed to disk lines, ``{line as loaded: line on disk}``, and the warnings.
+    ``on_disk``: :func:`_match_lines` of ``loaded`` and the file now. Returns the detections addressed to disk
+    lines, and the warnings.
     """
-    on_disk = _match_lines(loaded, record.labels)
     matched = set(on_disk.values())
     free = {lab.line: lab for lab in record.labels if lab.line not in matched}
     loaded_by_line = {lab.line: lab for lab in loaded}
@@ -230,7 +231,7 @@ def _rebase(
     out.extend(
         _Box(dataset.class_name(d.class_id), to_fo_box(d), d.line, d.class_id) for d in free.values()
     )  # lines added or changed on disk since the review: kept as they are
-    return out, on_disk, conflicts
+    return out, conflicts
 
 
 def _match_lines(loaded: list[Label], disk: list[Label]) -> dict[int, int]:
@@ -277,11 +278,7 @@ def _still_on_disk(record: ImageRecord, accepted: list, on_disk: dict[int, int])
 def _same_object(add, lab: Label) -> bool:
     """True when a disk line boxes what an ``add`` proposal would (the same class, IoU ≥ ADD_SAME_IOU)."""
     x, y, w, h = add.box
-    return lab.class_id == add.class_id and iou_one((x, y, x + w, y + h), _xyxy(lab)) >= ADD_SAME_IOU
-
-
-def _xyxy(lab: Label) -> tuple[float, float, float, float]:
-    return (lab.cx - lab.w / 2, lab.cy - lab.h / 2, lab.cx + lab.w / 2, lab.cy + lab.h / 2)
+    return lab.class_id == add.class_id and iou_one((x, y, x + w, y + h), lab.xyxy) >= ADD_SAME_IOU
 
 
 def _untouched(det: _Box, lab: Label, dataset: Dataset, rel: str) -> bool:
