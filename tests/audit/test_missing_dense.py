@@ -132,3 +132,32 @@ def test_embedding_crops_of_a_large_image_come_from_the_larger_decode(tmp_path: 
         digest_size=16,
     ).hexdigest()
     assert key == old
+
+
+def test_a_dense_mosaic_of_a_one_class_set_runs_and_keeps_each_image_under_its_cap(
+    tmp_path: Path, shared_datasets: Path
+) -> None:
+    """potholes-road (one class, 416 px) tiled 2 × 2 twice (benchmarks/domain_shift.py): 1664-px images of 4 × 4
+    scenes, up to ~80 boxes each, more pixels than the decode ceiling. The whole check (objectness, the
+    near-duplicate and the embedding evidence where the weights are) runs without an error, every region lies
+    inside its image, every image keeps at most its cap, and the larger images get more than the old three."""
+    import domain_shift
+
+    from curate.io.yolo import load_yolo
+
+    once = domain_shift.build(shared_datasets / "potholes-road", tmp_path / "x2", "mosaic", seed=0)
+    twice = domain_shift.build(once, tmp_path / "x4", "mosaic", seed=1)
+    ds = load_yolo(twice)
+    assert max(max(r.size) for r in ds.images) > 1280 and sum(len(r.labels) for r in ds.images) >= 100
+    assert len(ds.names) == 1
+    findings = missing.run(AuditContext(ds))
+    assert findings and all(f.check == "missing" and f.region is not None for f in findings)
+    per: dict[str, int] = {}
+    for f in findings:
+        cx, cy, w, h = f.region
+        assert 0 <= cx - w / 2 + 1e-9 and cx + w / 2 <= 1 + 1e-9 and 0 <= cy - h / 2 + 1e-9 and cy + h / 2 <= 1 + 1e-9
+        assert f.data["class"] == ds.names[0]
+        per[f.image] = per.get(f.image, 0) + 1
+    caps = {r.rel: image_cap(r, len(r.labels)) for r in ds.images}
+    assert all(n <= caps[rel] for rel, n in per.items())
+    assert max(per.values()) > 3
