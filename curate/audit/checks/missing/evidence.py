@@ -37,8 +37,8 @@ from curate.core.folds import image_folds
 
 NEIGHBOURS = 10  # labelled boxes of other images a crop is compared with
 ITER = 60  # boosting iterations of the embedding model
-# windows an image embedded and re-ordered (after NMS), of which MAX_PER_IMAGE are kept: more cost crops and found no
-# more deleted boxes on the pool (benchmarks/README.md)
+# windows an image embedded and re-ordered (after NMS), of which MAX_PER_IMAGE are kept (both scaled by the image's
+# cap, model.image_cap): more cost crops and found no more deleted boxes on the pool (benchmarks/README.md)
 EMBED_PER_IMAGE = MAX_PER_IMAGE
 
 
@@ -73,6 +73,14 @@ def window_embeddings(job: Any, items: list) -> list[np.ndarray]:
             if os.environ.get("CURATE_DEBUG"):
                 raise
     return embed.window_embeddings(items)
+
+
+def _size(record: Any) -> tuple[int, int] | None:
+    """The record's upright size (read once and kept on it), for the child's decode side; None if unreadable."""
+    try:
+        return record.size
+    except Exception:  # noqa: BLE001 — any header error: the child reads the header itself, or decodes at 320
+        return None
 
 
 def neighbour_features(
@@ -140,19 +148,20 @@ def combine(
 
 
 def rescore(
-    ctx: AuditContext, job: Any, shortlist: dict[int, tuple[np.ndarray, np.ndarray]], keep: int
+    ctx: AuditContext, job: Any, shortlist: dict[int, tuple[np.ndarray, np.ndarray]], keep: int | dict[int, int]
 ) -> dict[int, tuple[np.ndarray, np.ndarray]] | None:
-    """Each image's ``keep`` best windows by :func:`combine`, from its ``shortlist`` (image index → objectness
-    scores, normalized xyxy, best first after NMS), with the objectness scores of the windows the objectness
-    model alone would have kept, handed out in the new order; None where the evidence cannot be had (no
-    weights, a failed child and a failed fallback): the caller keeps the objectness model's own."""
+    """Each image's ``keep`` (a count, or one per image index) best windows by :func:`combine`, from its
+    ``shortlist`` (image index → objectness scores, normalized xyxy, best first after NMS), with the objectness
+    scores of the windows the objectness model alone would have kept, handed out in the new order; None where the
+    evidence cannot be had (no weights, a failed child and a failed fallback): the caller keeps the objectness
+    model's own."""
     from curate.audit.shared import CropEmbeddings
 
     ds = ctx.dataset
     ids = sorted(shortlist)
     try:
         per_image = ctx.use(CropEmbeddings).get(ctx)
-        wins = window_embeddings(job, [(ds.images[i].path, shortlist[i][1]) for i in ids])
+        wins = window_embeddings(job, [(ds.images[i].path, shortlist[i][1], _size(ds.images[i])) for i in ids])
     except Exception:  # noqa: BLE001 — no weights, no torch, a broken child: the objectness scores stand
         if os.environ.get("CURATE_DEBUG"):
             raise
@@ -173,19 +182,21 @@ def rescore(
 
 
 def reorder(
-    shortlist: dict[int, tuple[np.ndarray, np.ndarray]], new: dict[int, np.ndarray], keep: int
+    shortlist: dict[int, tuple[np.ndarray, np.ndarray]], new: dict[int, np.ndarray], keep: int | dict[int, int]
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Each image's ``keep`` best windows of its ``shortlist`` (objectness scores best first, xyxy) by its ``new``
-    scores, given the objectness scores the shortlist's first ``keep`` windows had, highest to the highest new.
+    """Each image's ``keep`` (a count, or one per image index: :func:`~.model.image_cap`) best windows of its
+    ``shortlist`` (objectness scores best first, xyxy) by its ``new`` scores, given the objectness scores the
+    shortlist's first ``keep`` windows had, highest to the highest new.
 
     Why the old values: the budget (at most 8 regions per 100 boxes reach 0.5) and the count that reaches it stay
     the objectness model's, which the pool was measured at; the evidence only chooses which windows get them."""
     ids = sorted(shortlist)
-    picked = {i: np.argsort(-new[i], kind="stable")[:keep] for i in ids}
+    k_of = keep if isinstance(keep, dict) else dict.fromkeys(ids, keep)
+    picked = {i: np.argsort(-new[i], kind="stable")[: k_of[i]] for i in ids}
     if not ids:
         return {}
     ranked = np.concatenate([new[i][picked[i]] for i in ids])
-    values = np.sort(np.concatenate([shortlist[i][0][:keep] for i in ids]))
+    values = np.sort(np.concatenate([shortlist[i][0][: k_of[i]] for i in ids]))
     mapped = np.empty(len(ranked))
     mapped[np.argsort(ranked, kind="stable")] = values
     out: dict[int, tuple[np.ndarray, np.ndarray]] = {}

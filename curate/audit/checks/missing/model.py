@@ -14,6 +14,9 @@ from curate.audit.checks.missing.maps import FEATURES, box_descriptors, image_ma
 from curate.audit.checks.missing.settings import (
     BOX_PX,
     CACHE_SIDE,
+    CAP_AREA,
+    CAP_BOXES,
+    CAP_SCALE,
     CHUNK,
     FOLDS,
     HARD,
@@ -21,6 +24,8 @@ from curate.audit.checks.missing.settings import (
     ITER1,
     ITER2,
     JITTERS,
+    LARGE_MAX_SIDE,
+    MAX_PER_IMAGE,
     MAX_SIDE,
     MIN_BOXES,
     MIN_WINDOW_PX,
@@ -72,7 +77,8 @@ def small_image(path: Path, side: int = SIDE) -> np.ndarray | None:
 
 def decode_side(recs: list[ImageRecord], boxes: list[np.ndarray]) -> int:
     """The longest side to decode this dataset's images at: :data:`SIDE`, or more where the median box's shorter
-    side would span under :data:`BOX_PX` pixels there (up to :data:`MAX_SIDE`), read on a sample of image headers.
+    side would span under :data:`BOX_PX` pixels there, up to :func:`decode_ceiling`, read on a sample of image
+    headers.
 
     Why: a window's features are means over its pixels; a football player 1 × 3 px at 96 px (a traffic sign
     3 × 4) is no object to them, and windows are at least :data:`MIN_WINDOW_PX`, so football's and traffic-signs'
@@ -82,6 +88,7 @@ def decode_side(recs: list[ImageRecord], boxes: list[np.ndarray]) -> int:
     if not have:
         return SIDE
     short: list[np.ndarray] = []
+    longs: list[int] = []
     for i in [have[k] for k in np.linspace(0, len(have) - 1, min(SIDE_SAMPLE, len(have))).astype(int)]:
         try:
             w, h = recs[i].size
@@ -89,10 +96,42 @@ def decode_side(recs: list[ImageRecord], boxes: list[np.ndarray]) -> int:
             continue
         wh = boxes[i][:, 2:] - boxes[i][:, :2]
         short.append(np.minimum(wh[:, 0] * w, wh[:, 1] * h) / max(w, h, 1))
+        longs.append(max(w, h))
     if not short:
         return SIDE
     need = BOX_PX / max(float(np.median(np.concatenate(short))), 1e-6)
-    return int(np.clip(np.ceil(need / SIDE_STEP) * SIDE_STEP, SIDE, MAX_SIDE))
+    return int(np.clip(np.ceil(need / SIDE_STEP) * SIDE_STEP, SIDE, decode_ceiling(longs)))
+
+
+def decode_ceiling(long_sides: list[int]) -> int:
+    """The most :func:`decode_side` may give: :data:`MAX_SIDE`, or for a dataset of larger images (the median long
+    side of its sampled headers) that side, in :data:`SIDE_STEP` steps, up to :data:`LARGE_MAX_SIDE`.
+
+    Why it grows with the image: the boxes of a 1280-px drone view or 2 × 2 mosaic are half as large relative to
+    the image as a 640-px photo's, so at a fixed 640 a football player's shorter side fell to 4 px, under
+    :data:`MIN_WINDOW_PX`, and its window was never tried (benchmarks/README.md, Session 25, branch `domains`).
+    Images up to MAX_SIDE keep it exactly: every pool image is ≤ 640 px, so the pool's decodes do not move."""
+    if not long_sides:
+        return MAX_SIDE
+    long = int(np.median(long_sides))
+    return int(np.clip(long // SIDE_STEP * SIDE_STEP, MAX_SIDE, LARGE_MAX_SIDE))
+
+
+def image_cap(record: ImageRecord, n_boxes: int) -> int:
+    """Region findings an image may hold: :data:`MAX_PER_IMAGE`, times its pixels over :data:`CAP_AREA` or its
+    labelled boxes over :data:`CAP_BOXES` where either is above 1, at most :data:`CAP_SCALE` times.
+
+    Why: three regions were sized for 416–640-px photos of 10–30 boxes. A 1280-px drone view or 2 × 2 mosaic of
+    100 boxes held to three lost most of its forgotten boxes to the cap (football's mosaic: 3 regions in every
+    image, 73 of 214 deleted boxes under any region; benchmarks/README.md, Session 25, branch `domains`), and so
+    would a 640-px photo of 100 apples. How many reach 0.5 stays the split's budget (:data:`BUDGET_PER_100`); an
+    unreadable header counts by its boxes alone."""
+    try:
+        w, h = record.size
+    except Exception:  # noqa: BLE001 — any header error: the pixel pass skips the image or finds its own size
+        w = h = 0
+    scale = min(max(w * h / CAP_AREA, n_boxes / CAP_BOXES, 1.0), CAP_SCALE)
+    return int(np.ceil(MAX_PER_IMAGE * scale - 1e-9))
 
 
 def _boxes(rec: ImageRecord) -> tuple[np.ndarray, np.ndarray]:
@@ -254,6 +293,7 @@ def objectness_pass(
     allb = np.concatenate([b for b in boxes if len(b)])
     ds_loga = float(np.median(np.log(np.maximum((allb[:, 2] - allb[:, 0]) * (allb[:, 3] - allb[:, 1]), 1e-8))))
     fold = image_folds(len(recs), FOLDS, seed)
+    caps = [image_cap(r, len(b)) for r, b in zip(recs, boxes)]
     empty = np.zeros((0, len(FEATURES)), np.float32)
 
     def rows(i: int) -> ImageRows | None:
@@ -310,7 +350,7 @@ def objectness_pass(
                 at = 0
                 for i in part:
                     n = len(per[i].cand)
-                    k = np.argsort(-p1[at : at + n], kind="stable")[:TOPK]
+                    k = np.argsort(-p1[at : at + n], kind="stable")[: TOPK * caps[i] // MAX_PER_IMAGE]
                     tops[i] = (per[i].cand[k], per[i].Xc[k], p1[at : at + n][k])
                     at += n
         for i in ids:

@@ -5,6 +5,8 @@ from __future__ import annotations
 NAME = "missing"
 SIDE = 96  # images are decoded with their longest side at least this (128 gave food the same recall, 15 % slower)
 MAX_SIDE = 640  # … and at most this: larger only where the dataset's boxes need it (decode_side)
+# … or, for images larger than MAX_SIDE (drone views, mosaics), at most their own long side up to this (decode_ceiling)
+LARGE_MAX_SIDE = 1280
 BOX_PX = 6  # the decode side is chosen so that the median box's shorter side spans at least this many pixels
 SIDE_STEP = 32  # decode sides are multiples of this (a handful of cached sizes, not one per dataset)
 CACHE_SIDE = 192  # decodes up to this side are cached on disk (110 KB an image at most)
@@ -25,10 +27,13 @@ COVER_IOU = 0.2  # a window overlapping an existing box this much is covered
 COVER_INSIDE = 0.5  # … or lying this much inside one
 NMS_IOU = 0.3  # regions overlapping a better one this much are the same finding
 NMS_INSIDE = 0.5  # … or with this share of either inside the other (grid windows half a window apart)
-MAX_PER_IMAGE = 3  # region findings per image
+MAX_PER_IMAGE = 3  # region findings per image of up to CAP_AREA pixels and CAP_BOXES boxes (image_cap: more above)
+CAP_AREA = 640 * 640  # the pool's largest photos, which MAX_PER_IMAGE was sized on
+CAP_BOXES = 30  # the pool's photos hold 10–30 boxes: MAX_PER_IMAGE regions for up to this many
+CAP_SCALE = 16  # an image's cap is at most this many times MAX_PER_IMAGE (a 40-megapixel photo: 48, not 300)
 ITER1, ITER2 = 25, 60  # boosting iterations of the shortlisting and the final model
 SEED_IMAGES = 300  # images the shortlisting model is fitted on
-TOPK = 12  # shortlisted windows per image
+TOPK = 12  # shortlisted windows per image (scaled as the image's cap: 4 a region kept)
 HARD = 6  # of which this many (after NMS) become hard negatives
 CHUNK = 64  # images per batch of features and predictions
 SHORTLIST_ROWS = 200_000  # candidate windows per shortlisting prediction (scikit-learn copies them as float64)
