@@ -44,9 +44,6 @@ CORNER_SHARES = (0.6, 0.8, 1.0)
 SIZE_SCALES = (0.8, 1.0, 1.25)
 #: Typical-sized members in a row, a column or a 2×2 grid, the outer ones against the sides: (columns, rows).
 GRIDS = ((2, 1), (3, 1), (4, 1), (5, 1), (1, 2), (1, 3), (1, 4), (1, 5), (2, 2))
-#: A side member (the best-judged candidate flush against one side of the group box, :func:`side_set`) covers at most
-#: this share of the box: a group holds two members or more.
-SIDE_MEMBER_AREA = 0.5
 #: The box model's merges searched like flagged groups, to learn the pick and ``p_right``: a constant of the member
 #: search's own, apart from refine's ``CALIBRATION_BOXES`` for loose and shifted boxes.
 CALIBRATION_MERGES = 150
@@ -168,32 +165,6 @@ def sized_sets(box: np.ndarray, size: tuple[float, float]) -> list[list[np.ndarr
     # box): such a set is not a split into that many objects
     return [m for m in sets if all(iou_one(tuple(m[i]), tuple(m[j])) < MEMBER_IOU
                                    for i in range(len(m)) for j in range(i + 1, len(m)))]  # fmt: skip
-
-
-def side_set(group: np.ndarray, boxes: list[np.ndarray], chances: np.ndarray) -> list[int]:
-    """One more candidate set, chosen by the judge among ``boxes`` (the group's candidate members, each with its
-    chance of being a real box), as indices into ``boxes``: for each side of the group box, the candidate flush
-    against that side (covering at most :data:`SIDE_MEMBER_AREA` of the box) that looks likeliest real; a member at
-    IoU ≥ :data:`MEMBER_IOU` with a likelier one is dropped (a corner member touches two sides). Empty where fewer
-    than two members remain.
-
-    Why: a group box encloses its members, so each of its sides touches one, but where along the side no fixed layout
-    knows: players spread over a pitch, one at mid-height on the left and one low on the right, are at no corner and
-    in no row, and the layouts alone reached fewer of football-players' merged boxes than members found side by side
-    (benchmarks/README.md, *Session 26 (…, branch `groupsplit`)*)."""
-    group = np.asarray(group, float)
-    area = (group[2] - group[0]) * (group[3] - group[1])
-    small = [i for i, b in enumerate(boxes) if (b[2] - b[0]) * (b[3] - b[1]) <= SIDE_MEMBER_AREA * area]
-    best: list[int] = []
-    for side in range(4):
-        flush = [i for i in small if abs(float(boxes[i][side]) - float(group[side])) < 1e-6]
-        if flush:
-            best.append(max(flush, key=lambda i: (chances[i], -i)))
-    kept: list[int] = []
-    for i in sorted(set(best), key=lambda i: (-chances[i], i)):
-        if all(iou_one(tuple(boxes[i]), tuple(boxes[j])) < MEMBER_IOU for j in kept):
-            kept.append(i)
-    return kept if len(kept) >= 2 else []
 
 
 def set_features(

@@ -314,7 +314,7 @@ def _member_tables(qs, X, fold_of_row, groups, seed) -> dict[int, tuple[np.ndarr
     """Row of each searched group box → (its candidate sets described by :func:`members.set_features`, the sets'
     member boxes): each member's chance of being a real box from the judge of its fold (real against loose, shifted
     and grouped boxes). Groups in a fold without a judge are left out."""
-    from curate.audit.members import set_features, side_set
+    from curate.audit.members import set_features
 
     judges = _judges(qs, X, fold_of_row, ("loose", "shifted", "grouped"), seed)
     spans = {}  # a group's candidates are adjacent rows: its box's row, then lo..hi
@@ -331,19 +331,8 @@ def _member_tables(qs, X, fold_of_row, groups, seed) -> dict[int, tuple[np.ndarr
         members = [[np.asarray(qs[r].xyxy, float) for r in s] for s in sets]
         rows = [set_features(group, m, p_ok[[r - lo + 1 for r in s]], float(p_ok[0]), typical, class_size)
                 for m, s in zip(members, sets)]  # fmt: skip
-        # one more set from the judge's chances: the likeliest-real candidate against each side of the box
-        pool = [np.asarray(qs[r].xyxy, float) for r in spans[k][1][1:]]
-        sided = side_set(group, pool, p_ok[1:])
-        if sided and not any(_same_set([pool[i] for i in sided], m) for m in members):
-            members.append([pool[i] for i in sided])
-            rows.append(set_features(group, members[-1], p_ok[1:][sided], float(p_ok[0]), typical, class_size))
         tables[k] = (np.array(rows, float), members)
     return tables
-
-
-def _same_set(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
-    """The same member boxes, in any order."""
-    return len(a) == len(b) and sorted(tuple(np.round(x, 9)) for x in a) == sorted(tuple(np.round(x, 9)) for x in b)
 
 
 def _member_picks(qs, boxes, tables, targets, seed) -> dict[tuple, tuple[int, float]]:

@@ -8,15 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from curate.audit.members import (
-    PICK_FOLDS,
-    candidate_sets,
-    is_right,
-    learnt_picks,
-    matched,
-    set_features,
-    side_set,
-)
+from curate.audit.members import PICK_FOLDS, candidate_sets, is_right, learnt_picks, matched, set_features
 from curate.audit.proposals import propose
 from curate.core.dataset import Dataset, ImageRecord, Label
 from curate.core.findings import Finding
@@ -218,31 +210,6 @@ def test_layouts_hold_members_of_the_class_size_that_do_not_tile_the_box() -> No
     sets = candidate_sets(np.array(_enclosing(ell)), typical=(0.05, 0.05), class_size=(0.1, 0.1))
     assert any(matched(s, ell) == 3 == len(s) for s in sets)
     assert not any(matched(s, ell) == 3 == len(s) for s in candidate_sets(np.array(_enclosing(ell)), (0.05, 0.05)))
-
-
-def test_the_side_set_takes_the_likeliest_real_member_against_each_side() -> None:
-    """Two players spread over a pitch: one at mid-height against the left side, one low against the right. No fixed
-    layout holds both; the side set takes, of the candidates flush against each side, the one the judge likes best,
-    drops one at IoU >= 0.5 with a likelier one (a corner box touches two sides) and boxes over half the group."""
-    group = np.array([0.2, 0.2, 0.6, 0.6])
-    players = [[0.2, 0.3, 0.28, 0.45], [0.52, 0.45, 0.6, 0.6]]
-    assert not any(matched(s, players) == 2 for s in candidate_sets(group, typical=(0.08, 0.15)))
-    boxes = [np.array(b) for b in (
-        [0.2, 0.2, 0.28, 0.35],  # 0: top-left corner, flush left and top
-        [0.2, 0.3, 0.28, 0.45],  # 1: the left player
-        [0.52, 0.45, 0.6, 0.6],  # 2: the right player, flush right and bottom
-        [0.52, 0.2, 0.6, 0.35],  # 3: top-right corner
-        [0.2, 0.2, 0.6, 0.5],  # 4: most of the box, flush on three sides: too large to be a member
-        [0.3, 0.3, 0.4, 0.4],  # 5: inside, touching no side
-        [0.21, 0.31, 0.29, 0.46],  # 6: beside the left player, touching no side
-    )]  # fmt: skip
-    chances = np.array([0.3, 0.9, 0.8, 0.4, 0.99, 0.99, 0.99])
-    assert side_set(group, boxes, chances) == [1, 2, 3]  # left: 1; right and bottom: 2; top: 3 (over 0)
-    assert matched([boxes[i] for i in side_set(group, boxes, chances)], players) == 2
-    # the top side's best is now the corner at IoU >= 0.5 with the left player, who is likelier: it is dropped
-    corner = [*boxes[:6], np.array([0.2, 0.2, 0.28, 0.43])]
-    assert side_set(group, corner, np.array([0.3, 0.9, 0.8, 0.1, 0.99, 0.99, 0.85])) == [1, 2]
-    assert side_set(group, [boxes[1], boxes[5]], chances[[1, 5]]) == []  # one member is no split
 
 
 def test_set_features_say_how_the_members_compare_with_the_class() -> None:
