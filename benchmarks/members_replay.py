@@ -40,10 +40,12 @@ def load(path: Path) -> dict:
     return d
 
 
-def replay(d: dict, diagnose: bool = False, merges: int | None = None) -> dict:
+def replay(d: dict, diagnose: bool = False, merges: int | None = None, detail: list | None = None) -> dict:
     """The search of the current code on one dump, scored against its flagged planted groups; ``merges``: with that
     many calibration merges (the dump must hold their draw: ``proposals.py --dump-merges``), else
-    ``members.CALIBRATION_MERGES``. Also counts the calibration merges searched, the candidate rows the search
+    ``members.CALIBRATION_MERGES``; ``detail``: a list that gets one record per flagged planted group (its key,
+    row, merged boxes, picked set, whether a split was made, ``p_right``, the cause where none, the recovered
+    count), for ``members_sheet.py``. Also counts the calibration merges searched, the candidate rows the search
     described for them (what the member search's cost grows with) and the replay's seconds (the first replay of a
     dump judges every dumped group's candidates, the later ones only pick)."""
     qs, targets = d["qs"], d["targets"]
@@ -77,6 +79,7 @@ def replay(d: dict, diagnose: bool = False, merges: int | None = None) -> dict:
             continue
         out["flagged"] += 1
         out["merged_flagged"] += len(merged)
+        cause = None
         if made:
             boxes = tables[k][1][pick[0]]
             out["split"] += 1
@@ -86,13 +89,19 @@ def replay(d: dict, diagnose: bool = False, merges: int | None = None) -> dict:
             out["recovered"] += matched(boxes, merged)
         elif diagnose and k in tables:
             if not any(is_right(m, merged) for m in tables[k][1]):
-                out["no layout"] += 1
+                cause = "no layout"
             elif pick is None or not is_right(tables[k][1][pick[0]], merged):
-                out["pick wrong"] += 1
+                cause = "pick wrong"
             elif tables[k][0][pick[0], margin] <= 0:
-                out["margin"] += 1
+                cause = "margin"
             else:
-                out["p < 0.5"] += 1
+                cause = "p < 0.5"
+            out[cause] += 1
+        if detail is not None:
+            picked = tables[k][1][pick[0]] if pick is not None and k in tables else []
+            detail.append({"key": key, "row": k, "merged": merged, "picked": picked, "made": made,
+                           "p_right": None if pick is None else pick[1], "cause": cause,
+                           "recovered": matched(picked, merged) if made else 0})  # fmt: skip
     return out
 
 

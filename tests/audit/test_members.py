@@ -124,6 +124,32 @@ def test_a_dumped_member_search_replays_offline(pairs, tmp_path) -> None:
     assert len({(p.image, p.line) for p in made}) == 2
 
 
+def test_a_sheet_draws_the_groups_a_split_does_not_recover(pairs, tmp_path) -> None:
+    """benchmarks/members_sheet.py: the replay records each flagged planted group (its merged boxes, the pick, made
+    or not, what it recovers); the sheet draws those where under half come back, and every one with --all."""
+    ds, truth = pairs
+    proposals, replay, sheet = _bench("proposals"), _bench("members_replay"), _bench("members_sheet")
+    found = [Finding("train", "000.jpg", "grouped", 0.9, "group", line=1),
+             Finding("train", "001.jpg", "grouped", 0.8, "group", line=3)]  # fmt: skip
+    with proposals.recording_member_search() as calls:
+        propose(found, ds)
+    # image 1's truth is said to be three other discs: its split recovers none of them
+    far = [(0.0, 0.0, 0.05, 0.05), (0.9, 0.9, 1.0, 1.0), (0.0, 0.9, 0.05, 1.0)]
+    groups = {("000.jpg", 1, "grouped"): truth[0][:2], ("001.jpg", 3, "grouped"): far}
+    dump = tmp_path / "members-pairs-seed0.pkl"
+    proposals.dump_members(dump, ds, calls[0], groups)
+    detail: list[dict] = []
+    replay.replay(replay.load(dump), diagnose=True, detail=detail)
+    assert [(g["key"], g["made"], g["recovered"], len(g["picked"])) for g in detail] == [
+        (("000.jpg", 1, "grouped"), True, 2, 2), (("001.jpg", 3, "grouped"), True, 0, 2)]  # fmt: skip
+    assert sheet.main([str(dump), "--out", str(tmp_path / "sheets")]) == 0
+    rows = (tmp_path / "sheets" / "members-pairs-seed0-sheet.csv").read_text().splitlines()
+    assert len(rows) == 2 and ",001.jpg,3,split 0/3," in rows[1]
+    assert (tmp_path / "sheets" / "members-pairs-seed0-sheet.png").stat().st_size > 0
+    assert sheet.main([str(dump), "--out", str(tmp_path / "all"), "--all"]) == 0
+    assert len((tmp_path / "all" / "members-pairs-seed0-sheet.csv").read_text().splitlines()) == 3
+
+
 def test_a_dump_replays_the_search_with_more_calibration_merges(pairs, tmp_path, monkeypatch) -> None:
     """The member search draws its own count of calibration merges (members.CALIBRATION_MERGES, apart from refine's
     CALIBRATION_BOXES for loose and shifted boxes); proposals.py --dump-merges describes the draws of larger counts
