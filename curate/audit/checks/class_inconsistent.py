@@ -85,6 +85,12 @@ RESTACK_FLOOR = 1e-3  # added to the trees' probabilities before their logarithm
 # above this many boxes the embeddings are skipped (hand-made features only): ~7 s per 1,000 crops on 2 cores,
 # and 5 KB a box held (issue #25's 100,000 images hold ~250,000 boxes: 30 min and 1.3 GB)
 EMBED_MAX_BOXES = 20_000
+# option `own_crops` (--config class_inconsistent: {own_crops: true | false | auto}): the out-of-fold class
+# probabilities of a crop classifier fine-tuned on the dataset's own crops (curate.vision.owncrops) join the trees'
+# features; `auto` adds them where the pretrained embeddings do not (embeddings_help is false: the backbone does not
+# know the crops), the datasets the trees learn least
+OWN_CROPS_DEFAULT: bool | str = "auto"
+OWN_CROPS_MODES = (True, False, "auto")
 
 
 def embedding_components(E: np.ndarray, n: int, *, seed: int) -> np.ndarray:
@@ -147,6 +153,31 @@ def embeddings_wanted(ctx: AuditContext) -> bool:
         and ctx.param(NAME, "embeddings", EMBEDDINGS_DEFAULT) is not False
         and ctx.dataset.num_boxes <= EMBED_MAX_BOXES
     )
+
+
+def own_crop_probs(ctx: AuditContext, y: np.ndarray, groups: np.ndarray, num_classes: int) -> np.ndarray:
+    """(n, num_classes) out-of-fold class probabilities of the judged boxes from a crop classifier trained on the
+    dataset's own crops (:func:`curate.vision.owncrops.out_of_fold_probs`), in a child process where one can start
+    (torch's memory is given back when it ends, as :class:`~curate.audit.shared.CropEmbeddings`), else here.
+
+    Why as features and not instead of the trees: as the kNN votes, the trees learn which classes its probabilities
+    name well. They hold no label of the box (its image was in none of the network's training folds), so the
+    synthetic swaps of :func:`swap_probability` stay exact."""
+    from curate.runtime import worker
+    from curate.vision import owncrops
+
+    items = [(r.path, np.array([lb.xyxy for lb in r.labels], np.float64)) for r in ctx.dataset.images if r.labels]
+    func = f"{owncrops.__name__}:out_of_fold_probs"
+    job = worker.try_call(worker.try_spawn(owncrops.__name__), func, items, y, groups, num_classes, seed=ctx.seed)
+    if job is not None:
+        try:
+            return job.result().astype(np.float32)
+        except worker.WorkerError:
+            import os
+
+            if os.environ.get("CURATE_DEBUG"):
+                raise
+    return owncrops.out_of_fold_probs(items, y, groups, num_classes, seed=ctx.seed).astype(np.float32)
 
 
 def knn_accuracy(votes: np.ndarray, y: np.ndarray, judged: np.ndarray) -> float:
@@ -451,11 +482,17 @@ def run(ctx: AuditContext) -> list[Finding]:
     rare = rare_class[y]
 
     mode = ctx.param(NAME, "embeddings", EMBEDDINGS_DEFAULT)
+    own = ctx.param(NAME, "own_crops", OWN_CROPS_DEFAULT)
+    known = None  # whether the pretrained backbone knows the crops (embeddings_help), where that was looked at
     if embeddings_wanted(ctx):
         embedded = embedding_votes(ctx, y, groups, num_classes, required=mode is True)
-        if embedded is not None and (mode is True or embeddings_help(embedded[1], y, ~rare)):
+        if embedded is not None:
+            known = embeddings_help(embedded[1], y, ~rare)
+        if embedded is not None and (mode is True or known):
             E, votes = embedded
             X = np.hstack([X, embedding_components(E, EMBED_COMPONENTS, seed=ctx.seed), votes])
+    if own is True or (own == "auto" and known is False):
+        X = np.hstack([X, own_crop_probs(ctx, y, groups, num_classes)])
     trees = out_of_fold_probs(X, y, groups, num_classes, seed=ctx.seed)
     unlearnt = trees_accuracy(trees, y, ~rare) < RESTACK_BELOW_ACCURACY
     if unlearnt:
@@ -520,8 +557,8 @@ class ClassInconsistent(Check):
     display = {
         "class_inconsistent": Display(70, "#0d9488", calibrated=True),
     }
-    options = {"embeddings": EMBEDDINGS_DEFAULT}
-    choices = {"embeddings": EMBEDDINGS_MODES}
+    options = {"embeddings": EMBEDDINGS_DEFAULT, "own_crops": OWN_CROPS_DEFAULT}
+    choices = {"embeddings": EMBEDDINGS_MODES, "own_crops": OWN_CROPS_MODES}
     needs = (CropFeatures, CropEmbeddings)
 
     def skipped(self, ctx: AuditContext) -> str | None:
