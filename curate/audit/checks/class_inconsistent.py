@@ -3,8 +3,9 @@
 The dataset teaches its own classifier: appearance features of every crop (:mod:`curate.vision.crops`:
 colour, texture, size), where the dataset's crops are ones a pretrained ImageNet backbone knows also the crop's
 embedding (option ``embeddings``, ``auto`` by default: :mod:`curate.vision.embed`, its first principal components and
-the classes of its nearest boxes in other images; :func:`embeddings_help`), plus image context —
-which other classes the image holds (leave-one-out over the box itself) and how much the crop resembles the
+the classes of its nearest boxes in other images; :func:`embeddings_help`); where it does not, option ``own_crops``
+(``auto`` by default) the class probabilities of the same body's last blocks fine-tuned on the dataset's own crops,
+out of fold by image (:mod:`curate.vision.owncrops`); plus image context — which other classes the image holds (leave-one-out over the box itself) and how much the crop resembles the
 image's other boxes of each class (a swapped box usually sits among correctly labelled siblings of its true
 class). Extremely randomized trees give out-of-fold probabilities (K folds grouped by image, so no box is
 scored by a model that saw it), and their probability of the box's own label (its self-confidence) ranks
