@@ -1,20 +1,21 @@
 """class_inconsistent: the box's crop looks like another class (a swapped label).
 
-The dataset teaches its own classifier: appearance features of every crop (:mod:`curate.vision.crops`:
-colour, texture, size), where the dataset's crops are ones a pretrained ImageNet backbone knows also the crop's
-embedding (option ``embeddings``, ``auto`` by default: :mod:`curate.vision.embed`, its first principal components and
-the classes of its nearest boxes in other images; :func:`embeddings_help`); where it does not, option ``own_crops``
+The dataset teaches its own classifier: appearance features of every crop (:mod:`curate.vision.crops`: colour,
+texture, size), where the dataset's crops are ones a pretrained ImageNet backbone knows also the crop's embedding
+(option ``embeddings``, ``auto`` by default: :mod:`curate.vision.embed`, its first principal components and the
+classes of its nearest boxes in other images; :func:`embeddings_help`); where it does not, option ``own_crops``
 (``auto`` by default) the class probabilities of the same body's last blocks fine-tuned on the dataset's own crops,
-out of fold by image (:mod:`curate.vision.owncrops`); plus image context — which other classes the image holds (leave-one-out over the box itself) and how much the crop resembles the
-image's other boxes of each class (a swapped box usually sits among correctly labelled siblings of its true
-class). Extremely randomized trees give out-of-fold probabilities (K folds grouped by image, so no box is
-scored by a model that saw it), and their probability of the box's own label (its self-confidence) ranks
-the boxes. Where the trees name few of the labels (:data:`RESTACK_BELOW_ACCURACY`: classes of a handful of small
-boxes each), the self-confidence is near 0 for every box of a class they cannot learn, right or swapped; a second
-stage re-reads their probabilities (:func:`restacked_probs`): a right box of such a class spreads its probability
-as the class's other boxes do, a swapped one as its true class's boxes do. The score is then the mean of the two
-views' calibrated probabilities. There the trees are also grown 8 times larger (:func:`more_trees`): a share of 200
-votes was too coarse a signal where a label gets a handful of them.
+out of fold by image (:mod:`curate.vision.owncrops`); plus image context — which other classes the image holds
+(leave-one-out over the box itself) and how much the crop resembles the image's other boxes of each class (a swapped
+box usually sits among correctly labelled siblings of its true class). Extremely randomized trees give out-of-fold
+probabilities (K folds grouped by image, so no box is scored by a model that saw it), and their probability of the
+box's own label (its self-confidence) ranks the boxes. Where the trees name few of the labels
+(:data:`RESTACK_BELOW_ACCURACY`: classes of a handful of small boxes each), the self-confidence is near 0 for every
+box of a class they cannot learn, right or swapped; a second stage re-reads their probabilities
+(:func:`restacked_probs`): a right box of such a class spreads its probability as the class's other boxes do, a
+swapped one as its true class's boxes do. The score is then the mean of the two views' calibrated probabilities.
+There the trees are also grown 8 times larger (:func:`more_trees`): a share of 200 votes was too coarse a signal
+where a label gets a handful of them.
 
 The score is the probability that the label is a real swap (:func:`swap_probability`), calibrated per dataset on
 synthetic swaps: a box's features never include its own label, so the trees' out-of-fold probability of any
