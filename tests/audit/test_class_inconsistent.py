@@ -474,3 +474,34 @@ def test_more_trees_grow_fewer_on_many_boxes(monkeypatch) -> None:
     monkeypatch.setattr(class_inconsistent, "UNLEARNT_TREE_BOXES", 100 * len(y))  # 100 trees: the first two chunks
     more = class_inconsistent.more_trees(first, X, y, groups, 4, seed=3)
     assert np.allclose(more, class_inconsistent.out_of_fold_probs(X, y, groups, 4, seed=3, chunks=range(4)))
+
+
+OWN_ON = {"class_inconsistent": {"embeddings": False, "own_crops": True}}
+OWN_OFF = {"class_inconsistent": {"embeddings": False, "own_crops": False}}
+
+
+def test_the_crops_own_classifier_finds_a_swap_the_hand_made_features_cannot_see(tmp_path: Path) -> None:
+    """The checkerboards without the pretrained embeddings: the hand-made features miss the swap, the classifier
+    trained on the dataset's own crops (out of fold) finds it."""
+    ds = _fine_texture_dataset(tmp_path)
+    for params, found in ((OWN_OFF, False), (OWN_ON, True)):
+        findings = class_inconsistent.run(AuditContext(ds, params=params))
+        swapped = next(f for f in findings if f.image == "img000.png" and f.line == 1)
+        assert (swapped.score >= 0.5) is found
+        if found:
+            assert swapped.score > max(f.score for f in findings if f is not swapped)
+
+
+def test_auto_trains_on_the_own_crops_only_where_the_backbone_does_not_know_them(tmp_path: Path, monkeypatch) -> None:
+    """``own_crops: auto`` (the default): off where the pretrained embeddings name the classes (the checkerboards:
+    the same scores as ``false``), on where they do not (here made so by an unreachable gate: as ``true``)."""
+    ds = _fine_texture_dataset(tmp_path)
+    scores = {}
+    for name, own in (("auto", "auto"), ("off", False), ("on", True)):
+        params = {"class_inconsistent": {"embeddings": "auto", "own_crops": own}}
+        scores[name] = [f.score for f in class_inconsistent.run(AuditContext(ds, params=params))]
+    assert scores["auto"] == scores["off"] != scores["on"]
+    monkeypatch.setattr(class_inconsistent, "EMBED_MIN_KNN_ACCURACY", 1.01)  # the backbone "does not know" them
+    auto = class_inconsistent.run(AuditContext(ds))
+    on = class_inconsistent.run(AuditContext(ds, params=OWN_ON))
+    assert [f.score for f in auto] == [f.score for f in on]

@@ -1,19 +1,21 @@
 """class_inconsistent: the box's crop looks like another class (a swapped label).
 
-The dataset teaches its own classifier: appearance features of every crop (:mod:`curate.vision.crops`:
-colour, texture, size), where the dataset's crops are ones a pretrained ImageNet backbone knows also the crop's
-embedding (option ``embeddings``, ``auto`` by default: :mod:`curate.vision.embed`, its first principal components and
-the classes of its nearest boxes in other images; :func:`embeddings_help`), plus image context —
-which other classes the image holds (leave-one-out over the box itself) and how much the crop resembles the
-image's other boxes of each class (a swapped box usually sits among correctly labelled siblings of its true
-class). Extremely randomized trees give out-of-fold probabilities (K folds grouped by image, so no box is
-scored by a model that saw it), and their probability of the box's own label (its self-confidence) ranks
-the boxes. Where the trees name few of the labels (:data:`RESTACK_BELOW_ACCURACY`: classes of a handful of small
-boxes each), the self-confidence is near 0 for every box of a class they cannot learn, right or swapped; a second
-stage re-reads their probabilities (:func:`restacked_probs`): a right box of such a class spreads its probability
-as the class's other boxes do, a swapped one as its true class's boxes do. The score is then the mean of the two
-views' calibrated probabilities. There the trees are also grown 8 times larger (:func:`more_trees`): a share of 200
-votes was too coarse a signal where a label gets a handful of them.
+The dataset teaches its own classifier: appearance features of every crop (:mod:`curate.vision.crops`: colour,
+texture, size), where the dataset's crops are ones a pretrained ImageNet backbone knows also the crop's embedding
+(option ``embeddings``, ``auto`` by default: :mod:`curate.vision.embed`, its first principal components and the
+classes of its nearest boxes in other images; :func:`embeddings_help`); where it does not, option ``own_crops``
+(``auto`` by default) the class probabilities of the same body's last blocks fine-tuned on the dataset's own crops,
+out of fold by image (:mod:`curate.vision.owncrops`); plus image context — which other classes the image holds
+(leave-one-out over the box itself) and how much the crop resembles the image's other boxes of each class (a swapped
+box usually sits among correctly labelled siblings of its true class). Extremely randomized trees give out-of-fold
+probabilities (K folds grouped by image, so no box is scored by a model that saw it), and their probability of the
+box's own label (its self-confidence) ranks the boxes. Where the trees name few of the labels
+(:data:`RESTACK_BELOW_ACCURACY`: classes of a handful of small boxes each), the self-confidence is near 0 for every
+box of a class they cannot learn, right or swapped; a second stage re-reads their probabilities
+(:func:`restacked_probs`): a right box of such a class spreads its probability as the class's other boxes do, a
+swapped one as its true class's boxes do. The score is then the mean of the two views' calibrated probabilities.
+There the trees are also grown 8 times larger (:func:`more_trees`): a share of 200 votes was too coarse a signal
+where a label gets a handful of them.
 
 The score is the probability that the label is a real swap (:func:`swap_probability`), calibrated per dataset on
 synthetic swaps: a box's features never include its own label, so the trees' out-of-fold probability of any
@@ -85,6 +87,12 @@ RESTACK_FLOOR = 1e-3  # added to the trees' probabilities before their logarithm
 # above this many boxes the embeddings are skipped (hand-made features only): ~7 s per 1,000 crops on 2 cores,
 # and 5 KB a box held (issue #25's 100,000 images hold ~250,000 boxes: 30 min and 1.3 GB)
 EMBED_MAX_BOXES = 20_000
+# option `own_crops` (--config class_inconsistent: {own_crops: true | false | auto}): the out-of-fold class
+# probabilities of a crop classifier fine-tuned on the dataset's own crops (curate.vision.owncrops) join the trees'
+# features; `auto` adds them where the pretrained embeddings do not (embeddings_help is false: the backbone does not
+# know the crops), the datasets the trees learn least
+OWN_CROPS_DEFAULT: bool | str = "auto"
+OWN_CROPS_MODES = (True, False, "auto")
 
 
 def embedding_components(E: np.ndarray, n: int, *, seed: int) -> np.ndarray:
@@ -147,6 +155,31 @@ def embeddings_wanted(ctx: AuditContext) -> bool:
         and ctx.param(NAME, "embeddings", EMBEDDINGS_DEFAULT) is not False
         and ctx.dataset.num_boxes <= EMBED_MAX_BOXES
     )
+
+
+def own_crop_probs(ctx: AuditContext, y: np.ndarray, groups: np.ndarray, num_classes: int) -> np.ndarray:
+    """(n, num_classes) out-of-fold class probabilities of the judged boxes from a crop classifier trained on the
+    dataset's own crops (:func:`curate.vision.owncrops.out_of_fold_probs`), in a child process where one can start
+    (torch's memory is given back when it ends, as :class:`~curate.audit.shared.CropEmbeddings`), else here.
+
+    Why as features and not instead of the trees: as the kNN votes, the trees learn which classes its probabilities
+    name well. They hold no label of the box (its image was in none of the network's training folds), so the
+    synthetic swaps of :func:`swap_probability` stay exact."""
+    from curate.runtime import worker
+    from curate.vision import owncrops
+
+    items = [(r.path, np.array([lb.xyxy for lb in r.labels], np.float64)) for r in ctx.dataset.images if r.labels]
+    func = f"{owncrops.__name__}:out_of_fold_probs"
+    job = worker.try_call(worker.try_spawn(owncrops.__name__), func, items, y, groups, num_classes, seed=ctx.seed)
+    if job is not None:
+        try:
+            return job.result().astype(np.float32)
+        except worker.WorkerError:
+            import os
+
+            if os.environ.get("CURATE_DEBUG"):
+                raise
+    return owncrops.out_of_fold_probs(items, y, groups, num_classes, seed=ctx.seed).astype(np.float32)
 
 
 def knn_accuracy(votes: np.ndarray, y: np.ndarray, judged: np.ndarray) -> float:
@@ -451,11 +484,17 @@ def run(ctx: AuditContext) -> list[Finding]:
     rare = rare_class[y]
 
     mode = ctx.param(NAME, "embeddings", EMBEDDINGS_DEFAULT)
+    own = ctx.param(NAME, "own_crops", OWN_CROPS_DEFAULT)
+    known = None  # whether the pretrained backbone knows the crops (embeddings_help), where that was looked at
     if embeddings_wanted(ctx):
         embedded = embedding_votes(ctx, y, groups, num_classes, required=mode is True)
-        if embedded is not None and (mode is True or embeddings_help(embedded[1], y, ~rare)):
+        if embedded is not None:
+            known = embeddings_help(embedded[1], y, ~rare)
+        if embedded is not None and (mode is True or known):
             E, votes = embedded
             X = np.hstack([X, embedding_components(E, EMBED_COMPONENTS, seed=ctx.seed), votes])
+    if own is True or (own == "auto" and known is False):
+        X = np.hstack([X, own_crop_probs(ctx, y, groups, num_classes)])
     trees = out_of_fold_probs(X, y, groups, num_classes, seed=ctx.seed)
     unlearnt = trees_accuracy(trees, y, ~rare) < RESTACK_BELOW_ACCURACY
     if unlearnt:
@@ -520,8 +559,8 @@ class ClassInconsistent(Check):
     display = {
         "class_inconsistent": Display(70, "#0d9488", calibrated=True),
     }
-    options = {"embeddings": EMBEDDINGS_DEFAULT}
-    choices = {"embeddings": EMBEDDINGS_MODES}
+    options = {"embeddings": EMBEDDINGS_DEFAULT, "own_crops": OWN_CROPS_DEFAULT}
+    choices = {"embeddings": EMBEDDINGS_MODES, "own_crops": OWN_CROPS_MODES}
     needs = (CropFeatures, CropEmbeddings)
 
     def skipped(self, ctx: AuditContext) -> str | None:
