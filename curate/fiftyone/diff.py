@@ -19,10 +19,12 @@ from curate.core.overlap import iou_one
 from curate.fiftyone.samples import (
     BOX_TOLERANCE,
     EXCLUDE_TAG,
+    IMAGE_HASH_FIELD,
     LOADED_FIELD,
     OK_TAG,
     _loaded_labels,
     from_fo_box,
+    image_hash,
     to_fo_box,
 )
 
@@ -450,6 +452,36 @@ def ok_images(fo_dataset: "fo.Dataset") -> set[tuple[str, None]]:
     one by one)."""
     rels, tags = fo_dataset.values(["curate_rel", "tags"])
     return {(rel, None) for rel, t in zip(rels, tags) if rel and OK_TAG in (t or [])}
+
+
+def ok_on_changed_images(fo_dataset: "fo.Dataset", original: Dataset) -> tuple[set[tuple[str, str]], list[str]]:
+    """``(split, rel)`` of the samples with an ``ok`` tag (on the sample or on a box) whose image file no longer has
+    the bytes it was loaded into FiftyOne with, and one warning per file.
+
+    Why: a reviewer's ``ok`` is for the picture the App showed, the file as loaded (:data:`IMAGE_HASH_FIELD`). A file
+    replaced since, or rewritten with its size and time kept (the FiftyOne dataset is then not rebuilt: its
+    fingerprint is by size and time), is a picture nobody looked at, so its marks are not used, as curate_ok.json's
+    ``image_hash`` is not once exported. The tags stay in FiftyOne: they are the reviewer's. A dataset built by an
+    older curate has no hash: its marks hold, as before (its fingerprint still vouches for size and time).
+    """
+    if not fo_dataset.has_sample_field(IMAGE_HASH_FIELD):
+        return set(), []
+    tagged = {rel for rel, _ in ok_images(fo_dataset)} | {rel for _, rel, _ in _ok_tagged(fo_dataset)}
+    if not tagged:
+        return set(), []
+    paths = {(r.split, r.rel): r.path for r in original.images if r.rel in tagged}
+    splits, rels, hashes = fo_dataset.values(["split", "curate_rel", IMAGE_HASH_FIELD])
+    changed = {
+        (split, rel)
+        for split, rel, loaded in zip(splits, rels, hashes)
+        if (split, rel) in paths and loaded != image_hash(paths[(split, rel)])
+    }
+    warnings = [
+        f"{rel}: tagged ok in FiftyOne, but the image file changed since it was loaded there: the ok is not used "
+        "(its findings are shown again)"
+        for rel in sorted({rel for _, rel in changed})
+    ]
+    return changed, warnings
 
 
 @dataclass(frozen=True)
