@@ -120,3 +120,14 @@ def test_an_unchanged_review_keeps_its_marks_after_another_file_changed(make_yol
     marks = json.loads((tmp_path / "out" / OK_FILE).read_text())
     assert {(m["image"], m["line"]) for m in marks} == {("images/train/c.jpg", None), ("images/train/d.jpg", 2)}
     assert not [w for w in result.warnings if "changed since" in w and "ok" in w], result.warnings
+
+
+def test_a_box_ok_holds_only_for_its_line_as_loaded(make_yolo_tree, tmp_path: Path) -> None:
+    """The label side (held before this session by the rebuild, kept here as a guard): d's lines rewritten by hand
+    into another duplicate pair after the ``ok`` on line 2. The review of d is kept aside (its file changed since),
+    the rebuilt dataset has no ``ok`` on the new line 2, and the duplicate is flagged again; c's ``ok`` still holds."""
+    root = _reviewed(make_yolo_tree, tmp_path)
+    (root / "train" / "labels" / "d.txt").write_text("1 0.3 0.7 0.1 0.2\n1 0.3 0.7 0.1 0.2\n")
+    notes: list[str] = []
+    again = _flagged(run_audit(load_yolo(root), out_dir=tmp_path / "a3", note=notes.append, **AUDIT))
+    assert (D, 2) in again and (C, None) not in again, notes
