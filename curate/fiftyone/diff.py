@@ -464,24 +464,28 @@ def ok_on_changed_images(fo_dataset: "fo.Dataset", original: Dataset) -> tuple[s
     ``image_hash`` is not once exported. The tags stay in FiftyOne: they are the reviewer's. A dataset built by an
     older curate has no hash: its marks hold, as before (its fingerprint still vouches for size and time).
     """
-    if not fo_dataset.has_sample_field(IMAGE_HASH_FIELD):
-        return set(), []
     tagged = {rel for rel, _ in ok_images(fo_dataset)} | {rel for _, rel, _ in _ok_tagged(fo_dataset)}
-    if not tagged:
-        return set(), []
-    paths = {(r.split, r.rel): r.path for r in original.images if r.rel in tagged}
-    splits, rels, hashes = fo_dataset.values(["split", "curate_rel", IMAGE_HASH_FIELD])
-    changed = {
-        (split, rel)
-        for split, rel, loaded in zip(splits, rels, hashes)
-        if (split, rel) in paths and loaded != image_hash(paths[(split, rel)])
-    }
+    changed = changed_images(fo_dataset, original, tagged)
     warnings = [
         f"{rel}: tagged ok in FiftyOne, but the image file changed since it was loaded there: the ok is not used "
         "(its findings are shown again)"
         for rel in sorted({rel for _, rel in changed})
     ]
     return changed, warnings
+
+
+def changed_images(fo_dataset: "fo.Dataset", original: Dataset, rels: set[str]) -> set[tuple[str, str]]:
+    """``(split, rel)`` of the samples among ``rels`` whose image file no longer has the bytes it was loaded into
+    FiftyOne with (:data:`IMAGE_HASH_FIELD`; none for a dataset built by an older curate, which has no hash)."""
+    if not rels or not fo_dataset.has_sample_field(IMAGE_HASH_FIELD):
+        return set()
+    paths = {(r.split, r.rel): r.path for r in original.images if r.rel in rels}
+    splits, names, hashes = fo_dataset.values(["split", "curate_rel", IMAGE_HASH_FIELD])
+    return {
+        (split, rel)
+        for split, rel, loaded in zip(splits, names, hashes)
+        if (split, rel) in paths and loaded != image_hash(paths[(split, rel)])
+    }
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curate.core.dataset import Dataset
-from curate.fiftyone.diff import CHANGE_KINDS, Change, from_fiftyone, ok_marks, ok_on_changed_images
+from curate.fiftyone.diff import CHANGE_KINDS, Change, changed_images, from_fiftyone, ok_marks, ok_on_changed_images
 from curate.fiftyone.identity import check_owner, find_fiftyone, fingerprint
 from curate.fiftyone.load import to_fiftyone
 from curate.fiftyone.samples import EXCLUDE_TAG, OK_TAG
@@ -108,6 +108,7 @@ def export_reviewed(
     warnings += dropped_line_warnings(changes)
     unseen, unseen_warnings = ok_on_changed_images(fo_dataset, dataset)  # the ok of a picture nobody looked at
     warnings += unseen_warnings
+    warnings += reviewed_on_another_picture(fo_dataset, dataset, changes)
     marks = _ok_marks(fo_dataset, dataset, reviewed, min_confidence, unseen) + _image_ok_marks(
         fo_dataset, reviewed, unseen
     )
@@ -118,6 +119,21 @@ def export_reviewed(
         if marks:
             (tmp / OK_FILE).write_text(json.dumps(marks, indent=1) + "\n", encoding="utf-8")
     return ExportResult(out, changes, marks, len(reviewed.images), warnings, fo_dataset.name)
+
+
+def reviewed_on_another_picture(fo_dataset, original: Dataset, changes: list[Change]) -> list[str]:
+    """One warning per image whose boxes the export changes (the reviewer's edits, accepted proposals) and whose file
+    changed since it was loaded into FiftyOne: the edits were drawn on the picture as it was then.
+
+    Why a warning and not a refusal: a kept review (``--from-fiftyone``) is exported on purpose, and the usual cause
+    is the same picture saved again; but a replaced picture would get boxes drawn on another one, so the user is told
+    which files to look at."""
+    rels = {c.image for c in changes if c.kind not in ("excluded", "dropped")}
+    return [
+        f"{rel}: the image file changed since it was loaded into FiftyOne: the review's changes to its labels were "
+        "made on the picture as it was then (look at them in the new folder)"
+        for rel in sorted({rel for _, rel in changed_images(fo_dataset, original, rels)})
+    ]
 
 
 def emptied_split_warnings(original: Dataset, reviewed: Dataset) -> list[str]:

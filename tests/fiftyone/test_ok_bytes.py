@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from curate.audit.runner import run_audit
@@ -131,3 +132,28 @@ def test_a_box_ok_holds_only_for_its_line_as_loaded(make_yolo_tree, tmp_path: Pa
     notes: list[str] = []
     again = _flagged(run_audit(load_yolo(root), out_dir=tmp_path / "a3", note=notes.append, **AUDIT))
     assert (D, 2) in again and (C, None) not in again, notes
+
+
+def test_box_edits_made_on_a_replaced_picture_are_kept_aside_and_named(make_yolo_tree, tmp_path: Path) -> None:
+    """A box moved in the App, then the image replaced by another picture: the rebuild carried the move over to the
+    new picture silently. The review is kept under a dated name, as for a label file changed since; its export
+    (asked for by name) writes the move and a warning names the image whose picture changed under it."""
+    import fiftyone as fo
+
+    root = make_yolo_tree(tmp_path / "moved", IMAGES)
+    ds = load_yolo(root)
+    run_audit(ds, out_dir=tmp_path / "a1", **AUDIT)
+    s = next(s for s in find_fiftyone(ds) if s.curate_rel == "train/images/a.jpg")
+    s.ground_truth.detections[0].bounding_box = [0.1, 0.1, 0.2, 0.2]
+    s.save()
+    _replace(root / "train" / "images" / "a.jpg", 60)
+    changed = load_yolo(root)
+    run_audit(changed, out_dir=tmp_path / "a2", **AUDIT)
+    kept = [n for n in fo.list_datasets() if n.startswith(default_name(changed) + "-review-")]
+    assert len(kept) == 1
+    fresh = next(s for s in find_fiftyone(changed) if s.curate_rel == "train/images/a.jpg")
+    assert fresh.ground_truth.detections[0].bounding_box == pytest.approx([0.4, 0.4, 0.2, 0.2])  # the file as it is
+    result = export_reviewed(changed, tmp_path / "out", fiftyone_name=kept[0])
+    assert (tmp_path / "out" / "labels" / "train" / "a.txt").read_text().startswith("0 0.2")
+    said = [w for w in result.warnings if w.startswith("train/images/a.jpg: the image file changed")]
+    assert len(said) == 1, result.warnings
