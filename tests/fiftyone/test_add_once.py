@@ -87,3 +87,24 @@ def test_two_accepted_adds_on_one_object_are_written_once(make_yolo_tree, tmp_pa
     assert any(
         "not applied" in w and "another accepted proposal's box already boxes it" in w for w in result.warnings
     ), result.warnings
+
+
+def test_a_box_added_in_the_review_is_not_doubled_by_one_drawn_on_disk_since(make_yolo_tree, tmp_path: Path) -> None:
+    """The reviewer boxed a missing object in the App while someone boxed it by hand in the label file: the export
+    (of the review, merged into the file as it is now) wrote both. The disk's line is kept, as for a line changed on
+    both sides, and a warning names it; the reviewer's other added box is written."""
+    import fiftyone as fo
+
+    root, fod = _proposed(tmp_path, make_yolo_tree, [])
+    s = _sample(fod, A)
+    s.ground_truth.detections.append(fo.Detection(label="a", bounding_box=[0.75, 0.75, 0.1, 0.1]))
+    s.ground_truth.detections.append(fo.Detection(label="b", bounding_box=[0.1, 0.75, 0.1, 0.1]))
+    s.save()
+    (root / "train" / "labels" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n1 0.3 0.3 0.1 0.1\n0 0.81 0.79 0.11 0.1\n")
+    result = export_reviewed(load_yolo(root), tmp_path / "out")
+    lines = _lines(tmp_path / "out")
+    assert len(lines) == 4 and lines[2] == pytest.approx([0, 0.81, 0.79, 0.11, 0.1]), lines
+    assert lines[3] == pytest.approx([1, 0.15, 0.8, 0.1, 0.1])
+    assert [(c.kind, c.line) for c in result.changes] == [("added", 4)]
+    said = [w for w in result.warnings if w.startswith(f"{A}: a 'a' box added in the review was not added")]
+    assert len(said) == 1 and "line 3" in said[0], result.warnings
