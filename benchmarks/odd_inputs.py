@@ -1384,12 +1384,15 @@ def check_adds(ds_arg: Path, out: Path, done: dict, said: str, *, kept: bool) ->
 
     excluded = {tuple(x) for x in done.get("excluded", [])}
     hand = done.get("on_disk_add") if kept else None
+    label_files = {(r.split, r.rel): r.label_path for r in records}
+    # every listing of the file the box was drawn in (``a.jpg`` + ``a.png`` share one): its add is boxed there too
+    hand_file = label_files.get(tuple(hand[:2])) if hand is not None else None
     for split, rel, _line, action, label, box in done.get("accept", []):
         if action != "add" or (split, rel) in excluded:
             continue
         want = list(from_fo_box(box))
         n = count((split, rel), label, want)
-        if hand is not None and [split, rel] == hand[:2]:
+        if hand is not None and label_files.get((split, rel)) == hand_file:
             if n:
                 bad("add-doubled", f"{rel}: the add was written though a box of its object was drawn on disk since")
             _line_text = hand[2].split()
