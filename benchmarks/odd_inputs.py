@@ -1358,7 +1358,8 @@ def check_adds(ds_arg: Path, out: Path, done: dict, said: str, *, kept: bool) ->
     from curate.fiftyone.samples import from_fo_box
     from curate.io.yolo import load_yolo
 
-    records = load_yolo(ds_arg).images
+    loaded = load_yolo(ds_arg)
+    records, ds_names = loaded.images, list(loaded.names)
     paired, _ = _pair_outputs(records, out)
     index = {(r.split, r.rel): i for i, r in enumerate(records)}
     names_out = _names_map(out)
@@ -1382,6 +1383,19 @@ def check_adds(ds_arg: Path, out: Path, done: dict, said: str, *, kept: bool) ->
         got = boxes_in(key)
         return None if got is None else sum(1 for n, b in got if n == name and _close(b, tuple(box), tol))
 
+    def boxed_in_input(key: tuple[str, str], name: str, box) -> bool:
+        """A line of the add's class in the input file boxes its object (curate's ADD_SAME_IOU, 0.5)."""
+        from curate.core.overlap import iou_one
+        from curate.fiftyone.diff import ADD_SAME_IOU
+
+        x, y, w, h = box
+        record = records[index[key]]
+        return any(
+            ds_names[lab.class_id] == name and iou_one((x, y, x + w, y + h), lab.xyxy) >= ADD_SAME_IOU
+            for lab in record.labels
+            if 0 <= lab.class_id < len(ds_names)
+        )
+
     excluded = {tuple(x) for x in done.get("excluded", [])}
     hand = done.get("on_disk_add") if kept else None
     label_files = {(r.split, r.rel): r.label_path for r in records}
@@ -1399,6 +1413,12 @@ def check_adds(ds_arg: Path, out: Path, done: dict, said: str, *, kept: bool) ->
             drawn = _box(tuple(float(v) for v in _line_text[1:]))
             if count((split, rel), label, drawn) != 1:
                 bad("hand-box-lost", f"{rel}: the box drawn on disk over the add's object is not written once")
+            if "already boxes it" not in said or Path(rel).name not in said:
+                bad("add-warning-missing", f"{rel}: no warning that the add was not applied")
+            continue
+        if n is not None and boxed_in_input((split, rel), label, box):  # a label there already: rightly not added
+            if n:
+                bad("add-doubled", f"{rel}: the add was written though a line of its class boxes its object")
             if "already boxes it" not in said or Path(rel).name not in said:
                 bad("add-warning-missing", f"{rel}: no warning that the add was not applied")
             continue
