@@ -17,12 +17,15 @@ have. Every command runs on it as a subprocess, as a user would run it:
   curate built (:func:`review_in_fiftyone`: proposals tagged ``accept``/``reject``, a box moved, one deleted,
   one relabelled, one added), then ``curate export DS --out OUT``
 - ``tagged``: a fresh audit and the same proposals, then the reviewer's own tags (:func:`tag_in_fiftyone`:
-  ``exclude`` on samples, ``ok`` on boxes and a sample, a box deleted, moved and added, a split accepted), ``curate
-  export DS --out OUT``; then a reviewed label file changed on disk (a line appended to one, and a line inserted
-  above the split accepted in another), ``curate audit DS --fast`` (which keeps the review under a dated name) and
-  ``curate export DS --from-fiftyone NAME --out OUT2``, checked against the files as they are now; each output is
-  also checked by :func:`check_tags` (excluded images absent, ``ok`` marks on the right written lines, the sample
-  ``ok`` as an image mark, each read back by a later audit)
+  ``exclude`` on samples, ``ok`` on boxes and a sample, a box deleted, moved and added, a split accepted, the
+  planted ``add`` accepted on every image not excluded), ``curate export DS --out OUT``; then reviewed label files
+  changed on disk (a line appended to one, a line inserted above the split accepted in another, a box drawn by hand
+  over an accepted add's object, a line edited by hand beside another accepted add), ``curate audit DS --fast``
+  (which keeps the review under a dated name) and ``curate export DS --from-fiftyone NAME --out OUT2``, checked
+  against the files as they are now; each output is also checked by :func:`check_tags` (excluded images absent,
+  ``ok`` marks on the right written lines, the sample ``ok`` as an image mark, each read back by a later audit) and
+  :func:`check_adds` (each accepted add written once; in OUT2 the add over the hand-drawn box not written, the
+  hand-drawn box written once, a warning naming the image, the hand edit kept)
 
 and records per case and command: the exit code, whether stderr holds a Python traceback, the last stderr line
 of a failed command (the one-line error), and for the commands that write a dataset whether every label line
@@ -950,7 +953,23 @@ def tag_in_fiftyone(ds_arg: Path, out_json: Path) -> None:
                 done["split"] = [[*key, d["line"], [list(from_fo_box(m.bounding_box)) for m in members
                                                     if m["line"] == d["line"]]]]  # fmt: skip
         sample.save()
+    _accept_adds(fod, ids, [r for r in records if r not in excluded], done)
     out_json.write_text(json.dumps(done, indent=1, ensure_ascii=False))
+
+
+def _accept_adds(fod, ids: dict, records: list, done: dict) -> None:
+    """The planted ``add`` proposal (:func:`plant_proposals`) tagged ``accept`` on every image not excluded that has
+    one: the export must write it once, as a new line; ``done["accept"]`` gets ``[split, rel, None, "add", label,
+    box]`` (FiftyOne's box)."""
+    for r in records:
+        sample = fod[ids[(r.split, r.rel)]]
+        if not sample.has_field("proposals") or sample["proposals"] is None:
+            continue
+        adds = [d for d in sample["proposals"].detections if d["action"] == "add" and d["check"] == "planted"]
+        for d in adds[:1]:
+            d.tags.append("accept")
+            done["accept"].append([r.split, r.rel, None, "add", d.label, list(d.bounding_box)])
+        sample.save()
 
 
 def change_on_disk(ds_arg: Path, tags_json: Path) -> None:
@@ -977,6 +996,7 @@ def change_on_disk(ds_arg: Path, tags_json: Path) -> None:
     above = _insert_above_proposal(ds, done)
     if above is not None:
         done["on_disk_above"] = above
+    done.update(_beside_accepted_adds(load_yolo(ds_arg), done))
     tags_json.write_text(json.dumps(done, indent=1, ensure_ascii=False))
 
 
@@ -999,6 +1019,63 @@ def _insert_above_proposal(ds, done: dict) -> list | None:
 
     _rewrite(record.label_path, above)
     return [split, rel, line, 1]
+
+
+def _beside_accepted_adds(ds, done: dict) -> dict:
+    """On disk, after the review, beside the accepted adds (:func:`_accept_adds`): on the first image with one, a box
+    of the add's class drawn by hand over the add's object (the kept review's export must not write the add too: two
+    boxes on one object; a warning names the line); on the second, a line the reviewer did not touch edited by hand
+    (the add is written and the hand edit kept). Returns ``{"on_disk_add": [split, rel, line text, add box],
+    "on_disk_edit": [split, rel, line number, line text]}`` for what was done."""
+    from curate.fiftyone.samples import from_fo_box
+
+    records = {(r.split, r.rel): r for r in ds.images if r.label_path is not None}
+    adds = [a for a in done.get("accept", []) if a[3] == "add" and (a[0], a[1]) in records]
+    out: dict = {}
+    for split, rel, _line, _action, label, box in adds[:1]:
+        record = records[(split, rel)]
+        cx, cy, w, h = from_fo_box(box)
+        cx += w * 0.05  # a hand-drawn box is never the proposal's to the digit: IoU ~0.9
+        cls = ds.names.index(label) if label in ds.names else 0
+        x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+        text = (
+            f"{cls} {x1:.4f} {y1:.4f} {x2:.4f} {y1:.4f} {x2:.4f} {y2:.4f} {x1:.4f} {y2:.4f}"
+            if _all_polygons(record)
+            else f"{cls} {cx:.4f} {cy:.4f} {w:.4f} {h:.4f}"
+        )
+        _rewrite(record.label_path, lambda data: data + (b"" if not data or data.endswith(b"\n") else b"\n") +
+                 text.encode() + b"\n")  # fmt: skip
+        out["on_disk_add"] = [split, rel, text, list(from_fo_box(box))]
+    touched = {(e[0], e[1], e[2]) for k in ("ok", "ok_dropped", "moved", "deleted", "accept") for e in done.get(k, [])}
+    touched |= {(e[0], e[1], e[2]) for e in done.get("split", [])}
+    # not a file changed above already (the add's; C's, whose new last line is checked; A's, renumbered), nor the
+    # same file under another listing
+    changed = [(a[0], a[1]) for a in adds[:1]] + [tuple(done[k][:2]) for k in ("on_disk", "on_disk_above") if k in done]
+    shared = {records[key].label_path for key in changed if key in records}
+    for split, rel, *_ in adds[1:]:
+        record = records[(split, rel)]
+        if record.label_path in shared:
+            continue
+        raw = _raw_lines(record.label_path.read_bytes())
+        free = [n for n, t in enumerate(raw, start=1) if (split, rel, n) not in touched and _parse(t, len(ds.names))]
+        if not free:
+            continue
+        n = free[-1]
+        fields = raw[n - 1].split()
+        fields[1] = f"{min(float(fields[1]) + 0.01, 1.0):.4f}"  # x (a box's centre, a polygon's first point) moved
+        text = " ".join(fields)
+
+        def edit(data: bytes, n: int = n, text: str = text) -> bytes:
+            lines = data.split(b"\n")
+            end = b"\r" if lines[n - 1].endswith(b"\r") else b""
+            bom = b"\xef\xbb\xbf" if n == 1 and lines[0].startswith(b"\xef\xbb\xbf") else b""
+            lines[n - 1] = bom + text.encode() + end
+            return b"\n".join(lines)
+
+        _rewrite(record.label_path, edit)
+        out["on_disk_edit"] = [split, rel, n, text]
+        break
+    return out
 
 
 def _all_polygons(record) -> bool:
@@ -1030,7 +1107,7 @@ def shifted_for_disk(ds_arg: Path, done: dict) -> dict:
     changed = paths.get((split, rel))
     out: dict = {}
     for kind, entries in done.items():
-        if kind in ("on_disk", "on_disk_above"):
+        if kind in ("on_disk", "on_disk_above", "on_disk_add", "on_disk_edit"):
             out[kind] = entries
             continue
         out[kind] = []
@@ -1271,6 +1348,92 @@ def check_on_disk_kept(ds_arg: Path, out: Path, done: dict) -> list[str]:
         if line not in text.splitlines():
             lost.append(f"on-disk-line-lost: {split} {rel}: {line!r} not in its output")
     return lost
+
+
+def check_adds(ds_arg: Path, out: Path, done: dict, said: str, *, kept: bool) -> dict:
+    """The accepted adds (:func:`_accept_adds`) in an export: each written once, as a line of its class at its box.
+    In the kept review's export (``kept``, after :func:`_beside_accepted_adds`): the add whose object was boxed by
+    hand since is not written (the hand-drawn line is, once), and a warning naming that image says so; the line
+    edited by hand beside another add is there as edited. Returns the problems and their first few lines."""
+    from curate.fiftyone.samples import from_fo_box
+    from curate.io.yolo import load_yolo
+
+    loaded = load_yolo(ds_arg)
+    records, ds_names = loaded.images, list(loaded.names)
+    paired, _ = _pair_outputs(records, out)
+    index = {(r.split, r.rel): i for i, r in enumerate(records)}
+    names_out = _names_map(out)
+    nc_out = len(names_out) or len(_names_map(ds_arg if ds_arg.is_dir() else ds_arg.parent))
+    problems: Counter = Counter()
+    details: list[str] = []
+
+    def bad(kind: str, text: str) -> None:
+        problems[kind] += 1
+        if len(details) < 12:
+            details.append(f"{kind}: {text}")
+
+    def boxes_in(key: tuple[str, str]) -> list[tuple[str, tuple[float, ...]]] | None:
+        i = index.get(key)
+        if i not in paired:
+            return None
+        rows = [_parse(t, nc_out) for t in _raw_lines(_label_bytes(_label_of(paired[i])))]
+        return [(names_out.get(p[0], str(p[0])), _box(p[1])) for p in rows if p]
+
+    def count(key: tuple[str, str], name: str, box, tol: float = 1e-3) -> int | None:
+        got = boxes_in(key)
+        return None if got is None else sum(1 for n, b in got if n == name and _close(b, tuple(box), tol))
+
+    def boxed_in_input(key: tuple[str, str], name: str, box) -> bool:
+        """A line of the add's class in the input file boxes its object (curate's ADD_SAME_IOU, 0.5)."""
+        from curate.core.overlap import iou_one
+        from curate.fiftyone.diff import ADD_SAME_IOU
+
+        x, y, w, h = box
+        record = records[index[key]]
+        return any(
+            ds_names[lab.class_id] == name and iou_one((x, y, x + w, y + h), lab.xyxy) >= ADD_SAME_IOU
+            for lab in record.labels
+            if 0 <= lab.class_id < len(ds_names)
+        )
+
+    excluded = {tuple(x) for x in done.get("excluded", [])}
+    hand = done.get("on_disk_add") if kept else None
+    label_files = {(r.split, r.rel): r.label_path for r in records}
+    # every listing of the file the box was drawn in (``a.jpg`` + ``a.png`` share one): its add is boxed there too
+    hand_file = label_files.get(tuple(hand[:2])) if hand is not None else None
+    for split, rel, _line, action, label, box in done.get("accept", []):
+        if action != "add" or (split, rel) in excluded:
+            continue
+        want = list(from_fo_box(box))
+        n = count((split, rel), label, want)
+        if hand is not None and label_files.get((split, rel)) == hand_file:
+            if n:
+                bad("add-doubled", f"{rel}: the add was written though a box of its object was drawn on disk since")
+            _line_text = hand[2].split()
+            drawn = _box(tuple(float(v) for v in _line_text[1:]))
+            if count((split, rel), label, drawn) != 1:
+                bad("hand-box-lost", f"{rel}: the box drawn on disk over the add's object is not written once")
+            if "already boxes it" not in said or Path(rel).name not in said:
+                bad("add-warning-missing", f"{rel}: no warning that the add was not applied")
+            continue
+        if n is not None and boxed_in_input((split, rel), label, box):  # a label there already: rightly not added
+            if n:
+                bad("add-doubled", f"{rel}: the add was written though a line of its class boxes its object")
+            if "already boxes it" not in said or Path(rel).name not in said:
+                bad("add-warning-missing", f"{rel}: no warning that the add was not applied")
+            continue
+        if n is None:
+            bad("add-image-missing", f"{rel}: no copy of the image with an accepted add")
+        elif n != 1:
+            bad("add-missing" if n == 0 else "add-doubled", f"{rel}: the accepted add written {n} times")
+    edit = done.get("on_disk_edit") if kept else None
+    if edit is not None and tuple(edit[:2]) not in excluded:
+        split, rel, _n, text = edit
+        p = _parse(text, nc_out)
+        got = boxes_in((split, rel))
+        if p is None or got is None or not any(b == _box(p[1]) or _close(b, _box(p[1])) for _, b in got):
+            bad("hand-edit-lost", f"{rel}: the line edited on disk since the review ({text!r}) is not in the output")
+    return {"problems": dict(problems), "details": details}
 
 
 def check_review(
@@ -1599,6 +1762,10 @@ def run_tagged(ds: Path, work: Path, env: dict, timeout: float) -> dict:
             if lost:
                 more["problems"]["on-disk-line-lost"] = len(lost)
                 more["details"] += lost
+            adds = check_adds(ds, out, done, said, kept=name == "export-kept")
+            for kind, n in adds["problems"].items():
+                more["problems"][kind] = more["problems"].get(kind, 0) + n
+            more["details"] += adds["details"]
         except Exception as exc:  # noqa: BLE001 — a checker failure is reported, not fatal
             found, more = {"problems": {"checker-failed": 1}, "details": [repr(exc)]}, {"problems": {}, "details": []}
         result["steps"][name]["check"] = [found, more]

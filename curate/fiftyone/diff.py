@@ -19,10 +19,12 @@ from curate.core.overlap import iou_one
 from curate.fiftyone.samples import (
     BOX_TOLERANCE,
     EXCLUDE_TAG,
+    IMAGE_HASH_FIELD,
     LOADED_FIELD,
     OK_TAG,
     _loaded_labels,
     from_fo_box,
+    image_hash,
     to_fo_box,
 )
 
@@ -201,7 +203,9 @@ def _rebase(
     So each line as loaded is found on disk by its values (its own line number first): the reviewer's edit or
     delete of it applies to that disk line; a disk line no loaded line matches is kept as it is; the reviewer's
     added boxes are added. A line both the reviewer changed and the disk changed cannot be merged without
-    guessing: the disk's version is kept and a warning names it (the review stays in FiftyOne).
+    guessing: the disk's version is kept and a warning names it (the review stays in FiftyOne). So is a box the
+    reviewer added where a line of its class added or edited on disk since boxes the same object (IoU ≥
+    :data:`ADD_SAME_IOU`): two people boxed one object, and writing both would double it.
 
     ``on_disk``: :func:`_match_lines` of ``loaded`` and the file now. Returns the detections addressed to disk
     lines, and the warnings.
@@ -210,10 +214,18 @@ def _rebase(
     free = {lab.line: lab for lab in record.labels if lab.line not in matched}
     loaded_by_line = {lab.line: lab for lab in loaded}
     out: list[_Box] = []
+    conflicts: list[str] = []
     edited: set[int] = set()  # loaded lines the reviewer changed
     reviewed: set[int] = set()  # loaded lines still among the detections
     for det in detections:
         if det.line is None or det.line not in loaded_by_line or det.line in reviewed:
+            drawn = next((lab for lab in free.values() if _same_box_object(det, lab, dataset)), None)
+            if drawn is not None:  # boxed on disk since, too: the disk's version is kept, as for an edited line
+                conflicts.append(
+                    f"{record.rel}: a '{det.label}' box added in the review was not added: line {drawn.line}, "
+                    "changed on disk since the review, already boxes it"
+                )
+                continue
             out.append(det if det.line is None else dataclasses.replace(det, line=None, class_id=None))  # added
             continue
         reviewed.add(det.line)
@@ -222,7 +234,7 @@ def _rebase(
         if det.line in on_disk:
             out.append(dataclasses.replace(det, line=on_disk[det.line]))
     gone = [n for n in sorted(loaded_by_line) if n not in on_disk]  # changed or removed on disk since
-    conflicts = [
+    conflicts += [
         f"{record.rel}: line {n} as loaded into FiftyOne was {'edited' if n in edited else 'deleted'} in the review "
         "and has changed on disk since: the file's version on disk is kept"
         for n in gone
@@ -279,6 +291,13 @@ def _same_object(add, lab: Label) -> bool:
     """True when a disk line boxes what an ``add`` proposal would (the same class, IoU ≥ ADD_SAME_IOU)."""
     x, y, w, h = add.box
     return lab.class_id == add.class_id and iou_one((x, y, x + w, y + h), lab.xyxy) >= ADD_SAME_IOU
+
+
+def _same_box_object(det: _Box, lab: Label, dataset: Dataset) -> bool:
+    """True when a disk line boxes what a detection does (the same class, IoU ≥ ADD_SAME_IOU)."""
+    x, y, w, h = det.bounding_box
+    same_class = det.label == dataset.class_name(lab.class_id)
+    return same_class and iou_one((x, y, x + w, y + h), lab.xyxy) >= ADD_SAME_IOU
 
 
 def _untouched(det: _Box, lab: Label, dataset: Dataset, rel: str) -> bool:
@@ -450,6 +469,40 @@ def ok_images(fo_dataset: "fo.Dataset") -> set[tuple[str, None]]:
     one by one)."""
     rels, tags = fo_dataset.values(["curate_rel", "tags"])
     return {(rel, None) for rel, t in zip(rels, tags) if rel and OK_TAG in (t or [])}
+
+
+def ok_on_changed_images(fo_dataset: "fo.Dataset", original: Dataset) -> tuple[set[tuple[str, str]], list[str]]:
+    """``(split, rel)`` of the samples with an ``ok`` tag (on the sample or on a box) whose image file no longer has
+    the bytes it was loaded into FiftyOne with, and one warning per file.
+
+    Why: a reviewer's ``ok`` is for the picture the App showed, the file as loaded (:data:`IMAGE_HASH_FIELD`). A file
+    replaced since, or rewritten with its size and time kept (the FiftyOne dataset is then not rebuilt: its
+    fingerprint is by size and time), is a picture nobody looked at, so its marks are not used, as curate_ok.json's
+    ``image_hash`` is not once exported. The tags stay in FiftyOne: they are the reviewer's. A dataset built by an
+    older curate has no hash: its marks hold, as before (its fingerprint still vouches for size and time).
+    """
+    tagged = {rel for rel, _ in ok_images(fo_dataset)} | {rel for _, rel, _ in _ok_tagged(fo_dataset)}
+    changed = changed_images(fo_dataset, original, tagged)
+    warnings = [
+        f"{rel}: tagged ok in FiftyOne, but the image file changed since it was loaded there: the ok is not used "
+        "(its findings are shown again)"
+        for rel in sorted({rel for _, rel in changed})
+    ]
+    return changed, warnings
+
+
+def changed_images(fo_dataset: "fo.Dataset", original: Dataset, rels: set[str]) -> set[tuple[str, str]]:
+    """``(split, rel)`` of the samples among ``rels`` whose image file no longer has the bytes it was loaded into
+    FiftyOne with (:data:`IMAGE_HASH_FIELD`; none for a dataset built by an older curate, which has no hash)."""
+    if not rels or not fo_dataset.has_sample_field(IMAGE_HASH_FIELD):
+        return set()
+    paths = {(r.split, r.rel): r.path for r in original.images if r.rel in rels}
+    splits, names, hashes = fo_dataset.values(["split", "curate_rel", IMAGE_HASH_FIELD])
+    return {
+        (split, rel)
+        for split, rel, loaded in zip(splits, names, hashes)
+        if (split, rel) in paths and loaded != image_hash(paths[(split, rel)])
+    }
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 A reviewer's work in the App (edited, added and deleted boxes, ``ok`` and ``exclude`` tags) lives only in
 that FiftyOne dataset until it is exported, so it is never deleted: when the label files change on disk,
 :func:`curate.fiftyone.load.to_fiftyone` rebuilds the dataset and carries each reviewed image over whose
-label file is still the one the review was made on (each sample keeps the labels it was loaded from in
-``curate_loaded``); an image reviewed *and* changed on disk cannot be merged safely, so the old FiftyOne
+label file and image are still the ones the review was made on (each sample keeps the labels it was loaded from
+in ``curate_loaded``, and its image's hash in ``curate_image_hash``); an image reviewed *and* changed on disk (its
+label file, or the picture itself) cannot be merged safely, so the old FiftyOne
 dataset is then kept under a dated name, and a note says so with the command that exports it.
 """
 
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from curate.core.dataset import Dataset, ImageRecord, Label
 from curate.fiftyone.diff import _Box, _diff_record
 from curate.fiftyone.identity import fingerprint
-from curate.fiftyone.samples import LOADED_FIELD, _loaded_labels
+from curate.fiftyone.samples import IMAGE_HASH_FIELD, LOADED_FIELD, _loaded_labels
 from curate.fiftyone.tags import AUDIT_PREFIX, _is_audit_tag
 
 if TYPE_CHECKING:  # fiftyone is imported lazily: its import costs seconds
@@ -31,7 +32,7 @@ class _Reviewed:
 
     sample_id: str
     tags: list[str]  # the reviewer's sample tags (no split, no audit tags)
-    carry: bool  # its label file is still the one the review was made on
+    carry: bool  # its label file and its image are still the ones the review was made on
 
 
 def _hand_over(old: "fo.Dataset", new: "fo.Dataset", dataset: Dataset, *, note: Callable[[str], None] | None) -> None:
@@ -41,12 +42,12 @@ def _hand_over(old: "fo.Dataset", new: "fo.Dataset", dataset: Dataset, *, note: 
     A sample is *reviewed* when its boxes differ from those it was loaded with (matched by line, as the
     export matches them) or it or one of its boxes carries a tag of the reviewer's (``ok``, ``exclude``, any
     tag that is neither its split nor an ``audit:`` tag). A reviewed sample whose listing still has the
-    labels the review was made on is carried over: its boxes (audit marks dropped) and the reviewer's tags.
-    One whose label file changed on disk since, or whose image is gone, cannot be merged without guessing
-    which version is right, so then ``old`` is kept whole under ``<name>-review-<date>``, and ``note`` gives
-    the command that exports it.
+    labels and the image bytes the review was made on is carried over: its boxes (audit marks dropped) and the
+    reviewer's tags. One whose label file or image changed on disk since, or whose image is gone, cannot be merged
+    without guessing which version is right, so then ``old`` is kept whole under ``<name>-review-<date>``, and
+    ``note`` gives the command that exports it.
     """
-    reviewed = _reviewed_samples(old, dataset)
+    reviewed = _reviewed_samples(old, dataset, _image_hashes(new))
     kept_name = None
     if any(not r.carry for r in reviewed.values()):
         kept_name = f"{old.name}-review-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -66,9 +67,22 @@ def _hand_over(old: "fo.Dataset", new: "fo.Dataset", dataset: Dataset, *, note: 
         )
 
 
-def _reviewed_samples(old: "fo.Dataset", dataset: Dataset) -> dict[tuple[str, str], _Reviewed]:
-    """``(split, rel)`` → each sample of ``old`` that holds review work (see :func:`_hand_over`)."""
+def _image_hashes(fo_dataset: "fo.Dataset") -> dict[tuple[str, str], str | None]:
+    """``(split, rel)`` → the image's hash as loaded (none for a dataset built by an older curate)."""
+    if not fo_dataset.has_sample_field(IMAGE_HASH_FIELD):
+        return {}
+    splits, rels, hashes = fo_dataset.values(["split", "curate_rel", IMAGE_HASH_FIELD])
+    return {(split, rel): h for split, rel, h in zip(splits, rels, hashes) if rel is not None}
+
+
+def _reviewed_samples(
+    old: "fo.Dataset", dataset: Dataset, new_hashes: dict[tuple[str, str], str | None]
+) -> dict[tuple[str, str], _Reviewed]:
+    """``(split, rel)`` → each sample of ``old`` that holds review work (see :func:`_hand_over`). ``new_hashes``: the
+    images' hashes as the new dataset loaded them; an old sample without one (an older curate) is taken as
+    unchanged, as before (its label file is still compared)."""
     has_loaded = old.has_sample_field(LOADED_FIELD)
+    old_hashes = _image_hashes(old)
     # A dataset built by an older curate has no loaded labels; if it was loaded from the files as they are
     # now (its own fingerprint still holds), those files are what it was loaded with.
     old_version = int(old.info.get("curate_bridge_version", 1))
@@ -105,7 +119,8 @@ def _reviewed_samples(old: "fo.Dataset", dataset: Dataset) -> dict[tuple[str, st
         if not (reviewer_tags or label_tagged or _edited(reference, dets, dataset, key)):
             continue
         same_file = base is not None and record is not None and _same_boxes(base, record.labels)
-        out[key] = _Reviewed(sid, reviewer_tags, carry=same_file)
+        same_image = key not in old_hashes or old_hashes[key] == new_hashes.get(key)
+        out[key] = _Reviewed(sid, reviewer_tags, carry=same_file and same_image)
     return out
 
 

@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from curate.core.dataset import Dataset, ImageRecord
 from curate.fiftyone.handover import _hand_over
 from curate.fiftyone.identity import check_owner, default_name, find_fiftyone, fingerprint
-from curate.fiftyone.samples import BRIDGE_VERSION, LOADED_FIELD, _detection_doc, loaded_text, to_fo_box
+from curate.fiftyone.samples import (
+    BRIDGE_VERSION,
+    IMAGE_HASH_FIELD,
+    LOADED_FIELD,
+    _detection_doc,
+    image_hash,
+    loaded_text,
+    to_fo_box,
+)
 
 if TYPE_CHECKING:  # fiftyone is imported lazily: its import costs seconds
     import fiftyone as fo
@@ -121,6 +129,7 @@ def _declare_schema(fo: Any, fo_dataset: "fo.Dataset") -> None:
     fo_dataset.add_sample_field("split", fo.StringField)
     fo_dataset.add_sample_field("curate_rel", fo.StringField)
     fo_dataset.add_sample_field(LOADED_FIELD, fo.StringField)
+    fo_dataset.add_sample_field(IMAGE_HASH_FIELD, fo.StringField)
     fo_dataset.add_sample_field("ground_truth", fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
     fo_dataset.add_sample_field("ground_truth_polylines", fo.EmbeddedDocumentField, embedded_doc_type=fo.Polylines)
     for path in ("ground_truth.detections", "ground_truth_polylines.polylines"):
@@ -139,6 +148,7 @@ def _bare_samples(dataset: Dataset) -> Iterator["fo.Sample"]:
             split=record.split,
             curate_rel=record.rel,
             curate_loaded=loaded_text(record.labels),
+            curate_image_hash=image_hash(record.path),
             metadata=_metadata(fo, record),
         )
 

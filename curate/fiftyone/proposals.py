@@ -167,7 +167,9 @@ def apply(
     """``detections`` with ``accepted`` applied; the proposals applied, and one warning per one left out.
 
     A proposal on a line applies only while that line's detection is as it was loaded (the reviewer's own
-    edit of the line wins); two proposals on one line: the more confident one.
+    edit of the line wins); two proposals on one line: the more confident one. An add is not applied where a
+    detection of its class already boxes its object (:func:`_boxed_by`): the reviewer drew it in the App, a label
+    is there, or a more confident add was applied there.
     """
     from curate.fiftyone.diff import _Box
     from curate.fiftyone.samples import BOX_TOLERANCE, to_fo_box
@@ -181,9 +183,21 @@ def apply(
     for a in accepted:
         if a.action == "split":
             members.setdefault(a.line, []).append(a)
+    proposed: set[int] = set()  # id() of the boxes the adds and splits put in
     for a in sorted(accepted, key=lambda a: -a.confidence):
         if a.action == "add":
+            there = _boxed_by(a, dets)
+            if there is not None:
+                if id(there) in proposed:
+                    by = "another accepted proposal's box"
+                elif there.line is not None:
+                    by = f"line {there.line}"
+                else:
+                    by = "a box drawn in the review"
+                warnings.append(f"{record.rel}: proposal to add '{a.label}' not applied: {by} already boxes it")
+                continue
             dets.append(_Box(a.label, list(a.box), None, a.class_id))
+            proposed.add(id(dets[-1]))
             applied.append(a)
             continue
         i = next((k for k, d in enumerate(dets) if d.line == a.line), None)
@@ -212,11 +226,33 @@ def apply(
         elif a.action == "split":  # the group box becomes its first member, the others are new boxes
             first, *rest = members[a.line]
             dets[i] = _Box(dets[i].label, list(first.box), a.line, dets[i].class_id, member=True)
-            dets += [_Box(dets[i].label, list(m.box), None, dets[i].class_id) for m in rest]
+            new = [_Box(dets[i].label, list(m.box), None, dets[i].class_id) for m in rest]
+            dets += new
+            proposed.update(map(id, new))
             applied += rest
             a = first
         applied.append(a)
     return dets, applied, warnings
+
+
+def _boxed_by(add: Accepted, detections: list["_Box"]) -> "_Box | None":
+    """The first detection of the add's class that boxes the add's object (IoU ≥
+    :data:`curate.fiftyone.diff.ADD_SAME_IOU`), else None.
+
+    Why: the reviewer who sees an unlabelled object often draws its box in the App rather than tag the proposal,
+    and ``--accept-proposals`` then accepted the add too: two boxes on one object in the export (and two checks, or
+    two regions of one check, may propose the same object). The line between one object and two is the one the add
+    guard of a kept review uses (:func:`curate.fiftyone.diff._same_object`).
+    """
+    from curate.core.overlap import iou_one
+    from curate.fiftyone.diff import ADD_SAME_IOU
+
+    x, y, w, h = add.box
+    for det in detections:
+        dx, dy, dw, dh = det.bounding_box
+        if det.label == add.label and iou_one((x, y, x + w, y + h), (dx, dy, dx + dw, dy + dh)) >= ADD_SAME_IOU:
+            return det
+    return None
 
 
 def mark_proposed(changes: list["Change"], applied: list[Accepted], record: ImageRecord) -> list["Change"]:

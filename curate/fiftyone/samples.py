@@ -25,6 +25,10 @@ from curate.core.dataset import Label
 BRIDGE_VERSION = 2
 #: Sample field with the boxes a sample was loaded with: what a reviewer's edits are measured against.
 LOADED_FIELD = "curate_loaded"
+#: Sample field with the hash of the image file as loaded (:func:`image_hash`; None for an unreadable file): an ``ok``
+#: a reviewer gives in the App is for the picture shown, the file as loaded
+#: (:func:`curate.fiftyone.diff.ok_on_changed_images`).
+IMAGE_HASH_FIELD = "curate_image_hash"
 #: Boxes that moved by at most this much (normalized) count as untouched.
 BOX_TOLERANCE = 1e-6
 #: Sample tag a reviewer sets in the App to leave an image out of the export.
@@ -36,6 +40,17 @@ OK_TAG = "ok"
 def loaded_text(labels: list[Label]) -> str:
     """The boxes a sample is loaded with, as the JSON stored in :data:`LOADED_FIELD` (floats by repr: exact)."""
     return json.dumps([[lab.line, lab.class_id, lab.cx, lab.cy, lab.w, lab.h] for lab in labels], separators=(",", ":"))
+
+
+def image_hash(path) -> str | None:
+    """The hash curate_ok.json ties an image mark to (:func:`curate.io.cache.file_hash`; remembered for the process,
+    so the audit, which hashed every image for its caches, pays nothing more); None for a file that cannot be read."""
+    from curate.io.cache import file_hash
+
+    try:
+        return file_hash(path)
+    except OSError:
+        return None
 
 
 def _loaded_labels(text: str) -> list[Label]:

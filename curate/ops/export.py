@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curate.core.dataset import Dataset
-from curate.fiftyone.diff import CHANGE_KINDS, Change, from_fiftyone, ok_marks
+from curate.fiftyone.diff import CHANGE_KINDS, Change, changed_images, from_fiftyone, ok_marks, ok_on_changed_images
 from curate.fiftyone.identity import check_owner, find_fiftyone, fingerprint
 from curate.fiftyone.load import to_fiftyone
 from curate.fiftyone.samples import EXCLUDE_TAG, OK_TAG
@@ -106,7 +106,12 @@ def export_reviewed(
     warnings += emptied_split_warnings(dataset, reviewed)
     changes = with_dropped_lines(changes, dataset, reviewed)
     warnings += dropped_line_warnings(changes)
-    marks = _ok_marks(fo_dataset, dataset, reviewed, min_confidence) + _image_ok_marks(fo_dataset, reviewed)
+    unseen, unseen_warnings = ok_on_changed_images(fo_dataset, dataset)  # the ok of a picture nobody looked at
+    warnings += unseen_warnings
+    warnings += reviewed_on_another_picture(fo_dataset, dataset, changes)
+    marks = _ok_marks(fo_dataset, dataset, reviewed, min_confidence, unseen) + _image_ok_marks(
+        fo_dataset, reviewed, unseen
+    )
     with atomic_output(out, "export") as tmp:  # a killed export leaves no folder that looks finished
         save_yolo(reviewed, tmp)
         write_changes_csv(changes, tmp / "changes.csv")
@@ -114,6 +119,21 @@ def export_reviewed(
         if marks:
             (tmp / OK_FILE).write_text(json.dumps(marks, indent=1) + "\n", encoding="utf-8")
     return ExportResult(out, changes, marks, len(reviewed.images), warnings, fo_dataset.name)
+
+
+def reviewed_on_another_picture(fo_dataset, original: Dataset, changes: list[Change]) -> list[str]:
+    """One warning per image whose boxes the export changes (the reviewer's edits, accepted proposals) and whose file
+    changed since it was loaded into FiftyOne: the edits were drawn on the picture as it was then.
+
+    Why a warning and not a refusal: a kept review (``--from-fiftyone``) is exported on purpose, and the usual cause
+    is the same picture saved again; but a replaced picture would get boxes drawn on another one, so the user is told
+    which files to look at."""
+    rels = {c.image for c in changes if c.kind not in ("excluded", "dropped")}
+    return [
+        f"{rel}: the image file changed since it was loaded into FiftyOne: the review's changes to its labels were "
+        "made on the picture as it was then (look at them in the new folder)"
+        for rel in sorted({rel for _, rel in changed_images(fo_dataset, original, rels)})
+    ]
 
 
 def emptied_split_warnings(original: Dataset, reviewed: Dataset) -> list[str]:
@@ -198,9 +218,12 @@ def output_paths(reviewed: Dataset) -> dict[tuple[str, str], str]:
     return {(r.split, r.rel): dst.as_posix() for r, dst in zip(reviewed.images, output_image_paths(reviewed))}
 
 
-def _ok_marks(fo_dataset, original: Dataset, reviewed: Dataset, min_confidence: float | None) -> list[dict]:
+def _ok_marks(
+    fo_dataset, original: Dataset, reviewed: Dataset, min_confidence: float | None, unseen: set[tuple[str, str]]
+) -> list[dict]:
     """The ``ok`` labels, re-addressed to the new folder (image path and line after deletions), one entry per
-    exported listing the mark holds for (:func:`curate.fiftyone.diff.ok_marks`)."""
+    exported listing the mark holds for (:func:`curate.fiftyone.diff.ok_marks`); none on an image changed since it
+    was loaded into FiftyOne (``unseen``: :func:`curate.fiftyone.diff.ok_on_changed_images`)."""
     found = ok_marks(fo_dataset, original, min_confidence=min_confidence)
     if not found:
         return []
@@ -211,7 +234,7 @@ def _ok_marks(fo_dataset, original: Dataset, reviewed: Dataset, min_confidence: 
     for m in found:
         key = (m.split, m.rel)
         label = labels.get(key, {}).get(m.written)
-        if key not in paths or label is None:
+        if key not in paths or label is None or key in unseen:
             continue
         checks = sorted(
             t.split(":", 1)[1] for t in tags.get((m.split, m.rel, m.line), []) if t.startswith(audit_tag(""))
@@ -220,10 +243,11 @@ def _ok_marks(fo_dataset, original: Dataset, reviewed: Dataset, min_confidence: 
     return sorted(marks, key=lambda d: (d["image"], d["line"]))
 
 
-def _image_ok_marks(fo_dataset, reviewed: Dataset) -> list[dict]:
+def _image_ok_marks(fo_dataset, reviewed: Dataset, unseen: set[tuple[str, str]]) -> list[dict]:
     """The images tagged ``ok`` (a sample tag), addressed to their copies in the new folder: ``"line": null`` and
     the hash of the image's bytes, so a later audit drops their image-level findings while the image is the one
-    looked at (:func:`curate.audit.runner.load_ok_marks`). An excluded image has no copy and no mark."""
+    looked at (:func:`curate.audit.runner.load_ok_marks`). An excluded image has no copy and no mark, nor has an
+    image changed since it was loaded into FiftyOne (``unseen``): its hash would vouch for a picture nobody saw."""
     from curate.io.cache import file_hash
 
     splits, rels, tags = fo_dataset.values(["split", "curate_rel", "tags"])
@@ -241,7 +265,7 @@ def _image_ok_marks(fo_dataset, reviewed: Dataset) -> list[dict]:
             "image_hash": file_hash(records[key].path),
         }
         for key in tagged
-        if key in paths
+        if key in paths and key not in unseen
     ]
     return sorted(marks, key=lambda d: d["image"])
 
