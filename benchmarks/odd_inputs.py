@@ -1130,6 +1130,20 @@ def reset_fiftyone(ds_arg: Path) -> None:
         fod.delete()
 
 
+class _Problems:
+    """What an output check found wrong: a count per kind, and the first few lines to read (called as ``bad(kind,
+    text)``, ``n`` problems at once where one line stands for several)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter = Counter()
+        self.details: list[str] = []
+
+    def __call__(self, kind: str, text: str, n: int = 1) -> None:
+        self.counts[kind] += n
+        if len(self.details) < 12:
+            self.details.append(f"{kind}: {text}")
+
+
 def check_tags(ds_arg: Path, out: Path, done: dict, findings_csv: Path | None) -> dict:
     """The reviewer's tags in an export: every image tagged ``exclude`` absent with its label file (and no label
     file without its image), each ``ok`` mark in curate_ok.json on the line of the written file that holds the box
@@ -1146,13 +1160,7 @@ def check_tags(ds_arg: Path, out: Path, done: dict, findings_csv: Path | None) -
     ds = load_yolo(ds_arg)
     names_out = _names_map(out)
     nc_out = len(names_out) or len(ds.names)
-    problems: Counter = Counter()
-    details: list[str] = []
-
-    def bad(kind: str, text: str) -> None:
-        problems[kind] += 1
-        if len(details) < 12:
-            details.append(f"{kind}: {text}")
+    bad = _Problems()
 
     paired, _ = _pair_outputs(ds.images, out)
     index = {(r.split, r.rel): i for i, r in enumerate(ds.images)}
@@ -1241,7 +1249,7 @@ def check_tags(ds_arg: Path, out: Path, done: dict, findings_csv: Path | None) -
             elif len(hit[0][1]) != 8:
                 bad("split-member-outline", f"{rel} line {line}: member {[round(v, 4) for v in box]} written with "
                                             f"{len(hit[0][1]) // 2} points, not its rectangle")  # fmt: skip
-    return {"problems": dict(problems), "details": details, "marks": len(every_mark), "read": len(read)}
+    return {"problems": dict(bad.counts), "details": bad.details, "marks": len(every_mark), "read": len(read)}
 
 
 def _label_bytes(label: Path | None) -> bytes | None:
@@ -1364,13 +1372,7 @@ def check_adds(ds_arg: Path, out: Path, done: dict, said: str, *, kept: bool) ->
     index = {(r.split, r.rel): i for i, r in enumerate(records)}
     names_out = _names_map(out)
     nc_out = len(names_out) or len(_names_map(ds_arg if ds_arg.is_dir() else ds_arg.parent))
-    problems: Counter = Counter()
-    details: list[str] = []
-
-    def bad(kind: str, text: str) -> None:
-        problems[kind] += 1
-        if len(details) < 12:
-            details.append(f"{kind}: {text}")
+    bad = _Problems()
 
     def boxes_in(key: tuple[str, str]) -> list[tuple[str, tuple[float, ...]]] | None:
         i = index.get(key)
@@ -1433,7 +1435,7 @@ def check_adds(ds_arg: Path, out: Path, done: dict, said: str, *, kept: bool) ->
         got = boxes_in((split, rel))
         if p is None or got is None or not any(b == _box(p[1]) or _close(b, _box(p[1])) for _, b in got):
             bad("hand-edit-lost", f"{rel}: the line edited on disk since the review ({text!r}) is not in the output")
-    return {"problems": dict(problems), "details": details}
+    return {"problems": dict(bad.counts), "details": bad.details}
 
 
 def check_review(
@@ -1461,13 +1463,7 @@ def check_review(
     by_key: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
         by_key.setdefault((row["split"], row["image"]), []).append(row)
-    problems: Counter = Counter()
-    details: list[str] = []
-
-    def bad(kind: str, text: str, n: int = 1) -> None:
-        problems[kind] += n
-        if len(details) < 12:
-            details.append(f"{kind}: {text}")
+    bad = _Problems()
 
     def name_in(c: int) -> str:
         return names_in[c] if 0 <= c < nc else str(c)
@@ -1600,7 +1596,7 @@ def check_review(
         _check_edits(edits, rows, bad)
     if planted and bar is not None:
         _check_planted(planted, bar, rows, bad)
-    return {"problems": dict(problems), "details": details, "rows": len(rows)}
+    return {"problems": dict(bad.counts), "details": bad.details, "rows": len(rows)}
 
 
 def _check_edits(edits: dict, rows: list[dict], bad: Callable[..., None]) -> None:

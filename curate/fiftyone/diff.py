@@ -287,17 +287,21 @@ def _still_on_disk(record: ImageRecord, accepted: list, on_disk: dict[int, int])
     return [a for a in keep if id(a) not in doubled], warnings
 
 
+def one_object(fo_box, xyxy) -> bool:
+    """True when a FiftyOne box (``[x, y, w, h]``, normalized) and a normalized ``xyxy`` box are one object's
+    (IoU ≥ :data:`ADD_SAME_IOU`): the one line between an add and a box already there, for every add guard."""
+    x, y, w, h = fo_box
+    return iou_one((x, y, x + w, y + h), xyxy) >= ADD_SAME_IOU
+
+
 def _same_object(add, lab: Label) -> bool:
-    """True when a disk line boxes what an ``add`` proposal would (the same class, IoU ≥ ADD_SAME_IOU)."""
-    x, y, w, h = add.box
-    return lab.class_id == add.class_id and iou_one((x, y, x + w, y + h), lab.xyxy) >= ADD_SAME_IOU
+    """True when a disk line boxes what an ``add`` proposal would (the same class, :func:`one_object`)."""
+    return lab.class_id == add.class_id and one_object(add.box, lab.xyxy)
 
 
 def _same_box_object(det: _Box, lab: Label, dataset: Dataset) -> bool:
-    """True when a disk line boxes what a detection does (the same class, IoU ≥ ADD_SAME_IOU)."""
-    x, y, w, h = det.bounding_box
-    same_class = det.label == dataset.class_name(lab.class_id)
-    return same_class and iou_one((x, y, x + w, y + h), lab.xyxy) >= ADD_SAME_IOU
+    """True when a disk line boxes what a detection does (the same class, :func:`one_object`)."""
+    return det.label == dataset.class_name(lab.class_id) and one_object(det.bounding_box, lab.xyxy)
 
 
 def _untouched(det: _Box, lab: Label, dataset: Dataset, rel: str) -> bool:

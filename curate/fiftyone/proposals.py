@@ -242,15 +242,13 @@ def _boxed_by(add: Accepted, detections: list["_Box"]) -> "_Box | None":
     Why: the reviewer who sees an unlabelled object often draws its box in the App rather than tag the proposal,
     and ``--accept-proposals`` then accepted the add too: two boxes on one object in the export (and two checks, or
     two regions of one check, may propose the same object). The line between one object and two is the one the add
-    guard of a kept review uses (:func:`curate.fiftyone.diff._same_object`).
+    guard of a kept review uses (:func:`curate.fiftyone.diff.one_object`).
     """
-    from curate.core.overlap import iou_one
-    from curate.fiftyone.diff import ADD_SAME_IOU
+    from curate.fiftyone.diff import one_object
 
     x, y, w, h = add.box
     for det in detections:
-        dx, dy, dw, dh = det.bounding_box
-        if det.label == add.label and iou_one((x, y, x + w, y + h), (dx, dy, dx + dw, dy + dh)) >= ADD_SAME_IOU:
+        if det.label == add.label and one_object(det.bounding_box, (x, y, x + w, y + h)):
             return det
     return None
 
