@@ -62,12 +62,7 @@ def tile(
         h, w = img.shape[:2]
         cx, cy, bw, bh = boxes[k]
         side = max(CONTEXT * max(bw * w, bh * h), min_view * max(w, h), 8)
-        x0, y0 = int(cx * w - side / 2), int(cy * h - side / 2)
-        pad = int(side)
-        big = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(40, 40, 40))
-        crop = big[y0 + pad : y0 + pad + int(side), x0 + pad : x0 + pad + int(side)]
-        scale = TILE / max(crop.shape[:2])
-        crop = cv2.resize(crop, (TILE, TILE), interpolation=cv2.INTER_AREA)
+        crop, x0, y0, scale = square_view(img, cx * w, cy * h, side)
         for j, (bx, by, bw2, bh2) in enumerate(boxes):
             p1 = (int(((bx - bw2 / 2) * w - x0) * scale), int(((by - bh2 / 2) * h - y0) * scale))
             p2 = (int(((bx + bw2 / 2) * w - x0) * scale), int(((by + bh2 / 2) * h - y0) * scale))
@@ -78,9 +73,28 @@ def tile(
         p2 = (int(((bx + bw2 / 2) * w - x0) * scale), int(((by + bh2 / 2) * h - y0) * scale))
         cv2.rectangle(crop, p1, p2, (0, 0, 255), 2)
         out[:TILE] = crop
-    for i, text in enumerate(caption):
-        cv2.putText(out, text[:40], (3, TILE + 13 + 15 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    caption_below(out, caption, 40)
     return out
+
+
+def square_view(
+    img: np.ndarray, cx: float, cy: float, side: float, tile: int = TILE
+) -> tuple[np.ndarray, int, int, float]:
+    """The square of ``side`` px centred on (``cx``, ``cy``) in image pixels, dark where it passes the image's
+    edges, resized to ``tile`` px: the crop, its top-left corner in the image, and the scale from image to tile."""
+    x0, y0 = int(cx - side / 2), int(cy - side / 2)
+    pad = int(side)
+    big = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(40, 40, 40))
+    crop = big[y0 + pad : y0 + pad + int(side), x0 + pad : x0 + pad + int(side)]
+    scale = tile / max(crop.shape[:2])
+    return cv2.resize(crop, (tile, tile), interpolation=cv2.INTER_AREA), x0, y0, scale
+
+
+def caption_below(out: np.ndarray, caption: list[str], width: int, tile: int = TILE) -> None:
+    """Writes each caption line, cut to ``width`` characters, under the ``tile``-px thumbnail in ``out``."""
+    for i, text in enumerate(caption):
+        at = (3, tile + 13 + 15 * i)
+        cv2.putText(out, text[:width], at, cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from contact_sheet import caption_below, square_view  # noqa: E402
 from members_replay import load, replay  # noqa: E402
 
 TILE = 320  # pixels a side of one thumbnail
@@ -40,12 +41,7 @@ def tile(path: str, group, others, merged, picked, made: bool, caption: list[str
         h, w = img.shape[:2]
         gx1, gy1, gx2, gy2 = group
         side = max(CONTEXT * max((gx2 - gx1) * w, (gy2 - gy1) * h), 16)
-        x0, y0 = int((gx1 + gx2) / 2 * w - side / 2), int((gy1 + gy2) / 2 * h - side / 2)
-        pad = int(side)
-        big = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(40, 40, 40))
-        crop = big[y0 + pad : y0 + pad + int(side), x0 + pad : x0 + pad + int(side)]
-        scale = TILE / max(crop.shape[:2])
-        crop = cv2.resize(crop, (TILE, TILE), interpolation=cv2.INTER_AREA)
+        crop, x0, y0, scale = square_view(img, (gx1 + gx2) / 2 * w, (gy1 + gy2) / 2 * h, side, TILE)
 
         def draw(b, colour, width):
             p1 = (int((b[0] * w - x0) * scale), int((b[1] * h - y0) * scale))
@@ -60,8 +56,7 @@ def tile(path: str, group, others, merged, picked, made: bool, caption: list[str
         for b in picked:
             draw(b, (255, 0, 255) if made else (0, 150, 255), 2)
         out[:TILE] = crop
-    for i, text in enumerate(caption):
-        cv2.putText(out, text[:44], (3, TILE + 13 + 15 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    caption_below(out, caption, 44, TILE)
     return out
 
 
