@@ -111,6 +111,14 @@ class ImageRecord:
                 self._size = upright_size(im)
         return self._size
 
+    def readable_size(self) -> tuple[int, int] | None:
+        """:attr:`size`, or None where the header cannot be read (any error): for the pixel passes that choose a
+        decode side or a cap from the size and fall back to a default, the decode itself reporting the file."""
+        try:
+            return self.size
+        except Exception:  # noqa: BLE001 — any header error is the caller's default, never a traceback
+            return None
+
 
 #: EXIF orientations that turn an image by 90° (or transpose it): its width and height swap.
 SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})

@@ -32,7 +32,5 @@ def pixel_side(size: tuple[int, int]) -> int:
 def record_side(record) -> int:
     """:func:`pixel_side` of an image record, from its header size (read once and kept on the record); an
     unreadable header gets the pixel checks' side (the decode then fails or finds its own size)."""
-    try:
-        return pixel_side(record.size)
-    except Exception:  # noqa: BLE001 — any header error: the default side, the decode reports the rest
-        return defaults.PIXEL_MAX_SIDE
+    size = record.readable_size()
+    return defaults.PIXEL_MAX_SIDE if size is None else pixel_side(size)

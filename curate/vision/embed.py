@@ -150,13 +150,6 @@ def _header_size(path: Path) -> tuple[int, int] | None:
         return None
 
 
-def _record_size(record: ImageRecord) -> tuple[int, int] | None:
-    try:
-        return record.size
-    except Exception:  # noqa: BLE001 — as _header_size
-        return None
-
-
 def _key(record: ImageRecord, side: int) -> str:
     boxes = repr([(lb.cx, lb.cy, lb.w, lb.h) for lb in record.labels]).encode()
     return hashlib.blake2b(
@@ -194,7 +187,7 @@ def _cached_or_crops(namespace: str, key_of: Callable[[], str], path: Path, boxe
 
 
 def _load(record: ImageRecord) -> Loaded:
-    side = decode_side(_record_size(record))
+    side = decode_side(record.readable_size())
     return _cached_or_crops("embed", lambda: _key(record, side), record.path, [lb.xyxy for lb in record.labels], side)
 
 

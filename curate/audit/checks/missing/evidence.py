@@ -75,14 +75,6 @@ def window_embeddings(job: Any, items: list) -> list[np.ndarray]:
     return embed.window_embeddings(items)
 
 
-def _size(record: Any) -> tuple[int, int] | None:
-    """The record's upright size (read once and kept on it), for the child's decode side; None if unreadable."""
-    try:
-        return record.size
-    except Exception:  # noqa: BLE001 — any header error: the child reads the header itself, or decodes at 320
-        return None
-
-
 def neighbour_features(
     Q: np.ndarray, q_group: np.ndarray, E: np.ndarray, e_group: np.ndarray, e_class: np.ndarray, k: int = NEIGHBOURS
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -161,7 +153,7 @@ def rescore(
     ids = sorted(shortlist)
     try:
         per_image = ctx.use(CropEmbeddings).get(ctx)
-        wins = window_embeddings(job, [(ds.images[i].path, shortlist[i][1], _size(ds.images[i])) for i in ids])
+        wins = window_embeddings(job, [(ds.images[i].path, shortlist[i][1], ds.images[i].readable_size()) for i in ids])
     except Exception:  # noqa: BLE001 — no weights, no torch, a broken child: the objectness scores stand
         if os.environ.get("CURATE_DEBUG"):
             raise

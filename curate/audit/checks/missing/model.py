@@ -126,10 +126,7 @@ def image_cap(record: ImageRecord, n_boxes: int) -> int:
     image, 73 of 214 deleted boxes under any region; benchmarks/README.md, Session 25, branch `domains`), and so
     would a 640-px photo of 100 apples. How many reach 0.5 stays the split's budget (:data:`BUDGET_PER_100`); an
     unreadable header counts by its boxes alone."""
-    try:
-        w, h = record.size
-    except Exception:  # noqa: BLE001 — any header error: the pixel pass skips the image or finds its own size
-        w = h = 0
+    w, h = record.readable_size() or (0, 0)
     scale = min(max(w * h / CAP_AREA, n_boxes / CAP_BOXES, 1.0), CAP_SCALE)
     return int(np.ceil(MAX_PER_IMAGE * scale - 1e-9))
 
