@@ -10,12 +10,14 @@ exact). Why only the last blocks: the frozen lower blocks' output is computed on
 one augmentation), and the small upper blocks train on it in seconds per 1,000 boxes on two cores.
 
 Crops are cut from the image decoded at :data:`DECODE_SIDE` (a small box keeps its pixels), with :data:`PAD` of
-the box's size as context on each side, and resized to :data:`SIDE` px square.
+the box's size as context on each side, and resized to :data:`SIDE` px square. The probabilities are cached on disk
+under :func:`probs_key` (the check caches them), so a re-audit of unchanged data does not train again.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 from pathlib import Path
 
@@ -36,6 +38,7 @@ BATCH = 64
 MAX_CROP_PASSES = 8 * 2 * 1500
 LR_BODY, LR_HEAD = 3e-4, 3e-3
 LABEL_SMOOTHING = 0.1
+VERSION = 1  # part of the cache key (probs_key): raise it when the training changes in a way the constants don't show
 
 
 def crops(path: Path, boxes, *, read=None) -> list[np.ndarray]:
@@ -55,6 +58,31 @@ def crops(path: Path, boxes, *, read=None) -> list[np.ndarray]:
         px2, py2 = int(min(w, max(px1 + 2, np.ceil(x2 * w)))), int(min(h, max(py1 + 2, np.ceil(y2 * h))))
         out.append(cv2.resize(img[py1:py2, px1:px2], (SIDE, SIDE), interpolation=cv2.INTER_AREA))
     return out
+
+
+def probs_key(
+    items: list[tuple[Path, np.ndarray]], y: np.ndarray, groups: np.ndarray, num_classes: int, *, seed: int
+) -> str:
+    """The cache key of :func:`out_of_fold_probs`' result for these arguments: every image's content, every box, label
+    and image group, the class count, the seed, the backbone's weights and this module's constants.
+
+    Why every label: a box's probabilities come from networks trained on the other images' boxes, so a label edited
+    anywhere changes them (the folds train again). An unreadable image counts as such (its crops are grey)."""
+    from curate.io import cache
+    from curate.vision.embed import weights_path
+
+    constants = (VERSION, CUT, DECODE_SIDE, PAD, SIDE, FOLDS, EPOCHS, BATCH, MAX_CROP_PASSES, LR_BODY, LR_HEAD)
+    h = hashlib.blake2b(repr((*constants, LABEL_SMOOTHING, num_classes, seed)).encode(), digest_size=16)
+    for path in (weights_path(), *(path for path, _ in items)):
+        try:
+            h.update(cache.file_hash(path).encode())
+        except OSError:
+            h.update(b"unreadable")
+    for _, boxes in items:
+        boxes = np.asarray(boxes, np.float64)
+        h.update(repr(boxes.shape).encode() + boxes.tobytes())
+    h.update(np.asarray(y, np.int64).tobytes() + np.asarray(groups, np.int64).tobytes())
+    return h.hexdigest()
 
 
 def _lower(body, batch: list[np.ndarray]):
