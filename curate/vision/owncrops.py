@@ -21,7 +21,6 @@ import hashlib
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from curate.runtime.env import workers
@@ -44,20 +43,17 @@ VERSION = 1  # part of the cache key (probs_key): raise it when the training cha
 def crops(path: Path, boxes, *, read=None) -> list[np.ndarray]:
     """One SIDE×SIDE BGR crop per normalized (x1, y1, x2, y2) row, with :data:`PAD` context, clipped to the image
     (at least 2 px each way); grey crops for an unreadable image."""
+    from curate.vision.embed import _xyxy_crops
     from curate.vision.foreground import read_image
 
     img = read_image(path, max_side=DECODE_SIDE)
     if img is None or min(img.shape[:2]) < 2:
         return [np.full((SIDE, SIDE, 3), 127, np.uint8) for _ in boxes]
-    h, w = img.shape[:2]
-    out = []
-    for x1, y1, x2, y2 in boxes:
-        pw, ph = PAD * (x2 - x1), PAD * (y2 - y1)
-        x1, y1, x2, y2 = x1 - pw, y1 - ph, x2 + pw, y2 + ph
-        px1, py1 = int(min(w - 2, max(0, np.floor(x1 * w)))), int(min(h - 2, max(0, np.floor(y1 * h))))
-        px2, py2 = int(min(w, max(px1 + 2, np.ceil(x2 * w)))), int(min(h, max(py1 + 2, np.ceil(y2 * h))))
-        out.append(cv2.resize(img[py1:py2, px1:px2], (SIDE, SIDE), interpolation=cv2.INTER_AREA))
-    return out
+    padded = [
+        (x1 - PAD * (x2 - x1), y1 - PAD * (y2 - y1), x2 + PAD * (x2 - x1), y2 + PAD * (y2 - y1))
+        for x1, y1, x2, y2 in boxes
+    ]
+    return _xyxy_crops(img, padded, SIDE)
 
 
 def probs_key(
