@@ -104,21 +104,21 @@ def embed_crops(crops: list[np.ndarray]) -> np.ndarray:
     return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-6)
 
 
-def _square(crop: np.ndarray) -> np.ndarray:
-    if crop.shape[:2] == (SIDE, SIDE):
+def _square(crop: np.ndarray, side: int = SIDE) -> np.ndarray:
+    if crop.shape[:2] == (side, side):
         return crop
-    return cv2.resize(crop, (SIDE, SIDE), interpolation=cv2.INTER_AREA)
+    return cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)
 
 
-def _xyxy_crops(img: np.ndarray, boxes) -> list[np.ndarray]:
-    """One SIDE×SIDE crop per normalized (x1, y1, x2, y2) row (at least 2 px each way, clipped to the image): small,
-    so a batch holds no decoded image. A window is cut exactly as a box is."""
+def _xyxy_crops(img: np.ndarray, boxes, side: int = SIDE) -> list[np.ndarray]:
+    """One ``side``×``side`` crop per normalized (x1, y1, x2, y2) row (at least 2 px each way, clipped to the image):
+    small, so a batch holds no decoded image. A window is cut exactly as a box is."""
     h, w = img.shape[:2]
     out = []
     for x1, y1, x2, y2 in boxes:
         px1, py1 = int(min(w - 2, max(0, np.floor(x1 * w)))), int(min(h - 2, max(0, np.floor(y1 * h))))
         px2, py2 = int(min(w, max(px1 + 2, np.ceil(x2 * w)))), int(min(h, max(py1 + 2, np.ceil(y2 * h))))
-        out.append(_square(img[py1:py2, px1:px2]))
+        out.append(_square(img[py1:py2, px1:px2], side))
     return out
 
 

@@ -10,16 +10,17 @@ exact). Why only the last blocks: the frozen lower blocks' output is computed on
 one augmentation), and the small upper blocks train on it in seconds per 1,000 boxes on two cores.
 
 Crops are cut from the image decoded at :data:`DECODE_SIDE` (a small box keeps its pixels), with :data:`PAD` of
-the box's size as context on each side, and resized to :data:`SIDE` px square.
+the box's size as context on each side, and resized to :data:`SIDE` px square. The probabilities are cached on disk
+under :func:`probs_key` (the check caches them), so a re-audit of unchanged data does not train again.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from curate.runtime.env import workers
@@ -36,25 +37,48 @@ BATCH = 64
 MAX_CROP_PASSES = 8 * 2 * 1500
 LR_BODY, LR_HEAD = 3e-4, 3e-3
 LABEL_SMOOTHING = 0.1
+VERSION = 1  # part of the cache key (probs_key): raise it when the training changes in a way the constants don't show
 
 
 def crops(path: Path, boxes, *, read=None) -> list[np.ndarray]:
     """One SIDE×SIDE BGR crop per normalized (x1, y1, x2, y2) row, with :data:`PAD` context, clipped to the image
     (at least 2 px each way); grey crops for an unreadable image."""
+    from curate.vision.embed import _xyxy_crops
     from curate.vision.foreground import read_image
 
     img = read_image(path, max_side=DECODE_SIDE)
     if img is None or min(img.shape[:2]) < 2:
         return [np.full((SIDE, SIDE, 3), 127, np.uint8) for _ in boxes]
-    h, w = img.shape[:2]
-    out = []
-    for x1, y1, x2, y2 in boxes:
-        pw, ph = PAD * (x2 - x1), PAD * (y2 - y1)
-        x1, y1, x2, y2 = x1 - pw, y1 - ph, x2 + pw, y2 + ph
-        px1, py1 = int(min(w - 2, max(0, np.floor(x1 * w)))), int(min(h - 2, max(0, np.floor(y1 * h))))
-        px2, py2 = int(min(w, max(px1 + 2, np.ceil(x2 * w)))), int(min(h, max(py1 + 2, np.ceil(y2 * h))))
-        out.append(cv2.resize(img[py1:py2, px1:px2], (SIDE, SIDE), interpolation=cv2.INTER_AREA))
-    return out
+    padded = [
+        (x1 - PAD * (x2 - x1), y1 - PAD * (y2 - y1), x2 + PAD * (x2 - x1), y2 + PAD * (y2 - y1))
+        for x1, y1, x2, y2 in boxes
+    ]
+    return _xyxy_crops(img, padded, SIDE)
+
+
+def probs_key(
+    items: list[tuple[Path, np.ndarray]], y: np.ndarray, groups: np.ndarray, num_classes: int, *, seed: int
+) -> str:
+    """The cache key of :func:`out_of_fold_probs`' result for these arguments: every image's content, every box, label
+    and image group, the class count, the seed, the backbone's weights and this module's constants.
+
+    Why every label: a box's probabilities come from networks trained on the other images' boxes, so a label edited
+    anywhere changes them (the folds train again). An unreadable image counts as such (its crops are grey)."""
+    from curate.io import cache
+    from curate.vision.embed import weights_path
+
+    constants = (VERSION, CUT, DECODE_SIDE, PAD, SIDE, FOLDS, EPOCHS, BATCH, MAX_CROP_PASSES, LR_BODY, LR_HEAD)
+    h = hashlib.blake2b(repr((*constants, LABEL_SMOOTHING, num_classes, seed)).encode(), digest_size=16)
+    for path in (weights_path(), *(path for path, _ in items)):
+        try:
+            h.update(cache.file_hash(path).encode())
+        except OSError:
+            h.update(b"unreadable")
+    for _, boxes in items:
+        boxes = np.asarray(boxes, np.float64)
+        h.update(repr(boxes.shape).encode() + boxes.tobytes())
+    h.update(np.asarray(y, np.int64).tobytes() + np.asarray(groups, np.int64).tobytes())
+    return h.hexdigest()
 
 
 def _lower(body, batch: list[np.ndarray]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import cv2
@@ -505,3 +506,30 @@ def test_auto_trains_on_the_own_crops_only_where_the_backbone_does_not_know_them
     auto = class_inconsistent.run(AuditContext(ds))
     on = class_inconsistent.run(AuditContext(ds, params=OWN_ON))
     assert [f.score for f in auto] == [f.score for f in on]
+
+
+def test_a_second_audit_of_the_same_data_reads_the_own_crop_probabilities_from_the_cache(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The crop classifier trains once: a re-audit of unchanged data reads its out-of-fold probabilities from the
+    cache (the same findings, no training); one label edited anywhere trains again (every box's probabilities
+    depend on the other images' labels)."""
+    monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
+    trained = []
+    train = class_inconsistent._trained_own_crop_probs
+
+    def counted(*args, **kwargs):
+        trained.append(1)
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(class_inconsistent, "_trained_own_crop_probs", counted)
+    (tmp_path / "images").mkdir()
+    ds = _fine_texture_dataset(tmp_path / "images")
+    first = class_inconsistent.run(AuditContext(ds, params=OWN_ON))
+    second = class_inconsistent.run(AuditContext(ds, params=OWN_ON))
+    assert len(trained) == 1
+    assert [(f.score, f.message) for f in first] == [(f.score, f.message) for f in second]
+    labels = ds.images[-1].labels
+    labels[-1] = dataclasses.replace(labels[-1], class_id=1 - labels[-1].class_id)
+    class_inconsistent.run(AuditContext(ds, params=OWN_ON))
+    assert len(trained) == 2

@@ -63,3 +63,25 @@ def test_unreadable_image_gives_grey_crops_and_one_image_is_uniform(tmp_path: Pa
     assert len(crops) == 1 and crops[0].shape == (owncrops.SIDE, owncrops.SIDE, 3)
     items, y, groups = _textures(tmp_path, n_images=1)
     assert np.all(owncrops.out_of_fold_probs(items, y, groups, 2, seed=0) == 0.5)
+
+
+def test_the_cache_key_covers_every_image_box_label_option_and_constant(tmp_path: Path, monkeypatch) -> None:
+    """The same arguments give the same key; each thing the probabilities depend on, changed alone, another."""
+    items, y, groups = _textures(tmp_path, n_images=4)
+    key = owncrops.probs_key(items, y, groups, 2, seed=0)
+    assert owncrops.probs_key(items, y.copy(), groups, 2, seed=0) == key
+    relabelled = y.copy()
+    relabelled[-1] = 1 - relabelled[-1]
+    moved = [(path, boxes + (0.01 if i == 3 else 0.0)) for i, (path, boxes) in enumerate(items)]
+    other = {
+        "a label": owncrops.probs_key(items, relabelled, groups, 2, seed=0),
+        "a box": owncrops.probs_key(moved, y, groups, 2, seed=0),
+        "the images' grouping": owncrops.probs_key(items, y, np.arange(len(y)), 2, seed=0),
+        "the class count": owncrops.probs_key(items, y, groups, 3, seed=0),
+        "the seed": owncrops.probs_key(items, y, groups, 2, seed=1),
+    }
+    cv2.imwrite(str(items[2][0]), np.zeros((192, 192, 3), np.uint8))  # an image's content
+    other["an image"] = owncrops.probs_key(items, y, groups, 2, seed=0)
+    monkeypatch.setattr(owncrops, "PAD", owncrops.PAD + 0.1)
+    other["a constant"] = owncrops.probs_key(items, y, groups, 2, seed=0)
+    assert key not in other.values() and len(set(other.values())) == len(other)

@@ -164,13 +164,29 @@ def own_crop_probs(ctx: AuditContext, y: np.ndarray, groups: np.ndarray, num_cla
 
     Why as features and not instead of the trees: as the kNN votes, the trees learn which classes its probabilities
     name well. They hold no label of the box (its image was in none of the network's training folds), so the
-    synthetic swaps of :func:`swap_probability` stay exact."""
-    from curate.runtime import worker
+    synthetic swaps of :func:`swap_probability` stay exact. Cached on disk (:func:`curate.vision.owncrops.probs_key`):
+    a re-audit of unchanged data does not train again; any label edit does."""
+    from curate.io import cache
     from curate.vision import owncrops
 
     items = [(r.path, np.array([lb.xyxy for lb in r.labels], np.float64)) for r in ctx.dataset.images if r.labels]
+    key = owncrops.probs_key(items, y, groups, num_classes, seed=ctx.seed)
+    probs = cache.load_array("owncrops", key)
+    if probs is None or probs.shape != (len(y), num_classes):
+        probs = _trained_own_crop_probs(items, y, groups, num_classes, seed=ctx.seed)
+        cache.save_array("owncrops", key, probs)
+    return probs
+
+
+def _trained_own_crop_probs(
+    items: list, y: np.ndarray, groups: np.ndarray, num_classes: int, *, seed: int
+) -> np.ndarray:
+    """:func:`curate.vision.owncrops.out_of_fold_probs` as float32, in a child process where one can start."""
+    from curate.runtime import worker
+    from curate.vision import owncrops
+
     func = f"{owncrops.__name__}:out_of_fold_probs"
-    job = worker.try_call(worker.try_spawn(owncrops.__name__), func, items, y, groups, num_classes, seed=ctx.seed)
+    job = worker.try_call(worker.try_spawn(owncrops.__name__), func, items, y, groups, num_classes, seed=seed)
     if job is not None:
         try:
             return job.result().astype(np.float32)
@@ -179,7 +195,7 @@ def own_crop_probs(ctx: AuditContext, y: np.ndarray, groups: np.ndarray, num_cla
 
             if os.environ.get("CURATE_DEBUG"):
                 raise
-    return owncrops.out_of_fold_probs(items, y, groups, num_classes, seed=ctx.seed).astype(np.float32)
+    return owncrops.out_of_fold_probs(items, y, groups, num_classes, seed=seed).astype(np.float32)
 
 
 def knn_accuracy(votes: np.ndarray, y: np.ndarray, judged: np.ndarray) -> float:
