@@ -239,6 +239,15 @@ def planted_groups(listed, truth, clean, noisy_labels, by_line) -> dict[tuple[st
     return out
 
 
+def _cpu_seconds() -> float:
+    """This process's CPU seconds (all its threads) and its finished children's: what propose() costs on a
+    loaded host, where its wall time mostly says how busy the host was."""
+    import resource
+
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + kids.ru_utime + kids.ru_stime
+
+
 def score_seed(
     dataset: Dataset,
     seed: int,
@@ -253,10 +262,10 @@ def score_seed(
     with recording_add_boxes() as tried:
         findings, _, errors = run_selected(ctx, set(checks))
     listed = [f for f in findings if f.score >= ctx.threshold(f.check)]
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu_seconds()
     with recording_member_search(merges if dump is not None else 0) as calls:
         proposals = propose(listed, noisy, pixels=not fast, seed=seed)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
     clean = {r.rel: r.labels for r in dataset.split("train")}
     noisy_labels = {r.rel: r.labels for r in noisy.split("train")}
     by_line = {(r.rel, lab.line): lab for r in noisy.split("train") for lab in r.labels}
@@ -267,7 +276,8 @@ def score_seed(
                      planted_groups(listed, truth, clean, noisy_labels, by_line), merges)  # fmt: skip
     out: dict[str, Any] = {"seed": seed, "errors": errors, "planted": truth.counts, "made": {}, "right": {}, "iou": {},
                            "iou_corrupted": {}, "on_untouched": 0, "bands": {}, "seconds": round(seconds, 1),
-                           "flagged": {}, "flagged_with": {}, "confident": {}}  # fmt: skip
+                           "cpu_seconds": round(cpu, 1), "flagged": {}, "flagged_with": {},
+                           "confident": {}}  # fmt: skip
     # findings of the check that names a planted box's error, and how many of them carry a proposal
     proposed = {(p.image, p.line, p.check) for p in proposals}
     for f in listed:
@@ -346,7 +356,8 @@ def summarize(name: str, seeds: list[dict[str, Any]]) -> list[str]:
             else f"| {kind} | {planted} | 0 | — | — | {share} |"
         )
     lines += ["", f"proposals on untouched boxes: {sum(s['on_untouched'] for s in seeds)}; "
-              f"propose() took {sum(s['seconds'] for s in seeds):.1f} s", "",
+              f"propose() took {sum(s['seconds'] for s in seeds):.1f} s "
+              f"({sum(s.get('cpu_seconds', 0) for s in seeds):.1f} CPU-s)", "",
               "| confidence | proposals judged | right |", "|---|---:|---:|"]  # fmt: skip
     for band in seeds[0]["bands"]:
         n = sum(s["bands"][band]["n"] for s in seeds)
