@@ -243,3 +243,21 @@ def test_an_ok_on_an_unchanged_polygon_still_holds(make_yolo_tree, tmp_path) -> 
     assert [(m["image"], m["line"], m["label"]) for m in marks] == [
         ("images/train/p.jpg", 2, "0 0.4 0.4 0.6 0.4 0.6 0.6 0.4 0.6")
     ]
+
+
+def test_a_line_as_loaded_keeps_its_points_and_an_older_row_is_read_as_its_box() -> None:
+    """``curate_loaded`` keeps a polygon's points and a clipped line's own numbers, exactly; a plain box's row is as
+    before (six values), and a polygon's row written by a curate that kept boxes only is compared by its box."""
+    from curate.core.dataset import Label
+    from curate.fiftyone.samples import _loaded_labels, loaded_text, same_line
+
+    box = Label(1, 0.1 + 0.2, 1 / 3, 0.25, 2 / 7, line=4)
+    polygon = Label(0, 0.5, 0.5, 0.2, 0.2, line=1, polygon=(0.4, 0.4, 0.6, 0.4, 0.6, 0.6, 0.4, 0.6))
+    clipped = Label(0, 0.9, 0.5, 0.2, 0.2, line=2, raw=(1.0, 0.5, 0.4, 0.2))
+    assert _loaded_labels(loaded_text([box, polygon, clipped])) == [box, polygon, clipped]
+    assert loaded_text([box]) == f"[[4,1,{0.1 + 0.2!r},{1 / 3!r},0.25,{2 / 7!r}]]"
+    redrawn = Label(0, 0.5, 0.5, 0.2, 0.2, line=1, polygon=(0.4, 0.4, 0.6, 0.4, 0.6, 0.6, 0.5, 0.55, 0.4, 0.6))
+    assert same_line(polygon, polygon) and not same_line(polygon, redrawn)
+    assert not same_line(clipped, Label(0, 0.9, 0.5, 0.2, 0.2, line=2, raw=(1.0, 0.5, 0.6, 0.2)))
+    (older,) = _loaded_labels("[[1,0,0.5,0.5,0.2,0.2]]")
+    assert same_line(older, redrawn) and not same_line(older, Label(0, 0.5, 0.5, 0.3, 0.2, line=1))
