@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from curate.core.dataset import Dataset, ImageRecord, Label
 from curate.core.overlap import iou_one
+from curate.fiftyone.identity import loaded_from_files_as_now
 from curate.fiftyone.samples import (
     BOX_TOLERANCE,
     EXCLUDE_TAG,
@@ -25,6 +26,7 @@ from curate.fiftyone.samples import (
     _loaded_labels,
     from_fo_box,
     image_hash,
+    same_line,
     to_fo_box,
 )
 
@@ -119,7 +121,7 @@ def _review(fo_dataset: "fo.Dataset", original: Dataset, min_confidence: float |
             review.excluded.add((record.split, record.rel))
             continue
         as_loaded = loaded.get((record.split, record.rel))
-        stale = as_loaded is not None and list(map(_value, as_loaded)) != list(map(_value, record.labels))
+        stale = as_loaded is not None and not _same_lines(as_loaded, record.labels)
         on_disk = _match_lines(as_loaded, record.labels) if stale else {}  # line as loaded -> its line on disk now
         applied = []
         if (record.split, record.rel) in accepted:
@@ -187,9 +189,9 @@ def _loaded_by_key(fo_dataset: "fo.Dataset") -> dict[tuple[str, str], list[Label
     return {(split, rel): _loaded_labels(text) for rel, split, text in zip(rels, splits, texts) if rel and text}
 
 
-def _value(lab: Label) -> tuple[int, float, float, float, float]:
-    """What a line is, as ``curate_loaded`` keeps it: its class and box (a line number aside)."""
-    return (lab.class_id, lab.cx, lab.cy, lab.w, lab.h)
+def _same_lines(loaded: list[Label], now: list[Label]) -> bool:
+    """Whether a label file holds the lines a sample was loaded with, in order (:func:`same_line`)."""
+    return len(loaded) == len(now) and all(same_line(a, b) for a, b in zip(loaded, now))
 
 
 def _rebase(
@@ -247,14 +249,13 @@ def _rebase(
 
 
 def _match_lines(loaded: list[Label], disk: list[Label]) -> dict[int, int]:
-    """``{line as loaded: line on disk now}`` for each loaded line still on disk unchanged, found by its values
-    (its own line number first; one disk line answers one loaded line)."""
+    """``{line as loaded: line on disk now}`` for each loaded line still on disk unchanged (:func:`same_line`), found
+    by its values (its own line number first; one disk line answers one loaded line)."""
     free = {lab.line: lab for lab in disk}
     on_disk: dict[int, int] = {}
     for lab in loaded:
-        key = _value(lab)
-        same = [lab.line] if lab.line in free and _value(free[lab.line]) == key else []
-        same = same or [n for n, d in free.items() if _value(d) == key][:1]
+        same = [lab.line] if lab.line in free and same_line(lab, free[lab.line]) else []
+        same = same or [n for n, d in free.items() if same_line(lab, d)][:1]
         if same:
             on_disk[lab.line] = same[0]
             del free[same[0]]
@@ -477,30 +478,49 @@ def ok_images(fo_dataset: "fo.Dataset") -> set[tuple[str, None]]:
 
 def ok_on_changed_images(fo_dataset: "fo.Dataset", original: Dataset) -> tuple[set[tuple[str, str]], list[str]]:
     """``(split, rel)`` of the samples with an ``ok`` tag (on the sample or on a box) whose image file no longer has
-    the bytes it was loaded into FiftyOne with, and one warning per file.
+    the bytes it was loaded into FiftyOne with (:func:`changed_images`), and one warning per file.
 
     Why: a reviewer's ``ok`` is for the picture the App showed, the file as loaded (:data:`IMAGE_HASH_FIELD`). A file
-    replaced since, or rewritten with its size and time kept (the FiftyOne dataset is then not rebuilt: its
-    fingerprint is by size and time), is a picture nobody looked at, so its marks are not used, as curate_ok.json's
-    ``image_hash`` is not once exported. The tags stay in FiftyOne: they are the reviewer's. A dataset built by an
-    older curate has no hash: its marks hold, as before (its fingerprint still vouches for size and time).
+    replaced since, or rewritten with its size and time kept (the fingerprint, by size and time, does not see it), is
+    a picture nobody looked at, so its marks are not used, as curate_ok.json's ``image_hash`` is not once exported.
+    The tags stay in FiftyOne: they are the reviewer's.
     """
     tagged = {rel for rel, _ in ok_images(fo_dataset)} | {rel for _, rel, _ in _ok_tagged(fo_dataset)}
     changed = changed_images(fo_dataset, original, tagged)
+    why = (
+        "the image file changed since it was loaded there"
+        if fo_dataset.has_sample_field(IMAGE_HASH_FIELD)
+        else UNHASHED_CHANGED
+    )
     warnings = [
-        f"{rel}: tagged ok in FiftyOne, but the image file changed since it was loaded there: the ok is not used "
-        "(its findings are shown again)"
+        f"{rel}: tagged ok in FiftyOne, but {why}: the ok is not used (its findings are shown again)"
         for rel in sorted({rel for _, rel in changed})
     ]
     return changed, warnings
 
 
+#: Why a review held in a FiftyOne dataset without image hashes is not used for an image (:func:`changed_images`).
+UNHASHED_CHANGED = (
+    "the FiftyOne dataset was built by a curate that kept no image hash and files changed since it was loaded, "
+    "so whether this is the picture looked at cannot be told"
+)
+
+
 def changed_images(fo_dataset: "fo.Dataset", original: Dataset, rels: set[str]) -> set[tuple[str, str]]:
     """``(split, rel)`` of the samples among ``rels`` whose image file no longer has the bytes it was loaded into
-    FiftyOne with (:data:`IMAGE_HASH_FIELD`; none for a dataset built by an older curate, which has no hash)."""
-    if not rels or not fo_dataset.has_sample_field(IMAGE_HASH_FIELD):
+    FiftyOne with (:data:`IMAGE_HASH_FIELD`).
+
+    A FiftyOne dataset built by a curate that kept no image hash: none while its own fingerprint holds (every image's
+    size and time as loaded, what that curate went by; the next audit or review hashes them,
+    :func:`curate.fiftyone.load.to_fiftyone`), every one of ``rels`` once files changed since (which did cannot be
+    told)."""
+    if not rels:
         return set()
     paths = {(r.split, r.rel): r.path for r in original.images if r.rel in rels}
+    if not fo_dataset.has_sample_field(IMAGE_HASH_FIELD):
+        if loaded_from_files_as_now(fo_dataset, original):
+            return set()
+        return {key for key in zip(*fo_dataset.values(["split", "curate_rel"])) if key in paths}
     splits, names, hashes = fo_dataset.values(["split", "curate_rel", IMAGE_HASH_FIELD])
     return {
         (split, rel)

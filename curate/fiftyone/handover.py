@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from curate.core.dataset import Dataset, ImageRecord, Label
 from curate.fiftyone.diff import _Box, _diff_record
-from curate.fiftyone.identity import fingerprint
-from curate.fiftyone.samples import IMAGE_HASH_FIELD, LOADED_FIELD, _loaded_labels
+from curate.fiftyone.identity import loaded_from_files_as_now
+from curate.fiftyone.samples import IMAGE_HASH_FIELD, LOADED_FIELD, _loaded_labels, same_line
 from curate.fiftyone.tags import AUDIT_PREFIX, _is_audit_tag
 
 if TYPE_CHECKING:  # fiftyone is imported lazily: its import costs seconds
@@ -61,8 +61,14 @@ def _hand_over(old: "fo.Dataset", new: "fo.Dataset", dataset: Dataset, *, note: 
         note(f"FiftyOne: the review of {len(carried)} image(s) was carried over to the rebuilt dataset")
     if note and kept_name:
         lost = sum(1 for r in reviewed.values() if not r.carry)
+        why = (
+            "changed on disk since their review"
+            if old.has_sample_field(IMAGE_HASH_FIELD)
+            else "changed on disk since their review, or cannot be told unchanged (the FiftyOne dataset was built by "
+            "a curate that kept no image hash, and files changed since it was loaded)"
+        )
         note(
-            f"FiftyOne: {lost} reviewed image(s) changed on disk since their review; the whole review is kept in "
+            f"FiftyOne: {lost} reviewed image(s) {why}; the whole review is kept in "
             f"FiftyOne dataset {kept_name!r}: curate export {dataset.root} --from-fiftyone {kept_name} --out NEW/"
         )
 
@@ -79,14 +85,15 @@ def _reviewed_samples(
     old: "fo.Dataset", dataset: Dataset, new_hashes: dict[tuple[str, str], str | None]
 ) -> dict[tuple[str, str], _Reviewed]:
     """``(split, rel)`` → each sample of ``old`` that holds review work (see :func:`_hand_over`). ``new_hashes``: the
-    images' hashes as the new dataset loaded them; an old sample without one (an older curate) is taken as
-    unchanged, as before (its label file is still compared)."""
+    images' hashes as the new dataset loaded them. A dataset built by a curate that kept no image hash: its images are
+    the ones reviewed only while its own fingerprint holds (sizes and times as loaded); otherwise which of them
+    changed cannot be told, and none is carried (a review of a picture that changed is never carried silently)."""
     has_loaded = old.has_sample_field(LOADED_FIELD)
+    hashed = old.has_sample_field(IMAGE_HASH_FIELD)
     old_hashes = _image_hashes(old)
     # A dataset built by an older curate has no loaded labels; if it was loaded from the files as they are
     # now (its own fingerprint still holds), those files are what it was loaded with.
-    old_version = int(old.info.get("curate_bridge_version", 1))
-    files_as_loaded = old.info.get("curate_fingerprint") == fingerprint(dataset, version=old_version)
+    files_as_loaded = loaded_from_files_as_now(old, dataset)
     records = {(r.split, r.rel): r for r in dataset.images}
     attrs = ("label", "bounding_box", "line", "class_id", "tags")
     paths = ["id", "split", "curate_rel", "tags"] + [f"ground_truth.detections.{k}" for k in attrs]
@@ -118,8 +125,8 @@ def _reviewed_samples(
         dets = [_Box(*row) for row in zip(ls or [], bs or [], ns or [], cs or [])]
         if not (reviewer_tags or label_tagged or _edited(reference, dets, dataset, key)):
             continue
-        same_file = base is not None and record is not None and _same_boxes(base, record.labels)
-        same_image = key not in old_hashes or old_hashes[key] == new_hashes.get(key)
+        same_file = base is not None and record is not None and _same_labels(base, record.labels)
+        same_image = old_hashes.get(key) == new_hashes.get(key) if hashed else files_as_loaded
         out[key] = _Reviewed(sid, reviewer_tags, carry=same_file and same_image)
     return out
 
@@ -133,9 +140,10 @@ def _edited(labels: list[Label], detections: list[_Box], dataset: Dataset, key: 
         return True
 
 
-def _same_boxes(a: list[Label], b: list[Label]) -> bool:
-    key = lambda lab: (lab.line, lab.class_id, lab.cx, lab.cy, lab.w, lab.h)  # noqa: E731
-    return [key(x) for x in a] == [key(x) for x in b]
+def _same_labels(loaded: list[Label], now: list[Label]) -> bool:
+    """Whether a label file holds the lines a sample was loaded with, at the same line numbers (:func:`same_line`: a
+    polygon's points too)."""
+    return len(loaded) == len(now) and all(a.line == b.line and same_line(a, b) for a, b in zip(loaded, now))
 
 
 def _carry(old: "fo.Dataset", new: "fo.Dataset", carried: dict[tuple[str, str], _Reviewed]) -> None:

@@ -57,6 +57,14 @@ def fingerprint(dataset: Dataset, *, version: int = BRIDGE_VERSION) -> str:
     return h.hexdigest()
 
 
+def loaded_from_files_as_now(fo_dataset: "fo.Dataset", dataset: Dataset) -> bool:
+    """Whether ``fo_dataset`` was loaded from ``dataset``'s files as they are now: its stored fingerprint, computed as
+    the curate that built it computed it (its bridge version), still holds (every image's size and time, every label
+    file's bytes)."""
+    version = int(fo_dataset.info.get("curate_bridge_version", 1))
+    return fo_dataset.info.get("curate_fingerprint") == fingerprint(dataset, version=version)
+
+
 def default_name(dataset: Dataset) -> str:
     """The FiftyOne dataset name for ``dataset``: ``curate-<name>-<key>`` (:attr:`Dataset.slug`), one per
     dataset root, so two folders with the same name never share a FiftyOne dataset."""

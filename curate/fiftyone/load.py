@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from curate.core.dataset import Dataset, ImageRecord
+from curate.fiftyone.diff import ok_on_changed_images
 from curate.fiftyone.handover import _hand_over
 from curate.fiftyone.identity import check_owner, default_name, find_fiftyone, fingerprint
 from curate.fiftyone.samples import (
@@ -48,8 +49,11 @@ def to_fiftyone(
 
     The existing FiftyOne dataset is returned as is (with the reviewer's edits and the audit tags) when its
     stored fingerprint (``info["curate_fingerprint"]``) equals
-    :func:`~curate.fiftyone.identity.fingerprint` of ``dataset``. Otherwise a new one is built beside it
-    (``<name>-building``), the review is handed over (:func:`~curate.fiftyone.handover._hand_over`: nothing
+    :func:`~curate.fiftyone.identity.fingerprint` of ``dataset`` and every image with an ``ok`` still has the bytes
+    it was loaded with (:func:`~curate.fiftyone.diff.ok_on_changed_images`: the fingerprint knows sizes and times
+    only, and a picture rewritten with both kept must be loaded again for a new ``ok`` to hold for it). One built
+    by a curate that kept no image hash gets the hashes now (:func:`_hash_images`). Otherwise a new one is built
+    beside it (``<name>-building``), the review is handed over (:func:`~curate.fiftyone.handover._hand_over`: nothing
     a reviewer did is deleted; ``note`` is told where it went), and the new one takes the name. With
     ``overwrite`` the old one and its review are deleted. The fingerprint is stored last and a half-built
     dataset has the building name, so an interrupted build is rebuilt next time and never taken for a
@@ -66,7 +70,10 @@ def to_fiftyone(
             check_owner(existing, dataset)
     fp = fingerprint(dataset)
     if existing is not None and not overwrite and existing.info.get("curate_fingerprint") == fp:
-        return existing
+        if not existing.has_sample_field(IMAGE_HASH_FIELD):
+            _hash_images(existing, dataset, note)
+        if not ok_on_changed_images(existing, dataset)[0]:
+            return existing
 
     building = name + BUILDING_SUFFIX
     if fo.dataset_exists(building):  # left by a build that was killed: never finished, holds no review
@@ -81,6 +88,28 @@ def to_fiftyone(
     fo_dataset.info["curate_fingerprint"] = fp
     fo_dataset.save()
     return fo_dataset
+
+
+def _hash_images(fo_dataset: "fo.Dataset", dataset: Dataset, note: Callable[[str], None] | None) -> None:
+    """Give a FiftyOne dataset built by a curate that kept no image hash (:data:`IMAGE_HASH_FIELD`) the hashes of its
+    images as they are now, and say so.
+
+    Called only while its fingerprint holds (every image's size and time as loaded): the bytes now are taken for the
+    bytes looked at, as that curate took them, and from now on an ``ok`` holds for these bytes only. Without the hash,
+    every later change of a picture that kept its size and time went unseen."""
+    import fiftyone as fo
+
+    paths = {(r.split, r.rel): r.path for r in dataset.images}
+    ids, splits, rels = fo_dataset.values(["id", "split", "curate_rel"])
+    hashes = {sid: image_hash(paths[key]) for sid, key in zip(ids, zip(splits, rels)) if key in paths}
+    fo_dataset.add_sample_field(IMAGE_HASH_FIELD, fo.StringField)
+    fo_dataset.set_values(IMAGE_HASH_FIELD, hashes, key_field="id", expand_schema=False)
+    if note:
+        note(
+            f"FiftyOne dataset {fo_dataset.name!r} was built by a curate that kept no image hash: its {len(hashes)} "
+            "image(s) were hashed now (their sizes and times are as loaded), and an ok given there holds for these "
+            "bytes from now on"
+        )
 
 
 def _build(dataset: Dataset, name: str) -> "fo.Dataset":

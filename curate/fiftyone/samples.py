@@ -6,7 +6,8 @@ and a rebuild compares them with what they were loaded with (:mod:`curate.fiftyo
 
 Samples
     ``filepath`` the absolute image path; ``tags`` ``[split]``; fields ``split``, ``curate_rel`` (the
-    record's ``rel``), ``curate_loaded`` (the boxes as loaded, JSON ``[[line, class_id, cx, cy, w, h], …]``);
+    record's ``rel``), ``curate_loaded`` (the labels as loaded, JSON ``[[line, class_id, cx, cy, w, h], …]``, a
+    polygon line or a line past the image's edge with ``polygon, raw`` after: :func:`loaded_text`);
     ``ground_truth`` :class:`fo.Detections` in FiftyOne's normalized top-left
     ``[x, y, w, h]``, each detection with ``label`` = class name and attributes ``line`` (1-based line in
     the label file) and ``class_id``; polygon lines also in ``ground_truth_polylines`` (closed, filled,
@@ -38,8 +39,31 @@ OK_TAG = "ok"
 
 
 def loaded_text(labels: list[Label]) -> str:
-    """The boxes a sample is loaded with, as the JSON stored in :data:`LOADED_FIELD` (floats by repr: exact)."""
-    return json.dumps([[lab.line, lab.class_id, lab.cx, lab.cy, lab.w, lab.h] for lab in labels], separators=(",", ":"))
+    """The labels a sample is loaded with, as the JSON stored in :data:`LOADED_FIELD` (floats by repr: exact).
+
+    A box line is ``[line, class_id, cx, cy, w, h]``; a line with numbers of its own beyond its box (a polygon's
+    points, a box past the image's edge as written) also has ``polygon, raw`` (each a list or null), so that a
+    polygon whose points changed under the same box is a changed line (:func:`same_line`)."""
+    return json.dumps([_loaded_row(lab) for lab in labels], separators=(",", ":"))
+
+
+def _loaded_row(lab: Label) -> list[Any]:
+    row: list[Any] = [lab.line, lab.class_id, lab.cx, lab.cy, lab.w, lab.h]
+    if lab.polygon is not None or lab.raw is not None:
+        row += [None if lab.polygon is None else list(lab.polygon), None if lab.raw is None else list(lab.raw)]
+    return row
+
+
+def same_line(loaded: Label, now: Label) -> bool:
+    """Whether a label (``now``, line numbers aside) is the label a sample was loaded with (``loaded``): its class and
+    box, and its points, where ``loaded`` has them.
+
+    Why the points: a polygon redrawn under the same box is another outline, so a review made on the old one (an
+    ``ok``, a delete) is not for it. A sample loaded by a curate that kept boxes only has none: compared by box,
+    as then."""
+    if (loaded.class_id, loaded.cx, loaded.cy, loaded.w, loaded.h) != (now.class_id, now.cx, now.cy, now.w, now.h):
+        return False
+    return (loaded.polygon is None and loaded.raw is None) or (loaded.polygon, loaded.raw) == (now.polygon, now.raw)
 
 
 def image_hash(path) -> str | None:
@@ -54,7 +78,11 @@ def image_hash(path) -> str | None:
 
 
 def _loaded_labels(text: str) -> list[Label]:
-    return [Label(int(c), cx, cy, w, h, line=int(line)) for line, c, cx, cy, w, h in json.loads(text)]
+    out = []
+    for line, c, cx, cy, w, h, *shape in json.loads(text):
+        polygon, raw = (None if v is None else tuple(v) for v in shape) if shape else (None, None)
+        out.append(Label(int(c), cx, cy, w, h, line=int(line), polygon=polygon, raw=raw))
+    return out
 
 
 def to_fo_box(label: Label) -> list[float]:

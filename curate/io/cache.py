@@ -24,13 +24,13 @@ def cache_root() -> Path:
     return Path(os.environ.get("CURATE_CACHE_DIR") or Path.home() / ".cache" / "curate")
 
 
-#: Digests this process has computed, by (path, size, mtime in ns, inode): see :func:`file_hash`.
-_digests: dict[tuple[str, int, int, int], str] = {}
+#: Digests this process has computed, by (path, size, mtime in ns, inode, ctime in ns): see :func:`file_hash`.
+_digests: dict[tuple[str, int, int, int, int], str] = {}
 _DIGESTS_MAX = 500_000  # entries (~0.2 KB each): forgotten all at once past this, then filled again
 
 
-def _stat_key(path: Path | str, st: os.stat_result) -> tuple[str, int, int, int]:
-    return (os.fspath(path), st.st_size, st.st_mtime_ns, st.st_ino)
+def _stat_key(path: Path | str, st: os.stat_result) -> tuple[str, int, int, int, int]:
+    return (os.fspath(path), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
 
 
 def remember_hash(path: Path | str, st: os.stat_result, digest: str) -> None:
@@ -40,7 +40,7 @@ def remember_hash(path: Path | str, st: os.stat_result, digest: str) -> None:
     _remember(_stat_key(path, st), digest)
 
 
-def _remember(key: tuple[str, int, int, int], digest: str) -> None:
+def _remember(key: tuple[str, int, int, int, int], digest: str) -> None:
     if len(_digests) >= _DIGESTS_MAX:
         _digests.clear()
     _digests[key] = digest
@@ -49,10 +49,12 @@ def _remember(key: tuple[str, int, int, int], digest: str) -> None:
 def file_hash(path: Path, *, chunk: int = 1 << 20) -> str:
     """blake2b-128 of the file's bytes: the cache key for anything computed from an image.
 
-    Remembered for this process by path, size, modification time and inode (:func:`remember_hash`): one audit
-    asked for every image's hash five times (the signatures, the box model's and the search's feature caches,
-    ``missing``, the foreground masks), each a full read and hash of the file. A file rewritten since has a new
-    modification time or size, so it is hashed again."""
+    Remembered for this process by path, size, modification time, inode and inode change time
+    (:func:`remember_hash`): one audit asked for every image's hash five times (the signatures, the box model's and
+    the search's feature caches, ``missing``, the foreground masks), each a full read and hash of the file. A file
+    rewritten since has a new change time (a write always sets it, and no tool can put it back, unlike the
+    modification time that ``cp -p`` or a sync tool restores), so it is hashed again: an ``ok`` is tied to this hash
+    (:data:`curate.fiftyone.samples.IMAGE_HASH_FIELD`)."""
     with open(path, "rb") as fh:
         key = _stat_key(path, os.fstat(fh.fileno()))
         digest = _digests.get(key)

@@ -22,10 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curate.core.dataset import Dataset
-from curate.fiftyone.diff import CHANGE_KINDS, Change, changed_images, from_fiftyone, ok_marks, ok_on_changed_images
+from curate.fiftyone.diff import (
+    CHANGE_KINDS,
+    UNHASHED_CHANGED,
+    Change,
+    changed_images,
+    from_fiftyone,
+    ok_marks,
+    ok_on_changed_images,
+)
 from curate.fiftyone.identity import check_owner, find_fiftyone, fingerprint
 from curate.fiftyone.load import to_fiftyone
-from curate.fiftyone.samples import EXCLUDE_TAG, OK_TAG
+from curate.fiftyone.samples import EXCLUDE_TAG, IMAGE_HASH_FIELD, OK_TAG
 from curate.fiftyone.tags import audit_tag
 from curate.io.outputs import atomic_output
 from curate.io.yolo import check_output_dir, output_image_paths, save_yolo
@@ -129,9 +137,14 @@ def reviewed_on_another_picture(fo_dataset, original: Dataset, changes: list[Cha
     is the same picture saved again; but a replaced picture would get boxes drawn on another one, so the user is told
     which files to look at."""
     rels = {c.image for c in changes if c.kind not in ("excluded", "dropped")}
+    why = (
+        "the image file changed since it was loaded into FiftyOne"
+        if fo_dataset.has_sample_field(IMAGE_HASH_FIELD)
+        else UNHASHED_CHANGED
+    )
     return [
-        f"{rel}: the image file changed since it was loaded into FiftyOne: the review's changes to its labels were "
-        "made on the picture as it was then (look at them in the new folder)"
+        f"{rel}: {why}: the review's changes to its labels were made on the picture as it was then (look at them in "
+        "the new folder)"
         for rel in sorted({rel for _, rel in changed_images(fo_dataset, original, rels)})
     ]
 
