@@ -40,7 +40,7 @@ LABEL_SMOOTHING = 0.1
 VERSION = 1  # part of the cache key (probs_key): raise it when the training changes in a way the constants don't show
 
 
-def crops(path: Path, boxes, *, read=None) -> list[np.ndarray]:
+def crops(path: Path, boxes) -> list[np.ndarray]:
     """One SIDE×SIDE BGR crop per normalized (x1, y1, x2, y2) row, with :data:`PAD` context, clipped to the image
     (at least 2 px each way); grey crops for an unreadable image."""
     from curate.vision.embed import _xyxy_crops
