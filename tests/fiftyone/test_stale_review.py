@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from PIL import Image
+from test_ok_bytes import AUDIT, IMAGES, C, D, _flagged  # the same four images, the audit and the flags read
 
 from curate.audit.runner import run_audit
 from curate.fiftyone.identity import default_name, find_fiftyone
@@ -19,19 +20,6 @@ from curate.fiftyone.samples import IMAGE_HASH_FIELD, OK_TAG
 from curate.io.cache import file_hash
 from curate.io.yolo import load_yolo
 from curate.ops.export import OK_FILE, export_reviewed
-
-IMAGES = {
-    "train/a.jpg": ["0 0.5 0.5 0.2 0.2"],
-    "train/c.jpg": [],  # a flat grey image: low_information flags it
-    "train/d.jpg": ["1 0.25 0.75 0.1 0.2", "1 0.25 0.75 0.1 0.2"],  # line 2 duplicates line 1
-    "val/e.jpg": ["0 0.6 0.6 0.2 0.2"],
-}
-AUDIT = dict(only={"low_information", "duplicate"}, report=False, use_cache=False)
-C, D = "train/images/c.jpg", "train/images/d.jpg"
-
-
-def _flagged(result) -> set[tuple[str, int | None]]:
-    return {(f.image, f.line) for f in result.findings if f.check in ("low_information", "duplicate")}
 
 
 def _tag_ok(root: Path) -> None:
