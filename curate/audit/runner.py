@@ -355,7 +355,7 @@ def _audit(
     if fiftyone:
         t = time.perf_counter()
         from curate.fiftyone.database import wait_database
-        from curate.fiftyone.diff import ok_images, ok_labels, ok_on_changed_images
+        from curate.fiftyone.diff import ok_images, ok_labels
         from curate.fiftyone.load import to_fiftyone
         from curate.fiftyone.proposals import write_proposals
         from curate.fiftyone.tags import tag_findings
@@ -363,13 +363,9 @@ def _audit(
         wait_database(database)
         fo_dataset = to_fiftyone(dataset, note=note)
         # labels a reviewer tagged ok in the App and not yet exported: the FiftyOne dataset now holds the files
-        # as they are, so its original lines are the label files' lines; an image changed since it was loaded there
-        # is not the one looked at (its tags are not used)
-        changed, warnings = ok_on_changed_images(fo_dataset, dataset)
-        for warning in warnings if note is not None else []:
-            note(warning)
-        unseen = {rel for _, rel in changed}
-        marks |= {m for m in set(ok_labels(fo_dataset)) | ok_images(fo_dataset) if m[0] not in unseen}
+        # as they are, so its original lines are the label files' lines, and every ok'd image has the bytes it was
+        # loaded with (to_fiftyone rebuilds a dataset where one does not, carrying no review of a changed picture)
+        marks |= set(ok_labels(fo_dataset)) | ok_images(fo_dataset)
     findings = sort_findings(drop_ok(list(dataset.findings) + apply_thresholds(scores, ctx), marks))
     # the fix each flagged label's evidence names, where it names one
     same_scene = partial(ctx.use(NearDuplicatePairs).at, ctx, SAME_SCENE_SIMILARITY)  # the checks' one search
