@@ -26,6 +26,7 @@ from curate.fiftyone.samples import (
     _loaded_labels,
     from_fo_box,
     image_hash,
+    loaded_image_hashes,
     same_line,
     to_fo_box,
 )
@@ -521,12 +522,8 @@ def changed_images(fo_dataset: "fo.Dataset", original: Dataset, rels: set[str]) 
         if loaded_from_files_as_now(fo_dataset, original):
             return set()
         return {key for key in zip(*fo_dataset.values(["split", "curate_rel"])) if key in paths}
-    splits, names, hashes = fo_dataset.values(["split", "curate_rel", IMAGE_HASH_FIELD])
-    return {
-        (split, rel)
-        for split, rel, loaded in zip(splits, names, hashes)
-        if (split, rel) in paths and loaded != image_hash(paths[(split, rel)])
-    }
+    loaded = loaded_image_hashes(fo_dataset)
+    return {key for key, h in loaded.items() if key in paths and h != image_hash(paths[key])}
 
 
 @dataclass(frozen=True)

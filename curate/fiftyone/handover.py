@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from curate.core.dataset import Dataset, ImageRecord, Label
 from curate.fiftyone.diff import _Box, _diff_record
 from curate.fiftyone.identity import loaded_from_files_as_now
-from curate.fiftyone.samples import IMAGE_HASH_FIELD, LOADED_FIELD, _loaded_labels, same_line
+from curate.fiftyone.samples import IMAGE_HASH_FIELD, LOADED_FIELD, _loaded_labels, loaded_image_hashes, same_line
 from curate.fiftyone.tags import AUDIT_PREFIX, _is_audit_tag
 
 if TYPE_CHECKING:  # fiftyone is imported lazily: its import costs seconds
@@ -47,7 +47,7 @@ def _hand_over(old: "fo.Dataset", new: "fo.Dataset", dataset: Dataset, *, note: 
     without guessing which version is right, so then ``old`` is kept whole under ``<name>-review-<date>``, and
     ``note`` gives the command that exports it.
     """
-    reviewed = _reviewed_samples(old, dataset, _image_hashes(new))
+    reviewed = _reviewed_samples(old, dataset, loaded_image_hashes(new))
     kept_name = None
     if any(not r.carry for r in reviewed.values()):
         kept_name = f"{old.name}-review-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -73,14 +73,6 @@ def _hand_over(old: "fo.Dataset", new: "fo.Dataset", dataset: Dataset, *, note: 
         )
 
 
-def _image_hashes(fo_dataset: "fo.Dataset") -> dict[tuple[str, str], str | None]:
-    """``(split, rel)`` → the image's hash as loaded (none for a dataset built by an older curate)."""
-    if not fo_dataset.has_sample_field(IMAGE_HASH_FIELD):
-        return {}
-    splits, rels, hashes = fo_dataset.values(["split", "curate_rel", IMAGE_HASH_FIELD])
-    return {(split, rel): h for split, rel, h in zip(splits, rels, hashes) if rel is not None}
-
-
 def _reviewed_samples(
     old: "fo.Dataset", dataset: Dataset, new_hashes: dict[tuple[str, str], str | None]
 ) -> dict[tuple[str, str], _Reviewed]:
@@ -90,7 +82,7 @@ def _reviewed_samples(
     changed cannot be told, and none is carried (a review of a picture that changed is never carried silently)."""
     has_loaded = old.has_sample_field(LOADED_FIELD)
     hashed = old.has_sample_field(IMAGE_HASH_FIELD)
-    old_hashes = _image_hashes(old)
+    old_hashes = loaded_image_hashes(old)
     # A dataset built by an older curate has no loaded labels; if it was loaded from the files as they are
     # now (its own fingerprint still holds), those files are what it was loaded with.
     files_as_loaded = loaded_from_files_as_now(old, dataset)

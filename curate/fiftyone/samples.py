@@ -17,9 +17,12 @@ Samples
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from curate.core.dataset import Label
+
+if TYPE_CHECKING:  # fiftyone is imported lazily: its import costs seconds
+    import fiftyone as fo
 
 #: Bump when the way samples are built changes, so existing FiftyOne datasets are rebuilt (a rebuild
 #: carries the review over, :func:`curate.fiftyone.load.to_fiftyone`). 2: samples keep the labels they were loaded from.
@@ -75,6 +78,15 @@ def image_hash(path) -> str | None:
         return file_hash(path)
     except OSError:
         return None
+
+
+def loaded_image_hashes(fo_dataset: "fo.Dataset") -> dict[tuple[str, str], str | None]:
+    """``(split, rel)`` → each sample's image hash as loaded (:data:`IMAGE_HASH_FIELD`); empty for a dataset built by a
+    curate that kept no image hash."""
+    if not fo_dataset.has_sample_field(IMAGE_HASH_FIELD):
+        return {}
+    splits, rels, hashes = fo_dataset.values(["split", "curate_rel", IMAGE_HASH_FIELD])
+    return {(split, rel): h for split, rel, h in zip(splits, rels, hashes) if rel is not None}
 
 
 def _loaded_labels(text: str) -> list[Label]:
