@@ -129,6 +129,35 @@ def test_an_add_proposes_a_box_nearer_the_object_and_the_regions_stay(tmp_path: 
     assert _iou(hit.data["add_box"], hidden) >= max(_iou(hit.region, hidden) + 0.1, 0.75)
 
 
+def test_the_adds_box_model_and_boxes_made_on_threads_propose_the_same_boxes(tmp_path: Path, monkeypatch) -> None:
+    """The fit starts on a thread of its own while the check waits for the window embeddings, and the listed regions'
+    boxes are made on every core; every finding, its ``add_box`` included, is the one of a run that fits the model in
+    the check's thread and makes the boxes one after another."""
+    from curate.audit.checks.missing import extent
+
+    ds, _ = _dataset(tmp_path, hide=True)
+    started: list[int] = []
+    background = missing._fit_in_background
+
+    def counted(describe, seed):
+        started.append(seed)
+        return background(describe, seed)
+
+    monkeypatch.setattr(missing, "_fit_in_background", counted)
+    threaded = missing.run(AuditContext(ds))
+    monkeypatch.setattr(missing, "_fit_in_background", lambda describe, seed: None)
+    monkeypatch.setattr(
+        missing,
+        "_proposed_boxes",
+        lambda fit, ds, adds: [extent.proposed_box(fit, i, w, missing._boxes(ds.images[i])[0]) for _, i, w in adds],
+    )
+    here = missing.run(AuditContext(ds))
+    assert started == [0] and any("add_box" in f.data for f in here)
+    assert [(f.image, f.region, f.score, f.message, f.data) for f in threaded] == [
+        (f.image, f.region, f.score, f.message, f.data) for f in here
+    ]
+
+
 def test_a_sliver_at_the_image_edge_is_neither_described_nor_proposed(tmp_path: Path) -> None:
     """Windows moved or scaled around a box near the edge are clipped to slivers a pixel wide; the check's features
     would read outside the image for them: they get no features and are never the proposed box."""
