@@ -173,15 +173,11 @@ def score_dataset(
     needed = {dep for c in todo if cached[c] is None for dep in c.needs}
     for dep in all_shared():  # e.g. the images are hashed in the background while the label-only checks run
         (ctx.use(dep).start if dep in needed else ctx.use(dep).stop)(ctx)
-    left = list(todo)
-    done: dict[Check, list[Finding]] = {}  # in the order they ran; collected in ``todo``'s order below
     try:
-        while left:
-            t0 = time.perf_counter()  # a wait for the next check's shared work counts as that check's time
-            check = _next_check(ctx, left, cached)
-            left.remove(check)
+        for k, check in enumerate(todo):
             if on_check:
                 on_check(check.module)
+            t0 = time.perf_counter()
             found = cached[check]
             if found is None:
                 try:
@@ -194,59 +190,20 @@ def score_dataset(
                 else:
                     _save_cache(keys[check], found)
                     found = keep(found)
-            release_unneeded(ctx, [c for c in left if cached[c] is None])  # e.g. the signatures
+            release_unneeded(ctx, [c for c in todo[k + 1 :] if cached[c] is None])  # e.g. the signatures
             release_freed_memory()  # what the check freed, before the next one's peak
             timings[check.module] = time.perf_counter() - t0
-            done[check] = found
+            scores.extend(found)
+            if check.module not in errors:
+                ran[check] = found
     finally:
         stop_shared(ctx)  # not collected: every check that needed it failed before, or an error stopped the audit
-    for check in todo:  # the scores in the checks' order, whichever ran first: the outputs are the same
-        if check in done:
-            scores.extend(done[check])
-            timings[check.module] = timings.pop(check.module)
-            if check.module not in errors:
-                ran[check] = done[check]
-    del done
     seconds, failed = finish_checks(ctx, ran)  # e.g. the masks made in the background meanwhile
     for check, sec in seconds.items():
         timings[check.module] += sec
     for check, line in failed.items():
         errors[check.module] = line
     return scores, timings, errors
-
-
-#: How often the runner looks again whether a check's shared work has finished elsewhere (:func:`_next_check`).
-POLL_SECONDS = 0.01
-
-
-def _next_check(ctx: AuditContext, left: list[Check], cached: dict[Check, list[Finding] | None]) -> Check:
-    """The check to run next: the first of ``left``, unless it would wait on work running elsewhere (the images
-    hashed in a thread) while a later check has all its needs :meth:`~Shared.ready` (``--fast``'s box model,
-    fitted in a child): that one runs meanwhile, on this thread that would only have waited.
-
-    Why: under ``--fast`` the box child finishes before the hashing, and the three box checks' findings and
-    cache writes (~0.3 s on food-ingredients) ran after it, alone on one core at the end of the audit. While
-    such a later check may still become ready (its needs are ready or running), this looks again every
-    :data:`POLL_SECONDS`; a check whose needs include what the first waits on, or any that would be computed
-    here, keeps its turn. Only the order changes: each check's findings are the same, and
-    :func:`score_dataset` lists them in the checks' order.
-    """
-    first = left[0]
-    while True:
-        waits_on = [dep for dep in first.needs if ctx.use(dep).running(ctx)]
-        if cached[first] is not None or not waits_on:
-            return first
-        may_become_ready = False
-        for check in left[1:]:
-            if cached[check] is not None or not check.needs or set(check.needs) & set(waits_on):
-                continue
-            shared = [ctx.use(dep) for dep in check.needs]
-            if all(s.ready(ctx) for s in shared):
-                return check
-            may_become_ready |= all(s.ready(ctx) or s.running(ctx) for s in shared)
-        if not may_become_ready:
-            return first
-        time.sleep(POLL_SECONDS)
 
 
 def apply_thresholds(scores: list[Finding], ctx: AuditContext) -> list[Finding]:

@@ -50,12 +50,6 @@ class ImageSignatures(Shared):
             self._result = job.result() if job is not None else image_signatures(ctx.dataset)
         return self._result
 
-    def running(self, ctx: AuditContext) -> bool:
-        return self._job is not None and not self._job.done()
-
-    def ready(self, ctx: AuditContext) -> bool:
-        return self._result is not None or self._job is not None and self._job.done()
-
     def stop(self, ctx: AuditContext) -> None:
         if self._job is not None:
             self._job.cancel()  # only a job that has not started; a running one ends on its own

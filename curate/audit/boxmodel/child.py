@@ -70,15 +70,6 @@ class BoxModel(Shared):
                 job.cancel()
         self.warm = self.job = None
 
-    def running(self, ctx: Any) -> bool:
-        """``--fast``'s child still fitting."""
-        return self.job is not None and self.job.proc.poll() is None
-
-    def ready(self, ctx: Any) -> bool:
-        """The scores are here, or the child has exited with them (one that failed is not: the scores are then
-        computed here, when the box checks' turn comes)."""
-        return self._scores is not None or self.job is not None and self.job.proc.poll() == 0
-
     def uses(self, ctx: Any) -> tuple[type[Shared], ...]:
         """The full audit's model, until it has scored, reads the near-duplicate pairs (its scenes)."""
         from curate.audit.shared import NearDuplicatePairs

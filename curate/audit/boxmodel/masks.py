@@ -23,10 +23,6 @@ class MaskJobs(Shared):
         self.pool: Any = None
         self.jobs: dict[str, Any] = {}
 
-    def ready(self, ctx: Any) -> bool:
-        """Nothing to wait for: masks are queued by the box checks and collected after the last check."""
-        return True
-
 
 def _mask_rows(found: list, threshold: float, top: int) -> list[int]:
     """The flagged boxes the report shows for one check: its ``top`` findings at or above ``threshold``."""

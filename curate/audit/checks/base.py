@@ -72,16 +72,6 @@ class Shared:
         keep it). Why: a result held to the end of the audit sat under every later check's peak (issue #25); a
         later use computes it again."""
 
-    def running(self, ctx: "AuditContext") -> bool:
-        """Whether its work is under way elsewhere (a thread, a child process), so that using it now would wait
-        (default: no). The runner runs a later check meanwhile when one has all its needs :meth:`ready`."""
-        return False
-
-    def ready(self, ctx: "AuditContext") -> bool:
-        """Whether its result is there to take now, with no wait and no work of its own left (default: not known,
-        so no check is run out of its order for it)."""
-        return False
-
 
 class Display(NamedTuple):
     """How the audit report shows a check's findings.
