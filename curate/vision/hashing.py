@@ -75,9 +75,15 @@ def _may_have_exif(data: bytes, kind: str | None) -> bool:
 
     Why not only JPEG's ``Exif`` marker: OpenCV and Ultralytics also turn PNG and WebP photos by their
     EXIF orientation, which PNG (``eXIf``) and WebP (``EXIF``) store under other names.
+
+    Every marker lower-cased holds ``exif``, so one search of the lower-cased head rules out all three in
+    most files (no EXIF): 50 µs where the three searches took 90 µs on food-ingredients' 54-KB JPEGs,
+    whose compressed bytes hold many ``\\x00`` that the ``Exif\\x00\\x00`` search stops at.
     """
+    if kind == "tiff":
+        return True
     head = data[:65536]
-    return kind == "tiff" or any(m in head for m in _EXIF_MARKERS)
+    return b"exif" in head.lower() and any(m in head for m in _EXIF_MARKERS)
 
 
 def _header(data: bytes) -> tuple[tuple[int, int] | None, int]:

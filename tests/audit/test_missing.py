@@ -129,6 +129,35 @@ def test_an_add_proposes_a_box_nearer_the_object_and_the_regions_stay(tmp_path: 
     assert _iou(hit.data["add_box"], hidden) >= max(_iou(hit.region, hidden) + 0.1, 0.75)
 
 
+def test_the_adds_box_model_and_boxes_made_on_threads_propose_the_same_boxes(tmp_path: Path, monkeypatch) -> None:
+    """The fit starts on a thread of its own while the check waits for the window embeddings, and the listed regions'
+    boxes are made on every core; every finding, its ``add_box`` included, is the one of a run that fits the model in
+    the check's thread and makes the boxes one after another."""
+    from curate.audit.checks.missing import extent
+
+    ds, _ = _dataset(tmp_path, hide=True)
+    started: list[int] = []
+    background = missing._fit_in_background
+
+    def counted(describe, seed):
+        started.append(seed)
+        return background(describe, seed)
+
+    monkeypatch.setattr(missing, "_fit_in_background", counted)
+    threaded = missing.run(AuditContext(ds))
+    monkeypatch.setattr(missing, "_fit_in_background", lambda describe, seed: None)
+    monkeypatch.setattr(
+        missing,
+        "_proposed_boxes",
+        lambda fit, ds, adds: [extent.proposed_box(fit, i, w, missing._boxes(ds.images[i])[0]) for _, i, w in adds],
+    )
+    here = missing.run(AuditContext(ds))
+    assert started == [0] and any("add_box" in f.data for f in here)
+    assert [(f.image, f.region, f.score, f.message, f.data) for f in threaded] == [
+        (f.image, f.region, f.score, f.message, f.data) for f in here
+    ]
+
+
 def test_a_sliver_at_the_image_edge_is_neither_described_nor_proposed(tmp_path: Path) -> None:
     """Windows moved or scaled around a box near the edge are clipped to slivers a pixel wide; the check's features
     would read outside the image for them: they get no features and are never the proposed box."""
@@ -332,3 +361,26 @@ def test_the_embedding_evidence_chooses_the_windows_and_keeps_the_objectness_val
     assert np.array_equal(out[0][1], wins[0][[2, 1]]) and np.array_equal(out[1][1], wins[1][[0, 3]])
     assert sorted(np.concatenate([out[0][0], out[1][0]])) == [0.6, 0.7, 0.8, 0.9]
     assert out[1][0].tolist() == [0.9, 0.8] and out[0][0].tolist() == [0.7, 0.6]
+
+
+def test_the_embedding_evidence_folds_side_by_side_give_the_one_after_another_scores() -> None:
+    """:func:`evidence.combine` fits its three folds at once (one OpenMP thread each); every window's score is the one
+    the folds fitted one after another (two threads each) gave, to the bit."""
+    from curate.audit.checks.missing import evidence
+    from curate.audit.checks.missing.settings import FOLDS
+
+    rng = np.random.default_rng(5)
+    fb = rng.normal(0.6, 0.2, (900, 6))  # the labelled boxes' neighbour similarities: higher
+    fw = rng.normal(0.4, 0.25, (2400, 6))
+    b_fold, w_fold = rng.integers(0, FOLDS, len(fb)), rng.integers(0, FOLDS, len(fw))
+    sw = rng.uniform(0.01, 0.99, len(fw))
+    X = np.concatenate([fb, fw]).astype(np.float64)
+    y = np.concatenate([np.ones(len(fb)), np.zeros(len(fw))])
+    g = np.concatenate([b_fold, w_fold])
+    one_by_one = np.zeros(len(fw))
+    for f in range(FOLDS):
+        p = evidence._fit_predict(X, y, g != f, (y == 0) & (g == f), 7 + 50 + f)
+        one_by_one[w_fold == f] = np.where(np.isnan(p), 0.0, evidence._logit(p))
+    got = evidence.combine(sw, fw, w_fold, fb, b_fold, 7)
+    assert np.array_equal(got, evidence._logit(sw) + one_by_one)
+    assert np.unique(got - evidence._logit(sw)).size > 10  # the model scored, not a constant

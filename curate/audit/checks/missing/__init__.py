@@ -49,6 +49,9 @@ issue #22's target is ≤ 10 per 100): the rest stay in ``--all-scores``, in the
 
 from __future__ import annotations
 
+from concurrent.futures import Future
+from typing import Any
+
 import numpy as np
 
 from curate.audit.checks.base import AuditContext, Check, Display
@@ -108,6 +111,7 @@ def run(ctx: AuditContext) -> list[Finding]:
         # the objectness pass's freed windows back to the system before the child loads torch beside this process:
         # on football-players this process kept ~0.4 GB of them, and the two together passed 2 GB (issue #25)
         release_freed_memory()
+    fitting = _fit_in_background(describe, ctx.seed) if want and describe is not None else None
     caps = {i: image_cap(r, len(r.labels)) for i, r in enumerate(ds.images)}
     depth = {i: caps[i] * (evidence.EMBED_PER_IMAGE if want else MAX_PER_IMAGE) // MAX_PER_IMAGE for i in caps}
     best = {i: _nms(scores, wins, depth[i]) for i, (scores, wins) in regions.items()}
@@ -130,8 +134,8 @@ def run(ctx: AuditContext) -> list[Finding]:
     # the near-duplicate evidence (a box transferred from a copy of the shot) is not the classifier's: kept as it is
     at_half = split_midpoints(ds, kept)
     listed = ctx.threshold(NAME)  # only a listed region gets a proposal, so only its box is refined
-    fit: BoxFit | None = None  # learnt on the first listed region
     out: list[Finding] = []
+    adds: list[tuple[int, int, np.ndarray]] = []  # (finding, image, window) of each listed objectness region
     for i, (raw, (x1, y1, x2, y2), cls, source) in kept:
         rec = ds.images[i]
         name = ds.names[cls] if 0 <= cls < len(ds.names) else str(cls)
@@ -147,12 +151,51 @@ def run(ctx: AuditContext) -> list[Finding]:
         region = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)
         data = {"class": name, "class_id": cls, "evidence": source, "raw_score": round(float(raw), 4)}
         if source == "objectness" and describe is not None and score >= listed:
-            # the box an add proposes (curate.audit.proposals): the region stays the grid window the check found
-            fit = fit or BoxFit(describe, ctx.seed)
-            bx1, by1, bx2, by2 = proposed_box(fit, i, np.array([x1, y1, x2, y2]), _boxes(rec)[0])
-            data["add_box"] = [float(v) for v in ((bx1 + bx2) / 2, (by1 + by2) / 2, bx2 - bx1, by2 - by1)]
+            adds.append((len(out), i, np.array([x1, y1, x2, y2])))
         out.append(Finding(rec.split, rec.rel, NAME, float(np.clip(score, 0, 1)), msg, region=region, data=data))
+    if adds:
+        # the box an add proposes (curate.audit.proposals): the region stays the grid window the check found
+        fit = fitting.result() if fitting is not None else BoxFit(describe, ctx.seed)
+        for (k, _, _), (bx1, by1, bx2, by2) in zip(adds, _proposed_boxes(fit, ds, adds)):
+            out[k].data["add_box"] = [float(v) for v in ((bx1 + bx2) / 2, (by1 + by2) / 2, bx2 - bx1, by2 - by1)]
     return out
+
+
+def _proposed_boxes(fit: BoxFit, ds: Dataset, adds: list[tuple[int, int, np.ndarray]]) -> list[np.ndarray]:
+    """:func:`proposed_box` of each listed region (``(finding, image, window)``), in order, on every core.
+
+    Why threads: each region is scored on its own (its candidate windows' features, then the fit's predictions),
+    and the ~375 regions of food-ingredients took ~5 CPU-s on one thread at the end of the check (benchmarks/README.md,
+    *Audit speed*, session 24); the features' decoding and numpy work and the predictions release the GIL. Each box is
+    the one computed alone: the fit is only read, and a region's features depend on its image and window only.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from curate.runtime.env import workers
+
+    def one(add: tuple[int, int, np.ndarray]) -> np.ndarray:
+        _, i, window = add
+        return proposed_box(fit, i, window, _boxes(ds.images[i])[0])
+
+    with ThreadPoolExecutor(max_workers=workers()) as pool:
+        return list(pool.map(one, adds))
+
+
+def _fit_in_background(describe: Any, seed: int) -> Future:
+    """The adds' box model (:class:`BoxFit`), fitted on a thread of its own from now.
+
+    Why: it needs only the labelled boxes, the seed and the window features, not the regions or their embeddings,
+    and the check next waits for the window embeddings' child, this thread idle (benchmarks/README.md, *Audit
+    speed*, sessions 24–25: the fit sat on the critical path after that wait). The same fit as in this thread: the
+    same rows from its own generator (``seed + 43``), and a HistGradientBoosting fit whose result does not depend on
+    its OpenMP threads. Collected once the regions are scored, where one is listed; where none is, not used.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-boxfit")
+    job = pool.submit(BoxFit, describe, seed)
+    pool.shutdown(wait=False)  # the thread ends with its one job
+    return job
 
 
 def split_midpoints(

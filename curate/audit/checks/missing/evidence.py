@@ -129,12 +129,16 @@ def combine(
     window scores low on objectness, so that model leant on it and its probabilities sat far under the
     windows' own (benchmarks/README.md); the embedding model alone asks only "does the crop look like this
     dataset's boxes"."""
+    from curate.audit.checks.missing.model import _folds_at_once
+    from curate.runtime.env import fit_side_by_side
+
     X = np.concatenate([fb, fw]).astype(np.float64)
     y = np.concatenate([np.ones(len(fb)), np.zeros(len(fw))])
     g = np.concatenate([b_fold, w_fold])
     emb = np.zeros(len(fw))
-    for f in range(FOLDS):
-        p = _fit_predict(X, y, g != f, (y == 0) & (g == f), seed + 50 + f)
+    # the folds side by side, as the objectness model's (one OpenMP thread each: the same fits, no barriers)
+    jobs = [lambda f=f: _fit_predict(X, y, g != f, (y == 0) & (g == f), seed + 50 + f) for f in range(FOLDS)]
+    for f, p in enumerate(fit_side_by_side(jobs, at_once=_folds_at_once(X, g))):
         emb[w_fold == f] = np.where(np.isnan(p), 0.0, _logit(p))
     return _logit(sw) + emb
 
