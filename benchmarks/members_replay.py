@@ -37,6 +37,8 @@ from proposals import calibration_only  # noqa: E402
 def load(path: Path) -> dict:
     d = pickle.loads(path.read_bytes())
     d["qs"] = [Query(i, np.asarray(xyxy, float), c, kind, exclude, line) for i, xyxy, c, kind, exclude, line in d["qs"]]
+    # a dump from before the slid members: no slid rows a group
+    d["groups"] = {k: (*g, []) if len(g) == 3 else g for k, g in d["groups"].items()}
     return d
 
 
@@ -68,7 +70,7 @@ def replay(d: dict, diagnose: bool = False, merges: int | None = None, detail: l
     cal = [k for k in groups if qs[k].kind == "grouped"]
     out = {"flagged": 0, "split": 0, "right": 0, "merged": 0, "merged_flagged": 0, "recovered": 0, "members": 0,
            "on_untouched": 0, "no layout": 0, "pick wrong": 0, "margin": 0, "p < 0.5": 0, "calibration": len(cal),
-           "candidate rows": sum(len({r for s in groups[k][0] for r in s}) for k in cal),
+           "candidate rows": sum(len({r for s in [*groups[k][0], groups[k][3]] for r in s}) for k in cal),
            "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
     for key, merged in d["truth"].items():
         k = targets.get(key)

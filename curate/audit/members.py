@@ -44,6 +44,9 @@ CORNER_SHARES = (0.6, 0.8, 1.0)
 SIZE_SCALES = (0.8, 1.0, 1.25)
 #: Typical-sized members in a row, a column or a 2×2 grid, the outer ones against the sides: (columns, rows).
 GRIDS = ((2, 1), (3, 1), (4, 1), (5, 1), (1, 2), (1, 3), (1, 4), (1, 5), (2, 2))
+#: Members of the class's size slid along each side of the group box: this many positions a side, from one corner
+#: to the other (:func:`slid_members`).
+SLIDE_POSITIONS = 9
 #: The box model's merges searched like flagged groups, to learn the pick and ``p_right``: a constant of the member
 #: search's own, apart from refine's ``CALIBRATION_BOXES`` for loose and shifted boxes.
 CALIBRATION_MERGES = 150
@@ -165,6 +168,60 @@ def sized_sets(box: np.ndarray, size: tuple[float, float]) -> list[list[np.ndarr
     # box): such a set is not a split into that many objects
     return [m for m in sets if all(iou_one(tuple(m[i]), tuple(m[j])) < MEMBER_IOU
                                    for i in range(len(m)) for j in range(i + 1, len(m)))]  # fmt: skip
+
+
+def slid_members(box: np.ndarray, size: tuple[float, float]) -> list[np.ndarray]:
+    """Members of the class's size (``size`` × :data:`SIZE_SCALES`, at most the box) flush against each side of
+    the group box, at :data:`SLIDE_POSITIONS` positions along it from corner to corner: the candidates the side
+    cover sets are chosen from (:func:`side_cover_sets`). None at a size that is the box itself.
+
+    Why: a group box encloses members *spread* over it (players on a pitch, heads in a crowd), each of the box's
+    sides touched by one of them at any position along it, where the layouts of :func:`candidate_sets` put
+    members in corners, rows or tilings only (benchmarks/README.md, Session 26, branch `groupsplit`)."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    w, h = x2 - x1, y2 - y1
+    out: list[np.ndarray] = []
+    for s in SIZE_SCALES:
+        tw, th = min(size[0] * s, w), min(size[1] * s, h)
+        if tw * th >= 0.95 * w * h:
+            continue
+        for i in range(SLIDE_POSITIONS):
+            t = i / (SLIDE_POSITIONS - 1)
+            ya, xa = y1 + t * (h - th), x1 + t * (w - tw)
+            out += [np.array([x1, ya, x1 + tw, ya + th]), np.array([x2 - tw, ya, x2, ya + th]),
+                    np.array([xa, y1, xa + tw, y1 + th]), np.array([xa, y2 - th, xa + tw, y2])]  # fmt: skip
+    return out
+
+
+def touched_sides(group: np.ndarray, member: np.ndarray, tol: float = 1e-6) -> tuple[bool, bool, bool, bool]:
+    """Which sides of ``group`` (left, top, right, bottom) ``member`` lies flush against."""
+    return (bool(member[0] <= group[0] + tol), bool(member[1] <= group[1] + tol),
+            bool(member[2] >= group[2] - tol), bool(member[3] >= group[3] - tol))  # fmt: skip
+
+
+def side_cover_sets(group: np.ndarray, cands: np.ndarray, chances: np.ndarray) -> list[list[int]]:
+    """Sets of slid members (indices into ``cands``, normalized xyxy, with the judge's ``chances`` that each is a
+    real box) that together touch the group box's four sides, chosen greedily: the likeliest real candidate first,
+    then the likeliest one flush against a side no chosen member touches yet and at IoU < :data:`MEMBER_IOU` with
+    each chosen one, until every side is touched. Each prefix of two or more members is a set (a group of two
+    members touching two sides each, or of three or four).
+
+    Why: a group box is the enclosing box of its members, so each of its sides touches one of them; which
+    position along a side is the judge's to say, as it is for every candidate."""
+    cands = np.asarray(cands, float).reshape(-1, 4)
+    sides = np.array([touched_sides(group, c) for c in cands], bool).reshape(-1, 4)
+    covered = np.zeros(4, bool)
+    chosen: list[int] = []
+    for i in np.argsort(-np.asarray(chances, float), kind="stable"):
+        if covered.all():
+            break
+        if not (sides[i] & ~covered).any():
+            continue
+        if any(iou_one(tuple(cands[i]), tuple(cands[j])) >= MEMBER_IOU for j in chosen):
+            continue
+        chosen.append(int(i))
+        covered |= sides[i]
+    return [chosen[:n] for n in range(2, len(chosen) + 1)]
 
 
 def set_features(

@@ -225,8 +225,9 @@ def _from_pixels(dataset: Dataset, qs: list, rows: list[int]) -> dict[int, list]
 def _member_candidates(qs, boxes, classes, nc: int, targets: dict, seed: int) -> dict[int, tuple]:
     """Row of each searched group box (the flagged ones, and a sample of the box model's merges for
     calibration) → (its candidate member sets, as lists of the rows (appended to ``qs``) of their boxes; the class's
-    typical size in the image; its median size over the dataset). A candidate's context leaves out what its group
-    box replaces (the box itself, or a merge's members)."""
+    typical size in the image; its median size over the dataset; the rows of its members slid along its sides,
+    :func:`members.slid_members`, whose sets :func:`_member_tables` chooses). A candidate's context leaves out what
+    its group box replaces (the box itself, or a merge's members)."""
     from curate.audit import members
     from curate.audit.boxmodel.corruptions import Query
 
@@ -251,7 +252,14 @@ def _member_candidates(qs, boxes, classes, nc: int, targets: dict, seed: int) ->
                     qs.append(Query(q.image, np.clip(box, 0.0, 1.0), q.cls, "candidate", q.exclude))
                 rows.append(row_of[key])
             sets.append(rows)
-        out[k] = (sets, typical, sizes[q.cls])
+        slid = []  # members slid along the sides: their sets are chosen once the judge has scored them
+        for box in members.slid_members(np.asarray(q.xyxy, float), typical):
+            key = tuple(np.round(box, 6))
+            if key not in row_of:
+                row_of[key] = len(qs)
+                qs.append(Query(q.image, np.clip(box, 0.0, 1.0), q.cls, "candidate", q.exclude))
+            slid.append(row_of[key])
+        out[k] = (sets, typical, sizes[q.cls], sorted(set(slid)))
     return out
 
 
@@ -313,21 +321,27 @@ def _search_members(qs, boxes, X, fold_of_row, targets, groups, seed) -> dict:
 def _member_tables(qs, X, fold_of_row, groups, seed) -> dict[int, tuple[np.ndarray, list]]:
     """Row of each searched group box → (its candidate sets described by :func:`members.set_features`, the sets'
     member boxes): each member's chance of being a real box from the judge of its fold (real against loose, shifted
-    and grouped boxes). Groups in a fold without a judge are left out."""
-    from curate.audit.members import set_features
+    and grouped boxes); the layouts' sets, then the side cover sets of its slid members
+    (:func:`members.side_cover_sets`). Groups in a fold without a judge are left out."""
+    from curate.audit.members import set_features, side_cover_sets
 
     judges = _judges(qs, X, fold_of_row, ("loose", "shifted", "grouped"), seed)
     spans = {}  # a group's candidates are adjacent rows: its box's row, then lo..hi
-    for k, (sets, _, _) in groups.items():
-        lo, hi = min(min(s) for s in sets), max(max(s) for s in sets) + 1
+    for k, (sets, _, _, slid) in groups.items():
+        lo, hi = min(min(s) for s in [*sets, slid] if s), max(max(s) for s in [*sets, slid] if s) + 1
         spans[k] = (lo, [k, *range(lo, hi)])
     chances = _chances(judges, X, fold_of_row, {k: rows for k, (_, rows) in spans.items()})
     tables = {}
-    for k, (sets, typical, class_size) in groups.items():
+    for k, (sets, typical, class_size, slid) in groups.items():
         if k not in chances:
             continue
         lo, p_ok = spans[k][0], chances[k]
         group = np.asarray(qs[k].xyxy, float)
+        # the side cover sets of the slid members, by the judge's chances; none that repeats a layout
+        known = {frozenset(s) for s in sets}
+        cover = [[slid[i] for i in c] for c in side_cover_sets(
+            group, np.array([qs[r].xyxy for r in slid], float), p_ok[[r - lo + 1 for r in slid]])]  # fmt: skip
+        sets = sets + [c for c in cover if frozenset(c) not in known]
         members = [[np.asarray(qs[r].xyxy, float) for r in s] for s in sets]
         rows = [set_features(group, m, p_ok[[r - lo + 1 for r in s]], float(p_ok[0]), typical, class_size)
                 for m, s in zip(members, sets)]  # fmt: skip
