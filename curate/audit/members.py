@@ -194,9 +194,15 @@ def slid_members(box: np.ndarray, size: tuple[float, float]) -> list[np.ndarray]
 
 
 def touched_sides(group: np.ndarray, member: np.ndarray, tol: float = 1e-6) -> tuple[bool, bool, bool, bool]:
-    """Which sides of ``group`` (left, top, right, bottom) ``member`` lies flush against."""
-    return (bool(member[0] <= group[0] + tol), bool(member[1] <= group[1] + tol),
-            bool(member[2] >= group[2] - tol), bool(member[3] >= group[3] - tol))  # fmt: skip
+    """Which sides of ``group`` (left, top, right, bottom) ``member`` lies flush against, leaving out a pair of
+    opposite sides that it touches both of (it fills the box's height or width).
+
+    Why: a member as tall as a wide, low group box touches its top and bottom wherever it slides, so counting those
+    would let a cover set take members *between* the two at the ends (construction-ppe seed 0: two faces merged,
+    a row of four proposed; benchmarks/README.md, Session 27, branch `groupslide`)."""
+    left, top = bool(member[0] <= group[0] + tol), bool(member[1] <= group[1] + tol)
+    right, bottom = bool(member[2] >= group[2] - tol), bool(member[3] >= group[3] - tol)
+    return (left and not right, top and not bottom, right and not left, bottom and not top)
 
 
 def side_cover_sets(group: np.ndarray, cands: np.ndarray, chances: np.ndarray) -> list[list[int]]:

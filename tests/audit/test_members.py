@@ -8,10 +8,20 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from curate.audit.members import PICK_FOLDS, candidate_sets, is_right, learnt_picks, matched, set_features
+from curate.audit.members import (
+    PICK_FOLDS,
+    candidate_sets,
+    is_right,
+    learnt_picks,
+    matched,
+    set_features,
+    side_cover_sets,
+    slid_members,
+)
 from curate.audit.proposals import propose
 from curate.core.dataset import Dataset, ImageRecord, Label
 from curate.core.findings import Finding
+from curate.core.overlap import iou_one
 
 SIDE = 192
 N_IMAGES = 36
@@ -212,6 +222,47 @@ def test_layouts_hold_members_of_the_class_size_that_do_not_tile_the_box() -> No
     assert not any(matched(s, ell) == 3 == len(s) for s in candidate_sets(np.array(_enclosing(ell)), (0.05, 0.05)))
 
 
+def test_members_slid_along_the_sides_hold_a_group_spread_over_its_box() -> None:
+    """Three players spread over the box: one at mid-height against the left side, one low against the right, one
+    at the top between them. No layout holds them (corners, rows, tilings); the slid members do, and the side cover
+    set the judge's chances choose (here: each candidate's IoU with the nearest player) is that set."""
+    spread = [[0.1, 0.24, 0.2, 0.34], [0.5, 0.4, 0.6, 0.5], [0.27, 0.1, 0.37, 0.2]]
+    group = np.array(_enclosing(spread))
+    assert not any(matched(s, spread) == 3 for s in candidate_sets(group, (0.1, 0.1), (0.1, 0.1)))
+    slid = slid_members(group, (0.1, 0.1))
+    assert all((b[:2] >= group[:2] - 1e-9).all() and (b[2:] <= group[2:] + 1e-9).all() for b in slid)
+    assert matched(slid, spread) == 3
+    chances = np.array([max(iou_one(tuple(b), tuple(t)) for t in spread) for b in slid])
+    sets = side_cover_sets(group, np.array(slid), chances)
+    assert [len(s) for s in sets] == [2, 3]  # the prefixes of two members and more, until all four sides are touched
+    assert matched([slid[i] for i in sets[-1]], spread) == 3
+
+
+def test_a_side_cover_set_skips_a_member_on_a_chosen_one_and_sides_already_touched() -> None:
+    group = np.array([0.0, 0.0, 1.0, 0.4])
+    cands = np.array([[0.0, 0.0, 0.3, 0.3],  # likeliest: touches the left and the top
+                      [0.0, 0.05, 0.3, 0.4],  # the bottom too, but at IoU 0.62 with the first: the same object
+                      [0.35, 0.0, 0.65, 0.3],  # the top only: already touched
+                      [0.4, 0.1, 0.7, 0.4],  # the bottom
+                      [0.7, 0.1, 1.0, 0.4],  # the right (and the bottom): the last side
+                      [0.7, 0.0, 1.0, 0.3]])  # fmt: skip
+    chances = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    assert side_cover_sets(group, cands, chances) == [[0, 3], [0, 3, 4]]
+    assert side_cover_sets(group, cands[:1], chances[:1]) == []  # one member is no split
+
+
+def test_a_member_filling_the_box_height_touches_no_side_by_its_top_and_bottom() -> None:
+    """Two faces at the ends of a wide, low group box, each as tall as the box: members slid between them touch
+    its top and bottom too, and look likelier real, but a set of the two faces is the only cover (construction-ppe
+    seed 0 took a row of four, benchmarks/README.md Session 27, branch `groupslide`)."""
+    group = np.array([0.0, 0.4, 1.0, 0.6])
+    cands = np.array([[0.3, 0.4, 0.5, 0.6],  # likeliest: between the faces, touching the top and the bottom only
+                      [0.5, 0.4, 0.7, 0.6],  # the same
+                      [0.0, 0.4, 0.2, 0.6],  # the left face
+                      [0.8, 0.4, 1.0, 0.6]])  # the right face  # fmt: skip
+    assert side_cover_sets(group, cands, np.array([0.9, 0.8, 0.6, 0.5])) == [[2, 3]]
+
+
 def test_set_features_say_how_the_members_compare_with_the_class() -> None:
     group = np.array([0.2, 0.2, 0.4, 0.4])
     two = [np.array([0.2, 0.2, 0.3, 0.4]), np.array([0.3, 0.2, 0.4, 0.4])]
@@ -272,3 +323,30 @@ def test_the_benchmark_counts_merged_boxes_recovered_by_a_split() -> None:
     got = bench.score_splits(found, split, truth, clean, noisy, {("a.jpg", 1): group})
     assert {k: got[k] for k in ("flagged", "split", "right", "merged", "recovered", "members")} == {
         "flagged": 1, "split": 1, "right": 1, "merged": 3, "recovered": 2, "members": 2}  # fmt: skip
+
+
+def test_the_member_search_adds_the_side_cover_set_its_judge_chooses_to_the_layouts(monkeypatch) -> None:
+    """The group's slid members are described beside its layouts, and the set of them that touches all four sides,
+    chosen by the judge's chances, is one of the sets the learnt pick chooses among."""
+    from curate.audit import refine
+    from curate.audit.boxmodel.corruptions import Query
+
+    spread = [[0.1, 0.24, 0.2, 0.34], [0.5, 0.4, 0.6, 0.5], [0.27, 0.1, 0.37, 0.2]]
+    group = np.array(_enclosing(spread))
+    boxes = [np.array(spread + [[0.8, 0.8, 0.9, 0.9]])]  # the image's fourth box gives the class's typical size
+    qs = [Query(0, group, 0, "ok", (0, 1, 2), line=1)]  # a flagged box (no merge to calibrate on)
+    targets = {("a.jpg", 1, "grouped"): 0}
+    groups = refine._member_candidates(qs, boxes, [np.zeros(4, int)], 1, targets, seed=0)
+    sets, _, _, slid = groups[0]
+    assert slid and len(qs) - 1 == len({r for s in [*sets, slid] for r in s})  # every candidate described once
+
+    class Judge:  # a candidate's chance of being real: its IoU with the nearest player
+        def predict_proba(self, X):
+            return np.stack([1 - X[:, 0], X[:, 0]], axis=1)
+
+    X = np.array([[max(iou_one(tuple(q.xyxy), tuple(t)) for t in spread)] for q in qs])
+    monkeypatch.setattr(refine, "_judges", lambda *args: {0: Judge()})
+    members = refine._member_tables(qs, X, np.zeros(len(qs), int), groups, seed=0)[0][1]
+    assert len(members) > len(sets)
+    assert not any(matched(m, spread) == 3 for m in members[: len(sets)])  # no layout holds the three
+    assert any(matched(m, spread) == 3 == len(m) for m in members[len(sets) :])  # a side cover set does
