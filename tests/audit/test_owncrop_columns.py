@@ -148,3 +148,25 @@ def test_auto_adds_the_columns_where_the_backbone_does_not_name_the_classes_or_t
     assert owncrop_features.wanted(AuditContext(unknown, params={"grouped": {"owncrops": False}})) is False
     monkeypatch.setattr(owncrop_features, "MAX_BOXES", 100)  # each holds 120
     assert owncrop_features.wanted(AuditContext(one)) is False
+
+
+@needs_weights
+def test_an_audit_with_the_columns_never_imports_torch_in_its_own_process(tmp_path: Path) -> None:
+    """``owncrops: true`` on the bundled sample: the box model's rows gain the four columns, made (and cached) by a
+    child process; the audit's own process never imports torch."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from curate.io.yolo import load_yolo; from curate.audit.runner import run_audit; "
+        "from curate.runtime.env import REPO; "
+        "run_audit(load_yolo(REPO / 'curate' / 'sample' / 'food-mini'), params={'grouped': {'owncrops': True}}, "
+        f"out_dir={str(tmp_path / 'out')!r}, only={{'grouped'}}, fiftyone=False, report=False); "
+        "print('torch' in sys.modules)"
+    )
+    env = {**os.environ, "CURATE_CACHE_DIR": str(tmp_path / "cache"), "CURATE_DEBUG": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "False"
+    assert list((tmp_path / "cache" / "ownbox").rglob("*.npy"))  # the child made and cached them
