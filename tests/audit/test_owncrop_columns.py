@@ -140,14 +140,15 @@ def test_auto_adds_the_columns_where_the_backbone_does_not_name_the_classes_or_t
     coin = np.random.default_rng(1).integers(0, 2, (30, 4))
     unknown = _dataset(tmp_path / "unknown", lambda i, j, look: int(coin[i, j]))  # a class no look tells
     one = _dataset(tmp_path / "one", lambda i, j, look: 0)
-    assert owncrop_features.wanted(AuditContext(known)) is False
-    assert owncrop_features.wanted(AuditContext(unknown)) is True
-    assert owncrop_features.wanted(AuditContext(one)) is True
-    assert owncrop_features.wanted(AuditContext(one, fast=True)) is False
+    auto = {"grouped": {"owncrops": "auto"}}
+    assert owncrop_features.wanted(AuditContext(known, params=auto)) is False
+    assert owncrop_features.wanted(AuditContext(unknown, params=auto)) is True
+    assert owncrop_features.wanted(AuditContext(one, params=auto)) is True
+    assert owncrop_features.wanted(AuditContext(one, params=auto, fast=True)) is False
     assert owncrop_features.wanted(AuditContext(known, params={"grouped": {"owncrops": True}})) is True
-    assert owncrop_features.wanted(AuditContext(unknown, params={"grouped": {"owncrops": False}})) is False
+    assert owncrop_features.wanted(AuditContext(unknown)) is False  # the default: off (session 28's merged swapped)
     monkeypatch.setattr(owncrop_features, "MAX_BOXES", 100)  # each holds 120
-    assert owncrop_features.wanted(AuditContext(one)) is False
+    assert owncrop_features.wanted(AuditContext(one, params=auto)) is False
 
 
 @needs_weights

@@ -16,8 +16,11 @@ or any label of it. The training runs in a :mod:`curate.runtime.worker` child (t
 it ends; the audit's process never imports torch), here where no child can start, and is cached on disk under
 :func:`columns_key`, so a re-audit of unchanged data does not train again.
 
-Option ``grouped: {owncrops: true | false | auto}`` (:data:`curate.core.defaults.BOXMODEL_OWNCROPS`); ``auto``
-decides by :func:`wanted`.
+Option ``grouped: {owncrops: true | false | auto}`` (:data:`curate.core.defaults.BOXMODEL_OWNCROPS`, off by
+default); ``auto`` decides by :func:`wanted`. Why off: on the three datasets its gate opens, seeds 0–2, the merged
+grouped and loose APs rose by .07–.14 but merged swapped fell by .048 (construction-ppe) and .024 (traffic-signs-ro),
+and construction-ppe's false flags rose (the box model's scores of right boxes rose above planted swaps; session 28
+in benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -54,7 +57,8 @@ def wanted(ctx: Any) -> bool:
     is off), it separates the pool with a wide margin (.59 against .84), and it says what the columns are for: a
     look the box model's hand-made pixel features were never checked on. Where the backbone knows the look (food,
     epicureai, bccd, football: merged APs .77–.95) the columns are not computed and the box model is main's, to the
-    byte; the cold food audit pays nothing but this test, whose embeddings ``class_inconsistent`` makes anyway."""
+    byte; the cold food audit pays nothing but this test, whose embeddings ``class_inconsistent`` makes anyway.
+    Measured on all seven (session 28): open on construction-ppe, traffic-signs-ro and potholes-road only."""
     mode = ctx.param("grouped", "owncrops", defaults.BOXMODEL_OWNCROPS)
     if ctx.fast or mode is False:
         return False
