@@ -77,8 +77,14 @@ def wanted(ctx: Any) -> bool:
 
 
 def columns_key(
-    paths: list[Path], image: np.ndarray, xyxy: np.ndarray, y: np.ndarray, fold: np.ndarray, train: np.ndarray, *,
-    seed: int
+    paths: list[Path],
+    image: np.ndarray,
+    xyxy: np.ndarray,
+    y: np.ndarray,
+    fold: np.ndarray,
+    train: np.ndarray,
+    *,
+    seed: int,
 ) -> str:
     """The cache key of :func:`out_of_fold_columns` for these arguments: every image's bytes, every row's image, box,
     label (real or its corruption kind), fold and whether it trains, the seed, the backbone's weights, owncrops'
@@ -107,8 +113,14 @@ def columns_key(
 
 
 def out_of_fold_columns(
-    paths: list[Path], image: np.ndarray, xyxy: np.ndarray, y: np.ndarray, fold: np.ndarray, train: np.ndarray, *,
-    seed: int
+    paths: list[Path],
+    image: np.ndarray,
+    xyxy: np.ndarray,
+    y: np.ndarray,
+    fold: np.ndarray,
+    train: np.ndarray,
+    *,
+    seed: int,
 ) -> np.ndarray:
     """(n, 4) float32 P(ok, loose, shifted, grouped) of every row: row ``r`` is the box ``xyxy[r]`` (normalized) of
     image ``paths[image[r]]``, labelled ``y[r]`` (0 ok, 1–3 :data:`~curate.audit.boxmodel.corruptions.KINDS`), in
@@ -151,8 +163,14 @@ def out_of_fold_columns(
 
 
 def columns(
-    paths: list[Path], image: np.ndarray, xyxy: np.ndarray, y: np.ndarray, fold: np.ndarray, train: np.ndarray, *,
-    seed: int
+    paths: list[Path],
+    image: np.ndarray,
+    xyxy: np.ndarray,
+    y: np.ndarray,
+    fold: np.ndarray,
+    train: np.ndarray,
+    *,
+    seed: int,
 ) -> np.ndarray:
     """:func:`out_of_fold_columns` from the disk cache (namespace ``ownbox``, :func:`columns_key`), else computed
     in a child process where one can start (here where not; ``CURATE_DEBUG=1`` raises a child's failure) and
