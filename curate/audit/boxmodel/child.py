@@ -93,7 +93,11 @@ class BoxModel(Shared):
                     from curate.vision.hashing import SAME_SCENE_SIMILARITY
 
                     same_scene = ctx.use(NearDuplicatePairs).at(ctx, SAME_SCENE_SIMILARITY)
-                bs = score_boxes(ctx.dataset, same_scene=same_scene, **_model_options(ctx))
+                from curate.audit.boxmodel.owncrop_features import wanted
+
+                bs = score_boxes(
+                    ctx.dataset, same_scene=same_scene, owncrops=lambda: wanted(ctx), **_model_options(ctx)
+                )
             self._scores = bs
         return self._scores
 

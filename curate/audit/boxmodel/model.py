@@ -8,10 +8,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
+from curate.audit.boxmodel import owncrop_features
 from curate.audit.boxmodel.corruptions import KINDS, _queries
 from curate.audit.boxmodel.features import _features
 from curate.audit.boxmodel.scores import BoxScores
@@ -99,6 +100,7 @@ def score_boxes(
     members: int = defaults.BOXMODEL_MEMBERS,
     progress: bool = True,
     same_scene: list[Pair] | None = None,
+    owncrops: bool | Callable[[], bool] = False,
 ) -> BoxScores:
     """Out-of-fold scores (loose, shifted, grouped) for every box of every split.
 
@@ -157,6 +159,12 @@ def score_boxes(
         dataset, union, boxes, classes, pixels=not fast, masks=masks, progress=progress, same_scene=same_scene
     )
     seconds["features"] = time.perf_counter() - t1
+    fold_of_image = image_folds(len(dataset.images), folds, seed)  # one fold per image for every member
+    if not fast and (owncrops() if callable(owncrops) else owncrops):
+        t1 = time.perf_counter()
+        X_all = np.hstack([X_all, _owncrop_columns(dataset, union, spans[0], fold_of_image, seed)])
+        names = [*names, *owncrop_features.NAMES]
+        seconds["owncrops"] = time.perf_counter() - t1
     prior_odds = None
     if not fast:  # the cross-dataset prior's per-kind log-odds of the first member's rows (issue #22)
         from curate.audit.boxmodel.prior import prior_log_odds
@@ -168,8 +176,7 @@ def score_boxes(
         parts.append((qs_m, MemberRows(X_all, rows), y))
     qs, X, y = parts[0]
     real = np.array([k for k, q in enumerate(qs) if q.line is not None and q.kind == "ok"], int)
-    # one fold per image for every member: each fold's models never saw it
-    fold_of_image = image_folds(len(dataset.images), folds, seed)
+    # each fold's models never saw its images
     folds_of = [fold_of_image[np.array([q.image for q in p[0]])] for p in parts]
     t2 = time.perf_counter()
     from rich.progress import Progress
@@ -207,6 +214,21 @@ def score_boxes(
         method=method,
         seconds=seconds,
     )
+
+
+def _owncrop_columns(
+    dataset: Dataset, union: list, first: np.ndarray, fold_of_image: np.ndarray, seed: int
+) -> np.ndarray:
+    """The own-crop columns of every row of ``union`` (real, then each member's corruptions): the networks learn
+    from the rows ``first`` (the real boxes, taught "ok", and the first member's corruptions, as the trees' first
+    member), in the trees' folds by image."""
+    image = np.array([q.image for q in union], np.int64)
+    xyxy = np.array([q.xyxy for q in union], np.float64).reshape(-1, 4)
+    y = np.array([0 if q.kind == "ok" else 1 + KINDS.index(q.kind) for q in union], np.int64)
+    train = np.zeros(len(union), bool)
+    train[first] = True
+    paths = [r.path for r in dataset.images]
+    return owncrop_features.columns(paths, image, xyxy, y, fold_of_image[image], train, seed=seed)
 
 
 def _crossfit(

@@ -157,6 +157,30 @@ def embeddings_wanted(ctx: AuditContext) -> bool:
     )
 
 
+def backbone_knows(ctx: AuditContext) -> bool | None:
+    """:func:`embeddings_help` of this dataset's boxes, as :func:`run` decides it (the same boxes judged, the same
+    neighbours); None where it is not looked at: one class (nothing to name), ``--fast``, option ``embeddings``
+    off, more than :data:`EMBED_MAX_BOXES` boxes, no backbone weights.
+
+    For the box model's own-crop columns (:mod:`curate.audit.boxmodel.owncrop_features`), which run before this
+    check: it starts the embeddings' child where the runner did not (an audit without this check), so they are
+    made once, in a child, and read again here by :func:`run`."""
+    ds = ctx.dataset
+    y = np.array([lb.class_id for _, lb in ds.boxes()], int)
+    if len(np.unique(y)) < 2 or not embeddings_wanted(ctx):
+        return None
+    num_classes = max(len(ds.names), int(y.max()) + 1)
+    groups = np.array([gi for gi, record in enumerate(ds.images) for _ in record.labels])
+    images_of = np.zeros(num_classes, int)
+    for record in ds.images:
+        for c in {lb.class_id for lb in record.labels}:
+            images_of[c] += 1
+    rare = ((np.bincount(y, minlength=num_classes) < MIN_CLASS_INSTANCES) | (images_of < MIN_CLASS_IMAGES))[y]
+    ctx.use(CropEmbeddings).start(ctx)
+    embedded = embedding_votes(ctx, y, groups, num_classes, required=False)
+    return None if embedded is None else embeddings_help(embedded[1], y, ~rare)
+
+
 def own_crop_probs(ctx: AuditContext, y: np.ndarray, groups: np.ndarray, num_classes: int) -> np.ndarray:
     """(n, num_classes) out-of-fold class probabilities of the judged boxes from a crop classifier trained on the
     dataset's own crops (:func:`curate.vision.owncrops.out_of_fold_probs`), in a child process where one can start

@@ -40,6 +40,8 @@ class Grouped(BoxModelCheck):
         "mask_top": defaults.BOXMODEL_MASK_TOP,
         "iterations": defaults.BOXMODEL_ITERATIONS,
         "members": defaults.BOXMODEL_MEMBERS,
+        "owncrops": defaults.BOXMODEL_OWNCROPS,
     }
+    choices = {"owncrops": (True, False, "auto")}
     model_kind = "grouped"
     describe = staticmethod(_describe)
