@@ -171,21 +171,3 @@ def test_an_audit_with_the_columns_never_imports_torch_in_its_own_process(tmp_pa
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "False"
     assert list((tmp_path / "cache" / "ownbox").rglob("*.npy"))  # the child made and cached them
-
-
-@needs_weights
-def test_the_columns_reorder_the_box_scores_but_keep_their_levels(tmp_path: Path, monkeypatch) -> None:
-    """With the columns, each kind hands out the scores the box model gives without them, in another order (boxes
-    tied in the new order share the middle level of their block, prior.reordered): the merged list's other checks
-    meet the same levels (session 28 ``ownbox3``: the columns' own calibration put
-    right boxes above planted swaps)."""
-    from curate.audit.boxmodel import score_boxes
-
-    monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
-    ds = _dataset(tmp_path / "looks", lambda i, j, look: look)
-    off = score_boxes(ds, progress=False, members=1, iterations=20)
-    on = score_boxes(ds, progress=False, members=1, iterations=20, owncrops=True)
-    assert on.names == [*off.names, *owncrop_features.NAMES] and on.features.shape[1] == off.features.shape[1] + 4
-    for kind in off.scores:
-        assert np.isin(on.scores[kind], off.scores[kind]).all(), kind
-    assert any(not np.array_equal(on.scores[k], off.scores[k]) for k in off.scores)  # the columns moved the ranking
