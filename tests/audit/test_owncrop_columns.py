@@ -171,20 +171,3 @@ def test_an_audit_with_the_columns_never_imports_torch_in_its_own_process(tmp_pa
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "False"
     assert list((tmp_path / "cache" / "ownbox").rglob("*.npy"))  # the child made and cached them
-
-
-@needs_weights
-def test_with_the_columns_each_box_keeps_the_higher_of_the_two_fits_scores(tmp_path: Path, monkeypatch) -> None:
-    """With the columns, every box's score of every kind is at least the one the box model gives without them, and
-    the columns raise some: a planted swap keeps the "odd for its class" score of the fit without the columns
-    (session 28 ``ownbox3``: the columns' own fit took it away), a grouped/loose box gets the columns' higher one."""
-    from curate.audit.boxmodel import score_boxes
-
-    monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
-    ds = _dataset(tmp_path / "looks", lambda i, j, look: look)
-    off = score_boxes(ds, progress=False, members=1, iterations=20)
-    on = score_boxes(ds, progress=False, members=1, iterations=20, owncrops=True)
-    assert on.names == [*off.names, *owncrop_features.NAMES] and on.features.shape[1] == off.features.shape[1] + 4
-    for kind in off.scores:
-        assert (on.scores[kind] >= off.scores[kind]).all(), kind
-    assert any((on.scores[k] > off.scores[k]).any() for k in off.scores)  # the columns' fit raised some box

@@ -160,52 +160,11 @@ def score_boxes(
     )
     seconds["features"] = time.perf_counter() - t1
     fold_of_image = image_folds(len(dataset.images), folds, seed)  # one fold per image for every member
-    fit = dict(seed=seed, folds=folds, iterations=iterations, fast=fast, progress=progress, seconds=seconds)
-    prob, scores, qs, X, real = _fitted(X_all, names, drawn, spans, fold_of_image, n_real, **fit)
     if not fast and (owncrops() if callable(owncrops) else owncrops):
-        # each kind's score is the higher of the fits without and with the columns (session 28 ownbox3): a planted
-        # swap keeps the "odd for its class" score main's fit gives it, a grouped/loose box the columns' higher one
         t1 = time.perf_counter()
         X_all = np.hstack([X_all, _owncrop_columns(dataset, union, spans[0], fold_of_image, seed)])
         names = [*names, *owncrop_features.NAMES]
         seconds["owncrops"] = time.perf_counter() - t1
-        prob, with_columns, qs, X, real = _fitted(X_all, names, drawn, spans, fold_of_image, n_real, **fit)
-        scores = {kind: np.maximum(scores[kind], with_columns[kind]) for kind in scores}
-    prob = prob[real]
-    rows = [(dataset.images[qs[k].image], qs[k].line) for k in real]
-    index = {(rec.rel, rec.labels[j].line): n for n, (rec, j) in enumerate(rows)}
-    seconds["total"] = time.perf_counter() - t0
-    return BoxScores(
-        index=index,
-        records=rows,
-        scores=scores,
-        prob=prob,
-        features=X[real],
-        names=names,
-        method=method,
-        seconds=seconds,
-    )
-
-
-def _fitted(
-    X_all: np.ndarray,
-    names: list[str],
-    drawn: list,
-    spans: list[np.ndarray],
-    fold_of_image: np.ndarray,
-    n_real: int,
-    *,
-    seed: int,
-    folds: int,
-    iterations: int,
-    fast: bool,
-    progress: bool,
-    seconds: dict[str, float],
-) -> tuple[np.ndarray, dict[str, np.ndarray], list, MemberRows, np.ndarray]:
-    """The cross-fit of every member's rows of ``X_all`` and its calibrated scores: (probabilities of the first
-    member's rows, scores of the real boxes per kind, the first member's queries and rows, the real rows' indices).
-    Called once, or twice with the own-crop columns (:func:`score_boxes`: each box keeps the higher of the two
-    fits' scores)."""
     prior_odds = None
     if not fast:  # the cross-dataset prior's per-kind log-odds of the first member's rows (issue #22)
         from curate.audit.boxmodel.prior import prior_log_odds
@@ -233,7 +192,7 @@ def _fitted(
             advance=lambda: bar.advance(task),
             fast=fast,
         )
-    seconds["model"] = seconds.get("model", 0.0) + time.perf_counter() - t2
+    seconds["model"] = time.perf_counter() - t2
     prior = np.bincount(y, minlength=1 + len(KINDS)) / len(y)
     scores = calibrate_heldout(prob, y, prior, real)
     if prior_odds is not None:  # the prior reorders the dataset's own scores (prior.reordered: why)
@@ -241,7 +200,20 @@ def _fitted(
 
         prob = blended(prob, prior_odds)
         scores = reordered(calibrate_heldout(prob, y, prior, real), scores)
-    return prob, scores, qs, X, real
+    prob = prob[real]
+    rows = [(dataset.images[qs[k].image], qs[k].line) for k in real]
+    index = {(rec.rel, rec.labels[j].line): n for n, (rec, j) in enumerate(rows)}
+    seconds["total"] = time.perf_counter() - t0
+    return BoxScores(
+        index=index,
+        records=rows,
+        scores=scores,
+        prob=prob,
+        features=X[real],
+        names=names,
+        method=method,
+        seconds=seconds,
+    )
 
 
 def _owncrop_columns(
