@@ -237,7 +237,7 @@ def _member_candidates(qs, boxes, classes, nc: int, targets: dict, seed: int) ->
     pool = [k for k, q in enumerate(qs) if q.kind == "grouped"]
     searched += members.calibration_sample(pool, members.CALIBRATION_MERGES, seed)
     sizes = members.class_sizes(boxes, classes, nc)
-    out: dict[int, tuple[list[list[int]], tuple, tuple]] = {}
+    out: dict[int, tuple[list[list[int]], tuple, tuple, list[int]]] = {}
     for k in searched:
         q = qs[k]
         typical = members.typical_size(boxes[q.image], classes[q.image], q.exclude, q.cls, sizes[q.cls])
