@@ -188,22 +188,26 @@ def test_whole_class_of_an_image_flagged_alike_is_discounted(tmp_path: Path) -> 
     assert 1.0 * class_inconsistent.CONSISTENT_FACTOR < defaults.THRESHOLDS["class_inconsistent"]
 
 
-def _fine_texture_dataset(tmp_path: Path, n_images: int = 30) -> Dataset:
-    """Class 0: a 1-px grey checkerboard, class 1: flat grey of the same mean; 64-px boxes, one checkerboard
-    labelled plain. The hand-made features see each crop at 32 px, where the checkerboard averages to flat grey;
-    the pretrained embedding sees it at 64 px."""
+def _fine_texture_dataset(tmp_path: Path, classes=None) -> Dataset:
+    """30 images of four 64-px boxes, each a 1-px grey checkerboard (look 0) or flat grey of the same mean (look 1).
+    ``classes(i, j, look)`` labels box j of image i; by default class 0 is the checkerboard, class 1 the flat grey,
+    and one checkerboard is labelled plain. The hand-made features see each crop at 32 px, where the checkerboard
+    averages to flat grey; the pretrained embedding sees it at 64 px."""
+    if classes is None:
+        classes = lambda i, j, look: 1 if (i, j) == (0, 0) else look  # noqa: E731
+    tmp_path.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:64, 0:64]
     checker = np.where((yy + xx) % 2 == 0, 70, 190)[..., None]
     images = []
-    for i in range(n_images):
+    for i in range(30):
         img = rng.normal(128, 3, (256, 256, 3)).clip(0, 255).astype(np.uint8)
         labels = []
         for j, (cx, cy) in enumerate([(64, 64), (192, 64), (64, 192), (192, 192)]):
-            cls = (j + i) % 2
-            patch = (checker if cls == 0 else np.full((64, 64, 1), 130)) + rng.integers(-10, 10, 3)
+            look = (j + i) % 2
+            patch = (checker if look == 0 else np.full((64, 64, 1), 130)) + rng.integers(-10, 10, 3)
             img[cy - 32 : cy + 32, cx - 32 : cx + 32] = patch.clip(0, 255).astype(np.uint8)
-            labels.append(Label(1 if (i, j) == (0, 0) else cls, cx / 256, cy / 256, 0.25, 0.25, line=j + 1))
+            labels.append(Label(classes(i, j, look), cx / 256, cy / 256, 0.25, 0.25, line=j + 1))
         path = tmp_path / f"img{i:03d}.png"
         cv2.imwrite(str(path), img)
         images.append(ImageRecord("train", path, path.name, None, labels))

@@ -8,10 +8,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from test_class_inconsistent import _fine_texture_dataset  # 30 images of checkerboard and flat-grey boxes
 
 from curate.audit.boxmodel import owncrop_features
 from curate.audit.checks.base import AuditContext
-from curate.core.dataset import Dataset, ImageRecord, Label
 from curate.core.folds import image_folds
 from curate.vision import embed
 
@@ -109,37 +109,17 @@ def test_the_columns_made_in_a_child_are_the_numbers_made_here_and_are_cached(tm
     assert len(spawned) == 1 and np.array_equal(again, here)  # read from the cache: no child, no training
 
 
-def _dataset(tmp_path: Path, classes) -> Dataset:
-    """30 images of four 64-px boxes, a 1-px checkerboard or flat grey of the same mean; ``classes(i, j, look)``
-    labels box j of image i (look 0: checkerboard, 1: flat)."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:64, 0:64]
-    checker = np.where((yy + xx) % 2 == 0, 70, 190)[..., None]
-    images = []
-    for i in range(30):
-        img = rng.normal(128, 3, (256, 256, 3)).clip(0, 255).astype(np.uint8)
-        labels = []
-        for j, (cx, cy) in enumerate([(64, 64), (192, 64), (64, 192), (192, 192)]):
-            look = (j + i) % 2
-            patch = (checker if look == 0 else np.full((64, 64, 1), 130)) + rng.integers(-10, 10, 3)
-            img[cy - 32 : cy + 32, cx - 32 : cx + 32] = patch.clip(0, 255).astype(np.uint8)
-            labels.append(Label(classes(i, j, look), cx / 256, cy / 256, 0.25, 0.25, line=j + 1))
-        path = tmp_path / f"img{i:03d}.png"
-        cv2.imwrite(str(path), img)
-        images.append(ImageRecord("train", path, path.name, None, labels))
-    return Dataset(tmp_path, "looks", ["checked", "plain"], images)
-
-
 @needs_weights
 def test_auto_adds_the_columns_where_the_backbone_does_not_name_the_classes_or_there_is_one(
     tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
-    known = _dataset(tmp_path / "known", lambda i, j, look: look)  # the backbone's neighbours name the look
+    known = _fine_texture_dataset(
+        tmp_path / "known", lambda i, j, look: look
+    )  # the backbone's neighbours name the look
     coin = np.random.default_rng(1).integers(0, 2, (30, 4))
-    unknown = _dataset(tmp_path / "unknown", lambda i, j, look: int(coin[i, j]))  # a class no look tells
-    one = _dataset(tmp_path / "one", lambda i, j, look: 0)
+    unknown = _fine_texture_dataset(tmp_path / "unknown", lambda i, j, look: int(coin[i, j]))  # a class no look tells
+    one = _fine_texture_dataset(tmp_path / "one", lambda i, j, look: 0)
     auto = {"grouped": {"owncrops": "auto"}}
     assert owncrop_features.wanted(AuditContext(known, params=auto)) is False
     assert owncrop_features.wanted(AuditContext(unknown, params=auto)) is True
