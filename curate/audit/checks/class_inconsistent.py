@@ -171,11 +171,7 @@ def backbone_knows(ctx: AuditContext) -> bool | None:
         return None
     num_classes = max(len(ds.names), int(y.max()) + 1)
     groups = np.array([gi for gi, record in enumerate(ds.images) for _ in record.labels])
-    images_of = np.zeros(num_classes, int)
-    for record in ds.images:
-        for c in {lb.class_id for lb in record.labels}:
-            images_of[c] += 1
-    rare = ((np.bincount(y, minlength=num_classes) < MIN_CLASS_INSTANCES) | (images_of < MIN_CLASS_IMAGES))[y]
+    rare = _class_counts(ds, y, num_classes)[2][y]
     ctx.use(CropEmbeddings).start(ctx)
     embedded = embedding_votes(ctx, y, groups, num_classes, required=False)
     return None if embedded is None else embeddings_help(embedded[1], y, ~rare)
@@ -486,6 +482,18 @@ def consistent_groups(boxes: list, scores: np.ndarray, rare: np.ndarray) -> dict
     return out
 
 
+def _class_counts(ds, y: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per class: its boxes (``y``: every box's class), the images holding one, and whether it is too rare to
+    learn (fewer than :data:`MIN_CLASS_INSTANCES` boxes or :data:`MIN_CLASS_IMAGES` images): what :func:`run` and
+    :func:`backbone_knows` judge the same way."""
+    counts = np.bincount(y, minlength=num_classes)
+    images_of = np.zeros(num_classes, int)
+    for record in ds.images:
+        for c in {lb.class_id for lb in record.labels}:
+            images_of[c] += 1
+    return counts, images_of, (counts < MIN_CLASS_INSTANCES) | (images_of < MIN_CLASS_IMAGES)
+
+
 def skipped(ctx: AuditContext) -> str | None:
     """Crop features: not in ``--fast``."""
     return "--fast" if ctx.fast else None
@@ -516,11 +524,7 @@ def run(ctx: AuditContext) -> list[Finding]:
         groups += [gi] * len(cls)
     X = np.hstack([A, np.vstack(ctx_rows)])
     groups = np.array(groups)
-    images_of = np.zeros(num_classes, int)
-    for record in ds.images:
-        for c in {lb.class_id for lb in record.labels}:
-            images_of[c] += 1
-    rare_class = (counts < MIN_CLASS_INSTANCES) | (images_of < MIN_CLASS_IMAGES)
+    counts, images_of, rare_class = _class_counts(ds, y, num_classes)
     rare = rare_class[y]
 
     mode = ctx.param(NAME, "embeddings", EMBEDDINGS_DEFAULT)

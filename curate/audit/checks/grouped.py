@@ -8,7 +8,7 @@ compare with the class's other boxes and with the model's own merges of them els
 
 from __future__ import annotations
 
-from curate.audit.boxmodel import BoxModelCheck
+from curate.audit.boxmodel import BoxModelCheck, owncrop_features
 from curate.audit.checks.base import Display
 from curate.core import defaults
 
@@ -42,6 +42,6 @@ class Grouped(BoxModelCheck):
         "members": defaults.BOXMODEL_MEMBERS,
         "owncrops": defaults.BOXMODEL_OWNCROPS,
     }
-    choices = {"owncrops": (True, False, "auto")}
+    choices = {"owncrops": owncrop_features.MODES}
     model_kind = "grouped"
     describe = staticmethod(_describe)
