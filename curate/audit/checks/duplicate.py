@@ -135,7 +135,7 @@ def copy_like(offsets: np.ndarray) -> np.ndarray:
     other checks score 0.8–0.9 (construction-ppe's copies of a person as a vest, bccd's RBC copies). Objects that
     share a box by design do not share it edge for edge: on the seven pool datasets (every split) each pair at IoU
     0.6 or more differs at one side by 0.14 of the box or more (a vest below the head, bananas of a bunch), but
-    for 14 pairs: one torso-sized person and no-vest pair (0.09) and 13 of the datasets' own copies (bccd's second
+    for 12 pairs: one torso-sized person and no-vest pair (0.09) and 11 of the datasets' own copies (bccd's second
     RBC boxes, a person box drawn on a hardhat, two courgettes boxed twice); benchmarks/README.md, session 29."""
     return offsets <= defaults.DUPLICATE_JITTER
 
