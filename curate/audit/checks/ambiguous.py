@@ -8,7 +8,8 @@ and ``border_cut``, a note (not an error) on a box that is a sliver along the im
   pair is a copy (:func:`curate.audit.checks.duplicate.copy_probability`): where two classes never share an
   object rightly, a copy at IoU 0.85 is certain, yet its IoU map (0.75) put it under the box model's 0.9 on
   real errors of other kinds (epicureai, bccd: planted copies ranked below the naive IoU baseline). Only a
-  raise, and none for two classes that overlap by design (a person and their vest): the IoU map stays.
+  raise, and none for two classes that overlap by design (a person and their vest): the IoU map stays, but for a
+  pair drawn edge for edge on each other (:func:`curate.audit.checks.duplicate.copy_like`), which is a copy.
 - **degenerate or tiny**: narrower or lower than ``defaults.TINY_BOX_PIXELS`` at the image's real size
   (``record.size``), or no area at all. Score 0.5 at the limit, rising to 1.0 at zero width.
 - **cut by the border, little visible** (``border_cut``): a box touching an image edge that is much thinner
@@ -31,7 +32,7 @@ from curate.audit.checks.duplicate import copy_probability
 from curate.core import defaults
 from curate.core.dataset import Dataset, ImageRecord, Label
 from curate.core.findings import Finding
-from curate.core.overlap import later_line_pairs, overlap_score
+from curate.core.overlap import later_line_pairs, overlap_score, partner_edge_offsets
 
 NAME = "ambiguous"
 BORDER = "border_cut"
@@ -144,7 +145,9 @@ def run(ctx: AuditContext) -> list[Finding]:
     records = [rec for rec in dataset.images if rec.labels]
     best_a, partner_a = later_line_pairs([rec.labels for rec in records], same_class=False)
     pairs = _class_pairs(records, partner_a)
-    overlap_a = np.maximum(overlap_score(best_a, at_half), copy_probability(best_a, pairs, at_half, seed=ctx.seed))
+    offsets = partner_edge_offsets([rec.labels for rec in records], partner_a)
+    raised = copy_probability(best_a, pairs, at_half, seed=ctx.seed, offsets=offsets)
+    overlap_a = np.maximum(overlap_score(best_a, at_half), raised)
     overlap, best, partner = overlap_a.tolist(), best_a.tolist(), partner_a.tolist()
     out: list[Finding] = []
     k = 0
