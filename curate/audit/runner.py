@@ -40,8 +40,9 @@ from curate.vision.hashing import SAME_SCENE_SIMILARITY
 #: the crops (``embeddings: auto`` by default); 13: missing's kept windows re-ordered by crop embeddings; 14:
 #: missing's smallest window 5 px, not 6; 15: class_inconsistent re-reads the trees' probabilities by a second
 #: stage where they name few labels; 16: missing's listed regions carry the box their add proposes (``add_box``);
-#: 17: class_inconsistent grows 1,600 trees per fold, not 200, where the trees name few labels.
-CACHE_VERSION = 17
+#: 17: class_inconsistent grows 1,600 trees per fold, not 200, where the trees name few labels; 18: duplicate and
+#: ambiguous raise a pair drawn edge for edge on its partner (``duplicate.copy_like``) whatever its class and share.
+CACHE_VERSION = 18
 
 
 @dataclass
