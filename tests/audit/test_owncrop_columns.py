@@ -88,6 +88,8 @@ def test_the_cache_key_covers_every_image_row_label_fold_seed_and_constant(tmp_p
     other["an image's bytes"] = owncrop_features.columns_key(paths, image, xyxy, y, fold, train, seed=0)
     monkeypatch.setattr(owncrop_features, "MAX_CROP_PASSES", owncrop_features.MAX_CROP_PASSES + 1)
     other["a constant"] = owncrop_features.columns_key(paths, image, xyxy, y, fold, train, seed=0)
+    monkeypatch.setattr(owncrop_features, "EPOCHS", owncrop_features.EPOCHS + 1)
+    other["the epochs"] = owncrop_features.columns_key(paths, image, xyxy, y, fold, train, seed=0)
     assert len(set(other.values()) | {key}) == len(other) + 1, [k for k, v in other.items() if v == key]
 
 
