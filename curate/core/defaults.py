@@ -112,12 +112,11 @@ BOXMODEL_ERROR_PRIOR = 0.02  # assumed share of real boxes with each error kind 
 MISSING_MAX_TRAIN_IMAGES = 10_000
 SWAP_ERROR_PRIOR = 0.02  # assumed share of boxes with a swapped class (class_inconsistent's calibration; same as above)
 BOXMODEL_USE_MASK = False  # add U²-Net-p mask features (≈250 ms an image the first time, then cached)
-# grouped: {owncrops: true | false | auto}: the own-crop network's P(ok, loose, shifted, grouped) as four more box-model
-# columns (curate/audit/boxmodel/owncrop_features.py); auto: where the pretrained backbone does not name the
-# dataset's classes, or there is one class (owncrop_features.wanted). Off by default: with auto, seeds 0-2 raised the
-# merged grouped and loose APs of construction-ppe, traffic-signs-ro and potholes-road (+.07 to +.14) but lowered
-# merged swapped by .048 / .024 and raised construction-ppe's false flags (benchmarks/README.md, session 28 ownbox2)
-BOXMODEL_OWNCROPS: bool | str = False
+# grouped: {owncrops: one-class | auto | true | false}: the own-crop network's P(ok, loose, shifted, grouped) as four
+# more box-model columns (curate/audit/boxmodel/owncrop_features.py). one-class (default): on where every box has the
+# same class (potholes-road; no swaps for them to cost: benchmarks/README.md, session 29 onecls); auto: also where the
+# pretrained backbone does not name the classes, where they lowered merged swapped (session 28 ownbox2)
+BOXMODEL_OWNCROPS: bool | str = "one-class"
 
 # --- rebalance / re-split: curate/ops/rebalance.py ---------------------------------------------------------
 REBALANCE_POLISH_PASSES = 6  # local-search passes (single-group moves) after iterative stratification

@@ -96,24 +96,35 @@ def _lower(body, batch: list[np.ndarray]):
     return torch.cat(out)
 
 
-def epochs_for(n_train: int, max_crop_passes: int = MAX_CROP_PASSES) -> int:
-    """:data:`EPOCHS`, fewer where a fold's ``n_train`` crops would pass more than ``max_crop_passes`` in all."""
-    return max(1, min(EPOCHS, max_crop_passes // max(1, FOLDS * n_train)))
+def epochs_for(n_train: int, max_crop_passes: int = MAX_CROP_PASSES, epochs: int = EPOCHS) -> int:
+    """``epochs`` (:data:`EPOCHS`), fewer where a fold's ``n_train`` crops would pass more than ``max_crop_passes`` in
+    all."""
+    return max(1, min(epochs, max_crop_passes // max(1, FOLDS * n_train)))
 
 
 def _fit_predict(
-    body, H, Hf, y, train, test, num_classes: int, seed: int, max_crop_passes: int = MAX_CROP_PASSES
+    body,
+    H,
+    Hf,
+    y,
+    train,
+    test,
+    num_classes: int,
+    seed: int,
+    max_crop_passes: int = MAX_CROP_PASSES,
+    epochs: int = EPOCHS,
 ) -> np.ndarray:
     """Train a copy of the upper blocks and a head on ``train`` (random mirror per crop), predict ``test`` (the mean
-    of the crop's and its mirror's probabilities). ``max_crop_passes``: the epoch cap (:func:`epochs_for`); the box
-    model's own-crop columns (:mod:`curate.audit.boxmodel.owncrop_features`) raise it."""
+    of the crop's and its mirror's probabilities). ``max_crop_passes`` and ``epochs``: the epoch count and its cap
+    (:func:`epochs_for`); the box model's own-crop columns (:mod:`curate.audit.boxmodel.owncrop_features`) set their
+    own."""
     import torch
 
     torch.manual_seed(seed)
     upper = copy.deepcopy(body[CUT + 1 :])
     head = torch.nn.Linear(1280, num_classes)
     model = torch.nn.Sequential(upper, torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Dropout(0.2), head)
-    epochs = epochs_for(len(train), max_crop_passes)
+    epochs = epochs_for(len(train), max_crop_passes, epochs)
     steps = epochs * ((len(train) + BATCH - 1) // BATCH)
     opt = torch.optim.AdamW(
         [{"params": upper.parameters(), "lr": LR_BODY}, {"params": head.parameters(), "lr": LR_HEAD}], weight_decay=1e-4

@@ -88,6 +88,8 @@ def test_the_cache_key_covers_every_image_row_label_fold_seed_and_constant(tmp_p
     other["an image's bytes"] = owncrop_features.columns_key(paths, image, xyxy, y, fold, train, seed=0)
     monkeypatch.setattr(owncrop_features, "MAX_CROP_PASSES", owncrop_features.MAX_CROP_PASSES + 1)
     other["a constant"] = owncrop_features.columns_key(paths, image, xyxy, y, fold, train, seed=0)
+    monkeypatch.setattr(owncrop_features, "EPOCHS", owncrop_features.EPOCHS + 1)
+    other["the epochs"] = owncrop_features.columns_key(paths, image, xyxy, y, fold, train, seed=0)
     assert len(set(other.values()) | {key}) == len(other) + 1, [k for k, v in other.items() if v == key]
 
 
@@ -126,9 +128,41 @@ def test_auto_adds_the_columns_where_the_backbone_does_not_name_the_classes_or_t
     assert owncrop_features.wanted(AuditContext(one, params=auto)) is True
     assert owncrop_features.wanted(AuditContext(one, params=auto, fast=True)) is False
     assert owncrop_features.wanted(AuditContext(known, params={"grouped": {"owncrops": True}})) is True
-    assert owncrop_features.wanted(AuditContext(unknown)) is False  # the default: off (session 28's merged swapped)
+    assert owncrop_features.wanted(AuditContext(unknown)) is False  # the default: two classes, off (merged swapped)
     monkeypatch.setattr(owncrop_features, "MAX_BOXES", 100)  # each holds 120
     assert owncrop_features.wanted(AuditContext(one, params=auto)) is False
+
+
+@needs_weights
+def test_the_default_adds_the_columns_where_every_box_has_one_class_and_never_asks_the_backbone_otherwise(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The default mode ``one-class``: one class → on; two classes → off without ``class_inconsistent``'s backbone
+    test (no embeddings made, the box model the one without columns) even where ``auto`` would open; ``--fast`` and
+    more than :data:`~owncrop_features.MAX_BOXES` boxes → off; the config accepts the mode's name."""
+    from curate.audit.checks import class_inconsistent
+    from curate.audit.config import ConfigError, validate_params
+    from curate.core import defaults
+
+    one = _fine_texture_dataset(tmp_path / "one", lambda i, j, look: 0)
+    coin = np.random.default_rng(1).integers(0, 2, (30, 4))
+    two = _fine_texture_dataset(tmp_path / "two", lambda i, j, look: int(coin[i, j]))  # auto opens here
+    assert defaults.BOXMODEL_OWNCROPS == owncrop_features.ONE_CLASS == "one-class"
+
+    def asked(ctx):
+        raise AssertionError("the one-class gate asked the backbone")
+
+    monkeypatch.setattr(class_inconsistent, "backbone_knows", asked)
+    assert owncrop_features.wanted(AuditContext(one)) is True
+    assert owncrop_features.wanted(AuditContext(two)) is False
+    assert owncrop_features.wanted(AuditContext(two, params={"grouped": {"owncrops": "one-class"}})) is False
+    assert owncrop_features.wanted(AuditContext(one, fast=True)) is False
+    assert owncrop_features.wanted(AuditContext(one, params={"grouped": {"owncrops": False}})) is False
+    assert validate_params({"grouped": {"owncrops": "one-class"}}) == {"grouped": {"owncrops": "one-class"}}
+    with pytest.raises(ConfigError, match="one-class"):
+        validate_params({"grouped": {"owncrops": "one_class"}})
+    monkeypatch.setattr(owncrop_features, "MAX_BOXES", 100)  # it holds 120
+    assert owncrop_features.wanted(AuditContext(one)) is False
 
 
 @needs_weights

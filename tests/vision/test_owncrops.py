@@ -56,6 +56,8 @@ def test_epochs_shrink_on_many_boxes_so_the_cost_is_bounded() -> None:
     assert owncrops.epochs_for(big) == 1
     n = owncrops.MAX_CROP_PASSES // (owncrops.FOLDS * 4)
     assert owncrops.epochs_for(n) * owncrops.FOLDS * n <= owncrops.MAX_CROP_PASSES
+    assert owncrops.epochs_for(500, epochs=3) == 3  # a caller's own epoch count (the box model's columns), capped
+    assert owncrops.epochs_for(big, epochs=3) == 1
 
 
 def test_unreadable_image_gives_grey_crops_and_one_image_is_uniform(tmp_path: Path) -> None:

@@ -16,11 +16,11 @@ or any label of it. The training runs in a :mod:`curate.runtime.worker` child (t
 it ends; the audit's process never imports torch), here where no child can start, and is cached on disk under
 :func:`columns_key`, so a re-audit of unchanged data does not train again.
 
-Option ``grouped: {owncrops: true | false | auto}`` (:data:`curate.core.defaults.BOXMODEL_OWNCROPS`, off by
-default); ``auto`` decides by :func:`wanted`. Why off: on the three datasets its gate opens, seeds 0–2, the merged
-grouped and loose APs rose by .07–.14 but merged swapped fell by .048 (construction-ppe) and .024 (traffic-signs-ro),
-and construction-ppe's false flags rose (the box model's scores of right boxes rose above planted swaps; session 28
-in benchmarks/README.md).
+Option ``grouped: {owncrops: one-class | auto | true | false}`` (:data:`curate.core.defaults.BOXMODEL_OWNCROPS`,
+``one-class`` by default); :func:`wanted` decides. Why only one class by default: on the datasets with several
+classes where ``auto`` opens (construction-ppe, traffic-signs-ro) the merged grouped and loose APs rose by .07–.14
+but merged swapped fell by .048 and .024 and construction-ppe's false flags rose (the box model's scores of right
+boxes rose above planted swaps; session 28 in benchmarks/README.md); with one class there is no swap to lose.
 """
 
 from __future__ import annotations
@@ -35,30 +35,38 @@ import numpy as np
 from curate.core import defaults
 
 NAMES = ("oc_ok", "oc_loose", "oc_shifted", "oc_grouped")  # the columns, in the box model's class order
-MODES = (True, False, "auto")
-# the training's crop-pass cap for this use: 8 epochs up to 2,500 training rows a fold (construction-ppe's 3,641
-# rows at 3 folds); owncrops' own cap (8 epochs × 1,500 boxes a fold) gave 3 epochs there, and its columns then
-# lowered construction-ppe's planted loose boxes (session 27)
-MAX_CROP_PASSES = 8 * 3 * 2500
+ONE_CLASS = "one-class"  # the default mode: on where every box has the same class
+MODES = (True, False, "auto", ONE_CLASS)
+# the training: 4 epochs, at most 4 × 3 × 2,500 crop-passes in all (fewer epochs above 2,500 training rows a fold:
+# 1 on a 4,900-box dataset). Why 4, not 8: on potholes-road and one-class copies of traffic-signs-ro and
+# bccd-blood-cells, 4 epochs ranked the planted boxes about as well in the merged list (mean of seeds: grouped .690
+# against .689, loose .723 against .716) and raised no false flag where 8 did, at ~2/3 of the cost (session 29 onecls)
+MAX_CROP_PASSES = 4 * 3 * 2500
+EPOCHS = 4  # passes over a fold's training rows where the cap does not bind
 # auto: off above this many real boxes (the crops' frozen blocks run on every row of three members: ~8 rows a box)
 MAX_BOXES = 20_000
 VERSION = 1  # part of the cache key: raise it when the columns change in a way the constants don't show
 
 
 def wanted(ctx: Any) -> bool:
-    """Whether this audit run adds the columns: option ``owncrops`` true, or ``auto`` and the gate open.
+    """Whether this audit run adds the columns: option ``owncrops`` true, or a gated mode whose gate is open.
 
-    The gate (``auto``): not ``--fast``, at most :data:`MAX_BOXES` real boxes, the backbone's weights there, and a
-    dataset whose look the pretrained backbone does not name — ``class_inconsistent``'s own test
-    (:func:`~curate.audit.checks.class_inconsistent.backbone_knows`: leave-image-out nearest neighbours name
-    < 0.75 of the classes; pool, seed 0: construction-ppe .59, traffic-signs-ro .42 | football .84, food .85,
-    epicureai .93, bccd .96) — or one it cannot be asked about (one class: potholes-road). Why this and not the box
-    model's own held-out fit or the dataset's size: it is known before the model is fitted (no second fit where it
-    is off), it separates the pool with a wide margin (.59 against .84), and it says what the columns are for: a
-    look the box model's hand-made pixel features were never checked on. Where the backbone knows the look (food,
-    epicureai, bccd, football: merged APs .77–.95) the columns are not computed and the box model is main's, to the
-    byte; the cold food audit pays nothing but this test, whose embeddings ``class_inconsistent`` makes anyway.
-    Measured on all seven (session 28): open on construction-ppe, traffic-signs-ro and potholes-road only."""
+    Both gates need: not ``--fast``, at most :data:`MAX_BOXES` real boxes and the backbone's weights there.
+
+    ``one-class`` (the default): every box has the same class. Why: with one class there are no swaps for the
+    columns to cost (where swaps exist, the box checks stop carrying some of them: merged swapped fell on
+    construction-ppe and traffic-signs-ro, session 28), and the backbone cannot be asked whether it names the
+    classes. Measured on potholes-road and one-class copies of bccd-blood-cells and traffic-signs-ro
+    (benchmarks/README.md, session 29 ``onecls``). A dataset of two or more classes never computes the columns: its
+    box model is the one without them, to the byte.
+
+    ``auto``: one class, or a dataset whose look the pretrained backbone does not name —
+    ``class_inconsistent``'s own test (:func:`~curate.audit.checks.class_inconsistent.backbone_knows`:
+    leave-image-out nearest neighbours name < 0.75 of the classes; pool, seed 0: construction-ppe .59,
+    traffic-signs-ro .42 | football .84, food .85, epicureai .93, bccd .96). Known before the model is fitted, it
+    separates the pool widely and says what the columns are for: a look the box model's hand-made pixel features
+    were never checked on. Not the default: on construction-ppe and traffic-signs-ro it lowered merged swapped
+    (session 28)."""
     mode = ctx.param("grouped", "owncrops", defaults.BOXMODEL_OWNCROPS)
     if ctx.fast or mode is False:
         return False
@@ -71,6 +79,8 @@ def wanted(ctx: Any) -> bool:
     classes = {lb.class_id for _, lb in ctx.dataset.boxes()}
     if len(classes) < 2:
         return True
+    if mode == ONE_CLASS:
+        return False
     from curate.audit.checks.class_inconsistent import backbone_knows
 
     return backbone_knows(ctx) is False
@@ -97,8 +107,8 @@ def columns_key(
     from curate.vision.embed import weights_path
 
     constants = (
-        VERSION, MAX_CROP_PASSES, owncrops.VERSION, owncrops.CUT, owncrops.DECODE_SIDE, owncrops.PAD, owncrops.SIDE,
-        owncrops.EPOCHS, owncrops.BATCH, owncrops.LR_BODY, owncrops.LR_HEAD, owncrops.LABEL_SMOOTHING,
+        VERSION, MAX_CROP_PASSES, EPOCHS, owncrops.VERSION, owncrops.CUT, owncrops.DECODE_SIDE, owncrops.PAD,
+        owncrops.SIDE, owncrops.EPOCHS, owncrops.BATCH, owncrops.LR_BODY, owncrops.LR_HEAD, owncrops.LABEL_SMOOTHING,
     )  # fmt: skip
     h = hashlib.blake2b(repr((*constants, seed)).encode(), digest_size=16)
     for path in (weights_path(), *paths):
@@ -157,7 +167,9 @@ def out_of_fold_columns(
         test = np.flatnonzero(fold == f)
         if len(np.unique(yb[fit])) < 2:
             continue
-        p = owncrops._fit_predict(body, H, Hf, yb, fit, position[test], k, seed * 1000 + int(f), MAX_CROP_PASSES)
+        p = owncrops._fit_predict(
+            body, H, Hf, yb, fit, position[test], k, seed * 1000 + int(f), MAX_CROP_PASSES, EPOCHS
+        )
         out[test] = p
     return out / out.sum(axis=1, keepdims=True)
 
