@@ -212,21 +212,29 @@ def test_cross_class_overlap_by_design_keeps_its_iou_map() -> None:
     assert np.all(scores[mapped >= 0.5] >= mapped[mapped >= 0.5] - 1e-3)  # data["iou"] is rounded
 
 
-def test_a_pair_of_classes_that_overlap_by_design_is_not_raised_where_others_are() -> None:
-    """construction-ppe: a person and their vest overlap at IoU 0.4–0.65 in many images, and a close-up pair at
-    0.84 is right; copies of other classes (3 %) are raised to ~1, that close-up keeps its IoU map."""
+def _site(copy_class: int) -> Dataset:
+    """400 images of a person, a dog and a vest apart (classes 0, 1, 2); in images 0–39 a vest inside the person box
+    (IoU ~0.45–0.63: the classes share objects by design), in 40–75 a copy of the person labelled ``copy_class``
+    (every edge within 0.075 of its box, IoU ~0.86: an error), in 76 a close-up person and vest (right: the vest's
+    top is 0.17 of the box below the head, IoU ~0.84); the pair's box is line 4."""
     recs = []
     for i in range(400):
         labels = [Label(0, 0.2, 0.5, 0.2, 0.2, line=1), Label(1, 0.5, 0.5, 0.2, 0.2, line=2)]
         labels.append(Label(2, 0.8, 0.5, 0.2, 0.2, line=3))
-        if i < 40:  # a vest inside the person box (class 0), IoU ~0.45-0.63
+        if i < 40:
             labels.append(Label(2, 0.2, 0.5 + 0.02 * (i % 5), 0.2, 0.2 * (0.5 + 0.03 * (i % 5)), line=4))
-        elif i < 76:  # a 'dog' copy of the person: an error
-            labels.append(Label(1, 0.215, 0.5, 0.2, 0.2, line=4))
-        elif i == 76:  # a close-up person and vest, right
+        elif i < 76:
+            labels.append(Label(copy_class, 0.215, 0.5, 0.2, 0.2, line=4))
+        elif i == 76:
             labels.append(Label(2, 0.2, 0.5 + 0.016, 0.2, 0.2 * 0.84, line=4))
         recs.append(ImageRecord("train", Path(f"/n/{i}.jpg"), f"train/images/{i}.jpg", None, labels, _size=(640, 640)))
-    ds = Dataset(root=Path("/n"), name="site", names=["person", "dog", "vest"], images=recs)
+    return Dataset(root=Path("/n"), name="site", names=["person", "dog", "vest"], images=recs)
+
+
+def test_a_pair_of_classes_that_overlap_by_design_is_not_raised_where_others_are() -> None:
+    """construction-ppe: a person and their vest overlap at IoU 0.4–0.65 in many images, and a close-up pair at
+    0.84 is right; copies of other classes (3 %) are raised to ~1, that close-up keeps its IoU map."""
+    ds = _site(copy_class=1)  # 'dog' copies of the person
     found = {f.image: f for f in ambiguous.run(AuditContext(ds)) if f.check == "ambiguous" and f.line == 4}
     copies = [found[f"train/images/{i}.jpg"] for i in range(40, 76)]
     closeup = found["train/images/76.jpg"]
@@ -239,18 +247,7 @@ def test_a_copy_edge_for_edge_is_raised_where_the_classes_overlap_by_design() ->
     """construction-ppe: copies of a person labelled vest (classes that share objects by design) kept their IoU
     map, 0.6–0.8, under right boxes other checks score 0.8–0.9 (merged ambiguous 0.85 on seed 1). A copy lies
     edge for edge on its box; a close-up person and vest at the same IoU differ at the head."""
-    recs = []
-    for i in range(400):
-        labels = [Label(0, 0.2, 0.5, 0.2, 0.2, line=1), Label(1, 0.5, 0.5, 0.2, 0.2, line=2)]
-        labels.append(Label(2, 0.8, 0.5, 0.2, 0.2, line=3))
-        if i < 40:  # a vest inside the person box, IoU ~0.45-0.63
-            labels.append(Label(2, 0.2, 0.5 + 0.02 * (i % 5), 0.2, 0.2 * (0.5 + 0.03 * (i % 5)), line=4))
-        elif i < 76:  # a 'vest' copy of the person, every edge within 0.075 of its box: an error
-            labels.append(Label(2, 0.215, 0.5, 0.2, 0.2, line=4))
-        elif i == 76:  # a close-up person and vest, right: the vest's top is 0.17 of the box below the head
-            labels.append(Label(2, 0.2, 0.5 + 0.016, 0.2, 0.2 * 0.84, line=4))
-        recs.append(ImageRecord("train", Path(f"/n/{i}.jpg"), f"train/images/{i}.jpg", None, labels, _size=(640, 640)))
-    ds = Dataset(root=Path("/n"), name="site", names=["person", "dog", "vest"], images=recs)
+    ds = _site(copy_class=2)  # 'vest' copies of the person: a pair of classes that overlaps by design
     found = {f.image: f for f in ambiguous.run(AuditContext(ds)) if f.check == "ambiguous" and f.line == 4}
     copies = [found[f"train/images/{i}.jpg"] for i in range(40, 76)]
     closeup = found["train/images/76.jpg"]
