@@ -143,9 +143,10 @@ def run(ctx: AuditContext) -> list[Finding]:
     dataset = ctx.dataset
     medians = _class_medians(dataset)
     records = [rec for rec in dataset.images if rec.labels]
-    best_a, partner_a = later_line_pairs([rec.labels for rec in records], same_class=False)
+    per_image = [rec.labels for rec in records]
+    best_a, partner_a = later_line_pairs(per_image, same_class=False)
     pairs = _class_pairs(records, partner_a)
-    offsets = partner_edge_offsets([rec.labels for rec in records], partner_a)
+    offsets = partner_edge_offsets(per_image, partner_a)
     raised = copy_probability(best_a, pairs, at_half, seed=ctx.seed, offsets=offsets)
     overlap_a = np.maximum(overlap_score(best_a, at_half), raised)
     overlap, best, partner = overlap_a.tolist(), best_a.tolist(), partner_a.tolist()

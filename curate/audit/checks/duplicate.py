@@ -162,7 +162,8 @@ def run(ctx: AuditContext) -> list[Finding]:
     threshold = ctx.threshold(NAME)
     dataset = ctx.dataset
     records = [rec for rec in dataset.images if rec.labels]
-    best_a, partner_a = later_line_pairs([rec.labels for rec in records], same_class=True)
+    per_image = [rec.labels for rec in records]
+    best_a, partner_a = later_line_pairs(per_image, same_class=True)
     scores_a = overlap_score(best_a, at_half)
     if len(best_a) >= defaults.DUPLICATE_CALIBRATION_MIN_BOXES:  # fewer: too few to learn how they overlap rightly
         calibrated = duplicate_probability(
@@ -170,7 +171,7 @@ def run(ctx: AuditContext) -> list[Finding]:
         )
         scores_a = np.minimum(scores_a, calibrated)
     classes = [lab.class_id for rec in records for lab in rec.labels]
-    offsets = partner_edge_offsets([rec.labels for rec in records], partner_a)
+    offsets = partner_edge_offsets(per_image, partner_a)
     scores_a = np.maximum(scores_a, copy_probability(best_a, classes, at_half, seed=ctx.seed, offsets=offsets))
     scores, best, partner = scores_a.tolist(), best_a.tolist(), partner_a.tolist()
     out: list[Finding] = []
