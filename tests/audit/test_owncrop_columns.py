@@ -116,9 +116,7 @@ def test_auto_adds_the_columns_where_the_backbone_does_not_name_the_classes_or_t
     tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
-    known = _fine_texture_dataset(
-        tmp_path / "known", lambda i, j, look: look
-    )  # the backbone's neighbours name the look
+    known = _fine_texture_dataset(tmp_path / "known", lambda i, j, look: look)  # the backbone names the look
     coin = np.random.default_rng(1).integers(0, 2, (30, 4))
     unknown = _fine_texture_dataset(tmp_path / "unknown", lambda i, j, look: int(coin[i, j]))  # a class no look tells
     one = _fine_texture_dataset(tmp_path / "one", lambda i, j, look: 0)
